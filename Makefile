@@ -1,0 +1,41 @@
+# ship: set-up and test commands. `make test` and `make demo` do all the set-up on a fresh machine.
+SHELL := /bin/bash
+PY := .venv/bin/python
+VENV_STAMP := .venv/.installed
+
+.PHONY: help deps venv binaries cluster cluster-down test unit demo bench clean
+
+help:
+	@echo "make test          install everything, start the local parts, run the whole suite"
+	@echo "make demo          run the whole pipeline on a local cluster it starts itself"
+	@echo "make cluster       start the local parts (prints export lines); make cluster-down stops them"
+	@echo "make unit          only the fast tests that need no local parts"
+
+deps:
+	@hack/install-deps.sh
+
+$(VENV_STAMP): pyproject.toml
+	@python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "python3 3.11+ is needed" >&2; exit 1; }
+	@test -x $(PY) || python3 -m venv .venv
+	@.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+venv: $(VENV_STAMP)
+
+binaries:
+	@hack/build-binaries.sh >/dev/null
+
+cluster: deps binaries
+	@hack/cluster-up.sh
+
+cluster-down:
+	@hack/cluster-down.sh
+
+unit: venv
+	$(PY) -m pytest -m "not cluster and not registry and not engine" -q
+
+test: deps venv binaries
+	@eval "$$(hack/cluster-up.sh)" && $(PY) -m pytest -q
+
+clean: cluster-down
+	rm -rf .venv

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Builds the local Kubernetes parts from Go modules, once, into a cache keyed by version:
+#   kube-apiserver, kube-controller-manager, kube-scheduler (k8s.io/kubernetes@$K8S_VERSION)
+#   etcd (go.etcd.io/etcd/server/v3@$ETCD_VERSION), kwok and kwokctl (sigs.k8s.io/kwok@$KWOK_VERSION),
+#   kustomize (sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION).
+# A binary already in the cache is never rebuilt. Prints the bin directory on the last line.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+cache=${SHIP_CACHE:-$HOME/.cache/ship}
+bin="$cache/bin"
+work="$cache/build"
+mkdir -p "$bin" "$work"
+export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+
+die() { echo "build-binaries: $*" >&2; exit 1; }
+command -v go >/dev/null || die "go is not installed (needed to build the Kubernetes binaries)"
+
+have() { [ -x "$bin/$1-$2" ]; }
+
+build_kubernetes() {
+  local v=$K8S_VERSION minor major
+  major=$(echo "$v" | cut -d. -f1 | tr -d v); minor=$(echo "$v" | cut -d. -f2)
+  if have kube-apiserver "$v" && have kube-controller-manager "$v" && have kube-scheduler "$v"; then return; fi
+  echo "building k8s.io/kubernetes@$v (kube-apiserver, kube-controller-manager, kube-scheduler); cold builds take 10-20 minutes" >&2
+  local dir="$work/kubernetes-$v" staging_v="v0.${minor}.$(echo "$v" | cut -d. -f3)"
+  mkdir -p "$dir"
+  local modfile
+  modfile=$(go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p') \
+    || die "go mod download k8s.io/kubernetes@$v failed"
+  # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with local folders,
+  # which a dependent module cannot see: point each at the published release instead.
+  {
+    echo "module ship.local/kubernetes-build"
+    echo "go 1.24.0"
+    echo "require k8s.io/kubernetes $v"
+    echo "replace ("
+    grep -E '^\s*k8s\.io/[a-z0-9-]+ => \./staging/' "$modfile" | awk -v sv="$staging_v" '{print "\t" $1 " => " $1 " " sv}'
+    echo ")"
+  } > "$dir/go.mod"
+  (cd "$dir" && go get "k8s.io/kubernetes@$v" >/dev/null 2>"$dir/get.log" && \
+     go mod download all >/dev/null 2>>"$dir/get.log") || { cat "$dir/get.log" >&2; die "resolving k8s.io/kubernetes@$v failed (see above)"; }
+  local ld="-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
+  local out="$dir/out"; mkdir -p "$out"
+  (cd "$dir" && go build -trimpath -ldflags "$ld" -o "$out/" \
+     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler) \
+    || die "go build of k8s.io/kubernetes@$v failed"
+  for b in kube-apiserver kube-controller-manager kube-scheduler; do mv "$out/$b" "$bin/$b-$v"; done
+}
+
+build_etcd() {
+  local v=$ETCD_VERSION
+  have etcd "$v" && return
+  echo "building go.etcd.io/etcd/server/v3@$v" >&2
+  local dir="$work/etcd-$v"; mkdir -p "$dir"
+  printf 'module ship.local/etcd-build\ngo 1.24.0\n' > "$dir/go.mod"
+  # etcd's own replace directives point at sibling folders; as a dependency the published
+  # api, client and pkg modules of the same version are used instead.
+  (cd "$dir" && go get "go.etcd.io/etcd/server/v3@$v" "go.etcd.io/etcd/api/v3@$v" "go.etcd.io/etcd/client/v3@$v" \
+      "go.etcd.io/etcd/client/pkg/v3@$v" "go.etcd.io/etcd/pkg/v3@$v" >/dev/null 2>"$dir/get.log" \
+   && go build -trimpath -ldflags "-s -w" -o "$dir/etcd" go.etcd.io/etcd/server/v3) \
+    || { cat "$dir/get.log" >&2; die "go build of go.etcd.io/etcd/server/v3@$v failed"; }
+  mv "$dir/etcd" "$bin/etcd-$v"
+}
+
+go_install() { # name module@version
+  local name=$1 pkg=$2 v=${2##*@}
+  have "$name" "$v" && return
+  echo "installing $pkg" >&2
+  local gobin="$work/gobin-$name-$v"
+  GOBIN="$gobin" go install -trimpath -ldflags "-s -w" "$pkg" || die "go install $pkg failed"
+  mv "$gobin/$name" "$bin/$name-$v"
+}
+
+build_kubernetes
+build_etcd
+go_install kwok "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+go_install kwokctl "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
+go_install kustomize "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+# Unversioned names for PATH users; the versioned files stay the cache keys.
+ln -sf "kwok-$KWOK_VERSION" "$bin/kwok"
+ln -sf "kwokctl-$KWOK_VERSION" "$bin/kwokctl"
+ln -sf "kustomize-$KUSTOMIZE_VERSION" "$bin/kustomize"
+echo "$bin"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the local parts need from Debian's packages, only when missing:
+# podman (the Docker-API build engine) and docker-registry (the registry). Needs root for apt.
+set -euo pipefail
+packages=(podman docker-registry curl git)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "deps: missing Debian packages: ${missing[*]} (run 'sudo make deps' or apt-get install them)" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null || { echo "deps: apt-get update failed" >&2; exit 1; }
+for p in "${missing[@]}"; do
+  apt-get install -y -qq --no-install-recommends "$p" >/dev/null \
+    || { echo "deps: apt-get install $p failed (missing Debian package: $p)" >&2; exit 1; }
+done
+for cmd in go python3 kubectl; do
+  command -v "$cmd" >/dev/null || { echo "deps: $cmd is not installed; ship's set-up needs it" >&2; exit 1; }
+done

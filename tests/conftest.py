@@ -1,0 +1,100 @@
+"""Test harness: the real local parts (cluster, registry, build engine) and real git repos.
+
+Session fixtures start the local parts with hack/cluster-up.sh, or reuse running ones; each
+cluster test gets its own namespace, deleted afterwards, so tests never see each other.
+Tests that need a part carry the `cluster`, `registry` or `engine` marker.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _exports(output: str) -> dict[str, str]:
+    env = {}
+    for line in output.splitlines():
+        if line.startswith("export ") and "=" in line:
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = value
+    return env
+
+
+@pytest.fixture(scope="session")
+def local_parts() -> dict[str, str]:
+    """KUBECONFIG, SHIP_REGISTRY and DOCKER_HOST of the running local parts (started if needed)."""
+    proc = subprocess.run([str(ROOT / "hack/cluster-up.sh")], capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        pytest.fail(f"hack/cluster-up.sh failed:\n{proc.stderr[-3000:]}", pytrace=False)
+    env = _exports(proc.stdout)
+    os.environ.update(env)  # so the code under test finds the parts as a user's shell would
+    return env
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(local_parts) -> str:
+    return local_parts["KUBECONFIG"]
+
+
+@pytest.fixture(scope="session")
+def api_client(kubeconfig):
+    from kubernetes import config as kconfig
+
+    return kconfig.new_client_from_config(config_file=kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def registry(local_parts) -> str:
+    return local_parts["SHIP_REGISTRY"]
+
+
+@pytest.fixture(scope="session")
+def docker_client(local_parts):
+    import docker
+
+    client = docker.DockerClient(base_url=local_parts["DOCKER_HOST"], timeout=300)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def namespace(api_client, request):
+    """A fresh namespace for one test, deleted after it."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
+    name = f"t-{request.node.name[:30].lower().replace('_', '-').strip('-')}-{uuid.uuid4().hex[:6]}"
+    name = "".join(c for c in name if c.isalnum() or c == "-")
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    try:
+        core.delete_namespace(name, propagation_policy="Background")
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+@pytest.fixture
+def git_remote(tmp_path):
+    """A bare repository standing in for GitHub, and a working clone of it with one commit."""
+    import git
+
+    bare = tmp_path / "remote.git"
+    git.Repo.init(bare, bare=True, initial_branch="main")
+    work = tmp_path / "work"
+    repo = git.Repo.clone_from(str(bare), work)
+    with repo.config_writer() as cw:
+        cw.set_value("user", "name", "ship-test")
+        cw.set_value("user", "email", "ship-test@example.com")
+    (work / "README.md").write_text("test repo\n")
+    repo.index.add(["README.md"])
+    repo.index.commit("initial")
+    repo.git.push("origin", "HEAD:main")
+    repo.git.branch("--set-upstream-to=origin/main", "main")
+    return bare, work
