@@ -1,0 +1,394 @@
+"""ship.yaml: the one configuration file, loaded into typed dataclasses with a strict schema.
+
+Unknown keys, wrong types and missing fields are ConfigErrors that name the file, the line and
+the dotted key (`ship.yaml:14: environments.prod.canary.router: expected one of gateway, nginx,
+replicas`). Loading reads files and the environment; it never touches git or a cluster.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pipeline import yamlsafe
+from pipeline.errors import ConfigError
+
+CONFIG_FILE = "ship.yaml"
+ROUTERS = ("gateway", "nginx", "replicas")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from `30`, `30s`, `500ms`, `5m`, `1h`."""
+    if isinstance(value, bool):
+        raise ValueError("a duration such as 30s or 5m")
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = _DURATION.match(str(value).strip())
+    if not match:
+        raise ValueError("a duration such as 30s or 5m")
+    number, unit = float(match.group(1)), match.group(2)
+    return number * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """How ship decides a rollout is healthy."""
+
+    timeout: float | None = None  # seconds; None: the Deployment's progressDeadlineSeconds
+    bake: float = 0.0  # keep watching this long after healthy; fail if it degrades
+    fail_fast: bool = True  # fail at once on CrashLoopBackOff / ImagePullBackOff pods
+    max_restarts: int = 3  # container restarts tolerated before the pod gate fails
+    tolerance: float = 10.0  # seconds a bad pod state may last before it fails the gate
+
+
+@dataclass(frozen=True)
+class HttpCheck:
+    """An HTTP probe run during canary analysis."""
+
+    url: str  # template: {namespace}, {app}, {service}
+    expect_status: int = 200
+    success_ratio: float = 0.95
+    max_latency_ms: float = 1000.0
+    requests: int = 20
+
+
+@dataclass(frozen=True)
+class PrometheusCheck:
+    """A Prometheus instant query whose value must stay under (or over) a threshold."""
+
+    url: str
+    query: str
+    max: float | None = None
+    min: float | None = None
+
+
+@dataclass(frozen=True)
+class CanaryStep:
+    weight: int  # percent of traffic (or of pods, for router: replicas)
+    bake: float  # seconds of analysis at this weight
+
+
+@dataclass(frozen=True)
+class CanaryPolicy:
+    """How a promotion into this environment runs a canary."""
+
+    router: str = "gateway"
+    steps: tuple[CanaryStep, ...] = (CanaryStep(10, 30.0),)
+    interval: float = 5.0  # seconds between analysis rounds
+    host: str = "hellok8s.local"
+    path: str = "/"
+    gateway: str = "ship-gateway"  # parentRef of the HTTPRoute
+    http: tuple[HttpCheck, ...] = ()
+    prometheus: tuple[PrometheusCheck, ...] = ()
+
+
+@dataclass(frozen=True)
+class App:
+    """An app: a build context, its image repository, kustomize base, config and secrets."""
+
+    name: str
+    path: Path  # relative to the repository root
+    image: str  # repository name inside the registry
+    dockerfile: str = "Dockerfile"
+    build: tuple[str, ...] = ()  # shell commands run in `path` before the image build
+    base: str = "base"  # kustomize base, relative to path
+    config: str = "config"  # folder of <env>.env files, relative to path
+    secrets: tuple[str, ...] = ()  # keys of Secret <app>-secrets, values from SHIP_SECRET_<APP>_<KEY>
+    keep_configs: int = 5  # versioned ConfigMaps kept in an overlay for rollbacks
+
+    @property
+    def config_name(self) -> str:
+        return f"{self.name}-config"
+
+    @property
+    def secret_name(self) -> str:
+        return f"{self.name}-secrets"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """An environment: a namespace on a kube context, its overlay, where it promotes from."""
+
+    name: str
+    namespace: str
+    context: str | None = None
+    promotes_from: str | None = None
+    gates: GateOptions = field(default_factory=GateOptions)
+    canary: CanaryPolicy | None = None
+
+    @property
+    def overlay(self) -> Path:
+        return Path("environments") / self.name
+
+
+@dataclass(frozen=True)
+class ShipConfig:
+    root: Path
+    registry: str
+    apps: dict[str, App]
+    environments: dict[str, Environment]
+    source: str = CONFIG_FILE
+
+    def app(self, name: str | None) -> App:
+        if name is None:
+            if len(self.apps) == 1:
+                return next(iter(self.apps.values()))
+            raise ConfigError(f"{self.source}: several apps ({', '.join(self.apps)}); name one")
+        try:
+            return self.apps[name]
+        except KeyError:
+            raise ConfigError(f"unknown app {name!r} (ship.yaml has: {', '.join(self.apps)})") from None
+
+    def env(self, name: str) -> Environment:
+        try:
+            return self.environments[name]
+        except KeyError:
+            raise ConfigError(
+                f"unknown environment {name!r} (ship.yaml has: {', '.join(self.environments)})"
+            ) from None
+
+
+class _Reader:
+    """Reads one mapping of the file against a schema, naming file:line:key on every error."""
+
+    def __init__(self, data: Any, source: str, path: str, line: int = 0):
+        self.source, self.path = source, path
+        if not isinstance(data, dict):
+            self.line = line
+            self.fail(f"expected a mapping, got {_type_name(data)}")
+        self.data = data
+        self.line = getattr(data, "line", line)
+        self.used: set[str] = set()
+        self.missing: list[str] = []
+
+    def where(self, key: str | None = None) -> str:
+        line = self.data.line_of(key) if key is not None and hasattr(self.data, "line_of") else self.line
+        dotted = f"{self.path}.{key}" if key and self.path else (key or self.path or "(top level)")
+        return f"{self.source}:{line}: {dotted}"
+
+    def fail(self, message: str, key: str | None = None) -> None:
+        if not hasattr(self, "data"):
+            raise ConfigError(f"{self.source}:{self.line}: {self.path or '(top level)'}: {message}")
+        raise ConfigError(f"{self.where(key)}: {message}")
+
+    def get(self, key: str, kind: type | tuple, default: Any = ..., check: Callable[[Any], Any] | None = None):
+        self.used.add(key)
+        if key not in self.data or self.data[key] is None:
+            if default is ...:
+                # Reported by done(), after unknown keys: a typo explains a missing field best.
+                self.missing.append(key)
+                return None
+            return default
+        value = self.data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            self.fail(f"expected {_kind_names(kinds)}, got a boolean", key)
+        if not isinstance(value, kinds):
+            self.fail(f"expected {_kind_names(kinds)}, got {_type_name(value)}", key)
+        if check is not None:
+            try:
+                return check(value)
+            except ValueError as exc:
+                self.fail(f"expected {exc}", key)
+        return value
+
+    def child(self, key: str, default: Any = ...) -> "_Reader | None":
+        self.used.add(key)
+        if key not in self.data or self.data[key] is None:
+            if default is ...:
+                self.fail(f"missing required section {key!r}")
+            return None
+        return _Reader(self.data[key], self.source, f"{self.path}.{key}" if self.path else key, self.data.line_of(key))
+
+    def items(self):
+        for key, value in self.data.items():
+            yield str(key), value, self.data.line_of(key)
+
+    def done(self) -> None:
+        for key in self.data:
+            if key not in self.used:
+                close = difflib.get_close_matches(str(key), sorted(self.used), n=1)
+                self.fail("unknown key" + (f" (did you mean {close[0]!r}?)" if close else ""), key)
+        for key in self.missing:
+            raise ConfigError(f"{self.source}:{self.line}: {self.path}.{key}: missing required field")
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(value), "a mapping" if isinstance(value, dict) else type(value).__name__
+    )
+
+
+def _kind_names(kinds: tuple) -> str:
+    names = {str: "a string", int: "a number", float: "a number", bool: "true or false", list: "a list", dict: "a mapping"}
+    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
+
+
+def _name(value: str) -> str:
+    if not _NAME.match(value) or len(value) > 40:
+        raise ValueError("a lowercase DNS label (a-z, 0-9, '-'), at most 40 characters")
+    return value
+
+
+def _strings(value: list) -> tuple[str, ...]:
+    if not all(isinstance(v, str) for v in value):
+        raise ValueError("a list of strings")
+    return tuple(value)
+
+
+def _secret_keys(value: list) -> tuple[str, ...]:
+    keys = _strings(value)
+    for key in keys:
+        if not re.match(r"^[A-Z][A-Z0-9_]*$", key):
+            raise ValueError("secret keys in UPPER_SNAKE_CASE")
+    return keys
+
+
+def _in(options: tuple[str, ...]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in options:
+            raise ValueError(f"one of {', '.join(options)}")
+        return value
+
+    return check
+
+
+def _gates(r: _Reader | None) -> GateOptions:
+    if r is None:
+        return GateOptions()
+    timeout = r.get("timeout", (str, int, float), None, parse_duration)
+    gates = GateOptions(
+        timeout=timeout,
+        bake=r.get("bake", (str, int, float), 0.0, parse_duration),
+        fail_fast=r.get("fail_fast", bool, True),
+        max_restarts=r.get("max_restarts", int, 3),
+        tolerance=r.get("tolerance", (str, int, float), 10.0, parse_duration),
+    )
+    r.done()
+    return gates
+
+
+def _canary(r: _Reader | None) -> CanaryPolicy | None:
+    if r is None:
+        return None
+    default = CanaryPolicy()
+    steps: list[CanaryStep] = []
+    for i, raw in enumerate(r.get("steps", list, [])):
+        s = _Reader(raw, r.source, f"{r.path}.steps[{i}]", r.data.line_of("steps"))
+        weight = s.get("weight", int)
+        if not 0 < weight <= 100:
+            s.fail("expected a percentage between 1 and 100", "weight")
+        steps.append(CanaryStep(weight, s.get("bake", (str, int, float), 30.0, parse_duration)))
+        s.done()
+    checks: list[HttpCheck] = []
+    for i, raw in enumerate(r.get("http", list, [])):
+        h = _Reader(raw, r.source, f"{r.path}.http[{i}]", r.data.line_of("http"))
+        checks.append(
+            HttpCheck(
+                url=h.get("url", str),
+                expect_status=h.get("expect_status", int, 200),
+                success_ratio=float(h.get("success_ratio", (int, float), 0.95)),
+                max_latency_ms=float(h.get("max_latency_ms", (int, float), 1000.0)),
+                requests=h.get("requests", int, 20),
+            )
+        )
+        h.done()
+    queries: list[PrometheusCheck] = []
+    for i, raw in enumerate(r.get("prometheus", list, [])):
+        p = _Reader(raw, r.source, f"{r.path}.prometheus[{i}]", r.data.line_of("prometheus"))
+        queries.append(
+            PrometheusCheck(url=p.get("url", str), query=p.get("query", str), max=p.get("max", (int, float), None),
+                            min=p.get("min", (int, float), None))
+        )
+        p.done()
+    policy = CanaryPolicy(
+        router=r.get("router", str, default.router, _in(ROUTERS)),
+        steps=tuple(steps) or default.steps,
+        interval=r.get("interval", (str, int, float), default.interval, parse_duration),
+        host=r.get("host", str, default.host),
+        path=r.get("path", str, default.path),
+        gateway=r.get("gateway", str, default.gateway),
+        http=tuple(checks),
+        prometheus=tuple(queries),
+    )
+    r.done()
+    return policy
+
+
+def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, str] | None = None) -> ShipConfig:
+    """A ShipConfig from loaded YAML; pure apart from reading SHIP_REGISTRY from `environ`."""
+    environ = os.environ if environ is None else environ
+    top = _Reader(data, source, "")
+    registry = environ.get("SHIP_REGISTRY") or top.get("registry", str)
+    top.used.add("registry")
+    apps: dict[str, App] = {}
+    apps_r = top.child("apps")
+    for name, raw, line in apps_r.items():
+        a = _Reader(raw, source, f"apps.{name}", line)
+        try:
+            _name(name)
+        except ValueError as exc:
+            apps_r.fail(f"app name: expected {exc}", name)
+        apps[name] = App(
+            name=name,
+            path=Path(a.get("path", str)),
+            image=a.get("image", str),
+            dockerfile=a.get("dockerfile", str, "Dockerfile"),
+            build=a.get("build", list, (), _strings),
+            base=a.get("base", str, "base"),
+            config=a.get("config", str, "config"),
+            secrets=a.get("secrets", list, (), _secret_keys),
+            keep_configs=a.get("keep_configs", int, 5),
+        )
+        if apps[name].keep_configs < 1:
+            a.fail("expected at least 1", "keep_configs")
+        a.done()
+    if not apps:
+        apps_r.fail("at least one app is needed")
+    envs: dict[str, Environment] = {}
+    envs_r = top.child("environments")
+    for name, raw, line in envs_r.items():
+        e = _Reader(raw, source, f"environments.{name}", line)
+        try:
+            _name(name)
+        except ValueError as exc:
+            envs_r.fail(f"environment name: expected {exc}", name)
+        envs[name] = Environment(
+            name=name,
+            namespace=e.get("namespace", str, check=_name),
+            context=e.get("context", str, None),
+            promotes_from=e.get("promotes_from", str, None),
+            gates=_gates(e.child("gates", None)),
+            canary=_canary(e.child("canary", None)),
+        )
+        e.done()
+    if not envs:
+        envs_r.fail("at least one environment is needed")
+    for env in envs.values():
+        if env.promotes_from is not None and env.promotes_from not in envs:
+            e = _Reader(envs_r.data[env.name], source, f"environments.{env.name}")
+            e.fail(f"unknown environment {env.promotes_from!r}", "promotes_from")
+    top.done()
+    return ShipConfig(root=root, registry=registry, apps=apps, environments=envs, source=source)
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder holding ship.yaml, from `start` (default: the working directory) up."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise ConfigError(f"no {CONFIG_FILE} in {here} or any folder above it (run ship from your repository)")
+
+
+def load(root: Path | None = None, environ: dict[str, str] | None = None) -> ShipConfig:
+    root = find_root(root)
+    return parse(yamlsafe.load_file(root / CONFIG_FILE, CONFIG_FILE), root, CONFIG_FILE, environ)

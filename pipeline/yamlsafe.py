@@ -1,0 +1,147 @@
+"""Loads YAML that a user or another tool wrote, safely, keeping line numbers for errors.
+
+Safe means: PyYAML's SafeLoader only (no custom or Python tags), a size cap, duplicate keys
+rejected, and anchor/alias "billion laughs" bombs rejected before anything is built. Mappings
+come back as `Mapping` (a dict) that knows the line of each key, so a schema check can say
+`ship.yaml:12: apps.hellok8s.imag: unknown key`. This module never writes files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from pipeline.errors import ConfigError
+
+MAX_BYTES = 4 * 1024 * 1024
+# Nodes after expanding every alias; real manifests stay far below, a bomb goes far above.
+MAX_EXPANDED_NODES = 200_000
+
+
+class Mapping(dict):
+    """A YAML mapping that remembers where it and each of its keys were written."""
+
+    line: int = 0
+    key_lines: dict
+
+    def line_of(self, key: Any) -> int:
+        return getattr(self, "key_lines", {}).get(key, self.line)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys and records line numbers."""
+
+
+def _construct_mapping(loader: _Loader, node: MappingNode) -> Iterator[Mapping]:
+    data = Mapping()
+    data.line = node.start_mark.line + 1
+    data.key_lines = {}
+    yield data
+    loader.flatten_mapping(node)
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError as exc:
+            raise ConstructorError(None, None, "found an unhashable key", key_node.start_mark) from exc
+        if key in data:
+            raise ConstructorError(
+                None, None, f"duplicate key {key!r} (first at line {data.key_lines[key]})", key_node.start_mark
+            )
+        data[key] = loader.construct_object(value_node, deep=True)
+        data.key_lines[key] = key_node.start_mark.line + 1
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
+def _expanded_size(node: Node, memo: dict[int, int], depth: int = 0) -> int:
+    if depth > 200:
+        raise ConfigError("nesting deeper than 200 levels")
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = 1  # a recursive alias counts once instead of looping
+    if isinstance(node, ScalarNode):
+        size = 1
+    elif isinstance(node, SequenceNode):
+        size = 1 + sum(_expanded_size(child, memo, depth + 1) for child in node.value)
+    else:
+        size = 1 + sum(
+            _expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1) for k, v in node.value
+        )
+    memo[key] = size
+    return size
+
+
+def _where(source: str, exc: yaml.MarkedYAMLError) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    line = f":{mark.line + 1}" if mark else ""
+    return f"{source}{line}: {exc.problem or exc.context or 'invalid YAML'}"
+
+
+def loads_all(text: str, source: str = "<string>") -> list[Any]:
+    """Every document of a YAML stream, or ConfigError naming the source and line."""
+    if len(text.encode()) > MAX_BYTES:
+        raise ConfigError(f"{source}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to load it")
+    loader = _Loader(text)
+    try:
+        docs = []
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+                raise ConfigError(f"{source}: too many nodes after expanding aliases (an alias bomb?)")
+            docs.append(loader.construct_document(node))
+        return docs
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigError(_where(source, exc)) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+    finally:
+        loader.dispose()
+
+
+def loads(text: str, source: str = "<string>") -> Any:
+    """The one document of a YAML text (None when empty)."""
+    docs = loads_all(text, source)
+    if len(docs) > 1:
+        raise ConfigError(f"{source}: expected one YAML document, found {len(docs)}")
+    return docs[0] if docs else None
+
+
+def load_file(path: Path | str, display: str | None = None) -> Any:
+    path = Path(path)
+    name = display or str(path)
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ConfigError(f"{name}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to load it")
+        text = path.read_text()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{name}: file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{name}: not UTF-8 text") from exc
+    return loads(text, name)
+
+
+def dumps(data: Any) -> str:
+    """Plain block YAML with keys in the order given, for files ship writes."""
+    return yaml.safe_dump(_plain(data), sort_keys=False, default_flow_style=False, width=1000)
+
+
+def dumps_all(docs: list[Any]) -> str:
+    return yaml.safe_dump_all([_plain(d) for d in docs], sort_keys=False, default_flow_style=False, width=1000)
+
+
+def _plain(data: Any) -> Any:
+    """Mapping subclasses turned back into dicts, since safe_dump refuses subclasses."""
+    if isinstance(data, dict):
+        return {k: _plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
+    return data

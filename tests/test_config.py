@@ -1,0 +1,116 @@
+"""ship.yaml schema: good files load into dataclasses, bad ones name file, line and key."""
+
+from pathlib import Path
+
+import pytest
+
+from pipeline import config, yamlsafe
+from pipeline.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD = """\
+registry: 127.0.0.1:5000
+apps:
+  web:
+    path: apps/web
+    image: web
+    secrets: [DB_PASSWORD]
+environments:
+  dev:
+    namespace: web-dev
+  prod:
+    namespace: web-prod
+    promotes_from: dev
+    gates: {timeout: 2m, bake: 30s}
+    canary:
+      router: nginx
+      steps: [{weight: 10, bake: 1m}, {weight: 50, bake: 30s}]
+"""
+
+
+def parse(text: str, environ=None):
+    return config.parse(yamlsafe.loads(text, "ship.yaml"), Path("/repo"), "ship.yaml", environ or {})
+
+
+def test_repository_ship_yaml_loads():
+    cfg = config.load(ROOT, environ={})
+    assert cfg.app("hellok8s").secrets == ("DB_PASSWORD",)
+    assert [e.promotes_from for e in cfg.environments.values()] == [None, "dev", "uat"]
+
+
+def test_good_file_parses_into_dataclasses():
+    cfg = parse(GOOD)
+    assert cfg.registry == "127.0.0.1:5000"
+    assert cfg.app(None).name == "web"
+    prod = cfg.env("prod")
+    assert prod.gates.timeout == 120 and prod.gates.bake == 30
+    assert prod.canary.router == "nginx"
+    assert [(s.weight, s.bake) for s in prod.canary.steps] == [(10, 60), (50, 30)]
+    assert cfg.env("dev").canary is None
+
+
+def test_registry_from_environment_wins():
+    assert parse(GOOD, {"SHIP_REGISTRY": "127.0.0.1:9"}).registry == "127.0.0.1:9"
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (("    image: web\n", "    imag: web\n"), "ship.yaml:5: apps.web.imag: unknown key (did you mean 'image'?)"),
+        (("    image: web\n", ""), "ship.yaml:4: apps.web.image: missing required field"),
+        (("namespace: web-dev", "namespace: 7"), "ship.yaml:9: environments.dev.namespace: expected a string, got a number"),
+        (("router: nginx", "router: istio"), "ship.yaml:15: environments.prod.canary.router: expected one of gateway, nginx, replicas"),
+        (("promotes_from: dev", "promotes_from: qa"), "ship.yaml:12: environments.prod.promotes_from: unknown environment 'qa'"),
+        (("bake: 30s}", "bake: soon}"), "ship.yaml:13: environments.prod.gates.bake: expected a duration such as 30s or 5m"),
+        (("weight: 10,", "weight: 120,"), "ship.yaml:16: environments.prod.canary.steps[0].weight: expected a percentage between 1 and 100"),
+        (("  dev:\n", "  Dev_1:\n"), "ship.yaml:8: environments.Dev_1: environment name: expected a lowercase DNS label"),
+        (("secrets: [DB_PASSWORD]", "secrets: [db-password]"), "ship.yaml:6: apps.web.secrets: expected secret keys in UPPER_SNAKE_CASE"),
+    ],
+)
+def test_bad_files_name_file_line_and_key(edit, message):
+    with pytest.raises(ConfigError) as err:
+        parse(GOOD.replace(*edit))
+    assert message in str(err.value)
+
+
+def test_duplicate_keys_are_rejected():
+    with pytest.raises(ConfigError, match=r"ship.yaml:6: duplicate key 'path' \(first at line 4\)"):
+        parse(GOOD.replace("    image: web\n", "    image: web\n    path: again\n"))
+
+
+def test_unknown_app_and_environment_name_what_exists():
+    cfg = parse(GOOD)
+    with pytest.raises(ConfigError, match=r"unknown app 'api' \(ship.yaml has: web\)"):
+        cfg.app("api")
+    with pytest.raises(ConfigError, match=r"unknown environment 'qa' \(ship.yaml has: dev, prod\)"):
+        cfg.env("qa")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a: 1\na: 2\n", "f.yaml:2: duplicate key 'a'"),
+        ("x: !!python/object/apply:os.system ['true']\n", "f.yaml:1: could not determine a constructor"),
+        ("x: !custom 1\n", "f.yaml:1: could not determine a constructor for the tag '!custom'"),
+        ("a: [1\n", "f.yaml:2:"),
+        ("\n".join(f"l{i}: &l{i} [" + ",".join([f"*l{i-1}"] * 9) + "]" for i in range(1, 8)).replace("*l0", "0") + "\n",
+         "too many nodes after expanding aliases"),
+    ],
+)
+def test_yaml_loading_is_safe(text, message):
+    with pytest.raises(ConfigError) as err:
+        yamlsafe.loads(text, "f.yaml")
+    assert message in str(err.value)
+
+
+def test_yaml_size_cap():
+    with pytest.raises(ConfigError, match="larger than 4 MiB"):
+        yamlsafe.loads("a: '" + "x" * (5 * 1024 * 1024) + "'", "big.yaml")
+
+
+def test_durations():
+    assert config.parse_duration("500ms") == 0.5
+    assert config.parse_duration("5m") == 300
+    assert config.parse_duration(7) == 7
+    with pytest.raises(ValueError):
+        config.parse_duration("five")
