@@ -1,0 +1,3 @@
+module hellok8s
+
+go 1.22
