@@ -52,6 +52,10 @@ insecure = true
 [[registry]]
 location = "localhost:$SHIP_REGISTRY_PORT"
 insecure = true
+# The next port is for a second, read-only registry that tests start to see a push refused.
+[[registry]]
+location = "127.0.0.1:$((SHIP_REGISTRY_PORT + 1))"
+insecure = true
 CONF
   # vfs works in any sandbox (no overlay mounts needed); images here are one small layer.
   cat > "$dir/storage.conf" <<CONF

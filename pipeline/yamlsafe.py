@@ -129,13 +129,25 @@ def load_file(path: Path | str, display: str | None = None) -> Any:
     return loads(text, name)
 
 
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper writing multi-line strings as `|` blocks, so patches read well in git diffs."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str):
+    style = "|" if "\n" in value and not value.startswith(" ") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
 def dumps(data: Any) -> str:
     """Plain block YAML with keys in the order given, for files ship writes."""
-    return yaml.safe_dump(_plain(data), sort_keys=False, default_flow_style=False, width=1000)
+    return yaml.dump(_plain(data), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
 
 
 def dumps_all(docs: list[Any]) -> str:
-    return yaml.safe_dump_all([_plain(d) for d in docs], sort_keys=False, default_flow_style=False, width=1000)
+    return yaml.dump_all([_plain(d) for d in docs], Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
 
 
 def _plain(data: Any) -> Any:

@@ -98,3 +98,50 @@ def git_remote(tmp_path):
     repo.git.push("origin", "HEAD:main")
     repo.git.branch("--set-upstream-to=origin/main", "main")
     return bare, work
+
+
+PROJECT_FILES = ("ship.yaml", "apps", ".gitignore")
+
+
+@pytest.fixture
+def ship_repo(tmp_path, monkeypatch, local_parts):
+    """A throw-away copy of this repository (ship.yaml, apps/) with a bare remote, as cwd.
+
+    Returns (working clone path, bare remote path). SHIP_REGISTRY points at the local registry
+    and the kube context at the local cluster, as `make cluster`'s exports would.
+    """
+    import shutil
+
+    import git
+
+    bare = tmp_path / "remote.git"
+    git.Repo.init(bare, bare=True, initial_branch="main")
+    work = tmp_path / "repo"
+    repo = git.Repo.clone_from(str(bare), work)
+    with repo.config_writer() as cw:
+        cw.set_value("user", "name", "ship-test")
+        cw.set_value("user", "email", "ship-test@example.com")
+    for name in PROJECT_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("bin"))
+        else:
+            shutil.copy(src, work / name)
+    for env in ("dev", "uat", "prod"):
+        (work / "environments" / env).mkdir(parents=True)
+        (work / "environments" / env / ".gitkeep").write_text("")
+    repo.git.add("--all")
+    repo.index.commit("initial")
+    repo.git.push("origin", "HEAD:main")
+    repo.git.branch("--set-upstream-to=origin/main", "main")
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("SHIP_REGISTRY", local_parts["SHIP_REGISTRY"])
+    return work, bare
+
+
+def unique_namespaces(cfg_path: Path, suffix: str) -> None:
+    """Give a ship.yaml's environments namespaces of their own, so tests never share one."""
+    text = cfg_path.read_text()
+    for env in ("dev", "uat", "prod"):
+        text = text.replace(f"namespace: hellok8s-{env}", f"namespace: hellok8s-{env}-{suffix}")
+    cfg_path.write_text(text)

@@ -1,0 +1,136 @@
+"""`ship build`: turn the checked-out commit into a pushed, digest-pinned image.
+
+Runs the app's build steps (e.g. `go build`), builds the image with the Docker SDK (any
+Docker-API engine: Docker, or podman's service), tags it with the commit's short SHA, pushes
+it, and pins it by the digest computed from the registry's manifest bytes. The same commit
+built twice gives the same tag; when that tag is already in the registry nothing is rebuilt,
+so a pinned reference never moves. Never writes to git.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from pipeline.config import App, ShipConfig
+from pipeline.errors import BuildError, GitError
+from pipeline.gitrepo import GitRepo
+from pipeline.registry import ImageRef, Registry
+
+Progress = Callable[[str], None]
+LOG_TAIL = 15
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image: ImageRef
+    commit: str
+    built: bool  # False when the tag was already in the registry
+
+
+def _tail(text: str, lines: int = LOG_TAIL) -> str:
+    return " | ".join(line for line in text.strip().splitlines()[-lines:] if line.strip())
+
+
+def run_build_steps(app: App, root: Path, tag: str, progress: Progress) -> None:
+    context = root / app.path
+    for step in app.build:
+        progress(f"build step: {step}")
+        proc = subprocess.run(step, shell=True, cwd=context, capture_output=True, text=True,
+                              env={**os.environ, "SHIP_TAG": tag})
+        if proc.returncode != 0:
+            raise BuildError(
+                f"{app.name}: build step failed (exit {proc.returncode}): {step}: {_tail(proc.stdout + proc.stderr)}"
+            )
+
+
+def docker_client():
+    """A Docker SDK client for DOCKER_HOST (or the engine's default socket)."""
+    import docker
+
+    try:
+        return docker.from_env(timeout=600)
+    except docker.errors.DockerException as exc:
+        host = os.environ.get("DOCKER_HOST", "the default Docker socket")
+        raise BuildError(f"build engine at {host} unreachable: {exc}") from exc
+
+
+def build_image(engine, app: App, root: Path, reference: str, progress: Progress) -> None:
+    import docker
+
+    context = root / app.path
+    if not (context / app.dockerfile).is_file():
+        raise BuildError(f"{app.name}: {app.path / app.dockerfile}: Dockerfile not found")
+    log: list[str] = []
+    try:
+        for chunk in engine.api.build(path=str(context), dockerfile=app.dockerfile, tag=reference, rm=True,
+                                      forcerm=True, decode=True, labels={"org.opencontainers.image.source": app.name}):
+            if "error" in chunk:
+                raise BuildError(f"{app.name}: image build failed: {chunk['error'].strip()} | {_tail(''.join(log), 5)}")
+            text = chunk.get("stream", "")
+            if text.strip():
+                log.append(text)
+                if text.startswith("STEP") or text.startswith("Step"):
+                    progress(text.strip())
+    except docker.errors.APIError as exc:
+        raise BuildError(f"{app.name}: image build failed: {exc.explanation or exc}") from exc
+    except docker.errors.DockerException as exc:
+        raise BuildError(f"{app.name}: build engine failed: {exc}") from exc
+
+
+def push_image(engine, repository: str, tag: str, progress: Progress) -> str | None:
+    """Push and return the digest the engine reports (a hint, checked against the registry)."""
+    import docker
+
+    reported = None
+    try:
+        for chunk in engine.api.push(repository, tag=tag, stream=True, decode=True):
+            if "error" in chunk:
+                raise BuildError(f"push of {repository}:{tag} refused: {chunk['error'].strip()}")
+            status = chunk.get("status", "")
+            if "digest:" in status:
+                reported = status.split("digest:")[1].split()[0]
+            elif status and "Pushing" not in status:
+                progress(status)
+    except docker.errors.APIError as exc:
+        raise BuildError(f"push of {repository}:{tag} refused: {exc.explanation or exc}") from exc
+    return reported
+
+
+def build(cfg: ShipConfig, app: App, *, allow_dirty: bool = False, engine=None, registry: Registry | None = None,
+          progress: Progress = lambda _msg: None) -> BuildResult:
+    repo = GitRepo(cfg.root)
+    dirty = repo.dirty_paths()
+    if dirty and not allow_dirty:
+        raise GitError(
+            f"working tree has uncommitted changes ({', '.join(dirty[:3])}{'…' if len(dirty) > 3 else ''}); "
+            "a release must be traceable to a commit: commit them, or pass --allow-dirty"
+        )
+    head = repo.last_change(str(app.path))
+    tag = head.short
+    repository = f"{cfg.registry}/{app.image}"
+    own_registry = registry is None
+    registry = registry or Registry(cfg.registry)
+    try:
+        existing = registry.resolve(repository, tag)
+        if existing and not dirty:
+            progress(f"{repository}:{tag} is already in the registry; not rebuilding")
+            return BuildResult(existing, head.sha, built=False)
+        run_build_steps(app, cfg.root, tag, progress)
+        engine = engine or docker_client()
+        progress(f"building {repository}:{tag}")
+        build_image(engine, app, cfg.root, f"{repository}:{tag}", progress)
+        progress(f"pushing {repository}:{tag}")
+        reported = push_image(engine, repository, tag, progress)
+        pinned = registry.resolve(repository, tag)
+        if pinned is None:
+            raise BuildError(f"pushed {repository}:{tag} but the registry does not have it")
+        if reported and reported != pinned.digest:
+            raise BuildError(f"digest mismatch for {repository}:{tag}: engine pushed {reported}, registry serves {pinned.digest}")
+        return BuildResult(pinned, head.sha, built=True)
+    finally:
+        if own_registry:
+            registry.close()

@@ -1,0 +1,176 @@
+"""The git side of ship: is the tree clean, which commit is this, and publish a commit.
+
+Publishing commits one change and pushes it; when the remote moved on it fetches, rebases and
+retries a bounded number of times. When a rebase conflicts, ship's own commit is dropped and
+the change is written again on top of the new remote state, so concurrent releases both land
+with a linear history. It never force-pushes and never rewrites a commit it did not make.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import git
+
+from pipeline.errors import GitError
+
+PUSH_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    short: str
+    time: dt.datetime  # committer time, UTC
+    subject: str
+
+
+class GitRepo:
+    """A working clone, with `origin` as its remote."""
+
+    def __init__(self, root: Path, remote: str = "origin"):
+        try:
+            self.repo = git.Repo(root)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+            raise GitError(f"{root}: not a git repository") from exc
+        self.root = Path(self.repo.working_tree_dir)
+        self.remote = remote
+
+    def head(self) -> Commit:
+        try:
+            c = self.repo.head.commit
+        except ValueError as exc:
+            raise GitError(f"{self.root}: the repository has no commits yet") from exc
+        return Commit(c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.timezone.utc), c.summary)
+
+    def last_change(self, path: str) -> Commit:
+        """The newest commit that changed `path`: an app's source commit, which ship's own
+        overlay commits never move, so building again after a release gives the same tag."""
+        sha = self.repo.git.rev_list("-1", "HEAD", "--", path)
+        if not sha:
+            raise GitError(f"{path}: not in any commit; commit it first")
+        c = self.repo.commit(sha)
+        return Commit(c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.timezone.utc), c.summary)
+
+    def dirty_paths(self, under: str | None = None) -> list[str]:
+        """Changed or untracked files (optionally only under a folder), as git status shows them."""
+        args = ["--porcelain", "--untracked-files=all"]
+        if under:
+            args += ["--", under]
+        out = self.repo.git.status(*args)
+        return [line[3:] for line in out.splitlines() if line.strip()]
+
+    def branch(self) -> str:
+        try:
+            return self.repo.active_branch.name
+        except TypeError:  # detached HEAD, as in some CI checkouts
+            return os.environ.get("GITHUB_REF_NAME", "main")
+
+    def author(self) -> str:
+        try:
+            reader = self.repo.config_reader()
+            return f"{reader.get_value('user', 'name')} <{reader.get_value('user', 'email')}>"
+        except Exception:  # noqa: BLE001 - no identity configured is fine for a record
+            return os.environ.get("GITHUB_ACTOR", os.environ.get("USER", "unknown"))
+
+    def _has_remote(self) -> bool:
+        return self.remote in [r.name for r in self.repo.remotes]
+
+    def publish(self, write: Callable[[], tuple[list[str], str] | None], push: bool = True) -> Commit | None:
+        """Call `write()` to change files, commit what it returns, push; retry on a moved remote.
+
+        `write` returns (paths to add or remove, commit message), or None when there is nothing
+        to do. It may be called again after a conflicting rebase, on the new remote state.
+        """
+        branch = self.branch()
+        if push and self._has_remote():
+            self._sync_with_remote(branch)
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            result = write()
+            if result is None:
+                return None
+            paths, message = result
+            self._commit(paths, message)
+            if not push or not self._has_remote():
+                return self.head()
+            try:
+                self.repo.git.push(self.remote, f"HEAD:refs/heads/{branch}")
+                return self.head()
+            except git.GitCommandError as exc:
+                if "rejected" not in exc.stderr and "fetch first" not in exc.stderr and "non-fast-forward" not in exc.stderr:
+                    self._drop_own_commit()
+                    raise GitError(f"git push to {self.remote}/{branch} failed: {_last_line(exc.stderr)}") from exc
+            # The remote moved on: replay our commit on top of it, or redo the change there.
+            if not self._rebase_onto_remote(branch):
+                self._drop_own_commit()
+                self._sync_with_remote(branch)
+                continue
+            try:
+                self.repo.git.push(self.remote, f"HEAD:refs/heads/{branch}")
+                return self.head()
+            except git.GitCommandError:
+                self._drop_own_commit()
+                self._sync_with_remote(branch)
+        raise GitError(f"git push to {self.remote}/{branch}: the remote kept moving; gave up after {PUSH_ATTEMPTS} attempts")
+
+    def _commit(self, paths: list[str], message: str) -> None:
+        try:
+            self.repo.git.add("--all", "--", *paths)
+            if not self.repo.git.diff("--cached", "--name-only"):
+                raise GitError("nothing to commit: the change is already in git")
+            self.repo.git.commit("-m", message, "--no-verify")
+        except git.GitCommandError as exc:
+            raise GitError(f"git commit failed: {_last_line(exc.stderr)}") from exc
+
+    def _sync_with_remote(self, branch: str) -> None:
+        try:
+            self.repo.git.fetch(self.remote, branch)
+        except git.GitCommandError as exc:
+            raise GitError(f"git fetch {self.remote} {branch} failed: {_last_line(exc.stderr)}") from exc
+        upstream = f"{self.remote}/{branch}"
+        try:
+            self.repo.git.merge("--ff-only", "--autostash", upstream) if _behind(self.repo, upstream) else None
+        except git.GitCommandError as exc:
+            raise GitError(
+                f"local {branch} has diverged from {upstream}; pull or rebase it first ({_last_line(exc.stderr)})"
+            ) from exc
+
+    def _rebase_onto_remote(self, branch: str) -> bool:
+        try:
+            self.repo.git.fetch(self.remote, branch)
+            self.repo.git.rebase("--autostash", f"{self.remote}/{branch}")
+            return True
+        except git.GitCommandError:
+            try:
+                self.repo.git.rebase("--abort")
+            except git.GitCommandError:
+                pass
+            return False
+
+    def _drop_own_commit(self) -> None:
+        # --keep leaves a user's unrelated uncommitted edits (with --allow-dirty) in place.
+        self.repo.git.reset("--keep", "HEAD~1")
+
+    def file_history(self, path: str, limit: int = 200) -> list[tuple[Commit, str | None]]:
+        """(commit, file content at that commit) for each commit touching `path`, newest first."""
+        out = []
+        for c in self.repo.iter_commits(paths=path, max_count=limit):
+            try:
+                text = (c.tree / path).data_stream.read().decode()
+            except KeyError:
+                text = None
+            out.append((Commit(c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.timezone.utc), c.summary), text))
+        return out
+
+
+def _behind(repo: git.Repo, upstream: str) -> bool:
+    return bool(repo.git.rev_list("--count", f"HEAD..{upstream}") != "0")
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error"

@@ -1,0 +1,268 @@
+"""Writes a release into an environment's kustomize overlay: pure, file contents in and out.
+
+An overlay (`environments/ENV/`) is real kustomize that Argo CD or Flux could render too:
+
+    kustomization.yaml   the app's base, `images:` pinned by digest, a patch pointing the
+                         workload at the release's versioned ConfigMap
+    namespace.yaml       the environment's Namespace
+    configs/*.yaml       immutable versioned ConfigMaps, the newest `keep_configs` of them
+    release.yaml         the release record; its git history is the environment's ledger
+
+Nothing here reads or writes files, git or a cluster: `plan_release` takes the current files
+and returns the new ones, so every decision is tested without I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from pipeline import yamlsafe
+from pipeline.config import App, Environment
+from pipeline.errors import ConfigError, ValidationError
+from pipeline.registry import ImageRef
+
+KUSTOMIZATION = "kustomization.yaml"
+NAMESPACE_FILE = "namespace.yaml"
+RELEASE_FILE = "release.yaml"
+CONFIG_DIR = "configs"
+HEADER = "# Written by ship; edit ship.yaml and the app's config, not this file.\n"
+RELEASE_HEADER = "# Written by ship. The git history of this file is this environment's release ledger.\n"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+MANAGED_BY = {"app.kubernetes.io/managed-by": "ship"}
+_ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$")
+
+
+@dataclass(frozen=True)
+class Release:
+    """An immutable record of one release in one environment."""
+
+    id: str  # r<YYYYMMDD>-<HHMMSS>-<short sha>: unique, sorts in time order, names its commit
+    app: str
+    environment: str
+    commit: str
+    image: str  # repo:tag@sha256:<digest>
+    config: str  # name of the versioned ConfigMap
+    created_at: str
+    created_by: str
+    promoted_from: str | None = None
+    config_data: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def record(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("config_data")
+        return out
+
+    @classmethod
+    def from_record(cls, data: dict) -> "Release":
+        known = {k: data.get(k) for k in cls.__dataclass_fields__ if k != "config_data" and k in data}
+        return cls(**known)
+
+
+def release_id(commit_time: dt.datetime, short_sha: str) -> str:
+    """Release id from the source commit: the same commit always gives the same id."""
+    return f"r{commit_time.astimezone(dt.timezone.utc):%Y%m%d-%H%M%S}-{short_sha[:7]}"
+
+
+def parse_env_file(text: str, source: str) -> dict[str, str]:
+    """A dotenv file: `KEY=value` lines, `#` comments and blank lines; no interpolation."""
+    data: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _ENV_LINE.match(line)
+        if not match:
+            raise ConfigError(f"{source}:{number}: expected KEY=value")
+        key, value = match.group(1), match.group(2).strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        if key in data:
+            raise ConfigError(f"{source}:{number}: {key} is set twice")
+        data[key] = value
+    return data
+
+
+def check_config_has_no_secrets(app: App, data: dict[str, str], source: str) -> None:
+    for key in data:
+        if key in app.secrets:
+            raise ValidationError(
+                f"{source}: {key} is one of {app.name}'s secrets; it must never be in git "
+                f"(set SHIP_SECRET_{_env_key(app.name)}_{key} at sync time instead)"
+            )
+
+
+def _env_key(name: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+def config_refs(workload: dict, config_name: str) -> list[str]:
+    """JSON pointers of every reference to ConfigMap `config_name` in a workload's pod spec."""
+    spec = workload.get("spec", {}).get("template", {}).get("spec", {})
+    base = "/spec/template/spec"
+    paths = []
+    for group in ("initContainers", "containers"):
+        for i, container in enumerate(spec.get(group) or []):
+            for j, source in enumerate(container.get("envFrom") or []):
+                if (source.get("configMapRef") or {}).get("name") == config_name:
+                    paths.append(f"{base}/{group}/{i}/envFrom/{j}/configMapRef/name")
+            for j, var in enumerate(container.get("env") or []):
+                if ((var.get("valueFrom") or {}).get("configMapKeyRef") or {}).get("name") == config_name:
+                    paths.append(f"{base}/{group}/{i}/env/{j}/valueFrom/configMapKeyRef/name")
+    for i, volume in enumerate(spec.get("volumes") or []):
+        if (volume.get("configMap") or {}).get("name") == config_name:
+            paths.append(f"{base}/volumes/{i}/configMap/name")
+        for j, source in enumerate((volume.get("projected") or {}).get("sources") or []):
+            if (source.get("configMap") or {}).get("name") == config_name:
+                paths.append(f"{base}/volumes/{i}/projected/sources/{j}/configMap/name")
+    return paths
+
+
+def _pointer_key(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def workload_patch(workload: dict, release: Release, config_name: str) -> str:
+    """A JSON6902 patch moving a workload onto the release's ConfigMap, with its change-cause."""
+    refs = config_refs(workload, config_name)
+    ops: list[dict] = [{"op": "replace", "path": p, "value": release.config} for p in refs]
+    notes = {"kubernetes.io/change-cause": f"ship release {release.id}: {release.image}", "ship.dev/release": release.id}
+    for where, meta in (("/metadata", workload.get("metadata", {})),
+                        ("/spec/template/metadata", workload["spec"]["template"].get("metadata", {}))):
+        values = notes if where == "/metadata" else {"ship.dev/release": release.id}
+        if meta.get("annotations"):
+            ops += [{"op": "add", "path": f"{where}/annotations/{_pointer_key(k)}", "value": v} for k, v in values.items()]
+        else:
+            ops.append({"op": "add", "path": f"{where}/annotations", "value": values})
+    return yamlsafe.dumps(ops)
+
+
+def config_map(app: App, release: Release) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": release.config,
+            "labels": {"app.kubernetes.io/name": app.name, "app.kubernetes.io/part-of": app.name,
+                       "ship.dev/config-of": app.name},
+            "annotations": {"ship.dev/release": release.id},
+        },
+        "immutable": True,
+        "data": dict(sorted(release.config_data.items())),
+    }
+
+
+def namespace_object(env: Environment) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": env.namespace}}
+
+
+@dataclass(frozen=True)
+class OverlayFiles:
+    """Files of an overlay by path relative to it; None marks a file to delete."""
+
+    files: dict[str, str | None]
+
+    def get(self, path: str) -> str | None:
+        return self.files.get(path)
+
+
+def _load_kustomization(text: str | None, env: Environment) -> dict:
+    if not text:
+        return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+    data = yamlsafe.loads(text, f"{env.overlay}/{KUSTOMIZATION}")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{env.overlay}/{KUSTOMIZATION}: expected a mapping")
+    return dict(data)
+
+
+def current_release(files: dict[str, str | None], env: Environment) -> Release | None:
+    text = files.get(RELEASE_FILE)
+    if not text:
+        return None
+    data = yamlsafe.loads(text, f"{env.overlay}/{RELEASE_FILE}")
+    return Release.from_record(data) if isinstance(data, dict) and data.get("id") else None
+
+
+def kept_configs(existing: list[str], new: str, keep: int) -> tuple[list[str], list[str]]:
+    """(config names kept, names dropped): the newest `keep`, release ids sorting by time."""
+    names = sorted(set(existing) | {new}, key=lambda n: n.rsplit("-r", 1)[-1] if "-r" in n else n)
+    kept = names[-keep:]
+    if new not in kept:  # re-releasing an older release keeps its config in any case
+        kept = [*names[-(keep - 1):], new] if keep > 1 else [new]
+    return kept, [n for n in names if n not in kept]
+
+
+def plan_release(current: dict[str, str | None], app: App, env: Environment, release: Release,
+                 base_objects: list[dict], base_path: str) -> OverlayFiles:
+    """The overlay's new files once `release` is written into it.
+
+    `current`: the overlay's files now (relative paths); `base_objects`: the app's base as
+    kustomize renders it; `base_path`: the base folder relative to the overlay.
+    """
+    workloads = [o for o in base_objects if o.get("kind") in WORKLOAD_KINDS]
+    patched = [w for w in workloads if config_refs(w, app.config_name)]
+    if not patched:
+        raise ValidationError(
+            f"{app.path / app.base}: no Deployment, StatefulSet or DaemonSet references ConfigMap "
+            f"{app.config_name}; ship points that reference at each release's versioned ConfigMap"
+        )
+    for obj in base_objects:
+        if obj.get("kind") == "Secret" and (obj.get("data") or obj.get("stringData")):
+            raise ValidationError(f"{app.path / app.base}: Secret {obj['metadata'].get('name')} carries data; "
+                                  "secrets never go in git")
+    kz = _load_kustomization(current.get(KUSTOMIZATION), env)
+    kz["namespace"] = env.namespace
+    prefix = f"{CONFIG_DIR}/{app.config_name}-"
+    resources = [r for r in kz.get("resources", []) if isinstance(r, str)]
+    existing = [PurePosixPath(r).stem for r in resources if r.startswith(prefix)]
+    kept, dropped = kept_configs(existing, release.config, app.keep_configs)
+    others = [r for r in resources if not r.startswith(prefix) and r not in (NAMESPACE_FILE, base_path)]
+    kz["resources"] = [NAMESPACE_FILE, base_path, *others, *[f"{CONFIG_DIR}/{n}.yaml" for n in kept]]
+
+    ref = ImageRef.parse(release.image)
+    images = [i for i in kz.get("images", []) if i.get("name") != app.image]
+    images.append({"name": app.image, "newName": ref.repository, "newTag": ref.tag, "digest": ref.digest})
+    kz["images"] = images
+
+    names = {w["metadata"]["name"] for w in patched}
+    patches = [p for p in kz.get("patches", []) if (p.get("target") or {}).get("name") not in names
+               or (p.get("target") or {}).get("kind") not in WORKLOAD_KINDS]
+    for w in patched:
+        group, _, version = w["apiVersion"].rpartition("/")
+        patches.append({"target": {"group": group, "version": version, "kind": w["kind"], "name": w["metadata"]["name"]},
+                        "patch": workload_patch(w, release, app.config_name)})
+    kz["patches"] = patches
+    kz.setdefault("labels", [{"pairs": {**MANAGED_BY, "ship.dev/environment": env.name}, "includeSelectors": False}])
+
+    ordered = {k: kz[k] for k in ("apiVersion", "kind", "namespace", "resources", "images", "patches", "labels") if k in kz}
+    ordered.update({k: v for k, v in kz.items() if k not in ordered})
+    files: dict[str, str | None] = {
+        KUSTOMIZATION: HEADER + yamlsafe.dumps(ordered),
+        NAMESPACE_FILE: HEADER + yamlsafe.dumps(namespace_object(env)),
+        RELEASE_FILE: RELEASE_HEADER + yamlsafe.dumps(release.record()),
+    }
+    new_config = f"{CONFIG_DIR}/{release.config}.yaml"
+    if current.get(new_config) is None:
+        files[new_config] = HEADER + yamlsafe.dumps(config_map(app, release))
+    for name in dropped:
+        files[f"{CONFIG_DIR}/{name}.yaml"] = None
+    return OverlayFiles(files)
+
+
+def config_name_for(app: App, release_id: str, data: dict[str, str], current: dict[str, str | None]) -> str:
+    """The versioned ConfigMap name; a second, different config for the same release gets a suffix,
+    since a ConfigMap marked immutable can never change."""
+    name = f"{app.config_name}-{release_id}"
+    existing = current.get(f"{CONFIG_DIR}/{name}.yaml")
+    if existing is None:
+        return name
+    obj = yamlsafe.loads(existing, name) or {}
+    if dict(obj.get("data") or {}) == dict(sorted(data.items())):
+        return name
+    n = 2
+    while current.get(f"{CONFIG_DIR}/{name}-{n}.yaml") is not None:
+        n += 1
+    return f"{name}-{n}"

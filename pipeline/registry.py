@@ -1,0 +1,95 @@
+"""Talks to an OCI/Docker registry over HTTP: resolves a tag to the digest of its manifest.
+
+The digest is computed here from the manifest bytes; the registry's Docker-Content-Digest
+header is only a hint, and a disagreement is an error. Read-only: never pushes or deletes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+import httpx
+
+from pipeline.errors import RegistryError
+
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+_PINNED = re.compile(r"^(?P<repo>[^@\s]+?):(?P<tag>[\w][\w.-]{0,127})@(?P<digest>sha256:[0-9a-f]{64})$")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A pinned image reference: `registry/repo:tag@sha256:<digest>`."""
+
+    repository: str  # includes the registry host: 127.0.0.1:5000/hellok8s
+    tag: str
+    digest: str
+
+    def __str__(self) -> str:
+        return f"{self.repository}:{self.tag}@{self.digest}"
+
+    @property
+    def registry(self) -> str:
+        return self.repository.split("/", 1)[0]
+
+    @property
+    def path(self) -> str:
+        return self.repository.split("/", 1)[1]
+
+    @classmethod
+    def parse(cls, text: str) -> "ImageRef":
+        match = _PINNED.match(text.strip())
+        if not match:
+            raise RegistryError(f"{text!r} is not a pinned image reference (repo:tag@sha256:<64 hex>)")
+        return cls(match["repo"], match["tag"], match["digest"])
+
+
+class Registry:
+    """A registry reached over plain HTTP on loopback, or HTTPS elsewhere."""
+
+    def __init__(self, host: str, transport: httpx.BaseTransport | None = None, timeout: float = 30.0):
+        self.host = host
+        scheme = "http" if host.split(":")[0] in ("127.0.0.1", "localhost", "::1") else "https"
+        self._http = httpx.Client(base_url=f"{scheme}://{host}", transport=transport, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def manifest_digest(self, path: str, reference: str) -> str | None:
+        """sha256 of the manifest `path:reference` as the registry serves it; None when absent."""
+        url = f"/v2/{path}/manifests/{reference}"
+        try:
+            resp = self._http.get(url, headers={"Accept": ", ".join(MANIFEST_TYPES)})
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"registry {self.host} unreachable: {exc}") from exc
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise RegistryError(f"registry {self.host}: GET {url} answered {resp.status_code}: {resp.text[:200]}")
+        digest = "sha256:" + hashlib.sha256(resp.content).hexdigest()
+        hint = resp.headers.get("Docker-Content-Digest")
+        if hint and hint != digest:
+            raise RegistryError(
+                f"registry {self.host}: {path}:{reference} manifest hashes to {digest} but the registry says {hint}"
+            )
+        return digest
+
+    def resolve(self, repository: str, tag: str) -> ImageRef | None:
+        """The pinned reference of `repository:tag`, or None when the tag does not exist."""
+        path = repository.split("/", 1)[1]
+        digest = self.manifest_digest(path, tag)
+        return ImageRef(repository, tag, digest) if digest else None
+
+    def ping(self) -> None:
+        try:
+            resp = self._http.get("/v2/")
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"registry {self.host} unreachable: {exc}") from exc
+        if resp.status_code not in (200, 401):
+            raise RegistryError(f"registry {self.host}: /v2/ answered {resp.status_code}")

@@ -1,0 +1,133 @@
+"""Overlay writing and release records: pure, no files, git or cluster."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from pipeline import overlay, yamlsafe
+from pipeline.config import App, Environment
+from pipeline.errors import ConfigError, ValidationError
+
+APP = App(name="hellok8s", path=Path("apps/hellok8s"), image="hellok8s", secrets=("DB_PASSWORD",), keep_configs=3)
+ENV = Environment(name="dev", namespace="hellok8s-dev")
+DIGEST = "sha256:" + "a" * 64
+BASE = yamlsafe.loads_all((Path(__file__).parent / "fixtures/overlay/base-rendered.yaml").read_text())
+
+
+def release(rid: str, data: dict | None = None, image: str | None = None) -> overlay.Release:
+    return overlay.Release(
+        id=rid, app="hellok8s", environment="dev", commit="c" * 40,
+        image=image or f"127.0.0.1:5000/hellok8s:{rid[-7:]}@{DIGEST}", config=f"hellok8s-config-{rid}",
+        created_at="2026-11-24T10:00:00Z", created_by="test", config_data=data or {"MESSAGE": "hi"},
+    )
+
+
+def apply_files(current: dict, planned: overlay.OverlayFiles) -> dict:
+    out = dict(current)
+    for path, text in planned.files.items():
+        if text is None:
+            out.pop(path, None)
+        else:
+            out[path] = text
+    return out
+
+
+def test_release_id_names_commit_and_sorts_in_time_order():
+    early = overlay.release_id(dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc), "abcdef1234")
+    late = overlay.release_id(dt.datetime(2026, 1, 2, 3, 4, 6, tzinfo=dt.timezone.utc), "0000000")
+    assert early == "r20260102-030405-abcdef1"
+    assert early < late
+
+
+def test_env_file_parsing():
+    text = "# comment\n\nMESSAGE=Hello, world\nDB_URL='postgres://x'\nEMPTY=\n"
+    assert overlay.parse_env_file(text, "dev.env") == {"MESSAGE": "Hello, world", "DB_URL": "postgres://x", "EMPTY": ""}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("MESSAGE\n", "dev.env:1: expected KEY=value"),
+    ("A=1\nA=2\n", "dev.env:2: A is set twice"),
+])
+def test_env_file_errors_name_line(text, message):
+    with pytest.raises(ConfigError, match=message):
+        overlay.parse_env_file(text, "dev.env")
+
+
+def test_a_secret_in_plain_config_is_refused():
+    with pytest.raises(ValidationError, match="config/dev.env: DB_PASSWORD is one of hellok8s's secrets.*SHIP_SECRET_HELLOK8S_DB_PASSWORD"):
+        overlay.check_config_has_no_secrets(APP, {"DB_PASSWORD": "hunter2"}, "config/dev.env")
+
+
+def test_config_refs_finds_every_kind_of_reference():
+    workload = {"spec": {"template": {"spec": {
+        "containers": [{"name": "a", "envFrom": [{"secretRef": {"name": "s"}}, {"configMapRef": {"name": "cfg"}}],
+                        "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "x"}}}]}],
+        "volumes": [{"name": "v", "configMap": {"name": "cfg"}},
+                    {"name": "p", "projected": {"sources": [{"configMap": {"name": "other"}}, {"configMap": {"name": "cfg"}}]}}],
+    }}}}
+    assert overlay.config_refs(workload, "cfg") == [
+        "/spec/template/spec/containers/0/envFrom/1/configMapRef/name",
+        "/spec/template/spec/containers/0/env/0/valueFrom/configMapKeyRef/name",
+        "/spec/template/spec/volumes/0/configMap/name",
+        "/spec/template/spec/volumes/1/projected/sources/1/configMap/name",
+    ]
+
+
+def test_first_release_writes_pinned_image_versioned_configmap_and_record():
+    rel = release("r20261124-100000-aaaaaaa", {"MESSAGE": "hi", "DB_URL": "postgres://db"})
+    files = overlay.plan_release({}, APP, ENV, rel, BASE, "../../apps/hellok8s/base").files
+    kz = yamlsafe.loads(files["kustomization.yaml"])
+    assert kz["namespace"] == "hellok8s-dev"
+    assert kz["resources"] == ["namespace.yaml", "../../apps/hellok8s/base",
+                               "configs/hellok8s-config-r20261124-100000-aaaaaaa.yaml"]
+    assert kz["images"] == [{"name": "hellok8s", "newName": "127.0.0.1:5000/hellok8s", "newTag": "aaaaaaa", "digest": DIGEST}]
+    patch = yamlsafe.loads(kz["patches"][0]["patch"])
+    assert kz["patches"][0]["target"] == {"group": "apps", "version": "v1", "kind": "Deployment", "name": "hellok8s"}
+    assert patch[0] == {"op": "replace", "path": "/spec/template/spec/containers/0/envFrom/0/configMapRef/name",
+                        "value": "hellok8s-config-r20261124-100000-aaaaaaa"}
+    assert patch[1]["value"]["kubernetes.io/change-cause"].startswith("ship release r20261124-100000-aaaaaaa: 127.0.0.1:5000")
+    cm = yamlsafe.loads(files["configs/hellok8s-config-r20261124-100000-aaaaaaa.yaml"])
+    assert cm["immutable"] is True and cm["data"] == {"DB_URL": "postgres://db", "MESSAGE": "hi"}
+    record = yamlsafe.loads(files["release.yaml"])
+    assert record["id"] == rel.id and record["image"] == rel.image and record["config"] == rel.config
+    assert yamlsafe.loads(files["namespace.yaml"]) == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "hellok8s-dev"}}
+
+
+def test_only_the_newest_configs_are_kept():
+    current: dict = {}
+    ids = [f"r2026112{i}-100000-aaaaaa{i}" for i in range(1, 6)]
+    for rid in ids:
+        current = apply_files(current, overlay.plan_release(current, APP, ENV, release(rid), BASE, "../base"))
+    kz = yamlsafe.loads(current["kustomization.yaml"])
+    assert [r for r in kz["resources"] if r.startswith("configs/")] == [f"configs/hellok8s-config-{r}.yaml" for r in ids[-3:]]
+    assert sorted(p for p in current if p.startswith("configs/")) == [f"configs/hellok8s-config-{r}.yaml" for r in ids[-3:]]
+    assert len(kz["images"]) == 1 and len(kz["patches"]) == 1
+
+
+def test_a_second_config_for_the_same_release_gets_a_new_immutable_name():
+    rel = release("r20261124-100000-aaaaaaa", {"MESSAGE": "one"})
+    current = apply_files({}, overlay.plan_release({}, APP, ENV, rel, BASE, "../base"))
+    assert overlay.config_name_for(APP, rel.id, {"MESSAGE": "one"}, current) == "hellok8s-config-r20261124-100000-aaaaaaa"
+    assert overlay.config_name_for(APP, rel.id, {"MESSAGE": "two"}, current) == "hellok8s-config-r20261124-100000-aaaaaaa-2"
+
+
+def test_current_release_reads_the_record_back():
+    rel = release("r20261124-100000-aaaaaaa")
+    current = apply_files({}, overlay.plan_release({}, APP, ENV, rel, BASE, "../base"))
+    assert overlay.current_release(current, ENV) == rel
+    assert overlay.current_release({}, ENV) is None
+
+
+def test_a_base_without_a_config_reference_is_refused():
+    base = [o for o in BASE if o["kind"] != "Deployment"]
+    with pytest.raises(ValidationError, match="no Deployment, StatefulSet or DaemonSet references ConfigMap hellok8s-config"):
+        overlay.plan_release({}, APP, ENV, release("r20261124-100000-aaaaaaa"), base, "../base")
+
+
+def test_a_base_carrying_a_secret_with_data_is_refused():
+    base = [*BASE, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "data": {"p": "aGk="}}]
+    with pytest.raises(ValidationError, match="Secret db carries data; secrets never go in git"):
+        overlay.plan_release({}, APP, ENV, release("r20261124-100000-aaaaaaa"), base, "../base")
