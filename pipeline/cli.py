@@ -138,15 +138,127 @@ def release(
         result = commands.release(env_name, app_name, image=image, sync=not no_sync, push=not no_push,
                                   allow_dirty=allow_dirty, progress=progress)
         rel = result.release
+        changes = result.sync.changes if result.sync else []
         if output is Output.json:
             emit_json({"release": rel.record(), "changed": result.changed,
-                       "commit": result.commit.sha if result.commit else None})
-        elif result.changed:
+                       "commit": result.commit.sha if result.commit else None,
+                       "changes": [c.to_json() for c in changes]})
+            return
+        if result.changed:
             typer.echo(f"released {rel.app} {rel.id} to {rel.environment}: {rel.image} (commit {result.commit.short})")
         else:
             typer.echo(f"{rel.app} {rel.id} is already released to {rel.environment}; nothing to do")
+        for change in changes:
+            typer.echo(str(change))
 
     run(body)
+
+
+def _sync_options(prune: bool, adopt: bool, force_conflicts: bool):
+    from pipeline.apply import SyncOptions
+
+    return SyncOptions(prune=prune, adopt=adopt, force_conflicts=force_conflicts)
+
+
+def _lock_options(no_wait: bool, lock_timeout: float):
+    from pipeline.lock import LockOptions
+
+    return LockOptions(wait=0 if no_wait else lock_timeout)
+
+
+def print_changes(result, output: Output, extra: dict | None = None) -> None:
+    if output is Output.json:
+        emit_json({**(extra or {}), "changes": [c.to_json() for c in result.changes]})
+    else:
+        for change in result.changes:
+            typer.echo(str(change))
+
+
+PruneOpt = typer.Option(True, "--prune/--no-prune", help="Delete ship's objects that git no longer renders.")
+AdoptOpt = typer.Option(False, "--adopt", help="Take over same-named objects ship does not manage yet.")
+ForceOpt = typer.Option(False, "--force-conflicts", help="Take fields other field managers own.")
+NoWaitOpt = typer.Option(False, "--no-wait", help="Fail at once if another run holds the environment's lock.")
+LockTimeoutOpt = typer.Option(120.0, "--lock-timeout", help="Seconds to wait for the environment's lock.")
+
+
+@app.command()
+def sync(
+    env_name: str = typer.Argument(..., metavar="ENV"),
+    prune: bool = PruneOpt,
+    adopt: bool = AdoptOpt,
+    force_conflicts: bool = ForceOpt,
+    no_wait: bool = NoWaitOpt,
+    lock_timeout: float = LockTimeoutOpt,
+    output: Output = OutputOpt,
+) -> None:
+    """Make ENV's namespace match git: server-side apply in stages, then prune.
+
+    Example: ship sync dev  →  deployment.apps/hellok8s configured
+    """
+    from pipeline import commands
+
+    def body():
+        result = commands.sync(env_name, _sync_options(prune, adopt, force_conflicts),
+                               _lock_options(no_wait, lock_timeout), progress=progress)
+        print_changes(result, output, {"environment": env_name})
+
+    run(body)
+
+
+@app.command()
+def diff(env_name: str = typer.Argument(..., metavar="ENV"), output: Output = OutputOpt) -> None:
+    """Show what `ship sync ENV` would change (exit 0 in sync, 1 drift, 2 error).
+
+    Example: ship diff prod
+    """
+    from pipeline import config, sync as sync_mod
+
+    def body():
+        cfg = config.load()
+        return sync_mod.diff(cfg, cfg.env(env_name))
+
+    diffs = run(body, error_code=2)
+    if output is Output.json:
+        emit_json({"environment": env_name, "in_sync": not diffs,
+                   "objects": [{"subject": d.subject, "action": d.action, "diff": d.diff} for d in diffs]})
+    else:
+        for d in diffs:
+            typer.echo(d.diff if d.action != "pruned" else f"# {d.subject} would be pruned\n{d.diff}", nl=False)
+        if not diffs:
+            err.print(f"{env_name} is in sync with git")
+    raise typer.Exit(1 if diffs else 0)
+
+
+@app.command()
+def status(env_name: Optional[str] = typer.Argument(None, metavar="[ENV]"), output: Output = OutputOpt) -> None:
+    """What runs where: release, image, config, health, drift and canary per environment.
+
+    Example: ship status
+    """
+    from pipeline import config, status as status_mod
+
+    def body():
+        cfg = config.load()
+        envs = [cfg.env(env_name)] if env_name else list(cfg.environments.values())
+        return [status_mod.environment_status(cfg, e) for e in envs]
+
+    rows = run(body)
+    if output is Output.json:
+        emit_json({"environments": [r.to_json() for r in rows]})
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for col in ("ENV", "RELEASE", "DIGEST", "CONFIG", "HEALTH", "DRIFT", "CANARY", "LAST CHANGE"):
+        table.add_column(col)
+    for r in rows:
+        drift = "?" if r.drift is None else ("yes" if r.drift else "no")
+        table.add_row(r.environment, r.release or "-", r.digest or "-", r.config or "-",
+                      f"{r.health} {r.health_message}".strip(), drift, r.canary or "-", r.last_change or "-")
+    Console(width=200).print(table)
+    for r in rows:
+        if r.error:
+            err.print(f"{r.environment}: {r.error}")
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from pipeline import build as build_mod, config, release as release_mod
+from pipeline import build as build_mod, config, release as release_mod, sync as sync_mod
 from pipeline.gitrepo import GitRepo
 from pipeline.registry import Registry
 
@@ -38,5 +38,10 @@ def release(env_name: str, app_name: str | None, *, image: str | None = None, sy
     rel = release_mod.new_release(cfg, app, env, pinned, repo.last_change(str(app.path)), repo.author())
     result = release_mod.write_release(cfg, app, env, rel, push=push, progress=progress)
     if sync:
-        progress("sync is not available yet; the release is committed (run with --no-sync)")
+        result.sync = sync_mod.sync(cfg, env, progress=progress)
     return result
+
+
+def sync(env_name: str, options, lock_options, progress: Progress = lambda _m: None):
+    cfg = config.load()
+    return sync_mod.sync(cfg, cfg.env(env_name), options, lock_options, progress)

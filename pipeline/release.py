@@ -24,11 +24,12 @@ from pipeline.render import render
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@dataclass
 class ReleaseResult:
     release: overlay.Release
     commit: Commit | None  # None when the release was already in place
     changed: bool
+    sync: object | None = None  # apply.SyncResult when the release was synced
 
 
 def read_overlay(root: Path, env: Environment) -> dict[str, str | None]:

@@ -1,0 +1,202 @@
+"""Performs a reconcile: dry-run everything, apply in stages, prune, report a change set.
+
+    validate ─► list live ─► plan (plan.py) ─► dry-run all ─► apply by stage ─► prune
+                                                  │ any failure: apply nothing, name each object
+
+Server-side apply with field manager `ship`. Objects ship owns are applied with force, so a
+hand edit of a field git sets is put back; an object of the same name that ship does not own
+is refused unless adopted, and an adopted object's fields held by another manager are
+refused (naming manager and fields) unless --force-conflicts. Prune runs only after every
+apply succeeded, and keeps ConfigMaps that a live ReplicaSet or Pod still references.
+"""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+from pipeline import plan as planning
+from pipeline.errors import ClusterError, ConflictError, DryRunError, ValidationError
+from pipeline.kube import ApiError, Cluster
+from pipeline.plan import Action, ChangeSetEntry, Plan
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """How a sync treats the cluster."""
+
+    prune: bool = True  # delete ship's objects that git no longer renders
+    adopt: bool = False  # take over same-named objects that ship does not own yet
+    force_conflicts: bool = False  # take fields that other field managers own on adopted objects
+    dry_run: bool = False  # plan and server-side dry-run only; change nothing
+    parallelism: int = 8  # concurrent requests within a stage
+
+
+@dataclass
+class SyncResult:
+    changes: list[ChangeSetEntry]
+    plan: Plan
+    live: dict = field(default_factory=dict)
+    applied: dict = field(default_factory=dict)  # key -> object as the server returned it
+    requests: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return any(c.action is not Action.UNCHANGED for c in self.changes)
+
+
+def _parallel(fn, items: list, parallelism: int) -> list:
+    if len(items) <= 1 or parallelism <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(parallelism, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def live_state(cluster: Cluster, namespace: str, kinds: set[tuple[str, str]], parallelism: int = 8) -> dict:
+    """Every live object of `kinds` in `namespace`, plus the Namespace itself, by plan key."""
+    live: dict = {}
+    ns = cluster.get("v1", "Namespace", namespace)
+    if ns is None:
+        return live
+    live[planning.key(ns)] = ns
+
+    def list_kind(kind):
+        try:
+            return cluster.list(kind[0], kind[1], namespace)
+        except ClusterError as exc:
+            if "does not serve" in str(exc) or "has no kind" in str(exc):
+                return []  # e.g. no Gateway API here: nothing of that kind to prune
+            raise
+
+    for items in _parallel(list_kind, sorted(kinds), parallelism):
+        for obj in items:
+            live[planning.key(obj)] = obj
+    return live
+
+
+def conflict_message(obj: dict, exc: ApiError) -> str:
+    """`Deployment/ns/x: fields owned by another field manager: kubectl-edit (.spec.replicas)`."""
+    managers: dict[str, list[str]] = {}
+    for cause in exc.causes:
+        match = re.search(r'conflict with "([^"]+)"', cause.get("message", ""))
+        managers.setdefault(match.group(1) if match else "another manager", []).append(cause.get("field", "?"))
+    owners = "; ".join(f"{m} ({', '.join(fs)})" for m, fs in managers.items()) or exc.body.get("message", "")
+    return f"{planning.subject(obj)}: fields owned by another field manager: {owners}; pass --force-conflicts to take them"
+
+
+def dry_run_message(obj: dict, exc: ApiError) -> str:
+    msg = exc.body.get("message") or str(exc)
+    if exc.status == 422 and "immutable" in msg:
+        fields = [c.get("field") for c in exc.causes if "immutable" in c.get("message", "")] or ["a field"]
+        return (f"{planning.subject(obj)}: {', '.join(fields)} is immutable and git changed it; "
+                f"delete the object (kubectl delete -n {obj['metadata'].get('namespace')} {planning.kubectl_ref(obj)}) "
+                "or give it a new name, then sync again")
+    return f"{planning.subject(obj)}: {exc.reason or exc.status}: {msg}"
+
+
+def _same(desired_result: dict, live: dict | None) -> bool:
+    if live is None:
+        return False
+    a, b = planning.normalized(desired_result), planning.normalized(live)
+    return a == b
+
+
+def reconcile(cluster: Cluster, env: str, namespace: str, desired: list[dict], options: SyncOptions = SyncOptions(),
+              progress: Progress = lambda _m: None) -> SyncResult:
+    """Make `namespace` match `desired` (objects as rendered from git, secrets added)."""
+    start_requests = cluster.requests
+    for obj in desired:
+        if obj.get("kind") != "Namespace":
+            obj.setdefault("metadata", {}).setdefault("namespace", namespace)
+    problems = planning.validate(desired, env, namespace, lambda o: cluster.info_for(o).namespaced)
+    if problems:
+        raise ValidationError(f"{env}: {len(problems)} object(s) refused: " + "; ".join(problems))
+    owned = [planning.with_ownership(o, env) for o in desired]
+    if not any(o["kind"] == "Namespace" for o in owned):
+        owned.insert(0, planning.with_ownership({"apiVersion": "v1", "kind": "Namespace",
+                                                 "metadata": {"name": namespace}}, env))
+    kinds = {(o["apiVersion"], o["kind"]) for o in owned if o["kind"] != "Namespace"} | set(planning.PRUNABLE)
+    live = live_state(cluster, namespace, kinds, options.parallelism)
+    needed = set()
+    if options.prune and live:
+        workloads = (cluster.list("apps/v1", "ReplicaSet", namespace) + cluster.list("v1", "Pod", namespace))
+        needed = planning.referenced_configmaps(workloads)
+    the_plan = planning.make_plan(owned, live, env, adopt=options.adopt, prune=options.prune, needed_configmaps=needed)
+    if the_plan.refused:
+        raise ConflictError(f"{env}: " + "; ".join(the_plan.refused))
+    progress(f"plan: {len(the_plan.to_apply)} to apply, {len(the_plan.unchanged)} unchanged, {len(the_plan.prune)} to prune")
+
+    def force_for(obj: dict) -> bool:
+        have = live.get(planning.key(obj))
+        return have is None or planning.owned(have, env) or options.force_conflicts
+
+    applied: dict = {}
+    ns_stage, rest = the_plan.stages[0], [o for s in the_plan.stages[1:] for o in s]
+    # The Namespace goes first for real (when not a dry run): namespaced dry-runs need it to exist.
+    for obj in ns_stage:
+        _dry_run_all(cluster, [obj], force_for, options.parallelism)
+        if not options.dry_run:
+            applied[planning.key(obj)] = cluster.apply(obj, force=True)
+    if rest and (options.dry_run and not live):
+        # Nothing can be dry-run inside a namespace that does not exist yet.
+        results = {planning.key(o): o for o in rest}
+    else:
+        results = _dry_run_all(cluster, rest, force_for, options.parallelism)
+    # Value normalisation (e.g. CPU "0.5" to "500m") can look like drift locally; the server's
+    # dry-run result is the truth: identical to live means nothing to send.
+    for stage in the_plan.stages[1:]:
+        for obj in list(stage):
+            k = planning.key(obj)
+            if _same(results[k], live.get(k)) and planning.owned(live[k], env):
+                stage.remove(obj)
+                the_plan.unchanged.append(obj)
+
+    if options.dry_run:
+        applied.update(results)
+    else:
+        for stage_objects in the_plan.stages[1:]:
+            if stage_objects:
+                for obj, out in zip(stage_objects, _parallel(lambda o: cluster.apply(o, force=force_for(o)),
+                                                             stage_objects, options.parallelism)):
+                    applied[planning.key(obj)] = out
+        if the_plan.prune:
+            _parallel(lambda o: cluster.delete(o["apiVersion"], o["kind"], o["metadata"]["name"],
+                                               o["metadata"].get("namespace")),
+                      sorted(the_plan.prune, key=lambda o: -planning.stage_of(o)), options.parallelism)
+
+    changes = [ChangeSetEntry(planning.subject(o), planning.kubectl_ref(o),
+                              Action.CONFIGURED if planning.key(o) in live else Action.CREATED)
+               for o in the_plan.to_apply]
+    changes += [ChangeSetEntry(planning.subject(o), planning.kubectl_ref(o), Action.UNCHANGED) for o in the_plan.unchanged]
+    changes += [ChangeSetEntry(planning.subject(o), planning.kubectl_ref(o), Action.PRUNED) for o in the_plan.prune]
+    order = {planning.subject(o): (planning.stage_of(o), i) for i, o in enumerate(owned)}
+    changes.sort(key=lambda c: (c.action is Action.PRUNED, order.get(c.subject, (99, 0))))
+    return SyncResult(changes, the_plan, live, applied, cluster.requests - start_requests)
+
+
+def _dry_run_all(cluster: Cluster, objects: list[dict], force_for, parallelism: int) -> dict:
+    """Server-side dry-run every object; if any fails, raise naming each one (nothing applied)."""
+    def attempt(obj):
+        try:
+            return obj, cluster.apply(obj, dry_run=True, force=force_for(obj)), None
+        except ApiError as exc:
+            return obj, None, exc
+
+    results, failures = {}, []
+    for obj, out, exc in _parallel(attempt, objects, parallelism):
+        if exc is None:
+            results[planning.key(obj)] = out
+        elif exc.status == 409 and exc.causes:
+            failures.append(conflict_message(obj, exc))
+        elif exc.status in (401, 403):
+            raise exc
+        else:
+            failures.append(dry_run_message(obj, exc))
+    if failures:
+        kind = ConflictError if all("field manager" in f for f in failures) else DryRunError
+        raise kind(f"dry-run failed for {len(failures)} object(s), nothing applied: " + "; ".join(failures))
+    return results

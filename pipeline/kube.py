@@ -1,0 +1,263 @@
+"""The cluster adapter: a small, typed, thread-safe Kubernetes REST client on httpx.
+
+The official `kubernetes` package loads kubeconfig (contexts, certificates, tokens, exec
+plugins); requests go through one pooled httpx client so parallel server-side applies share
+connections. Errors are wrapped into ClusterError naming the object, verb and reason. This
+module decides nothing: callers plan, this performs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import httpx
+
+from pipeline.errors import ClusterError, ConfigError
+
+FIELD_MANAGER = "ship"
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    api_version: str  # "apps/v1" or "v1"
+    kind: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        prefix = f"/apis/{self.api_version}" if "/" in self.api_version else f"/api/{self.api_version}"
+        ns = f"/namespaces/{namespace}" if self.namespaced and namespace else ""
+        return f"{prefix}{ns}/{self.plural}" + (f"/{name}" if name else "")
+
+
+class ApiError(ClusterError):
+    """A refused API request, with the HTTP status and the API server's Status object."""
+
+    def __init__(self, message: str, status: int, body: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.body = body or {}
+
+    @property
+    def reason(self) -> str:
+        return self.body.get("reason", "")
+
+    @property
+    def causes(self) -> list[dict]:
+        return (self.body.get("details") or {}).get("causes") or []
+
+
+def _ssl_context(conf) -> ssl.SSLContext | bool:
+    """TLS settings from kubeconfig: the cluster's CA and, when given, a client certificate."""
+    if not conf.host.startswith("https"):
+        return False
+    ctx = ssl.create_default_context(cafile=conf.ssl_ca_cert) if conf.verify_ssl else ssl._create_unverified_context()
+    if conf.cert_file:
+        ctx.load_cert_chain(conf.cert_file, conf.key_file)
+    return ctx
+
+
+def subject(obj: dict) -> str:
+    meta = obj.get("metadata", {})
+    ns = meta.get("namespace")
+    return f"{obj.get('kind')}/{ns}/{meta.get('name')}" if ns else f"{obj.get('kind')}/{meta.get('name')}"
+
+
+class Cluster:
+    """One cluster, reached through a kubeconfig context."""
+
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, token: str | None = None,
+                 host: str | None = None, ca_cert: str | None = None, max_connections: int = 16):
+        from kubernetes import client as kclient, config as kconfig
+
+        conf = kclient.Configuration()
+        if token and host:
+            conf.host, conf.ssl_ca_cert = host, ca_cert
+            conf.api_key = {"authorization": f"Bearer {token}"}
+        else:
+            path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+            try:
+                kconfig.load_kube_config(config_file=path.split(os.pathsep)[0], context=context, client_configuration=conf)
+            except kconfig.ConfigException as exc:
+                where = f"context {context!r}" if context else "the current context"
+                raise ConfigError(f"kubeconfig {path}: {where} cannot be used: {exc}") from exc
+            except FileNotFoundError as exc:
+                raise ConfigError(f"kubeconfig {path}: file not found (set KUBECONFIG)") from exc
+        self.host = conf.host
+        self.context = context
+        headers = {"User-Agent": "ship", "Accept": "application/json"}
+        auth = (conf.api_key or {}).get("authorization") or (conf.api_key or {}).get("BearerToken")
+        if auth:
+            headers["Authorization"] = auth if auth.startswith("Bearer ") else f"Bearer {auth}"
+        self._http = httpx.Client(base_url=conf.host, headers=headers, verify=_ssl_context(conf), timeout=60.0,
+                                  limits=httpx.Limits(max_connections=max_connections,
+                                                      max_keepalive_connections=max_connections))
+        self._discovery: dict[str, list[ResourceInfo]] = {}
+        self._lock = threading.Lock()
+        self.requests = 0  # counted, so benchmarks can say how many a sync made
+
+    @classmethod
+    def for_service_account(cls, host: str, token: str, ca_cert: str | None) -> "Cluster":
+        return cls(token=token, host=host, ca_cert=ca_cert)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- raw requests -----------------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, what: str, params: dict | None = None, body: Any = None,
+                content_type: str = "application/json", timeout: float | None = None) -> dict:
+        self.requests += 1
+        data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
+        try:
+            resp = self._http.request(method, path, params=params, content=data,
+                                      headers={"Content-Type": content_type} if body is not None else None,
+                                      timeout=timeout or 60.0)
+        except httpx.HTTPError as exc:
+            raise ClusterError(f"cluster {self.host} unreachable: {exc.__class__.__name__}: {exc}") from exc
+        if resp.status_code >= 400:
+            raise self._error(resp, method, path, what)
+        return resp.json() if resp.content else {}
+
+    def _error(self, resp: httpx.Response, method: str, path: str, what: str) -> ApiError:
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {"message": resp.text[:300]}
+        message = body.get("message", resp.reason_phrase)
+        reason = body.get("reason") or resp.reason_phrase
+        if resp.status_code == 403:
+            # The server's message names the user, verb, resource and namespace.
+            return ApiError(f"{what}: forbidden: {message}", resp.status_code, body)
+        return ApiError(f"{what}: {reason} ({resp.status_code}): {message}", resp.status_code, body)
+
+    # --- discovery ------------------------------------------------------------------------------
+
+    def resources(self, api_version: str) -> list[ResourceInfo]:
+        with self._lock:
+            if api_version in self._discovery:
+                return self._discovery[api_version]
+        path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+        try:
+            listing = self.request("GET", path, what=f"API {api_version}")
+        except ApiError as exc:
+            if exc.status == 404:
+                raise ClusterError(f"the cluster does not serve API {api_version} (is its CRD installed?)") from exc
+            raise
+        infos = [ResourceInfo(api_version, r["kind"], r["name"], r["namespaced"])
+                 for r in listing.get("resources", []) if "/" not in r["name"]]
+        with self._lock:
+            self._discovery[api_version] = infos
+        return infos
+
+    def info(self, api_version: str, kind: str) -> ResourceInfo:
+        for r in self.resources(api_version):
+            if r.kind == kind:
+                return r
+        raise ClusterError(f"the cluster has no kind {kind} in API {api_version}")
+
+    def info_for(self, obj: dict) -> ResourceInfo:
+        if not obj.get("apiVersion") or not obj.get("kind"):
+            raise ClusterError(f"{subject(obj)}: apiVersion and kind are required")
+        return self.info(obj["apiVersion"], obj["kind"])
+
+    # --- objects ----------------------------------------------------------------------------------
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict | None:
+        info = self.info(api_version, kind)
+        try:
+            return self.request("GET", info.path(namespace, name), what=f"{kind}/{namespace + '/' if namespace else ''}{name}")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None, selector: str | None = None) -> list[dict]:
+        info = self.info(api_version, kind)
+        params = {"labelSelector": selector} if selector else None
+        out = self.request("GET", info.path(namespace), params=params, what=f"list {kind} in {namespace or 'cluster'}")
+        items = out.get("items", [])
+        for item in items:  # list items come without apiVersion and kind
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
+        return items
+
+    def apply(self, obj: dict, *, dry_run: bool = False, force: bool = False, manager: str = FIELD_MANAGER) -> dict:
+        """Server-side apply of `obj` (create or update), as `manager`."""
+        info = self.info_for(obj)
+        meta = obj["metadata"]
+        params = {"fieldManager": manager, "fieldValidation": "Strict"}
+        if force:
+            params["force"] = "true"
+        if dry_run:
+            params["dryRun"] = "All"
+        return self.request("PATCH", info.path(meta.get("namespace"), meta["name"]), params=params, body=obj,
+                            content_type="application/apply-patch+yaml", what=subject(obj))
+
+    def patch(self, api_version: str, kind: str, name: str, namespace: str | None, body: dict,
+              content_type: str = "application/merge-patch+json") -> dict:
+        info = self.info(api_version, kind)
+        return self.request("PATCH", info.path(namespace, name), body=body, content_type=content_type,
+                            what=f"{kind}/{namespace}/{name}")
+
+    def create(self, obj: dict) -> dict:
+        info = self.info_for(obj)
+        return self.request("POST", info.path(obj["metadata"].get("namespace")), body=obj, what=subject(obj))
+
+    def replace(self, obj: dict) -> dict:
+        info = self.info_for(obj)
+        meta = obj["metadata"]
+        return self.request("PUT", info.path(meta.get("namespace"), meta["name"]), body=obj, what=subject(obj))
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
+               propagation: str = "Background") -> bool:
+        info = self.info(api_version, kind)
+        try:
+            self.request("DELETE", info.path(namespace, name), body={"propagationPolicy": propagation},
+                         what=f"{kind}/{namespace + '/' if namespace else ''}{name}")
+            return True
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    def watch(self, api_version: str, kind: str, namespace: str | None, *, field_selector: str | None = None,
+              selector: str | None = None, resource_version: str | None = None,
+              timeout: float = 60.0) -> Iterator[tuple[str, dict]]:
+        """(event type, object) from a watch, until `timeout` seconds pass."""
+        info = self.info(api_version, kind)
+        params: dict[str, Any] = {"watch": "true", "timeoutSeconds": max(1, int(timeout)), "allowWatchBookmarks": "false"}
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        if selector:
+            params["labelSelector"] = selector
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        self.requests += 1
+        try:
+            with self._http.stream("GET", info.path(namespace), params=params, timeout=httpx.Timeout(timeout + 10)) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise self._error(resp, "GET", info.path(namespace), f"watch {kind} in {namespace}")
+                for line in resp.iter_lines():
+                    if not line:
+                        continue
+                    event = json.loads(line)
+                    obj = event.get("object", {})
+                    obj.setdefault("apiVersion", api_version)
+                    obj.setdefault("kind", kind)
+                    yield event.get("type", ""), obj
+        except httpx.HTTPError as exc:
+            raise ClusterError(f"cluster {self.host} unreachable during watch: {exc}") from exc
+
+    def ping(self) -> None:
+        self.request("GET", "/version", what="cluster version")

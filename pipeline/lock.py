@@ -1,0 +1,172 @@
+"""The environment lock: a coordination.k8s.io/v1 Lease per environment, held while ship
+changes it, so two runs never reconcile the same namespace at once.
+
+The holder renews the lease in a background thread. A second run waits (saying who holds the
+lock) up to a bound, or fails at once with --no-wait. A lease whose holder stopped renewing
+expires and is taken over; a holder on this same machine whose process is gone is taken over
+at once. Takeover uses the lease's resourceVersion, so two waiters cannot both win.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+from pipeline.errors import LockError
+from pipeline.kube import ApiError, Cluster
+
+LEASE_PREFIX = "ship-lock-"
+
+
+@dataclass(frozen=True)
+class LockOptions:
+    wait: float = 120.0  # seconds to wait for another holder; 0 fails at once (--no-wait)
+    duration: int = 15  # lease duration: a dead holder's lock frees after this many seconds
+    renew_every: float = 5.0
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _fmt(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def identity() -> str:
+    run = os.environ.get("GITHUB_RUN_ID")
+    where = f"github-run-{run}" if run else socket.gethostname()
+    return f"ship/{where}/{os.getpid()}/{uuid.uuid4().hex[:6]}"
+
+
+def expired(lease: dict, now: dt.datetime) -> bool:
+    spec = lease.get("spec", {})
+    if not spec.get("holderIdentity"):
+        return True
+    renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
+    return renewed is None or now > renewed + dt.timedelta(seconds=spec.get("leaseDurationSeconds", 15))
+
+
+def holder_is_dead_here(holder: str) -> bool:
+    """A holder on this machine whose process has ended (a crash or a kill -9)."""
+    parts = holder.split("/")
+    if len(parts) != 4 or parts[1] != socket.gethostname() or not parts[2].isdigit():
+        return False
+    try:
+        os.kill(int(parts[2]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        with open(f"/proc/{parts[2]}/stat") as f:
+            return f.read().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return False
+
+
+class EnvironmentLock:
+    """`with EnvironmentLock(cluster, "dev", namespace):` holds dev's lease for the block."""
+
+    def __init__(self, cluster: Cluster, env: str, namespace: str, options: LockOptions = LockOptions(),
+                 progress: Callable[[str], None] = lambda _m: None):
+        self.cluster, self.env, self.namespace, self.options = cluster, env, namespace, options
+        self.name = LEASE_PREFIX + env
+        self.holder = identity()
+        self.progress = progress
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.lost = False
+
+    def _body(self, resource_version: str | None = None, acquire: bool = True) -> dict:
+        now = _fmt(_now())
+        spec = {"holderIdentity": self.holder, "leaseDurationSeconds": self.options.duration, "renewTime": now}
+        if acquire:
+            spec["acquireTime"] = now
+        meta = {"name": self.name, "namespace": self.namespace,
+                "labels": {"app.kubernetes.io/managed-by": "ship", "ship.dev/lock": self.env}}
+        if resource_version:
+            meta["resourceVersion"] = resource_version
+        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}
+
+    def _try_acquire(self) -> tuple[bool, str]:
+        lease = self.cluster.get("coordination.k8s.io/v1", "Lease", self.name, self.namespace)
+        try:
+            if lease is None:
+                self.cluster.create(self._body())
+                return True, ""
+            holder = lease.get("spec", {}).get("holderIdentity") or ""
+            if expired(lease, _now()) or holder_is_dead_here(holder):
+                body = self._body(lease["metadata"]["resourceVersion"])
+                body["spec"]["leaseTransitions"] = lease.get("spec", {}).get("leaseTransitions", 0) + 1
+                self.cluster.replace(body)
+                if holder:
+                    self.progress(f"took over {self.env}'s lock from {holder}, which stopped renewing it")
+                return True, ""
+            return False, holder
+        except ApiError as exc:
+            if exc.status in (409, 422):  # someone else created or renewed it first
+                return False, "another ship run"
+            raise
+
+    def acquire(self) -> None:
+        deadline = time.monotonic() + self.options.wait
+        told = None
+        while True:
+            ok, holder = self._try_acquire()
+            if ok:
+                break
+            if self.options.wait <= 0:
+                raise LockError(f"{self.env} is locked by {holder} (Lease {self.namespace}/{self.name}); "
+                                "try again later, or wait without --no-wait")
+            if time.monotonic() >= deadline:
+                raise LockError(f"{self.env} is still locked by {holder} after {self.options.wait:.0f}s "
+                                f"(Lease {self.namespace}/{self.name})")
+            if holder != told:
+                self.progress(f"waiting for {self.env}'s lock, held by {holder}")
+                told = holder
+            time.sleep(1.0)
+        self._thread = threading.Thread(target=self._renew, name=f"lease-{self.env}", daemon=True)
+        self._thread.start()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.options.renew_every):
+            try:
+                lease = self.cluster.get("coordination.k8s.io/v1", "Lease", self.name, self.namespace)
+                if not lease or lease["spec"].get("holderIdentity") != self.holder:
+                    self.lost = True
+                    return
+                lease["spec"]["renewTime"] = _fmt(_now())
+                self.cluster.replace(lease)
+            except Exception:  # noqa: BLE001 - a missed renewal is retried; expiry is the backstop
+                continue
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        try:
+            lease = self.cluster.get("coordination.k8s.io/v1", "Lease", self.name, self.namespace)
+            if lease and lease["spec"].get("holderIdentity") == self.holder:
+                self.cluster.delete("coordination.k8s.io/v1", "Lease", self.name, self.namespace)
+        except Exception:  # noqa: BLE001 - an unreleased lease expires on its own
+            pass
+
+    def __enter__(self) -> "EnvironmentLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -1,0 +1,257 @@
+"""Reconcile planning, pure: pair desired objects with live ones and decide what to do.
+
+    desired (rendered from git) + live (listed from the cluster) ──► Plan
+        create / update (in stages) · unchanged (skipped) · prune · refused (not ship's)
+
+No Kubernetes client is imported here; apply.py performs a Plan. Ownership is two labels,
+`app.kubernetes.io/managed-by: ship` and `ship.dev/environment: ENV`, plus an annotation
+with the hash of what ship last applied, so a sync sends nothing that has not drifted.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable, Iterable
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+ENV_LABEL = "ship.dev/environment"
+HASH_ANNOTATION = "ship.dev/applied-hash"
+REDACTED = "<redacted>"
+
+# Apply order, lowest first: what others depend on goes before them (lightkube's sort_objects).
+RANK = {
+    "Namespace": 0, "CustomResourceDefinition": 0,
+    "ResourceQuota": 1, "LimitRange": 1, "ServiceAccount": 1, "Secret": 1, "ConfigMap": 1,
+    "Role": 1, "RoleBinding": 1, "PersistentVolumeClaim": 1, "NetworkPolicy": 1,
+    "Service": 2,
+    "Deployment": 3, "StatefulSet": 3, "DaemonSet": 3, "ReplicaSet": 3, "Job": 3, "CronJob": 3,
+    "HorizontalPodAutoscaler": 3, "PodDisruptionBudget": 3,
+    "Ingress": 4, "HTTPRoute": 4, "GRPCRoute": 4, "Gateway": 4,
+}
+DEFAULT_RANK = 3
+STAGE_NAMES = ("namespace", "config", "services", "workloads", "routing")
+# Kinds listed when looking for objects to prune, besides the kinds git renders now.
+PRUNABLE = (
+    ("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"), ("v1", "ServiceAccount"),
+    ("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"),
+    ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("networking.k8s.io/v1", "Ingress"), ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+)
+# Fields the API server owns: never compared, never shown in a diff.
+SERVER_FIELDS = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink",
+                 "deletionTimestamp", "deletionGracePeriodSeconds")
+
+
+class Action(str, Enum):
+    CREATED = "created"
+    CONFIGURED = "configured"
+    UNCHANGED = "unchanged"
+    PRUNED = "pruned"
+
+
+@dataclass(frozen=True)
+class ChangeSetEntry:
+    subject: str  # Kind/namespace/name
+    ref: str  # kubectl style: deployment.apps/hellok8s
+    action: Action
+
+    def __str__(self) -> str:
+        return f"{self.ref} {self.action.value}"
+
+    def to_json(self) -> dict:
+        return {"subject": self.subject, "action": self.action.value}
+
+
+@dataclass
+class Plan:
+    stages: list[list[dict]] = field(default_factory=lambda: [[] for _ in STAGE_NAMES])  # to apply
+    unchanged: list[dict] = field(default_factory=list)
+    prune: list[dict] = field(default_factory=list)
+    keep: list[dict] = field(default_factory=list)  # would prune, but a ReplicaSet or Pod needs it
+    refused: list[str] = field(default_factory=list)  # exists, not ship's, no --adopt
+
+    @property
+    def to_apply(self) -> list[dict]:
+        return [obj for stage in self.stages for obj in stage]
+
+
+def key(obj: dict) -> tuple[str, str, str, str]:
+    group = obj.get("apiVersion", "").rpartition("/")[0]
+    meta = obj.get("metadata", {})
+    return group, obj.get("kind", ""), meta.get("namespace") or "", meta.get("name", "")
+
+
+def subject(obj: dict) -> str:
+    _, kind, ns, name = key(obj)
+    return f"{kind}/{ns}/{name}" if ns else f"{kind}/{name}"
+
+
+def kubectl_ref(obj: dict) -> str:
+    group, kind, _, name = key(obj)
+    return f"{kind.lower()}{'.' + group if group else ''}/{name}"
+
+
+def stage_of(obj: dict) -> int:
+    return RANK.get(obj.get("kind", ""), DEFAULT_RANK)
+
+
+def owned(obj: dict, env: str) -> bool:
+    labels = obj.get("metadata", {}).get("labels") or {}
+    return labels.get(MANAGED_BY) == "ship" and labels.get(ENV_LABEL) == env
+
+
+def content_hash(obj: dict) -> str:
+    body = {k: v for k, v in obj.items() if k != "status"}
+    if obj.get("kind") == "Secret":
+        # Never a hash of secret values in an annotation: keys only; values are compared live.
+        body = {k: ({kk: "" for kk in v} if k in ("data", "stringData") and isinstance(v, dict) else v)
+                for k, v in body.items()}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:20]
+
+
+def with_ownership(obj: dict, env: str) -> dict:
+    """The object as ship applies it: ownership labels and the hash of its content."""
+    out = copy.deepcopy(obj)
+    meta = out.setdefault("metadata", {})
+    meta.setdefault("labels", {}).update({MANAGED_BY: "ship", ENV_LABEL: env})
+    meta.setdefault("annotations", {}).pop(HASH_ANNOTATION, None)
+    digest = content_hash(out)
+    meta["annotations"][HASH_ANNOTATION] = digest
+    return out
+
+
+def is_subset(want, have) -> bool:
+    """Every field of `want` is in `have` with the same value (the server may add defaults)."""
+    if isinstance(want, dict):
+        # The server leaves out zero values (Go's omitempty): `minReadySeconds: 0` reads back as absent.
+        return isinstance(have, dict) and all(
+            is_subset(v, have[k]) if k in have else _is_zero(v) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(have, list) and len(want) == len(have) and all(is_subset(w, h) for w, h in zip(want, have))
+    if isinstance(want, (int, float)) and isinstance(have, (int, float)) and not isinstance(want, bool):
+        return want == have
+    return want == have or (isinstance(want, str) and str(have) == want)
+
+
+def _is_zero(value) -> bool:
+    return value is None or (not isinstance(value, bool) and value in (0, "", [], {})) or value is False
+
+
+def drifted(desired: dict, live: dict) -> bool:
+    """Whether applying `desired` (ownership already added) would change `live`."""
+    want = (desired.get("metadata", {}).get("annotations") or {}).get(HASH_ANNOTATION)
+    have = (live.get("metadata", {}).get("annotations") or {}).get(HASH_ANNOTATION)
+    if want != have:
+        return True  # git changed since the last apply (this also catches removed fields)
+    comparable = {k: v for k, v in desired.items() if k not in ("status",)}
+    if desired.get("kind") == "Secret":
+        comparable = {k: v for k, v in comparable.items() if k != "stringData"}
+    return not is_subset(comparable, live)
+
+
+def referenced_configmaps(objects: Iterable[dict]) -> set[str]:
+    """ConfigMap names that ReplicaSets' and Pods' pod specs use (a rollback needs them)."""
+    names: set[str] = set()
+    for obj in objects:
+        spec = obj.get("spec", {})
+        pod = spec.get("template", {}).get("spec", {}) if obj.get("kind") != "Pod" else spec
+        for group in ("initContainers", "containers"):
+            for c in pod.get(group) or []:
+                names.update((s.get("configMapRef") or {}).get("name") for s in c.get("envFrom") or [])
+                names.update(((v.get("valueFrom") or {}).get("configMapKeyRef") or {}).get("name") for v in c.get("env") or [])
+        for v in pod.get("volumes") or []:
+            names.add((v.get("configMap") or {}).get("name"))
+            names.update((s.get("configMap") or {}).get("name") for s in (v.get("projected") or {}).get("sources") or [])
+    names.discard(None)
+    return names
+
+
+def validate(desired: list[dict], env: str, namespace: str, namespaced: Callable[[dict], bool]) -> list[str]:
+    """Problems that stop a sync before the cluster is touched: objects outside ENV's namespace."""
+    problems = []
+    seen: set = set()
+    for obj in desired:
+        k = key(obj)
+        if not obj.get("metadata", {}).get("name"):
+            problems.append(f"{obj.get('kind', '?')} without metadata.name")
+            continue
+        if k in seen:
+            problems.append(f"{subject(obj)}: rendered twice")
+        seen.add(k)
+        if obj.get("kind") == "Namespace":
+            if obj["metadata"]["name"] != namespace:
+                problems.append(f"Namespace/{obj['metadata']['name']}: environment {env} may only hold namespace {namespace}")
+            continue
+        if not namespaced(obj):
+            problems.append(f"{subject(obj)}: cluster-scoped; environment {env} may only hold objects in namespace {namespace}")
+        elif (obj["metadata"].get("namespace") or namespace) != namespace:
+            problems.append(f"{subject(obj)}: in namespace {obj['metadata']['namespace']}, not {env}'s namespace {namespace}")
+    return problems
+
+
+def make_plan(desired: list[dict], live: dict[tuple, dict], env: str, *, adopt: bool = False, prune: bool = True,
+              needed_configmaps: set[str] | None = None) -> Plan:
+    """Pair desired (ownership added) with live objects by (group, kind, namespace, name)."""
+    plan = Plan()
+    wanted = set()
+    for obj in desired:
+        k = key(obj)
+        wanted.add(k)
+        have = live.get(k)
+        if have is not None and not owned(have, env) and not adopt:
+            plan.refused.append(
+                f"{subject(obj)}: exists and is not managed by ship for {env}; pass --adopt to take it over")
+            continue
+        if have is None or drifted(obj, have):
+            plan.stages[min(stage_of(obj), len(STAGE_NAMES) - 1)].append(obj)
+        else:
+            plan.unchanged.append(obj)
+    if prune:
+        for k, obj in sorted(live.items()):
+            if k in wanted or not owned(obj, env) or obj.get("kind") == "Namespace":
+                continue
+            if obj.get("metadata", {}).get("deletionTimestamp"):
+                continue
+            if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"] in (needed_configmaps or set()):
+                plan.keep.append(obj)
+            else:
+                plan.prune.append(obj)
+    return plan
+
+
+def normalized(obj: dict) -> dict:
+    """The object as a person compares it: no server bookkeeping, no status, secrets redacted."""
+    out = copy.deepcopy(obj)
+    out.pop("status", None)
+    meta = out.get("metadata", {})
+    for f in SERVER_FIELDS:
+        meta.pop(f, None)
+    (meta.get("annotations") or {}).pop("deployment.kubernetes.io/revision", None)
+    if meta.get("annotations") == {}:
+        meta.pop("annotations")
+    return redact(out)
+
+
+def redact(obj: dict) -> dict:
+    if obj.get("kind") != "Secret":
+        return obj
+    out = copy.deepcopy(obj)
+    for section in ("data", "stringData"):
+        if isinstance(out.get(section), dict):
+            out[section] = {k: REDACTED for k in out[section]}
+    annotations = out.get("metadata", {}).get("annotations") or {}
+    annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    return out
+
+
+def secret_object(name: str, namespace: str, values: dict[str, str], labels: dict[str, str]) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in sorted(values.items())},
+    }

@@ -1,0 +1,44 @@
+"""Secret values for an environment, from the environment variables of the run that syncs.
+
+`SHIP_SECRET_<APP>_<KEY>` (GitHub Actions fills these from its secrets) gives the value of KEY
+in Secret `<app>-secrets`; a key not set there keeps the value already in the cluster. The
+values live only in memory: never on disk, never in git, and `<redacted>` wherever shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+
+from pipeline.config import App, Environment
+from pipeline.errors import SecretError
+from pipeline.plan import secret_object
+
+
+def variable(app: App, key: str) -> str:
+    return f"SHIP_SECRET_{re.sub(r'[^A-Z0-9]', '_', app.name.upper())}_{key}"
+
+
+def secret_for(app: App, env: Environment, live: dict | None, environ: dict[str, str] | None = None) -> dict | None:
+    """Secret `<app>-secrets` as ship should apply it, or SecretError naming what to set."""
+    if not app.secrets:
+        return None
+    environ = os.environ if environ is None else environ
+    live_data = (live or {}).get("data") or {}
+    values: dict[str, str] = {}
+    missing = []
+    for key in app.secrets:
+        name = variable(app, key)
+        if name in environ:
+            values[key] = environ[name]
+        elif key in live_data:
+            values[key] = base64.b64decode(live_data[key]).decode()
+        else:
+            missing.append(name)
+    if missing:
+        raise SecretError(
+            f"{env.name}: secret {', '.join(k for k in app.secrets if variable(app, k) in missing)} of "
+            f"{app.name} is not set and not in the cluster: set {', '.join(missing)}"
+        )
+    return secret_object(app.secret_name, env.namespace, values, {"app.kubernetes.io/name": app.name})

@@ -1,0 +1,61 @@
+"""`ship status [ENV]`: what runs where. Reads git and the cluster; changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from pipeline import apply, health, overlay
+from pipeline.config import Environment, ShipConfig
+from pipeline.errors import ShipError
+from pipeline.release import read_overlay
+from pipeline.sync import connect, desired_objects
+
+
+@dataclass(frozen=True)
+class EnvironmentStatus:
+    environment: str
+    namespace: str
+    release: str | None
+    image: str | None
+    digest: str | None  # short
+    config: str | None
+    health: str  # Healthy, Progressing, Degraded, ... or "not deployed"
+    health_message: str
+    drift: bool | None  # None when it could not be checked
+    canary: str | None
+    last_change: str | None
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def environment_status(cfg: ShipConfig, env: Environment) -> EnvironmentStatus:
+    rel = overlay.current_release(read_overlay(cfg.root, env), env)
+    digest = rel.image.split("@sha256:")[1][:12] if rel else None
+    base = dict(environment=env.name, namespace=env.namespace, release=rel.id if rel else None,
+                image=rel.image if rel else None, digest=digest, config=rel.config if rel else None,
+                canary=None, last_change=rel.created_at if rel else None)
+    try:
+        cluster = connect(env)
+    except ShipError as exc:
+        return EnvironmentStatus(**base, health="Unknown", health_message="cluster unreachable", drift=None,
+                                 error=str(exc))
+    try:
+        if rel is None:
+            return EnvironmentStatus(**base, health="not released", health_message="", drift=None)
+        workloads = cluster.list("apps/v1", "Deployment", env.namespace, selector=f"ship.dev/environment={env.name}")
+        assessed = [health.assess(w) for w in workloads if not w["metadata"]["name"].endswith("-canary")]
+        worst = health.worst([h for h in assessed if h]) if assessed else None
+        try:
+            result = apply.reconcile(cluster, env.name, env.namespace, desired_objects(cfg, env, cluster),
+                                     apply.SyncOptions(dry_run=True))
+            drift = bool(result.plan.to_apply or result.plan.prune)
+        except ShipError as exc:
+            drift, base["last_change"] = None, base["last_change"]
+            return EnvironmentStatus(**base, health=worst.code.value if worst else "not deployed",
+                                     health_message=worst.message if worst else "", drift=None, error=str(exc))
+        return EnvironmentStatus(**base, health=worst.code.value if worst else "not deployed",
+                                 health_message=worst.message if worst else "", drift=drift)
+    finally:
+        cluster.close()

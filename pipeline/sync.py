@@ -1,0 +1,124 @@
+"""`ship sync ENV`, `ship diff ENV`: render ENV's overlay from git and reconcile or compare.
+
+Renders with the real kustomize, adds the apps' Secrets from SHIP_SECRET_* variables, holds
+ENV's lock while changing anything, and hands the objects to apply.reconcile. `diff` uses the
+same path with a server-side dry-run and prints a unified diff per object, secrets redacted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from pipeline import apply, lock as lock_mod, plan as planning, secrets, yamlsafe
+from pipeline.config import App, Environment, ShipConfig
+from pipeline.errors import ClusterError
+from pipeline.kube import Cluster
+from pipeline.overlay import KUSTOMIZATION
+from pipeline.render import render
+
+Progress = Callable[[str], None]
+
+
+def connect(env: Environment) -> Cluster:
+    cluster = Cluster(context=env.context or os.environ.get("SHIP_KUBE_CONTEXT") or None)
+    try:
+        cluster.ping()
+    except ClusterError as exc:
+        cluster.close()
+        raise ClusterError(f"{env.name}: {exc}") from exc
+    return cluster
+
+
+def apps_in(cfg: ShipConfig, env: Environment) -> list[App]:
+    """Apps whose kustomize base ENV's overlay includes."""
+    path = cfg.root / env.overlay / KUSTOMIZATION
+    if not path.is_file():
+        return []
+    kz = yamlsafe.load_file(path, str(env.overlay / KUSTOMIZATION)) or {}
+    resources = {os.path.normpath(cfg.root / env.overlay / r) for r in kz.get("resources", []) if isinstance(r, str)}
+    return [a for a in cfg.apps.values() if os.path.normpath(cfg.root / a.path / a.base) in resources]
+
+
+def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster) -> list[dict]:
+    objects = render(cfg.root / env.overlay, str(env.overlay))
+    for app in apps_in(cfg, env):
+        if app.secrets:
+            live = cluster.get("v1", "Secret", app.secret_name, env.namespace) if _namespace_exists(cluster, env) else None
+            secret = secrets.secret_for(app, env, live)
+            if secret:
+                objects.append(secret)
+    return objects
+
+
+def _namespace_exists(cluster: Cluster, env: Environment) -> bool:
+    return cluster.get("v1", "Namespace", env.namespace) is not None
+
+
+def ensure_namespace(cluster: Cluster, env: Environment) -> None:
+    """The lock lives in ENV's namespace, so it must exist before anything else."""
+    if not _namespace_exists(cluster, env):
+        ns = planning.with_ownership({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": env.namespace}},
+                                     env.name)
+        cluster.apply(ns, force=True)
+
+
+def sync(cfg: ShipConfig, env: Environment, options: apply.SyncOptions = apply.SyncOptions(),
+         lock_options: lock_mod.LockOptions = lock_mod.LockOptions(), progress: Progress = lambda _m: None,
+         cluster: Cluster | None = None) -> apply.SyncResult:
+    own = cluster is None
+    cluster = cluster or connect(env)
+    try:
+        objects = render(cfg.root / env.overlay, str(env.overlay))  # fail on a bad overlay before locking
+        del objects
+        if options.dry_run:
+            return apply.reconcile(cluster, env.name, env.namespace, desired_objects(cfg, env, cluster), options, progress)
+        ensure_namespace(cluster, env)
+        with lock_mod.EnvironmentLock(cluster, env.name, env.namespace, lock_options, progress):
+            desired = desired_objects(cfg, env, cluster)
+            return apply.reconcile(cluster, env.name, env.namespace, desired, options, progress)
+    finally:
+        if own:
+            cluster.close()
+
+
+@dataclass(frozen=True)
+class ObjectDiff:
+    subject: str
+    action: str  # created, configured, pruned
+    diff: str
+
+
+def diff(cfg: ShipConfig, env: Environment, cluster: Cluster | None = None) -> list[ObjectDiff]:
+    """What a sync would change, as unified diffs of normalized YAML, secrets redacted."""
+    own = cluster is None
+    cluster = cluster or connect(env)
+    try:
+        desired = desired_objects(cfg, env, cluster)
+        result = apply.reconcile(cluster, env.name, env.namespace, desired, apply.SyncOptions(dry_run=True))
+        out = []
+        for obj in result.plan.to_apply:
+            k = planning.key(obj)
+            live = result.live.get(k)
+            after = result.applied.get(k, obj)
+            before_text = yamlsafe.dumps(planning.normalized(live), True) if live else ""
+            after_text = yamlsafe.dumps(planning.normalized(after), True)
+            if before_text == after_text:
+                continue
+            out.append(ObjectDiff(planning.subject(obj), "configured" if live else "created",
+                                  _unified(planning.subject(obj), before_text, after_text)))
+        for obj in result.plan.prune:
+            out.append(ObjectDiff(planning.subject(obj), "pruned",
+                                  _unified(planning.subject(obj), yamlsafe.dumps(planning.normalized(obj), True), "")))
+        return out
+    finally:
+        if own:
+            cluster.close()
+
+
+def _unified(name: str, before: str, after: str) -> str:
+    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                        fromfile=f"live/{name}", tofile=f"git/{name}"))
