@@ -56,17 +56,37 @@ def _parallel(fn, items: list, parallelism: int) -> list:
         return list(pool.map(fn, items))
 
 
-def live_state(cluster: Cluster, namespace: str, kinds: set[tuple[str, str]], parallelism: int = 8) -> dict:
+NAMESPACE_FORBIDDEN = "forbidden"
+
+
+def namespace_state(cluster: Cluster, namespace: str) -> dict | str | None:
+    """The Namespace, None when absent, or NAMESPACE_FORBIDDEN for a deployer whose namespaced
+    Role cannot read namespaces (the platform team created it; ship leaves it alone)."""
+    try:
+        return cluster.get("v1", "Namespace", namespace)
+    except ApiError as exc:
+        if exc.status == 403:
+            return NAMESPACE_FORBIDDEN
+        raise
+
+
+def live_state(cluster: Cluster, namespace: str, kinds: set[tuple[str, str]], parallelism: int = 8,
+               required: set[tuple[str, str]] = frozenset()) -> dict:
     """Every live object of `kinds` in `namespace`, plus the Namespace itself, by plan key."""
     live: dict = {}
-    ns = cluster.get("v1", "Namespace", namespace)
+    ns = namespace_state(cluster, namespace)
     if ns is None:
         return live
-    live[planning.key(ns)] = ns
+    if isinstance(ns, dict):
+        live[planning.key(ns)] = ns
 
     def list_kind(kind):
         try:
             return cluster.list(kind[0], kind[1], namespace)
+        except ApiError as exc:
+            if exc.status == 403 and kind not in required:
+                return []  # a kind the deployer may not read is one ship never applied here
+            raise
         except ClusterError as exc:
             if "does not serve" in str(exc) or "has no kind" in str(exc):
                 return []  # e.g. no Gateway API here: nothing of that kind to prune
@@ -101,26 +121,28 @@ def dry_run_message(obj: dict, exc: ApiError) -> str:
 def _same(desired_result: dict, live: dict | None) -> bool:
     if live is None:
         return False
-    a, b = planning.normalized(desired_result), planning.normalized(live)
-    return a == b
+    return planning.normalized(desired_result, redacted=False) == planning.normalized(live, redacted=False)
 
 
 def reconcile(cluster: Cluster, env: str, namespace: str, desired: list[dict], options: SyncOptions = SyncOptions(),
               progress: Progress = lambda _m: None) -> SyncResult:
     """Make `namespace` match `desired` (objects as rendered from git, secrets added)."""
     start_requests = cluster.requests
-    for obj in desired:
-        if obj.get("kind") != "Namespace":
-            obj.setdefault("metadata", {}).setdefault("namespace", namespace)
     problems = planning.validate(desired, env, namespace, lambda o: cluster.info_for(o).namespaced)
     if problems:
         raise ValidationError(f"{env}: {len(problems)} object(s) refused: " + "; ".join(problems))
+    for obj in desired:
+        if obj.get("kind") != "Namespace":
+            obj.setdefault("metadata", {}).setdefault("namespace", namespace)
     owned = [planning.with_ownership(o, env) for o in desired]
     if not any(o["kind"] == "Namespace" for o in owned):
         owned.insert(0, planning.with_ownership({"apiVersion": "v1", "kind": "Namespace",
                                                  "metadata": {"name": namespace}}, env))
-    kinds = {(o["apiVersion"], o["kind"]) for o in owned if o["kind"] != "Namespace"} | set(planning.PRUNABLE)
-    live = live_state(cluster, namespace, kinds, options.parallelism)
+    if namespace_state(cluster, namespace) == NAMESPACE_FORBIDDEN:
+        progress(f"namespace {namespace} is managed outside ship (no access to Namespaces); leaving it as it is")
+        owned = [o for o in owned if o["kind"] != "Namespace"]
+    required = {(o["apiVersion"], o["kind"]) for o in owned if o["kind"] != "Namespace"}
+    live = live_state(cluster, namespace, required | set(planning.PRUNABLE), options.parallelism, required)
     needed = set()
     if options.prune and live:
         workloads = (cluster.list("apps/v1", "ReplicaSet", namespace) + cluster.list("v1", "Pod", namespace))

@@ -261,5 +261,24 @@ def status(env_name: Optional[str] = typer.Argument(None, metavar="[ENV]"), outp
             err.print(f"{r.environment}: {r.error}")
 
 
+@app.command()
+def rbac(
+    env_name: str = typer.Argument(..., metavar="ENV"),
+    service_account: str = typer.Option("ship-deployer", "--service-account", help="The deployer's ServiceAccount."),
+) -> None:
+    """Print the least-privilege ServiceAccount, Role and RoleBinding for deploying to ENV.
+
+    Example: ship rbac prod | kubectl apply -f -
+    """
+    from pipeline import config, rbac as rbac_mod, yamlsafe
+
+    def body():
+        cfg = config.load()
+        env = cfg.env(env_name)
+        typer.echo(yamlsafe.dumps_all(rbac_mod.deployer_objects(env.namespace, service_account)), nl=False)
+
+    run(body)
+
+
 def main() -> None:
     app()

@@ -85,6 +85,8 @@ class Cluster:
             conf.api_key = {"authorization": f"Bearer {token}"}
         else:
             path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+            if not os.path.isfile(path.split(os.pathsep)[0]):
+                raise ConfigError(f"kubeconfig {path}: file not found (set KUBECONFIG)")
             try:
                 kconfig.load_kube_config(config_file=path.split(os.pathsep)[0], context=context, client_configuration=conf)
             except kconfig.ConfigException as exc:

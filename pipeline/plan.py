@@ -117,6 +117,11 @@ def content_hash(obj: dict) -> str:
 def with_ownership(obj: dict, env: str) -> dict:
     """The object as ship applies it: ownership labels and the hash of its content."""
     out = copy.deepcopy(obj)
+    if out.get("kind") == "Secret" and isinstance(out.get("stringData"), dict):
+        # The server folds stringData into data; comparing data is what finds a changed value.
+        data = out.setdefault("data", {}) or {}
+        data.update({k: base64.b64encode(str(v).encode()).decode() for k, v in out.pop("stringData").items()})
+        out["data"] = data
     meta = out.setdefault("metadata", {})
     meta.setdefault("labels", {}).update({MANAGED_BY: "ship", ENV_LABEL: env})
     meta.setdefault("annotations", {}).pop(HASH_ANNOTATION, None)
@@ -203,7 +208,8 @@ def make_plan(desired: list[dict], live: dict[tuple, dict], env: str, *, adopt: 
         k = key(obj)
         wanted.add(k)
         have = live.get(k)
-        if have is not None and not owned(have, env) and not adopt:
+        # A Namespace made beforehand by a platform team is normal: ship only adds its labels.
+        if have is not None and not owned(have, env) and not adopt and obj.get("kind") != "Namespace":
             plan.refused.append(
                 f"{subject(obj)}: exists and is not managed by ship for {env}; pass --adopt to take it over")
             continue
@@ -224,7 +230,7 @@ def make_plan(desired: list[dict], live: dict[tuple, dict], env: str, *, adopt: 
     return plan
 
 
-def normalized(obj: dict) -> dict:
+def normalized(obj: dict, redacted: bool = True) -> dict:
     """The object as a person compares it: no server bookkeeping, no status, secrets redacted."""
     out = copy.deepcopy(obj)
     out.pop("status", None)
@@ -234,7 +240,7 @@ def normalized(obj: dict) -> dict:
     (meta.get("annotations") or {}).pop("deployment.kubernetes.io/revision", None)
     if meta.get("annotations") == {}:
         meta.pop("annotations")
-    return redact(out)
+    return redact(out) if redacted else out
 
 
 def redact(obj: dict) -> dict:

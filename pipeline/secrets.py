@@ -33,7 +33,11 @@ def secret_for(app: App, env: Environment, live: dict | None, environ: dict[str,
         if name in environ:
             values[key] = environ[name]
         elif key in live_data:
-            values[key] = base64.b64decode(live_data[key]).decode()
+            try:
+                values[key] = base64.b64decode(live_data[key], validate=True).decode()
+            except (ValueError, UnicodeDecodeError):
+                raise SecretError(f"{env.name}: the cluster's {app.secret_name}/{key} is not UTF-8 text; "
+                                  f"set {name} to replace it") from None
         else:
             missing.append(name)
     if missing:

@@ -55,7 +55,7 @@ def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster) -> list
 
 
 def _namespace_exists(cluster: Cluster, env: Environment) -> bool:
-    return cluster.get("v1", "Namespace", env.namespace) is not None
+    return apply.namespace_state(cluster, env.namespace) is not None
 
 
 def ensure_namespace(cluster: Cluster, env: Environment) -> None:

@@ -7,8 +7,10 @@ Tests that need a part carry the `cluster`, `registry` or `engine` marker.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -145,3 +147,49 @@ def unique_namespaces(cfg_path: Path, suffix: str) -> None:
     for env in ("dev", "uat", "prod"):
         text = text.replace(f"namespace: hellok8s-{env}", f"namespace: hellok8s-{env}-{suffix}")
     cfg_path.write_text(text)
+
+
+@pytest.fixture(scope="session")
+def hellok8s_image(local_parts, tmp_path_factory) -> str:
+    """hellok8s built and pushed once per test session; its pinned reference."""
+    import shutil
+
+    import git
+
+    work = tmp_path_factory.mktemp("image-build")
+    repo = git.Repo.init(work, initial_branch="main")
+    for name in PROJECT_FILES:
+        src = ROOT / name
+        (shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("bin")) if src.is_dir()
+         else shutil.copy(src, work / name))
+    repo.git.add("--all")
+    repo.git.commit("-m", "image", "--author", "t <t@example.com>")
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "build", "--output", "json"], cwd=work,
+                          capture_output=True, text=True, env={**os.environ, **local_parts,
+                                                              "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"})
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["image"]
+
+
+@pytest.fixture
+def env_repo(ship_repo, request):
+    """ship_repo with namespaces unique to this test; returns (work, bare, {env: namespace})."""
+    import git
+
+    work, bare = ship_repo
+    suffix = uuid.uuid4().hex[:6]
+    unique_namespaces(work / "ship.yaml", suffix)
+    repo = git.Repo(work)
+    repo.git.commit("-am", "namespaces for this test")
+    repo.git.push("origin", "HEAD:main")
+    namespaces = {env: f"hellok8s-{env}-{suffix}" for env in ("dev", "uat", "prod")}
+    kubeconfig = os.environ["KUBECONFIG"]  # tests may point KUBECONFIG elsewhere; clean up here
+    yield work, bare, namespaces
+    from kubernetes import client, config as kconfig
+
+    core = client.CoreV1Api(kconfig.new_client_from_config(config_file=kubeconfig))
+    for ns in namespaces.values():
+        try:
+            core.delete_namespace(ns, propagation_policy="Background")
+        except client.ApiException:
+            pass
