@@ -43,6 +43,7 @@ class SyncResult:
     live: dict = field(default_factory=dict)
     applied: dict = field(default_factory=dict)  # key -> object as the server returned it
     requests: int = 0
+    gate: object | None = None  # gates.GateResult, when the sync was gated
 
     @property
     def changed(self) -> bool:

@@ -126,6 +126,7 @@ def release(
     no_sync: bool = typer.Option(False, "--no-sync", help="Only write, commit and push the overlay."),
     no_push: bool = typer.Option(False, "--no-push", help="Commit locally without pushing."),
     allow_dirty: bool = typer.Option(False, "--allow-dirty", help="Release even with uncommitted changes."),
+    allow_rejected: bool = typer.Option(False, "--allow-rejected", help="Release a release that was rejected before."),
     output: Output = OutputOpt,
 ) -> None:
     """Write a pinned release of APP into ENV's overlay, commit and push it (then sync and gate).
@@ -136,13 +137,14 @@ def release(
 
     def body():
         result = commands.release(env_name, app_name, image=image, sync=not no_sync, push=not no_push,
-                                  allow_dirty=allow_dirty, progress=progress)
+                                  allow_dirty=allow_dirty, allow_rejected=allow_rejected, progress=progress)
         rel = result.release
         changes = result.sync.changes if result.sync else []
         if output is Output.json:
             emit_json({"release": rel.record(), "changed": result.changed,
                        "commit": result.commit.sha if result.commit else None,
-                       "changes": [c.to_json() for c in changes]})
+                       "changes": [c.to_json() for c in changes],
+                       "gate": result.gate.to_json() if result.gate else None})
             return
         if result.changed:
             typer.echo(f"released {rel.app} {rel.id} to {rel.environment}: {rel.image} (commit {result.commit.short})")
@@ -150,6 +152,8 @@ def release(
             typer.echo(f"{rel.app} {rel.id} is already released to {rel.environment}; nothing to do")
         for change in changes:
             typer.echo(str(change))
+        if result.gate:
+            typer.echo(str(result.gate))
 
     run(body)
 
@@ -167,11 +171,15 @@ def _lock_options(no_wait: bool, lock_timeout: float):
 
 
 def print_changes(result, output: Output, extra: dict | None = None) -> None:
+    gate = getattr(result, "gate", None)
     if output is Output.json:
-        emit_json({**(extra or {}), "changes": [c.to_json() for c in result.changes]})
+        emit_json({**(extra or {}), "changes": [c.to_json() for c in result.changes],
+                   "gate": gate.to_json() if gate else None})
     else:
         for change in result.changes:
             typer.echo(str(change))
+        if gate:
+            typer.echo(str(gate))
 
 
 PruneOpt = typer.Option(True, "--prune/--no-prune", help="Delete ship's objects that git no longer renders.")
@@ -259,6 +267,64 @@ def status(env_name: Optional[str] = typer.Argument(None, metavar="[ENV]"), outp
     for r in rows:
         if r.error:
             err.print(f"{r.environment}: {r.error}")
+
+
+@app.command()
+def rollback(
+    env_name: str = typer.Argument(..., metavar="ENV"),
+    to: Optional[str] = typer.Option(None, "--to", help="Release id to return to (default: the previous healthy one)."),
+    reason: str = typer.Option("manual rollback", "--reason", help="Why; recorded in git and the ledger."),
+    output: Output = OutputOpt,
+) -> None:
+    """Put ENV back on an earlier release (re-applied, gated, recorded in git).
+
+    Example: ship rollback prod --reason "checkout errors"
+    """
+    from pipeline import commands
+
+    def body():
+        result = commands.rollback(env_name, to, reason, progress=progress)
+        if output is Output.json:
+            emit_json({"environment": env_name, "release": result.target.id,
+                       "replaced": result.replaced.id if result.replaced else None,
+                       "gate": result.gate.to_json() if result.gate else None})
+        else:
+            was = f"{result.replaced.id} → " if result.replaced else ""
+            typer.echo(f"rolled back {env_name}: {was}{result.target.id}")
+            if result.gate:
+                typer.echo(str(result.gate))
+
+    run(body)
+
+
+@app.command()
+def history(env_name: str = typer.Argument(..., metavar="ENV"), output: Output = OutputOpt) -> None:
+    """ENV's ledger: every release, its image, config, outcome and reason, newest first.
+
+    Example: ship history prod
+    """
+    from pipeline import config, release as release_mod
+
+    def body():
+        cfg = config.load()
+        return release_mod.read_ledger(cfg.root, cfg.env(env_name))
+
+    ledger = run(body)
+    entries = list(reversed(ledger.entries))
+    if output is Output.json:
+        emit_json({"environment": env_name, "releases": [
+            {k: v for k, v in e.to_record().items() if k != "config_data"} for e in entries]})
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for col in ("RELEASE", "TIME", "COMMIT", "DIGEST", "CONFIG", "OUTCOME", "REASON"):
+        table.add_column(col)
+    for e in entries:
+        r = e.release
+        table.add_row(r.id, r.created_at, r.commit[:7], r.image.split("@sha256:")[-1][:12], r.config,
+                      e.outcome, e.reason or "-")
+    Console(width=220).print(table)
 
 
 @app.command()

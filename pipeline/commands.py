@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from pipeline import build as build_mod, config, release as release_mod, sync as sync_mod
+from pipeline import build as build_mod, config, overlay, release as release_mod, rollback as rollback_mod
+from pipeline import sync as sync_mod
+from pipeline.errors import PromotionError
+from pipeline.ledger import Outcome
 from pipeline.gitrepo import GitRepo
 from pipeline.registry import Registry
 
@@ -16,7 +19,8 @@ Progress = Callable[[str], None]
 
 
 def release(env_name: str, app_name: str | None, *, image: str | None = None, sync: bool = True, push: bool = True,
-            allow_dirty: bool = False, progress: Progress = lambda _m: None) -> release_mod.ReleaseResult:
+            allow_dirty: bool = False, allow_rejected: bool = False,
+            progress: Progress = lambda _m: None) -> release_mod.ReleaseResult:
     cfg = config.load()
     env, app = cfg.env(env_name), cfg.app(app_name)
     repo = GitRepo(cfg.root)
@@ -36,12 +40,45 @@ def release(env_name: str, app_name: str | None, *, image: str | None = None, sy
     else:
         pinned = str(build_mod.build(cfg, app, allow_dirty=allow_dirty, progress=progress).image)
     rel = release_mod.new_release(cfg, app, env, pinned, repo.last_change(str(app.path)), repo.author())
+    entry = release_mod.read_ledger(cfg.root, env).find(rel.id)
+    if entry is not None and entry.outcome == Outcome.REJECTED and not allow_rejected:
+        raise PromotionError(f"release {rel.id} was rejected in {env.name} ({entry.reason}); "
+                             "pass --allow-rejected to release it again")
     result = release_mod.write_release(cfg, app, env, rel, push=push, progress=progress)
     if sync:
         result.sync = sync_mod.sync(cfg, env, progress=progress)
+        result.gate = gate_and_record(cfg, app, env, result.sync, result.release, progress)
     return result
 
 
-def sync(env_name: str, options, lock_options, progress: Progress = lambda _m: None):
+def gate_and_record(cfg, app, env, sync_result, release, progress: Progress):
+    """Gate what a sync applied; healthy is recorded in the ledger, failure rolls back."""
+    gate = rollback_mod.gate_environment(cfg, env, sync_result, release.id if release else None, progress)
+    if gate is None or release is None:
+        return gate
+    if not gate.passed:
+        rollback_mod.after_failed_gate(cfg, app, env, release, gate, progress)
+    progress(str(gate))
+    entry = release_mod.read_ledger(cfg.root, env).find(release.id)
+    if entry is None or entry.outcome in (Outcome.PENDING,):
+        release_mod.record_outcome(cfg, env, release, Outcome.HEALTHY)
+    return gate
+
+
+def sync(env_name: str, options, lock_options, progress: Progress = lambda _m: None, gate: bool = True):
     cfg = config.load()
-    return sync_mod.sync(cfg, cfg.env(env_name), options, lock_options, progress)
+    env = cfg.env(env_name)
+    result = sync_mod.sync(cfg, env, options, lock_options, progress)
+    if gate and not options.dry_run:
+        current = overlay.current_release(release_mod.read_overlay(cfg.root, env), env)
+        app = cfg.apps.get(current.app) if current else None
+        result.gate = gate_and_record(cfg, app, env, result, current, progress)
+    return result
+
+
+def rollback(env_name: str, to: str | None, reason: str, progress: Progress = lambda _m: None):
+    cfg = config.load()
+    env = cfg.env(env_name)
+    current = overlay.current_release(release_mod.read_overlay(cfg.root, env), env)
+    app = cfg.app(current.app if current else None)
+    return rollback_mod.manual(cfg, app, env, to, reason, progress)

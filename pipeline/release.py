@@ -18,6 +18,7 @@ from pipeline import overlay, yamlsafe
 from pipeline.config import App, Environment, ShipConfig
 from pipeline.errors import ConfigError, RegistryError, ShipError, ValidationError
 from pipeline.gitrepo import Commit, GitRepo
+from pipeline.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.registry import ImageRef, Registry
 from pipeline.render import render
 
@@ -30,6 +31,7 @@ class ReleaseResult:
     commit: Commit | None  # None when the release was already in place
     changed: bool
     sync: object | None = None  # apply.SyncResult when the release was synced
+    gate: object | None = None  # gates.GateResult when it was gated
 
 
 def read_overlay(root: Path, env: Environment) -> dict[str, str | None]:
@@ -131,24 +133,44 @@ def new_release(cfg: ShipConfig, app: App, env: Environment, image: str, head: C
     )
 
 
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_ledger(root: Path, env: Environment) -> Ledger:
+    path = root / env.overlay / LEDGER_FILE
+    return Ledger.parse(path.read_text() if path.is_file() else None, str(env.overlay / LEDGER_FILE))
+
+
 def write_release(cfg: ShipConfig, app: App, env: Environment, release: overlay.Release, *, push: bool = True,
-                  action: str = "release", summary: str | None = None,
+                  action: str = "release", summary: str | None = None, always: bool = False,
+                  ledger_change: Callable[[Ledger, overlay.Release], Ledger] | None = None,
                   progress: Progress = lambda _m: None) -> ReleaseResult:
-    """Write `release` into ENV's overlay, check it renders, commit and push (with retries)."""
+    """Write `release` into ENV's overlay (and its ledger), check it renders, commit and push.
+
+    `always`: write even when the release is already the current one (a rollback does);
+    `ledger_change`: how the ledger changes (default: the release added as pending).
+    """
     repo = GitRepo(cfg.root)
     base_folder = cfg.root / app.path / app.base
     base_objects = render(base_folder, str(app.path / app.base))
     base_rel = os.path.relpath(base_folder, cfg.root / env.overlay)
+    change = ledger_change or (lambda ledger, rel: ledger.record(rel, Outcome.PENDING, "", now_iso()))
     state: dict = {}
 
     def write():
         current = read_overlay(cfg.root, env)
         now = overlay.current_release(current, env)
-        rel = replace(release, config=overlay.config_name_for(app, release.id, release.config_data, current))
+        if always:
+            rel = release
+        else:
+            rel = replace(release, config=overlay.config_name_for(app, release.id, release.config_data, current))
         state["release"] = rel
-        if now and now.id == rel.id and now.image == rel.image and now.config == rel.config:
+        if not always and now and now.id == rel.id and now.image == rel.image and now.config == rel.config:
             return None  # the same commit, image and config are already released here
         files = overlay.plan_release(current, app, env, rel, base_objects, base_rel)
+        ledger = Ledger.parse(current.get(LEDGER_FILE), str(env.overlay / LEDGER_FILE))
+        files.files[LEDGER_FILE] = change(ledger, rel).dumps()
         paths = write_overlay(cfg.root, env, files)
         try:
             guard_secrets(cfg.root, app, env)
@@ -157,11 +179,31 @@ def write_release(cfg: ShipConfig, app: App, env: Environment, release: overlay.
             _restore(cfg.root, env, current)
             raise
         progress(f"wrote {env.overlay}: {rel.image}, ConfigMap {rel.config}")
-        return paths, commit_message(rel, action, summary)
+        return paths, (summary(rel) if callable(summary) else commit_message(rel, action, summary))
 
     guard_secrets(cfg.root, app, env)
     commit = repo.publish(write, push=push)
     return ReleaseResult(state["release"], commit, changed=commit is not None)
+
+
+def record_outcome(cfg: ShipConfig, env: Environment, release: overlay.Release, outcome: str, reason: str = "",
+                   push: bool = True) -> Commit | None:
+    """Commit a new outcome for `release` in ENV's ledger (no change when it already has it)."""
+    repo = GitRepo(cfg.root)
+    path = cfg.root / env.overlay / LEDGER_FILE
+
+    def write():
+        ledger = read_ledger(cfg.root, env)
+        entry = ledger.find(release.id)
+        if entry is not None and entry.outcome == outcome and entry.reason == reason:
+            return None
+        path.write_text(ledger.record(entry.release if entry else release, outcome, reason, now_iso()).dumps())
+        title = f"{release.app} {release.id} {outcome}" + (f": {reason}" if reason else "")
+        return [str(env.overlay / LEDGER_FILE)], (
+            f"record({env.name}): {title}\n\nShip-Action: record\nShip-Release: {release.id}\n"
+            f"Ship-Environment: {env.name}\nShip-Outcome: {outcome}\n")
+
+    return repo.publish(write, push=push)
 
 
 def _restore(root: Path, env: Environment, files: dict[str, str | None]) -> None:

@@ -74,7 +74,9 @@ def test_sync_brings_the_namespace_to_the_overlay_and_a_second_sync_changes_noth
 
     second = ship("sync", "dev")
     assert second.exit_code == 0
-    assert set(line.rsplit(" ", 1)[1] for line in second.stdout.splitlines()) == {"unchanged"}
+    changes = [line for line in second.stdout.splitlines() if not line.startswith("gate passed:")]
+    assert set(line.rsplit(" ", 1)[1] for line in changes) == {"unchanged"}
+    assert second.stdout.splitlines()[-1].startswith(f"gate passed: Deployment/{ns}/hellok8s healthy (3/3 updated")
     assert "deployment.apps/hellok8s unchanged" in second.stdout
     assert {kind: get(kind, name, ns)["metadata"]["resourceVersion"]
             for kind, name in (("deployment", "hellok8s"), ("service", "hellok8s"), ("secret", "hellok8s-secrets"))} == versions
@@ -131,7 +133,7 @@ def test_prune_deletes_what_git_dropped_but_keeps_configmaps_a_replicaset_needs(
     kept = ship("sync", "dev", "--no-prune")
     assert "pruned" not in kept.stdout and kubectl("-n", ns, "get", "service", "hellok8s").returncode == 0
     pruned = ship("sync", "dev")
-    assert pruned.stdout.strip().splitlines()[-1] == "service/hellok8s pruned"
+    assert pruned.stdout.strip().splitlines()[-2] == "service/hellok8s pruned"  # then the gate line
     assert kubectl("-n", ns, "get", "service", "hellok8s").returncode != 0
 
 

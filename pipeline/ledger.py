@@ -1,0 +1,92 @@
+"""An environment's ledger: every release it received and what became of it.
+
+`environments/ENV/ledger.yaml` lists releases oldest first, each with its image, config
+version, the config values themselves (plain config, never secrets: so a rollback can recreate
+a ConfigMap already dropped from the overlay), its outcome and the reason. Every change to it
+is a commit, so git history tells the same story. Pure: text in, text out.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+
+from pipeline import yamlsafe
+from pipeline.overlay import Release
+
+LEDGER_FILE = "ledger.yaml"
+HEADER = "# Written by ship: every release of this environment and what became of it, oldest first.\n"
+
+
+class Outcome:
+    PENDING = "pending"  # released, not yet gated
+    HEALTHY = "healthy"  # passed its gates
+    REJECTED = "rejected"  # failed its gates and was rolled back automatically; never promoted
+    ROLLED_BACK = "rolled back"  # replaced by a manual rollback
+    ROLLED_BACK_TO = "rolled back to"  # a rollback put it back; it runs and is healthy
+    ROLLBACK_FAILED = "rollback failed"  # a rollback to it failed its own gates
+
+    RUNNABLE = (HEALTHY, ROLLED_BACK_TO)  # a rollback may return to these
+
+
+@dataclass(frozen=True)
+class Entry:
+    release: Release
+    outcome: str = Outcome.PENDING
+    reason: str = ""
+    updated_at: str = ""
+
+    def to_record(self) -> dict:
+        out = self.release.record()
+        out["config_data"] = dict(self.release.config_data)
+        out.update(outcome=self.outcome, reason=self.reason, updated_at=self.updated_at)
+        return out
+
+
+@dataclass(frozen=True)
+class Ledger:
+    entries: tuple[Entry, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def parse(cls, text: str | None, source: str = LEDGER_FILE) -> "Ledger":
+        if not text:
+            return cls()
+        data = yamlsafe.loads(text, source) or {}
+        entries = []
+        for rec in data.get("releases", []):
+            rec = dict(rec)
+            outcome, reason, updated = rec.pop("outcome", Outcome.PENDING), rec.pop("reason", ""), rec.pop("updated_at", "")
+            release = Release.from_record(rec)
+            release = replace(release, config_data=dict(rec.get("config_data") or {}))
+            entries.append(Entry(release, outcome, reason or "", updated or ""))
+        return cls(tuple(entries))
+
+    def dumps(self) -> str:
+        return HEADER + yamlsafe.dumps({"releases": [e.to_record() for e in self.entries]})
+
+    def find(self, release_id: str) -> Entry | None:
+        for e in reversed(self.entries):
+            if e.release.id == release_id:
+                return e
+        return None
+
+    def record(self, release: Release, outcome: str, reason: str, at: str) -> "Ledger":
+        """The ledger with `release` set to `outcome` (added when new, else updated in place)."""
+        entries = list(self.entries)
+        for i in range(len(entries) - 1, -1, -1):
+            if entries[i].release.id == release.id:
+                entries[i] = Entry(copy.copy(release) if release.config_data else
+                                   replace(release, config_data=entries[i].release.config_data), outcome, reason, at)
+                return Ledger(tuple(entries))
+        return Ledger((*entries, Entry(release, outcome, reason, at)))
+
+    def last_runnable(self, excluding: str | None = None) -> Entry | None:
+        """The newest release a rollback may return to (healthy, or rolled back to)."""
+        for e in reversed(self.entries):
+            if e.release.id != excluding and e.outcome in Outcome.RUNNABLE:
+                return e
+        return None
+
+    def is_rejected(self, release_id: str) -> bool:
+        e = self.find(release_id)
+        return e is not None and e.outcome == Outcome.REJECTED
