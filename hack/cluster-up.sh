@@ -88,12 +88,15 @@ components_alive() {
 
 start_kubernetes() {
   local kwokctl="$BIN/kwokctl-$KWOK_VERSION"
-  if [ -f "$KUBECONFIG_PATH" ] && components_alive && cluster_ready; then return; fi
+  # The stages are part of the cluster's config: a changed stages file means a new cluster.
+  local stages_sum; stages_sum=$(cat "$here/kwok/stages.yaml" "$here/versions.env" | sha256sum | cut -c1-16)
+  if [ -f "$KUBECONFIG_PATH" ] && [ "$(cat "$SHIP_STATE/kubernetes.config-sum" 2>/dev/null)" = "$stages_sum" ] \
+     && components_alive && cluster_ready; then return; fi
   if "$kwokctl" get clusters 2>/dev/null | grep -qx "$SHIP_CLUSTER"; then
     # A component died (a crash, or the session that started it ended). Restarting in place
     # leaves kwok's node leases with the dead controller for minutes, so start afresh: the
     # cluster is a test fixture and creating it takes seconds.
-    log "cluster $SHIP_CLUSTER is not healthy; recreating it"
+    log "cluster $SHIP_CLUSTER is not healthy or its configuration changed; recreating it"
     "$kwokctl" delete cluster --name "$SHIP_CLUSTER" >"$SHIP_STATE/kwokctl.log" 2>&1 || true
   fi
   port_busy "$SHIP_KUBE_PORT" && die "port 127.0.0.1:$SHIP_KUBE_PORT for kube-apiserver is busy (set SHIP_KUBE_PORT)"
@@ -124,6 +127,7 @@ YML
   log "creating cluster $SHIP_CLUSTER (Kubernetes $K8S_VERSION) on 127.0.0.1:$SHIP_KUBE_PORT"
   # Recorded first, so cluster-down cleans up even a half-created cluster; and only its own.
   echo "$SHIP_CLUSTER" > "$SHIP_STATE/kubernetes.cluster"
+  echo "$stages_sum" > "$SHIP_STATE/kubernetes.config-sum"
   "$kwokctl" create cluster --name "$SHIP_CLUSTER" --config "$conf" --wait 120s >"$SHIP_STATE/kwokctl.log" 2>&1 \
     || { tail -20 "$SHIP_STATE/kwokctl.log" >&2; die "kwokctl create cluster failed (log: $SHIP_STATE/kwokctl.log)"; }
 }

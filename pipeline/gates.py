@@ -62,7 +62,7 @@ class _Watcher:
         cluster, api_version, kind, namespace = self.args
         while not self.stop.is_set():
             try:
-                for etype, obj in cluster.watch(api_version, kind, namespace, resource_version=self.rv, timeout=5):
+                for etype, obj in cluster.watch(api_version, kind, namespace, resource_version=self.rv, timeout=2):
                     if etype == "ERROR":
                         self.rv = None  # expired resourceVersion: start over from now
                         break
@@ -99,8 +99,12 @@ def wait_healthy(cluster: Cluster, namespace: str, deployments: list[str], optio
         timeout = max(d["spec"].get("progressDeadlineSeconds", 600) for d in state.values()) + DEADLINE_SLACK
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
-    watchers = [_Watcher(cluster, "apps/v1", "Deployment", namespace, events, stop, deps_list["metadata"]["resourceVersion"]),
-                _Watcher(cluster, "v1", "Pod", namespace, events, stop, pods_list["metadata"]["resourceVersion"])]
+    # Watches get a client of their own, closed only after their threads end: closing a socket
+    # under a thread still reading it lets a new connection reuse the fd and garble TLS.
+    watch_client = cluster.fork()
+    watchers = [_Watcher(watch_client, "apps/v1", "Deployment", namespace, events, stop,
+                         deps_list["metadata"]["resourceVersion"]),
+                _Watcher(watch_client, "v1", "Pod", namespace, events, stop, pods_list["metadata"]["resourceVersion"])]
     for w in watchers:
         w.thread.start()
     bad_since: dict[str, float] = {}
@@ -154,6 +158,13 @@ def wait_healthy(cluster: Cluster, namespace: str, deployments: list[str], optio
                     break
     finally:
         stop.set()
+        threading.Thread(target=_close_after, args=(watchers, watch_client), daemon=True).start()
+
+
+def _close_after(watchers: list[_Watcher], client: Cluster) -> None:
+    for w in watchers:
+        w.thread.join()
+    client.close()
 
 
 def _judge(state: dict, pods: dict, namespace: str, release_id: str | None, options: GateOptions,

@@ -79,6 +79,7 @@ class Cluster:
                  host: str | None = None, ca_cert: str | None = None, max_connections: int = 16):
         from kubernetes import client as kclient, config as kconfig
 
+        self._args = (kubeconfig, context, token, host, ca_cert, max_connections)
         conf = kclient.Configuration()
         if token and host:
             conf.host, conf.ssl_ca_cert = host, ca_cert
@@ -110,6 +111,11 @@ class Cluster:
     @classmethod
     def for_service_account(cls, host: str, token: str, ca_cert: str | None) -> "Cluster":
         return cls(token=token, host=host, ca_cert=ca_cert)
+
+    def fork(self) -> "Cluster":
+        """A second client to the same cluster, with connections of its own."""
+        kubeconfig, context, token, host, ca_cert, max_connections = self._args
+        return Cluster(kubeconfig, context, token=token, host=host, ca_cert=ca_cert, max_connections=max_connections)
 
     def close(self) -> None:
         self._http.close()

@@ -57,8 +57,9 @@ def write_overlay(root: Path, env: Environment, files: overlay.OverlayFiles) -> 
     keep = folder / ".gitkeep"
     if keep.exists():
         keep.unlink()
-        written.append(str(env.overlay / ".gitkeep"))
-    return written
+    # The whole overlay: a file written earlier in the same change (a rollback writes before it
+    # applies) must be committed too.
+    return [*written, str(env.overlay)]
 
 
 def find_secrets_with_data(root: Path, folders: list[Path]) -> list[str]:
@@ -126,6 +127,12 @@ def new_release(cfg: ShipConfig, app: App, env: Environment, image: str, head: C
                 promoted_from: str | None = None) -> overlay.Release:
     data = load_config_data(cfg.root, app, env)
     rid = overlay.release_id(head.time, head.short)
+    # Another image or config from the same commit is another release: same id, a suffix.
+    ledger, n, base_id = read_ledger(cfg.root, env), 1, rid
+    while (entry := ledger.find(rid)) is not None and (entry.release.image != image
+                                                        or dict(entry.release.config_data) != data):
+        n += 1
+        rid = f"{base_id}.{n}"
     return overlay.Release(
         id=rid, app=app.name, environment=env.name, commit=head.sha, image=image, config="",
         created_at=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

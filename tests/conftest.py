@@ -193,3 +193,23 @@ def env_repo(ship_repo, request):
             core.delete_namespace(ns, propagation_policy="Background")
         except client.ApiException:
             pass
+
+
+@pytest.fixture(scope="session")
+def broken_images(hellok8s_image, docker_client, registry) -> dict[str, str]:
+    """The hellok8s image pushed again as hellok8s-never-ready and hellok8s-crashloop: KWOK's
+    stages make pods of those repositories never ready, or crash-loop (hack/kwok/stages.yaml)."""
+    from pipeline.registry import ImageRef, Registry
+
+    ref = ImageRef.parse(hellok8s_image)
+    image = docker_client.images.get(f"{ref.repository}:{ref.tag}")
+    out = {}
+    reg = Registry(registry)
+    for mode in ("never-ready", "crashloop"):
+        repo = f"{registry}/hellok8s-{mode}"
+        image.tag(repo, ref.tag)
+        for line in docker_client.images.push(repo, tag=ref.tag, stream=True, decode=True):
+            assert "error" not in line, line
+        out[mode] = str(reg.resolve(repo, ref.tag))
+    reg.close()
+    return out

@@ -15,7 +15,8 @@ from kubernetes import client, watch
 pytestmark = pytest.mark.cluster
 
 
-def deployment(name: str, replicas: int = 3, annotations: dict | None = None, deadline: int = 60) -> dict:
+def deployment(name: str, replicas: int = 3, annotations: dict | None = None, deadline: int = 60,
+               image: str = "example.invalid/app:1") -> dict:
     labels = {"app": name}
     return {
         "apiVersion": "apps/v1",
@@ -27,7 +28,7 @@ def deployment(name: str, replicas: int = 3, annotations: dict | None = None, de
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels, "annotations": annotations or {}},
-                "spec": {"containers": [{"name": "app", "image": "example.invalid/app:1"}]},
+                "spec": {"containers": [{"name": "app", "image": image}]},
             },
         },
     }
@@ -77,10 +78,12 @@ def test_rolling_update_creates_a_second_replicaset(api_client, namespace):
     assert len(apps.list_namespaced_replica_set(namespace).items) == 2
 
 
-def test_never_ready_annotation_ends_in_progress_deadline_exceeded(api_client, namespace):
+@pytest.mark.parametrize("marker", [{"annotations": {"ship.dev/simulate": "never-ready"}},
+                                    {"image": "127.0.0.1:1/app-never-ready:1@sha256:" + "0" * 64}],
+                         ids=["annotation", "image"])
+def test_never_ready_ends_in_progress_deadline_exceeded(api_client, namespace, marker):
     apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
-    apps.create_namespaced_deployment(
-        namespace, deployment("stuck", replicas=2, annotations={"ship.dev/simulate": "never-ready"}, deadline=3))
+    apps.create_namespaced_deployment(namespace, deployment("stuck", replicas=2, deadline=3, **marker))
     dep = wait_deployment(api_client, namespace, "stuck",
                           lambda d: getattr(condition(d, "Progressing"), "reason", "") == "ProgressDeadlineExceeded")
     assert condition(dep, "Progressing").status == "False"
@@ -90,9 +93,11 @@ def test_never_ready_annotation_ends_in_progress_deadline_exceeded(api_client, n
     assert all(not c.ready for p in pods for c in p.status.container_statuses)
 
 
-def test_crashloop_annotation_restarts_pods(api_client, namespace):
+@pytest.mark.parametrize("marker", [{"annotations": {"ship.dev/simulate": "crashloop"}},
+                                    {"image": "127.0.0.1:1/app-crashloop:1"}], ids=["annotation", "image"])
+def test_crashloop_restarts_pods(api_client, namespace, marker):
     apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
-    apps.create_namespaced_deployment(namespace, deployment("crash", replicas=1, annotations={"ship.dev/simulate": "crashloop"}))
+    apps.create_namespaced_deployment(namespace, deployment("crash", replicas=1, **marker))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         pods = core.list_namespaced_pod(namespace).items
