@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.config import App, ShipConfig
-from pipeline.errors import BuildError, GitError
+from pipeline.errors import BuildError
 from pipeline.gitrepo import GitRepo
 from pipeline.registry import ImageRef, Registry
 
@@ -103,12 +103,7 @@ def push_image(engine, repository: str, tag: str, progress: Progress) -> str | N
 def build(cfg: ShipConfig, app: App, *, allow_dirty: bool = False, engine=None, registry: Registry | None = None,
           progress: Progress = lambda _msg: None) -> BuildResult:
     repo = GitRepo(cfg.root)
-    dirty = repo.dirty_paths()
-    if dirty and not allow_dirty:
-        raise GitError(
-            f"working tree has uncommitted changes ({', '.join(dirty[:3])}{'…' if len(dirty) > 3 else ''}); "
-            "a release must be traceable to a commit: commit them, or pass --allow-dirty"
-        )
+    dirty = repo.require_clean(allow_dirty)
     head = repo.last_change(str(app.path))
     tag = head.short
     repository = f"{cfg.registry}/{app.image}"

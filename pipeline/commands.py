@@ -24,13 +24,7 @@ def release(env_name: str, app_name: str | None, *, image: str | None = None, sy
     cfg = config.load()
     env, app = cfg.env(env_name), cfg.app(app_name)
     repo = GitRepo(cfg.root)
-    if not allow_dirty:
-        dirty = repo.dirty_paths()
-        if dirty:
-            from pipeline.errors import GitError
-
-            raise GitError(f"working tree has uncommitted changes ({', '.join(dirty[:3])}); commit them first, "
-                           "or pass --allow-dirty")
+    repo.require_clean(allow_dirty)
     if image:
         registry = Registry(cfg.registry)
         try:

@@ -64,6 +64,15 @@ class GitRepo:
         out = self.repo.git.status(*args)
         return [line[3:] for line in out.splitlines() if line.strip()]
 
+    def require_clean(self, allow_dirty: bool = False) -> list[str]:
+        """The uncommitted paths; GitError when there are any and dirt is not allowed."""
+        dirty = self.dirty_paths()
+        if dirty and not allow_dirty:
+            more = "…" if len(dirty) > 3 else ""
+            raise GitError(f"working tree has uncommitted changes ({', '.join(dirty[:3])}{more}); a release must "
+                           "be traceable to a commit: commit them, or pass --allow-dirty")
+        return dirty
+
     def branch(self) -> str:
         try:
             return self.repo.active_branch.name

@@ -105,6 +105,28 @@ def git_remote(tmp_path):
 PROJECT_FILES = ("ship.yaml", "apps", ".gitignore")
 
 
+def copy_project(dest: Path) -> None:
+    """This repository's ship.yaml and apps/ (without build output) into `dest`."""
+    import shutil
+
+    for name in PROJECT_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("bin"))
+        else:
+            shutil.copy(src, dest / name)
+
+
+def commit_all(work: Path, message: str) -> None:
+    """Commit everything in the clone `work` and push it to its remote's main."""
+    import git
+
+    repo = git.Repo(work)
+    repo.git.add("--all")
+    repo.git.commit("-m", message)
+    repo.git.push("origin", "HEAD:main")
+
+
 @pytest.fixture
 def ship_repo(tmp_path, monkeypatch, local_parts):
     """A throw-away copy of this repository (ship.yaml, apps/) with a bare remote, as cwd.
@@ -123,12 +145,7 @@ def ship_repo(tmp_path, monkeypatch, local_parts):
     with repo.config_writer() as cw:
         cw.set_value("user", "name", "ship-test")
         cw.set_value("user", "email", "ship-test@example.com")
-    for name in PROJECT_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("bin"))
-        else:
-            shutil.copy(src, work / name)
+    copy_project(work)
     for env in ("dev", "uat", "prod"):
         (work / "environments" / env).mkdir(parents=True)
         (work / "environments" / env / ".gitkeep").write_text("")
@@ -158,10 +175,7 @@ def hellok8s_image(local_parts, tmp_path_factory) -> str:
 
     work = tmp_path_factory.mktemp("image-build")
     repo = git.Repo.init(work, initial_branch="main")
-    for name in PROJECT_FILES:
-        src = ROOT / name
-        (shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("bin")) if src.is_dir()
-         else shutil.copy(src, work / name))
+    copy_project(work)
     repo.git.add("--all")
     repo.git.commit("-m", "image", "--author", "t <t@example.com>")
     proc = subprocess.run([sys.executable, "-m", "pipeline", "build", "--output", "json"], cwd=work,

@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from tests.conftest import commit_all
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
 SHIP = [sys.executable, "-m", "pipeline"]
@@ -143,12 +144,6 @@ def assert_refused(result, bare: Path, message: str) -> None:
     assert message in lines[0], lines[0]
     assert remote_log(bare) == ["initial"]
 
-
-def commit_all(work: Path, message: str) -> None:
-    repo = git.Repo(work)
-    repo.git.add("--all")
-    repo.git.commit("-m", message)
-    repo.git.push("origin", "HEAD:main")
 
 
 @pytest.fixture

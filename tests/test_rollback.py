@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from tests.conftest import commit_all
 
 pytestmark = [pytest.mark.cluster, pytest.mark.registry, pytest.mark.engine]
 SECRET_VAR = "SHIP_SECRET_HELLOK8S_DB_PASSWORD"
@@ -21,12 +22,6 @@ SECRET_VAR = "SHIP_SECRET_HELLOK8S_DB_PASSWORD"
 def ship(*args: str):
     return CliRunner().invoke(app, list(args))
 
-
-def commit_all(work: Path, message: str) -> None:
-    repo = git.Repo(work)
-    repo.git.add("--all")
-    repo.git.commit("-m", message)
-    repo.git.push("origin", "HEAD:main")
 
 
 def live_deployment(ns: str) -> dict:

@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from tests.conftest import commit_all
 
 pytestmark = [pytest.mark.cluster, pytest.mark.registry]
 SHIP = [sys.executable, "-m", "pipeline"]
@@ -37,12 +38,6 @@ def get(kind: str, name: str, ns: str) -> dict:
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
-
-def commit_all(work: Path, message: str) -> None:
-    repo = git.Repo(work)
-    repo.git.add("--all")
-    repo.git.commit("-m", message)
-    repo.git.push("origin", "HEAD:main")
 
 
 @pytest.fixture
