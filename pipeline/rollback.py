@@ -10,6 +10,7 @@ gate is reported and stops: ship never rolls back a rollback.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,7 +18,8 @@ from pipeline import apply, gates, overlay, sync as sync_mod
 from pipeline.config import App, Environment, ShipConfig
 from pipeline.errors import GateFailed, PromotionError
 from pipeline.ledger import Entry, Ledger, Outcome
-from pipeline.release import now_iso, read_ledger, read_overlay, write_release
+from pipeline.release import now_iso, read_ledger, read_overlay, record_outcome, write_overlay, write_release
+from pipeline.render import render
 
 Progress = Callable[[str], None]
 
@@ -73,12 +75,8 @@ def rollback(cfg: ShipConfig, app: App, env: Environment, target: Entry, replace
         return ledger.record(rel, outcome, reason, now_iso())
 
     # Apply first, from the working tree, then record in git what the cluster now runs.
-    from pipeline.release import write_overlay, render
-    from pipeline import overlay as ov
-    import os
-
     base = cfg.root / app.path / app.base
-    files = ov.plan_release(read_overlay(cfg.root, env), app, env, rel, render(base, str(app.path / app.base)),
+    files = overlay.plan_release(read_overlay(cfg.root, env), app, env, rel, render(base, str(app.path / app.base)),
                             os.path.relpath(base, cfg.root / env.overlay))
     write_overlay(cfg.root, env, files)
     result = sync_mod.sync(cfg, env, progress=progress)
@@ -103,8 +101,6 @@ def _message(title: str, rel: overlay.Release, replaced: overlay.Release | None)
 def after_failed_gate(cfg: ShipConfig, app: App, env: Environment, failed: overlay.Release, gate: gates.GateResult,
                       progress: Progress = lambda _m: None) -> None:
     """Automatic rollback to the last healthy release; always ends with GateFailed."""
-    from pipeline.release import record_outcome
-
     reason = f"{gate.subject} {gate.reason}"
     progress(f"gate failed: {gate}")
     ledger = read_ledger(cfg.root, env)

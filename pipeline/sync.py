@@ -43,8 +43,9 @@ def apps_in(cfg: ShipConfig, env: Environment) -> list[App]:
     return [a for a in cfg.apps.values() if os.path.normpath(cfg.root / a.path / a.base) in resources]
 
 
-def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster) -> list[dict]:
-    objects = render(cfg.root / env.overlay, str(env.overlay))
+def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster, rendered: list[dict] | None = None) -> list[dict]:
+    """ENV's objects as git renders them, plus the apps' Secrets."""
+    objects = rendered if rendered is not None else render(cfg.root / env.overlay, str(env.overlay))
     for app in apps_in(cfg, env):
         if app.secrets:
             live = cluster.get("v1", "Secret", app.secret_name, env.namespace) if _namespace_exists(cluster, env) else None
@@ -72,13 +73,13 @@ def sync(cfg: ShipConfig, env: Environment, options: apply.SyncOptions = apply.S
     own = cluster is None
     cluster = cluster or connect(env)
     try:
-        objects = render(cfg.root / env.overlay, str(env.overlay))  # fail on a bad overlay before locking
-        del objects
+        rendered = render(cfg.root / env.overlay, str(env.overlay))  # a bad overlay fails before the lock
         if options.dry_run:
-            return apply.reconcile(cluster, env.name, env.namespace, desired_objects(cfg, env, cluster), options, progress)
+            return apply.reconcile(cluster, env.name, env.namespace, desired_objects(cfg, env, cluster, rendered),
+                                   options, progress)
         ensure_namespace(cluster, env)
         with lock_mod.EnvironmentLock(cluster, env.name, env.namespace, lock_options, progress):
-            desired = desired_objects(cfg, env, cluster)
+            desired = desired_objects(cfg, env, cluster, rendered)
             return apply.reconcile(cluster, env.name, env.namespace, desired, options, progress)
     finally:
         if own:
