@@ -270,6 +270,41 @@ def status(env_name: Optional[str] = typer.Argument(None, metavar="[ENV]"), outp
 
 
 @app.command()
+def promote(
+    from_env: str = typer.Argument(..., metavar="FROM"),
+    to_env: str = typer.Argument(..., metavar="TO"),
+    no_sync: bool = typer.Option(False, "--no-sync", help="Only write, commit and push TO's overlay."),
+    output: Output = OutputOpt,
+) -> None:
+    """Promote the release that is healthy in FROM to TO (same image digest, TO's own config).
+
+    Example: ship promote dev uat
+    """
+    from pipeline import commands
+
+    def body():
+        result = commands.promote(from_env, to_env, sync=not no_sync, progress=progress)
+        rel = result.release
+        changes = result.sync.changes if result.sync else []
+        if output is Output.json:
+            emit_json({"release": rel.record(), "changed": result.changed,
+                       "commit": result.commit.sha if result.commit else None,
+                       "changes": [c.to_json() for c in changes],
+                       "gate": result.gate.to_json() if result.gate else None})
+            return
+        if result.changed:
+            typer.echo(f"promoted {rel.app} {rel.id} from {from_env} to {to_env}: {rel.image}")
+        else:
+            typer.echo(f"{rel.app} {rel.id} is already in {to_env}; nothing to promote")
+        for change in changes:
+            typer.echo(str(change))
+        if result.gate:
+            typer.echo(str(result.gate))
+
+    run(body)
+
+
+@app.command()
 def rollback(
     env_name: str = typer.Argument(..., metavar="ENV"),
     to: Optional[str] = typer.Option(None, "--to", help="Release id to return to (default: the previous healthy one)."),

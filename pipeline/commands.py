@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from pipeline import build as build_mod, config, overlay, release as release_mod, rollback as rollback_mod
-from pipeline import sync as sync_mod
+from pipeline import promote as promote_mod, sync as sync_mod
 from pipeline.errors import PromotionError
 from pipeline.ledger import Outcome
 from pipeline.gitrepo import GitRepo
@@ -42,6 +42,24 @@ def release(env_name: str, app_name: str | None, *, image: str | None = None, sy
     if sync:
         result.sync = sync_mod.sync(cfg, env, progress=progress)
         result.gate = gate_and_record(cfg, app, env, result.sync, result.release, progress)
+    return result
+
+
+def promote(from_name: str, to_name: str, *, sync: bool = True, push: bool = True,
+            progress: Progress = lambda _m: None) -> release_mod.ReleaseResult:
+    cfg = config.load()
+    source, target = cfg.env(from_name), cfg.env(to_name)
+    promote_mod.check_edge(cfg, source, target)
+    repo = GitRepo(cfg.root)
+    rel = promote_mod.healthy_release(cfg, source)
+    app = cfg.app(rel.app)
+    promoted = promote_mod.promoted_release(cfg, source, target, rel, repo.author())
+    progress(f"promoting {rel.id} ({rel.image}) from {source.name} to {target.name}")
+    result = release_mod.write_release(cfg, app, target, promoted, push=push, action="promote",
+                                       summary=f"{app.name} {rel.id} from {source.name}", progress=progress)
+    if sync:
+        result.sync = sync_mod.sync(cfg, target, progress=progress)
+        result.gate = gate_and_record(cfg, app, target, result.sync, result.release, progress)
     return result
 
 
