@@ -37,5 +37,8 @@ unit: venv
 test: deps venv binaries
 	@eval "$$(hack/cluster-up.sh)" && $(PY) -m pytest -q
 
+demo: deps venv binaries
+	@hack/demo.sh
+
 clean: cluster-down
 	rm -rf .venv

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# make demo: the whole story on the local cluster, in a throw-away copy of this repository
+# with a bare git remote. Leaves the cluster up for exploring.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+ship="$root/.venv/bin/ship"
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+eval "$("$root/hack/cluster-up.sh" | grep ^export)"
+export KUBECONFIG SHIP_REGISTRY DOCKER_HOST
+export SHIP_SECRET_HELLOK8S_DB_PASSWORD=demo-password   # in CI this comes from a GitHub secret
+demo=$(mktemp -d /tmp/ship-demo.XXXXXX)
+git init -q --bare -b main "$demo/remote.git"
+git clone -q "$demo/remote.git" "$demo/repo" 2>/dev/null
+cd "$demo/repo"
+git config user.name "ship demo"; git config user.email "demo@ship.dev"
+cp -r "$root/ship.yaml" "$root/apps" "$root/.gitignore" .
+rm -rf apps/hellok8s/bin
+suffix=$(date +%s | tail -c 6)
+for env in dev uat prod; do   # namespaces of their own, so the demo can run again beside earlier ones
+  sed -i "s/namespace: hellok8s-$env\$/namespace: hellok8s-$env-$suffix/" ship.yaml
+  mkdir -p "environments/$env"; touch "environments/$env/.gitkeep"
+done
+# A short progress deadline, so the broken release below fails in seconds, not a minute.
+sed -i 's/progressDeadlineSeconds: 60/progressDeadlineSeconds: 10/' apps/hellok8s/base/deployment.yaml
+git add -A && git commit -qm "hellok8s and its environments" && git push -q origin main
+
+say "1. ship build: build the image, push it, pin it by digest"
+image=$("$ship" build hellok8s)
+echo "$image"
+say "2. ship release dev: write the overlay, commit, push, sync, gate"
+"$ship" release dev hellok8s --image "$image"
+say "3. ship promote dev uat: same digest, uat's own config"
+"$ship" promote dev uat
+say "4. ship promote uat prod"
+"$ship" promote uat prod
+say "5. a broken release in dev: its pods never become ready; ship rolls it back by itself"
+broken=$("$root/.venv/bin/python" - "$image" <<'PY'
+import sys, docker
+from pipeline.registry import ImageRef, Registry
+ref = ImageRef.parse(sys.argv[1])
+client = docker.from_env()
+repo = ref.repository + "-never-ready"   # KWOK's stages simulate a build that never gets ready
+client.images.get(f"{ref.repository}:{ref.tag}").tag(repo, ref.tag)
+for line in client.images.push(repo, tag=ref.tag, stream=True, decode=True):
+    pass
+print(Registry(ref.registry).resolve(repo, ref.tag))
+PY
+)
+echo "MESSAGE=Hello from a broken build" > apps/hellok8s/config/dev.env
+git commit -qam "config for the broken build" && git push -q origin main
+"$ship" release dev hellok8s --image "$broken" || echo "(exit $?: rolled back, as expected)"
+say "6. a second good release all the way to prod, then a manual rollback in prod"
+echo "MESSAGE=Hello from dev, second edition" > apps/hellok8s/config/dev.env
+git commit -qam "second edition" && git push -q origin main
+"$ship" release dev hellok8s --image "$image" >/dev/null
+"$ship" promote dev uat >/dev/null
+"$ship" promote uat prod
+"$ship" rollback prod --reason "demo: manual rollback"
+say "7. ship status"
+"$ship" status
+say "8. ship history dev"
+"$ship" history dev
+say "What happened"
+git log -12 --format='  %s'
+cat <<MSG
+
+The demo repository is $demo/repo (remote: $demo/remote.git); the cluster stays up.
+  export KUBECONFIG=$KUBECONFIG
+  kubectl get deploy -A -l app.kubernetes.io/managed-by=ship
+Tear everything down with: make cluster-down
+MSG
