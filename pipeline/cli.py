@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pipeline import __version__
 from pipeline.errors import ShipError
@@ -37,7 +38,7 @@ OutputOpt = typer.Option(Output.text, "--output", "-o", help="text for people, j
 
 
 def progress(message: str) -> None:
-    err.print(f"[dim]·[/dim] {message}")
+    err.print(f"[dim]·[/dim] {escape(message)}")
 
 
 def fail(exc: ShipError, code: int | None = None) -> None:
@@ -265,6 +266,9 @@ def status(env_name: Optional[str] = typer.Argument(None, metavar="[ENV]"), outp
                       f"{r.health} {r.health_message}".strip(), drift, r.canary or "-", r.last_change or "-")
     Console(width=200).print(table)
     for r in rows:
+        if r.canary:
+            typer.echo(status_mod.summary_line(r))
+    for r in rows:
         if r.error:
             err.print(f"{r.environment}: {r.error}")
 
@@ -273,21 +277,42 @@ def status(env_name: Optional[str] = typer.Argument(None, metavar="[ENV]"), outp
 def promote(
     from_env: str = typer.Argument(..., metavar="FROM"),
     to_env: str = typer.Argument(..., metavar="TO"),
-    no_sync: bool = typer.Option(False, "--no-sync", help="Only write, commit and push TO's overlay."),
+    canary: Optional[int] = typer.Option(None, "--canary", metavar="PERCENT",
+                                         help="Run a one-step canary at this share of traffic first."),
+    no_canary: bool = typer.Option(False, "--no-canary", help="Skip TO's configured canary; promote directly."),
+    hold: bool = typer.Option(False, "--hold", help="Stop after the canary's analysis for a person to decide."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a held or interrupted canary in TO."),
+    no_sync: bool = typer.Option(False, "--no-sync", help="Only write, commit and push TO's overlay (no canary)."),
     output: Output = OutputOpt,
 ) -> None:
     """Promote the release that is healthy in FROM to TO (same image digest, TO's own config).
 
-    Example: ship promote dev uat
+    Example: ship promote dev uat; ship promote uat prod --canary 10
     """
     from pipeline import commands
+    from pipeline.promote import CanaryResult
 
     def body():
-        result = commands.promote(from_env, to_env, sync=not no_sync, progress=progress)
+        result = commands.promote(from_env, to_env, sync=not no_sync, canary=canary, no_canary=no_canary, hold=hold,
+                                  resume=resume, progress=progress)
         rel = result.release
+        if isinstance(result, CanaryResult):
+            if output is Output.json:
+                emit_json({"release": rel.record(), "outcome": result.outcome, "steps": result.steps,
+                           "commits": [c.sha for c in result.commits],
+                           "gate": result.gate.to_json() if result.gate else None})
+                return
+            for c in result.commits:
+                typer.echo(f"commit {c.short} {c.subject}")
+            if result.outcome == "held":
+                typer.echo(f"{rel.app} {rel.id} is held as a canary in {to_env} after its analysis passed; "
+                           f"ship promote {from_env} {to_env} --resume, or ship abort {to_env}")
+            else:
+                typer.echo(f"promoted {rel.app} {rel.id} to {to_env} after its canary passed: {rel.image}")
+            return
         changes = result.sync.changes if result.sync else []
         if output is Output.json:
-            emit_json({"release": rel.record(), "changed": result.changed,
+            emit_json({"release": rel.record(), "outcome": "promoted", "changed": result.changed,
                        "commit": result.commit.sha if result.commit else None,
                        "changes": [c.to_json() for c in changes],
                        "gate": result.gate.to_json() if result.gate else None})
@@ -300,6 +325,31 @@ def promote(
             typer.echo(str(change))
         if result.gate:
             typer.echo(str(result.gate))
+
+    run(body)
+
+
+@app.command()
+def abort(
+    env_name: str = typer.Argument(..., metavar="ENV"),
+    reason: str = typer.Option("aborted by hand", "--reason", help="Why; recorded in git and the ledger."),
+    output: Output = OutputOpt,
+) -> None:
+    """Abort ENV's canary: weight to 0, canary removed, stable untouched, the release rejected.
+
+    Example: ship abort prod --reason "latency looks off"
+    """
+    from pipeline import commands
+
+    def body():
+        result = commands.abort(env_name, reason, progress=progress)
+        if output is Output.json:
+            emit_json({"environment": env_name, "release": result.release, "reason": result.reason,
+                       "commit": result.commit.sha if result.commit else None})
+        elif result.release:
+            typer.echo(f"aborted the canary of {result.release} in {env_name}: {reason}")
+        else:
+            typer.echo(f"removed a leftover canary from {env_name}")
 
     run(body)
 

@@ -45,15 +45,37 @@ def release(env_name: str, app_name: str | None, *, image: str | None = None, sy
     return result
 
 
-def promote(from_name: str, to_name: str, *, sync: bool = True, push: bool = True,
-            progress: Progress = lambda _m: None) -> release_mod.ReleaseResult:
+def promote(from_name: str, to_name: str, *, sync: bool = True, push: bool = True, canary: int | None = None,
+            no_canary: bool = False, hold: bool = False, resume: bool = False,
+            progress: Progress = lambda _m: None):
+    """A plain promotion (ReleaseResult) or, when TO has a canary policy or `canary` is given and
+    there is a stable release to run beside, a canary promotion (promote.CanaryResult)."""
     cfg = config.load()
     source, target = cfg.env(from_name), cfg.env(to_name)
     promote_mod.check_edge(cfg, source, target)
     repo = GitRepo(cfg.root)
+    state = promote_mod.read_canary(cfg, target)
+    if resume:
+        if state is None:
+            raise PromotionError(f"no canary in {target.name} to resume (see ship status {target.name})")
+        return promote_mod.run_canary(cfg, source, target, state.release, state.steps, False, progress, resume=state)
     rel = promote_mod.healthy_release(cfg, source)
+    if state is not None:
+        if state.release.id != rel.id:
+            raise PromotionError(f"{target.name} has {state.describe()} in progress; finish it with `ship promote "
+                                 f"{state.source} {target.name} --resume` or remove it with `ship abort {target.name}`")
+        progress(f"{state.describe()} is already in progress in {target.name}; continuing it")
+        return promote_mod.run_canary(cfg, source, target, state.release, state.steps, hold, progress, resume=state)
     app = cfg.app(rel.app)
     promoted = promote_mod.promoted_release(cfg, source, target, rel, repo.author())
+    stable = overlay.current_release(release_mod.read_overlay(cfg.root, target), target)
+    wants_canary = (canary is not None or target.canary is not None) and not no_canary
+    if wants_canary and sync and stable is not None and stable.id != rel.id:
+        steps = promote_mod.canary_steps(target.canary or config.CanaryPolicy(), canary)
+        progress(f"promoting {rel.id} ({rel.image}) from {source.name} to {target.name} with a canary")
+        return promote_mod.run_canary(cfg, source, target, promoted, steps, hold, progress)
+    if wants_canary and sync and stable is None:
+        progress(f"{target.name} has no stable release yet: promoting directly, without a canary")
     progress(f"promoting {rel.id} ({rel.image}) from {source.name} to {target.name}")
     result = release_mod.write_release(cfg, app, target, promoted, push=push, action="promote",
                                        summary=f"{app.name} {rel.id} from {source.name}", progress=progress)
@@ -61,6 +83,11 @@ def promote(from_name: str, to_name: str, *, sync: bool = True, push: bool = Tru
         result.sync = sync_mod.sync(cfg, target, progress=progress)
         result.gate = gate_and_record(cfg, app, target, result.sync, result.release, progress)
     return result
+
+
+def abort(env_name: str, reason: str, progress: Progress = lambda _m: None):
+    cfg = config.load()
+    return promote_mod.abort(cfg, cfg.env(env_name), reason, progress)
 
 
 def gate_and_record(cfg, app, env, sync_result, release, progress: Progress):

@@ -83,7 +83,8 @@ class CanaryPolicy:
     interval: float = 5.0  # seconds between analysis rounds
     host: str = "hellok8s.local"
     path: str = "/"
-    gateway: str = "ship-gateway"  # parentRef of the HTTPRoute
+    gateway: str = "ship-gateway"  # parentRef of the HTTPRoute: NAME or NAMESPACE/NAME
+    ingress_class: str = "nginx"  # ingressClassName of the Ingresses (router: nginx)
     http: tuple[HttpCheck, ...] = ()
     prometheus: tuple[PrometheusCheck, ...] = ()
 
@@ -316,6 +317,7 @@ def _canary(r: _Reader | None) -> CanaryPolicy | None:
         host=r.get("host", str, default.host),
         path=r.get("path", str, default.path),
         gateway=r.get("gateway", str, default.gateway),
+        ingress_class=r.get("ingress_class", str, default.ingress_class),
         http=tuple(checks),
         prometheus=tuple(queries),
     )

@@ -81,8 +81,12 @@ def _name(obj: dict) -> str:
 
 def wait_healthy(cluster: Cluster, namespace: str, deployments: list[str], options: GateOptions,
                  release_id: str | None = None, progress: Progress = lambda _m: None,
-                 clock: Callable[[], float] = time.monotonic) -> GateResult:
-    """Watch `deployments` in `namespace` (and pods of `release_id`) until healthy, failed or timed out."""
+                 clock: Callable[[], float] = time.monotonic, analysis=None, interval: float = 5.0) -> GateResult:
+    """Watch `deployments` in `namespace` (and pods of `release_id`) until healthy, failed or timed out.
+
+    `analysis` (analysis.Analysis): measured every `interval` seconds while baking, and at least
+    once; any failed measurement fails the gate.
+    """
     start = clock()
     deps_list = cluster.request("GET", cluster.info("apps/v1", "Deployment").path(namespace), what="list Deployments")
     pods_list = cluster.request("GET", cluster.info("v1", "Pod").path(namespace), what="list Pods")
@@ -109,6 +113,7 @@ def wait_healthy(cluster: Cluster, namespace: str, deployments: list[str], optio
         w.thread.start()
     bad_since: dict[str, float] = {}
     healthy_at: float | None = None
+    last_round: float | None = None
     said = ""
     try:
         while True:
@@ -128,7 +133,18 @@ def wait_healthy(cluster: Cluster, namespace: str, deployments: list[str], optio
                     healthy_at = now
                     if options.bake > 0:
                         progress(f"healthy; baking for {options.bake:.0f}s")
+                if analysis and (last_round is None or now - last_round >= interval):
+                    last_round = now
+                    failed = next((m for m in analysis.round() if m.passed is False), None)
+                    if failed is not None:
+                        return GateResult(False, "analysis", failed.check, "AnalysisFailed", failed.summary,
+                                          clock() - start)
+                    now = clock()
                 if now - healthy_at >= options.bake:
+                    silent = analysis.silent_queries() if analysis else []
+                    if silent:
+                        return GateResult(False, "analysis", f"prometheus {silent[0]}", "NoData",
+                                          f"no data during the {options.bake:.0f}s bake", now - start)
                     first = next(iter(state.values()))
                     return GateResult(True, "bake" if options.bake else "rollout", health.subject(first), "",
                                       rollouts[0].message, now - start)

@@ -20,6 +20,7 @@ HEADER = "# Written by ship: every release of this environment and what became o
 
 class Outcome:
     PENDING = "pending"  # released, not yet gated
+    CANARY = "canary"  # running as a canary beside the stable release
     HEALTHY = "healthy"  # passed its gates
     REJECTED = "rejected"  # failed its gates and was rolled back automatically; never promoted
     ROLLED_BACK = "rolled back"  # replaced by a manual rollback

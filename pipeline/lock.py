@@ -165,8 +165,28 @@ class EnvironmentLock:
             pass
 
     def __enter__(self) -> "EnvironmentLock":
+        # Re-entrant within a process: a canary holds ENV's lock across its steps, and each
+        # step's sync takes it again.
+        key = (self.namespace, self.name)
+        with _HELD_GUARD:
+            if key in _HELD:
+                _HELD[key] += 1
+                self.nested = True
+                return self
         self.acquire()
+        with _HELD_GUARD:
+            _HELD[key] = 1
         return self
 
     def __exit__(self, *exc) -> None:
+        key = (self.namespace, self.name)
+        with _HELD_GUARD:
+            _HELD[key] -= 1
+            if _HELD[key]:
+                return
+            del _HELD[key]
         self.release()
+
+
+_HELD: dict[tuple[str, str], int] = {}  # locks this process holds, and how deeply
+_HELD_GUARD = threading.Lock()

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from pipeline import yamlsafe
+from pipeline import routing, yamlsafe
 from pipeline.config import App, Environment
 from pipeline.errors import ConfigError, ValidationError
 from pipeline.registry import ImageRef
@@ -28,10 +28,13 @@ from pipeline.registry import ImageRef
 KUSTOMIZATION = "kustomization.yaml"
 NAMESPACE_FILE = "namespace.yaml"
 RELEASE_FILE = "release.yaml"
+CANARY_STATE_FILE = "canary.yaml"  # a canary in progress (canary.py); not a kustomize resource
+CANARY_DIR = "canary"  # the canary's own kustomization
 CONFIG_DIR = "configs"
 HEADER = "# Written by ship; edit ship.yaml and the app's config, not this file.\n"
 RELEASE_HEADER = "# Written by ship. The git history of this file is this environment's release ledger.\n"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+NOT_CANARY = f"{routing.TRACK}!=canary"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ship"}
 _ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$")
 
@@ -125,8 +128,8 @@ def _pointer_key(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-def workload_patch(workload: dict, release: Release, config_name: str) -> str:
-    """A JSON6902 patch moving a workload onto the release's ConfigMap, with its change-cause."""
+def workload_ops(workload: dict, release: Release, config_name: str) -> list[dict]:
+    """JSON6902 ops moving a workload onto the release's ConfigMap, with its change-cause."""
     refs = config_refs(workload, config_name)
     ops: list[dict] = [{"op": "replace", "path": p, "value": release.config} for p in refs]
     notes = {"kubernetes.io/change-cause": f"ship release {release.id}: {release.image}", "ship.dev/release": release.id}
@@ -137,7 +140,27 @@ def workload_patch(workload: dict, release: Release, config_name: str) -> str:
             ops += [{"op": "add", "path": f"{where}/annotations/{_pointer_key(k)}", "value": v} for k, v in values.items()]
         else:
             ops.append({"op": "add", "path": f"{where}/annotations", "value": values})
-    return yamlsafe.dumps(ops)
+    return ops
+
+
+def routed(env: Environment) -> bool:
+    """Whether ENV's canary router needs stable and canary pods kept apart (gateway, nginx)."""
+    return env.canary is not None and env.canary.router in routing.ROUTED
+
+
+def routing_files(env: Environment, base_objects: list[dict], workloads: list[dict],
+                  canary_weight: int | None) -> dict[str, str | None]:
+    """The overlay's route or Ingress files for ENV's router, at a canary weight or none."""
+    if env.canary is None or not workloads:
+        return {}
+    target = routing.service_for(base_objects, workloads[0])
+    if target is None:
+        if env.canary.router in routing.ROUTED:
+            raise ValidationError(f"{env.name}: canary router {env.canary.router} needs a Service selecting "
+                                  f"Deployment {workloads[0]['metadata']['name']} in the app's base")
+        return {}
+    objects = routing.routing_objects(env.canary, target[0], target[1], canary_weight)
+    return {path: (HEADER + yamlsafe.dumps(obj)) if obj else None for path, obj in objects.items()}
 
 
 def config_map(app: App, release: Release) -> dict:
@@ -230,10 +253,22 @@ def plan_release(current: dict[str, str | None], app: App, env: Environment, rel
     names = {w["metadata"]["name"] for w in patched}
     patches = [p for p in kz.get("patches", []) if (p.get("target") or {}).get("name") not in names
                or (p.get("target") or {}).get("kind") not in WORKLOAD_KINDS]
+    services = set()
+    if routed(env):
+        services = {s[0] for w in patched if (s := routing.service_for(base_objects, w))}
+        patches = [p for p in patches if not ((p.get("target") or {}).get("kind") == "Service"
+                                              and (p.get("target") or {}).get("name") in services)]
     for w in patched:
         group, _, version = w["apiVersion"].rpartition("/")
-        patches.append({"target": {"group": group, "version": version, "kind": w["kind"], "name": w["metadata"]["name"]},
-                        "patch": workload_patch(w, release, app.config_name)})
+        ops = workload_ops(w, release, app.config_name) + (routing.track_ops("stable", False) if routed(env) else [])
+        # kustomize matches a target by original name too: the selector keeps the canary (the
+        # same base, suffixed) out of the stable release's patches.
+        patches.append({"target": {"group": group, "version": version, "kind": w["kind"], "name": w["metadata"]["name"],
+                                   "labelSelector": NOT_CANARY},
+                        "patch": yamlsafe.dumps(ops)})
+    for service in sorted(services):
+        patch = routing.service_track_patch(service, "stable")
+        patches.append({"target": {**patch["target"], "labelSelector": NOT_CANARY}, "patch": yamlsafe.dumps(patch["patch"])})
     kz["patches"] = patches
     kz.setdefault("labels", [{"pairs": {**MANAGED_BY, "ship.dev/environment": env.name}, "includeSelectors": False}])
 
@@ -244,6 +279,12 @@ def plan_release(current: dict[str, str | None], app: App, env: Environment, rel
         NAMESPACE_FILE: HEADER + yamlsafe.dumps(namespace_object(env)),
         RELEASE_FILE: RELEASE_HEADER + yamlsafe.dumps(release.record()),
     }
+    if current.get(CANARY_STATE_FILE) is None:  # while a canary runs, canary.py owns the routing
+        routes = routing_files(env, base_objects, patched, None)
+        files.update(routes)
+        listed = [r for r in kz["resources"] if r not in routes]
+        kz["resources"] = [*listed[:2], *[p for p, t in routes.items() if t is not None], *listed[2:]]
+        files[KUSTOMIZATION] = HEADER + yamlsafe.dumps({**ordered, "resources": kz["resources"]})
     new_config = f"{CONFIG_DIR}/{release.config}.yaml"
     if current.get(new_config) is None:
         files[new_config] = HEADER + yamlsafe.dumps(config_map(app, release))

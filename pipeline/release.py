@@ -47,8 +47,9 @@ def write_overlay(root: Path, env: Environment, files: overlay.OverlayFiles) -> 
     for rel, text in files.files.items():
         path = folder / rel
         if text is None:
-            if path.exists():
-                path.unlink()
+            if not path.exists():
+                continue  # nothing to delete, nothing for git to stage
+            path.unlink()
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists() or path.read_text() != text:
@@ -158,15 +159,11 @@ def write_release(cfg: ShipConfig, app: App, env: Environment, release: overlay.
     `always`: write even when the release is already the current one (a rollback does);
     `ledger_change`: how the ledger changes (default: the release added as pending).
     """
-    repo = GitRepo(cfg.root)
-    base_folder = cfg.root / app.path / app.base
-    base_objects = render(base_folder, str(app.path / app.base))
-    base_rel = os.path.relpath(base_folder, cfg.root / env.overlay)
+    base_objects, base_rel = base_of(cfg, app, env)
     change = ledger_change or (lambda ledger, rel: ledger.record(rel, Outcome.PENDING, "", now_iso()))
     state: dict = {}
 
-    def write():
-        current = read_overlay(cfg.root, env)
+    def plan(current: dict[str, str | None]):
         now = overlay.current_release(current, env)
         if always:
             rel = release
@@ -178,6 +175,35 @@ def write_release(cfg: ShipConfig, app: App, env: Environment, release: overlay.
         files = overlay.plan_release(current, app, env, rel, base_objects, base_rel)
         ledger = Ledger.parse(current.get(LEDGER_FILE), str(env.overlay / LEDGER_FILE))
         files.files[LEDGER_FILE] = change(ledger, rel).dumps()
+        progress(f"wrote {env.overlay}: {rel.image}, ConfigMap {rel.config}")
+        return files, (summary(rel) if callable(summary) else commit_message(rel, action, summary))
+
+    commit = publish_overlay(cfg, app, env, plan, push=push)
+    return ReleaseResult(state["release"], commit, changed=commit is not None)
+
+
+def base_of(cfg: ShipConfig, app: App, env: Environment) -> tuple[list[dict], str]:
+    """The app's base as kustomize renders it, and its folder relative to ENV's overlay."""
+    base_folder = cfg.root / app.path / app.base
+    return render(base_folder, str(app.path / app.base)), os.path.relpath(base_folder, cfg.root / env.overlay)
+
+
+def publish_overlay(cfg: ShipConfig, app: App, env: Environment,
+                    plan: Callable[[dict[str, str | None]], tuple[overlay.OverlayFiles, str] | None],
+                    push: bool = True) -> Commit | None:
+    """Write the files `plan` returns for ENV's overlay as it is, check they render, commit, push.
+
+    `plan` sees the overlay's current files and returns (files, commit message), or None for no
+    change; it runs again on the remote's state when a push is rejected.
+    """
+    repo = GitRepo(cfg.root)
+
+    def write():
+        current = read_overlay(cfg.root, env)
+        planned = plan(current)
+        if planned is None:
+            return None
+        files, message = planned
         paths = write_overlay(cfg.root, env, files)
         try:
             guard_secrets(cfg.root, app, env)
@@ -185,12 +211,10 @@ def write_release(cfg: ShipConfig, app: App, env: Environment, release: overlay.
         except ShipError:
             _restore(cfg.root, env, current)
             raise
-        progress(f"wrote {env.overlay}: {rel.image}, ConfigMap {rel.config}")
-        return paths, (summary(rel) if callable(summary) else commit_message(rel, action, summary))
+        return paths, message
 
     guard_secrets(cfg.root, app, env)
-    commit = repo.publish(write, push=push)
-    return ReleaseResult(state["release"], commit, changed=commit is not None)
+    return repo.publish(write, push=push)
 
 
 def record_outcome(cfg: ShipConfig, env: Environment, release: overlay.Release, outcome: str, reason: str = "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from pipeline import apply, health, overlay
+from pipeline import apply, canary, health, overlay, routing
 from pipeline.config import Environment, ShipConfig
 from pipeline.errors import ShipError
 from pipeline.release import read_overlay
@@ -31,11 +31,13 @@ class EnvironmentStatus:
 
 
 def environment_status(cfg: ShipConfig, env: Environment) -> EnvironmentStatus:
-    rel = overlay.current_release(read_overlay(cfg.root, env), env)
+    files = read_overlay(cfg.root, env)
+    rel = overlay.current_release(files, env)
+    state = canary.read_state(files, env)
     digest = rel.image.split("@sha256:")[1][:12] if rel else None
     base = dict(environment=env.name, namespace=env.namespace, release=rel.id if rel else None,
                 image=rel.image if rel else None, digest=digest, config=rel.config if rel else None,
-                canary=None, last_change=rel.created_at if rel else None)
+                canary=state.describe() if state else None, last_change=rel.created_at if rel else None)
     try:
         cluster = connect(env)
     except ShipError as exc:
@@ -45,6 +47,7 @@ def environment_status(cfg: ShipConfig, env: Environment) -> EnvironmentStatus:
         if rel is None:
             return EnvironmentStatus(**base, health="not released", health_message="", drift=None)
         workloads = cluster.list("apps/v1", "Deployment", env.namespace, selector=f"ship.dev/environment={env.name}")
+        base["canary"] = canary_text(state, [w for w in workloads if w["metadata"]["name"].endswith("-canary")])
         assessed = [health.assess(w) for w in workloads if not w["metadata"]["name"].endswith("-canary")]
         worst = health.worst([h for h in assessed if h]) if assessed else None
         try:
@@ -59,3 +62,23 @@ def environment_status(cfg: ShipConfig, env: Environment) -> EnvironmentStatus:
                                  health_message=worst.message if worst else "", drift=drift)
     finally:
         cluster.close()
+
+
+def canary_text(state: canary.CanaryState | None, live: list[dict]) -> str | None:
+    """The canary as git and the cluster see it, including what a crash left half-done."""
+    if state is None:
+        if live:
+            rel = (live[0]["metadata"].get("annotations") or {}).get("ship.dev/release", "?")
+            return f"leftover canary {rel} in the cluster (not in git): ship abort removes it"
+        return None
+    if not live:
+        return f"{state.describe()}, not applied: re-run the promote or ship abort"
+    health_of = [health.assess_deployment(d) for d in live]
+    worst = health.worst(health_of)
+    return f"{state.describe()}, {worst.code.value}" if worst and not worst.ok else state.describe()
+
+
+def summary_line(s: EnvironmentStatus) -> str:
+    """`prod: r7 stable, r8 canary 10% (step 1/1)`."""
+    stable = f"{s.release} stable" if s.release else "nothing released"
+    return f"{s.environment}: {stable}" + (f", {s.canary}" if s.canary else "")

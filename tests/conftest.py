@@ -227,3 +227,89 @@ def broken_images(hellok8s_image, docker_client, registry) -> dict[str, str]:
         out[mode] = str(reg.resolve(repo, ref.tag))
     reg.close()
     return out
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} did not answer within {timeout:.0f}s")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def hellok8s_binary(tmp_path_factory) -> Path:
+    """The sample app built once per session, to run as a real process on loopback."""
+    out = tmp_path_factory.mktemp("hellok8s-bin") / "hellok8s"
+    subprocess.run(["go", "build", "-o", str(out), "."], cwd=ROOT / "apps/hellok8s", check=True,
+                   env={**os.environ, "CGO_ENABLED": "0"})
+    return out
+
+
+class start_hellok8s:
+    """`with start_hellok8s(binary, port, fail_mode):` a real hellok8s process on 127.0.0.1:port."""
+
+    def __init__(self, binary: Path, port: int, fail_mode: str = ""):
+        self.binary, self.port, self.fail_mode = binary, port, fail_mode
+
+    def __enter__(self):
+        env = {"PATH": os.environ.get("PATH", ""), "PORT": str(self.port), "FAIL_MODE": self.fail_mode,
+               "MESSAGE": "hello from a test"}
+        self.proc = subprocess.Popen([str(self.binary)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_http(f"http://127.0.0.1:{self.port}/healthz")
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(timeout=15)
+
+
+@pytest.fixture
+def prometheus_server(tmp_path):
+    """A factory: a real Prometheus (Debian's package) on loopback scraping `targets` every second."""
+    import time
+
+    import httpx
+
+    procs = []
+
+    def start(targets: list[str]) -> str:
+        port = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text("global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+                          "scrape_configs:\n  - job_name: hellok8s\n    static_configs:\n"
+                          f"      - targets: {json.dumps(targets)}\n")
+        proc = subprocess.Popen(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                                 f"--web.listen-address=127.0.0.1:{port}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/-/ready")
+        # Prometheus applies discovered targets a few seconds after start: wait for a first scrape.
+        deadline = time.monotonic() + 30
+        while not httpx.get(f"{url}/api/v1/query", params={"query": "up == 1"}).json()["data"]["result"]:
+            assert time.monotonic() < deadline, "Prometheus scraped nothing within 30s"
+            time.sleep(0.2)
+        return url
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=15)

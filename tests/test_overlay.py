@@ -85,7 +85,8 @@ def test_first_release_writes_pinned_image_versioned_configmap_and_record():
                                "configs/hellok8s-config-r20261124-100000-aaaaaaa.yaml"]
     assert kz["images"] == [{"name": "hellok8s", "newName": "127.0.0.1:5000/hellok8s", "newTag": "aaaaaaa", "digest": DIGEST}]
     patch = yamlsafe.loads(kz["patches"][0]["patch"])
-    assert kz["patches"][0]["target"] == {"group": "apps", "version": "v1", "kind": "Deployment", "name": "hellok8s"}
+    assert kz["patches"][0]["target"] == {"group": "apps", "version": "v1", "kind": "Deployment", "name": "hellok8s",
+                                         "labelSelector": "ship.dev/track!=canary"}
     assert patch[0] == {"op": "replace", "path": "/spec/template/spec/containers/0/envFrom/0/configMapRef/name",
                         "value": "hellok8s-config-r20261124-100000-aaaaaaa"}
     assert patch[1]["value"]["kubernetes.io/change-cause"].startswith("ship release r20261124-100000-aaaaaaa: 127.0.0.1:5000")

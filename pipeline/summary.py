@@ -1,0 +1,85 @@
+"""`ship summary`: a Markdown account of the pipeline for a GitHub Actions job summary.
+
+Reads git only (each environment's release record, ledger and canary state), so any job can
+append it to `$GITHUB_STEP_SUMMARY`: a table of what runs where with the last outcome and its
+reason, and a Mermaid diagram of the promotion path (dev → uat → prod) coloured by outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline import canary, overlay
+from pipeline.config import Environment, ShipConfig
+from pipeline.ledger import Outcome
+from pipeline.release import read_ledger, read_overlay
+
+FAILED = (Outcome.REJECTED, Outcome.ROLLBACK_FAILED)
+
+
+@dataclass(frozen=True)
+class EnvironmentLine:
+    environment: str
+    release: str | None
+    image: str | None
+    canary: str | None
+    last: str | None  # the newest ledger entry's release id
+    outcome: str | None
+    reason: str
+
+
+def gather(cfg: ShipConfig, env: Environment) -> EnvironmentLine:
+    files = read_overlay(cfg.root, env)
+    rel = overlay.current_release(files, env)
+    state = canary.read_state(files, env)
+    entries = read_ledger(cfg.root, env).entries
+    last = entries[-1] if entries else None
+    return EnvironmentLine(env.name, rel.id if rel else None, rel.image if rel else None,
+                           state.describe() if state else None, last.release.id if last else None,
+                           last.outcome if last else None, last.reason if last else "")
+
+
+def _node_class(line: EnvironmentLine) -> str:
+    if line.outcome in FAILED:
+        return "failed"
+    if line.canary or line.outcome in (Outcome.PENDING, Outcome.CANARY):
+        return "progressing"
+    return "healthy" if line.release else "empty"
+
+
+def _label(line: EnvironmentLine) -> str:
+    parts = [f"<b>{line.environment}</b>", line.release or "nothing released"]
+    if line.canary:
+        parts.append(line.canary.split(" (")[0])
+    if line.outcome in FAILED:
+        parts.append(f"{line.last} {line.outcome}")
+    return "<br/>".join(parts).replace('"', "'")
+
+
+def mermaid(cfg: ShipConfig, lines: list[EnvironmentLine]) -> str:
+    by_name = {line.environment: line for line in lines}
+    out = ["flowchart LR"]
+    for line in lines:
+        out.append(f'  {line.environment}["{_label(line)}"]')
+    for env in cfg.environments.values():
+        if env.promotes_from and env.promotes_from in by_name and env.name in by_name:
+            out.append(f"  {env.promotes_from} --> {env.name}")
+    out += ["  classDef healthy fill:#dcfce7,stroke:#15803d",
+            "  classDef progressing fill:#fef9c3,stroke:#a16207",
+            "  classDef failed fill:#fee2e2,stroke:#b91c1c",
+            "  classDef empty fill:#f3f4f6,stroke:#6b7280"]
+    for cls in ("healthy", "progressing", "failed", "empty"):
+        members = [line.environment for line in lines if _node_class(line) == cls]
+        if members:
+            out.append(f"  class {','.join(members)} {cls}")
+    return "\n".join(out)
+
+
+def markdown(cfg: ShipConfig, title: str = "ship") -> str:
+    lines = [gather(cfg, env) for env in cfg.environments.values()]
+    rows = ["| Environment | Release | Image | Canary | Last outcome |", "|---|---|---|---|---|"]
+    for line in lines:
+        outcome = f"{line.last} {line.outcome}" + (f": {line.reason}" if line.reason else "") if line.outcome else "-"
+        rows.append(f"| {line.environment} | {line.release or '-'} | `{line.image or '-'}` | {line.canary or '-'} "
+                    f"| {outcome.replace('|', '/')} |")
+    return f"### {title}\n\n" + "\n".join(rows) + "\n\n```mermaid\n" + mermaid(cfg, lines) + "\n```\n"
