@@ -431,5 +431,41 @@ def rbac(
     run(body)
 
 
+@app.command()
+def summary(title: str = typer.Option("ship", "--title", help="The summary's heading.")) -> None:
+    """Markdown for a GitHub job summary: what runs where, last outcomes, a Mermaid diagram.
+
+    Example: ship summary >> "$GITHUB_STEP_SUMMARY"
+    """
+    from pipeline import config, summary as summary_mod
+
+    typer.echo(run(lambda: summary_mod.markdown(config.load(), title)), nl=False)
+
+
+@app.command()
+def init(
+    app_name: str = typer.Argument(..., metavar="APP", help="Your app's name (a DNS label)."),
+    path: Optional[str] = typer.Option(None, "--path", help="The app's folder (default: apps/APP)."),
+    port: int = typer.Option(8080, "--port", help="The port your app listens on (for a new base)."),
+    registry: str = typer.Option("127.0.0.1:15000", "--registry", help="Where images are pushed."),
+    force: bool = typer.Option(False, "--force", help="Overwrite files that already exist."),
+) -> None:
+    """Scaffold ship into this repository: ship.yaml, overlays, a kustomize base, RBAC, workflows.
+
+    Example: ship init shop --port 8080
+    """
+    from pathlib import Path
+
+    from pipeline import scaffold
+
+    def body():
+        written = scaffold.init(Path.cwd(), app_name, path or f"apps/{app_name}", port, registry, force)
+        for name in written:
+            typer.echo(f"wrote {name}")
+        typer.echo(f"next: commit these files, then `ship release dev {app_name}` (README: Quickstart)")
+
+    run(body)
+
+
 def main() -> None:
     app()

@@ -1,0 +1,97 @@
+"""`ship init`: scaffolds ship into an empty repository, refuses to overwrite, and what it
+writes takes a release through the local cluster."""
+
+from __future__ import annotations
+
+import json
+
+import git
+import pytest
+from typer.testing import CliRunner
+
+from pipeline import config
+from pipeline.cli import app
+
+
+def ship(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_init_writes_config_overlays_base_rbac_and_workflows(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = ship("init", "shop", "--port", "9000")
+    assert out.exit_code == 0, out.output
+    for name in ("ship.yaml", "environments/prod/.gitkeep", "apps/shop/base/deployment.yaml",
+                 "apps/shop/config/uat.env", "deploy/rbac/prod.yaml", ".github/workflows/pipeline.yml",
+                 ".github/workflows/rollback.yml", ".github/actions/setup-ship/action.yml"):
+        assert f"wrote {name}" in out.stdout
+    cfg = config.load(tmp_path, environ={})
+    assert cfg.app("shop").image == "shop" and cfg.env("prod").namespace == "shop-prod"
+    assert cfg.env("prod").canary.router == "gateway"
+    assert "containerPort: 9000" in (tmp_path / "apps/shop/base/deployment.yaml").read_text()
+
+
+def test_init_refuses_to_overwrite_anything_without_force(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ship.yaml").write_text("# mine\n")
+    out = ship("init", "shop")
+    assert out.exit_code == 1
+    assert out.stderr.strip() == "ConfigError: ship.yaml already exists; nothing written; pass --force to overwrite"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ship.yaml"]
+    assert ship("init", "shop", "--force").exit_code == 0
+    assert "apps:" in (tmp_path / "ship.yaml").read_text()
+
+
+def test_init_keeps_an_existing_base_and_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "apps/shop/base").mkdir(parents=True)
+    (tmp_path / "apps/shop/config").mkdir()
+    (tmp_path / "apps/shop/config/dev.env").write_text("MINE=1\n")
+    out = ship("init", "shop")
+    assert out.exit_code == 0 and "apps/shop/base" not in out.stdout and "config/dev.env" not in out.stdout
+    assert (tmp_path / "apps/shop/config/dev.env").read_text() == "MINE=1\n"
+
+
+def test_init_refuses_a_bad_app_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = ship("init", "My_App")
+    assert out.exit_code == 1 and "ConfigError: app name 'My_App': expected a DNS label" in out.stderr
+
+
+@pytest.mark.cluster
+@pytest.mark.registry
+def test_what_init_writes_releases_to_the_local_cluster(tmp_path, monkeypatch, local_parts, hellok8s_image):
+    bare = tmp_path / "remote.git"
+    git.Repo.init(bare, bare=True, initial_branch="main")
+    work = tmp_path / "repo"
+    repo = git.Repo.clone_from(str(bare), work)
+    with repo.config_writer() as cw:
+        cw.set_value("user", "name", "t")
+        cw.set_value("user", "email", "t@example.com")
+    monkeypatch.chdir(work)
+    assert ship("init", "shop", "--registry", local_parts["SHIP_REGISTRY"]).exit_code == 0
+    unique_namespaces_for(work / "ship.yaml", "shop")
+    repo.git.add("--all")
+    repo.git.commit("-m", "ship init")
+    repo.git.push("origin", "HEAD:main")
+    repo.git.branch("--set-upstream-to=origin/main", "main")
+    out = ship("release", "dev", "shop", "--image", hellok8s_image, "--output", "json")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["gate"]["passed"] is True
+    status = json.loads(ship("status", "dev", "--output", "json").stdout)["environments"][0]
+    assert status["health"] == "Healthy" and status["drift"] is False
+    ns = status["namespace"]
+    from kubernetes import client, config as kconfig
+
+    client.CoreV1Api(kconfig.new_client_from_config(config_file=local_parts["KUBECONFIG"])).delete_namespace(ns)
+
+
+def unique_namespaces_for(cfg_path, app: str) -> None:
+    import uuid
+
+    suffix = uuid.uuid4().hex[:6]
+    text = cfg_path.read_text()
+    for env in ("dev", "uat", "prod"):
+        text = text.replace(f"namespace: {app}-{env}", f"namespace: {app}-{env}-{suffix}")
+    cfg_path.write_text(text)

@@ -1,0 +1,101 @@
+"""The GitHub Actions workflows: actionlint passes; they are what `ship init` writes; and their
+`run:` steps, run in order against the local parts (tests/workflow_runner.py), take a commit
+to prod through a canary and roll prod back."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import git
+import pytest
+import yaml
+
+from pipeline import scaffold
+from tests.conftest import ROOT, commit_all
+from tests.workflow_runner import WorkflowRun, runner_env
+
+WORKFLOWS = sorted((ROOT / ".github/workflows").glob("*.yml"))
+
+
+def actionlint() -> str:
+    found = shutil.which("actionlint") or str(Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship"))
+                                              / "bin/actionlint")
+    if not Path(found).exists():
+        pytest.fail("actionlint is not installed: run `make binaries`", pytrace=False)
+    return found
+
+
+def test_actionlint_passes_on_every_workflow():
+    proc = subprocess.run([actionlint(), *map(str, WORKFLOWS)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_actionlint_passes_on_what_ship_init_writes(tmp_path):
+    git.Repo.init(tmp_path)
+    scaffold.init(tmp_path, "shop", "apps/shop", 8080, "registry.example.com")
+    proc = subprocess.run([actionlint()], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_this_repositorys_workflows_are_what_ship_init_writes():
+    for name, text in scaffold.workflow_files({"hellok8s": ("DB_PASSWORD",)}).items():
+        assert (ROOT / name).read_text() == text, f"{name} drifted from pipeline/templates; regenerate it"
+
+
+def test_pipeline_shape_queues_per_environment_with_least_permissions():
+    wf = yaml.safe_load((ROOT / ".github/workflows/pipeline.yml").read_text())
+    assert wf["permissions"] == {"contents": "write"}
+    assert not any(p.startswith("environments") for p in wf[True]["push"]["paths"])  # ship's commits do not re-trigger
+    assert list(wf["jobs"]) == ["build", "dev", "uat", "prod"]
+    for env in ("dev", "uat", "prod"):
+        job = wf["jobs"][env]
+        assert job["environment"] == env and job["concurrency"] == {"group": f"ship-{env}", "cancel-in-progress": False}
+    assert wf["env"]["SHIP_SECRET_HELLOK8S_DB_PASSWORD"] == "${{ secrets.SHIP_SECRET_HELLOK8S_DB_PASSWORD }}"
+    assert "ship promote uat prod --canary 10" in wf["jobs"]["prod"]["steps"][-2]["run"]
+
+
+@pytest.mark.cluster
+@pytest.mark.registry
+@pytest.mark.engine
+def test_pipeline_and_rollback_steps_run_against_the_local_parts(env_repo, local_parts, tmp_path):
+    work, bare, namespaces = env_repo
+    shutil.copytree(ROOT / ".github", work / ".github")
+    cfg = work / "ship.yaml"
+    cfg.write_text(cfg.read_text().replace("bake: 30s", "bake: 2s").replace("bake: 10s", "bake: 1s")
+                   .replace("bake: 5s", "bake: 1s"))
+    commit_all(work, "workflows; short bakes for the test")
+    run = WorkflowRun(work, tmp_path, {
+        "secrets.KUBECONFIG": Path(local_parts["KUBECONFIG"]).read_text(),
+        "secrets.SHIP_SECRET_HELLOK8S_DB_PASSWORD": "from-a-github-secret",
+        "secrets.REGISTRY_USERNAME": "", "secrets.REGISTRY_PASSWORD": "",
+        "vars.SHIP_REGISTRY": local_parts["SHIP_REGISTRY"],
+        "github.actor": "octocat",
+    }, runner_env(local_parts))
+    pipeline = work / ".github/workflows/pipeline.yml"
+    try:
+        outputs = run.run(pipeline)
+        assert outputs["build"]["image"].startswith(f"{local_parts['SHIP_REGISTRY']}/hellok8s:")
+        summary = run.summary
+        assert "Built and pinned" in summary and "```mermaid\nflowchart LR" in summary
+        assert "  dev --> uat\n  uat --> prod" in summary
+        # a second commit: prod now has a stable release, so the canary runs
+        env_file = work / "apps/hellok8s/config/dev.env"
+        env_file.write_text(env_file.read_text() + "GREETING=second\n")
+        commit_all(work, "second change")
+        run.run(pipeline)
+        log = git.Repo(bare).git.log("--format=%s", "main").splitlines()
+        assert any(s.startswith("promote(prod): hellok8s") and "after canary 10% passed" in s for s in log), log
+        run.run(work / ".github/workflows/rollback.yml", {"environment": "prod", "reason": "checkout errors"})
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- steps ---\n{run.output()[-6000:]}") from None
+    log = git.Repo(bare).git.log("--format=%s", "main").splitlines()
+    assert log[0].startswith("rollback(prod): ") and "checkout errors (by octocat)" in log[0]
+    assert "### rollback prod" in run.summary
+    secret = subprocess.run(["kubectl", "-n", namespaces["prod"], "get", "secret", "hellok8s-secrets", "-o",
+                             "jsonpath={.data.DB_PASSWORD}"], capture_output=True, text=True, check=True).stdout
+    import base64
+
+    assert base64.b64decode(secret).decode() == "from-a-github-secret"

@@ -1,0 +1,158 @@
+"""Runs the `run:` steps of a GitHub Actions workflow locally, in order, like a runner would.
+
+Jobs run in `needs` order; steps get the workflow, job and step `env:`, `${{ }}` expressions
+resolved from a context the test gives (secrets, vars, inputs, needs, steps); GITHUB_ENV,
+GITHUB_OUTPUT and GITHUB_STEP_SUMMARY are temp files honoured between steps, as on GitHub.
+Local composite actions (`uses: ./...`) are expanded; remote actions (checkout, setup-python,
+docker login) are skipped, and so is the step with id `install` (ship is installed already).
+An expression the context cannot resolve fails the run: a typo in a workflow fails the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+@dataclass
+class StepRun:
+    job: str
+    name: str
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class WorkflowRun:
+    work: Path  # the repository checkout the steps run in
+    tmp: Path
+    context: dict[str, str]  # e.g. {"secrets.KUBECONFIG": "...", "vars.SHIP_REGISTRY": "...", "github.actor": "t"}
+    env: dict[str, str]  # the runner's environment (PATH with ship on it, DOCKER_HOST, ...)
+    steps: list[StepRun] = field(default_factory=list)
+
+    def resolve(self, value, ctx: dict[str, str]) -> str:
+        def one(match: re.Match) -> str:
+            for alternative in match.group(1).split("||"):
+                alternative = alternative.strip()
+                if alternative.startswith("'") and alternative.endswith("'"):
+                    found = alternative[1:-1]
+                elif alternative in ctx:
+                    found = ctx[alternative]
+                elif alternative.startswith("vars."):
+                    found = ""  # an unset repository variable is empty on GitHub too
+                else:
+                    raise AssertionError(f"workflow expression ${{{{ {alternative} }}}} has no value in this run")
+                if found:
+                    return found
+            return ""
+
+        return EXPR.sub(one, str(value))
+
+    def run(self, workflow: Path, inputs: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
+        """Run every job; returns each job's outputs. Raises AssertionError naming a failed step."""
+        wf = yaml.safe_load(workflow.read_text())
+        ctx = dict(self.context)
+        ctx.update({f"inputs.{k}": v for k, v in (inputs or {}).items()})
+        dispatch = (wf.get(True, wf.get("on")) or {}).get("workflow_dispatch") or {}  # PyYAML reads `on:` as True
+        for name, spec in (dispatch.get("inputs") or {}).items():
+            ctx.setdefault(f"inputs.{name}", str(spec.get("default", "")))
+        env = {k: self.resolve(v, ctx) for k, v in (wf.get("env") or {}).items()}
+        outputs: dict[str, dict[str, str]] = {}
+        for job_id in _in_needs_order(wf["jobs"]):
+            job = wf["jobs"][job_id]
+            job_ctx = {**ctx, **{f"needs.{n}.outputs.{k}": v for n, o in outputs.items() for k, v in o.items()}}
+            outputs[job_id] = self._job(job_id, job, job_ctx, env)
+        return outputs
+
+    def _job(self, job_id: str, job: dict, ctx: dict[str, str], env: dict[str, str]) -> dict[str, str]:
+        env = {**env, **{k: self.resolve(v, ctx) for k, v in (job.get("env") or {}).items()}}
+        state = {"env": {}, "failed": None}
+        for step in job["steps"]:
+            self._step(job_id, step, ctx, env, state)
+        if state["failed"]:
+            raise AssertionError(f"job {job_id}: step {state['failed']} failed")
+        return {k: self.resolve(v, ctx) for k, v in (job.get("outputs") or {}).items()}
+
+    def _step(self, job_id: str, step: dict, ctx: dict[str, str], env: dict[str, str], state: dict) -> None:
+        condition = str(step.get("if", "")).strip()
+        if condition not in ("", "always()", "${{ always() }}"):
+            raise AssertionError(f"job {job_id}: this runner does not evaluate `if: {condition}`")
+        if state["failed"] and not condition:
+            return
+        uses = step.get("uses", "")
+        if uses.startswith("./"):
+            action = yaml.safe_load((self.work / uses / "action.yml").read_text())
+            given = {k: self.resolve(v, ctx) for k, v in (step.get("with") or {}).items()}
+            declared = action.get("inputs") or {}
+            unknown = set(given) - set(declared)
+            assert not unknown, f"job {job_id}: {uses} has no input {sorted(unknown)[0]}"
+            inner = {**ctx, **{f"inputs.{k}": given.get(k, str(v.get("default", ""))) for k, v in declared.items()}}
+            for sub in action["runs"]["steps"]:
+                self._step(job_id, sub, inner, env, state)
+            return
+        if uses or step.get("id") == "install":
+            return
+        files = {name: self.tmp / f"{job_id}-{name}" for name in ("output", "env")}
+        for f in files.values():
+            f.write_text("")
+        step_env = {**self.env, **env, **state["env"],
+                    **{k: self.resolve(v, ctx) for k, v in (step.get("env") or {}).items()},
+                    "GITHUB_OUTPUT": str(files["output"]), "GITHUB_ENV": str(files["env"]),
+                    "GITHUB_STEP_SUMMARY": str(self.tmp / "summary.md"), "RUNNER_TEMP": str(self.tmp),
+                    "GITHUB_REF_NAME": "main", "GITHUB_ACTOR": ctx.get("github.actor", "")}
+        script = self.resolve(step["run"], ctx)
+        proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=self.work, env=step_env,
+                              capture_output=True, text=True)
+        name = step.get("name") or step.get("id") or script.splitlines()[0]
+        self.steps.append(StepRun(job_id, name, proc.returncode, proc.stdout, proc.stderr))
+        if proc.returncode != 0:
+            state["failed"] = state["failed"] or f"{name!r} (exit {proc.returncode}): {proc.stderr.strip()[-600:]}"
+        state["env"].update(_key_values(files["env"].read_text()))
+        if step.get("id"):
+            for key, value in _key_values(files["output"].read_text()).items():
+                ctx[f"steps.{step['id']}.outputs.{key}"] = value
+
+    @property
+    def summary(self) -> str:
+        path = self.tmp / "summary.md"
+        return path.read_text() if path.exists() else ""
+
+    def output(self) -> str:
+        return "\n".join(f"[{s.job}] {s.name}: exit {s.returncode}\n{s.stdout}{s.stderr}" for s in self.steps)
+
+
+def _key_values(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def _in_needs_order(jobs: dict) -> list[str]:
+    done: list[str] = []
+    while len(done) < len(jobs):
+        ready = [j for j, spec in jobs.items() if j not in done
+                 and all(n in done for n in _as_list(spec.get("needs")))]
+        assert ready, f"jobs with circular needs: {sorted(set(jobs) - set(done))}"
+        done += ready[:1]
+    return done
+
+
+def _as_list(value) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+
+def runner_env(local_parts: dict[str, str]) -> dict[str, str]:
+    """The environment a runner gives steps: ship's venv first on PATH, the local parts' exports."""
+    import sys
+
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    keep = {k: v for k, v in os.environ.items() if k in ("HOME", "LANG", "TMPDIR", "GOPATH", "GOCACHE", "GOMODCACHE")}
+    # Not KUBECONFIG nor SHIP_REGISTRY: the workflow must set those from its secret and variable.
+    engine = {k: v for k, v in local_parts.items() if k == "DOCKER_HOST"}
+    return {**keep, **engine, "PATH": path, "CI": "true", "GITHUB_ACTIONS": "true"}
