@@ -21,8 +21,10 @@ for env in dev uat prod; do   # namespaces of their own, so the demo can run aga
   sed -i "s/namespace: hellok8s-$env\$/namespace: hellok8s-$env-$suffix/" ship.yaml
   mkdir -p "environments/$env"; touch "environments/$env/.gitkeep"
 done
-# A short progress deadline, so the broken release below fails in seconds, not a minute.
+# A short progress deadline, so the broken release below fails in seconds, not a minute; a
+# shorter canary bake than production would use, so the demo takes a minute or two.
 sed -i 's/progressDeadlineSeconds: 60/progressDeadlineSeconds: 10/' apps/hellok8s/base/deployment.yaml
+sed -i 's/{weight: 10, bake: 30s}/{weight: 10, bake: 10s}/; s/interval: 5s/interval: 2s/' ship.yaml
 git add -A && git commit -qm "hellok8s and its environments" && git push -q origin main
 
 say "1. ship build: build the image, push it, pin it by digest"
@@ -32,7 +34,7 @@ say "2. ship release dev: write the overlay, commit, push, sync, gate"
 "$ship" release dev hellok8s --image "$image"
 say "3. ship promote dev uat: same digest, uat's own config"
 "$ship" promote dev uat
-say "4. ship promote uat prod"
+say "4. ship promote uat prod: prod's first release (nothing to run a canary beside yet)"
 "$ship" promote uat prod
 say "5. a broken release in dev: its pods never become ready; ship rolls it back by itself"
 broken=$("$root/.venv/bin/python" - "$image" <<'PY'
@@ -50,20 +52,31 @@ PY
 echo "MESSAGE=Hello from a broken build" > apps/hellok8s/config/dev.env
 git commit -qam "config for the broken build" && git push -q origin main
 "$ship" release dev hellok8s --image "$broken" || echo "(exit $?: rolled back, as expected)"
-say "6. a second good release all the way to prod, then a manual rollback in prod"
+say "6. a second good release: dev, uat, then prod with a 10% canary, held for a decision"
 echo "MESSAGE=Hello from dev, second edition" > apps/hellok8s/config/dev.env
 git commit -qam "second edition" && git push -q origin main
 "$ship" release dev hellok8s --image "$image" >/dev/null
 "$ship" promote dev uat >/dev/null
-"$ship" promote uat prod
+"$ship" promote uat prod --canary 10 --hold
+ns=$(grep -A1 '^  prod:' ship.yaml | sed -n 's/ *namespace: //p')
+kubectl -n "$ns" get httproute hellok8s -o jsonpath='HTTPRoute weights: {range .spec.rules[0].backendRefs[*]}{.name}={.weight} {end}{"\n"}'
+"$ship" status prod
+say "7. the canary looks good: ship promote uat prod --resume"
+"$ship" promote uat prod --resume
+say "8. a manual rollback in prod"
 "$ship" rollback prod --reason "demo: manual rollback"
-say "7. ship status"
+say "9. ship status"
 "$ship" status
-say "8. ship history dev"
-"$ship" history dev
+say "10. ship history prod"
+"$ship" history prod
 say "What happened"
-git log -12 --format='  %s'
+git log -16 --format='  %s' | grep -v '^  record(' || true
 cat <<MSG
+
+In short: one image was built and pinned by digest; it went dev → uat → prod; a broken build
+was rolled back in dev without anyone's help; a second release ran as a 10% canary in prod
+beside the stable release, was analysed, held, and promoted; then prod was rolled back by hand.
+Every step above is a commit in git, and environments/*/ledger.yaml says what became of each.
 
 The demo repository is $demo/repo (remote: $demo/remote.git); the cluster stays up.
   export KUBECONFIG=$KUBECONFIG
