@@ -10,6 +10,7 @@ help:
 	@echo "make demo          run the whole pipeline on a local cluster it starts itself"
 	@echo "make cluster       start the local parts (prints export lines); make cluster-down stops them"
 	@echo "make unit          only the fast tests that need no local parts"
+	@echo "make bench         ship vs kubectl apply --server-side on the local cluster (bench/results.json)"
 
 deps:
 	@hack/install-deps.sh
@@ -39,6 +40,10 @@ test: deps venv binaries
 
 demo: deps venv binaries
 	@hack/demo.sh
+
+bench: deps venv binaries
+	@$(PY) -c "import matplotlib" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
+	@eval "$$(hack/cluster-up.sh)" && $(PY) bench/run.py
 
 clean: cluster-down
 	rm -rf .venv

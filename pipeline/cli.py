@@ -174,7 +174,7 @@ def _lock_options(no_wait: bool, lock_timeout: float):
 def print_changes(result, output: Output, extra: dict | None = None) -> None:
     gate = getattr(result, "gate", None)
     if output is Output.json:
-        emit_json({**(extra or {}), "changes": [c.to_json() for c in result.changes],
+        emit_json({**(extra or {}), "changes": [c.to_json() for c in result.changes], "requests": result.requests,
                    "gate": gate.to_json() if gate else None})
     else:
         for change in result.changes:
@@ -198,9 +198,10 @@ def sync(
     force_conflicts: bool = ForceOpt,
     no_wait: bool = NoWaitOpt,
     lock_timeout: float = LockTimeoutOpt,
+    no_gate: bool = typer.Option(False, "--no-gate", help="Apply and prune only; do not wait on the rollout."),
     output: Output = OutputOpt,
 ) -> None:
-    """Make ENV's namespace match git: server-side apply in stages, then prune.
+    """Make ENV's namespace match git: server-side apply in stages, then prune, then gate.
 
     Example: ship sync dev  →  deployment.apps/hellok8s configured
     """
@@ -208,7 +209,7 @@ def sync(
 
     def body():
         result = commands.sync(env_name, _sync_options(prune, adopt, force_conflicts),
-                               _lock_options(no_wait, lock_timeout), progress=progress)
+                               _lock_options(no_wait, lock_timeout), progress=progress, gate=not no_gate)
         print_changes(result, output, {"environment": env_name})
 
     run(body)

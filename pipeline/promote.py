@@ -194,6 +194,10 @@ def _publish_step(cfg, app, env, state: canary.CanaryState, base_objects, base_r
              f"(step {state.step + 1}/{len(state.steps)}, from {state.source})")
 
     def plan(current):
+        now = canary.read_state(current, env)
+        if now is not None and replace(now, updated_at="") == replace(state, updated_at="", release=now.release) \
+                and now.release.id == rel.id:
+            return None  # a re-run of a step already in git (after a crash): nothing new to record
         files = canary.plan_canary(current, app, env, state, base_objects, base_rel)
         ledger = Ledger.parse(current.get(LEDGER_FILE), str(env.overlay / LEDGER_FILE))
         files.files[LEDGER_FILE] = ledger.record(rel, Outcome.CANARY, f"canary {state.weight}%", now_iso()).dumps()

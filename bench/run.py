@@ -1,0 +1,390 @@
+"""`make bench`: ship against `kubectl apply --server-side` on the local cluster, side by side.
+
+Every figure is a ratio against a baseline run in the same invocation on the same cluster,
+because these machines are noisy. Measures:
+
+  1. full sync of a generated environment (40% ConfigMaps, 30% headless Services, 30%
+     Deployments with 0 replicas, so the apply path is measured rather than KWOK's pods)
+     into a fresh namespace: `ship sync ENV --no-gate` vs `kubectl apply --server-side
+     --force-conflicts` of the same rendered manifests into another fresh namespace;
+  2. no-op sync (nothing changed) against kubectl's full apply;
+  3. scaling: both at 100, 1,000 and 3,000 objects;
+  4. failure detection: a Deployment's ProgressDeadlineExceeded as a watch sees it → ship
+     reporting the failed gate; and → the previous release healthy again;
+  5. promotion: dev → uat → prod canary → prod with a short bake, ship's time vs waiting;
+  6. ship's peak memory (max RSS, kustomize included) in the 3,000-object sync;
+and profiles a 1,000-object sync. Writes bench/results.json and bench/scaling.png.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHIP = [sys.executable, "-m", "pipeline"]
+SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "100,1000,3000").split(",")]
+RUN = uuid.uuid4().hex[:5]
+namespaces: list[str] = []
+
+
+def say(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+# ── generated environments ───────────────────────────────────────────────────────────────────
+
+def generate(n: int) -> list[dict]:
+    """n objects: 40% ConfigMaps, 30% headless Services, 30% Deployments (0 replicas)."""
+    cms, svcs = int(n * 0.4), int(n * 0.3)
+    deps = n - cms - svcs
+    out: list[dict] = []
+    for i in range(cms):
+        out.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm-{i}"},
+                    "data": {"index": str(i), "payload": "x" * 200}})
+    for i in range(svcs):
+        out.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"svc-{i}"},
+                    "spec": {"clusterIP": "None", "selector": {"app": f"app-{i}"},
+                             "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+    for i in range(deps):
+        labels = {"app": f"app-{i}"}
+        out.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"app-{i}"},
+                    "spec": {"replicas": 0, "selector": {"matchLabels": labels},
+                             "template": {"metadata": {"labels": labels}, "spec": {"containers": [
+                                 {"name": "app", "image": "127.0.0.1:15000/bench:1", "ports": [{"containerPort": 8080}],
+                                  "envFrom": [{"configMapRef": {"name": f"cm-{i % max(cms, 1)}"}}]}]}}}})
+    return out
+
+
+def bench_repo(tmp: Path, n: int) -> tuple[Path, str, Path]:
+    """A git repo whose environment `bench` renders the n objects; (work, namespace, rendered file)."""
+    import yaml
+
+    work = tmp / f"repo-{n}"
+    ns = f"bench-ship-{n}-{RUN}"
+    overlay = work / "environments/bench"
+    overlay.mkdir(parents=True)
+    shutil.copytree(ROOT / "apps", work / "apps", ignore=shutil.ignore_patterns("bin"))
+    (work / "ship.yaml").write_text(
+        "registry: 127.0.0.1:15000\napps:\n  hellok8s: {path: apps/hellok8s, image: hellok8s}\n"
+        f"environments:\n  bench: {{namespace: {ns}}}\n")
+    objects = generate(n)
+    (overlay / "objects.yaml").write_text(yaml.safe_dump_all(objects, sort_keys=False))
+    (overlay / "kustomization.yaml").write_text(
+        f"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {ns}\nresources: [objects.yaml]\n")
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=work, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=work, check=True)
+    subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench"], cwd=work, check=True)
+    rendered = tmp / f"rendered-{n}.yaml"
+    rendered.write_text(yaml.safe_dump_all(objects, sort_keys=False))
+    namespaces.append(ns)
+    return work, ns, rendered
+
+
+def timed(cmd: list[str], cwd: Path | None = None) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(cmd[:6])} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def timed_with_rss(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
+    """Like timed, but also the peak RSS (KiB) of the command and the children it waited for."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise SystemExit(f"bench: {' '.join(cmd[:6])} failed (exit {proc.returncode}):\n{err.read()[-2000:]}")
+        return elapsed, usage.ru_maxrss, out.read()
+
+
+def ship_sync(work: Path) -> tuple[float, int, dict]:
+    elapsed, rss, out = timed_with_rss([*SHIP, "sync", "bench", "--no-gate", "--output", "json"], work)
+    return elapsed, rss, json.loads(out)
+
+
+def kubectl_apply(rendered: Path, ns: str) -> float:
+    return timed(["kubectl", "apply", "--server-side", "--force-conflicts", "-n", ns, "-f", str(rendered)])
+
+
+def sync_run(tmp: Path, n: int) -> dict:
+    work, ns, rendered = bench_repo(tmp, n)
+    kns = f"bench-kubectl-{n}-{RUN}"
+    namespaces.append(kns)
+    subprocess.run(["kubectl", "create", "namespace", kns], check=True, capture_output=True)
+    say(f"{n} objects: ship sync (full) into {ns}")
+    ship_full, rss, full = ship_sync(work)
+    say(f"{n} objects: kubectl apply --server-side (full) into {kns}")
+    kubectl_full = kubectl_apply(rendered, kns)
+    say(f"{n} objects: no-op runs")
+    ship_noop, _, noop = ship_sync(work)
+    kubectl_noop = kubectl_apply(rendered, kns)
+    return {"objects": n, "ship_full_s": round(ship_full, 3), "kubectl_full_s": round(kubectl_full, 3),
+            "ship_noop_s": round(ship_noop, 3), "kubectl_noop_s": round(kubectl_noop, 3),
+            "ratio_full": round(ship_full / kubectl_full, 3), "ratio_noop": round(ship_noop / kubectl_full, 3),
+            "ship_full_requests": full.get("requests"), "ship_noop_requests": noop.get("requests"),
+            "ship_peak_rss_mib": round(rss / 1024, 1)}
+
+
+def profile_sync(tmp: Path, n: int = 1000) -> list[dict]:
+    """Where ship spends its time in a full sync of n objects (in-process, cProfile)."""
+    from pipeline import config, sync as sync_mod
+    from pipeline.apply import SyncOptions
+
+    work, ns, _ = bench_repo(tmp / "profile", n)
+    cfg = config.load(work)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    sync_mod.sync(cfg, cfg.env("bench"), SyncOptions())
+    profiler.disable()
+    stream = io.StringIO()
+    stats = pstats.Stats(profiler, stream=stream)
+    rows = []
+    for (file, line, func), (cc, nc, tt, ct, _) in sorted(stats.stats.items(), key=lambda kv: -kv[1][3])[:40]:
+        where = f"{Path(file).name}:{line}:{func}" if file != "~" else func
+        rows.append({"function": where, "calls": nc, "cumulative_s": round(ct, 3), "own_s": round(tt, 3)})
+    return rows
+
+
+# ── failure detection and promotion ──────────────────────────────────────────────────────────
+
+def project_copy(tmp: Path) -> tuple[Path, dict[str, str]]:
+    """A throw-away copy of this repository with a bare remote, fast deadlines and bakes."""
+    work = tmp / "project"
+    bare = tmp / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    subprocess.run(["git", "clone", "-q", str(bare), str(work)], check=True, capture_output=True)
+    for name in ("ship.yaml", "apps", ".gitignore"):
+        src = ROOT / name
+        (shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("bin")) if src.is_dir()
+         else shutil.copy(src, work / name))
+    text = (work / "ship.yaml").read_text()
+    envs = {}
+    for env in ("dev", "uat", "prod"):
+        envs[env] = f"bench-{env}-{RUN}"
+        text = text.replace(f"namespace: hellok8s-{env}\n", f"namespace: {envs[env]}\n")
+        (work / "environments" / env).mkdir(parents=True)
+        (work / "environments" / env / ".gitkeep").write_text("")
+    text = text.replace("bake: 30s", "bake: 3s").replace("bake: 10s", "bake: 0s").replace("bake: 5s", "bake: 0s")
+    (work / "ship.yaml").write_text(text)
+    dep = work / "apps/hellok8s/base/deployment.yaml"
+    dep.write_text(dep.read_text().replace("progressDeadlineSeconds: 60", "progressDeadlineSeconds: 5"))
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "bench project")
+    git(work, "push", "-q", "origin", "HEAD:main")
+    git(work, "branch", "-q", "--set-upstream-to=origin/main", "main")
+    namespaces.extend(envs.values())
+    return work, envs
+
+
+def git(work: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@ship.dev", *args], cwd=work, check=True,
+                   capture_output=True)
+
+
+def ship_json(work: Path, *args: str) -> tuple[float, dict]:
+    start = time.perf_counter()
+    proc = subprocess.run([*SHIP, *args, "--output", "json"], cwd=work, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: ship {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+    return time.perf_counter() - start, json.loads(proc.stdout)
+
+
+def new_config(work: Path, message: str) -> None:
+    (work / "apps/hellok8s/config/dev.env").write_text(f"MESSAGE={message}\nDB_URL=postgres://db\n")
+    git(work, "commit", "-qam", message)
+    git(work, "push", "-q", "origin", "HEAD:main")
+
+
+def never_ready_copy(image: str) -> str:
+    import docker
+
+    from pipeline.registry import ImageRef, Registry
+
+    ref = ImageRef.parse(image)
+    client = docker.from_env()
+    repo = ref.repository + "-never-ready"
+    client.images.get(f"{ref.repository}:{ref.tag}").tag(repo, ref.tag)
+    for _ in client.images.push(repo, tag=ref.tag, stream=True, decode=True):
+        pass
+    return str(Registry(ref.registry).resolve(repo, ref.tag))
+
+
+def watch_deadline(ns: str, seen: dict, stop: threading.Event) -> None:
+    """Record when a watch first sees ProgressDeadlineExceeded on the Deployment."""
+    from pipeline.kube import Cluster
+
+    cluster = Cluster()
+    try:
+        while not stop.is_set() and "deadline" not in seen:
+            for _etype, obj in cluster.watch("apps/v1", "Deployment", ns, timeout=2):
+                for c in obj.get("status", {}).get("conditions") or []:
+                    if c.get("reason") == "ProgressDeadlineExceeded" and "deadline" not in seen:
+                        seen["deadline"] = time.perf_counter()
+                if "deadline" in seen or stop.is_set():
+                    break
+    finally:
+        cluster.close()
+
+
+def failure_and_promotion(tmp: Path) -> tuple[dict, dict]:
+    os.environ["SHIP_SECRET_HELLOK8S_DB_PASSWORD"] = "bench"
+    work, envs = project_copy(tmp)
+    say("failure detection: building hellok8s and releasing a healthy r1 to dev, uat and prod")
+    _, built = ship_json(work, "build")
+    image = built["image"]
+    ship_json(work, "release", "dev", "--image", image)
+    ship_json(work, "promote", "dev", "uat")
+    ship_json(work, "promote", "uat", "prod")
+    broken = never_ready_copy(image)
+    new_config(work, "a broken build")
+    say("failure detection: releasing a never-ready r2 to dev and timing ship's report")
+    seen: dict[str, float] = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch_deadline, args=(envs["dev"], seen, stop), daemon=True)
+    watcher.start()
+    lines: queue.Queue = queue.Queue()
+    proc = subprocess.Popen([*SHIP, "release", "dev", "--image", broken], cwd=work, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+    for line in proc.stderr:
+        now = time.perf_counter()
+        if "gate failed:" in line and "failed" not in seen:
+            seen["failed"] = now
+        if "rolling back" in line:
+            seen["rolling"] = now
+        if "gate passed" in line and "rolling" in seen and "healthy" not in seen:
+            seen["healthy"] = now
+        lines.put(line)
+    proc.wait()
+    stop.set()
+    if not {"deadline", "failed", "healthy"} <= set(seen):
+        raise SystemExit(f"bench: failure detection incomplete ({sorted(seen)}):\n{''.join(lines.queue)[-2000:]}")
+    failure = {"deadline_to_reported_s": round(seen["failed"] - seen["deadline"], 3),
+               "reported_to_previous_healthy_s": round(seen["healthy"] - seen["failed"], 3),
+               "target_deadline_to_reported_s": 1.0}
+    say("promotion: r3 through dev → uat → prod canary (10%, 3s bake) → prod")
+    new_config(work, "a good third release")
+    stages = []
+    start = time.perf_counter()
+    for args in (("release", "dev", "--image", image), ("promote", "dev", "uat"), ("promote", "uat", "prod", "--canary", "10")):
+        elapsed, data = ship_json(work, *args)
+        gates = [s["gate"]["elapsed"] for s in data.get("steps", [])] + ([data["gate"]["elapsed"]] if data.get("gate") else [])
+        stages.append({"command": "ship " + " ".join(args), "wall_s": round(elapsed, 3),
+                       "waiting_on_cluster_s": round(sum(gates), 3)})
+    total = time.perf_counter() - start
+    waiting = sum(s["waiting_on_cluster_s"] for s in stages)
+    promotion = {"wall_s": round(total, 3), "waiting_on_cluster_s": round(waiting, 3),
+                 "ship_s": round(total - waiting, 3), "ship_share": round((total - waiting) / total, 3),
+                 "stages": stages}
+    return failure, promotion
+
+
+# ── output ───────────────────────────────────────────────────────────────────────────────────
+
+def versions() -> dict:
+    sys.path.insert(0, str(ROOT))
+    env = {}
+    for line in (ROOT / "hack/versions.env").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            env[key] = value.split(":-", 1)[-1].split("}", 1)[0]
+    kubectl = subprocess.run(["kubectl", "version", "--client", "-o", "json"], capture_output=True, text=True)
+    from pipeline import __version__
+
+    return {"ship": __version__, **env,
+            "kubectl": json.loads(kubectl.stdout)["clientVersion"]["gitVersion"] if kubectl.returncode == 0 else None}
+
+
+def machine() -> dict:
+    mem = next((int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
+    return {"cpus": os.cpu_count(), "memory_gib": round(mem / 1024 / 1024, 1), "platform": platform.platform(),
+            "python": platform.python_version()}
+
+
+def chart(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = [r["objects"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    ax.plot(n, [r["kubectl_full_s"] for r in rows], "o-", label="kubectl apply --server-side (full)", color="#6b7280")
+    ax.plot(n, [r["ship_full_s"] for r in rows], "o-", label="ship sync (full)", color="#2563eb")
+    ax.plot(n, [r["kubectl_noop_s"] for r in rows], "s--", label="kubectl apply (no change)", color="#9ca3af")
+    ax.plot(n, [r["ship_noop_s"] for r in rows], "s--", label="ship sync (no change)", color="#16a34a")
+    ax.set_xlabel("objects in the environment")
+    ax.set_ylabel("seconds")
+    ax.set_title("Sync time against object count (local KWOK cluster, same run)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def table(results: dict) -> str:
+    out = ["", "| objects | ship full | kubectl full | ratio (target ≤ 0.5) | ship no-op | ratio to kubectl full (target ≤ 0.05) | no-op requests |",
+           "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results["sync"]:
+        out.append(f"| {r['objects']} | {r['ship_full_s']:.2f}s | {r['kubectl_full_s']:.2f}s | {r['ratio_full']:.2f}× "
+                   f"| {r['ship_noop_s']:.2f}s | {r['ratio_noop']:.3f}× | {r['ship_noop_requests']} |")
+    f, p = results["failure_detection"], results["promotion"]
+    big = max(results["sync"], key=lambda r: r["objects"])
+    out += ["",
+            f"failure detection: ProgressDeadlineExceeded → ship reports the failed gate: {f['deadline_to_reported_s']:.3f}s "
+            f"(target ≤ 1s); → previous release healthy again: {f['reported_to_previous_healthy_s']:.2f}s",
+            f"promotion dev → uat → prod canary → prod: {p['wall_s']:.1f}s wall, {p['waiting_on_cluster_s']:.1f}s waiting "
+            f"on the cluster (gates and bakes), {p['ship_s']:.1f}s ship ({p['ship_share']:.0%})",
+            f"peak memory of ship in the {big['objects']}-object sync: {big['ship_peak_rss_mib']:.0f} MiB (max RSS, kustomize included)",
+            f"scaling: full sync {', '.join(f'{r['objects']}: {r['ship_full_s'] / r['objects'] * 1000:.1f}ms' for r in results['sync'])} per object"]
+    return "\n".join(out)
+
+
+def main() -> None:
+    started = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="ship-bench-"))
+    try:
+        results: dict = {"machine": machine(), "versions": versions(), "sync": []}
+        for n in SIZES:
+            results["sync"].append(sync_run(tmp, n))
+        say("profiling a 1000-object full sync")
+        results["profile_1000"] = profile_sync(tmp)
+        results["failure_detection"], results["promotion"] = failure_and_promotion(tmp)
+        results["duration_s"] = round(time.perf_counter() - started, 1)
+        out = ROOT / "bench"
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        chart(results["sync"], out / "scaling.png")
+        print(table(results))
+        print("\nwhere ship spends its time in a 1000-object full sync (cumulative):")
+        for row in results["profile_1000"][:25]:
+            print(f"  {row['cumulative_s']:7.3f}s  {row['own_s']:7.3f}s own  {row['calls']:>7} calls  {row['function']}")
+        print(f"\nwrote bench/results.json and bench/scaling.png in {results['duration_s']:.0f}s")
+    finally:
+        for ns in namespaces:
+            subprocess.run(["kubectl", "delete", "namespace", ns, "--wait=false"], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
