@@ -357,7 +357,8 @@ def table(results: dict) -> str:
             f"promotion dev → uat → prod canary → prod: {p['wall_s']:.1f}s wall, {p['waiting_on_cluster_s']:.1f}s waiting "
             f"on the cluster (gates and bakes), {p['ship_s']:.1f}s ship ({p['ship_share']:.0%})",
             f"peak memory of ship in the {big['objects']}-object sync: {big['ship_peak_rss_mib']:.0f} MiB (max RSS, kustomize included)",
-            f"scaling: full sync {', '.join(f'{r['objects']}: {r['ship_full_s'] / r['objects'] * 1000:.1f}ms' for r in results['sync'])} per object"]
+            "scaling: ship's full sync per object: " + ", ".join(
+                f"{r['objects']} objects {r['ship_full_s'] / r['objects'] * 1000:.1f}ms" for r in results["sync"])]
     return "\n".join(out)
 
 

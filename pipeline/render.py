@@ -2,10 +2,18 @@
 
 ship never re-implements kustomize: it runs `kustomize build` (the pinned binary make installs,
 or one on PATH), falling back to `kubectl kustomize`. Read-only.
+
+Rendering is a pure function of the repository's files, and kustomize grows worse than
+linearly (20 s for 3,000 objects here), so results are cached, like Argo CD's repo-server
+caches manifests by revision: keyed by the git tree of HEAD, the folder and the kustomize
+command, used only when the working tree is clean (no edits, no untracked files), kept in
+`.git/ship/render-cache/`. SHIP_RENDER_CACHE=off turns it off.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -33,13 +41,63 @@ def render(folder: Path, display: str | None = None) -> list[dict]:
     name = display or str(folder)
     if not (folder / "kustomization.yaml").is_file() and not (folder / "kustomization.yml").is_file():
         raise RenderError(f"{name}: no kustomization.yaml")
-    proc = subprocess.run([*kustomize_command(), str(folder)], capture_output=True, text=True)
+    command = kustomize_command()
+    cache = _cache_file(folder, command)
+    if cache is not None and cache.is_file():
+        try:
+            return json.loads(cache.read_text())
+        except (OSError, ValueError):
+            pass  # a damaged entry is rendered again
+    proc = subprocess.run([*command, str(folder)], capture_output=True, text=True)
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
         reason = lines[-1] if lines else f"exit {proc.returncode}"
         reason = reason.split('err="', 1)[-1].rstrip('"') if 'err="' in reason else reason
         raise RenderError(f"{name}: kustomize cannot render it: {reason.removeprefix('Error: ')}")
     try:
-        return [doc for doc in yamlsafe.loads_all(proc.stdout, f"{name} (rendered)") if doc]
+        objects = [doc for doc in yamlsafe.loads_all_generated(proc.stdout, f"{name} (rendered)") if doc]
     except ConfigError as exc:
         raise RenderError(str(exc)) from exc
+    if cache is not None:
+        _store(cache, objects)
+    return objects
+
+
+CACHE_ENTRIES = 32  # per clone; the oldest go first
+
+
+def _git(folder: Path, *args: str) -> str | None:
+    proc = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def _cache_file(folder: Path, command: list[str]) -> Path | None:
+    """Where the rendering of `folder` at the current clean HEAD is cached, or None (no cache)."""
+    if os.environ.get("SHIP_RENDER_CACHE", "on").lower() in ("off", "0", "no", "false"):
+        return None
+    facts = _git(folder, "rev-parse", "--show-toplevel", "--absolute-git-dir", "HEAD^{tree}")
+    status = _git(folder, "status", "--porcelain", "--untracked-files=normal")
+    if facts is None or status is None or status:
+        return None  # not in git, or edited: render what is on disk
+    top, git_dir, tree = facts.splitlines()
+    binary = shutil.which(command[0]) or command[0]
+    try:
+        stamp = os.stat(binary).st_mtime_ns
+    except OSError:
+        stamp = 0
+    key = hashlib.sha256(json.dumps([tree, os.path.relpath(folder.resolve(), top), command, binary, stamp])
+                         .encode()).hexdigest()[:32]
+    return Path(git_dir) / "ship/render-cache" / f"{key}.json"
+
+
+def _store(cache: Path, objects: list[dict]) -> None:
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(objects))
+        tmp.replace(cache)
+        entries = sorted(cache.parent.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        for old in entries[:-CACHE_ENTRIES]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
