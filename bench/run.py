@@ -70,12 +70,12 @@ def generate(n: int) -> list[dict]:
     return out
 
 
-def bench_repo(tmp: Path, n: int) -> tuple[Path, str, Path]:
+def bench_repo(tmp: Path, n: int, role: str = "ship") -> tuple[Path, str, Path]:
     """A git repo whose environment `bench` renders the n objects; (work, namespace, rendered file)."""
     import yaml
 
-    work = tmp / f"repo-{n}"
-    ns = f"bench-ship-{n}-{RUN}"
+    work = tmp / f"repo-{role}-{n}"
+    ns = f"bench-{role}-{n}-{RUN}"
     overlay = work / "environments/bench"
     overlay.mkdir(parents=True)
     shutil.copytree(ROOT / "apps", work / "apps", ignore=shutil.ignore_patterns("bin"))
@@ -152,7 +152,7 @@ def profile_sync(tmp: Path, n: int = 1000) -> list[dict]:
     from pipeline import config, sync as sync_mod
     from pipeline.apply import SyncOptions
 
-    work, ns, _ = bench_repo(tmp / "profile", n)
+    work, ns, _ = bench_repo(tmp, n, "profile")
     cfg = config.load(work)
     profiler = cProfile.Profile()
     profiler.enable()
