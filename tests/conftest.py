@@ -82,18 +82,25 @@ def namespace(api_client, request):
             raise
 
 
-@pytest.fixture
-def git_remote(tmp_path):
-    """A bare repository standing in for GitHub, and a working clone of it with one commit."""
+def bare_and_clone(tmp_path: Path, name: str = "work"):
+    """A bare repository standing in for GitHub and an empty clone of it with a git identity:
+    (bare path, clone path, git.Repo of the clone)."""
     import git
 
     bare = tmp_path / "remote.git"
     git.Repo.init(bare, bare=True, initial_branch="main")
-    work = tmp_path / "work"
+    work = tmp_path / name
     repo = git.Repo.clone_from(str(bare), work)
     with repo.config_writer() as cw:
         cw.set_value("user", "name", "ship-test")
         cw.set_value("user", "email", "ship-test@example.com")
+    return bare, work, repo
+
+
+@pytest.fixture
+def git_remote(tmp_path):
+    """A bare repository standing in for GitHub, and a working clone of it with one commit."""
+    bare, work, repo = bare_and_clone(tmp_path)
     (work / "README.md").write_text("test repo\n")
     repo.index.add(["README.md"])
     repo.index.commit("initial")
@@ -134,17 +141,7 @@ def ship_repo(tmp_path, monkeypatch, local_parts):
     Returns (working clone path, bare remote path). SHIP_REGISTRY points at the local registry
     and the kube context at the local cluster, as `make cluster`'s exports would.
     """
-    import shutil
-
-    import git
-
-    bare = tmp_path / "remote.git"
-    git.Repo.init(bare, bare=True, initial_branch="main")
-    work = tmp_path / "repo"
-    repo = git.Repo.clone_from(str(bare), work)
-    with repo.config_writer() as cw:
-        cw.set_value("user", "name", "ship-test")
-        cw.set_value("user", "email", "ship-test@example.com")
+    bare, work, repo = bare_and_clone(tmp_path, "repo")
     copy_project(work)
     for env in ("dev", "uat", "prod"):
         (work / "environments" / env).mkdir(parents=True)

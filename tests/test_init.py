@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 
-import git
 import pytest
 from typer.testing import CliRunner
 
 from pipeline import config
 from pipeline.cli import app
+from tests.conftest import bare_and_clone
 
 
 def ship(*args: str):
@@ -61,13 +61,7 @@ def test_init_refuses_a_bad_app_name(tmp_path, monkeypatch):
 @pytest.mark.cluster
 @pytest.mark.registry
 def test_what_init_writes_releases_to_the_local_cluster(tmp_path, monkeypatch, local_parts, hellok8s_image):
-    bare = tmp_path / "remote.git"
-    git.Repo.init(bare, bare=True, initial_branch="main")
-    work = tmp_path / "repo"
-    repo = git.Repo.clone_from(str(bare), work)
-    with repo.config_writer() as cw:
-        cw.set_value("user", "name", "t")
-        cw.set_value("user", "email", "t@example.com")
+    bare, work, repo = bare_and_clone(tmp_path, "repo")
     monkeypatch.chdir(work)
     assert ship("init", "shop", "--registry", local_parts["SHIP_REGISTRY"]).exit_code == 0
     unique_namespaces_for(work / "ship.yaml", "shop")
