@@ -33,7 +33,7 @@ cluster-down:
 	@hack/cluster-down.sh
 
 unit: venv
-	$(PY) -m pytest -m "not cluster and not registry and not engine" -q
+	$(PY) -m pytest -m "not cluster and not registry and not engine and not binaries" -q
 
 test: deps venv binaries
 	@eval "$$(hack/cluster-up.sh)" && $(PY) -m pytest -q

@@ -149,8 +149,9 @@ def sync_run(tmp: Path, n: int) -> dict:
 
 def profile_sync(tmp: Path, n: int = 1000) -> list[dict]:
     """Where ship spends its time in a full sync of n objects (in-process, cProfile)."""
-    from pipeline import config, sync as sync_mod
-    from pipeline.apply import SyncOptions
+    from pipeline import config
+    from pipeline.rollout import sync as sync_mod
+    from pipeline.kube.apply import SyncOptions
 
     work, ns, _ = bench_repo(tmp, n, "profile")
     cfg = config.load(work)
@@ -220,7 +221,7 @@ def new_config(work: Path, message: str) -> None:
 def never_ready_copy(image: str) -> str:
     import docker
 
-    from pipeline.registry import ImageRef, Registry
+    from pipeline.image.registry import ImageRef, Registry
 
     ref = ImageRef.parse(image)
     client = docker.from_env()
@@ -233,7 +234,7 @@ def never_ready_copy(image: str) -> str:
 
 def watch_deadline(ns: str, seen: dict, stop: threading.Event) -> None:
     """Record when a watch first sees ProgressDeadlineExceeded on the Deployment."""
-    from pipeline.kube import Cluster
+    from pipeline.kube.client import Cluster
 
     cluster = Cluster()
     try:

@@ -39,7 +39,7 @@ say "4. ship promote uat prod: prod's first release (nothing to run a canary bes
 say "5. a broken release in dev: its pods never become ready; ship rolls it back by itself"
 broken=$("$root/.venv/bin/python" - "$image" <<'PY'
 import sys, docker
-from pipeline.registry import ImageRef, Registry
+from pipeline.image.registry import ImageRef, Registry
 ref = ImageRef.parse(sys.argv[1])
 client = docker.from_env()
 repo = ref.repository + "-never-ready"   # KWOK's stages simulate a build that never gets ready

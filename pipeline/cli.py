@@ -79,7 +79,8 @@ def build(
 
     Example: ship build hellok8s  →  127.0.0.1:15000/hellok8s:3f2a1bc@sha256:…
     """
-    from pipeline import build as build_mod, config
+    from pipeline import config
+    from pipeline.image import build as build_mod
 
     def body():
         cfg = config.load()
@@ -99,7 +100,8 @@ def verify(env_name: str = typer.Argument(..., metavar="ENV"), output: Output = 
 
     Example: ship verify prod
     """
-    from pipeline import config, verify as verify_mod
+    from pipeline import config
+    from pipeline.image import verify as verify_mod
 
     def body():
         cfg = config.load()
@@ -160,13 +162,13 @@ def release(
 
 
 def _sync_options(prune: bool, adopt: bool, force_conflicts: bool):
-    from pipeline.apply import SyncOptions
+    from pipeline.kube.apply import SyncOptions
 
     return SyncOptions(prune=prune, adopt=adopt, force_conflicts=force_conflicts)
 
 
 def _lock_options(no_wait: bool, lock_timeout: float):
-    from pipeline.lock import LockOptions
+    from pipeline.kube.lock import LockOptions
 
     return LockOptions(wait=0 if no_wait else lock_timeout)
 
@@ -221,7 +223,8 @@ def diff(env_name: str = typer.Argument(..., metavar="ENV"), output: Output = Ou
 
     Example: ship diff prod
     """
-    from pipeline import config, sync as sync_mod
+    from pipeline import config
+    from pipeline.rollout import sync as sync_mod
 
     def body():
         cfg = config.load()
@@ -245,7 +248,8 @@ def status(env_name: Optional[str] = typer.Argument(None, metavar="[ENV]"), outp
 
     Example: ship status
     """
-    from pipeline import config, status as status_mod
+    from pipeline import config
+    from pipeline.report import status as status_mod
 
     def body():
         cfg = config.load()
@@ -291,7 +295,7 @@ def promote(
     Example: ship promote dev uat; ship promote uat prod --canary 10
     """
     from pipeline import commands
-    from pipeline.promote import CanaryResult
+    from pipeline.rollout.promotion import CanaryResult
 
     def body():
         result = commands.promote(from_env, to_env, sync=not no_sync, canary=canary, no_canary=no_canary, hold=hold,
@@ -389,7 +393,8 @@ def history(env_name: str = typer.Argument(..., metavar="ENV"), output: Output =
 
     Example: ship history prod
     """
-    from pipeline import config, release as release_mod
+    from pipeline import config
+    from pipeline.rollout import release as release_mod
 
     def body():
         cfg = config.load()
@@ -422,7 +427,9 @@ def rbac(
 
     Example: ship rbac prod | kubectl apply -f -
     """
-    from pipeline import config, rbac as rbac_mod, yamlsafe
+    from pipeline import config
+    from pipeline.kube import rbac as rbac_mod
+    from pipeline.gitops import yamlsafe
 
     def body():
         cfg = config.load()
@@ -438,7 +445,8 @@ def summary(title: str = typer.Option("ship", "--title", help="The summary's hea
 
     Example: ship summary >> "$GITHUB_STEP_SUMMARY"
     """
-    from pipeline import config, summary as summary_mod
+    from pipeline import config
+    from pipeline.report import summary as summary_mod
 
     typer.echo(run(lambda: summary_mod.markdown(config.load(), title)), nl=False)
 

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from typing import Callable
 
-from pipeline import build as build_mod, config, overlay, release as release_mod, rollback as rollback_mod
-from pipeline import promote as promote_mod, sync as sync_mod
+from pipeline import config
+from pipeline.image import build as build_mod
+from pipeline.gitops import overlay
+from pipeline.rollout import release as release_mod
+from pipeline.rollout import rollback as rollback_mod
+from pipeline.rollout import promotion as promote_mod
+from pipeline.rollout import sync as sync_mod
 from pipeline.errors import PromotionError
-from pipeline.ledger import Outcome
-from pipeline.gitrepo import GitRepo
-from pipeline.registry import Registry
+from pipeline.gitops.ledger import Outcome
+from pipeline.gitops.git import GitRepo
+from pipeline.image.registry import Registry
 
 Progress = Callable[[str], None]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline import yamlsafe
+from pipeline.gitops import yamlsafe
 from pipeline.errors import ConfigError
 
 CONFIG_FILE = "ship.yaml"

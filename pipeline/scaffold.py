@@ -13,7 +13,8 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from pipeline import rbac, yamlsafe
+from pipeline.kube import rbac
+from pipeline.gitops import yamlsafe
 from pipeline.errors import ConfigError
 
 ENVIRONMENTS = ("dev", "uat", "prod")

@@ -210,7 +210,7 @@ def env_repo(ship_repo, request):
 def broken_images(hellok8s_image, docker_client, registry) -> dict[str, str]:
     """The hellok8s image pushed again as hellok8s-never-ready and hellok8s-crashloop: KWOK's
     stages make pods of those repositories never ready, or crash-loop (hack/kwok/stages.yaml)."""
-    from pipeline.registry import ImageRef, Registry
+    from pipeline.image.registry import ImageRef, Registry
 
     ref = ImageRef.parse(hellok8s_image)
     image = docker_client.images.get(f"{ref.repository}:{ref.tag}")

@@ -312,8 +312,8 @@ def test_a_crash_mid_canary_is_reported_and_a_rerun_finishes_it(prod_stable):
 
 
 def test_a_promote_waits_for_prods_lock(prod_stable):
-    from pipeline.kube import Cluster
-    from pipeline.lock import EnvironmentLock, LockOptions
+    from pipeline.kube.client import Cluster
+    from pipeline.kube.lock import EnvironmentLock, LockOptions
 
     work, bare, namespaces, r1, r2, policy = prod_stable
     cluster = Cluster()

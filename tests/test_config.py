@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config, yamlsafe
+from pipeline import config
+from pipeline.gitops import yamlsafe
 from pipeline.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

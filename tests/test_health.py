@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import health
-from pipeline.health import Health, HealthCode
+from pipeline.kube import health
+from pipeline.kube.health import Health, HealthCode
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "health"
 

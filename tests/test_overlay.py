@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import overlay, yamlsafe
+from pipeline.gitops import overlay
+from pipeline.gitops import yamlsafe
 from pipeline.config import App, Environment
 from pipeline.errors import ConfigError, ValidationError
 

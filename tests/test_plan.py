@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import plan
+from pipeline.kube import plan
 from pipeline.config import App, Environment
 from pipeline.errors import SecretError
-from pipeline.plan import (DEFAULT_RANK, ENV_LABEL, HASH_ANNOTATION, MANAGED_BY, REDACTED, Action, ChangeSetEntry,
+from pipeline.kube.plan import (DEFAULT_RANK, ENV_LABEL, HASH_ANNOTATION, MANAGED_BY, REDACTED, Action, ChangeSetEntry,
                            drifted, is_subset, key, kubectl_ref, make_plan, normalized, redact, referenced_configmaps,
                            stage_of, subject, validate, with_ownership)
-from pipeline.secrets import secret_for
+from pipeline.gitops.secrets import secret_for
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "plan"
 ENV, NS = "dev", "hellok8s-dev"
@@ -427,7 +427,7 @@ def test_redact_leaves_non_secrets_alone():
 
 
 def test_rotated_secret_value_is_not_same_as_live():
-    from pipeline import apply
+    from pipeline.kube import apply
 
     new, old = live_of(secret(DB_PASSWORD="new")), live_of(secret(DB_PASSWORD="old"))
     assert drifted(owned(secret(DB_PASSWORD="new")), old)  # planning sees the change ...

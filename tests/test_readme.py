@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import typer
 
-from pipeline import config, yamlsafe
+from pipeline import config
+from pipeline.gitops import yamlsafe
 from pipeline.cli import app
 from tests.conftest import ROOT, commit_all
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import RenderError
-from pipeline.render import render
+from pipeline.gitops.render import render
 
 KUSTOMIZATION = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [cm.yaml]\n"
 

@@ -260,8 +260,8 @@ def test_secrets_come_from_the_environment_or_the_cluster_and_never_reach_disk(r
 
 
 def test_a_second_run_waits_for_the_lock_or_fails_with_no_wait(released):
-    from pipeline.kube import Cluster
-    from pipeline.lock import EnvironmentLock, LockOptions
+    from pipeline.kube.client import Cluster
+    from pipeline.kube.lock import EnvironmentLock, LockOptions
 
     work, _, ns, _ = released
     assert ship("sync", "dev").exit_code == 0
@@ -285,7 +285,7 @@ def test_a_second_run_waits_for_the_lock_or_fails_with_no_wait(released):
 
 
 def test_a_lease_whose_holder_died_is_taken_over(released):
-    from pipeline.kube import Cluster
+    from pipeline.kube.client import Cluster
 
     work, _, ns, _ = released
     assert ship("sync", "dev").exit_code == 0
@@ -318,8 +318,8 @@ def test_killing_sync_at_any_point_then_syncing_again_converges(released, delay)
 
 
 def test_sync_diff_and_status_work_under_the_least_privilege_role(released, tmp_path, monkeypatch):
-    from pipeline import rbac
-    from pipeline.kube import Cluster
+    from pipeline.kube import rbac
+    from pipeline.kube.client import Cluster
 
     work, _, ns, _ = released
     admin = Cluster()

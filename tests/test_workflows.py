@@ -28,11 +28,13 @@ def actionlint() -> str:
     return found
 
 
+@pytest.mark.binaries
 def test_actionlint_passes_on_every_workflow():
     proc = subprocess.run([actionlint(), *map(str, WORKFLOWS)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.binaries
 def test_actionlint_passes_on_what_ship_init_writes(tmp_path):
     git.Repo.init(tmp_path)
     scaffold.init(tmp_path, "shop", "apps/shop", 8080, "registry.example.com")

@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from pipeline import plan as planning
+from pipeline.kube import plan as planning
 from pipeline.errors import ClusterError, ConflictError, DryRunError, ValidationError
-from pipeline.kube import ApiError, Cluster
-from pipeline.plan import Action, ChangeSetEntry, Plan
+from pipeline.kube.client import ApiError, Cluster
+from pipeline.kube.plan import Action, ChangeSetEntry, Plan
 
 Progress = Callable[[str], None]
 

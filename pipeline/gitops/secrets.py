@@ -13,7 +13,7 @@ import re
 
 from pipeline.config import App, Environment
 from pipeline.errors import SecretError
-from pipeline.plan import secret_object
+from pipeline.kube.plan import secret_object
 
 
 def variable(app: App, key: str) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline import canary, overlay
+from pipeline.gitops import canary_overlay as canary
+from pipeline.gitops import overlay
 from pipeline.config import Environment, ShipConfig
-from pipeline.ledger import Outcome
-from pipeline.release import read_ledger, read_overlay
+from pipeline.gitops.ledger import Outcome
+from pipeline.rollout.release import read_ledger, read_overlay
 
 FAILED = (Outcome.REJECTED, Outcome.ROLLBACK_FAILED)
 

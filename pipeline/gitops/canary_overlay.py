@@ -19,12 +19,13 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
-from pipeline import routing, yamlsafe
+from pipeline.gitops import routing
+from pipeline.gitops import yamlsafe
 from pipeline.config import App, CanaryStep, Environment
 from pipeline.errors import ConfigError
-from pipeline.overlay import (CANARY_DIR, CANARY_STATE_FILE, CONFIG_DIR, HEADER, KUSTOMIZATION, WORKLOAD_KINDS,
+from pipeline.gitops.overlay import (CANARY_DIR, CANARY_STATE_FILE, CONFIG_DIR, HEADER, KUSTOMIZATION, WORKLOAD_KINDS,
                               OverlayFiles, Release, config_map, config_refs, routing_files, workload_ops)
-from pipeline.registry import ImageRef
+from pipeline.image.registry import ImageRef
 
 RUNNING, HELD = "running", "held"
 STATE_HEADER = "# Written by ship: a canary in progress. `ship abort ENV` removes it; `ship promote --resume` continues it.\n"

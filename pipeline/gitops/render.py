@@ -19,7 +19,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from pipeline import yamlsafe
+from pipeline.gitops import yamlsafe
 from pipeline.errors import ConfigError, RenderError
 
 _CACHED = Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship")) / "bin/kustomize"

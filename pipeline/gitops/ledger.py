@@ -11,8 +11,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field, replace
 
-from pipeline import yamlsafe
-from pipeline.overlay import Release
+from pipeline.gitops import yamlsafe
+from pipeline.gitops.overlay import Release
 
 LEDGER_FILE = "ledger.yaml"
 HEADER = "# Written by ship: every release of this environment and what became of it, oldest first.\n"

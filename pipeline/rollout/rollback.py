@@ -14,12 +14,15 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
-from pipeline import apply, gates, overlay, sync as sync_mod
+from pipeline.kube import apply
+from pipeline.rollout import gates
+from pipeline.gitops import overlay
+from pipeline.rollout import sync as sync_mod
 from pipeline.config import App, Environment, ShipConfig
 from pipeline.errors import GateFailed, PromotionError
-from pipeline.ledger import Entry, Ledger, Outcome
-from pipeline.release import now_iso, read_ledger, read_overlay, record_outcome, write_overlay, write_release
-from pipeline.render import render
+from pipeline.gitops.ledger import Entry, Ledger, Outcome
+from pipeline.rollout.release import now_iso, read_ledger, read_overlay, record_outcome, write_overlay, write_release
+from pipeline.gitops.render import render
 
 Progress = Callable[[str], None]
 

@@ -13,12 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from pipeline import apply, lock as lock_mod, plan as planning, secrets, yamlsafe
+from pipeline.kube import apply
+from pipeline.kube import lock as lock_mod
+from pipeline.kube import plan as planning
+from pipeline.gitops import secrets
+from pipeline.gitops import yamlsafe
 from pipeline.config import App, Environment, ShipConfig
 from pipeline.errors import ClusterError
-from pipeline.kube import Cluster
-from pipeline.overlay import KUSTOMIZATION
-from pipeline.render import render
+from pipeline.kube.client import Cluster
+from pipeline.gitops.overlay import KUSTOMIZATION
+from pipeline.gitops.render import render
 
 Progress = Callable[[str], None]
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline import yamlsafe
+from pipeline.gitops import yamlsafe
 from pipeline.config import Environment, ShipConfig
 from pipeline.errors import ConfigError, RegistryError
-from pipeline.overlay import KUSTOMIZATION
-from pipeline.registry import ImageRef, Registry
+from pipeline.gitops.overlay import KUSTOMIZATION
+from pipeline.image.registry import ImageRef, Registry
 
 
 @dataclass(frozen=True)

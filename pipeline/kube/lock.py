@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from pipeline.errors import LockError
-from pipeline.kube import ApiError, Cluster
+from pipeline.kube.client import ApiError, Cluster
 
 LEASE_PREFIX = "ship-lock-"
 

@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from pipeline import health
+from pipeline.kube import health
 from pipeline.config import GateOptions
 from pipeline.errors import ClusterError
-from pipeline.kube import Cluster
+from pipeline.kube.client import Cluster
 
 Progress = Callable[[str], None]
 RELEASE_ANNOTATION = "ship.dev/release"

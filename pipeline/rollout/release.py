@@ -14,13 +14,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from pipeline import overlay, yamlsafe
+from pipeline.gitops import overlay
+from pipeline.gitops import yamlsafe
 from pipeline.config import App, Environment, ShipConfig
 from pipeline.errors import ConfigError, RegistryError, ShipError, ValidationError
-from pipeline.gitrepo import Commit, GitRepo
-from pipeline.ledger import LEDGER_FILE, Ledger, Outcome
-from pipeline.registry import ImageRef, Registry
-from pipeline.render import render
+from pipeline.gitops.git import Commit, GitRepo
+from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
+from pipeline.image.registry import ImageRef, Registry
+from pipeline.gitops.render import render
 
 Progress = Callable[[str], None]
 

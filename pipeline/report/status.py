@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from pipeline import apply, canary, health, overlay, routing
+from pipeline.kube import apply
+from pipeline.gitops import canary_overlay as canary
+from pipeline.kube import health
+from pipeline.gitops import overlay
+from pipeline.gitops import routing
 from pipeline.config import Environment, ShipConfig
 from pipeline.errors import ShipError
-from pipeline.release import read_overlay
-from pipeline.sync import connect, desired_objects
+from pipeline.rollout.release import read_overlay
+from pipeline.rollout.sync import connect, desired_objects
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from pipeline import routing, yamlsafe
+from pipeline.gitops import routing
+from pipeline.gitops import yamlsafe
 from pipeline.config import App, Environment
 from pipeline.errors import ConfigError, ValidationError
-from pipeline.registry import ImageRef
+from pipeline.image.registry import ImageRef
 
 KUSTOMIZATION = "kustomization.yaml"
 NAMESPACE_FILE = "namespace.yaml"

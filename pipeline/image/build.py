@@ -17,8 +17,8 @@ from typing import Callable
 
 from pipeline.config import App, ShipConfig
 from pipeline.errors import BuildError
-from pipeline.gitrepo import GitRepo
-from pipeline.registry import ImageRef, Registry
+from pipeline.gitops.git import GitRepo
+from pipeline.image.registry import ImageRef, Registry
 
 Progress = Callable[[str], None]
 LOG_TAIL = 15

@@ -16,16 +16,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from pipeline import canary, gates, health, overlay, rollback as rollback_mod, routing, sync as sync_mod
-from pipeline.analysis import Analysis
+from pipeline.gitops import canary_overlay as canary
+from pipeline.rollout import gates
+from pipeline.kube import health
+from pipeline.gitops import overlay
+from pipeline.rollout import rollback as rollback_mod
+from pipeline.gitops import routing
+from pipeline.rollout import sync as sync_mod
+from pipeline.rollout.analysis import Analysis
 from pipeline.config import CanaryPolicy, CanaryStep, Environment, ShipConfig
 from pipeline.errors import GateFailed, PromotionError
-from pipeline.gitrepo import Commit
-from pipeline.ledger import LEDGER_FILE, Ledger, Outcome
-from pipeline.lock import EnvironmentLock, LockOptions
-from pipeline.release import (base_of, load_config_data, now_iso, publish_overlay, read_ledger, read_overlay,
+from pipeline.gitops.git import Commit
+from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
+from pipeline.kube.lock import EnvironmentLock, LockOptions
+from pipeline.rollout.release import (base_of, load_config_data, now_iso, publish_overlay, read_ledger, read_overlay,
                               write_overlay)
-from pipeline.sync import connect, ensure_namespace
+from pipeline.rollout.sync import connect, ensure_namespace
 
 Progress = Callable[[str], None]
 

@@ -1,0 +1,1 @@
+"""The git side: overlays, releases and ledgers as files, kustomize rendering, safe YAML, git."""

@@ -1,0 +1,1 @@
+"""Reports: status, history and summaries, read from git and the cluster."""
