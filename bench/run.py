@@ -149,16 +149,16 @@ def sync_run(tmp: Path, n: int) -> dict:
 
 def profile_sync(tmp: Path, n: int = 1000) -> list[dict]:
     """Where ship spends its time in a full sync of n objects (in-process, cProfile)."""
-    from pipeline import config
-    from pipeline.rollout import sync as sync_mod
+    from pipeline.commands.context import open_context
     from pipeline.kube.apply import SyncOptions
+    from pipeline.rollout.sync import sync_environment
 
     work, ns, _ = bench_repo(tmp, n, "profile")
-    cfg = config.load(work)
-    profiler = cProfile.Profile()
-    profiler.enable()
-    sync_mod.sync(cfg, cfg.env("bench"), SyncOptions())
-    profiler.disable()
+    with open_context(root=work) as ctx:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        sync_environment(ctx, ctx.config.env("bench"), SyncOptions())
+        profiler.disable()
     stream = io.StringIO()
     stats = pstats.Stats(profiler, stream=stream)
     rows = []

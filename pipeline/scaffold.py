@@ -9,29 +9,24 @@ before writing any, so a refused init changes nothing.
 
 from __future__ import annotations
 
-import re
 from importlib import resources
 from pathlib import Path
 
-from pipeline.kube import rbac
-from pipeline.gitops import yamlsafe
+from pipeline import names
 from pipeline.errors import ConfigError
+from pipeline.gitops import yamlsafe
+from pipeline.kube import rbac
 
 ENVIRONMENTS = ("dev", "uat", "prod")
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$")
 
 
 def template(name: str) -> str:
     return resources.files("pipeline").joinpath("templates", name).read_text()
 
 
-def env_key(name: str) -> str:
-    return re.sub(r"[^A-Z0-9]", "_", name.upper())
-
-
 def secrets_env(app: str, secrets: tuple[str, ...]) -> str:
     """Workflow-level env lines passing each app secret to ship as SHIP_SECRET_<APP>_<KEY>."""
-    lines = [f"  SHIP_SECRET_{env_key(app)}_{k}: ${{{{ secrets.SHIP_SECRET_{env_key(app)}_{k} }}}}" for k in secrets]
+    lines = [f"  {names.secret_variable(app, k)}: ${{{{ secrets.{names.secret_variable(app, k)} }}}}" for k in secrets]
     return "\n".join(lines)
 
 
@@ -52,8 +47,8 @@ def workflow_files(app_secrets: dict[str, tuple[str, ...]]) -> dict[str, str]:
 
 def planned_files(root: Path, app: str, path: str, port: int, registry: str) -> dict[str, str]:
     """Every file `ship init` writes, by path relative to the repository root."""
-    if not _NAME.match(app):
-        raise ConfigError(f"app name {app!r}: expected a DNS label (lowercase letters, digits and '-')")
+    if not names.valid_name(app):
+        raise ConfigError(f"app name {app!r}: expected {names.NAME_RULE}")
 
     def fill(text: str) -> str:
         return (text.replace("__APP__", app).replace("__PATH__", path).replace("__PORT__", str(port))
@@ -71,7 +66,7 @@ def planned_files(root: Path, app: str, path: str, port: int, registry: str) -> 
     for env in ENVIRONMENTS:
         if not (root / path / "config" / f"{env}.env").exists():
             files[f"{path}/config/{env}.env"] = (f"# {app}'s config for {env}: KEY=value lines. Never secrets: those come "
-                                                 f"from SHIP_SECRET_{env_key(app)}_<KEY> at sync time.\nENVIRONMENT={env}\n")
+                                                 f"from {names.secret_variable(app, '<KEY>')} at sync time.\nENVIRONMENT={env}\n")
     files.update(workflow_files({app: ()}))
     return files
 

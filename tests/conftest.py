@@ -166,7 +166,6 @@ def unique_namespaces(cfg_path: Path, suffix: str) -> None:
 @pytest.fixture(scope="session")
 def hellok8s_image(local_parts, tmp_path_factory) -> str:
     """hellok8s built and pushed once per test session; its pinned reference."""
-    import shutil
 
     import git
 

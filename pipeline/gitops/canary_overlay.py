@@ -16,20 +16,28 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import PurePosixPath
 
-from pipeline.gitops import routing
-from pipeline.gitops import yamlsafe
+from pipeline import names
 from pipeline.config import App, CanaryStep, Environment
 from pipeline.errors import ConfigError
-from pipeline.gitops.overlay import (CANARY_DIR, CANARY_STATE_FILE, CONFIG_DIR, HEADER, KUSTOMIZATION, WORKLOAD_KINDS,
-                              OverlayFiles, Release, config_map, config_refs, routing_files, workload_ops)
-from pipeline.image.registry import ImageRef
+from pipeline.gitops import routing, yamlsafe
+from pipeline.gitops.overlay import (CANARY_DIR, CANARY_STATE_FILE, CONFIG_DIR, HEADER, KUSTOMIZATION, OverlayFiles,
+                                     config_map, patch_target, patched_workloads, pinned_images, routing_files,
+                                     workload_ops)
+from pipeline.gitops.records import Release
 
-RUNNING, HELD = "running", "held"
+
+class Phase(str, Enum):
+    """Where a canary stands: running its steps, or held after analysis for a person to decide."""
+
+    RUNNING = "running"
+    HELD = "held"
+
+
 STATE_HEADER = "# Written by ship: a canary in progress. `ship abort ENV` removes it; `ship promote --resume` continues it.\n"
-WEIGHT_ANNOTATION = "ship.dev/canary-weight"
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,7 @@ class CanaryState:
     source: str  # the environment it is promoted from
     steps: tuple[CanaryStep, ...]
     step: int  # index of the current step
-    status: str  # running | held
+    status: Phase
     started_at: str
     updated_at: str
 
@@ -49,13 +57,13 @@ class CanaryState:
         return self.steps[self.step].weight
 
     def describe(self) -> str:
-        held = ", held for a decision" if self.status == HELD else ""
+        held = ", held for a decision" if self.status is Phase.HELD else ""
         return f"{self.release.id} canary {self.weight}% (step {self.step + 1}/{len(self.steps)}{held})"
 
     def dumps(self) -> str:
         data = {"release": self.release.record(), "source": self.source,
                 "steps": [{"weight": s.weight, "bake": s.bake} for s in self.steps], "step": self.step,
-                "weight": self.weight, "status": self.status, "started_at": self.started_at,
+                "weight": self.weight, "status": self.status.value, "started_at": self.started_at,
                 "updated_at": self.updated_at}
         return STATE_HEADER + yamlsafe.dumps(data)
 
@@ -67,10 +75,10 @@ class CanaryState:
         try:
             steps = tuple(CanaryStep(int(s["weight"]), float(s["bake"])) for s in data["steps"])
             state = cls(Release.from_record(data["release"]), data["source"], steps, int(data["step"]),
-                        data["status"], data.get("started_at", ""), data.get("updated_at", ""))
+                        Phase(data["status"]), data.get("started_at", ""), data.get("updated_at", ""))
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{source}: not a canary state written by ship ({exc})") from exc
-        if not 0 <= state.step < len(steps) or state.status not in (RUNNING, HELD):
+        if not 0 <= state.step < len(steps):
             raise ConfigError(f"{source}: step {state.step} or status {state.status!r} is out of range")
         return state
 
@@ -84,38 +92,32 @@ def canary_replicas(weight: int, stable_replicas: int) -> int:
     return max(1, math.ceil(weight * stable_replicas / 100))
 
 
-def _workloads(app: App, base_objects: list[dict]) -> list[dict]:
-    return [o for o in base_objects if o.get("kind") in WORKLOAD_KINDS and config_refs(o, app.config_name)]
-
-
 def canary_kustomization(app: App, env: Environment, state: CanaryState, base_objects: list[dict],
                          base_rel: str) -> dict:
     """canary/kustomization.yaml: the base once more as `<name>-canary`, on the canary's release."""
     rel = state.release
-    ref = ImageRef.parse(rel.image)
     patches = []
     services = set()
-    for w in _workloads(app, base_objects):
-        group, _, version = w["apiVersion"].rpartition("/")
+    for w in patched_workloads(app, base_objects):
         replicas = canary_replicas(state.weight, int(w["spec"].get("replicas", 1)))
-        ops = workload_ops(w, rel, app.config_name) + routing.track_ops("canary", True) + [
+        ops = workload_ops(w, rel, app.config_name) + routing.track_ops(names.CANARY, True) + [
             {"op": "add", "path": "/spec/replicas", "value": replicas},
-            {"op": "add", "path": "/metadata/annotations/ship.dev~1canary-weight", "value": str(state.weight)}]
-        patches.append({"target": {"group": group, "version": version, "kind": w["kind"], "name": w["metadata"]["name"]},
-                        "patch": yamlsafe.dumps(ops)})
+            {"op": "add", "path": "/metadata/annotations/" + names.CANARY_WEIGHT.replace("/", "~1"),
+             "value": str(state.weight)}]
+        patches.append({"target": patch_target(w), "patch": yamlsafe.dumps(ops)})
         if (svc := routing.service_for(base_objects, w)) is not None:
             services.add(svc[0])
     for service in sorted(services):
-        patch = routing.service_track_patch(service, "canary")
+        patch = routing.service_track_patch(service, names.CANARY)
         patches.append({**patch, "patch": yamlsafe.dumps(patch["patch"])})
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "resources": [str(PurePosixPath("..") / base_rel)],
-        "nameSuffix": "-canary",
-        "images": [{"name": app.image, "newName": ref.repository, "newTag": ref.tag, "digest": ref.digest}],
+        "nameSuffix": names.CANARY_SUFFIX,
+        "images": pinned_images([], app, rel),
         "patches": patches,
-        "labels": [{"pairs": {routing.TRACK: "canary"}, "includeSelectors": False}],
+        "labels": [{"pairs": {names.TRACK: names.CANARY}, "includeSelectors": False}],
     }
 
 
@@ -137,7 +139,7 @@ def plan_canary(current: dict[str, str | None], app: App, env: Environment, stat
     """The overlay's files with the canary at `state`'s step, beside the stable release."""
     kz = _kustomization(current, env)
     config_file = f"{CONFIG_DIR}/{state.release.config}.yaml"
-    routes = routing_files(env, base_objects, _workloads(app, base_objects), state.weight)
+    routes = routing_files(env, base_objects, patched_workloads(app, base_objects), state.weight)
     files: dict[str, str | None] = {
         f"{CANARY_DIR}/{KUSTOMIZATION}": HEADER + yamlsafe.dumps(
             canary_kustomization(app, env, state, base_objects, os.path.normpath(base_rel))),
@@ -155,7 +157,7 @@ def plan_canary(current: dict[str, str | None], app: App, env: Environment, stat
 def plan_weight_zero(current: dict[str, str | None], app: App, env: Environment, state: CanaryState,
                      base_objects: list[dict]) -> OverlayFiles:
     """Routing back to 100% stable with the canary still in place: the first move of an abort."""
-    routes = routing_files(env, base_objects, _workloads(app, base_objects), 0)
+    routes = routing_files(env, base_objects, patched_workloads(app, base_objects), 0)
     return OverlayFiles({**routes, CANARY_STATE_FILE: current.get(CANARY_STATE_FILE)})
 
 
@@ -164,7 +166,7 @@ def plan_removed(current: dict[str, str | None], app: App, env: Environment, bas
     """The overlay without the canary: its kustomization, state and routing weights gone."""
     kz = _kustomization(current, env)
     state = read_state(current, env)
-    routes = routing_files(env, base_objects, _workloads(app, base_objects), None)
+    routes = routing_files(env, base_objects, patched_workloads(app, base_objects), None)
     files: dict[str, str | None] = {p: None for p in current if p.startswith(f"{CANARY_DIR}/")}
     files[CANARY_STATE_FILE] = None
     files.update(routes)
@@ -175,7 +177,3 @@ def plan_removed(current: dict[str, str | None], app: App, env: Environment, bas
     files[KUSTOMIZATION] = HEADER + yamlsafe.dumps(
         _with_resources(kz, [p for p, t in routes.items() if t is not None], remove))
     return OverlayFiles(files)
-
-
-def next_state(state: CanaryState, at: str) -> CanaryState:
-    return replace(state, step=state.step + 1, status=RUNNING, updated_at=at)

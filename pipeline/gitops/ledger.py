@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, replace
+from enum import Enum
 
+from pipeline.errors import ConfigError
 from pipeline.gitops import yamlsafe
-from pipeline.gitops.overlay import Release
+from pipeline.gitops.records import Release
 
 LEDGER_FILE = "ledger.yaml"
 HEADER = "# Written by ship: every release of this environment and what became of it, oldest first.\n"
 
 
-class Outcome:
+class Outcome(str, Enum):
+    """What became of a release in an environment."""
+
     PENDING = "pending"  # released, not yet gated
     CANARY = "canary"  # running as a canary beside the stable release
     HEALTHY = "healthy"  # passed its gates
@@ -27,20 +31,27 @@ class Outcome:
     ROLLED_BACK_TO = "rolled back to"  # a rollback put it back; it runs and is healthy
     ROLLBACK_FAILED = "rollback failed"  # a rollback to it failed its own gates
 
-    RUNNABLE = (HEALTHY, ROLLED_BACK_TO)  # a rollback may return to these
+    @property
+    def runnable(self) -> bool:
+        """A rollback may return to a release with this outcome."""
+        return self in (Outcome.HEALTHY, Outcome.ROLLED_BACK_TO)
+
+    @property
+    def failed(self) -> bool:
+        return self in (Outcome.REJECTED, Outcome.ROLLBACK_FAILED)
 
 
 @dataclass(frozen=True)
 class Entry:
     release: Release
-    outcome: str = Outcome.PENDING
+    outcome: Outcome = Outcome.PENDING
     reason: str = ""
     updated_at: str = ""
 
     def to_record(self) -> dict:
         out = self.release.record()
         out["config_data"] = dict(self.release.config_data)
-        out.update(outcome=self.outcome, reason=self.reason, updated_at=self.updated_at)
+        out.update(outcome=self.outcome.value, reason=self.reason, updated_at=self.updated_at)
         return out
 
 
@@ -56,7 +67,11 @@ class Ledger:
         entries = []
         for rec in data.get("releases", []):
             rec = dict(rec)
-            outcome, reason, updated = rec.pop("outcome", Outcome.PENDING), rec.pop("reason", ""), rec.pop("updated_at", "")
+            outcome, reason, updated = rec.pop("outcome", "pending"), rec.pop("reason", ""), rec.pop("updated_at", "")
+            try:
+                outcome = Outcome(outcome)
+            except ValueError:
+                raise ConfigError(f"{source}: release {rec.get('id')}: unknown outcome {outcome!r}") from None
             release = Release.from_record(rec)
             release = replace(release, config_data=dict(rec.get("config_data") or {}))
             entries.append(Entry(release, outcome, reason or "", updated or ""))
@@ -71,7 +86,7 @@ class Ledger:
                 return e
         return None
 
-    def record(self, release: Release, outcome: str, reason: str, at: str) -> "Ledger":
+    def record(self, release: Release, outcome: Outcome, reason: str, at: str) -> "Ledger":
         """The ledger with `release` set to `outcome` (added when new, else updated in place)."""
         entries = list(self.entries)
         for i in range(len(entries) - 1, -1, -1):
@@ -84,7 +99,7 @@ class Ledger:
     def last_runnable(self, excluding: str | None = None) -> Entry | None:
         """The newest release a rollback may return to (healthy, or rolled back to)."""
         for e in reversed(self.entries):
-            if e.release.id != excluding and e.outcome in Outcome.RUNNABLE:
+            if e.release.id != excluding and e.outcome.runnable:
                 return e
         return None
 

@@ -14,93 +14,26 @@ and returns the new ones, so every decision is tested without I/O.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
 
-from pipeline.gitops import routing
-from pipeline.gitops import yamlsafe
+from pipeline import names
 from pipeline.config import App, Environment
 from pipeline.errors import ConfigError, ValidationError
+from pipeline.gitops import routing, yamlsafe
+from pipeline.gitops.records import Release
 from pipeline.image.registry import ImageRef
 
 KUSTOMIZATION = "kustomization.yaml"
 NAMESPACE_FILE = "namespace.yaml"
 RELEASE_FILE = "release.yaml"
-CANARY_STATE_FILE = "canary.yaml"  # a canary in progress (canary.py); not a kustomize resource
+CANARY_STATE_FILE = "canary.yaml"  # a canary in progress (canary_overlay.py); not a kustomize resource
 CANARY_DIR = "canary"  # the canary's own kustomization
 CONFIG_DIR = "configs"
 HEADER = "# Written by ship; edit ship.yaml and the app's config, not this file.\n"
 RELEASE_HEADER = "# Written by ship. The git history of this file is this environment's release ledger.\n"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
-NOT_CANARY = f"{routing.TRACK}!=canary"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "ship"}
-_ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$")
-
-
-@dataclass(frozen=True)
-class Release:
-    """An immutable record of one release in one environment."""
-
-    id: str  # r<YYYYMMDD>-<HHMMSS>-<short sha>: unique, sorts in time order, names its commit
-    app: str
-    environment: str
-    commit: str
-    image: str  # repo:tag@sha256:<digest>
-    config: str  # name of the versioned ConfigMap
-    created_at: str
-    created_by: str
-    promoted_from: str | None = None
-    config_data: dict[str, str] = field(default_factory=dict, compare=False)
-
-    def record(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("config_data")
-        return out
-
-    @classmethod
-    def from_record(cls, data: dict) -> "Release":
-        known = {k: data.get(k) for k in cls.__dataclass_fields__ if k != "config_data" and k in data}
-        return cls(**known)
-
-
-def release_id(commit_time: dt.datetime, short_sha: str) -> str:
-    """Release id from the source commit: the same commit always gives the same id."""
-    return f"r{commit_time.astimezone(dt.timezone.utc):%Y%m%d-%H%M%S}-{short_sha[:7]}"
-
-
-def parse_env_file(text: str, source: str) -> dict[str, str]:
-    """A dotenv file: `KEY=value` lines, `#` comments and blank lines; no interpolation."""
-    data: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = _ENV_LINE.match(line)
-        if not match:
-            raise ConfigError(f"{source}:{number}: expected KEY=value")
-        key, value = match.group(1), match.group(2).strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        if key in data:
-            raise ConfigError(f"{source}:{number}: {key} is set twice")
-        data[key] = value
-    return data
-
-
-def check_config_has_no_secrets(app: App, data: dict[str, str], source: str) -> None:
-    for key in data:
-        if key in app.secrets:
-            raise ValidationError(
-                f"{source}: {key} is one of {app.name}'s secrets; it must never be in git "
-                f"(set SHIP_SECRET_{_env_key(app.name)}_{key} at sync time instead)"
-            )
-
-
-def _env_key(name: str) -> str:
-    return re.sub(r"[^A-Z0-9]", "_", name.upper())
+KEY_ORDER = ("apiVersion", "kind", "namespace", "resources", "images", "patches", "labels")
 
 
 def config_refs(workload: dict, config_name: str) -> list[str]:
@@ -125,6 +58,11 @@ def config_refs(workload: dict, config_name: str) -> list[str]:
     return paths
 
 
+def patched_workloads(app: App, base_objects: list[dict]) -> list[dict]:
+    """The base's workloads that use the app's ConfigMap: the ones each release repoints."""
+    return [o for o in base_objects if o.get("kind") in WORKLOAD_KINDS and config_refs(o, app.config_name)]
+
+
 def _pointer_key(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
@@ -133,10 +71,10 @@ def workload_ops(workload: dict, release: Release, config_name: str) -> list[dic
     """JSON6902 ops moving a workload onto the release's ConfigMap, with its change-cause."""
     refs = config_refs(workload, config_name)
     ops: list[dict] = [{"op": "replace", "path": p, "value": release.config} for p in refs]
-    notes = {"kubernetes.io/change-cause": f"ship release {release.id}: {release.image}", "ship.dev/release": release.id}
+    notes = {names.CHANGE_CAUSE: f"ship release {release.id}: {release.image}", names.RELEASE: release.id}
     for where, meta in (("/metadata", workload.get("metadata", {})),
                         ("/spec/template/metadata", workload["spec"]["template"].get("metadata", {}))):
-        values = notes if where == "/metadata" else {"ship.dev/release": release.id}
+        values = notes if where == "/metadata" else {names.RELEASE: release.id}
         if meta.get("annotations"):
             ops += [{"op": "add", "path": f"{where}/annotations/{_pointer_key(k)}", "value": v} for k, v in values.items()]
         else:
@@ -170,9 +108,8 @@ def config_map(app: App, release: Release) -> dict:
         "kind": "ConfigMap",
         "metadata": {
             "name": release.config,
-            "labels": {"app.kubernetes.io/name": app.name, "app.kubernetes.io/part-of": app.name,
-                       "ship.dev/config-of": app.name},
-            "annotations": {"ship.dev/release": release.id},
+            "labels": {names.APP_NAME: app.name, names.PART_OF: app.name, names.CONFIG_OF: app.name},
+            "annotations": {names.RELEASE: release.id},
         },
         "immutable": True,
         "data": dict(sorted(release.config_data.items())),
@@ -226,8 +163,36 @@ def plan_release(current: dict[str, str | None], app: App, env: Environment, rel
     `current`: the overlay's files now (relative paths); `base_objects`: the app's base as
     kustomize renders it; `base_path`: the base folder relative to the overlay.
     """
-    workloads = [o for o in base_objects if o.get("kind") in WORKLOAD_KINDS]
-    patched = [w for w in workloads if config_refs(w, app.config_name)]
+    patched = _checked_workloads(app, base_objects)
+    kz = _load_kustomization(current.get(KUSTOMIZATION), env)
+    kz["namespace"] = env.namespace
+    resources, dropped = _resources(kz, app, release, base_path)
+    kz["images"] = pinned_images(kz.get("images", []), app, release)
+    kz["patches"] = _stable_patches(kz.get("patches", []), app, env, release, base_objects, patched)
+    kz.setdefault("labels", [{"pairs": {names.MANAGED_BY: names.MANAGER, names.ENV_LABEL: env.name},
+                              "includeSelectors": False}])
+    files: dict[str, str | None] = {
+        NAMESPACE_FILE: HEADER + yamlsafe.dumps(namespace_object(env)),
+        RELEASE_FILE: RELEASE_HEADER + yamlsafe.dumps(release.record()),
+    }
+    if current.get(CANARY_STATE_FILE) is None:  # while a canary runs, canary_overlay.py owns the routing
+        routes = routing_files(env, base_objects, patched, None)
+        files.update(routes)
+        listed = [r for r in resources if r not in routes]
+        resources = [*listed[:2], *[p for p, t in routes.items() if t is not None], *listed[2:]]
+    kz["resources"] = resources
+    files[KUSTOMIZATION] = HEADER + yamlsafe.dumps(_ordered(kz))
+    new_config = f"{CONFIG_DIR}/{release.config}.yaml"
+    if current.get(new_config) is None:
+        files[new_config] = HEADER + yamlsafe.dumps(config_map(app, release))
+    for name in dropped:
+        files[f"{CONFIG_DIR}/{name}.yaml"] = None
+    return OverlayFiles(files)
+
+
+def _checked_workloads(app: App, base_objects: list[dict]) -> list[dict]:
+    """The workloads a release repoints; refuses a base with none, or with a Secret carrying data."""
+    patched = patched_workloads(app, base_objects)
     if not patched:
         raise ValidationError(
             f"{app.path / app.base}: no Deployment, StatefulSet or DaemonSet references ConfigMap "
@@ -237,61 +202,61 @@ def plan_release(current: dict[str, str | None], app: App, env: Environment, rel
         if obj.get("kind") == "Secret" and (obj.get("data") or obj.get("stringData")):
             raise ValidationError(f"{app.path / app.base}: Secret {obj['metadata'].get('name')} carries data; "
                                   "secrets never go in git")
-    kz = _load_kustomization(current.get(KUSTOMIZATION), env)
-    kz["namespace"] = env.namespace
+    return patched
+
+
+def _resources(kz: dict, app: App, release: Release, base_path: str) -> tuple[list[str], list[str]]:
+    """(the kustomization's resources with the release's config, config names dropped)."""
     prefix = f"{CONFIG_DIR}/{app.config_name}-"
     resources = [r for r in kz.get("resources", []) if isinstance(r, str)]
     existing = [PurePosixPath(r).stem for r in resources if r.startswith(prefix)]
     kept, dropped = kept_configs(existing, release.config, app.keep_configs)
     others = [r for r in resources if not r.startswith(prefix) and r not in (NAMESPACE_FILE, base_path)]
-    kz["resources"] = [NAMESPACE_FILE, base_path, *others, *[f"{CONFIG_DIR}/{n}.yaml" for n in kept]]
+    return [NAMESPACE_FILE, base_path, *others, *[f"{CONFIG_DIR}/{n}.yaml" for n in kept]], dropped
 
+
+def pinned_images(images: list[dict], app: App, release: Release) -> list[dict]:
+    """The kustomization's `images:` with APP's image pinned to the release's digest."""
     ref = ImageRef.parse(release.image)
-    images = [i for i in kz.get("images", []) if i.get("name") != app.image]
-    images.append({"name": app.image, "newName": ref.repository, "newTag": ref.tag, "digest": ref.digest})
-    kz["images"] = images
+    return [*[i for i in images if i.get("name") != app.image],
+            {"name": app.image, "newName": ref.repository, "newTag": ref.tag, "digest": ref.digest}]
 
-    names = {w["metadata"]["name"] for w in patched}
-    patches = [p for p in kz.get("patches", []) if (p.get("target") or {}).get("name") not in names
-               or (p.get("target") or {}).get("kind") not in WORKLOAD_KINDS]
-    services = set()
+
+def patch_target(workload: dict, **extra: str) -> dict:
+    group, _, version = workload["apiVersion"].rpartition("/")
+    return {"group": group, "version": version, "kind": workload["kind"], "name": workload["metadata"]["name"], **extra}
+
+
+def _stable_patches(patches: list[dict], app: App, env: Environment, release: Release, base_objects: list[dict],
+                    patched: list[dict]) -> list[dict]:
+    """The kustomization's patches with the stable workloads (and Services) on `release`."""
+    workload_names = {w["metadata"]["name"] for w in patched}
+
+    def ours(p: dict, kinds: tuple[str, ...], names_: set[str]) -> bool:
+        target = p.get("target") or {}
+        return target.get("kind") in kinds and target.get("name") in names_
+
+    patches = [p for p in patches if not ours(p, WORKLOAD_KINDS, workload_names)]
+    services: set[str] = set()
     if routed(env):
         services = {s[0] for w in patched if (s := routing.service_for(base_objects, w))}
-        patches = [p for p in patches if not ((p.get("target") or {}).get("kind") == "Service"
-                                              and (p.get("target") or {}).get("name") in services)]
+        patches = [p for p in patches if not ours(p, ("Service",), services)]
     for w in patched:
-        group, _, version = w["apiVersion"].rpartition("/")
-        ops = workload_ops(w, release, app.config_name) + (routing.track_ops("stable", False) if routed(env) else [])
+        ops = workload_ops(w, release, app.config_name) + (routing.track_ops(names.STABLE, False) if routed(env) else [])
         # kustomize matches a target by original name too: the selector keeps the canary (the
         # same base, suffixed) out of the stable release's patches.
-        patches.append({"target": {"group": group, "version": version, "kind": w["kind"], "name": w["metadata"]["name"],
-                                   "labelSelector": NOT_CANARY},
-                        "patch": yamlsafe.dumps(ops)})
+        patches.append({"target": patch_target(w, labelSelector=names.NOT_CANARY), "patch": yamlsafe.dumps(ops)})
     for service in sorted(services):
-        patch = routing.service_track_patch(service, "stable")
-        patches.append({"target": {**patch["target"], "labelSelector": NOT_CANARY}, "patch": yamlsafe.dumps(patch["patch"])})
-    kz["patches"] = patches
-    kz.setdefault("labels", [{"pairs": {**MANAGED_BY, "ship.dev/environment": env.name}, "includeSelectors": False}])
+        patch = routing.service_track_patch(service, names.STABLE)
+        patches.append({"target": {**patch["target"], "labelSelector": names.NOT_CANARY},
+                        "patch": yamlsafe.dumps(patch["patch"])})
+    return patches
 
-    ordered = {k: kz[k] for k in ("apiVersion", "kind", "namespace", "resources", "images", "patches", "labels") if k in kz}
+
+def _ordered(kz: dict) -> dict:
+    ordered = {k: kz[k] for k in KEY_ORDER if k in kz}
     ordered.update({k: v for k, v in kz.items() if k not in ordered})
-    files: dict[str, str | None] = {
-        KUSTOMIZATION: HEADER + yamlsafe.dumps(ordered),
-        NAMESPACE_FILE: HEADER + yamlsafe.dumps(namespace_object(env)),
-        RELEASE_FILE: RELEASE_HEADER + yamlsafe.dumps(release.record()),
-    }
-    if current.get(CANARY_STATE_FILE) is None:  # while a canary runs, canary.py owns the routing
-        routes = routing_files(env, base_objects, patched, None)
-        files.update(routes)
-        listed = [r for r in kz["resources"] if r not in routes]
-        kz["resources"] = [*listed[:2], *[p for p, t in routes.items() if t is not None], *listed[2:]]
-        files[KUSTOMIZATION] = HEADER + yamlsafe.dumps({**ordered, "resources": kz["resources"]})
-    new_config = f"{CONFIG_DIR}/{release.config}.yaml"
-    if current.get(new_config) is None:
-        files[new_config] = HEADER + yamlsafe.dumps(config_map(app, release))
-    for name in dropped:
-        files[f"{CONFIG_DIR}/{name}.yaml"] = None
-    return OverlayFiles(files)
+    return ordered
 
 
 def config_name_for(app: App, release_id: str, data: dict[str, str], current: dict[str, str | None]) -> str:

@@ -12,19 +12,15 @@ the stable Service never sends traffic to canary pods; the canary has its own Se
 
 from __future__ import annotations
 
+from pipeline import names
 from pipeline.config import CanaryPolicy
 
-TRACK = "ship.dev/track"
 ROUTE_FILE = "route.yaml"
 INGRESS_FILE = "ingress.yaml"
 CANARY_INGRESS_FILE = "canary-ingress.yaml"
 ROUTED = ("gateway", "nginx")  # routers that need stable and canary pods kept apart
 NGINX_CANARY = "nginx.ingress.kubernetes.io/canary"
 NGINX_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
-
-
-def canary_name(name: str) -> str:
-    return f"{name}-canary"
 
 
 def service_for(base_objects: list[dict], workload: dict) -> tuple[str, int] | None:
@@ -49,7 +45,7 @@ def http_route(policy: CanaryPolicy, service: str, port: int, canary_weight: int
     """The HTTPRoute: all traffic to stable, or split `100 - w` / `w` while a canary runs."""
     backends = [{"name": service, "port": port, "weight": 100 if canary_weight is None else 100 - canary_weight}]
     if canary_weight is not None:
-        backends.append({"name": canary_name(service), "port": port, "weight": canary_weight})
+        backends.append({"name": names.canary_name(service), "port": port, "weight": canary_weight})
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
@@ -64,7 +60,7 @@ def http_route(policy: CanaryPolicy, service: str, port: int, canary_weight: int
 
 def ingress(policy: CanaryPolicy, service: str, port: int, canary_weight: int | None = None) -> dict:
     """The stable Ingress, or (with a weight) the canary Ingress for the same host and path."""
-    name = service if canary_weight is None else canary_name(service)
+    name = service if canary_weight is None else names.canary_name(service)
     meta: dict = {"name": name}
     if canary_weight is not None:
         meta["annotations"] = {NGINX_CANARY: "true", NGINX_WEIGHT: str(canary_weight)}
@@ -93,15 +89,16 @@ def routing_objects(policy: CanaryPolicy, service: str, port: int, canary_weight
 
 def track_ops(track: str, selector: bool) -> list[dict]:
     """JSON6902 ops labelling a workload's pods with their track (and its selector, for the canary)."""
-    ops = [{"op": "add", "path": "/spec/template/metadata/labels/ship.dev~1track", "value": track}]
+    label = names.TRACK.replace("/", "~1")
+    ops = [{"op": "add", "path": f"/spec/template/metadata/labels/{label}", "value": track}]
     if selector:
-        ops.append({"op": "add", "path": "/spec/selector/matchLabels/ship.dev~1track", "value": track})
+        ops.append({"op": "add", "path": f"/spec/selector/matchLabels/{label}", "value": track})
     return ops
 
 
 def service_track_patch(service: str, track: str) -> dict:
     return {"target": {"version": "v1", "kind": "Service", "name": service},
-            "patch": [{"op": "add", "path": "/spec/selector/ship.dev~1track", "value": track}]}
+            "patch": [{"op": "add", "path": "/spec/selector/" + names.TRACK.replace("/", "~1"), "value": track}]}
 
 
 def live_weights(route_or_ingresses: list[dict]) -> dict[str, int]:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 
+from pipeline import names
 from pipeline.config import App, Environment
 from pipeline.errors import SecretError
 from pipeline.kube.plan import secret_object
 
 
 def variable(app: App, key: str) -> str:
-    return f"SHIP_SECRET_{re.sub(r'[^A-Z0-9]', '_', app.name.upper())}_{key}"
+    return names.secret_variable(app.name, key)
 
 
 def secret_for(app: App, env: Environment, live: dict | None, environ: dict[str, str] | None = None) -> dict | None:
@@ -45,4 +45,4 @@ def secret_for(app: App, env: Environment, live: dict | None, environ: dict[str,
             f"{env.name}: secret {', '.join(k for k in app.secrets if variable(app, k) in missing)} of "
             f"{app.name} is not set and not in the cluster: set {', '.join(missing)}"
         )
-    return secret_object(app.secret_name, env.namespace, values, {"app.kubernetes.io/name": app.name})
+    return secret_object(app.secret_name, env.namespace, values, {names.APP_NAME: app.name})

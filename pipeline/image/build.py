@@ -13,14 +13,14 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
-from pipeline.config import App, ShipConfig
+from pipeline.config import App
+from pipeline.context import Context
 from pipeline.errors import BuildError
-from pipeline.gitops.git import GitRepo
-from pipeline.image.registry import ImageRef, Registry
+from pipeline.image.registry import ImageRef
+from pipeline.progress import Progress
 
-Progress = Callable[[str], None]
 LOG_TAIL = 15
 
 
@@ -29,6 +29,13 @@ class BuildResult:
     image: ImageRef
     commit: str
     built: bool  # False when the tag was already in the registry
+
+    def to_json(self) -> dict:
+        return {"image": str(self.image), "tag": self.image.tag, "digest": self.image.digest, "commit": self.commit,
+                "built": self.built}
+
+    def text(self) -> str:
+        return str(self.image)
 
 
 def _tail(text: str, lines: int = LOG_TAIL) -> str:
@@ -100,32 +107,27 @@ def push_image(engine, repository: str, tag: str, progress: Progress) -> str | N
     return reported
 
 
-def build(cfg: ShipConfig, app: App, *, allow_dirty: bool = False, engine=None, registry: Registry | None = None,
-          progress: Progress = lambda _msg: None) -> BuildResult:
-    repo = GitRepo(cfg.root)
-    dirty = repo.require_clean(allow_dirty)
-    head = repo.last_change(str(app.path))
+def build_app(ctx: Context, app: App, *, allow_dirty: bool = False) -> BuildResult:
+    """APP's image for its last source commit: found in the registry, or built, pushed and pinned."""
+    cfg, progress = ctx.config, ctx.progress
+    dirty = ctx.workspace.git.require_clean(allow_dirty)
+    head = ctx.workspace.git.last_change(str(app.path))
     tag = head.short
     repository = f"{cfg.registry}/{app.image}"
-    own_registry = registry is None
-    registry = registry or Registry(cfg.registry)
-    try:
-        existing = registry.resolve(repository, tag)
-        if existing and not dirty:
-            progress(f"{repository}:{tag} is already in the registry; not rebuilding")
-            return BuildResult(existing, head.sha, built=False)
-        run_build_steps(app, cfg.root, tag, progress)
-        engine = engine or docker_client()
-        progress(f"building {repository}:{tag}")
-        build_image(engine, app, cfg.root, f"{repository}:{tag}", progress)
-        progress(f"pushing {repository}:{tag}")
-        reported = push_image(engine, repository, tag, progress)
-        pinned = registry.resolve(repository, tag)
-        if pinned is None:
-            raise BuildError(f"pushed {repository}:{tag} but the registry does not have it")
-        if reported and reported != pinned.digest:
-            raise BuildError(f"digest mismatch for {repository}:{tag}: engine pushed {reported}, registry serves {pinned.digest}")
-        return BuildResult(pinned, head.sha, built=True)
-    finally:
-        if own_registry:
-            registry.close()
+    registry = ctx.registry()
+    existing = registry.resolve(repository, tag)
+    if existing and not dirty:
+        progress(f"{repository}:{tag} is already in the registry; not rebuilding")
+        return BuildResult(existing, head.sha, built=False)
+    run_build_steps(app, cfg.root, tag, progress)
+    engine: Any = ctx.engine()
+    progress(f"building {repository}:{tag}")
+    build_image(engine, app, cfg.root, f"{repository}:{tag}", progress)
+    progress(f"pushing {repository}:{tag}")
+    reported = push_image(engine, repository, tag, progress)
+    pinned = registry.resolve(repository, tag)
+    if pinned is None:
+        raise BuildError(f"pushed {repository}:{tag} but the registry does not have it")
+    if reported and reported != pinned.digest:
+        raise BuildError(f"digest mismatch for {repository}:{tag}: engine pushed {reported}, registry serves {pinned.digest}")
+    return BuildResult(pinned, head.sha, built=True)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.gitops import yamlsafe
-from pipeline.config import Environment, ShipConfig
+from pipeline.config import Environment
+from pipeline.context import Context
 from pipeline.errors import ConfigError, RegistryError
+from pipeline.gitops import yamlsafe
 from pipeline.gitops.overlay import KUSTOMIZATION
-from pipeline.image.registry import ImageRef, Registry
+from pipeline.image.registry import ImageRef
 
 
 @dataclass(frozen=True)
@@ -22,9 +23,12 @@ class VerifiedImage:
     ok: bool
     problem: str = ""
 
+    def text(self) -> str:
+        return f"{'ok' if self.ok else 'MOVED'}  {self.image}" + ("" if self.ok else f"  ({self.problem})")
 
-def pinned_images(cfg: ShipConfig, env: Environment) -> list[ImageRef]:
-    path = cfg.root / env.overlay / KUSTOMIZATION
+
+def pinned_images(ctx: Context, env: Environment) -> list[ImageRef]:
+    path = ctx.config.root / env.overlay / KUSTOMIZATION
     if not path.is_file():
         raise ConfigError(f"{env.overlay}/{KUSTOMIZATION}: not found; nothing has been released to {env.name}")
     kz = yamlsafe.load_file(path, f"{env.overlay}/{KUSTOMIZATION}") or {}
@@ -35,17 +39,14 @@ def pinned_images(cfg: ShipConfig, env: Environment) -> list[ImageRef]:
     return refs
 
 
-def verify(cfg: ShipConfig, env: Environment) -> list[VerifiedImage]:
+def verify_images(ctx: Context, env: Environment) -> list[VerifiedImage]:
     results = []
-    for ref in pinned_images(cfg, env):
-        registry = Registry(ref.registry)
+    for ref in pinned_images(ctx, env):
         try:
-            live = registry.manifest_digest(ref.path, ref.tag)
+            live = ctx.registry(ref.registry).manifest_digest(ref.path, ref.tag)
         except RegistryError as exc:
             results.append(VerifiedImage(str(ref), False, str(exc)))
             continue
-        finally:
-            registry.close()
         if live is None:
             results.append(VerifiedImage(str(ref), False, f"tag {ref.tag} no longer exists"))
         elif live != ref.digest:

@@ -15,14 +15,14 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any
 
 from pipeline.kube import plan as planning
+from pipeline.progress import Progress, quiet
 from pipeline.errors import ClusterError, ConflictError, DryRunError, ValidationError
 from pipeline.kube.client import ApiError, Cluster
 from pipeline.kube.plan import Action, ChangeSetEntry, Plan
 
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,19 @@ class SyncResult:
     live: dict = field(default_factory=dict)
     applied: dict = field(default_factory=dict)  # key -> object as the server returned it
     requests: int = 0
-    gate: object | None = None  # gates.GateResult, when the sync was gated
+    gate: Any = None  # rollout.gate.GateResult, when the sync was gated
+    environment: str = ""
 
     @property
     def changed(self) -> bool:
         return any(c.action is not Action.UNCHANGED for c in self.changes)
+
+    def to_json(self) -> dict:
+        return {"environment": self.environment, "changes": [c.to_json() for c in self.changes],
+                "requests": self.requests, "gate": self.gate.to_json() if self.gate else None}
+
+    def text(self) -> str:
+        return "\n".join([str(c) for c in self.changes] + ([str(self.gate)] if self.gate else []))
 
 
 def _parallel(fn, items: list, parallelism: int) -> list:
@@ -126,7 +134,7 @@ def _same(desired_result: dict, live: dict | None) -> bool:
 
 
 def reconcile(cluster: Cluster, env: str, namespace: str, desired: list[dict], options: SyncOptions = SyncOptions(),
-              progress: Progress = lambda _m: None) -> SyncResult:
+              progress: Progress = quiet) -> SyncResult:
     """Make `namespace` match `desired` (objects as rendered from git, secrets added)."""
     start_requests = cluster.requests
     problems = planning.validate(desired, env, namespace, lambda o: cluster.info_for(o).namespaced)
@@ -198,7 +206,7 @@ def reconcile(cluster: Cluster, env: str, namespace: str, desired: list[dict], o
     changes += [ChangeSetEntry(planning.subject(o), planning.kubectl_ref(o), Action.PRUNED) for o in the_plan.prune]
     order = {planning.subject(o): (planning.stage_of(o), i) for i, o in enumerate(owned)}
     changes.sort(key=lambda c: (c.action is Action.PRUNED, order.get(c.subject, (99, 0))))
-    return SyncResult(changes, the_plan, live, applied, cluster.requests - start_requests)
+    return SyncResult(changes, the_plan, live, applied, cluster.requests - start_requests, environment=env)
 
 
 def _dry_run_all(cluster: Cluster, objects: list[dict], force_for, parallelism: int) -> dict:

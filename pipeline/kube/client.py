@@ -17,9 +17,10 @@ from typing import Any, Iterator
 
 import httpx
 
+from pipeline import names
 from pipeline.errors import ClusterError, ConfigError
 
-FIELD_MANAGER = "ship"
+FIELD_MANAGER = names.MANAGER
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable
 
+from pipeline import names
 from pipeline.errors import LockError
+from pipeline.progress import Progress, quiet
 from pipeline.kube.client import ApiError, Cluster
 
-LEASE_PREFIX = "ship-lock-"
 
 
 @dataclass(frozen=True)
@@ -81,9 +81,9 @@ class EnvironmentLock:
     """`with EnvironmentLock(cluster, "dev", namespace):` holds dev's lease for the block."""
 
     def __init__(self, cluster: Cluster, env: str, namespace: str, options: LockOptions = LockOptions(),
-                 progress: Callable[[str], None] = lambda _m: None):
+                 progress: Progress = quiet):
         self.cluster, self.env, self.namespace, self.options = cluster, env, namespace, options
-        self.name = LEASE_PREFIX + env
+        self.name = names.LEASE_PREFIX + env
         self.holder = identity()
         self.progress = progress
         self._stop = threading.Event()
@@ -96,7 +96,7 @@ class EnvironmentLock:
         if acquire:
             spec["acquireTime"] = now
         meta = {"name": self.name, "namespace": self.namespace,
-                "labels": {"app.kubernetes.io/managed-by": "ship", "ship.dev/lock": self.env}}
+                "labels": {names.MANAGED_BY: names.MANAGER, names.LOCK_LABEL: self.env}}
         if resource_version:
             meta["resourceVersion"] = resource_version
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}

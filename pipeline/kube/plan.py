@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable, Iterable
 
-MANAGED_BY = "app.kubernetes.io/managed-by"
-ENV_LABEL = "ship.dev/environment"
-HASH_ANNOTATION = "ship.dev/applied-hash"
+from pipeline import names
+
+MANAGED_BY = names.MANAGED_BY
+ENV_LABEL = names.ENV_LABEL
+HASH_ANNOTATION = names.APPLIED_HASH
 REDACTED = "<redacted>"
 
 # Apply order, lowest first: what others depend on goes before them (lightkube's sort_objects).
@@ -102,7 +104,7 @@ def stage_of(obj: dict) -> int:
 
 def owned(obj: dict, env: str) -> bool:
     labels = obj.get("metadata", {}).get("labels") or {}
-    return labels.get(MANAGED_BY) == "ship" and labels.get(ENV_LABEL) == env
+    return labels.get(MANAGED_BY) == names.MANAGER and labels.get(ENV_LABEL) == env
 
 
 def content_hash(obj: dict) -> str:
@@ -123,7 +125,7 @@ def with_ownership(obj: dict, env: str) -> dict:
         data.update({k: base64.b64encode(str(v).encode()).decode() for k, v in out.pop("stringData").items()})
         out["data"] = data
     meta = out.setdefault("metadata", {})
-    meta.setdefault("labels", {}).update({MANAGED_BY: "ship", ENV_LABEL: env})
+    meta.setdefault("labels", {}).update({MANAGED_BY: names.MANAGER, ENV_LABEL: env})
     meta.setdefault("annotations", {}).pop(HASH_ANNOTATION, None)
     digest = content_hash(out)
     meta["annotations"][HASH_ANNOTATION] = digest

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from pipeline.kube import apply
-from pipeline.gitops import canary_overlay as canary
-from pipeline.kube import health
-from pipeline.gitops import overlay
-from pipeline.gitops import routing
-from pipeline.config import Environment, ShipConfig
+from pipeline import names
+from pipeline.config import Environment
+from pipeline.context import Context
 from pipeline.errors import ShipError
-from pipeline.rollout.release import read_overlay
-from pipeline.rollout.sync import connect, desired_objects
+from pipeline.gitops import canary_overlay as canary, overlay
+from pipeline.kube import apply, health
+from pipeline.rollout.sync import desired_objects
 
 
 @dataclass(frozen=True)
@@ -34,45 +32,39 @@ class EnvironmentStatus:
         return asdict(self)
 
 
-def environment_status(cfg: ShipConfig, env: Environment) -> EnvironmentStatus:
-    files = read_overlay(cfg.root, env)
+def environment_status(ctx: Context, env: Environment) -> EnvironmentStatus:
+    files = ctx.workspace.files(env)
     rel = overlay.current_release(files, env)
     state = canary.read_state(files, env)
-    digest = rel.image.split("@sha256:")[1][:12] if rel else None
     base = dict(environment=env.name, namespace=env.namespace, release=rel.id if rel else None,
-                image=rel.image if rel else None, digest=digest, config=rel.config if rel else None,
-                canary=state.describe() if state else None, last_change=rel.created_at if rel else None)
+                image=rel.image if rel else None, digest=rel.image.split("@sha256:")[1][:12] if rel else None,
+                config=rel.config if rel else None, canary=state.describe() if state else None,
+                last_change=rel.created_at if rel else None)
     try:
-        cluster = connect(env)
+        cluster = ctx.cluster(env)
     except ShipError as exc:
         return EnvironmentStatus(**base, health="Unknown", health_message="cluster unreachable", drift=None,
                                  error=str(exc))
+    if rel is None:
+        return EnvironmentStatus(**base, health="not released", health_message="", drift=None)
+    workloads = cluster.list("apps/v1", "Deployment", env.namespace, selector=names.env_selector(env.name))
+    base["canary"] = canary_text(state, [w for w in workloads if names.is_canary(w["metadata"]["name"])])
+    assessed = [health.assess(w) for w in workloads if not names.is_canary(w["metadata"]["name"])]
+    worst = health.worst([h for h in assessed if h]) if assessed else None
+    verdict = dict(health=worst.code.value if worst else "not deployed", health_message=worst.message if worst else "")
     try:
-        if rel is None:
-            return EnvironmentStatus(**base, health="not released", health_message="", drift=None)
-        workloads = cluster.list("apps/v1", "Deployment", env.namespace, selector=f"ship.dev/environment={env.name}")
-        base["canary"] = canary_text(state, [w for w in workloads if w["metadata"]["name"].endswith("-canary")])
-        assessed = [health.assess(w) for w in workloads if not w["metadata"]["name"].endswith("-canary")]
-        worst = health.worst([h for h in assessed if h]) if assessed else None
-        try:
-            result = apply.reconcile(cluster, env.name, env.namespace, desired_objects(cfg, env, cluster),
-                                     apply.SyncOptions(dry_run=True))
-            drift = bool(result.plan.to_apply or result.plan.prune)
-        except ShipError as exc:
-            drift, base["last_change"] = None, base["last_change"]
-            return EnvironmentStatus(**base, health=worst.code.value if worst else "not deployed",
-                                     health_message=worst.message if worst else "", drift=None, error=str(exc))
-        return EnvironmentStatus(**base, health=worst.code.value if worst else "not deployed",
-                                 health_message=worst.message if worst else "", drift=drift)
-    finally:
-        cluster.close()
+        result = apply.reconcile(cluster, env.name, env.namespace, desired_objects(ctx.config, env, cluster),
+                                 apply.SyncOptions(dry_run=True))
+    except ShipError as exc:
+        return EnvironmentStatus(**base, **verdict, drift=None, error=str(exc))
+    return EnvironmentStatus(**base, **verdict, drift=bool(result.plan.to_apply or result.plan.prune))
 
 
 def canary_text(state: canary.CanaryState | None, live: list[dict]) -> str | None:
     """The canary as git and the cluster see it, including what a crash left half-done."""
     if state is None:
         if live:
-            rel = (live[0]["metadata"].get("annotations") or {}).get("ship.dev/release", "?")
+            rel = (live[0]["metadata"].get("annotations") or {}).get(names.RELEASE, "?")
             return f"leftover canary {rel} in the cluster (not in git): ship abort removes it"
         return None
     if not live:

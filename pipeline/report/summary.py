@@ -9,13 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.gitops import canary_overlay as canary
-from pipeline.gitops import overlay
 from pipeline.config import Environment, ShipConfig
 from pipeline.gitops.ledger import Outcome
-from pipeline.rollout.release import read_ledger, read_overlay
-
-FAILED = (Outcome.REJECTED, Outcome.ROLLBACK_FAILED)
+from pipeline.gitops.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -25,15 +21,14 @@ class EnvironmentLine:
     image: str | None
     canary: str | None
     last: str | None  # the newest ledger entry's release id
-    outcome: str | None
+    outcome: Outcome | None
     reason: str
 
 
-def gather(cfg: ShipConfig, env: Environment) -> EnvironmentLine:
-    files = read_overlay(cfg.root, env)
-    rel = overlay.current_release(files, env)
-    state = canary.read_state(files, env)
-    entries = read_ledger(cfg.root, env).entries
+def gather(workspace: Workspace, env: Environment) -> EnvironmentLine:
+    rel = workspace.current_release(env)
+    state = workspace.canary_state(env)
+    entries = workspace.ledger(env).entries
     last = entries[-1] if entries else None
     return EnvironmentLine(env.name, rel.id if rel else None, rel.image if rel else None,
                            state.describe() if state else None, last.release.id if last else None,
@@ -41,7 +36,7 @@ def gather(cfg: ShipConfig, env: Environment) -> EnvironmentLine:
 
 
 def _node_class(line: EnvironmentLine) -> str:
-    if line.outcome in FAILED:
+    if line.outcome is not None and line.outcome.failed:
         return "failed"
     if line.canary or line.outcome in (Outcome.PENDING, Outcome.CANARY):
         return "progressing"
@@ -52,8 +47,8 @@ def _label(line: EnvironmentLine) -> str:
     parts = [f"<b>{line.environment}</b>", line.release or "nothing released"]
     if line.canary:
         parts.append(line.canary.split(" (")[0])
-    if line.outcome in FAILED:
-        parts.append(f"{line.last} {line.outcome}")
+    if line.outcome is not None and line.outcome.failed:
+        parts.append(f"{line.last} {line.outcome.value}")
     return "<br/>".join(parts).replace('"', "'")
 
 
@@ -76,11 +71,12 @@ def mermaid(cfg: ShipConfig, lines: list[EnvironmentLine]) -> str:
     return "\n".join(out)
 
 
-def markdown(cfg: ShipConfig, title: str = "ship") -> str:
-    lines = [gather(cfg, env) for env in cfg.environments.values()]
+def markdown(cfg: ShipConfig, workspace: Workspace, title: str = "ship") -> str:
+    lines = [gather(workspace, env) for env in cfg.environments.values()]
     rows = ["| Environment | Release | Image | Canary | Last outcome |", "|---|---|---|---|---|"]
     for line in lines:
-        outcome = f"{line.last} {line.outcome}" + (f": {line.reason}" if line.reason else "") if line.outcome else "-"
+        outcome = (f"{line.last} {line.outcome.value}" + (f": {line.reason}" if line.reason else "")
+                   if line.outcome else "-")
         rows.append(f"| {line.environment} | {line.release or '-'} | `{line.image or '-'}` | {line.canary or '-'} "
                     f"| {outcome.replace('|', '/')} |")
     return f"### {title}\n\n" + "\n".join(rows) + "\n\n```mermaid\n" + mermaid(cfg, lines) + "\n```\n"

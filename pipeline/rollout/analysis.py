@@ -5,10 +5,11 @@
                 p95 latency ≤ max_latency_ms
     prometheus  an instant query through Prometheus's HTTP API (/api/v1/query); the round passes
                 when the value is ≤ max and ≥ min. No data (an empty vector, NaN) is inconclusive,
-                but a bake that never saw data from a query fails: silence is not health.
+                and a query that never gave data by the final round fails the gate (gate.py):
+                silence is not health.
 
-The judgements are pure functions of what was measured; `Analysis` does the measuring.
-Any failed round fails the canary (Argo Rollouts' failureLimit 0).
+The judgements are pure functions of what was measured; `Analysis` does the measuring with
+the HTTP client it is given. Any failed round fails the canary (Argo Rollouts' failureLimit 0).
 """
 
 from __future__ import annotations
@@ -16,13 +17,10 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
-
 import httpx
 
 from pipeline.config import HttpCheck, PrometheusCheck
-
-Progress = Callable[[str], None]
+from pipeline.progress import Progress, quiet
 
 
 @dataclass(frozen=True)
@@ -87,17 +85,14 @@ class Analysis:
     """Runs every check of a canary policy once per `round()`; remembers which queries saw data."""
 
     def __init__(self, http: tuple[HttpCheck, ...], prometheus: tuple[PrometheusCheck, ...], context: dict[str, str],
-                 progress: Progress = lambda _m: None):
+                 client: httpx.Client, progress: Progress = quiet):
         self.http, self.prometheus, self.context, self.progress = http, prometheus, context, progress
-        self.client = httpx.Client(timeout=10.0, follow_redirects=False)
-        self.saw_data: set[str] = set()
+        self.client = client
+        self.decided: dict[str, Measurement] = {}  # the last round that gave each check an answer
         self.rounds = 0
 
     def __bool__(self) -> bool:
         return bool(self.http or self.prometheus)
-
-    def close(self) -> None:
-        self.client.close()
 
     def _http(self, check: HttpCheck) -> Measurement:
         url = check.url.format(**self.context)
@@ -121,19 +116,18 @@ class Analysis:
         if response.status_code != 200 or body.get("status") != "success":
             return Measurement(f"prometheus {check.query}", False,
                                f"query failed: HTTP {response.status_code} {body.get('error', '')}".strip())
-        m = judge_prometheus(check, prometheus_value(body))
-        if m.passed is not None:
-            self.saw_data.add(check.query)
-        return m
+        return judge_prometheus(check, prometheus_value(body))
 
-    def round(self) -> list[Measurement]:
-        """One measurement per check; printed as it is taken."""
+    def round(self, final: bool = False) -> list[Measurement]:
+        """One measurement per check, printed as it is taken. In the final round a check with no
+        data now stands on its last answer, so only a check that never had data stays undecided."""
         self.rounds += 1
-        out = [self._http(c) for c in self.http] + [self._prometheus(c) for c in self.prometheus]
-        for m in out:
+        out = []
+        for m in [self._http(c) for c in self.http] + [self._prometheus(c) for c in self.prometheus]:
             self.progress(f"analysis round {self.rounds}: {m}")
+            if m.passed is not None:
+                self.decided[m.check] = m
+            elif final and m.check in self.decided:
+                m = self.decided[m.check]
+            out.append(m)
         return out
-
-    def silent_queries(self) -> list[str]:
-        """Queries that never returned data: a bake cannot pass on them."""
-        return [c.query for c in self.prometheus if c.query not in self.saw_data]

@@ -10,52 +10,47 @@ gate is reported and stops: ship never rolls back a rollback.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Callable
 
-from pipeline.kube import apply
-from pipeline.rollout import gates
-from pipeline.gitops import overlay
-from pipeline.rollout import sync as sync_mod
-from pipeline.config import App, Environment, ShipConfig
+from pipeline.config import App, Environment
+from pipeline.context import Context
 from pipeline.errors import GateFailed, PromotionError
+from pipeline.gitops import overlay
+from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import Entry, Ledger, Outcome
-from pipeline.rollout.release import now_iso, read_ledger, read_overlay, record_outcome, write_overlay, write_release
-from pipeline.gitops.render import render
-
-Progress = Callable[[str], None]
+from pipeline.gitops.records import Release
+from pipeline.kube.apply import SyncResult
+from pipeline.rollout import release as releasing
+from pipeline.rollout.gate import GateResult
+from pipeline.rollout.sync import sync_environment
+from pipeline.rollout.watch import gate_synced
 
 
 @dataclass
 class RollbackResult:
-    target: overlay.Release
-    replaced: overlay.Release | None
-    gate: gates.GateResult
-    sync: apply.SyncResult
-    commit: object | None
+    target: Release
+    replaced: Release | None
+    gate: GateResult | None
+    sync: SyncResult
+    commit: Commit | None
+
+    def to_json(self) -> dict:
+        return {"environment": self.target.environment, "release": self.target.id,
+                "replaced": self.replaced.id if self.replaced else None,
+                "gate": self.gate.to_json() if self.gate else None}
+
+    def text(self) -> str:
+        was = f"{self.replaced.id} → " if self.replaced else ""
+        return f"rolled back {self.target.environment}: {was}{self.target.id}" + (f"\n{self.gate}" if self.gate else "")
 
 
-def gate_environment(cfg: ShipConfig, env: Environment, result: apply.SyncResult, release_id: str | None,
-                     progress: Progress = lambda _m: None) -> gates.GateResult | None:
-    """Gate the Deployments a sync left in ENV; None when there are none to gate."""
-    names = sorted({o["metadata"]["name"] for o in result.plan.to_apply + result.plan.unchanged
-                    if o.get("kind") == "Deployment" and not o["metadata"]["name"].endswith("-canary")})
-    if not names:
-        return None
-    cluster = sync_mod.connect(env)
-    try:
-        return gates.wait_healthy(cluster, env.namespace, names, env.gates, release_id, progress)
-    finally:
-        cluster.close()
-
-
-def choose_target(ledger: Ledger, current: overlay.Release | None, to: str | None) -> Entry:
+def choose_target(ledger: Ledger, current: Release | None, to: str | None) -> Entry:
+    """The ledger entry a rollback returns to: `to`, or the newest runnable one before `current`."""
     if to:
         entry = ledger.find(to)
         if entry is None:
             raise PromotionError(f"release {to} is not in this environment's ledger (see ship history)")
-        if entry.outcome == Outcome.REJECTED:
+        if entry.outcome is Outcome.REJECTED:
             raise PromotionError(f"release {to} was rejected ({entry.reason}); roll back to a healthy release")
         if current and entry.release.id == current.id:
             raise PromotionError(f"release {to} is already the current release")
@@ -66,58 +61,48 @@ def choose_target(ledger: Ledger, current: overlay.Release | None, to: str | Non
     return entry
 
 
-def rollback(cfg: ShipConfig, app: App, env: Environment, target: Entry, replaced: overlay.Release | None,
-             replaced_outcome: str, reason: str, progress: Progress = lambda _m: None) -> RollbackResult:
+def roll_back(ctx: Context, app: App, env: Environment, target: Entry, replaced: Release | None,
+              replaced_outcome: Outcome, reason: str) -> RollbackResult:
+    """Apply `target` from the working tree, gate it, then record in git what the cluster runs."""
     rel = target.release
     arrow = f"{replaced.id} → {rel.id}" if replaced else rel.id
-    progress(f"rolling back {env.name}: {arrow} ({reason})")
-
-    def change(ledger: Ledger, _rel: overlay.Release, outcome: str) -> Ledger:
-        if replaced is not None:
-            ledger = ledger.record(replaced, replaced_outcome, reason, now_iso())
-        return ledger.record(rel, outcome, reason, now_iso())
-
-    # Apply first, from the working tree, then record in git what the cluster now runs.
-    base = cfg.root / app.path / app.base
-    files = overlay.plan_release(read_overlay(cfg.root, env), app, env, rel, render(base, str(app.path / app.base)),
-                            os.path.relpath(base, cfg.root / env.overlay))
-    write_overlay(cfg.root, env, files)
-    result = sync_mod.sync(cfg, env, progress=progress)
-    gate = gate_environment(cfg, env, result, rel.id, progress)
+    ctx.progress(f"rolling back {env.name}: {arrow} ({reason})")
+    base_objects, base_rel = ctx.workspace.base_of(app, env)
+    ctx.workspace.write(env, overlay.plan_release(ctx.workspace.files(env), app, env, rel, base_objects, base_rel))
+    result = sync_environment(ctx, env)
+    gate = gate_synced(ctx, env, result, rel.id)
     passed = gate is None or gate.passed
     outcome = Outcome.ROLLED_BACK_TO if passed else Outcome.ROLLBACK_FAILED
-    title = f"rollback({env.name}): {arrow}: {reason}"
-    commit = write_release(cfg, app, env, rel, always=True, summary=lambda r: _message(title, r, replaced),
-                           ledger_change=lambda ledger, r: change(ledger, r, outcome), progress=progress).commit
+
+    def change(ledger: Ledger, _rel: Release) -> Ledger:
+        if replaced is not None:
+            ledger = ledger.record(replaced, replaced_outcome, reason, ctx.clock.iso())
+        return ledger.record(rel, outcome, reason, ctx.clock.iso())
+
+    commit = releasing.write_release(ctx, app, env, rel, always=True, action="rollback",
+                                     title=f"rollback({env.name}): {arrow}: {reason}", ledger_change=change,
+                                     extra={"Replaced": replaced.id if replaced else None}).commit
     if not passed:
         raise GateFailed(f"{env.name}: the rollback to {rel.id} failed its gate too ({gate}); "
                          "stopped without rolling back further: fix it by hand or roll back to another release", gate)
-    progress(str(gate) if gate else f"{env.name} is on {rel.id}")
+    ctx.progress(str(gate) if gate else f"{env.name} is on {rel.id}")
     return RollbackResult(rel, replaced, gate, result, commit)
 
 
-def _message(title: str, rel: overlay.Release, replaced: overlay.Release | None) -> str:
-    return (f"{title}\n\nShip-Action: rollback\nShip-Release: {rel.id}\nShip-Environment: {rel.environment}\n"
-            + (f"Ship-Replaced: {replaced.id}\n" if replaced else "") + f"Ship-Image: {rel.image}\nShip-Config: {rel.config}\n")
-
-
-def after_failed_gate(cfg: ShipConfig, app: App, env: Environment, failed: overlay.Release, gate: gates.GateResult,
-                      progress: Progress = lambda _m: None) -> None:
+def after_failed_gate(ctx: Context, app: App, env: Environment, failed: Release, gate: GateResult) -> None:
     """Automatic rollback to the last healthy release; always ends with GateFailed."""
     reason = f"{gate.subject} {gate.reason}"
-    progress(f"gate failed: {gate}")
-    ledger = read_ledger(cfg.root, env)
-    target = ledger.last_runnable(excluding=failed.id)
+    ctx.progress(f"gate failed: {gate}")
+    target = ctx.workspace.ledger(env).last_runnable(excluding=failed.id)
     if target is None:
-        record_outcome(cfg, env, failed, Outcome.REJECTED, reason)
+        ctx.workspace.record_outcome(env, failed, Outcome.REJECTED, reason)
         raise GateFailed(f"{env.name}: {failed.id} failed its gate ({gate}); no earlier healthy release to roll "
                          "back to", gate)
-    rollback(cfg, app, env, target, failed, Outcome.REJECTED, reason, progress)
+    roll_back(ctx, app, env, target, failed, Outcome.REJECTED, reason)
     raise GateFailed(f"{env.name}: {failed.id} failed its gate ({gate}); rolled back to {target.release.id}", gate)
 
 
-def manual(cfg: ShipConfig, app: App, env: Environment, to: str | None, reason: str,
-           progress: Progress = lambda _m: None) -> RollbackResult:
-    current = overlay.current_release(read_overlay(cfg.root, env), env)
-    target = choose_target(read_ledger(cfg.root, env), current, to)
-    return rollback(cfg, app, env, target, current, Outcome.ROLLED_BACK, reason, progress)
+def manual(ctx: Context, app: App, env: Environment, to: str | None, reason: str) -> RollbackResult:
+    current = ctx.workspace.current_release(env)
+    target = choose_target(ctx.workspace.ledger(env), current, to)
+    return roll_back(ctx, app, env, target, current, Outcome.ROLLED_BACK, reason)

@@ -10,31 +10,14 @@ from __future__ import annotations
 import difflib
 import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
-from pipeline.kube import apply
-from pipeline.kube import lock as lock_mod
-from pipeline.kube import plan as planning
-from pipeline.gitops import secrets
-from pipeline.gitops import yamlsafe
 from pipeline.config import App, Environment, ShipConfig
-from pipeline.errors import ClusterError
-from pipeline.kube.client import Cluster
+from pipeline.context import Context
+from pipeline.gitops import secrets, yamlsafe
 from pipeline.gitops.overlay import KUSTOMIZATION
 from pipeline.gitops.render import render
-
-Progress = Callable[[str], None]
-
-
-def connect(env: Environment) -> Cluster:
-    cluster = Cluster(context=env.context or os.environ.get("SHIP_KUBE_CONTEXT") or None)
-    try:
-        cluster.ping()
-    except ClusterError as exc:
-        cluster.close()
-        raise ClusterError(f"{env.name}: {exc}") from exc
-    return cluster
+from pipeline.kube import apply, lock as lock_mod, plan as planning
+from pipeline.kube.client import Cluster
 
 
 def apps_in(cfg: ShipConfig, env: Environment) -> list[App]:
@@ -71,23 +54,18 @@ def ensure_namespace(cluster: Cluster, env: Environment) -> None:
         cluster.apply(ns, force=True)
 
 
-def sync(cfg: ShipConfig, env: Environment, options: apply.SyncOptions = apply.SyncOptions(),
-         lock_options: lock_mod.LockOptions = lock_mod.LockOptions(), progress: Progress = lambda _m: None,
-         cluster: Cluster | None = None) -> apply.SyncResult:
-    own = cluster is None
-    cluster = cluster or connect(env)
-    try:
-        rendered = render(cfg.root / env.overlay, str(env.overlay))  # a bad overlay fails before the lock
-        if options.dry_run:
-            return apply.reconcile(cluster, env.name, env.namespace, desired_objects(cfg, env, cluster, rendered),
-                                   options, progress)
-        ensure_namespace(cluster, env)
-        with lock_mod.EnvironmentLock(cluster, env.name, env.namespace, lock_options, progress):
-            desired = desired_objects(cfg, env, cluster, rendered)
-            return apply.reconcile(cluster, env.name, env.namespace, desired, options, progress)
-    finally:
-        if own:
-            cluster.close()
+def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions = apply.SyncOptions(),
+                     lock_options: lock_mod.LockOptions = lock_mod.LockOptions()) -> apply.SyncResult:
+    """Make ENV's namespace match git, under ENV's lock (or only dry-run it)."""
+    cfg, cluster = ctx.config, ctx.cluster(env)
+    rendered = render(cfg.root / env.overlay, str(env.overlay))  # a bad overlay fails before the lock
+    if options.dry_run:
+        return apply.reconcile(cluster, env.name, env.namespace, desired_objects(cfg, env, cluster, rendered),
+                               options, ctx.progress)
+    ensure_namespace(cluster, env)
+    with lock_mod.EnvironmentLock(cluster, env.name, env.namespace, lock_options, ctx.progress):
+        desired = desired_objects(cfg, env, cluster, rendered)
+        return apply.reconcile(cluster, env.name, env.namespace, desired, options, ctx.progress)
 
 
 @dataclass(frozen=True)
@@ -96,32 +74,30 @@ class ObjectDiff:
     action: str  # created, configured, pruned
     diff: str
 
+    def to_json(self) -> dict:
+        return {"subject": self.subject, "action": self.action, "diff": self.diff}
 
-def diff(cfg: ShipConfig, env: Environment, cluster: Cluster | None = None) -> list[ObjectDiff]:
+
+def diff_environment(ctx: Context, env: Environment) -> list[ObjectDiff]:
     """What a sync would change, as unified diffs of normalized YAML, secrets redacted."""
-    own = cluster is None
-    cluster = cluster or connect(env)
-    try:
-        desired = desired_objects(cfg, env, cluster)
-        result = apply.reconcile(cluster, env.name, env.namespace, desired, apply.SyncOptions(dry_run=True))
-        out = []
-        for obj in result.plan.to_apply:
-            k = planning.key(obj)
-            live = result.live.get(k)
-            after = result.applied.get(k, obj)
-            before_text = yamlsafe.dumps(planning.normalized(live), True) if live else ""
-            after_text = yamlsafe.dumps(planning.normalized(after), True)
-            if before_text == after_text:
-                continue
-            out.append(ObjectDiff(planning.subject(obj), "configured" if live else "created",
-                                  _unified(planning.subject(obj), before_text, after_text)))
-        for obj in result.plan.prune:
-            out.append(ObjectDiff(planning.subject(obj), "pruned",
-                                  _unified(planning.subject(obj), yamlsafe.dumps(planning.normalized(obj), True), "")))
-        return out
-    finally:
-        if own:
-            cluster.close()
+    cluster = ctx.cluster(env)
+    desired = desired_objects(ctx.config, env, cluster)
+    result = apply.reconcile(cluster, env.name, env.namespace, desired, apply.SyncOptions(dry_run=True))
+    out = []
+    for obj in result.plan.to_apply:
+        k = planning.key(obj)
+        live = result.live.get(k)
+        after = result.applied.get(k, obj)
+        before_text = yamlsafe.dumps(planning.normalized(live), True) if live else ""
+        after_text = yamlsafe.dumps(planning.normalized(after), True)
+        if before_text == after_text:
+            continue
+        out.append(ObjectDiff(planning.subject(obj), "configured" if live else "created",
+                              _unified(planning.subject(obj), before_text, after_text)))
+    for obj in result.plan.prune:
+        out.append(ObjectDiff(planning.subject(obj), "pruned",
+                              _unified(planning.subject(obj), yamlsafe.dumps(planning.normalized(obj), True), "")))
+    return out
 
 
 def _unified(name: str, before: str, after: str) -> str:

@@ -8,7 +8,7 @@ import yaml
 from pipeline.kube import health
 from pipeline.kube.health import Health, HealthCode
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "health"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "health"
 
 H, P, D, S, U = (
     HealthCode.HEALTHY,

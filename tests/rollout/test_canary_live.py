@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from tests.conftest import ROOT, commit_all, free_port, start_hellok8s
+from tests.conftest import commit_all, free_port, start_hellok8s
 
 pytestmark = [pytest.mark.cluster, pytest.mark.registry, pytest.mark.engine]
 SHIP = [sys.executable, "-m", "pipeline"]
@@ -96,7 +96,7 @@ def test_gateway_canary_holds_then_resumes_to_full_promotion(prod_stable):
     ns = namespaces["prod"]
     held = ship("promote", "uat", "prod", "--canary", "10", "--hold")
     assert held.exit_code == 0, held.output
-    assert f"is held as a canary in prod" in held.stdout
+    assert "is held as a canary in prod" in held.stdout
     route = kubectl_json(ns, "httproute", "hellok8s")
     assert [(b["name"], b["weight"]) for b in route["spec"]["rules"][0]["backendRefs"]] == \
         [("hellok8s", 90), ("hellok8s-canary", 10)]

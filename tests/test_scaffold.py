@@ -55,7 +55,7 @@ def test_init_keeps_an_existing_base_and_config(tmp_path, monkeypatch):
 def test_init_refuses_a_bad_app_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = ship("init", "My_App")
-    assert out.exit_code == 1 and "ConfigError: app name 'My_App': expected a DNS label" in out.stderr
+    assert out.exit_code == 1 and "ConfigError: app name 'My_App': expected a lowercase DNS label" in out.stderr
 
 
 @pytest.mark.cluster

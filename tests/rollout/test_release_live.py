@@ -4,7 +4,6 @@ git remotes; every bad input exits non-zero with one line and leaves git untouch
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys

@@ -14,7 +14,7 @@ from pipeline.gitops import routing
 from pipeline.gitops import yamlsafe
 from pipeline.config import CanaryPolicy, CanaryStep, Environment, HttpCheck, PrometheusCheck
 from pipeline.errors import ConfigError
-from tests.test_overlay import APP, BASE, apply_files, release
+from tests.gitops.test_overlay import APP, BASE, apply_files, release
 
 POLICY = CanaryPolicy(router="gateway", host="shop.example.com", gateway="infra/edge")
 PROD = Environment(name="prod", namespace="hellok8s-prod", canary=POLICY)
@@ -27,7 +27,7 @@ def stable_overlay(env: Environment = PROD) -> dict:
 
 def state(weight: int = 10, step: int = 0, steps=None) -> canary.CanaryState:
     rel = replace(release("r20261124-110000-bbbbbbb", {"MESSAGE": "new"}), environment="prod")
-    return canary.CanaryState(rel, "uat", steps or (CanaryStep(weight, 30.0),), step, canary.RUNNING, "t0", "t0")
+    return canary.CanaryState(rel, "uat", steps or (CanaryStep(weight, 30.0),), step, canary.Phase.RUNNING, "t0", "t0")
 
 
 @pytest.mark.parametrize("weight, stable, expected", [(10, 3, 1), (50, 3, 2), (100, 3, 3), (1, 10, 1), (34, 3, 2)])
@@ -115,7 +115,7 @@ def test_replicas_router_needs_no_route_and_keeps_the_stable_service_selector():
 
 
 def test_canary_state_round_trips_and_describes_itself():
-    s = replace(state(steps=(CanaryStep(10, 30), CanaryStep(50, 60))), step=1, status=canary.HELD)
+    s = replace(state(steps=(CanaryStep(10, 30), CanaryStep(50, 60))), step=1, status=canary.Phase.HELD)
     assert canary.CanaryState.parse(s.dumps(), "canary.yaml") == s
     assert s.describe() == "r20261124-110000-bbbbbbb canary 50% (step 2/2, held for a decision)"
     with pytest.raises(ConfigError, match="environments/prod/canary.yaml: not a canary state written by ship"):

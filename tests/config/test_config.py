@@ -8,7 +8,7 @@ from pipeline import config
 from pipeline.gitops import yamlsafe
 from pipeline.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GOOD = """\
 registry: 127.0.0.1:5000
 apps:

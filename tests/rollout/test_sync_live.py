@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import git
 import pytest
 from typer.testing import CliRunner
 

@@ -1,8 +1,8 @@
-"""ship.yaml: the one configuration file, loaded into typed dataclasses with a strict schema.
+"""Reads ship.yaml against a strict schema into the types of model.py.
 
 Unknown keys, wrong types and missing fields are ConfigErrors that name the file, the line and
 the dotted key (`ship.yaml:14: environments.prod.canary.router: expected one of gateway, nginx,
-replicas`). Loading reads files and the environment; it never touches git or a cluster.
+replicas`). Parsing is pure apart from reading SHIP_REGISTRY from the environment it is given.
 """
 
 from __future__ import annotations
@@ -10,16 +10,14 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline.gitops import yamlsafe
+from pipeline import names
+from pipeline.config.model import (CONFIG_FILE, ROUTERS, App, CanaryPolicy, CanaryStep, Environment, GateOptions,
+                                   HttpCheck, PrometheusCheck, ShipConfig)
 from pipeline.errors import ConfigError
 
-CONFIG_FILE = "ship.yaml"
-ROUTERS = ("gateway", "nginx", "replicas")
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 
 
@@ -35,124 +33,6 @@ def parse_duration(value: Any) -> float:
     number, unit = float(match.group(1)), match.group(2)
     return number * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
 
-
-@dataclass(frozen=True)
-class GateOptions:
-    """How ship decides a rollout is healthy."""
-
-    timeout: float | None = None  # seconds; None: the Deployment's progressDeadlineSeconds
-    bake: float = 0.0  # keep watching this long after healthy; fail if it degrades
-    fail_fast: bool = True  # fail at once on CrashLoopBackOff / ImagePullBackOff pods
-    max_restarts: int = 3  # container restarts tolerated before the pod gate fails
-    tolerance: float = 10.0  # seconds a bad pod state may last before it fails the gate
-
-
-@dataclass(frozen=True)
-class HttpCheck:
-    """An HTTP probe run during canary analysis."""
-
-    url: str  # template: {namespace}, {app}, {service}
-    expect_status: int = 200
-    success_ratio: float = 0.95
-    max_latency_ms: float = 1000.0
-    requests: int = 20
-
-
-@dataclass(frozen=True)
-class PrometheusCheck:
-    """A Prometheus instant query whose value must stay under (or over) a threshold."""
-
-    url: str
-    query: str
-    max: float | None = None
-    min: float | None = None
-
-
-@dataclass(frozen=True)
-class CanaryStep:
-    weight: int  # percent of traffic (or of pods, for router: replicas)
-    bake: float  # seconds of analysis at this weight
-
-
-@dataclass(frozen=True)
-class CanaryPolicy:
-    """How a promotion into this environment runs a canary."""
-
-    router: str = "gateway"
-    steps: tuple[CanaryStep, ...] = (CanaryStep(10, 30.0),)
-    interval: float = 5.0  # seconds between analysis rounds
-    host: str = "hellok8s.local"
-    path: str = "/"
-    gateway: str = "ship-gateway"  # parentRef of the HTTPRoute: NAME or NAMESPACE/NAME
-    ingress_class: str = "nginx"  # ingressClassName of the Ingresses (router: nginx)
-    http: tuple[HttpCheck, ...] = ()
-    prometheus: tuple[PrometheusCheck, ...] = ()
-
-
-@dataclass(frozen=True)
-class App:
-    """An app: a build context, its image repository, kustomize base, config and secrets."""
-
-    name: str
-    path: Path  # relative to the repository root
-    image: str  # repository name inside the registry
-    dockerfile: str = "Dockerfile"
-    build: tuple[str, ...] = ()  # shell commands run in `path` before the image build
-    base: str = "base"  # kustomize base, relative to path
-    config: str = "config"  # folder of <env>.env files, relative to path
-    secrets: tuple[str, ...] = ()  # keys of Secret <app>-secrets, values from SHIP_SECRET_<APP>_<KEY>
-    keep_configs: int = 5  # versioned ConfigMaps kept in an overlay for rollbacks
-
-    @property
-    def config_name(self) -> str:
-        return f"{self.name}-config"
-
-    @property
-    def secret_name(self) -> str:
-        return f"{self.name}-secrets"
-
-
-@dataclass(frozen=True)
-class Environment:
-    """An environment: a namespace on a kube context, its overlay, where it promotes from."""
-
-    name: str
-    namespace: str
-    context: str | None = None
-    promotes_from: str | None = None
-    gates: GateOptions = field(default_factory=GateOptions)
-    canary: CanaryPolicy | None = None
-
-    @property
-    def overlay(self) -> Path:
-        return Path("environments") / self.name
-
-
-@dataclass(frozen=True)
-class ShipConfig:
-    root: Path
-    registry: str
-    apps: dict[str, App]
-    environments: dict[str, Environment]
-    source: str = CONFIG_FILE
-
-    def app(self, name: str | None) -> App:
-        if name is None:
-            if len(self.apps) == 1:
-                return next(iter(self.apps.values()))
-            raise ConfigError(f"{self.source}: several apps ({', '.join(self.apps)}); name one")
-        try:
-            return self.apps[name]
-        except KeyError:
-            raise ConfigError(f"unknown app {name!r} (ship.yaml has: {', '.join(self.apps)})") from None
-
-    def env(self, name: str) -> Environment:
-        try:
-            return self.environments[name]
-        except KeyError:
-            raise ConfigError(
-                f"unknown environment {name!r} (ship.yaml has: {', '.join(self.environments)})"
-            ) from None
 
 
 class _Reader:
@@ -234,8 +114,8 @@ def _kind_names(kinds: tuple) -> str:
 
 
 def _name(value: str) -> str:
-    if not _NAME.match(value) or len(value) > 40:
-        raise ValueError("a lowercase DNS label (a-z, 0-9, '-'), at most 40 characters")
+    if not names.valid_name(value):
+        raise ValueError(names.NAME_RULE)
     return value
 
 
@@ -248,7 +128,7 @@ def _strings(value: list) -> tuple[str, ...]:
 def _secret_keys(value: list) -> tuple[str, ...]:
     keys = _strings(value)
     for key in keys:
-        if not re.match(r"^[A-Z][A-Z0-9_]*$", key):
+        if not names.valid_secret_key(key):
             raise ValueError("secret keys in UPPER_SNAKE_CASE")
     return keys
 
@@ -380,17 +260,3 @@ def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, s
             e.fail(f"unknown environment {env.promotes_from!r}", "promotes_from")
     top.done()
     return ShipConfig(root=root, registry=registry, apps=apps, environments=envs, source=source)
-
-
-def find_root(start: Path | None = None) -> Path:
-    """The nearest folder holding ship.yaml, from `start` (default: the working directory) up."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / CONFIG_FILE).is_file():
-            return folder
-    raise ConfigError(f"no {CONFIG_FILE} in {here} or any folder above it (run ship from your repository)")
-
-
-def load(root: Path | None = None, environ: dict[str, str] | None = None) -> ShipConfig:
-    root = find_root(root)
-    return parse(yamlsafe.load_file(root / CONFIG_FILE, CONFIG_FILE), root, CONFIG_FILE, environ)

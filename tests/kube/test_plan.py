@@ -17,7 +17,7 @@ from pipeline.kube.plan import (DEFAULT_RANK, ENV_LABEL, HASH_ANNOTATION, MANAGE
                            stage_of, subject, validate, with_ownership)
 from pipeline.gitops.secrets import secret_for
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "plan"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plan"
 ENV, NS = "dev", "hellok8s-dev"
 
 

@@ -1,0 +1,111 @@
+"""`ship build | release | sync | promote | abort | rollback`: the commands that change something."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from pipeline.cli import OutputOpt, Output, app, run
+from pipeline.commands import deploy
+from pipeline.kube.apply import SyncOptions
+from pipeline.kube.lock import LockOptions
+
+
+@app.command()
+def build(
+    app_name: Optional[str] = typer.Argument(None, metavar="[APP]", help="App from ship.yaml (default: the only one)."),
+    allow_dirty: bool = typer.Option(False, "--allow-dirty", help="Build even with uncommitted changes."),
+    output: Output = OutputOpt,
+) -> None:
+    """Build APP's image, push it and print the digest-pinned reference.
+
+    Example: ship build hellok8s  →  127.0.0.1:15000/hellok8s:3f2a1bc@sha256:…
+    """
+    run(lambda ctx: deploy.build(ctx, app_name, allow_dirty), output)
+
+
+@app.command()
+def release(
+    env_name: str = typer.Argument(..., metavar="ENV"),
+    app_name: Optional[str] = typer.Argument(None, metavar="[APP]"),
+    image: Optional[str] = typer.Option(None, "--image", help="A pinned image from `ship build` (default: build HEAD)."),
+    no_sync: bool = typer.Option(False, "--no-sync", help="Only write, commit and push the overlay."),
+    no_push: bool = typer.Option(False, "--no-push", help="Commit locally without pushing."),
+    allow_dirty: bool = typer.Option(False, "--allow-dirty", help="Release even with uncommitted changes."),
+    allow_rejected: bool = typer.Option(False, "--allow-rejected", help="Release a release that was rejected before."),
+    output: Output = OutputOpt,
+) -> None:
+    """Write a pinned release of APP into ENV's overlay, commit and push it (then sync and gate).
+
+    Example: ship release dev hellok8s --no-sync
+    """
+    run(lambda ctx: deploy.release(ctx, env_name, app_name, image=image, sync=not no_sync, push=not no_push,
+                                   allow_dirty=allow_dirty, allow_rejected=allow_rejected), output)
+
+
+@app.command()
+def sync(
+    env_name: str = typer.Argument(..., metavar="ENV"),
+    prune: bool = typer.Option(True, "--prune/--no-prune", help="Delete ship's objects that git no longer renders."),
+    adopt: bool = typer.Option(False, "--adopt", help="Take over same-named objects ship does not manage yet."),
+    force_conflicts: bool = typer.Option(False, "--force-conflicts", help="Take fields other field managers own."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Fail at once if another run holds the environment's lock."),
+    lock_timeout: float = typer.Option(120.0, "--lock-timeout", min=0, help="Seconds to wait for the environment's lock."),
+    no_gate: bool = typer.Option(False, "--no-gate", help="Apply and prune only; do not wait on the rollout."),
+    output: Output = OutputOpt,
+) -> None:
+    """Make ENV's namespace match git: server-side apply in stages, then prune, then gate.
+
+    Example: ship sync dev  →  deployment.apps/hellok8s configured
+    """
+    options = SyncOptions(prune=prune, adopt=adopt, force_conflicts=force_conflicts)
+    lock = LockOptions(wait=0 if no_wait else lock_timeout)
+    run(lambda ctx: deploy.sync(ctx, env_name, options, lock, gate=not no_gate), output)
+
+
+@app.command()
+def promote(
+    from_env: str = typer.Argument(..., metavar="FROM"),
+    to_env: str = typer.Argument(..., metavar="TO"),
+    canary: Optional[int] = typer.Option(None, "--canary", metavar="PERCENT", min=1, max=100,
+                                         help="Run a one-step canary at this share of traffic (1-100) first."),
+    no_canary: bool = typer.Option(False, "--no-canary", help="Skip TO's configured canary; promote directly."),
+    hold: bool = typer.Option(False, "--hold", help="Stop after the canary's analysis for a person to decide."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a held or interrupted canary in TO."),
+    no_sync: bool = typer.Option(False, "--no-sync", help="Only write, commit and push TO's overlay (no canary)."),
+    output: Output = OutputOpt,
+) -> None:
+    """Promote the release that is healthy in FROM to TO (same image digest, TO's own config).
+
+    Example: ship promote dev uat; ship promote uat prod --canary 10
+    """
+    run(lambda ctx: deploy.promote(ctx, from_env, to_env, sync=not no_sync, canary_weight=canary,
+                                   no_canary=no_canary, hold=hold, resume=resume), output)
+
+
+@app.command()
+def abort(
+    env_name: str = typer.Argument(..., metavar="ENV"),
+    reason: str = typer.Option("aborted by hand", "--reason", help="Why; recorded in git and the ledger."),
+    output: Output = OutputOpt,
+) -> None:
+    """Abort ENV's canary: weight to 0, canary removed, stable untouched, the release rejected.
+
+    Example: ship abort prod --reason "latency looks off"
+    """
+    run(lambda ctx: deploy.abort(ctx, env_name, reason), output)
+
+
+@app.command()
+def rollback(
+    env_name: str = typer.Argument(..., metavar="ENV"),
+    to: Optional[str] = typer.Option(None, "--to", help="Release id to return to (default: the previous healthy one)."),
+    reason: str = typer.Option("manual rollback", "--reason", help="Why; recorded in git and the ledger."),
+    output: Output = OutputOpt,
+) -> None:
+    """Put ENV back on an earlier release (re-applied, gated, recorded in git).
+
+    Example: ship rollback prod --reason "checkout errors"
+    """
+    run(lambda ctx: deploy.rollback(ctx, env_name, to, reason), output)

@@ -1,0 +1,43 @@
+"""Builds the real Context: the only place ship connects to a cluster, registry or engine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pipeline import config
+from pipeline.clock import Clock
+from pipeline.config import Environment
+from pipeline.context import Context
+from pipeline.errors import ClusterError
+from pipeline.gitops.git import GitRepo
+from pipeline.gitops.workspace import Workspace
+from pipeline.kube.client import Cluster
+from pipeline.progress import Progress, quiet
+
+
+def connect(env: Environment) -> Cluster:
+    """A client for ENV's kube context (SHIP_KUBE_CONTEXT, else kubeconfig's current one), checked
+    with one request so an unreachable cluster fails here, naming the environment."""
+    cluster = Cluster(context=env.context or os.environ.get("SHIP_KUBE_CONTEXT") or None)
+    try:
+        cluster.ping()
+    except ClusterError as exc:
+        cluster.close()
+        raise ClusterError(f"{env.name}: {exc}") from exc
+    return cluster
+
+
+def docker_engine():  # noqa: ANN201 - a docker.DockerClient; the SDK is imported only for builds
+    from pipeline.image.build import docker_client
+
+    return docker_client()
+
+
+def open_context(progress: Progress = quiet, root: Path | None = None) -> Context:
+    """ship.yaml from the repository around `root` (default: the working directory), and lazy
+    connections to everything else."""
+    cfg = config.load(root)
+    clock = Clock()
+    return Context(config=cfg, workspace=Workspace(cfg.root, GitRepo(cfg.root), clock), connect=connect,
+                   open_engine=docker_engine, clock=clock, progress=progress)

@@ -1,0 +1,168 @@
+"""The commands that only look (diff, status, history, verify, summary, rbac), and init.
+
+Each returns a result that renders itself as text and JSON; a result with `failure` set is
+printed first and then ends the command with that error (verify's moved tags).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from pipeline import scaffold
+from pipeline.context import Context
+from pipeline.errors import RegistryError, ShipError
+from pipeline.gitops import yamlsafe
+from pipeline.gitops.ledger import Entry
+from pipeline.image.verify import VerifiedImage, verify_images
+from pipeline.kube.rbac import deployer_objects
+from pipeline.report import summary as summary_report
+from pipeline.report.status import EnvironmentStatus, environment_status, summary_line
+from pipeline.rollout.sync import ObjectDiff, diff_environment
+
+
+def table_text(columns: tuple[str, ...], rows: list[tuple[str, ...]], width: int = 200) -> str:
+    """A plain table as `rich` lays it out, without colour, for the terminal or a file."""
+    table = Table(box=None, pad_edge=False)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    out = io.StringIO()
+    Console(file=out, width=width, color_system=None, highlight=False).print(table)
+    return out.getvalue().rstrip("\n")
+
+
+@dataclass
+class DiffResult:
+    environment: str
+    diffs: list[ObjectDiff]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.diffs else 0
+
+    def to_json(self) -> dict:
+        return {"environment": self.environment, "in_sync": not self.diffs, "objects": [d.to_json() for d in self.diffs]}
+
+    def text(self) -> str:
+        return "".join(d.diff if d.action != "pruned" else f"# {d.subject} would be pruned\n{d.diff}"
+                       for d in self.diffs).rstrip("\n")
+
+    def notes(self) -> list[str]:
+        """Lines for stderr: say so when there is nothing to show."""
+        return [] if self.diffs else [f"{self.environment} is in sync with git"]
+
+
+def diff(ctx: Context, env_name: str) -> DiffResult:
+    return DiffResult(env_name, diff_environment(ctx, ctx.config.env(env_name)))
+
+
+@dataclass
+class StatusReport:
+    rows: list[EnvironmentStatus]
+
+    def to_json(self) -> dict:
+        return {"environments": [r.to_json() for r in self.rows]}
+
+    def text(self) -> str:
+        rows = [(r.environment, r.release or "-", r.digest or "-", r.config or "-",
+                 f"{r.health} {r.health_message}".strip(), "?" if r.drift is None else ("yes" if r.drift else "no"),
+                 r.canary or "-", r.last_change or "-") for r in self.rows]
+        lines = [table_text(("ENV", "RELEASE", "DIGEST", "CONFIG", "HEALTH", "DRIFT", "CANARY", "LAST CHANGE"), rows)]
+        lines += [summary_line(r) for r in self.rows if r.canary]
+        return "\n".join(lines)
+
+    def notes(self) -> list[str]:
+        return [f"{r.environment}: {r.error}" for r in self.rows if r.error]
+
+
+def status(ctx: Context, env_name: str | None) -> StatusReport:
+    envs = [ctx.config.env(env_name)] if env_name else list(ctx.config.environments.values())
+    return StatusReport([environment_status(ctx, e) for e in envs])
+
+
+@dataclass
+class History:
+    environment: str
+    entries: list[Entry]  # newest first
+
+    def to_json(self) -> dict:
+        return {"environment": self.environment, "releases": [
+            {k: v for k, v in e.to_record().items() if k != "config_data"} for e in self.entries]}
+
+    def text(self) -> str:
+        rows = [(e.release.id, e.release.created_at, e.release.commit[:7], e.release.image.split("@sha256:")[-1][:12],
+                 e.release.config, e.outcome.value, e.reason or "-") for e in self.entries]
+        return table_text(("RELEASE", "TIME", "COMMIT", "DIGEST", "CONFIG", "OUTCOME", "REASON"), rows, width=220)
+
+
+def history(ctx: Context, env_name: str) -> History:
+    env = ctx.config.env(env_name)
+    return History(env.name, list(reversed(ctx.workspace.ledger(env).entries)))
+
+
+@dataclass
+class VerifyResult:
+    environment: str
+    images: list[VerifiedImage]
+
+    @property
+    def failure(self) -> ShipError | None:
+        bad = next((r for r in self.images if not r.ok), None)
+        return RegistryError(f"{self.environment}: {bad.image}: {bad.problem}") if bad else None
+
+    def to_json(self) -> dict:
+        return {"environment": self.environment, "images": [r.__dict__ for r in self.images],
+                "ok": all(r.ok for r in self.images)}
+
+    def text(self) -> str:
+        return "\n".join(r.text() for r in self.images)
+
+
+def verify(ctx: Context, env_name: str) -> VerifyResult:
+    return VerifyResult(env_name, verify_images(ctx, ctx.config.env(env_name)))
+
+
+@dataclass
+class Text:
+    """A result that is only text (Markdown, YAML)."""
+
+    body: str
+
+    def to_json(self) -> dict:
+        return {"text": self.body}
+
+    def text(self) -> str:
+        return self.body.rstrip("\n")
+
+
+def summary(ctx: Context, title: str) -> Text:
+    return Text(summary_report.markdown(ctx.config, ctx.workspace, title))
+
+
+def rbac(ctx: Context, env_name: str, service_account: str) -> Text:
+    env = ctx.config.env(env_name)
+    return Text(yamlsafe.dumps_all(deployer_objects(env.namespace, service_account)))
+
+
+@dataclass
+class InitResult:
+    app: str
+    written: list[str]
+
+    def to_json(self) -> dict:
+        return {"app": self.app, "written": self.written}
+
+    def text(self) -> str:
+        return "\n".join([*(f"wrote {name}" for name in self.written),
+                          f"next: commit these files, then `ship release dev {self.app}` (README: Quickstart)"])
+
+
+def init(root: Path, app_name: str, path: str | None, port: int, registry: str, force: bool) -> InitResult:
+    """Scaffold ship into the repository at `root` (needs no ship.yaml, so no context)."""
+    return InitResult(app_name, scaffold.init(root, app_name, path or f"apps/{app_name}", port, registry, force))

@@ -1,0 +1,34 @@
+"""ship.yaml: the one configuration file, loaded into typed dataclasses with a strict schema.
+
+    model.py    the types: ShipConfig, App, Environment, GateOptions, CanaryPolicy, checks
+    schema.py   reading the YAML into them, naming file:line:key on every error
+
+Loading reads files and the environment; it never touches git or a cluster.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.config.model import (CONFIG_FILE, ROUTERS, App, CanaryPolicy, CanaryStep, Environment, GateOptions,
+                                   HttpCheck, PrometheusCheck, ShipConfig)
+from pipeline.config.schema import parse, parse_duration
+from pipeline.errors import ConfigError
+from pipeline.gitops import yamlsafe
+
+__all__ = ["CONFIG_FILE", "ROUTERS", "App", "CanaryPolicy", "CanaryStep", "Environment", "GateOptions", "HttpCheck",
+           "PrometheusCheck", "ShipConfig", "find_root", "load", "parse", "parse_duration"]
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder holding ship.yaml, from `start` (default: the working directory) up."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise ConfigError(f"no {CONFIG_FILE} in {here} or any folder above it (run ship from your repository)")
+
+
+def load(root: Path | None = None, environ: dict[str, str] | None = None) -> ShipConfig:
+    root = find_root(root)
+    return parse(yamlsafe.load_file(root / CONFIG_FILE, CONFIG_FILE), root, CONFIG_FILE, environ)

@@ -1,0 +1,135 @@
+"""ship.yaml's domain types: apps, environments, gates and canary policies. Pure data.
+
+Every field carries a comment and a default, so a reader sees the whole configuration here;
+schema.py reads the file into these types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline import names
+from pipeline.errors import ConfigError
+
+CONFIG_FILE = "ship.yaml"
+ROUTERS = ("gateway", "nginx", "replicas")
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """How ship decides a rollout is healthy."""
+
+    timeout: float | None = None  # seconds; None: the Deployment's progressDeadlineSeconds
+    bake: float = 0.0  # keep watching this long after healthy; fail if it degrades
+    fail_fast: bool = True  # fail at once on CrashLoopBackOff / ImagePullBackOff pods
+    max_restarts: int = 3  # container restarts tolerated before the pod gate fails
+    tolerance: float = 10.0  # seconds a bad pod state may last before it fails the gate
+
+
+@dataclass(frozen=True)
+class HttpCheck:
+    """An HTTP probe run during canary analysis."""
+
+    url: str  # template: {namespace}, {app}, {service}
+    expect_status: int = 200
+    success_ratio: float = 0.95
+    max_latency_ms: float = 1000.0
+    requests: int = 20
+
+
+@dataclass(frozen=True)
+class PrometheusCheck:
+    """A Prometheus instant query whose value must stay under (or over) a threshold."""
+
+    url: str
+    query: str
+    max: float | None = None
+    min: float | None = None
+
+
+@dataclass(frozen=True)
+class CanaryStep:
+    weight: int  # percent of traffic (or of pods, for router: replicas)
+    bake: float  # seconds of analysis at this weight
+
+
+@dataclass(frozen=True)
+class CanaryPolicy:
+    """How a promotion into this environment runs a canary."""
+
+    router: str = "gateway"
+    steps: tuple[CanaryStep, ...] = (CanaryStep(10, 30.0),)
+    interval: float = 5.0  # seconds between analysis rounds
+    host: str = "hellok8s.local"
+    path: str = "/"
+    gateway: str = "ship-gateway"  # parentRef of the HTTPRoute: NAME or NAMESPACE/NAME
+    ingress_class: str = "nginx"  # ingressClassName of the Ingresses (router: nginx)
+    http: tuple[HttpCheck, ...] = ()
+    prometheus: tuple[PrometheusCheck, ...] = ()
+
+
+@dataclass(frozen=True)
+class App:
+    """An app: a build context, its image repository, kustomize base, config and secrets."""
+
+    name: str
+    path: Path  # relative to the repository root
+    image: str  # repository name inside the registry
+    dockerfile: str = "Dockerfile"
+    build: tuple[str, ...] = ()  # shell commands run in `path` before the image build
+    base: str = "base"  # kustomize base, relative to path
+    config: str = "config"  # folder of <env>.env files, relative to path
+    secrets: tuple[str, ...] = ()  # keys of Secret <app>-secrets, values from SHIP_SECRET_<APP>_<KEY>
+    keep_configs: int = 5  # versioned ConfigMaps kept in an overlay for rollbacks
+
+    @property
+    def config_name(self) -> str:
+        return names.config_map_name(self.name)
+
+    @property
+    def secret_name(self) -> str:
+        return names.secret_name(self.name)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """An environment: a namespace on a kube context, its overlay, where it promotes from."""
+
+    name: str
+    namespace: str
+    context: str | None = None
+    promotes_from: str | None = None
+    gates: GateOptions = field(default_factory=GateOptions)
+    canary: CanaryPolicy | None = None
+
+    @property
+    def overlay(self) -> Path:
+        return Path("environments") / self.name
+
+
+@dataclass(frozen=True)
+class ShipConfig:
+    root: Path
+    registry: str
+    apps: dict[str, App]
+    environments: dict[str, Environment]
+    source: str = CONFIG_FILE
+
+    def app(self, name: str | None) -> App:
+        if name is None:
+            if len(self.apps) == 1:
+                return next(iter(self.apps.values()))
+            raise ConfigError(f"{self.source}: several apps ({', '.join(self.apps)}); name one")
+        try:
+            return self.apps[name]
+        except KeyError:
+            raise ConfigError(f"unknown app {name!r} (ship.yaml has: {', '.join(self.apps)})") from None
+
+    def env(self, name: str) -> Environment:
+        try:
+            return self.environments[name]
+        except KeyError:
+            raise ConfigError(
+                f"unknown environment {name!r} (ship.yaml has: {', '.join(self.environments)})"
+            ) from None

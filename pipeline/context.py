@@ -1,0 +1,82 @@
+"""The world a flow runs in: configuration, the repository, and the connections it may use.
+
+Flows (release, promote, rollback, abort, sync, status) take a Context and never build a
+connection of their own. The commands layer builds the real one (commands/context.py); unit
+tests build one with an in-memory cluster and a temporary git workspace. Connections are made
+lazily, once each: one cluster client per kube context, however many environments share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import httpx
+
+from pipeline.clock import Clock
+from pipeline.config import Environment, ShipConfig
+from pipeline.gitops.workspace import Workspace
+from pipeline.image.registry import Registry
+from pipeline.kube.client import Cluster
+from pipeline.progress import Progress, quiet
+
+
+@dataclass
+class Context:
+    config: ShipConfig
+    workspace: Workspace
+    connect: Callable[[Environment], Cluster]  # a new client for ENV's kube context
+    open_registry: Callable[[str], Registry] = Registry  # a client for a registry host
+    open_engine: Callable[[], Any] | None = None  # a Docker SDK client for builds
+    open_http: Callable[[], httpx.Client] = lambda: httpx.Client(timeout=10.0, follow_redirects=False)  # analysis
+    clock: Clock = field(default_factory=Clock)
+    progress: Progress = quiet
+    _clusters: dict[str | None, Cluster] = field(default_factory=dict)
+    _registries: dict[str, Registry] = field(default_factory=dict)
+    _engine: Any = None
+    _http: httpx.Client | None = None
+
+    def cluster(self, env: Environment) -> Cluster:
+        """The client for ENV's cluster, shared with every environment on the same context."""
+        if env.context not in self._clusters:
+            self._clusters[env.context] = self.connect(env)
+        return self._clusters[env.context]
+
+    def registry(self, host: str | None = None) -> Registry:
+        host = host or self.config.registry
+        if host not in self._registries:
+            self._registries[host] = self.open_registry(host)
+        return self._registries[host]
+
+    def engine(self) -> Any:
+        if self._engine is None:
+            if self.open_engine is None:
+                raise RuntimeError("this context has no build engine")
+            self._engine = self.open_engine()
+        return self._engine
+
+    def http(self) -> httpx.Client:
+        """The HTTP client analysis checks use (plain URLs, Prometheus)."""
+        if self._http is None:
+            self._http = self.open_http()
+        return self._http
+
+    def close(self) -> None:
+        for cluster in self._clusters.values():
+            cluster.close()
+        for registry in self._registries.values():
+            registry.close()
+        if self._engine is not None and hasattr(self._engine, "close"):
+            self._engine.close()
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        self._clusters.clear()
+        self._registries.clear()
+        self._engine = None
+
+    def __enter__(self) -> "Context":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

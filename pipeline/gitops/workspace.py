@@ -1,0 +1,169 @@
+"""The repository as ship reads and writes it: overlay files, ledgers, app config and bases,
+and publishing a change as one commit.
+
+Every write goes through `publish`: the planned files are written, checked (no Secret with
+data, the overlay still renders with kustomize), committed and pushed; a failed check puts the
+overlay back as it was, so nothing is left half-written. Decisions live in overlay.py and
+canary_overlay.py; this module only performs them. Never talks to a cluster.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+from pipeline import names
+from pipeline.clock import Clock
+from pipeline.config import App, Environment
+from pipeline.errors import ConfigError, ShipError, ValidationError
+from pipeline.gitops import canary_overlay, overlay, yamlsafe
+from pipeline.gitops.git import Commit, GitRepo
+from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
+from pipeline.gitops.records import Release, parse_env_file
+from pipeline.gitops.render import render
+
+OverlayText = dict[str, str | None]
+# A plan sees the overlay's files now and returns (files to write, commit message), or None.
+OverlayPlan = Callable[[OverlayText], "tuple[overlay.OverlayFiles, str] | None"]
+
+
+class Workspace:
+    """A working clone of the repository: `root` holds ship.yaml, apps/ and environments/."""
+
+    def __init__(self, root: Path, git: GitRepo, clock: Clock | None = None):
+        self.root, self.git, self.clock = root, git, clock or Clock()
+
+    # ── reading ──────────────────────────────────────────────────────────────────────────────
+
+    def files(self, env: Environment) -> OverlayText:
+        """ENV's overlay files by path relative to the overlay."""
+        folder = self.root / env.overlay
+        if not folder.is_dir():
+            return {}
+        return {str(p.relative_to(folder)): p.read_text() for p in folder.rglob("*") if p.is_file()}
+
+    def current_release(self, env: Environment) -> Release | None:
+        return overlay.current_release(self.files(env), env)
+
+    def canary_state(self, env: Environment) -> canary_overlay.CanaryState | None:
+        return canary_overlay.read_state(self.files(env), env)
+
+    def ledger(self, env: Environment) -> Ledger:
+        path = self.root / env.overlay / LEDGER_FILE
+        return Ledger.parse(path.read_text() if path.is_file() else None, str(env.overlay / LEDGER_FILE))
+
+    def config_data(self, app: App, env: Environment) -> dict[str, str]:
+        """APP's plain config for ENV (`<config>/<env>.env`); a secret key in it is refused."""
+        path = app.path / app.config / f"{env.name}.env"
+        if not (self.root / path).is_file():
+            raise ConfigError(f"{path}: config for environment {env.name} not found")
+        data = parse_env_file((self.root / path).read_text(), str(path))
+        for key in data:
+            if key in app.secrets:
+                raise ValidationError(f"{path}: {key} is one of {app.name}'s secrets; it must never be in git "
+                                      f"(set {names.secret_variable(app.name, key)} at sync time instead)")
+        return data
+
+    def base_of(self, app: App, env: Environment) -> tuple[list[dict], str]:
+        """The app's base as kustomize renders it, and its folder relative to ENV's overlay."""
+        base_folder = self.root / app.path / app.base
+        return render(base_folder, str(app.path / app.base)), os.path.relpath(base_folder, self.root / env.overlay)
+
+    def secrets_with_data(self, folders: list[Path]) -> list[str]:
+        """Files under `folders` holding a Secret with data or stringData (never allowed in git)."""
+        offending = []
+        for folder in folders:
+            for path in sorted((self.root / folder).rglob("*")):
+                if path.suffix not in (".yaml", ".yml", ".json") or not path.is_file():
+                    continue
+                try:
+                    docs = yamlsafe.loads_all(path.read_text(), str(path.relative_to(self.root)))
+                except (ConfigError, UnicodeDecodeError):
+                    continue  # not a manifest; kustomize reports it if it matters
+                if any(isinstance(d, dict) and d.get("kind") == "Secret" and (d.get("data") or d.get("stringData"))
+                       for d in docs):
+                    offending.append(str(path.relative_to(self.root)))
+        return offending
+
+    def guard_secrets(self, env: Environment, apps: list[App]) -> None:
+        offending = self.secrets_with_data([env.overlay, *[a.path / a.base for a in apps]])
+        if offending:
+            raise ValidationError(f"{offending[0]}: a Secret with data must never be committed; remove it "
+                                  "(ship supplies secret values at sync time from SHIP_SECRET_* variables)")
+
+    # ── writing ──────────────────────────────────────────────────────────────────────────────
+
+    def write(self, env: Environment, files: overlay.OverlayFiles) -> list[str]:
+        """Write (or delete, for None) the files; the paths git must stage."""
+        folder = self.root / env.overlay
+        written = []
+        for rel, text in files.files.items():
+            path = folder / rel
+            if text is None:
+                if not path.exists():
+                    continue  # nothing to delete, nothing for git to stage
+                path.unlink()
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if not path.exists() or path.read_text() != text:
+                    path.write_text(text)
+            written.append(str(env.overlay / rel))
+        keep = folder / ".gitkeep"
+        if keep.exists():
+            keep.unlink()
+        # The whole overlay: a file written earlier in the same change (a rollback writes before
+        # it applies) must be committed too.
+        return [*written, str(env.overlay)]
+
+    def restore(self, env: Environment, files: OverlayText) -> None:
+        """Put an overlay back as it was, so a failed change leaves nothing half-written."""
+        folder = self.root / env.overlay
+        for path in list(folder.rglob("*")) if folder.is_dir() else []:
+            if path.is_file() and str(path.relative_to(folder)) not in files:
+                path.unlink()
+        for rel, text in files.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_text(text or "")
+
+    def publish(self, env: Environment, apps: list[App], plan: OverlayPlan, push: bool = True) -> Commit | None:
+        """Write the files `plan` returns for ENV's overlay as it is, check them, commit, push.
+
+        `plan` runs again on the remote's state when a push is rejected. Nothing is committed
+        when it returns None.
+        """
+        def write() -> tuple[list[str], str] | None:
+            current = self.files(env)
+            planned = plan(current)
+            if planned is None:
+                return None
+            files, message = planned
+            paths = self.write(env, files)
+            try:
+                self.guard_secrets(env, apps)
+                render(self.root / env.overlay, str(env.overlay))
+            except ShipError:
+                self.restore(env, current)
+                raise
+            return paths, message
+
+        self.guard_secrets(env, apps)
+        return self.git.publish(write, push=push)
+
+    def record_outcome(self, env: Environment, release: Release, outcome: Outcome, reason: str = "",
+                       push: bool = True) -> Commit | None:
+        """Commit a new outcome for `release` in ENV's ledger (no commit when it already has it)."""
+        path = self.root / env.overlay / LEDGER_FILE
+
+        def write() -> tuple[list[str], str] | None:
+            ledger = self.ledger(env)
+            entry = ledger.find(release.id)
+            if entry is not None and entry.outcome == outcome and entry.reason == reason:
+                return None
+            path.write_text(ledger.record(entry.release if entry else release, outcome, reason, self.clock.iso()).dumps())
+            title = f"record({env.name}): {release.app} {release.id} {outcome.value}" + (f": {reason}" if reason else "")
+            return [str(env.overlay / LEDGER_FILE)], names.commit_message(
+                title, "record", {"Release": release.id, "App": release.app, "Environment": env.name,
+                                  "Outcome": outcome.value})
+
+        return self.git.publish(write, push=push)

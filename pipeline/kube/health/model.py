@@ -1,0 +1,76 @@
+"""Health's vocabulary: the codes, the verdict on one object, and small readers of status. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Iterable
+
+
+class HealthCode(str, Enum):
+    HEALTHY = "Healthy"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"
+    SUSPENDED = "Suspended"
+    UNKNOWN = "Unknown"
+
+
+@dataclass(frozen=True)
+class Health:
+    """The verdict on one object."""
+
+    code: HealthCode
+    message: str  # one human line, e.g. "2/3 updated, 1/3 ready"
+    subject: str = ""  # "Deployment/<namespace>/<name>", or "Namespace/<name>" when cluster-scoped
+    reason: str = ""  # machine reason, e.g. "ProgressDeadlineExceeded", "CrashLoopBackOff"
+
+    @property
+    def ok(self) -> bool:
+        return self.code is HealthCode.HEALTHY
+
+
+# Higher is worse. Suspended ranks above Unknown because a paused rollout is a known,
+# deliberate state that still blocks a release, while Unknown usually clears on the next look.
+_SEVERITY = {
+    HealthCode.HEALTHY: 0,
+    HealthCode.UNKNOWN: 1,
+    HealthCode.SUSPENDED: 2,
+    HealthCode.PROGRESSING: 3,
+    HealthCode.DEGRADED: 4,
+}
+
+def subject(obj: dict) -> str:
+    """`Kind/namespace/name`, or `Kind/name` for a cluster-scoped object."""
+    meta = obj.get("metadata") or {}
+    parts = [obj.get("kind") or "", meta.get("namespace") or "", meta.get("name") or ""]
+    return "/".join(p for p in parts if p)
+
+
+def worst(healths: Iterable[Health]) -> Health | None:
+    """The most severe Health (the first one of that severity), or None if there are none."""
+    found: Health | None = None
+    for health in healths:
+        if found is None or _SEVERITY[health.code] > _SEVERITY[found.code]:
+            found = health
+    return found
+
+
+def _int(value: Any) -> int:
+    # The API omits zero-valued status counters (omitempty), so absent means 0.
+    return int(value) if value is not None else 0
+
+
+def _condition(obj: dict, type_: str) -> dict | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_:
+            return cond
+    return None
+
+
+def _observed(obj: dict) -> bool:
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    return _int(meta.get("generation")) <= _int(status.get("observedGeneration"))
+
+
+def _counts(updated: int, ready: int, desired: int) -> str:
+    return f"{updated}/{desired} updated, {ready}/{desired} ready"

@@ -1,0 +1,94 @@
+"""Every name ship gives to things, in one place: labels, annotations, suffixes, secret
+variables, the name rules for apps and environments, and the trailers of ship's commits.
+
+A label or trailer spelled in two modules drifts apart; here it is spelled once. Pure.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+# ── labels and annotations on the objects ship applies ────────────────────────────────────────
+MANAGED_BY = "app.kubernetes.io/managed-by"  # = "ship" on every object ship owns
+MANAGER = "ship"  # the value of MANAGED_BY, and ship's server-side apply field manager
+ENV_LABEL = "ship.dev/environment"  # which environment owns the object
+TRACK = "ship.dev/track"  # stable | canary, on pods (and selectors) while a router splits traffic
+CONFIG_OF = "ship.dev/config-of"  # on versioned ConfigMaps: the app they configure
+LOCK_LABEL = "ship.dev/lock"  # on the environment's Lease
+APP_NAME = "app.kubernetes.io/name"
+PART_OF = "app.kubernetes.io/part-of"
+RELEASE = "ship.dev/release"  # annotation: the release id a workload or pod runs
+APPLIED_HASH = "ship.dev/applied-hash"  # annotation: hash of what ship last applied
+CANARY_WEIGHT = "ship.dev/canary-weight"  # annotation on the canary workload
+CHANGE_CAUSE = "kubernetes.io/change-cause"  # shown by `kubectl rollout history`
+
+STABLE, CANARY = "stable", "canary"
+CANARY_SUFFIX = "-canary"
+NOT_CANARY = f"{TRACK}!={CANARY}"  # kustomize labelSelector keeping the canary out of stable patches
+LEASE_PREFIX = "ship-lock-"
+
+
+def canary_name(name: str) -> str:
+    return f"{name}{CANARY_SUFFIX}"
+
+
+def is_canary(name: str) -> bool:
+    return name.endswith(CANARY_SUFFIX)
+
+
+def env_selector(env: str) -> str:
+    """The label selector of every object an environment owns."""
+    return f"{ENV_LABEL}={env}"
+
+
+def config_map_name(app: str) -> str:
+    """The ConfigMap name an app's base refers to; each release gets `<this>-<release id>`."""
+    return f"{app}-config"
+
+
+def secret_name(app: str) -> str:
+    return f"{app}-secrets"
+
+
+def secret_variable(app: str, key: str) -> str:
+    """The environment variable holding secret KEY of APP at sync time: SHIP_SECRET_<APP>_<KEY>."""
+    return f"SHIP_SECRET_{re.sub(r'[^A-Z0-9]', '_', app.upper())}_{key}"
+
+
+# ── name rules ───────────────────────────────────────────────────────────────────────────────
+NAME_MAX = 40  # app and environment names: leaves room in 63 for suffixes such as -config-r…-canary
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_SECRET_KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
+NAME_RULE = f"a lowercase DNS label (a-z, 0-9, '-'), at most {NAME_MAX} characters"
+
+
+def valid_name(value: str) -> bool:
+    """An app, environment or namespace name ship accepts."""
+    return bool(_NAME.match(value)) and len(value) <= NAME_MAX
+
+
+def valid_secret_key(value: str) -> bool:
+    return bool(_SECRET_KEY.match(value))
+
+
+# ── commit trailers ──────────────────────────────────────────────────────────────────────────
+TRAILER_PREFIX = "Ship-"
+
+
+def commit_message(title: str, action: str, fields: Mapping[str, str | None]) -> str:
+    """`title`, a blank line, then `Ship-Action: action` and one `Ship-<Field>: value` per field
+    that has a value, so `git log --grep Ship-Release: r…` finds every commit about a release."""
+    lines = [f"{TRAILER_PREFIX}Action: {action}"]
+    lines += [f"{TRAILER_PREFIX}{key}: {value}" for key, value in fields.items() if value]
+    return f"{title}\n\n" + "\n".join(lines) + "\n"
+
+
+def trailers(message: str) -> dict[str, str]:
+    """The Ship- trailers of a commit message, by field name without the prefix."""
+    out = {}
+    for line in message.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key.startswith(TRAILER_PREFIX):
+            out[key[len(TRAILER_PREFIX):]] = value.strip()
+    return out

@@ -1,0 +1,119 @@
+"""Feeds the gate (gate.py) from the API server: watches, not sleep loops.
+
+Deployments and Pods of one namespace are listed once, then watched from that resourceVersion
+in two threads; each event is handed to `Gate.step` at once, analysis rounds are taken when the
+gate asks for them, and the gate's notes are printed. Nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Protocol
+
+from pipeline import names
+from pipeline.clock import Clock
+from pipeline.config import Environment, GateOptions
+from pipeline.context import Context
+from pipeline.errors import ClusterError
+from pipeline.kube.apply import SyncResult
+from pipeline.kube.client import Cluster
+from pipeline.progress import Progress, quiet
+from pipeline.rollout.gate import Gate, GateResult, Measured, Measurement
+
+
+class Analysis(Protocol):
+    """What the gate needs of an analysis: one round of measurements (analysis.Analysis)."""
+
+    def round(self, final: bool = False) -> list[Measurement]: ...
+
+
+class _Watcher:
+    """Feeds (kind, type, object) events of one kind in one namespace into a queue."""
+
+    def __init__(self, cluster: Cluster, api_version: str, kind: str, namespace: str, events: queue.Queue,
+                 stop: threading.Event, resource_version: str | None):
+        self.args = (cluster, api_version, kind, namespace)
+        self.events, self.stop, self.rv = events, stop, resource_version
+        self.thread = threading.Thread(target=self.run, daemon=True, name=f"watch-{kind}")
+
+    def run(self) -> None:
+        cluster, api_version, kind, namespace = self.args
+        while not self.stop.is_set():
+            try:
+                for etype, obj in cluster.watch(api_version, kind, namespace, resource_version=self.rv, timeout=2):
+                    if etype == "ERROR":
+                        self.rv = None  # expired resourceVersion: start over from now
+                        break
+                    self.rv = obj.get("metadata", {}).get("resourceVersion", self.rv)
+                    self.events.put((kind, etype, obj))
+                    if self.stop.is_set():
+                        return
+            except ClusterError:
+                self.stop.wait(0.5)  # the next watch retries; the gate's timeout is the backstop
+
+
+def _close_after(watchers: list[_Watcher], client: Cluster) -> None:
+    for w in watchers:
+        w.thread.join()
+    client.close()
+
+
+def wait_healthy(cluster: Cluster, namespace: str, deployments: list[str], options: GateOptions,
+                 release_id: str | None = None, progress: Progress = quiet, clock: Clock | None = None,
+                 analysis: Analysis | None = None, interval: float = 5.0) -> GateResult:
+    """Watch `deployments` in `namespace` (and pods of `release_id`) until healthy, failed or timed out."""
+    clock = clock or Clock()
+    deps_list = cluster.request("GET", cluster.info("apps/v1", "Deployment").path(namespace), what="list Deployments")
+    pods_list = cluster.request("GET", cluster.info("v1", "Pod").path(namespace), what="list Pods")
+    gate = Gate(namespace, {d["metadata"]["name"]: {**d, "kind": "Deployment", "apiVersion": "apps/v1"}
+                            for d in deps_list.get("items", []) if d["metadata"]["name"] in deployments},
+                options, clock.monotonic(), release_id, analysis is not None, interval,
+                pods={p["metadata"]["name"]: {**p, "kind": "Pod", "apiVersion": "v1"} for p in pods_list.get("items", [])})
+    missing = gate.missing(deployments)
+    if missing is not None:
+        return missing
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    # Watches get a client of their own, closed only after their threads end: closing a socket
+    # under a thread still reading it lets a new connection reuse the fd and garble TLS.
+    watch_client = cluster.fork()
+    watchers = [_Watcher(watch_client, "apps/v1", "Deployment", namespace, events, stop,
+                         deps_list["metadata"].get("resourceVersion")),
+                _Watcher(watch_client, "v1", "Pod", namespace, events, stop, pods_list["metadata"].get("resourceVersion"))]
+    for w in watchers:
+        w.thread.start()
+    try:
+        event: object = None
+        while True:
+            verdict = gate.step(event, clock.monotonic())  # type: ignore[arg-type]
+            for note in gate.notes:
+                progress(note)
+            gate.notes.clear()
+            if verdict is not None:
+                return verdict
+            due = gate.wants_measurement(clock.monotonic())
+            if due is not None and analysis is not None:
+                event = Measured(tuple(analysis.round(final=due.final)), due.final)
+                continue
+            try:
+                event = events.get(timeout=0.2)
+            except queue.Empty:
+                event = None
+    finally:
+        stop.set()
+        threading.Thread(target=_close_after, args=(watchers, watch_client), daemon=True).start()
+
+
+def gated_deployments(result: SyncResult) -> list[str]:
+    """The stable Deployments a sync left in place (applied or unchanged): the ones to gate."""
+    return sorted({o["metadata"]["name"] for o in result.plan.to_apply + result.plan.unchanged
+                   if o.get("kind") == "Deployment" and not names.is_canary(o["metadata"]["name"])})
+
+
+def gate_synced(ctx: Context, env: Environment, result: SyncResult, release_id: str | None) -> GateResult | None:
+    """Gate the Deployments a sync left in ENV; None when there are none to gate."""
+    deployments = gated_deployments(result)
+    if not deployments:
+        return None
+    return wait_healthy(ctx.cluster(env), env.namespace, deployments, env.gates, release_id, ctx.progress, ctx.clock)
