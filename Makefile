@@ -3,13 +3,14 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 
-.PHONY: help deps venv binaries cluster cluster-down test unit demo bench clean
+.PHONY: help deps venv binaries cluster cluster-down test unit lint demo bench clean
 
 help:
 	@echo "make test          install everything, start the local parts, run the whole suite"
 	@echo "make demo          run the whole pipeline on a local cluster it starts itself"
 	@echo "make cluster       start the local parts (prints export lines); make cluster-down stops them"
-	@echo "make unit          only the fast tests that need no local parts"
+	@echo "make unit          lint, type-check and the fast tests that need no local parts"
+	@echo "make lint          ruff and mypy (strict on the pure modules)"
 	@echo "make bench         ship vs kubectl apply --server-side on the local cluster (bench/results.json)"
 
 deps:
@@ -32,10 +33,14 @@ cluster: deps binaries
 cluster-down:
 	@hack/cluster-down.sh
 
-unit: venv
+lint: venv
+	@.venv/bin/ruff check pipeline tests bench
+	@.venv/bin/mypy pipeline
+
+unit: lint
 	$(PY) -m pytest -m "not cluster and not registry and not engine and not binaries" -q
 
-test: deps venv binaries
+test: deps venv binaries lint
 	@eval "$$(hack/cluster-up.sh)" && $(PY) -m pytest -q
 
 demo: deps venv binaries

@@ -162,7 +162,7 @@ def profile_sync(tmp: Path, n: int = 1000) -> list[dict]:
     stream = io.StringIO()
     stats = pstats.Stats(profiler, stream=stream)
     rows = []
-    for (file, line, func), (cc, nc, tt, ct, _) in sorted(stats.stats.items(), key=lambda kv: -kv[1][3])[:40]:
+    for (file, line, func), (_cc, nc, tt, ct, _) in sorted(stats.stats.items(), key=lambda kv: -kv[1][3])[:40]:
         where = f"{Path(file).name}:{line}:{func}" if file != "~" else func
         rows.append({"function": where, "calls": nc, "cumulative_s": round(ct, 3), "own_s": round(tt, 3)})
     return rows
@@ -318,7 +318,8 @@ def versions() -> dict:
 
 
 def machine() -> dict:
-    mem = next((int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    mem = next((int(line.split()[1]) for line in meminfo if line.startswith("MemTotal")), 0)
     return {"cpus": os.cpu_count(), "memory_gib": round(mem / 1024 / 1024, 1), "platform": platform.platform(),
             "python": platform.python_version()}
 
@@ -345,7 +346,8 @@ def chart(rows: list[dict], path: Path) -> None:
 
 
 def table(results: dict) -> str:
-    out = ["", "| objects | ship full | kubectl full | ratio (target ≤ 0.5) | ship no-op | ratio to kubectl full (target ≤ 0.05) | no-op requests |",
+    out = ["", "| objects | ship full | kubectl full | ratio (target ≤ 0.5) | ship no-op "
+                "| ratio to kubectl full (target ≤ 0.05) | no-op requests |",
            "|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["sync"]:
         out.append(f"| {r['objects']} | {r['ship_full_s']:.2f}s | {r['kubectl_full_s']:.2f}s | {r['ratio_full']:.2f}× "
@@ -357,7 +359,8 @@ def table(results: dict) -> str:
             f"(target ≤ 1s); → previous release healthy again: {f['reported_to_previous_healthy_s']:.2f}s",
             f"promotion dev → uat → prod canary → prod: {p['wall_s']:.1f}s wall, {p['waiting_on_cluster_s']:.1f}s waiting "
             f"on the cluster (gates and bakes), {p['ship_s']:.1f}s ship ({p['ship_share']:.0%})",
-            f"peak memory of ship in the {big['objects']}-object sync: {big['ship_peak_rss_mib']:.0f} MiB (max RSS, kustomize included)",
+            f"peak memory of ship in the {big['objects']}-object sync: {big['ship_peak_rss_mib']:.0f} MiB "
+            "(max RSS, kustomize included)",
             "scaling: ship's full sync per object: " + ", ".join(
                 f"{r['objects']} objects {r['ship_full_s'] / r['objects'] * 1000:.1f}ms" for r in results["sync"])]
     return "\n".join(out)

@@ -16,7 +16,7 @@ class Clock:
         return time.monotonic()
 
     def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
 
     def iso(self) -> str:
         """Now as ship writes it into ledgers and records: 2026-11-26T05:33:07Z."""
@@ -30,7 +30,7 @@ class ManualClock(Clock):
     """A clock that moves only when told to (or when something sleeps on it): for tests."""
 
     def __init__(self, start: dt.datetime | None = None):
-        self._now = start or dt.datetime(2026, 11, 24, 21, 44, 56, tzinfo=dt.timezone.utc)
+        self._now = start or dt.datetime(2026, 11, 24, 21, 44, 56, tzinfo=dt.UTC)
         self._mono = 1000.0
 
     def monotonic(self) -> float:

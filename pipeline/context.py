@@ -8,8 +8,9 @@ lazily, once each: one cluster client per kube context, however many environment
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -75,7 +76,7 @@ class Context:
         self._registries.clear()
         self._engine = None
 
-    def __enter__(self) -> "Context":
+    def __enter__(self) -> Context:
         return self
 
     def __exit__(self, *exc: object) -> None:

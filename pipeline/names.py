@@ -7,7 +7,7 @@ A label or trailer spelled in two modules drifts apart; here it is spelled once.
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 # ── labels and annotations on the objects ship applies ────────────────────────────────────────
 MANAGED_BY = "app.kubernetes.io/managed-by"  # = "ship" on every object ship owns

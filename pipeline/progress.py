@@ -5,7 +5,7 @@ The CLI prints these lines to stderr; tests collect them; `quiet` drops them.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 Progress = Callable[[str], None]
 

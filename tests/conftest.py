@@ -195,7 +195,8 @@ def env_repo(ship_repo, request):
     namespaces = {env: f"hellok8s-{env}-{suffix}" for env in ("dev", "uat", "prod")}
     kubeconfig = os.environ["KUBECONFIG"]  # tests may point KUBECONFIG elsewhere; clean up here
     yield work, bare, namespaces
-    from kubernetes import client, config as kconfig
+    from kubernetes import client
+    from kubernetes import config as kconfig
 
     core = client.CoreV1Api(kconfig.new_client_from_config(config_file=kubeconfig))
     for ns in namespaces.values():

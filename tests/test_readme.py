@@ -14,8 +14,8 @@ import pytest
 import typer
 
 from pipeline import config
-from pipeline.gitops import yamlsafe
 from pipeline.cli import app
+from pipeline.gitops import yamlsafe
 from tests.conftest import ROOT, commit_all
 
 README = (ROOT / "README.md").read_text()

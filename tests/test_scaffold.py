@@ -76,7 +76,8 @@ def test_what_init_writes_releases_to_the_local_cluster(tmp_path, monkeypatch, l
     status = json.loads(ship("status", "dev", "--output", "json").stdout)["environments"][0]
     assert status["health"] == "Healthy" and status["drift"] is False
     ns = status["namespace"]
-    from kubernetes import client, config as kconfig
+    from kubernetes import client
+    from kubernetes import config as kconfig
 
     client.CoreV1Api(kconfig.new_client_from_config(config_file=local_parts["KUBECONFIG"])).delete_namespace(ns)
 

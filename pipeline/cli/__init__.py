@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from enum import Enum
-from typing import Any, Callable, NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from pipeline.cli import OutputOpt, Output, app, run
+from pipeline.cli import Output, OutputOpt, app, run
 from pipeline.commands import deploy
 from pipeline.kube.apply import SyncOptions
 from pipeline.kube.lock import LockOptions

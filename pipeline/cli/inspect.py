@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from pipeline import __version__
-from pipeline.cli import OutputOpt, Output, app, fail, run, show
+from pipeline.cli import Output, OutputOpt, app, fail, run, show
 from pipeline.commands import inspect
 from pipeline.errors import ShipError
 

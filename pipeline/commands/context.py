@@ -28,7 +28,7 @@ def connect(env: Environment) -> Cluster:
     return cluster
 
 
-def docker_engine():  # noqa: ANN201 - a docker.DockerClient; the SDK is imported only for builds
+def docker_engine():
     from pipeline.image.build import docker_client
 
     return docker_client()

@@ -6,19 +6,21 @@ result that renders itself. Decisions stay in the flows; this module only sequen
 
 from __future__ import annotations
 
+from pipeline.config import CanaryPolicy
 from pipeline.context import Context
 from pipeline.errors import PromotionError
 from pipeline.image.build import BuildResult, build_app
 from pipeline.kube.apply import SyncOptions, SyncResult
 from pipeline.kube.lock import LockOptions
-from pipeline.rollout import canary, promotion, rollback as rolling_back
-from pipeline.rollout.abort import AbortResult, abort as abort_canary
+from pipeline.rollout import canary, promotion
+from pipeline.rollout import rollback as rolling_back
+from pipeline.rollout.abort import AbortResult
+from pipeline.rollout.abort import abort as abort_canary
 from pipeline.rollout.canary import CanaryResult
 from pipeline.rollout.gating import gate_and_record
 from pipeline.rollout.release import ReleaseResult, check_image, new_release, refuse_rejected, write_release
 from pipeline.rollout.rollback import RollbackResult
 from pipeline.rollout.sync import sync_environment
-from pipeline.config import CanaryPolicy
 
 
 def build(ctx: Context, app_name: str | None, allow_dirty: bool = False) -> BuildResult:

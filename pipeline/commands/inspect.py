@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -25,7 +26,7 @@ from pipeline.report.status import EnvironmentStatus, environment_status, summar
 from pipeline.rollout.sync import ObjectDiff, diff_environment
 
 
-def table_text(columns: tuple[str, ...], rows: list[tuple[str, ...]], width: int = 200) -> str:
+def table_text(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]], width: int = 200) -> str:
     """A plain table as `rich` lays it out, without colour, for the terminal or a file."""
     table = Table(box=None, pad_edge=False)
     for col in columns:

@@ -10,8 +10,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.config.model import (CONFIG_FILE, ROUTERS, App, CanaryPolicy, CanaryStep, Environment, GateOptions,
-                                   HttpCheck, PrometheusCheck, ShipConfig)
+from pipeline.config.model import (
+    CONFIG_FILE,
+    ROUTERS,
+    App,
+    CanaryPolicy,
+    CanaryStep,
+    Environment,
+    GateOptions,
+    HttpCheck,
+    PrometheusCheck,
+    ShipConfig,
+)
 from pipeline.config.schema import parse, parse_duration
 from pipeline.errors import ConfigError
 from pipeline.gitops import yamlsafe

@@ -10,12 +10,24 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Mapping
 
 from pipeline import names
-from pipeline.config.model import (CONFIG_FILE, ROUTERS, App, CanaryPolicy, CanaryStep, Environment, GateOptions,
-                                   HttpCheck, PrometheusCheck, ShipConfig)
+from pipeline.config.model import (
+    CONFIG_FILE,
+    ROUTERS,
+    App,
+    CanaryPolicy,
+    CanaryStep,
+    Environment,
+    GateOptions,
+    HttpCheck,
+    PrometheusCheck,
+    ShipConfig,
+)
 from pipeline.errors import ConfigError
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
@@ -79,7 +91,7 @@ class _Reader:
                 self.fail(f"expected {exc}", key)
         return value
 
-    def child(self, key: str, default: Any = ...) -> "_Reader | None":
+    def child(self, key: str, default: Any = ...) -> _Reader | None:
         self.used.add(key)
         if key not in self.data or self.data[key] is None:
             if default is ...:
@@ -207,12 +219,13 @@ def _canary(r: _Reader | None) -> CanaryPolicy | None:
 
 def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, str] | None = None) -> ShipConfig:
     """A ShipConfig from loaded YAML; pure apart from reading SHIP_REGISTRY from `environ`."""
-    environ = os.environ if environ is None else environ
+    env_vars: Mapping[str, str] = os.environ if environ is None else environ
     top = _Reader(data, source, "")
-    registry = environ.get("SHIP_REGISTRY") or top.get("registry", str)
+    registry = env_vars.get("SHIP_REGISTRY") or top.get("registry", str)
     top.used.add("registry")
     apps: dict[str, App] = {}
     apps_r = top.child("apps")
+    assert apps_r is not None  # a required key: child() raised when it is missing
     for name, raw, line in apps_r.items():
         a = _Reader(raw, source, f"apps.{name}", line)
         try:
@@ -237,6 +250,7 @@ def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, s
         apps_r.fail("at least one app is needed")
     envs: dict[str, Environment] = {}
     envs_r = top.child("environments")
+    assert envs_r is not None
     for name, raw, line in envs_r.items():
         e = _Reader(raw, source, f"environments.{name}", line)
         try:

@@ -24,9 +24,20 @@ from pipeline import names
 from pipeline.config import App, CanaryStep, Environment
 from pipeline.errors import ConfigError
 from pipeline.gitops import routing, yamlsafe
-from pipeline.gitops.overlay import (CANARY_DIR, CANARY_STATE_FILE, CONFIG_DIR, HEADER, KUSTOMIZATION, OverlayFiles,
-                                     config_map, patch_target, patched_workloads, pinned_images, routing_files,
-                                     workload_ops)
+from pipeline.gitops.overlay import (
+    CANARY_DIR,
+    CANARY_STATE_FILE,
+    CONFIG_DIR,
+    HEADER,
+    KUSTOMIZATION,
+    OverlayFiles,
+    config_map,
+    patch_target,
+    patched_workloads,
+    pinned_images,
+    routing_files,
+    workload_ops,
+)
 from pipeline.gitops.records import Release
 
 
@@ -68,7 +79,7 @@ class CanaryState:
         return STATE_HEADER + yamlsafe.dumps(data)
 
     @classmethod
-    def parse(cls, text: str | None, source: str) -> "CanaryState | None":
+    def parse(cls, text: str | None, source: str) -> CanaryState | None:
         if not text:
             return None
         data = yamlsafe.loads(text, source)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import git
 
@@ -37,7 +37,7 @@ class GitRepo:
             self.repo = git.Repo(root)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
             raise GitError(f"{root}: not a git repository") from exc
-        self.root = Path(self.repo.working_tree_dir)
+        self.root = Path(self.repo.working_tree_dir or root)
         self.remote = remote
 
     def head(self) -> Commit:
@@ -45,7 +45,7 @@ class GitRepo:
             c = self.repo.head.commit
         except ValueError as exc:
             raise GitError(f"{self.root}: the repository has no commits yet") from exc
-        return Commit(c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.timezone.utc), c.summary)
+        return Commit(c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.UTC), str(c.summary))
 
     def last_change(self, path: str) -> Commit:
         """The newest commit that changed `path`: an app's source commit, which ship's own
@@ -54,7 +54,7 @@ class GitRepo:
         if not sha:
             raise GitError(f"{path}: not in any commit; commit it first")
         c = self.repo.commit(sha)
-        return Commit(c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.timezone.utc), c.summary)
+        return Commit(c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.UTC), str(c.summary))
 
     def dirty_paths(self, under: str | None = None) -> list[str]:
         """Changed or untracked files (optionally only under a folder), as git status shows them."""
@@ -83,7 +83,7 @@ class GitRepo:
         try:
             reader = self.repo.config_reader()
             return f"{reader.get_value('user', 'name')} <{reader.get_value('user', 'email')}>"
-        except Exception:  # noqa: BLE001 - no identity configured is fine for a record
+        except Exception:
             return os.environ.get("GITHUB_ACTOR", os.environ.get("USER", "unknown"))
 
     def _has_remote(self) -> bool:
@@ -98,7 +98,7 @@ class GitRepo:
         branch = self.branch()
         if push and self._has_remote():
             self._sync_with_remote(branch)
-        for attempt in range(1, PUSH_ATTEMPTS + 1):
+        for _attempt in range(PUSH_ATTEMPTS):
             result = write()
             if result is None:
                 return None
@@ -163,17 +163,6 @@ class GitRepo:
     def _drop_own_commit(self) -> None:
         # --keep leaves a user's unrelated uncommitted edits (with --allow-dirty) in place.
         self.repo.git.reset("--keep", "HEAD~1")
-
-    def file_history(self, path: str, limit: int = 200) -> list[tuple[Commit, str | None]]:
-        """(commit, file content at that commit) for each commit touching `path`, newest first."""
-        out = []
-        for c in self.repo.iter_commits(paths=path, max_count=limit):
-            try:
-                text = (c.tree / path).data_stream.read().decode()
-            except KeyError:
-                text = None
-            out.append((Commit(c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.timezone.utc), c.summary), text))
-        return out
 
 
 def _behind(repo: git.Repo, upstream: str) -> bool:

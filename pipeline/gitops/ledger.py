@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Any
 
 from pipeline.errors import ConfigError
 from pipeline.gitops import yamlsafe
@@ -48,7 +49,7 @@ class Entry:
     reason: str = ""
     updated_at: str = ""
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         out = self.release.record()
         out["config_data"] = dict(self.release.config_data)
         out.update(outcome=self.outcome.value, reason=self.reason, updated_at=self.updated_at)
@@ -60,7 +61,7 @@ class Ledger:
     entries: tuple[Entry, ...] = field(default_factory=tuple)
 
     @classmethod
-    def parse(cls, text: str | None, source: str = LEDGER_FILE) -> "Ledger":
+    def parse(cls, text: str | None, source: str = LEDGER_FILE) -> Ledger:
         if not text:
             return cls()
         data = yamlsafe.loads(text, source) or {}
@@ -86,7 +87,7 @@ class Ledger:
                 return e
         return None
 
-    def record(self, release: Release, outcome: Outcome, reason: str, at: str) -> "Ledger":
+    def record(self, release: Release, outcome: Outcome, reason: str, at: str) -> Ledger:
         """The ledger with `release` set to `outcome` (added when new, else updated in place)."""
         entries = list(self.entries)
         for i in range(len(entries) - 1, -1, -1):

@@ -43,14 +43,14 @@ class Release:
         return out
 
     @classmethod
-    def from_record(cls, data: dict) -> "Release":
-        known = {k: data.get(k) for k in cls.__dataclass_fields__ if k != "config_data" and k in data}
+    def from_record(cls, data: dict[str, Any]) -> Release:
+        known: dict[str, Any] = {k: data.get(k) for k in cls.__dataclass_fields__ if k != "config_data" and k in data}
         return cls(**known)
 
 
 def release_id(commit_time: dt.datetime, short_sha: str) -> str:
     """Release id from the source commit: the same commit always gives the same id."""
-    return f"r{commit_time.astimezone(dt.timezone.utc):%Y%m%d-%H%M%S}-{short_sha[:7]}"
+    return f"r{commit_time.astimezone(dt.UTC):%Y%m%d-%H%M%S}-{short_sha[:7]}"
 
 
 def parse_env_file(text: str, source: str) -> dict[str, str]:

@@ -19,8 +19,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from pipeline.gitops import yamlsafe
 from pipeline.errors import ConfigError, RenderError
+from pipeline.gitops import yamlsafe
 
 _CACHED = Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship")) / "bin/kustomize"
 

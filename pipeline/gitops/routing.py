@@ -12,6 +12,8 @@ the stable Service never sends traffic to canary pods; the canary has its own Se
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline import names
 from pipeline.config import CanaryPolicy
 
@@ -23,7 +25,7 @@ NGINX_CANARY = "nginx.ingress.kubernetes.io/canary"
 NGINX_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 
 
-def service_for(base_objects: list[dict], workload: dict) -> tuple[str, int] | None:
+def service_for(base_objects: list[dict[str, Any]], workload: dict[str, Any]) -> tuple[str, int] | None:
     """(name, port) of the base's Service that selects `workload`'s pods, if any."""
     labels = workload.get("spec", {}).get("template", {}).get("metadata", {}).get("labels") or {}
     for obj in base_objects:
@@ -36,12 +38,12 @@ def service_for(base_objects: list[dict], workload: dict) -> tuple[str, int] | N
     return None
 
 
-def _parent_ref(gateway: str) -> dict:
+def _parent_ref(gateway: str) -> dict[str, Any]:
     namespace, _, name = gateway.rpartition("/")
     return {"name": name, **({"namespace": namespace} if namespace else {})}
 
 
-def http_route(policy: CanaryPolicy, service: str, port: int, canary_weight: int | None) -> dict:
+def http_route(policy: CanaryPolicy, service: str, port: int, canary_weight: int | None) -> dict[str, Any]:
     """The HTTPRoute: all traffic to stable, or split `100 - w` / `w` while a canary runs."""
     backends = [{"name": service, "port": port, "weight": 100 if canary_weight is None else 100 - canary_weight}]
     if canary_weight is not None:
@@ -58,10 +60,10 @@ def http_route(policy: CanaryPolicy, service: str, port: int, canary_weight: int
     }
 
 
-def ingress(policy: CanaryPolicy, service: str, port: int, canary_weight: int | None = None) -> dict:
+def ingress(policy: CanaryPolicy, service: str, port: int, canary_weight: int | None = None) -> dict[str, Any]:
     """The stable Ingress, or (with a weight) the canary Ingress for the same host and path."""
     name = service if canary_weight is None else names.canary_name(service)
-    meta: dict = {"name": name}
+    meta: dict[str, Any] = {"name": name}
     if canary_weight is not None:
         meta["annotations"] = {NGINX_CANARY: "true", NGINX_WEIGHT: str(canary_weight)}
     return {
@@ -77,7 +79,7 @@ def ingress(policy: CanaryPolicy, service: str, port: int, canary_weight: int | 
     }
 
 
-def routing_objects(policy: CanaryPolicy, service: str, port: int, canary_weight: int | None) -> dict[str, dict | None]:
+def routing_objects(policy: CanaryPolicy, service: str, port: int, canary_weight: int | None) -> dict[str, dict[str, Any] | None]:
     """The overlay's routing files (None: the file is removed) for a canary weight, or None for no canary."""
     if policy.router == "gateway":
         return {ROUTE_FILE: http_route(policy, service, port, canary_weight)}
@@ -87,7 +89,7 @@ def routing_objects(policy: CanaryPolicy, service: str, port: int, canary_weight
     return {}
 
 
-def track_ops(track: str, selector: bool) -> list[dict]:
+def track_ops(track: str, selector: bool) -> list[dict[str, Any]]:
     """JSON6902 ops labelling a workload's pods with their track (and its selector, for the canary)."""
     label = names.TRACK.replace("/", "~1")
     ops = [{"op": "add", "path": f"/spec/template/metadata/labels/{label}", "value": track}]
@@ -96,12 +98,12 @@ def track_ops(track: str, selector: bool) -> list[dict]:
     return ops
 
 
-def service_track_patch(service: str, track: str) -> dict:
+def service_track_patch(service: str, track: str) -> dict[str, Any]:
     return {"target": {"version": "v1", "kind": "Service", "name": service},
             "patch": [{"op": "add", "path": "/spec/selector/" + names.TRACK.replace("/", "~1"), "value": track}]}
 
 
-def live_weights(route_or_ingresses: list[dict]) -> dict[str, int]:
+def live_weights(route_or_ingresses: list[dict[str, Any]]) -> dict[str, int]:
     """Backend → weight as the API server holds them (for printing and tests)."""
     weights: dict[str, int] = {}
     for obj in route_or_ingresses:

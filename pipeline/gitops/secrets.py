@@ -7,6 +7,8 @@ values live only in memory: never on disk, never in git, and `<redacted>` wherev
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import base64
 import os
 
@@ -24,14 +26,14 @@ def secret_for(app: App, env: Environment, live: dict | None, environ: dict[str,
     """Secret `<app>-secrets` as ship should apply it, or SecretError naming what to set."""
     if not app.secrets:
         return None
-    environ = os.environ if environ is None else environ
+    env_vars: Mapping[str, str] = os.environ if environ is None else environ
     live_data = (live or {}).get("data") or {}
     values: dict[str, str] = {}
     missing = []
     for key in app.secrets:
         name = variable(app, key)
-        if name in environ:
-            values[key] = environ[name]
+        if name in env_vars:
+            values[key] = env_vars[name]
         elif key in live_data:
             try:
                 values[key] = base64.b64decode(live_data[key], validate=True).decode()

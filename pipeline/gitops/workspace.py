@@ -10,8 +10,8 @@ canary_overlay.py; this module only performs them. Never talks to a cluster.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from pipeline import names
 from pipeline.clock import Clock

@@ -8,8 +8,9 @@ come back as `Mapping` (a dict) that knows the line of each key, so a schema che
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError
@@ -117,7 +118,7 @@ def loads_all_generated(text: str, source: str = "<string>") -> list[Any]:
     if len(text.encode()) > MAX_BYTES:
         raise ConfigError(f"{source}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to load it")
     try:
-        return list(yaml.load_all(text, Loader=_FastLoader))  # noqa: S506 - a safe loader
+        return list(yaml.load_all(text, Loader=_FastLoader))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: {exc}") from exc
 

@@ -43,7 +43,7 @@ class ImageRef:
         return self.repository.split("/", 1)[1]
 
     @classmethod
-    def parse(cls, text: str) -> "ImageRef":
+    def parse(cls, text: str) -> ImageRef:
         match = _PINNED.match(text.strip())
         if not match:
             raise RegistryError(f"{text!r} is not a pinned image reference (repo:tag@sha256:<64 hex>)")
@@ -85,11 +85,3 @@ class Registry:
         path = repository.split("/", 1)[1]
         digest = self.manifest_digest(path, tag)
         return ImageRef(repository, tag, digest) if digest else None
-
-    def ping(self) -> None:
-        try:
-            resp = self._http.get("/v2/")
-        except httpx.HTTPError as exc:
-            raise RegistryError(f"registry {self.host} unreachable: {exc}") from exc
-        if resp.status_code not in (200, 401):
-            raise RegistryError(f"registry {self.host}: /v2/ answered {resp.status_code}")

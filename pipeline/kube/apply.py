@@ -16,13 +16,13 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from collections.abc import Callable
 
-from pipeline.kube import plan as planning
-from pipeline.progress import Progress, quiet
 from pipeline.errors import ClusterError, ConflictError, DryRunError, ValidationError
+from pipeline.kube import plan as planning
 from pipeline.kube.client import ApiError, Cluster
 from pipeline.kube.plan import Action, ChangeSetEntry, Plan
-
+from pipeline.progress import Progress, quiet
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def namespace_state(cluster: Cluster, namespace: str) -> dict | str | None:
 
 
 def live_state(cluster: Cluster, namespace: str, kinds: set[tuple[str, str]], parallelism: int = 8,
-               required: set[tuple[str, str]] = frozenset()) -> dict:
+               required: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset()) -> dict:
     """Every live object of `kinds` in `namespace`, plus the Namespace itself, by plan key."""
     live: dict = {}
     ns = namespace_state(cluster, namespace)
@@ -112,7 +112,7 @@ def conflict_message(obj: dict, exc: ApiError) -> str:
     managers: dict[str, list[str]] = {}
     for cause in exc.causes:
         match = re.search(r'conflict with "([^"]+)"', cause.get("message", ""))
-        managers.setdefault(match.group(1) if match else "another manager", []).append(cause.get("field", "?"))
+        managers.setdefault(match.group(1) if match else "another manager", []).append(str(cause.get("field", "?")))
     owners = "; ".join(f"{m} ({', '.join(fs)})" for m, fs in managers.items()) or exc.body.get("message", "")
     return f"{planning.subject(obj)}: fields owned by another field manager: {owners}; pass --force-conflicts to take them"
 
@@ -120,93 +120,92 @@ def conflict_message(obj: dict, exc: ApiError) -> str:
 def dry_run_message(obj: dict, exc: ApiError) -> str:
     msg = exc.body.get("message") or str(exc)
     if exc.status == 422 and "immutable" in msg:
-        fields = [c.get("field") for c in exc.causes if "immutable" in c.get("message", "")] or ["a field"]
+        fields = [str(c.get("field")) for c in exc.causes if "immutable" in c.get("message", "")] or ["a field"]
         return (f"{planning.subject(obj)}: {', '.join(fields)} is immutable and git changed it; "
                 f"delete the object (kubectl delete -n {obj['metadata'].get('namespace')} {planning.kubectl_ref(obj)}) "
                 "or give it a new name, then sync again")
     return f"{planning.subject(obj)}: {exc.reason or exc.status}: {msg}"
 
 
-def _same(desired_result: dict, live: dict | None) -> bool:
-    if live is None:
-        return False
-    return planning.normalized(desired_result, redacted=False) == planning.normalized(live, redacted=False)
-
-
 def reconcile(cluster: Cluster, env: str, namespace: str, desired: list[dict], options: SyncOptions = SyncOptions(),
               progress: Progress = quiet) -> SyncResult:
-    """Make `namespace` match `desired` (objects as rendered from git, secrets added)."""
+    """Make `namespace` match `desired` (objects as rendered from git, secrets added).
+    `desired` is not changed: ship works on copies carrying its ownership labels."""
     start_requests = cluster.requests
-    problems = planning.validate(desired, env, namespace, lambda o: cluster.info_for(o).namespaced)
-    if problems:
-        raise ValidationError(f"{env}: {len(problems)} object(s) refused: " + "; ".join(problems))
-    for obj in desired:
-        if obj.get("kind") != "Namespace":
-            obj.setdefault("metadata", {}).setdefault("namespace", namespace)
-    owned = [planning.with_ownership(o, env) for o in desired]
-    if not any(o["kind"] == "Namespace" for o in owned):
-        owned.insert(0, planning.with_ownership({"apiVersion": "v1", "kind": "Namespace",
-                                                 "metadata": {"name": namespace}}, env))
-    if namespace_state(cluster, namespace) == NAMESPACE_FORBIDDEN:
-        progress(f"namespace {namespace} is managed outside ship (no access to Namespaces); leaving it as it is")
-        owned = [o for o in owned if o["kind"] != "Namespace"]
+    owned = _owned_objects(cluster, env, namespace, desired, progress)
     required = {(o["apiVersion"], o["kind"]) for o in owned if o["kind"] != "Namespace"}
     live = live_state(cluster, namespace, required | set(planning.PRUNABLE), options.parallelism, required)
-    needed = set()
+    needed: set[str] = set()
     if options.prune and live:
-        workloads = (cluster.list("apps/v1", "ReplicaSet", namespace) + cluster.list("v1", "Pod", namespace))
+        workloads = cluster.list("apps/v1", "ReplicaSet", namespace) + cluster.list("v1", "Pod", namespace)
         needed = planning.referenced_configmaps(workloads)
-    the_plan = planning.make_plan(owned, live, env, adopt=options.adopt, prune=options.prune, needed_configmaps=needed)
-    if the_plan.refused:
-        raise ConflictError(f"{env}: " + "; ".join(the_plan.refused))
-    progress(f"plan: {len(the_plan.to_apply)} to apply, {len(the_plan.unchanged)} unchanged, {len(the_plan.prune)} to prune")
+    first = planning.make_plan(owned, live, env, adopt=options.adopt, prune=options.prune, needed_configmaps=needed)
+    if first.refused:
+        raise ConflictError(f"{env}: " + "; ".join(first.refused))
 
     def force_for(obj: dict) -> bool:
         have = live.get(planning.key(obj))
         return have is None or planning.owned(have, env) or options.force_conflicts
 
     applied: dict = {}
-    ns_stage, rest = the_plan.stages[0], [o for s in the_plan.stages[1:] for o in s]
     # The Namespace goes first for real (when not a dry run): namespaced dry-runs need it to exist.
-    for obj in ns_stage:
+    for obj in first.stages[0]:
         _dry_run_all(cluster, [obj], force_for, options.parallelism)
         if not options.dry_run:
             applied[planning.key(obj)] = cluster.apply(obj, force=True)
-    if rest and (options.dry_run and not live):
-        # Nothing can be dry-run inside a namespace that does not exist yet.
-        results = {planning.key(o): o for o in rest}
+    rest = [o for stage in first.stages[1:] for o in stage]
+    if rest and options.dry_run and not live:
+        results = {planning.key(o): o for o in rest}  # nothing can be dry-run in a namespace not there yet
     else:
         results = _dry_run_all(cluster, rest, force_for, options.parallelism)
-    # Value normalisation (e.g. CPU "0.5" to "500m") can look like drift locally; the server's
-    # dry-run result is the truth: identical to live means nothing to send.
-    for stage in the_plan.stages[1:]:
-        for obj in list(stage):
-            k = planning.key(obj)
-            if _same(results[k], live.get(k)) and planning.owned(live[k], env):
-                stage.remove(obj)
-                the_plan.unchanged.append(obj)
-
+    the_plan = planning.settle(first, results, live, env)
+    progress(f"plan: {len(the_plan.to_apply)} to apply, {len(the_plan.unchanged)} unchanged, {len(the_plan.prune)} to prune")
     if options.dry_run:
         applied.update(results)
     else:
-        for stage_objects in the_plan.stages[1:]:
-            if stage_objects:
-                for obj, out in zip(stage_objects, _parallel(lambda o: cluster.apply(o, force=force_for(o)),
-                                                             stage_objects, options.parallelism)):
-                    applied[planning.key(obj)] = out
-        if the_plan.prune:
-            _parallel(lambda o: cluster.delete(o["apiVersion"], o["kind"], o["metadata"]["name"],
-                                               o["metadata"].get("namespace")),
-                      sorted(the_plan.prune, key=lambda o: -planning.stage_of(o)), options.parallelism)
+        applied.update(_perform(cluster, the_plan, force_for, options.parallelism))
+    return SyncResult(_change_set(the_plan, live, owned), the_plan, live, applied, cluster.requests - start_requests,
+                      environment=env)
 
+
+def _owned_objects(cluster: Cluster, env: str, namespace: str, desired: list[dict], progress: Progress) -> list[dict]:
+    """Copies of `desired` in `namespace` with ship's ownership, the Namespace first when ship may manage it."""
+    problems = planning.validate(desired, env, namespace, lambda o: cluster.info_for(o).namespaced)
+    if problems:
+        raise ValidationError(f"{env}: {len(problems)} object(s) refused: " + "; ".join(problems))
+    placed = [o if o.get("kind") == "Namespace" else
+              {**o, "metadata": {"namespace": namespace, **o.get("metadata", {})}} for o in desired]
+    owned = [planning.with_ownership(o, env) for o in placed]
+    if not any(o["kind"] == "Namespace" for o in owned):
+        owned.insert(0, planning.with_ownership({"apiVersion": "v1", "kind": "Namespace",
+                                                 "metadata": {"name": namespace}}, env))
+    if namespace_state(cluster, namespace) == NAMESPACE_FORBIDDEN:
+        progress(f"namespace {namespace} is managed outside ship (no access to Namespaces); leaving it as it is")
+        owned = [o for o in owned if o["kind"] != "Namespace"]
+    return owned
+
+
+def _perform(cluster: Cluster, the_plan: Plan, force_for: Callable[[dict], bool], parallelism: int) -> dict:
+    """Apply the plan's stages after the Namespace, in order, then prune: what the server returned."""
+    applied = {}
+    for stage_objects in the_plan.stages[1:]:
+        results = _parallel(lambda o: cluster.apply(o, force=force_for(o)), stage_objects, parallelism)
+        applied.update({planning.key(o): out for o, out in zip(stage_objects, results)})
+    if the_plan.prune:
+        _parallel(lambda o: cluster.delete(o["apiVersion"], o["kind"], o["metadata"]["name"],
+                                           o["metadata"].get("namespace")),
+                  sorted(the_plan.prune, key=lambda o: -planning.stage_of(o)), parallelism)
+    return applied
+
+
+def _change_set(the_plan: Plan, live: dict, owned: list[dict]) -> list[ChangeSetEntry]:
     changes = [ChangeSetEntry(planning.subject(o), planning.kubectl_ref(o),
                               Action.CONFIGURED if planning.key(o) in live else Action.CREATED)
                for o in the_plan.to_apply]
     changes += [ChangeSetEntry(planning.subject(o), planning.kubectl_ref(o), Action.UNCHANGED) for o in the_plan.unchanged]
     changes += [ChangeSetEntry(planning.subject(o), planning.kubectl_ref(o), Action.PRUNED) for o in the_plan.prune]
     order = {planning.subject(o): (planning.stage_of(o), i) for i, o in enumerate(owned)}
-    changes.sort(key=lambda c: (c.action is Action.PRUNED, order.get(c.subject, (99, 0))))
-    return SyncResult(changes, the_plan, live, applied, cluster.requests - start_requests, environment=env)
+    return sorted(changes, key=lambda c: (c.action is Action.PRUNED, order.get(c.subject, (99, 0))))
 
 
 def _dry_run_all(cluster: Cluster, objects: list[dict], force_for, parallelism: int) -> dict:

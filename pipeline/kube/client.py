@@ -1,9 +1,14 @@
 """The cluster adapter: a small, typed, thread-safe Kubernetes REST client on httpx.
 
 The official `kubernetes` package loads kubeconfig (contexts, certificates, tokens, exec
-plugins); requests go through one pooled httpx client so parallel server-side applies share
-connections. Errors are wrapped into ClusterError naming the object, verb and reason. This
-module decides nothing: callers plan, this performs.
+plugins); requests then go through this client rather than the generated API classes, and it
+earns its place by four things ship needs and they do not give together: discovery done lazily,
+one API group at a time (a sync touching four kinds asks for four groups, not all of them);
+objects kept as the raw dicts the API server sent, so server-side apply and diffs see exactly
+what is stored; errors that name the object, verb and reason in one line (ClusterError); and a
+request count, so a benchmark can say how many requests a sync made. (Connection pooling is not
+a reason: the official client pools connections too.) This module decides nothing: callers
+plan, this performs.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ import json
 import os
 import ssl
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 
@@ -29,10 +35,6 @@ class ResourceInfo:
     kind: str
     plural: str
     namespaced: bool
-
-    @property
-    def group(self) -> str:
-        return self.api_version.rpartition("/")[0]
 
     def path(self, namespace: str | None = None, name: str | None = None) -> str:
         prefix = f"/apis/{self.api_version}" if "/" in self.api_version else f"/api/{self.api_version}"
@@ -78,7 +80,8 @@ class Cluster:
 
     def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, token: str | None = None,
                  host: str | None = None, ca_cert: str | None = None, max_connections: int = 16):
-        from kubernetes import client as kclient, config as kconfig
+        from kubernetes import client as kclient
+        from kubernetes import config as kconfig
 
         self._args = (kubeconfig, context, token, host, ca_cert, max_connections)
         conf = kclient.Configuration()
@@ -109,11 +112,7 @@ class Cluster:
         self._lock = threading.Lock()
         self.requests = 0  # counted, so benchmarks can say how many a sync made
 
-    @classmethod
-    def for_service_account(cls, host: str, token: str, ca_cert: str | None) -> "Cluster":
-        return cls(token=token, host=host, ca_cert=ca_cert)
-
-    def fork(self) -> "Cluster":
+    def fork(self) -> Cluster:
         """A second client to the same cluster, with connections of its own."""
         kubeconfig, context, token, host, ca_cert, max_connections = self._args
         return Cluster(kubeconfig, context, token=token, host=host, ca_cert=ca_cert, max_connections=max_connections)
@@ -211,12 +210,6 @@ class Cluster:
             params["dryRun"] = "All"
         return self.request("PATCH", info.path(meta.get("namespace"), meta["name"]), params=params, body=obj,
                             content_type="application/apply-patch+yaml", what=subject(obj))
-
-    def patch(self, api_version: str, kind: str, name: str, namespace: str | None, body: dict,
-              content_type: str = "application/merge-patch+json") -> dict:
-        info = self.info(api_version, kind)
-        return self.request("PATCH", info.path(namespace, name), body=body, content_type=content_type,
-                            what=f"{kind}/{namespace}/{name}")
 
     def create(self, obj: dict) -> dict:
         info = self.info_for(obj)

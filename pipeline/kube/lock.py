@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 from pipeline import names
 from pipeline.errors import LockError
-from pipeline.progress import Progress, quiet
 from pipeline.kube.client import ApiError, Cluster
-
+from pipeline.progress import Progress, quiet
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class LockOptions:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _fmt(t: dt.datetime) -> str:
@@ -150,7 +149,7 @@ class EnvironmentLock:
                     return
                 lease["spec"]["renewTime"] = _fmt(_now())
                 self.cluster.replace(lease)
-            except Exception:  # noqa: BLE001 - a missed renewal is retried; expiry is the backstop
+            except Exception:
                 continue
 
     def release(self) -> None:
@@ -161,10 +160,10 @@ class EnvironmentLock:
             lease = self.cluster.get("coordination.k8s.io/v1", "Lease", self.name, self.namespace)
             if lease and lease["spec"].get("holderIdentity") == self.holder:
                 self.cluster.delete("coordination.k8s.io/v1", "Lease", self.name, self.namespace)
-        except Exception:  # noqa: BLE001 - an unreleased lease expires on its own
+        except Exception:
             pass
 
-    def __enter__(self) -> "EnvironmentLock":
+    def __enter__(self) -> EnvironmentLock:
         # Re-entrant within a process: a canary holds ENV's lock across its steps, and each
         # step's sync takes it again.
         key = (self.namespace, self.name)

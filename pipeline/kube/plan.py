@@ -14,9 +14,10 @@ import base64
 import copy
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable, Iterable
+from typing import Any
 
 from pipeline import names
 
@@ -65,49 +66,70 @@ class ChangeSetEntry:
     def __str__(self) -> str:
         return f"{self.ref} {self.action.value}"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"subject": self.subject, "action": self.action.value}
 
 
 @dataclass
 class Plan:
-    stages: list[list[dict]] = field(default_factory=lambda: [[] for _ in STAGE_NAMES])  # to apply
-    unchanged: list[dict] = field(default_factory=list)
-    prune: list[dict] = field(default_factory=list)
-    keep: list[dict] = field(default_factory=list)  # would prune, but a ReplicaSet or Pod needs it
+    stages: list[list[dict[str, Any]]] = field(default_factory=lambda: [[] for _ in STAGE_NAMES])  # to apply
+    unchanged: list[dict[str, Any]] = field(default_factory=list)
+    prune: list[dict[str, Any]] = field(default_factory=list)
+    keep: list[dict[str, Any]] = field(default_factory=list)  # would prune, but a ReplicaSet or Pod needs it
     refused: list[str] = field(default_factory=list)  # exists, not ship's, no --adopt
 
     @property
-    def to_apply(self) -> list[dict]:
+    def to_apply(self) -> list[dict[str, Any]]:
         return [obj for stage in self.stages for obj in stage]
 
 
-def key(obj: dict) -> tuple[str, str, str, str]:
+def settle(plan: Plan, dry_run: dict[tuple[str, str, str, str], dict[str, Any]],
+           live: dict[tuple[str, str, str, str], dict[str, Any]], env: str) -> Plan:
+    """The plan once the server's dry-run has spoken: an object whose dry-run result is identical
+    to the live one (value normalisation, e.g. CPU "0.5" to "500m", can look like drift locally)
+    moves to unchanged. The Namespace stage is kept as it was. Returns a new Plan."""
+    stages: list[list[dict[str, Any]]] = [list(plan.stages[0])]
+    unchanged = list(plan.unchanged)
+    for stage in plan.stages[1:]:
+        kept = []
+        for obj in stage:
+            k = key(obj)
+            have = live.get(k)
+            if have is not None and k in dry_run and owned(have, env) and \
+                    normalized(dry_run[k], redacted=False) == normalized(have, redacted=False):
+                unchanged.append(obj)
+            else:
+                kept.append(obj)
+        stages.append(kept)
+    return Plan(stages, unchanged, list(plan.prune), list(plan.keep), list(plan.refused))
+
+
+def key(obj: dict[str, Any]) -> tuple[str, str, str, str]:
     group = obj.get("apiVersion", "").rpartition("/")[0]
     meta = obj.get("metadata", {})
     return group, obj.get("kind", ""), meta.get("namespace") or "", meta.get("name", "")
 
 
-def subject(obj: dict) -> str:
+def subject(obj: dict[str, Any]) -> str:
     _, kind, ns, name = key(obj)
     return f"{kind}/{ns}/{name}" if ns else f"{kind}/{name}"
 
 
-def kubectl_ref(obj: dict) -> str:
+def kubectl_ref(obj: dict[str, Any]) -> str:
     group, kind, _, name = key(obj)
     return f"{kind.lower()}{'.' + group if group else ''}/{name}"
 
 
-def stage_of(obj: dict) -> int:
+def stage_of(obj: dict[str, Any]) -> int:
     return RANK.get(obj.get("kind", ""), DEFAULT_RANK)
 
 
-def owned(obj: dict, env: str) -> bool:
+def owned(obj: dict[str, Any], env: str) -> bool:
     labels = obj.get("metadata", {}).get("labels") or {}
     return labels.get(MANAGED_BY) == names.MANAGER and labels.get(ENV_LABEL) == env
 
 
-def content_hash(obj: dict) -> str:
+def content_hash(obj: dict[str, Any]) -> str:
     body = {k: v for k, v in obj.items() if k != "status"}
     if obj.get("kind") == "Secret":
         # Never a hash of secret values in an annotation: keys only; values are compared live.
@@ -116,7 +138,7 @@ def content_hash(obj: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:20]
 
 
-def with_ownership(obj: dict, env: str) -> dict:
+def with_ownership(obj: dict[str, Any], env: str) -> dict[str, Any]:
     """The object as ship applies it: ownership labels and the hash of its content."""
     out = copy.deepcopy(obj)
     if out.get("kind") == "Secret" and isinstance(out.get("stringData"), dict):
@@ -132,7 +154,7 @@ def with_ownership(obj: dict, env: str) -> dict:
     return out
 
 
-def is_subset(want, have) -> bool:
+def is_subset(want: Any, have: Any) -> bool:
     """Every field of `want` is in `have` with the same value (the server may add defaults)."""
     if isinstance(want, dict):
         # The server leaves out zero values (Go's omitempty): `minReadySeconds: 0` reads back as absent.
@@ -145,11 +167,11 @@ def is_subset(want, have) -> bool:
     return want == have or (isinstance(want, str) and str(have) == want)
 
 
-def _is_zero(value) -> bool:
+def _is_zero(value: Any) -> bool:
     return value is None or (not isinstance(value, bool) and value in (0, "", [], {})) or value is False
 
 
-def drifted(desired: dict, live: dict) -> bool:
+def drifted(desired: dict[str, Any], live: dict[str, Any]) -> bool:
     """Whether applying `desired` (ownership already added) would change `live`."""
     want = (desired.get("metadata", {}).get("annotations") or {}).get(HASH_ANNOTATION)
     have = (live.get("metadata", {}).get("annotations") or {}).get(HASH_ANNOTATION)
@@ -161,9 +183,9 @@ def drifted(desired: dict, live: dict) -> bool:
     return not is_subset(comparable, live)
 
 
-def referenced_configmaps(objects: Iterable[dict]) -> set[str]:
+def referenced_configmaps(objects: Iterable[dict[str, Any]]) -> set[str]:
     """ConfigMap names that ReplicaSets' and Pods' pod specs use (a rollback needs them)."""
-    names: set[str] = set()
+    names: set[str | None] = set()
     for obj in objects:
         spec = obj.get("spec", {})
         pod = spec.get("template", {}).get("spec", {}) if obj.get("kind") != "Pod" else spec
@@ -174,14 +196,13 @@ def referenced_configmaps(objects: Iterable[dict]) -> set[str]:
         for v in pod.get("volumes") or []:
             names.add((v.get("configMap") or {}).get("name"))
             names.update((s.get("configMap") or {}).get("name") for s in (v.get("projected") or {}).get("sources") or [])
-    names.discard(None)
-    return names
+    return {n for n in names if n}
 
 
-def validate(desired: list[dict], env: str, namespace: str, namespaced: Callable[[dict], bool]) -> list[str]:
+def validate(desired: list[dict[str, Any]], env: str, namespace: str, namespaced: Callable[[dict[str, Any]], bool]) -> list[str]:
     """Problems that stop a sync before the cluster is touched: objects outside ENV's namespace."""
     problems = []
-    seen: set = set()
+    seen: set[tuple[str, str, str, str]] = set()
     for obj in desired:
         k = key(obj)
         if not obj.get("metadata", {}).get("name"):
@@ -201,8 +222,8 @@ def validate(desired: list[dict], env: str, namespace: str, namespaced: Callable
     return problems
 
 
-def make_plan(desired: list[dict], live: dict[tuple, dict], env: str, *, adopt: bool = False, prune: bool = True,
-              needed_configmaps: set[str] | None = None) -> Plan:
+def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str], dict[str, Any]], env: str, *,
+              adopt: bool = False, prune: bool = True, needed_configmaps: set[str] | None = None) -> Plan:
     """Pair desired (ownership added) with live objects by (group, kind, namespace, name)."""
     plan = Plan()
     wanted = set()
@@ -232,7 +253,7 @@ def make_plan(desired: list[dict], live: dict[tuple, dict], env: str, *, adopt: 
     return plan
 
 
-def normalized(obj: dict, redacted: bool = True) -> dict:
+def normalized(obj: dict[str, Any], redacted: bool = True) -> dict[str, Any]:
     """The object as a person compares it: no server bookkeeping, no status, secrets redacted."""
     out = copy.deepcopy(obj)
     out.pop("status", None)
@@ -245,7 +266,7 @@ def normalized(obj: dict, redacted: bool = True) -> dict:
     return redact(out) if redacted else out
 
 
-def redact(obj: dict) -> dict:
+def redact(obj: dict[str, Any]) -> dict[str, Any]:
     if obj.get("kind") != "Secret":
         return obj
     out = copy.deepcopy(obj)
@@ -257,7 +278,7 @@ def redact(obj: dict) -> dict:
     return out
 
 
-def secret_object(name: str, namespace: str, values: dict[str, str], labels: dict[str, str]) -> dict:
+def secret_object(name: str, namespace: str, values: dict[str, str], labels: dict[str, str]) -> dict[str, Any]:
     return {
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
         "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},

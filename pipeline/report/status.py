@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from pipeline import names
 from pipeline.config import Environment
 from pipeline.context import Context
 from pipeline.errors import ShipError
-from pipeline.gitops import canary_overlay as canary, overlay
+from pipeline.gitops import canary_overlay as canary
+from pipeline.gitops import overlay
 from pipeline.kube import apply, health
 from pipeline.rollout.sync import desired_objects
 
@@ -36,7 +38,7 @@ def environment_status(ctx: Context, env: Environment) -> EnvironmentStatus:
     files = ctx.workspace.files(env)
     rel = overlay.current_release(files, env)
     state = canary.read_state(files, env)
-    base = dict(environment=env.name, namespace=env.namespace, release=rel.id if rel else None,
+    base: dict[str, Any] = dict(environment=env.name, namespace=env.namespace, release=rel.id if rel else None,
                 image=rel.image if rel else None, digest=rel.image.split("@sha256:")[1][:12] if rel else None,
                 config=rel.config if rel else None, canary=state.describe() if state else None,
                 last_change=rel.created_at if rel else None)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+
 import httpx
 
 from pipeline.config import HttpCheck, PrometheusCheck

@@ -24,12 +24,13 @@ from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release
 from pipeline.kube.lock import EnvironmentLock, LockOptions
-from pipeline.rollout import abort as aborting, rollback
+from pipeline.rollout import abort as aborting
+from pipeline.rollout import rollback
 from pipeline.rollout.analysis import Analysis
 from pipeline.rollout.gate import GateResult
 from pipeline.rollout.promotion import steps_text
-from pipeline.rollout.traffic import live_weights, weights_text
 from pipeline.rollout.sync import ensure_namespace, sync_environment
+from pipeline.rollout.traffic import live_weights, weights_text
 from pipeline.rollout.watch import gate_synced, wait_healthy
 
 

@@ -17,7 +17,7 @@ I/O: watch.py feeds it from the API server, tests feed it fixture sequences.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from pipeline import names
 from pipeline.config import GateOptions
@@ -42,7 +42,7 @@ class GateResult:
             return f"gate passed: {self.subject} healthy ({self.message}) in {self.elapsed:.1f}s"
         return f"{self.subject} {self.reason}: {self.message}"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"passed": self.passed, "gate": self.gate, "subject": self.subject, "reason": self.reason,
                 "message": self.message, "elapsed": round(self.elapsed, 3)}
 
@@ -50,9 +50,14 @@ class GateResult:
 class Measurement(Protocol):
     """One analysis check's verdict in one round (analysis.Measurement)."""
 
-    check: str
-    passed: bool | None  # None: not enough data to decide yet
-    summary: str
+    @property
+    def check(self) -> str: ...
+
+    @property
+    def passed(self) -> bool | None: ...  # None: not enough data to decide yet
+
+    @property
+    def summary(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -66,13 +71,13 @@ class Measured:
 @dataclass
 class Gate:
     namespace: str
-    deployments: dict[str, dict]  # name -> the Deployment as last seen
+    deployments: dict[str, dict[str, Any]]  # name -> the Deployment as last seen
     options: GateOptions
     start: float
     release_id: str | None = None  # its pods are judged too
     analysis: bool = False  # whether analysis rounds are part of this gate
     interval: float = 5.0  # seconds between analysis rounds
-    pods: dict[str, dict] = field(default_factory=dict)
+    pods: dict[str, dict[str, Any]] = field(default_factory=dict)
     bad_since: dict[str, float] = field(default_factory=dict)
     healthy_at: float | None = None
     last_round: float | None = None
@@ -96,7 +101,7 @@ class Gate:
         return GateResult(False, "rollout", f"Deployment/{self.namespace}/{absent[0]}", "NotFound",
                           "the Deployment does not exist", 0.0)
 
-    def observe(self, kind: str, etype: str, obj: dict) -> None:
+    def observe(self, kind: str, etype: str, obj: dict[str, Any]) -> None:
         name = obj.get("metadata", {}).get("name", "")
         if kind == "Deployment" and name in self.deployments:
             self.deployments[name] = obj
@@ -116,7 +121,7 @@ class Gate:
             return Measured(())
         return None
 
-    def step(self, event: Measured | tuple[str, str, dict] | None, now: float) -> GateResult | None:
+    def step(self, event: Measured | tuple[str, str, dict[str, Any]] | None, now: float) -> GateResult | None:
         """Take one event (or none: time passed) and decide, if the gate can decide now."""
         if isinstance(event, Measured):
             return self._measured(event, now)

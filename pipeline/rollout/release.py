@@ -11,8 +11,8 @@ the file. Syncing and gating what was written is gating.py's job.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 from pipeline import names
 from pipeline.config import App, Environment

@@ -16,7 +16,9 @@ from pipeline.context import Context
 from pipeline.gitops import secrets, yamlsafe
 from pipeline.gitops.overlay import KUSTOMIZATION
 from pipeline.gitops.render import render
-from pipeline.kube import apply, lock as lock_mod, plan as planning
+from pipeline.kube import apply
+from pipeline.kube import lock as lock_mod
+from pipeline.kube import plan as planning
 from pipeline.kube.client import Cluster
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from typing import Protocol
+from collections.abc import Sequence
 
 from pipeline import names
 from pipeline.clock import Clock
@@ -25,7 +26,7 @@ from pipeline.rollout.gate import Gate, GateResult, Measured, Measurement
 class Analysis(Protocol):
     """What the gate needs of an analysis: one round of measurements (analysis.Analysis)."""
 
-    def round(self, final: bool = False) -> list[Measurement]: ...
+    def round(self, final: bool = False) -> Sequence[Measurement]: ...
 
 
 class _Watcher:

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from pipeline import config
-from pipeline.gitops import yamlsafe
 from pipeline.errors import ConfigError
+from pipeline.gitops import yamlsafe
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = """\

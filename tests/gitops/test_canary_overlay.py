@@ -7,13 +7,11 @@ from dataclasses import replace
 
 import pytest
 
-from pipeline.rollout import analysis
-from pipeline.gitops import canary_overlay as canary
-from pipeline.gitops import overlay
-from pipeline.gitops import routing
-from pipeline.gitops import yamlsafe
 from pipeline.config import CanaryPolicy, CanaryStep, Environment, HttpCheck, PrometheusCheck
 from pipeline.errors import ConfigError
+from pipeline.gitops import canary_overlay as canary
+from pipeline.gitops import overlay, routing, yamlsafe
+from pipeline.rollout import analysis
 from tests.gitops.test_overlay import APP, BASE, apply_files, release
 
 POLICY = CanaryPolicy(router="gateway", host="shop.example.com", gateway="infra/edge")

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.gitops import overlay
-from pipeline.gitops.records import Release
-from pipeline.gitops import yamlsafe
 from pipeline.config import App, Environment
 from pipeline.errors import ValidationError
+from pipeline.gitops import overlay, yamlsafe
+from pipeline.gitops.records import Release
 
 APP = App(name="hellok8s", path=Path("apps/hellok8s"), image="hellok8s", secrets=("DB_PASSWORD",), keep_configs=3)
 ENV = Environment(name="dev", namespace="hellok8s-dev")

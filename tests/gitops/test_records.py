@@ -9,8 +9,8 @@ from pipeline.gitops.records import parse_env_file, release_id
 
 
 def test_release_id_names_commit_and_sorts_in_time_order():
-    early = release_id(dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc), "abcdef1234")
-    late = release_id(dt.datetime(2026, 1, 2, 3, 4, 6, tzinfo=dt.timezone.utc), "0000000")
+    early = release_id(dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC), "abcdef1234")
+    late = release_id(dt.datetime(2026, 1, 2, 3, 4, 6, tzinfo=dt.UTC), "0000000")
     assert early == "r20260102-030405-abcdef1"
     assert early < late
 

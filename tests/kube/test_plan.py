@@ -9,13 +9,31 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.kube import plan
 from pipeline.config import App, Environment
 from pipeline.errors import SecretError
-from pipeline.kube.plan import (DEFAULT_RANK, ENV_LABEL, HASH_ANNOTATION, MANAGED_BY, REDACTED, Action, ChangeSetEntry,
-                           drifted, is_subset, key, kubectl_ref, make_plan, normalized, redact, referenced_configmaps,
-                           stage_of, subject, validate, with_ownership)
 from pipeline.gitops.secrets import secret_for
+from pipeline.kube import plan
+from pipeline.kube.plan import (
+    DEFAULT_RANK,
+    ENV_LABEL,
+    HASH_ANNOTATION,
+    MANAGED_BY,
+    REDACTED,
+    Action,
+    ChangeSetEntry,
+    drifted,
+    is_subset,
+    key,
+    kubectl_ref,
+    make_plan,
+    normalized,
+    redact,
+    referenced_configmaps,
+    stage_of,
+    subject,
+    validate,
+    with_ownership,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plan"
 ENV, NS = "dev", "hellok8s-dev"
@@ -427,11 +445,22 @@ def test_redact_leaves_non_secrets_alone():
 
 
 def test_rotated_secret_value_is_not_same_as_live():
-    from pipeline.kube import apply
+    from pipeline.kube.plan import Plan, key, settle
 
     new, old = live_of(secret(DB_PASSWORD="new")), live_of(secret(DB_PASSWORD="old"))
     assert drifted(owned(secret(DB_PASSWORD="new")), old)  # planning sees the change ...
-    assert not apply._same(new, old)  # ... the dry-run comparison must too
+    planned = Plan(stages=[[], [new], [], [], []])
+    settled = settle(planned, {key(new): new}, {key(old): old}, "dev")  # ... the dry-run comparison must too
+    assert settled.to_apply == [new] and settled.unchanged == []
+
+
+def test_settle_moves_what_the_server_says_is_identical_to_unchanged():
+    from pipeline.kube.plan import Plan, key, settle
+
+    same = live_of(secret(DB_PASSWORD="same"))
+    planned = Plan(stages=[[], [same], [], [], []])
+    settled = settle(planned, {key(same): same}, {key(same): same}, "dev")
+    assert settled.to_apply == [] and settled.unchanged == [same] and planned.to_apply == [same]
 
 
 # --- secrets.secret_for --------------------------------------------------------------------

@@ -12,18 +12,18 @@ no I/O. Fetching objects and deciding how long to wait belong to the caller (the
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 from pipeline.kube.health.model import Health, HealthCode, subject, worst
 from pipeline.kube.health.pods import assess_namespace, assess_pod
-from pipeline.kube.health.workloads import (assess_daemonset, assess_deployment, assess_replicaset,
-                                            assess_statefulset)
+from pipeline.kube.health.workloads import assess_daemonset, assess_deployment, assess_replicaset, assess_statefulset
 
 __all__ = ["Health", "HealthCode", "assess", "assess_daemonset", "assess_deployment", "assess_namespace", "assess_pod",
            "assess_replicaset", "assess_statefulset", "subject", "worst"]
 
 
-def _no_checks(obj: dict) -> Health:
+def _no_checks(obj: dict[str, Any]) -> Health:
     # These kinds take effect as soon as the API server stores them; there is nothing to await.
     return Health(HealthCode.HEALTHY, "no health checks for this kind", subject(obj))
 
@@ -31,7 +31,7 @@ def _no_checks(obj: dict) -> Health:
 # Kind -> (API groups it must come from, assessor). The group matters because CRDs reuse
 # built-in kind names (a Knative Service is kind "Service"), and calling one of those healthy
 # would hide a real rollout. Objects without apiVersion (list items) are trusted by kind.
-_ASSESSORS: dict[str, tuple[frozenset[str], Callable[[dict], Health]]] = {
+_ASSESSORS: dict[str, tuple[frozenset[str], Callable[[dict[str, Any]], Health]]] = {
     "Deployment": (frozenset({"apps"}), assess_deployment),
     "ReplicaSet": (frozenset({"apps"}), assess_replicaset),
     "StatefulSet": (frozenset({"apps"}), assess_statefulset),
@@ -49,7 +49,7 @@ _ASSESSORS: dict[str, tuple[frozenset[str], Callable[[dict], Health]]] = {
 }
 
 
-def assess(obj: dict) -> Health | None:
+def assess(obj: dict[str, Any]) -> Health | None:
     """The Health of any object whose kind ship knows; None for every other kind."""
     entry = _ASSESSORS.get(obj.get("kind") or "")
     if entry is None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Iterable
+from typing import Any
 
 
 class HealthCode(str, Enum):
@@ -39,7 +40,7 @@ _SEVERITY = {
     HealthCode.DEGRADED: 4,
 }
 
-def subject(obj: dict) -> str:
+def subject(obj: dict[str, Any]) -> str:
     """`Kind/namespace/name`, or `Kind/name` for a cluster-scoped object."""
     meta = obj.get("metadata") or {}
     parts = [obj.get("kind") or "", meta.get("namespace") or "", meta.get("name") or ""]
@@ -60,14 +61,14 @@ def _int(value: Any) -> int:
     return int(value) if value is not None else 0
 
 
-def _condition(obj: dict, type_: str) -> dict | None:
+def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("type") == type_:
-            return cond
+            return dict(cond)
     return None
 
 
-def _observed(obj: dict) -> bool:
+def _observed(obj: dict[str, Any]) -> bool:
     meta, status = obj.get("metadata") or {}, obj.get("status") or {}
     return _int(meta.get("generation")) <= _int(status.get("observedGeneration"))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.kube.health.model import Health, HealthCode, _condition, _int, subject
 
 # Waiting reasons from which a container does not recover without a change to the pod spec,
@@ -22,7 +24,7 @@ _FATAL_WAITING = frozenset(
 
 
 
-def _container_statuses(status: dict) -> list[tuple[str, dict]]:
+def _container_statuses(status: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     # Init containers first: they run first, so their failure is the root cause.
     return [("init container", s) for s in status.get("initContainerStatuses") or []] + [
         ("container", s) for s in status.get("containerStatuses") or []
@@ -33,7 +35,7 @@ def _restarts(n: int) -> str:
     return f"{n} restart" if n == 1 else f"{n} restarts"
 
 
-def assess_pod(obj: dict, max_restarts: int = 3) -> Health:
+def assess_pod(obj: dict[str, Any], max_restarts: int = 3) -> Health:
     """A pod's state, naming the container and kubelet reason when something is wrong."""
     meta, status = obj.get("metadata") or {}, obj.get("status") or {}
     phase = status.get("phase") or ""
@@ -95,7 +97,7 @@ def assess_pod(obj: dict, max_restarts: int = 3) -> Health:
     return health(HealthCode.UNKNOWN, f"phase {phase or 'not reported'}")
 
 
-def _failure(status: dict, containers: list[tuple[str, dict]]) -> str:
+def _failure(status: dict[str, Any], containers: list[tuple[str, dict[str, Any]]]) -> str:
     if status.get("message"):
         return f"failed: {status['message']}"
     for label, cs in containers:
@@ -106,7 +108,7 @@ def _failure(status: dict, containers: list[tuple[str, dict]]) -> str:
     return "failed"
 
 
-def assess_namespace(obj: dict) -> Health:
+def assess_namespace(obj: dict[str, Any]) -> Health:
     """Healthy, except while a Namespace is being deleted."""
     if (obj.get("status") or {}).get("phase") == "Terminating":
         return Health(HealthCode.PROGRESSING, "terminating", subject(obj), "Terminating")

@@ -4,10 +4,12 @@ DaemonSets (k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go, with Argo C
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.kube.health.model import Health, HealthCode, _condition, _counts, _int, _observed, subject
 
 
-def assess_deployment(obj: dict) -> Health:
+def assess_deployment(obj: dict[str, Any]) -> Health:
     """The `kubectl rollout status` verdict on a Deployment, plus Suspended when paused."""
     name = (obj.get("metadata") or {}).get("name", "")
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
@@ -60,7 +62,7 @@ def assess_deployment(obj: dict) -> Health:
     return health(HealthCode.HEALTHY, counts)
 
 
-def assess_replicaset(obj: dict) -> Health:
+def assess_replicaset(obj: dict[str, Any]) -> Health:
     """Desired against available replicas, once the controller has observed the spec."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     desired = _int(spec.get("replicas", 1))
@@ -93,7 +95,7 @@ def assess_replicaset(obj: dict) -> Health:
     return health(HealthCode.HEALTHY, counts)
 
 
-def assess_statefulset(obj: dict) -> Health:
+def assess_statefulset(obj: dict[str, Any]) -> Health:
     """The `kubectl rollout status` verdict on a StatefulSet (OnDelete counts as done)."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     desired = _int(spec.get("replicas", 1))
@@ -144,7 +146,7 @@ def assess_statefulset(obj: dict) -> Health:
     return health(HealthCode.HEALTHY, counts)
 
 
-def assess_daemonset(obj: dict) -> Health:
+def assess_daemonset(obj: dict[str, Any]) -> Health:
     """The `kubectl rollout status` verdict on a DaemonSet (OnDelete counts as done)."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     desired = _int(status.get("desiredNumberScheduled"))

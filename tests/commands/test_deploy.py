@@ -1,0 +1,182 @@
+"""The deploy commands' decisions, end to end through the flows, on an in-memory cluster and a
+temporary git repository (tests/fakes.py). The same flows run against the real local parts in
+tests/rollout/test_*_live.py; these are the fast tier."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from pipeline.commands import deploy
+from pipeline.errors import GateFailed, PromotionError
+from pipeline.gitops.ledger import Outcome
+from pipeline.rollout.canary import CanaryOutcome, CanaryResult
+from tests.fakes import GOOD, NEVER_READY, fake_context, fake_project
+
+
+@pytest.fixture
+def flow(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHIP_SECRET_HELLOK8S_DB_PASSWORD", "s3cret")
+    fake_project(tmp_path)
+    lines: list[str] = []
+    ctx, cluster, _ = fake_context(tmp_path, lines)
+    yield ctx, cluster, lines
+    ctx.close()
+
+
+def outcomes(ctx, env: str) -> list[tuple[str, str]]:
+    return [(e.release.id, e.outcome.value) for e in ctx.workspace.ledger(ctx.config.env(env)).entries]
+
+
+def new_config(ctx, env: str, message: str) -> None:
+    path = ctx.config.root / f"apps/hellok8s/config/{env}.env"
+    path.write_text(f"MESSAGE={message}\nDB_URL=postgres://db\n")
+    ctx.workspace.git.repo.git.commit("-qam", message)
+
+
+def test_release_writes_commits_syncs_gates_and_records_healthy(flow):
+    ctx, cluster, _ = flow
+    result = deploy.release(ctx, "dev", None, image=GOOD)
+    assert result.changed and result.gate is not None and result.gate.passed
+    dep = cluster.deployment("hk-dev", "hellok8s")
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == GOOD.replace(":1111111@", ":1111111@")
+    assert outcomes(ctx, "dev") == [(result.release.id, "healthy")]
+    message = ctx.workspace.git.repo.git.log("-2", "--format=%B")
+    assert f"Ship-Release: {result.release.id}" in message and "Ship-Action: release" in message
+    assert "s3cret" not in (ctx.config.root / "environments/dev/kustomization.yaml").read_text()
+
+
+def test_release_again_is_a_no_op(flow):
+    ctx, _, _ = flow
+    first = deploy.release(ctx, "dev", None, image=GOOD)
+    again = deploy.release(ctx, "dev", None, image=GOOD, sync=False)
+    assert again.release.id == first.release.id and not again.changed and again.commit is None
+
+
+def test_a_release_that_never_gets_ready_is_rolled_back_and_rejected(flow):
+    ctx, cluster, _ = flow
+    good = deploy.release(ctx, "dev", None, image=GOOD)
+    new_config(ctx, "dev", "broken build")
+    with pytest.raises(GateFailed, match="ProgressDeadlineExceeded.*rolled back to " + good.release.id):
+        deploy.release(ctx, "dev", None, image=NEVER_READY)
+    assert ctx.workspace.current_release(ctx.config.env("dev")).id == good.release.id
+    assert dict(outcomes(ctx, "dev")) == {good.release.id: "rolled back to", rejected_id(ctx): "rejected"}
+    assert "never-ready" not in cluster.deployment("hk-dev", "hellok8s")["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def rejected_id(ctx) -> str:
+    return next(e.release.id for e in ctx.workspace.ledger(ctx.config.env("dev")).entries if e.outcome is Outcome.REJECTED)
+
+
+def test_a_rejected_release_is_not_released_again_without_allow_rejected(flow):
+    ctx, _, _ = flow
+    deploy.release(ctx, "dev", None, image=GOOD)
+    new_config(ctx, "dev", "broken build")
+    with pytest.raises(GateFailed):
+        deploy.release(ctx, "dev", None, image=NEVER_READY)
+    with pytest.raises(PromotionError, match="was rejected in dev.*--allow-rejected"):
+        deploy.release(ctx, "dev", None, image=NEVER_READY)
+
+
+def test_promote_refuses_a_wrong_edge_and_an_empty_source(flow):
+    ctx, _, _ = flow
+    with pytest.raises(PromotionError, match="dev → prod is not a promotion edge in ship.yaml"):
+        deploy.promote(ctx, "dev", "prod")
+    with pytest.raises(PromotionError, match="nothing is released to dev yet"):
+        deploy.promote(ctx, "dev", "uat")
+
+
+def test_promote_refuses_a_source_that_is_unhealthy_live(flow):
+    ctx, cluster, _ = flow
+    deploy.release(ctx, "dev", None, image=GOOD)
+    cluster.deployment("hk-dev", "hellok8s")["status"]["availableReplicas"] = 1
+    with pytest.raises(PromotionError, match="dev is not healthy: Deployment/hk-dev/hellok8s Progressing"):
+        deploy.promote(ctx, "dev", "uat")
+
+
+def test_promote_carries_the_digest_with_the_target_config(flow):
+    ctx, cluster, _ = flow
+    rel = deploy.release(ctx, "dev", None, image=GOOD).release
+    result = deploy.promote(ctx, "dev", "uat")
+    assert result.release.id == rel.id and result.release.image == rel.image and result.source == "dev"
+    cm = cluster.get("v1", "ConfigMap", result.release.config, "hk-uat")
+    assert cm["data"]["MESSAGE"] == "Hello from uat"
+    assert result.text().startswith(f"promoted hellok8s {rel.id} from dev to uat")
+
+
+def to_prod(ctx, config_message: str | None = None):
+    if config_message:
+        new_config(ctx, "dev", config_message)
+    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.promote(ctx, "dev", "uat")
+    return deploy.promote(ctx, "uat", "prod")
+
+
+def test_first_prod_release_has_no_stable_to_run_beside_so_no_canary(flow):
+    ctx, _, lines = flow
+    result = to_prod(ctx)
+    assert not isinstance(result, CanaryResult)
+    assert any("no stable release yet: promoting directly" in line for line in lines)
+
+
+def test_canary_steps_then_promotes_and_removes_the_canary(flow):
+    ctx, cluster, _ = flow
+    to_prod(ctx)
+    result = to_prod(ctx, "second edition")
+    assert isinstance(result, CanaryResult) and result.outcome is CanaryOutcome.PROMOTED
+    assert [s["weight"] for s in result.steps] == [10, 50]
+    assert result.steps[0]["live_weights"] == {"hellok8s": 90, "hellok8s-canary": 10}
+    assert "hellok8s-canary" not in cluster.names("Deployment", "hk-prod")
+    route = cluster.get("gateway.networking.k8s.io/v1", "HTTPRoute", "hellok8s", "hk-prod")
+    assert [b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]] == [100]
+    assert outcomes(ctx, "prod")[-1] == (result.release.id, "healthy")
+    assert ctx.workspace.canary_state(ctx.config.env("prod")) is None
+
+
+def test_held_canary_then_abort_leaves_the_stable_and_rejects_the_release(flow):
+    ctx, cluster, _ = flow
+    stable = to_prod(ctx).release
+    new_config(ctx, "dev", "second edition")
+    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.promote(ctx, "dev", "uat")
+    held = deploy.promote(ctx, "uat", "prod", canary_weight=10, hold=True)
+    assert held.outcome is CanaryOutcome.HELD and "held as a canary in prod" in held.text()
+    assert "hellok8s-canary" in cluster.names("Deployment", "hk-prod")
+    aborted = deploy.abort(ctx, "prod", "looks off")
+    assert aborted.release == held.release.id
+    assert "hellok8s-canary" not in cluster.names("Deployment", "hk-prod")
+    assert ctx.workspace.current_release(ctx.config.env("prod")).id == stable.id
+    assert outcomes(ctx, "prod")[-1] == (held.release.id, Outcome.REJECTED.value)
+    with pytest.raises(PromotionError, match="was rejected in prod; it is not promoted again"):
+        deploy.promote(ctx, "uat", "prod")
+
+
+def test_abort_with_no_canary_is_refused(flow):
+    ctx, _, _ = flow
+    to_prod(ctx)
+    with pytest.raises(PromotionError, match="no canary in prod: nothing to abort"):
+        deploy.abort(ctx, "prod", "why not")
+
+
+def test_manual_rollback_returns_to_the_previous_healthy_release(flow):
+    ctx, cluster, _ = flow
+    first = deploy.release(ctx, "dev", None, image=GOOD).release
+    new_config(ctx, "dev", "second edition")
+    second = deploy.release(ctx, "dev", None, image=GOOD).release
+    result = deploy.rollback(ctx, "dev", None, "bad copy")
+    assert (result.replaced.id, result.target.id) == (second.id, first.id)
+    assert result.text().startswith(f"rolled back dev: {second.id} → {first.id}")
+    dep = cluster.deployment("hk-dev", "hellok8s")
+    assert dep["metadata"]["annotations"]["ship.dev/release"] == first.id
+    assert dict(outcomes(ctx, "dev")) == {first.id: "rolled back to", second.id: "rolled back"}
+    body = ctx.workspace.git.repo.git.log("-1", "--format=%B")
+    assert f"Ship-Replaced: {second.id}" in body and "Ship-Action: rollback" in body
+
+
+def test_sync_reports_its_changes_and_gates(flow):
+    ctx, _, _ = flow
+    deploy.release(ctx, "dev", None, image=GOOD, sync=False)
+    result = deploy.sync(ctx, "dev")
+    assert result.gate is not None and result.gate.passed
+    assert any(str(c).startswith("deployment.apps/hellok8s") for c in result.changes)
+    assert yaml.safe_load(__import__("json").dumps(result.to_json()))["environment"] == "dev"
