@@ -1,0 +1,1 @@
+"""Rollout: gates, analysis, promotion, canary and rollback."""
