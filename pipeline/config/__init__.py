@@ -10,24 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.config.model import (
-    CONFIG_FILE,
-    ROUTERS,
-    App,
-    CanaryPolicy,
-    CanaryStep,
-    Environment,
-    GateOptions,
-    HttpCheck,
-    PrometheusCheck,
-    ShipConfig,
-)
+from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, URL_PLACEHOLDERS, App, CanaryPolicy,
+                                   CanaryStep, Environment, GateOptions, HttpCheck, PrometheusCheck, ShipConfig,
+                                   unknown_placeholders)
 from pipeline.config.schema import parse, parse_duration
 from pipeline.errors import ConfigError
 from pipeline.gitops import yamlsafe
 
-__all__ = ["CONFIG_FILE", "ROUTERS", "App", "CanaryPolicy", "CanaryStep", "Environment", "GateOptions", "HttpCheck",
-           "PrometheusCheck", "ShipConfig", "find_root", "load", "parse", "parse_duration"]
+__all__ = ["CONFIG_FILE", "REQUESTS_PER_ROUND", "ROUTERS", "URL_PLACEHOLDERS", "App", "CanaryPolicy", "CanaryStep",
+           "Environment", "GateOptions", "HttpCheck", "PrometheusCheck", "ShipConfig", "find_root", "load", "parse",
+           "parse_duration", "unknown_placeholders"]
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -6,6 +6,7 @@ schema.py reads the file into these types.
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,14 @@ from pipeline.errors import ConfigError
 
 CONFIG_FILE = "ship.yaml"
 ROUTERS = ("gateway", "nginx", "replicas")
+URL_PLACEHOLDERS = ("namespace", "app", "service", "track")  # in analysis URLs; filled per track
+REQUESTS_PER_ROUND = 40  # per track; what the canary judge needs over a 30 s bake (rollout/judge.py)
+
+
+def unknown_placeholders(template: str) -> list[str]:
+    """Placeholders in an analysis URL template that ship does not fill."""
+    fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    return [f for f in fields if f not in URL_PLACEHOLDERS]
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,7 @@ class HttpCheck:
     expect_status: int = 200
     success_ratio: float = 0.95
     max_latency_ms: float = 1000.0
-    requests: int = 20
+    requests: int = REQUESTS_PER_ROUND  # per track (canary and stable) and round
 
 
 @dataclass(frozen=True)

@@ -10,24 +10,14 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
 
 from pipeline import names
-from pipeline.config.model import (
-    CONFIG_FILE,
-    ROUTERS,
-    App,
-    CanaryPolicy,
-    CanaryStep,
-    Environment,
-    GateOptions,
-    HttpCheck,
-    PrometheusCheck,
-    ShipConfig,
-)
+from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, URL_PLACEHOLDERS, App, CanaryPolicy,
+                                   CanaryStep, Environment, GateOptions, HttpCheck, PrometheusCheck, ShipConfig,
+                                   unknown_placeholders)
 from pipeline.errors import ConfigError
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
@@ -145,6 +135,14 @@ def _secret_keys(value: list) -> tuple[str, ...]:
     return keys
 
 
+def _template(value: str) -> str:
+    unknown = unknown_placeholders(value)
+    if unknown:
+        raise ValueError(f"a URL whose placeholders are among {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)} "
+                         f"(not {{{unknown[0]}}})")
+    return value
+
+
 def _in(options: tuple[str, ...]) -> Callable[[str], str]:
     def check(value: str) -> str:
         if value not in options:
@@ -186,11 +184,11 @@ def _canary(r: _Reader | None) -> CanaryPolicy | None:
         h = _Reader(raw, r.source, f"{r.path}.http[{i}]", r.data.line_of("http"))
         checks.append(
             HttpCheck(
-                url=h.get("url", str),
+                url=h.get("url", str, check=_template),
                 expect_status=h.get("expect_status", int, 200),
                 success_ratio=float(h.get("success_ratio", (int, float), 0.95)),
                 max_latency_ms=float(h.get("max_latency_ms", (int, float), 1000.0)),
-                requests=h.get("requests", int, 20),
+                requests=h.get("requests", int, REQUESTS_PER_ROUND),
             )
         )
         h.done()
@@ -198,8 +196,8 @@ def _canary(r: _Reader | None) -> CanaryPolicy | None:
     for i, raw in enumerate(r.get("prometheus", list, [])):
         p = _Reader(raw, r.source, f"{r.path}.prometheus[{i}]", r.data.line_of("prometheus"))
         queries.append(
-            PrometheusCheck(url=p.get("url", str), query=p.get("query", str), max=p.get("max", (int, float), None),
-                            min=p.get("min", (int, float), None))
+            PrometheusCheck(url=p.get("url", str, check=_template), query=p.get("query", str),
+                            max=p.get("max", (int, float), None), min=p.get("min", (int, float), None))
         )
         p.done()
     policy = CanaryPolicy(
@@ -217,60 +215,63 @@ def _canary(r: _Reader | None) -> CanaryPolicy | None:
     return policy
 
 
+def _entries(parent: _Reader, key: str, what: str) -> Iterator[tuple[str, _Reader]]:
+    """(name, reader) for each entry of the mapping `key`, its name checked; at least one."""
+    r = parent.child(key)
+    assert r is not None  # a required key: child() raised when it is missing
+    seen = 0
+    for name, raw, line in r.items():
+        try:
+            _name(name)
+        except ValueError as exc:
+            r.fail(f"{what} name: expected {exc}", name)
+        entry = _Reader(raw, parent.source, f"{key}.{name}", line)
+        yield name, entry
+        entry.done()
+        seen += 1
+    if not seen:
+        r.fail(f"at least one {what} is needed")
+
+
+def _app(name: str, a: _Reader) -> App:
+    app = App(
+        name=name,
+        path=Path(a.get("path", str)),
+        image=a.get("image", str),
+        dockerfile=a.get("dockerfile", str, "Dockerfile"),
+        build=a.get("build", list, (), _strings),
+        base=a.get("base", str, "base"),
+        config=a.get("config", str, "config"),
+        secrets=a.get("secrets", list, (), _secret_keys),
+        keep_configs=a.get("keep_configs", int, 5),
+    )
+    if app.keep_configs < 1:
+        a.fail("expected at least 1", "keep_configs")
+    return app
+
+
+def _environment(name: str, e: _Reader) -> Environment:
+    return Environment(
+        name=name,
+        namespace=e.get("namespace", str, check=_name),
+        context=e.get("context", str, None),
+        promotes_from=e.get("promotes_from", str, None),
+        gates=_gates(e.child("gates", None)),
+        canary=_canary(e.child("canary", None)),
+    )
+
+
 def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, str] | None = None) -> ShipConfig:
     """A ShipConfig from loaded YAML; pure apart from reading SHIP_REGISTRY from `environ`."""
     env_vars: Mapping[str, str] = os.environ if environ is None else environ
     top = _Reader(data, source, "")
     registry = env_vars.get("SHIP_REGISTRY") or top.get("registry", str)
     top.used.add("registry")
-    apps: dict[str, App] = {}
-    apps_r = top.child("apps")
-    assert apps_r is not None  # a required key: child() raised when it is missing
-    for name, raw, line in apps_r.items():
-        a = _Reader(raw, source, f"apps.{name}", line)
-        try:
-            _name(name)
-        except ValueError as exc:
-            apps_r.fail(f"app name: expected {exc}", name)
-        apps[name] = App(
-            name=name,
-            path=Path(a.get("path", str)),
-            image=a.get("image", str),
-            dockerfile=a.get("dockerfile", str, "Dockerfile"),
-            build=a.get("build", list, (), _strings),
-            base=a.get("base", str, "base"),
-            config=a.get("config", str, "config"),
-            secrets=a.get("secrets", list, (), _secret_keys),
-            keep_configs=a.get("keep_configs", int, 5),
-        )
-        if apps[name].keep_configs < 1:
-            a.fail("expected at least 1", "keep_configs")
-        a.done()
-    if not apps:
-        apps_r.fail("at least one app is needed")
-    envs: dict[str, Environment] = {}
-    envs_r = top.child("environments")
-    assert envs_r is not None
-    for name, raw, line in envs_r.items():
-        e = _Reader(raw, source, f"environments.{name}", line)
-        try:
-            _name(name)
-        except ValueError as exc:
-            envs_r.fail(f"environment name: expected {exc}", name)
-        envs[name] = Environment(
-            name=name,
-            namespace=e.get("namespace", str, check=_name),
-            context=e.get("context", str, None),
-            promotes_from=e.get("promotes_from", str, None),
-            gates=_gates(e.child("gates", None)),
-            canary=_canary(e.child("canary", None)),
-        )
-        e.done()
-    if not envs:
-        envs_r.fail("at least one environment is needed")
+    apps = {name: _app(name, a) for name, a in _entries(top, "apps", "app")}
+    envs = {name: _environment(name, e) for name, e in _entries(top, "environments", "environment")}
     for env in envs.values():
         if env.promotes_from is not None and env.promotes_from not in envs:
-            e = _Reader(envs_r.data[env.name], source, f"environments.{env.name}")
-            e.fail(f"unknown environment {env.promotes_from!r}", "promotes_from")
+            _Reader(top.data["environments"][env.name], source, f"environments.{env.name}").fail(
+                f"unknown environment {env.promotes_from!r}", "promotes_from")
     top.done()
     return ShipConfig(root=root, registry=registry, apps=apps, environments=envs, source=source)

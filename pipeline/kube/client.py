@@ -261,5 +261,17 @@ class Cluster:
         except httpx.HTTPError as exc:
             raise ClusterError(f"cluster {self.host} unreachable during watch: {exc}") from exc
 
+    def proxy_get(self, namespace: str, service: str, port: str, path: str, *, params: dict[str, str] | None = None,
+                  timeout: float = 10.0) -> tuple[int | None, bytes]:
+        """GET PATH of a Service through the API server's service proxy, as the Service answered:
+        (status, body), status None when nothing answered. Needs `get` on `services/proxy`."""
+        url = f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/{path.lstrip('/')}"
+        self.requests += 1
+        try:
+            response = self._http.get(url, params=params, timeout=timeout)
+        except httpx.HTTPError:
+            return None, b""
+        return response.status_code, response.content
+
     def ping(self) -> None:
         self.request("GET", "/version", what="cluster version")

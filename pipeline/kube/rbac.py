@@ -8,12 +8,16 @@ Role once (`ship rbac ENV | kubectl apply -f -`), and the pipeline runs with the
 
 from __future__ import annotations
 
+from pipeline import names
+
 APPLY = ["get", "list", "watch", "create", "patch", "delete"]
 READ = ["get", "list", "watch"]
 
 RULES = [
     {"apiGroups": [""], "resources": ["configmaps", "secrets", "services", "serviceaccounts"], "verbs": APPLY},
     {"apiGroups": [""], "resources": ["pods", "events"], "verbs": READ},
+    # Canary analysis reaches cluster Services through the API server's service proxy.
+    {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]},
     {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets"], "verbs": APPLY},
     {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": READ},
     {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": APPLY},
@@ -25,7 +29,7 @@ RULES = [
 def deployer_objects(namespace: str, service_account: str = "ship-deployer",
                      subject_namespace: str | None = None) -> list[dict]:
     """ServiceAccount, Role and RoleBinding letting `service_account` run ship in `namespace`."""
-    labels = {"app.kubernetes.io/name": "ship-deployer", "app.kubernetes.io/part-of": "ship"}
+    labels = {names.APP_NAME: "ship-deployer", names.PART_OF: names.MANAGER}
     sa_ns = subject_namespace or namespace
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount",

@@ -1,59 +1,79 @@
-"""Canary analysis: HTTP checks and Prometheus queries, measured in rounds during a bake.
+"""Canary analysis: HTTP checks judged against the stable, and Prometheus queries, in rounds.
 
-    http        `requests` GETs of a URL template ({namespace}, {app}, {service}); the round
-                passes when the share answering `expect_status` is ≥ success_ratio and the
-                p95 latency ≤ max_latency_ms
-    prometheus  an instant query through Prometheus's HTTP API (/api/v1/query); the round passes
-                when the value is ≤ max and ≥ min. No data (an empty vector, NaN) is inconclusive,
-                and a query that never gave data by the final round fails the gate (gate.py):
-                silence is not health.
+    http        each round, `requests` GETs of the check's URL for the canary and as many for the
+                stable, over the same window; the running tallies are judged by judge.decide
+                (sequential, sample-size aware): FAIL ends the bake, INCONCLUSIVE keeps it going,
+                and the final round at the end of the bake must PASS
+    prometheus  an instant query through Prometheus's HTTP API (/api/v1/query); passes when the
+                value is ≤ max and ≥ min. No data, or a Prometheus that does not answer, is
+                inconclusive; still undecided at the end of the bake fails (gate.py)
 
-The judgements are pure functions of what was measured; `Analysis` does the measuring with
-the HTTP client it is given. Any failed round fails the canary (Argo Rollouts' failureLimit 0).
+URL templates take {namespace}, {app}, {service} and {track}, filled per track ({service} is
+`<svc>-canary` for the canary, `<svc>` for the stable). A URL naming a cluster Service
+(`http://NAME.NAMESPACE.svc[.cluster.local]:PORT/PATH`) is fetched through the API server's
+service proxy with ship's own kubeconfig, so it works from a CI runner outside the cluster;
+any other URL is fetched as it is. Measuring is here; every decision is judge.py's or below.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
 
-from pipeline.config import HttpCheck, PrometheusCheck
+from pipeline.config import URL_PLACEHOLDERS, HttpCheck, PrometheusCheck, unknown_placeholders
+from pipeline.errors import ConfigError
+from pipeline.kube.client import Cluster
 from pipeline.progress import Progress, quiet
+from pipeline.rollout import judge
+
+_SERVICE_HOST = re.compile(r"^(?P<name>[a-z0-9-]+)\.(?P<namespace>[a-z0-9-]+)\.svc(\.cluster\.local)?$")
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """One check's result in one round: passed, failed, or None when there was no data."""
+    """One check's verdict in one round: passed, failed, or None while it cannot decide yet."""
 
     check: str  # "http GET <url>" or "prometheus <query>"
     passed: bool | None
-    summary: str  # the numbers, e.g. "19/20 answered 200 (95% ≥ 95%), p95 12ms ≤ 500ms"
+    summary: str  # the numbers the verdict rests on
 
     def __str__(self) -> str:
-        verdict = {True: "ok", False: "FAILED", None: "no data"}[self.passed]
+        verdict = {True: "ok", False: "FAILED", None: "undecided"}[self.passed]
         return f"{self.check}: {self.summary} [{verdict}]"
 
 
-def p95(values: list[float]) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+def fill(template: str, context: dict[str, str]) -> str:
+    """The template with its placeholders filled; an unknown placeholder is a ConfigError."""
+    unknown = unknown_placeholders(template)
+    if unknown:
+        raise ConfigError(f"analysis URL {template!r}: unknown placeholder {{{unknown[0]}}} "
+                          f"(known: {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)})")
+    return template.format(**context)
 
 
-def judge_http(check: HttpCheck, url: str, statuses: list[int | None], latencies_ms: list[float]) -> Measurement:
-    """`statuses`: one per request, None for a connection error or timeout."""
-    good = sum(1 for s in statuses if s == check.expect_status)
-    ratio = good / len(statuses) if statuses else 0.0
-    latency = p95(latencies_ms)
-    others = sorted({str(s) if s is not None else "error" for s in statuses if s != check.expect_status})
-    summary = (f"{good}/{len(statuses)} answered {check.expect_status} ({ratio:.0%} vs ≥ {check.success_ratio:.0%})"
-               + (f", others: {', '.join(others)}" if others else "")
-               + f", p95 {latency:.0f}ms vs ≤ {check.max_latency_ms:.0f}ms")
-    return Measurement(f"http GET {url}", ratio >= check.success_ratio and latency <= check.max_latency_ms, summary)
+def service_of(url: str) -> tuple[str, str, str, str] | None:
+    """(namespace, service, port, path) when the URL names a cluster Service, else None."""
+    parsed = httpx.URL(url)
+    match = _SERVICE_HOST.match(parsed.host or "")
+    if not match:
+        return None
+    port = str(parsed.port or (443 if parsed.scheme == "https" else 80))
+    path = parsed.raw_path.decode() or "/"
+    return match["namespace"], match["name"], port, path
+
+
+def missing_services(cluster: Cluster, urls: list[str]) -> str | None:
+    """`Service/NS/NAME` of the first cluster Service the URLs name that does not exist, or None."""
+    for url in urls:
+        target = service_of(url)
+        if target is not None and cluster.get("v1", "Service", target[1], target[0]) is None:
+            return f"Service/{target[0]}/{target[1]}"
+    return None
 
 
 def judge_prometheus(check: PrometheusCheck, value: float | None) -> Measurement:
@@ -83,48 +103,74 @@ def prometheus_value(body: dict) -> float | None:
 
 
 class Analysis:
-    """Runs every check of a canary policy once per `round()`; remembers which queries saw data."""
+    """Runs every check of a canary policy once per `round()`, keeping the HTTP tallies."""
 
-    def __init__(self, http: tuple[HttpCheck, ...], prometheus: tuple[PrometheusCheck, ...], context: dict[str, str],
-                 client: httpx.Client, progress: Progress = quiet):
-        self.http, self.prometheus, self.context, self.progress = http, prometheus, context, progress
-        self.client = client
+    def __init__(self, http: tuple[HttpCheck, ...], prometheus: tuple[PrometheusCheck, ...],
+                 tracks: dict[str, dict[str, str]], client: httpx.Client, cluster: Cluster | None = None,
+                 progress: Progress = quiet):
+        """`tracks`: the placeholder values for "canary" and "stable"."""
+        self.http, self.prometheus, self.tracks, self.progress = http, prometheus, tracks, progress
+        self.client, self.cluster = client, cluster
+        self.tallies: dict[tuple[int, str], judge.Tally] = {}
         self.decided: dict[str, Measurement] = {}  # the last round that gave each check an answer
         self.rounds = 0
+        for check in http:  # a bad template fails before anything is measured
+            fill(check.url, tracks["canary"])
+        for query in prometheus:
+            fill(query.url, tracks["canary"])
 
     def __bool__(self) -> bool:
         return bool(self.http or self.prometheus)
 
-    def _http(self, check: HttpCheck) -> Measurement:
-        url = check.url.format(**self.context)
+    def get(self, url: str, timeout: float, params: dict[str, str] | None = None) -> tuple[int | None, bytes]:
+        """(status, body) of a GET, through the service proxy for a cluster Service; None: no answer."""
+        target = service_of(url)
+        try:
+            if target is not None and self.cluster is not None:
+                return self.cluster.proxy_get(*target, params=params, timeout=timeout)
+            response = self.client.get(url, params=params, timeout=timeout)
+            return response.status_code, response.content
+        except (httpx.HTTPError, OSError):
+            return None, b""
+
+    def _tally(self, check: HttpCheck, track: str) -> judge.Tally:
+        url = fill(check.url, self.tracks[track])
         statuses: list[int | None] = []
         latencies: list[float] = []
         for _ in range(check.requests):
             start = time.monotonic()
-            try:
-                statuses.append(self.client.get(url, timeout=max(1.0, check.max_latency_ms / 1000 * 2)).status_code)
-            except httpx.HTTPError:
-                statuses.append(None)
+            statuses.append(self.get(url, max(1.0, check.max_latency_ms / 1000 * 2), None)[0])
             latencies.append((time.monotonic() - start) * 1000)
-        return judge_http(check, url, statuses, latencies)
+        return judge.Tally.of(statuses, latencies, check.expect_status)
+
+    def _http(self, i: int, check: HttpCheck, final: bool) -> Measurement:
+        for track in ("canary", "stable"):
+            self.tallies[(i, track)] = self.tallies.get((i, track), judge.Tally()) + self._tally(check, track)
+        verdict = judge.decide(self.tallies[(i, "canary")], self.tallies[(i, "stable")],
+                               judge.http_policy(check.success_ratio, check.max_latency_ms), final)
+        passed = {judge.Decision.PASS: True, judge.Decision.FAIL: False}.get(verdict.decision)
+        return Measurement(f"http GET {fill(check.url, self.tracks['canary'])}", passed, verdict.summary)
 
     def _prometheus(self, check: PrometheusCheck) -> Measurement:
+        url = fill(check.url, self.tracks["canary"]).rstrip("/") + "/api/v1/query"
+        status, body = self.get(url, 10.0, {"query": check.query})
+        name = f"prometheus {check.query}"
         try:
-            response = self.client.get(check.url.rstrip("/") + "/api/v1/query", params={"query": check.query})
-            body = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            return Measurement(f"prometheus {check.query}", False, f"query failed: {exc}")
-        if response.status_code != 200 or body.get("status") != "success":
-            return Measurement(f"prometheus {check.query}", False,
-                               f"query failed: HTTP {response.status_code} {body.get('error', '')}".strip())
-        return judge_prometheus(check, prometheus_value(body))
+            parsed = httpx.Response(200, content=body).json() if body else {}
+        except ValueError:
+            parsed = {}
+        if status != 200 or parsed.get("status") != "success":
+            why = "no answer" if status is None else f"HTTP {status} {parsed.get('error', '')}".strip()
+            return Measurement(name, None, f"Prometheus at {check.url} did not answer the query ({why})")
+        return judge_prometheus(check, prometheus_value(parsed))
 
-    def round(self, final: bool = False) -> list[Measurement]:
-        """One measurement per check, printed as it is taken. In the final round a check with no
-        data now stands on its last answer, so only a check that never had data stays undecided."""
+    def round(self, final: bool = False) -> Sequence[Measurement]:
+        """One measurement per check, printed as it is taken. In the final round a Prometheus query
+        with no data now stands on its last answer, so only one that never answered stays undecided."""
         self.rounds += 1
+        taken = [self._http(i, c, final) for i, c in enumerate(self.http)] + [self._prometheus(c) for c in self.prometheus]
         out = []
-        for m in [self._http(c) for c in self.http] + [self._prometheus(c) for c in self.prometheus]:
+        for m in taken:
             self.progress(f"analysis round {self.rounds}: {m}")
             if m.passed is not None:
                 self.decided[m.check] = m

@@ -26,7 +26,7 @@ from pipeline.gitops.records import Release
 from pipeline.kube.lock import EnvironmentLock, LockOptions
 from pipeline.rollout import abort as aborting
 from pipeline.rollout import rollback
-from pipeline.rollout.analysis import Analysis
+from pipeline.rollout.analysis import Analysis, fill, missing_services
 from pipeline.rollout.gate import GateResult
 from pipeline.rollout.promotion import steps_text
 from pipeline.rollout.sync import ensure_namespace, sync_environment
@@ -145,11 +145,18 @@ def _analyse(ctx: Context, app: App, env: Environment, state: CanaryState, base_
     workloads = overlay.patched_workloads(app, base_objects)
     deployments = [names.canary_name(w["metadata"]["name"]) for w in workloads]
     service = routing.service_for(base_objects, workloads[0])
-    context = {"namespace": env.namespace, "app": app.name,
-               "service": names.canary_name(service[0] if service else app.name)}
-    checks = Analysis(policy.http, policy.prometheus, context, ctx.http(), ctx.progress)
+    stable_service = service[0] if service else app.name
+    tracks = {track: {"namespace": env.namespace, "app": app.name, "track": track,
+                      "service": names.canary_name(stable_service) if track == names.CANARY else stable_service}
+              for track in (names.CANARY, names.STABLE)}
+    checks = Analysis(policy.http, policy.prometheus, tracks, ctx.http(), ctx.cluster(env), ctx.progress)
+    missing = missing_services(ctx.cluster(env), [fill(c.url, t) for c in policy.http for t in tracks.values()]
+                               + [fill(q.url, tracks[names.CANARY]) for q in policy.prometheus])
+    if missing:
+        return GateResult(False, "analysis", missing, "NotFound", "an analysis check names a Service that does not exist",
+                          0.0)
     ctx.progress(f"analysing {', '.join(deployments)} for {step.bake:.0f}s every {policy.interval:.0f}s: rollout, pods"
-                 + (f", {len(policy.http)} HTTP check(s)" if policy.http else "")
+                 + (f", {len(policy.http)} HTTP check(s) against the stable" if policy.http else "")
                  + (f", {len(policy.prometheus)} Prometheus quer(y/ies)" if policy.prometheus else ""))
     return wait_healthy(ctx.cluster(env), env.namespace, deployments, replace(env.gates, bake=step.bake),
                         state.release.id, ctx.progress, ctx.clock, analysis=checks if checks else None,

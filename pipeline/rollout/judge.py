@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 from statistics import NormalDist
-from typing import Iterable
+from collections.abc import Iterable
 
 REQUESTS_PER_ROUND = 40  # per track and round: what the default policy needs over a 30 s bake
 SLOW_SHARE = 0.05  # p95 ≤ limit ⟺ at most this share of requests is slower than the limit
@@ -169,7 +169,7 @@ def _errors(canary: Tally, stable: Tally, policy: JudgePolicy, final: bool) -> _
 
 
 def _latency(canary: Tally, stable: Tally, policy: JudgePolicy, final: bool) -> _Check:
-    limit, samples = policy.max_latency_ms, canary.latencies_ms
+    limit, samples = policy.max_latency_ms or 0.0, canary.latencies_ms  # only called with a limit
     if len(samples) < policy.min_latency_samples:
         if final:
             return _Check(Decision.FAIL, 0.5, f"p95 not shown: {len(samples)} latencies in the whole bake "
