@@ -69,7 +69,7 @@ def test_the_readme_ship_yaml_reference_parses(tmp_path):
     data = yamlsafe.loads(block[:block.index("```")], "README.md")
     cfg = config.parse(data, tmp_path, "README.md", environ={})
     prod = cfg.env("prod")
-    assert [s.weight for s in prod.canary.steps] == [10, 50] and prod.canary.http[0].requests == 20
+    assert [s.weight for s in prod.canary.steps] == [10, 50] and prod.canary.http[0].requests == 40
     assert prod.canary.prometheus[0].max == 0.01
 
 

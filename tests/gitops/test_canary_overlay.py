@@ -7,11 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from pipeline.config import CanaryPolicy, CanaryStep, Environment, HttpCheck, PrometheusCheck
+from pipeline.config import CanaryPolicy, CanaryStep, Environment
 from pipeline.errors import ConfigError
 from pipeline.gitops import canary_overlay as canary
 from pipeline.gitops import overlay, routing, yamlsafe
-from pipeline.rollout import analysis
 from tests.gitops.test_overlay import APP, BASE, apply_files, release
 
 POLICY = CanaryPolicy(router="gateway", host="shop.example.com", gateway="infra/edge")
@@ -118,23 +117,3 @@ def test_canary_state_round_trips_and_describes_itself():
     assert s.describe() == "r20261124-110000-bbbbbbb canary 50% (step 2/2, held for a decision)"
     with pytest.raises(ConfigError, match="environments/prod/canary.yaml: not a canary state written by ship"):
         canary.CanaryState.parse("release: {}\n", "environments/prod/canary.yaml")
-
-
-def test_http_judgement_counts_status_and_p95_latency():
-    check = HttpCheck(url="http://x/", success_ratio=0.9, max_latency_ms=100)
-    ok = analysis.judge_http(check, "http://x/", [200] * 9 + [500], [10.0] * 10)
-    assert ok.passed and ok.summary == "9/10 answered 200 (90% vs ≥ 90%), others: 500, p95 10ms vs ≤ 100ms"
-    assert not analysis.judge_http(check, "http://x/", [200] * 8 + [None, 503], [10.0] * 10).passed
-    slow = analysis.judge_http(check, "http://x/", [200] * 10, [10.0] * 9 + [400.0])
-    assert not slow.passed and "p95 400ms" in slow.summary
-
-
-def test_prometheus_judgement_bounds_and_no_data():
-    check = PrometheusCheck(url="http://p", query="q", max=0.05)
-    assert analysis.judge_prometheus(check, 0.01).passed
-    assert analysis.judge_prometheus(check, 0.5).passed is False
-    assert analysis.judge_prometheus(check, None).passed is None
-    assert analysis.judge_prometheus(check, float("nan")).passed is None
-    assert analysis.prometheus_value({"data": {"resultType": "vector", "result": [{"value": [1, "0.25"]}]}}) == 0.25
-    assert analysis.prometheus_value({"data": {"resultType": "scalar", "result": [1, "3"]}}) == 3.0
-    assert analysis.prometheus_value({"data": {"resultType": "vector", "result": []}}) is None

@@ -9,7 +9,8 @@ import pytest
 
 from pipeline.config import HttpCheck, PrometheusCheck
 from pipeline.errors import ConfigError
-from pipeline.rollout.analysis import Analysis, fill, missing_services, service_of
+from pipeline.rollout.analysis import (Analysis, fill, judge_prometheus, missing_services, prometheus_value,
+                                       service_of)
 
 TRACKS = {"canary": {"namespace": "prod", "app": "hellok8s", "service": "hellok8s-canary", "track": "canary"},
           "stable": {"namespace": "prod", "app": "hellok8s", "service": "hellok8s", "track": "stable"}}
@@ -105,3 +106,14 @@ def test_a_check_naming_a_missing_service_is_found_before_measuring():
     assert missing_services(cluster, ["http://hellok8s.prod.svc:3000/", "http://hellok8s-canary.prod.svc:3000/"]) == \
         "Service/prod/hellok8s-canary"
     assert missing_services(cluster, ["http://127.0.0.1:3000/"]) is None
+
+
+def test_prometheus_judgement_bounds_and_no_data():
+    check = PrometheusCheck(url="http://p", query="q", max=0.05)
+    assert judge_prometheus(check, 0.01).passed
+    assert judge_prometheus(check, 0.5).passed is False
+    assert judge_prometheus(check, None).passed is None
+    assert judge_prometheus(check, float("nan")).passed is None
+    assert prometheus_value({"data": {"resultType": "vector", "result": [{"value": [1, "0.25"]}]}}) == 0.25
+    assert prometheus_value({"data": {"resultType": "scalar", "result": [1, "3"]}}) == 3.0
+    assert prometheus_value({"data": {"resultType": "vector", "result": []}}) is None
