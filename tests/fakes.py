@@ -195,6 +195,8 @@ DIGEST_GOOD = "sha256:" + "a" * 64
 DIGEST_BAD = "sha256:" + "b" * 64
 GOOD = f"127.0.0.1:15000/hellok8s:1111111@{DIGEST_GOOD}"
 NEVER_READY = f"127.0.0.1:15000/hellok8s-never-ready:1111111@{DIGEST_BAD}"
+DIGEST_OTHER = "sha256:" + "c" * 64
+OTHER = f"127.0.0.1:15000/hellok8s-other:1111111@{DIGEST_OTHER}"  # another build of the same commit
 
 
 def fake_project(root) -> None:
@@ -228,7 +230,8 @@ def fake_context(root, lines: list[str] | None = None):
     from pipeline.gitops.workspace import Workspace
 
     cluster = FakeCluster()
-    registry = FakeRegistry({("hellok8s", "1111111"): DIGEST_GOOD, ("hellok8s-never-ready", "1111111"): DIGEST_BAD})
+    registry = FakeRegistry({("hellok8s", "1111111"): DIGEST_GOOD, ("hellok8s-never-ready", "1111111"): DIGEST_BAD,
+                             ("hellok8s-other", "1111111"): DIGEST_OTHER})
     cfg = config.load(root, environ={})
     ctx = Context(cfg, Workspace(cfg.root, GitRepo(cfg.root)), connect=lambda _env: cluster,
                   open_registry=lambda _host: registry, progress=(lines.append if lines is not None else print))

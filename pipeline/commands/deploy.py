@@ -38,7 +38,7 @@ def release(ctx: Context, env_name: str, app_name: str | None, *, image: str | N
         pinned = str(build_app(ctx, app, allow_dirty=allow_dirty).image)
     rel = new_release(ctx, app, env, pinned, git.last_change(str(app.path)), git.author())
     refuse_rejected(ctx, env, rel, allow_rejected)
-    result = write_release(ctx, app, env, rel, push=push)
+    result = write_release(ctx, app, env, rel, push=push, new_id=True)
     if sync:
         result.sync = sync_environment(ctx, env)
         result.gate = gate_and_record(ctx, app, env, result.sync, result.release)

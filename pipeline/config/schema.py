@@ -135,6 +135,12 @@ def _secret_keys(value: list) -> tuple[str, ...]:
     return keys
 
 
+def _inside(value: str) -> str:
+    if not names.inside_repository(value):
+        raise ValueError(f"{names.PATH_RULE} (not {value!r})")
+    return value
+
+
 def _template(value: str) -> str:
     unknown = unknown_placeholders(value)
     if unknown:
@@ -236,12 +242,12 @@ def _entries(parent: _Reader, key: str, what: str) -> Iterator[tuple[str, _Reade
 def _app(name: str, a: _Reader) -> App:
     app = App(
         name=name,
-        path=Path(a.get("path", str)),
+        path=Path(a.get("path", str, check=_inside)),
         image=a.get("image", str),
-        dockerfile=a.get("dockerfile", str, "Dockerfile"),
+        dockerfile=a.get("dockerfile", str, "Dockerfile", _inside),
         build=a.get("build", list, (), _strings),
-        base=a.get("base", str, "base"),
-        config=a.get("config", str, "config"),
+        base=a.get("base", str, "base", _inside),
+        config=a.get("config", str, "config", _inside),
         secrets=a.get("secrets", list, (), _secret_keys),
         keep_configs=a.get("keep_configs", int, 5),
     )

@@ -58,6 +58,10 @@ class Workspace:
         path = app.path / app.config / f"{env.name}.env"
         if not (self.root / path).is_file():
             raise ConfigError(f"{path}: config for environment {env.name} not found")
+        size = (self.root / path).stat().st_size
+        if size > names.MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {size:,} bytes; a ConfigMap holds at most {names.MAX_CONFIG_BYTES:,} bytes "
+                              "(keep large data out of config)")
         data = parse_env_file((self.root / path).read_text(), str(path))
         for key in data:
             if key in app.secrets:

@@ -60,6 +60,7 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
                      lock_options: lock_mod.LockOptions = lock_mod.LockOptions()) -> apply.SyncResult:
     """Make ENV's namespace match git, under ENV's lock (or only dry-run it)."""
     cfg, cluster = ctx.config, ctx.cluster(env)
+    ctx.workspace.guard_secrets(env, apps_in(cfg, env))  # a Secret with data in git is never applied
     rendered = render(cfg.root / env.overlay, str(env.overlay))  # a bad overlay fails before the lock
     if options.dry_run:
         return apply.reconcile(cluster, env.name, env.namespace, desired_objects(cfg, env, cluster, rendered),
