@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pipeline.errors import ClusterError, ConflictError, DryRunError, ValidationError
 from pipeline.kube import plan as planning
 from pipeline.kube.client import ApiError, Cluster
+from pipeline.kube.lock import check_held
 from pipeline.kube.plan import Action, ChangeSetEntry, Plan
 from pipeline.progress import Progress, quiet
 
@@ -138,7 +139,7 @@ def reconcile(cluster: Cluster, env: str, namespace: str, desired: list[dict], o
     needed: set[str] = set()
     if options.prune and live:
         workloads = cluster.list("apps/v1", "ReplicaSet", namespace) + cluster.list("v1", "Pod", namespace)
-        needed = planning.referenced_configmaps(workloads)
+        needed = planning.referenced_configmaps(workloads, _leaving_deployments(owned, live, env))
     first = planning.make_plan(owned, live, env, adopt=options.adopt, prune=options.prune, needed_configmaps=needed)
     if first.refused:
         raise ConflictError(f"{env}: " + "; ".join(first.refused))
@@ -163,9 +164,16 @@ def reconcile(cluster: Cluster, env: str, namespace: str, desired: list[dict], o
     if options.dry_run:
         applied.update(results)
     else:
+        check_held(namespace)  # a run that lost its lock stops here, before changing anything
         applied.update(_perform(cluster, the_plan, force_for, options.parallelism))
     return SyncResult(_change_set(the_plan, live, owned), the_plan, live, applied, cluster.requests - start_requests,
                       environment=env)
+
+
+def _leaving_deployments(owned: list[dict], live: dict, env: str) -> set[str]:
+    """Names of ship's live Deployments that git no longer renders: this sync prunes them."""
+    wanted = {planning.key(o) for o in owned}
+    return {k[3] for k, o in live.items() if k[1] == "Deployment" and k not in wanted and planning.owned(o, env)}
 
 
 def _owned_objects(cluster: Cluster, env: str, namespace: str, desired: list[dict], progress: Progress) -> list[dict]:
@@ -189,6 +197,8 @@ def _perform(cluster: Cluster, the_plan: Plan, force_for: Callable[[dict], bool]
     """Apply the plan's stages after the Namespace, in order, then prune: what the server returned."""
     applied = {}
     for stage_objects in the_plan.stages[1:]:
+        if stage_objects:
+            check_held(stage_objects[0]["metadata"].get("namespace", ""))
         results = _parallel(lambda o: cluster.apply(o, force=force_for(o)), stage_objects, parallelism)
         applied.update({planning.key(o): out for o, out in zip(stage_objects, results)})
     if the_plan.prune:

@@ -14,12 +14,13 @@ import base64
 import copy
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from pipeline import names
+from pipeline.kube.podspec import configmap_refs, pod_spec_of
 
 MANAGED_BY = names.MANAGED_BY
 ENV_LABEL = names.ENV_LABEL
@@ -183,20 +184,23 @@ def drifted(desired: dict[str, Any], live: dict[str, Any]) -> bool:
     return not is_subset(comparable, live)
 
 
-def referenced_configmaps(objects: Iterable[dict[str, Any]]) -> set[str]:
-    """ConfigMap names that ReplicaSets' and Pods' pod specs use (a rollback needs them)."""
-    names: set[str | None] = set()
+def referenced_configmaps(objects: Iterable[dict[str, Any]], leaving: Set[str] = frozenset()) -> set[str]:
+    """ConfigMap names that ReplicaSets' and Pods' pod specs use (a rollback needs them), except
+    those of ReplicaSets (and their Pods) that belong to Deployments in `leaving`: a Deployment
+    pruned in the same sync takes its pods with it, and its ConfigMap need not outlive them."""
+    objects = list(objects)
+    going = {o["metadata"]["name"] for o in objects if o.get("kind") == "ReplicaSet" and _owner(o) in leaving}
+    names: set[str] = set()
     for obj in objects:
-        spec = obj.get("spec", {})
-        pod = spec.get("template", {}).get("spec", {}) if obj.get("kind") != "Pod" else spec
-        for group in ("initContainers", "containers"):
-            for c in pod.get(group) or []:
-                names.update((s.get("configMapRef") or {}).get("name") for s in c.get("envFrom") or [])
-                names.update(((v.get("valueFrom") or {}).get("configMapKeyRef") or {}).get("name") for v in c.get("env") or [])
-        for v in pod.get("volumes") or []:
-            names.add((v.get("configMap") or {}).get("name"))
-            names.update((s.get("configMap") or {}).get("name") for s in (v.get("projected") or {}).get("sources") or [])
-    return {n for n in names if n}
+        if (obj.get("kind") == "ReplicaSet" and _owner(obj) in leaving) or (obj.get("kind") == "Pod" and _owner(obj) in going):
+            continue
+        names.update(name for _, name in configmap_refs(pod_spec_of(obj)))
+    return names
+
+
+def _owner(obj: dict[str, Any]) -> str:
+    refs = obj.get("metadata", {}).get("ownerReferences") or []
+    return str(next((r.get("name") for r in refs if r.get("controller")), ""))
 
 
 def validate(desired: list[dict[str, Any]], env: str, namespace: str, namespaced: Callable[[dict[str, Any]], bool]) -> list[str]:
