@@ -23,10 +23,14 @@ from typing import Any
 
 import httpx
 
-from pipeline import names
+from pipeline import names, retry
 from pipeline.errors import ClusterError, ConfigError
+from pipeline.progress import Progress, quiet
 
 FIELD_MANAGER = names.MANAGER
+# An API request answers in well under a second; a stalled connection is given up on (and
+# retried, when that is safe) long before the API server's own 60 s request timeout.
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
 @dataclass(frozen=True)
@@ -79,11 +83,14 @@ class Cluster:
     """One cluster, reached through a kubeconfig context."""
 
     def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, token: str | None = None,
-                 host: str | None = None, ca_cert: str | None = None, max_connections: int = 16):
+                 host: str | None = None, ca_cert: str | None = None, max_connections: int = 16,
+                 retry_policy: retry.RetryPolicy | None = None, progress: Progress = quiet):
         from kubernetes import client as kclient
         from kubernetes import config as kconfig
 
         self._args = (kubeconfig, context, token, host, ca_cert, max_connections)
+        self.retry = retry_policy if retry_policy is not None else retry.policy_from_env()
+        self.progress = progress  # where retries are told
         conf = kclient.Configuration()
         if token and host:
             conf.host, conf.ssl_ca_cert = host, ca_cert
@@ -105,7 +112,7 @@ class Cluster:
         auth = (conf.api_key or {}).get("authorization") or (conf.api_key or {}).get("BearerToken")
         if auth:
             headers["Authorization"] = auth if auth.startswith("Bearer ") else f"Bearer {auth}"
-        self._http = httpx.Client(base_url=conf.host, headers=headers, verify=_ssl_context(conf), timeout=60.0,
+        self._http = httpx.Client(base_url=conf.host, headers=headers, verify=_ssl_context(conf), timeout=TIMEOUT,
                                   limits=httpx.Limits(max_connections=max_connections,
                                                       max_keepalive_connections=max_connections))
         self._discovery: dict[str, list[ResourceInfo]] = {}
@@ -115,7 +122,8 @@ class Cluster:
     def fork(self) -> Cluster:
         """A second client to the same cluster, with connections of its own."""
         kubeconfig, context, token, host, ca_cert, max_connections = self._args
-        return Cluster(kubeconfig, context, token=token, host=host, ca_cert=ca_cert, max_connections=max_connections)
+        return Cluster(kubeconfig, context, token=token, host=host, ca_cert=ca_cert, max_connections=max_connections,
+                       retry_policy=self.retry, progress=self.progress)
 
     def close(self) -> None:
         self._http.close()
@@ -124,19 +132,29 @@ class Cluster:
 
     def request(self, method: str, path: str, *, what: str, params: dict | None = None, body: Any = None,
                 content_type: str = "application/json", timeout: float | None = None) -> dict:
-        self.requests += 1
         data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
-        try:
-            resp = self._http.request(method, path, params=params, content=data,
-                                      headers={"Content-Type": content_type} if body is not None else None,
-                                      timeout=timeout or 60.0)
-        except httpx.HTTPError as exc:
-            raise ClusterError(f"cluster {self.host} unreachable: {exc.__class__.__name__}: {exc}") from exc
+        headers = {"Content-Type": content_type} if body is not None else None
+
+        def attempt() -> httpx.Response | httpx.HTTPError:
+            self.requests += 1
+            try:
+                return self._http.request(method, path, params=params, content=data, headers=headers,
+                                          timeout=timeout or TIMEOUT)
+            except httpx.HTTPError as exc:
+                return exc
+
+        def told(outcome: retry.Outcome, attempts: int, wait: float) -> None:
+            self.progress(f"{what}: {method} {outcome.describe()} from {self.host}; retrying in {wait:.1f}s "
+                          f"(attempt {attempts + 1})")
+
+        resp, sent = retry.send(attempt, retry.http_failure, self.retry, retry.idempotent(method, content_type), on_retry=told)
+        if isinstance(resp, httpx.HTTPError):
+            raise ClusterError(f"cluster {self.host} unreachable{sent.note()}: {resp.__class__.__name__}: {resp}") from resp
         if resp.status_code >= 400:
-            raise self._error(resp, method, path, what)
+            raise self._error(resp, method, path, what, sent.note(", ", ""))
         return resp.json() if resp.content else {}
 
-    def _error(self, resp: httpx.Response, method: str, path: str, what: str) -> ApiError:
+    def _error(self, resp: httpx.Response, method: str, path: str, what: str, note: str = "") -> ApiError:
         try:
             body = resp.json()
         except ValueError:
@@ -146,7 +164,7 @@ class Cluster:
         if resp.status_code == 403:
             # The server's message names the user, verb, resource and namespace.
             return ApiError(f"{what}: forbidden: {message}", resp.status_code, body)
-        return ApiError(f"{what}: {reason} ({resp.status_code}): {message}", resp.status_code, body)
+        return ApiError(f"{what}: {reason} ({resp.status_code}{note}): {message}", resp.status_code, body)
 
     # --- discovery ------------------------------------------------------------------------------
 

@@ -117,9 +117,13 @@ class EnvironmentLock:
                 return True, ""
             return False, holder
         except ApiError as exc:
-            if exc.status in (409, 422):  # someone else created or renewed it first
-                return False, "another ship run"
-            raise
+            if exc.status not in (409, 422):
+                raise
+            # Someone else created or renewed it first, or a retried request of ours won before
+            # its answer was lost: the lease says which.
+            now = self.cluster.get("coordination.k8s.io/v1", "Lease", self.name, self.namespace)
+            holder = ((now or {}).get("spec") or {}).get("holderIdentity") or "another ship run"
+            return holder == self.holder, "" if holder == self.holder else holder
 
     def acquire(self) -> None:
         deadline = time.monotonic() + self.options.wait
