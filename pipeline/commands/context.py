@@ -37,10 +37,12 @@ def docker_engine():
 
 
 def open_context(progress: Progress = quiet, root: Path | None = None) -> Context:
-    """ship.yaml from the repository around `root` (default: the working directory), and lazy
-    connections to everything else."""
+    """ship.yaml from the repository around `root` (default: the working directory), the working
+    clone as git has it, and lazy connections to everything else."""
     cfg = config.load(root)
     clock = Clock()
-    return Context(config=cfg, workspace=Workspace(cfg.root, GitRepo(cfg.root), clock),
+    workspace = Workspace(cfg.root, GitRepo(cfg.root), clock)
+    workspace.recover(progress)  # what a killed run left half-written is put back before anything reads it
+    return Context(config=cfg, workspace=workspace,
                    connect=lambda env: connect(env, progress), open_registry=lambda host: Registry(host, progress=progress),
                    open_engine=docker_engine, clock=clock, progress=progress)

@@ -101,6 +101,8 @@ class GitRepo:
         for _attempt in range(PUSH_ATTEMPTS):
             result = write()
             if result is None:
+                if push and self._has_remote():
+                    self._push_pending(branch)
                 return None
             paths, message = result
             self._commit(paths, message)
@@ -125,6 +127,26 @@ class GitRepo:
                 self._drop_own_commit()
                 self._sync_with_remote(branch)
         raise GitError(f"git push to {self.remote}/{branch}: the remote kept moving; gave up after {PUSH_ATTEMPTS} attempts")
+
+    def _push_pending(self, branch: str) -> None:
+        """Nothing new to commit, but commits of a run killed before its push are still local:
+        push them now, so what git says is what the remote says."""
+        if self.repo.git.rev_list("--count", f"{self.remote}/{branch}..HEAD") == "0":
+            return
+        try:
+            self.repo.git.push(self.remote, f"HEAD:refs/heads/{branch}")
+        except git.GitCommandError as exc:
+            raise GitError(f"git push of local commits to {self.remote}/{branch} failed: {_last_line(exc.stderr)}") from exc
+
+    def discard(self, path: str) -> None:
+        """Put `path` back as HEAD has it: staged, changed and untracked files alike."""
+        try:
+            self.repo.git.reset("-q", "--", path)
+            if self.repo.git.ls_tree("HEAD", "--", path):
+                self.repo.git.checkout("HEAD", "--", path)
+            self.repo.git.clean("-fdq", "--", path)
+        except git.GitCommandError as exc:
+            raise GitError(f"{path}: could not put it back as git has it: {_last_line(exc.stderr)}") from exc
 
     def _commit(self, paths: list[str], message: str) -> None:
         try:

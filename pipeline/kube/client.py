@@ -131,7 +131,10 @@ class Cluster:
     # --- raw requests -----------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, what: str, params: dict | None = None, body: Any = None,
-                content_type: str = "application/json", timeout: float | None = None) -> dict:
+                content_type: str = "application/json", timeout: float | None = None,
+                idempotent: bool | None = None) -> dict:
+        """One API request, retried as pipeline/retry.py decides; `idempotent` overrides what the
+        method and content type say (a caller that reads 409 AlreadyExists right may retry a create)."""
         data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
         headers = {"Content-Type": content_type} if body is not None else None
 
@@ -147,7 +150,8 @@ class Cluster:
             self.progress(f"{what}: {method} {outcome.describe()} from {self.host}; retrying in {wait:.1f}s "
                           f"(attempt {attempts + 1})")
 
-        resp, sent = retry.send(attempt, retry.http_failure, self.retry, retry.idempotent(method, content_type), on_retry=told)
+        resp, sent = retry.send(attempt, retry.http_failure, self.retry,
+                                retry.idempotent(method, content_type) if idempotent is None else idempotent, on_retry=told)
         if isinstance(resp, httpx.HTTPError):
             raise ClusterError(f"cluster {self.host} unreachable{sent.note()}: {resp.__class__.__name__}: {resp}") from resp
         if resp.status_code >= 400:
@@ -229,9 +233,12 @@ class Cluster:
         return self.request("PATCH", info.path(meta.get("namespace"), meta["name"]), params=params, body=obj,
                             content_type="application/apply-patch+yaml", what=subject(obj))
 
-    def create(self, obj: dict) -> dict:
+    def create(self, obj: dict, *, retry_lost: bool = False) -> dict:
+        """POST `obj`. `retry_lost`: send it again when the answer was lost, for a caller that
+        takes a 409 AlreadyExists as possibly its own first attempt (and checks)."""
         info = self.info_for(obj)
-        return self.request("POST", info.path(obj["metadata"].get("namespace")), body=obj, what=subject(obj))
+        return self.request("POST", info.path(obj["metadata"].get("namespace")), body=obj, what=subject(obj),
+                            idempotent=retry_lost or None)
 
     def replace(self, obj: dict) -> dict:
         info = self.info_for(obj)
