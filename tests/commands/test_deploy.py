@@ -245,3 +245,19 @@ def test_rollback_refuses_a_committed_secret_with_data_with_nothing_changed(flow
     with pytest.raises(ValidationError, match="leaked.yaml: a Secret with data must never be committed"):
         deploy.rollback(ctx, "dev", None, "try")
     assert ctx.workspace.git.head().sha == head and ctx.workspace.git.dirty_paths() == [] and cluster.objects == before
+
+
+def test_a_held_canary_promoted_again_with_hold_stays_held(flow):
+    """Re-running `promote --hold` (a CI retry, or after a crash) must not finish the canary: only
+    `--resume` or `ship abort` decide a held one."""
+    ctx, cluster, lines = flow
+    stable = to_prod(ctx).release
+    new_config(ctx, "dev", "second edition")
+    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.promote(ctx, "dev", "uat")
+    held = deploy.promote(ctx, "uat", "prod", canary_weight=10, hold=True)
+    again = deploy.promote(ctx, "uat", "prod", canary_weight=10, hold=True)
+    assert again.outcome is CanaryOutcome.HELD and again.commits == []
+    assert ctx.workspace.current_release(ctx.config.env("prod")).id == stable.id
+    assert "hellok8s-canary" in cluster.names("Deployment", "hk-prod")
+    assert any(f"{held.release.id} is already held" in line for line in lines)
