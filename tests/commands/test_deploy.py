@@ -261,3 +261,18 @@ def test_a_held_canary_promoted_again_with_hold_stays_held(flow):
     assert ctx.workspace.current_release(ctx.config.env("prod")).id == stable.id
     assert "hellok8s-canary" in cluster.names("Deployment", "hk-prod")
     assert any(f"{held.release.id} is already held" in line for line in lines)
+
+
+def test_the_same_rollback_run_again_is_a_no_op_that_succeeds(flow):
+    """A rollback killed after its commit, or a retried rollback job, runs `--to R` again: R is
+    already current, so it syncs and says so instead of failing."""
+    ctx, cluster, _ = flow
+    first = deploy.release(ctx, "dev", None, image=GOOD).release
+    new_config(ctx, "dev", "second edition")
+    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.rollback(ctx, "dev", first.id, "bad copy")
+    head = ctx.workspace.git.head().sha
+    again = deploy.rollback(ctx, "dev", first.id, "bad copy")
+    assert again.already and again.commit is None and ctx.workspace.git.head().sha == head
+    assert again.text().startswith(f"dev is already on {first.id}; nothing to roll back")
+    assert cluster.deployment("hk-dev", "hellok8s")["metadata"]["annotations"]["ship.dev/release"] == first.id
