@@ -113,6 +113,8 @@ class GitRepo:
                 return self.head()
             except git.GitCommandError as exc:
                 if "rejected" not in exc.stderr and "fetch first" not in exc.stderr and "non-fast-forward" not in exc.stderr:
+                    if self._remote_has_head(branch):
+                        return self.head()  # the connection dropped after the remote took the commit
                     self._drop_own_commit()
                     raise GitError(f"git push to {self.remote}/{branch} failed: {_last_line(exc.stderr)}") from exc
             # The remote moved on: replay our commit on top of it, or redo the change there.
@@ -127,6 +129,15 @@ class GitRepo:
                 self._drop_own_commit()
                 self._sync_with_remote(branch)
         raise GitError(f"git push to {self.remote}/{branch}: the remote kept moving; gave up after {PUSH_ATTEMPTS} attempts")
+
+    def _remote_has_head(self, branch: str) -> bool:
+        """After a failed push: did the remote take HEAD all the same? (False when it cannot be asked.)"""
+        try:
+            self.repo.git.fetch(self.remote, branch)
+            self.repo.git.merge_base("--is-ancestor", "HEAD", f"{self.remote}/{branch}")
+            return True
+        except git.GitCommandError:
+            return False
 
     def _push_pending(self, branch: str) -> None:
         """Nothing new to commit, but commits of a run killed before its push are still local:
@@ -192,5 +203,10 @@ def _behind(repo: git.Repo, upstream: str) -> bool:
 
 
 def _last_line(text: str) -> str:
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[-1] if lines else "unknown error"
+    """The line of git's stderr that says what went wrong: its first fatal or error line, else its last."""
+    text = (text or "").strip()
+    if text.startswith("stderr: '"):  # GitPython quotes the captured stderr
+        text = text[len("stderr: '"):].rstrip("'")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    said = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return said[0] if said else (lines[-1] if lines else "unknown error")
