@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 
-.PHONY: help deps venv binaries cluster cluster-down test unit lint demo bench clean
+.PHONY: help deps venv binaries cluster cluster-down test unit lint demo bench faults faults-down clean
 
 help:
 	@echo "make test          install everything, start the local parts, run the whole suite"
@@ -12,6 +12,7 @@ help:
 	@echo "make unit          lint, type-check and the fast tests that need no local parts"
 	@echo "make lint          ruff and mypy (strict on the pure modules)"
 	@echo "make bench         ship vs kubectl apply --server-side on the local cluster (bench/results.json)"
+	@echo "make faults        faults injected into a cluster of its own while ship works (bench/faults.json)"
 
 deps:
 	@hack/install-deps.sh
@@ -49,6 +50,17 @@ demo: deps venv binaries
 bench: deps venv binaries
 	@$(PY) -c "import matplotlib" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
 	@eval "$$(hack/cluster-up.sh)" && $(PY) bench/run.py
+
+# The fault lab runs its own cluster (FAULTS_CLUSTER, default ship-faults on 127.0.0.1:17643),
+# so it never restarts the default cluster's kube-apiserver; make faults-down stops it.
+FAULTS_ENV = SHIP_CLUSTER=$${FAULTS_CLUSTER:-ship-faults} SHIP_KUBE_PORT=$${FAULTS_KUBE_PORT:-17643} \
+	SHIP_REGISTRY_PORT=$${FAULTS_REGISTRY_PORT:-15600} SHIP_STATE=$${FAULTS_STATE:-$$HOME/.cache/ship/run-ship-faults} SHIP_KUBE_APF=1
+
+faults: deps venv binaries
+	@$(PY) bench/faults.py
+
+faults-down:
+	@$(FAULTS_ENV) hack/cluster-down.sh
 
 clean: cluster-down
 	rm -rf .venv

@@ -89,7 +89,7 @@ components_alive() {
 start_kubernetes() {
   local kwokctl="$BIN/kwokctl-$KWOK_VERSION"
   # The stages are part of the cluster's config: a changed stages file means a new cluster.
-  local stages_sum; stages_sum=$(cat "$here/kwok/stages.yaml" "$here/versions.env" | sha256sum | cut -c1-16)
+  local stages_sum; stages_sum=$( (cat "$here/kwok/stages.yaml" "$here/versions.env"; [ "$SHIP_KUBE_APF" != 1 ] || echo apf) | sha256sum | cut -c1-16)
   if [ -f "$KUBECONFIG_PATH" ] && [ "$(cat "$SHIP_STATE/kubernetes.config-sum" 2>/dev/null)" = "$stages_sum" ] \
      && components_alive && cluster_ready; then return; fi
   if "$kwokctl" get clusters 2>/dev/null | grep -qx "$SHIP_CLUSTER"; then
@@ -113,7 +113,7 @@ options:
   etcdVersion: ${ETCD_VERSION#v}
   kwokVersion: $KWOK_VERSION
   kubeAuthorization: true
-  disableQPSLimits: true
+  disableQPSLimits: $([ "$SHIP_KUBE_APF" = 1 ] && echo false || echo true)
   kubeApiserverBinary: $BIN/kube-apiserver-$K8S_VERSION
   kubeControllerManagerBinary: $BIN/kube-controller-manager-$K8S_VERSION
   kubeSchedulerBinary: $BIN/kube-scheduler-$K8S_VERSION

@@ -8,6 +8,9 @@ SHIP_STATE=${SHIP_STATE:-$SHIP_CACHE/run}
 SHIP_CLUSTER=${SHIP_CLUSTER:-ship}
 SHIP_KUBE_PORT=${SHIP_KUBE_PORT:-16443}
 SHIP_REGISTRY_PORT=${SHIP_REGISTRY_PORT:-15000}
+# 1: kube-apiserver keeps its default request limits and API Priority and Fairness (make faults
+# throttles ship with them); otherwise they are off, so tests and benchmarks are never throttled.
+SHIP_KUBE_APF=${SHIP_KUBE_APF:-0}
 BIN="$SHIP_CACHE/bin"
 KUBECONFIG_PATH="$HOME/.kwok/clusters/$SHIP_CLUSTER/kubeconfig.yaml"
 PODMAN_SOCK="$SHIP_STATE/podman/podman.sock"
