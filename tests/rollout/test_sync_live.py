@@ -371,3 +371,20 @@ def test_status_reports_release_health_and_drift(released):
     assert row["drift"] is True
     table = ship("status")
     assert table.exit_code == 0 and "RELEASE" in table.stdout and rel["id"] in table.stdout
+
+
+def test_a_kubectl_edit_to_a_field_git_does_not_set_shows_in_diff_and_sync_removes_it(released):
+    work, _, ns, rel = released
+    assert ship("sync", "dev").exit_code == 0
+    edit = kubectl("-n", ns, "set", "env", "deployment/hellok8s", "FAIL_MODE=errors")
+    assert edit.returncode == 0, edit.stderr
+    diff = ship("diff", "dev")
+    assert diff.exit_code == 1, diff.output
+    assert "-        - name: FAIL_MODE" in diff.stdout and "-          value: errors" in diff.stdout
+    synced = ship("sync", "dev")
+    assert synced.exit_code == 0, synced.output
+    assert f"Deployment/{ns}/hellok8s: taking over fields set by kubectl-set" in synced.stderr
+    env = get("deployment", "hellok8s", ns)["spec"]["template"]["spec"]["containers"][0].get("env") or []
+    assert "FAIL_MODE" not in [e["name"] for e in env]
+    assert {m["manager"] for m in get("deployment", "hellok8s", ns)["metadata"]["managedFields"]} & {"kubectl-set"} == set()
+    assert ship("diff", "dev").exit_code == 0
