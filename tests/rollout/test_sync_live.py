@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -273,12 +274,19 @@ def test_a_second_run_waits_for_the_lock_or_fails_with_no_wait(released):
         assert f"LockError: dev is locked by {held.holder} (Lease {ns}/ship-lock-dev)" in busy.stderr
         proc = subprocess.Popen([*SHIP, "sync", "dev", "--lock-timeout", "60"], cwd=work, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-        time.sleep(2.5)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 60  # a busy machine can take seconds to start the second run
+        while not any("waiting for dev's lock" in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert proc.poll() is None  # waiting
     finally:
         held.release()
         cluster.close()
-    out, errs = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    errs = "".join(lines)
     assert proc.returncode == 0, errs
     assert f"waiting for dev's lock, held by {held.holder}" in errs
 
