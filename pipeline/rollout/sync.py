@@ -34,7 +34,7 @@ def apps_in(cfg: ShipConfig, env: Environment) -> list[App]:
 
 def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster, rendered: list[dict] | None = None) -> list[dict]:
     """ENV's objects as git renders them, plus the apps' Secrets."""
-    objects = rendered if rendered is not None else render(cfg.root / env.overlay, str(env.overlay))
+    objects = rendered if rendered is not None else render(cfg.root / env.overlay, str(env.overlay))  # diff, status
     for app in apps_in(cfg, env):
         if app.secrets:
             live = cluster.get("v1", "Secret", app.secret_name, env.namespace) if _namespace_exists(cluster, env) else None
@@ -62,7 +62,7 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
     cfg, cluster = ctx.config, ctx.cluster(env)
     options = replace(options, takeover=cfg.takeover_managers)
     ctx.workspace.guard_secrets(env, apps_in(cfg, env))  # a Secret with data in git is never applied
-    rendered = render(cfg.root / env.overlay, str(env.overlay))  # a bad overlay fails before the lock
+    rendered = ctx.workspace.render_overlay(env, list(cfg.apps.values()))  # a bad overlay fails before the lock
     if options.dry_run:
         return apply.reconcile(cluster, env.name, env.namespace, desired_objects(cfg, env, cluster, rendered),
                                options, ctx.progress)
