@@ -134,25 +134,37 @@ def flaky():
     server.server_close()
 
 
-def test_the_cluster_client_waits_out_a_429s_retry_after(flaky):
+def kubeconfig_for(server, tmp_path) -> str:
+    """A kubeconfig naming the plain-HTTP test server, with a bearer token."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: flaky, cluster: {{server: "http://127.0.0.1:{server.server_port}"}}}}]
+users: [{{name: u, user: {{token: t}}}}]
+contexts: [{{name: flaky, context: {{cluster: flaky, user: u}}}}]
+current-context: flaky
+""")
+    return str(path)
+
+
+def test_the_cluster_client_waits_out_a_429s_retry_after(flaky, tmp_path):
     from pipeline.kube.client import Cluster
 
     lines: list[str] = []
-    cluster = Cluster(token="t", host=f"http://127.0.0.1:{flaky.server_port}", progress=lines.append,
-                      retry_policy=RetryPolicy(total=10))
+    cluster = Cluster(kubeconfig_for(flaky, tmp_path), progress=lines.append, retry_policy=RetryPolicy(total=10))
     assert cluster.request("GET", "/version", what="cluster version")["gitVersion"] == "v1.34.4"
     assert cluster.requests == 3 and len(_Flaky.seen) == 3
     assert lines[0].startswith("cluster version: GET HTTP 429, Retry-After 1s from http://127.0.0.1:")
     assert "retrying in 1." in lines[0] and lines[0].endswith("(attempt 2)")
 
 
-def test_the_cluster_client_gives_up_within_its_budget_naming_the_attempts(flaky):
+def test_the_cluster_client_gives_up_within_its_budget_naming_the_attempts(flaky, tmp_path):
     from pipeline.errors import ClusterError
     from pipeline.kube.client import Cluster
 
     _Flaky.failures = 100
     try:
-        cluster = Cluster(token="t", host=f"http://127.0.0.1:{flaky.server_port}", retry_policy=RetryPolicy(total=2.5))
+        cluster = Cluster(kubeconfig_for(flaky, tmp_path), retry_policy=RetryPolicy(total=2.5))
         with pytest.raises(ClusterError, match=r"cluster version: TooManyRequests \(429, after 3 attempts in 2\.\ds\): too many requests"):
             cluster.request("GET", "/version", what="cluster version")
     finally:

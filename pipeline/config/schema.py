@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import names
-from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, URL_PLACEHOLDERS, App, CanaryPolicy,
-                                   CanaryStep, Environment, GateOptions, HttpCheck, PrometheusCheck, ShipConfig,
-                                   unknown_placeholders)
+from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, TAKEOVER_MANAGERS, URL_PLACEHOLDERS, App,
+                                   CanaryPolicy, CanaryStep, Environment, GateOptions, HttpCheck, PrometheusCheck,
+                                   ShipConfig, unknown_placeholders)
 from pipeline.errors import ConfigError
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
@@ -279,5 +279,7 @@ def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, s
         if env.promotes_from is not None and env.promotes_from not in envs:
             _Reader(top.data["environments"][env.name], source, f"environments.{env.name}").fail(
                 f"unknown environment {env.promotes_from!r}", "promotes_from")
+    takeover = top.get("takeover_managers", list, TAKEOVER_MANAGERS, _strings)
     top.done()
-    return ShipConfig(root=root, registry=registry, apps=apps, environments=envs, source=source)
+    return ShipConfig(root=root, registry=registry, apps=apps, environments=envs, source=source,
+                      takeover_managers=tuple(takeover))

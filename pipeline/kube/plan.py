@@ -85,7 +85,8 @@ class Plan:
 
 
 def settle(plan: Plan, dry_run: dict[tuple[str, str, str, str], dict[str, Any]],
-           live: dict[tuple[str, str, str, str], dict[str, Any]], env: str) -> Plan:
+           live: dict[tuple[str, str, str, str], dict[str, Any]], env: str,
+           keep: Set[tuple[str, str, str, str]] = frozenset()) -> Plan:
     """The plan once the server's dry-run has spoken: an object whose dry-run result is identical
     to the live one (value normalisation, e.g. CPU "0.5" to "500m", can look like drift locally)
     moves to unchanged. The Namespace stage is kept as it was. Returns a new Plan."""
@@ -96,7 +97,7 @@ def settle(plan: Plan, dry_run: dict[tuple[str, str, str, str], dict[str, Any]],
         for obj in stage:
             k = key(obj)
             have = live.get(k)
-            if have is not None and k in dry_run and owned(have, env) and \
+            if have is not None and k in dry_run and k not in keep and owned(have, env) and \
                     normalized(dry_run[k], redacted=False) == normalized(have, redacted=False):
                 unchanged.append(obj)
             else:
@@ -235,8 +236,11 @@ def validate(desired: list[dict[str, Any]], env: str, namespace: str, namespaced
 
 
 def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str], dict[str, Any]], env: str, *,
-              adopt: bool = False, prune: bool = True, needed_configmaps: set[str] | None = None) -> Plan:
-    """Pair desired (ownership added) with live objects by (group, kind, namespace, name)."""
+              adopt: bool = False, prune: bool = True, needed_configmaps: set[str] | None = None,
+              takeover: Set[tuple[str, str, str, str]] = frozenset()) -> Plan:
+    """Pair desired (ownership added) with live objects by (group, kind, namespace, name).
+    `takeover`: objects carrying fields of kubectl's managers (fields.py): applied even when
+    otherwise unchanged, so the apply removes those fields."""
     plan = Plan()
     wanted = set()
     for obj in desired:
@@ -248,7 +252,7 @@ def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str
             plan.refused.append(
                 f"{subject(obj)}: exists and is not managed by ship for {env}; pass --adopt to take it over")
             continue
-        if have is None or drifted(obj, have):
+        if have is None or k in takeover or drifted(obj, have):
             plan.stages[min(stage_of(obj), len(STAGE_NAMES) - 1)].append(obj)
         else:
             plan.unchanged.append(obj)

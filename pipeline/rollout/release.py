@@ -11,6 +11,7 @@ the file. Syncing and gating what was written is gating.py's job.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -22,6 +23,7 @@ from pipeline.gitops import overlay
 from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release, release_id
+from pipeline.image.build import REVISION_LABEL
 from pipeline.image.registry import ImageRef, Registry
 from pipeline.kube.apply import SyncResult
 from pipeline.rollout.gate import GateResult
@@ -72,6 +74,29 @@ def check_image(registry: Registry, image: str) -> ImageRef:
     if live != ref.digest:
         raise RegistryError(f"{ref.repository}:{ref.tag} now points at {live}, not {ref.digest}")
     return ref
+
+
+def image_source(ctx: Context, ref: ImageRef) -> Commit:
+    """The commit an image was built from: its tag (ship tags images with the short sha of the
+    app's last change), else its org.opencontainers.image.revision label, checked against git."""
+    git = ctx.workspace.git
+    found = git.resolve(ref.tag) if re.fullmatch(r"[0-9a-f]{7,40}", ref.tag) else None
+    if found is None:
+        revision = ctx.registry(ref.registry).labels(ref.path, ref.digest).get(REVISION_LABEL, "")
+        found = git.resolve(revision) if revision else None
+    if found is None:
+        raise PromotionError(f"{ref}: cannot tell which commit it was built from: its tag {ref.tag} is not a commit "
+                             f"of this repository and it has no {REVISION_LABEL} label naming one")
+    return found
+
+
+def refuse_older(ctx: Context, env: Environment, source: Commit, image: str, allow_older: bool) -> None:
+    """Runs can finish out of order: an image built before ENV's current release is refused."""
+    current = ctx.workspace.current_release(env)
+    if current is None or allow_older or not ctx.workspace.git.is_older(source.sha, current.commit):
+        return
+    raise PromotionError(f"{image} was built from {source.short}, older than {env.name}'s current release "
+                         f"{current.id} (commit {current.commit[:7]}); pass --allow-older to release it anyway")
 
 
 def new_release(ctx: Context, app: App, env: Environment, image: str, source: Commit, author: str) -> Release:

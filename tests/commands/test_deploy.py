@@ -19,7 +19,8 @@ def flow(tmp_path, monkeypatch):
     monkeypatch.setenv("SHIP_SECRET_HELLOK8S_DB_PASSWORD", "s3cret")
     fake_project(tmp_path)
     lines: list[str] = []
-    ctx, cluster, _ = fake_context(tmp_path, lines)
+    ctx, cluster, registry = fake_context(tmp_path, lines)
+    ctx.fake_registry = registry  # type: ignore[attr-defined]
     yield ctx, cluster, lines
     ctx.close()
 
@@ -276,3 +277,32 @@ def test_the_same_rollback_run_again_is_a_no_op_that_succeeds(flow):
     assert again.already and again.commit is None and ctx.workspace.git.head().sha == head
     assert again.text().startswith(f"dev is already on {first.id}; nothing to roll back")
     assert cluster.deployment("hk-dev", "hellok8s")["metadata"]["annotations"]["ship.dev/release"] == first.id
+
+
+def test_a_release_records_the_commit_its_image_was_built_from_not_head(flow):
+    ctx, _, _ = flow
+    first = ctx.workspace.git.repo.git.rev_list("--max-parents=0", "HEAD")
+    new_config(ctx, "dev", "a later commit")
+    rel = deploy.release(ctx, "dev", None, image=GOOD).release
+    assert rel.commit == first and rel.id.endswith(first[:7]) and ctx.workspace.git.head().sha != first
+
+
+def test_an_image_older_than_the_current_release_is_refused_unless_allowed(flow):
+    ctx, _, _ = flow
+    first = ctx.workspace.git.repo.git.rev_list("--max-parents=0", "HEAD")
+    new_config(ctx, "dev", "a later commit")
+    ctx.fake_registry.revisions["hellok8s-other"] = ctx.workspace.git.head().sha  # OTHER: built from the newer commit
+    newer = deploy.release(ctx, "dev", None, image=OTHER).release
+    with pytest.raises(PromotionError, match=f"built from {first[:7]}, older than dev's current release {newer.id}.*--allow-older"):
+        deploy.release(ctx, "dev", None, image=GOOD)
+    assert ctx.workspace.current_release(ctx.config.env("dev")).id == newer.id
+    older = deploy.release(ctx, "dev", None, image=GOOD, allow_older=True).release
+    assert older.commit == first
+    assert "Ship-Allow-Older: yes" in ctx.workspace.git.repo.git.log("--format=%B", "-3")
+
+
+def test_an_image_whose_source_commit_is_unknown_is_refused(flow):
+    ctx, _, _ = flow
+    ctx.fake_registry.revision = ""
+    with pytest.raises(PromotionError, match="cannot tell which commit it was built from: its tag 1111111 is not a commit"):
+        deploy.release(ctx, "dev", None, image=GOOD)
