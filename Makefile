@@ -51,10 +51,10 @@ bench: deps venv binaries
 	@$(PY) -c "import matplotlib" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
 	@eval "$$(hack/cluster-up.sh)" && $(PY) bench/run.py
 
-# The fault lab runs its own cluster (FAULTS_CLUSTER, default ship-faults on 127.0.0.1:17643),
+# The fault lab runs its own cluster (FAULTS_CLUSTER, default ship-faults on 127.0.0.1:18643),
 # so it never restarts the default cluster's kube-apiserver; make faults-down stops it.
-FAULTS_ENV = SHIP_CLUSTER=$${FAULTS_CLUSTER:-ship-faults} SHIP_KUBE_PORT=$${FAULTS_KUBE_PORT:-17643} \
-	SHIP_REGISTRY_PORT=$${FAULTS_REGISTRY_PORT:-15600} SHIP_STATE=$${FAULTS_STATE:-$$HOME/.cache/ship/run-ship-faults} SHIP_KUBE_APF=1
+FAULTS_ENV = SHIP_CLUSTER=$${FAULTS_CLUSTER:-ship-faults} SHIP_KUBE_PORT=$${FAULTS_KUBE_PORT:-18643} \
+	SHIP_REGISTRY_PORT=$${FAULTS_REGISTRY_PORT:-15800} SHIP_STATE=$${FAULTS_STATE:-$$HOME/.cache/ship/run-ship-faults} SHIP_KUBE_APF=1
 
 faults: deps venv binaries
 	@$(PY) bench/faults.py

@@ -1,12 +1,13 @@
 """`make faults`: faults injected into the real local parts while ship works, and what ship did.
 
-Brings up a cluster of its own (FAULTS_CLUSTER, default ship-faults on 127.0.0.1:17643, never
+Brings up a cluster of its own (FAULTS_CLUSTER, default ship-faults on 127.0.0.1:18643, never
 the default cluster), toxiproxy in front of its kube-apiserver, and runs the trials of
 tests/faults/trials.py: the API server (latency, resets, stalls, refusals, 500s, APF's 429s,
 kube-apiserver killed and restarted), git (the remote gone or cut mid-push), the registry (down
 mid-build and mid-verify) and ship itself killed with SIGKILL at 26 points. Prints a table of
 trials and outcomes and writes bench/faults.json. FAULTS_GROUPS=api,git,registry,kill picks
-groups. Exits non-zero when any trial did not converge.
+groups. Stops the parts it started (FAULTS_KEEP=1 keeps them). Exits non-zero when any trial
+did not converge.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main() -> int:
     wanted = [g for g in os.environ.get("FAULTS_GROUPS", ",".join(GROUPS)).split(",") if g]
     start = time.monotonic()
     lab = Lab()
+    was_running = lab.running()
     say(f"starting the lab's parts ({lab.settings['SHIP_CLUSTER']} on 127.0.0.1:{lab.settings['SHIP_KUBE_PORT']})")
     lab.up()
     results: list[Result] = []
@@ -72,7 +74,8 @@ def main() -> int:
             finally:
                 story.cleanup()
     finally:
-        lab.down()
+        # Parts this run started are stopped again (FAULTS_KEEP=1 keeps them for another run).
+        lab.down(stop_parts=not was_running and os.environ.get("FAULTS_KEEP") != "1")
     seconds = time.monotonic() - start
     text = table(results)
     print(text)

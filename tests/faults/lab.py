@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -27,8 +28,8 @@ CANARY = "router: gateway\nhost: hellok8s.example.com\ninterval: 1s\nsteps:\n  -
 def settings() -> dict[str, str]:
     """The lab's own cluster, ports and state folder: FAULTS_* variables, else these defaults."""
     return {"SHIP_CLUSTER": os.environ.get("FAULTS_CLUSTER", "ship-faults"),
-            "SHIP_KUBE_PORT": os.environ.get("FAULTS_KUBE_PORT", "17643"),
-            "SHIP_REGISTRY_PORT": os.environ.get("FAULTS_REGISTRY_PORT", "15600"),
+            "SHIP_KUBE_PORT": os.environ.get("FAULTS_KUBE_PORT", "18643"),
+            "SHIP_REGISTRY_PORT": os.environ.get("FAULTS_REGISTRY_PORT", "15800"),
             "SHIP_STATE": os.environ.get("FAULTS_STATE", str(Path.home() / ".cache/ship/run-ship-faults")),
             "SHIP_KUBE_APF": "1"}
 
@@ -63,7 +64,8 @@ class Lab:
             raise SystemExit("faults: refusing to inject faults into the default cluster (set FAULTS_CLUSTER)")
         self.base = base or Path(tempfile.mkdtemp(prefix="ship-faults-"))
         self.proxy: parts.Toxiproxy | None = None
-        self.image = ""
+        self.image = ""  # the pinned hellok8s image every story releases, built from `project`
+        self.project: Path | None = None  # the commit every story starts from
 
     def running(self) -> bool:
         """The lab's cluster is up already (make faults, or an earlier session)."""
@@ -97,11 +99,29 @@ class Lab:
                 "DOCKER_HOST": self.exports["DOCKER_HOST"]}
 
     def story(self, name: str, canary: str | None = CANARY) -> Story:
-        story = Story.create(self.base / name, self.env(), canary)
-        if not self.image:
-            build = story.must("build", "--output", "json")
-            self.image = json.loads(build.stdout)["image"]
-        return story
+        if self.project is None:
+            self.project, self.image = self._project()
+        return Story.create(self.base / name, self.env(), self.project, canary)
+
+    def _project(self) -> tuple[Path, str]:
+        """This project's ship.yaml and apps/ in one commit, and hellok8s built from it."""
+        import git
+
+        from tests.conftest import copy_project
+
+        work = self.base / "project"
+        repo = git.Repo.init(work, initial_branch="main")
+        with repo.config_writer() as cw:
+            cw.set_value("user", "name", "ship-faults")
+            cw.set_value("user", "email", "ship-faults@example.com")
+        copy_project(work)
+        repo.git.add("--all")
+        repo.git.commit("-m", "the project", "--author", "t <t@example.com>")
+        out = subprocess.run([sys.executable, "-m", "pipeline", "build", "--output", "json"], cwd=work,
+                             capture_output=True, text=True, env={**os.environ, **self.env()})
+        if out.returncode != 0:
+            raise RuntimeError(f"ship build failed: {out.stderr[-1000:]}")
+        return work, json.loads(out.stdout)["image"]
 
     def down(self, stop_parts: bool = False) -> None:
         """Stop toxiproxy; with `stop_parts`, the lab's cluster and parts too (hack/cluster-down.sh)."""

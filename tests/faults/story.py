@@ -28,7 +28,7 @@ from pathlib import Path
 import git
 import yaml
 
-from tests.conftest import ROOT, bare_and_clone, copy_project, unique_namespaces
+from tests.conftest import ROOT, bare_and_clone, unique_namespaces
 
 SHIP = [sys.executable, "-m", "pipeline"]
 ENVS = ("dev", "uat", "prod")
@@ -64,10 +64,13 @@ class Story:
     counter: int = 0
 
     @classmethod
-    def create(cls, base: Path, env: dict[str, str], canary: str | None = None) -> Story:
+    def create(cls, base: Path, env: dict[str, str], project: Path, canary: str | None = None) -> Story:
+        """A clone of `project`'s commit (the one the lab's image was built from) with a bare
+        remote, namespaces of its own and, when given, prod's canary policy."""
         base.mkdir(parents=True, exist_ok=True)
         bare, work, repo = bare_and_clone(base)
-        copy_project(work)
+        repo.git.fetch(str(project), "main")
+        repo.git.reset("--hard", "FETCH_HEAD")
         for name in ENVS:
             (work / "environments" / name).mkdir(parents=True)
             (work / "environments" / name / ".gitkeep").write_text("")

@@ -14,11 +14,11 @@ pytestmark = [pytest.mark.faults, pytest.mark.cluster, pytest.mark.registry, pyt
 
 
 @pytest.fixture(scope="module")
-def lab(local_parts, hellok8s_image, tmp_path_factory):
+def lab(local_parts, hellok8s_image, project_repo, tmp_path_factory):
     lab = Lab(tmp_path_factory.mktemp("faults"))
     was_running = lab.running()
-    lab.up(("kubernetes",))  # the session's registry and engine; a cluster of its own
-    lab.image = hellok8s_image
+    lab.up(("kubernetes",))  # the session's registry, engine and image; a cluster of its own
+    lab.project, lab.image = project_repo, hellok8s_image
     yield lab
     lab.down(stop_parts=not was_running)
 
