@@ -55,9 +55,9 @@ def main() -> int:
     lab = Lab()
     was_running = lab.running()
     say(f"starting the lab's parts ({lab.settings['SHIP_CLUSTER']} on 127.0.0.1:{lab.settings['SHIP_KUBE_PORT']})")
-    lab.up()
     results: list[Result] = []
     try:
+        lab.up()
         for group in wanted:
             story = lab.story(group)
             say(f"{group}: trials in {story.work}")

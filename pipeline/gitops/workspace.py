@@ -132,7 +132,10 @@ class Workspace:
         """Before an overlay changes: say who is writing it, for `recover` should this run die."""
         path = self._journal(env)
         path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps({"overlay": str(env.overlay), "host": socket.gethostname(), "pid": os.getpid()}))
+        # Written whole or not at all (a kill can land mid-write too): a temporary file, renamed.
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"overlay": str(env.overlay), "host": socket.gethostname(), "pid": os.getpid()}))
+        os.replace(tmp, path)
 
     def _done(self, env: Environment) -> None:
         self._journal(env).unlink(missing_ok=True)
@@ -142,13 +145,19 @@ class Workspace:
         folder = Path(self.git.repo.git_dir) / "ship-writing"
         restored = []
         for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-            entry = json.loads(path.read_text())
-            if not process.dead_here(entry["host"], int(entry["pid"])):
+            try:
+                entry = json.loads(path.read_text())
+                overlay, pid = str(entry["overlay"]), int(entry["pid"])
+            except (ValueError, KeyError, TypeError):  # not a journal ship wrote whole: nothing to go by
+                progress(f"{path}: not a journal ship can read; removed")
+                path.unlink()
+                continue
+            if not process.dead_here(entry["host"], pid):
                 continue  # a run still at work (it holds the environment's lock)
-            if self.git.dirty_paths(entry["overlay"]):
-                self.git.discard(entry["overlay"])
-                progress(f"{entry['overlay']}: put back as git has it; ship run {entry['pid']} died while writing it")
-                restored.append(entry["overlay"])
+            if self.git.dirty_paths(overlay):
+                self.git.discard(overlay)
+                progress(f"{overlay}: put back as git has it; ship run {pid} died while writing it")
+                restored.append(overlay)
             path.unlink()
         return restored
 

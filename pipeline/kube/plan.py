@@ -186,12 +186,9 @@ def drifted(desired: dict[str, Any], live: dict[str, Any]) -> bool:
 
 
 def referenced_configmaps(objects: Iterable[dict[str, Any]], leaving: Set[str] = frozenset()) -> set[str]:
-    """ConfigMap names that running Pods and ReplicaSets with replicas use (a pod mid-rollout
-    needs them), except those of ReplicaSets (and their Pods) that belong to Deployments in
-    `leaving`: a Deployment pruned in the same sync takes its pods with it, and its ConfigMap
-    need not outlive them. A ReplicaSet scaled to 0 is only history: its ConfigMap goes once
-    the overlay dropped it (a rollback recreates it from the ledger), so an environment holds
-    keep_configs of them, not one per revision kept."""
+    """ConfigMap names that Pods and ReplicaSets with replicas use (pods mid-rollout need them),
+    except those of Deployments in `leaving` (pruned in the same sync, pods and all). A
+    ReplicaSet scaled to 0 is history: a rollback recreates its ConfigMap from the ledger."""
     objects = list(objects)
     going = {o["metadata"]["name"] for o in objects if o.get("kind") == "ReplicaSet" and _owner(o) in leaving}
     names: set[str] = set()

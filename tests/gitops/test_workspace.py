@@ -74,3 +74,15 @@ def test_commits_a_killed_run_never_pushed_are_pushed_by_the_next_publish(tmp_pa
     assert GitRepo(work).publish(lambda: None) is None  # nothing new to write: the same release again
     assert git.Repo(bare).git.log("-1", "--format=%s", "main") == "release(dev): committed, then killed before its push"
     assert os.path.exists(work / "b.txt")
+
+
+def test_a_journal_cut_short_by_a_kill_is_removed_not_a_crash(tmp_path):
+    """The journal itself can be what the kill interrupted (an empty file is what the fault lab
+    found); it is written whole by a rename now, and one that is not readable is dropped."""
+    fake_project(tmp_path)
+    folder = tmp_path / ".git/ship-writing"
+    folder.mkdir()
+    (folder / "dev.json").write_text("")
+    lines: list[str] = []
+    assert Workspace(tmp_path, GitRepo(tmp_path)).recover(lines.append) == []
+    assert not (folder / "dev.json").exists() and lines[0].endswith("not a journal ship can read; removed")
