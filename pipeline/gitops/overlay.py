@@ -132,9 +132,16 @@ def current_release(files: dict[str, str | None], env: Environment) -> Release |
     return Release.from_record(data) if isinstance(data, dict) and data.get("id") else None
 
 
+def _release_order(config: str) -> tuple[str, int]:
+    """`…-r20261124-214456-3f2a1bc.12` sorts by its time, then by its suffix as a number (.12 after .9)."""
+    rid = config.rsplit("-r", 1)[-1] if "-r" in config else config
+    base, _, n = rid.partition(".")
+    return base, int(n) if n.isdigit() else 1
+
+
 def kept_configs(existing: list[str], new: str, keep: int) -> tuple[list[str], list[str]]:
     """(config names kept, names dropped): the newest `keep`, release ids sorting by time."""
-    names = sorted(set(existing) | {new}, key=lambda n: n.rsplit("-r", 1)[-1] if "-r" in n else n)
+    names = sorted(set(existing) | {new}, key=_release_order)
     kept = names[-keep:]
     if new not in kept:  # re-releasing an older release keeps its config in any case
         kept = [*names[-(keep - 1):], new] if keep > 1 else [new]

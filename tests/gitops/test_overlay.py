@@ -106,3 +106,15 @@ def test_a_base_carrying_a_secret_with_data_is_refused():
     base = [*BASE, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "data": {"p": "aGk="}}]
     with pytest.raises(ValidationError, match="Secret db carries data; secrets never go in git"):
         overlay.plan_release({}, APP, ENV, release("r20261124-100000-aaaaaaa"), base, "../base")
+
+
+def test_kept_configs_order_release_suffixes_as_numbers():
+    """Releases of one commit get .2, .3, … .10: the newest are kept, not those sorting last as text
+    (make faults found .6 to .9 kept and .10 to .17 dropped, the current release's among them)."""
+    from pipeline.gitops.overlay import kept_configs
+
+    base = "hellok8s-config-r20261126-071503-9d979a1"
+    existing = [base] + [f"{base}.{n}" for n in range(2, 12)]
+    kept, dropped = kept_configs(existing, f"{base}.12", 5)
+    assert kept == [f"{base}.{n}" for n in range(8, 13)]
+    assert dropped == [base] + [f"{base}.{n}" for n in range(2, 8)]
