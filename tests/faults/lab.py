@@ -25,12 +25,12 @@ HACK = ROOT / "hack"
 CANARY = "router: gateway\nhost: hellok8s.example.com\ninterval: 1s\nsteps:\n  - {weight: 10, bake: 3s}\n  - {weight: 50, bake: 3s}"
 
 
-def settings() -> dict[str, str]:
+def settings(cluster: str = "ship-faults", port: int = 18643, registry: int = 15800) -> dict[str, str]:
     """The lab's own cluster, ports and state folder: FAULTS_* variables, else these defaults."""
-    return {"SHIP_CLUSTER": os.environ.get("FAULTS_CLUSTER", "ship-faults"),
-            "SHIP_KUBE_PORT": os.environ.get("FAULTS_KUBE_PORT", "18643"),
-            "SHIP_REGISTRY_PORT": os.environ.get("FAULTS_REGISTRY_PORT", "15800"),
-            "SHIP_STATE": os.environ.get("FAULTS_STATE", str(Path.home() / ".cache/ship/run-ship-faults")),
+    cluster = os.environ.get("FAULTS_CLUSTER", cluster)
+    return {"SHIP_CLUSTER": cluster, "SHIP_KUBE_PORT": os.environ.get("FAULTS_KUBE_PORT", str(port)),
+            "SHIP_REGISTRY_PORT": os.environ.get("FAULTS_REGISTRY_PORT", str(registry)),
+            "SHIP_STATE": os.environ.get("FAULTS_STATE", str(Path.home() / f".cache/ship/run-{cluster}")),
             "SHIP_KUBE_APF": "1"}
 
 
@@ -58,14 +58,32 @@ class Result:
 class Lab:
     """Starts the parts (hack/cluster-up.sh with the lab's settings, toxiproxy) and holds them."""
 
-    def __init__(self, base: Path | None = None):
-        self.settings = settings()
+    def __init__(self, base: Path | None = None, **defaults):
+        self.settings = settings(**defaults)
         if self.settings["SHIP_CLUSTER"] == "ship" or self.settings["SHIP_KUBE_PORT"] == "16443":
             raise SystemExit("faults: refusing to inject faults into the default cluster (set FAULTS_CLUSTER)")
         self.base = base or Path(tempfile.mkdtemp(prefix="ship-faults-"))
         self.proxy: parts.Toxiproxy | None = None
         self.image = ""  # the pinned hellok8s image every story releases, built from `project`
         self.project: Path | None = None  # the commit every story starts from
+
+    def _hold(self) -> None:
+        """One lab user at a time: a second run on the same cluster would restart its parts under
+        the first one's trials. Held (flock) until this process ends."""
+        import fcntl
+
+        state = Path(self.settings["SHIP_STATE"])
+        state.mkdir(parents=True, exist_ok=True)
+        self._lock = open(state / "lab.lock", "a+")  # noqa: SIM115 (held for the process's life)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.seek(0)
+            raise RuntimeError(f"the fault lab {self.settings['SHIP_CLUSTER']} is in use by pid "
+                               f"{self._lock.read().strip() or '?'}; wait for it, or set FAULTS_CLUSTER") from None
+        self._lock.truncate(0)
+        self._lock.write(str(os.getpid()))
+        self._lock.flush()
 
     def running(self) -> bool:
         """The lab's cluster is up already (make faults, or an earlier session)."""
@@ -76,6 +94,7 @@ class Lab:
     def up(self, components: tuple[str, ...] = ("registry", "engine", "kubernetes")) -> Lab:
         """Start the lab's parts; with only kubernetes, the registry and engine of the environment
         (SHIP_REGISTRY, DOCKER_HOST: the test session's) are used."""
+        self._hold()
         env = {**os.environ, **self.settings}
         out = subprocess.run([str(HACK / "cluster-up.sh"), *components], env=env, capture_output=True, text=True)
         if out.returncode != 0:
@@ -86,7 +105,7 @@ class Lab:
         self.exports = exports
         version = _pinned("TOXIPROXY_VERSION")
         self.proxy = parts.Toxiproxy(int(self.settings["SHIP_KUBE_PORT"]), version).start()
-        self.proxied = parts.kubeconfig_copy(self.admin, f"https://127.0.0.1:{self.proxy.listen_port}")
+        self.proxied = parts.kubeconfig_copy(self.admin, f"https://127.0.0.1:{self.proxy.listen_port}", folder=self.base)
         self.apiserver = parts.ApiServer(self.settings["SHIP_CLUSTER"], self.admin)
         self.registry = parts.RegistryProcess(Path(self.settings["SHIP_STATE"]), HACK, self.settings)
         self.webhook = parts.FailingWebhook(self.admin)

@@ -95,7 +95,7 @@ class Toxiproxy:
             self.proc.wait(timeout=10)
 
 
-def kubeconfig_copy(source: str, server: str, token: str | None = None) -> str:
+def kubeconfig_copy(source: str, server: str, token: str | None = None, folder: Path | None = None) -> str:
     """A copy of `source` pointing at `server`; with `token`, as that bearer token instead of the client cert."""
     conf = yaml.safe_load(Path(source).read_text())
     for cluster in conf["clusters"]:
@@ -103,7 +103,7 @@ def kubeconfig_copy(source: str, server: str, token: str | None = None) -> str:
     if token:
         for user in conf["users"]:
             user["user"] = {"token": token}
-    fd, path = tempfile.mkstemp(prefix="faults-kubeconfig-", suffix=".yaml")
+    fd, path = tempfile.mkstemp(prefix="faults-kubeconfig-", suffix=".yaml", dir=folder)
     with os.fdopen(fd, "w") as f:
         yaml.safe_dump(conf, f)
     return path

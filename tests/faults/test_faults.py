@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.faults, pytest.mark.cluster, pytest.mark.registry, pyt
 
 @pytest.fixture(scope="module")
 def lab(local_parts, hellok8s_image, project_repo, tmp_path_factory):
-    lab = Lab(tmp_path_factory.mktemp("faults"))
+    # A cluster of its own, apart from make faults' (ship-faults), so the two never share one.
+    lab = Lab(tmp_path_factory.mktemp("faults"), cluster="ship-faults-t", port=18743, registry=15850)
     was_running = lab.running()
     lab.up(("kubernetes",))  # the session's registry, engine and image; a cluster of its own
     lab.project, lab.image = project_repo, hellok8s_image
