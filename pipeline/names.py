@@ -6,6 +6,7 @@ A label or trailer spelled in two modules drifts apart; here it is spelled once.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 
@@ -76,6 +77,16 @@ def valid_secret_key(value: str) -> bool:
     return bool(_SECRET_KEY.match(value))
 
 
+def inside_repository(path: str) -> bool:
+    """A relative path that stays inside the repository (no absolute path, no `..` out of it)."""
+    normal = os.path.normpath(path)
+    return not os.path.isabs(path) and normal != ".." and not normal.startswith(".." + os.sep)
+
+
+PATH_RULE = "a relative path inside the repository"
+MAX_CONFIG_BYTES = 1024 * 1024  # a ConfigMap holds at most 1 MiB; an app's config file may not be larger
+
+
 # ── commit trailers ──────────────────────────────────────────────────────────────────────────
 TRAILER_PREFIX = "Ship-"
 # Fields of governance trailers (Ship-<field>: value): who went through which control, and why.
@@ -85,7 +96,7 @@ OVERRIDE_BY = "Override-By"
 FREEZE_REASON = "Freeze-Reason"  # on `ship freeze` commits
 FREEZE_UNTIL = "Freeze-Until"
 SIGNATURE = "Signature"  # how the release's image was verified: `cosign, key keys/cosign.pub`
-ALLOW_OLDER = "Allow-Older"  # the newer release an --allow-older release replaced
+ALLOW_OLDER = "Allow-Older"  # `yes` on a release made with --allow-older
 
 
 def commit_message(title: str, action: str, fields: Mapping[str, str | None]) -> str:

@@ -29,7 +29,6 @@ def build(
 
 OverrideFreezeOpt = typer.Option(False, "--override-freeze", help="Go through a freeze; needs --reason (recorded).")
 ReasonOpt = typer.Option(None, "--reason", help="Why the freeze is overridden; recorded in git and the ledger.")
-AllowOlderOpt = typer.Option(False, "--allow-older", help="Let in a release older than TO's current one (recorded).")
 
 
 def override_reason(override_freeze: bool, reason: Optional[str]) -> Optional[str]:
@@ -51,7 +50,8 @@ def release(
     allow_rejected: bool = typer.Option(False, "--allow-rejected", help="Release a release that was rejected before."),
     override_freeze: bool = OverrideFreezeOpt,
     reason: Optional[str] = ReasonOpt,
-    allow_older: bool = AllowOlderOpt,
+    allow_older: bool = typer.Option(False, "--allow-older",
+                                     help="Release an image built from a commit older than ENV's current release."),
     output: Output = OutputOpt,
 ) -> None:
     """Write a pinned release of APP into ENV's overlay, commit and push it (then sync and gate).
@@ -97,7 +97,6 @@ def promote(
     no_sync: bool = typer.Option(False, "--no-sync", help="Only write, commit and push TO's overlay (no canary)."),
     override_freeze: bool = OverrideFreezeOpt,
     reason: Optional[str] = ReasonOpt,
-    allow_older: bool = AllowOlderOpt,
     output: Output = OutputOpt,
 ) -> None:
     """Promote the release that is healthy in FROM to TO (same image digest, TO's own config).
@@ -107,8 +106,7 @@ def promote(
     """
     why = override_reason(override_freeze, reason)
     run(lambda ctx: deploy.promote(ctx, from_env, to_env, sync=not no_sync, canary_weight=canary,
-                                   no_canary=no_canary, hold=hold, resume=resume, override_freeze=why,
-                                   allow_older=allow_older), output)
+                                   no_canary=no_canary, hold=hold, resume=resume, override_freeze=why), output)
 
 
 @app.command()

@@ -6,6 +6,7 @@ result that renders itself. Decisions stay in the flows; this module only sequen
 
 from __future__ import annotations
 
+from pipeline import names
 from pipeline.config import CanaryPolicy, Environment
 from pipeline.context import Context
 from pipeline.errors import PromotionError
@@ -23,7 +24,8 @@ from pipeline.rollout.abort import AbortResult
 from pipeline.rollout.abort import abort as abort_canary
 from pipeline.rollout.canary import CanaryResult
 from pipeline.rollout.gating import gate_and_record
-from pipeline.rollout.release import ReleaseResult, check_image, new_release, refuse_rejected, write_release
+from pipeline.rollout.release import (ReleaseResult, check_image, image_source, new_release, refuse_older,
+                                      refuse_rejected, write_release)
 from pipeline.rollout.rollback import RollbackResult
 from pipeline.rollout.sync import sync_environment
 
@@ -37,20 +39,24 @@ def release(ctx: Context, env_name: str, app_name: str | None, *, image: str | N
             override_freeze: str | None = None, allow_older: bool = False) -> ReleaseResult:
     """Checked in this order, each before anything is written: the tree is clean, ENV is not frozen
     (or `override_freeze` gives the reason to go through), the image is pinned and signed as ENV
-    requires, the release was not rejected and is not older than ENV's current one."""
+    requires, it was not built before ENV's current release (or ENV's policy or `allow_older` lets
+    it), and it was not rejected."""
     env, app = ctx.config.env(env_name), ctx.config.app(app_name)
     git = ctx.workspace.git
     git.require_clean(allow_dirty)
     override = guard.unfrozen(ctx, env, override_freeze)
     if image:
         ref = check_image(ctx.registry(), image)
+        source = image_source(ctx, ref)  # the commit it was built from, not whatever HEAD is now
     else:
-        ref = build_app(ctx, app, allow_dirty=allow_dirty).image
-    signature = guard.signed(ctx, env, [ref])
-    rel = new_release(ctx, app, env, str(ref), git.last_change(str(app.path)), git.author())
+        built = build_app(ctx, app, allow_dirty=allow_dirty)
+        ref, source = built.image, git.last_change(str(app.path))
+    clearance = Clearance(override, guard.signed(ctx, env, [ref]))
+    refuse_older(ctx, env, source, str(ref), allow_older or env.policy.allow_older)
+    rel = new_release(ctx, app, env, str(ref), source, git.author())
     refuse_rejected(ctx, env, rel, allow_rejected)
-    clearance = Clearance(override, signature, guard.newer(ctx, env, rel, allow_older))
-    result = write_release(ctx, app, env, rel, push=push, extra=clearance.trailers(), override=clearance.note)
+    result = write_release(ctx, app, env, rel, push=push, new_id=True, override=clearance.note,
+                           extra={**clearance.trailers(), names.ALLOW_OLDER: "yes" if allow_older else None})
     if sync:
         result.sync = sync_environment(ctx, env)
         result.gate = gate_and_record(ctx, app, env, result.sync, result.release)
@@ -72,11 +78,10 @@ def sync(ctx: Context, env_name: str, options: SyncOptions = SyncOptions(), lock
 
 def promote(ctx: Context, from_name: str, to_name: str, *, sync: bool = True, push: bool = True,
             canary_weight: int | None = None, no_canary: bool = False, hold: bool = False,
-            resume: bool = False, override_freeze: str | None = None,
-            allow_older: bool = False) -> ReleaseResult | CanaryResult:
+            resume: bool = False, override_freeze: str | None = None) -> ReleaseResult | CanaryResult:
     """A plain promotion or, when TO has a canary policy or `canary_weight` is given and there is a
-    stable release to run beside, a canary promotion. TO's guards (freeze, signatures, older
-    releases) run before anything is written, a resumed canary's too."""
+    stable release to run beside, a canary promotion. TO's guards (freeze, signatures) run before
+    anything is written, a resumed canary's too."""
     cfg = ctx.config
     source, target = cfg.env(from_name), cfg.env(to_name)
     promotion.check_edge(cfg, source, target)
@@ -95,8 +100,7 @@ def promote(ctx: Context, from_name: str, to_name: str, *, sync: bool = True, pu
         return _continue_canary(ctx, target, state, hold, override)
     app = cfg.app(rel.app)
     promoted = promotion.promoted_release(ctx, source, target, rel, ctx.workspace.git.author())
-    clearance = Clearance(override, guard.signed(ctx, target, [ImageRef.parse(rel.image)]),
-                          guard.newer(ctx, target, promoted, allow_older))
+    clearance = Clearance(override, guard.signed(ctx, target, [ImageRef.parse(rel.image)]))
     stable = ctx.workspace.current_release(target)
     wants_canary = (canary_weight is not None or target.canary is not None) and not no_canary
     if wants_canary and sync and stable is not None and stable.id != rel.id:

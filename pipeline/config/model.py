@@ -17,6 +17,10 @@ from pipeline.policy.windows import FreezeWindow
 CONFIG_FILE = "ship.yaml"
 ROUTERS = ("gateway", "nginx", "replicas")
 URL_PLACEHOLDERS = ("namespace", "app", "service", "track")  # in analysis URLs; filled per track
+# kubectl's field managers, and "before-first-apply" (fields set before any server-side apply):
+# a sync takes their fields over and removes those git does not set (kube/fields.py).
+TAKEOVER_MANAGERS = ("kubectl", "kubectl-edit", "kubectl-client-side-apply", "kubectl-set", "kubectl-patch",
+                     "kubectl-label", "kubectl-annotate", "kubectl-scale", "before-first-apply")
 REQUESTS_PER_ROUND = 40  # per track; what the canary judge needs over a 30 s bake (rollout/judge.py)
 
 
@@ -88,7 +92,7 @@ class Policy:
 
     require_signature: bool = False  # every pinned image signed with `public_key` (cosign), checked before writing
     public_key: str | None = None  # cosign public key, relative to the repository root (it belongs in git)
-    allow_older: bool = False  # let a release older than the current one in (else only with --allow-older)
+    allow_older: bool = False  # release images built before the current release's commit (else: --allow-older)
     freeze: tuple[FreezeWindow, ...] = ()  # windows refusing releases and promotions (rollbacks and aborts pass)
 
 
@@ -139,6 +143,9 @@ class ShipConfig:
     apps: dict[str, App]
     environments: dict[str, Environment]
     source: str = CONFIG_FILE
+    # Field managers whose fields a sync takes over and removes when git does not set them:
+    # hand edits with kubectl (Flux's ssa does the same). ship.yaml: takeover_managers.
+    takeover_managers: tuple[str, ...] = ()  # set from TAKEOVER_MANAGERS by default (schema.py)
 
     def app(self, name: str | None) -> App:
         if name is None:

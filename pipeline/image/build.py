@@ -26,6 +26,7 @@ from pipeline.image.signing import signing_key
 from pipeline.progress import Progress
 
 LOG_TAIL = 15
+REVISION_LABEL = "org.opencontainers.image.revision"  # the source commit, for `ship release --image`
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def docker_client():
         raise BuildError(f"build engine at {host} unreachable: {exc}") from exc
 
 
-def build_image(engine, app: App, root: Path, reference: str, progress: Progress) -> None:
+def build_image(engine, app: App, root: Path, reference: str, progress: Progress, revision: str = "") -> None:
     import docker
 
     context = root / app.path
@@ -83,7 +84,8 @@ def build_image(engine, app: App, root: Path, reference: str, progress: Progress
     log: list[str] = []
     try:
         for chunk in engine.api.build(path=str(context), dockerfile=app.dockerfile, tag=reference, rm=True,
-                                      forcerm=True, decode=True, labels={"org.opencontainers.image.source": app.name}):
+                                      forcerm=True, decode=True,
+                                      labels={"org.opencontainers.image.source": app.name, REVISION_LABEL: revision}):
             if "error" in chunk:
                 raise BuildError(f"{app.name}: image build failed: {chunk['error'].strip()} | {_tail(''.join(log), 5)}")
             text = chunk.get("stream", "")
@@ -147,7 +149,7 @@ def build_app(ctx: Context, app: App, *, allow_dirty: bool = False, key: str | N
     run_build_steps(app, cfg.root, tag, progress)
     engine: Any = ctx.engine()
     progress(f"building {repository}:{tag}")
-    build_image(engine, app, cfg.root, f"{repository}:{tag}", progress)
+    build_image(engine, app, cfg.root, f"{repository}:{tag}", progress, revision=head.sha)
     progress(f"pushing {repository}:{tag}")
     reported = push_image(engine, repository, tag, progress)
     pinned = registry.resolve(repository, tag)

@@ -1,11 +1,11 @@
 """The checks a change into an environment passes before anything is written or applied.
 
-    unfrozen(ctx, env, override)        FrozenError naming the freeze, unless overridden with a reason
-    signed(ctx, env, images)            SignatureError naming the first image not signed with ENV's key
-    newer(ctx, env, release, allow)     PromotionError for a release older than ENV's current one
+    unfrozen(ctx, env, override)   FrozenError naming the freeze, unless overridden with a reason
+    signed(ctx, env, images)       SignatureError naming the first image not signed with ENV's key
 
-Release and promote run all three, sync only `signed`; rollback and abort run none (taking a
-change back is always allowed, and the release they return to was checked when it came in).
+Release and promote run both, sync only `signed`; rollback and abort run none (taking a change
+back is always allowed, and the release they return to was checked when it came in). Older
+images are release.refuse_older's, which ENV's `policy.allow_older` lets through.
 What passed, and what was overridden by whom and why, becomes a Clearance: trailers of the
 commit and a note in the ledger. Reads git, the clock and the registry (through cosign).
 """
@@ -13,20 +13,15 @@ commit and a note in the ledger. Reads git, the clock and the registry (through 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pipeline import names
 from pipeline.config import Environment
 from pipeline.context import Context
-from pipeline.errors import FrozenError, GitError, PromotionError, SignatureError
-from pipeline.gitops.records import Release
+from pipeline.errors import FrozenError, GitError, SignatureError
 from pipeline.image.registry import ImageRef
 from pipeline.policy.freeze import FREEZE_FILE, Freeze, ManualFreeze, holding
-
-_SOURCE_TIME = re.compile(r"^r(\d{8}-\d{6})")
-
 
 @dataclass(frozen=True)
 class Override:
@@ -43,10 +38,9 @@ class Clearance:
 
     override: Override | None = None
     signature: str | None = None  # how its image was verified, when the environment requires it
-    older_than: str | None = None  # the newer release it replaced under --allow-older
 
     def trailers(self) -> dict[str, str | None]:
-        out: dict[str, str | None] = {names.SIGNATURE: self.signature, names.ALLOW_OLDER: self.older_than}
+        out: dict[str, str | None] = {names.SIGNATURE: self.signature}
         if self.override:
             out.update({names.OVERRIDE_FREEZE: self.override.freeze, names.OVERRIDE_REASON: self.override.reason,
                         names.OVERRIDE_BY: self.override.by})
@@ -110,22 +104,3 @@ def signed(ctx: Context, env: Environment, images: Iterable[ImageRef]) -> str | 
             raise SignatureError(f"{ref}: not signed with {policy.public_key}, which {env.name} requires ({problem}); "
                                  "nothing was written")
     return f"cosign, key {policy.public_key}"
-
-
-def is_older(release_id: str, than: str) -> bool:
-    """Whether a release's source commit is older than another's (ids start with its time)."""
-    mine, theirs = _SOURCE_TIME.match(release_id), _SOURCE_TIME.match(than)
-    return bool(mine and theirs and mine.group(1) < theirs.group(1))
-
-
-def newer(ctx: Context, env: Environment, release: Release, allow_older: bool) -> str | None:
-    """None for a release not older than ENV's current one (or when ENV's policy allows older);
-    with --allow-older, the id of the newer release it replaces; else PromotionError."""
-    current = ctx.workspace.current_release(env)
-    if current is None or env.policy.allow_older or not is_older(release.id, current.id):
-        return None
-    if not allow_older:
-        raise PromotionError(f"{release.id} is older than {env.name}'s current release {current.id} (its source commit "
-                             "is earlier; a run may have finished out of order); pass --allow-older to release it anyway")
-    ctx.progress(f"--allow-older: {release.id} replaces the newer {current.id} in {env.name}")
-    return current.id

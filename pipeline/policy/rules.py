@@ -74,7 +74,8 @@ def view(env: Environment, manual: ManualFreeze | None, commit: str | None, now:
              if policy.require_signature else "not required" + (f" (ship verify checks them with {key})" if key else ""),
              f"policy.require_signature: {str(policy.require_signature).lower()}"
              + ("" if policy.require_signature else " (the default)")),
-        Rule("older releases", "allowed" if policy.allow_older else "refused unless --allow-older (recorded in the commit)",
+        Rule("older images", "allowed" if policy.allow_older else "an image built before the current release's commit is "
+             "refused unless ship release --allow-older (recorded in the commit)",
              f"policy.allow_older: {str(policy.allow_older).lower()}" + ("" if policy.allow_older else " (the default)")),
         Rule("approvals", f"left to GitHub: the required reviewers of GitHub environment {env.name!r}",
              f"the workflow's {env.name} job runs in that environment"),

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 from pipeline import config
 from pipeline.cli import app
 from pipeline.commands import deploy, govern, inspect
-from pipeline.errors import FrozenError, PromotionError, SignatureError
+from pipeline.errors import FrozenError, SignatureError
 from pipeline.image.build import build_app
 from pipeline.rollout.canary import CanaryResult
-from tests.fakes import DIGEST_GOOD, GOOD, SHIP_YAML, fake_context, fake_project
+from tests.fakes import DIGEST_GOOD, GOOD, OTHER, SHIP_YAML, fake_context, fake_project
 
 TODAY = dt.datetime.now(dt.UTC).date()
 AROUND_NOW = f"{{name: launch, from: {TODAY - dt.timedelta(days=1)}, to: {TODAY + dt.timedelta(days=1)}, timezone: Asia/Tokyo}}"
@@ -71,9 +71,9 @@ def log(ctx, *args: str) -> str:
     return ctx.workspace.git.repo.git.log(*args)
 
 
-def new_config(ctx, message: str, when: str | None = None) -> None:
+def new_config(ctx, message: str) -> None:
     (ctx.config.root / "apps/hellok8s/config/dev.env").write_text(f"MESSAGE={message}\n")
-    ctx.workspace.git.repo.git.commit("-qam", message, env={"GIT_COMMITTER_DATE": when} if when else None)
+    ctx.workspace.git.repo.git.commit("-qam", message)
 
 
 def to_prod(ctx, message: str | None = None, **promote):
@@ -272,18 +272,14 @@ def test_build_signs_the_pinned_digest_with_the_key_from_the_environment(project
     assert signed.signed and signed.to_json()["signed"] is True and "key-b" in ctx.signer().signatures[DIGEST_GOOD]
 
 
-# ── older releases ───────────────────────────────────────────────────────────────────────────
+# ── older images ─────────────────────────────────────────────────────────────────────────────
 
-def test_an_older_release_is_refused_unless_allowed_and_then_recorded(project):
-    ctx, _, _ = project()
-    new_config(ctx, "first", "2026-11-20T10:00:00Z")
-    first = deploy.release(ctx, "dev", None, image=GOOD).release
-    new_config(ctx, "second", "2026-11-21T10:00:00Z")
-    second = deploy.release(ctx, "dev", None, image=GOOD).release
-    deploy.promote(ctx, "dev", "uat")
-    deploy.rollback(ctx, "dev", first.id, "back to the first")
-    with pytest.raises(PromotionError, match=f"^{first.id} is older than uat's current release {second.id}"):
-        deploy.promote(ctx, "dev", "uat")
-    promoted = deploy.promote(ctx, "dev", "uat", allow_older=True)
-    assert promoted.release.id == first.id
-    assert f"Ship-Allow-Older: {second.id}" in log(ctx, "-2", "--format=%B")
+def test_a_policy_that_allows_older_images_lets_one_in_without_the_flag(project):
+    ctx, _, _ = project({"dev": "{allow_older: true}"})
+    new_config(ctx, "a later commit")
+    ctx.registry().revisions["hellok8s-other"] = ctx.workspace.git.head().sha  # OTHER: built from the newer commit
+    newer = deploy.release(ctx, "dev", None, image=OTHER).release
+    older = deploy.release(ctx, "dev", None, image=GOOD).release
+    assert older.commit != newer.commit and ctx.workspace.current_release(ctx.config.env("dev")).id == older.id
+    assert "Ship-Allow-Older" not in log(ctx, "-3", "--format=%B")  # the policy, in git, is the record
+    assert {r.rule: r.now for r in govern.policy(ctx, "dev").view.rules}["older images"] == "allowed"

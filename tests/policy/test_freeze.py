@@ -57,7 +57,7 @@ def test_policy_view_says_what_holds_now_and_why():
     assert by_rule["window 'weekend'"].why == "ship.yaml environments.prod.policy.freeze[0]: Fri 16:00 – Mon 08:00 Europe/Berlin"
     assert by_rule["freeze by hand"].now == "none"
     assert by_rule["signatures"].now.startswith("required: every pinned image signed with keys/cosign.pub")
-    assert by_rule["older releases"].now == "refused unless --allow-older (recorded in the commit)"
+    assert by_rule["older images"].now.endswith("refused unless ship release --allow-older (recorded in the commit)")
     assert "GitHub environment 'prod'" in by_rule["approvals"].now
     assert by_rule["rollback, abort"].now == "always allowed"
     monday = rules.view(env, None, None, dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC))
