@@ -34,7 +34,7 @@ class FreezeResult:
         env, f = self.environment, self.freeze
         if self.frozen and f is not None:
             until = f" until {f.until}" if f.until else f" until `ship unfreeze {env}`"
-            done = f"froze {env}{until}: {f.reason}" if self.commit else f"{env} was already frozen so: {f.reason}"
+            done = f"froze {env}{until}: {f.reason}" if self.commit else f"{env} is already frozen{until}: {f.reason}"
             return done + (f" (commit {self.commit.short})" if self.commit else "")
         if f is None:
             return f"{env} was not frozen by hand; nothing to do"

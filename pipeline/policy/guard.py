@@ -81,6 +81,8 @@ def unfrozen(ctx: Context, env: Environment, override_reason: str | None) -> Ove
     FrozenError naming what holds ENV (its window or its freeze commit)."""
     held = freezes(ctx, env)
     if not held:
+        if override_reason is not None:
+            ctx.progress(f"{env.name} is not frozen: --override-freeze has nothing to override, and nothing is recorded")
         return None
     if override_reason is None:
         raise FrozenError(f"{held[0].line()}; nothing was written (rollbacks and aborts still go through; "
