@@ -24,3 +24,18 @@ def metrics(
     Example: ship metrics prod --since 30d
     """
     run(lambda ctx: observe.metrics(ctx, env_name, since), output)
+
+
+@app.command()
+def preview(
+    base: str = typer.Option("main", "--base", help="Compare with this branch or commit (its merge base with HEAD)."),
+    title: str = typer.Option("ship preview", "--title", help="The Markdown's heading."),
+    output: Output = OutputOpt,
+) -> None:
+    """What this change does to every environment: each overlay rendered at the base and in the
+    working tree with kustomize (no cluster), images, config values and secret keys (never values)
+    that change, and what each app's next release carries. Markdown for a pull request.
+
+    Example: ship preview --base main >> "$GITHUB_STEP_SUMMARY"
+    """
+    run(lambda ctx: observe.preview(ctx, base, title), output)

@@ -14,6 +14,9 @@ from pipeline.context import Context
 from pipeline.report import metrics as dora
 from pipeline.report.deployments import History, replay
 from pipeline.report.events import iso, read_events
+from pipeline.report.preview import markdown as preview_markdown
+from pipeline.report.preview.gather import gather as gather_preview
+from pipeline.report.preview.model import Preview
 
 
 def history_of(ctx: Context) -> History:
@@ -68,3 +71,22 @@ def metrics(ctx: Context, env_name: str | None, since: str) -> MetricsReport:
         rows.append((env.name, "", dora.figures(history, win, env.name)))
         rows += [(env.name, app, dora.figures(history, win, env.name, app)) for app in apps]
     return MetricsReport(win, rows)
+
+
+@dataclass
+class PreviewResult:
+    preview: Preview
+    title: str
+
+    def to_json(self) -> dict:
+        return self.preview.to_json()
+
+    def text(self) -> str:
+        return preview_markdown.markdown(self.preview, self.title)
+
+    def notes(self) -> list[str]:
+        return [] if self.preview.changed else ["no change to any environment or app"]
+
+
+def preview(ctx: Context, base: str, title: str) -> PreviewResult:
+    return PreviewResult(gather_preview(ctx.config, base, ctx.progress), title)
