@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -39,3 +40,38 @@ def preview(
     Example: ship preview --base main >> "$GITHUB_STEP_SUMMARY"
     """
     run(lambda ctx: observe.preview(ctx, base, title), output)
+
+
+CommitUrlOpt = typer.Option(None, "--commit-url", help="Commit links, e.g. https://github.com/ORG/REPO/commit/{sha} "
+                                                      "(default: from GitHub Actions or origin).")
+
+
+@app.command()
+def dashboard(
+    out: Path = typer.Option(..., "--out", help="The folder to write the site into (created if needed)."),
+    live: bool = typer.Option(False, "--live", help="Also ask the cluster for health and live canary weights."),
+    since: str = typer.Option("90d", "--since", help="The metrics' window: a span (90d, 12w) or a date."),
+    commit_url: Optional[str] = CommitUrlOpt,
+    output: Output = OutputOpt,
+) -> None:
+    """Write a static dashboard from git: environments × apps, canaries, a timeline, DORA charts.
+    Works offline; publish it to GitHub Pages or as a workflow artifact.
+
+    Example: ship dashboard --out site --live
+    """
+    run(lambda ctx: observe.dashboard(ctx, out, live, since, commit_url), output)
+
+
+@app.command()
+def serve(
+    port: int = typer.Option(8765, "--port", min=0, max=65535, help="The port on 127.0.0.1 (0: any free one)."),
+    interval: float = typer.Option(10.0, "--interval", min=1.0, help="Seconds between rebuilds (and page reloads)."),
+    git_only: bool = typer.Option(False, "--git-only", help="Do not ask the cluster; show what git knows."),
+    since: str = typer.Option("90d", "--since", help="The metrics' window: a span (90d, 12w) or a date."),
+    commit_url: Optional[str] = CommitUrlOpt,
+) -> None:
+    """Serve the dashboard live on 127.0.0.1, rebuilt from git and the cluster as they change.
+
+    Example: ship serve --port 8765
+    """
+    run(lambda ctx: observe.serve(ctx, port, interval, not git_only, since, commit_url))

@@ -7,11 +7,15 @@ as text and JSON. None of them writes to git or changes a cluster.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from pipeline.commands.inspect import table_text
 from pipeline.context import Context
 from pipeline.report import metrics as dora
+from pipeline.report.dashboard import model as board_model
+from pipeline.report.dashboard import site
 from pipeline.report.deployments import History, replay
 from pipeline.report.events import iso, read_events
 from pipeline.report.preview import markdown as preview_markdown
@@ -90,3 +94,63 @@ class PreviewResult:
 
 def preview(ctx: Context, base: str, title: str) -> PreviewResult:
     return PreviewResult(gather_preview(ctx.config, base, ctx.progress), title)
+
+
+def _commit_url(ctx: Context, given: str | None) -> str:
+    if given is not None:
+        return given
+    repo = ctx.workspace.git.repo
+    remote = next((r for r in repo.remotes if r.name == "origin"), None)
+    return board_model.commit_url(remote.url if remote else "", dict(os.environ))
+
+
+@dataclass
+class DashboardResult:
+    out: Path
+    board: board_model.Board
+    files: list[Path] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"out": str(self.out), "index": str(self.out / "index.html"), "files": [str(f) for f in self.files],
+                "live": self.board.live, "cluster": self.board.cluster_note}
+
+    def text(self) -> str:
+        b = self.board
+        canaries = f"{len(b.canaries)} canar{'y' if len(b.canaries) == 1 else 'ies'} in progress"
+        return (f"wrote {self.out / 'index.html'}: {len(b.rows)} environments, {canaries}, {len(b.timeline)} events; "
+                f"health: {b.cluster_note}")
+
+    def notes(self) -> list[str]:
+        return [f"open {(self.out / 'index.html').resolve().as_uri()}"]
+
+
+def dashboard(ctx: Context, out: Path, live: bool, since: str, commit_url: str | None = None) -> DashboardResult:
+    board = board_model.gather(ctx, live, since, commit_url=_commit_url(ctx, commit_url))
+    return DashboardResult(out, board, site.write(out, board))
+
+
+@dataclass
+class ServeResult:
+    url: str
+
+    def to_json(self) -> dict:
+        return {"url": self.url, "stopped": True}
+
+    def text(self) -> str:
+        return f"stopped serving {self.url}" if self.url else ""
+
+
+def serve(ctx: Context, port: int, interval: float, live: bool, since: str,
+          commit_url: str | None = None) -> ServeResult:
+    """Serve the dashboard on 127.0.0.1:PORT, built again from git (and the cluster) as it changes."""
+    url = _commit_url(ctx, commit_url)
+    page = site.Live(lambda: board_model.gather(ctx, live, since, commit_url=url), ctx.config.root, interval, ctx.progress)
+    served: list[str] = []
+
+    def ready(address: str) -> None:
+        served.append(address)
+        ctx.progress(f"serving {address} (refreshed from git{' and the cluster' if live else ''} every "
+                     f"{interval:.0f}s or when HEAD moves; Ctrl-C stops)")
+
+    site.serve(page, port, ready)
+    return ServeResult(served[0] if served else "")
