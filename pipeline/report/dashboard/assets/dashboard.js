@@ -80,4 +80,5 @@
   var drawn = 0;
   specs.forEach(function (spec) { drawn += draw(spec); });
   document.body.setAttribute("data-charts-rendered", String(drawn));
+  document.body.setAttribute("data-ready-ms", String(Math.round(performance.now())));  // since navigation
 })();
