@@ -6,6 +6,7 @@ A label or trailer spelled in two modules drifts apart; here it is spelled once.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 
@@ -70,6 +71,16 @@ def valid_name(value: str) -> bool:
 
 def valid_secret_key(value: str) -> bool:
     return bool(_SECRET_KEY.match(value))
+
+
+def inside_repository(path: str) -> bool:
+    """A relative path that stays inside the repository (no absolute path, no `..` out of it)."""
+    normal = os.path.normpath(path)
+    return not os.path.isabs(path) and normal != ".." and not normal.startswith(".." + os.sep)
+
+
+PATH_RULE = "a relative path inside the repository"
+MAX_CONFIG_BYTES = 1024 * 1024  # a ConfigMap holds at most 1 MiB; an app's config file may not be larger
 
 
 # ── commit trailers ──────────────────────────────────────────────────────────────────────────

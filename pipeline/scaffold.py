@@ -50,6 +50,8 @@ def planned_files(root: Path, app: str, path: str, port: int, registry: str) -> 
     """Every file `ship init` writes, by path relative to the repository root."""
     if not names.valid_name(app):
         raise ConfigError(f"app name {app!r}: expected {names.NAME_RULE}")
+    if not names.inside_repository(path):
+        raise ConfigError(f"--path {path!r}: expected {names.PATH_RULE}; nothing written")
 
     def fill(text: str) -> str:
         return (text.replace("__APP__", app).replace("__PATH__", path).replace("__PORT__", str(port))

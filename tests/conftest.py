@@ -135,14 +135,15 @@ def commit_all(work: Path, message: str) -> None:
 
 
 @pytest.fixture
-def ship_repo(tmp_path, monkeypatch, local_parts):
+def ship_repo(tmp_path, monkeypatch, local_parts, project_repo):
     """A throw-away copy of this repository (ship.yaml, apps/) with a bare remote, as cwd.
 
     Returns (working clone path, bare remote path). SHIP_REGISTRY points at the local registry
     and the kube context at the local cluster, as `make cluster`'s exports would.
     """
     bare, work, repo = bare_and_clone(tmp_path, "repo")
-    copy_project(work)
+    repo.git.fetch(str(project_repo), "main")
+    repo.git.reset("--hard", "FETCH_HEAD")
     for env in ("dev", "uat", "prod"):
         (work / "environments" / env).mkdir(parents=True)
         (work / "environments" / env / ".gitkeep").write_text("")
@@ -164,16 +165,24 @@ def unique_namespaces(cfg_path: Path, suffix: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def hellok8s_image(local_parts, tmp_path_factory) -> str:
-    """hellok8s built and pushed once per test session; its pinned reference."""
-
+def project_repo(tmp_path_factory) -> Path:
+    """A repository with this project's ship.yaml and apps/ in one commit, made once per session.
+    Every test repository starts from this commit, so the session's image (built from it) has a
+    source commit each of them knows, as a user's images do."""
     import git
 
-    work = tmp_path_factory.mktemp("image-build")
+    work = tmp_path_factory.mktemp("project")
     repo = git.Repo.init(work, initial_branch="main")
     copy_project(work)
     repo.git.add("--all")
-    repo.git.commit("-m", "image", "--author", "t <t@example.com>")
+    repo.git.commit("-m", "the project", "--author", "t <t@example.com>")
+    return work
+
+
+@pytest.fixture(scope="session")
+def hellok8s_image(local_parts, project_repo) -> str:
+    """hellok8s built from project_repo and pushed once per test session; its pinned reference."""
+    work = project_repo
     proc = subprocess.run([sys.executable, "-m", "pipeline", "build", "--output", "json"], cwd=work,
                           capture_output=True, text=True, env={**os.environ, **local_parts,
                                                               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"})

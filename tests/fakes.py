@@ -159,8 +159,14 @@ class FakeCluster:
 class FakeRegistry:
     """A registry whose tags point where `digests` says (repository path, tag) -> digest."""
 
-    def __init__(self, digests: dict[tuple[str, str], str] | None = None):
+    def __init__(self, digests: dict[tuple[str, str], str] | None = None, revision: str = ""):
         self.digests = digests or {}
+        self.revision = revision  # the commit every image here says it was built from …
+        self.revisions: dict[str, str] = {}  # … unless its repository path is here
+
+    def labels(self, path: str, digest: str) -> dict[str, str]:
+        revision = self.revisions.get(path, self.revision)
+        return {"org.opencontainers.image.revision": revision} if revision else {}
 
     def manifest_digest(self, path: str, reference: str) -> str | None:
         return self.digests.get((path, reference))
@@ -195,6 +201,8 @@ DIGEST_GOOD = "sha256:" + "a" * 64
 DIGEST_BAD = "sha256:" + "b" * 64
 GOOD = f"127.0.0.1:15000/hellok8s:1111111@{DIGEST_GOOD}"
 NEVER_READY = f"127.0.0.1:15000/hellok8s-never-ready:1111111@{DIGEST_BAD}"
+DIGEST_OTHER = "sha256:" + "c" * 64
+OTHER = f"127.0.0.1:15000/hellok8s-other:1111111@{DIGEST_OTHER}"  # another build of the same commit
 
 
 def fake_project(root) -> None:
@@ -222,13 +230,18 @@ def fake_project(root) -> None:
 def fake_context(root, lines: list[str] | None = None):
     """A Context over the repository at `root` with an in-memory cluster and registry; progress
     lines go to `lines` when given."""
+    import git
+
     from pipeline import config
     from pipeline.context import Context
     from pipeline.gitops.git import GitRepo
     from pipeline.gitops.workspace import Workspace
 
     cluster = FakeCluster()
-    registry = FakeRegistry({("hellok8s", "1111111"): DIGEST_GOOD, ("hellok8s-never-ready", "1111111"): DIGEST_BAD})
+    # The images were built from the project's first commit (their revision label says so).
+    first = git.Repo(root).git.rev_list("--max-parents=0", "HEAD").split()[0]
+    registry = FakeRegistry({("hellok8s", "1111111"): DIGEST_GOOD, ("hellok8s-never-ready", "1111111"): DIGEST_BAD,
+                             ("hellok8s-other", "1111111"): DIGEST_OTHER}, revision=first)
     cfg = config.load(root, environ={})
     ctx = Context(cfg, Workspace(cfg.root, GitRepo(cfg.root)), connect=lambda _env: cluster,
                   open_registry=lambda _host: registry, progress=(lines.append if lines is not None else print))

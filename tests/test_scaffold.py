@@ -90,3 +90,18 @@ def unique_namespaces_for(cfg_path, app: str) -> None:
     for env in ("dev", "uat", "prod"):
         text = text.replace(f"namespace: {app}-{env}", f"namespace: {app}-{env}-{suffix}")
     cfg_path.write_text(text)
+
+
+def test_init_refuses_a_path_outside_the_repository(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path / "..")
+    (tmp_path / "repo").mkdir()
+    monkeypatch.chdir(tmp_path / "repo")
+    out = ship("init", "shop", "--path", "../../escape")
+    assert out.exit_code == 1 and "ConfigError: --path '../../escape': expected a relative path inside the repository; nothing written" in out.stderr
+    assert list((tmp_path / "repo").iterdir()) == [] and not (tmp_path.parent / "escape").exists()
+
+
+def test_init_refuses_a_name_other_commands_would_refuse(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = ship("init", "a" * 41)
+    assert out.exit_code == 1 and "at most 40 characters" in out.stderr and list(tmp_path.iterdir()) == []

@@ -34,6 +34,8 @@ def release(
     no_push: bool = typer.Option(False, "--no-push", help="Commit locally without pushing."),
     allow_dirty: bool = typer.Option(False, "--allow-dirty", help="Release even with uncommitted changes."),
     allow_rejected: bool = typer.Option(False, "--allow-rejected", help="Release a release that was rejected before."),
+    allow_older: bool = typer.Option(False, "--allow-older",
+                                     help="Release an image built from a commit older than ENV's current release."),
     output: Output = OutputOpt,
 ) -> None:
     """Write a pinned release of APP into ENV's overlay, commit and push it (then sync and gate).
@@ -41,7 +43,8 @@ def release(
     Example: ship release dev hellok8s --no-sync
     """
     run(lambda ctx: deploy.release(ctx, env_name, app_name, image=image, sync=not no_sync, push=not no_push,
-                                   allow_dirty=allow_dirty, allow_rejected=allow_rejected), output)
+                                   allow_dirty=allow_dirty, allow_rejected=allow_rejected, allow_older=allow_older),
+        output)
 
 
 @app.command()

@@ -18,7 +18,8 @@ from pipeline.rollout.abort import AbortResult
 from pipeline.rollout.abort import abort as abort_canary
 from pipeline.rollout.canary import CanaryResult
 from pipeline.rollout.gating import gate_and_record
-from pipeline.rollout.release import ReleaseResult, check_image, new_release, refuse_rejected, write_release
+from pipeline.rollout.release import (ReleaseResult, check_image, image_source, new_release, refuse_older,
+                                      refuse_rejected, write_release)
 from pipeline.rollout.rollback import RollbackResult
 from pipeline.rollout.sync import sync_environment
 
@@ -28,17 +29,22 @@ def build(ctx: Context, app_name: str | None, allow_dirty: bool = False) -> Buil
 
 
 def release(ctx: Context, env_name: str, app_name: str | None, *, image: str | None = None, sync: bool = True,
-            push: bool = True, allow_dirty: bool = False, allow_rejected: bool = False) -> ReleaseResult:
+            push: bool = True, allow_dirty: bool = False, allow_rejected: bool = False,
+            allow_older: bool = False) -> ReleaseResult:
     env, app = ctx.config.env(env_name), ctx.config.app(app_name)
     git = ctx.workspace.git
     git.require_clean(allow_dirty)
     if image:
-        pinned = str(check_image(ctx.registry(), image))
+        ref = check_image(ctx.registry(), image)
+        source = image_source(ctx, ref)  # the commit it was built from, not whatever HEAD is now
     else:
-        pinned = str(build_app(ctx, app, allow_dirty=allow_dirty).image)
-    rel = new_release(ctx, app, env, pinned, git.last_change(str(app.path)), git.author())
+        built = build_app(ctx, app, allow_dirty=allow_dirty)
+        ref, source = built.image, git.last_change(str(app.path))
+    refuse_older(ctx, env, source, str(ref), allow_older)
+    rel = new_release(ctx, app, env, str(ref), source, git.author())
     refuse_rejected(ctx, env, rel, allow_rejected)
-    result = write_release(ctx, app, env, rel, push=push)
+    result = write_release(ctx, app, env, rel, push=push, new_id=True,
+                           extra={"Allow-Older": "yes" if allow_older else None})
     if sync:
         result.sync = sync_environment(ctx, env)
         result.gate = gate_and_record(ctx, app, env, result.sync, result.release)

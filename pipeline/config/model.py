@@ -16,6 +16,10 @@ from pipeline.errors import ConfigError
 CONFIG_FILE = "ship.yaml"
 ROUTERS = ("gateway", "nginx", "replicas")
 URL_PLACEHOLDERS = ("namespace", "app", "service", "track")  # in analysis URLs; filled per track
+# kubectl's field managers, and "before-first-apply" (fields set before any server-side apply):
+# a sync takes their fields over and removes those git does not set (kube/fields.py).
+TAKEOVER_MANAGERS = ("kubectl", "kubectl-edit", "kubectl-client-side-apply", "kubectl-set", "kubectl-patch",
+                     "kubectl-label", "kubectl-annotate", "kubectl-scale", "before-first-apply")
 REQUESTS_PER_ROUND = 40  # per track; what the canary judge needs over a 30 s bake (rollout/judge.py)
 
 
@@ -124,6 +128,9 @@ class ShipConfig:
     apps: dict[str, App]
     environments: dict[str, Environment]
     source: str = CONFIG_FILE
+    # Field managers whose fields a sync takes over and removes when git does not set them:
+    # hand edits with kubectl (Flux's ssa does the same). ship.yaml: takeover_managers.
+    takeover_managers: tuple[str, ...] = ()  # set from TAKEOVER_MANAGERS by default (schema.py)
 
     def app(self, name: str | None) -> App:
         if name is None:

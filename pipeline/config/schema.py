@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import names
-from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, URL_PLACEHOLDERS, App, CanaryPolicy,
-                                   CanaryStep, Environment, GateOptions, HttpCheck, PrometheusCheck, ShipConfig,
-                                   unknown_placeholders)
+from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, TAKEOVER_MANAGERS, URL_PLACEHOLDERS, App,
+                                   CanaryPolicy, CanaryStep, Environment, GateOptions, HttpCheck, PrometheusCheck,
+                                   ShipConfig, unknown_placeholders)
 from pipeline.errors import ConfigError
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
@@ -135,6 +135,12 @@ def _secret_keys(value: list) -> tuple[str, ...]:
     return keys
 
 
+def _inside(value: str) -> str:
+    if not names.inside_repository(value):
+        raise ValueError(f"{names.PATH_RULE} (not {value!r})")
+    return value
+
+
 def _template(value: str) -> str:
     unknown = unknown_placeholders(value)
     if unknown:
@@ -236,12 +242,12 @@ def _entries(parent: _Reader, key: str, what: str) -> Iterator[tuple[str, _Reade
 def _app(name: str, a: _Reader) -> App:
     app = App(
         name=name,
-        path=Path(a.get("path", str)),
+        path=Path(a.get("path", str, check=_inside)),
         image=a.get("image", str),
-        dockerfile=a.get("dockerfile", str, "Dockerfile"),
+        dockerfile=a.get("dockerfile", str, "Dockerfile", _inside),
         build=a.get("build", list, (), _strings),
-        base=a.get("base", str, "base"),
-        config=a.get("config", str, "config"),
+        base=a.get("base", str, "base", _inside),
+        config=a.get("config", str, "config", _inside),
         secrets=a.get("secrets", list, (), _secret_keys),
         keep_configs=a.get("keep_configs", int, 5),
     )
@@ -273,5 +279,7 @@ def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, s
         if env.promotes_from is not None and env.promotes_from not in envs:
             _Reader(top.data["environments"][env.name], source, f"environments.{env.name}").fail(
                 f"unknown environment {env.promotes_from!r}", "promotes_from")
+    takeover = top.get("takeover_managers", list, TAKEOVER_MANAGERS, _strings)
     top.done()
-    return ShipConfig(root=root, registry=registry, apps=apps, environments=envs, source=source)
+    return ShipConfig(root=root, registry=registry, apps=apps, environments=envs, source=source,
+                      takeover_managers=tuple(takeover))

@@ -56,6 +56,31 @@ class GitRepo:
         c = self.repo.commit(sha)
         return Commit(c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.UTC), str(c.summary))
 
+    def resolve(self, rev: str) -> Commit | None:
+        """The commit `rev` (a sha, short sha or ref) names in this repository, or None."""
+        try:
+            c = self.repo.commit(rev)
+        except (ValueError, git.BadName, git.GitCommandError):
+            return None
+        return Commit(c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.UTC), str(c.summary))
+
+    def is_older(self, sha: str, than: str) -> bool:
+        """Whether commit `sha` comes before `than`: its ancestor, or, when neither descends from
+        the other, committed earlier."""
+        if sha == than or self._is_ancestor(than, sha):
+            return False
+        if self._is_ancestor(sha, than):
+            return True
+        older, newer = self.resolve(sha), self.resolve(than)
+        return bool(older and newer and older.time < newer.time)
+
+    def _is_ancestor(self, a: str, b: str) -> bool:
+        try:
+            self.repo.git.merge_base("--is-ancestor", a, b)
+            return True
+        except git.GitCommandError:
+            return False
+
     def dirty_paths(self, under: str | None = None) -> list[str]:
         """Changed or untracked files (optionally only under a folder), as git status shows them."""
         args = ["--porcelain", "--untracked-files=all"]

@@ -97,6 +97,16 @@ class Ledger:
                 return Ledger(tuple(entries))
         return Ledger((*entries, Entry(release, outcome, reason, at)))
 
+    def id_for(self, base_id: str, image: str, config_data: dict[str, str]) -> str:
+        """The id a new release of `image` with `config_data` gets: `base_id`, or `base_id.N` when
+        the ledger already holds another image or config under it (same commit, another release)."""
+        rid, n = base_id, 1
+        while (entry := self.find(rid)) is not None and (entry.release.image != image
+                                                          or dict(entry.release.config_data) != config_data):
+            n += 1
+            rid = f"{base_id}.{n}"
+        return rid
+
     def last_runnable(self, excluding: str | None = None) -> Entry | None:
         """The newest release a rollback may return to (healthy, or rolled back to)."""
         for e in reversed(self.entries):

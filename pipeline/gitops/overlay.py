@@ -15,6 +15,7 @@ and returns the new ones, so every decision is tested without I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from pathlib import PurePosixPath
 
 from pipeline import names
@@ -23,6 +24,7 @@ from pipeline.errors import ConfigError, ValidationError
 from pipeline.gitops import routing, yamlsafe
 from pipeline.gitops.records import Release
 from pipeline.image.registry import ImageRef
+from pipeline.kube.podspec import configmap_refs, pod_spec_of
 
 KUSTOMIZATION = "kustomization.yaml"
 NAMESPACE_FILE = "namespace.yaml"
@@ -36,26 +38,9 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 KEY_ORDER = ("apiVersion", "kind", "namespace", "resources", "images", "patches", "labels")
 
 
-def config_refs(workload: dict, config_name: str) -> list[str]:
+def config_refs(workload: dict[str, Any], config_name: str) -> list[str]:
     """JSON pointers of every reference to ConfigMap `config_name` in a workload's pod spec."""
-    spec = workload.get("spec", {}).get("template", {}).get("spec", {})
-    base = "/spec/template/spec"
-    paths = []
-    for group in ("initContainers", "containers"):
-        for i, container in enumerate(spec.get(group) or []):
-            for j, source in enumerate(container.get("envFrom") or []):
-                if (source.get("configMapRef") or {}).get("name") == config_name:
-                    paths.append(f"{base}/{group}/{i}/envFrom/{j}/configMapRef/name")
-            for j, var in enumerate(container.get("env") or []):
-                if ((var.get("valueFrom") or {}).get("configMapKeyRef") or {}).get("name") == config_name:
-                    paths.append(f"{base}/{group}/{i}/env/{j}/valueFrom/configMapKeyRef/name")
-    for i, volume in enumerate(spec.get("volumes") or []):
-        if (volume.get("configMap") or {}).get("name") == config_name:
-            paths.append(f"{base}/volumes/{i}/configMap/name")
-        for j, source in enumerate((volume.get("projected") or {}).get("sources") or []):
-            if (source.get("configMap") or {}).get("name") == config_name:
-                paths.append(f"{base}/volumes/{i}/projected/sources/{j}/configMap/name")
-    return paths
+    return [pointer for pointer, name in configmap_refs(pod_spec_of(workload)) if name == config_name]
 
 
 def patched_workloads(app: App, base_objects: list[dict]) -> list[dict]:

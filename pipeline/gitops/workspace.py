@@ -9,6 +9,8 @@ canary_overlay.py; this module only performs them. Never talks to a cluster.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +35,25 @@ class Workspace:
 
     def __init__(self, root: Path, git: GitRepo, clock: Clock | None = None):
         self.root, self.git, self.clock = root, git, clock or Clock()
+        self._rendered: dict[str, list[dict]] = {}  # by the digest of the files that went in
+
+    def render(self, folder: Path, inputs: list[Path]) -> list[dict]:
+        """`folder` rendered by kustomize, remembered for this run by the content of `inputs`
+        (the folders it may read): a publish checks an overlay, the sync after it applies the
+        same files, and kustomize runs once for both."""
+        digest = hashlib.sha256(str(folder).encode())
+        for base in inputs:
+            for path in sorted((self.root / base).rglob("*")) if (self.root / base).is_dir() else []:
+                if path.is_file():
+                    digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+        key = digest.hexdigest()
+        if key not in self._rendered:
+            self._rendered[key] = render(self.root / folder, str(folder))
+        return copy.deepcopy(self._rendered[key])
+
+    def render_overlay(self, env: Environment, apps: list[App]) -> list[dict]:
+        """ENV's overlay as kustomize renders it (its inputs: the overlay and the apps' folders)."""
+        return self.render(env.overlay, [env.overlay, *[a.path for a in apps]])
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────
 
@@ -58,6 +79,10 @@ class Workspace:
         path = app.path / app.config / f"{env.name}.env"
         if not (self.root / path).is_file():
             raise ConfigError(f"{path}: config for environment {env.name} not found")
+        size = (self.root / path).stat().st_size
+        if size > names.MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {size:,} bytes; a ConfigMap holds at most {names.MAX_CONFIG_BYTES:,} bytes "
+                              "(keep large data out of config)")
         data = parse_env_file((self.root / path).read_text(), str(path))
         for key in data:
             if key in app.secrets:
@@ -68,7 +93,7 @@ class Workspace:
     def base_of(self, app: App, env: Environment) -> tuple[list[dict], str]:
         """The app's base as kustomize renders it, and its folder relative to ENV's overlay."""
         base_folder = self.root / app.path / app.base
-        return render(base_folder, str(app.path / app.base)), os.path.relpath(base_folder, self.root / env.overlay)
+        return self.render(app.path / app.base, [app.path]), os.path.relpath(base_folder, self.root / env.overlay)
 
     def secrets_with_data(self, folders: list[Path]) -> list[str]:
         """Files under `folders` holding a Secret with data or stringData (never allowed in git)."""
@@ -141,7 +166,7 @@ class Workspace:
             paths = self.write(env, files)
             try:
                 self.guard_secrets(env, apps)
-                render(self.root / env.overlay, str(env.overlay))
+                self.render_overlay(env, apps)
             except ShipError:
                 self.restore(env, current)
                 raise

@@ -22,6 +22,7 @@ from pipeline.image.registry import ImageRef
 from pipeline.progress import Progress
 
 LOG_TAIL = 15
+REVISION_LABEL = "org.opencontainers.image.revision"  # the source commit, for `ship release --image`
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def docker_client():
         raise BuildError(f"build engine at {host} unreachable: {exc}") from exc
 
 
-def build_image(engine, app: App, root: Path, reference: str, progress: Progress) -> None:
+def build_image(engine, app: App, root: Path, reference: str, progress: Progress, revision: str = "") -> None:
     import docker
 
     context = root / app.path
@@ -74,7 +75,8 @@ def build_image(engine, app: App, root: Path, reference: str, progress: Progress
     log: list[str] = []
     try:
         for chunk in engine.api.build(path=str(context), dockerfile=app.dockerfile, tag=reference, rm=True,
-                                      forcerm=True, decode=True, labels={"org.opencontainers.image.source": app.name}):
+                                      forcerm=True, decode=True,
+                                      labels={"org.opencontainers.image.source": app.name, REVISION_LABEL: revision}):
             if "error" in chunk:
                 raise BuildError(f"{app.name}: image build failed: {chunk['error'].strip()} | {_tail(''.join(log), 5)}")
             text = chunk.get("stream", "")
@@ -122,7 +124,7 @@ def build_app(ctx: Context, app: App, *, allow_dirty: bool = False) -> BuildResu
     run_build_steps(app, cfg.root, tag, progress)
     engine: Any = ctx.engine()
     progress(f"building {repository}:{tag}")
-    build_image(engine, app, cfg.root, f"{repository}:{tag}", progress)
+    build_image(engine, app, cfg.root, f"{repository}:{tag}", progress, revision=head.sha)
     progress(f"pushing {repository}:{tag}")
     reported = push_image(engine, repository, tag, progress)
     pinned = registry.resolve(repository, tag)

@@ -80,6 +80,25 @@ class Registry:
             )
         return digest
 
+    def labels(self, path: str, digest: str) -> dict[str, str]:
+        """The image's config labels (e.g. org.opencontainers.image.revision); {} when it has none."""
+        manifest = self._json(f"/v2/{path}/manifests/{digest}", ", ".join(MANIFEST_TYPES))
+        if manifest.get("manifests"):  # an index: the labels of its first image
+            manifest = self._json(f"/v2/{path}/manifests/{manifest['manifests'][0]['digest']}", ", ".join(MANIFEST_TYPES))
+        config_digest = (manifest.get("config") or {}).get("digest")
+        if not config_digest:
+            return {}
+        config = self._json(f"/v2/{path}/blobs/{config_digest}", "*/*")
+        return dict((config.get("config") or {}).get("Labels") or {})
+
+    def _json(self, url: str, accept: str) -> dict:
+        try:
+            resp = self._http.get(url, headers={"Accept": accept}, follow_redirects=True)
+            resp.raise_for_status()
+            return dict(resp.json())
+        except (httpx.HTTPError, ValueError) as exc:
+            raise RegistryError(f"registry {self.host}: GET {url}: {exc}") from exc
+
     def resolve(self, repository: str, tag: str) -> ImageRef | None:
         """The pinned reference of `repository:tag`, or None when the tag does not exist."""
         path = repository.split("/", 1)[1]

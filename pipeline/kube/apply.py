@@ -20,7 +20,9 @@ from collections.abc import Callable
 
 from pipeline.errors import ClusterError, ConflictError, DryRunError, ValidationError
 from pipeline.kube import plan as planning
-from pipeline.kube.client import ApiError, Cluster
+from pipeline.kube import fields
+from pipeline.kube.client import FIELD_MANAGER, ApiError, Cluster
+from pipeline.kube.lock import check_held
 from pipeline.kube.plan import Action, ChangeSetEntry, Plan
 from pipeline.progress import Progress, quiet
 
@@ -34,6 +36,7 @@ class SyncOptions:
     force_conflicts: bool = False  # take fields that other field managers own on adopted objects
     dry_run: bool = False  # plan and server-side dry-run only; change nothing
     parallelism: int = 8  # concurrent requests within a stage
+    takeover: tuple[str, ...] = fields.TAKEOVER  # field managers whose fields ship takes over (hand edits)
 
 
 @dataclass
@@ -138,8 +141,10 @@ def reconcile(cluster: Cluster, env: str, namespace: str, desired: list[dict], o
     needed: set[str] = set()
     if options.prune and live:
         workloads = cluster.list("apps/v1", "ReplicaSet", namespace) + cluster.list("v1", "Pod", namespace)
-        needed = planning.referenced_configmaps(workloads)
-    first = planning.make_plan(owned, live, env, adopt=options.adopt, prune=options.prune, needed_configmaps=needed)
+        needed = planning.referenced_configmaps(workloads, _leaving_deployments(owned, live, env))
+    foreign = {k: f for k, o in live.items() if planning.owned(o, env) and (f := fields.foreign_fields(o, options.takeover))}
+    first = planning.make_plan(owned, live, env, adopt=options.adopt, prune=options.prune, needed_configmaps=needed,
+                               takeover=set(foreign))
     if first.refused:
         raise ConflictError(f"{env}: " + "; ".join(first.refused))
 
@@ -158,14 +163,36 @@ def reconcile(cluster: Cluster, env: str, namespace: str, desired: list[dict], o
         results = {planning.key(o): o for o in rest}  # nothing can be dry-run in a namespace not there yet
     else:
         results = _dry_run_all(cluster, rest, force_for, options.parallelism)
-    the_plan = planning.settle(first, results, live, env)
+    desired_by_key = {planning.key(o): o for o in owned}
+    for k, taken in foreign.items():
+        if k in results and k in desired_by_key:  # what the apply after the takeover leaves
+            results[k] = fields.strip(results[k], taken, desired_by_key[k])
+    the_plan = planning.settle(first, results, live, env, keep=set(foreign) & set(desired_by_key))
     progress(f"plan: {len(the_plan.to_apply)} to apply, {len(the_plan.unchanged)} unchanged, {len(the_plan.prune)} to prune")
     if options.dry_run:
         applied.update(results)
     else:
+        check_held(namespace)  # a run that lost its lock stops here, before changing anything
+        for k in sorted(set(foreign) & set(desired_by_key)):
+            _take_over(cluster, live[k], options.takeover, progress)
         applied.update(_perform(cluster, the_plan, force_for, options.parallelism))
     return SyncResult(_change_set(the_plan, live, owned), the_plan, live, applied, cluster.requests - start_requests,
                       environment=env)
+
+
+def _take_over(cluster: Cluster, obj: dict, managers: tuple[str, ...], progress: Progress) -> None:
+    """Fold the fields of `managers` into ship's Apply entry, so the apply that follows removes
+    the ones git does not set (Flux's ssa does the same before applying)."""
+    owners = sorted({e.get("manager") for e in obj["metadata"].get("managedFields") or [] if e.get("manager") in managers})
+    progress(f"{planning.subject(obj)}: taking over fields set by {', '.join(owners)}")
+    cluster.json_patch(obj, [{"op": "replace", "path": "/metadata/managedFields",
+                              "value": fields.taken_over(obj, managers, FIELD_MANAGER)}])
+
+
+def _leaving_deployments(owned: list[dict], live: dict, env: str) -> set[str]:
+    """Names of ship's live Deployments that git no longer renders: this sync prunes them."""
+    wanted = {planning.key(o) for o in owned}
+    return {k[3] for k, o in live.items() if k[1] == "Deployment" and k not in wanted and planning.owned(o, env)}
 
 
 def _owned_objects(cluster: Cluster, env: str, namespace: str, desired: list[dict], progress: Progress) -> list[dict]:
@@ -189,6 +216,8 @@ def _perform(cluster: Cluster, the_plan: Plan, force_for: Callable[[dict], bool]
     """Apply the plan's stages after the Namespace, in order, then prune: what the server returned."""
     applied = {}
     for stage_objects in the_plan.stages[1:]:
+        if stage_objects:
+            check_held(stage_objects[0]["metadata"].get("namespace", ""))
         results = _parallel(lambda o: cluster.apply(o, force=force_for(o)), stage_objects, parallelism)
         applied.update({planning.key(o): out for o, out in zip(stage_objects, results)})
     if the_plan.prune:

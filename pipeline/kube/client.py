@@ -14,17 +14,16 @@ plan, this performs.
 from __future__ import annotations
 
 import json
-import os
-import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from pipeline import names
-from pipeline.errors import ClusterError, ConfigError
+from pipeline.errors import ClusterError
+from pipeline.kube.credentials import KubeAuth, load_kubeconfig, ssl_context
 
 FIELD_MANAGER = names.MANAGER
 
@@ -59,16 +58,6 @@ class ApiError(ClusterError):
         return (self.body.get("details") or {}).get("causes") or []
 
 
-def _ssl_context(conf) -> ssl.SSLContext | bool:
-    """TLS settings from kubeconfig: the cluster's CA and, when given, a client certificate."""
-    if not conf.host.startswith("https"):
-        return False
-    ctx = ssl.create_default_context(cafile=conf.ssl_ca_cert) if conf.verify_ssl else ssl._create_unverified_context()
-    if conf.cert_file:
-        ctx.load_cert_chain(conf.cert_file, conf.key_file)
-    return ctx
-
-
 def subject(obj: dict) -> str:
     meta = obj.get("metadata", {})
     ns = meta.get("namespace")
@@ -78,34 +67,16 @@ def subject(obj: dict) -> str:
 class Cluster:
     """One cluster, reached through a kubeconfig context."""
 
-    def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, token: str | None = None,
-                 host: str | None = None, ca_cert: str | None = None, max_connections: int = 16):
-        from kubernetes import client as kclient
-        from kubernetes import config as kconfig
-
-        self._args = (kubeconfig, context, token, host, ca_cert, max_connections)
-        conf = kclient.Configuration()
-        if token and host:
-            conf.host, conf.ssl_ca_cert = host, ca_cert
-            conf.api_key = {"authorization": f"Bearer {token}"}
-        else:
-            path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-            if not os.path.isfile(path.split(os.pathsep)[0]):
-                raise ConfigError(f"kubeconfig {path}: file not found (set KUBECONFIG)")
-            try:
-                kconfig.load_kube_config(config_file=path.split(os.pathsep)[0], context=context, client_configuration=conf)
-            except kconfig.ConfigException as exc:
-                where = f"context {context!r}" if context else "the current context"
-                raise ConfigError(f"kubeconfig {path}: {where} cannot be used: {exc}") from exc
-            except FileNotFoundError as exc:
-                raise ConfigError(f"kubeconfig {path}: file not found (set KUBECONFIG)") from exc
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, max_connections: int = 16):
+        self._args = (kubeconfig, context, max_connections)
+        conf = load_kubeconfig(kubeconfig, context)
         self.host = conf.host
         self.context = context
-        headers = {"User-Agent": "ship", "Accept": "application/json"}
-        auth = (conf.api_key or {}).get("authorization") or (conf.api_key or {}).get("BearerToken")
-        if auth:
-            headers["Authorization"] = auth if auth.startswith("Bearer ") else f"Bearer {auth}"
-        self._http = httpx.Client(base_url=conf.host, headers=headers, verify=_ssl_context(conf), timeout=60.0,
+        # tls-server-name: the name the server's certificate is checked against (and sent as SNI).
+        self._extensions = {"sni_hostname": conf.tls_server_name} if getattr(conf, "tls_server_name", None) else {}
+        self._http = httpx.Client(base_url=conf.host, headers={"User-Agent": "ship", "Accept": "application/json"},
+                                  auth=KubeAuth(conf, lambda: load_kubeconfig(kubeconfig, context)),
+                                  verify=ssl_context(conf), timeout=60.0, proxy=getattr(conf, "proxy", None) or None,
                                   limits=httpx.Limits(max_connections=max_connections,
                                                       max_keepalive_connections=max_connections))
         self._discovery: dict[str, list[ResourceInfo]] = {}
@@ -114,8 +85,8 @@ class Cluster:
 
     def fork(self) -> Cluster:
         """A second client to the same cluster, with connections of its own."""
-        kubeconfig, context, token, host, ca_cert, max_connections = self._args
-        return Cluster(kubeconfig, context, token=token, host=host, ca_cert=ca_cert, max_connections=max_connections)
+        kubeconfig, context, max_connections = self._args
+        return Cluster(kubeconfig, context, max_connections=max_connections)
 
     def close(self) -> None:
         self._http.close()
@@ -129,7 +100,7 @@ class Cluster:
         try:
             resp = self._http.request(method, path, params=params, content=data,
                                       headers={"Content-Type": content_type} if body is not None else None,
-                                      timeout=timeout or 60.0)
+                                      timeout=timeout or 60.0, extensions=self._extensions)
         except httpx.HTTPError as exc:
             raise ClusterError(f"cluster {self.host} unreachable: {exc.__class__.__name__}: {exc}") from exc
         if resp.status_code >= 400:
@@ -211,6 +182,12 @@ class Cluster:
         return self.request("PATCH", info.path(meta.get("namespace"), meta["name"]), params=params, body=obj,
                             content_type="application/apply-patch+yaml", what=subject(obj))
 
+    def json_patch(self, obj: dict, ops: Sequence[dict]) -> dict:
+        """A JSON patch (RFC 6902) of `obj` as it is stored, e.g. to rewrite its managedFields."""
+        meta = obj["metadata"]
+        path = self.info_for(obj).path(meta.get("namespace"), meta["name"])
+        return self.request("PATCH", path, body=ops, content_type="application/json-patch+json", what=subject(obj))
+
     def create(self, obj: dict) -> dict:
         info = self.info_for(obj)
         return self.request("POST", info.path(obj["metadata"].get("namespace")), body=obj, what=subject(obj))
@@ -246,7 +223,8 @@ class Cluster:
             params["resourceVersion"] = resource_version
         self.requests += 1
         try:
-            with self._http.stream("GET", info.path(namespace), params=params, timeout=httpx.Timeout(timeout + 10)) as resp:
+            with self._http.stream("GET", info.path(namespace), params=params, timeout=httpx.Timeout(timeout + 10),
+                                   extensions=self._extensions) as resp:
                 if resp.status_code >= 400:
                     resp.read()
                     raise self._error(resp, "GET", info.path(namespace), f"watch {kind} in {namespace}")
@@ -268,7 +246,7 @@ class Cluster:
         url = f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/{path.lstrip('/')}"
         self.requests += 1
         try:
-            response = self._http.get(url, params=params, timeout=timeout)
+            response = self._http.get(url, params=params, timeout=timeout, extensions=self._extensions)
         except httpx.HTTPError:
             return None, b""
         return response.status_code, response.content

@@ -87,7 +87,8 @@ class EnvironmentLock:
         self.progress = progress
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.lost = False
+        self.lost = ""  # why the lock was lost ("" while held): checked before every change
+        self._renewed = time.monotonic()
 
     def _body(self, resource_version: str | None = None, acquire: bool = True) -> dict:
         now = _fmt(_now())
@@ -144,13 +145,23 @@ class EnvironmentLock:
         while not self._stop.wait(self.options.renew_every):
             try:
                 lease = self.cluster.get("coordination.k8s.io/v1", "Lease", self.name, self.namespace)
-                if not lease or lease["spec"].get("holderIdentity") != self.holder:
-                    self.lost = True
+                holder = (lease or {}).get("spec", {}).get("holderIdentity")
+                if lease is None or holder != self.holder:
+                    self.lost = f"Lease {self.namespace}/{self.name} is now held by {holder or 'nobody'}"
                     return
                 lease["spec"]["renewTime"] = _fmt(_now())
                 self.cluster.replace(lease)
-            except Exception:
-                continue
+                self._renewed = time.monotonic()
+            except Exception as exc:  # a missed renewal is retried until the lease would have expired
+                if time.monotonic() - self._renewed >= self.options.duration:
+                    self.lost = f"Lease {self.namespace}/{self.name} not renewed for {self.options.duration}s ({exc})"
+                    return
+
+    def check(self) -> None:
+        """Raise LockError when the lock was lost: another run may be changing the environment."""
+        if self.lost:
+            raise LockError(f"{self.env}: lost the environment's lock ({self.lost}); stopped before the next change: "
+                            "check `ship status`, then run the command again")
 
     def release(self) -> None:
         self._stop.set()
@@ -175,6 +186,7 @@ class EnvironmentLock:
         self.acquire()
         with _HELD_GUARD:
             _HELD[key] = 1
+            _LOCKS[key] = self
         return self
 
     def __exit__(self, *exc) -> None:
@@ -184,8 +196,19 @@ class EnvironmentLock:
             if _HELD[key]:
                 return
             del _HELD[key]
+            _LOCKS.pop(key, None)
         self.release()
 
 
 _HELD: dict[tuple[str, str], int] = {}  # locks this process holds, and how deeply
+_LOCKS: dict[tuple[str, str], EnvironmentLock] = {}
+
+
+def check_held(namespace: str) -> None:
+    """Before changing anything in `namespace`: LockError when this process held its lock and
+    lost it (the Lease was taken over, or could not be renewed before it expired)."""
+    with _HELD_GUARD:
+        locks = [lock for (ns, _), lock in _LOCKS.items() if ns == namespace]
+    for lock in locks:
+        lock.check()
 _HELD_GUARD = threading.Lock()

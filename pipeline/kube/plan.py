@@ -14,12 +14,13 @@ import base64
 import copy
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from pipeline import names
+from pipeline.kube.podspec import configmap_refs, pod_spec_of
 
 MANAGED_BY = names.MANAGED_BY
 ENV_LABEL = names.ENV_LABEL
@@ -84,7 +85,8 @@ class Plan:
 
 
 def settle(plan: Plan, dry_run: dict[tuple[str, str, str, str], dict[str, Any]],
-           live: dict[tuple[str, str, str, str], dict[str, Any]], env: str) -> Plan:
+           live: dict[tuple[str, str, str, str], dict[str, Any]], env: str,
+           keep: Set[tuple[str, str, str, str]] = frozenset()) -> Plan:
     """The plan once the server's dry-run has spoken: an object whose dry-run result is identical
     to the live one (value normalisation, e.g. CPU "0.5" to "500m", can look like drift locally)
     moves to unchanged. The Namespace stage is kept as it was. Returns a new Plan."""
@@ -95,7 +97,7 @@ def settle(plan: Plan, dry_run: dict[tuple[str, str, str, str], dict[str, Any]],
         for obj in stage:
             k = key(obj)
             have = live.get(k)
-            if have is not None and k in dry_run and owned(have, env) and \
+            if have is not None and k in dry_run and k not in keep and owned(have, env) and \
                     normalized(dry_run[k], redacted=False) == normalized(have, redacted=False):
                 unchanged.append(obj)
             else:
@@ -183,20 +185,23 @@ def drifted(desired: dict[str, Any], live: dict[str, Any]) -> bool:
     return not is_subset(comparable, live)
 
 
-def referenced_configmaps(objects: Iterable[dict[str, Any]]) -> set[str]:
-    """ConfigMap names that ReplicaSets' and Pods' pod specs use (a rollback needs them)."""
-    names: set[str | None] = set()
+def referenced_configmaps(objects: Iterable[dict[str, Any]], leaving: Set[str] = frozenset()) -> set[str]:
+    """ConfigMap names that ReplicaSets' and Pods' pod specs use (a rollback needs them), except
+    those of ReplicaSets (and their Pods) that belong to Deployments in `leaving`: a Deployment
+    pruned in the same sync takes its pods with it, and its ConfigMap need not outlive them."""
+    objects = list(objects)
+    going = {o["metadata"]["name"] for o in objects if o.get("kind") == "ReplicaSet" and _owner(o) in leaving}
+    names: set[str] = set()
     for obj in objects:
-        spec = obj.get("spec", {})
-        pod = spec.get("template", {}).get("spec", {}) if obj.get("kind") != "Pod" else spec
-        for group in ("initContainers", "containers"):
-            for c in pod.get(group) or []:
-                names.update((s.get("configMapRef") or {}).get("name") for s in c.get("envFrom") or [])
-                names.update(((v.get("valueFrom") or {}).get("configMapKeyRef") or {}).get("name") for v in c.get("env") or [])
-        for v in pod.get("volumes") or []:
-            names.add((v.get("configMap") or {}).get("name"))
-            names.update((s.get("configMap") or {}).get("name") for s in (v.get("projected") or {}).get("sources") or [])
-    return {n for n in names if n}
+        if (obj.get("kind") == "ReplicaSet" and _owner(obj) in leaving) or (obj.get("kind") == "Pod" and _owner(obj) in going):
+            continue
+        names.update(name for _, name in configmap_refs(pod_spec_of(obj)))
+    return names
+
+
+def _owner(obj: dict[str, Any]) -> str:
+    refs = obj.get("metadata", {}).get("ownerReferences") or []
+    return str(next((r.get("name") for r in refs if r.get("controller")), ""))
 
 
 def validate(desired: list[dict[str, Any]], env: str, namespace: str, namespaced: Callable[[dict[str, Any]], bool]) -> list[str]:
@@ -223,8 +228,11 @@ def validate(desired: list[dict[str, Any]], env: str, namespace: str, namespaced
 
 
 def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str], dict[str, Any]], env: str, *,
-              adopt: bool = False, prune: bool = True, needed_configmaps: set[str] | None = None) -> Plan:
-    """Pair desired (ownership added) with live objects by (group, kind, namespace, name)."""
+              adopt: bool = False, prune: bool = True, needed_configmaps: set[str] | None = None,
+              takeover: Set[tuple[str, str, str, str]] = frozenset()) -> Plan:
+    """Pair desired (ownership added) with live objects by (group, kind, namespace, name).
+    `takeover`: objects carrying fields of kubectl's managers (fields.py): applied even when
+    otherwise unchanged, so the apply removes those fields."""
     plan = Plan()
     wanted = set()
     for obj in desired:
@@ -236,7 +244,7 @@ def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str
             plan.refused.append(
                 f"{subject(obj)}: exists and is not managed by ship for {env}; pass --adopt to take it over")
             continue
-        if have is None or drifted(obj, have):
+        if have is None or k in takeover or drifted(obj, have):
             plan.stages[min(stage_of(obj), len(STAGE_NAMES) - 1)].append(obj)
         else:
             plan.unchanged.append(obj)

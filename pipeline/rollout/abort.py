@@ -41,6 +41,7 @@ class AbortResult:
 
 def abort(ctx: Context, env: Environment, reason: str) -> AbortResult:
     cluster = ctx.cluster(env)
+    ctx.workspace.guard_secrets(env, [])  # before anything is written or applied
     with EnvironmentLock(cluster, env.name, env.namespace, LockOptions(), ctx.progress):
         state = ctx.workspace.canary_state(env)
         if state is None:

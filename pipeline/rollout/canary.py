@@ -23,7 +23,7 @@ from pipeline.gitops.canary_overlay import CanaryState, Phase
 from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release
-from pipeline.kube.lock import EnvironmentLock, LockOptions
+from pipeline.kube.lock import EnvironmentLock, LockOptions, check_held
 from pipeline.rollout import abort as aborting
 from pipeline.rollout import rollback
 from pipeline.rollout.analysis import Analysis, fill, missing_services
@@ -127,6 +127,7 @@ def _step(ctx: Context, app: App, target: Environment, state: CanaryState, polic
         files.files[LEDGER_FILE] = ledger.record(rel, Outcome.CANARY, f"canary {state.weight}%", ctx.clock.iso()).dumps()
         return files, names.commit_message(title, "canary", rel.trailers())
 
+    check_held(target.namespace)  # a run that lost its lock records nothing more
     commit = ctx.workspace.publish(target, [app], plan)
     result.commits += [commit] if commit else []
     sync_environment(ctx, target)
@@ -197,6 +198,7 @@ def _finish(ctx: Context, app: App, env: Environment, state: CanaryState, result
                                            ctx.clock.iso()).dumps()
         return overlay.OverlayFiles(files), names.commit_message(title, "promote", rel.trailers())
 
+    check_held(env.namespace)
     commit = ctx.workspace.publish(env, [app], plan)
     result.commits += [commit] if commit else []
     sync_environment(ctx, env)

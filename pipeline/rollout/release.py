@@ -11,6 +11,7 @@ the file. Syncing and gating what was written is gating.py's job.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -22,6 +23,7 @@ from pipeline.gitops import overlay
 from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release, release_id
+from pipeline.image.build import REVISION_LABEL
 from pipeline.image.registry import ImageRef, Registry
 from pipeline.kube.apply import SyncResult
 from pipeline.rollout.gate import GateResult
@@ -74,16 +76,35 @@ def check_image(registry: Registry, image: str) -> ImageRef:
     return ref
 
 
+def image_source(ctx: Context, ref: ImageRef) -> Commit:
+    """The commit an image was built from: its tag (ship tags images with the short sha of the
+    app's last change), else its org.opencontainers.image.revision label, checked against git."""
+    git = ctx.workspace.git
+    found = git.resolve(ref.tag) if re.fullmatch(r"[0-9a-f]{7,40}", ref.tag) else None
+    if found is None:
+        revision = ctx.registry(ref.registry).labels(ref.path, ref.digest).get(REVISION_LABEL, "")
+        found = git.resolve(revision) if revision else None
+    if found is None:
+        raise PromotionError(f"{ref}: cannot tell which commit it was built from: its tag {ref.tag} is not a commit "
+                             f"of this repository and it has no {REVISION_LABEL} label naming one")
+    return found
+
+
+def refuse_older(ctx: Context, env: Environment, source: Commit, image: str, allow_older: bool) -> None:
+    """Runs can finish out of order: an image built before ENV's current release is refused."""
+    current = ctx.workspace.current_release(env)
+    if current is None or allow_older or not ctx.workspace.git.is_older(source.sha, current.commit):
+        return
+    raise PromotionError(f"{image} was built from {source.short}, older than {env.name}'s current release "
+                         f"{current.id} (commit {current.commit[:7]}); pass --allow-older to release it anyway")
+
+
 def new_release(ctx: Context, app: App, env: Environment, image: str, source: Commit, author: str) -> Release:
     """The release record of `image` built from `source`, with ENV's config for APP."""
     data = ctx.workspace.config_data(app, env)
-    rid = release_id(source.time, source.short)
-    # Another image or config from the same commit is another release: same id, a suffix.
-    ledger, n, base_id = ctx.workspace.ledger(env), 1, rid
-    while (entry := ledger.find(rid)) is not None and (entry.release.image != image
-                                                        or dict(entry.release.config_data) != data):
-        n += 1
-        rid = f"{base_id}.{n}"
+    # Another image or config from the same commit is another release: same id, a suffix. The
+    # id is settled again when it is written (write_release), against the ledger as pushed.
+    rid = ctx.workspace.ledger(env).id_for(release_id(source.time, source.short), image, data)
     return Release(id=rid, app=app.name, environment=env.name, commit=source.sha, image=image, config="",
                    created_at=ctx.clock.iso(), created_by=os.environ.get("SHIP_ACTOR") or author,
                    config_data=data)
@@ -97,12 +118,14 @@ def refuse_rejected(ctx: Context, env: Environment, release: Release, allow_reje
 
 
 def write_release(ctx: Context, app: App, env: Environment, release: Release, *, push: bool = True,
-                  action: str = "release", title: str | None = None, always: bool = False,
+                  action: str = "release", title: str | None = None, always: bool = False, new_id: bool = False,
                   ledger_change: LedgerChange | None = None, extra: dict[str, str | None] | None = None) -> ReleaseResult:
     """Write `release` into ENV's overlay (and its ledger), check it renders, commit and push.
 
     `always`: write even when the release is already the current one (a rollback does);
     `ledger_change`: how the ledger changes (default: the release added as pending);
+    `new_id`: a new release, whose id is settled against the ledger it is written into, so two
+    runs racing to release different images of one commit get different ids;
     `title`, `extra`: the commit's title (default `ACTION(ENV): APP ID`) and extra trailers.
     """
     base_objects, base_rel = ctx.workspace.base_of(app, env)
@@ -111,13 +134,16 @@ def write_release(ctx: Context, app: App, env: Environment, release: Release, *,
 
     def plan(current: dict[str, str | None]) -> tuple[overlay.OverlayFiles, str] | None:
         now = overlay.current_release(current, env)
-        rel = release if always else replace(
-            release, config=overlay.config_name_for(app, release.id, release.config_data, current))
+        ledger = Ledger.parse(current.get(LEDGER_FILE), str(env.overlay / LEDGER_FILE))
+        rel = release
+        if new_id:
+            rel = replace(rel, id=ledger.id_for(release.id.split(".")[0], release.image, dict(release.config_data)))
+        if not always:
+            rel = replace(rel, config=overlay.config_name_for(app, rel.id, rel.config_data, current))
         written[0] = rel
         if not always and now and now.id == rel.id and now.image == rel.image and now.config == rel.config:
             return None  # the same commit, image and config are already released here
         files = overlay.plan_release(current, app, env, rel, base_objects, base_rel)
-        ledger = Ledger.parse(current.get(LEDGER_FILE), str(env.overlay / LEDGER_FILE))
         files.files[LEDGER_FILE] = change(ledger, rel).dumps()
         ctx.progress(f"wrote {env.overlay}: {rel.image}, ConfigMap {rel.config}")
         message = names.commit_message(title or f"{action}({env.name}): {app.name} {rel.id}", action,

@@ -66,6 +66,7 @@ def roll_back(ctx: Context, app: App, env: Environment, target: Entry, replaced:
     """Apply `target` from the working tree, gate it, then record in git what the cluster runs."""
     rel = target.release
     arrow = f"{replaced.id} → {rel.id}" if replaced else rel.id
+    ctx.workspace.guard_secrets(env, [app])  # before anything is written or applied
     ctx.progress(f"rolling back {env.name}: {arrow} ({reason})")
     base_objects, base_rel = ctx.workspace.base_of(app, env)
     ctx.workspace.write(env, overlay.plan_release(ctx.workspace.files(env), app, env, rel, base_objects, base_rel))

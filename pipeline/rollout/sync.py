@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipeline.config import App, Environment, ShipConfig
 from pipeline.context import Context
@@ -34,7 +34,7 @@ def apps_in(cfg: ShipConfig, env: Environment) -> list[App]:
 
 def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster, rendered: list[dict] | None = None) -> list[dict]:
     """ENV's objects as git renders them, plus the apps' Secrets."""
-    objects = rendered if rendered is not None else render(cfg.root / env.overlay, str(env.overlay))
+    objects = rendered if rendered is not None else render(cfg.root / env.overlay, str(env.overlay))  # diff, status
     for app in apps_in(cfg, env):
         if app.secrets:
             live = cluster.get("v1", "Secret", app.secret_name, env.namespace) if _namespace_exists(cluster, env) else None
@@ -60,7 +60,9 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
                      lock_options: lock_mod.LockOptions = lock_mod.LockOptions()) -> apply.SyncResult:
     """Make ENV's namespace match git, under ENV's lock (or only dry-run it)."""
     cfg, cluster = ctx.config, ctx.cluster(env)
-    rendered = render(cfg.root / env.overlay, str(env.overlay))  # a bad overlay fails before the lock
+    options = replace(options, takeover=cfg.takeover_managers)
+    ctx.workspace.guard_secrets(env, apps_in(cfg, env))  # a Secret with data in git is never applied
+    rendered = ctx.workspace.render_overlay(env, list(cfg.apps.values()))  # a bad overlay fails before the lock
     if options.dry_run:
         return apply.reconcile(cluster, env.name, env.namespace, desired_objects(cfg, env, cluster, rendered),
                                options, ctx.progress)
@@ -84,7 +86,8 @@ def diff_environment(ctx: Context, env: Environment) -> list[ObjectDiff]:
     """What a sync would change, as unified diffs of normalized YAML, secrets redacted."""
     cluster = ctx.cluster(env)
     desired = desired_objects(ctx.config, env, cluster)
-    result = apply.reconcile(cluster, env.name, env.namespace, desired, apply.SyncOptions(dry_run=True))
+    options = apply.SyncOptions(dry_run=True, takeover=ctx.config.takeover_managers)
+    result = apply.reconcile(cluster, env.name, env.namespace, desired, options)
     out = []
     for obj in result.plan.to_apply:
         k = planning.key(obj)

@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from pipeline.commands import deploy
-from pipeline.errors import GateFailed, PromotionError
+from pipeline.errors import ConfigError, GateFailed, PromotionError, ValidationError
 from pipeline.gitops.ledger import Outcome
 from pipeline.rollout.canary import CanaryOutcome, CanaryResult
-from tests.fakes import GOOD, NEVER_READY, fake_context, fake_project
+from tests.fakes import GOOD, NEVER_READY, OTHER, fake_context, fake_project
 
 
 @pytest.fixture
@@ -19,7 +19,8 @@ def flow(tmp_path, monkeypatch):
     monkeypatch.setenv("SHIP_SECRET_HELLOK8S_DB_PASSWORD", "s3cret")
     fake_project(tmp_path)
     lines: list[str] = []
-    ctx, cluster, _ = fake_context(tmp_path, lines)
+    ctx, cluster, registry = fake_context(tmp_path, lines)
+    ctx.fake_registry = registry  # type: ignore[attr-defined]
     yield ctx, cluster, lines
     ctx.close()
 
@@ -180,3 +181,97 @@ def test_sync_reports_its_changes_and_gates(flow):
     assert result.gate is not None and result.gate.passed
     assert any(str(c).startswith("deployment.apps/hellok8s") for c in result.changes)
     assert yaml.safe_load(__import__("json").dumps(result.to_json()))["environment"] == "dev"
+
+
+def test_two_runs_racing_to_release_one_commit_get_two_ids(tmp_path, monkeypatch):
+    """Two clones (two CI runs) release two builds of one commit; the one that pushes second
+    re-plans on the remote's ledger and gets its own id: no release vanishes from the ledger."""
+    import git
+
+    fake_project(tmp_path / "origin")
+    bare = tmp_path / "remote.git"
+    git.Repo(tmp_path / "origin").clone(bare, bare=True)
+    runs = []
+    for name in ("a", "b"):
+        repo = git.Repo.clone_from(str(bare), tmp_path / name)
+        with repo.config_writer() as cw:
+            cw.set_value("user", "name", name)
+            cw.set_value("user", "email", f"{name}@example.com")
+        runs.append(fake_context(tmp_path / name, [])[0])
+    first = deploy.release(runs[0], "dev", None, image=GOOD, sync=False)
+    second = deploy.release(runs[1], "dev", None, image=OTHER, sync=False)  # planned on a stale ledger
+    assert second.release.id == f"{first.release.id}.2"
+    assert [e.release.id for e in runs[1].workspace.ledger(runs[1].config.env("dev")).entries] == \
+        [first.release.id, second.release.id]
+
+
+def test_a_config_file_larger_than_a_configmap_is_refused_at_once_naming_it(flow):
+    ctx, _, _ = flow
+    (ctx.config.root / "apps/hellok8s/config/dev.env").write_text("BIG=" + "x" * (1024 * 1024 + 1) + "\n")
+    ctx.workspace.git.repo.git.commit("-qam", "huge config")
+    with pytest.raises(ConfigError, match=r"apps/hellok8s/config/dev.env: 1,048,582 bytes; a ConfigMap holds at most 1,048,576"):
+        deploy.release(ctx, "dev", None, image=GOOD)
+    assert ctx.workspace.current_release(ctx.config.env("dev")) is None
+
+
+SECRET = "apiVersion: v1\nkind: Secret\nmetadata: {name: leaked}\ndata: {password: aHVudGVyMg==}\n"
+
+
+def commit_leaked_secret(ctx) -> None:
+    overlay = ctx.config.root / "environments/dev"
+    (overlay / "leaked.yaml").write_text(SECRET)
+    kz = overlay / "kustomization.yaml"
+    kz.write_text(kz.read_text().replace("resources:\n", "resources:\n- leaked.yaml\n"))
+    ctx.workspace.git.repo.git.add("--all")
+    ctx.workspace.git.repo.git.commit("-qm", "a hand-written secret")
+
+
+def test_sync_refuses_a_committed_secret_with_data_before_applying_anything(flow):
+    ctx, cluster, _ = flow
+    deploy.release(ctx, "dev", None, image=GOOD)
+    commit_leaked_secret(ctx)
+    before = dict(cluster.objects)
+    with pytest.raises(ValidationError, match="environments/dev/leaked.yaml: a Secret with data must never be committed"):
+        deploy.sync(ctx, "dev")
+    assert cluster.objects == before and cluster.get("v1", "Secret", "leaked", "hk-dev") is None
+
+
+def test_rollback_refuses_a_committed_secret_with_data_with_nothing_changed(flow):
+    ctx, cluster, _ = flow
+    deploy.release(ctx, "dev", None, image=GOOD)
+    new_config(ctx, "dev", "second edition")
+    deploy.release(ctx, "dev", None, image=GOOD)
+    commit_leaked_secret(ctx)
+    head, before = ctx.workspace.git.head().sha, dict(cluster.objects)
+    with pytest.raises(ValidationError, match="leaked.yaml: a Secret with data must never be committed"):
+        deploy.rollback(ctx, "dev", None, "try")
+    assert ctx.workspace.git.head().sha == head and ctx.workspace.git.dirty_paths() == [] and cluster.objects == before
+
+
+def test_a_release_records_the_commit_its_image_was_built_from_not_head(flow):
+    ctx, _, _ = flow
+    first = ctx.workspace.git.repo.git.rev_list("--max-parents=0", "HEAD")
+    new_config(ctx, "dev", "a later commit")
+    rel = deploy.release(ctx, "dev", None, image=GOOD).release
+    assert rel.commit == first and rel.id.endswith(first[:7]) and ctx.workspace.git.head().sha != first
+
+
+def test_an_image_older_than_the_current_release_is_refused_unless_allowed(flow):
+    ctx, _, _ = flow
+    first = ctx.workspace.git.repo.git.rev_list("--max-parents=0", "HEAD")
+    new_config(ctx, "dev", "a later commit")
+    ctx.fake_registry.revisions["hellok8s-other"] = ctx.workspace.git.head().sha  # OTHER: built from the newer commit
+    newer = deploy.release(ctx, "dev", None, image=OTHER).release
+    with pytest.raises(PromotionError, match=f"built from {first[:7]}, older than dev's current release {newer.id}.*--allow-older"):
+        deploy.release(ctx, "dev", None, image=GOOD)
+    assert ctx.workspace.current_release(ctx.config.env("dev")).id == newer.id
+    older = deploy.release(ctx, "dev", None, image=GOOD, allow_older=True).release
+    assert older.commit == first
+    assert "Ship-Allow-Older: yes" in ctx.workspace.git.repo.git.log("--format=%B", "-3")
+
+
+def test_an_image_whose_source_commit_is_unknown_is_refused(flow):
+    ctx, _, _ = flow
+    ctx.fake_registry.revision = ""
+    with pytest.raises(PromotionError, match="cannot tell which commit it was built from: its tag 1111111 is not a commit"):
+        deploy.release(ctx, "dev", None, image=GOOD)

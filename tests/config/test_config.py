@@ -66,6 +66,10 @@ def test_registry_from_environment_wins():
         (("weight: 10,", "weight: 120,"), "ship.yaml:16: environments.prod.canary.steps[0].weight: expected a percentage between 1 and 100"),
         (("  dev:\n", "  Dev_1:\n"), "ship.yaml:8: environments.Dev_1: environment name: expected a lowercase DNS label"),
         (("secrets: [DB_PASSWORD]", "secrets: [db-password]"), "ship.yaml:6: apps.web.secrets: expected secret keys in UPPER_SNAKE_CASE"),
+        (("path: apps/web", "path: ../../etc"), "ship.yaml:4: apps.web.path: expected a relative path inside the repository (not '../../etc')"),
+        (("path: apps/web", "path: /etc"), "ship.yaml:4: apps.web.path: expected a relative path inside the repository (not '/etc')"),
+        (("    image: web\n", "    image: web\n    base: ../../../x\n"), "apps.web.base: expected a relative path inside the repository"),
+        (("  web:\n", "  " + "w" * 41 + ":\n"), "app name: expected a lowercase DNS label (a-z, 0-9, '-'), at most 40 characters"),
     ],
 )
 def test_bad_files_name_file_line_and_key(edit, message):

@@ -510,3 +510,20 @@ def test_missing_secret_message_holds_no_value():
 def test_app_without_secrets_has_no_secret():
     app = App(name="hellok8s", path=Path("apps/hellok8s"), image="hellok8s")
     assert secret_for(app, ENVIRONMENT, None, {VAR: "ignored"}) is None
+
+
+def test_configmaps_of_a_deployment_pruned_in_the_same_sync_are_not_kept():
+    from pipeline.kube.plan import referenced_configmaps
+
+    def rs(name, owner, config):
+        return {"kind": "ReplicaSet", "metadata": {"name": name, "ownerReferences": [{"name": owner, "controller": True}]},
+                "spec": {"template": {"spec": {"containers": [{"envFrom": [{"configMapRef": {"name": config}}]}]}}}}
+
+    def pod(name, owner, config):
+        return {"kind": "Pod", "metadata": {"name": name, "ownerReferences": [{"name": owner, "controller": True}]},
+                "spec": {"containers": [{"envFrom": [{"configMapRef": {"name": config}}]}]}}
+
+    live = [rs("web-1", "web", "cfg-r1"), pod("web-1-a", "web-1", "cfg-r1"),
+            rs("web-canary-1", "web-canary", "cfg-r2"), pod("web-canary-1-a", "web-canary-1", "cfg-r2")]
+    assert referenced_configmaps(live) == {"cfg-r1", "cfg-r2"}
+    assert referenced_configmaps(live, {"web-canary"}) == {"cfg-r1"}

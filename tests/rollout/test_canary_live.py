@@ -227,6 +227,9 @@ def test_hold_then_abort_by_hand(prod_stable):
     assert "weight 0: live weights: hellok8s 100%, hellok8s-canary 0%" in out.stderr
     assert not exists(ns, "service", "hellok8s-canary") and stable_release(ns) == r1
     assert history("prod")[r2] == ("rejected", "latency looks off")
+    # The abort leaves prod in sync: the canary's ConfigMap went with its Deployment.
+    diff = ship("diff", "prod")
+    assert diff.exit_code == 0, diff.output
     assert ship("abort", "prod").exit_code == 1  # nothing left to abort
 
 

@@ -33,6 +33,9 @@ def remote_log(bare: Path) -> list[str]:
 
 def test_build_prints_a_pinned_ref_the_registry_confirms(ship_repo, registry):
     work, _ = ship_repo
+    # A change to the app of its own, so this build makes an image no other test made yet.
+    (work / "apps/hellok8s/README.md").write_text((work / "apps/hellok8s/README.md").read_text() + "\nbuild test\n")
+    commit_all(work, "a change to the app")
     result = ship("build", "hellok8s", "--output", "json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)

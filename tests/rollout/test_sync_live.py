@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -273,12 +274,19 @@ def test_a_second_run_waits_for_the_lock_or_fails_with_no_wait(released):
         assert f"LockError: dev is locked by {held.holder} (Lease {ns}/ship-lock-dev)" in busy.stderr
         proc = subprocess.Popen([*SHIP, "sync", "dev", "--lock-timeout", "60"], cwd=work, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-        time.sleep(2.5)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 60  # a busy machine can take seconds to start the second run
+        while not any("waiting for dev's lock" in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert proc.poll() is None  # waiting
     finally:
         held.release()
         cluster.close()
-    out, errs = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    errs = "".join(lines)
     assert proc.returncode == 0, errs
     assert f"waiting for dev's lock, held by {held.holder}" in errs
 
@@ -371,3 +379,20 @@ def test_status_reports_release_health_and_drift(released):
     assert row["drift"] is True
     table = ship("status")
     assert table.exit_code == 0 and "RELEASE" in table.stdout and rel["id"] in table.stdout
+
+
+def test_a_kubectl_edit_to_a_field_git_does_not_set_shows_in_diff_and_sync_removes_it(released):
+    work, _, ns, rel = released
+    assert ship("sync", "dev").exit_code == 0
+    edit = kubectl("-n", ns, "set", "env", "deployment/hellok8s", "FAIL_MODE=errors")
+    assert edit.returncode == 0, edit.stderr
+    diff = ship("diff", "dev")
+    assert diff.exit_code == 1, diff.output
+    assert "-        - name: FAIL_MODE" in diff.stdout and "-          value: errors" in diff.stdout
+    synced = ship("sync", "dev")
+    assert synced.exit_code == 0, synced.output
+    assert f"Deployment/{ns}/hellok8s: taking over fields set by kubectl-set" in synced.stderr
+    env = get("deployment", "hellok8s", ns)["spec"]["template"]["spec"]["containers"][0].get("env") or []
+    assert "FAIL_MODE" not in [e["name"] for e in env]
+    assert {m["manager"] for m in get("deployment", "hellok8s", ns)["metadata"]["managedFields"]} & {"kubectl-set"} == set()
+    assert ship("diff", "dev").exit_code == 0
