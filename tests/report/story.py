@@ -47,7 +47,7 @@ class Story:
     ctx: object
     cluster: object
     clock: StoryClock
-    sources: dict[str, str] = field(default_factory=dict)  # letter -> source commit sha
+    sources: dict[str, str] = field(default_factory=dict)  # letter -> source commit sha (its images' revision)
     releases: dict[str, str] = field(default_factory=dict)  # letter -> release id
 
     def at(self, month_day: str, hhmm: str, tick: float = 0.0) -> None:
@@ -110,13 +110,15 @@ def tell(root: Path, monkeypatch: pytest.MonkeyPatch) -> Story:
     """Build the story's repository at `root`; returns it with the context it was told with."""
     monkeypatch.setenv("SHIP_SECRET_HELLOK8S_DB_PASSWORD", "s3cret")
     fake_project(root)
-    ctx, cluster, _ = fake_context(root, [])
+    ctx, cluster, registry = fake_context(root, [])
     clock = StoryClock()
     ctx.clock = ctx.workspace.clock = clock
     _dated_commits(monkeypatch, clock)
     story = Story(root, ctx, cluster, clock)
     for day, time, tick, (what, a, b) in STEPS:
         story.at(day, time, tick)
+        if what == "release":
+            registry.revision = story.sources[a]  # the image was built from that source commit
         if what == "source":
             story.source(a, b)
         elif what == "release" and b == NEVER_READY:

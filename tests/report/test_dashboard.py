@@ -117,9 +117,10 @@ def test_serve_answers_and_refreshes_from_git(story, tmp_path):
         assert '<meta http-equiv="refresh" content="1">' in first and story.releases["F"] in first
         assert httpx.get(f"http://127.0.0.1:{port}/assets/chart.umd.min.js").status_code == 200
         assert httpx.get(f"http://127.0.0.1:{port}/nope").status_code == 404
-        ctx, _, _ = fake_context(work, [])
+        ctx, _, registry = fake_context(work, [])
         (work / "apps/hellok8s/config/dev.env").write_text("MESSAGE=seventh edition\nDB_URL=postgres://db\n")
         ctx.workspace.git.repo.git.commit("-qam", "seventh edition")
+        registry.revision = ctx.workspace.git.head().sha  # the image was built from it
         released = deploy.release(ctx, "dev", None, image=GOOD, sync=False).release.id
         deadline = time.monotonic() + 10
         while released not in (page := httpx.get(f"http://127.0.0.1:{port}/").text) and time.monotonic() < deadline:
