@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline import names
+from pipeline.config import Environment
 from pipeline.context import Context
 from pipeline.errors import ShipError
 from pipeline.gitops.ledger import Outcome
@@ -125,15 +126,16 @@ def gather(ctx: Context, live: bool, since: str, title: str = "ship", commit_url
     return board
 
 
-def _environment(ctx: Context, env: Any, last: Event | None, live: bool) -> tuple[Row, Canary | None, str]:
+def _environment(ctx: Context, env: Environment, last: Event | None, live: bool) -> tuple[Row, Canary | None, str]:
     rel = ctx.workspace.current_release(env)
     state = ctx.workspace.canary_state(env)
     entry = ctx.workspace.ledger(env).find(rel.id) if rel else None
     digest = rel.image.split("@sha256:")[-1][:12] if rel and "@sha256:" in rel.image else ""
-    base = dict(environment=env.name, namespace=env.namespace, app=rel.app if rel else "", release=rel.id if rel else "",
-                image=rel.image if rel else "", digest=digest, config=rel.config if rel else "",
-                outcome=entry.outcome.value if entry else ("" if rel is None else Outcome.PENDING.value),
-                canary=state.describe() if state else "", changed=last)
+    base: dict[str, Any] = dict(
+        environment=env.name, namespace=env.namespace, app=rel.app if rel else "", release=rel.id if rel else "",
+        image=rel.image if rel else "", digest=digest, config=rel.config if rel else "",
+        outcome=entry.outcome.value if entry else ("" if rel is None else Outcome.PENDING.value),
+        canary=state.describe() if state else "", changed=last)
     health, message, drift, error, weights = "", "", None, "", {}
     if live:
         status = environment_status(ctx, env)
@@ -153,7 +155,7 @@ def _environment(ctx: Context, env: Any, last: Event | None, live: bool) -> tupl
     return row, canary, error
 
 
-def _live_weights(ctx: Context, env: Any) -> dict[str, int]:
+def _live_weights(ctx: Context, env: Environment) -> dict[str, int]:
     try:
         return live_weights(ctx.cluster(env), env)
     except ShipError:

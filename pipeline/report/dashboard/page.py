@@ -12,9 +12,8 @@ import html
 import json
 
 from pipeline.report import metrics as dora
-from pipeline.report.dashboard.model import Board, Canary, Row
+from pipeline.report.dashboard.model import MAX_TIMELINE, Board, Canary, Row
 from pipeline.report.events import Event
-from pipeline.report.dashboard.model import MAX_TIMELINE
 
 CHART_JS = "chart.umd.min.js"  # Chart.js, vendored at the version VENDOR.md names
 ASSETS = (CHART_JS, "dashboard.js", "dashboard.css")
