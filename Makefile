@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 
-.PHONY: help deps venv binaries cluster cluster-down test unit lint demo bench clean
+.PHONY: help deps venv binaries cluster cluster-down test unit lint demo bench screenshot clean
 
 help:
 	@echo "make test          install everything, start the local parts, run the whole suite"
@@ -12,6 +12,7 @@ help:
 	@echo "make unit          lint, type-check and the fast tests that need no local parts"
 	@echo "make lint          ruff and mypy (strict on the pure modules)"
 	@echo "make bench         ship vs kubectl apply --server-side on the local cluster (bench/results.json)"
+	@echo "make screenshot    the dashboard test saves its Chromium screenshot as docs/dashboard.png"
 
 deps:
 	@hack/install-deps.sh
@@ -49,6 +50,9 @@ demo: deps venv binaries
 bench: deps venv binaries
 	@$(PY) -c "import matplotlib" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
 	@eval "$$(hack/cluster-up.sh)" && $(PY) bench/run.py
+
+screenshot: deps venv
+	@SHIP_SCREENSHOTS=docs $(PY) -m pytest -q tests/report/test_dashboard.py -k chromium
 
 clean: cluster-down
 	rm -rf .venv

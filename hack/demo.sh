@@ -81,6 +81,8 @@ say "11. ship status"
 "$ship" status
 say "12. ship history prod"
 "$ship" history prod
+say "11. ship metrics: DORA's four keys, from the commits above"
+"$ship" metrics
 say "What happened"
 git log -22 --format='  %s' | grep -v '^  record(' || true
 cat <<MSG
@@ -97,3 +99,6 @@ The demo repository is $demo/repo (remote: $demo/remote.git); the cluster stays 
   kubectl get deploy -A -l app.kubernetes.io/managed-by=ship
 Tear everything down with: make cluster-down
 MSG
+say "The dashboard: what runs where, the canary history, a timeline and the DORA charts"
+"$ship" dashboard --out "$demo/dashboard" --live
+echo "Dashboard: $demo/dashboard/index.html   (live: cd $demo/repo && $ship serve)"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the local parts need from Debian's packages, only when missing:
-# podman (the Docker-API build engine), docker-registry (the registry) and prometheus (for canary
-# analysis tests; started by the tests, never as a service). Needs root for apt.
+# podman (the Docker-API build engine), docker-registry (the registry), prometheus (for canary
+# analysis tests; started by the tests, never as a service) and chromium (headless, for the
+# dashboard tests). Needs root for apt.
 set -euo pipefail
-packages=(podman docker-registry curl git prometheus)
+packages=(podman docker-registry curl git prometheus chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from pipeline import scaffold
-from tests.conftest import ROOT, commit_all
+from tests.conftest import ROOT, bare_and_clone, commit_all, copy_project
 from tests.workflow_runner import WorkflowRun, runner_env
 
 WORKFLOWS = sorted((ROOT / ".github/workflows").glob("*.yml"))
@@ -58,6 +58,36 @@ def test_pipeline_shape_queues_per_environment_with_least_permissions():
         assert job["environment"] == env and job["concurrency"] == {"group": f"ship-{env}", "cancel-in-progress": False}
     assert wf["env"]["SHIP_SECRET_HELLOK8S_DB_PASSWORD"] == "${{ secrets.SHIP_SECRET_HELLOK8S_DB_PASSWORD }}"
     assert "ship promote uat prod --canary 10" in wf["jobs"]["prod"]["steps"][-2]["run"]
+
+
+def test_preview_runs_on_pull_requests_with_read_only_rights():
+    wf = yaml.safe_load((ROOT / ".github/workflows/preview.yml").read_text())
+    assert wf["permissions"] == {"contents": "read"} and list(wf[True]) == ["pull_request"]
+    assert "ship preview --base \"origin/$BASE_REF\"" in wf["jobs"]["preview"]["steps"][-1]["run"]
+
+
+def test_preview_steps_write_the_preview_as_the_job_summary(tmp_path):
+    """The pull-request workflow's steps, in a clone whose branch changes dev's config: needs no cluster."""
+    bare, work, repo = bare_and_clone(tmp_path, "repo")
+    copy_project(work)
+    shutil.copytree(ROOT / ".github", work / ".github")
+    for env in ("dev", "uat", "prod"):
+        (work / "environments" / env).mkdir(parents=True)
+        (work / "environments" / env / ".gitkeep").write_text("")
+    commit_all(work, "initial")
+    repo.git.checkout("-qb", "greeting")
+    env_file = work / "apps/hellok8s/config/dev.env"
+    env_file.write_text(env_file.read_text().replace("Hello from dev", "Hello from a pull request"))
+    repo.git.commit("-qam", "a new greeting")
+    run = WorkflowRun(work, tmp_path, {"github.base_ref": "main"}, runner_env({}))
+    try:
+        run.run(work / ".github/workflows/preview.yml")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{run.output()[-4000:]}") from None
+    summary = run.summary.splitlines()
+    assert summary[0] == "### ship preview of this pull request: `origin/main` → working tree"
+    assert "| dev | no change | hellok8s: 1 config value |" in summary
+    assert "| `MESSAGE` | `Hello from dev` | `Hello from a pull request` |" in summary
 
 
 @pytest.mark.cluster
