@@ -260,6 +260,7 @@ drain_pods() {
 }
 
 cmd_down() {
+  set +e  # best effort: every step runs, whatever the one before found
   drain_pods
   stop_pid kube-proxy
   # Removes kube-proxy's iptables chains (all of them, whoever made them; only this node uses them).
@@ -321,6 +322,7 @@ cmd_down() {
     rm -rf "$NODE_DIR"
   fi
   [ "$(cat "$CLAIM" 2>/dev/null)" = "$SHIP_STATE" ] && rm -f "$CLAIM"
+  set -e
   return 0
 }
 
