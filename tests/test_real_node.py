@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -265,6 +266,8 @@ def test_the_gateway_splits_real_traffic_by_the_httproute_weights(held_canary, l
     assert {re.search(r"host: (\S+),", a.text).group(1) for a in answers if a.headers["X-Track"] == "canary"} <= canary_pods
     # Binomial(n, 10%): within 4 standard deviations (a 1 in 15,000 chance to fail by bad luck).
     sigma = math.sqrt(n * 0.1 * 0.9)
+    print(f"{n} requests through {local_parts['SHIP_GATEWAY_URL']}: {dict(tracks)}; canary share "
+          f"{tracks['canary'] / n:.1%} (expected 10% ± {4 * sigma / n:.1%})")
     assert abs(tracks["canary"] - n * 0.1) <= 4 * sigma, tracks
 
 
@@ -302,6 +305,68 @@ def test_prometheus_scrapes_both_tracks_of_the_real_pods(held_canary, local_part
     series = prometheus_query(prom, f'hellok8s_http_requests_total{{namespace="{ns}",track="canary"}}')
     assert series and all(s["metric"]["pod"].startswith("hellok8s-canary-") for s in series), series
     assert {s["metric"]["job"] for s in series} == {"pods"}
+
+
+def load(url: str, stop: threading.Event) -> None:
+    """Steady traffic through the gateway (about 50 requests a second) until `stop`."""
+    with httpx.Client(base_url=url, headers={"Host": HOST}, timeout=2) as client:
+        while not stop.is_set():
+            try:
+                client.get("/")
+            except httpx.HTTPError:
+                pass
+            stop.wait(0.02)
+
+
+def test_a_canary_failing_in_part_is_caught_by_prometheus_analysis_of_real_traffic(real_node, local_parts,
+                                                                                    hellok8s_image, tmp_path):
+    """prod's next release answers 12% of requests with 500 (ERROR_RATE): real traffic through the
+    gateway reaches it at 10%, Prometheus scrapes its errors, ship's analysis rejects it."""
+    work, bare, namespaces = new_repo(tmp_path)
+    ns, prom, gateway = namespaces["prod"], local_parts["SHIP_PROMETHEUS_URL"], local_parts["SHIP_GATEWAY_URL"]
+    try:
+        set_canary(work, f"router: gateway\ngateway: {local_parts['SHIP_GATEWAY']}\nhost: {HOST}\n")
+        commit_all(work, "prod: routed by ship's gateway")
+        for step in (["release", "dev", "--image", hellok8s_image], ["promote", "dev", "uat"], ["promote", "uat", "prod"]):
+            out = ship(work, *step)
+            assert out.returncode == 0, (step, out.stderr)
+        r1 = kubectl_json("-n", ns, "get", "deployment", "hellok8s")["metadata"]["annotations"]["ship.dev/release"]
+        set_config(work, "dev", MESSAGE="Hello again from dev")
+        set_config(work, "prod", ERROR_RATE="0.12")
+        errors = (f'sum(rate(hellok8s_http_requests_total{{namespace="{ns}",track="canary",code=~"5.."}}[10s]))'
+                  f' or vector(0)')
+        query = f'({errors}) / sum(rate(hellok8s_http_requests_total{{namespace="{ns}",track="canary"}}[10s]))'
+        set_canary(work, f"router: gateway\ngateway: {local_parts['SHIP_GATEWAY']}\nhost: {HOST}\ninterval: 2s\n"
+                         "steps:\n  - {weight: 10, bake: 30s}\n"
+                         f"prometheus:\n  - {{url: '{prom}', query: '{query}', max: 0.02}}")
+        commit_all(work, "dev: a new greeting; prod: a release that fails in part")
+        for step in (["release", "dev", "--image", hellok8s_image], ["promote", "dev", "uat"]):
+            out = ship(work, *step)
+            assert out.returncode == 0, (step, out.stderr)
+        wait_routed(gateway, ns)
+        stop = threading.Event()
+        loader = threading.Thread(target=load, args=(gateway, stop), daemon=True)
+        loader.start()
+        try:
+            out = ship(work, "promote", "uat", "prod")
+        finally:
+            stop.set()
+            loader.join()
+        assert out.returncode != 0, out.stderr
+        failed = [line for line in out.stderr.splitlines() if "[FAILED]" in line]
+        print("\n".join(failed[:1] + [line for line in out.stderr.splitlines() if "untouched" in line]))
+        assert failed and all(line.split(": ")[1].startswith("prometheus (sum(rate(") for line in failed), out.stderr
+        assert f"stable {r1} untouched" in out.stderr, out.stderr
+        # Prometheus saw the canary's own 500s (none from stable, which has no ERROR_RATE).
+        by_track = {r["metric"]["track"]: float(r["value"][1]) for r in prometheus_query(
+            prom, f'sum by (track) (hellok8s_http_requests_total{{namespace="{ns}",code="500"}})')}
+        assert by_track.get("canary", 0) > 0 and by_track.get("stable", 0) == 0, by_track
+        route = kubectl_json("-n", ns, "get", "httproute", "hellok8s")
+        assert [(b["name"], b["weight"]) for b in route["spec"]["rules"][0]["backendRefs"]] == [("hellok8s", 100)]
+        answers = through_gateway(gateway, 50)
+        assert {(a.status_code, a.headers["X-Track"]) for a in answers} == {(200, "stable")}
+    finally:
+        delete_namespaces(namespaces.values())
 
 
 # ------------------------------------------------------------------------------ crash recovery
