@@ -156,7 +156,8 @@ start_kubernetes() {
   config_sum=$(kwokctl_config | sha256sum | cut -c1-16)
   if [ -f "$KUBECONFIG_PATH" ] && [ "$(cat "$SHIP_STATE/kubernetes.config-sum" 2>/dev/null)" = "$config_sum" ] \
      && components_alive && cluster_ready; then return; fi
-  if "$kwokctl" get clusters 2>/dev/null | grep -qx "$SHIP_CLUSTER"; then
+  # grep -q would quit at the first match and fail the pipeline with SIGPIPE now and then.
+  if "$kwokctl" get clusters 2>/dev/null | grep -x "$SHIP_CLUSTER" >/dev/null; then
     # A component died (a crash, or the session that started it ended). Restarting in place
     # leaves kwok's node leases with the dead controller for minutes, so start afresh: the
     # cluster is a test fixture and creating it takes seconds.
@@ -202,8 +203,7 @@ setup_kubernetes() {
     [ -d "$crds" ] || go mod download "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" >/dev/null \
       || die "go mod download sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION failed"
     "${k[@]}" apply --server-side -f "$crds" >/dev/null || die "installing the Gateway API CRDs failed"
-    "${k[@]}" wait --for condition=Established --timeout 60s crd -l gateway.networking.k8s.io/bundle-version >/dev/null 2>&1 \
-      || "${k[@]}" wait --for condition=Established --timeout 60s crd/httproutes.gateway.networking.k8s.io >/dev/null
+    "${k[@]}" wait --for condition=Established --timeout 60s -f "$crds" >/dev/null
     log "Gateway API $GATEWAY_API_VERSION CRDs installed"
   fi
 }
@@ -265,7 +265,7 @@ kind: Secret
 type: kubernetes.io/service-account-token
 metadata: {name: prometheus-token, namespace: $SHIP_GATEWAY_NAMESPACE, annotations: {kubernetes.io/service-account.name: prometheus}}
 ---
-# Pod discovery (kubernetes_sd_configs, role pod) and nothing else.
+# Pod discovery for Prometheus (hack/realnode/pod_sd.py lists the real node's pods) and nothing else.
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata: {name: ship-prometheus}
