@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, bare_and_clone, commit_all, copy_project, unique_namespaces
+from tests.conftest import ROOT, bare_and_clone, commit_all, unique_namespaces
 
 pytestmark = [pytest.mark.realnode, pytest.mark.cluster, pytest.mark.registry, pytest.mark.engine]
 SECRET_VAR = "SHIP_SECRET_HELLOK8S_DB_PASSWORD"
@@ -109,11 +109,13 @@ def real_node(local_parts) -> str:
     return name
 
 
-def new_repo(tmp: Path) -> tuple[Path, Path, dict[str, str]]:
-    """This repository's ship.yaml and apps/ with a bare remote, namespaces of its own, pods on the
-    real node and short gates: (work, bare, {env: namespace})."""
+def new_repo(tmp: Path, project: Path) -> tuple[Path, Path, dict[str, str]]:
+    """This repository's ship.yaml and apps/ (from `project`, the commit the session's image was
+    built from) with a bare remote, namespaces of its own, pods on the real node and short gates:
+    (work, bare, {env: namespace})."""
     bare, work, repo = bare_and_clone(tmp, "repo")
-    copy_project(work)
+    repo.git.fetch(str(project), "main")
+    repo.git.reset("--hard", "FETCH_HEAD")
     for env in ("dev", "uat", "prod"):
         (work / "environments" / env).mkdir(parents=True)
         (work / "environments" / env / ".gitkeep").write_text("")
@@ -129,8 +131,8 @@ def new_repo(tmp: Path) -> tuple[Path, Path, dict[str, str]]:
 
 
 @pytest.fixture
-def real_repo(real_node, local_parts, tmp_path):
-    work, bare, namespaces = new_repo(tmp_path)
+def real_repo(real_node, local_parts, project_repo, tmp_path):
+    work, bare, namespaces = new_repo(tmp_path, project_repo)
     yield work, bare, namespaces
     delete_namespaces(namespaces.values())
 
@@ -194,11 +196,11 @@ def test_a_failing_release_on_real_pods_is_rolled_back(real_repo, real_node, hel
 
 # ------------------------------------------------------------------------- gateway, Prometheus
 @pytest.fixture(scope="module")
-def held_canary(real_node, local_parts, hellok8s_image, tmp_path_factory):
+def held_canary(real_node, local_parts, hellok8s_image, project_repo, tmp_path_factory):
     """prod runs r1 as stable and r2 as a 10% canary, held, routed by the real gateway:
     (work, namespaces, r1, r2)."""
     assert "SHIP_GATEWAY" in local_parts and "SHIP_GATEWAY_URL" in local_parts, local_parts
-    work, bare, namespaces = new_repo(tmp_path_factory.mktemp("held-canary"))
+    work, bare, namespaces = new_repo(tmp_path_factory.mktemp("held-canary"), project_repo)
     set_canary(work, f"router: gateway\ngateway: {local_parts['SHIP_GATEWAY']}\nhost: {HOST}\ninterval: 1s\n"
                      "steps:\n  - {weight: 10, bake: 2s}")
     commit_all(work, "prod: a canary routed by ship's gateway")
@@ -319,10 +321,11 @@ def load(url: str, stop: threading.Event) -> None:
 
 
 def test_a_canary_failing_in_part_is_caught_by_prometheus_analysis_of_real_traffic(real_node, local_parts,
-                                                                                    hellok8s_image, tmp_path):
+                                                                                    hellok8s_image, project_repo,
+                                                                                    tmp_path):
     """prod's next release answers 12% of requests with 500 (ERROR_RATE): real traffic through the
     gateway reaches it at 10%, Prometheus scrapes its errors, ship's analysis rejects it."""
-    work, bare, namespaces = new_repo(tmp_path)
+    work, bare, namespaces = new_repo(tmp_path, project_repo)
     ns, prom, gateway = namespaces["prod"], local_parts["SHIP_PROMETHEUS_URL"], local_parts["SHIP_GATEWAY_URL"]
     try:
         set_canary(work, f"router: gateway\ngateway: {local_parts['SHIP_GATEWAY']}\nhost: {HOST}\n")
