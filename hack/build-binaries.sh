@@ -3,7 +3,8 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler (k8s.io/kubernetes@$K8S_VERSION)
 #   etcd (go.etcd.io/etcd/server/v3@$ETCD_VERSION), kwok and kwokctl (sigs.k8s.io/kwok@$KWOK_VERSION),
 #   kustomize (sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION),
-#   actionlint (github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION).
+#   actionlint (github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION),
+#   cosign (github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION; about 1.5 minutes cold).
 # A binary already in the cache is never rebuilt. Prints the bin directory on the last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -80,9 +81,11 @@ go_install kwok "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 go_install kwokctl "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
 go_install kustomize "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
 go_install actionlint "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+go_install cosign "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION"
 # Unversioned names for PATH users; the versioned files stay the cache keys.
 ln -sf "kwok-$KWOK_VERSION" "$bin/kwok"
 ln -sf "kwokctl-$KWOK_VERSION" "$bin/kwokctl"
 ln -sf "kustomize-$KUSTOMIZE_VERSION" "$bin/kustomize"
 ln -sf "actionlint-$ACTIONLINT_VERSION" "$bin/actionlint"
+ln -sf "cosign-$COSIGN_VERSION" "$bin/cosign"
 echo "$bin"

@@ -65,19 +65,33 @@ say "7. the canary looks good: ship promote uat prod --resume"
 "$ship" promote uat prod --resume
 say "8. a manual rollback in prod"
 "$ship" rollback prod --reason "demo: manual rollback"
-say "9. ship status"
+say "9. stop the line: ship freeze prod (a commit); a third release is held at prod's door"
+"$ship" freeze prod --reason "demo: launch week"
+echo "MESSAGE=Hello from dev, third edition" > apps/hellok8s/config/dev.env
+git commit -qam "third edition" && git push -q origin main
+"$ship" release dev hellok8s --image "$image" >/dev/null
+"$ship" promote dev uat >/dev/null
+"$ship" promote uat prod --no-canary || echo "(exit $?: held by freeze, as expected; rollbacks and aborts still go through)"
+"$ship" policy prod
+say "10. an override with a reason goes through, and git records who and why"
+"$ship" promote uat prod --no-canary --override-freeze --reason "demo: hotfix approved by the on-call"
+git log -1 --format='%B' --grep='^promote(prod)' | grep '^Ship-Override' | sed 's/^/  /'
+"$ship" unfreeze prod
+say "11. ship status"
 "$ship" status
-say "10. ship history prod"
+say "12. ship history prod"
 "$ship" history prod
-say "11. ship metrics: DORA's four keys, from the commits above"
+say "13. ship metrics: DORA's four keys, from the commits above"
 "$ship" metrics
 say "What happened"
-git log -16 --format='  %s' | grep -v '^  record(' || true
+git log -22 --format='  %s' | grep -v '^  record(' || true
 cat <<MSG
 
 In short: one image was built and pinned by digest; it went dev → uat → prod; a broken build
 was rolled back in dev without anyone's help; a second release ran as a 10% canary in prod
 beside the stable release, was analysed, held, and promoted; then prod was rolled back by hand.
+Then prod was frozen: a third release stopped at its door (exit 75) until someone overrode the
+freeze with a reason, which the commit's Ship-Override-* trailers and prod's ledger keep.
 Every step above is a commit in git, and environments/*/ledger.yaml says what became of each.
 
 The demo repository is $demo/repo (remote: $demo/remote.git); the cluster stays up.

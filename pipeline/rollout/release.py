@@ -119,17 +119,19 @@ def refuse_rejected(ctx: Context, env: Environment, release: Release, allow_reje
 
 def write_release(ctx: Context, app: App, env: Environment, release: Release, *, push: bool = True,
                   action: str = "release", title: str | None = None, always: bool = False, new_id: bool = False,
-                  ledger_change: LedgerChange | None = None, extra: dict[str, str | None] | None = None) -> ReleaseResult:
+                  ledger_change: LedgerChange | None = None, extra: dict[str, str | None] | None = None,
+                  override: str = "") -> ReleaseResult:
     """Write `release` into ENV's overlay (and its ledger), check it renders, commit and push.
 
     `always`: write even when the release is already the current one (a rollback does);
-    `ledger_change`: how the ledger changes (default: the release added as pending);
+    `ledger_change`: how the ledger changes (default: the release added as pending, with
+    `override`, the control it went through, if any);
     `new_id`: a new release, whose id is settled against the ledger it is written into, so two
     runs racing to release different images of one commit get different ids;
     `title`, `extra`: the commit's title (default `ACTION(ENV): APP ID`) and extra trailers.
     """
     base_objects, base_rel = ctx.workspace.base_of(app, env)
-    change = ledger_change or (lambda ledger, rel: ledger.record(rel, Outcome.PENDING, "", ctx.clock.iso()))
+    change = ledger_change or (lambda ledger, rel: ledger.record(rel, Outcome.PENDING, "", ctx.clock.iso(), override))
     written: list[Release] = [release]
 
     def plan(current: dict[str, str | None]) -> tuple[overlay.OverlayFiles, str] | None:
