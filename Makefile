@@ -39,7 +39,7 @@ lint: venv
 	@.venv/bin/mypy pipeline
 
 unit: lint
-	$(PY) -m pytest -m "not cluster and not registry and not engine and not binaries" -q
+	$(PY) -m pytest -m "not cluster and not registry and not engine and not binaries and not slow and not realnode" -q -n 2
 
 test: deps venv binaries lint
 	@eval "$$(hack/cluster-up.sh)" && $(PY) -m pytest -q

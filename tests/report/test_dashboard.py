@@ -25,6 +25,8 @@ from pipeline.report.dashboard import site
 from tests.conftest import ROOT, free_port, wait_http
 from tests.fakes import GOOD, fake_context
 
+pytestmark = pytest.mark.slow  # a story repository, Chromium: the full suite runs these, `make unit` does not
+
 URL = "https://github.com/example/shop/commit/{sha}"
 
 

@@ -12,11 +12,14 @@ import subprocess
 import time
 
 import git
+import pytest
 
 from pipeline.commands import observe
 from pipeline.report.dashboard.model import MAX_TIMELINE
 from tests.fakes import GOOD, fake_context, fake_project
 from tests.report.test_dashboard import browse
+
+pytestmark = pytest.mark.slow  # 1,000 releases and Chromium: the full suite runs it, `make unit` does not
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 RELEASES = 1000

@@ -3,6 +3,8 @@ and the replay rules on hand-made events."""
 
 from __future__ import annotations
 
+import pytest
+
 import datetime as dt
 import json
 
@@ -13,6 +15,8 @@ from pipeline.report import metrics as dora
 from pipeline.report.deployments import replay
 from pipeline.report.events import Event, complete_rollbacks, parse_log
 from tests.report.story import NOW
+
+pytestmark = pytest.mark.slow  # the story repository takes a while to tell; `make unit` skips it
 
 H, M = 3600.0, 60.0
 
