@@ -9,6 +9,7 @@ help:
 	@echo "make test          install everything, start the local parts, run the whole suite"
 	@echo "make demo          run the whole pipeline on a local cluster it starts itself"
 	@echo "make cluster       start the local parts (prints export lines); make cluster-down stops them"
+	@echo "                   (with a real node, Traefik and Prometheus, as root; SHIP_REAL_NODE=0 leaves them out)"
 	@echo "make unit          lint, type-check and the fast tests that need no local parts"
 	@echo "make lint          ruff and mypy (strict on the pure modules)"
 	@echo "make bench         ship vs kubectl apply --server-side on the local cluster (bench/results.json)"
