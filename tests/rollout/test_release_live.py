@@ -198,7 +198,8 @@ def test_registry_unreachable(refused, monkeypatch):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("SHIP_REGISTRY", f"127.0.0.1:{port}")
-    refused(["release", "dev", "--no-sync"], f"RegistryError: registry 127.0.0.1:{port} unreachable")
+    monkeypatch.setenv("SHIP_RETRY_SECONDS", "2")  # retried, within a total of 2s
+    refused(["release", "dev", "--no-sync"], f"RegistryError: registry 127.0.0.1:{port} unreachable (after ")
 
 
 def test_push_refused_by_a_read_only_registry(refused, monkeypatch, registry, tmp_path):
