@@ -9,6 +9,7 @@
 #   kustomize (sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION),
 #   actionlint (github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION),
 #   cosign (github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION; about 1.5 minutes cold).
+#   toxiproxy-server and toxiproxy-cli (github.com/Shopify/toxiproxy/v2@$TOXIPROXY_VERSION, for make faults).
 # A binary already in the cache is never rebuilt. Prints the bin directory on the last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -106,13 +107,13 @@ build_etcd() {
   mv "$dir/etcd" "$bin/etcd-$v"
 }
 
-go_install() { # name module@version
-  local name=$1 pkg=$2 v=${2##*@}
+go_install() { # name module@version [the binary's name as go install writes it]
+  local name=$1 pkg=$2 v=${2##*@} built=${3:-$1}
   have "$name" "$v" && return
   echo "installing $pkg" >&2
   local gobin="$work/gobin-$name-$v"
   GOBIN="$gobin" go install -trimpath -ldflags "-s -w" "$pkg" || die "go install $pkg failed"
-  mv "$gobin/$name" "$bin/$name-$v"
+  mv "$gobin/$built" "$bin/$name-$v"
 }
 
 build_kubernetes
@@ -126,6 +127,8 @@ go_install kwokctl "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
 go_install kustomize "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
 go_install actionlint "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
 go_install cosign "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION"
+go_install toxiproxy-server "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION" server
+go_install toxiproxy-cli "github.com/Shopify/toxiproxy/v2/cmd/cli@$TOXIPROXY_VERSION" cli
 # Unversioned names for PATH users; the versioned files stay the cache keys.
 ln -sf "kwok-$KWOK_VERSION" "$bin/kwok"
 ln -sf "kwokctl-$KWOK_VERSION" "$bin/kwokctl"

@@ -121,7 +121,7 @@ options:
   etcdVersion: ${ETCD_VERSION#v}
   kwokVersion: $KWOK_VERSION
   kubeAuthorization: true
-  disableQPSLimits: true
+  disableQPSLimits: $([ "$SHIP_KUBE_APF" = 1 ] && echo false || echo true)
   kubeApiserverBinary: $BIN/kube-apiserver-$K8S_VERSION
   kubeControllerManagerBinary: $BIN/kube-controller-manager-$K8S_VERSION
   kubeSchedulerBinary: $BIN/kube-scheduler-$K8S_VERSION

@@ -8,6 +8,9 @@ SHIP_STATE=${SHIP_STATE:-$SHIP_CACHE/run}
 SHIP_CLUSTER=${SHIP_CLUSTER:-ship}
 SHIP_KUBE_PORT=${SHIP_KUBE_PORT:-16443}
 SHIP_REGISTRY_PORT=${SHIP_REGISTRY_PORT:-15000}
+# 1: kube-apiserver keeps its default request limits and API Priority and Fairness (make faults
+# throttles ship with them); otherwise they are off, so tests and benchmarks are never throttled.
+SHIP_KUBE_APF=${SHIP_KUBE_APF:-0}
 # The real node, the gateway and Prometheus (SHIP_REAL_NODE=0: KWOK nodes only, no root needed).
 SHIP_REAL_NODE=${SHIP_REAL_NODE:-1}
 SHIP_GATEWAY_PORT=${SHIP_GATEWAY_PORT:-18000}              # Traefik's entrypoint: the Gateway's listener

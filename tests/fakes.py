@@ -110,7 +110,7 @@ class FakeCluster:
                 "readyReplicas": replicas, "availableReplicas": replicas,
                 "conditions": [{"type": "Available", "status": "True"}]}
 
-    def create(self, obj: dict) -> dict:
+    def create(self, obj: dict, *, retry_lost: bool = False) -> dict:
         meta = obj["metadata"]
         if self.objects.get(self._key(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))):
             raise ApiError(f"{obj['kind']}/{meta['name']}: AlreadyExists (409)", 409, {"reason": "AlreadyExists"})

@@ -28,7 +28,6 @@ from tests.conftest import ROOT, bare_and_clone, commit_all, unique_namespaces
 
 pytestmark = [pytest.mark.realnode, pytest.mark.cluster, pytest.mark.registry, pytest.mark.engine]
 SECRET_VAR = "SHIP_SECRET_HELLOK8S_DB_PASSWORD"
-HOST = "hellok8s.example.com"
 
 # A kustomize patch in the app's base: every Deployment rendered from it (the canary too) lands
 # on the real node, and a release that cannot become ready fails within 20s.
@@ -201,8 +200,8 @@ def held_canary(real_node, local_parts, hellok8s_image, project_repo, tmp_path_f
     (work, namespaces, r1, r2)."""
     assert "SHIP_GATEWAY" in local_parts and "SHIP_GATEWAY_URL" in local_parts, local_parts
     work, bare, namespaces = new_repo(tmp_path_factory.mktemp("held-canary"), project_repo)
-    set_canary(work, f"router: gateway\ngateway: {local_parts['SHIP_GATEWAY']}\nhost: {HOST}\ninterval: 1s\n"
-                     "steps:\n  - {weight: 10, bake: 2s}")
+    set_canary(work, f"router: gateway\ngateway: {local_parts['SHIP_GATEWAY']}\nhost: {host_for(namespaces['prod'])}\n"
+                     "interval: 1s\nsteps:\n  - {weight: 10, bake: 2s}")
     commit_all(work, "prod: a canary routed by ship's gateway")
     try:
         for step in (["release", "dev", "--image", hellok8s_image], ["promote", "dev", "uat"], ["promote", "uat", "prod"]):
@@ -222,14 +221,20 @@ def held_canary(real_node, local_parts, hellok8s_image, project_repo, tmp_path_f
         delete_namespaces(namespaces.values())
 
 
+def host_for(ns: str) -> str:
+    """The route's hostname: one per test, as every test's HTTPRoute attaches to the same Gateway
+    (two routes for one hostname and path would take each other's traffic)."""
+    return f"{ns}.example.com"
+
+
 def route_accepted(ns: str) -> bool:
     route = kubectl_json("-n", ns, "get", "httproute", "hellok8s")
     conditions = {c["type"]: c["status"] for p in route.get("status", {}).get("parents", []) for c in p["conditions"]}
     return conditions.get("Accepted") == "True" and conditions.get("ResolvedRefs") == "True"
 
 
-def through_gateway(url: str, n: int) -> list[httpx.Response]:
-    with httpx.Client(base_url=url, headers={"Host": HOST}, timeout=5) as client:
+def through_gateway(url: str, ns: str, n: int) -> list[httpx.Response]:
+    with httpx.Client(base_url=url, headers={"Host": host_for(ns)}, timeout=5) as client:
         return [client.get("/") for _ in range(n)]
 
 
@@ -238,11 +243,11 @@ def wait_routed(url: str, ns: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if route_accepted(ns) and all(r.status_code == 200 for r in through_gateway(url, 20)):
+            if route_accepted(ns) and all(r.status_code == 200 for r in through_gateway(url, ns, 20)):
                 return
         except httpx.HTTPError:
             pass
-        assert time.monotonic() < deadline, f"the gateway did not route {HOST} to {ns} within {timeout:.0f}s"
+        assert time.monotonic() < deadline, f"the gateway did not route {host_for(ns)} to {ns} within {timeout:.0f}s"
         time.sleep(0.5)
 
 
@@ -256,7 +261,7 @@ def test_the_gateway_splits_real_traffic_by_the_httproute_weights(held_canary, l
                                             "name": "ship-gateway", "namespace": "ship-system"}]
     wait_routed(local_parts["SHIP_GATEWAY_URL"], ns)
     n = 400
-    answers = through_gateway(local_parts["SHIP_GATEWAY_URL"], n)
+    answers = through_gateway(local_parts["SHIP_GATEWAY_URL"], ns, n)
     assert collections.Counter(a.status_code for a in answers) == {200: n}
     tracks = collections.Counter(a.headers["X-Track"] for a in answers)
     assert set(tracks) == {"stable", "canary"}, tracks
@@ -290,7 +295,7 @@ def test_prometheus_scrapes_both_tracks_of_the_real_pods(held_canary, local_part
         assert time.monotonic() < deadline, prometheus_query(prom, query)
         time.sleep(1)
     before = {r["metric"]["track"]: float(r["value"][1]) for r in prometheus_query(prom, query)}
-    answers = through_gateway(local_parts["SHIP_GATEWAY_URL"], 200)
+    answers = through_gateway(local_parts["SHIP_GATEWAY_URL"], ns, 200)
     served = collections.Counter(a.headers["X-Track"] for a in answers if a.status_code == 200)
     # Within a few scrapes (every 2s) the counters include every answer just served.
     deadline = time.monotonic() + 30
@@ -309,9 +314,9 @@ def test_prometheus_scrapes_both_tracks_of_the_real_pods(held_canary, local_part
     assert {s["metric"]["job"] for s in series} == {"pods"}
 
 
-def load(url: str, stop: threading.Event) -> None:
+def load(url: str, ns: str, stop: threading.Event) -> None:
     """Steady traffic through the gateway (about 50 requests a second) until `stop`."""
-    with httpx.Client(base_url=url, headers={"Host": HOST}, timeout=2) as client:
+    with httpx.Client(base_url=url, headers={"Host": host_for(ns)}, timeout=2) as client:
         while not stop.is_set():
             try:
                 client.get("/")
@@ -328,7 +333,7 @@ def test_a_canary_failing_in_part_is_caught_by_prometheus_analysis_of_real_traff
     work, bare, namespaces = new_repo(tmp_path, project_repo)
     ns, prom, gateway = namespaces["prod"], local_parts["SHIP_PROMETHEUS_URL"], local_parts["SHIP_GATEWAY_URL"]
     try:
-        set_canary(work, f"router: gateway\ngateway: {local_parts['SHIP_GATEWAY']}\nhost: {HOST}\n")
+        set_canary(work, f"router: gateway\ngateway: {local_parts['SHIP_GATEWAY']}\nhost: {host_for(ns)}\n")
         commit_all(work, "prod: routed by ship's gateway")
         for step in (["release", "dev", "--image", hellok8s_image], ["promote", "dev", "uat"], ["promote", "uat", "prod"]):
             out = ship(work, *step)
@@ -339,7 +344,7 @@ def test_a_canary_failing_in_part_is_caught_by_prometheus_analysis_of_real_traff
         errors = (f'sum(rate(hellok8s_http_requests_total{{namespace="{ns}",track="canary",code=~"5.."}}[10s]))'
                   f' or vector(0)')
         query = f'({errors}) / sum(rate(hellok8s_http_requests_total{{namespace="{ns}",track="canary"}}[10s]))'
-        set_canary(work, f"router: gateway\ngateway: {local_parts['SHIP_GATEWAY']}\nhost: {HOST}\ninterval: 2s\n"
+        set_canary(work, f"router: gateway\ngateway: {local_parts['SHIP_GATEWAY']}\nhost: {host_for(ns)}\ninterval: 2s\n"
                          "steps:\n  - {weight: 10, bake: 30s}\n"
                          f"prometheus:\n  - {{url: '{prom}', query: '{query}', max: 0.02}}")
         commit_all(work, "dev: a new greeting; prod: a release that fails in part")
@@ -348,7 +353,7 @@ def test_a_canary_failing_in_part_is_caught_by_prometheus_analysis_of_real_traff
             assert out.returncode == 0, (step, out.stderr)
         wait_routed(gateway, ns)
         stop = threading.Event()
-        loader = threading.Thread(target=load, args=(gateway, stop), daemon=True)
+        loader = threading.Thread(target=load, args=(gateway, ns, stop), daemon=True)
         loader.start()
         try:
             out = ship(work, "promote", "uat", "prod")
@@ -360,14 +365,21 @@ def test_a_canary_failing_in_part_is_caught_by_prometheus_analysis_of_real_traff
         print("\n".join(failed[:1] + [line for line in out.stderr.splitlines() if "untouched" in line]))
         assert failed and all(line.split(": ")[1].startswith("prometheus (sum(rate(") for line in failed), out.stderr
         assert f"stable {r1} untouched" in out.stderr, out.stderr
-        # Prometheus saw the canary's own 500s (none from stable, which has no ERROR_RATE).
+        # Prometheus saw the canary's own 500s (none from stable, which has no ERROR_RATE); the
+        # canary's pod is gone, so its series are stale now: look back.
         by_track = {r["metric"]["track"]: float(r["value"][1]) for r in prometheus_query(
-            prom, f'sum by (track) (hellok8s_http_requests_total{{namespace="{ns}",code="500"}})')}
+            prom, f'sum by (track) (last_over_time(hellok8s_http_requests_total{{namespace="{ns}",code="500"}}[5m]))')}
         assert by_track.get("canary", 0) > 0 and by_track.get("stable", 0) == 0, by_track
         route = kubectl_json("-n", ns, "get", "httproute", "hellok8s")
         assert [(b["name"], b["weight"]) for b in route["spec"]["rules"][0]["backendRefs"]] == [("hellok8s", 100)]
-        answers = through_gateway(gateway, 50)
-        assert {(a.status_code, a.headers["X-Track"]) for a in answers} == {(200, "stable")}
+        # Traefik follows the route within moments: then only stable pods answer.
+        deadline = time.monotonic() + 30
+        while True:
+            seen = collections.Counter((a.status_code, a.headers["X-Track"]) for a in through_gateway(gateway, ns, 50))
+            if set(seen) == {(200, "stable")}:
+                break
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.5)
     finally:
         delete_namespaces(namespaces.values())
 
@@ -375,8 +387,10 @@ def test_a_canary_failing_in_part_is_caught_by_prometheus_analysis_of_real_traff
 # ------------------------------------------------------------------------------ crash recovery
 def test_cluster_up_restarts_a_killed_kubelet_and_pods_keep_running(real_node, real_repo, hellok8s_image):
     work, bare, namespaces = real_repo
-    assert release(work, hellok8s_image).returncode == 0
+    out = release(work, hellok8s_image)
+    assert out.returncode == 0, out.stderr
     before = {p["metadata"]["uid"]: p["status"]["containerStatuses"][0]["containerID"] for p in running_pods(namespaces["dev"])}
+    assert len(before) == 3, before
     state = Path(os.environ.get("SHIP_STATE") or Path.home() / ".cache/ship/run")
     pid = int((state / "kubelet.pid").read_text())
     os.kill(pid, signal.SIGKILL)  # a crash; cluster-up started this kubelet and recorded its pid
@@ -384,9 +398,9 @@ def test_cluster_up_restarts_a_killed_kubelet_and_pods_keep_running(real_node, r
     assert up.returncode == 0, up.stderr
     assert int((state / "kubelet.pid").read_text()) != pid
     node = kubectl_json("get", "node", real_node)
-    assert {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"] == "True"
+    assert {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"] == "True", node["status"]
     # The containers outlived their kubelet: same pods, same containers, still serving.
     after = {p["metadata"]["uid"]: p["status"]["containerStatuses"][0]["containerID"] for p in running_pods(namespaces["dev"])}
-    assert after == before
+    assert after == before, kubectl("-n", namespaces["dev"], "get", "pods", "-o", "wide")
     for p in running_pods(namespaces["dev"]):
         assert httpx.get(f"http://{p['status']['podIP']}:3000/healthz", timeout=5).status_code == 200

@@ -12,14 +12,16 @@ from pipeline.context import Context
 from pipeline.errors import ClusterError
 from pipeline.gitops.git import GitRepo
 from pipeline.gitops.workspace import Workspace
+from pipeline.image.registry import Registry
 from pipeline.kube.client import Cluster
 from pipeline.progress import Progress, quiet
 
 
-def connect(env: Environment) -> Cluster:
+def connect(env: Environment, progress: Progress = quiet) -> Cluster:
     """A client for ENV's kube context (SHIP_KUBE_CONTEXT, else kubeconfig's current one), checked
-    with one request so an unreachable cluster fails here, naming the environment."""
-    cluster = Cluster(context=env.context or os.environ.get("SHIP_KUBE_CONTEXT") or None)
+    with one request so an unreachable cluster fails here, naming the environment. Requests it
+    retries are told on `progress`."""
+    cluster = Cluster(context=env.context or os.environ.get("SHIP_KUBE_CONTEXT") or None, progress=progress)
     try:
         cluster.ping()
     except ClusterError as exc:
@@ -35,9 +37,12 @@ def docker_engine():
 
 
 def open_context(progress: Progress = quiet, root: Path | None = None) -> Context:
-    """ship.yaml from the repository around `root` (default: the working directory), and lazy
-    connections to everything else."""
+    """ship.yaml from the repository around `root` (default: the working directory), the working
+    clone as git has it, and lazy connections to everything else."""
     cfg = config.load(root)
     clock = Clock()
-    return Context(config=cfg, workspace=Workspace(cfg.root, GitRepo(cfg.root), clock), connect=connect,
+    workspace = Workspace(cfg.root, GitRepo(cfg.root), clock)
+    workspace.recover(progress)  # what a killed run left half-written is put back before anything reads it
+    return Context(config=cfg, workspace=workspace,
+                   connect=lambda env: connect(env, progress), open_registry=lambda host: Registry(host, progress=progress),
                    open_engine=docker_engine, clock=clock, progress=progress)

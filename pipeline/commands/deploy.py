@@ -45,15 +45,15 @@ def release(ctx: Context, env_name: str, app_name: str | None, *, image: str | N
     git = ctx.workspace.git
     git.require_clean(allow_dirty)
     override = guard.unfrozen(ctx, env, override_freeze)
+    source = git.last_change(str(app.path))  # the app's code, base and config as released
     if image:
         ref = check_image(ctx.registry(), image)
-        source = image_source(ctx, ref)  # the commit it was built from, not whatever HEAD is now
+        built_from = image_source(ctx, ref)  # the commit the image was built from, not whatever HEAD is now
     else:
-        built = build_app(ctx, app, allow_dirty=allow_dirty)
-        ref, source = built.image, git.last_change(str(app.path))
+        ref, built_from = build_app(ctx, app, allow_dirty=allow_dirty).image, source
     clearance = Clearance(override, guard.signed(ctx, env, [ref]))
-    refuse_older(ctx, env, source, str(ref), allow_older or env.policy.allow_older)
-    rel = new_release(ctx, app, env, str(ref), source, git.author())
+    refuse_older(ctx, env, built_from, str(ref), allow_older or env.policy.allow_older)
+    rel = new_release(ctx, app, env, str(ref), source, git.author(), image_commit=built_from.sha)
     refuse_rejected(ctx, env, rel, allow_rejected)
     result = write_release(ctx, app, env, rel, push=push, new_id=True, override=clearance.note,
                            extra={**clearance.trailers(), names.ALLOW_OLDER: "yes" if allow_older else None})

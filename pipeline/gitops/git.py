@@ -9,6 +9,7 @@ with a linear history. It never force-pushes and never rewrites a commit it did 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,6 +90,14 @@ class GitRepo:
         out = self.repo.git.status(*args)
         return [line[3:] for line in out.splitlines() if line.strip()]
 
+    def changes_digest(self, under: str) -> str:
+        """12 hex digits naming the uncommitted state of `under` (its diff and untracked files)."""
+        digest = hashlib.sha256(self.repo.git.diff("HEAD", "--", under).encode())
+        for path in sorted(self.repo.untracked_files):
+            if path.startswith(under.rstrip("/") + "/"):
+                digest.update(path.encode() + (self.root / path).read_bytes())
+        return digest.hexdigest()[:12]
+
     def require_clean(self, allow_dirty: bool = False) -> list[str]:
         """The uncommitted paths; GitError when there are any and dirt is not allowed."""
         dirty = self.dirty_paths()
@@ -126,6 +135,8 @@ class GitRepo:
         for _attempt in range(PUSH_ATTEMPTS):
             result = write()
             if result is None:
+                if push and self._has_remote():
+                    self._push_pending(branch)
                 return None
             paths, message = result
             self._commit(paths, message)
@@ -136,6 +147,8 @@ class GitRepo:
                 return self.head()
             except git.GitCommandError as exc:
                 if "rejected" not in exc.stderr and "fetch first" not in exc.stderr and "non-fast-forward" not in exc.stderr:
+                    if self._remote_has_head(branch):
+                        return self.head()  # the connection dropped after the remote took the commit
                     self._drop_own_commit()
                     raise GitError(f"git push to {self.remote}/{branch} failed: {_last_line(exc.stderr)}") from exc
             # The remote moved on: replay our commit on top of it, or redo the change there.
@@ -150,6 +163,35 @@ class GitRepo:
                 self._drop_own_commit()
                 self._sync_with_remote(branch)
         raise GitError(f"git push to {self.remote}/{branch}: the remote kept moving; gave up after {PUSH_ATTEMPTS} attempts")
+
+    def _remote_has_head(self, branch: str) -> bool:
+        """After a failed push: did the remote take HEAD all the same? (False when it cannot be asked.)"""
+        try:
+            self.repo.git.fetch(self.remote, branch)
+            self.repo.git.merge_base("--is-ancestor", "HEAD", f"{self.remote}/{branch}")
+            return True
+        except git.GitCommandError:
+            return False
+
+    def _push_pending(self, branch: str) -> None:
+        """Nothing new to commit, but commits of a run killed before its push are still local:
+        push them now, so what git says is what the remote says."""
+        if self.repo.git.rev_list("--count", f"{self.remote}/{branch}..HEAD") == "0":
+            return
+        try:
+            self.repo.git.push(self.remote, f"HEAD:refs/heads/{branch}")
+        except git.GitCommandError as exc:
+            raise GitError(f"git push of local commits to {self.remote}/{branch} failed: {_last_line(exc.stderr)}") from exc
+
+    def discard(self, path: str) -> None:
+        """Put `path` back as HEAD has it: staged, changed and untracked files alike."""
+        try:
+            self.repo.git.reset("-q", "--", path)
+            if self.repo.git.ls_tree("HEAD", "--", path):
+                self.repo.git.checkout("HEAD", "--", path)
+            self.repo.git.clean("-fdq", "--", path)
+        except git.GitCommandError as exc:
+            raise GitError(f"{path}: could not put it back as git has it: {_last_line(exc.stderr)}") from exc
 
     def _commit(self, paths: list[str], message: str) -> None:
         try:
@@ -195,5 +237,10 @@ def _behind(repo: git.Repo, upstream: str) -> bool:
 
 
 def _last_line(text: str) -> str:
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[-1] if lines else "unknown error"
+    """The line of git's stderr that says what went wrong: its first fatal or error line, else its last."""
+    text = (text or "").strip()
+    if text.startswith("stderr: '"):  # GitPython quotes the captured stderr
+        text = text[len("stderr: '"):].rstrip("'")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    said = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return said[0] if said else (lines[-1] if lines else "unknown error")

@@ -3,7 +3,10 @@ and publishing a change as one commit.
 
 Every write goes through `publish`: the planned files are written, checked (no Secret with
 data, the overlay still renders with kustomize), committed and pushed; a failed check puts the
-overlay back as it was, so nothing is left half-written. Decisions live in overlay.py and
+overlay back as it was, so nothing is left half-written. Until the change is committed, a
+journal in .git names the overlay and the writing process: a run killed in between (SIGKILL,
+a lost CI runner) leaves its half-written overlay, and the next run (`recover`) puts it back
+as git has it before reading anything. Decisions live in overlay.py and
 canary_overlay.py; this module only performs them. Never talks to a cluster.
 """
 
@@ -11,11 +14,13 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline import names
+from pipeline import names, process
 from pipeline.clock import Clock
 from pipeline.config import App, Environment
 from pipeline.errors import ConfigError, ShipError, ValidationError
@@ -24,6 +29,7 @@ from pipeline.gitops.git import Commit, GitRepo
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release, parse_env_file
 from pipeline.gitops.render import render
+from pipeline.progress import Progress, quiet
 
 OverlayText = dict[str, str | None]
 # A plan sees the overlay's files now and returns (files to write, commit message), or None.
@@ -119,8 +125,45 @@ class Workspace:
 
     # ── writing ──────────────────────────────────────────────────────────────────────────────
 
+    def _journal(self, env: Environment) -> Path:
+        return Path(self.git.repo.git_dir) / "ship-writing" / f"{env.name}.json"
+
+    def _begin(self, env: Environment) -> None:
+        """Before an overlay changes: say who is writing it, for `recover` should this run die."""
+        path = self._journal(env)
+        path.parent.mkdir(exist_ok=True)
+        # Written whole or not at all (a kill can land mid-write too): a temporary file, renamed.
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"overlay": str(env.overlay), "host": socket.gethostname(), "pid": os.getpid()}))
+        os.replace(tmp, path)
+
+    def _done(self, env: Environment) -> None:
+        self._journal(env).unlink(missing_ok=True)
+
+    def recover(self, progress: Progress = quiet) -> list[str]:
+        """Put back, as git has them, the overlays a ship run was writing when it died; the overlays."""
+        folder = Path(self.git.repo.git_dir) / "ship-writing"
+        restored = []
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                entry = json.loads(path.read_text())
+                overlay, pid = str(entry["overlay"]), int(entry["pid"])
+            except (ValueError, KeyError, TypeError):  # not a journal ship wrote whole: nothing to go by
+                progress(f"{path}: not a journal ship can read; removed")
+                path.unlink()
+                continue
+            if not process.dead_here(entry["host"], pid):
+                continue  # a run still at work (it holds the environment's lock)
+            if self.git.dirty_paths(overlay):
+                self.git.discard(overlay)
+                progress(f"{overlay}: put back as git has it; process {pid} died while writing it")
+                restored.append(overlay)
+            path.unlink()
+        return restored
+
     def write(self, env: Environment, files: overlay.OverlayFiles) -> list[str]:
         """Write (or delete, for None) the files; the paths git must stage."""
+        self._begin(env)
         folder = self.root / env.overlay
         written = []
         for rel, text in files.files.items():
@@ -173,7 +216,9 @@ class Workspace:
             return paths, message
 
         self.guard_secrets(env, apps)
-        return self.git.publish(write, push=push)
+        commit = self.git.publish(write, push=push)
+        self._done(env)
+        return commit
 
     def publish_state(self, env: Environment, files: dict[str, str | None], message: str,
                       push: bool = True) -> Commit | None:
@@ -202,10 +247,13 @@ class Workspace:
             entry = ledger.find(release.id)
             if entry is not None and entry.outcome == outcome and entry.reason == reason:
                 return None
+            self._begin(env)
             path.write_text(ledger.record(entry.release if entry else release, outcome, reason, self.clock.iso()).dumps())
             title = f"record({env.name}): {release.app} {release.id} {outcome.value}" + (f": {reason}" if reason else "")
             return [str(env.overlay / LEDGER_FILE)], names.commit_message(
                 title, "record", {"Release": release.id, "App": release.app, "Environment": env.name,
                                   "Outcome": outcome.value})
 
-        return self.git.publish(write, push=push)
+        commit = self.git.publish(write, push=push)
+        self._done(env)
+        return commit

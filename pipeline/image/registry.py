@@ -1,7 +1,9 @@
 """Talks to an OCI/Docker registry over HTTP: resolves a tag to the digest of its manifest.
 
 The digest is computed here from the manifest bytes; the registry's Docker-Content-Digest
-header is only a hint, and a disagreement is an error. Read-only: never pushes or deletes.
+header is only a hint, and a disagreement is an error. A registry that is briefly down, rate
+limits (429) or fails (5xx) is asked again as pipeline/retry.py decides. Read-only: never
+pushes or deletes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from dataclasses import dataclass
 
 import httpx
 
+from pipeline import retry
 from pipeline.errors import RegistryError
+from pipeline.progress import Progress, quiet
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -53,8 +57,11 @@ class ImageRef:
 class Registry:
     """A registry reached over plain HTTP on loopback, or HTTPS elsewhere."""
 
-    def __init__(self, host: str, transport: httpx.BaseTransport | None = None, timeout: float = 30.0):
+    def __init__(self, host: str, transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
+                 retry_policy: retry.RetryPolicy | None = None, progress: Progress = quiet):
         self.host = host
+        self.retry = retry_policy if retry_policy is not None else retry.policy_from_env()
+        self.progress = progress
         scheme = "http" if host.split(":")[0] in ("127.0.0.1", "localhost", "::1") else "https"
         self._http = httpx.Client(base_url=f"{scheme}://{host}", transport=transport, timeout=timeout)
 
@@ -64,14 +71,25 @@ class Registry:
     def manifest_digest(self, path: str, reference: str) -> str | None:
         """sha256 of the manifest `path:reference` as the registry serves it; None when absent."""
         url = f"/v2/{path}/manifests/{reference}"
-        try:
-            resp = self._http.get(url, headers={"Accept": ", ".join(MANIFEST_TYPES)})
-        except httpx.HTTPError as exc:
-            raise RegistryError(f"registry {self.host} unreachable: {exc}") from exc
+
+        def attempt() -> httpx.Response | httpx.HTTPError:
+            try:
+                return self._http.get(url, headers={"Accept": ", ".join(MANIFEST_TYPES)})
+            except httpx.HTTPError as exc:
+                return exc
+
+        def told(outcome: retry.Outcome, attempts: int, wait: float) -> None:
+            self.progress(f"registry {self.host}: GET {url}: {outcome.describe()}; retrying in {wait:.1f}s "
+                          f"(attempt {attempts + 1})")
+
+        resp, sent = retry.send(attempt, retry.http_failure, self.retry, True, on_retry=told)
+        if isinstance(resp, httpx.HTTPError):
+            raise RegistryError(f"registry {self.host} unreachable{sent.note()}: {resp}") from resp
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
-            raise RegistryError(f"registry {self.host}: GET {url} answered {resp.status_code}: {resp.text[:200]}")
+            raise RegistryError(f"registry {self.host}: GET {url} answered {resp.status_code}{sent.note()}: "
+                                f"{resp.text[:200]}")
         digest = "sha256:" + hashlib.sha256(resp.content).hexdigest()
         hint = resp.headers.get("Docker-Content-Digest")
         if hint and hint != digest:

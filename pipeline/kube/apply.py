@@ -7,7 +7,7 @@ Server-side apply with field manager `ship`. Objects ship owns are applied with 
 hand edit of a field git sets is put back; an object of the same name that ship does not own
 is refused unless adopted, and an adopted object's fields held by another manager are
 refused (naming manager and fields) unless --force-conflicts. Prune runs only after every
-apply succeeded, and keeps ConfigMaps that a live ReplicaSet or Pod still references.
+apply succeeded, and keeps ConfigMaps that a Pod or a ReplicaSet with replicas still uses.
 """
 
 from __future__ import annotations

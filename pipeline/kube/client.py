@@ -21,11 +21,15 @@ from typing import Any
 
 import httpx
 
-from pipeline import names
+from pipeline import names, retry
 from pipeline.errors import ClusterError
 from pipeline.kube.credentials import KubeAuth, load_kubeconfig, ssl_context
+from pipeline.progress import Progress, quiet
 
 FIELD_MANAGER = names.MANAGER
+# An API request answers in well under a second; a stalled connection is given up on (and
+# retried, when that is safe) long before the API server's own 60 s request timeout.
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,11 @@ def subject(obj: dict) -> str:
 class Cluster:
     """One cluster, reached through a kubeconfig context."""
 
-    def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, max_connections: int = 16):
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, max_connections: int = 16,
+                 retry_policy: retry.RetryPolicy | None = None, progress: Progress = quiet):
         self._args = (kubeconfig, context, max_connections)
+        self.retry = retry_policy if retry_policy is not None else retry.policy_from_env()
+        self.progress = progress  # where retries are told
         conf = load_kubeconfig(kubeconfig, context)
         self.host = conf.host
         self.context = context
@@ -76,7 +83,7 @@ class Cluster:
         self._extensions = {"sni_hostname": conf.tls_server_name} if getattr(conf, "tls_server_name", None) else {}
         self._http = httpx.Client(base_url=conf.host, headers={"User-Agent": "ship", "Accept": "application/json"},
                                   auth=KubeAuth(conf, lambda: load_kubeconfig(kubeconfig, context)),
-                                  verify=ssl_context(conf), timeout=60.0, proxy=getattr(conf, "proxy", None) or None,
+                                  verify=ssl_context(conf), timeout=TIMEOUT, proxy=getattr(conf, "proxy", None) or None,
                                   limits=httpx.Limits(max_connections=max_connections,
                                                       max_keepalive_connections=max_connections))
         self._discovery: dict[str, list[ResourceInfo]] = {}
@@ -86,7 +93,7 @@ class Cluster:
     def fork(self) -> Cluster:
         """A second client to the same cluster, with connections of its own."""
         kubeconfig, context, max_connections = self._args
-        return Cluster(kubeconfig, context, max_connections=max_connections)
+        return Cluster(kubeconfig, context, max_connections=max_connections, retry_policy=self.retry, progress=self.progress)
 
     def close(self) -> None:
         self._http.close()
@@ -94,20 +101,34 @@ class Cluster:
     # --- raw requests -----------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, what: str, params: dict | None = None, body: Any = None,
-                content_type: str = "application/json", timeout: float | None = None) -> dict:
-        self.requests += 1
+                content_type: str = "application/json", timeout: float | None = None,
+                idempotent: bool | None = None) -> dict:
+        """One API request, retried as pipeline/retry.py decides; `idempotent` overrides what the
+        method and content type say (a caller that reads 409 AlreadyExists right may retry a create)."""
         data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
-        try:
-            resp = self._http.request(method, path, params=params, content=data,
-                                      headers={"Content-Type": content_type} if body is not None else None,
-                                      timeout=timeout or 60.0, extensions=self._extensions)
-        except httpx.HTTPError as exc:
-            raise ClusterError(f"cluster {self.host} unreachable: {exc.__class__.__name__}: {exc}") from exc
+        headers = {"Content-Type": content_type} if body is not None else None
+
+        def attempt() -> httpx.Response | httpx.HTTPError:
+            self.requests += 1
+            try:
+                return self._http.request(method, path, params=params, content=data, headers=headers,
+                                          timeout=timeout or TIMEOUT, extensions=self._extensions)
+            except httpx.HTTPError as exc:
+                return exc
+
+        def told(outcome: retry.Outcome, attempts: int, wait: float) -> None:
+            self.progress(f"{what}: {method} {outcome.describe()} from {self.host}; retrying in {wait:.1f}s "
+                          f"(attempt {attempts + 1})")
+
+        resp, sent = retry.send(attempt, retry.http_failure, self.retry,
+                                retry.idempotent(method, content_type) if idempotent is None else idempotent, on_retry=told)
+        if isinstance(resp, httpx.HTTPError):
+            raise ClusterError(f"cluster {self.host} unreachable{sent.note()}: {resp.__class__.__name__}: {resp}") from resp
         if resp.status_code >= 400:
-            raise self._error(resp, method, path, what)
+            raise self._error(resp, method, path, what, sent.note(", ", ""))
         return resp.json() if resp.content else {}
 
-    def _error(self, resp: httpx.Response, method: str, path: str, what: str) -> ApiError:
+    def _error(self, resp: httpx.Response, method: str, path: str, what: str, note: str = "") -> ApiError:
         try:
             body = resp.json()
         except ValueError:
@@ -117,7 +138,7 @@ class Cluster:
         if resp.status_code == 403:
             # The server's message names the user, verb, resource and namespace.
             return ApiError(f"{what}: forbidden: {message}", resp.status_code, body)
-        return ApiError(f"{what}: {reason} ({resp.status_code}): {message}", resp.status_code, body)
+        return ApiError(f"{what}: {reason} ({resp.status_code}{note}): {message}", resp.status_code, body)
 
     # --- discovery ------------------------------------------------------------------------------
 
@@ -188,9 +209,12 @@ class Cluster:
         path = self.info_for(obj).path(meta.get("namespace"), meta["name"])
         return self.request("PATCH", path, body=ops, content_type="application/json-patch+json", what=subject(obj))
 
-    def create(self, obj: dict) -> dict:
+    def create(self, obj: dict, *, retry_lost: bool = False) -> dict:
+        """POST `obj`. `retry_lost`: send it again when the answer was lost, for a caller that
+        takes a 409 AlreadyExists as possibly its own first attempt (and checks)."""
         info = self.info_for(obj)
-        return self.request("POST", info.path(obj["metadata"].get("namespace")), body=obj, what=subject(obj))
+        return self.request("POST", info.path(obj["metadata"].get("namespace")), body=obj, what=subject(obj),
+                            idempotent=retry_lost or None)
 
     def replace(self, obj: dict) -> dict:
         info = self.info_for(obj)

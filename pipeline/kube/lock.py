@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from pipeline import names
+from pipeline import names, process
 from pipeline.errors import LockError
 from pipeline.kube.client import ApiError, Cluster
 from pipeline.progress import Progress, quiet
@@ -61,19 +61,7 @@ def expired(lease: dict, now: dt.datetime) -> bool:
 def holder_is_dead_here(holder: str) -> bool:
     """A holder on this machine whose process has ended (a crash or a kill -9)."""
     parts = holder.split("/")
-    if len(parts) != 4 or parts[1] != socket.gethostname() or not parts[2].isdigit():
-        return False
-    try:
-        os.kill(int(parts[2]), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:
-        with open(f"/proc/{parts[2]}/stat") as f:
-            return f.read().split(") ", 1)[1].startswith("Z")
-    except OSError:
-        return False
+    return len(parts) == 4 and parts[2].isdigit() and process.dead_here(parts[1], int(parts[2]))
 
 
 class EnvironmentLock:
@@ -105,7 +93,7 @@ class EnvironmentLock:
         lease = self.cluster.get("coordination.k8s.io/v1", "Lease", self.name, self.namespace)
         try:
             if lease is None:
-                self.cluster.create(self._body())
+                self.cluster.create(self._body(), retry_lost=True)  # a 409 is checked below
                 return True, ""
             holder = lease.get("spec", {}).get("holderIdentity") or ""
             if expired(lease, _now()) or holder_is_dead_here(holder):
@@ -117,9 +105,13 @@ class EnvironmentLock:
                 return True, ""
             return False, holder
         except ApiError as exc:
-            if exc.status in (409, 422):  # someone else created or renewed it first
-                return False, "another ship run"
-            raise
+            if exc.status not in (409, 422):
+                raise
+            # Someone else created or renewed it first, or a retried request of ours won before
+            # its answer was lost: the lease says which.
+            now = self.cluster.get("coordination.k8s.io/v1", "Lease", self.name, self.namespace)
+            holder = ((now or {}).get("spec") or {}).get("holderIdentity") or "another ship run"
+            return holder == self.holder, "" if holder == self.holder else holder
 
     def acquire(self) -> None:
         deadline = time.monotonic() + self.options.wait

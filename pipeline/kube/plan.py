@@ -186,17 +186,22 @@ def drifted(desired: dict[str, Any], live: dict[str, Any]) -> bool:
 
 
 def referenced_configmaps(objects: Iterable[dict[str, Any]], leaving: Set[str] = frozenset()) -> set[str]:
-    """ConfigMap names that ReplicaSets' and Pods' pod specs use (a rollback needs them), except
-    those of ReplicaSets (and their Pods) that belong to Deployments in `leaving`: a Deployment
-    pruned in the same sync takes its pods with it, and its ConfigMap need not outlive them."""
+    """ConfigMap names that Pods and ReplicaSets with replicas use (pods mid-rollout need them),
+    except those of Deployments in `leaving` (pruned in the same sync, pods and all). A
+    ReplicaSet scaled to 0 is history: a rollback recreates its ConfigMap from the ledger."""
     objects = list(objects)
     going = {o["metadata"]["name"] for o in objects if o.get("kind") == "ReplicaSet" and _owner(o) in leaving}
     names: set[str] = set()
     for obj in objects:
-        if (obj.get("kind") == "ReplicaSet" and _owner(obj) in leaving) or (obj.get("kind") == "Pod" and _owner(obj) in going):
+        if (obj.get("kind") == "ReplicaSet" and (_owner(obj) in leaving or _scaled_to_zero(obj))) \
+                or (obj.get("kind") == "Pod" and _owner(obj) in going):
             continue
         names.update(name for _, name in configmap_refs(pod_spec_of(obj)))
     return names
+
+
+def _scaled_to_zero(replicaset: dict[str, Any]) -> bool:
+    return replicaset.get("spec", {}).get("replicas", 1) == 0 and not replicaset.get("status", {}).get("replicas")
 
 
 def _owner(obj: dict[str, Any]) -> str:

@@ -99,6 +99,11 @@ def _run(ctx: Context, app: App, target: Environment, state: CanaryState, hold: 
     stable = ctx.workspace.current_release(target)
     ctx.progress(f"canary of {state.release.id} in {target.name} beside stable {stable.id if stable else '-'}: "
                  f"steps {steps_text(state.steps)}, router {policy.router}")
+    if state.status is Phase.HELD and hold:
+        # Asked to hold again (a retried job, a re-run after a crash): only --resume or abort decide.
+        ctx.progress(f"{state.release.id} is already held at {state.weight}% in {target.name}; nothing to do")
+        result.outcome = CanaryOutcome.HELD
+        return result
     if state.status is Phase.HELD:
         ctx.progress(f"resuming {state.describe()}")
         return _finish(ctx, app, target, state, result)

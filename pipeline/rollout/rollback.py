@@ -33,13 +33,17 @@ class RollbackResult:
     gate: GateResult | None
     sync: SyncResult
     commit: Commit | None
+    already: bool = False  # ENV was on the target already: nothing was rolled back or recorded
 
     def to_json(self) -> dict:
-        return {"environment": self.target.environment, "release": self.target.id,
+        return {"environment": self.target.environment, "release": self.target.id, "changed": not self.already,
                 "replaced": self.replaced.id if self.replaced else None,
                 "gate": self.gate.to_json() if self.gate else None}
 
     def text(self) -> str:
+        if self.already:
+            return f"{self.target.environment} is already on {self.target.id}; nothing to roll back" + (
+                f"\n{self.gate}" if self.gate else "")
         was = f"{self.replaced.id} → " if self.replaced else ""
         return f"rolled back {self.target.environment}: {was}{self.target.id}" + (f"\n{self.gate}" if self.gate else "")
 
@@ -106,5 +110,11 @@ def after_failed_gate(ctx: Context, app: App, env: Environment, failed: Release,
 
 def manual(ctx: Context, app: App, env: Environment, to: str | None, reason: str) -> RollbackResult:
     current = ctx.workspace.current_release(env)
+    if to and current and current.id == to:
+        # Already there (the same rollback run again, after a crash or by a retried job): make
+        # sure the cluster runs it, record nothing.
+        ctx.progress(f"{env.name} is already on {to}; syncing so the cluster runs it")
+        result = sync_environment(ctx, env)
+        return RollbackResult(current, None, gate_synced(ctx, env, result, current.id), result, None, already=True)
     target = choose_target(ctx.workspace.ledger(env), current, to)
     return roll_back(ctx, app, env, target, current, Outcome.ROLLED_BACK, reason)

@@ -248,12 +248,45 @@ def test_rollback_refuses_a_committed_secret_with_data_with_nothing_changed(flow
     assert ctx.workspace.git.head().sha == head and ctx.workspace.git.dirty_paths() == [] and cluster.objects == before
 
 
+def test_a_held_canary_promoted_again_with_hold_stays_held(flow):
+    """Re-running `promote --hold` (a CI retry, or after a crash) must not finish the canary: only
+    `--resume` or `ship abort` decide a held one."""
+    ctx, cluster, lines = flow
+    stable = to_prod(ctx).release
+    new_config(ctx, "dev", "second edition")
+    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.promote(ctx, "dev", "uat")
+    held = deploy.promote(ctx, "uat", "prod", canary_weight=10, hold=True)
+    again = deploy.promote(ctx, "uat", "prod", canary_weight=10, hold=True)
+    assert again.outcome is CanaryOutcome.HELD and again.commits == []
+    assert ctx.workspace.current_release(ctx.config.env("prod")).id == stable.id
+    assert "hellok8s-canary" in cluster.names("Deployment", "hk-prod")
+    assert any(f"{held.release.id} is already held" in line for line in lines)
+
+
+def test_the_same_rollback_run_again_is_a_no_op_that_succeeds(flow):
+    """A rollback killed after its commit, or a retried rollback job, runs `--to R` again: R is
+    already current, so it syncs and says so instead of failing."""
+    ctx, cluster, _ = flow
+    first = deploy.release(ctx, "dev", None, image=GOOD).release
+    new_config(ctx, "dev", "second edition")
+    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.rollback(ctx, "dev", first.id, "bad copy")
+    head = ctx.workspace.git.head().sha
+    again = deploy.rollback(ctx, "dev", first.id, "bad copy")
+    assert again.already and again.commit is None and ctx.workspace.git.head().sha == head
+    assert again.text().startswith(f"dev is already on {first.id}; nothing to roll back")
+    assert cluster.deployment("hk-dev", "hellok8s")["metadata"]["annotations"]["ship.dev/release"] == first.id
+
+
 def test_a_release_records_the_commit_its_image_was_built_from_not_head(flow):
     ctx, _, _ = flow
     first = ctx.workspace.git.repo.git.rev_list("--max-parents=0", "HEAD")
     new_config(ctx, "dev", "a later commit")
+    head = ctx.workspace.git.head().sha
     rel = deploy.release(ctx, "dev", None, image=GOOD).release
-    assert rel.commit == first and rel.id.endswith(first[:7]) and ctx.workspace.git.head().sha != first
+    assert rel.image_commit == first and rel.commit == head != first and rel.id.endswith(head[:7])
+    assert f"Ship-Image-Commit: {first}" in ctx.workspace.git.repo.git.log("--format=%B", "-3")
 
 
 def test_an_image_older_than_the_current_release_is_refused_unless_allowed(flow):
@@ -262,11 +295,11 @@ def test_an_image_older_than_the_current_release_is_refused_unless_allowed(flow)
     new_config(ctx, "dev", "a later commit")
     ctx.fake_registry.revisions["hellok8s-other"] = ctx.workspace.git.head().sha  # OTHER: built from the newer commit
     newer = deploy.release(ctx, "dev", None, image=OTHER).release
-    with pytest.raises(PromotionError, match=f"built from {first[:7]}, older than dev's current release {newer.id}.*--allow-older"):
+    with pytest.raises(PromotionError, match=f"built from {first[:7]}, older than the image of dev's current release {newer.id}.*--allow-older"):
         deploy.release(ctx, "dev", None, image=GOOD)
     assert ctx.workspace.current_release(ctx.config.env("dev")).id == newer.id
     older = deploy.release(ctx, "dev", None, image=GOOD, allow_older=True).release
-    assert older.commit == first
+    assert older.image_commit == first
     assert "Ship-Allow-Older: yes" in ctx.workspace.git.repo.git.log("--format=%B", "-3")
 
 

@@ -280,6 +280,6 @@ def test_a_policy_that_allows_older_images_lets_one_in_without_the_flag(project)
     ctx.registry().revisions["hellok8s-other"] = ctx.workspace.git.head().sha  # OTHER: built from the newer commit
     newer = deploy.release(ctx, "dev", None, image=OTHER).release
     older = deploy.release(ctx, "dev", None, image=GOOD).release
-    assert older.commit != newer.commit and ctx.workspace.current_release(ctx.config.env("dev")).id == older.id
+    assert older.image_commit != newer.image_commit and ctx.workspace.current_release(ctx.config.env("dev")).id == older.id
     assert "Ship-Allow-Older" not in log(ctx, "-3", "--format=%B")  # the policy, in git, is the record
     assert {r.rule: r.now for r in govern.policy(ctx, "dev").view.rules}["older images"] == "allowed"

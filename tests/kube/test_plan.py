@@ -360,6 +360,15 @@ def test_referenced_configmaps_of_one_workload(kind):
     assert all(n.startswith("rs-" if kind == "ReplicaSet" else "pod-") for n in referenced_configmaps([workload]))
 
 
+def test_a_replicaset_scaled_to_zero_keeps_no_configmap():
+    """Old revisions are history, not a reason to keep a ConfigMap past keep_configs."""
+    [rs] = [w for w in load("workloads") if w["kind"] == "ReplicaSet"]
+    old = {**rs, "spec": {**rs["spec"], "replicas": 0}, "status": {"replicas": 0}}
+    draining = {**old, "status": {"replicas": 1}}  # scaled down, its last pod still terminating
+    assert referenced_configmaps([old]) == set()
+    assert "rs-volume" in referenced_configmaps([draining])
+
+
 def test_referenced_configmaps_of_nothing():
     assert referenced_configmaps([]) == set()
     assert referenced_configmaps([obj("Pod", "p", spec={"containers": [{"name": "c"}]})]) == set()

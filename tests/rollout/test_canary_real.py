@@ -11,17 +11,17 @@ import threading
 import pytest
 
 from tests.conftest import commit_all
-from tests.test_real_node import (HOST, delete_namespaces, kubectl_json, load, new_repo, set_canary, set_config, ship,
-                                  through_gateway, wait_routed)
+from tests.test_real_node import (delete_namespaces, host_for, kubectl_json, load, new_repo, set_canary, set_config,
+                                  ship, through_gateway, wait_routed)
 
 pytestmark = [pytest.mark.realnode, pytest.mark.cluster, pytest.mark.registry, pytest.mark.engine]
 
 CHECK = "http:\n  - {url: 'http://{service}.{namespace}.svc:3000/', max_latency_ms: 1000}"
 
 
-def prod_with_a_canary(work, local_parts, image, error_rate: str | None):
+def prod_with_a_canary(work, ns, local_parts, image, error_rate: str | None):
     """prod on r1; r2 (with ERROR_RATE in prod when given) released to dev and uat, ready to promote."""
-    set_canary(work, f"router: gateway\ngateway: {local_parts['SHIP_GATEWAY']}\nhost: {HOST}\ninterval: 2s\n"
+    set_canary(work, f"router: gateway\ngateway: {local_parts['SHIP_GATEWAY']}\nhost: {host_for(ns)}\ninterval: 2s\n"
                      "steps:\n  - {weight: 10, bake: 30s}\n" + CHECK)
     commit_all(work, "prod: a canary judged by HTTP checks through the service proxy")
     for step in (["release", "dev", "--image", image], ["promote", "dev", "uat"], ["promote", "uat", "prod"]):
@@ -39,7 +39,7 @@ def prod_with_a_canary(work, local_parts, image, error_rate: str | None):
 def promote_under_load(work, gateway: str, ns: str):
     wait_routed(gateway, ns)
     stop = threading.Event()
-    loader = threading.Thread(target=load, args=(gateway, stop), daemon=True)
+    loader = threading.Thread(target=load, args=(gateway, ns, stop), daemon=True)
     loader.start()
     try:
         return ship(work, "promote", "uat", "prod")
@@ -53,7 +53,7 @@ def test_the_http_judge_on_real_pods(real_node, local_parts, hellok8s_image, pro
     work, _, namespaces = new_repo(tmp_path, project_repo)
     ns, gateway = namespaces["prod"], local_parts["SHIP_GATEWAY_URL"]
     try:
-        prod_with_a_canary(work, local_parts, hellok8s_image, error_rate)
+        prod_with_a_canary(work, ns, local_parts, hellok8s_image, error_rate)
         r1 = kubectl_json("-n", ns, "get", "deployment", "hellok8s")["metadata"]["annotations"]["ship.dev/release"]
         out = promote_under_load(work, gateway, ns)
         rounds = [line for line in out.stderr.splitlines() if "analysis round" in line]
@@ -64,7 +64,7 @@ def test_the_http_judge_on_real_pods(real_node, local_parts, hellok8s_image, pro
             assert out.returncode != 0, out.stderr
             assert "[FAIL]" in rounds[-1] and "confidence" in rounds[-1], rounds
             assert f"stable {r1} untouched" in out.stderr, out.stderr
-            answers = through_gateway(gateway, 40)
+            answers = through_gateway(gateway, ns, 40)
             assert {(a.status_code, a.headers["X-Track"]) for a in answers} == {(200, "stable")}
         else:
             assert out.returncode == 0, out.stderr

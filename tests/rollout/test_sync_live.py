@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -217,10 +218,12 @@ def test_an_object_outside_the_environment_namespace_is_refused(released):
 
 def test_unreachable_cluster_and_missing_context(released, tmp_path, monkeypatch):
     config = tmp_path / "kubeconfig"
-    config.write_text(Path(os.environ["KUBECONFIG"]).read_text().replace("127.0.0.1:16443", "127.0.0.1:1"))
+    config.write_text(re.sub(r"https://127\.0\.0\.1:\d+", "https://127.0.0.1:1", Path(os.environ["KUBECONFIG"]).read_text()))
     monkeypatch.setenv("KUBECONFIG", str(config))
+    monkeypatch.setenv("SHIP_RETRY_SECONDS", "2")  # retried, within a total of 2s
     down = ship("sync", "dev")
-    assert down.exit_code == 1 and "ClusterError: dev: cluster https://127.0.0.1:1 unreachable" in down.stderr
+    assert down.exit_code == 1 and "ClusterError: dev: cluster https://127.0.0.1:1 unreachable (after " in down.stderr
+    assert "cluster version: GET no connection from https://127.0.0.1:1; retrying in" in down.stderr
     monkeypatch.setenv("KUBECONFIG", os.environ["KUBECONFIG"].replace(str(config), str(config)))
     monkeypatch.setenv("SHIP_KUBE_CONTEXT", "no-such-context")
     missing = ship("sync", "dev")
