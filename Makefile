@@ -58,7 +58,7 @@ screenshot: deps venv
 # The fault lab runs its own cluster (FAULTS_CLUSTER, default ship-faults on 127.0.0.1:18643),
 # so it never restarts the default cluster's kube-apiserver; make faults-down stops it.
 FAULTS_ENV = SHIP_CLUSTER=$${FAULTS_CLUSTER:-ship-faults} SHIP_KUBE_PORT=$${FAULTS_KUBE_PORT:-18643} \
-	SHIP_REGISTRY_PORT=$${FAULTS_REGISTRY_PORT:-15800} SHIP_STATE=$${FAULTS_STATE:-$$HOME/.cache/ship/run-ship-faults} SHIP_KUBE_APF=1
+	SHIP_REGISTRY_PORT=$${FAULTS_REGISTRY_PORT:-15800} SHIP_STATE=$${FAULTS_STATE:-$$HOME/.cache/ship/run-ship-faults} SHIP_KUBE_APF=1 SHIP_REAL_NODE=0
 
 faults: deps venv binaries
 	@$(PY) bench/faults.py

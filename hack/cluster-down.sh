@@ -14,10 +14,9 @@ if [ -d "$SHIP_STATE/node" ] || [ -f "$SHIP_STATE/kubelet.pid" ] || [ -f "$SHIP_
    || [ -f "$SHIP_STATE/kube-proxy.pid" ]; then
   "$here/real-node.sh" down
 fi
-kwokctl="$BIN/kwokctl-$KWOK_VERSION"
 if [ -f "$SHIP_STATE/kubernetes.cluster" ]; then  # only a cluster this state folder created
   cluster=$(cat "$SHIP_STATE/kubernetes.cluster")
-  "$kwokctl" delete cluster --name "$cluster" >/dev/null 2>&1 && log "deleted cluster $cluster (its processes stopped)"
+  kwokctl delete cluster --name "$cluster" >/dev/null 2>&1 && log "deleted cluster $cluster (its processes stopped)"
   rm -f "$SHIP_STATE/kubernetes.cluster"
 fi
 stop_pid podman

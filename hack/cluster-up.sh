@@ -149,7 +149,6 @@ YML
 }
 
 start_kubernetes() {
-  local kwokctl="$BIN/kwokctl-$KWOK_VERSION"
   # The configuration (stages and patches included) is part of the cluster: a change means a
   # new cluster.
   local conf="$SHIP_STATE/kwokctl.yaml" config_sum
@@ -157,12 +156,12 @@ start_kubernetes() {
   if [ -f "$KUBECONFIG_PATH" ] && [ "$(cat "$SHIP_STATE/kubernetes.config-sum" 2>/dev/null)" = "$config_sum" ] \
      && components_alive && cluster_ready; then return; fi
   # grep -q would quit at the first match and fail the pipeline with SIGPIPE now and then.
-  if "$kwokctl" get clusters 2>/dev/null | grep -x "$SHIP_CLUSTER" >/dev/null; then
+  if kwokctl get clusters 2>/dev/null | grep -x "$SHIP_CLUSTER" >/dev/null; then
     # A component died (a crash, or the session that started it ended). Restarting in place
     # leaves kwok's node leases with the dead controller for minutes, so start afresh: the
     # cluster is a test fixture and creating it takes seconds.
     log "cluster $SHIP_CLUSTER is not healthy or its configuration changed; recreating it"
-    "$kwokctl" delete cluster --name "$SHIP_CLUSTER" >"$SHIP_STATE/kwokctl.log" 2>&1 || true
+    kwokctl delete cluster --name "$SHIP_CLUSTER" >"$SHIP_STATE/kwokctl.log" 2>&1 || true
   fi
   port_busy "$SHIP_KUBE_PORT" && die "port 127.0.0.1:$SHIP_KUBE_PORT for kube-apiserver is busy (set SHIP_KUBE_PORT)"
   kwokctl_config > "$conf"
@@ -170,7 +169,7 @@ start_kubernetes() {
   # Recorded first, so cluster-down cleans up even a half-created cluster; and only its own.
   echo "$SHIP_CLUSTER" > "$SHIP_STATE/kubernetes.cluster"
   echo "$config_sum" > "$SHIP_STATE/kubernetes.config-sum"
-  "$kwokctl" create cluster --name "$SHIP_CLUSTER" --config "$conf" --wait 120s >"$SHIP_STATE/kwokctl.log" 2>&1 \
+  kwokctl create cluster --name "$SHIP_CLUSTER" --config "$conf" --wait 120s >"$SHIP_STATE/kwokctl.log" 2>&1 \
     || { tail -20 "$SHIP_STATE/kwokctl.log" >&2; die "kwokctl create cluster failed (log: $SHIP_STATE/kwokctl.log)"; }
 }
 
@@ -192,7 +191,7 @@ setup_kubernetes() {
   local k=(kubectl --kubeconfig "$KUBECONFIG_PATH")
   local have; have=$("${k[@]}" get nodes -o name 2>/dev/null | wc -l)
   if [ "$have" -lt 3 ]; then
-    "$BIN/kwokctl-$KWOK_VERSION" scale node --name "$SHIP_CLUSTER" --replicas 3 >>"$SHIP_STATE/kwokctl.log" 2>&1 \
+    kwokctl scale node --name "$SHIP_CLUSTER" --replicas 3 >>"$SHIP_STATE/kwokctl.log" 2>&1 \
       || die "kwokctl scale node failed (log: $SHIP_STATE/kwokctl.log)"
   fi
   wait_for "kube-controller-manager and kube-scheduler leadership" 90 controllers_ready

@@ -35,6 +35,10 @@ SHIP_GATEWAY_NAME=ship-gateway
 BIN="$SHIP_CACHE/bin"
 KWOK_DIR="$HOME/.kwok/clusters/$SHIP_CLUSTER"
 KUBECONFIG_PATH="$KWOK_DIR/kubeconfig.yaml"
+# kwokctl also writes each cluster's context into $KUBECONFIG (or ~/.kube/config) and makes it the
+# current one: a second cluster (make faults, a developer's own) would take every later command of
+# the first. A file of its own under SHIP_STATE keeps the user's and every cluster's kubeconfig as it was.
+kwokctl() { KUBECONFIG="$SHIP_STATE/kwokctl-contexts.yaml" "$BIN/kwokctl-$KWOK_VERSION" "$@"; }
 PKI="$KWOK_DIR/pki"
 PODMAN_SOCK="$SHIP_STATE/podman/podman.sock"
 mkdir -p "$SHIP_STATE"

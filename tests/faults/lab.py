@@ -31,7 +31,9 @@ def settings() -> dict[str, str]:
             "SHIP_KUBE_PORT": os.environ.get("FAULTS_KUBE_PORT", "18643"),
             "SHIP_REGISTRY_PORT": os.environ.get("FAULTS_REGISTRY_PORT", "15800"),
             "SHIP_STATE": os.environ.get("FAULTS_STATE", str(Path.home() / ".cache/ship/run-ship-faults")),
-            "SHIP_KUBE_APF": "1"}
+            "SHIP_KUBE_APF": "1",
+            # One real node per machine, and it is the default cluster's: the lab needs KWOK nodes only.
+            "SHIP_REAL_NODE": "0"}
 
 
 @dataclass
