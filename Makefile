@@ -3,15 +3,17 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 
-.PHONY: help deps venv binaries cluster cluster-down test unit lint demo bench faults faults-down clean
+.PHONY: help deps venv binaries cluster cluster-down test unit lint demo bench screenshot faults faults-down clean
 
 help:
 	@echo "make test          install everything, start the local parts, run the whole suite"
 	@echo "make demo          run the whole pipeline on a local cluster it starts itself"
 	@echo "make cluster       start the local parts (prints export lines); make cluster-down stops them"
+	@echo "                   (with a real node, Traefik and Prometheus, as root; SHIP_REAL_NODE=0 leaves them out)"
 	@echo "make unit          lint, type-check and the fast tests that need no local parts"
 	@echo "make lint          ruff and mypy (strict on the pure modules)"
 	@echo "make bench         ship vs kubectl apply --server-side on the local cluster (bench/results.json)"
+	@echo "make screenshot    the dashboard test saves its Chromium screenshot as docs/dashboard.png"
 	@echo "make faults        faults injected into a cluster of its own while ship works (bench/faults.json)"
 
 deps:
@@ -39,7 +41,7 @@ lint: venv
 	@.venv/bin/mypy pipeline
 
 unit: lint
-	$(PY) -m pytest -m "not cluster and not registry and not engine and not binaries" -q
+	$(PY) -m pytest -m "not cluster and not registry and not engine and not binaries and not slow and not realnode and not faults" -q -n 2
 
 test: deps venv binaries lint
 	@eval "$$(hack/cluster-up.sh)" && $(PY) -m pytest -q
@@ -51,10 +53,12 @@ bench: deps venv binaries
 	@$(PY) -c "import matplotlib" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
 	@eval "$$(hack/cluster-up.sh)" && $(PY) bench/run.py
 
+screenshot: deps venv
+	@SHIP_SCREENSHOTS=docs $(PY) -m pytest -q tests/report/test_dashboard.py -k chromium
 # The fault lab runs its own cluster (FAULTS_CLUSTER, default ship-faults on 127.0.0.1:18643),
 # so it never restarts the default cluster's kube-apiserver; make faults-down stops it.
 FAULTS_ENV = SHIP_CLUSTER=$${FAULTS_CLUSTER:-ship-faults} SHIP_KUBE_PORT=$${FAULTS_KUBE_PORT:-18643} \
-	SHIP_REGISTRY_PORT=$${FAULTS_REGISTRY_PORT:-15800} SHIP_STATE=$${FAULTS_STATE:-$$HOME/.cache/ship/run-ship-faults} SHIP_KUBE_APF=1
+	SHIP_REGISTRY_PORT=$${FAULTS_REGISTRY_PORT:-15800} SHIP_STATE=$${FAULTS_STATE:-$$HOME/.cache/ship/run-ship-faults} SHIP_KUBE_APF=1 SHIP_REAL_NODE=0
 
 faults: deps venv binaries
 	@$(PY) bench/faults.py

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Builds the local Kubernetes parts from Go modules, once, into a cache keyed by version:
 #   kube-apiserver, kube-controller-manager, kube-scheduler (k8s.io/kubernetes@$K8S_VERSION)
+#   and for the real node (unless SHIP_REAL_NODE=0): kubelet and kube-proxy from the same module
+#   (about 20 s more, the packages are mostly shared), traefik (github.com/traefik/traefik/v3@
+#   $TRAEFIK_VERSION, the Gateway API data plane; about 4 minutes cold) and pause (hack/realnode/pause.c,
+#   static, with gcc),
 #   etcd (go.etcd.io/etcd/server/v3@$ETCD_VERSION), kwok and kwokctl (sigs.k8s.io/kwok@$KWOK_VERSION),
 #   kustomize (sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION),
 #   actionlint (github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION),
+#   cosign (github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION; about 1.5 minutes cold).
 #   toxiproxy-server and toxiproxy-cli (github.com/Shopify/toxiproxy/v2@$TOXIPROXY_VERSION, for make faults).
 # A binary already in the cache is never rebuilt. Prints the bin directory on the last line.
 set -euo pipefail
@@ -21,11 +26,17 @@ command -v go >/dev/null || die "go is not installed (needed to build the Kubern
 
 have() { [ -x "$bin/$1-$2" ]; }
 
+real_node=${SHIP_REAL_NODE:-1}
+
 build_kubernetes() {
-  local v=$K8S_VERSION minor major
+  local v=$K8S_VERSION minor major cmds=() b
   major=$(echo "$v" | cut -d. -f1 | tr -d v); minor=$(echo "$v" | cut -d. -f2)
-  if have kube-apiserver "$v" && have kube-controller-manager "$v" && have kube-scheduler "$v"; then return; fi
-  echo "building k8s.io/kubernetes@$v (kube-apiserver, kube-controller-manager, kube-scheduler); cold builds take 10-20 minutes" >&2
+  for b in kube-apiserver kube-controller-manager kube-scheduler; do have "$b" "$v" || cmds+=("$b"); done
+  if [ "$real_node" != 0 ]; then
+    for b in kubelet kube-proxy; do have "$b" "$v" || cmds+=("$b"); done
+  fi
+  [ ${#cmds[@]} -gt 0 ] || return 0
+  echo "building k8s.io/kubernetes@$v (${cmds[*]}); cold builds take 10-20 minutes" >&2
   local dir="$work/kubernetes-$v" staging_v="v0.${minor}.$(echo "$v" | cut -d. -f3)"
   mkdir -p "$dir"
   local modfile
@@ -45,10 +56,40 @@ build_kubernetes() {
      go mod download all >/dev/null 2>>"$dir/get.log") || { cat "$dir/get.log" >&2; die "resolving k8s.io/kubernetes@$v failed (see above)"; }
   local ld="-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
   local out="$dir/out"; mkdir -p "$out"
-  (cd "$dir" && go build -trimpath -ldflags "$ld" -o "$out/" \
-     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler) \
+  (cd "$dir" && go build -trimpath -ldflags "$ld" -o "$out/" "${cmds[@]/#/k8s.io/kubernetes/cmd/}") \
     || die "go build of k8s.io/kubernetes@$v failed"
-  for b in kube-apiserver kube-controller-manager kube-scheduler; do mv "$out/$b" "$bin/$b-$v"; done
+  for b in "${cmds[@]}"; do mv "$out/$b" "$bin/$b-$v"; done
+}
+
+build_traefik() {
+  local v=$TRAEFIK_VERSION
+  have traefik "$v" && return
+  echo "building github.com/traefik/traefik/v3@$v; cold builds take about 4 minutes" >&2
+  local dir="$work/traefik-$v" modfile; mkdir -p "$dir"
+  modfile=$(go mod download -json "github.com/traefik/traefik/v3@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p') \
+    || die "go mod download github.com/traefik/traefik/v3@$v failed"
+  # `go install traefik@version` refuses a module with replace directives, and as a dependency its
+  # replaces and excludes are ignored, so a wrapper module requires it and copies them.
+  {
+    echo "module ship.local/traefik-build"
+    grep -m1 '^go ' "$modfile"
+    echo "require github.com/traefik/traefik/v3 $v"
+    sed -n '/^replace (/,/^)/p; /^replace [^(]/p; /^exclude (/,/^)/p; /^exclude [^(]/p' "$modfile"
+  } > "$dir/go.mod"
+  (cd "$dir" && go get "github.com/traefik/traefik/v3/cmd/traefik@$v" >/dev/null 2>"$dir/get.log") \
+    || { cat "$dir/get.log" >&2; die "resolving github.com/traefik/traefik/v3@$v failed (see above)"; }
+  (cd "$dir" && go build -trimpath -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$v" \
+      -o "$dir/traefik" github.com/traefik/traefik/v3/cmd/traefik) \
+    || die "go build of github.com/traefik/traefik/v3@$v failed"
+  mv "$dir/traefik" "$bin/traefik-$v"
+}
+
+build_pause() {
+  have pause "$PAUSE_VERSION" && return
+  command -v gcc >/dev/null || die "gcc is not installed (needed for the real node's pause binary; run 'make deps' as root)"
+  # A static binary: the image is FROM scratch, with no libc to link against.
+  gcc -static -Os -s -o "$work/pause" "$here/realnode/pause.c" || die "gcc -static of hack/realnode/pause.c failed (is libc6-dev installed?)"
+  mv "$work/pause" "$bin/pause-$PAUSE_VERSION"
 }
 
 build_etcd() {
@@ -77,10 +118,15 @@ go_install() { # name module@version [the binary's name as go install writes it]
 
 build_kubernetes
 build_etcd
+if [ "$real_node" != 0 ]; then
+  build_traefik
+  build_pause
+fi
 go_install kwok "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 go_install kwokctl "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
 go_install kustomize "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
 go_install actionlint "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+go_install cosign "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION"
 go_install toxiproxy-server "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION" server
 go_install toxiproxy-cli "github.com/Shopify/toxiproxy/v2/cmd/cli@$TOXIPROXY_VERSION" cli
 # Unversioned names for PATH users; the versioned files stay the cache keys.
@@ -88,4 +134,5 @@ ln -sf "kwok-$KWOK_VERSION" "$bin/kwok"
 ln -sf "kwokctl-$KWOK_VERSION" "$bin/kwokctl"
 ln -sf "kustomize-$KUSTOMIZE_VERSION" "$bin/kustomize"
 ln -sf "actionlint-$ACTIONLINT_VERSION" "$bin/actionlint"
+ln -sf "cosign-$COSIGN_VERSION" "$bin/cosign"
 echo "$bin"

@@ -1,24 +1,22 @@
 #!/usr/bin/env bash
 # Stops every local part that hack/cluster-up.sh started, by process id, and deletes the
-# kwok cluster and the registry's temp storage. Safe to run when nothing is running.
+# kwok cluster and the registry's temp storage. The real node goes first, while the API server
+# can still delete its pods, and undoes what it changed on the host (hack/real-node.sh down).
+# Safe to run when nothing is running.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
-stop_pid() { # NAME
-  if pid_alive "$1"; then
-    local pid; pid=$(cat "$SHIP_STATE/$1.pid")
-    kill "$pid" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    log "stopped $1 (pid $pid)"
-  fi
-  rm -f "$SHIP_STATE/$1.pid"
-}
-
-kwokctl="$BIN/kwokctl-$KWOK_VERSION"
+stop_pid traefik
+stop_pid prometheus
+stop_pid pod-sd
+rm -rf "$SHIP_STATE/gateway" "$SHIP_STATE/prometheus" "$SHIP_STATE"/{traefik,prometheus,pod-sd}.sum
+if [ -d "$SHIP_STATE/node" ] || [ -f "$SHIP_STATE/kubelet.pid" ] || [ -f "$SHIP_STATE/containerd.pid" ] \
+   || [ -f "$SHIP_STATE/kube-proxy.pid" ]; then
+  "$here/real-node.sh" down
+fi
 if [ -f "$SHIP_STATE/kubernetes.cluster" ]; then  # only a cluster this state folder created
   cluster=$(cat "$SHIP_STATE/kubernetes.cluster")
-  "$kwokctl" delete cluster --name "$cluster" >/dev/null 2>&1 && log "deleted cluster $cluster (its processes stopped)"
+  kwokctl delete cluster --name "$cluster" >/dev/null 2>&1 && log "deleted cluster $cluster (its processes stopped)"
   rm -f "$SHIP_STATE/kubernetes.cluster"
 fi
 stop_pid podman

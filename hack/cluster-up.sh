@@ -1,20 +1,42 @@
 #!/usr/bin/env bash
 # Starts ship's local parts on 127.0.0.1, or reuses the ones already running:
-#   a registry (Debian docker-registry), a Docker-API build engine (podman system service),
-#   and a Kubernetes control plane run by kwokctl's binary runtime with 3 KWOK nodes and the
-#   Gateway API CRDs. Safe to run twice, and after a crash that left stale pid files.
-# Prints export lines for KUBECONFIG, SHIP_REGISTRY and DOCKER_HOST last.
-# Usage: hack/cluster-up.sh [registry] [engine] [kubernetes]   (default: all three)
+#   registry    a registry (Debian docker-registry)
+#   engine      a Docker-API build engine (podman system service)
+#   kubernetes  a control plane run by kwokctl's binary runtime with 3 KWOK nodes and the
+#               Gateway API CRDs
+#   node        one real node (containerd, kubelet, kube-proxy; hack/real-node.sh), tainted
+#   gateway     Traefik as the Gateway API data plane: GatewayClass traefik, Gateway
+#               ship-system/ship-gateway, its listener on 127.0.0.1:$SHIP_GATEWAY_PORT
+#   prometheus  Debian's Prometheus scraping the real node's pods every 2s (found by
+#               hack/realnode/pod_sd.py: Debian's build has no Kubernetes discovery)
+# node, gateway and prometheus need the kubernetes part (and node the registry); they need root
+# and are left out with SHIP_REAL_NODE=0. Safe to run twice, and after a crash that left stale
+# pid files; a recreated cluster brings the node, the gateway and Prometheus along with it.
+# Prints export lines last: SHIP_REGISTRY, DOCKER_HOST, KUBECONFIG, and with the real node
+# SHIP_REAL_NODE_NAME, SHIP_GATEWAY (a canary policy's `gateway:`), SHIP_GATEWAY_URL and
+# SHIP_PROMETHEUS_URL.
+# Usage: hack/cluster-up.sh [PART...]   (default: all; without the last three if SHIP_REAL_NODE=0)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(registry engine kubernetes)
+parts=("$@")
+if [ ${#parts[@]} -eq 0 ]; then
+  parts=(registry engine kubernetes)
+  [ "$SHIP_REAL_NODE" = 0 ] || parts+=(node gateway prometheus)
+fi
 want() { [[ " ${parts[*]} " == *" $1 "* ]]; }
+# What the parts need: each of these runs against the cluster; the node pulls from the registry.
+if want node || want gateway || want prometheus; then parts+=(kubernetes); fi
+if want node; then parts+=(registry); fi
 
 want registry && { command -v docker-registry >/dev/null || die "missing Debian package docker-registry (run 'make deps' as root)"; }
 want engine && { command -v podman >/dev/null || die "missing Debian package podman (run 'make deps' as root)"; }
 if want kubernetes; then
   command -v kubectl >/dev/null || die "kubectl is not installed (it comes with the machine image)"
   "$here/build-binaries.sh" >/dev/null
+fi
+want prometheus && { command -v prometheus >/dev/null || die "missing Debian package prometheus (run 'make deps' as root)"; }
+if want gateway && [ ! -x "$BIN/traefik-$TRAEFIK_VERSION" ]; then
+  SHIP_REAL_NODE=1 "$here/build-binaries.sh" >/dev/null
 fi
 
 start_registry() {
@@ -86,23 +108,9 @@ components_alive() {
   [ "$n" -ge 5 ]
 }
 
-start_kubernetes() {
-  local kwokctl="$BIN/kwokctl-$KWOK_VERSION"
-  # The stages are part of the cluster's config: a changed stages file means a new cluster.
-  local stages_sum; stages_sum=$( (cat "$here/kwok/stages.yaml" "$here/versions.env"; [ "$SHIP_KUBE_APF" != 1 ] || echo apf) | sha256sum | cut -c1-16)
-  if [ -f "$KUBECONFIG_PATH" ] && [ "$(cat "$SHIP_STATE/kubernetes.config-sum" 2>/dev/null)" = "$stages_sum" ] \
-     && components_alive && cluster_ready; then return; fi
-  if "$kwokctl" get clusters 2>/dev/null | grep -qx "$SHIP_CLUSTER"; then
-    # A component died (a crash, or the session that started it ended). Restarting in place
-    # leaves kwok's node leases with the dead controller for minutes, so start afresh: the
-    # cluster is a test fixture and creating it takes seconds.
-    log "cluster $SHIP_CLUSTER is not healthy or its configuration changed; recreating it"
-    "$kwokctl" delete cluster --name "$SHIP_CLUSTER" >"$SHIP_STATE/kwokctl.log" 2>&1 || true
-  fi
-  port_busy "$SHIP_KUBE_PORT" && die "port 127.0.0.1:$SHIP_KUBE_PORT for kube-apiserver is busy (set SHIP_KUBE_PORT)"
-  local conf="$SHIP_STATE/kwokctl.yaml"
-  {
-    cat <<YML
+# kwokctl's configuration: options, the components' patches for the real node, and the stages.
+kwokctl_config() {
+  cat <<YML
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
@@ -120,15 +128,48 @@ options:
   kwokControllerBinary: $BIN/kwok-$KWOK_VERSION
   etcdBinary: $BIN/etcd-$ETCD_VERSION
   kubectlBinary: $(command -v kubectl)
+componentsPatches:
+# kwokctl's binary runtime runs kwok with --manage-all-nodes=true: it would take over the real
+# node (fake its status and its pods). Only the nodes kwokctl makes carry this annotation.
+- name: kwok-controller
+  extraArgs:
+  - {key: manage-all-nodes, value: "false", override: true}
+  - {key: manage-nodes-with-annotation-selector, value: kwok.x-k8s.io/node=fake}
+# logs, exec and port-forward: the apiserver dials the kubelet at its InternalIP (the bridge
+# address; its Hostname does not resolve), with a client certificate the kubelet trusts.
+- name: kube-apiserver
+  extraArgs:
+  - {key: kubelet-preferred-address-types, value: InternalIP}
+  - {key: kubelet-client-certificate, value: $PKI/admin.crt}
+  - {key: kubelet-client-key, value: $PKI/admin.key}
+  - {key: service-cluster-ip-range, value: $SHIP_SERVICE_CIDR}
 YML
-    echo "---"
-    cat "$here/kwok/stages.yaml"
-  } > "$conf"
+  echo "---"
+  cat "$here/kwok/stages.yaml"
+}
+
+start_kubernetes() {
+  # The configuration (stages and patches included) is part of the cluster: a change means a
+  # new cluster.
+  local conf="$SHIP_STATE/kwokctl.yaml" config_sum
+  config_sum=$(kwokctl_config | sha256sum | cut -c1-16)
+  if [ -f "$KUBECONFIG_PATH" ] && [ "$(cat "$SHIP_STATE/kubernetes.config-sum" 2>/dev/null)" = "$config_sum" ] \
+     && components_alive && cluster_ready; then return; fi
+  # grep -q would quit at the first match and fail the pipeline with SIGPIPE now and then.
+  if kwokctl get clusters 2>/dev/null | grep -x "$SHIP_CLUSTER" >/dev/null; then
+    # A component died (a crash, or the session that started it ended). Restarting in place
+    # leaves kwok's node leases with the dead controller for minutes, so start afresh: the
+    # cluster is a test fixture and creating it takes seconds.
+    log "cluster $SHIP_CLUSTER is not healthy or its configuration changed; recreating it"
+    kwokctl delete cluster --name "$SHIP_CLUSTER" >"$SHIP_STATE/kwokctl.log" 2>&1 || true
+  fi
+  port_busy "$SHIP_KUBE_PORT" && die "port 127.0.0.1:$SHIP_KUBE_PORT for kube-apiserver is busy (set SHIP_KUBE_PORT)"
+  kwokctl_config > "$conf"
   log "creating cluster $SHIP_CLUSTER (Kubernetes $K8S_VERSION) on 127.0.0.1:$SHIP_KUBE_PORT"
   # Recorded first, so cluster-down cleans up even a half-created cluster; and only its own.
   echo "$SHIP_CLUSTER" > "$SHIP_STATE/kubernetes.cluster"
-  echo "$stages_sum" > "$SHIP_STATE/kubernetes.config-sum"
-  "$kwokctl" create cluster --name "$SHIP_CLUSTER" --config "$conf" --wait 120s >"$SHIP_STATE/kwokctl.log" 2>&1 \
+  echo "$config_sum" > "$SHIP_STATE/kubernetes.config-sum"
+  kwokctl create cluster --name "$SHIP_CLUSTER" --config "$conf" --wait 120s >"$SHIP_STATE/kwokctl.log" 2>&1 \
     || { tail -20 "$SHIP_STATE/kwokctl.log" >&2; die "kwokctl create cluster failed (log: $SHIP_STATE/kwokctl.log)"; }
 }
 
@@ -150,21 +191,228 @@ setup_kubernetes() {
   local k=(kubectl --kubeconfig "$KUBECONFIG_PATH")
   local have; have=$("${k[@]}" get nodes -o name 2>/dev/null | wc -l)
   if [ "$have" -lt 3 ]; then
-    "$BIN/kwokctl-$KWOK_VERSION" scale node --name "$SHIP_CLUSTER" --replicas 3 >>"$SHIP_STATE/kwokctl.log" 2>&1 \
+    kwokctl scale node --name "$SHIP_CLUSTER" --replicas 3 >>"$SHIP_STATE/kwokctl.log" 2>&1 \
       || die "kwokctl scale node failed (log: $SHIP_STATE/kwokctl.log)"
   fi
   wait_for "kube-controller-manager and kube-scheduler leadership" 90 controllers_ready
   wait_for "3 Ready nodes" 60 bash -c "[ \$(${k[*]} get nodes --no-headers 2>/dev/null | grep -cw Ready) -ge 3 ]"
   local crds; crds=$(go env GOMODCACHE)/sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION/config/crd/standard
-  if ! "${k[@]}" get crd httproutes.gateway.networking.k8s.io >/dev/null 2>&1; then
+  local bundle='{.metadata.annotations.gateway\.networking\.k8s\.io/bundle-version}'
+  if [ "$("${k[@]}" get crd httproutes.gateway.networking.k8s.io -o jsonpath="$bundle" 2>/dev/null)" != "$GATEWAY_API_VERSION" ]; then
     [ -d "$crds" ] || go mod download "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" >/dev/null \
       || die "go mod download sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION failed"
     "${k[@]}" apply --server-side -f "$crds" >/dev/null || die "installing the Gateway API CRDs failed"
-    "${k[@]}" wait --for condition=Established --timeout 60s crd/httproutes.gateway.networking.k8s.io >/dev/null
+    "${k[@]}" wait --for condition=Established --timeout 60s -f "$crds" >/dev/null
     log "Gateway API $GATEWAY_API_VERSION CRDs installed"
   fi
+}
+
+# ---------------------------------------------------------------------------------- ship-system
+# The namespace of ship's own parts: ServiceAccounts for Traefik and Prometheus with the RBAC
+# they document, long-lived token Secrets (they run outside the cluster), the GatewayClass and
+# the Gateway every test's HTTPRoute can attach to.
+setup_ship_system() {
+  kubectl --kubeconfig "$KUBECONFIG_PATH" apply --server-side --force-conflicts --field-manager ship-hack -f - >/dev/null <<YML \
+    || die "installing ship-system (RBAC, GatewayClass, Gateway) failed"
+apiVersion: v1
+kind: Namespace
+metadata: {name: $SHIP_GATEWAY_NAMESPACE}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: traefik, namespace: $SHIP_GATEWAY_NAMESPACE}
+---
+apiVersion: v1
+kind: Secret
+type: kubernetes.io/service-account-token
+metadata: {name: traefik-token, namespace: $SHIP_GATEWAY_NAMESPACE, annotations: {kubernetes.io/service-account.name: traefik}}
+---
+# Traefik $TRAEFIK_VERSION's docs/content/reference/dynamic-configuration/kubernetes-gateway-rbac.yml
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: ship-traefik-gateway}
+rules:
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [list, watch]
+- apiGroups: [""]
+  resources: [services, secrets, configmaps]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [gatewayclasses, gateways, httproutes, grpcroutes, tcproutes, tlsroutes, referencegrants, backendtlspolicies]
+  verbs: [get, list, watch]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [gatewayclasses/status, gateways/status, httproutes/status, grpcroutes/status, tcproutes/status,
+              tlsroutes/status, referencegrants/status, backendtlspolicies/status]
+  verbs: [update]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ship-traefik-gateway}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ship-traefik-gateway}
+subjects: [{kind: ServiceAccount, name: traefik, namespace: $SHIP_GATEWAY_NAMESPACE}]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: prometheus, namespace: $SHIP_GATEWAY_NAMESPACE}
+---
+apiVersion: v1
+kind: Secret
+type: kubernetes.io/service-account-token
+metadata: {name: prometheus-token, namespace: $SHIP_GATEWAY_NAMESPACE, annotations: {kubernetes.io/service-account.name: prometheus}}
+---
+# Pod discovery for Prometheus (hack/realnode/pod_sd.py lists the real node's pods) and nothing else.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: ship-prometheus}
+rules:
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ship-prometheus}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ship-prometheus}
+subjects: [{kind: ServiceAccount, name: prometheus, namespace: $SHIP_GATEWAY_NAMESPACE}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: traefik}
+spec:
+  controllerName: traefik.io/gateway-controller
+---
+# Traefik serves a listener on the entrypoint whose address ends in the same port.
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: $SHIP_GATEWAY_NAME, namespace: $SHIP_GATEWAY_NAMESPACE}
+spec:
+  gatewayClassName: traefik
+  listeners:
+  - name: http
+    protocol: HTTP
+    port: $SHIP_GATEWAY_PORT
+    allowedRoutes:
+      namespaces: {from: All}
+YML
+}
+
+# token_of SA: the long-lived token the token controller put in Secret SA-token.
+token_of() {
+  local t=""
+  for _ in $(seq 100); do
+    t=$(kubectl --kubeconfig "$KUBECONFIG_PATH" -n "$SHIP_GATEWAY_NAMESPACE" get secret "$1-token" \
+          -o jsonpath='{.data.token}' 2>/dev/null | base64 -d 2>/dev/null || true)
+    [ -n "$t" ] && { echo "$t"; return; }
+    sleep 0.2
+  done
+  die "the token controller did not fill Secret $SHIP_GATEWAY_NAMESPACE/$1-token within 20s"
+}
+
+# fresh NAME SUM: the daemon NAME runs and was started for SUM (its configuration and its
+# token, which is new with a recreated cluster); otherwise it is stopped, and the caller starts
+# it again.
+fresh() {
+  if pid_alive "$1" && [ "$(cat "$SHIP_STATE/$1.sum" 2>/dev/null)" = "$2" ]; then return 0; fi
+  stop_pid "$1"
+  return 1
+}
+
+start_gateway() {
+  local dir="$SHIP_STATE/gateway"
+  mkdir -p "$dir"
+  local args=(
+    --global.checkNewVersion=false --global.sendAnonymousUsage=false --log.level=INFO
+    "--entryPoints.web.address=127.0.0.1:$SHIP_GATEWAY_PORT"
+    "--entryPoints.traefik.address=127.0.0.1:$SHIP_GATEWAY_ADMIN_PORT" --ping=true --ping.entryPoint=traefik
+    --providers.kubernetesgateway=true
+    "--providers.kubernetesgateway.endpoint=https://127.0.0.1:$SHIP_KUBE_PORT"
+    "--providers.kubernetesgateway.token=$dir/token"
+    "--providers.kubernetesgateway.certAuthFilePath=$PKI/ca.crt"
+    # The Gateway's status.addresses: where its listener really is.
+    --providers.kubernetesgateway.statusAddress.ip=127.0.0.1
+  )
+  local token sum
+  token=$(token_of traefik)
+  sum=$(echo "$token ${args[*]}" | sha256sum | cut -c1-16)
+  if ! fresh traefik "$sum"; then
+    local port
+    for port in "$SHIP_GATEWAY_PORT" "$SHIP_GATEWAY_ADMIN_PORT"; do
+      port_busy "$port" && die "port 127.0.0.1:$port for the gateway (Traefik) is busy (set SHIP_GATEWAY_PORT / SHIP_GATEWAY_ADMIN_PORT)"
+    done
+    (umask 077; printf '%s' "$token" > "$dir/token")  # no newline: Traefik sends the file as it is
+    start_daemon traefik "$BIN/traefik-$TRAEFIK_VERSION" "${args[@]}"
+    echo "$sum" > "$SHIP_STATE/traefik.sum"
+    wait_for "Traefik on 127.0.0.1:$SHIP_GATEWAY_ADMIN_PORT" 30 curl -fsS "http://127.0.0.1:$SHIP_GATEWAY_ADMIN_PORT/ping"
+    log "gateway (Traefik $TRAEFIK_VERSION) up on 127.0.0.1:$SHIP_GATEWAY_PORT"
+  fi
+  wait_for "Gateway $SHIP_GATEWAY_NAMESPACE/$SHIP_GATEWAY_NAME Programmed" 60 \
+    kubectl --kubeconfig "$KUBECONFIG_PATH" -n "$SHIP_GATEWAY_NAMESPACE" wait --for condition=Programmed \
+      --timeout 2s "gateway/$SHIP_GATEWAY_NAME"
+}
+
+start_prometheus() {
+  local dir="$SHIP_STATE/prometheus" token
+  mkdir -p "$dir/data"
+  token=$(token_of prometheus)
+  # Debian's Prometheus has no Kubernetes discovery (removed by Debian for its dependencies), so
+  # realnode/pod_sd.py serves the node's pods as http_sd targets with kubernetes_sd's
+  # __meta_kubernetes_* labels; the relabel rules below are the ones kubernetes_sd would take.
+  local sd_args=(--listen "127.0.0.1:$SHIP_POD_SD_PORT" --server "https://127.0.0.1:$SHIP_KUBE_PORT"
+                 --ca-file "$PKI/ca.crt" --token-file "$dir/token" --node "$SHIP_NODE_NAME")
+  local sum; sum=$(echo "$token ${sd_args[*]}" | sha256sum | cut -c1-16)
+  if ! fresh pod-sd "$sum"; then
+    port_busy "$SHIP_POD_SD_PORT" && die "port 127.0.0.1:$SHIP_POD_SD_PORT for pod discovery is busy (set SHIP_POD_SD_PORT)"
+    (umask 077; printf '%s' "$token" > "$dir/token")
+    start_daemon pod-sd python3 "$here/realnode/pod_sd.py" "${sd_args[@]}"
+    echo "$sum" > "$SHIP_STATE/pod-sd.sum"
+    wait_for "pod discovery on 127.0.0.1:$SHIP_POD_SD_PORT" 20 curl -fsS "http://127.0.0.1:$SHIP_POD_SD_PORT/targets"
+  fi
+  # Only a container port named http or metrics of a running pod, every 2s so tests see a rate
+  # within seconds. Pod labels become series labels (ship.dev/track -> ship_dev_track), with
+  # namespace, pod and container.
+  cat > "$dir/prometheus.yml.new" <<YML
+global: {scrape_interval: 2s, scrape_timeout: 1s, evaluation_interval: 2s}
+scrape_configs:
+- job_name: pods
+  http_sd_configs:
+  - {url: "http://127.0.0.1:$SHIP_POD_SD_PORT/targets", refresh_interval: 2s}
+  relabel_configs:
+  - {source_labels: [__meta_kubernetes_pod_phase], regex: Running, action: keep}
+  - {source_labels: [__meta_kubernetes_pod_container_port_name], regex: http|metrics, action: keep}
+  - {action: labelmap, regex: __meta_kubernetes_pod_label_(.+)}
+  - {source_labels: [__meta_kubernetes_namespace], target_label: namespace}
+  - {source_labels: [__meta_kubernetes_pod_name], target_label: pod}
+  - {source_labels: [__meta_kubernetes_pod_container_name], target_label: container}
+YML
+  sum=$(sha256sum < "$dir/prometheus.yml.new" | cut -c1-16)
+  if ! fresh prometheus "$sum"; then
+    port_busy "$SHIP_PROMETHEUS_PORT" && die "port 127.0.0.1:$SHIP_PROMETHEUS_PORT for Prometheus is busy (set SHIP_PROMETHEUS_PORT)"
+    mv "$dir/prometheus.yml.new" "$dir/prometheus.yml"
+    start_daemon prometheus prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+      --storage.tsdb.retention.time=6h --web.listen-address="127.0.0.1:$SHIP_PROMETHEUS_PORT"
+    echo "$sum" > "$SHIP_STATE/prometheus.sum"
+    wait_for "Prometheus on 127.0.0.1:$SHIP_PROMETHEUS_PORT" 60 curl -fsS "http://127.0.0.1:$SHIP_PROMETHEUS_PORT/-/ready"
+    log "Prometheus up on 127.0.0.1:$SHIP_PROMETHEUS_PORT, scraping the pods of node $SHIP_NODE_NAME"
+  fi
+  rm -f "$dir/prometheus.yml.new"
 }
 
 if want registry; then start_registry; echo "export SHIP_REGISTRY=127.0.0.1:$SHIP_REGISTRY_PORT"; fi
 if want engine; then start_podman; echo "export DOCKER_HOST=unix://$PODMAN_SOCK"; fi
 if want kubernetes; then start_kubernetes; setup_kubernetes; echo "export KUBECONFIG=$KUBECONFIG_PATH"; fi
+if want node; then
+  "$here/real-node.sh" up
+  echo "export SHIP_REAL_NODE_NAME=$SHIP_NODE_NAME"
+fi
+if want gateway || want prometheus; then setup_ship_system; fi
+if want gateway; then
+  start_gateway
+  echo "export SHIP_GATEWAY=$SHIP_GATEWAY_NAMESPACE/$SHIP_GATEWAY_NAME"
+  echo "export SHIP_GATEWAY_URL=http://127.0.0.1:$SHIP_GATEWAY_PORT"
+fi
+if want prometheus; then start_prometheus; echo "export SHIP_PROMETHEUS_URL=http://127.0.0.1:$SHIP_PROMETHEUS_PORT"; fi
+exit 0

@@ -8,6 +8,9 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 eval "$("$root/hack/cluster-up.sh" | grep ^export)"
 export KUBECONFIG SHIP_REGISTRY DOCKER_HOST
+# With the real node (make cluster's default), the pods are real processes, prod's canary is routed
+# by the real gateway and judged on real answers; with SHIP_REAL_NODE=0, KWOK acts them out.
+real=${SHIP_REAL_NODE_NAME:+yes}
 export SHIP_SECRET_HELLOK8S_DB_PASSWORD=demo-password   # in CI this comes from a GitHub secret
 demo=$(mktemp -d /tmp/ship-demo.XXXXXX)
 git init -q --bare -b main "$demo/remote.git"
@@ -25,6 +28,24 @@ done
 # shorter canary bake than production would use, so the demo takes a minute or two.
 sed -i 's/progressDeadlineSeconds: 60/progressDeadlineSeconds: 10/' apps/hellok8s/base/deployment.yaml
 sed -i 's/{weight: 10, bake: 30s}/{weight: 10, bake: 10s}/; s/interval: 5s/interval: 2s/' ship.yaml
+host="demo-$suffix.example.com"
+if [ -n "$real" ]; then
+  # Real pods: tolerate the real node's taint and select it; a real start takes a little longer.
+  cat > apps/hellok8s/base/real-node.yaml <<'YML'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hellok8s}
+spec:
+  progressDeadlineSeconds: 20
+  template:
+    spec:
+      nodeSelector: {ship.dev/real-node: "true"}
+      tolerations: [{key: ship.dev/real-node, operator: Exists, effect: NoSchedule}]
+YML
+  printf '\npatches:\n  - path: real-node.yaml\n' >> apps/hellok8s/base/kustomization.yaml
+  # prod's canary: routed by the real Gateway, judged against the stable through the API server's proxy.
+  sed -i "s|      host: hellok8s.example.com|      gateway: $SHIP_GATEWAY\n      host: $host\n      http:\n        - {url: 'http://{service}.{namespace}.svc:3000/', max_latency_ms: 1000}|" ship.yaml
+fi
 git add -A && git commit -qm "hellok8s and its environments" && git push -q origin main
 
 say "1. ship build: build the image, push it, pin it by digest"
@@ -37,7 +58,11 @@ say "3. ship promote dev uat: same digest, uat's own config"
 say "4. ship promote uat prod: prod's first release (nothing to run a canary beside yet)"
 "$ship" promote uat prod
 say "5. a broken release in dev: its pods never become ready; ship rolls it back by itself"
-broken=$("$root/.venv/bin/python" - "$image" <<'PY'
+if [ -n "$real" ]; then
+  broken=$image   # the same build; its config makes it fail its readiness probe, for real
+  printf 'MESSAGE=Hello from a broken build\nFAIL_MODE=unready\n' > apps/hellok8s/config/dev.env
+else
+  broken=$("$root/.venv/bin/python" - "$image" <<'PY'
 import sys, docker
 from pipeline.image.registry import ImageRef, Registry
 ref = ImageRef.parse(sys.argv[1])
@@ -49,7 +74,8 @@ for line in client.images.push(repo, tag=ref.tag, stream=True, decode=True):
 print(Registry(ref.registry).resolve(repo, ref.tag))
 PY
 )
-echo "MESSAGE=Hello from a broken build" > apps/hellok8s/config/dev.env
+  echo "MESSAGE=Hello from a broken build" > apps/hellok8s/config/dev.env
+fi
 git commit -qam "config for the broken build" && git push -q origin main
 "$ship" release dev hellok8s --image "$broken" || echo "(exit $?: rolled back, as expected)"
 say "6. a second good release: dev, uat, then prod with a 10% canary, held for a decision"
@@ -60,22 +86,55 @@ git commit -qam "second edition" && git push -q origin main
 "$ship" promote uat prod --canary 10 --hold
 ns=$(grep -A1 '^  prod:' ship.yaml | sed -n 's/ *namespace: //p')
 kubectl -n "$ns" get httproute hellok8s -o jsonpath='HTTPRoute weights: {range .spec.rules[0].backendRefs[*]}{.name}={.weight} {end}{"\n"}'
+if [ -n "$real" ]; then
+  echo "50 requests through the real gateway ($SHIP_GATEWAY_URL, Host: $host):"
+  for _ in $(seq 50); do curl -s -D - -o /dev/null -H "Host: $host" "$SHIP_GATEWAY_URL/" | sed -n 's/^X-Track: //ip' | tr -d '\r'; done \
+    | sort | uniq -c | sed 's/^/  /'
+  curl -s -H "Host: $host" "$SHIP_GATEWAY_URL/" | head -c 300; echo
+fi
 "$ship" status prod
 say "7. the canary looks good: ship promote uat prod --resume"
 "$ship" promote uat prod --resume
 say "8. a manual rollback in prod"
 "$ship" rollback prod --reason "demo: manual rollback"
-say "9. ship status"
+if [ -n "$real" ]; then
+  say "8b. a canary that fails in part: 12% of its answers are 500s; the judge compares it with the stable"
+  printf 'MESSAGE=Hello from dev, a flaky edition\n' > apps/hellok8s/config/dev.env
+  echo "ERROR_RATE=0.12" >> apps/hellok8s/config/prod.env
+  git commit -qam "a flaky edition" && git push -q origin main
+  "$ship" release dev hellok8s --image "$image" >/dev/null
+  "$ship" promote dev uat >/dev/null
+  "$ship" promote uat prod || echo "(exit $?: aborted by its real error rate; the stable never noticed)"
+  sed -i '/^ERROR_RATE=/d' apps/hellok8s/config/prod.env
+  git commit -qam "prod: no more flakiness" && git push -q origin main
+fi
+say "9. stop the line: ship freeze prod (a commit); a third release is held at prod's door"
+"$ship" freeze prod --reason "demo: launch week"
+echo "MESSAGE=Hello from dev, third edition" > apps/hellok8s/config/dev.env
+git commit -qam "third edition" && git push -q origin main
+"$ship" release dev hellok8s --image "$image" >/dev/null
+"$ship" promote dev uat >/dev/null
+"$ship" promote uat prod --no-canary || echo "(exit $?: held by freeze, as expected; rollbacks and aborts still go through)"
+"$ship" policy prod
+say "10. an override with a reason goes through, and git records who and why"
+"$ship" promote uat prod --no-canary --override-freeze --reason "demo: hotfix approved by the on-call"
+git log -1 --format='%B' --grep='^promote(prod)' | grep '^Ship-Override' | sed 's/^/  /'
+"$ship" unfreeze prod
+say "11. ship status"
 "$ship" status
-say "10. ship history prod"
+say "12. ship history prod"
 "$ship" history prod
+say "13. ship metrics: DORA's four keys, from the commits above"
+"$ship" metrics
 say "What happened"
-git log -16 --format='  %s' | grep -v '^  record(' || true
+git log -22 --format='  %s' | grep -v '^  record(' || true
 cat <<MSG
 
 In short: one image was built and pinned by digest; it went dev → uat → prod; a broken build
 was rolled back in dev without anyone's help; a second release ran as a 10% canary in prod
 beside the stable release, was analysed, held, and promoted; then prod was rolled back by hand.
+Then prod was frozen: a third release stopped at its door (exit 75) until someone overrode the
+freeze with a reason, which the commit's Ship-Override-* trailers and prod's ledger keep.
 Every step above is a commit in git, and environments/*/ledger.yaml says what became of each.
 
 The demo repository is $demo/repo (remote: $demo/remote.git); the cluster stays up.
@@ -83,3 +142,6 @@ The demo repository is $demo/repo (remote: $demo/remote.git); the cluster stays 
   kubectl get deploy -A -l app.kubernetes.io/managed-by=ship
 Tear everything down with: make cluster-down
 MSG
+say "The dashboard: what runs where, the canary history, a timeline and the DORA charts"
+"$ship" dashboard --out "$demo/dashboard" --live
+echo "Dashboard: $demo/dashboard/index.html   (live: cd $demo/repo && $ship serve)"

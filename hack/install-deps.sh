@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the local parts need from Debian's packages, only when missing:
-# podman (the Docker-API build engine), docker-registry (the registry) and prometheus (for canary
-# analysis tests; started by the tests, never as a service). Needs root for apt.
+# podman (the Docker-API build engine), docker-registry (the registry), prometheus (started by
+# cluster-up and by tests, by pid, never as a service), and for the real node (SHIP_REAL_NODE=0
+# skips them): containerd and runc (the container runtime), containernetworking-plugins (the CNI
+# bridge), iptables, nftables and conntrack (kube-proxy; nft finds the empty tables iptables-nft
+# leaves behind), gcc and libc6-dev (a static pause binary),
+# openssl (the node's client certificates); chromium (headless, for the dashboard tests).
+# Needs root for apt.
 set -euo pipefail
-packages=(podman docker-registry curl git prometheus)
+packages=(podman docker-registry curl git prometheus chromium)
+if [ "${SHIP_REAL_NODE:-1}" != 0 ]; then
+  packages+=(containerd runc containernetworking-plugins iptables nftables conntrack gcc libc6-dev openssl)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -11,8 +11,35 @@ SHIP_REGISTRY_PORT=${SHIP_REGISTRY_PORT:-15000}
 # 1: kube-apiserver keeps its default request limits and API Priority and Fairness (make faults
 # throttles ship with them); otherwise they are off, so tests and benchmarks are never throttled.
 SHIP_KUBE_APF=${SHIP_KUBE_APF:-0}
+# The real node, the gateway and Prometheus (SHIP_REAL_NODE=0: KWOK nodes only, no root needed).
+SHIP_REAL_NODE=${SHIP_REAL_NODE:-1}
+SHIP_GATEWAY_PORT=${SHIP_GATEWAY_PORT:-18000}              # Traefik's entrypoint: the Gateway's listener
+SHIP_GATEWAY_ADMIN_PORT=${SHIP_GATEWAY_ADMIN_PORT:-18080}  # Traefik's /ping
+SHIP_PROMETHEUS_PORT=${SHIP_PROMETHEUS_PORT:-19090}
+SHIP_POD_SD_PORT=${SHIP_POD_SD_PORT:-19091}                # the real node's pods as Prometheus targets
+SHIP_KUBELET_PORT=${SHIP_KUBELET_PORT:-10350}              # on the node IP: logs, exec, port-forward
+SHIP_KUBELET_HEALTHZ_PORT=${SHIP_KUBELET_HEALTHZ_PORT:-10348}
+SHIP_KUBE_PROXY_HEALTHZ_PORT=${SHIP_KUBE_PROXY_HEALTHZ_PORT:-10356}
+SHIP_KUBE_PROXY_METRICS_PORT=${SHIP_KUBE_PROXY_METRICS_PORT:-10349}
+# One real node per machine: the bridge, the pod subnet, /kubepods cgroups and the iptables chains
+# are machine-global, so whichever state folder claims it first owns it (see real-node.sh).
+SHIP_NODE_NAME=${SHIP_NODE_NAME:-real-0}
+SHIP_NODE_BRIDGE=${SHIP_NODE_BRIDGE:-ship-br0}
+SHIP_POD_SUBNET=${SHIP_POD_SUBNET:-10.244.50.0/24}
+SHIP_NODE_IP=${SHIP_NODE_IP:-10.244.50.1}        # the bridge's address doubles as the node's InternalIP
+# kube-apiserver's Service range: kube-apiserver's default (10.0.0.0/24) overlaps KWOK's fake pod IPs.
+SHIP_SERVICE_CIDR=${SHIP_SERVICE_CIDR:-10.96.0.0/24}
+SHIP_NODE_TAINT_KEY=ship.dev/real-node            # taint (NoSchedule) and label (=true) of the real node
+SHIP_GATEWAY_NAMESPACE=ship-system
+SHIP_GATEWAY_NAME=ship-gateway
 BIN="$SHIP_CACHE/bin"
-KUBECONFIG_PATH="$HOME/.kwok/clusters/$SHIP_CLUSTER/kubeconfig.yaml"
+KWOK_DIR="$HOME/.kwok/clusters/$SHIP_CLUSTER"
+KUBECONFIG_PATH="$KWOK_DIR/kubeconfig.yaml"
+# kwokctl also writes each cluster's context into $KUBECONFIG (or ~/.kube/config) and makes it the
+# current one: a second cluster (make faults, a developer's own) would take every later command of
+# the first. A file of its own under SHIP_STATE keeps the user's and every cluster's kubeconfig as it was.
+kwokctl() { KUBECONFIG="$SHIP_STATE/kwokctl-contexts.yaml" "$BIN/kwokctl-$KWOK_VERSION" "$@"; }
+PKI="$KWOK_DIR/pki"
 PODMAN_SOCK="$SHIP_STATE/podman/podman.sock"
 mkdir -p "$SHIP_STATE"
 
@@ -30,6 +57,31 @@ pid_alive() {
   fi
   rm -f "$f"; return 1
 }
+
+# start_daemon NAME CMD...: run CMD in its own session (it outlives this script), log to NAME.log,
+# remember its pid in NAME.pid.
+start_daemon() {
+  local name=$1; shift
+  setsid nohup "$@" >"$SHIP_STATE/$name.log" 2>&1 </dev/null &
+  echo $! > "$SHIP_STATE/$name.pid"
+}
+
+# stop_pid NAME: SIGTERM the process in NAME.pid, SIGKILL after SECS (default 5), forget it.
+stop_pid() {
+  local secs=${2:-5}
+  if pid_alive "$1"; then
+    local pid; pid=$(cat "$SHIP_STATE/$1.pid")
+    kill "$pid" 2>/dev/null
+    for _ in $(seq $((secs * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    log "stopped $1 (pid $pid)"
+  fi
+  rm -f "$SHIP_STATE/$1.pid"
+}
+
+# cluster_id: names this cluster's incarnation (its CA). A recreated cluster has a new CA, and
+# whatever was set up against the old one (node certificates, tokens) must be made again.
+cluster_id() { sha256sum "$PKI/ca.crt" 2>/dev/null | cut -c1-16; }
 
 port_busy() { python3 - "$1" <<'PY'
 import socket, sys

@@ -18,6 +18,7 @@ from pipeline.clock import Clock
 from pipeline.config import Environment, ShipConfig
 from pipeline.gitops.workspace import Workspace
 from pipeline.image.registry import Registry
+from pipeline.image.signing import Cosign
 from pipeline.kube.client import Cluster
 from pipeline.progress import Progress, quiet
 
@@ -30,12 +31,14 @@ class Context:
     open_registry: Callable[[str], Registry] = Registry  # a client for a registry host
     open_engine: Callable[[], Any] | None = None  # a Docker SDK client for builds
     open_http: Callable[[], httpx.Client] = lambda: httpx.Client(timeout=10.0, follow_redirects=False)  # analysis
+    open_signer: Callable[[], Cosign] = Cosign  # signs and verifies image digests
     clock: Clock = field(default_factory=Clock)
     progress: Progress = quiet
     _clusters: dict[str | None, Cluster] = field(default_factory=dict)
     _registries: dict[str, Registry] = field(default_factory=dict)
     _engine: Any = None
     _http: httpx.Client | None = None
+    _signer: Cosign | None = None
 
     def cluster(self, env: Environment) -> Cluster:
         """The client for ENV's cluster, shared with every environment on the same context."""
@@ -61,6 +64,12 @@ class Context:
         if self._http is None:
             self._http = self.open_http()
         return self._http
+
+    def signer(self) -> Cosign:
+        """cosign, for signing at build and verifying before a release is written."""
+        if self._signer is None:
+            self._signer = self.open_signer()
+        return self._signer
 
     def close(self) -> None:
         for cluster in self._clusters.values():

@@ -12,7 +12,9 @@
     │   └── ConflictError          another field manager or owner holds the object or fields
     ├── SecretError                a required secret value is missing
     ├── GateFailed                 a health gate failed (carries the gate result)
-    ├── PromotionError             a promotion is not allowed (edge, health, rejected release)
+    ├── PromotionError             a promotion is not allowed (edge, health, rejected or older release)
+    ├── FrozenError                the environment is frozen (a window, or `ship freeze`): exit 75
+    ├── SignatureError             an image is unsigned, or not signed with the environment's key
     └── LockError                  another ship run holds the environment lock
 
 Exceptions of the kubernetes client, GitPython, docker and httpx are wrapped where they are
@@ -82,6 +84,19 @@ class GateFailed(ShipError):
 
 class PromotionError(ShipError):
     """A promotion is not allowed."""
+
+
+class FrozenError(ShipError):
+    """The environment is frozen: nothing is released or promoted into it without an override.
+
+    Its own exit code, so a pipeline can tell "held by a freeze" from a failure: 75 is
+    sysexits' EX_TEMPFAIL, "try again later"."""
+
+    exit_code = 75
+
+
+class SignatureError(ShipError):
+    """An image's signature is missing, made with another key, or could not be checked."""
 
 
 class LockError(ShipError):

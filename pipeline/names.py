@@ -52,6 +52,10 @@ def secret_name(app: str) -> str:
     return f"{app}-secrets"
 
 
+SIGNING_KEY_VARIABLE = "SHIP_COSIGN_KEY"  # the cosign private key for `ship build`: a file path, or the PEM itself
+SIGNING_PASSWORD_VARIABLE = "COSIGN_PASSWORD"  # its password, read by cosign itself
+
+
 def secret_variable(app: str, key: str) -> str:
     """The environment variable holding secret KEY of APP at sync time: SHIP_SECRET_<APP>_<KEY>."""
     return f"SHIP_SECRET_{re.sub(r'[^A-Z0-9]', '_', app.upper())}_{key}"
@@ -85,6 +89,14 @@ MAX_CONFIG_BYTES = 1024 * 1024  # a ConfigMap holds at most 1 MiB; an app's conf
 
 # ── commit trailers ──────────────────────────────────────────────────────────────────────────
 TRAILER_PREFIX = "Ship-"
+# Fields of governance trailers (Ship-<field>: value): who went through which control, and why.
+OVERRIDE_FREEZE = "Override-Freeze"  # the freeze a --override-freeze went through: its window or commit
+OVERRIDE_REASON = "Override-Reason"
+OVERRIDE_BY = "Override-By"
+FREEZE_REASON = "Freeze-Reason"  # on `ship freeze` commits
+FREEZE_UNTIL = "Freeze-Until"
+SIGNATURE = "Signature"  # how the release's image was verified: `cosign, key keys/cosign.pub`
+ALLOW_OLDER = "Allow-Older"  # `yes` on a release made with --allow-older
 
 
 def commit_message(title: str, action: str, fields: Mapping[str, str | None]) -> str:

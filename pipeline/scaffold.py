@@ -2,9 +2,9 @@
 
 Writes ship.yaml, `environments/{dev,uat,prod}/`, a kustomize base and per-environment config
 for the app when it has none, the deployer RBAC for each environment (`deploy/rbac/ENV.yaml`,
-applied once by a platform team), and the GitHub Actions workflows (pipeline.yml, rollback.yml)
-with their setup action. Refuses to overwrite anything without --force, checking every file
-before writing any, so a refused init changes nothing.
+applied once by a platform team), and the GitHub Actions workflows (pipeline.yml, rollback.yml,
+and preview.yml for pull requests) with their setup action. Refuses to overwrite anything
+without --force, checking every file before writing any, so a refused init changes nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def workflow_files(app_secrets: dict[str, tuple[str, ...]]) -> dict[str, str]:
     return {
         ".github/workflows/pipeline.yml": workflow("pipeline.yml", app_secrets),
         ".github/workflows/rollback.yml": workflow("rollback.yml", app_secrets),
+        ".github/workflows/preview.yml": template("preview.yml"),
         ".github/actions/setup-ship/action.yml": template("setup-ship.yml"),
     }
 

@@ -319,3 +319,48 @@ def prometheus_server(tmp_path):
     for proc in procs:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def cosign_keys(tmp_path_factory):
+    """A factory: a new cosign key pair (empty password), made by cosign itself; (private, public)."""
+    from pipeline.image.signing import cosign_binary
+
+    def make(name: str) -> tuple[Path, Path]:
+        folder = tmp_path_factory.mktemp(f"cosign-{name}")
+        subprocess.run([cosign_binary(), "generate-key-pair"], cwd=folder, check=True, capture_output=True,
+                       env={**os.environ, "COSIGN_PASSWORD": ""}, stdin=subprocess.DEVNULL)
+        return folder / "cosign.key", folder / "cosign.pub"
+
+    return make
+
+
+@pytest.fixture
+def fresh_image(hellok8s_image, docker_client, registry):
+    """A factory: the session's hellok8s image pushed to a repository of its own, so nothing has
+    signed it yet; its pinned reference (same tag, so the same source commit)."""
+    from pipeline.image.registry import ImageRef, Registry
+
+    ref = ImageRef.parse(hellok8s_image)
+    image = docker_client.images.get(f"{ref.repository}:{ref.tag}")
+
+    def make(name: str) -> str:
+        repo = f"{registry}/{name}-{uuid.uuid4().hex[:6]}"
+        image.tag(repo, ref.tag)
+        for line in docker_client.images.push(repo, tag=ref.tag, stream=True, decode=True):
+            assert "error" not in line, line
+        reg = Registry(registry)
+        try:
+            return str(reg.resolve(repo, ref.tag))
+        finally:
+            reg.close()
+
+    return make
+
+
+def cosign(*args: str, key_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run cosign as a user would (empty key password)."""
+    from pipeline.image.signing import cosign_binary
+
+    return subprocess.run([cosign_binary(), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "COSIGN_PASSWORD": "", **(key_env or {})})

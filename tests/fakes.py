@@ -1,4 +1,4 @@
-"""In-memory stand-ins for the unit tier: a cluster and a registry that keep objects in dicts.
+"""In-memory stand-ins for the unit tier: a cluster, a registry and cosign that keep state in dicts.
 
 They speed up the flows' unit tests (release, promote, canary, abort, rollback, the gate's
 plumbing); they never replace the tests on the real local parts (tests/*/test_*_live.py), which
@@ -181,6 +181,40 @@ class FakeRegistry:
         pass
 
 
+class FakeSigner:
+    """cosign in memory. A key file (private or public) holds a key name, e.g. `key-a`; a digest is
+    signed by the set of key names in `signatures`. Answers as cosign does."""
+
+    def __init__(self) -> None:
+        self.signatures: dict[str, set[str]] = {}
+        self.verified: list[str] = []
+
+    def sign(self, ref, key: str) -> None:
+        import os
+        from pathlib import Path
+
+        name = os.environ["SHIP_COSIGN_KEY"] if key.startswith("env://") else Path(key).read_text()
+        self.signatures.setdefault(ref.digest, set()).add(name.strip())
+
+    def verify(self, ref, public_key) -> str | None:
+        from pathlib import Path
+
+        from pipeline.errors import SignatureError
+
+        if not Path(public_key).is_file():
+            raise SignatureError(f"{public_key}: public key not found")
+        self.verified.append(str(ref))
+        found = self.signatures.get(ref.digest, set())
+        if not found:
+            return "no signatures found"
+        if Path(public_key).read_text().strip() not in found:
+            return "no matching signatures: invalid signature when validating ASN.1 encoded signature"
+        return None
+
+    def close(self) -> None:
+        pass
+
+
 SHIP_YAML = """registry: 127.0.0.1:15000
 apps:
   hellok8s:
@@ -242,7 +276,9 @@ def fake_context(root, lines: list[str] | None = None):
     first = git.Repo(root).git.rev_list("--max-parents=0", "HEAD").split()[0]
     registry = FakeRegistry({("hellok8s", "1111111"): DIGEST_GOOD, ("hellok8s-never-ready", "1111111"): DIGEST_BAD,
                              ("hellok8s-other", "1111111"): DIGEST_OTHER}, revision=first)
+    signer = FakeSigner()  # ctx.signer()
     cfg = config.load(root, environ={})
     ctx = Context(cfg, Workspace(cfg.root, GitRepo(cfg.root)), connect=lambda _env: cluster,
-                  open_registry=lambda _host: registry, progress=(lines.append if lines is not None else print))
+                  open_registry=lambda _host: registry, open_signer=lambda: signer,
+                  progress=(lines.append if lines is not None else print))
     return ctx, cluster, registry

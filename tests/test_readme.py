@@ -71,6 +71,9 @@ def test_the_readme_ship_yaml_reference_parses(tmp_path):
     prod = cfg.env("prod")
     assert [s.weight for s in prod.canary.steps] == [10, 50] and prod.canary.http[0].requests == 40
     assert prod.canary.prometheus[0].max == 0.01
+    assert prod.policy.require_signature and prod.policy.public_key == "keys/cosign.pub" and not prod.policy.allow_older
+    assert [w.describe() for w in prod.policy.freeze] == [
+        "window 'weekend' (Fri 16:00 – Mon 08:00 Europe/Berlin)", "window 'year-end' (2026-12-20 – 2027-01-04 Europe/Berlin)"]
 
 
 @pytest.mark.cluster
@@ -92,3 +95,5 @@ def test_the_walkthrough_runs_as_written(env_repo, local_parts):
     assert proc.returncode == 0, proc.stderr[-5000:]
     assert re.search(r"prod: r\S+ stable, r\S+ canary 10% \(step 1/1, held for a decision\)", proc.stdout)
     assert "aborted the canary of" in proc.stdout and "wrote ship.yaml" in proc.stdout
+    assert re.search(r"FrozenError: prod is frozen by freeze commit \w+ .*: launch week", proc.stderr)
+    assert "held by freeze (exit 75)" in proc.stdout and "unfroze prod" in proc.stdout

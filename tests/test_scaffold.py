@@ -23,7 +23,7 @@ def test_init_writes_config_overlays_base_rbac_and_workflows(tmp_path, monkeypat
     assert out.exit_code == 0, out.output
     for name in ("ship.yaml", "environments/prod/.gitkeep", "apps/shop/base/deployment.yaml",
                  "apps/shop/config/uat.env", "deploy/rbac/prod.yaml", ".github/workflows/pipeline.yml",
-                 ".github/workflows/rollback.yml", ".github/actions/setup-ship/action.yml"):
+                 ".github/workflows/rollback.yml", ".github/workflows/preview.yml", ".github/actions/setup-ship/action.yml"):
         assert f"wrote {name}" in out.stdout
     cfg = config.load(tmp_path, environ={})
     assert cfg.app("shop").image == "shop" and cfg.env("prod").namespace == "shop-prod"
@@ -60,8 +60,15 @@ def test_init_refuses_a_bad_app_name(tmp_path, monkeypatch):
 
 @pytest.mark.cluster
 @pytest.mark.registry
-def test_what_init_writes_releases_to_the_local_cluster(tmp_path, monkeypatch, local_parts, hellok8s_image):
+def test_what_init_writes_releases_to_the_local_cluster(tmp_path, monkeypatch, local_parts, hellok8s_image,
+                                                        project_repo):
     bare, work, repo = bare_and_clone(tmp_path, "repo")
+    # The session image was built from project_repo's commit: this repository's history holds it
+    # (ship checks an image's source commit against git), then starts afresh for `ship init`.
+    repo.git.fetch(str(project_repo), "main")
+    repo.git.reset("--hard", "FETCH_HEAD")
+    repo.git.rm("-rq", ".")
+    repo.git.commit("-qm", "start afresh")
     monkeypatch.chdir(work)
     assert ship("init", "shop", "--registry", local_parts["SHIP_REGISTRY"]).exit_code == 0
     unique_namespaces_for(work / "ship.yaml", "shop")

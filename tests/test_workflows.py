@@ -1,6 +1,7 @@
 """The GitHub Actions workflows: actionlint passes; they are what `ship init` writes; and their
-`run:` steps, run in order against the local parts (tests/workflow_runner.py), take a commit
-to prod through a canary and roll prod back."""
+`run:` steps, run in order against the local parts (tests/workflow_runner.py), take a signed
+commit to prod, hold prod's job while prod is frozen, take the next one through a canary and
+roll prod back."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from pipeline import scaffold
-from tests.conftest import ROOT, commit_all
+from tests.conftest import ROOT, bare_and_clone, commit_all, copy_project
 from tests.workflow_runner import WorkflowRun, runner_env
 
 WORKFLOWS = sorted((ROOT / ".github/workflows").glob("*.yml"))
@@ -59,20 +60,56 @@ def test_pipeline_shape_queues_per_environment_with_least_permissions():
     assert "ship promote uat prod --canary 10" in wf["jobs"]["prod"]["steps"][-2]["run"]
 
 
+def test_preview_runs_on_pull_requests_with_read_only_rights():
+    wf = yaml.safe_load((ROOT / ".github/workflows/preview.yml").read_text())
+    assert wf["permissions"] == {"contents": "read"} and list(wf[True]) == ["pull_request"]
+    assert "ship preview --base \"origin/$BASE_REF\"" in wf["jobs"]["preview"]["steps"][-1]["run"]
+
+
+def test_preview_steps_write_the_preview_as_the_job_summary(tmp_path):
+    """The pull-request workflow's steps, in a clone whose branch changes dev's config: needs no cluster."""
+    bare, work, repo = bare_and_clone(tmp_path, "repo")
+    copy_project(work)
+    shutil.copytree(ROOT / ".github", work / ".github")
+    for env in ("dev", "uat", "prod"):
+        (work / "environments" / env).mkdir(parents=True)
+        (work / "environments" / env / ".gitkeep").write_text("")
+    commit_all(work, "initial")
+    repo.git.checkout("-qb", "greeting")
+    env_file = work / "apps/hellok8s/config/dev.env"
+    env_file.write_text(env_file.read_text().replace("Hello from dev", "Hello from a pull request"))
+    repo.git.commit("-qam", "a new greeting")
+    run = WorkflowRun(work, tmp_path, {"github.base_ref": "main"}, runner_env({}))
+    try:
+        run.run(work / ".github/workflows/preview.yml")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{run.output()[-4000:]}") from None
+    summary = run.summary.splitlines()
+    assert summary[0] == "### ship preview of this pull request: `origin/main` → working tree"
+    assert "| dev | no change | hellok8s: 1 config value |" in summary
+    assert "| `MESSAGE` | `Hello from dev` | `Hello from a pull request` |" in summary
+
+
 @pytest.mark.cluster
 @pytest.mark.registry
 @pytest.mark.engine
-def test_pipeline_and_rollback_steps_run_against_the_local_parts(env_repo, local_parts, tmp_path):
+@pytest.mark.binaries
+def test_pipeline_and_rollback_steps_run_against_the_local_parts(env_repo, local_parts, tmp_path, cosign_keys):
     work, bare, namespaces = env_repo
     shutil.copytree(ROOT / ".github", work / ".github")
+    private, public = cosign_keys("ci")
+    shutil.copy(public, work / "cosign.pub")
     cfg = work / "ship.yaml"
     cfg.write_text(cfg.read_text().replace("bake: 30s", "bake: 2s").replace("bake: 10s", "bake: 1s")
-                   .replace("bake: 5s", "bake: 1s"))
-    commit_all(work, "workflows; short bakes for the test")
+                   .replace("bake: 5s", "bake: 1s")
+                   .replace("    promotes_from: uat\n",
+                            "    promotes_from: uat\n    policy: {require_signature: true, public_key: cosign.pub}\n"))
+    commit_all(work, "workflows; prod takes signed images only; short bakes for the test")
     run = WorkflowRun(work, tmp_path, {
         "secrets.KUBECONFIG": Path(local_parts["KUBECONFIG"]).read_text(),
         "secrets.SHIP_SECRET_HELLOK8S_DB_PASSWORD": "from-a-github-secret",
         "secrets.REGISTRY_USERNAME": "", "secrets.REGISTRY_PASSWORD": "",
+        "secrets.SHIP_COSIGN_KEY": private.read_text(), "secrets.COSIGN_PASSWORD": "",
         "vars.SHIP_REGISTRY": local_parts["SHIP_REGISTRY"],
         "github.actor": "octocat",
     }, runner_env(local_parts))
@@ -83,13 +120,27 @@ def test_pipeline_and_rollback_steps_run_against_the_local_parts(env_repo, local
         summary = run.summary
         assert "Built and pinned" in summary and "```mermaid\nflowchart LR" in summary
         assert "  dev --> uat\n  uat --> prod" in summary
-        # a second commit: prod now has a stable release, so the canary runs
+        # a second commit while prod is frozen: dev and uat take it, prod's job is held, not failed
         env_file = work / "apps/hellok8s/config/dev.env"
         env_file.write_text(env_file.read_text() + "GREETING=second\n")
         commit_all(work, "second change")
+        subprocess.run(["ship", "freeze", "prod", "--reason", "launch week"], cwd=work, env=run.env, check=True,
+                       capture_output=True)
+        into_prod = len(git.Repo(bare).git.log("--format=%s", "--grep=^promote(prod)\\|^canary(prod)", "main").splitlines())
+        assert into_prod >= 1  # run 1 promoted to prod
+        run.run(pipeline)
+        assert "### prod: held by freeze" in run.summary and "prod is frozen by freeze commit" in run.summary
+        log = git.Repo(bare).git.log("--format=%s", "main").splitlines()
+        assert any(s.startswith("promote(uat): hellok8s") for s in log[:3]), log[:3]
+        assert len(git.Repo(bare).git.log("--format=%s", "--grep=^promote(prod)\\|^canary(prod)", "main").splitlines()) \
+            == into_prod
+        # unfrozen: prod now has a stable release, so the canary runs (its image verified first)
+        subprocess.run(["ship", "unfreeze", "prod"], cwd=work, env=run.env, check=True, capture_output=True)
         run.run(pipeline)
         log = git.Repo(bare).git.log("--format=%s", "main").splitlines()
         assert any(s.startswith("promote(prod): hellok8s") and "after canary 10% passed" in s for s in log), log
+        assert "Ship-Signature: cosign, key cosign.pub" in git.Repo(bare).git.log("-1", "--format=%B",
+                                                                                 "--grep=^promote(prod)", "main")
         run.run(work / ".github/workflows/rollback.yml", {"environment": "prod", "reason": "checkout errors"})
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n--- steps ---\n{run.output()[-6000:]}") from None

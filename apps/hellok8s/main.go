@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +25,7 @@ var version = "dev"
 const (
 	defaultPort     = "3000"
 	defaultSlowMS   = 2000
+	defaultTrack    = "stable"
 	shutdownTimeout = 10 * time.Second
 )
 
@@ -33,6 +35,7 @@ const (
 	failErrors  = "errors"  // GET / answers 500
 	failSlow    = "slow"    // GET / sleeps SLOW_MS before answering
 	failUnready = "unready" // GET /readyz answers 503
+	failCrash   = "crash"   // the process exits 1 at start (CrashLoopBackOff on a real node)
 )
 
 // config is everything the app reads from its environment.
@@ -45,6 +48,14 @@ type config struct {
 	PasswordSet bool // DB_PASSWORD itself is never kept nor shown
 	FailMode    string
 	SlowDelay   time.Duration
+	// ErrorRate is the share of GET / answered 500 (0 to 1), chosen at random per request:
+	// a release that fails only in part, as a canary's analysis must catch.
+	ErrorRate float64
+	// ErrorSeed seeds that choice (0: a random seed), so tests can count exact outcomes.
+	ErrorSeed uint64
+	// Track is "stable" or "canary": the pod's ship.dev/track label through the downward API.
+	// It labels the metrics and the X-Track header, so a split can be counted from outside.
+	Track string
 }
 
 // configFromEnv builds a config from getenv (os.Getenv in production).
@@ -63,12 +74,16 @@ func configFromEnv(getenv func(string) string) config {
 		PasswordSet: getenv("DB_PASSWORD") != "",
 		FailMode:    getenv("FAIL_MODE"),
 		SlowDelay:   defaultSlowMS * time.Millisecond,
+		Track:       getenv("TRACK"),
+	}
+	if cfg.Track == "" {
+		cfg.Track = defaultTrack // no ship.dev/track label: a workload without a canary router
 	}
 	if cfg.Port == "" {
 		cfg.Port = defaultPort
 	}
 	switch cfg.FailMode {
-	case failNone, failErrors, failSlow, failUnready:
+	case failNone, failErrors, failSlow, failUnready, failCrash:
 	default:
 		log.Printf("warning: unknown FAIL_MODE %q, behaving normally", cfg.FailMode)
 		cfg.FailMode = failNone
@@ -81,12 +96,29 @@ func configFromEnv(getenv func(string) string) config {
 			cfg.SlowDelay = time.Duration(ms) * time.Millisecond
 		}
 	}
+	if s := getenv("ERROR_RATE"); s != "" {
+		rate, err := strconv.ParseFloat(s, 64)
+		if err != nil || rate < 0 || rate > 1 {
+			log.Printf("warning: invalid ERROR_RATE %q (want 0 to 1), using 0", s)
+		} else {
+			cfg.ErrorRate = rate
+		}
+	}
+	if s := getenv("ERROR_SEED"); s != "" {
+		seed, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			log.Printf("warning: invalid ERROR_SEED %q, using a random seed", s)
+		} else {
+			cfg.ErrorSeed = seed
+		}
+	}
 	return cfg
 }
 
-// metrics counts HTTP responses by status code.
+// metrics counts HTTP responses by status code; every series carries the process's track.
 type metrics struct {
 	mu     sync.Mutex
+	track  string
 	byCode map[int]uint64
 }
 
@@ -110,14 +142,37 @@ func (m *metrics) writeTo(w http.ResponseWriter) {
 	m.mu.Unlock()
 
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	fmt.Fprintln(w, "# HELP hellok8s_http_requests_total Total HTTP requests served, by status code.")
+	fmt.Fprintln(w, "# HELP hellok8s_http_requests_total Total HTTP requests served, by status code and track.")
 	fmt.Fprintln(w, "# TYPE hellok8s_http_requests_total counter")
 	for i, c := range codes {
-		fmt.Fprintf(w, "hellok8s_http_requests_total{code=\"%d\"} %d\n", c, counts[i])
+		fmt.Fprintf(w, "hellok8s_http_requests_total{code=\"%d\",track=%q} %d\n", c, m.track, counts[i])
 	}
 	fmt.Fprintln(w, "# HELP hellok8s_build_info Build information of the running binary.")
 	fmt.Fprintln(w, "# TYPE hellok8s_build_info gauge")
 	fmt.Fprintf(w, "hellok8s_build_info{version=%q} 1\n", version)
+}
+
+// coin comes up true with probability p; safe for concurrent use.
+type coin struct {
+	mu  sync.Mutex
+	p   float64
+	rnd *rand.Rand
+}
+
+func newCoin(p float64, seed uint64) *coin {
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	return &coin{p: p, rnd: rand.New(rand.NewPCG(seed, seed))}
+}
+
+func (c *coin) flip() bool {
+	if c.p <= 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rnd.Float64() < c.p
 }
 
 // statusRecorder remembers the status code written by a handler.
@@ -133,15 +188,20 @@ func (r *statusRecorder) WriteHeader(code int) {
 
 // newServer returns the app's HTTP handler for cfg.
 func newServer(cfg config) http.Handler {
-	m := &metrics{byCode: map[int]uint64{}}
+	m := &metrics{track: cfg.Track, byCode: map[int]uint64{}}
+	failing := newCoin(cfg.ErrorRate, cfg.ErrorSeed)
 	mux := http.NewServeMux()
 
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		switch cfg.FailMode {
-		case failErrors:
+		if cfg.FailMode == failErrors {
 			http.Error(w, "internal error (FAIL_MODE=errors)", http.StatusInternalServerError)
 			return
-		case failSlow:
+		}
+		if failing.flip() {
+			http.Error(w, "internal error (ERROR_RATE)", http.StatusInternalServerError)
+			return
+		}
+		if cfg.FailMode == failSlow {
 			select {
 			case <-time.After(cfg.SlowDelay):
 			case <-r.Context().Done():
@@ -173,6 +233,7 @@ func newServer(cfg config) http.Handler {
 	})
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Track", cfg.Track)
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		mux.ServeHTTP(rec, r)
 		m.inc(rec.code)
@@ -181,6 +242,9 @@ func newServer(cfg config) http.Handler {
 
 func main() {
 	cfg := configFromEnv(os.Getenv)
+	if cfg.FailMode == failCrash {
+		log.Fatalf("hellok8s %s: exiting at start (FAIL_MODE=crash)", version)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -194,7 +258,8 @@ func main() {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	log.Printf("hellok8s %s starting on %s (namespace=%q, fail_mode=%q)", version, srv.Addr, cfg.Namespace, cfg.FailMode)
+	log.Printf("hellok8s %s starting on %s (namespace=%q, track=%q, fail_mode=%q, error_rate=%g)",
+		version, srv.Addr, cfg.Namespace, cfg.Track, cfg.FailMode, cfg.ErrorRate)
 
 	select {
 	case err := <-errc:

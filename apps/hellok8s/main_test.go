@@ -1,9 +1,13 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +38,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"slow with SLOW_MS", map[string]string{"FAIL_MODE": "slow", "SLOW_MS": "50"}, "3000", "slow", 50 * time.Millisecond},
 		{"bad SLOW_MS", map[string]string{"SLOW_MS": "abc"}, "3000", "", 2000 * time.Millisecond},
 		{"unknown FAIL_MODE", map[string]string{"FAIL_MODE": "explode"}, "3000", "", 2000 * time.Millisecond},
+		{"crash", map[string]string{"FAIL_MODE": "crash"}, "3000", "crash", 2000 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,19 +158,19 @@ func TestMetrics(t *testing.T) {
 			name:  "normal",
 			paths: []string{"/", "/", "/healthz", "/readyz", "/nope"},
 			// 4 x 200 + the first /metrics scrape = 5
-			want: []string{`hellok8s_http_requests_total{code="200"} 5`, `hellok8s_http_requests_total{code="404"} 1`},
+			want: []string{`hellok8s_http_requests_total{code="200",track="stable"} 5`, `hellok8s_http_requests_total{code="404",track="stable"} 1`},
 		},
 		{
 			name:  "errors",
 			env:   map[string]string{"FAIL_MODE": "errors"},
 			paths: []string{"/", "/", "/", "/healthz"},
-			want:  []string{`hellok8s_http_requests_total{code="200"} 2`, `hellok8s_http_requests_total{code="500"} 3`},
+			want:  []string{`hellok8s_http_requests_total{code="200",track="stable"} 2`, `hellok8s_http_requests_total{code="500",track="stable"} 3`},
 		},
 		{
 			name:  "unready",
 			env:   map[string]string{"FAIL_MODE": "unready"},
 			paths: []string{"/readyz", "/readyz"},
-			want:  []string{`hellok8s_http_requests_total{code="200"} 1`, `hellok8s_http_requests_total{code="503"} 2`},
+			want:  []string{`hellok8s_http_requests_total{code="200",track="stable"} 1`, `hellok8s_http_requests_total{code="503",track="stable"} 2`},
 		},
 	}
 	for _, tt := range tests {
@@ -193,7 +198,7 @@ func TestMetrics(t *testing.T) {
 				return false
 			}
 			for _, w := range append([]string{
-				"# HELP hellok8s_http_requests_total Total HTTP requests served, by status code.",
+				"# HELP hellok8s_http_requests_total Total HTTP requests served, by status code and track.",
 				"# TYPE hellok8s_http_requests_total counter",
 				`hellok8s_build_info{version="dev"} 1`,
 			}, tt.want...) {
@@ -202,5 +207,121 @@ func TestMetrics(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestTrack(t *testing.T) {
+	tests := []struct{ env, want string }{{"", "stable"}, {"stable", "stable"}, {"canary", "canary"}}
+	for _, tt := range tests {
+		t.Run(tt.want+"/"+tt.env, func(t *testing.T) {
+			h := newServer(configFromEnv(envOf(map[string]string{"TRACK": tt.env})))
+			for _, p := range []string{"/", "/healthz", "/nope"} {
+				if got := get(t, h, p).Header().Get("X-Track"); got != tt.want {
+					t.Errorf("%s: X-Track = %q, want %q", p, got, tt.want)
+				}
+			}
+			body := get(t, h, "/metrics").Body.String()
+			for _, line := range []string{
+				fmt.Sprintf(`hellok8s_http_requests_total{code="200",track=%q} 2`, tt.want),
+				fmt.Sprintf(`hellok8s_http_requests_total{code="404",track=%q} 1`, tt.want),
+			} {
+				if !strings.Contains(body, line+"\n") {
+					t.Errorf("missing %q in:\n%s", line, body)
+				}
+			}
+		})
+	}
+}
+
+func TestErrorRateConfig(t *testing.T) {
+	tests := []struct {
+		rate, seed string
+		want       float64
+		wantSeed   uint64
+	}{
+		{"", "", 0, 0},
+		{"0.12", "7", 0.12, 7},
+		{"1", "", 1, 0},
+		{"1.5", "", 0, 0},
+		{"-0.1", "x", 0, 0},
+		{"lots", "", 0, 0},
+	}
+	for _, tt := range tests {
+		cfg := configFromEnv(envOf(map[string]string{"ERROR_RATE": tt.rate, "ERROR_SEED": tt.seed}))
+		if cfg.ErrorRate != tt.want || cfg.ErrorSeed != tt.wantSeed {
+			t.Errorf("ERROR_RATE=%q ERROR_SEED=%q: got %g %d, want %g %d",
+				tt.rate, tt.seed, cfg.ErrorRate, cfg.ErrorSeed, tt.want, tt.wantSeed)
+		}
+	}
+}
+
+// TestErrorRate: about ERROR_RATE of GET / fail, probes never do, and a seed repeats the sequence.
+func TestErrorRate(t *testing.T) {
+	const n = 4000
+	env := map[string]string{"ERROR_RATE": "0.12", "ERROR_SEED": "42", "TRACK": "canary"}
+	run := func() (codes []int) {
+		h := newServer(configFromEnv(envOf(env)))
+		for i := 0; i < n; i++ {
+			codes = append(codes, get(t, h, "/").Code)
+		}
+		for _, p := range []string{"/healthz", "/readyz"} {
+			if c := get(t, h, p).Code; c != 200 {
+				t.Errorf("%s = %d with ERROR_RATE set, want 200", p, c)
+			}
+		}
+		failed := 0
+		for _, c := range codes {
+			if c == 500 {
+				failed++
+			}
+		}
+		body := get(t, h, "/metrics").Body.String()
+		want := fmt.Sprintf(`hellok8s_http_requests_total{code="500",track="canary"} %d`, failed)
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("missing %q in:\n%s", want, body)
+		}
+		return codes
+	}
+	first := run()
+	failed := 0
+	for _, c := range first {
+		if c == 500 {
+			failed++
+		}
+	}
+	// Binomial(n, 0.12): 4 standard deviations either side.
+	sigma := math.Sqrt(n * 0.12 * 0.88)
+	if d := math.Abs(float64(failed) - n*0.12); d > 4*sigma {
+		t.Errorf("%d of %d failed, want about %.0f ± %.0f", failed, n, n*0.12, 4*sigma)
+	}
+	second := run()
+	for i := range first {
+		if first[i] != second[i] {
+			t.Fatalf("request %d: %d then %d with the same ERROR_SEED", i, first[i], second[i])
+		}
+	}
+	none := newServer(configFromEnv(envOf(map[string]string{"ERROR_RATE": "0"})))
+	for i := 0; i < 200; i++ {
+		if c := get(t, none, "/").Code; c != 200 {
+			t.Fatalf("ERROR_RATE=0: status %d", c)
+		}
+	}
+}
+
+// TestCrashExitsOne runs the test binary itself as hellok8s with FAIL_MODE=crash.
+func TestCrashExitsOne(t *testing.T) {
+	if os.Getenv("HELLOK8S_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashExitsOne$")
+	cmd.Env = append(os.Environ(), "HELLOK8S_RUN_MAIN=1", "FAIL_MODE=crash", "PORT=0")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1; output:\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "exiting at start (FAIL_MODE=crash)") {
+		t.Errorf("output does not say why:\n%s", out)
 	}
 }

@@ -3,6 +3,8 @@
     __init__.py  the app, output options, and how results and errors are printed
     deploy.py    build, release, sync, promote, abort, rollback
     inspect.py   diff, status, history, verify, summary, rbac, init, version
+    govern.py    freeze, unfreeze, policy
+    observe.py   metrics, dashboard, serve, preview
 
 It catches only ShipError (printed as `ErrorType: message`, one line, non-zero exit); anything
 else is a bug and keeps its traceback. Progress goes to stderr, results to stdout, so
@@ -91,4 +93,4 @@ def main() -> None:
     app()
 
 
-from pipeline.cli import deploy, inspect  # noqa: E402,F401 - registers the commands on `app`
+from pipeline.cli import deploy, govern, inspect, observe  # noqa: E402,F401 - registers the commands on `app`

@@ -16,13 +16,27 @@ from pipeline.kube.lock import LockOptions
 def build(
     app_name: Optional[str] = typer.Argument(None, metavar="[APP]", help="App from ship.yaml (default: the only one)."),
     allow_dirty: bool = typer.Option(False, "--allow-dirty", help="Build even with uncommitted changes."),
+    key: Optional[str] = typer.Option(None, "--key", metavar="PATH",
+                                      help="cosign private key to sign the digest with (default: $SHIP_COSIGN_KEY)."),
     output: Output = OutputOpt,
 ) -> None:
-    """Build APP's image, push it and print the digest-pinned reference.
+    """Build APP's image, push it, sign it (with a key) and print the digest-pinned reference.
 
     Example: ship build hellok8s  →  127.0.0.1:15000/hellok8s:3f2a1bc@sha256:…
     """
-    run(lambda ctx: deploy.build(ctx, app_name, allow_dirty), output)
+    run(lambda ctx: deploy.build(ctx, app_name, allow_dirty, key), output)
+
+
+OverrideFreezeOpt = typer.Option(False, "--override-freeze", help="Go through a freeze; needs --reason (recorded).")
+ReasonOpt = typer.Option(None, "--reason", help="Why the freeze is overridden; recorded in git and the ledger.")
+
+
+def override_reason(override_freeze: bool, reason: Optional[str]) -> Optional[str]:
+    """The reason an override goes through with; an override needs one."""
+    if override_freeze and not (reason or "").strip():
+        raise typer.BadParameter("--override-freeze needs --reason TEXT: the reason is recorded in git",
+                                 param_hint="--reason")
+    return reason.strip() if override_freeze and reason else None
 
 
 @app.command()
@@ -34,17 +48,21 @@ def release(
     no_push: bool = typer.Option(False, "--no-push", help="Commit locally without pushing."),
     allow_dirty: bool = typer.Option(False, "--allow-dirty", help="Release even with uncommitted changes."),
     allow_rejected: bool = typer.Option(False, "--allow-rejected", help="Release a release that was rejected before."),
+    override_freeze: bool = OverrideFreezeOpt,
+    reason: Optional[str] = ReasonOpt,
     allow_older: bool = typer.Option(False, "--allow-older",
                                      help="Release an image built from a commit older than ENV's current release."),
     output: Output = OutputOpt,
 ) -> None:
     """Write a pinned release of APP into ENV's overlay, commit and push it (then sync and gate).
 
-    Example: ship release dev hellok8s --no-sync
+    Refused, before anything is written, when ENV is frozen (exit 75), or requires signed images
+    and this one is not. Example: ship release dev hellok8s --no-sync
     """
+    why = override_reason(override_freeze, reason)
     run(lambda ctx: deploy.release(ctx, env_name, app_name, image=image, sync=not no_sync, push=not no_push,
-                                   allow_dirty=allow_dirty, allow_rejected=allow_rejected, allow_older=allow_older),
-        output)
+                                   allow_dirty=allow_dirty, allow_rejected=allow_rejected, override_freeze=why,
+                                   allow_older=allow_older), output)
 
 
 @app.command()
@@ -77,14 +95,18 @@ def promote(
     hold: bool = typer.Option(False, "--hold", help="Stop after the canary's analysis for a person to decide."),
     resume: bool = typer.Option(False, "--resume", help="Continue a held or interrupted canary in TO."),
     no_sync: bool = typer.Option(False, "--no-sync", help="Only write, commit and push TO's overlay (no canary)."),
+    override_freeze: bool = OverrideFreezeOpt,
+    reason: Optional[str] = ReasonOpt,
     output: Output = OutputOpt,
 ) -> None:
     """Promote the release that is healthy in FROM to TO (same image digest, TO's own config).
 
-    Example: ship promote dev uat; ship promote uat prod --canary 10
+    Refused, before anything is written, when TO is frozen (exit 75), or requires signed images
+    and this one is not. Example: ship promote dev uat; ship promote uat prod --canary 10
     """
+    why = override_reason(override_freeze, reason)
     run(lambda ctx: deploy.promote(ctx, from_env, to_env, sync=not no_sync, canary_weight=canary,
-                                   no_canary=no_canary, hold=hold, resume=resume), output)
+                                   no_canary=no_canary, hold=hold, resume=resume, override_freeze=why), output)
 
 
 @app.command()

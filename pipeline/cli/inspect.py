@@ -49,7 +49,9 @@ def history(env_name: str = typer.Argument(..., metavar="ENV"), output: Output =
 
 @app.command()
 def verify(env_name: str = typer.Argument(..., metavar="ENV"), output: Output = OutputOpt) -> None:
-    """Check every pinned tag@digest in ENV's overlay still points where it was pinned.
+    """Check every pinned tag@digest in ENV's overlay still points where it was pinned (and is signed).
+
+    Signatures are checked with ENV's policy.public_key, when it names one.
 
     Example: ship verify prod
     """

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from pipeline import scaffold
 from pipeline.context import Context
-from pipeline.errors import RegistryError, ShipError
+from pipeline.errors import ShipError
 from pipeline.gitops import yamlsafe
 from pipeline.gitops.ledger import Entry
 from pipeline.image.verify import VerifiedImage, verify_images
@@ -76,6 +76,7 @@ class StatusReport:
                  r.canary or "-", r.last_change or "-") for r in self.rows]
         lines = [table_text(("ENV", "RELEASE", "DIGEST", "CONFIG", "HEALTH", "DRIFT", "CANARY", "LAST CHANGE"), rows)]
         lines += [summary_line(r) for r in self.rows if r.canary]
+        lines += [f"{r.freeze}: releases and promotions are held" for r in self.rows if r.freeze]
         return "\n".join(lines)
 
     def notes(self) -> list[str]:
@@ -98,7 +99,8 @@ class History:
 
     def text(self) -> str:
         rows = [(e.release.id, e.release.created_at, e.release.commit[:7], e.release.image.split("@sha256:")[-1][:12],
-                 e.release.config, e.outcome.value, e.reason or "-") for e in self.entries]
+                 e.release.config, e.outcome.value, "; ".join(filter(None, (e.reason, e.override))) or "-")
+                for e in self.entries]
         return table_text(("RELEASE", "TIME", "COMMIT", "DIGEST", "CONFIG", "OUTCOME", "REASON"), rows, width=220)
 
 
@@ -115,7 +117,7 @@ class VerifyResult:
     @property
     def failure(self) -> ShipError | None:
         bad = next((r for r in self.images if not r.ok), None)
-        return RegistryError(f"{self.environment}: {bad.image}: {bad.problem}") if bad else None
+        return bad.error(self.environment) if bad else None
 
     def to_json(self) -> dict:
         return {"environment": self.environment, "images": [r.__dict__ for r in self.images],

@@ -1,7 +1,7 @@
 """ship.yaml: the one configuration file, loaded into typed dataclasses with a strict schema.
 
-    model.py    the types: ShipConfig, App, Environment, GateOptions, CanaryPolicy, checks
-    schema.py   reading the YAML into them, naming file:line:key on every error
+    model.py    the types: ShipConfig, App, Environment, GateOptions, CanaryPolicy, checks, Policy
+    schema.py   reading the YAML into them, naming file:line:key on every error (reader.py)
 
 Loading reads files and the environment; it never touches git or a cluster.
 """
@@ -11,14 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, URL_PLACEHOLDERS, App, CanaryPolicy,
-                                   CanaryStep, Environment, GateOptions, HttpCheck, PrometheusCheck, ShipConfig,
+                                   CanaryStep, Environment, GateOptions, HttpCheck, Policy, PrometheusCheck, ShipConfig,
                                    unknown_placeholders)
 from pipeline.config.schema import parse, parse_duration
 from pipeline.errors import ConfigError
 from pipeline.gitops import yamlsafe
 
 __all__ = ["CONFIG_FILE", "REQUESTS_PER_ROUND", "ROUTERS", "URL_PLACEHOLDERS", "App", "CanaryPolicy", "CanaryStep",
-           "Environment", "GateOptions", "HttpCheck", "PrometheusCheck", "ShipConfig", "find_root", "load", "parse",
+           "Environment", "GateOptions", "HttpCheck", "Policy", "PrometheusCheck", "ShipConfig", "find_root", "load", "parse",
            "parse_duration", "unknown_placeholders"]
 
 

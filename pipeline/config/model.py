@@ -1,4 +1,4 @@
-"""ship.yaml's domain types: apps, environments, gates and canary policies. Pure data.
+"""ship.yaml's domain types: apps, environments, gates, canary and release policies. Pure data.
 
 Every field carries a comment and a default, so a reader sees the whole configuration here;
 schema.py reads the file into these types.
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pipeline import names
 from pipeline.errors import ConfigError
+from pipeline.policy.windows import FreezeWindow
 
 CONFIG_FILE = "ship.yaml"
 ROUTERS = ("gateway", "nginx", "replicas")
@@ -83,6 +84,19 @@ class CanaryPolicy:
 
 
 @dataclass(frozen=True)
+class Policy:
+    """The rules a change into an environment must pass; `ship policy ENV` says which hold now.
+
+    Approvals are not here: they are the required reviewers of the GitHub environment of the
+    same name, which the workflow's job for this environment waits on."""
+
+    require_signature: bool = False  # every pinned image signed with `public_key` (cosign), checked before writing
+    public_key: str | None = None  # cosign public key, relative to the repository root (it belongs in git)
+    allow_older: bool = False  # release images built before the current release's commit (else: --allow-older)
+    freeze: tuple[FreezeWindow, ...] = ()  # windows refusing releases and promotions (rollbacks and aborts pass)
+
+
+@dataclass(frozen=True)
 class App:
     """An app: a build context, its image repository, kustomize base, config and secrets."""
 
@@ -115,6 +129,7 @@ class Environment:
     promotes_from: str | None = None
     gates: GateOptions = field(default_factory=GateOptions)
     canary: CanaryPolicy | None = None
+    policy: Policy = field(default_factory=Policy)
 
     @property
     def overlay(self) -> Path:

@@ -2,12 +2,13 @@
 
 Unknown keys, wrong types and missing fields are ConfigErrors that name the file, the line and
 the dotted key (`ship.yaml:14: environments.prod.canary.router: expected one of gateway, nginx,
-replicas`). Parsing is pure apart from reading SHIP_REGISTRY from the environment it is given.
+replicas`), by reader.py. Parsing is pure apart from reading SHIP_REGISTRY from the environment
+it is given.
 """
 
 from __future__ import annotations
 
-import difflib
+import datetime as dt
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -16,9 +17,10 @@ from typing import Any
 
 from pipeline import names
 from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, TAKEOVER_MANAGERS, URL_PLACEHOLDERS, App,
-                                   CanaryPolicy, CanaryStep, Environment, GateOptions, HttpCheck, PrometheusCheck,
+                                   CanaryPolicy, CanaryStep, Environment, GateOptions, HttpCheck, Policy, PrometheusCheck,
                                    ShipConfig, unknown_placeholders)
-from pipeline.errors import ConfigError
+from pipeline.config.reader import Reader as _Reader
+from pipeline.policy import windows
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 
@@ -35,84 +37,6 @@ def parse_duration(value: Any) -> float:
     number, unit = float(match.group(1)), match.group(2)
     return number * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
 
-
-
-class _Reader:
-    """Reads one mapping of the file against a schema, naming file:line:key on every error."""
-
-    def __init__(self, data: Any, source: str, path: str, line: int = 0):
-        self.source, self.path = source, path
-        if not isinstance(data, dict):
-            self.line = line
-            self.fail(f"expected a mapping, got {_type_name(data)}")
-        self.data = data
-        self.line = getattr(data, "line", line)
-        self.used: set[str] = set()
-        self.missing: list[str] = []
-
-    def where(self, key: str | None = None) -> str:
-        line = self.data.line_of(key) if key is not None and hasattr(self.data, "line_of") else self.line
-        dotted = f"{self.path}.{key}" if key and self.path else (key or self.path or "(top level)")
-        return f"{self.source}:{line}: {dotted}"
-
-    def fail(self, message: str, key: str | None = None) -> None:
-        if not hasattr(self, "data"):
-            raise ConfigError(f"{self.source}:{self.line}: {self.path or '(top level)'}: {message}")
-        raise ConfigError(f"{self.where(key)}: {message}")
-
-    def get(self, key: str, kind: type | tuple, default: Any = ..., check: Callable[[Any], Any] | None = None):
-        self.used.add(key)
-        if key not in self.data or self.data[key] is None:
-            if default is ...:
-                # Reported by done(), after unknown keys: a typo explains a missing field best.
-                self.missing.append(key)
-                return None
-            return default
-        value = self.data[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            self.fail(f"expected {_kind_names(kinds)}, got a boolean", key)
-        if not isinstance(value, kinds):
-            self.fail(f"expected {_kind_names(kinds)}, got {_type_name(value)}", key)
-        if check is not None:
-            try:
-                return check(value)
-            except ValueError as exc:
-                self.fail(f"expected {exc}", key)
-        return value
-
-    def child(self, key: str, default: Any = ...) -> _Reader | None:
-        self.used.add(key)
-        if key not in self.data or self.data[key] is None:
-            if default is ...:
-                self.fail(f"missing required section {key!r}")
-            return None
-        return _Reader(self.data[key], self.source, f"{self.path}.{key}" if self.path else key, self.data.line_of(key))
-
-    def items(self):
-        for key, value in self.data.items():
-            yield str(key), value, self.data.line_of(key)
-
-    def done(self) -> None:
-        for key in self.data:
-            if key not in self.used:
-                close = difflib.get_close_matches(str(key), sorted(self.used), n=1)
-                self.fail("unknown key" + (f" (did you mean {close[0]!r}?)" if close else ""), key)
-        for key in self.missing:
-            raise ConfigError(f"{self.source}:{self.line}: {self.path}.{key}: missing required field")
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    return {dict: "a mapping", list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
-        type(value), "a mapping" if isinstance(value, dict) else type(value).__name__
-    )
-
-
-def _kind_names(kinds: tuple) -> str:
-    names = {str: "a string", int: "a number", float: "a number", bool: "true or false", list: "a list", dict: "a mapping"}
-    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
 
 
 def _name(value: str) -> str:
@@ -221,6 +145,43 @@ def _canary(r: _Reader | None) -> CanaryPolicy | None:
     return policy
 
 
+def _policy(r: _Reader | None) -> Policy:
+    if r is None:
+        return Policy()
+    freeze: list[windows.FreezeWindow] = []
+    for i, raw in enumerate(r.get("freeze", list, [])):
+        w = _Reader(raw, r.source, f"{r.path}.freeze[{i}]", r.data.line_of("freeze"))
+        name = w.get("name", str, f"freeze[{i}]")
+        timezone = w.get("timezone", str, "UTC", _zone)
+        start = w.get("from", (str, dt.date), check=_bound(is_end=False))
+        end = w.get("to", (str, dt.date), check=_bound(is_end=True))
+        w.done()
+        try:
+            freeze.append(windows.make_window(name, start, end, timezone))
+        except ValueError as exc:
+            w.fail(f"expected {exc}", "to")
+    policy = Policy(require_signature=r.get("require_signature", bool, False),
+                    public_key=r.get("public_key", str, None), allow_older=r.get("allow_older", bool, False),
+                    freeze=tuple(freeze))
+    if policy.require_signature and not policy.public_key:
+        r.fail("require_signature needs public_key: the cosign public key to verify with", "require_signature")
+    r.done()
+    return policy
+
+
+def _bound(is_end: bool) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        windows.parse_bound(value, is_end)
+        return value
+
+    return check
+
+
+def _zone(value: str) -> str:
+    windows.zone(value)
+    return value
+
+
 def _entries(parent: _Reader, key: str, what: str) -> Iterator[tuple[str, _Reader]]:
     """(name, reader) for each entry of the mapping `key`, its name checked; at least one."""
     r = parent.child(key)
@@ -264,6 +225,7 @@ def _environment(name: str, e: _Reader) -> Environment:
         promotes_from=e.get("promotes_from", str, None),
         gates=_gates(e.child("gates", None)),
         canary=_canary(e.child("canary", None)),
+        policy=_policy(e.child("policy", None)),
     )
 
 

@@ -9,6 +9,7 @@ with a linear history. It never force-pushes and never rewrites a commit it did 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,6 +89,14 @@ class GitRepo:
             args += ["--", under]
         out = self.repo.git.status(*args)
         return [line[3:] for line in out.splitlines() if line.strip()]
+
+    def changes_digest(self, under: str) -> str:
+        """12 hex digits naming the uncommitted state of `under` (its diff and untracked files)."""
+        digest = hashlib.sha256(self.repo.git.diff("HEAD", "--", under).encode())
+        for path in sorted(self.repo.untracked_files):
+            if path.startswith(under.rstrip("/") + "/"):
+                digest.update(path.encode() + (self.root / path).read_bytes())
+        return digest.hexdigest()[:12]
 
     def require_clean(self, allow_dirty: bool = False) -> list[str]:
         """The uncommitted paths; GitError when there are any and dirt is not allowed."""

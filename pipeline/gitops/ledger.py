@@ -2,8 +2,9 @@
 
 `environments/ENV/ledger.yaml` lists releases oldest first, each with its image, config
 version, the config values themselves (plain config, never secrets: so a rollback can recreate
-a ConfigMap already dropped from the overlay), its outcome and the reason. Every change to it
-is a commit, so git history tells the same story. Pure: text in, text out.
+a ConfigMap already dropped from the overlay), its outcome and the reason, and, when it came in
+through a freeze, who overrode it and why. Every change to it is a commit, so git history tells
+the same story. Pure: text in, text out.
 """
 
 from __future__ import annotations
@@ -48,11 +49,14 @@ class Entry:
     outcome: Outcome = Outcome.PENDING
     reason: str = ""
     updated_at: str = ""
+    override: str = ""  # a control it went through: `freeze overridden by WHO: WHY (WHAT held)`
 
     def to_record(self) -> dict[str, Any]:
         out = self.release.record()
         out["config_data"] = dict(self.release.config_data)
         out.update(outcome=self.outcome.value, reason=self.reason, updated_at=self.updated_at)
+        if self.override:
+            out["override"] = self.override
         return out
 
 
@@ -69,13 +73,14 @@ class Ledger:
         for rec in data.get("releases", []):
             rec = dict(rec)
             outcome, reason, updated = rec.pop("outcome", "pending"), rec.pop("reason", ""), rec.pop("updated_at", "")
+            override = rec.pop("override", "")
             try:
                 outcome = Outcome(outcome)
             except ValueError:
                 raise ConfigError(f"{source}: release {rec.get('id')}: unknown outcome {outcome!r}") from None
             release = Release.from_record(rec)
             release = replace(release, config_data=dict(rec.get("config_data") or {}))
-            entries.append(Entry(release, outcome, reason or "", updated or ""))
+            entries.append(Entry(release, outcome, reason or "", updated or "", str(override or "")))
         return cls(tuple(entries))
 
     def dumps(self) -> str:
@@ -87,15 +92,17 @@ class Ledger:
                 return e
         return None
 
-    def record(self, release: Release, outcome: Outcome, reason: str, at: str) -> Ledger:
-        """The ledger with `release` set to `outcome` (added when new, else updated in place)."""
+    def record(self, release: Release, outcome: Outcome, reason: str, at: str, override: str | None = None) -> Ledger:
+        """The ledger with `release` set to `outcome` (added when new, else updated in place);
+        `override` (None: as it was) notes a control it went through."""
         entries = list(self.entries)
         for i in range(len(entries) - 1, -1, -1):
             if entries[i].release.id == release.id:
                 entries[i] = Entry(copy.copy(release) if release.config_data else
-                                   replace(release, config_data=entries[i].release.config_data), outcome, reason, at)
+                                   replace(release, config_data=entries[i].release.config_data), outcome, reason, at,
+                                   entries[i].override if override is None else override)
                 return Ledger(tuple(entries))
-        return Ledger((*entries, Entry(release, outcome, reason, at)))
+        return Ledger((*entries, Entry(release, outcome, reason, at, override or "")))
 
     def id_for(self, base_id: str, image: str, config_data: dict[str, str]) -> str:
         """The id a new release of `image` with `config_data` gets: `base_id`, or `base_id.N` when

@@ -24,17 +24,20 @@ class Release:
     id: str  # r<YYYYMMDD>-<HHMMSS>-<short sha>: unique, sorts in time order, names its commit
     app: str
     environment: str
-    commit: str
+    commit: str  # the app's last change when it was released: its code, base and config
+
     image: str  # repo:tag@sha256:<digest>
     config: str  # name of the versioned ConfigMap
     created_at: str
     created_by: str
     promoted_from: str | None = None
+    image_commit: str | None = None  # the commit the image was built from (its tag or revision label)
     config_data: dict[str, str] = field(default_factory=dict, compare=False)
 
     def trailers(self) -> dict[str, str | None]:
         """The fields every commit about this release carries (names.commit_message)."""
         return {"Release": self.id, "App": self.app, "Environment": self.environment, "Commit": self.commit,
+                "Image-Commit": self.image_commit,
                 "Image": self.image, "Config": self.config}
 
     def record(self) -> dict[str, Any]:

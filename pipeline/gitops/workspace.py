@@ -156,7 +156,7 @@ class Workspace:
                 continue  # a run still at work (it holds the environment's lock)
             if self.git.dirty_paths(overlay):
                 self.git.discard(overlay)
-                progress(f"{overlay}: put back as git has it; ship run {pid} died while writing it")
+                progress(f"{overlay}: put back as git has it; process {pid} died while writing it")
                 restored.append(overlay)
             path.unlink()
         return restored
@@ -219,6 +219,23 @@ class Workspace:
         commit = self.git.publish(write, push=push)
         self._done(env)
         return commit
+
+    def publish_state(self, env: Environment, files: dict[str, str | None], message: str,
+                      push: bool = True) -> Commit | None:
+        """Commit state files of ENV's overlay that kustomize never reads (a freeze by hand): no
+        render check, so an environment nothing was released to yet can hold them too. None
+        when they are already as given."""
+        def write() -> tuple[list[str], str] | None:
+            current = self.files(env)
+            if all(current.get(rel) == text for rel, text in files.items()):
+                return None
+            paths = self.write(env, overlay.OverlayFiles(dict(files)))
+            folder = self.root / env.overlay
+            if not any(folder.iterdir()):  # the last file went: keep the folder in git
+                (folder / ".gitkeep").write_text("")
+            return paths, message
+
+        return self.git.publish(write, push=push)
 
     def record_outcome(self, env: Environment, release: Release, outcome: Outcome, reason: str = "",
                        push: bool = True) -> Commit | None:

@@ -8,6 +8,7 @@ come back as `Mapping` (a dict) that knows the line of each key, so a schema che
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -149,8 +150,14 @@ class _Dumper(yaml.SafeDumper):
     """SafeDumper writing multi-line strings as `|` blocks, so patches read well in git diffs."""
 
 
+# Numbers under YAML 1.2's core schema, which PyYAML (YAML 1.1) would write unquoted: a short
+# sha such as 0279160 must stay a string for kustomize, which reads it as the number 279160.
+_YAML12_NUMBER = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+
+
 def _str(dumper: yaml.SafeDumper, value: str):
-    style = "|" if "\n" in value and not value.startswith(" ") else None
+    style = "|" if "\n" in value and not value.startswith(" ") else ("'" if _YAML12_NUMBER.match(value) else None)
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

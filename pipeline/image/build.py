@@ -4,21 +4,25 @@ Runs the app's build steps (e.g. `go build`), builds the image with the Docker S
 Docker-API engine: Docker, or podman's service), tags it with the commit's short SHA, pushes
 it, and pins it by the digest computed from the registry's manifest bytes. The same commit
 built twice gives the same tag; when that tag is already in the registry nothing is rebuilt,
-so a pinned reference never moves. Never writes to git.
+so a pinned reference never moves. With a signing key (--key, or $SHIP_COSIGN_KEY) the pinned
+digest is signed with cosign, the signature stored beside it in the registry (signing.py).
+Never writes to git.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pipeline import names
 from pipeline.config import App
 from pipeline.context import Context
 from pipeline.errors import BuildError
 from pipeline.image.registry import ImageRef
+from pipeline.image.signing import signing_key
 from pipeline.progress import Progress
 
 LOG_TAIL = 15
@@ -30,13 +34,18 @@ class BuildResult:
     image: ImageRef
     commit: str
     built: bool  # False when the tag was already in the registry
+    signed: bool = False  # signed with cosign (a signing key was given)
+    warning: str = ""  # why it was not signed, when an environment requires signatures
 
     def to_json(self) -> dict:
         return {"image": str(self.image), "tag": self.image.tag, "digest": self.image.digest, "commit": self.commit,
-                "built": self.built}
+                "built": self.built, "signed": self.signed}
 
     def text(self) -> str:
         return str(self.image)
+
+    def notes(self) -> list[str]:
+        return [self.warning] if self.warning else []
 
 
 def _tail(text: str, lines: int = LOG_TAIL) -> str:
@@ -109,18 +118,35 @@ def push_image(engine, repository: str, tag: str, progress: Progress) -> str | N
     return reported
 
 
-def build_app(ctx: Context, app: App, *, allow_dirty: bool = False) -> BuildResult:
-    """APP's image for its last source commit: found in the registry, or built, pushed and pinned."""
+def sign(ctx: Context, result: BuildResult, key: str | None) -> BuildResult:
+    """The build signed with `key` (a path) or $SHIP_COSIGN_KEY; unsigned, with a warning when an
+    environment requires signatures, when there is neither."""
+    found = signing_key(key)
+    if found is None:
+        strict = [e.name for e in ctx.config.environments.values() if e.policy.require_signature]
+        warning = (f"not signed: no signing key (--key or ${names.SIGNING_KEY_VARIABLE}); {', '.join(strict)} "
+                   "refuse unsigned images") if strict else ""
+        return replace(result, warning=warning)
+    ctx.progress(f"signing {result.image} with cosign")
+    ctx.signer().sign(result.image, found)
+    return replace(result, signed=True)
+
+
+def build_app(ctx: Context, app: App, *, allow_dirty: bool = False, key: str | None = None) -> BuildResult:
+    """APP's image for its last source commit: found in the registry, or built, pushed and pinned;
+    then signed when there is a signing key (again, for a found one: cosign keeps one signature
+    per key)."""
     cfg, progress = ctx.config, ctx.progress
     dirty = ctx.workspace.git.require_clean(allow_dirty)
     head = ctx.workspace.git.last_change(str(app.path))
-    tag = head.short
+    # A pinned tag never moves: a build of uncommitted changes gets a tag of its own.
+    tag = head.short if not dirty else f"{head.short}-dirty-{ctx.workspace.git.changes_digest(str(app.path))}"
     repository = f"{cfg.registry}/{app.image}"
     registry = ctx.registry()
     existing = registry.resolve(repository, tag)
     if existing and not dirty:
         progress(f"{repository}:{tag} is already in the registry; not rebuilding")
-        return BuildResult(existing, head.sha, built=False)
+        return sign(ctx, BuildResult(existing, head.sha, built=False), key)
     run_build_steps(app, cfg.root, tag, progress)
     engine: Any = ctx.engine()
     progress(f"building {repository}:{tag}")
@@ -132,4 +158,4 @@ def build_app(ctx: Context, app: App, *, allow_dirty: bool = False) -> BuildResu
         raise BuildError(f"pushed {repository}:{tag} but the registry does not have it")
     if reported and reported != pinned.digest:
         raise BuildError(f"digest mismatch for {repository}:{tag}: engine pushed {reported}, registry serves {pinned.digest}")
-    return BuildResult(pinned, head.sha, built=True)
+    return sign(ctx, BuildResult(pinned, head.sha, built=True), key)

@@ -1,8 +1,9 @@
-"""`ship verify ENV`: re-resolve every pinned tag@digest in an overlay against the registry.
+"""`ship verify ENV`: re-resolve every pinned tag@digest in an overlay against the registry, and
+check each digest's signature when the environment names a public key.
 
 A tag that now points at another digest (someone pushed over it) or no longer exists fails
 the check: the overlay still runs the pinned digest, but the tag no longer tells the truth.
-Read-only.
+A digest without a signature made with the environment's key fails it too. Read-only.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from dataclasses import dataclass
 
 from pipeline.config import Environment
 from pipeline.context import Context
-from pipeline.errors import ConfigError, RegistryError
+from pipeline.errors import ConfigError, RegistryError, ShipError, SignatureError
 from pipeline.gitops import yamlsafe
-from pipeline.gitops.overlay import KUSTOMIZATION
+from pipeline.gitops.overlay import CANARY_DIR, KUSTOMIZATION
 from pipeline.image.registry import ImageRef
 
 
@@ -22,21 +23,43 @@ class VerifiedImage:
     image: str
     ok: bool
     problem: str = ""
+    signature: str = ""  # `signed with keys/cosign.pub`, when the environment names a key
+    unsigned: bool = False  # the problem is its signature (the tag is fine)
 
     def text(self) -> str:
-        return f"{'ok' if self.ok else 'MOVED'}  {self.image}" + ("" if self.ok else f"  ({self.problem})")
+        if self.ok:
+            return f"ok  {self.image}" + (f"  ({self.signature})" if self.signature else "")
+        return f"{'UNSIGNED' if self.unsigned else 'MOVED'}  {self.image}  ({self.problem})"
+
+    def error(self, environment: str) -> ShipError:
+        kind = SignatureError if self.unsigned else RegistryError
+        return kind(f"{environment}: {self.image}: {self.problem}")
 
 
 def pinned_images(ctx: Context, env: Environment) -> list[ImageRef]:
+    """Every image ENV's overlay pins: the stable release's and, during a canary, the canary's."""
     path = ctx.config.root / env.overlay / KUSTOMIZATION
     if not path.is_file():
         raise ConfigError(f"{env.overlay}/{KUSTOMIZATION}: not found; nothing has been released to {env.name}")
-    kz = yamlsafe.load_file(path, f"{env.overlay}/{KUSTOMIZATION}") or {}
-    refs = []
-    for entry in kz.get("images", []):
-        if entry.get("digest") and entry.get("newTag"):
-            refs.append(ImageRef(entry.get("newName", entry["name"]), entry["newTag"], entry["digest"]))
+    refs: list[ImageRef] = []
+    for folder in (env.overlay, env.overlay / CANARY_DIR):
+        kz_path = ctx.config.root / folder / KUSTOMIZATION
+        kz = (yamlsafe.load_file(kz_path, f"{folder}/{KUSTOMIZATION}") or {}) if kz_path.is_file() else {}
+        for entry in kz.get("images", []):
+            if entry.get("digest") and entry.get("newTag"):
+                ref = ImageRef(entry.get("newName", entry["name"]), entry["newTag"], entry["digest"])
+                refs += [] if ref in refs else [ref]
     return refs
+
+
+def _signature(ctx: Context, env: Environment, ref: ImageRef) -> VerifiedImage:
+    key = env.policy.public_key
+    if key is None:
+        return VerifiedImage(str(ref), True)
+    problem = ctx.signer().verify(ref, ctx.config.root / key)
+    if problem:
+        return VerifiedImage(str(ref), False, f"not signed with {key}: {problem}", unsigned=True)
+    return VerifiedImage(str(ref), True, signature=f"signed with {key}")
 
 
 def verify_images(ctx: Context, env: Environment) -> list[VerifiedImage]:
@@ -52,5 +75,5 @@ def verify_images(ctx: Context, env: Environment) -> list[VerifiedImage]:
         elif live != ref.digest:
             results.append(VerifiedImage(str(ref), False, f"tag {ref.tag} now points at {live}"))
         else:
-            results.append(VerifiedImage(str(ref), True))
+            results.append(_signature(ctx, env, ref))
     return results

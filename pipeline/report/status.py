@@ -12,6 +12,7 @@ from pipeline.errors import ShipError
 from pipeline.gitops import canary_overlay as canary
 from pipeline.gitops import overlay
 from pipeline.kube import apply, health
+from pipeline.policy import guard
 from pipeline.rollout.sync import desired_objects
 
 
@@ -29,6 +30,7 @@ class EnvironmentStatus:
     canary: str | None
     last_change: str | None
     error: str | None = None
+    freeze: str | None = None  # why the environment is frozen now (a window, a freeze commit), one line
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -41,7 +43,7 @@ def environment_status(ctx: Context, env: Environment) -> EnvironmentStatus:
     base: dict[str, Any] = dict(environment=env.name, namespace=env.namespace, release=rel.id if rel else None,
                 image=rel.image if rel else None, digest=rel.image.split("@sha256:")[1][:12] if rel else None,
                 config=rel.config if rel else None, canary=state.describe() if state else None,
-                last_change=rel.created_at if rel else None)
+                last_change=rel.created_at if rel else None, freeze=_freeze(ctx, env))
     try:
         cluster = ctx.cluster(env)
     except ShipError as exc:
@@ -60,6 +62,11 @@ def environment_status(ctx: Context, env: Environment) -> EnvironmentStatus:
     except ShipError as exc:
         return EnvironmentStatus(**base, **verdict, drift=None, error=str(exc))
     return EnvironmentStatus(**base, **verdict, drift=bool(result.plan.to_apply or result.plan.prune))
+
+
+def _freeze(ctx: Context, env: Environment) -> str | None:
+    held = guard.freezes(ctx, env)
+    return held[0].line() if held else None
 
 
 def canary_text(state: canary.CanaryState | None, live: list[dict]) -> str | None:

@@ -2,7 +2,8 @@
 
 Reads git only (each environment's release record, ledger and canary state), so any job can
 append it to `$GITHUB_STEP_SUMMARY`: a table of what runs where with the last outcome and its
-reason, and a Mermaid diagram of the promotion path (dev → uat → prod) coloured by outcome.
+reason, a Mermaid diagram of the promotion path (dev → uat → prod) coloured by outcome, and the
+headline DORA numbers of the last 30 days (metrics.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from dataclasses import dataclass
 from pipeline.config import Environment, ShipConfig
 from pipeline.gitops.ledger import Outcome
 from pipeline.gitops.workspace import Workspace
+from pipeline.report import metrics as dora
+from pipeline.report.deployments import replay
+from pipeline.report.events import read_events
 
 
 @dataclass(frozen=True)
@@ -79,4 +83,13 @@ def markdown(cfg: ShipConfig, workspace: Workspace, title: str = "ship") -> str:
                    if line.outcome else "-")
         rows.append(f"| {line.environment} | {line.release or '-'} | `{line.image or '-'}` | {line.canary or '-'} "
                     f"| {outcome.replace('|', '/')} |")
-    return f"### {title}\n\n" + "\n".join(rows) + "\n\n```mermaid\n" + mermaid(cfg, lines) + "\n```\n"
+    return (f"### {title}\n\n" + "\n".join(rows) + "\n\n```mermaid\n" + mermaid(cfg, lines) + "\n```\n\n"
+            + delivery(cfg, workspace))
+
+
+def delivery(cfg: ShipConfig, workspace: Workspace, since: str = "30d") -> str:
+    """The four keys' headline per environment, as Markdown lines."""
+    history = replay(read_events(workspace.git.repo, cfg))
+    win = dora.window(since, workspace.clock.now())
+    lines = [f"- {env}: {dora.headline(dora.figures(history, win, env))}" for env in cfg.environments]
+    return f"**Delivery, last {since}** (DORA metrics; `ship metrics` has more):\n\n" + "\n".join(lines) + "\n"

@@ -24,6 +24,7 @@ from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release
 from pipeline.kube.lock import EnvironmentLock, LockOptions, check_held
+from pipeline.policy.guard import Clearance
 from pipeline.rollout import abort as aborting
 from pipeline.rollout import rollback
 from pipeline.rollout.analysis import Analysis, fill, missing_services
@@ -49,10 +50,12 @@ class CanaryResult:
     steps: list[dict] = field(default_factory=list)  # per step: weight, live weights, gate
     commits: list[Commit] = field(default_factory=list)
     gate: GateResult | None = None  # the stable's gate after the canary passed
+    clearance: Clearance = field(default_factory=Clearance)  # what it passed (and overrode) to come in
 
     def to_json(self) -> dict:
         return {"release": self.release.record(), "outcome": self.outcome.value, "steps": self.steps,
-                "commits": [c.sha for c in self.commits], "gate": self.gate.to_json() if self.gate else None}
+                "commits": [c.sha for c in self.commits], "gate": self.gate.to_json() if self.gate else None,
+                "override": self.clearance.note or None}
 
     def text(self) -> str:
         rel, env = self.release, self.release.environment
@@ -79,17 +82,20 @@ def resumed_state(ctx: Context, target: Environment, state: CanaryState) -> Cana
     return replace(state, release=replace(state.release, config_data=entry.release.config_data if entry else {}))
 
 
-def run_canary(ctx: Context, target: Environment, state: CanaryState, hold: bool) -> CanaryResult:
-    """Run the canary from `state`'s step on; promote when every step passed, or hold, or abort."""
+def run_canary(ctx: Context, target: Environment, state: CanaryState, hold: bool,
+               clearance: Clearance = Clearance()) -> CanaryResult:
+    """Run the canary from `state`'s step on; promote when every step passed, or hold, or abort.
+    `clearance`: what the promotion passed, recorded in each commit (and an override in the ledger)."""
     cluster = ctx.cluster(target)
     ensure_namespace(cluster, target)
     with EnvironmentLock(cluster, target.name, target.namespace, LockOptions(), ctx.progress):
-        return _run(ctx, ctx.config.app(state.release.app), target, state, hold)
+        return _run(ctx, ctx.config.app(state.release.app), target, state, hold, clearance)
 
 
-def _run(ctx: Context, app: App, target: Environment, state: CanaryState, hold: bool) -> CanaryResult:
+def _run(ctx: Context, app: App, target: Environment, state: CanaryState, hold: bool,
+         clearance: Clearance) -> CanaryResult:
     policy = target.canary or CanaryPolicy()
-    result = CanaryResult(state.release, state.source)
+    result = CanaryResult(state.release, state.source, clearance=clearance)
     stable = ctx.workspace.current_release(target)
     ctx.progress(f"canary of {state.release.id} in {target.name} beside stable {stable.id if stable else '-'}: "
                  f"steps {steps_text(state.steps)}, router {policy.router}")
@@ -129,8 +135,9 @@ def _step(ctx: Context, app: App, target: Environment, state: CanaryState, polic
             return None  # a re-run of a step already in git (after a crash): nothing new to record
         files = canary_overlay.plan_canary(current, app, target, state, base_objects, base_rel)
         ledger = Ledger.parse(current.get(LEDGER_FILE), str(target.overlay / LEDGER_FILE))
-        files.files[LEDGER_FILE] = ledger.record(rel, Outcome.CANARY, f"canary {state.weight}%", ctx.clock.iso()).dumps()
-        return files, names.commit_message(title, "canary", rel.trailers())
+        files.files[LEDGER_FILE] = ledger.record(rel, Outcome.CANARY, f"canary {state.weight}%", ctx.clock.iso(),
+                                                 result.clearance.note or None).dumps()
+        return files, names.commit_message(title, "canary", {**rel.trailers(), **result.clearance.trailers()})
 
     check_held(target.namespace)  # a run that lost its lock records nothing more
     commit = ctx.workspace.publish(target, [app], plan)
@@ -174,7 +181,8 @@ def _hold(ctx: Context, app: App, target: Environment, state: CanaryState, resul
     rel = state.release
     title = f"canary({target.name}): {app.name} {rel.id} held at {state.weight}% after analysis passed"
     commit = ctx.workspace.publish(target, [app], lambda _current: (overlay.OverlayFiles(
-        {overlay.CANARY_STATE_FILE: state.dumps()}), names.commit_message(title, "canary", rel.trailers())))
+        {overlay.CANARY_STATE_FILE: state.dumps()}), names.commit_message(title, "canary",
+                                                                          {**rel.trailers(), **result.clearance.trailers()})))
     result.commits += [commit] if commit else []
     ctx.progress(f"held: decide with `ship promote {state.source} {target.name} --resume` or `ship abort {target.name}`")
     result.outcome = CanaryOutcome.HELD
@@ -201,7 +209,8 @@ def _finish(ctx: Context, app: App, env: Environment, state: CanaryState, result
         ledger = Ledger.parse(current.get(LEDGER_FILE), str(env.overlay / LEDGER_FILE))
         files[LEDGER_FILE] = ledger.record(rel, Outcome.HEALTHY, f"canary {steps_text(state.steps)} passed",
                                            ctx.clock.iso()).dumps()
-        return overlay.OverlayFiles(files), names.commit_message(title, "promote", rel.trailers())
+        return overlay.OverlayFiles(files), names.commit_message(title, "promote",
+                                                                 {**rel.trailers(), **result.clearance.trailers()})
 
     check_held(env.namespace)
     commit = ctx.workspace.publish(env, [app], plan)

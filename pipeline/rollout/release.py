@@ -90,24 +90,28 @@ def image_source(ctx: Context, ref: ImageRef) -> Commit:
     return found
 
 
-def refuse_older(ctx: Context, env: Environment, source: Commit, image: str, allow_older: bool) -> None:
-    """Runs can finish out of order: an image built before ENV's current release is refused."""
+def refuse_older(ctx: Context, env: Environment, built_from: Commit, image: str, allow_older: bool) -> None:
+    """Runs can finish out of order: an image built from a commit older than the one ENV's current
+    release's image was built from is refused."""
     current = ctx.workspace.current_release(env)
-    if current is None or allow_older or not ctx.workspace.git.is_older(source.sha, current.commit):
+    if current is None or allow_older:
         return
-    raise PromotionError(f"{image} was built from {source.short}, older than {env.name}'s current release "
-                         f"{current.id} (commit {current.commit[:7]}); pass --allow-older to release it anyway")
+    theirs = current.image_commit or current.commit
+    if ctx.workspace.git.is_older(built_from.sha, theirs):
+        raise PromotionError(f"{image} was built from {built_from.short}, older than the image of {env.name}'s current "
+                             f"release {current.id} (built from {theirs[:7]}); pass --allow-older to release it anyway")
 
 
-def new_release(ctx: Context, app: App, env: Environment, image: str, source: Commit, author: str) -> Release:
-    """The release record of `image` built from `source`, with ENV's config for APP."""
+def new_release(ctx: Context, app: App, env: Environment, image: str, source: Commit, author: str,
+                image_commit: str | None = None) -> Release:
+    """The release record of `image` with ENV's config for APP at `source` (the app's last change)."""
     data = ctx.workspace.config_data(app, env)
     # Another image or config from the same commit is another release: same id, a suffix. The
     # id is settled again when it is written (write_release), against the ledger as pushed.
     rid = ctx.workspace.ledger(env).id_for(release_id(source.time, source.short), image, data)
     return Release(id=rid, app=app.name, environment=env.name, commit=source.sha, image=image, config="",
                    created_at=ctx.clock.iso(), created_by=os.environ.get("SHIP_ACTOR") or author,
-                   config_data=data)
+                   image_commit=image_commit or source.sha, config_data=data)
 
 
 def refuse_rejected(ctx: Context, env: Environment, release: Release, allow_rejected: bool) -> None:
@@ -119,17 +123,19 @@ def refuse_rejected(ctx: Context, env: Environment, release: Release, allow_reje
 
 def write_release(ctx: Context, app: App, env: Environment, release: Release, *, push: bool = True,
                   action: str = "release", title: str | None = None, always: bool = False, new_id: bool = False,
-                  ledger_change: LedgerChange | None = None, extra: dict[str, str | None] | None = None) -> ReleaseResult:
+                  ledger_change: LedgerChange | None = None, extra: dict[str, str | None] | None = None,
+                  override: str = "") -> ReleaseResult:
     """Write `release` into ENV's overlay (and its ledger), check it renders, commit and push.
 
     `always`: write even when the release is already the current one (a rollback does);
-    `ledger_change`: how the ledger changes (default: the release added as pending);
+    `ledger_change`: how the ledger changes (default: the release added as pending, with
+    `override`, the control it went through, if any);
     `new_id`: a new release, whose id is settled against the ledger it is written into, so two
     runs racing to release different images of one commit get different ids;
     `title`, `extra`: the commit's title (default `ACTION(ENV): APP ID`) and extra trailers.
     """
     base_objects, base_rel = ctx.workspace.base_of(app, env)
-    change = ledger_change or (lambda ledger, rel: ledger.record(rel, Outcome.PENDING, "", ctx.clock.iso()))
+    change = ledger_change or (lambda ledger, rel: ledger.record(rel, Outcome.PENDING, "", ctx.clock.iso(), override))
     written: list[Release] = [release]
 
     def plan(current: dict[str, str | None]) -> tuple[overlay.OverlayFiles, str] | None:

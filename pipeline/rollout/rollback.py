@@ -86,7 +86,8 @@ def roll_back(ctx: Context, app: App, env: Environment, target: Entry, replaced:
 
     commit = releasing.write_release(ctx, app, env, rel, always=True, action="rollback",
                                      title=f"rollback({env.name}): {arrow}: {reason}", ledger_change=change,
-                                     extra={"Replaced": replaced.id if replaced else None}).commit
+                                     extra={"Replaced": replaced.id if replaced else None, "Outcome": outcome.value,
+                                            "Replaced-Outcome": replaced_outcome.value if replaced else None}).commit
     if not passed:
         raise GateFailed(f"{env.name}: the rollback to {rel.id} failed its gate too ({gate}); "
                          "stopped without rolling back further: fix it by hand or roll back to another release", gate)

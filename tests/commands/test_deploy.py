@@ -283,8 +283,10 @@ def test_a_release_records_the_commit_its_image_was_built_from_not_head(flow):
     ctx, _, _ = flow
     first = ctx.workspace.git.repo.git.rev_list("--max-parents=0", "HEAD")
     new_config(ctx, "dev", "a later commit")
+    head = ctx.workspace.git.head().sha
     rel = deploy.release(ctx, "dev", None, image=GOOD).release
-    assert rel.commit == first and rel.id.endswith(first[:7]) and ctx.workspace.git.head().sha != first
+    assert rel.image_commit == first and rel.commit == head != first and rel.id.endswith(head[:7])
+    assert f"Ship-Image-Commit: {first}" in ctx.workspace.git.repo.git.log("--format=%B", "-3")
 
 
 def test_an_image_older_than_the_current_release_is_refused_unless_allowed(flow):
@@ -293,11 +295,11 @@ def test_an_image_older_than_the_current_release_is_refused_unless_allowed(flow)
     new_config(ctx, "dev", "a later commit")
     ctx.fake_registry.revisions["hellok8s-other"] = ctx.workspace.git.head().sha  # OTHER: built from the newer commit
     newer = deploy.release(ctx, "dev", None, image=OTHER).release
-    with pytest.raises(PromotionError, match=f"built from {first[:7]}, older than dev's current release {newer.id}.*--allow-older"):
+    with pytest.raises(PromotionError, match=f"built from {first[:7]}, older than the image of dev's current release {newer.id}.*--allow-older"):
         deploy.release(ctx, "dev", None, image=GOOD)
     assert ctx.workspace.current_release(ctx.config.env("dev")).id == newer.id
     older = deploy.release(ctx, "dev", None, image=GOOD, allow_older=True).release
-    assert older.commit == first
+    assert older.image_commit == first
     assert "Ship-Allow-Older: yes" in ctx.workspace.git.repo.git.log("--format=%B", "-3")
 
 

@@ -119,3 +119,40 @@ def test_durations():
     assert config.parse_duration(7) == 7
     with pytest.raises(ValueError):
         config.parse_duration("five")
+
+
+POLICY = GOOD + """\
+    policy:
+      require_signature: true
+      public_key: keys/cosign.pub
+      allow_older: true
+      freeze:
+        - {name: weekend, from: "Fri 16:00", to: "Mon 08:00", timezone: Europe/Berlin}
+        - {from: 2026-12-20, to: 2027-01-04}
+"""
+
+
+def test_a_policy_section_loads_with_its_freeze_windows():
+    policy = parse(POLICY).env("prod").policy
+    assert policy.require_signature and policy.public_key == "keys/cosign.pub" and policy.allow_older
+    assert [w.describe() for w in policy.freeze] == ["window 'weekend' (Fri 16:00 – Mon 08:00 Europe/Berlin)",
+                                                     "window 'freeze[1]' (2026-12-20 – 2027-01-04 UTC)"]
+    dev = parse(POLICY).env("dev").policy
+    assert not dev.require_signature and not dev.allow_older and dev.freeze == ()
+
+
+@pytest.mark.parametrize("old, new, error", [
+    ('timezone: Europe/Berlin}', 'timezone: Europe/Berln}',
+     "ship.yaml:22: environments.prod.policy.freeze[0].timezone: expected an IANA time zone such as Europe/Berlin"),
+    ('to: "Mon 08:00"', 'to: "Mon 8"',
+     "ship.yaml:22: environments.prod.policy.freeze[0].to: expected a weekday and time such as 'Fri 16:00'"),
+    ('to: 2027-01-04', 'to: 2026-01-04', "ship.yaml:23: environments.prod.policy.freeze[1].to: expected an end after the start"),
+    ("      public_key: keys/cosign.pub\n", "", "ship.yaml:18: environments.prod.policy.require_signature: require_signature "
+     "needs public_key"),
+    ("allow_older: true", "allow_older: yes please", "ship.yaml:20: environments.prod.policy.allow_older: expected true or false"),
+    ('{name: weekend, from:', '{name: weekend, form:', "ship.yaml:22: environments.prod.policy.freeze[0].form: unknown key (did you mean 'from'?)"),
+])
+def test_policy_errors_name_file_line_and_key(old, new, error):
+    with pytest.raises(ConfigError) as exc:
+        parse(POLICY.replace(old, new))
+    assert str(exc.value).startswith(error)

@@ -31,7 +31,9 @@ def settings(cluster: str = "ship-faults", port: int = 18643, registry: int = 15
     return {"SHIP_CLUSTER": cluster, "SHIP_KUBE_PORT": os.environ.get("FAULTS_KUBE_PORT", str(port)),
             "SHIP_REGISTRY_PORT": os.environ.get("FAULTS_REGISTRY_PORT", str(registry)),
             "SHIP_STATE": os.environ.get("FAULTS_STATE", str(Path.home() / f".cache/ship/run-{cluster}")),
-            "SHIP_KUBE_APF": "1"}
+            "SHIP_KUBE_APF": "1",
+            # One real node per machine, and it is the default cluster's: the lab needs KWOK nodes only.
+            "SHIP_REAL_NODE": "0"}
 
 
 @dataclass

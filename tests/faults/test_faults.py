@@ -5,6 +5,9 @@ up and stopped again afterwards, so the default cluster's API server is never to
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from tests.faults import trials
@@ -14,9 +17,19 @@ pytestmark = [pytest.mark.faults, pytest.mark.cluster, pytest.mark.registry, pyt
 
 
 @pytest.fixture(scope="module")
-def lab(local_parts, hellok8s_image, project_repo, tmp_path_factory):
-    # A cluster of its own, apart from make faults' (ship-faults), so the two never share one.
-    lab = Lab(tmp_path_factory.mktemp("faults"), cluster="ship-faults-t", port=18743, registry=15850)
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+@pytest.fixture(scope="module")
+def lab(local_parts, hellok8s_image, project_repo, tmp_path_factory, monkeypatch_module):
+    # A lab of its own, apart from `make faults`' (which may run at the same time on this machine).
+    for key, value in (("FAULTS_CLUSTER", "ship-faults-suite"), ("FAULTS_KUBE_PORT", "18743"),
+                       ("FAULTS_REGISTRY_PORT", "15900")):
+        monkeypatch_module.setenv(key, os.environ.get(key, value))
+    monkeypatch_module.setenv("FAULTS_STATE", os.environ.get("FAULTS_STATE", str(Path.home() / ".cache/ship/run-faults-suite")))
+    lab = Lab(tmp_path_factory.mktemp("faults"))
     was_running = lab.running()
     lab.up(("kubernetes",))  # the session's registry, engine and image; a cluster of its own
     lab.project, lab.image = project_repo, hellok8s_image

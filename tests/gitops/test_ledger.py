@@ -33,6 +33,14 @@ def test_record_updates_in_place_and_keeps_config_values():
     assert led.entries[0].release.config_data == {"MESSAGE": "hi"}
 
 
+def test_an_override_is_kept_through_later_outcomes_and_only_written_when_there_is_one():
+    note = "freeze overridden by Ann: hotfix (window 'weekend' (Fri 16:00 – Mon 08:00 Europe/Berlin))"
+    led = Ledger().record(R1, Outcome.PENDING, "", "t1", note).record(R1, Outcome.HEALTHY, "", "t2")
+    assert led.entries[0].override == note and Ledger.parse(led.dumps()) == led
+    assert "override:" not in ledger((R2, Outcome.HEALTHY)).dumps()
+    assert led.record(R1, Outcome.PENDING, "", "t3", "").entries[0].override == ""  # released again, without one
+
+
 def test_an_unknown_outcome_names_the_release():
     text = ledger((R1, Outcome.HEALTHY)).dumps().replace("outcome: healthy", "outcome: fine")
     with pytest.raises(ConfigError, match=f"ledger.yaml: release {R1.id}: unknown outcome 'fine'"):

@@ -73,3 +73,16 @@ def test_the_cache_can_be_turned_off(repo, monkeypatch):
     assert value(render(repo / "overlay")) == "one"
     monkeypatch.delenv("SHIP_RENDER_CACHE")
     assert value(render(repo / "overlay")) == "stale"  # the entry is used when on: the key matched
+
+
+def test_a_tag_of_digits_stays_a_string_kustomize_accepts(tmp_path):
+    """A short sha can be all digits (0279160): ship must quote it, or kustomize reads a number."""
+    from pipeline.gitops import yamlsafe
+
+    kz = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": ["cm.yaml"],
+          "images": [{"name": "app", "newName": "127.0.0.1:15000/app", "newTag": "0279160"}]}
+    assert "newTag: '0279160'" in yamlsafe.dumps(kz)
+    assert [yamlsafe.dumps({"v": v}) for v in ("1e5", "0o17", "3f2a1bc")] == ["v: '1e5'\n", "v: '0o17'\n", "v: 3f2a1bc\n"]
+    (tmp_path / "kustomization.yaml").write_text(yamlsafe.dumps(kz))
+    (tmp_path / "cm.yaml").write_text(config_map("one"))
+    assert render(tmp_path)[0]["kind"] == "ConfigMap"

@@ -40,14 +40,14 @@ def test_an_overlay_a_killed_run_was_writing_is_put_back_by_the_next_run(tmp_pat
     lines: list[str] = []
     with open_context(lines.append, tmp_path) as ctx:
         assert ctx.workspace.git.dirty_paths() == []
-    assert lines == [f"environments/dev: put back as git has it; ship run {_pid_of_last_journal(lines)} died while "
+    assert lines == [f"environments/dev: put back as git has it; process {_pid_of_last_journal(lines)} died while "
                      "writing it"]
     assert not (tmp_path / "environments/dev/configs").exists()
     assert (tmp_path / "environments/dev/.gitkeep").is_file()
 
 
 def _pid_of_last_journal(lines: list[str]) -> str:
-    return lines[0].split("ship run ")[1].split(" ")[0] if lines else "?"
+    return lines[0].split("process ")[1].split(" ")[0] if lines else "?"
 
 
 def test_an_overlay_a_live_run_is_writing_is_left_alone(tmp_path):

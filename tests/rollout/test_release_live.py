@@ -100,7 +100,7 @@ def test_racing_releases_both_land_with_linear_history(ship_repo, tmp_path):
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outs
     subjects = remote_log(bare)
-    assert subjects[-1] == "initial"
+    assert subjects[-2:] == ["initial", "the project"]
     assert sum(s.startswith("release(uat)") for s in subjects) == 1
     # The same release sent to dev twice lands once; the other run finds it already there.
     assert sum(s.startswith("release(dev)") for s in subjects) == 1
@@ -144,7 +144,7 @@ def assert_refused(result, bare: Path, message: str) -> None:
     lines = [line for line in result.stderr.splitlines() if not line.startswith("·")]
     assert len(lines) == 1, result.stderr
     assert message in lines[0], lines[0]
-    assert remote_log(bare) == ["initial"]
+    assert remote_log(bare) == ["initial", "the project"]
 
 
 
