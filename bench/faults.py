@@ -46,7 +46,7 @@ def table(results: list[Result]) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")[:220]
+    return text.replace("|", "\\|").replace("\n", " ").replace("`", "")[:220]
 
 
 def main() -> int:
