@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.errors import LockError
 from pipeline.kube.apply import reconcile
-from pipeline.kube.client import Cluster
+from pipeline.kube.client import ApiError, Cluster
 from pipeline.kube.lock import EnvironmentLock, LockOptions
 
 pytestmark = pytest.mark.cluster
@@ -21,9 +21,15 @@ def test_a_lease_stolen_mid_run_stops_the_run(kubeconfig, namespace):
     try:
         with EnvironmentLock(ours, "dev", namespace, LockOptions(renew_every=0.2)) as lock:
             reconcile(ours, "dev", namespace, [config])
-            lease = thief.get("coordination.k8s.io/v1", "Lease", "ship-lock-dev", namespace)
-            lease["spec"]["holderIdentity"] = "ship/another-runner/4242/stolen"
-            thief.replace(lease)
+            for _ in range(20):  # the holder renews every 0.2 s: a replace may lose the race, so retry
+                lease = thief.get("coordination.k8s.io/v1", "Lease", "ship-lock-dev", namespace)
+                lease["spec"]["holderIdentity"] = "ship/another-runner/4242/stolen"
+                try:
+                    thief.replace(lease)
+                    break
+                except ApiError as exc:
+                    if exc.status != 409:
+                        raise
             deadline = time.monotonic() + 10
             while not lock.lost and time.monotonic() < deadline:
                 time.sleep(0.1)
