@@ -364,3 +364,13 @@ def cosign(*args: str, key_env: dict[str, str] | None = None) -> subprocess.Comp
 
     return subprocess.run([cosign_binary(), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           env={**os.environ, "COSIGN_PASSWORD": "", **(key_env or {})})
+
+
+@pytest.fixture(scope="session")
+def real_node(local_parts) -> str:
+    """The real node's name; the tests are skipped where cluster-up runs without it."""
+    if os.environ.get("SHIP_REAL_NODE") == "0":
+        pytest.skip("SHIP_REAL_NODE=0: no real node")
+    name = local_parts.get("SHIP_REAL_NODE_NAME")
+    assert name, "hack/cluster-up.sh did not start the real node (no SHIP_REAL_NODE_NAME export)"
+    return name

@@ -98,16 +98,6 @@ def delete_namespaces(namespaces) -> None:
                        capture_output=True)
 
 
-@pytest.fixture(scope="session")
-def real_node(local_parts) -> str:
-    """The real node's name; the tests are skipped where cluster-up runs without it."""
-    if os.environ.get("SHIP_REAL_NODE") == "0":
-        pytest.skip("SHIP_REAL_NODE=0: no real node")
-    name = local_parts.get("SHIP_REAL_NODE_NAME")
-    assert name, "hack/cluster-up.sh did not start the real node (no SHIP_REAL_NODE_NAME export)"
-    return name
-
-
 def new_repo(tmp: Path, project: Path) -> tuple[Path, Path, dict[str, str]]:
     """This repository's ship.yaml and apps/ (from `project`, the commit the session's image was
     built from) with a bare remote, namespaces of its own, pods on the real node and short gates:

@@ -80,7 +80,7 @@ def test_release_no_sync_commits_and_pushes_a_pinned_overlay(ship_repo, kubeconf
     # The same commit again is not a second release.
     again = ship("release", "dev", "hellok8s", "--no-sync")
     assert again.exit_code == 0 and "already released to dev; nothing to do" in again.stdout
-    assert len(remote_log(bare)) == 3
+    assert len(remote_log(bare)) == 4  # the project, initial, the namespace, the release
 
 
 def test_racing_releases_both_land_with_linear_history(ship_repo, tmp_path):
@@ -121,6 +121,10 @@ def test_release_onto_a_moved_remote_rebases_and_lands(ship_repo, tmp_path):
 
 def test_verify_passes_then_fails_when_a_tag_is_pushed_over(ship_repo, docker_client, registry, tmp_path):
     work, _ = ship_repo
+    # An app change of its own: this test pushes over its image's tag, which must not be the
+    # session's shared image (every other test releases that one).
+    (work / "apps/hellok8s/README.md").write_text((work / "apps/hellok8s/README.md").read_text() + "\nverify test\n")
+    commit_all(work, "a change to the app")
     assert ship("release", "dev", "--no-sync").exit_code == 0
     ok = ship("verify", "dev")
     assert ok.exit_code == 0 and ok.stdout.startswith("ok  ")
