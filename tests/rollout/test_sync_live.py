@@ -106,22 +106,24 @@ def test_diff_exits_2_on_error(released, monkeypatch):
     assert "ConfigError: kubeconfig /nonexistent/kubeconfig: file not found" in result.stderr
 
 
-def test_prune_deletes_what_git_dropped_but_keeps_configmaps_a_replicaset_needs(released, hellok8s_image):
+def test_prune_deletes_what_git_dropped_and_configmaps_no_running_replicaset_needs(released, hellok8s_image):
     work, _, ns, first = released
     assert ship("sync", "dev").exit_code == 0
     (work / "apps/hellok8s/config/dev.env").write_text("MESSAGE=second\nDB_URL=postgres://db\n")
     commit_all(work, "second config")
     second = json.loads(ship("release", "dev", "--image", hellok8s_image, "--output", "json").stdout)
     assert {"subject": f"ConfigMap/{ns}/{second['release']['config']}", "action": "created"} in second["changes"]
-    # The first config is still in the overlay (keep_configs 5) and referenced by the old ReplicaSet.
+    # The first config is still in the overlay (keep_configs 5); its ReplicaSet is scaled to 0 now.
     kz = (work / "environments/dev/kustomization.yaml").read_text()
     kz = "\n".join(line for line in kz.splitlines() if first["config"] not in line) + "\n"
     (work / "environments/dev/kustomization.yaml").write_text(kz)
     commit_all(work, "drop the first config from the overlay")
     out = ship("sync", "dev", "--output", "json")
     assert out.exit_code == 0, out.output
-    assert not any(c["action"] == "pruned" for c in json.loads(out.stdout)["changes"])
-    assert kubectl("-n", ns, "get", "configmap", first["config"]).returncode == 0  # the old RS still uses it
+    # No running pod uses it, so it goes (a rollback recreates it from the ledger); the current
+    # release's ConfigMap, which running pods use, stays.
+    assert {"subject": f"ConfigMap/{ns}/{first['config']}", "action": "pruned"} in json.loads(out.stdout)["changes"]
+    assert kubectl("-n", ns, "get", "configmap", second["release"]["config"]).returncode == 0
     # Drop the Service from git: it is pruned, after the applies.
     base = work / "apps/hellok8s/base/kustomization.yaml"
     base.write_text(base.read_text().replace("  - service.yaml\n", ""))
