@@ -14,6 +14,7 @@ from collections.abc import Mapping
 MANAGED_BY = "app.kubernetes.io/managed-by"  # = "ship" on every object ship owns
 MANAGER = "ship"  # the value of MANAGED_BY, and ship's server-side apply field manager
 ENV_LABEL = "ship.dev/environment"  # which environment owns the object
+APP_LABEL = "ship.dev/app"  # which app of the environment owns the object
 TRACK = "ship.dev/track"  # stable | canary, on pods (and selectors) while a router splits traffic
 CONFIG_OF = "ship.dev/config-of"  # on versioned ConfigMaps: the app they configure
 LOCK_LABEL = "ship.dev/lock"  # on the environment's Lease

@@ -1,4 +1,4 @@
-"""`ship build | release | sync | promote | abort | rollback`: the commands that change something."""
+"""`ship build | release | sync | promote | abort | rollback | retire`: the commands that change something."""
 
 from __future__ import annotations
 
@@ -42,8 +42,10 @@ def override_reason(override_freeze: bool, reason: Optional[str]) -> Optional[st
 @app.command()
 def release(
     env_name: str = typer.Argument(..., metavar="ENV"),
-    app_name: Optional[str] = typer.Argument(None, metavar="[APP]"),
-    image: Optional[str] = typer.Option(None, "--image", help="A pinned image from `ship build` (default: build HEAD)."),
+    app_names: Optional[list[str]] = typer.Argument(None, metavar="[APP]...",
+                                                    help="Apps to release (default: the only app)."),
+    image: Optional[list[str]] = typer.Option(None, "--image", help="A pinned image from `ship build` (default: build "
+                                              "HEAD); with several apps, APP=IMAGE, once per app."),
     no_sync: bool = typer.Option(False, "--no-sync", help="Only write, commit and push the overlay."),
     no_push: bool = typer.Option(False, "--no-push", help="Commit locally without pushing."),
     allow_dirty: bool = typer.Option(False, "--allow-dirty", help="Release even with uncommitted changes."),
@@ -54,13 +56,15 @@ def release(
                                      help="Release an image built from a commit older than ENV's current release."),
     output: Output = OutputOpt,
 ) -> None:
-    """Write a pinned release of APP into ENV's overlay, commit and push it (then sync and gate).
+    """Write a pinned release of each APP into ENV's overlay in one commit, push it (then sync, and
+    gate each app, rolling back on its own any that fails).
 
     Refused, before anything is written, when ENV is frozen (exit 75), or requires signed images
-    and this one is not. Example: ship release dev hellok8s --no-sync
+    and one is not. Example: ship release dev hellok8s --no-sync; ship release dev web api
     """
     why = override_reason(override_freeze, reason)
-    run(lambda ctx: deploy.release(ctx, env_name, app_name, image=image, sync=not no_sync, push=not no_push,
+    run(lambda ctx: deploy.release(ctx, env_name, app_names or [], images=image or [], sync=not no_sync,
+                                   push=not no_push,
                                    allow_dirty=allow_dirty, allow_rejected=allow_rejected, override_freeze=why,
                                    allow_older=allow_older), output)
 
@@ -89,6 +93,10 @@ def sync(
 def promote(
     from_env: str = typer.Argument(..., metavar="FROM"),
     to_env: str = typer.Argument(..., metavar="TO"),
+    app_names: Optional[list[str]] = typer.Argument(None, metavar="[APP]...", help="Apps to promote (default: every "
+                                                    "app whose healthy release in FROM differs from TO's)."),
+    independent: bool = typer.Option(False, "--independent",
+                                     help="Promote, gate and roll back each app on its own, not as one unit."),
     canary: Optional[int] = typer.Option(None, "--canary", metavar="PERCENT", min=1, max=100,
                                          help="Run a one-step canary at this share of traffic (1-100) first."),
     no_canary: bool = typer.Option(False, "--no-canary", help="Skip TO's configured canary; promote directly."),
@@ -99,38 +107,61 @@ def promote(
     reason: Optional[str] = ReasonOpt,
     output: Output = OutputOpt,
 ) -> None:
-    """Promote the release that is healthy in FROM to TO (same image digest, TO's own config).
+    """Promote the releases healthy in FROM to TO (same image digests, TO's own config), as one unit:
+    one commit, one sync, one gate; if any app fails, every app of the unit goes back.
 
-    Refused, before anything is written, when TO is frozen (exit 75), or requires signed images
-    and this one is not. Example: ship promote dev uat; ship promote uat prod --canary 10
+    Refused, before anything is written, when TO is frozen (exit 75), when an app is unhealthy in
+    FROM, or when TO requires signed images and one is not.
+    Example: ship promote dev uat; ship promote uat prod web api --canary 10
     """
     why = override_reason(override_freeze, reason)
-    run(lambda ctx: deploy.promote(ctx, from_env, to_env, sync=not no_sync, canary_weight=canary,
+    run(lambda ctx: deploy.promote(ctx, from_env, to_env, app_names or [], independent=independent,
+                                   sync=not no_sync, canary_weight=canary,
                                    no_canary=no_canary, hold=hold, resume=resume, override_freeze=why), output)
 
 
 @app.command()
 def abort(
     env_name: str = typer.Argument(..., metavar="ENV"),
+    app_name: Optional[str] = typer.Argument(None, metavar="[APP]", help="Only this app's canary (default: all)."),
     reason: str = typer.Option("aborted by hand", "--reason", help="Why; recorded in git and the ledger."),
     output: Output = OutputOpt,
 ) -> None:
-    """Abort ENV's canary: weight to 0, canary removed, stable untouched, the release rejected.
+    """Abort ENV's canaries: weight to 0, canaries removed, stables untouched, the releases rejected.
 
-    Example: ship abort prod --reason "latency looks off"
+    Example: ship abort prod --reason "latency looks off"; ship abort prod web
     """
-    run(lambda ctx: deploy.abort(ctx, env_name, reason), output)
+    run(lambda ctx: deploy.abort(ctx, env_name, reason, app_name), output)
 
 
 @app.command()
 def rollback(
     env_name: str = typer.Argument(..., metavar="ENV"),
-    to: Optional[str] = typer.Option(None, "--to", help="Release id to return to (default: the previous healthy one)."),
+    app_name: Optional[str] = typer.Argument(None, metavar="[APP]", help="The app to roll back (default: the only one)."),
+    to: Optional[str] = typer.Option(None, "--to", help="Release to return to, ID or APP@ID (default: the previous "
+                                     "healthy one)."),
+    every: bool = typer.Option(False, "--all", help="Every app of ENV back to its previous healthy release, in one commit."),
     reason: str = typer.Option("manual rollback", "--reason", help="Why; recorded in git and the ledger."),
     output: Output = OutputOpt,
 ) -> None:
-    """Put ENV back on an earlier release (re-applied, gated, recorded in git).
+    """Put an app of ENV back on an earlier release (re-applied, gated, recorded in git).
 
-    Example: ship rollback prod --reason "checkout errors"
+    Example: ship rollback prod hellok8s --reason "checkout errors"; ship rollback prod --all
     """
-    run(lambda ctx: deploy.rollback(ctx, env_name, to, reason), output)
+    run(lambda ctx: deploy.rollback(ctx, env_name, app_name, to, reason, every), output)
+
+
+@app.command()
+def retire(
+    env_name: str = typer.Argument(..., metavar="ENV"),
+    app_name: str = typer.Argument(..., metavar="APP"),
+    reason: str = typer.Option("retired by hand", "--reason", help="Why; recorded in git."),
+    no_sync: bool = typer.Option(False, "--no-sync", help="Only commit; the next sync removes the objects."),
+    output: Output = OutputOpt,
+) -> None:
+    """Take APP out of ENV: its folder leaves the overlay in one commit, and a sync removes its
+    objects, no other app's. Its ledger stays for `ship history`.
+
+    Example: ship retire dev shop --reason "merged into web"
+    """
+    run(lambda ctx: deploy.retire(ctx, env_name, app_name, reason, sync=not no_sync), output)

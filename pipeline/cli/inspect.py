@@ -21,12 +21,14 @@ def version() -> None:
 
 
 @app.command()
-def diff(env_name: str = typer.Argument(..., metavar="ENV"), output: Output = OutputOpt) -> None:
+def diff(env_name: str = typer.Argument(..., metavar="ENV"),
+         app_name: Optional[str] = typer.Argument(None, metavar="[APP]", help="Only this app's objects."),
+         output: Output = OutputOpt) -> None:
     """Show what `ship sync ENV` would change (exit 0 in sync, 1 drift, 2 error).
 
     Example: ship diff prod
     """
-    run(lambda ctx: inspect.diff(ctx, env_name), output, error_code=2)
+    run(lambda ctx: inspect.diff(ctx, env_name, app_name), output, error_code=2)
 
 
 @app.command()
@@ -39,12 +41,14 @@ def status(env_name: Optional[str] = typer.Argument(None, metavar="[ENV]"), outp
 
 
 @app.command()
-def history(env_name: str = typer.Argument(..., metavar="ENV"), output: Output = OutputOpt) -> None:
+def history(env_name: str = typer.Argument(..., metavar="ENV"),
+            app_name: Optional[str] = typer.Argument(None, metavar="[APP]", help="Only this app's releases."),
+            output: Output = OutputOpt) -> None:
     """ENV's ledger: every release, its image, config, outcome and reason, newest first.
 
     Example: ship history prod
     """
-    run(lambda ctx: inspect.history(ctx, env_name), output)
+    run(lambda ctx: inspect.history(ctx, env_name, app_name), output)
 
 
 @app.command()

@@ -43,6 +43,10 @@ def open_context(progress: Progress = quiet, root: Path | None = None) -> Contex
     clock = Clock()
     workspace = Workspace(cfg.root, GitRepo(cfg.root), clock)
     workspace.recover(progress)  # what a killed run left half-written is put back before anything reads it
+    # Overlays in the one-app layout move to one folder per app, in one local commit (the next
+    # publish pushes it): every command reads the new layout only.
+    if (moved := workspace.migrate(list(cfg.environments.values()), push=False)) is not None:
+        progress(f"commit {moved.short} {moved.subject}")
     return Context(config=cfg, workspace=workspace,
                    connect=lambda env: connect(env, progress), open_registry=lambda host: Registry(host, progress=progress),
                    open_engine=docker_engine, clock=clock, progress=progress)

@@ -59,8 +59,9 @@ class DiffResult:
         return [] if self.diffs else [f"{self.environment} is in sync with git"]
 
 
-def diff(ctx: Context, env_name: str) -> DiffResult:
-    return DiffResult(env_name, diff_environment(ctx, ctx.config.env(env_name)))
+def diff(ctx: Context, env_name: str, app_name: str | None = None) -> DiffResult:
+    env = ctx.config.env(env_name)
+    return DiffResult(env_name, diff_environment(ctx, env.slot(ctx.config.app(app_name).name) if app_name else env))
 
 
 @dataclass
@@ -68,24 +69,25 @@ class StatusReport:
     rows: list[EnvironmentStatus]
 
     def to_json(self) -> dict:
-        return {"environments": [r.to_json() for r in self.rows]}
+        return {"environments": [r.to_json() for r in self.rows]}  # a row per environment and app
 
     def text(self) -> str:
-        rows = [(r.environment, r.release or "-", r.digest or "-", r.config or "-",
+        rows = [(r.environment, r.app or "-", r.release or "-", r.digest or "-", r.config or "-",
                  f"{r.health} {r.health_message}".strip(), "?" if r.drift is None else ("yes" if r.drift else "no"),
                  r.canary or "-", r.last_change or "-") for r in self.rows]
-        lines = [table_text(("ENV", "RELEASE", "DIGEST", "CONFIG", "HEALTH", "DRIFT", "CANARY", "LAST CHANGE"), rows)]
+        lines = [table_text(("ENV", "APP", "RELEASE", "DIGEST", "CONFIG", "HEALTH", "DRIFT", "CANARY", "LAST CHANGE"),
+                            rows)]
         lines += [summary_line(r) for r in self.rows if r.canary]
         lines += [f"{r.freeze}: releases and promotions are held" for r in self.rows if r.freeze]
-        return "\n".join(lines)
+        return "\n".join(dict.fromkeys(lines))  # a freeze holds the environment: said once
 
     def notes(self) -> list[str]:
-        return [f"{r.environment}: {r.error}" for r in self.rows if r.error]
+        return list(dict.fromkeys(f"{r.environment}: {r.error}" for r in self.rows if r.error))
 
 
 def status(ctx: Context, env_name: str | None) -> StatusReport:
     envs = [ctx.config.env(env_name)] if env_name else list(ctx.config.environments.values())
-    return StatusReport([environment_status(ctx, e) for e in envs])
+    return StatusReport([row for e in envs for row in environment_status(ctx, e)])
 
 
 @dataclass
@@ -98,15 +100,19 @@ class History:
             {k: v for k, v in e.to_record().items() if k != "config_data"} for e in self.entries]}
 
     def text(self) -> str:
-        rows = [(e.release.id, e.release.created_at, e.release.commit[:7], e.release.image.split("@sha256:")[-1][:12],
+        rows = [(e.release.app, e.release.id, e.release.created_at, e.release.commit[:7],
+                 e.release.image.split("@sha256:")[-1][:12],
                  e.release.config, e.outcome.value, "; ".join(filter(None, (e.reason, e.override))) or "-")
                 for e in self.entries]
-        return table_text(("RELEASE", "TIME", "COMMIT", "DIGEST", "CONFIG", "OUTCOME", "REASON"), rows, width=220)
+        return table_text(("APP", "RELEASE", "TIME", "COMMIT", "DIGEST", "CONFIG", "OUTCOME", "REASON"), rows, width=220)
 
 
-def history(ctx: Context, env_name: str) -> History:
+def history(ctx: Context, env_name: str, app_name: str | None = None) -> History:
+    """ENV's releases newest first, every app's (APP's only, when given)."""
     env = ctx.config.env(env_name)
-    return History(env.name, list(reversed(ctx.workspace.ledger(env).entries)))
+    if app_name is not None and app_name not in ctx.workspace.ledger_apps(env):
+        ctx.config.app(app_name)  # an unknown app names ship.yaml's; a known one simply has no releases here
+    return History(env.name, list(reversed(ctx.workspace.ledger(env.slot(app_name) if app_name else env).entries)))
 
 
 @dataclass

@@ -7,7 +7,7 @@ schema.py reads the file into these types.
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline import names
@@ -130,10 +130,30 @@ class Environment:
     gates: GateOptions = field(default_factory=GateOptions)
     canary: CanaryPolicy | None = None
     policy: Policy = field(default_factory=Policy)
+    app: str | None = None  # set on one app's slot of the environment (`slot`); None: the whole environment
+
+    @property
+    def folder(self) -> Path:
+        """The environment's overlay: its Namespace and a kustomization listing its apps' folders."""
+        return Path("environments") / self.name
 
     @property
     def overlay(self) -> Path:
-        return Path("environments") / self.name
+        """The overlay this value addresses: one app's folder for a slot, else the environment's."""
+        return self.folder / self.app if self.app else self.folder
+
+    def slot(self, app: str) -> Environment:
+        """APP in this environment: its own overlay folder, release, ledger and canary."""
+        return replace(self, app=app)
+
+    @property
+    def whole(self) -> Environment:
+        return replace(self, app=None)
+
+    @property
+    def label(self) -> str:
+        """`ENV` or `ENV/APP`, for messages."""
+        return f"{self.name}/{self.app}" if self.app else self.name
 
 
 @dataclass(frozen=True)

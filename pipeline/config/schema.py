@@ -241,6 +241,10 @@ def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, s
         if env.promotes_from is not None and env.promotes_from not in envs:
             _Reader(top.data["environments"][env.name], source, f"environments.{env.name}").fail(
                 f"unknown environment {env.promotes_from!r}", "promotes_from")
+        if len(apps) > 1 and env.canary and env.canary.router != "replicas" and "{app}" not in env.canary.host:
+            _Reader(top.data["environments"][env.name]["canary"], source, f"environments.{env.name}.canary").fail(
+                f"{env.canary.host!r} would route every app's traffic to one host; with several apps put {{app}} "
+                "in it (e.g. {app}.example.com)", "host")
     takeover = top.get("takeover_managers", list, TAKEOVER_MANAGERS, _strings)
     top.done()
     return ShipConfig(root=root, registry=registry, apps=apps, environments=envs, source=source,

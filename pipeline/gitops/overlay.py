@@ -1,12 +1,16 @@
 """Writes a release into an environment's kustomize overlay: pure, file contents in and out.
 
-An overlay (`environments/ENV/`) is real kustomize that Argo CD or Flux could render too:
+An environment's overlay (`environments/ENV/`) is real kustomize that Argo CD or Flux could
+render too, whole or one app at a time:
 
-    kustomization.yaml   the app's base, `images:` pinned by digest, a patch pointing the
-                         workload at the release's versioned ConfigMap
+    kustomization.yaml   the Namespace and one folder per app (`environment_files`)
     namespace.yaml       the environment's Namespace
-    configs/*.yaml       immutable versioned ConfigMaps, the newest `keep_configs` of them
-    release.yaml         the release record; its git history is the environment's ledger
+    APP/                 one app's slot (`plan_release`):
+      kustomization.yaml   the app's base, `images:` pinned by digest, a patch pointing the
+                           workload at the release's versioned ConfigMap
+      configs/*.yaml       immutable versioned ConfigMaps, the newest `keep_configs` of them
+      release.yaml         the app's release record
+      ledger.yaml          every release of the app here and what became of it (ledger.py)
 
 Nothing here reads or writes files, git or a cluster: `plan_release` takes the current files
 and returns the new ones, so every decision is tested without I/O.
@@ -14,7 +18,7 @@ and returns the new ones, so every decision is tested without I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from pathlib import PurePosixPath
 
@@ -67,6 +71,22 @@ def workload_ops(workload: dict, release: Release, config_name: str) -> list[dic
     return ops
 
 
+def environment_files(env: Environment, apps: list[str]) -> dict[str, str | None]:
+    """The environment's own files: its Namespace and a kustomization listing its apps' folders."""
+    kz = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "namespace": env.namespace,
+          "resources": [NAMESPACE_FILE, *sorted(apps)]}
+    return {KUSTOMIZATION: HEADER + yamlsafe.dumps(kz),
+            NAMESPACE_FILE: HEADER + yamlsafe.dumps(namespace_object(env))}
+
+
+def ship_labels(kz: dict, env: Environment, app: App) -> list[dict]:
+    """The kustomization's `labels:` with ship's own (managed-by, environment, app) first."""
+    ours = {names.MANAGED_BY: names.MANAGER, names.ENV_LABEL: env.name, names.APP_LABEL: app.name}
+    others = [entry for entry in kz.get("labels", [])
+              if not (isinstance(entry, dict) and (entry.get("pairs") or {}).get(names.MANAGED_BY) == names.MANAGER)]
+    return [{"pairs": ours, "includeSelectors": False}, *others]
+
+
 def routed(env: Environment) -> bool:
     """Whether ENV's canary router needs stable and canary pods kept apart (gateway, nginx)."""
     return env.canary is not None and env.canary.router in routing.ROUTED
@@ -83,7 +103,9 @@ def routing_files(env: Environment, base_objects: list[dict], workloads: list[di
             raise ValidationError(f"{env.name}: canary router {env.canary.router} needs a Service selecting "
                                   f"Deployment {workloads[0]['metadata']['name']} in the app's base")
         return {}
-    objects = routing.routing_objects(env.canary, target[0], target[1], canary_weight)
+    # `{app}` in the host gives each app of the environment its own hostname
+    policy = replace(env.canary, host=env.canary.host.replace("{app}", env.app or ""))
+    objects = routing.routing_objects(policy, target[0], target[1], canary_weight)
     return {path: (HEADER + yamlsafe.dumps(obj)) if obj else None for path, obj in objects.items()}
 
 
@@ -161,17 +183,13 @@ def plan_release(current: dict[str, str | None], app: App, env: Environment, rel
     resources, dropped = _resources(kz, app, release, base_path)
     kz["images"] = pinned_images(kz.get("images", []), app, release)
     kz["patches"] = _stable_patches(kz.get("patches", []), app, env, release, base_objects, patched)
-    kz.setdefault("labels", [{"pairs": {names.MANAGED_BY: names.MANAGER, names.ENV_LABEL: env.name},
-                              "includeSelectors": False}])
-    files: dict[str, str | None] = {
-        NAMESPACE_FILE: HEADER + yamlsafe.dumps(namespace_object(env)),
-        RELEASE_FILE: RELEASE_HEADER + yamlsafe.dumps(release.record()),
-    }
+    kz["labels"] = ship_labels(kz, env, app)
+    files: dict[str, str | None] = {RELEASE_FILE: RELEASE_HEADER + yamlsafe.dumps(release.record())}
     if current.get(CANARY_STATE_FILE) is None:  # while a canary runs, canary_overlay.py owns the routing
         routes = routing_files(env, base_objects, patched, None)
         files.update(routes)
         listed = [r for r in resources if r not in routes]
-        resources = [*listed[:2], *[p for p, t in routes.items() if t is not None], *listed[2:]]
+        resources = [*listed[:1], *[p for p, t in routes.items() if t is not None], *listed[1:]]
     kz["resources"] = resources
     files[KUSTOMIZATION] = HEADER + yamlsafe.dumps(_ordered(kz))
     new_config = f"{CONFIG_DIR}/{release.config}.yaml"
@@ -204,7 +222,7 @@ def _resources(kz: dict, app: App, release: Release, base_path: str) -> tuple[li
     existing = [PurePosixPath(r).stem for r in resources if r.startswith(prefix)]
     kept, dropped = kept_configs(existing, release.config, app.keep_configs)
     others = [r for r in resources if not r.startswith(prefix) and r not in (NAMESPACE_FILE, base_path)]
-    return [NAMESPACE_FILE, base_path, *others, *[f"{CONFIG_DIR}/{n}.yaml" for n in kept]], dropped
+    return [base_path, *others, *[f"{CONFIG_DIR}/{n}.yaml" for n in kept]], dropped
 
 
 def pinned_images(images: list[dict], app: App, release: Release) -> list[dict]:

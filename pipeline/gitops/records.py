@@ -34,6 +34,11 @@ class Release:
     image_commit: str | None = None  # the commit the image was built from (its tag or revision label)
     config_data: dict[str, str] = field(default_factory=dict, compare=False)
 
+    @property
+    def ref(self) -> str:
+        """`APP@ID`: ids are unique per app, so this names a release across an environment."""
+        return f"{self.app}@{self.id}"
+
     def trailers(self) -> dict[str, str | None]:
         """The fields every commit about this release carries (names.commit_message)."""
         return {"Release": self.id, "App": self.app, "Environment": self.environment, "Commit": self.commit,

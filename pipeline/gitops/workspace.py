@@ -59,26 +59,52 @@ class Workspace:
 
     def render_overlay(self, env: Environment, apps: list[App]) -> list[dict]:
         """ENV's overlay as kustomize renders it (its inputs: the overlay and the apps' folders)."""
-        return self.render(env.overlay, [env.overlay, *[a.path for a in apps]])
+        return self.render(env.folder, [env.folder, *[a.path for a in apps]])
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────
 
     def files(self, env: Environment) -> OverlayText:
-        """ENV's overlay files by path relative to the overlay."""
+        """ENV's overlay files (one app's, for a slot) by path relative to that overlay."""
         folder = self.root / env.overlay
         if not folder.is_dir():
             return {}
         return {str(p.relative_to(folder)): p.read_text() for p in folder.rglob("*") if p.is_file()}
 
+    def apps_in(self, env: Environment) -> list[str]:
+        """The apps with a folder in ENV's overlay (released there at least once), by name."""
+        folder = self.root / env.folder
+        if not folder.is_dir():
+            return []
+        return sorted(p.parent.name for p in folder.glob(f"*/{overlay.KUSTOMIZATION}"))
+
+    def _only_slot(self, env: Environment) -> Environment | None:
+        """A slot as given; for a whole environment, its one app's slot (None with none or several)."""
+        if env.app:
+            return env
+        apps = self.apps_in(env)
+        return env.slot(apps[0]) if len(apps) == 1 else None
+
     def current_release(self, env: Environment) -> Release | None:
-        return overlay.current_release(self.files(env), env)
+        """APP's current release in ENV (a slot; a whole environment holding one app means that app)."""
+        slot = self._only_slot(env)
+        return overlay.current_release(self.files(slot), slot) if slot else None
 
     def canary_state(self, env: Environment) -> canary_overlay.CanaryState | None:
-        return canary_overlay.read_state(self.files(env), env)
+        slot = self._only_slot(env)
+        return canary_overlay.read_state(self.files(slot), slot) if slot else None
 
     def ledger(self, env: Environment) -> Ledger:
+        """APP's ledger in ENV, for a slot; for the whole environment, every app's, oldest first."""
+        if env.app is None:
+            entries = [e for app in self.ledger_apps(env) for e in self.ledger(env.slot(app)).entries]
+            return Ledger(tuple(sorted(entries, key=lambda e: e.release.created_at or "")))
         path = self.root / env.overlay / LEDGER_FILE
         return Ledger.parse(path.read_text() if path.is_file() else None, str(env.overlay / LEDGER_FILE))
+
+    def ledger_apps(self, env: Environment) -> list[str]:
+        """Apps with a ledger in ENV (a retired app's stays, for its history)."""
+        folder = self.root / env.folder
+        return sorted(p.parent.name for p in folder.glob(f"*/{LEDGER_FILE}")) if folder.is_dir() else []
 
     def config_data(self, app: App, env: Environment) -> dict[str, str]:
         """APP's plain config for ENV (`<config>/<env>.env`); a secret key in it is refused."""
@@ -134,7 +160,7 @@ class Workspace:
         path.parent.mkdir(exist_ok=True)
         # Written whole or not at all (a kill can land mid-write too): a temporary file, renamed.
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"overlay": str(env.overlay), "host": socket.gethostname(), "pid": os.getpid()}))
+        tmp.write_text(json.dumps({"overlay": str(env.folder), "host": socket.gethostname(), "pid": os.getpid()}))
         os.replace(tmp, path)
 
     def _done(self, env: Environment) -> None:
@@ -161,8 +187,22 @@ class Workspace:
             path.unlink()
         return restored
 
+    def in_environment(self, env: Environment, files: overlay.OverlayFiles) -> overlay.OverlayFiles:
+        """A slot's files as paths of its environment's overlay, with the environment's
+        kustomization listing the apps that have a folder once they are written."""
+        if env.app is None:
+            return files
+        out: dict[str, str | None] = {f"{env.app}/{rel}": text for rel, text in files.files.items()}
+        apps = set(self.apps_in(env))
+        key = f"{env.app}/{overlay.KUSTOMIZATION}"
+        if key in out:
+            apps = apps | {env.app} if out[key] is not None else apps - {env.app}
+        out.update(overlay.environment_files(env.whole, sorted(apps)))
+        return overlay.OverlayFiles(out)
+
     def write(self, env: Environment, files: overlay.OverlayFiles) -> list[str]:
-        """Write (or delete, for None) the files; the paths git must stage."""
+        """Write (or delete, for None) the files of ENV's overlay or app slot; the paths git must stage."""
+        files, env = self.in_environment(env, files), env.whole
         self._begin(env)
         folder = self.root / env.overlay
         written = []
@@ -177,6 +217,9 @@ class Workspace:
                 if not path.exists() or path.read_text() != text:
                     path.write_text(text)
             written.append(str(env.overlay / rel))
+        for empty in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True):
+            if not any(empty.iterdir()):
+                empty.rmdir()  # a retired app's folder
         keep = folder / ".gitkeep"
         if keep.exists():
             keep.unlink()
@@ -195,25 +238,36 @@ class Workspace:
             (folder / rel).write_text(text or "")
 
     def publish(self, env: Environment, apps: list[App], plan: OverlayPlan, push: bool = True) -> Commit | None:
-        """Write the files `plan` returns for ENV's overlay as it is, check them, commit, push.
+        """Write the files `plan` returns for ENV's overlay (or app slot) as it is, check them,
+        commit, push.
 
         `plan` runs again on the remote's state when a push is rejected. Nothing is committed
         when it returns None.
         """
+        return self.publish_many(env, apps, [(env, plan)], push=push)
+
+    def publish_many(self, env: Environment, apps: list[App], plans: list[tuple[Environment, OverlayPlan]],
+                     message: Callable[[], str] | None = None, push: bool = True) -> Commit | None:
+        """Several slots of ENV changed in one commit: each plan sees its slot as it is; the commit
+        message is `message()` once they ran, else the first plan's. Nothing is committed when every plan returns None."""
         def write() -> tuple[list[str], str] | None:
-            current = self.files(env)
-            planned = plan(current)
-            if planned is None:
-                return None
-            files, message = planned
-            paths = self.write(env, files)
+            before = self.files(env.whole)
+            paths: list[str] = []
+            messages: list[str] = []
             try:
+                for slot, plan in plans:
+                    planned = plan(self.files(slot))
+                    if planned is not None:
+                        paths += self.write(slot, planned[0])
+                        messages.append(planned[1])
+                if not messages:
+                    return None
                 self.guard_secrets(env, apps)
                 self.render_overlay(env, apps)
             except ShipError:
-                self.restore(env, current)
+                self.restore(env.whole, before)
                 raise
-            return paths, message
+            return paths, message() if message else messages[0]
 
         self.guard_secrets(env, apps)
         commit = self.git.publish(write, push=push)
@@ -237,22 +291,55 @@ class Workspace:
 
         return self.git.publish(write, push=push)
 
-    def record_outcome(self, env: Environment, release: Release, outcome: Outcome, reason: str = "",
-                       push: bool = True) -> Commit | None:
-        """Commit a new outcome for `release` in ENV's ledger (no commit when it already has it)."""
-        path = self.root / env.overlay / LEDGER_FILE
+    def migrate(self, envs: list[Environment], push: bool = True) -> Commit | None:
+        """Move overlays in the one-app layout to one folder per app, all in one commit (layout.py)."""
+        from pipeline.gitops import layout
 
         def write() -> tuple[list[str], str] | None:
-            ledger = self.ledger(env)
-            entry = ledger.find(release.id)
-            if entry is not None and entry.outcome == outcome and entry.reason == reason:
+            moves = [(env, layout.migrated(self.files(env.whole), env)) for env in envs]
+            moves = [(env, files) for env, files in moves if files]
+            if not moves:
                 return None
-            self._begin(env)
-            path.write_text(ledger.record(entry.release if entry else release, outcome, reason, self.clock.iso()).dumps())
-            title = f"record({env.name}): {release.app} {release.id} {outcome.value}" + (f": {reason}" if reason else "")
-            return [str(env.overlay / LEDGER_FILE)], names.commit_message(
-                title, "record", {"Release": release.id, "App": release.app, "Environment": env.name,
-                                  "Outcome": outcome.value})
+            paths = [p for env, files in moves for p in self.write(env.whole, overlay.OverlayFiles(files))]
+            for env, _files in moves:
+                self._done(env)
+            moved = ", ".join(env.name for env, _files in moves)
+            return paths, names.commit_message(f"migrate({moved}): one overlay folder per app", "migrate",
+                                               {"Environment": moved})
+
+        return self.git.publish(write, push=push)
+
+    def record_outcome(self, env: Environment, release: Release, outcome: Outcome, reason: str = "",
+                       push: bool = True) -> Commit | None:
+        """Commit a new outcome for `release` in its app's ledger in ENV (no commit when it already has it)."""
+        return self.record_outcomes(env, [(release, outcome, reason)], push)
+
+    def record_outcomes(self, env: Environment, outcomes: list[tuple[Release, Outcome, str]],
+                        push: bool = True) -> Commit | None:
+        """New outcomes for releases of ENV's apps, in their ledgers, in one commit."""
+        def write() -> tuple[list[str], str] | None:
+            paths, said = [], []
+            for release, outcome, reason in outcomes:
+                slot = env.slot(release.app)
+                ledger = self.ledger(slot)
+                entry = ledger.find(release.id)
+                if entry is not None and entry.outcome == outcome and entry.reason == reason:
+                    continue
+                self._begin(env)
+                path = self.root / slot.overlay / LEDGER_FILE
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(ledger.record(entry.release if entry else release, outcome, reason,
+                                              self.clock.iso()).dumps())
+                paths.append(str(slot.overlay / LEDGER_FILE))
+                said.append(f"{release.ref} {outcome.value}" + (f": {reason}" if reason else ""))
+            if not paths:
+                return None
+            release, outcome, _ = outcomes[0]
+            same = {o for _, o, _ in outcomes} == {outcome}
+            fields = ({"Release": release.id, "App": release.app, "Environment": env.name, "Outcome": outcome.value}
+                      if len(outcomes) == 1 else {"Apps": ", ".join(r.ref for r, _, _ in outcomes),
+                                                   "Environment": env.name, "Outcome": outcome.value if same else None})
+            return paths, names.commit_message(f"record({env.name}): {', '.join(said)}", "record", fields)
 
         commit = self.git.publish(write, push=push)
         self._done(env)

@@ -37,12 +37,13 @@ class VerifiedImage:
 
 
 def pinned_images(ctx: Context, env: Environment) -> list[ImageRef]:
-    """Every image ENV's overlay pins: the stable release's and, during a canary, the canary's."""
-    path = ctx.config.root / env.overlay / KUSTOMIZATION
+    """Every image ENV's overlay pins, app by app: the stable releases' and, during a canary, the canary's."""
+    path = ctx.config.root / env.folder / KUSTOMIZATION
     if not path.is_file():
-        raise ConfigError(f"{env.overlay}/{KUSTOMIZATION}: not found; nothing has been released to {env.name}")
+        raise ConfigError(f"{env.folder}/{KUSTOMIZATION}: not found; nothing has been released to {env.name}")
     refs: list[ImageRef] = []
-    for folder in (env.overlay, env.overlay / CANARY_DIR):
+    slots = [env.slot(app).overlay for app in ctx.workspace.apps_in(env)]
+    for folder in [f for slot in slots for f in (slot, slot / CANARY_DIR)]:
         kz_path = ctx.config.root / folder / KUSTOMIZATION
         kz = (yamlsafe.load_file(kz_path, f"{folder}/{KUSTOMIZATION}") or {}) if kz_path.is_file() else {}
         for entry in kz.get("images", []):

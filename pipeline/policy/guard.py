@@ -59,12 +59,12 @@ def actor(ctx: Context) -> str:
 
 def manual_freeze(ctx: Context, env: Environment) -> tuple[ManualFreeze | None, str | None]:
     """ENV's freeze by hand, if any, and the short sha of the commit that set it."""
-    path = ctx.config.root / env.overlay / FREEZE_FILE
+    path = ctx.config.root / env.folder / FREEZE_FILE
     if not path.is_file():
         return None, None
-    state = ManualFreeze.parse(path.read_text(), str(env.overlay / FREEZE_FILE))
+    state = ManualFreeze.parse(path.read_text(), str(env.folder / FREEZE_FILE))
     try:
-        commit: str | None = ctx.workspace.git.last_change(str(env.overlay / FREEZE_FILE)).short
+        commit: str | None = ctx.workspace.git.last_change(str(env.folder / FREEZE_FILE)).short
     except GitError:
         commit = None
     return state, commit

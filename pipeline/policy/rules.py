@@ -41,7 +41,7 @@ class PolicyView:
 
 
 def _manual(env: Environment, manual: ManualFreeze | None, commit: str | None, now: dt.datetime) -> Rule:
-    where = f"{env.overlay / FREEZE_FILE}"
+    where = f"{env.folder / FREEZE_FILE}"
     if manual is None:
         return Rule("freeze by hand", "none", f"no {where} (ship freeze {env.name} --reason TEXT sets one)")
     source = f"{where}, {manual_source(manual, commit)}"

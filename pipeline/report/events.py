@@ -64,20 +64,25 @@ def parse_log(text: str) -> list[Event]:
         sha, stamp, body = chunk.split(_FIELD, 2)
         fields = names.trailers(body)
         action = fields.get("Action", "")
-        if action not in ACTIONS or not fields.get("Environment") or not fields.get("Release"):
+        # a commit about several apps (a unit) names them `APP@ID, …` in its Apps trailer
+        refs = [r.strip().partition("@") for r in fields.get("Apps", "").split(",") if "@" in r]
+        if fields.get("Release"):
+            refs = [(fields.get("App", ""), "@", fields["Release"])]
+        if action not in ACTIONS or not fields.get("Environment") or not refs:
             continue
         outcome = fields.get("Outcome", "")
         if action == "abort":
             outcome = Outcome.REJECTED.value
-        events.append(Event(sha=sha, time=dt.datetime.fromtimestamp(int(stamp), dt.UTC), action=action,
-                            environment=fields["Environment"], app=fields.get("App", ""), release=fields["Release"],
-                            title=body.split("\n", 1)[0].strip(), outcome=outcome, replaced=fields.get("Replaced", ""),
-                            replaced_outcome=fields.get("Replaced-Outcome", ""), source=fields.get("Commit", ""),
-                            image=fields.get("Image", "")))
+        for app, _, release in refs:
+            events.append(Event(sha=sha, time=dt.datetime.fromtimestamp(int(stamp), dt.UTC), action=action,
+                                environment=fields["Environment"], app=app, release=release,
+                                title=body.split("\n", 1)[0].strip(), outcome=outcome,
+                                replaced=fields.get("Replaced", ""), replaced_outcome=fields.get("Replaced-Outcome", ""),
+                                source=fields.get("Commit", ""), image=fields.get("Image", "")))
     return events
 
 
-LedgerAt = Callable[[str, str], "Ledger | None"]  # (commit, environment) -> that environment's ledger then
+LedgerAt = Callable[[str, str, str], "Ledger | None"]  # (commit, environment, app) -> the app's ledger there then
 
 
 def complete_rollbacks(events: list[Event], ledger_at: LedgerAt) -> list[Event]:
@@ -86,7 +91,7 @@ def complete_rollbacks(events: list[Event], ledger_at: LedgerAt) -> list[Event]:
     out = []
     for e in events:
         if e.action == "rollback" and not (e.outcome and (e.replaced_outcome or not e.replaced)):
-            ledger = ledger_at(e.sha, e.environment)
+            ledger = ledger_at(e.sha, e.environment, e.app)
             target = ledger.find(e.release) if ledger else None
             old = ledger.find(e.replaced) if ledger and e.replaced else None
             e = replace(e, outcome=e.outcome or (target.outcome.value if target else Outcome.ROLLED_BACK_TO.value),
@@ -106,14 +111,16 @@ def read_events(repo: git.Repo, cfg: ShipConfig) -> list[Event]:
     top = Path(repo.working_tree_dir or cfg.root)
     prefix = cfg.root.resolve().relative_to(top.resolve()) if cfg.root.resolve() != top.resolve() else Path()
 
-    def ledger_at(sha: str, env_name: str) -> Ledger | None:
+    def ledger_at(sha: str, env_name: str, app: str) -> Ledger | None:
         env = cfg.environments.get(env_name)
         if env is None:
             return None
-        path = (prefix / env.overlay / LEDGER_FILE).as_posix()
-        try:
-            return Ledger.parse(repo.git.show(f"{sha}:{path}"), f"{sha[:7]}:{path}")
-        except (git.GitCommandError, ConfigError):
-            return None
+        for folder in ([env.slot(app).overlay] if app else []) + [env.folder]:  # the one-app layout had it at the top
+            path = (prefix / folder / LEDGER_FILE).as_posix()
+            try:
+                return Ledger.parse(repo.git.show(f"{sha}:{path}"), f"{sha[:7]}:{path}")
+            except (git.GitCommandError, ConfigError):
+                continue
+        return None
 
     return complete_rollbacks(parse_log(text), ledger_at)

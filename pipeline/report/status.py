@@ -18,6 +18,8 @@ from pipeline.rollout.sync import desired_objects
 
 @dataclass(frozen=True)
 class EnvironmentStatus:
+    """One app in one environment (app None: an environment nothing was released to)."""
+
     environment: str
     namespace: str
     release: str | None
@@ -31,37 +33,63 @@ class EnvironmentStatus:
     last_change: str | None
     error: str | None = None
     freeze: str | None = None  # why the environment is frozen now (a window, a freeze commit), one line
+    app: str | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
-def environment_status(ctx: Context, env: Environment) -> EnvironmentStatus:
-    files = ctx.workspace.files(env)
-    rel = overlay.current_release(files, env)
-    state = canary.read_state(files, env)
-    base: dict[str, Any] = dict(environment=env.name, namespace=env.namespace, release=rel.id if rel else None,
-                image=rel.image if rel else None, digest=rel.image.split("@sha256:")[1][:12] if rel else None,
-                config=rel.config if rel else None, canary=state.describe() if state else None,
-                last_change=rel.created_at if rel else None, freeze=_freeze(ctx, env))
+def slots(ctx: Context, env: Environment) -> list[Environment]:
+    """ENV's app slots (the apps released there), or ENV itself when it holds none."""
+    return [env.slot(a) for a in ctx.workspace.apps_in(env)] or [env.whole]
+
+
+def environment_status(ctx: Context, env: Environment) -> list[EnvironmentStatus]:
+    """A row per app of ENV (one row when nothing is released there), from git and the cluster."""
+    rows = [_from_git(ctx, slot) for slot in ([env] if env.app else slots(ctx, env))]
     try:
         cluster = ctx.cluster(env)
     except ShipError as exc:
-        return EnvironmentStatus(**base, health="Unknown", health_message="cluster unreachable", drift=None,
-                                 error=str(exc))
-    if rel is None:
-        return EnvironmentStatus(**base, health="not released", health_message="", drift=None)
+        return [EnvironmentStatus(**base, health="Unknown", health_message="cluster unreachable", drift=None,
+                                  error=str(exc)) for base in rows]
+    if all(base["release"] is None for base in rows):
+        return [EnvironmentStatus(**base, health="not released", health_message="", drift=None) for base in rows]
     workloads = cluster.list("apps/v1", "Deployment", env.namespace, selector=names.env_selector(env.name))
-    base["canary"] = canary_text(state, [w for w in workloads if names.is_canary(w["metadata"]["name"])])
-    assessed = [health.assess(w) for w in workloads if not names.is_canary(w["metadata"]["name"])]
-    worst = health.worst([h for h in assessed if h]) if assessed else None
-    verdict = dict(health=worst.code.value if worst else "not deployed", health_message=worst.message if worst else "")
     try:
         result = apply.reconcile(cluster, env.name, env.namespace, desired_objects(ctx.config, env, cluster),
                                  apply.SyncOptions(dry_run=True))
+        changed: list[dict] | None = result.plan.to_apply + result.plan.prune
+        error = None
     except ShipError as exc:
-        return EnvironmentStatus(**base, **verdict, drift=None, error=str(exc))
-    return EnvironmentStatus(**base, **verdict, drift=bool(result.plan.to_apply or result.plan.prune))
+        changed, error = None, str(exc)
+    return [_live_row(ctx, env, base, workloads, changed, error) for base in rows]
+
+
+def _of_app(obj: dict, app: str | None) -> bool:
+    return app is None or (obj["metadata"].get("labels") or {}).get(names.APP_LABEL, app) == app
+
+
+def _from_git(ctx: Context, slot: Environment) -> dict[str, Any]:
+    files = ctx.workspace.files(slot) if slot.app else {}
+    rel = overlay.current_release(files, slot) if slot.app else None
+    state = canary.read_state(files, slot) if slot.app else None
+    return dict(environment=slot.name, namespace=slot.namespace, app=slot.app, release=rel.id if rel else None,
+                image=rel.image if rel else None, digest=rel.image.split("@sha256:")[1][:12] if rel else None,
+                config=rel.config if rel else None, canary=state.describe() if state else None,
+                last_change=rel.created_at if rel else None, freeze=_freeze(ctx, slot))
+
+
+def _live_row(ctx: Context, env: Environment, base: dict[str, Any], workloads: list[dict],
+              changed: list[dict] | None, error: str | None) -> EnvironmentStatus:
+    app = base["app"]
+    mine = [w for w in workloads if _of_app(w, app)]
+    state = ctx.workspace.canary_state(env.slot(app)) if app else None
+    base = {**base, "canary": canary_text(state, [w for w in mine if names.is_canary(w["metadata"]["name"])])}
+    assessed = [health.assess(w) for w in mine if not names.is_canary(w["metadata"]["name"])]
+    worst = health.worst([h for h in assessed if h]) if assessed else None
+    verdict = dict(health=worst.code.value if worst else "not deployed", health_message=worst.message if worst else "")
+    drift = None if changed is None else any(_of_app(o, app) for o in changed)
+    return EnvironmentStatus(**base, **verdict, drift=drift, error=error)
 
 
 def _freeze(ctx: Context, env: Environment) -> str | None:
@@ -84,6 +112,7 @@ def canary_text(state: canary.CanaryState | None, live: list[dict]) -> str | Non
 
 
 def summary_line(s: EnvironmentStatus) -> str:
-    """`prod: r7 stable, r8 canary 10% (step 1/1)`."""
+    """`prod/hellok8s: r7 stable, r8 canary 10% (step 1/1)`."""
     stable = f"{s.release} stable" if s.release else "nothing released"
-    return f"{s.environment}: {stable}" + (f", {s.canary}" if s.canary else "")
+    where = f"{s.environment}/{s.app}" if s.app else s.environment
+    return f"{where}: {stable}" + (f", {s.canary}" if s.canary else "")

@@ -27,16 +27,29 @@ class EnvironmentLine:
     last: str | None  # the newest ledger entry's release id
     outcome: Outcome | None
     reason: str
+    app: str | None = None
 
 
 def gather(workspace: Workspace, env: Environment) -> EnvironmentLine:
+    """One app's line in ENV (a slot), or ENV's own when nothing is released there."""
     rel = workspace.current_release(env)
     state = workspace.canary_state(env)
-    entries = workspace.ledger(env).entries
+    entries = workspace.ledger(env).entries if env.app else ()
     last = entries[-1] if entries else None
-    return EnvironmentLine(env.name, rel.id if rel else None, rel.image if rel else None,
-                           state.describe() if state else None, last.release.id if last else None,
-                           last.outcome if last else None, last.reason if last else "")
+    return EnvironmentLine(env.name, rel.ref if rel else None, rel.image if rel else None,
+                           state.describe() if state else None, last.release.ref if last else None,
+                           last.outcome if last else None, last.reason if last else "", env.app)
+
+
+def gather_all(workspace: Workspace, env: Environment) -> list[EnvironmentLine]:
+    return [gather(workspace, env.slot(a)) for a in workspace.apps_in(env)] or [gather(workspace, env.whole)]
+
+
+def merged(lines: list[EnvironmentLine]) -> EnvironmentLine:
+    """An environment's apps as one node: its releases, canaries and the worst last outcome."""
+    worst = next((x for x in lines if x.outcome is not None and x.outcome.failed), lines[-1])
+    return EnvironmentLine(lines[0].environment, "<br/>".join(x.release for x in lines if x.release) or None, None,
+                           "; ".join(x.canary for x in lines if x.canary) or None, worst.last, worst.outcome, worst.reason)
 
 
 def _node_class(line: EnvironmentLine) -> str:
@@ -76,14 +89,15 @@ def mermaid(cfg: ShipConfig, lines: list[EnvironmentLine]) -> str:
 
 
 def markdown(cfg: ShipConfig, workspace: Workspace, title: str = "ship") -> str:
-    lines = [gather(workspace, env) for env in cfg.environments.values()]
+    by_env = [gather_all(workspace, env) for env in cfg.environments.values()]
     rows = ["| Environment | Release | Image | Canary | Last outcome |", "|---|---|---|---|---|"]
-    for line in lines:
+    for line in (x for group in by_env for x in group):
         outcome = (f"{line.last} {line.outcome.value}" + (f": {line.reason}" if line.reason else "")
                    if line.outcome else "-")
         rows.append(f"| {line.environment} | {line.release or '-'} | `{line.image or '-'}` | {line.canary or '-'} "
                     f"| {outcome.replace('|', '/')} |")
-    return (f"### {title}\n\n" + "\n".join(rows) + "\n\n```mermaid\n" + mermaid(cfg, lines) + "\n```\n\n"
+    graph = mermaid(cfg, [merged(group) for group in by_env])
+    return (f"### {title}\n\n" + "\n".join(rows) + "\n\n```mermaid\n" + graph + "\n```\n\n"
             + delivery(cfg, workspace))
 
 

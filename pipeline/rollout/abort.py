@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline import names
-from pipeline.config import Environment
+from pipeline.config import App, Environment
 from pipeline.context import Context
 from pipeline.errors import PromotionError
 from pipeline.gitops import canary_overlay, overlay
@@ -25,28 +25,40 @@ from pipeline.rollout.traffic import live_weights, weights_text
 @dataclass
 class AbortResult:
     environment: str
-    release: str | None  # None when only a leftover canary was removed
+    release: str | None  # the aborted canaries' release ids; None when only a leftover canary was removed
     reason: str
     commit: Commit | None
+    apps: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
-        return {"environment": self.environment, "release": self.release, "reason": self.reason,
-                "commit": self.commit.sha if self.commit else None}
+        return {"environment": self.environment, "release": self.release, "apps": list(self.apps),
+                "reason": self.reason, "commit": self.commit.sha if self.commit else None}
 
     def text(self) -> str:
         if self.release:
-            return f"aborted the canary of {self.release} in {self.environment}: {self.reason}"
+            refs = ", ".join(f"{a}@{r}" for a, r in zip(self.apps, self.release.split(", "), strict=False))
+            return f"aborted the canary of {refs or self.release} in {self.environment}: {self.reason}"
         return f"removed a leftover canary from {self.environment}"
 
 
-def abort(ctx: Context, env: Environment, reason: str) -> AbortResult:
+def abort(ctx: Context, env: Environment, reason: str, app: str | None = None) -> AbortResult:
+    """Abort ENV's canaries (APP's only, when given)."""
+    env = env.whole
     cluster = ctx.cluster(env)
     ctx.workspace.guard_secrets(env, [])  # before anything is written or applied
+    if app is not None:
+        ctx.config.app(app)  # an unknown app names ship.yaml's
     with EnvironmentLock(cluster, env.name, env.namespace, LockOptions(), ctx.progress):
-        state = ctx.workspace.canary_state(env)
-        if state is None:
+        states = [s for s in canary_in_progress(ctx, env) if app is None or s.release.app == app]
+        if not states:
+            if app is not None:
+                raise PromotionError(f"no canary of {app} in {env.name}: nothing to abort")
             return _remove_leftover(ctx, env, reason)
-        return _abort(ctx, env, state, reason)
+        return _abort(ctx, env, states, reason)
+
+
+def canary_in_progress(ctx: Context, env: Environment) -> list[canary_overlay.CanaryState]:
+    return [s for name in ctx.workspace.apps_in(env) if (s := ctx.workspace.canary_state(env.slot(name)))]
 
 
 def _remove_leftover(ctx: Context, env: Environment, reason: str) -> AbortResult:
@@ -58,24 +70,37 @@ def _remove_leftover(ctx: Context, env: Environment, reason: str) -> AbortResult
     return AbortResult(env.name, None, reason, None)
 
 
-def _abort(ctx: Context, env: Environment, state: canary_overlay.CanaryState, reason: str) -> AbortResult:
-    rel = state.release
-    app = ctx.config.app(rel.app)
-    base_objects, _ = ctx.workspace.base_of(app, env)
-    ctx.progress(f"aborting {state.describe()} in {env.name}: {reason}")
-    ctx.workspace.write(env, canary_overlay.plan_weight_zero(ctx.workspace.files(env), app, env, state, base_objects))
+def _abort(ctx: Context, env: Environment, states: list[canary_overlay.CanaryState], reason: str) -> AbortResult:
+    refs = ", ".join(s.release.ref for s in states)
+    apps = [ctx.config.app(s.release.app) for s in states]
+    ctx.progress(f"aborting {', '.join(s.describe() for s in states)} in {env.name}: {reason}")
+    for app, state in zip(apps, states, strict=True):
+        slot = env.slot(app.name)
+        base_objects, _ = ctx.workspace.base_of(app, slot)
+        ctx.workspace.write(slot, canary_overlay.plan_weight_zero(ctx.workspace.files(slot), app, slot, state,
+                                                                  base_objects))
     sync_environment(ctx, env)
     ctx.progress(f"weight 0: live weights: {weights_text(live_weights(ctx.cluster(env), env))}")
-    stable = ctx.workspace.current_release(env)
-    title = f"abort({env.name}): {app.name} {rel.id} canary at {state.weight}%: {reason}"
+    title = f"abort({env.name}): {refs} canary at {states[0].weight}%: {reason}"
+    plans = [(env.slot(app.name), _removal(ctx, app, env.slot(app.name), state, reason))
+             for app, state in zip(apps, states, strict=True)]
+    rel = states[0].release
+    fields = rel.trailers() if len(states) == 1 else {"Apps": refs, "Environment": env.name}
+    commit = ctx.workspace.publish_many(env, apps, plans, lambda: names.commit_message(title, "abort", fields))
+    sync_environment(ctx, env)
+    ctx.progress(f"canaries removed; the stables of {env.name} untouched; {refs} rejected")
+    return AbortResult(env.name, ", ".join(s.release.id for s in states), reason, commit,
+                       tuple(s.release.app for s in states))
+
+
+def _removal(ctx: Context, app: App, slot: Environment, state: canary_overlay.CanaryState, reason: str):
+    base_objects, _ = ctx.workspace.base_of(app, slot)
+    stable = ctx.workspace.current_release(slot)
 
     def plan(current: dict[str, str | None]) -> tuple[overlay.OverlayFiles, str]:
-        files = canary_overlay.plan_removed(current, app, env, base_objects, stable.config if stable else None)
-        ledger = Ledger.parse(current.get(LEDGER_FILE), str(env.overlay / LEDGER_FILE))
-        files.files[LEDGER_FILE] = ledger.record(rel, Outcome.REJECTED, reason, ctx.clock.iso()).dumps()
-        return files, names.commit_message(title, "abort", rel.trailers())
+        files = canary_overlay.plan_removed(current, app, slot, base_objects, stable.config if stable else None)
+        ledger = Ledger.parse(current.get(LEDGER_FILE), str(slot.overlay / LEDGER_FILE))
+        files.files[LEDGER_FILE] = ledger.record(state.release, Outcome.REJECTED, reason, ctx.clock.iso()).dumps()
+        return files, ""
 
-    commit = ctx.workspace.publish(env, [app], plan)
-    sync_environment(ctx, env)
-    ctx.progress(f"canary removed; {env.name} stays on {stable.id if stable else '-'}; {rel.id} rejected")
-    return AbortResult(env.name, rel.id, reason, commit)
+    return plan

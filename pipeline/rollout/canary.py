@@ -1,9 +1,11 @@
-"""A canary promotion: the release runs beside TO's stable release, step by step, analysed.
+"""A canary promotion: each release runs beside its app's stable release, step by step, analysed.
 
-    per step: commit the canary at its weight ─► sync ─► gate the canary while it bakes, with
-              HTTP and Prometheus analysis ─► next step
-    all passed: the stable moves to the release (gated), the canary is removed, one commit
-    any failure: abort.py (weight 0, canary removed, stable untouched, release rejected)
+    per step: commit every app's canary at its weight ─► sync ─► gate the canaries while they
+              bake, each with its HTTP and Prometheus analysis, side by side ─► next step
+    all passed: the stables move to the releases (gated), the canaries go, one commit
+    any failure: abort.py (weight 0, canaries removed, stables untouched, releases rejected)
+
+Several apps promoted as one unit are judged together: one app's failed canary aborts all.
 
 `--hold` stops after the analysis for a person to decide (`--resume` or `ship abort`). Every
 step is a commit, so an interrupted canary resumes or aborts from git alone.
@@ -11,6 +13,7 @@ step is a commit, so an interrupted canary resumes or aborts from git alone.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -44,117 +47,164 @@ class CanaryOutcome(str, Enum):
 class CanaryResult:
     """What a canary promotion did: promoted, or held for a decision (an abort raises)."""
 
-    release: Release
+    releases: list[Release]
     source: str
     outcome: CanaryOutcome = CanaryOutcome.PROMOTED
-    steps: list[dict] = field(default_factory=list)  # per step: weight, live weights, gate
+    steps: list[dict] = field(default_factory=list)  # per step: weight, live weights, gates by app
     commits: list[Commit] = field(default_factory=list)
-    gate: GateResult | None = None  # the stable's gate after the canary passed
+    gate: GateResult | None = None  # the stable's gate after the canary passed (the first app's)
     clearance: Clearance = field(default_factory=Clearance)  # what it passed (and overrode) to come in
 
+    @property
+    def release(self) -> Release:
+        return self.releases[0]
+
     def to_json(self) -> dict:
-        return {"release": self.release.record(), "outcome": self.outcome.value, "steps": self.steps,
+        return {"release": self.release.record(), "releases": [r.record() for r in self.releases],
+                "outcome": self.outcome.value, "steps": self.steps,
                 "commits": [c.sha for c in self.commits], "gate": self.gate.to_json() if self.gate else None,
                 "override": self.clearance.note or None}
 
     def text(self) -> str:
-        rel, env = self.release, self.release.environment
+        env, refs = self.release.environment, ", ".join(r.ref for r in self.releases)
         lines = [f"commit {c.short} {c.subject}" for c in self.commits]
         if self.outcome is CanaryOutcome.HELD:
-            lines.append(f"{rel.app} {rel.id} is held as a canary in {env} after its analysis passed; "
+            lines.append(f"{refs} held as a canary in {env} after its analysis passed; "
                          f"ship promote {self.source} {env} --resume, or ship abort {env}")
         else:
-            lines.append(f"promoted {rel.app} {rel.id} to {env} after its canary passed: {rel.image}")
+            images = "; ".join(f"{r.ref}: {r.image}" for r in self.releases)
+            lines.append(f"promoted {refs} to {env} after the canary passed: {images}" if len(self.releases) > 1
+                         else f"promoted {self.release.ref} to {env} after its canary passed: {self.release.image}")
         return "\n".join(lines)
 
 
 def start_state(ctx: Context, source: Environment, target: Environment, rel: Release,
                 steps: tuple[CanaryStep, ...]) -> CanaryState:
     app = ctx.config.app(rel.app)
-    config = overlay.config_name_for(app, rel.id, rel.config_data, ctx.workspace.files(target))
+    config = overlay.config_name_for(app, rel.id, rel.config_data, ctx.workspace.files(target.slot(app.name)))
     now = ctx.clock.iso()
     return CanaryState(replace(rel, config=config), source.name, steps, 0, Phase.RUNNING, now, now)
 
 
 def resumed_state(ctx: Context, target: Environment, state: CanaryState) -> CanaryState:
     """A canary state read back from git, with its config values from the ledger."""
-    entry = ctx.workspace.ledger(target).find(state.release.id)
+    entry = ctx.workspace.ledger(target.slot(state.release.app)).find(state.release.id)
     return replace(state, release=replace(state.release, config_data=entry.release.config_data if entry else {}))
 
 
-def run_canary(ctx: Context, target: Environment, state: CanaryState, hold: bool,
+def in_progress(ctx: Context, target: Environment) -> list[CanaryState]:
+    """The canaries in TO's overlay, by app."""
+    return [s for app in ctx.workspace.apps_in(target) if (s := ctx.workspace.canary_state(target.slot(app)))]
+
+
+def run_canary(ctx: Context, target: Environment, states: list[CanaryState], hold: bool,
                clearance: Clearance = Clearance()) -> CanaryResult:
-    """Run the canary from `state`'s step on; promote when every step passed, or hold, or abort.
+    """Run the canaries from their step on; promote when every step passed, or hold, or abort.
     `clearance`: what the promotion passed, recorded in each commit (and an override in the ledger)."""
+    target = target.whole
     cluster = ctx.cluster(target)
     ensure_namespace(cluster, target)
     with EnvironmentLock(cluster, target.name, target.namespace, LockOptions(), ctx.progress):
-        return _run(ctx, ctx.config.app(state.release.app), target, state, hold, clearance)
+        return _run(ctx, target, states, hold, clearance)
 
 
-def _run(ctx: Context, app: App, target: Environment, state: CanaryState, hold: bool,
+def _apps(ctx: Context, states: list[CanaryState]) -> list[App]:
+    return [ctx.config.app(s.release.app) for s in states]
+
+
+def _run(ctx: Context, target: Environment, states: list[CanaryState], hold: bool,
          clearance: Clearance) -> CanaryResult:
     policy = target.canary or CanaryPolicy()
-    result = CanaryResult(state.release, state.source, clearance=clearance)
-    stable = ctx.workspace.current_release(target)
-    ctx.progress(f"canary of {state.release.id} in {target.name} beside stable {stable.id if stable else '-'}: "
-                 f"steps {steps_text(state.steps)}, router {policy.router}")
-    if state.status is Phase.HELD and hold:
+    result = CanaryResult([s.release for s in states], states[0].source, clearance=clearance)
+    first = states[0]
+    for s in states:
+        stable = ctx.workspace.current_release(target.slot(s.release.app))
+        ctx.progress(f"canary of {s.release.ref} in {target.name} beside stable {stable.id if stable else '-'}: "
+                     f"steps {steps_text(s.steps)}, router {policy.router}")
+    if first.status is Phase.HELD and hold:
         # Asked to hold again (a retried job, a re-run after a crash): only --resume or abort decide.
-        ctx.progress(f"{state.release.id} is already held at {state.weight}% in {target.name}; nothing to do")
+        ctx.progress(f"{', '.join(s.release.id for s in states)} is already held at {first.weight}% in "
+                     f"{target.name}; nothing to do")
         result.outcome = CanaryOutcome.HELD
         return result
-    if state.status is Phase.HELD:
-        ctx.progress(f"resuming {state.describe()}")
-        return _finish(ctx, app, target, state, result)
-    for i in range(state.step, len(state.steps)):
-        state = replace(state, step=i, status=Phase.RUNNING, updated_at=ctx.clock.iso())
-        gate = _step(ctx, app, target, state, policy, result)
-        if not gate.passed:
-            reason = f"canary {state.weight}% failed: {gate.subject} {gate.reason}: {gate.message}"
+    if first.status is Phase.HELD:
+        ctx.progress(f"resuming {', '.join(s.describe() for s in states)}")
+        return _finish(ctx, target, states, result)
+    for i in range(first.step, len(first.steps)):
+        states = [replace(s, step=i, status=Phase.RUNNING, updated_at=ctx.clock.iso()) for s in states]
+        gates = _step(ctx, target, states, policy, result)
+        failed = [(s, g) for s, g in zip(states, gates, strict=True) if not g.passed]
+        if failed:
+            s, gate = failed[0]
+            reason = f"canary {s.weight}% failed: {gate.subject} {gate.reason}: {gate.message}"
             aborting.abort(ctx, target, reason)
-            raise GateFailed(f"{target.name}: {reason}; aborted: weight 0, canary removed, stable "
-                             f"{stable.id if stable else '-'} untouched, {state.release.id} rejected", gate)
-        ctx.progress(f"step {i + 1}/{len(state.steps)} passed: {gate}")
+            raise GateFailed(f"{target.name}: {reason}; aborted: weight 0, canaries removed, stables untouched, "
+                             f"{', '.join(x.release.ref for x in states)} rejected", gate)
+        ctx.progress(f"step {i + 1}/{len(first.steps)} passed: " + "; ".join(map(str, gates)))
     if hold:
-        return _hold(ctx, app, target, state, result)
-    return _finish(ctx, app, target, state, result)
+        return _hold(ctx, target, states, result)
+    return _finish(ctx, target, states, result)
 
 
-def _step(ctx: Context, app: App, target: Environment, state: CanaryState, policy: CanaryPolicy,
-          result: CanaryResult) -> GateResult:
-    """Commit, sync and analyse one step; the gate's verdict."""
+def _step_plan(ctx: Context, app: App, slot: Environment, state: CanaryState, result: CanaryResult):
+    base_objects, base_rel = ctx.workspace.base_of(app, slot)
     rel = state.release
-    title = (f"canary({target.name}): {app.name} {rel.id} at {state.weight}% "
-             f"(step {state.step + 1}/{len(state.steps)}, from {state.source})")
-    base_objects, base_rel = ctx.workspace.base_of(app, target)
 
     def plan(current: dict[str, str | None]) -> tuple[overlay.OverlayFiles, str] | None:
-        now = canary_overlay.read_state(current, target)
+        now = canary_overlay.read_state(current, slot)
         if now is not None and replace(now, updated_at="", release=rel) == replace(state, updated_at=""):
             return None  # a re-run of a step already in git (after a crash): nothing new to record
-        files = canary_overlay.plan_canary(current, app, target, state, base_objects, base_rel)
-        ledger = Ledger.parse(current.get(LEDGER_FILE), str(target.overlay / LEDGER_FILE))
+        files = canary_overlay.plan_canary(current, app, slot, state, base_objects, base_rel)
+        ledger = Ledger.parse(current.get(LEDGER_FILE), str(slot.overlay / LEDGER_FILE))
         files.files[LEDGER_FILE] = ledger.record(rel, Outcome.CANARY, f"canary {state.weight}%", ctx.clock.iso(),
                                                  result.clearance.note or None).dumps()
-        return files, names.commit_message(title, "canary", {**rel.trailers(), **result.clearance.trailers()})
+        return files, ""
 
+    return plan
+
+
+def _message(action: str, title: str, states: list[CanaryState], result: CanaryResult):
+    rel = states[0].release
+    fields = rel.trailers() if len(states) == 1 else {"Apps": ", ".join(s.release.ref for s in states),
+                                                       "Environment": rel.environment}
+    return lambda: names.commit_message(title, action, {**fields, **result.clearance.trailers()})
+
+
+def _refs(states: list[CanaryState]) -> str:
+    return ", ".join(s.release.ref for s in states)
+
+
+def _step(ctx: Context, target: Environment, states: list[CanaryState], policy: CanaryPolicy,
+          result: CanaryResult) -> list[GateResult]:
+    """Commit, sync and analyse one step of every app's canary; each app's gate verdict."""
+    first = states[0]
+    title = (f"canary({target.name}): {_refs(states)} at {first.weight}% "
+             f"(step {first.step + 1}/{len(first.steps)}, from {first.source})")
+    apps = _apps(ctx, states)
+    plans = [(target.slot(a.name), _step_plan(ctx, a, target.slot(a.name), s, result))
+             for a, s in zip(apps, states, strict=True)]
     check_held(target.namespace)  # a run that lost its lock records nothing more
-    commit = ctx.workspace.publish(target, [app], plan)
+    commit = ctx.workspace.publish_many(target, apps, plans, _message("canary", title, states, result))
     result.commits += [commit] if commit else []
     sync_environment(ctx, target)
     weights = live_weights(ctx.cluster(target), target)
-    ctx.progress(f"step {state.step + 1}/{len(state.steps)}: canary at {state.weight}%; "
+    ctx.progress(f"step {first.step + 1}/{len(first.steps)}: canary at {first.weight}%; "
                  f"live weights: {weights_text(weights)}")
-    gate = _analyse(ctx, app, target, state, base_objects, policy)
-    result.steps.append({"weight": state.weight, "live_weights": weights, "gate": gate.to_json()})
-    return gate
+    if len(states) == 1:
+        gates = [_analyse(ctx, apps[0], target, states[0], policy)]
+    else:  # side by side: the unit's bake takes as long as one app's
+        with ThreadPoolExecutor(max_workers=len(states)) as pool:
+            gates = list(pool.map(lambda pair: _analyse(ctx, pair[0], target, pair[1], policy),
+                                  zip(apps, states, strict=True)))
+    result.steps.append({"weight": first.weight, "live_weights": weights,
+                         "gate": gates[0].to_json(), "gates": {a.name: g.to_json() for a, g in zip(apps, gates, strict=True)}})
+    return gates
 
 
-def _analyse(ctx: Context, app: App, env: Environment, state: CanaryState, base_objects: list[dict],
-             policy: CanaryPolicy) -> GateResult:
+def _analyse(ctx: Context, app: App, env: Environment, state: CanaryState, policy: CanaryPolicy) -> GateResult:
     """The canary's rollout and pod gates, with HTTP and Prometheus analysis while it bakes."""
     step = state.steps[state.step]
+    base_objects, _ = ctx.workspace.base_of(app, env.slot(app.name))
     workloads = overlay.patched_workloads(app, base_objects)
     deployments = [names.canary_name(w["metadata"]["name"]) for w in workloads]
     service = routing.service_for(base_objects, workloads[0])
@@ -176,45 +226,64 @@ def _analyse(ctx: Context, app: App, env: Environment, state: CanaryState, base_
                         interval=policy.interval)
 
 
-def _hold(ctx: Context, app: App, target: Environment, state: CanaryState, result: CanaryResult) -> CanaryResult:
-    state = replace(state, status=Phase.HELD, updated_at=ctx.clock.iso())
-    rel = state.release
-    title = f"canary({target.name}): {app.name} {rel.id} held at {state.weight}% after analysis passed"
-    commit = ctx.workspace.publish(target, [app], lambda _current: (overlay.OverlayFiles(
-        {overlay.CANARY_STATE_FILE: state.dumps()}), names.commit_message(title, "canary",
-                                                                          {**rel.trailers(), **result.clearance.trailers()})))
+def _hold(ctx: Context, target: Environment, states: list[CanaryState], result: CanaryResult) -> CanaryResult:
+    states = [replace(s, status=Phase.HELD, updated_at=ctx.clock.iso()) for s in states]
+    title = f"canary({target.name}): {_refs(states)} held at {states[0].weight}% after analysis passed"
+    plans = [(target.slot(s.release.app), _state_file(s)) for s in states]
+    commit = ctx.workspace.publish_many(target, _apps(ctx, states), plans, _message("canary", title, states, result))
     result.commits += [commit] if commit else []
-    ctx.progress(f"held: decide with `ship promote {state.source} {target.name} --resume` or `ship abort {target.name}`")
+    ctx.progress(f"held: decide with `ship promote {states[0].source} {target.name} --resume` or "
+                 f"`ship abort {target.name}`")
     result.outcome = CanaryOutcome.HELD
     return result
 
 
-def _finish(ctx: Context, app: App, env: Environment, state: CanaryState, result: CanaryResult) -> CanaryResult:
-    """Every step passed: the stable moves to the release (gated), routing returns to 100% stable,
-    the canary is removed, and the promotion is committed."""
-    rel = state.release
-    ctx.progress(f"canary passed; moving stable {env.name} to {rel.id}")
-    base_objects, base_rel = ctx.workspace.base_of(app, env)
-    ctx.workspace.write(env, overlay.plan_release(ctx.workspace.files(env), app, env, rel, base_objects, base_rel))
-    result.gate = gate = gate_synced(ctx, env, sync_environment(ctx, env), rel.id)
-    if gate is not None and not gate.passed:
-        ctx.workspace.write(env, canary_overlay.plan_removed(ctx.workspace.files(env), app, env, base_objects, None))
+def _state_file(state: CanaryState):
+    return lambda _current: (overlay.OverlayFiles({overlay.CANARY_STATE_FILE: state.dumps()}), "")
+
+
+def _finish(ctx: Context, env: Environment, states: list[CanaryState], result: CanaryResult) -> CanaryResult:
+    """Every step passed: the stables move to the releases (gated), routing returns to 100% stable,
+    the canaries are removed, and the promotion is committed."""
+    apps = _apps(ctx, states)
+    pairs = [(a, s.release) for a, s in zip(apps, states, strict=True)]
+    ctx.progress(f"canary passed; moving stable {env.name} to {_refs(states)}")
+    for app, rel in pairs:
+        slot = env.slot(app.name)
+        base_objects, base_rel = ctx.workspace.base_of(app, slot)
+        ctx.workspace.write(slot, overlay.plan_release(ctx.workspace.files(slot), app, slot, rel, base_objects, base_rel))
+    synced = sync_environment(ctx, env)
+    gates = {app.name: gate_synced(ctx, env.slot(app.name), synced, rel.id) for app, rel in pairs}
+    result.gate = gates[apps[0].name]
+    if any(g is not None and not g.passed for g in gates.values()):
+        for app, _rel in pairs:
+            slot = env.slot(app.name)
+            base_objects, _ = ctx.workspace.base_of(app, slot)
+            ctx.workspace.write(slot, canary_overlay.plan_removed(ctx.workspace.files(slot), app, slot, base_objects, None))
         sync_environment(ctx, env)
-        rollback.after_failed_gate(ctx, app, env, rel, gate)  # raises GateFailed
-    title = f"promote({env.name}): {app.name} {rel.id} after canary {steps_text(state.steps)} passed"
-
-    def plan(current: dict[str, str | None]) -> tuple[overlay.OverlayFiles, str]:
-        files = dict(overlay.plan_release(current, app, env, rel, base_objects, base_rel).files)
-        files.update(canary_overlay.plan_removed({**current, **files}, app, env, base_objects, rel.config).files)
-        ledger = Ledger.parse(current.get(LEDGER_FILE), str(env.overlay / LEDGER_FILE))
-        files[LEDGER_FILE] = ledger.record(rel, Outcome.HEALTHY, f"canary {steps_text(state.steps)} passed",
-                                           ctx.clock.iso()).dumps()
-        return overlay.OverlayFiles(files), names.commit_message(title, "promote",
-                                                                 {**rel.trailers(), **result.clearance.trailers()})
-
+        if len(pairs) == 1:
+            rollback.after_failed_gate(ctx, apps[0], env, pairs[0][1], result.gate)  # type: ignore[arg-type]
+        rollback.after_failed_unit(ctx, env, pairs, gates)  # raises GateFailed
+    title = f"promote({env.name}): {_refs(states)} after canary {steps_text(states[0].steps)} passed"
+    plans = [(env.slot(app.name), _promoted_plan(ctx, app, env.slot(app.name), s)) for app, s in zip(apps, states, strict=True)]
     check_held(env.namespace)
-    commit = ctx.workspace.publish(env, [app], plan)
+    commit = ctx.workspace.publish_many(env, apps, plans, _message("promote", title, states, result))
     result.commits += [commit] if commit else []
     sync_environment(ctx, env)
     ctx.progress(f"{title}; live weights: {weights_text(live_weights(ctx.cluster(env), env))}")
     return result
+
+
+def _promoted_plan(ctx: Context, app: App, slot: Environment, state: CanaryState):
+    rel = state.release
+    base_objects, base_rel = ctx.workspace.base_of(app, slot)
+
+    def plan(current: dict[str, str | None]) -> tuple[overlay.OverlayFiles, str]:
+        files = dict(overlay.plan_release(current, app, slot, rel, base_objects, base_rel).files)
+        files.update(canary_overlay.plan_removed({**current, **files}, app, slot, base_objects, rel.config).files)
+        ledger = Ledger.parse(current.get(LEDGER_FILE), str(slot.overlay / LEDGER_FILE))
+        files[LEDGER_FILE] = ledger.record(rel, Outcome.HEALTHY, f"canary {steps_text(state.steps)} passed",
+                                           ctx.clock.iso()).dumps()
+        return overlay.OverlayFiles(files), ""
+
+    return plan

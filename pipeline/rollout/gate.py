@@ -180,6 +180,8 @@ class Gate:
         for name, pod in self.pods.items():
             if (pod.get("metadata", {}).get("annotations") or {}).get(names.RELEASE) != self.release_id:
                 continue
+            if not self._gated_pod(pod):
+                continue  # another app's pod on a release of the same id
             h = health.assess_pod(pod, self.options.max_restarts)
             if h.code is not health.HealthCode.DEGRADED:
                 self.bad_since.pop(name, None)
@@ -189,6 +191,16 @@ class Gate:
             if self.options.fail_fast and now - self.bad_since.setdefault(name, now) >= self.options.tolerance:
                 return h, "pods"
         return None
+
+    def _gated_pod(self, pod: dict[str, Any]) -> bool:
+        """Whether a pod belongs to one of the gated Deployments (through a ReplicaSet named
+        DEPLOYMENT-HASH); a pod whose owner is unknown counts."""
+        meta = pod.get("metadata", {})
+        owners = [o.get("name", "") for o in meta.get("ownerReferences") or [] if o.get("kind") == "ReplicaSet"]
+        template_hash = (meta.get("labels") or {}).get("pod-template-hash")
+        if not owners or not template_hash:
+            return True
+        return any(owner == f"{dep}-{template_hash}" for owner in owners for dep in self.deployments)
 
     def _fail(self, gate: str, subject: str, reason: str, message: str, now: float) -> GateResult:
         return GateResult(False, gate, subject, reason, message, now - self.start)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pipeline.config import App, Environment
 from pipeline.context import Context
+from pipeline.errors import GateFailed
 from pipeline.gitops.ledger import Outcome
 from pipeline.gitops.records import Release
 from pipeline.kube.apply import SyncResult
@@ -18,14 +19,43 @@ from pipeline.rollout.watch import gate_synced
 
 def gate_and_record(ctx: Context, app: App | None, env: Environment, result: SyncResult,
                     release: Release | None) -> GateResult | None:
-    """Gate what a sync applied; healthy is recorded in the ledger, failure rolls back (GateFailed)."""
-    gate = gate_synced(ctx, env, result, release.id if release else None)
-    if gate is None or release is None or app is None:
+    """Gate what a sync applied for APP; healthy is recorded in APP's ledger, failure rolls APP
+    back (GateFailed). Without an app, every Deployment the sync applied is gated."""
+    if app is None or release is None:
+        return gate_synced(ctx, env.whole, result, None)
+    slot = env.slot(app.name)
+    gate = gate_synced(ctx, slot, result, release.id)
+    if gate is None:
         return gate
     if not gate.passed:
         rollback.after_failed_gate(ctx, app, env, release, gate)
     ctx.progress(str(gate))
-    entry = ctx.workspace.ledger(env).find(release.id)
+    entry = ctx.workspace.ledger(slot).find(release.id)
     if entry is None or entry.outcome is Outcome.PENDING:
-        ctx.workspace.record_outcome(env, release, Outcome.HEALTHY)
+        ctx.workspace.record_outcome(slot, release, Outcome.HEALTHY)
     return gate
+
+
+def gate_apps(ctx: Context, env: Environment, result: SyncResult, releases: list[tuple[App, Release]],
+              together: bool) -> dict[str, GateResult | None]:
+    """Gate each app a sync applied. `together`: they were promoted as one unit, so one failure
+    sends them all back (rollback.after_failed_unit); else each app is rolled back on its own
+    and the first failure is raised once every app was gated."""
+    if not together:
+        gates: dict[str, GateResult | None] = {}
+        failure: GateFailed | None = None
+        for app, rel in releases:
+            try:
+                gates[app.name] = gate_and_record(ctx, app, env, result, rel)
+            except GateFailed as exc:
+                gates[app.name], failure = exc.result, failure or exc  # type: ignore[assignment]
+        if failure is not None:
+            raise failure
+        return gates
+    gates = {app.name: gate_synced(ctx, env.slot(app.name), result, rel.id) for app, rel in releases}
+    for name, gate in gates.items():
+        ctx.progress(f"{name}: {gate}" if gate else f"{name}: nothing to gate")
+    if any(g is not None and not g.passed for g in gates.values()):
+        rollback.after_failed_unit(ctx, env, releases, gates)
+    ctx.workspace.record_outcomes(env, [(rel, Outcome.HEALTHY, "") for _, rel in releases])
+    return gates

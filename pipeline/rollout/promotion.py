@@ -27,20 +27,23 @@ def check_edge(cfg: ShipConfig, source: Environment, target: Environment) -> Non
 
 
 def healthy_release(ctx: Context, source: Environment) -> Release:
-    """FROM's current release, if its ledger says healthy and its Deployments are healthy live."""
+    """APP's current release in FROM (a slot), if its ledger says healthy and its Deployments are
+    healthy live."""
     current = ctx.workspace.current_release(source)
     if current is None:
-        raise PromotionError(f"nothing is released to {source.name} yet")
+        raise PromotionError(f"{source.app} is not released in {source.name}")
     entry = ctx.workspace.ledger(source).find(current.id)
     if entry is None or not entry.outcome.runnable:
         outcome = entry.outcome.value if entry else "not in the ledger"
-        raise PromotionError(f"{current.id} in {source.name} is {outcome}"
+        raise PromotionError(f"{current.ref} in {source.name} is {outcome}"
                              + (f" ({entry.reason})" if entry and entry.reason else "")
                              + "; only a healthy release is promoted")
     live = ctx.cluster(source).list("apps/v1", "Deployment", source.namespace, selector=names.env_selector(source.name))
-    mine = [d for d in live if (d["metadata"].get("annotations") or {}).get(names.RELEASE) == current.id]
+    mine = [d for d in live if (d["metadata"].get("annotations") or {}).get(names.RELEASE) == current.id
+            and (d["metadata"].get("labels") or {}).get(names.APP_LABEL, current.app) == current.app]
     if not mine:
-        raise PromotionError(f"{current.id} is not running in {source.name} (namespace {source.namespace}); sync it first")
+        raise PromotionError(f"{current.ref} is not running in {source.name} (namespace {source.namespace}); "
+                             "sync it first")
     for dep in mine:
         h = health.assess_deployment(dep)
         if not h.ok:
@@ -48,10 +51,33 @@ def healthy_release(ctx: Context, source: Environment) -> Release:
     return current
 
 
+def apps_to_promote(ctx: Context, source: Environment, target: Environment, apps: list[str]) -> list[str]:
+    """The apps a promotion moves: the named ones (each known and released in FROM), or every app
+    whose release in FROM differs from TO's."""
+    released = ctx.workspace.apps_in(source)
+    if not released:
+        raise PromotionError(f"nothing is released to {source.name} yet")
+    for name in apps:
+        ctx.config.app(name)  # an unknown app is a ConfigError naming ship.yaml's apps
+        if name not in released:
+            raise PromotionError(f"{name} is not released in {source.name} (released there: "
+                                 f"{', '.join(released) or 'nothing'})")
+    if apps:
+        return list(dict.fromkeys(apps))
+    out = []
+    for name in released:
+        if name not in ctx.config.apps:
+            continue  # retired from ship.yaml; its folder goes at the next sync of FROM
+        theirs, ours = ctx.workspace.current_release(source.slot(name)), ctx.workspace.current_release(target.slot(name))
+        if theirs is not None and (ours is None or (ours.id, ours.image) != (theirs.id, theirs.image)):
+            out.append(name)
+    return out
+
+
 def promoted_release(ctx: Context, source: Environment, target: Environment, rel: Release, author: str) -> Release:
     """The release as TO runs it: same id, commit and image; TO's own config."""
-    if ctx.workspace.ledger(target).is_rejected(rel.id):
-        raise PromotionError(f"{rel.id} was rejected in {target.name}; it is not promoted again")
+    if ctx.workspace.ledger(target.slot(rel.app)).is_rejected(rel.id):
+        raise PromotionError(f"{rel.ref} was rejected in {target.name}; it is not promoted again")
     data = ctx.workspace.config_data(ctx.config.app(rel.app), target)
     return replace(rel, environment=target.name, config="", config_data=data, promoted_from=source.name,
                    created_at=ctx.clock.iso(), created_by=author)

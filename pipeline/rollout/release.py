@@ -57,12 +57,12 @@ class ReleaseResult:
         rel = self.release
         if self.source:
             return "\n".join(self.lines(
-                f"promoted {rel.app} {rel.id} from {self.source} to {rel.environment}: {rel.image}",
-                f"{rel.app} {rel.id} is already in {rel.environment}; nothing to promote"))
+                f"promoted {rel.ref} from {self.source} to {rel.environment}: {rel.image}",
+                f"{rel.ref} is already in {rel.environment}; nothing to promote"))
         return "\n".join(self.lines(
-            f"released {rel.app} {rel.id} to {rel.environment}: {rel.image} "
+            f"released {rel.ref} to {rel.environment}: {rel.image} "
             f"(commit {self.commit.short if self.commit else '-'})",
-            f"{rel.app} {rel.id} is already released to {rel.environment}; nothing to do"))
+            f"{rel.ref} is already released to {rel.environment}; nothing to do"))
 
 
 def check_image(registry: Registry, image: str) -> ImageRef:
@@ -125,36 +125,59 @@ def write_release(ctx: Context, app: App, env: Environment, release: Release, *,
                   action: str = "release", title: str | None = None, always: bool = False, new_id: bool = False,
                   ledger_change: LedgerChange | None = None, extra: dict[str, str | None] | None = None,
                   override: str = "") -> ReleaseResult:
-    """Write `release` into ENV's overlay (and its ledger), check it renders, commit and push.
+    """Write `release` into APP's slot of ENV (its overlay and ledger), check it renders, commit, push.
 
     `always`: write even when the release is already the current one (a rollback does);
     `ledger_change`: how the ledger changes (default: the release added as pending, with
     `override`, the control it went through, if any);
     `new_id`: a new release, whose id is settled against the ledger it is written into, so two
     runs racing to release different images of one commit get different ids;
-    `title`, `extra`: the commit's title (default `ACTION(ENV): APP ID`) and extra trailers.
+    `title`, `extra`: the commit's title (default `ACTION(ENV): APP@ID`) and extra trailers.
     """
-    base_objects, base_rel = ctx.workspace.base_of(app, env)
+    return write_releases(ctx, env, [(app, release)], push=push, action=action, title=title, always=always,
+                          new_id=new_id, ledger_change=ledger_change, extra=extra, override=override)[0]
+
+
+def write_releases(ctx: Context, env: Environment, releases: list[tuple[App, Release]], *, push: bool = True,
+                   action: str = "release", title: str | None = None, always: bool = False, new_id: bool = False,
+                   ledger_change: LedgerChange | None = None, extra: dict[str, str | None] | None = None,
+                   override: str = "") -> list[ReleaseResult]:
+    """Several apps' releases written into their slots of ENV in one commit (write_release)."""
     change = ledger_change or (lambda ledger, rel: ledger.record(rel, Outcome.PENDING, "", ctx.clock.iso(), override))
-    written: list[Release] = [release]
+    written: dict[str, Release] = {app.name: rel for app, rel in releases}
+    plans = [(env.slot(app.name), _plan(ctx, app, env.slot(app.name), rel, written, always, new_id, change))
+             for app, rel in releases]
+
+    def message() -> str:  # once the plans ran: a new release's id is settled then
+        ids = ", ".join(f"{rel.app}@{rel.id}" for rel in written.values())
+        first = written[releases[0][0].name]
+        default = (f"{action}({env.name}): {first.app}@{first.id}" if len(releases) == 1
+                   else f"{action}({env.name}): {len(releases)} apps: {ids}")
+        trailers = first.trailers() if len(releases) == 1 else {"Apps": ids, "Environment": env.name}
+        return names.commit_message(title or default, action, {**trailers, **(extra or {})})
+
+    commit = ctx.workspace.publish_many(env.whole, [a for a, _ in releases], plans, message, push=push)
+    return [ReleaseResult(written[app.name], commit, changed=commit is not None) for app, _ in releases]
+
+
+def _plan(ctx: Context, app: App, slot: Environment, release: Release, written: dict[str, Release], always: bool,
+          new_id: bool, change: LedgerChange) -> Callable[[dict[str, str | None]], tuple[overlay.OverlayFiles, str] | None]:
+    base_objects, base_rel = ctx.workspace.base_of(app, slot)
 
     def plan(current: dict[str, str | None]) -> tuple[overlay.OverlayFiles, str] | None:
-        now = overlay.current_release(current, env)
-        ledger = Ledger.parse(current.get(LEDGER_FILE), str(env.overlay / LEDGER_FILE))
+        now = overlay.current_release(current, slot)
+        ledger = Ledger.parse(current.get(LEDGER_FILE), str(slot.overlay / LEDGER_FILE))
         rel = release
         if new_id:
             rel = replace(rel, id=ledger.id_for(release.id.split(".")[0], release.image, dict(release.config_data)))
         if not always:
             rel = replace(rel, config=overlay.config_name_for(app, rel.id, rel.config_data, current))
-        written[0] = rel
+        written[app.name] = rel
         if not always and now and now.id == rel.id and now.image == rel.image and now.config == rel.config:
             return None  # the same commit, image and config are already released here
-        files = overlay.plan_release(current, app, env, rel, base_objects, base_rel)
+        files = overlay.plan_release(current, app, slot, rel, base_objects, base_rel)
         files.files[LEDGER_FILE] = change(ledger, rel).dumps()
-        ctx.progress(f"wrote {env.overlay}: {rel.image}, ConfigMap {rel.config}")
-        message = names.commit_message(title or f"{action}({env.name}): {app.name} {rel.id}", action,
-                                       {**rel.trailers(), **(extra or {})})
-        return files, message
+        ctx.progress(f"wrote {slot.overlay}: {rel.image}, ConfigMap {rel.config}")
+        return files, ""
 
-    commit = ctx.workspace.publish(env, [app], plan, push=push)
-    return ReleaseResult(written[0], commit, changed=commit is not None)
+    return plan

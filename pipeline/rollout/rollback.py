@@ -36,16 +36,18 @@ class RollbackResult:
     already: bool = False  # ENV was on the target already: nothing was rolled back or recorded
 
     def to_json(self) -> dict:
-        return {"environment": self.target.environment, "release": self.target.id, "changed": not self.already,
+        return {"environment": self.target.environment, "app": self.target.app, "release": self.target.id,
+                "changed": not self.already,
                 "replaced": self.replaced.id if self.replaced else None,
                 "gate": self.gate.to_json() if self.gate else None}
 
     def text(self) -> str:
+        rel = self.target
         if self.already:
-            return f"{self.target.environment} is already on {self.target.id}; nothing to roll back" + (
+            return f"{rel.environment} is already on {rel.ref}; nothing to roll back" + (
                 f"\n{self.gate}" if self.gate else "")
-        was = f"{self.replaced.id} → " if self.replaced else ""
-        return f"rolled back {self.target.environment}: {was}{self.target.id}" + (f"\n{self.gate}" if self.gate else "")
+        was = f"{self.replaced.ref} → " if self.replaced else ""
+        return f"rolled back {rel.environment}: {was}{rel.id}" + (f"\n{self.gate}" if self.gate else "")
 
 
 def choose_target(ledger: Ledger, current: Release | None, to: str | None) -> Entry:
@@ -65,56 +67,136 @@ def choose_target(ledger: Ledger, current: Release | None, to: str | None) -> En
     return entry
 
 
+@dataclass(frozen=True)
+class Move:
+    """One app of an environment going back to `target`, replacing `replaced` (then `replaced_outcome`)."""
+
+    app: App
+    target: Entry
+    replaced: Release | None
+    replaced_outcome: Outcome
+
+    @property
+    def arrow(self) -> str:
+        rel = self.target.release
+        return f"{self.app.name}@{self.replaced.id} → {rel.id}" if self.replaced else rel.ref
+
+
 def roll_back(ctx: Context, app: App, env: Environment, target: Entry, replaced: Release | None,
               replaced_outcome: Outcome, reason: str) -> RollbackResult:
-    """Apply `target` from the working tree, gate it, then record in git what the cluster runs."""
-    rel = target.release
-    arrow = f"{replaced.id} → {rel.id}" if replaced else rel.id
-    ctx.workspace.guard_secrets(env, [app])  # before anything is written or applied
-    ctx.progress(f"rolling back {env.name}: {arrow} ({reason})")
-    base_objects, base_rel = ctx.workspace.base_of(app, env)
-    ctx.workspace.write(env, overlay.plan_release(ctx.workspace.files(env), app, env, rel, base_objects, base_rel))
+    """One app back on `target` (roll_back_many)."""
+    return roll_back_many(ctx, env, [Move(app, target, replaced, replaced_outcome)], reason)[0]
+
+
+def roll_back_many(ctx: Context, env: Environment, moves: list[Move], reason: str) -> list[RollbackResult]:
+    """Apply every move's target from the working tree, sync once, gate each app, then record in
+    git, in one commit, what the cluster runs. GateFailed when any app's rollback failed its gate."""
+    env = env.whole
+    apps = [m.app for m in moves]
+    ctx.workspace.guard_secrets(env, apps)  # before anything is written or applied
+    arrows = ", ".join(m.arrow for m in moves)
+    ctx.progress(f"rolling back {env.name}: {arrows} ({reason})")
+    for m in moves:
+        slot = env.slot(m.app.name)
+        base_objects, base_rel = ctx.workspace.base_of(m.app, slot)
+        ctx.workspace.write(slot, overlay.plan_release(ctx.workspace.files(slot), m.app, slot, m.target.release,
+                                                       base_objects, base_rel))
     result = sync_environment(ctx, env)
-    gate = gate_synced(ctx, env, result, rel.id)
-    passed = gate is None or gate.passed
-    outcome = Outcome.ROLLED_BACK_TO if passed else Outcome.ROLLBACK_FAILED
+    gates = {m.app.name: gate_synced(ctx, env.slot(m.app.name), result, m.target.release.id) for m in moves}
+    outcomes = {name: Outcome.ROLLED_BACK_TO if g is None or g.passed else Outcome.ROLLBACK_FAILED
+                for name, g in gates.items()}
+    by_app = {m.app.name: m for m in moves}
 
-    def change(ledger: Ledger, _rel: Release) -> Ledger:
-        if replaced is not None:
-            ledger = ledger.record(replaced, replaced_outcome, reason, ctx.clock.iso())
-        return ledger.record(rel, outcome, reason, ctx.clock.iso())
+    def change(ledger: Ledger, rel: Release) -> Ledger:
+        m = by_app[rel.app]
+        if m.replaced is not None:
+            ledger = ledger.record(m.replaced, m.replaced_outcome, reason, ctx.clock.iso())
+        return ledger.record(rel, outcomes[rel.app], reason, ctx.clock.iso())
 
-    commit = releasing.write_release(ctx, app, env, rel, always=True, action="rollback",
-                                     title=f"rollback({env.name}): {arrow}: {reason}", ledger_change=change,
-                                     extra={"Replaced": replaced.id if replaced else None, "Outcome": outcome.value,
-                                            "Replaced-Outcome": replaced_outcome.value if replaced else None}).commit
-    if not passed:
-        raise GateFailed(f"{env.name}: the rollback to {rel.id} failed its gate too ({gate}); "
+    one = moves[0]
+    extra = ({"Replaced": one.replaced.id if one.replaced else None, "Outcome": outcomes[one.app.name].value,
+              "Replaced-Outcome": one.replaced_outcome.value if one.replaced else None} if len(moves) == 1 else {})
+    written = releasing.write_releases(ctx, env, [(m.app, m.target.release) for m in moves], always=True,
+                                       action="rollback", title=f"rollback({env.name}): {arrows}: {reason}",
+                                       ledger_change=change, extra=extra)
+    failed = [m for m in moves if outcomes[m.app.name] is Outcome.ROLLBACK_FAILED]
+    if failed:
+        gate = gates[failed[0].app.name]
+        raise GateFailed(f"{env.name}: the rollback to {failed[0].target.release.ref} failed its gate too ({gate}); "
                          "stopped without rolling back further: fix it by hand or roll back to another release", gate)
-    ctx.progress(str(gate) if gate else f"{env.name} is on {rel.id}")
-    return RollbackResult(rel, replaced, gate, result, commit)
+    results = []
+    for m, w in zip(moves, written, strict=True):
+        gate = gates[m.app.name]
+        ctx.progress(str(gate) if gate else f"{env.name} runs {m.target.release.ref}")
+        results.append(RollbackResult(m.target.release, m.replaced, gate, result, w.commit))
+    return results
 
 
 def after_failed_gate(ctx: Context, app: App, env: Environment, failed: Release, gate: GateResult) -> None:
     """Automatic rollback to the last healthy release; always ends with GateFailed."""
     reason = f"{gate.subject} {gate.reason}"
     ctx.progress(f"gate failed: {gate}")
-    target = ctx.workspace.ledger(env).last_runnable(excluding=failed.id)
+    slot = env.slot(app.name)
+    target = ctx.workspace.ledger(slot).last_runnable(excluding=failed.id)
     if target is None:
-        ctx.workspace.record_outcome(env, failed, Outcome.REJECTED, reason)
-        raise GateFailed(f"{env.name}: {failed.id} failed its gate ({gate}); no earlier healthy release to roll "
+        ctx.workspace.record_outcome(slot, failed, Outcome.REJECTED, reason)
+        raise GateFailed(f"{env.name}: {failed.ref} failed its gate ({gate}); no earlier healthy release to roll "
                          "back to", gate)
-    roll_back(ctx, app, env, target, failed, Outcome.REJECTED, reason)
-    raise GateFailed(f"{env.name}: {failed.id} failed its gate ({gate}); rolled back to {target.release.id}", gate)
+    roll_back(ctx, app, slot, target, failed, Outcome.REJECTED, reason)
+    raise GateFailed(f"{env.name}: {failed.ref} failed its gate ({gate}); rolled back to {target.release.id}", gate)
+
+
+def after_failed_unit(ctx: Context, env: Environment, promoted: list[tuple[App, Release]],
+                      gates: dict[str, GateResult | None]) -> None:
+    """A unit promoted together failed: every app in it goes back to its previous release in one
+    rollback commit; the failed apps are rejected, the others rolled back. Ends with GateFailed."""
+    failed = {name: g for name, g in gates.items() if g is not None and not g.passed}
+    first, gate = next(iter(failed.items()))
+    reason = f"{first}: {gate.subject} {gate.reason}" + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+    ctx.progress(f"gate failed in the unit: {first}: {gate}")
+    moves, stranded = [], []
+    for app, rel in promoted:
+        slot = env.slot(app.name)
+        outcome = Outcome.REJECTED if app.name in failed else Outcome.ROLLED_BACK
+        target = ctx.workspace.ledger(slot).last_runnable(excluding=rel.id)
+        if target is None:
+            ctx.workspace.record_outcome(slot, rel, outcome, reason)
+            stranded.append(rel.ref)
+        else:
+            moves.append(Move(app, target, rel, outcome))
+    if moves:
+        roll_back_many(ctx, env, moves, f"unit rolled back: {reason}")
+    back = ", ".join(m.arrow for m in moves) or "nothing"
+    left = f"; no earlier release of {', '.join(stranded)} to return to" if stranded else ""
+    raise GateFailed(f"{env.name}: {first} failed its gate ({gate}); the unit went back: {back}{left}", gate)
 
 
 def manual(ctx: Context, app: App, env: Environment, to: str | None, reason: str) -> RollbackResult:
-    current = ctx.workspace.current_release(env)
+    slot = env.slot(app.name)
+    current = ctx.workspace.current_release(slot)
     if to and current and current.id == to:
         # Already there (the same rollback run again, after a crash or by a retried job): make
         # sure the cluster runs it, record nothing.
-        ctx.progress(f"{env.name} is already on {to}; syncing so the cluster runs it")
+        ctx.progress(f"{slot.label} is already on {to}; syncing so the cluster runs it")
         result = sync_environment(ctx, env)
-        return RollbackResult(current, None, gate_synced(ctx, env, result, current.id), result, None, already=True)
-    target = choose_target(ctx.workspace.ledger(env), current, to)
-    return roll_back(ctx, app, env, target, current, Outcome.ROLLED_BACK, reason)
+        return RollbackResult(current, None, gate_synced(ctx, slot, result, current.id), result, None, already=True)
+    target = choose_target(ctx.workspace.ledger(slot), current, to)
+    return roll_back(ctx, app, slot, target, current, Outcome.ROLLED_BACK, reason)
+
+
+def manual_all(ctx: Context, env: Environment, reason: str) -> list[RollbackResult]:
+    """Every app of ENV back on its previous healthy release, in one commit; apps with none stay."""
+    moves = []
+    for name in ctx.workspace.apps_in(env):
+        if name not in ctx.config.apps:
+            continue
+        slot = env.slot(name)
+        current = ctx.workspace.current_release(slot)
+        entry = ctx.workspace.ledger(slot).last_runnable(excluding=current.id if current else None)
+        if entry is None:
+            ctx.progress(f"{slot.label}: no earlier healthy release; it stays on {current.id if current else '-'}")
+            continue
+        moves.append(Move(ctx.config.app(name), entry, current, Outcome.ROLLED_BACK))
+    if not moves:
+        raise PromotionError(f"no app in {env.name} has an earlier healthy release to roll back to (see ship history)")
+    return roll_back_many(ctx, env, moves, reason)

@@ -8,9 +8,9 @@ same path with a server-side dry-run and prints a unified diff per object, secre
 from __future__ import annotations
 
 import difflib
-import os
 from dataclasses import dataclass, replace
 
+from pipeline import names
 from pipeline.config import App, Environment, ShipConfig
 from pipeline.context import Context
 from pipeline.gitops import secrets, yamlsafe
@@ -23,17 +23,14 @@ from pipeline.kube.client import Cluster
 
 
 def apps_in(cfg: ShipConfig, env: Environment) -> list[App]:
-    """Apps whose kustomize base ENV's overlay includes."""
-    path = cfg.root / env.overlay / KUSTOMIZATION
-    if not path.is_file():
-        return []
-    kz = yamlsafe.load_file(path, str(env.overlay / KUSTOMIZATION)) or {}
-    resources = {os.path.normpath(cfg.root / env.overlay / r) for r in kz.get("resources", []) if isinstance(r, str)}
-    return [a for a in cfg.apps.values() if os.path.normpath(cfg.root / a.path / a.base) in resources]
+    """The apps of ship.yaml with a folder in ENV's overlay."""
+    folder = cfg.root / env.folder
+    return [a for a in cfg.apps.values() if (folder / a.name / KUSTOMIZATION).is_file()]
 
 
 def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster, rendered: list[dict] | None = None) -> list[dict]:
     """ENV's objects as git renders them, plus the apps' Secrets."""
+    env = env.whole
     objects = rendered if rendered is not None else render(cfg.root / env.overlay, str(env.overlay))  # diff, status
     for app in apps_in(cfg, env):
         if app.secrets:
@@ -58,8 +55,9 @@ def ensure_namespace(cluster: Cluster, env: Environment) -> None:
 
 def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions = apply.SyncOptions(),
                      lock_options: lock_mod.LockOptions = lock_mod.LockOptions()) -> apply.SyncResult:
-    """Make ENV's namespace match git, under ENV's lock (or only dry-run it)."""
-    cfg, cluster = ctx.config, ctx.cluster(env)
+    """Make ENV's namespace match git, under ENV's lock (or only dry-run it): always the whole
+    environment, every app in it, so a prune never takes another app's objects."""
+    cfg, cluster, env = ctx.config, ctx.cluster(env), env.whole
     options = replace(options, takeover=cfg.takeover_managers)
     ctx.workspace.guard_secrets(env, apps_in(cfg, env))  # a Secret with data in git is never applied
     rendered = ctx.workspace.render_overlay(env, list(cfg.apps.values()))  # a bad overlay fails before the lock
@@ -83,13 +81,18 @@ class ObjectDiff:
 
 
 def diff_environment(ctx: Context, env: Environment) -> list[ObjectDiff]:
-    """What a sync would change, as unified diffs of normalized YAML, secrets redacted."""
+    """What a sync would change, as unified diffs of normalized YAML, secrets redacted; for a
+    slot, only the objects of its app."""
     cluster = ctx.cluster(env)
     desired = desired_objects(ctx.config, env, cluster)
+
+    def mine(obj: dict) -> bool:
+        return env.app is None or (obj["metadata"].get("labels") or {}).get(names.APP_LABEL) == env.app
+
     options = apply.SyncOptions(dry_run=True, takeover=ctx.config.takeover_managers)
     result = apply.reconcile(cluster, env.name, env.namespace, desired, options)
     out = []
-    for obj in result.plan.to_apply:
+    for obj in filter(mine, result.plan.to_apply):
         k = planning.key(obj)
         live = result.live.get(k)
         after = result.applied.get(k, obj)
@@ -99,7 +102,7 @@ def diff_environment(ctx: Context, env: Environment) -> list[ObjectDiff]:
             continue
         out.append(ObjectDiff(planning.subject(obj), "configured" if live else "created",
                               _unified(planning.subject(obj), before_text, after_text)))
-    for obj in result.plan.prune:
+    for obj in filter(mine, result.plan.prune):
         out.append(ObjectDiff(planning.subject(obj), "pruned",
                               _unified(planning.subject(obj), yamlsafe.dumps(planning.normalized(obj), True), "")))
     return out

@@ -106,15 +106,18 @@ def wait_healthy(cluster: Cluster, namespace: str, deployments: list[str], optio
         threading.Thread(target=_close_after, args=(watchers, watch_client), daemon=True).start()
 
 
-def gated_deployments(result: SyncResult) -> list[str]:
-    """The stable Deployments a sync left in place (applied or unchanged): the ones to gate."""
+def gated_deployments(result: SyncResult, app: str | None = None) -> list[str]:
+    """The stable Deployments a sync left in place (applied or unchanged), APP's only when given:
+    the ones to gate."""
     return sorted({o["metadata"]["name"] for o in result.plan.to_apply + result.plan.unchanged
-                   if o.get("kind") == "Deployment" and not names.is_canary(o["metadata"]["name"])})
+                   if o.get("kind") == "Deployment" and not names.is_canary(o["metadata"]["name"])
+                   and (app is None or (o["metadata"].get("labels") or {}).get(names.APP_LABEL) == app)})
 
 
 def gate_synced(ctx: Context, env: Environment, result: SyncResult, release_id: str | None) -> GateResult | None:
-    """Gate the Deployments a sync left in ENV; None when there are none to gate."""
-    deployments = gated_deployments(result)
+    """Gate the Deployments a sync left in ENV (in its app's slot, only that app's); None when
+    there are none to gate."""
+    deployments = gated_deployments(result, env.app)
     if not deployments:
         return None
     return wait_healthy(ctx.cluster(env), env.namespace, deployments, env.gates, release_id, ctx.progress, ctx.clock)

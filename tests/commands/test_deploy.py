@@ -44,7 +44,7 @@ def test_release_writes_commits_syncs_gates_and_records_healthy(flow):
     assert outcomes(ctx, "dev") == [(result.release.id, "healthy")]
     message = ctx.workspace.git.repo.git.log("-2", "--format=%B")
     assert f"Ship-Release: {result.release.id}" in message and "Ship-Action: release" in message
-    assert "s3cret" not in (ctx.config.root / "environments/dev/kustomization.yaml").read_text()
+    assert "s3cret" not in (ctx.config.root / "environments/dev/hellok8s/kustomization.yaml").read_text()
 
 
 def test_release_again_is_a_no_op(flow):
@@ -102,7 +102,7 @@ def test_promote_carries_the_digest_with_the_target_config(flow):
     assert result.release.id == rel.id and result.release.image == rel.image and result.source == "dev"
     cm = cluster.get("v1", "ConfigMap", result.release.config, "hk-uat")
     assert cm["data"]["MESSAGE"] == "Hello from uat"
-    assert result.text().startswith(f"promoted hellok8s {rel.id} from dev to uat")
+    assert result.text().startswith(f"promoted hellok8s@{rel.id} from dev to uat")
 
 
 def to_prod(ctx, config_message: str | None = None):
@@ -164,9 +164,9 @@ def test_manual_rollback_returns_to_the_previous_healthy_release(flow):
     first = deploy.release(ctx, "dev", None, image=GOOD).release
     new_config(ctx, "dev", "second edition")
     second = deploy.release(ctx, "dev", None, image=GOOD).release
-    result = deploy.rollback(ctx, "dev", None, "bad copy")
+    result = deploy.rollback(ctx, "dev", None, None, "bad copy")
     assert (result.replaced.id, result.target.id) == (second.id, first.id)
-    assert result.text().startswith(f"rolled back dev: {second.id} → {first.id}")
+    assert result.text().startswith(f"rolled back dev: {second.ref} → {first.id}")
     dep = cluster.deployment("hk-dev", "hellok8s")
     assert dep["metadata"]["annotations"]["ship.dev/release"] == first.id
     assert dict(outcomes(ctx, "dev")) == {first.id: "rolled back to", second.id: "rolled back"}
@@ -244,7 +244,7 @@ def test_rollback_refuses_a_committed_secret_with_data_with_nothing_changed(flow
     commit_leaked_secret(ctx)
     head, before = ctx.workspace.git.head().sha, dict(cluster.objects)
     with pytest.raises(ValidationError, match="leaked.yaml: a Secret with data must never be committed"):
-        deploy.rollback(ctx, "dev", None, "try")
+        deploy.rollback(ctx, "dev", None, None, "try")
     assert ctx.workspace.git.head().sha == head and ctx.workspace.git.dirty_paths() == [] and cluster.objects == before
 
 
@@ -271,11 +271,11 @@ def test_the_same_rollback_run_again_is_a_no_op_that_succeeds(flow):
     first = deploy.release(ctx, "dev", None, image=GOOD).release
     new_config(ctx, "dev", "second edition")
     deploy.release(ctx, "dev", None, image=GOOD)
-    deploy.rollback(ctx, "dev", first.id, "bad copy")
+    deploy.rollback(ctx, "dev", None, first.id, "bad copy")
     head = ctx.workspace.git.head().sha
-    again = deploy.rollback(ctx, "dev", first.id, "bad copy")
+    again = deploy.rollback(ctx, "dev", None, first.id, "bad copy")
     assert again.already and again.commit is None and ctx.workspace.git.head().sha == head
-    assert again.text().startswith(f"dev is already on {first.id}; nothing to roll back")
+    assert again.text().startswith(f"dev is already on {first.ref}; nothing to roll back")
     assert cluster.deployment("hk-dev", "hellok8s")["metadata"]["annotations"]["ship.dev/release"] == first.id
 
 

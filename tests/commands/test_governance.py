@@ -152,7 +152,7 @@ def test_rollbacks_and_aborts_go_through_a_freeze(project):
     new_config(ctx, "third edition")
     third = to_prod(ctx, no_canary=True).release
     govern.freeze(ctx, "prod", "incident again")
-    rolled = deploy.rollback(ctx, "prod", None, "checkout errors")
+    rolled = deploy.rollback(ctx, "prod", None, None, "checkout errors")
     assert (rolled.replaced.id, rolled.target.id) == (third.id, first.id)
     assert cluster.deployment("hk-prod", "hellok8s")["metadata"]["annotations"]["ship.dev/release"] == first.id
 

@@ -52,10 +52,11 @@ def test_config_refs_finds_every_kind_of_reference():
 
 def test_first_release_writes_pinned_image_versioned_configmap_and_record():
     rel = release("r20261124-100000-aaaaaaa", {"MESSAGE": "hi", "DB_URL": "postgres://db"})
-    files = overlay.plan_release({}, APP, ENV, rel, BASE, "../../apps/hellok8s/base").files
+    files = overlay.plan_release({}, APP, ENV, rel, BASE, "../../../apps/hellok8s/base").files
     kz = yamlsafe.loads(files["kustomization.yaml"])
     assert kz["namespace"] == "hellok8s-dev"
-    assert kz["resources"] == ["namespace.yaml", "../../apps/hellok8s/base",
+    assert kz["labels"][0]["pairs"]["ship.dev/app"] == "hellok8s"
+    assert kz["resources"] == ["../../../apps/hellok8s/base",
                                "configs/hellok8s-config-r20261124-100000-aaaaaaa.yaml"]
     assert kz["images"] == [{"name": "hellok8s", "newName": "127.0.0.1:5000/hellok8s", "newTag": "aaaaaaa", "digest": DIGEST}]
     patch = yamlsafe.loads(kz["patches"][0]["patch"])
@@ -68,7 +69,11 @@ def test_first_release_writes_pinned_image_versioned_configmap_and_record():
     assert cm["immutable"] is True and cm["data"] == {"DB_URL": "postgres://db", "MESSAGE": "hi"}
     record = yamlsafe.loads(files["release.yaml"])
     assert record["id"] == rel.id and record["image"] == rel.image and record["config"] == rel.config
-    assert yamlsafe.loads(files["namespace.yaml"]) == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "hellok8s-dev"}}
+    assert "namespace.yaml" not in files  # the environment's own (environment_files)
+    env_files = overlay.environment_files(ENV, ["web", "hellok8s"])
+    assert yamlsafe.loads(env_files["kustomization.yaml"])["resources"] == ["namespace.yaml", "hellok8s", "web"]
+    assert yamlsafe.loads(env_files["namespace.yaml"]) == {"apiVersion": "v1", "kind": "Namespace",
+                                                           "metadata": {"name": "hellok8s-dev"}}
 
 
 def test_only_the_newest_configs_are_kept():

@@ -42,7 +42,7 @@ def test_an_overlay_a_killed_run_was_writing_is_put_back_by_the_next_run(tmp_pat
         assert ctx.workspace.git.dirty_paths() == []
     assert lines == [f"environments/dev: put back as git has it; process {_pid_of_last_journal(lines)} died while "
                      "writing it"]
-    assert not (tmp_path / "environments/dev/configs").exists()
+    assert not (tmp_path / "environments/dev/hellok8s/configs").exists()
     assert (tmp_path / "environments/dev/.gitkeep").is_file()
 
 

@@ -43,7 +43,7 @@ def history(n: int) -> str:
             mark += 1
             fields = {"Action": action, "Release": rid, "App": "hellok8s", "Environment": env, "Image": GOOD}
             fields |= {"Outcome": "healthy"} if action == "record" else {}
-            out.append(_commit(mark, source + dt.timedelta(minutes=minutes), f"{action}({env}): hellok8s {rid}", fields))
+            out.append(_commit(mark, source + dt.timedelta(minutes=minutes), f"{action}({env}): hellok8s@{rid}", fields))
         if i % 10 == 9:
             mark += 1
             fields = {"Action": "rollback", "Release": "r0", "App": "hellok8s", "Environment": "prod",

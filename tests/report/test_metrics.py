@@ -117,7 +117,7 @@ def test_rollback_commits_from_before_the_outcome_trailers_are_read_from_the_led
             outcome = {"r1": "rolled back to", "r2": "rolled back"}[rid]
             return type("E", (), {"outcome": type("O", (), {"value": outcome})()})()
 
-    (done,) = complete_rollbacks([e], lambda sha, env: Ledger())
+    (done,) = complete_rollbacks([e], lambda sha, env, app: Ledger())
     assert (done.outcome, done.replaced_outcome) == ("rolled back to", "rolled back")
 
 

@@ -41,7 +41,7 @@ def test_nothing_changed_says_so(repo):
 
 
 def test_an_image_bump_in_an_overlay(repo):
-    kz = repo.config.root / "environments/dev/kustomization.yaml"
+    kz = repo.config.root / "environments/dev/hellok8s/kustomization.yaml"
     kz.write_text(kz.read_text().replace("newTag: '1111111'", "newTag: '2222222'")
                   .replace(DIGEST_GOOD, "sha256:" + "c" * 64))
     p, text = preview(repo)
@@ -68,7 +68,7 @@ def test_a_config_change_shows_in_the_next_release_of_that_environment(repo):
 
 
 def test_a_config_change_in_the_overlay_shows_as_values_the_deployment_reads(repo):
-    cm = next((repo.config.root / "environments/dev/configs").iterdir())
+    cm = next((repo.config.root / "environments/dev/hellok8s/configs").iterdir())
     cm.write_text(cm.read_text().replace("Hello from dev", "Hello, edited"))
     p, _ = preview(repo)
     (change,) = p.environments[0].objects

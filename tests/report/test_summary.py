@@ -21,7 +21,7 @@ def test_summary_shows_releases_outcomes_and_the_promotion_path(tmp_path, monkey
     text = inspect.summary(ctx, "Pipeline").text()
     lines = text.splitlines()
     assert lines[0] == "### Pipeline"
-    assert any(line.startswith(f"| dev | {good.id} | `{GOOD}` | - | {good.id} healthy") for line in lines)
+    assert any(line.startswith(f"| dev | {good.ref} | `{GOOD}` | - | {good.ref} healthy") for line in lines)
     assert any(line.startswith("| uat |") and "rejected: Deployment/hk-uat/hellok8s ProgressDeadlineExceeded" in line
                for line in lines)
     assert "| prod | - | `-` | - | - |" in lines

@@ -111,20 +111,20 @@ def test_gateway_canary_holds_then_resumes_to_full_promotion(prod_stable):
     status = ship("status", "prod")
     assert f"prod: {r1} stable, {r2} canary 10% (step 1/1, held for a decision)" in status.stdout
     assert history("prod")[r2][0] == "canary"
-    assert f"canary(prod): hellok8s {r2} held at 10% after analysis passed" in subjects(bare)
+    assert f"canary(prod): hellok8s@{r2} held at 10% after analysis passed" in subjects(bare)
 
     done = ship("promote", "uat", "prod", "--resume")
     assert done.exit_code == 0, done.output
-    assert f"promoted hellok8s {r2} to prod after its canary passed" in done.stdout
+    assert f"promoted hellok8s@{r2} to prod after its canary passed" in done.stdout
     route = kubectl_json(ns, "httproute", "hellok8s")
     assert [(b["name"], b["weight"]) for b in route["spec"]["rules"][0]["backendRefs"]] == [("hellok8s", 100)]
     assert not exists(ns, "deployment", "hellok8s-canary") or \
         kubectl_json(ns, "deployment", "hellok8s-canary")["metadata"].get("deletionTimestamp")
     assert not exists(ns, "service", "hellok8s-canary")
     assert stable_release(ns) == r2
-    assert f"promote(prod): hellok8s {r2} after canary 10% passed" in subjects(bare)
+    assert f"promote(prod): hellok8s@{r2} after canary 10% passed" in subjects(bare)
     assert history("prod")[r2] == ("healthy", "canary 10% passed")
-    assert not (work / "environments/prod/canary.yaml").exists()
+    assert not (work / "environments/prod/hellok8s/canary.yaml").exists()
     assert "canary" not in ship("status", "prod", "--output", "json").stdout.split('"canary":')[1].split(",")[0]
 
 
@@ -139,9 +139,9 @@ def test_steps_run_in_order_and_each_weight_reaches_the_api_server(prod_stable):
                                                            {"hellok8s": 50, "hellok8s-canary": 50}]
     assert all(s["gate"]["passed"] for s in data["steps"])
     log = subjects(bare)
-    assert log.index(f"promote(prod): hellok8s {r2} after canary 10% → 50% passed") < \
-        log.index(f"canary(prod): hellok8s {r2} at 50% (step 2/2, from uat)") < \
-        log.index(f"canary(prod): hellok8s {r2} at 10% (step 1/2, from uat)")
+    assert log.index(f"promote(prod): hellok8s@{r2} after canary 10% → 50% passed") < \
+        log.index(f"canary(prod): hellok8s@{r2} at 50% (step 2/2, from uat)") < \
+        log.index(f"canary(prod): hellok8s@{r2} at 10% (step 1/2, from uat)")
     assert stable_release(namespaces["prod"]) == r2
 
 
@@ -212,7 +212,7 @@ def test_never_ready_canary_aborts_and_leaves_stable_untouched(prod_stable):
     route = kubectl_json(ns, "httproute", "hellok8s")
     assert [(b["name"], b["weight"]) for b in route["spec"]["rules"][0]["backendRefs"]] == [("hellok8s", 100)]
     assert history("prod")[r2][0] == "rejected"
-    assert any(s.startswith(f"abort(prod): hellok8s {r2} canary at 10%: canary 10% failed") for s in subjects(bare))
+    assert any(s.startswith(f"abort(prod): hellok8s@{r2} canary at 10%: canary 10% failed") for s in subjects(bare))
     again = ship("promote", "uat", "prod")
     assert again.exit_code == 1 and f"PromotionError: {r2} was rejected in prod" in again.stderr
 

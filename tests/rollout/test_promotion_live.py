@@ -48,7 +48,7 @@ def test_promote_moves_the_same_digest_with_the_target_config(released_dev):
                                    capture_output=True, text=True, check=True).stdout)
     assert cm["data"]["MESSAGE"] == "Hello from uat" and cm["immutable"] is True
     log = git.Repo(bare).git.log("--format=%s", "main").splitlines()
-    assert f"promote(uat): hellok8s {dev_rel['id']} from dev" in log
+    assert f"promote(uat): hellok8s@{dev_rel['id']} from dev" in log
     history = json.loads(ship("history", "uat", "--output", "json").stdout)["releases"]
     assert history[0]["id"] == dev_rel["id"] and history[0]["outcome"] == "healthy"
 

@@ -68,7 +68,7 @@ def test_release_no_sync_commits_and_pushes_a_pinned_overlay(ship_repo, kubeconf
     result = ship("release", "dev", "hellok8s", "--no-sync", "--output", "json")
     assert result.exit_code == 0, result.output
     rel = json.loads(result.stdout)["release"]
-    assert remote_log(bare)[0] == f"release(dev): hellok8s {rel['id']}"
+    assert remote_log(bare)[0] == f"release(dev): hellok8s@{rel['id']}"
     assert git.Repo(work).head.commit.hexsha == git.Repo(bare).commit("main").hexsha
     rendered = subprocess.run(["kubectl", "kustomize", "environments/dev"], capture_output=True, text=True, check=True).stdout
     assert f"image: {rel['image']}" in rendered and "@sha256:" in rel["image"]
@@ -238,7 +238,7 @@ def test_digest_mismatch_of_a_given_image(refused, ship_repo, registry):
 def test_overlay_edited_into_something_kustomize_cannot_render(ship_repo):
     work, bare = ship_repo
     assert ship("release", "dev", "--no-sync").exit_code == 0
-    kz = work / "environments/dev/kustomization.yaml"
+    kz = work / "environments/dev/hellok8s/kustomization.yaml"
     kz.write_text(kz.read_text().replace("- namespace.yaml", "- namespace.yaml\n- missing-file.yaml"))
     commit_all(work, "hand edit")
     (work / "apps/hellok8s/config/dev.env").write_text("MESSAGE=new\n")

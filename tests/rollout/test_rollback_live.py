@@ -68,7 +68,7 @@ def test_a_good_release_becomes_healthy_and_is_recorded(dev, hellok8s_image):
     assert data["gate"]["passed"] is True and data["gate"]["subject"] == f"Deployment/{ns}/hellok8s"
     rid = data["release"]["id"]
     assert history()[rid] == ("healthy", "")
-    assert subjects(bare)[:2] == [f"record(dev): hellok8s {rid} healthy", f"release(dev): hellok8s {rid}"]
+    assert subjects(bare)[:2] == [f"record(dev): hellok8s@{rid} healthy", f"release(dev): hellok8s@{rid}"]
 
 
 def test_a_never_ready_release_is_rolled_back_automatically(dev, hellok8s_image, broken_images):
@@ -88,7 +88,7 @@ def test_a_never_ready_release_is_rolled_back_automatically(dev, hellok8s_image,
     assert live["status"].get("availableReplicas") == 3
     assert history()[bad_id] == ("rejected", f"Deployment/{ns}/hellok8s ProgressDeadlineExceeded")
     assert history()[good["id"]][0] == "rolled back to"
-    assert f"rollback(dev): {bad_id} → {good['id']}: Deployment/{ns}/hellok8s ProgressDeadlineExceeded" in subjects(bare)
+    assert f"rollback(dev): hellok8s@{bad_id} → {good['id']}: Deployment/{ns}/hellok8s ProgressDeadlineExceeded" in subjects(bare)
     assert git.Repo(bare).git.rev_list("--merges", "main") == ""
     # A rejected release is not released again by accident.
     again = release(broken_images["never-ready"], "--no-sync")
@@ -118,11 +118,11 @@ def test_manual_rollback_to_a_named_release(dev, hellok8s_image):
     assert second["id"] != first["id"]
     out = ship("rollback", "dev", "--to", first["id"], "--reason", "wrong greeting")
     assert out.exit_code == 0, out.output
-    assert out.stdout.splitlines()[0] == f"rolled back dev: {second['id']} → {first['id']}"
+    assert out.stdout.splitlines()[0] == f"rolled back dev: hellok8s@{second['id']} → {first['id']}"
     assert live_deployment(ns)["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"] == first["config"]
     assert history()[second["id"]] == ("rolled back", "wrong greeting")
     assert history()[first["id"]] == ("rolled back to", "wrong greeting")
-    assert subjects(bare)[0] == f"rollback(dev): {second['id']} → {first['id']}: wrong greeting"
+    assert subjects(bare)[0] == f"rollback(dev): hellok8s@{second['id']} → {first['id']}: wrong greeting"
     table = ship("history", "dev")
     assert table.exit_code == 0 and "OUTCOME" in table.stdout and "rolled back" in table.stdout
 
@@ -135,7 +135,7 @@ def test_rollback_recreates_a_config_version_pruned_from_the_overlay(dev, hellok
     first = json.loads(release(hellok8s_image).stdout)["release"]
     new_config(work, "second")
     assert release(hellok8s_image).exit_code == 0
-    config_file = work / f"environments/dev/configs/{first['config']}.yaml"
+    config_file = work / f"environments/dev/hellok8s/configs/{first['config']}.yaml"
     assert not config_file.exists()
     out = ship("rollback", "dev")  # to the previous healthy release
     assert out.exit_code == 0, out.output

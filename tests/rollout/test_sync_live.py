@@ -114,9 +114,9 @@ def test_prune_deletes_what_git_dropped_and_configmaps_no_running_replicaset_nee
     second = json.loads(ship("release", "dev", "--image", hellok8s_image, "--output", "json").stdout)
     assert {"subject": f"ConfigMap/{ns}/{second['release']['config']}", "action": "created"} in second["changes"]
     # The first config is still in the overlay (keep_configs 5); its ReplicaSet is scaled to 0 now.
-    kz = (work / "environments/dev/kustomization.yaml").read_text()
+    kz = (work / "environments/dev/hellok8s/kustomization.yaml").read_text()
     kz = "\n".join(line for line in kz.splitlines() if first["config"] not in line) + "\n"
-    (work / "environments/dev/kustomization.yaml").write_text(kz)
+    (work / "environments/dev/hellok8s/kustomization.yaml").write_text(kz)
     commit_all(work, "drop the first config from the overlay")
     out = ship("sync", "dev", "--output", "json")
     assert out.exit_code == 0, out.output
@@ -210,7 +210,7 @@ def test_an_object_outside_the_environment_namespace_is_refused(released):
     work, _, ns, _ = released
     (work / "environments/dev/clusterrole.yaml").write_text(
         "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: sneaky\nrules: []\n")
-    kz = work / "environments/dev/kustomization.yaml"
+    kz = work / "environments/dev/hellok8s/kustomization.yaml"
     kz.write_text(kz.read_text().replace("- namespace.yaml", "- namespace.yaml\n- clusterrole.yaml"))
     commit_all(work, "cluster-scoped object")
     result = ship("sync", "dev")
@@ -235,7 +235,7 @@ def test_unreachable_cluster_and_missing_context(released, tmp_path, monkeypatch
 
 def test_a_kustomize_failure_is_one_line_and_touches_nothing(released):
     work, _, ns, _ = released
-    kz = work / "environments/dev/kustomization.yaml"
+    kz = work / "environments/dev/hellok8s/kustomization.yaml"
     kz.write_text(kz.read_text() + "bogusField: 1\n")
     commit_all(work, "broken overlay")
     result = ship("sync", "dev")

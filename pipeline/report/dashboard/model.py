@@ -24,7 +24,7 @@ from pipeline.gitops.ledger import Outcome
 from pipeline.report import metrics as dora
 from pipeline.report.deployments import replay
 from pipeline.report.events import Event, iso, read_events
-from pipeline.report.status import environment_status
+from pipeline.report.status import environment_status, slots
 from pipeline.rollout.traffic import live_weights
 
 MAX_TIMELINE = 1000  # rows on the page; every event is still in data.json
@@ -113,11 +113,13 @@ def gather(ctx: Context, live: bool, since: str, title: str = "ship", commit_url
                   timeline=list(reversed(events)), commit_url=commit_url, buckets=dora.buckets(win))
     unreachable = []
     for env in cfg.environments.values():
-        last = next((e for e in board.timeline if e.environment == env.name), None)
-        row, canary, error = _environment(ctx, env, last, live)
-        board.rows.append(row)
-        board.canaries += [canary] if canary else []
-        unreachable += [f"{env.name}: {error}"] if error else []
+        for slot in slots(ctx, env):
+            last = next((e for e in board.timeline if e.environment == env.name
+                         and getattr(e, "app", slot.app) in (slot.app, None, "")), None)
+            row, canary, error = _environment(ctx, slot, last, live)
+            board.rows.append(row)
+            board.canaries += [canary] if canary else []
+            unreachable += [f"{env.name}: {error}"] if error and f"{env.name}: {error}" not in unreachable else []
         board.figures[env.name] = dora.figures(history, win, env.name)
         board.series.append(dora.series(history, win, env.name))
     if live:
@@ -138,7 +140,7 @@ def _environment(ctx: Context, env: Environment, last: Event | None, live: bool)
         canary=state.describe() if state else "", changed=last)
     health, message, drift, error, weights = "", "", None, "", {}
     if live:
-        status = environment_status(ctx, env)
+        status = environment_status(ctx, env)[0]
         error = status.error or ""
         if not (error and status.health == "Unknown"):
             health, message, drift = status.health, status.health_message, status.drift
