@@ -1,23 +1,30 @@
 """`ship init APP`: scaffold ship into an existing repository, for the user's own app.
 
-Writes ship.yaml, `environments/{dev,uat,prod}/`, a kustomize base and per-environment config
-for the app when it has none, the deployer RBAC for each environment (`deploy/rbac/ENV.yaml`,
-applied once by a platform team), and the GitHub Actions workflows (pipeline.yml, rollback.yml,
-and preview.yml for pull requests) with their setup action. Refuses to overwrite anything
-without --force, checking every file before writing any, so a refused init changes nothing.
+In a repository without ship.yaml it writes ship.yaml, `environments/{dev,uat,prod}/`, a
+kustomize base and per-environment config for the app when it has none, a `.gitignore` for its
+build output, the deployer RBAC for each environment (`deploy/rbac/ENV.yaml`, applied once by a
+platform team), and the GitHub Actions workflows (pipeline.yml, rollback.yml, and preview.yml for
+pull requests) with their setup action. In a repository that has a ship.yaml with `apps:` it
+adds the app: its folder's files (config for every environment ship.yaml names) and its entry
+under `apps:`, edited into the text so comments and the other apps stay byte for byte; the
+environments, RBAC and workflows are left alone. Refuses to overwrite anything without --force
+(and to add an app ship.yaml has), checking every file before writing any, so a refused init
+changes nothing.
 """
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
-from pipeline import names
+from pipeline import config, names
 from pipeline.errors import ConfigError
 from pipeline.gitops import yamlsafe
 from pipeline.kube import rbac
 
 ENVIRONMENTS = ("dev", "uat", "prod")
+_APPS_LINE = re.compile(r"^apps:[ \t]*(?P<value>[^#\s][^#]*?)?[ \t]*(#.*)?$")
 
 
 def template(name: str) -> str:
@@ -46,37 +53,122 @@ def workflow_files(app_secrets: dict[str, tuple[str, ...]]) -> dict[str, str]:
     }
 
 
-def planned_files(root: Path, app: str, path: str, port: int, registry: str) -> dict[str, str]:
-    """Every file `ship init` writes, by path relative to the repository root."""
+def _filler(app: str, path: str, port: int, registry: str):
+    def fill(text: str) -> str:
+        return (text.replace("__APP_ENTRY__\n", template("app.yaml")).replace("__APP__", app)
+                .replace("__PATH__", path).replace("__PORT__", str(port)).replace("__REGISTRY__", registry))
+    return fill
+
+
+def _check_names(app: str, path: str) -> None:
     if not names.valid_name(app):
         raise ConfigError(f"app name {app!r}: expected {names.NAME_RULE}")
     if not names.inside_repository(path):
         raise ConfigError(f"--path {path!r}: expected {names.PATH_RULE}; nothing written")
 
-    def fill(text: str) -> str:
-        return (text.replace("__APP__", app).replace("__PATH__", path).replace("__PORT__", str(port))
-                .replace("__REGISTRY__", registry))
 
+def app_files(root: Path, app: str, path: str, port: int, environments: list[str], fill) -> dict[str, str]:
+    """The app's own folder: a base when it has none, config per environment, a .gitignore."""
+    files = {}
+    if not (root / path / "base").exists():
+        for name in ("kustomization.yaml", "deployment.yaml", "service.yaml"):
+            files[f"{path}/base/{name}"] = fill(template(name))
+    for env in environments:
+        if not (root / path / "config" / f"{env}.env").exists():
+            files[f"{path}/config/{env}.env"] = (f"# {app}'s config for {env}: KEY=value lines. Never secrets: those come "
+                                                 f"from {names.secret_variable(app, '<KEY>')} at sync time.\nENVIRONMENT={env}\n")
+    if not (root / path / ".gitignore").exists():
+        files[f"{path}/.gitignore"] = fill(template("gitignore"))
+    return files
+
+
+def planned_files(root: Path, app: str, path: str, port: int, registry: str) -> dict[str, str]:
+    """Every file `ship init` writes in a repository without ship.yaml, by path relative to the root."""
+    _check_names(app, path)
+    fill = _filler(app, path, port, registry)
     files = {"ship.yaml": fill(template("ship.yaml"))}
     for env in ENVIRONMENTS:
         files[f"environments/{env}/.gitkeep"] = ""
         objects = rbac.deployer_objects(f"{app}-{env}")
         files[f"deploy/rbac/{env}.yaml"] = (f"# The deployer identity for {env}: apply once with cluster-admin rights.\n"
                                             + yamlsafe.dumps_all(objects))
-    if not (root / path / "base").exists():
-        for name in ("kustomization.yaml", "deployment.yaml", "service.yaml"):
-            files[f"{path}/base/{name}"] = fill(template(name))
-    for env in ENVIRONMENTS:
-        if not (root / path / "config" / f"{env}.env").exists():
-            files[f"{path}/config/{env}.env"] = (f"# {app}'s config for {env}: KEY=value lines. Never secrets: those come "
-                                                 f"from {names.secret_variable(app, '<KEY>')} at sync time.\nENVIRONMENT={env}\n")
+    files.update(app_files(root, app, path, port, list(ENVIRONMENTS), fill))
     files.update(workflow_files({app: ()}))
     return files
 
 
+def with_app(text: str, entry: str) -> str:
+    """ship.yaml's text with `entry` (an app's block, indented 2 and 4) added at the end of `apps:`,
+    re-indented like the apps already there; every other line is kept as it is. Pure."""
+    lines = text.splitlines(keepends=True)
+    found = [i for i, line in enumerate(lines) if _APPS_LINE.match(line.rstrip("\n"))]
+    if len(found) != 1:
+        raise ConfigError("ship.yaml: no top-level `apps:` line to add the app under; add it by hand")
+    start = found[0]
+    match = _APPS_LINE.match(lines[start].rstrip("\n"))
+    value = match.group("value") if match else None
+    if value and value.strip() != "{}":
+        raise ConfigError("ship.yaml: `apps:` is written inline (flow style); add the app by hand")
+    if value:  # `apps: {}`: no apps yet
+        lines[start] = re.sub(r"apps:\s*\{\}[ \t]*", "apps:", lines[start], count=1).replace("apps:#", "apps: #")
+    end = start + 1  # one past the last indented line of the block
+    for i in range(start + 1, len(lines)):
+        if lines[i].strip() and not lines[i][0].isspace() and not lines[i].startswith("#"):
+            break
+        if lines[i].strip() and lines[i][0].isspace():
+            end = i + 1
+    block = [line for line in lines[start + 1:end] if line.strip() and not line.lstrip().startswith("#")]
+    outer = _indent(block[0]) if block else "  "
+    inner = next((_indent(line) for line in block if len(_indent(line)) > len(outer)), outer * 2)
+    added = "".join(outer + line[2:] if _indent(line) == "  " else inner + line[4:] if line.strip() else line
+                    for line in entry.splitlines(keepends=True))
+    if end > 0 and not lines[end - 1].endswith("\n"):
+        lines[end - 1] += "\n"
+    return "".join(lines[:end]) + added + "".join(lines[end:])
+
+
+def _indent(line: str) -> str:
+    return line[:len(line) - len(line.lstrip(" "))]
+
+
+def added_app(root: Path, app: str, path: str, port: int, registry: str) -> dict[str, str]:
+    """The files `ship init APP` writes to add APP to the ship.yaml at `root`: the edited
+    ship.yaml (checked to differ from the old one by APP alone, and to load) and APP's folder."""
+    _check_names(app, path)
+    old_text = (root / config.CONFIG_FILE).read_text()
+    before = yamlsafe.loads(old_text, config.CONFIG_FILE)
+    old = config.parse(before, root, config.CONFIG_FILE)
+    if app in old.apps:
+        raise ConfigError(f"app {app!r} is already in {config.CONFIG_FILE}; nothing written")
+    taken = [a.name for a in old.apps.values() if a.path == Path(path)]
+    if taken:
+        raise ConfigError(f"--path {path}: app {taken[0]!r} is built from it already; nothing written")
+    fill = _filler(app, path, port, registry)
+    entry = fill(template("app.yaml"))
+    new_text = with_app(old_text, entry)
+    after = yamlsafe.loads(new_text, config.CONFIG_FILE)
+    if after != {**before, "apps": {**(before.get("apps") or {}), app: yamlsafe.loads(entry)[app]}}:
+        raise ConfigError(f"{config.CONFIG_FILE}: could not add {app!r} under `apps:` without changing other lines; "
+                          "add it by hand; nothing written")
+    config.parse(after, root, config.CONFIG_FILE)
+    return {config.CONFIG_FILE: new_text, **app_files(root, app, path, port, list(old.environments), fill)}
+
+
+def _is_ship_config(root: Path) -> bool:
+    """Whether `root` has a ship.yaml with `apps:` to add an app to (else init writes a new one)."""
+    try:
+        data = yamlsafe.load_file(root / config.CONFIG_FILE, config.CONFIG_FILE)
+    except (OSError, ConfigError):
+        return False
+    return isinstance(data, dict) and "apps" in data
+
+
 def init(root: Path, app: str, path: str, port: int, registry: str, force: bool = False) -> list[str]:
-    files = planned_files(root, app, path, port, registry)
-    existing = [name for name in files if (root / name).exists() and not name.endswith(".gitkeep")]
+    """Scaffold ship at `root`, or add APP to the ship.yaml there; the paths written."""
+    adding = _is_ship_config(root)
+    files = added_app(root, app, path, port, registry) if adding else planned_files(root, app, path, port, registry)
+    existing = [name for name in files if (root / name).exists() and not name.endswith(".gitkeep")
+                and not (adding and name == config.CONFIG_FILE)]
     if existing and not force:
         raise ConfigError(f"{existing[0]} already exists" + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else "")
                           + "; nothing written; pass --force to overwrite")

@@ -1,5 +1,6 @@
-"""`ship init`: scaffolds ship into an empty repository, refuses to overwrite, and what it
-writes takes a release through the local cluster."""
+"""`ship init`: scaffolds ship into an empty repository, refuses to overwrite, adds an app to a
+repository that has ship.yaml (leaving the other apps byte for byte), and what it writes takes
+a release through the local cluster."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from pipeline import config
+from pipeline import config, scaffold
 from pipeline.cli import app
-from tests.conftest import bare_and_clone
+from pipeline.errors import ConfigError
+from tests.conftest import bare_and_clone, commit_all, copy_project
 
 
 def ship(*args: str):
@@ -112,3 +114,84 @@ def test_init_refuses_a_name_other_commands_would_refuse(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = ship("init", "a" * 41)
     assert out.exit_code == 1 and "at most 40 characters" in out.stderr and list(tmp_path.iterdir()) == []
+
+
+# ── adding an app to a repository that has ship.yaml ─────────────────────────────────────────
+
+
+def _project_clone(tmp_path, monkeypatch):
+    bare, work, repo = bare_and_clone(tmp_path, "repo")
+    copy_project(work)
+    commit_all(work, "hellok8s")
+    monkeypatch.chdir(work)
+    return work, repo
+
+
+def _files(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_init_adds_an_app_and_keeps_the_other_app_and_environments_byte_for_byte(tmp_path, monkeypatch):
+    work, repo = _project_clone(tmp_path, monkeypatch)
+    before_cfg = config.load(work, environ={})
+    old_text, old_app = (work / "ship.yaml").read_text(), _files(work / "apps/hellok8s")
+    out = ship("init", "shop", "--port", "9000")
+    assert out.exit_code == 0, out.output
+    assert out.stdout.splitlines()[:2] == ["wrote ship.yaml", "wrote apps/shop/base/kustomization.yaml"]
+    assert "deploy/rbac" not in out.stdout and ".github" not in out.stdout
+    new_text = (work / "ship.yaml").read_text()
+    block = new_text[new_text.index("\n  shop:\n") + 1:new_text.index("\n\nenvironments:\n") + 1]
+    assert all(line.startswith("    ") for line in block.splitlines()[1:])
+    # one block added at the end of `apps:`, not a byte of the rest changed
+    assert new_text == old_text.replace("\n\nenvironments:\n", "\n" + block + "\nenvironments:\n", 1)
+    assert _files(work / "apps/hellok8s") == old_app
+    cfg = config.load(work, environ={})
+    assert list(cfg.apps) == ["hellok8s", "shop"] and cfg.apps["hellok8s"] == before_cfg.apps["hellok8s"]
+    assert cfg.environments == before_cfg.environments
+    assert cfg.app("shop").path.as_posix() == "apps/shop" and cfg.app("shop").image == "shop"
+    assert sorted(p.name for p in (work / "apps/shop/config").iterdir()) == ["dev.env", "prod.env", "uat.env"]
+
+
+def test_the_gitignore_init_writes_keeps_the_tree_clean_after_a_build(tmp_path, monkeypatch):
+    work, repo = _project_clone(tmp_path, monkeypatch)
+    assert ship("init", "shop").exit_code == 0
+    assert (work / "apps/shop/.gitignore").read_text().splitlines()[-1] == "bin/"
+    commit_all(work, "ship init shop")
+    for binary in ("apps/shop/bin/shop", "apps/hellok8s/bin/hellok8s"):
+        (work / binary).parent.mkdir(parents=True, exist_ok=True)
+        (work / binary).write_bytes(b"\x7fELF built")
+    assert repo.git.status("--porcelain", "--untracked-files=all") == ""
+    # hellok8s's own folder ignores its binary (not only the repository's top-level .gitignore)
+    assert repo.git.check_ignore("-v", "apps/hellok8s/bin/hellok8s").startswith("apps/hellok8s/.gitignore:")
+
+
+def test_init_refuses_an_app_ship_yaml_has_and_writes_nothing(tmp_path, monkeypatch):
+    work, repo = _project_clone(tmp_path, monkeypatch)
+    out = ship("init", "hellok8s")
+    assert out.exit_code == 1
+    assert out.stderr.strip() == "ConfigError: app 'hellok8s' is already in ship.yaml; nothing written"
+    assert repo.git.status("--porcelain", "--untracked-files=all") == ""
+    out = ship("init", "shop", "--path", "apps/hellok8s")
+    assert out.exit_code == 1 and "app 'hellok8s' is built from it already; nothing written" in out.stderr
+    assert repo.git.status("--porcelain", "--untracked-files=all") == ""
+
+
+ENTRY = "  shop:\n    path: apps/shop\n    image: shop  # repository\n"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("registry: r\n\n# the apps\napps:\n  a:\n    path: a\n    image: a\n\n# where they go\nenvironments: {}\n",
+     "registry: r\n\n# the apps\napps:\n  a:\n    path: a\n    image: a\n  shop:\n    path: apps/shop\n"
+     "    image: shop  # repository\n\n# where they go\nenvironments: {}\n"),
+    ("apps:\n    a:\n        path: a\n# b was here\n    c:\n        path: c",
+     "apps:\n    a:\n        path: a\n# b was here\n    c:\n        path: c\n    shop:\n        path: apps/shop\n"
+     "        image: shop  # repository\n"),
+    ("apps: {}  # none yet\nenvironments: {}\n", "apps: # none yet\n" + ENTRY + "environments: {}\n"),
+])
+def test_with_app_adds_the_entry_at_the_end_of_apps_and_keeps_every_other_line(text, expected):
+    assert scaffold.with_app(text, ENTRY) == expected
+
+
+def test_with_app_refuses_apps_written_inline():
+    with pytest.raises(ConfigError, match="written inline"):
+        scaffold.with_app("apps: {a: {path: a, image: a}}\n", ENTRY)

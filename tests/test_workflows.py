@@ -5,6 +5,7 @@ roll prod back."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -52,10 +53,17 @@ def test_pipeline_shape_queues_per_environment_with_least_permissions():
     wf = yaml.safe_load((ROOT / ".github/workflows/pipeline.yml").read_text())
     assert wf["permissions"] == {"contents": "write"}
     assert not any(p.startswith("environments") for p in wf[True]["push"]["paths"])  # ship's commits do not re-trigger
-    assert list(wf["jobs"]) == ["build", "dev", "uat", "prod"]
+    assert list(wf["jobs"]) == ["changes", "build", "dev", "uat", "prod"]
     for env in ("dev", "uat", "prod"):
         job = wf["jobs"][env]
         assert job["environment"] == env and job["concurrency"] == {"group": f"ship-{env}", "cancel-in-progress": False}
+    build = wf["jobs"]["build"]
+    assert build["needs"] == "changes" and build["if"] == "needs.changes.outputs.count != '0'"
+    assert build["strategy"]["matrix"] == "${{ fromJSON(needs.changes.outputs.matrix) }}"
+    assert build["concurrency"]["group"] == "ship-build-${{ matrix.app }}"  # legs of one run never cancel each other
+    download = next(s for s in wf["jobs"]["dev"]["steps"] if s.get("uses", "").startswith("actions/download-artifact"))
+    assert download["with"]["pattern"] == "image-*" and download["with"]["merge-multiple"] is True
+    assert wf["jobs"]["uat"]["if"] == "${{ !cancelled() && !failure() }}"  # also after a run that built nothing
     assert wf["env"]["SHIP_SECRET_HELLOK8S_DB_PASSWORD"] == "${{ secrets.SHIP_SECRET_HELLOK8S_DB_PASSWORD }}"
     assert "ship promote uat prod --canary 10" in wf["jobs"]["prod"]["steps"][-2]["run"]
 
@@ -116,9 +124,10 @@ def test_pipeline_and_rollback_steps_run_against_the_local_parts(env_repo, local
     pipeline = work / ".github/workflows/pipeline.yml"
     try:
         outputs = run.run(pipeline)
-        assert outputs["build"]["image"].startswith(f"{local_parts['SHIP_REGISTRY']}/hellok8s:")
+        assert outputs["changes"]["matrix"] == '{"app": ["hellok8s"]}'
         summary = run.summary
-        assert "Built and pinned" in summary and "```mermaid\nflowchart LR" in summary
+        assert f"Built and pinned `{local_parts['SHIP_REGISTRY']}/hellok8s:" in summary
+        assert "```mermaid\nflowchart LR" in summary
         assert "  dev --> uat\n  uat --> prod" in summary
         # a second commit while prod is frozen: dev and uat take it, prod's job is held, not failed
         env_file = work / "apps/hellok8s/config/dev.env"
@@ -152,3 +161,60 @@ def test_pipeline_and_rollback_steps_run_against_the_local_parts(env_repo, local
     import base64
 
     assert base64.b64decode(secret).decode() == "from-a-github-secret"
+
+
+FAKE_SHIP = """#!/bin/bash
+# ship for the pipeline's plumbing: `build --changed --list` is the real one; a build prints a
+# pinned image; everything else is written to the log.
+if [ "$1" = build ] && [ "$2" = --changed ]; then exec {real} "$@"; fi
+if [ "$1" = build ]; then echo "registry.example.com/$2:abc1234@sha256:$(printf '%064d' 0)"; exit 0; fi
+echo "ship $*" >> {log}
+"""
+
+
+def test_pipeline_builds_the_changed_apps_as_a_matrix_and_releases_them_to_dev_in_one_command(tmp_path):
+    """The pipeline's plumbing with a stand-in ship (no cluster): the changes job's matrix, one
+    build leg per app, their images passed on as artifacts, one `ship release dev` for them all,
+    and no build or release when nothing changed."""
+    import sys
+
+    bare, work, repo = bare_and_clone(tmp_path, "repo")
+    copy_project(work)
+    shutil.copytree(ROOT / ".github", work / ".github")
+    scaffold.init(work, "shop", "apps/shop", 8080, "unused")
+    commit_all(work, "two apps")
+    repo.git.branch("--set-upstream-to=origin/main", "main")
+    bin_dir, log = tmp_path / "bin", tmp_path / "ship.log"
+    bin_dir.mkdir()
+    (bin_dir / "ship").write_text(FAKE_SHIP.format(real=Path(sys.executable).parent / "ship", log=log))
+    (bin_dir / "ship").chmod(0o755)
+    env = runner_env({})
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    context = {"secrets.KUBECONFIG": "", "secrets.SHIP_SECRET_HELLOK8S_DB_PASSWORD": "", "vars.SHIP_REGISTRY": "",
+               "secrets.REGISTRY_USERNAME": "", "secrets.REGISTRY_PASSWORD": "", "secrets.SHIP_COSIGN_KEY": "",
+               "secrets.COSIGN_PASSWORD": "", "github.actor": "octocat"}
+    run = WorkflowRun(work, tmp_path, context, env)
+    try:
+        outputs = run.run(work / ".github/workflows/pipeline.yml")
+        assert json.loads(outputs["changes"]["matrix"]) == {"app": ["hellok8s", "shop"]} and outputs["changes"]["count"] == "2"
+        image = "registry.example.com/{}:abc1234@sha256:" + "0" * 64
+        assert log.read_text().splitlines() == [
+            f"ship release dev hellok8s shop --image hellok8s={image.format('hellok8s')} "
+            f"--image shop={image.format('shop')}",
+            "ship summary --title release dev",
+            "ship promote dev uat", "ship summary --title promote uat",
+            "ship promote uat prod --canary 10", "ship summary --title promote prod"]
+        assert [(s.job, s.name) for s in run.steps].count(("build", "ship build")) == 2  # a leg per app
+        # both released as they are now: nothing to build or release; uat and prod still run
+        for app in ("hellok8s", "shop"):
+            (work / "environments/dev" / app).mkdir(parents=True, exist_ok=True)
+            sha = repo.git.rev_list("-1", "HEAD", "--", f"apps/{app}")
+            (work / "environments/dev" / app / "release.yaml").write_text(f"id: r1\napp: {app}\ncommit: {sha}\n")
+        commit_all(work, "released")
+        log.unlink()
+        outputs = run.run(work / ".github/workflows/pipeline.yml")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{run.output()[-4000:]}") from None
+    assert outputs["changes"] == {"matrix": '{"app": []}', "count": "0"}
+    assert outputs["build"] == {"result": "skipped"} and outputs["dev"] == {"result": "skipped"}
+    assert log.read_text().splitlines()[0] == "ship promote dev uat"

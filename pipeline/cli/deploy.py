@@ -14,17 +14,23 @@ from pipeline.kube.lock import LockOptions
 
 @app.command()
 def build(
-    app_name: Optional[str] = typer.Argument(None, metavar="[APP]", help="App from ship.yaml (default: the only one)."),
+    app_names: Optional[list[str]] = typer.Argument(None, metavar="APP",
+                                                    help="Apps from ship.yaml (default: every app)."),
+    changed: bool = typer.Option(False, "--changed",
+                                 help="Only the apps whose path changed since their release in the first environment."),
+    list_only: bool = typer.Option(False, "--list", help='Print the apps as a CI matrix, {"app": [...]}, and build none.'),
     allow_dirty: bool = typer.Option(False, "--allow-dirty", help="Build even with uncommitted changes."),
     key: Optional[str] = typer.Option(None, "--key", metavar="PATH",
                                       help="cosign private key to sign the digest with (default: $SHIP_COSIGN_KEY)."),
     output: Output = OutputOpt,
 ) -> None:
-    """Build APP's image, push it, sign it (with a key) and print the digest-pinned reference.
+    """Build each APP's image, push it, sign it (with a key) and print the digest-pinned reference.
 
+    One app: the reference alone; several (or --changed): a line `APP IMAGE` each.
     Example: ship build hellok8s  →  127.0.0.1:15000/hellok8s:3f2a1bc@sha256:…
+    Example: ship build --changed --list  →  {"app": ["hellok8s"]}
     """
-    run(lambda ctx: deploy.build(ctx, app_name, allow_dirty, key), output)
+    run(lambda ctx: deploy.build(ctx, app_names, allow_dirty, key, changed=changed, list_only=list_only), output)
 
 
 OverrideFreezeOpt = typer.Option(False, "--override-freeze", help="Go through a freeze; needs --reason (recorded).")

@@ -15,7 +15,8 @@ from pipeline.errors import ConfigError, PromotionError, ShipError
 from pipeline.gitops.git import Commit
 from pipeline.gitops.records import Release
 from pipeline.gitops.canary_overlay import CanaryState
-from pipeline.image.build import BuildResult, build_app
+from pipeline.image.build import BuildResult, Builds, build_app
+from pipeline.image.changed import Matrix, changed_apps
 from pipeline.image.registry import ImageRef
 from pipeline.image.verify import pinned_images
 from pipeline.kube.apply import SyncOptions, SyncResult
@@ -38,8 +39,22 @@ from pipeline.rollout.rollback import RollbackResult
 from pipeline.rollout.sync import sync_environment
 
 
-def build(ctx: Context, app_name: str | None, allow_dirty: bool = False, key: str | None = None) -> BuildResult:
-    return build_app(ctx, ctx.config.app(app_name), allow_dirty=allow_dirty, key=key)
+def build(ctx: Context, app_names: list[str] | None = None, allow_dirty: bool = False, key: str | None = None, *,
+          changed: bool = False, list_only: bool = False) -> BuildResult | Builds | Matrix:
+    """Build the named apps (none named: every app). One app, named or the only one, and not
+    --changed: its BuildResult, printed as the pinned image alone. `changed`: only the apps changed
+    since their last release in the first environment; `list_only`: the apps as a matrix, unbuilt."""
+    cfg = ctx.config
+    apps = [cfg.app(name) for name in dict.fromkeys(app_names)] if app_names else list(cfg.apps.values())
+    if changed:
+        apps = changed_apps(cfg, ctx.workspace.git, apps)
+    if list_only:
+        return Matrix([app.name for app in apps])
+    if len(apps) == 1 and not changed:
+        return build_app(ctx, apps[0], allow_dirty=allow_dirty, key=key)
+    if not apps:
+        ctx.progress("no app changed since its last release; nothing to build")
+    return Builds({app.name: build_app(ctx, app, allow_dirty=allow_dirty, key=key) for app in apps})
 
 
 def _apps(ctx: Context, app_names: list[str]) -> list[App]:

@@ -159,3 +159,19 @@ def build_app(ctx: Context, app: App, *, allow_dirty: bool = False, key: str | N
     if reported and reported != pinned.digest:
         raise BuildError(f"digest mismatch for {repository}:{tag}: engine pushed {reported}, registry serves {pinned.digest}")
     return sign(ctx, BuildResult(pinned, head.sha, built=True), key)
+
+
+@dataclass(frozen=True)
+class Builds:
+    """`ship build` of several apps (or `--changed`): a line `APP IMAGE` each."""
+
+    builds: dict[str, BuildResult]  # by app, in ship.yaml's order
+
+    def to_json(self) -> dict:
+        return {"images": {app: str(b.image) for app, b in self.builds.items()}}
+
+    def text(self) -> str:
+        return "\n".join(f"{app} {b.image}" for app, b in self.builds.items())
+
+    def notes(self) -> list[str]:
+        return [f"{app}: {b.warning}" for app, b in self.builds.items() if b.warning]
