@@ -77,7 +77,8 @@ class StatusReport:
                  r.canary or "-", r.last_change or "-") for r in self.rows]
         lines = [table_text(("ENV", "APP", "RELEASE", "DIGEST", "CONFIG", "HEALTH", "DRIFT", "CANARY", "LAST CHANGE"),
                             rows)]
-        lines += [summary_line(r) for r in self.rows if r.canary]
+        per_env = [r.environment for r in self.rows]
+        lines += [summary_line(r, per_env.count(r.environment) == 1) for r in self.rows if r.canary]
         lines += [f"{r.freeze}: releases and promotions are held" for r in self.rows if r.freeze]
         return "\n".join(dict.fromkeys(lines))  # a freeze holds the environment: said once
 

@@ -71,12 +71,20 @@ def workload_ops(workload: dict, release: Release, config_name: str) -> list[dic
     return ops
 
 
-def environment_files(env: Environment, apps: list[str]) -> dict[str, str | None]:
-    """The environment's own files: its Namespace and a kustomization listing its apps' folders."""
-    kz = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "namespace": env.namespace,
-          "resources": [NAMESPACE_FILE, *sorted(apps)]}
-    return {KUSTOMIZATION: HEADER + yamlsafe.dumps(kz),
+def environment_files(env: Environment, apps: list[str], current: str | None = None) -> dict[str, str | None]:
+    """The environment's own files: its Namespace and a kustomization listing its apps' folders,
+    keeping whatever else `current` (the kustomization now) lists or sets."""
+    kz = _load_kustomization(current, env.whole)
+    listed = [r for r in kz.get("resources", []) if isinstance(r, str)]
+    others = [r for r in listed if r != NAMESPACE_FILE and not _is_app_folder(r)]
+    kz.update(namespace=env.namespace, resources=[NAMESPACE_FILE, *sorted(apps), *others])
+    return {KUSTOMIZATION: HEADER + yamlsafe.dumps(_ordered(kz)),
             NAMESPACE_FILE: HEADER + yamlsafe.dumps(namespace_object(env))}
+
+
+def _is_app_folder(resource: str) -> bool:
+    """An app's folder in the environment's kustomization: a plain name, no file, no path."""
+    return "/" not in resource and "." not in resource
 
 
 def ship_labels(kz: dict, env: Environment, app: App) -> list[dict]:

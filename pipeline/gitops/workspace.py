@@ -197,7 +197,8 @@ class Workspace:
         key = f"{env.app}/{overlay.KUSTOMIZATION}"
         if key in out:
             apps = apps | {env.app} if out[key] is not None else apps - {env.app}
-        out.update(overlay.environment_files(env.whole, sorted(apps)))
+        top = self.root / env.folder / overlay.KUSTOMIZATION
+        out.update(overlay.environment_files(env.whole, sorted(apps), top.read_text() if top.is_file() else None))
         return overlay.OverlayFiles(out)
 
     def write(self, env: Environment, files: overlay.OverlayFiles) -> list[str]:

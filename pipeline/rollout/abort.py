@@ -37,7 +37,8 @@ class AbortResult:
     def text(self) -> str:
         if self.release:
             refs = ", ".join(f"{a}@{r}" for a, r in zip(self.apps, self.release.split(", "), strict=False))
-            return f"aborted the canary of {refs or self.release} in {self.environment}: {self.reason}"
+            return (f"aborted the canary of {self.release if len(self.apps) < 2 else refs} in {self.environment}: "
+                    f"{self.reason}")
         return f"removed a leftover canary from {self.environment}"
 
 

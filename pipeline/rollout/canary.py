@@ -69,7 +69,8 @@ class CanaryResult:
         env, refs = self.release.environment, ", ".join(r.ref for r in self.releases)
         lines = [f"commit {c.short} {c.subject}" for c in self.commits]
         if self.outcome is CanaryOutcome.HELD:
-            lines.append(f"{refs} held as a canary in {env} after its analysis passed; "
+            verb = "is" if len(self.releases) == 1 else "are"
+            lines.append(f"{refs} {verb} held as a canary in {env} after the analysis passed; "
                          f"ship promote {self.source} {env} --resume, or ship abort {env}")
         else:
             images = "; ".join(f"{r.ref}: {r.image}" for r in self.releases)
@@ -108,6 +109,11 @@ def run_canary(ctx: Context, target: Environment, states: list[CanaryState], hol
         return _run(ctx, target, states, hold, clearance)
 
 
+def named(releases: list[Release]) -> str:
+    """A release by its id; several (a unit) by APP@ID."""
+    return releases[0].id if len(releases) == 1 else ", ".join(r.ref for r in releases)
+
+
 def _apps(ctx: Context, states: list[CanaryState]) -> list[App]:
     return [ctx.config.app(s.release.app) for s in states]
 
@@ -137,9 +143,11 @@ def _run(ctx: Context, target: Environment, states: list[CanaryState], hold: boo
         if failed:
             s, gate = failed[0]
             reason = f"canary {s.weight}% failed: {gate.subject} {gate.reason}: {gate.message}"
+            stables = [ctx.workspace.current_release(target.slot(x.release.app)) for x in states]
             aborting.abort(ctx, target, reason)
-            raise GateFailed(f"{target.name}: {reason}; aborted: weight 0, canaries removed, stables untouched, "
-                             f"{', '.join(x.release.ref for x in states)} rejected", gate)
+            raise GateFailed(f"{target.name}: {reason}; aborted: weight 0, canary removed, stable "
+                             f"{named([r for r in stables if r]) or '-'} untouched, "
+                             f"{named([x.release for x in states])} rejected", gate)
         ctx.progress(f"step {i + 1}/{len(first.steps)} passed: " + "; ".join(map(str, gates)))
     if hold:
         return _hold(ctx, target, states, result)

@@ -122,7 +122,7 @@ def roll_back_many(ctx: Context, env: Environment, moves: list[Move], reason: st
     failed = [m for m in moves if outcomes[m.app.name] is Outcome.ROLLBACK_FAILED]
     if failed:
         gate = gates[failed[0].app.name]
-        raise GateFailed(f"{env.name}: the rollback to {failed[0].target.release.ref} failed its gate too ({gate}); "
+        raise GateFailed(f"{env.name}: the rollback to {failed[0].target.release.id} failed its gate too ({gate}); "
                          "stopped without rolling back further: fix it by hand or roll back to another release", gate)
     results = []
     for m, w in zip(moves, written, strict=True):
@@ -140,10 +140,10 @@ def after_failed_gate(ctx: Context, app: App, env: Environment, failed: Release,
     target = ctx.workspace.ledger(slot).last_runnable(excluding=failed.id)
     if target is None:
         ctx.workspace.record_outcome(slot, failed, Outcome.REJECTED, reason)
-        raise GateFailed(f"{env.name}: {failed.ref} failed its gate ({gate}); no earlier healthy release to roll "
+        raise GateFailed(f"{env.name}: {failed.id} failed its gate ({gate}); no earlier healthy release to roll "
                          "back to", gate)
     roll_back(ctx, app, slot, target, failed, Outcome.REJECTED, reason)
-    raise GateFailed(f"{env.name}: {failed.ref} failed its gate ({gate}); rolled back to {target.release.id}", gate)
+    raise GateFailed(f"{env.name}: {failed.id} failed its gate ({gate}); rolled back to {target.release.id}", gate)
 
 
 def after_failed_unit(ctx: Context, env: Environment, promoted: list[tuple[App, Release]],

@@ -238,7 +238,7 @@ def test_digest_mismatch_of_a_given_image(refused, ship_repo, registry):
 def test_overlay_edited_into_something_kustomize_cannot_render(ship_repo):
     work, bare = ship_repo
     assert ship("release", "dev", "--no-sync").exit_code == 0
-    kz = work / "environments/dev/hellok8s/kustomization.yaml"
+    kz = work / "environments/dev/kustomization.yaml"
     kz.write_text(kz.read_text().replace("- namespace.yaml", "- namespace.yaml\n- missing-file.yaml"))
     commit_all(work, "hand edit")
     (work / "apps/hellok8s/config/dev.env").write_text("MESSAGE=new\n")

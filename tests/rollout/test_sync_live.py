@@ -210,7 +210,7 @@ def test_an_object_outside_the_environment_namespace_is_refused(released):
     work, _, ns, _ = released
     (work / "environments/dev/clusterrole.yaml").write_text(
         "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: sneaky\nrules: []\n")
-    kz = work / "environments/dev/hellok8s/kustomization.yaml"
+    kz = work / "environments/dev/kustomization.yaml"
     kz.write_text(kz.read_text().replace("- namespace.yaml", "- namespace.yaml\n- clusterrole.yaml"))
     commit_all(work, "cluster-scoped object")
     result = ship("sync", "dev")
