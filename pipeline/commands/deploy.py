@@ -55,6 +55,8 @@ def release(ctx: Context, env_name: str, app_name: str | None, *, image: str | N
     refuse_older(ctx, env, built_from, str(ref), allow_older or env.policy.allow_older)
     rel = new_release(ctx, app, env, str(ref), source, git.author(), image_commit=built_from.sha)
     refuse_rejected(ctx, env, rel, allow_rejected)
+    if sync:
+        ctx.cluster(env)  # ENV's cluster is reachable before anything is committed
     result = write_release(ctx, app, env, rel, push=push, new_id=True, override=clearance.note,
                            extra={**clearance.trailers(), names.ALLOW_OLDER: "yes" if allow_older else None})
     if sync:
@@ -109,6 +111,8 @@ def promote(ctx: Context, from_name: str, to_name: str, *, sync: bool = True, pu
         return canary.run_canary(ctx, target, canary.start_state(ctx, source, target, promoted, steps), hold, clearance)
     if wants_canary and sync and stable is None:
         ctx.progress(f"{target.name} has no stable release yet: promoting directly, without a canary")
+    if sync:
+        ctx.cluster(target)  # TO's cluster is reachable before anything is committed
     ctx.progress(f"promoting {rel.id} ({rel.image}) from {source.name} to {target.name}")
     result = write_release(ctx, app, target, promoted, push=push, action="promote",
                            title=f"promote({target.name}): {app.name} {rel.id} from {source.name}",
@@ -133,6 +137,7 @@ def abort(ctx: Context, env_name: str, reason: str) -> AbortResult:
 
 def rollback(ctx: Context, env_name: str, to: str | None, reason: str) -> RollbackResult:
     env = ctx.config.env(env_name)
+    ctx.cluster(env)  # ENV's cluster is reachable before anything is committed
     current = ctx.workspace.current_release(env)
     app = ctx.config.app(current.app if current else None)
     return rolling_back.manual(ctx, app, env, to, reason)
