@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import time
+import threading
 import uuid
 from pathlib import Path
 
@@ -118,24 +117,36 @@ def test_promotion_puts_each_environment_on_its_own_cluster_and_prod_only_on_the
 
 
 def test_the_environment_lock_is_taken_on_the_environments_own_cluster(two_clusters):
+    from kubernetes import client as kclient
+    from kubernetes import config as kconfig
+    from kubernetes import watch
+
     from pipeline.kube.client import Cluster
     from pipeline.kube.lock import EnvironmentLock, LockOptions
 
     work, bare, namespaces, first, second, r1 = two_clusters
     ns = namespaces["prod"]
-    # A sync holds prod's Lease for as long as its gate bakes, in prod's namespace on the second cluster.
-    cfg = yaml.safe_load((work / "ship.yaml").read_text())
-    cfg["environments"]["prod"]["gates"] = {"timeout": "60s", "bake": "6s"}
-    (work / "ship.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    commit_all(work, "prod bakes for 6s")
-    run = subprocess.Popen([sys.executable, "-m", "pipeline", "sync", "prod"], cwd=work, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
-    lease, deadline = None, time.monotonic() + 30
-    while lease is None and run.poll() is None and time.monotonic() < deadline:
-        lease = get(second, ns, "lease", "ship-lock-prod")
-    out, err = run.communicate(timeout=120)
-    assert run.returncode == 0, err
-    assert lease and lease["spec"]["holderIdentity"].startswith("ship/"), err
+    # A sync takes prod's Lease in prod's namespace on the second cluster (and deletes it when done):
+    # watched from before the sync, so even a lock held for a fraction of a second is seen.
+    leases = kclient.CoordinationV1Api(kconfig.new_client_from_config(config_file=os.environ["KUBECONFIG"], context=second))
+    since = leases.list_namespaced_lease(ns).metadata.resource_version
+    events: list[tuple[str, str, str | None]] = []
+
+    def follow() -> None:
+        for event in watch.Watch().stream(leases.list_namespaced_lease, ns, resource_version=since, timeout_seconds=60):
+            obj = event["object"]
+            events.append((event["type"], obj.metadata.name, obj.spec.holder_identity))
+            if event["type"] == "DELETED":
+                return
+
+    watcher = threading.Thread(target=follow, daemon=True)
+    watcher.start()
+    synced = ship("sync", "prod")
+    assert synced.exit_code == 0, synced.output
+    watcher.join(timeout=60)
+    taken = [holder for kind, name, holder in events if kind == "ADDED" and name == "ship-lock-prod"]
+    assert taken and taken[0].startswith("ship/"), events
+    assert ("DELETED", "ship-lock-prod") in [(kind, name) for kind, name, _ in events], events
     assert kubectl(first, "get", "namespace", ns).returncode != 0  # no namespace, so no Lease, on the first
     assert get(second, ns, "lease", "ship-lock-prod") is None  # given back at the end
 
