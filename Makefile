@@ -6,10 +6,11 @@ VENV_STAMP := .venv/.installed
 .PHONY: help deps venv binaries cluster cluster-down test unit lint demo bench screenshot faults faults-down clean
 
 help:
-	@echo "make test          install everything, start the local parts, run the whole suite"
+	@echo "make test          install everything, start the local parts (the second cluster too), run the whole suite"
 	@echo "make demo          run the whole pipeline on a local cluster it starts itself"
 	@echo "make cluster       start the local parts (prints export lines); make cluster-down stops them"
-	@echo "                   (with a real node, Traefik and Prometheus, as root; SHIP_REAL_NODE=0 leaves them out)"
+	@echo "                   (with a real node, Traefik and Prometheus, as root; SHIP_REAL_NODE=0 leaves them out;"
+	@echo "                   SHIP_SECOND_CLUSTER=1 adds a second, small cluster: context ship-second, same KUBECONFIG)"
 	@echo "make unit          lint, type-check and the fast tests that need no local parts"
 	@echo "make lint          ruff and mypy (strict on the pure modules)"
 	@echo "make bench         ship vs kubectl apply --server-side on the local cluster (bench/results.json)"
@@ -41,10 +42,10 @@ lint: venv
 	@.venv/bin/mypy pipeline
 
 unit: lint
-	$(PY) -m pytest -m "not cluster and not registry and not engine and not binaries and not slow and not realnode and not faults" -q -n 2
+	$(PY) -m pytest -m "not cluster and not registry and not engine and not binaries and not slow and not realnode and not faults and not multicluster" -q -n 2
 
 test: deps venv binaries lint
-	@eval "$$(hack/cluster-up.sh)" && $(PY) -m pytest -q
+	@eval "$$(SHIP_SECOND_CLUSTER=$${SHIP_SECOND_CLUSTER:-1} hack/cluster-up.sh)" && $(PY) -m pytest -q
 
 demo: deps venv binaries
 	@hack/demo.sh

@@ -6,6 +6,13 @@
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
+# The second cluster (SHIP_SECOND_CLUSTER=1) first: it is this script again on its own state folder.
+if [ -f "$SHIP_SECOND_STATE/kubernetes.cluster" ]; then
+  SHIP_STATE="$SHIP_SECOND_STATE" SHIP_CLUSTER="$(cat "$SHIP_SECOND_STATE/kubernetes.cluster")" "$here/cluster-down.sh"
+  for what in context cluster user; do
+    kubectl config --kubeconfig "$KUBECONFIG_PATH" "delete-$what" "$SHIP_SECOND_NAME" >/dev/null 2>&1 || true
+  done
+fi
 stop_pid traefik
 stop_pid prometheus
 stop_pid pod-sd

@@ -9,23 +9,30 @@
 #               ship-system/ship-gateway, its listener on 127.0.0.1:$SHIP_GATEWAY_PORT
 #   prometheus  Debian's Prometheus scraping the real node's pods every 2s (found by
 #               hack/realnode/pod_sd.py: Debian's build has no Kubernetes discovery)
+#   second      only with SHIP_SECOND_CLUSTER=1 (or named): a second kwokctl cluster on
+#               127.0.0.1:$SHIP_SECOND_KUBE_PORT with 2 KWOK nodes, no real node, gateway or CRDs;
+#               its context ($SHIP_SECOND_NAME, default ship-second) is added to the first
+#               cluster's kubeconfig, so one KUBECONFIG reaches both
 # node, gateway and prometheus need the kubernetes part (and node the registry); they need root
 # and are left out with SHIP_REAL_NODE=0. Safe to run twice, and after a crash that left stale
 # pid files; a recreated cluster brings the node, the gateway and Prometheus along with it.
 # Prints export lines last: SHIP_REGISTRY, DOCKER_HOST, KUBECONFIG, and with the real node
 # SHIP_REAL_NODE_NAME, SHIP_GATEWAY (a canary policy's `gateway:`), SHIP_GATEWAY_URL and
-# SHIP_PROMETHEUS_URL.
-# Usage: hack/cluster-up.sh [PART...]   (default: all; without the last three if SHIP_REAL_NODE=0)
+# SHIP_PROMETHEUS_URL, and with the second cluster SHIP_SECOND_CONTEXT.
+# Usage: hack/cluster-up.sh [PART...]   (default: all but second; without node, gateway and
+# prometheus if SHIP_REAL_NODE=0; with second if SHIP_SECOND_CLUSTER=1)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 parts=("$@")
 if [ ${#parts[@]} -eq 0 ]; then
   parts=(registry engine kubernetes)
   [ "$SHIP_REAL_NODE" = 0 ] || parts+=(node gateway prometheus)
+  [ "$SHIP_SECOND_CLUSTER" != 1 ] || parts+=(second)
 fi
 want() { [[ " ${parts[*]} " == *" $1 "* ]]; }
-# What the parts need: each of these runs against the cluster; the node pulls from the registry.
-if want node || want gateway || want prometheus; then parts+=(kubernetes); fi
+# What the parts need: each of these runs against the cluster; the node pulls from the registry;
+# the second cluster's context goes into the first one's kubeconfig.
+if want node || want gateway || want prometheus || want second; then parts+=(kubernetes); fi
 if want node; then parts+=(registry); fi
 
 want registry && { command -v docker-registry >/dev/null || die "missing Debian package docker-registry (run 'make deps' as root)"; }
@@ -190,12 +197,14 @@ sys.exit(0 if len(fresh) == 2 else 1)'
 setup_kubernetes() {
   local k=(kubectl --kubeconfig "$KUBECONFIG_PATH")
   local have; have=$("${k[@]}" get nodes -o name 2>/dev/null | wc -l)
-  if [ "$have" -lt 3 ]; then
-    kwokctl scale node --name "$SHIP_CLUSTER" --replicas 3 >>"$SHIP_STATE/kwokctl.log" 2>&1 \
+  if [ "$have" -lt "$SHIP_KWOK_NODES" ]; then
+    kwokctl scale node --name "$SHIP_CLUSTER" --replicas "$SHIP_KWOK_NODES" >>"$SHIP_STATE/kwokctl.log" 2>&1 \
       || die "kwokctl scale node failed (log: $SHIP_STATE/kwokctl.log)"
   fi
   wait_for "kube-controller-manager and kube-scheduler leadership" 90 controllers_ready
-  wait_for "3 Ready nodes" 60 bash -c "[ \$(${k[*]} get nodes --no-headers 2>/dev/null | grep -cw Ready) -ge 3 ]"
+  wait_for "$SHIP_KWOK_NODES Ready nodes" 60 \
+    bash -c "[ \$(${k[*]} get nodes --no-headers 2>/dev/null | grep -cw Ready) -ge $SHIP_KWOK_NODES ]"
+  [ "$SHIP_GATEWAY_API" = 1 ] || return 0
   local crds; crds=$(go env GOMODCACHE)/sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION/config/crd/standard
   local bundle='{.metadata.annotations.gateway\.networking\.k8s\.io/bundle-version}'
   if [ "$("${k[@]}" get crd httproutes.gateway.networking.k8s.io -o jsonpath="$bundle" 2>/dev/null)" != "$GATEWAY_API_VERSION" ]; then
@@ -205,6 +214,30 @@ setup_kubernetes() {
     "${k[@]}" wait --for condition=Established --timeout 60s -f "$crds" >/dev/null
     log "Gateway API $GATEWAY_API_VERSION CRDs installed"
   fi
+}
+
+# The second cluster is this script again with a state folder, a name and a port of its own (so
+# its reuse, recreation and cluster-down work as the first's do): KWOK nodes only, no CRDs. Its
+# context is then written into the first cluster's kubeconfig under a stable name, again on
+# every run, as a recreated first cluster comes with a new kubeconfig.
+start_second() {
+  [ "$SHIP_SECOND_KUBE_PORT" != "$SHIP_KUBE_PORT" ] || die "SHIP_SECOND_KUBE_PORT is the first cluster's port"
+  SHIP_STATE="$SHIP_SECOND_STATE" SHIP_CLUSTER="$SHIP_SECOND_NAME" SHIP_KUBE_PORT="$SHIP_SECOND_KUBE_PORT" \
+    SHIP_SECOND_CLUSTER=0 SHIP_REAL_NODE=0 SHIP_KWOK_NODES=2 SHIP_GATEWAY_API=0 \
+    "$here/cluster-up.sh" kubernetes >/dev/null || die "the second cluster $SHIP_SECOND_NAME did not start"
+  local own="$HOME/.kwok/clusters/$SHIP_SECOND_NAME/kubeconfig.yaml"
+  view() { kubectl config view --kubeconfig "$own" --raw --minify -o jsonpath="$1"; }
+  local k=(kubectl config --kubeconfig "$KUBECONFIG_PATH") name="$SHIP_SECOND_NAME"
+  "${k[@]}" set-cluster "$name" --server "$(view '{.clusters[0].cluster.server}')" \
+    --certificate-authority "$(view '{.clusters[0].cluster.certificate-authority}')" >/dev/null
+  "${k[@]}" set-credentials "$name" --client-certificate "$(view '{.users[0].user.client-certificate}')" \
+    --client-key "$(view '{.users[0].user.client-key}')" >/dev/null
+  "${k[@]}" set-context "$name" --cluster "$name" --user "$name" >/dev/null
+  kubectl --kubeconfig "$KUBECONFIG_PATH" --context "$name" get --raw /readyz >/dev/null 2>&1 \
+    || die "context $name in $KUBECONFIG_PATH does not reach the second cluster"
+  [ "$(kubectl --kubeconfig "$KUBECONFIG_PATH" config current-context)" != "$name" ] \
+    || die "the second cluster's context became the current one in $KUBECONFIG_PATH"
+  log "second cluster $SHIP_SECOND_NAME up on 127.0.0.1:$SHIP_SECOND_KUBE_PORT (context $name in $KUBECONFIG_PATH)"
 }
 
 # ---------------------------------------------------------------------------------- ship-system
@@ -415,4 +448,5 @@ if want gateway; then
   echo "export SHIP_GATEWAY_URL=http://127.0.0.1:$SHIP_GATEWAY_PORT"
 fi
 if want prometheus; then start_prometheus; echo "export SHIP_PROMETHEUS_URL=http://127.0.0.1:$SHIP_PROMETHEUS_PORT"; fi
+if want second; then start_second; echo "export SHIP_SECOND_CONTEXT=$SHIP_SECOND_NAME"; fi
 exit 0

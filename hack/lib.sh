@@ -8,6 +8,16 @@ SHIP_STATE=${SHIP_STATE:-$SHIP_CACHE/run}
 SHIP_CLUSTER=${SHIP_CLUSTER:-ship}
 SHIP_KUBE_PORT=${SHIP_KUBE_PORT:-16443}
 SHIP_REGISTRY_PORT=${SHIP_REGISTRY_PORT:-15000}
+# A second, small cluster (SHIP_SECOND_CLUSTER=1, or the part `second`): KWOK nodes only, for
+# environments on another kube context. Its context is added to this cluster's kubeconfig.
+SHIP_SECOND_CLUSTER=${SHIP_SECOND_CLUSTER:-0}
+SHIP_SECOND_KUBE_PORT=${SHIP_SECOND_KUBE_PORT:-16444}
+SHIP_SECOND_NAME=${SHIP_SECOND_NAME:-$SHIP_CLUSTER-second}  # its kwokctl cluster and its context
+SHIP_SECOND_STATE="$SHIP_STATE/second"
+# How many KWOK nodes the cluster gets, and whether the Gateway API CRDs are installed (the second
+# cluster has 2 nodes and no CRDs).
+SHIP_KWOK_NODES=${SHIP_KWOK_NODES:-3}
+SHIP_GATEWAY_API=${SHIP_GATEWAY_API:-1}
 # 1: kube-apiserver keeps its default request limits and API Priority and Fairness (make faults
 # throttles ship with them); otherwise they are off, so tests and benchmarks are never throttled.
 SHIP_KUBE_APF=${SHIP_KUBE_APF:-0}

@@ -9,7 +9,7 @@ from pipeline import config
 from pipeline.clock import Clock
 from pipeline.config import Environment
 from pipeline.context import Context
-from pipeline.errors import ClusterError
+from pipeline.errors import ClusterError, ConfigError
 from pipeline.gitops.git import GitRepo
 from pipeline.gitops.workspace import Workspace
 from pipeline.image.registry import Registry
@@ -19,9 +19,12 @@ from pipeline.progress import Progress, quiet
 
 def connect(env: Environment, progress: Progress = quiet) -> Cluster:
     """A client for ENV's kube context (SHIP_KUBE_CONTEXT, else kubeconfig's current one), checked
-    with one request so an unreachable cluster fails here, naming the environment. Requests it
-    retries are told on `progress`."""
-    cluster = Cluster(context=env.context or os.environ.get("SHIP_KUBE_CONTEXT") or None, progress=progress)
+    with one request so an unreachable cluster, like a context kubeconfig lacks, fails here in one
+    line naming the environment. Requests it retries are told on `progress`."""
+    try:  # a context missing from kubeconfig, or one it cannot use, fails here too, naming the environment
+        cluster = Cluster(context=env.context or os.environ.get("SHIP_KUBE_CONTEXT") or None, progress=progress)
+    except ConfigError as exc:
+        raise ConfigError(f"{env.name}: {exc}") from exc
     try:
         cluster.ping()
     except ClusterError as exc:

@@ -233,6 +233,7 @@ def rollback(ctx: Context, env_name: str, app_name: str | None, to: str | None, 
     """APP (named, or the only app of ENV) back on `to` (`ID` or `APP@ID`) or its previous healthy
     release; `every`: all of ENV's apps, in one commit."""
     env = ctx.config.env(env_name)
+    ctx.cluster(env)  # ENV's cluster is reachable before anything is committed
     if every:
         if app_name or to:
             raise ConfigError("--all rolls every app back to its previous healthy release; it takes no APP or --to")

@@ -44,6 +44,8 @@ def write_and_gate(ctx: Context, env: Environment, releases: list[tuple[App, Rel
                    new_id: bool = False) -> list[ReleaseResult]:
     """Write the releases in one commit, then (with `sync`) one sync and a gate per app; together:
     one failure sends the whole unit back (gating.gate_apps)."""
+    if sync:
+        ctx.cluster(env)  # ENV's cluster is reachable before anything is committed
     refs = ", ".join(f"{app.name}@{rel.id}" for app, rel in releases)
     title = (f"promote({env.name}): {refs} from {source.name}" if source else None)
     results = write_releases(ctx, env, releases, push=push, action=action, title=title, new_id=new_id,
