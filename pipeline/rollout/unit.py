@@ -47,7 +47,8 @@ def write_and_gate(ctx: Context, env: Environment, releases: list[tuple[App, Rel
     if sync:
         ctx.cluster(env)  # ENV's cluster is reachable before anything is committed
     refs = ", ".join(f"{app.name}@{rel.id}" for app, rel in releases)
-    title = (f"promote({env.name}): {refs} from {source.name}" if source else None)
+    count = f"{len(releases)} apps: " if len(releases) > 1 else ""
+    title = (f"promote({env.name}): {count}{refs} from {source.name}" if source else None)
     results = write_releases(ctx, env, releases, push=push, action=action, title=title, new_id=new_id,
                              extra={**clearance.trailers(), **(extra or {})}, override=clearance.note)
     for r in results:
