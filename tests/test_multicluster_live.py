@@ -206,7 +206,7 @@ def test_canary_then_rollback_in_prod_on_the_second_cluster(two_clusters, hellok
     assert back.exit_code == 0, back.output
     assert stable_release(second, ns) == r1
     assert stable_release(first, namespaces["uat"]) == r2  # uat untouched, on the first cluster
-    assert back.stdout.splitlines()[0] == f"rolled back prod: {r2} → {r1}"
+    assert back.stdout.splitlines()[0] == f"rolled back prod: hellok8s@{r2} → {r1}"
     history = {r["id"]: r["outcome"] for r in json.loads(ship("history", "prod", "--output", "json").stdout)["releases"]}
     assert history[r2] == "rolled back" and history[r1] == "rolled back to"
     status = ship("status", "--output", "json")

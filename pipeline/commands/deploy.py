@@ -161,7 +161,7 @@ def promote(ctx: Context, from_name: str, to_name: str, app_names: list[str] | N
             raise PromotionError(f"{target.name} has {', '.join(s.describe() for s in states)} in progress; finish it "
                                  f"with `ship promote {states[0].source} {target.name} --resume` or remove it with "
                                  f"`ship abort {target.name}`")
-        ctx.progress(f"{', '.join(s.describe() for s in states)} already in progress in {target.name}; continuing")
+        ctx.progress(f"{', '.join(s.describe() for s in states)} is already in progress in {target.name}; continuing it")
         return _continue_canary(ctx, target, states, hold, override)
     promoted = [promotion.promoted_release(ctx, source, target, rel, ctx.workspace.git.author()) for rel in rels.values()]
     clearance = Clearance(override, guard.signed(ctx, target, [ImageRef.parse(r.image) for r in promoted]))

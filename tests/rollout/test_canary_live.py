@@ -214,7 +214,7 @@ def test_never_ready_canary_aborts_and_leaves_stable_untouched(prod_stable):
     assert history("prod")[r2][0] == "rejected"
     assert any(s.startswith(f"abort(prod): hellok8s@{r2} canary at 10%: canary 10% failed") for s in subjects(bare))
     again = ship("promote", "uat", "prod")
-    assert again.exit_code == 1 and f"PromotionError: {r2} was rejected in prod" in again.stderr
+    assert again.exit_code == 1 and f"PromotionError: hellok8s@{r2} was rejected in prod" in again.stderr
 
 
 def test_hold_then_abort_by_hand(prod_stable):

@@ -103,7 +103,7 @@ def test_diff_exits_2_on_error(released, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", "/nonexistent/kubeconfig")
     result = ship("diff", "dev")
     assert result.exit_code == 2
-    assert "ConfigError: kubeconfig /nonexistent/kubeconfig: file not found" in result.stderr
+    assert "ConfigError: dev: kubeconfig /nonexistent/kubeconfig: file not found" in result.stderr
 
 
 def test_prune_deletes_what_git_dropped_and_configmaps_no_running_replicaset_needs(released, hellok8s_image):
@@ -230,7 +230,7 @@ def test_unreachable_cluster_and_missing_context(released, tmp_path, monkeypatch
     monkeypatch.setenv("SHIP_KUBE_CONTEXT", "no-such-context")
     missing = ship("sync", "dev")
     assert missing.exit_code == 1
-    assert "ConfigError: kubeconfig" in missing.stderr and "context 'no-such-context' cannot be used" in missing.stderr
+    assert "ConfigError: dev: kubeconfig" in missing.stderr and "context 'no-such-context' cannot be used" in missing.stderr
 
 
 def test_a_kustomize_failure_is_one_line_and_touches_nothing(released):
