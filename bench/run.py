@@ -13,11 +13,17 @@ because these machines are noisy. Measures:
      reporting the failed gate; and → the previous release healthy again;
   5. promotion: dev → uat → prod canary → prod with a short bake, ship's time vs waiting;
   6. ship's peak memory (max RSS, kustomize included) in the 3,000-object sync;
+  7. many apps: 20 apps × 3 environments, one `ship promote uat prod app01 … app20` (one
+     unit: one commit, one sync, one gate) against 20 `ship promote uat prod APP`;
 and profiles a 1,000-object sync. Writes bench/results.json and bench/scaling.png.
+
+`bench/run.py --case apps20` (repeatable; sync, profile, promotion, apps20) runs only some
+cases and updates their figures in bench/results.json, keeping the others.
 """
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import io
 import json
@@ -301,6 +307,113 @@ def failure_and_promotion(tmp: Path) -> tuple[dict, dict]:
     return failure, promotion
 
 
+# ── many apps: one promotion of 20 apps against 20 promotions ───────────────────────────────
+
+APPS20 = [f"app{i:02d}" for i in range(1, 21)]
+
+
+def apps20_copy(tmp: Path) -> tuple[Path, dict[str, str]]:
+    """A throw-away copy of this project with a bare remote and 20 apps app01…app20, each a copy
+    of hellok8s's base and config with `hellok8s` replaced by its name (1 replica); no canary
+    policy, no bakes, generous gate timeouts; the environments in namespaces of this run."""
+    import yaml
+
+    work, bare = tmp / "apps20", tmp / "apps20-remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    subprocess.run(["git", "clone", "-q", str(bare), str(work)], check=True, capture_output=True)
+    shutil.copytree(ROOT / "apps", work / "apps", ignore=shutil.ignore_patterns("bin"))
+    shutil.copy(ROOT / ".gitignore", work / ".gitignore")
+    source = work / "apps/hellok8s"
+    for app in APPS20:
+        for part in ("base", "config"):
+            (work / "apps" / app / part).mkdir(parents=True)
+            for f in sorted((source / part).iterdir()):
+                text = f.read_text().replace("hellok8s", app)
+                if f.name == "deployment.yaml":
+                    text = text.replace("replicas: 3\n", "replicas: 1\n")
+                (work / "apps" / app / part / f.name).write_text(text)
+    cfg = yaml.safe_load((ROOT / "ship.yaml").read_text())
+    template = cfg["apps"]["hellok8s"]
+    for app in APPS20:
+        cfg["apps"][app] = {"path": f"apps/{app}", "image": app, "base": template.get("base", "base"),
+                            "config": template.get("config", "config"), "secrets": template.get("secrets", [])}
+        for key in template.get("secrets", []):
+            os.environ[f"SHIP_SECRET_{app.upper()}_{key}"] = "bench"
+    envs = {}
+    for name, env in cfg["environments"].items():
+        envs[name] = env["namespace"] = f"bench-a20-{name}-{RUN}"
+        env["gates"] = {**env.get("gates", {}), "timeout": "300s", "bake": "0s"}
+        env.pop("canary", None)  # the plain promotion is measured, not a canary's bake
+        (work / "environments" / name).mkdir(parents=True)
+        (work / "environments" / name / ".gitkeep").write_text("")
+    (work / "ship.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "bench: 20 apps")
+    git(work, "push", "-q", "origin", "HEAD:main")
+    git(work, "branch", "-q", "--set-upstream-to=origin/main", "main")
+    namespaces.extend(envs.values())
+    return work, envs
+
+
+def new_configs(work: Path, message: str) -> None:
+    """A config change in every environment of every app (so each promotion rolls each Deployment)."""
+    for app in APPS20:
+        for f in sorted((work / "apps" / app / "config").glob("*.env")):
+            lines = [line for line in f.read_text().splitlines() if not line.startswith("MESSAGE=")]
+            f.write_text("\n".join([*lines, f"MESSAGE={message}", ""]))
+    git(work, "commit", "-qam", message)
+    git(work, "push", "-q", "origin", "HEAD:main")
+
+
+def to_uat(work: Path, image: str) -> None:
+    """Every app through dev and into uat, in one release and one promotion."""
+    ship_json(work, "release", "dev", *APPS20, *[a for app in APPS20 for a in ("--image", f"{app}={image}")])
+    ship_json(work, "promote", "dev", "uat", *APPS20)
+
+
+def gate_seconds(data: dict, apps: int) -> float:
+    """The longest gate in a promotion's JSON (a unit's apps are gated at once), after checking
+    that each of the `apps` was promoted (a single app's JSON is its result alone)."""
+    results = data.get("results", [data])
+    promoted = [r for r in results if r.get("outcome") == "promoted" and r.get("changed")]
+    if len(promoted) != apps:
+        raise SystemExit(f"bench: expected {apps} promoted apps, got {len(promoted)}:\n{json.dumps(data)[-2000:]}")
+    return max((r["gate"]["elapsed"] for r in results if isinstance(r.get("gate"), dict)), default=0.0)
+
+
+def many_apps(tmp: Path) -> dict:
+    work, envs = apps20_copy(tmp)
+    say(f"20 apps: building hellok8s once; every app runs it ({', '.join(envs.values())})")
+    _, built = ship_json(work, "build", "hellok8s")
+    image = built.get("image") or built["images"]["hellok8s"]
+    say("20 apps: r1 of all 20 to dev, uat and prod (not timed)")
+    to_uat(work, image)
+    ship_json(work, "promote", "uat", "prod", *APPS20)
+    say("20 apps: r2 to dev and uat; one `ship promote uat prod app01 … app20` (timed)")
+    new_configs(work, "r2: one unit")
+    to_uat(work, image)
+    unit_s, unit = ship_json(work, "promote", "uat", "prod", *APPS20)
+    say("20 apps: r3 to dev and uat; 20 × `ship promote uat prod APP` (timed)")
+    new_configs(work, "r3: one by one")
+    to_uat(work, image)
+    each: list[float] = []
+    gates = 0.0
+    for app in APPS20:
+        elapsed, data = ship_json(work, "promote", "uat", "prod", app)
+        each.append(elapsed)
+        gates += gate_seconds(data, 1)
+    separate_s = sum(each)
+    return {"apps": len(APPS20), "environments": len(envs), "edge": "uat → prod", "replicas": 1,
+            "canary": False, "bake_s": 0,
+            "unit_command": "ship promote uat prod app01 … app20",
+            "separate_command": "ship promote uat prod APP (× 20, one after another)",
+            "unit_s": round(unit_s, 3), "separate_s": round(separate_s, 3),
+            "speedup": round(separate_s / unit_s, 2),
+            "unit_gate_s": round(gate_seconds(unit, len(APPS20)), 3), "separate_gates_s": round(gates, 3),
+            "separate_each_s": {"min": round(min(each), 3), "median": round(sorted(each)[len(each) // 2], 3),
+                                "max": round(max(each), 3)}}
+
+
 # ── output ───────────────────────────────────────────────────────────────────────────────────
 
 def versions() -> dict:
@@ -346,45 +459,88 @@ def chart(rows: list[dict], path: Path) -> None:
 
 
 def table(results: dict) -> str:
-    out = ["", "| objects | ship full | kubectl full | ratio (target ≤ 0.5) | ship no-op "
-                "| ratio to kubectl full (target ≤ 0.05) | no-op requests |",
-           "|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in results["sync"]:
-        out.append(f"| {r['objects']} | {r['ship_full_s']:.2f}s | {r['kubectl_full_s']:.2f}s | {r['ratio_full']:.2f}× "
-                   f"| {r['ship_noop_s']:.2f}s | {r['ratio_noop']:.3f}× | {r['ship_noop_requests']} |")
-    f, p = results["failure_detection"], results["promotion"]
-    big = max(results["sync"], key=lambda r: r["objects"])
-    out += ["",
-            f"failure detection: ProgressDeadlineExceeded → ship reports the failed gate: {f['deadline_to_reported_s']:.3f}s "
-            f"(target ≤ 1s); → previous release healthy again: {f['reported_to_previous_healthy_s']:.2f}s",
-            f"promotion dev → uat → prod canary → prod: {p['wall_s']:.1f}s wall, {p['waiting_on_cluster_s']:.1f}s waiting "
-            f"on the cluster (gates and bakes), {p['ship_s']:.1f}s ship ({p['ship_share']:.0%})",
-            f"peak memory of ship in the {big['objects']}-object sync: {big['ship_peak_rss_mib']:.0f} MiB "
-            "(max RSS, kustomize included)",
-            "scaling: ship's full sync per object: " + ", ".join(
-                f"{r['objects']} objects {r['ship_full_s'] / r['objects'] * 1000:.1f}ms" for r in results["sync"])]
+    out: list[str] = []
+    if results.get("sync"):
+        out += ["", "| objects | ship full | kubectl full | ratio (target ≤ 0.5) | ship no-op "
+                    "| ratio to kubectl full (target ≤ 0.05) | no-op requests |",
+                "|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in results["sync"]:
+            out.append(f"| {r['objects']} | {r['ship_full_s']:.2f}s | {r['kubectl_full_s']:.2f}s | {r['ratio_full']:.2f}× "
+                       f"| {r['ship_noop_s']:.2f}s | {r['ratio_noop']:.3f}× | {r['ship_noop_requests']} |")
+    out.append("")
+    if results.get("failure_detection"):
+        f = results["failure_detection"]
+        out.append(f"failure detection: ProgressDeadlineExceeded → ship reports the failed gate: "
+                   f"{f['deadline_to_reported_s']:.3f}s (target ≤ 1s); → previous release healthy again: "
+                   f"{f['reported_to_previous_healthy_s']:.2f}s")
+    if results.get("promotion"):
+        p = results["promotion"]
+        out.append(f"promotion dev → uat → prod canary → prod: {p['wall_s']:.1f}s wall, {p['waiting_on_cluster_s']:.1f}s "
+                   f"waiting on the cluster (gates and bakes), {p['ship_s']:.1f}s ship ({p['ship_share']:.0%})")
+    if results.get("many_apps"):
+        m = results["many_apps"]
+        out.append(f"{m['apps']} apps × {m['environments']} environments, {m['edge']}: 1 promote of {m['apps']} apps: "
+                   f"{m['unit_s']:.1f}s; {m['apps']} promotes: {m['separate_s']:.1f}s; {m['speedup']:.1f}× faster "
+                   f"(gates: {m['unit_gate_s']:.1f}s once against {m['separate_gates_s']:.1f}s in all)")
+    if results.get("sync"):
+        big = max(results["sync"], key=lambda r: r["objects"])
+        out += [f"peak memory of ship in the {big['objects']}-object sync: {big['ship_peak_rss_mib']:.0f} MiB "
+                "(max RSS, kustomize included)",
+                "scaling: ship's full sync per object: " + ", ".join(
+                    f"{r['objects']} objects {r['ship_full_s'] / r['objects'] * 1000:.1f}ms" for r in results["sync"])]
     return "\n".join(out)
 
 
+CASES = ("sync", "profile", "promotion", "apps20")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description="ship against kubectl apply --server-side, side by side")
+    parser.add_argument("--case", action="append", choices=CASES,
+                        help="run only this case (repeatable): sync (the sizes of $BENCH_SIZES), profile, "
+                             "promotion (failure detection and promotion), apps20; the figures of the cases not run "
+                             "are kept from bench/results.json")
+    cases = set(parser.parse_args().case or CASES)
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="ship-bench-"))
+    out = ROOT / "bench"
     try:
-        results: dict = {"machine": machine(), "versions": versions(), "sync": []}
-        for n in SIZES:
-            results["sync"].append(sync_run(tmp, n))
-        say("profiling a 1000-object full sync")
-        results["profile_1000"] = profile_sync(tmp)
-        results["failure_detection"], results["promotion"] = failure_and_promotion(tmp)
-        results["duration_s"] = round(time.perf_counter() - started, 1)
-        out = ROOT / "bench"
+        full = cases == set(CASES)
+        results: dict = {"machine": machine(), "versions": versions()}
+        if not full and (out / "results.json").exists():
+            # a partial run: the figures of the other cases, and the machine and versions of the
+            # last full run, stay; the cases run now say when, where and with what under "partial"
+            results = json.loads((out / "results.json").read_text())
+        runs = {"sync": lambda: {"sync": [sync_run(tmp, n) for n in SIZES]},
+                "profile": lambda: {"profile_1000": profile_sync(tmp)},
+                "promotion": lambda: dict(zip(("failure_detection", "promotion"), failure_and_promotion(tmp))),
+                "apps20": lambda: {"many_apps": many_apps(tmp)}}
+        for case in CASES:
+            if case not in cases:
+                continue
+            if case == "profile":
+                say("profiling a 1000-object full sync")
+            case_started = time.perf_counter()
+            results.update(runs[case]())
+            if not full:
+                results.setdefault("partial", {})[case] = {
+                    "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "duration_s": round(time.perf_counter() - case_started, 1),
+                    "machine": machine(), "versions": versions()}
+        elapsed = round(time.perf_counter() - started, 1)
+        if full:
+            results["duration_s"] = elapsed
+            results.pop("partial", None)
         (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        chart(results["sync"], out / "scaling.png")
+        if "sync" in cases:
+            chart(results["sync"], out / "scaling.png")
         print(table(results))
-        print("\nwhere ship spends its time in a 1000-object full sync (cumulative):")
-        for row in results["profile_1000"][:25]:
-            print(f"  {row['cumulative_s']:7.3f}s  {row['own_s']:7.3f}s own  {row['calls']:>7} calls  {row['function']}")
-        print(f"\nwrote bench/results.json and bench/scaling.png in {results['duration_s']:.0f}s")
+        if "profile" in cases:
+            print("\nwhere ship spends its time in a 1000-object full sync (cumulative):")
+            for row in results["profile_1000"][:25]:
+                print(f"  {row['cumulative_s']:7.3f}s  {row['own_s']:7.3f}s own  {row['calls']:>7} calls  {row['function']}")
+        wrote = "bench/results.json and bench/scaling.png" if "sync" in cases else "bench/results.json"
+        print(f"\nwrote {wrote} in {elapsed:.0f}s ({', '.join(c for c in CASES if c in cases)})")
     finally:
         for ns in namespaces:
             subprocess.run(["kubectl", "delete", "namespace", ns, "--wait=false"], capture_output=True)
