@@ -229,7 +229,7 @@ environments:
     namespace: hk-prod
     promotes_from: uat
     gates: {timeout: 5s}
-    canary: {router: gateway, host: hk.example.com, interval: 1s, steps: [{weight: 10, bake: 0s}, {weight: 50, bake: 0s}]}
+    canary: {router: gateway, host: "{app}.example.com", interval: 1s, steps: [{weight: 10, bake: 0s}, {weight: 50, bake: 0s}]}
 """
 DIGEST_GOOD = "sha256:" + "a" * 64
 DIGEST_BAD = "sha256:" + "b" * 64

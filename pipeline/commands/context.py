@@ -10,6 +10,7 @@ from pipeline.clock import Clock
 from pipeline.config import Environment
 from pipeline.context import Context
 from pipeline.errors import ClusterError, ConfigError
+from pipeline.gitops import layout
 from pipeline.gitops.git import GitRepo
 from pipeline.gitops.workspace import Workspace
 from pipeline.image.registry import Registry
@@ -48,7 +49,7 @@ def open_context(progress: Progress = quiet, root: Path | None = None) -> Contex
     workspace.recover(progress)  # what a killed run left half-written is put back before anything reads it
     # Overlays in the one-app layout move to one folder per app, in one local commit (the next
     # publish pushes it): every command reads the new layout only.
-    if (moved := workspace.migrate(list(cfg.environments.values()), push=False)) is not None:
+    if (moved := layout.migrate(workspace, list(cfg.environments.values()), push=False)) is not None:
         progress(f"commit {moved.short} {moved.subject}")
     return Context(config=cfg, workspace=workspace,
                    connect=lambda env: connect(env, progress), open_registry=lambda host: Registry(host, progress=progress),

@@ -9,12 +9,18 @@ cluster sees no change but ship's app label.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pipeline import names
 from pipeline.config import Environment
 from pipeline.errors import ConfigError
 from pipeline.gitops import overlay, yamlsafe
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger
 from pipeline.policy.freeze import FREEZE_FILE
+
+if TYPE_CHECKING:
+    from pipeline.gitops.git import Commit
+    from pipeline.gitops.workspace import Workspace
 
 ENVIRONMENT_LEVEL = (overlay.NAMESPACE_FILE, FREEZE_FILE, ".gitkeep")  # files that stay where they are
 
@@ -63,3 +69,21 @@ def migrated(files: dict[str, str | None], env: Environment) -> dict[str, str | 
             out[f"{name}/{LEDGER_FILE}"] = mine.dumps()
     out.update(overlay.environment_files(env.whole, [app]))
     return out
+
+
+def migrate(workspace: Workspace, envs: list[Environment], push: bool = True) -> Commit | None:
+    """Move overlays in the one-app layout to one folder per app, all in one commit (layout.py)."""
+    def write() -> tuple[list[str], str] | None:
+        moves = [(env, migrated(workspace.files(env.whole), env)) for env in envs]
+        moves = [(env, files) for env, files in moves if files]
+        if not moves:
+            return None
+        paths = [p for env, files in moves for p in workspace.write(env.whole, overlay.OverlayFiles(files))]
+        for env, _files in moves:
+            workspace._done(env)
+        moved = ", ".join(env.name for env, _files in moves)
+        return paths, names.commit_message(f"migrate({moved}): one overlay folder per app", "migrate",
+                                           {"Environment": moved})
+
+    return workspace.git.publish(write, push=push)
+

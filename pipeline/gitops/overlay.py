@@ -78,6 +78,8 @@ def environment_files(env: Environment, apps: list[str], current: str | None = N
     listed = [r for r in kz.get("resources", []) if isinstance(r, str)]
     others = [r for r in listed if r != NAMESPACE_FILE and not _is_app_folder(r)]
     kz.update(namespace=env.namespace, resources=[NAMESPACE_FILE, *sorted(apps), *others])
+    kz.setdefault("labels", [{"pairs": {names.MANAGED_BY: names.MANAGER, names.ENV_LABEL: env.name},
+                              "includeSelectors": False}])  # the Namespace's; the apps' carry them too
     return {KUSTOMIZATION: HEADER + yamlsafe.dumps(_ordered(kz)),
             NAMESPACE_FILE: HEADER + yamlsafe.dumps(namespace_object(env))}
 

@@ -23,11 +23,12 @@ from pathlib import Path
 from pipeline import names, process
 from pipeline.clock import Clock
 from pipeline.config import App, Environment
-from pipeline.errors import ConfigError, ShipError, ValidationError
-from pipeline.gitops import canary_overlay, overlay, yamlsafe
+from pipeline.errors import ShipError
+from pipeline.gitops import canary_overlay, overlay
 from pipeline.gitops.git import Commit, GitRepo
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
-from pipeline.gitops.records import Release, parse_env_file
+from pipeline.gitops.records import Release
+from pipeline.gitops.inputs import AppInputs
 from pipeline.gitops.render import render
 from pipeline.progress import Progress, quiet
 
@@ -36,7 +37,7 @@ OverlayText = dict[str, str | None]
 OverlayPlan = Callable[[OverlayText], "tuple[overlay.OverlayFiles, str] | None"]
 
 
-class Workspace:
+class Workspace(AppInputs):
     """A working clone of the repository: `root` holds ship.yaml, apps/ and environments/."""
 
     def __init__(self, root: Path, git: GitRepo, clock: Clock | None = None):
@@ -106,48 +107,10 @@ class Workspace:
         folder = self.root / env.folder
         return sorted(p.parent.name for p in folder.glob(f"*/{LEDGER_FILE}")) if folder.is_dir() else []
 
-    def config_data(self, app: App, env: Environment) -> dict[str, str]:
-        """APP's plain config for ENV (`<config>/<env>.env`); a secret key in it is refused."""
-        path = app.path / app.config / f"{env.name}.env"
-        if not (self.root / path).is_file():
-            raise ConfigError(f"{path}: config for environment {env.name} not found")
-        size = (self.root / path).stat().st_size
-        if size > names.MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: {size:,} bytes; a ConfigMap holds at most {names.MAX_CONFIG_BYTES:,} bytes "
-                              "(keep large data out of config)")
-        data = parse_env_file((self.root / path).read_text(), str(path))
-        for key in data:
-            if key in app.secrets:
-                raise ValidationError(f"{path}: {key} is one of {app.name}'s secrets; it must never be in git "
-                                      f"(set {names.secret_variable(app.name, key)} at sync time instead)")
-        return data
-
     def base_of(self, app: App, env: Environment) -> tuple[list[dict], str]:
         """The app's base as kustomize renders it, and its folder relative to ENV's overlay."""
         base_folder = self.root / app.path / app.base
         return self.render(app.path / app.base, [app.path]), os.path.relpath(base_folder, self.root / env.overlay)
-
-    def secrets_with_data(self, folders: list[Path]) -> list[str]:
-        """Files under `folders` holding a Secret with data or stringData (never allowed in git)."""
-        offending = []
-        for folder in folders:
-            for path in sorted((self.root / folder).rglob("*")):
-                if path.suffix not in (".yaml", ".yml", ".json") or not path.is_file():
-                    continue
-                try:
-                    docs = yamlsafe.loads_all(path.read_text(), str(path.relative_to(self.root)))
-                except (ConfigError, UnicodeDecodeError):
-                    continue  # not a manifest; kustomize reports it if it matters
-                if any(isinstance(d, dict) and d.get("kind") == "Secret" and (d.get("data") or d.get("stringData"))
-                       for d in docs):
-                    offending.append(str(path.relative_to(self.root)))
-        return offending
-
-    def guard_secrets(self, env: Environment, apps: list[App]) -> None:
-        offending = self.secrets_with_data([env.overlay, *[a.path / a.base for a in apps]])
-        if offending:
-            raise ValidationError(f"{offending[0]}: a Secret with data must never be committed; remove it "
-                                  "(ship supplies secret values at sync time from SHIP_SECRET_* variables)")
 
     # ── writing ──────────────────────────────────────────────────────────────────────────────
 
@@ -289,24 +252,6 @@ class Workspace:
             if not any(folder.iterdir()):  # the last file went: keep the folder in git
                 (folder / ".gitkeep").write_text("")
             return paths, message
-
-        return self.git.publish(write, push=push)
-
-    def migrate(self, envs: list[Environment], push: bool = True) -> Commit | None:
-        """Move overlays in the one-app layout to one folder per app, all in one commit (layout.py)."""
-        from pipeline.gitops import layout
-
-        def write() -> tuple[list[str], str] | None:
-            moves = [(env, layout.migrated(self.files(env.whole), env)) for env in envs]
-            moves = [(env, files) for env, files in moves if files]
-            if not moves:
-                return None
-            paths = [p for env, files in moves for p in self.write(env.whole, overlay.OverlayFiles(files))]
-            for env, _files in moves:
-                self._done(env)
-            moved = ", ".join(env.name for env, _files in moves)
-            return paths, names.commit_message(f"migrate({moved}): one overlay folder per app", "migrate",
-                                               {"Environment": moved})
 
         return self.git.publish(write, push=push)
 

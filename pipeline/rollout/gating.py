@@ -44,11 +44,21 @@ def gate_apps(ctx: Context, env: Environment, result: SyncResult, releases: list
     if not together:
         gates: dict[str, GateResult | None] = {}
         failure: GateFailed | None = None
+        healthy = []
         for app, rel in releases:
-            try:
-                gates[app.name] = gate_and_record(ctx, app, env, result, rel)
-            except GateFailed as exc:
-                gates[app.name], failure = exc.result, failure or exc  # type: ignore[assignment]
+            gate = gates[app.name] = gate_synced(ctx, env.slot(app.name), result, rel.id)
+            if gate is not None and not gate.passed:
+                try:
+                    rollback.after_failed_gate(ctx, app, env, rel, gate)
+                except GateFailed as exc:
+                    failure = failure or exc
+                continue
+            ctx.progress(str(gate) if gate else f"{app.name}: nothing to gate")
+            entry = ctx.workspace.ledger(env.slot(app.name)).find(rel.id)
+            if gate is not None and (entry is None or entry.outcome is Outcome.PENDING):
+                healthy.append((rel, Outcome.HEALTHY, ""))
+        if healthy:
+            ctx.workspace.record_outcomes(env, healthy)  # one commit for every app that passed
         if failure is not None:
             raise failure
         return gates

@@ -156,3 +156,15 @@ def test_policy_errors_name_file_line_and_key(old, new, error):
     with pytest.raises(ConfigError) as exc:
         parse(POLICY.replace(old, new))
     assert str(exc.value).startswith(error)
+
+
+def test_several_apps_behind_one_routed_host_are_refused_and_app_in_the_host_splits_them():
+    two = GOOD.replace("apps:\n", "apps:\n  api: {path: apps/api, image: api}\n")
+    with pytest.raises(ConfigError, match=r"ship.yaml:\d+: environments.prod.canary.host: 'hellok8s.local' would route "
+                                          r"every app's traffic to one host; with several apps put \{app\} in it"):
+        parse(two)
+    cfg = parse(two.replace("router: nginx", 'router: nginx\n      host: "{app}.example.com"'))
+    prod = cfg.env("prod")
+    assert prod.canary.host == "{app}.example.com" and prod.slot("api").overlay == Path("environments/prod/api")
+    assert prod.slot("api").whole == prod and prod.slot("api").folder == prod.folder
+    parse(two.replace("router: nginx", "router: replicas"))  # no host to share

@@ -120,7 +120,7 @@ def apps_repo(env_repo, hellok8s_image, monkeypatch):
     entries = "".join(add_app(work, n, ("TOKEN",) if n == "api" else ()) for n in APPS)
     text = text[:text.index("apps:\n") + 6] + entries + text[text.index("\nenvironments:"):]
     text = re.sub(r"gates: \{timeout: \d+s(, bake: \d+s)?\}", "gates: {timeout: 20s}", text)
-    text = text.replace("host: hellok8s.example.com", 'host: "{app}.example.com"\n      interval: 1s')
+    text = re.sub(r"host: .*", 'host: "{app}.example.com"\n      interval: 1s', text, count=1)
     text = text.replace("{weight: 10, bake: 30s}", "{weight: 10, bake: 3s}")
     cfg.write_text(text)
     commit_all(work, "three apps")
