@@ -167,3 +167,33 @@ def test_a_repository_in_the_one_app_layout_moves_over_in_one_commit_and_renders
     with open_context(lines.append, tmp_path):
         pass
     assert repo.head.commit.summary == "migrate(dev): one overlay folder per app"  # once
+
+
+def test_a_unit_canary_runs_each_app_beside_its_stable_with_its_own_route(two):
+    ctx, cluster, repo = two
+    both = ["hellok8s", "web"]
+    deploy.release(ctx, "dev", both, images=[f"hellok8s={GOOD}", f"web={GOOD}"])
+    deploy.promote(ctx, "dev", "uat")
+    deploy.promote(ctx, "uat", "prod")  # the first releases: no stable to run a canary beside
+    for name in both:
+        path = ctx.config.root / f"apps/{name}/config/dev.env"
+        path.write_text(path.read_text() + "EXTRA=1\n")
+    repo.git.commit("-qam", "new config for both")
+    deploy.release(ctx, "dev", both, images=[f"hellok8s={GOOD}", f"web={GOOD}"])
+    deploy.promote(ctx, "dev", "uat")
+    held = deploy.promote(ctx, "uat", "prod", hold=True)
+    assert [r.app for r in held.releases] == both and "are held as a canary in prod" in held.text()
+    routes = {r["metadata"]["name"]: r["spec"] for r in cluster.list("gateway.networking.k8s.io/v1", "HTTPRoute",
+                                                                      "hk-prod")}
+    assert {n: s["hostnames"] for n, s in routes.items()} == {"hellok8s": ["hellok8s.example.com"],
+                                                              "web": ["web.example.com"]}
+    assert {n: [b["weight"] for b in s["rules"][0]["backendRefs"]] for n, s in routes.items()} == {
+        "hellok8s": [50, 50], "web": [50, 50]}  # held after the last step (10% → 50%)
+    aborted = deploy.abort(ctx, "prod", "web looks off", "web")
+    assert aborted.apps == ("web",) and "web-canary" not in cluster.names("Deployment", "hk-prod")
+    assert "hellok8s-canary" in cluster.names("Deployment", "hk-prod")
+    resumed = deploy.promote(ctx, "uat", "prod", resume=True)
+    assert [r.app for r in resumed.releases] == ["hellok8s"]
+    prod = ctx.config.env("prod")
+    assert ctx.workspace.current_release(prod.slot("hellok8s")).id == held.releases[0].id
+    assert ctx.workspace.ledger(prod.slot("web")).find(held.releases[1].id).outcome.value == "rejected"
