@@ -97,3 +97,10 @@ def test_the_walkthrough_runs_as_written(env_repo, local_parts):
     assert "aborted the canary of" in proc.stdout and "wrote ship.yaml" in proc.stdout
     assert re.search(r"FrozenError: prod is frozen by freeze commit \w+ .*: launch week", proc.stderr)
     assert "held by freeze (exit 75)" in proc.stdout and "unfroze prod" in proc.stdout
+    # the second app: released beside hellok8s in one commit, promoted with it as one unit, retired from dev
+    assert re.search(r"^released greeter@r\S+ to dev: ", proc.stdout, flags=re.M)
+    assert re.search(r"^dev +greeter +r\S+ ", proc.stdout, flags=re.M)
+    titles = subprocess.run(["git", "log", "--format=%s"], cwd=work, capture_output=True, text=True).stdout
+    assert re.search(r"^release\(dev\): 2 apps: hellok8s@r\S+, greeter@r\S+$", titles, flags=re.M)
+    assert re.search(r"^promote\(uat\): greeter@r\S+, hellok8s@r\S+ from dev$", titles, flags=re.M)
+    assert "retired greeter from dev" in proc.stdout
