@@ -5,6 +5,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 ship="$root/.venv/bin/ship"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# How 50 requests to APP's hostname split between its stable and canary pods (X-Track header).
+tracks() {
+  for _ in $(seq 50); do curl -s -D - -o /dev/null -H "Host: $1.$host" "$SHIP_GATEWAY_URL/" | sed -n 's/^X-Track: //ip' | tr -d '\r'; done \
+    | sort | uniq -c | sed "s/^/  $1: /"
+}
 
 eval "$("$root/hack/cluster-up.sh" | grep ^export)"
 export KUBECONFIG SHIP_REGISTRY DOCKER_HOST
@@ -28,7 +33,7 @@ done
 # shorter canary bake than production would use, so the demo takes a minute or two.
 sed -i 's/progressDeadlineSeconds: 60/progressDeadlineSeconds: 10/' apps/hellok8s/base/deployment.yaml
 sed -i 's/{weight: 10, bake: 30s}/{weight: 10, bake: 10s}/; s/interval: 5s/interval: 2s/' ship.yaml
-host="demo-$suffix.example.com"
+host="demo-$suffix.example.com"   # each app gets {app}.$host: hellok8s.demo-….example.com, greeter.demo-…
 if [ -n "$real" ]; then
   # Real pods: tolerate the real node's taint and select it; a real start takes a little longer.
   cat > apps/hellok8s/base/real-node.yaml <<'YML'
@@ -44,7 +49,7 @@ spec:
 YML
   printf '\npatches:\n  - path: real-node.yaml\n' >> apps/hellok8s/base/kustomization.yaml
   # prod's canary: routed by the real Gateway, judged against the stable through the API server's proxy.
-  sed -i "s|      host: hellok8s.example.com|      gateway: $SHIP_GATEWAY\n      host: $host\n      http:\n        - {url: 'http://{service}.{namespace}.svc:3000/', max_latency_ms: 1000}|" ship.yaml
+  sed -i "s|      host: \"{app}.example.com\".*|      gateway: $SHIP_GATEWAY\n      host: \"{app}.$host\"\n      http:\n        - {url: 'http://{service}.{namespace}.svc:3000/', max_latency_ms: 1000}|" ship.yaml
 fi
 git add -A && git commit -qm "hellok8s and its environments" && git push -q origin main
 
@@ -87,10 +92,9 @@ git commit -qam "second edition" && git push -q origin main
 ns=$(grep -A1 '^  prod:' ship.yaml | sed -n 's/ *namespace: //p')
 kubectl -n "$ns" get httproute hellok8s -o jsonpath='HTTPRoute weights: {range .spec.rules[0].backendRefs[*]}{.name}={.weight} {end}{"\n"}'
 if [ -n "$real" ]; then
-  echo "50 requests through the real gateway ($SHIP_GATEWAY_URL, Host: $host):"
-  for _ in $(seq 50); do curl -s -D - -o /dev/null -H "Host: $host" "$SHIP_GATEWAY_URL/" | sed -n 's/^X-Track: //ip' | tr -d '\r'; done \
-    | sort | uniq -c | sed 's/^/  /'
-  curl -s -H "Host: $host" "$SHIP_GATEWAY_URL/" | head -c 300; echo
+  echo "50 requests through the real gateway ($SHIP_GATEWAY_URL, Host: hellok8s.$host):"
+  tracks hellok8s
+  curl -s -H "Host: hellok8s.$host" "$SHIP_GATEWAY_URL/" | head -c 300; echo
 fi
 "$ship" status prod
 say "7. the canary looks good: ship promote uat prod --resume"
@@ -120,14 +124,46 @@ say "10. an override with a reason goes through, and git records who and why"
 "$ship" promote uat prod --no-canary --override-freeze --reason "demo: hotfix approved by the on-call"
 git log -1 --format='%B' --grep='^promote(prod)' | grep '^Ship-Override' | sed 's/^/  /'
 "$ship" unfreeze prod
-say "11. ship status"
+say "11. a second app, greeter: hellok8s's base and config renamed (no password); ship init adds it to ship.yaml"
+mkdir apps/greeter && cp -r apps/hellok8s/base apps/hellok8s/config apps/greeter/
+sed -i 's/hellok8s/greeter/g; /- name: DB_PASSWORD/,/key: DB_PASSWORD/d' apps/greeter/base/*.yaml apps/greeter/config/*.env
+"$ship" init greeter --path apps/greeter
+echo "MESSAGE=Hello from dev, fourth edition" > apps/hellok8s/config/dev.env
+git add -A && git commit -qm "greeter, a second app; hellok8s's fourth edition" && git push -q origin main
+say "12. ship release dev hellok8s greeter: two apps, one commit, one sync, each gated on its own"
+# greeter runs the hellok8s image: its base names image greeter, which the overlay's kustomize images: pins
+"$ship" release dev hellok8s greeter --image hellok8s="$image" --image greeter="$image"
+git log -1 --format='  %s' --grep='^release(dev)'
+say "13. ship promote dev uat: both apps as one unit (one commit, one sync, one gate over both)"
+"$ship" promote dev uat
+git log -1 --format='  %s' --grep='^promote(uat)'
+echo "greeter's first release in prod has no stable to run a canary beside: promoted on its own, directly"
+"$ship" promote uat prod greeter >/dev/null
 "$ship" status
-say "12. ship history prod"
+say "14. a unit canary in prod: hellok8s and greeter at 10%, side by side, analysed together, held"
+echo "MESSAGE=Hello from greeter, second edition" > apps/greeter/config/dev.env
+git commit -qam "greeter, second edition" && git push -q origin main
+"$ship" release dev greeter --image "$image" >/dev/null
+"$ship" promote dev uat >/dev/null
+"$ship" promote uat prod --canary 10 --hold
+for app in hellok8s greeter; do
+  kubectl -n "$ns" get httproute "$app" -o jsonpath='HTTPRoute {.metadata.name} ({.spec.hostnames[0]}): {range .spec.rules[0].backendRefs[*]}{.name}={.weight} {end}{"\n"}'
+done
+if [ -n "$real" ]; then
+  echo "50 requests to each app's own hostname through the real gateway:"
+  tracks hellok8s; tracks greeter
+fi
+"$ship" status prod
+say "15. ship promote uat prod --resume: both stables move, both canaries go, in one unit"
+"$ship" promote uat prod --resume
+say "16. ship status: environments × apps"
+"$ship" status
+say "17. ship history prod"
 "$ship" history prod
-say "13. ship metrics: DORA's four keys, from the commits above"
+say "18. ship metrics: DORA's four keys, from the commits above"
 "$ship" metrics
 say "What happened"
-git log -22 --format='  %s' | grep -v '^  record(' || true
+git log -32 --format='  %s' | grep -v '^  record(' || true
 cat <<MSG
 
 In short: one image was built and pinned by digest; it went dev → uat → prod; a broken build
@@ -135,7 +171,9 @@ was rolled back in dev without anyone's help; a second release ran as a 10% cana
 beside the stable release, was analysed, held, and promoted; then prod was rolled back by hand.
 Then prod was frozen: a third release stopped at its door (exit 75) until someone overrode the
 freeze with a reason, which the commit's Ship-Override-* trailers and prod's ledger keep.
-Every step above is a commit in git, and environments/*/ledger.yaml says what became of each.
+Then a second app, greeter, joined: released beside hellok8s in one commit, promoted with it as
+one unit, and run with it as two canaries side by side in prod, each on its own hostname.
+Every step above is a commit in git, and environments/ENV/APP/ledger.yaml says what became of each.
 
 The demo repository is $demo/repo (remote: $demo/remote.git); the cluster stays up.
   export KUBECONFIG=$KUBECONFIG
