@@ -102,5 +102,5 @@ def test_the_walkthrough_runs_as_written(env_repo, local_parts):
     assert re.search(r"^dev +greeter +r\S+ ", proc.stdout, flags=re.M)
     titles = subprocess.run(["git", "log", "--format=%s"], cwd=work, capture_output=True, text=True).stdout
     assert re.search(r"^release\(dev\): 2 apps: hellok8s@r\S+, greeter@r\S+$", titles, flags=re.M)
-    assert re.search(r"^promote\(uat\): greeter@r\S+, hellok8s@r\S+ from dev$", titles, flags=re.M)
+    assert re.search(r"^promote\(uat\): 2 apps: greeter@r\S+, hellok8s@r\S+ from dev$", titles, flags=re.M)
     assert "retired greeter from dev" in proc.stdout
