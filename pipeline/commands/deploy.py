@@ -199,17 +199,24 @@ class _Promotion:
         ctx, target = self.ctx, self.target
         stables = {r.app: ctx.workspace.current_release(target.slot(r.app)) for r in promoted}
         wants_canary = (self.canary_weight is not None or target.canary is not None) and not self.no_canary
-        beside = all(s is not None for s in stables.values())
+        first = [r for r in promoted if stables[r.app] is None]
+        if wants_canary and self.sync and first and len(first) < len(promoted):
+            # Apps new to TO have no stable to run a canary beside: they go first, directly (as
+            # their own unit), then the others' canaries run.
+            ctx.progress(f"{', '.join(r.app for r in first)}: no stable release in {target.name} yet: promoted "
+                         "directly first; the other apps run their canaries after")
+            direct = self.run(first)
+            beside = self.run([r for r in promoted if stables[r.app] is not None])
+            return Results([*(direct.results if isinstance(direct, Results) else [direct]), beside])
         refs = ", ".join(f"{r.ref} ({r.image})" for r in promoted)
-        if wants_canary and self.sync and beside:
+        if wants_canary and self.sync and not first:
             steps = promotion.canary_steps(target.canary or CanaryPolicy(), self.canary_weight)
             ctx.progress(f"promoting {refs} from {self.source.name} to {target.name} with a canary")
             states = [canary.start_state(ctx, self.source, target, r, steps) for r in promoted]
             return canary.run_canary(ctx, target, states, self.hold, self.clearance)
         if wants_canary and self.sync:
-            first = [n for n, s in stables.items() if s is None]
-            ctx.progress(f"{', '.join(first)} in {target.name} has no stable release yet: promoting directly, "
-                         "without a canary")
+            ctx.progress(f"{', '.join(r.app for r in first)} in {target.name} has no stable release yet: promoting "
+                         "directly, without a canary")
         ctx.progress(f"promoting {refs} from {self.source.name} to {target.name}")
         releases = [(ctx.config.app(r.app), r) for r in promoted]
         results = unit.write_and_gate(ctx, target, releases, together=True, sync=self.sync, push=self.push,

@@ -39,6 +39,7 @@ class ReleaseResult:
     sync: SyncResult | None = None  # when the release was synced
     gate: GateResult | None = None  # when it was gated
     source: str | None = None  # the environment it was promoted from; None for a release
+    show_sync: bool = True  # False for all but one of the apps a sync applied together: said once
 
     def to_json(self) -> dict:
         return {"release": self.release.record(), **({"outcome": "promoted"} if self.source else {}),
@@ -50,7 +51,7 @@ class ReleaseResult:
     def lines(self, done: str, already: str) -> list[str]:
         """`done`/`already`: the first line when something changed, or when nothing had to."""
         out = [done if self.changed else already]
-        out += [str(c) for c in self.sync.changes] if self.sync else []
+        out += [str(c) for c in self.sync.changes] if self.sync and self.show_sync else []
         return out + ([str(self.gate)] if self.gate else [])
 
     def text(self) -> str:

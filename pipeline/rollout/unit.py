@@ -63,4 +63,5 @@ def write_and_gate(ctx: Context, env: Environment, releases: list[tuple[App, Rel
                 r.sync = synced
         for r in results:
             r.gate = gates.get(r.release.app)
+            r.show_sync = r is results[-1]
     return results

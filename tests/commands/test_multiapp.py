@@ -12,6 +12,7 @@ import pytest
 from pipeline.commands import deploy, inspect
 from pipeline.commands.context import open_context
 from pipeline.errors import ConfigError, GateFailed, PromotionError
+from pipeline.rollout.canary import CanaryOutcome
 from pipeline.gitops import yamlsafe
 from pipeline.gitops.render import render
 from tests.fakes import GOOD, NEVER_READY, fake_context, fake_project
@@ -197,3 +198,20 @@ def test_a_unit_canary_runs_each_app_beside_its_stable_with_its_own_route(two):
     prod = ctx.config.env("prod")
     assert ctx.workspace.current_release(prod.slot("hellok8s")).id == held.releases[0].id
     assert ctx.workspace.ledger(prod.slot("web")).find(held.releases[1].id).outcome.value == "rejected"
+
+
+def test_an_app_new_to_the_target_goes_first_directly_and_the_others_run_their_canary(two):
+    ctx, cluster, repo = two
+    deploy.release(ctx, "dev", ["hellok8s", "web"], images=[f"hellok8s={GOOD}", f"web={GOOD}"])
+    deploy.promote(ctx, "dev", "uat")
+    deploy.promote(ctx, "uat", "prod", ["hellok8s"])  # web never reached prod
+    path = ctx.config.root / "apps/hellok8s/config/dev.env"
+    path.write_text(path.read_text() + "EXTRA=1\n")
+    repo.git.commit("-qam", "hellok8s: new config")
+    deploy.release(ctx, "dev", "hellok8s", image=GOOD)
+    deploy.promote(ctx, "dev", "uat")
+    out = deploy.promote(ctx, "uat", "prod", hold=True)
+    direct, held = out.results
+    assert direct.release.app == "web" and direct.gate.passed
+    assert held.outcome is CanaryOutcome.HELD and [r.app for r in held.releases] == ["hellok8s"]
+    assert "hellok8s-canary" in cluster.names("Deployment", "hk-prod") and "web" in cluster.names("Deployment", "hk-prod")
