@@ -133,6 +133,6 @@ def tell(root: Path, monkeypatch: pytest.MonkeyPatch) -> Story:
         elif what == "abort":
             deploy.abort(ctx, a, b)
         elif what == "rollback":
-            deploy.rollback(ctx, a, None, b)
+            deploy.rollback(ctx, a, None, None, b)
     story.clock.current, story.clock.tick = NOW, 0.0
     return story

@@ -6,6 +6,7 @@ one. Real traffic meanwhile flows through the real gateway at the HTTPRoute's we
 from __future__ import annotations
 
 import re
+import time
 import threading
 
 import pytest
@@ -64,6 +65,12 @@ def test_the_http_judge_on_real_pods(real_node, local_parts, hellok8s_image, pro
             assert out.returncode != 0, out.stderr
             assert "[FAIL]" in rounds[-1] and "confidence" in rounds[-1], rounds
             assert f"stable {r1} untouched" in out.stderr, out.stderr
+            # Traefik applies the route's change a moment after the API server has it: wait for
+            # that (at most 15 s), then every answer must come from the stable.
+            deadline = time.monotonic() + 15
+            while {a.headers["X-Track"] for a in through_gateway(gateway, ns, 10)} != {"stable"} \
+                    and time.monotonic() < deadline:
+                time.sleep(0.5)
             answers = through_gateway(gateway, ns, 40)
             assert {(a.status_code, a.headers["X-Track"]) for a in answers} == {(200, "stable")}
         else:
