@@ -150,7 +150,7 @@ def test_pipeline_and_rollback_steps_run_against_the_local_parts(env_repo, local
         assert any(s.startswith("promote(prod): hellok8s") and "after canary 10% passed" in s for s in log), log
         assert "Ship-Signature: cosign, key cosign.pub" in git.Repo(bare).git.log("-1", "--format=%B",
                                                                                  "--grep=^promote(prod)", "main")
-        run.run(work / ".github/workflows/rollback.yml", {"environment": "prod", "reason": "checkout errors"})
+        run.run(work / ".github/workflows/rollback.yml", {"environment": "prod", "app": "hellok8s", "reason": "checkout errors"})
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n--- steps ---\n{run.output()[-6000:]}") from None
     log = git.Repo(bare).git.log("--format=%s", "main").splitlines()
