@@ -53,9 +53,27 @@ def workflow_files(app_secrets: dict[str, tuple[str, ...]]) -> dict[str, str]:
     }
 
 
+COMMENT_COLUMN = 35  # where the app entry's comments start, as in the template
+
+
+def _aligned(line: str) -> str:
+    """A YAML line `  key: value   # comment` with its comment back at COMMENT_COLUMN once a long
+    name or path was filled in."""
+    code, sep, comment = line.partition("  # ")
+    if not sep or not code.strip():
+        return line
+    return f"{code.rstrip():<{COMMENT_COLUMN - 1}} # {comment}"
+
+
+def app_entry(app: str, path: str) -> str:
+    """APP's entry under ship.yaml's `apps:`, its comments lined up."""
+    text = template("app.yaml").replace("__APP__", app).replace("__PATH__", path)
+    return "".join(_aligned(line) + "\n" for line in text.splitlines())
+
+
 def _filler(app: str, path: str, port: int, registry: str):
     def fill(text: str) -> str:
-        return (text.replace("__APP_ENTRY__\n", template("app.yaml")).replace("__APP__", app)
+        return (text.replace("__APP_ENTRY__\n", app_entry(app, path)).replace("__APP__", app)
                 .replace("__PATH__", path).replace("__PORT__", str(port)).replace("__REGISTRY__", registry))
     return fill
 
@@ -144,7 +162,7 @@ def added_app(root: Path, app: str, path: str, port: int, registry: str) -> dict
     if taken:
         raise ConfigError(f"--path {path}: app {taken[0]!r} is built from it already; nothing written")
     fill = _filler(app, path, port, registry)
-    entry = fill(template("app.yaml"))
+    entry = fill(app_entry(app, path))
     new_text = with_app(old_text, entry)
     after = yamlsafe.loads(new_text, config.CONFIG_FILE)
     if after != {**before, "apps": {**(before.get("apps") or {}), app: yamlsafe.loads(entry)[app]}}:
