@@ -20,10 +20,10 @@ help:
 deps:
 	@hack/install-deps.sh
 
-$(VENV_STAMP): pyproject.toml
+$(VENV_STAMP): pyproject.toml constraints.txt
 	@python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "python3 3.11+ is needed" >&2; exit 1; }
 	@test -x $(PY) || python3 -m venv .venv
-	@.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	@.venv/bin/pip install -q --disable-pip-version-check --constraint constraints.txt -e '.[test]'
 	@touch $@
 
 venv: $(VENV_STAMP)

@@ -15,7 +15,7 @@ changes nothing.
 from __future__ import annotations
 
 import re
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 
 from pipeline import config, names
@@ -31,25 +31,35 @@ def template(name: str) -> str:
     return resources.files("pipeline").joinpath("templates", name).read_text()
 
 
+def action_ref() -> str:
+    """What a workflow step `uses:` to run ship: its repository (the package's Repository URL) at
+    this version of ship, e.g. `ship-dev/ship@v0.1.0`."""
+    meta = metadata.metadata("ship")
+    urls = dict(url.split(", ", 1) for url in meta.get_all("Project-URL") or [])
+    repository = urls.get("Repository", "https://github.com/ship-dev/ship").removeprefix("https://github.com/")
+    return f"{repository}@v{meta['Version']}"
+
+
 def secrets_env(app: str, secrets: tuple[str, ...]) -> str:
-    """Workflow-level env lines passing each app secret to ship as SHIP_SECRET_<APP>_<KEY>."""
-    lines = [f"  {names.secret_variable(app, k)}: ${{{{ secrets.{names.secret_variable(app, k)} }}}}" for k in secrets]
+    """Job-level env lines passing each app secret to ship as SHIP_SECRET_<APP>_<KEY>."""
+    lines = [f"      {names.secret_variable(app, k)}: ${{{{ secrets.{names.secret_variable(app, k)} }}}}" for k in secrets]
     return "\n".join(lines)
 
 
-def workflow(name: str, app_secrets: dict[str, tuple[str, ...]]) -> str:
-    """pipeline.yml or rollback.yml, with the apps' secrets wired in."""
+def workflow(name: str, app_secrets: dict[str, tuple[str, ...]], ignore: tuple[str, ...] = ()) -> str:
+    """pipeline.yml, rollback.yml or preview.yml, with ship's action and the apps' secrets (an env
+    of each deploying job, from its GitHub environment's secrets) wired in."""
     lines = "\n".join(filter(None, (secrets_env(a, s) for a, s in sorted(app_secrets.items()))))
-    text = template(name)
-    return text.replace("__SECRETS_ENV__\n", lines + "\n" if lines else "")
+    paths = "\n".join(f'      - "{p}"' for p in ("apps/**", *(f"!{g}" for g in ignore)))
+    text = template(name).replace("__ACTION__", action_ref()).replace("__PATHS__", paths)
+    return text.replace("__SECRETS_ENV__\n", f"    env:\n{lines}\n" if lines else "")
 
 
-def workflow_files(app_secrets: dict[str, tuple[str, ...]]) -> dict[str, str]:
+def workflow_files(app_secrets: dict[str, tuple[str, ...]], ignore: tuple[str, ...] = ()) -> dict[str, str]:
     return {
-        ".github/workflows/pipeline.yml": workflow("pipeline.yml", app_secrets),
+        ".github/workflows/pipeline.yml": workflow("pipeline.yml", app_secrets, ignore),
         ".github/workflows/rollback.yml": workflow("rollback.yml", app_secrets),
-        ".github/workflows/preview.yml": template("preview.yml"),
-        ".github/actions/setup-ship/action.yml": template("setup-ship.yml"),
+        ".github/workflows/preview.yml": workflow("preview.yml", {}),
     }
 
 

@@ -25,7 +25,7 @@ def test_init_writes_config_overlays_base_rbac_and_workflows(tmp_path, monkeypat
     assert out.exit_code == 0, out.output
     for name in ("ship.yaml", "environments/prod/.gitkeep", "apps/shop/base/deployment.yaml",
                  "apps/shop/config/uat.env", "deploy/rbac/prod.yaml", ".github/workflows/pipeline.yml",
-                 ".github/workflows/rollback.yml", ".github/workflows/preview.yml", ".github/actions/setup-ship/action.yml"):
+                 ".github/workflows/rollback.yml", ".github/workflows/preview.yml"):
         assert f"wrote {name}" in out.stdout
     cfg = config.load(tmp_path, environ={})
     assert cfg.app("shop").image == "shop" and cfg.env("prod").namespace == "shop-prod"
