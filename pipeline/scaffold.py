@@ -21,7 +21,7 @@ from pathlib import Path
 from pipeline import config, names
 from pipeline.errors import ConfigError
 from pipeline.gitops import yamlsafe
-from pipeline.kube import rbac
+from pipeline.kube import access, rbac
 
 ENVIRONMENTS = ("dev", "uat", "prod")
 _APPS_LINE = re.compile(r"^apps:[ \t]*(?P<value>[^#\s][^#]*?)?[ \t]*(#.*)?$")
@@ -117,9 +117,11 @@ def planned_files(root: Path, app: str, path: str, port: int, registry: str) -> 
     files = {"ship.yaml": fill(template("ship.yaml"))}
     for env in ENVIRONMENTS:
         files[f"environments/{env}/.gitkeep"] = ""
-        objects = rbac.deployer_objects(f"{app}-{env}")
-        files[f"deploy/rbac/{env}.yaml"] = (f"# The deployer identity for {env}: apply once with cluster-admin rights.\n"
-                                            + yamlsafe.dumps_all(objects))
+        objects = [access.namespace_object(f"{app}-{env}"), *rbac.deployer_objects(f"{app}-{env}")]
+        files[f"deploy/rbac/{env}.yaml"] = (
+            f"# The namespace and deployer identity for {env}: apply once with cluster-admin rights, then\n"
+            f"# `ship kubeconfig {env}` mints the KUBECONFIG secret of the GitHub environment {env}.\n"
+            + yamlsafe.dumps_all(objects))
     files.update(app_files(root, app, path, port, list(ENVIRONMENTS), fill))
     files.update(workflow_files({app: ()}))
     return files

@@ -20,6 +20,7 @@ from pipeline.errors import ShipError
 from pipeline.gitops import yamlsafe
 from pipeline.gitops.ledger import Entry
 from pipeline.image.verify import VerifiedImage, verify_images
+from pipeline.kube.access import namespace_object
 from pipeline.kube.rbac import deployer_objects
 from pipeline.report import summary as summary_report
 from pipeline.report.status import EnvironmentStatus, environment_status, summary_line
@@ -157,7 +158,7 @@ def summary(ctx: Context, title: str) -> Text:
 
 def rbac(ctx: Context, env_name: str, service_account: str) -> Text:
     env = ctx.config.env(env_name)
-    return Text(yamlsafe.dumps_all(deployer_objects(env.namespace, service_account)))
+    return Text(yamlsafe.dumps_all([namespace_object(env.namespace), *deployer_objects(env.namespace, service_account)]))
 
 
 @dataclass

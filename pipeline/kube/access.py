@@ -1,0 +1,57 @@
+"""Access for a deployer: the Namespace an environment lives in, and a kubeconfig minted for the
+deployer's ServiceAccount from a TokenRequest, for the pipeline's KUBECONFIG secret.
+
+The kubeconfig holds the cluster's address and CA (as the admin's kubeconfig has them) and a
+bound token of the ServiceAccount that `ship rbac ENV` creates: it can do what the Role allows in
+ENV's namespace and nothing else. Kubernetes caps a token's lifetime at the API server's
+--service-account-max-token-expiration; the token dies with the ServiceAccount. Pure but for
+`mint`, which sends one request; never writes a file, never grants anything.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from pipeline import names
+from pipeline.errors import ClusterError, ConfigError
+from pipeline.kube.client import ApiError, Cluster
+
+DEFAULT_SECONDS = 8760 * 3600  # a year: rotate it by minting a new one
+
+
+def namespace_object(namespace: str) -> dict:
+    """The Namespace `ship rbac ENV` creates before the deployer's objects in it."""
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": {names.PART_OF: names.MANAGER}}}
+
+
+def kubeconfig(name: str, server: str, ca_data: bytes | None, namespace: str, user: str, token: str,
+               tls_server_name: str | None = None) -> dict:
+    """A kubeconfig with one cluster, user and context (`name`), in `namespace`."""
+    cluster: dict[str, Any] = {"server": server}
+    if ca_data:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_data).decode()
+    if tls_server_name:
+        cluster["tls-server-name"] = tls_server_name
+    return {"apiVersion": "v1", "kind": "Config", "current-context": name,
+            "clusters": [{"name": name, "cluster": cluster}],
+            "users": [{"name": user, "user": {"token": token}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": user, "namespace": namespace}}]}
+
+
+def mint(cluster: Cluster, namespace: str, service_account: str, seconds: int) -> tuple[str, int]:
+    """A bound token of `service_account` in `namespace` (TokenRequest), and the lifetime granted."""
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}}
+    try:
+        answer = cluster.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token",
+                                 what=f"ServiceAccount/{namespace}/{service_account}", body=body)
+    except ApiError as exc:
+        if exc.status == 404:
+            raise ConfigError(f"ServiceAccount/{namespace}/{service_account}: not found; create it first with "
+                              f"`ship rbac ENV --service-account {service_account} | kubectl apply -f -`") from exc
+        raise
+    token = answer.get("status", {}).get("token")
+    if not token:
+        raise ClusterError(f"ServiceAccount/{namespace}/{service_account}: the TokenRequest answer holds no token")
+    return token, int(answer.get("spec", {}).get("expirationSeconds") or seconds)
