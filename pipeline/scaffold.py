@@ -14,11 +14,12 @@ changes nothing.
 
 from __future__ import annotations
 
+import json
 import re
 from importlib import metadata, resources
 from pathlib import Path
 
-from pipeline import config, names
+from pipeline import bootstrap, config, names
 from pipeline.errors import ConfigError
 from pipeline.gitops import yamlsafe
 from pipeline.kube import access, rbac
@@ -75,17 +76,25 @@ def _aligned(line: str) -> str:
     return f"{code.rstrip():<{COMMENT_COLUMN - 1}} # {comment}"
 
 
-def app_entry(app: str, path: str) -> str:
-    """APP's entry under ship.yaml's `apps:`, its comments lined up."""
+def app_entry(app: str, path: str, build: tuple[str, ...] = ()) -> str:
+    """APP's entry under ship.yaml's `apps:` (with `build` commands), its comments lined up."""
     text = template("app.yaml").replace("__APP__", app).replace("__PATH__", path)
+    text = text.replace("build: []", f"build: {json.dumps(list(build))}") if build else text
     return "".join(_aligned(line) + "\n" for line in text.splitlines())
 
 
-def _filler(app: str, path: str, port: int, registry: str):
+def _filler(app: str, path: str, port: int, registry: str, build: tuple[str, ...] = ()):
     def fill(text: str) -> str:
-        return (text.replace("__APP_ENTRY__\n", app_entry(app, path)).replace("__APP__", app)
+        return (text.replace("__APP_ENTRY__\n", app_entry(app, path, build)).replace("__APP__", app)
+                .replace("__MODULE__", app.replace("-", "_"))
                 .replace("__PATH__", path).replace("__PORT__", str(port)).replace("__REGISTRY__", registry))
     return fill
+
+
+def _build(root: Path, app: str, path: str) -> tuple[str, ...]:
+    """The build commands the Dockerfile init writes for APP relies on (none for others)."""
+    picked = bootstrap.pick_dockerfile(root / path, app)
+    return picked.build if picked else ()
 
 
 def _check_names(app: str, path: str) -> None:
@@ -107,13 +116,16 @@ def app_files(root: Path, app: str, path: str, port: int, environments: list[str
                                                  f"from {names.secret_variable(app, '<KEY>')} at sync time.\nENVIRONMENT={env}\n")
     if not (root / path / ".gitignore").exists():
         files[f"{path}/.gitignore"] = fill(template("gitignore"))
+    picked = bootstrap.pick_dockerfile(root / path, app)
+    if picked:
+        files[f"{path}/Dockerfile"] = fill(template(f"Dockerfile.{picked.kind}"))
     return files
 
 
 def planned_files(root: Path, app: str, path: str, port: int, registry: str) -> dict[str, str]:
     """Every file `ship init` writes in a repository without ship.yaml, by path relative to the root."""
     _check_names(app, path)
-    fill = _filler(app, path, port, registry)
+    fill = _filler(app, path, port, registry, _build(root, app, path))
     files = {"ship.yaml": fill(template("ship.yaml"))}
     for env in ENVIRONMENTS:
         files[f"environments/{env}/.gitkeep"] = ""
@@ -173,8 +185,8 @@ def added_app(root: Path, app: str, path: str, port: int, registry: str) -> dict
     taken = [a.name for a in old.apps.values() if a.path == Path(path)]
     if taken:
         raise ConfigError(f"--path {path}: app {taken[0]!r} is built from it already; nothing written")
-    fill = _filler(app, path, port, registry)
-    entry = fill(app_entry(app, path))
+    fill = _filler(app, path, port, registry, _build(root, app, path))
+    entry = fill(app_entry(app, path, _build(root, app, path)))
     new_text = with_app(old_text, entry)
     after = yamlsafe.loads(new_text, config.CONFIG_FILE)
     if after != {**before, "apps": {**(before.get("apps") or {}), app: yamlsafe.loads(entry)[app]}}:

@@ -19,6 +19,12 @@ def ship(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
+@pytest.fixture(autouse=True)
+def on_github(monkeypatch):
+    """As in GitHub Actions: the registry defaults to ghcr.io/OWNER (test_bootstrap.py: the remote)."""
+    monkeypatch.setenv("GITHUB_REPOSITORY", "Acme/shop-repo")
+
+
 def test_init_writes_config_overlays_base_rbac_and_workflows(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = ship("init", "shop", "--port", "9000")
@@ -28,7 +34,7 @@ def test_init_writes_config_overlays_base_rbac_and_workflows(tmp_path, monkeypat
                  ".github/workflows/rollback.yml", ".github/workflows/preview.yml"):
         assert f"wrote {name}" in out.stdout
     cfg = config.load(tmp_path, environ={})
-    assert cfg.app("shop").image == "shop" and cfg.env("prod").namespace == "shop-prod"
+    assert cfg.app("shop").image == "shop" and cfg.env("prod").namespace == "shop-prod" and cfg.registry == "ghcr.io/acme"
     assert cfg.env("prod").canary.router == "gateway"
     assert "containerPort: 9000" in (tmp_path / "apps/shop/base/deployment.yaml").read_text()
 

@@ -88,7 +88,8 @@ def init(
     app_name: str = typer.Argument(..., metavar="APP", help="Your app's name (a DNS label)."),
     path: Optional[str] = typer.Option(None, "--path", help="The app's folder (default: apps/APP)."),
     port: int = typer.Option(8080, "--port", min=1, max=65535, help="The port your app listens on (for a new base)."),
-    registry: str = typer.Option("127.0.0.1:15000", "--registry", help="Where images are pushed."),
+    registry: Optional[str] = typer.Option(None, "--registry",
+                                           help="Where images are pushed (default: ghcr.io/OWNER of a GitHub repository)."),
     force: bool = typer.Option(False, "--force", help="Overwrite files that already exist."),
 ) -> None:
     """Scaffold ship into this repository: ship.yaml, overlays, a kustomize base, RBAC, workflows.

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from pipeline import scaffold
+from pipeline import bootstrap, scaffold
 from pipeline.context import Context
 from pipeline.errors import ShipError
 from pipeline.gitops import yamlsafe
@@ -165,15 +165,19 @@ def rbac(ctx: Context, env_name: str, service_account: str) -> Text:
 class InitResult:
     app: str
     written: list[str]
+    note: str | None = None  # what init could not do (no Dockerfile to pick)
 
     def to_json(self) -> dict:
-        return {"app": self.app, "written": self.written}
+        return {"app": self.app, "written": self.written, "note": self.note}
 
     def text(self) -> str:
-        return "\n".join([*(f"wrote {name}" for name in self.written),
-                          f"next: commit these files, then `ship release dev {self.app}` (README: Quickstart)"])
+        return "\n".join([*(f"wrote {name}" for name in self.written), *([f"note: {self.note}"] if self.note else []),
+                          "next: commit and push these files; README: Quickstart says what to set up in GitHub"])
 
 
-def init(root: Path, app_name: str, path: str | None, port: int, registry: str, force: bool) -> InitResult:
-    """Scaffold ship into the repository at `root` (needs no ship.yaml, so no context)."""
-    return InitResult(app_name, scaffold.init(root, app_name, path or f"apps/{app_name}", port, registry, force))
+def init(root: Path, app_name: str, path: str | None, port: int, registry: str | None, force: bool) -> InitResult:
+    """Scaffold ship into the repository at `root` (needs no ship.yaml, so no context); the
+    registry defaults to ghcr.io/OWNER of a GitHub repository."""
+    folder = path or f"apps/{app_name}"
+    written = scaffold.init(root, app_name, folder, port, registry or bootstrap.default_registry(root), force)
+    return InitResult(app_name, written, bootstrap.no_dockerfile_note(root / folder, folder))
