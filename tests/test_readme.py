@@ -1,6 +1,8 @@
-"""The README cannot drift from the code: every `ship` command it shows names a real command
-and real options, its ship.yaml reference parses, and its walkthrough block runs, as written,
-against the local parts (in a throw-away copy of this repository)."""
+"""The README and the docs cannot drift from the code: every `ship` command they show names a real
+command and real options; the README's action snippet uses ship's action at this version with
+inputs action.yml has; every `make` target hack/README.md shows exists; the ship.yaml reference
+parses; and the walkthrough block runs, as written, against the local parts (in a throw-away copy
+of this repository). The README's quickstart is run by tests/test_new_team.py."""
 
 from __future__ import annotations
 
@@ -13,12 +15,16 @@ from pathlib import Path
 import pytest
 import typer
 
-from pipeline import config
+from pipeline import config, scaffold
 from pipeline.cli import app
 from pipeline.gitops import yamlsafe
 from tests.conftest import ROOT, commit_all
 
 README = (ROOT / "README.md").read_text()
+HACK = (ROOT / "hack/README.md").read_text()
+DOCS = {p.name: p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))}
+WALKTHROUGH = DOCS["walkthrough.md"]
+ALL = "\n".join([README, HACK, *DOCS.values()])
 COMMAND = re.compile(r"(?<![\w/.-])ship ([a-z]+)([^`|#\n)]*)")
 SETUP_LINES = ['eval "$(make -s cluster | grep ^export)"', 'export PATH="$PWD/.venv/bin:$PATH"']
 
@@ -44,14 +50,14 @@ def shown_commands(text: str) -> list[tuple[str, str]]:
 
 def walkthrough() -> str:
     marker = "<!-- walkthrough: run by tests/test_readme.py -->\n```sh\n"
-    start = README.index(marker) + len(marker)
-    return README[start:README.index("```", start)]
+    start = WALKTHROUGH.index(marker) + len(marker)
+    return WALKTHROUGH[start:WALKTHROUGH.index("```", start)]
 
 
-def test_every_command_the_readme_shows_exists_with_its_options():
+def test_every_command_the_readme_and_docs_show_exists_with_its_options():
     options = cli_options()
-    shown = shown_commands(README)
-    assert len(shown) > 40
+    shown = shown_commands(ALL)
+    assert len(shown) > 60 and len(shown_commands(README)) > 20
     for sub, rest in shown:
         assert sub in options, f"README shows `ship {sub}`, which is not a command"
         for flag in re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", rest):
@@ -64,16 +70,39 @@ def test_every_command_is_in_the_readme_and_in_its_walkthrough():
 
 
 def test_the_readme_ship_yaml_reference_parses(tmp_path):
-    block = README[README.index("## ship.yaml"):]
+    block = DOCS["reference.md"][DOCS["reference.md"].index("## ship.yaml"):]
     block = block[block.index("```yaml\n") + 8:]
-    data = yamlsafe.loads(block[:block.index("```")], "README.md")
-    cfg = config.parse(data, tmp_path, "README.md", environ={})
+    data = yamlsafe.loads(block[:block.index("```")], "docs/reference.md")
+    cfg = config.parse(data, tmp_path, "docs/reference.md", environ={})
     prod = cfg.env("prod")
     assert [s.weight for s in prod.canary.steps] == [10, 50] and prod.canary.http[0].requests == 40
     assert prod.canary.prometheus[0].max == 0.01
     assert prod.policy.require_signature and prod.policy.public_key == "keys/cosign.pub" and not prod.policy.allow_older
     assert [w.describe() for w in prod.policy.freeze] == [
         "window 'weekend' (Fri 16:00 – Mon 08:00 Europe/Berlin)", "window 'year-end' (2026-12-20 – 2027-01-04 Europe/Berlin)"]
+
+
+def test_the_readme_installs_ship_with_its_action_at_this_version():
+    step = yamlsafe.loads(README[README.index("```yaml\n") + 8:].split("```")[0], "README.md")[0]
+    action = yamlsafe.loads((ROOT / "action.yml").read_text(), "action.yml")
+    assert step["uses"] == scaffold.action_ref() and set(step["with"]) <= set(action["inputs"])
+    assert f"pipx install \"git+https://github.com/{scaffold.action_ref().replace('@', '@')}\"" in README
+
+
+def test_every_make_target_hack_readme_shows_exists():
+    makefile = (ROOT / "Makefile").read_text()
+    shown = set(re.findall(r"(?<![\w-])make (?:-s )?([a-z][a-z-]+)", code_in(HACK) + code_in(README)))
+    assert shown and all(re.search(rf"^{t}:", makefile, flags=re.M) for t in shown), shown
+
+
+def test_every_link_between_the_docs_leads_to_a_file():
+    for name, text in {"README.md": README, "hack/README.md": HACK, **{f"docs/{k}": v for k, v in DOCS.items()}}.items():
+        for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+            if target.startswith("http"):
+                continue
+            if target in ("docs/security.md", "docs/registries.md", "security.md", "registries.md"):
+                continue  # written on the security and registries branches
+            assert (ROOT / name).parent.joinpath(target).resolve().exists(), f"{name}: {target}"
 
 
 @pytest.mark.cluster

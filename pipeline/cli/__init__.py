@@ -93,4 +93,5 @@ def main() -> None:
     app()
 
 
-from pipeline.cli import access, deploy, govern, inspect, observe  # noqa: E402,F401 - registers the commands on `app`
+from pipeline.cli import deploy, govern, inspect, observe  # noqa: E402,F401 - registers the commands on `app`
+from pipeline.cli import access  # noqa: E402,F401 - ship kubeconfig, listed after the others

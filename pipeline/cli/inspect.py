@@ -91,13 +91,14 @@ def init(
     registry: Optional[str] = typer.Option(None, "--registry",
                                            help="Where images are pushed (default: ghcr.io/OWNER of a GitHub repository)."),
     force: bool = typer.Option(False, "--force", help="Overwrite files that already exist."),
+    upgrade: bool = typer.Option(False, "--upgrade", help="Only move the workflows to this ship's action, keeping your edits."),
 ) -> None:
     """Scaffold ship into this repository: ship.yaml, overlays, a kustomize base, RBAC, workflows.
 
     Example: ship init shop --port 8080
     """
     try:
-        result = inspect.init(Path.cwd(), app_name, path, port, registry, force)
+        result = inspect.upgrade(Path.cwd()) if upgrade else inspect.init(Path.cwd(), app_name, path, port, registry, force)
     except ShipError as exc:
         fail(exc)
     show(result, Output.text)

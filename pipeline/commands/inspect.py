@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline import bootstrap, scaffold
+from pipeline.upgrade import Upgrade
+from pipeline.upgrade import upgrade as upgrade_workflows
 from pipeline.context import Context
 from pipeline.errors import ShipError
 from pipeline.gitops import yamlsafe
@@ -173,6 +175,25 @@ class InitResult:
     def text(self) -> str:
         return "\n".join([*(f"wrote {name}" for name in self.written), *([f"note: {self.note}"] if self.note else []),
                           "next: commit and push these files; README: Quickstart says what to set up in GitHub"])
+
+
+@dataclass
+class UpgradeResult:
+    action: str
+    upgrade: Upgrade
+
+    def to_json(self) -> dict:
+        return {"action": self.action, "written": self.upgrade.written, "differs": self.upgrade.differs}
+
+    def text(self) -> str:
+        lines = [f"upgraded {name} to {self.action}" for name in self.upgrade.written] or [f"already on {self.action}"]
+        return "\n".join(lines + [f"{name} differs from what {self.action} writes beyond the version: merge by hand "
+                                   "(`ship init` in an empty repository writes it to compare)" for name in self.upgrade.differs])
+
+
+def upgrade(root: Path) -> UpgradeResult:
+    """Move the repository's workflows to this ship's action (`ship init --upgrade`)."""
+    return UpgradeResult(scaffold.action_ref(), upgrade_workflows(root))
 
 
 def init(root: Path, app_name: str, path: str | None, port: int, registry: str | None, force: bool) -> InitResult:
