@@ -31,10 +31,7 @@ TIMEOUT = 1800.0
 
 
 def act_binary() -> str:
-    versions = (ROOT / "hack/versions.env").read_text()
-    version = re.search(r"ACT_VERSION=\$\{ACT_VERSION:-(v[\d.]+)\}", versions)
-    assert version, "hack/versions.env pins no ACT_VERSION"
-    found = Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship")) / f"bin/act-{version.group(1)}"
+    found = Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship")) / f"bin/act-{pinned('ACT')}"
     if not found.exists():
         pytest.fail(f"nektos/act is not built ({found}): run `make binaries`", pytrace=False)
     return str(found)
@@ -57,13 +54,34 @@ def export_source(dest: Path) -> Path:
 KEEP = ("HOME", "USER", "LANG", "TMPDIR", "GOPATH", "GOCACHE", "GOMODCACHE", "SHIP_CACHE")
 
 
+def pinned(name: str) -> str:
+    """A version hack/versions.env pins, e.g. pinned("ACT") == "v0.2.89"."""
+    found = re.search(rf"^{name}_VERSION=\$\{{{name}_VERSION:-([^}}]+)\}}", (ROOT / "hack/versions.env").read_text(), re.M)
+    assert found, f"hack/versions.env pins no {name}_VERSION"
+    return found.group(1)
+
+
+def runner_tools() -> Path:
+    """The tools a GitHub runner image has on PATH that this host has only as versioned binaries
+    built by make binaries (kustomize)."""
+    cache = Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship"))
+    tools = cache / "act-runner-tools"
+    tools.mkdir(parents=True, exist_ok=True)
+    link = tools / "kustomize"
+    if not link.exists():
+        try:
+            link.symlink_to(cache / f"bin/kustomize-{pinned('KUSTOMIZE')}")
+        except FileExistsError:
+            pass  # another test worker made it
+    return tools
+
+
 def runner_env(**extra: str) -> dict[str, str]:
-    """The runner's environment: the host's tools (the Go-built ones too) but not the test venv's
-    ship, which the action installs; the stand-in for setup-python pointed at the test venv's
-    packages (pip then installs ship alone, building it with the venv's setuptools)."""
+    """The runner's environment: the host's tools but not the test venv's ship, which the action
+    installs; the stand-in for setup-python pointed at the test venv's packages (pip then installs
+    ship alone, building it with the venv's setuptools)."""
     venv_bin = str(Path(sys.executable).parent)
-    cache_bin = str(Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship")) / "bin")
-    path = os.pathsep.join([cache_bin, *(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)])
+    path = os.pathsep.join([str(runner_tools()), *(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)])
     return {**{k: os.environ[k] for k in KEEP if k in os.environ}, "PATH": path, "CI": "true",
             "ACT_STANDIN_PYTHON": sys.executable, "ACT_STANDIN_SITE_PACKAGES": sysconfig.get_paths()["purelib"],
             "PIP_NO_BUILD_ISOLATION": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1", **extra}
