@@ -25,6 +25,7 @@ from pipeline.gitops import yamlsafe
 from pipeline.kube import access, rbac
 
 ENVIRONMENTS = ("dev", "uat", "prod")
+IGNORE = ("**/*.md", "**/docs/**")  # what ship.yaml's `ignore:` starts with
 _APPS_LINE = re.compile(r"^apps:[ \t]*(?P<value>[^#\s][^#]*?)?[ \t]*(#.*)?$")
 
 
@@ -87,7 +88,8 @@ def _filler(app: str, path: str, port: int, registry: str, build: tuple[str, ...
     def fill(text: str) -> str:
         return (text.replace("__APP_ENTRY__\n", app_entry(app, path, build)).replace("__APP__", app)
                 .replace("__MODULE__", app.replace("-", "_"))
-                .replace("__PATH__", path).replace("__PORT__", str(port)).replace("__REGISTRY__", registry))
+                .replace("__PATH__", path).replace("__PORT__", str(port)).replace("__REGISTRY__", registry)
+                .replace("__IGNORE__", json.dumps(list(IGNORE))))
     return fill
 
 
@@ -135,7 +137,7 @@ def planned_files(root: Path, app: str, path: str, port: int, registry: str) -> 
             f"# `ship kubeconfig {env}` mints the KUBECONFIG secret of the GitHub environment {env}.\n"
             + yamlsafe.dumps_all(objects))
     files.update(app_files(root, app, path, port, list(ENVIRONMENTS), fill))
-    files.update(workflow_files({app: ()}))
+    files.update(workflow_files({app: ()}, IGNORE))
     return files
 
 

@@ -166,6 +166,10 @@ class ShipConfig:
     # Field managers whose fields a sync takes over and removes when git does not set them:
     # hand edits with kubectl (Flux's ssa does the same). ship.yaml: takeover_managers.
     takeover_managers: tuple[str, ...] = ()  # set from TAKEOVER_MANAGERS by default (schema.py)
+    # Globs (git pathspec glob, from the repository root) of files that cannot change an image or
+    # manifests (READMEs, docs): ship build --changed and an app's source commit ignore them, and
+    # the workflow's `paths` leaves them out. ship.yaml: ignore.
+    ignore: tuple[str, ...] = ()
 
     def app(self, name: str | None) -> App:
         if name is None:

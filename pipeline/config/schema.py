@@ -246,6 +246,7 @@ def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, s
                 f"{env.canary.host!r} would route every app's traffic to one host; with several apps put {{app}} "
                 "in it (e.g. {app}.example.com)", "host")
     takeover = top.get("takeover_managers", list, TAKEOVER_MANAGERS, _strings)
+    ignore = top.get("ignore", list, [], _strings)
     top.done()
     return ShipConfig(root=root, registry=registry, apps=apps, environments=envs, source=source,
-                      takeover_managers=tuple(takeover))
+                      takeover_managers=tuple(takeover), ignore=tuple(ignore))

@@ -48,10 +48,11 @@ class GitRepo:
             raise GitError(f"{self.root}: the repository has no commits yet") from exc
         return Commit(c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.UTC), str(c.summary))
 
-    def last_change(self, path: str) -> Commit:
-        """The newest commit that changed `path`: an app's source commit, which ship's own
-        overlay commits never move, so building again after a release gives the same tag."""
-        sha = self.repo.git.rev_list("-1", "HEAD", "--", path)
+    def last_change(self, path: str, ignore: tuple[str, ...] = ()) -> Commit:
+        """The newest commit that changed `path` (but for files matching an `ignore` glob): an
+        app's source commit, which ship's own overlay commits never move, so building again after
+        a release gives the same tag."""
+        sha = self.repo.git.rev_list("-1", "HEAD", "--", path, *(f":(exclude,glob){glob}" for glob in ignore))
         if not sha:
             raise GitError(f"{path}: not in any commit; commit it first")
         c = self.repo.commit(sha)

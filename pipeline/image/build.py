@@ -138,7 +138,7 @@ def build_app(ctx: Context, app: App, *, allow_dirty: bool = False, key: str | N
     per key)."""
     cfg, progress = ctx.config, ctx.progress
     dirty = ctx.workspace.git.require_clean(allow_dirty)
-    head = ctx.workspace.git.last_change(str(app.path))
+    head = ctx.workspace.git.last_change(str(app.path), cfg.ignore)
     # A pinned tag never moves: a build of uncommitted changes gets a tag of its own.
     tag = head.short if not dirty else f"{head.short}-dirty-{ctx.workspace.git.changes_digest(str(app.path))}"
     repository = f"{cfg.registry}/{app.image}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 import pytest
 from typer.testing import CliRunner
 
@@ -125,3 +127,28 @@ def test_the_cli_prints_the_matrix_on_one_line(tmp_path, monkeypatch):
     assert out.stdout == '{"app": ["hellok8s"]}\n'
     out = CliRunner().invoke(cli, ["build", "nope", "--list"])
     assert out.exit_code == 1 and out.stderr.startswith("ConfigError: unknown app 'nope'")
+
+
+def test_a_change_ship_yaml_ignores_builds_and_releases_nothing(two_apps):
+    """ship.yaml's `ignore:` (READMEs, docs): such a commit moves no app's source commit, so
+    `--changed` lists nothing and a build finds the same tag; the workflow's `paths` agree."""
+    from dataclasses import replace
+
+    ctx = two_apps
+    ctx.config = replace(ctx.config, ignore=scaffold.IGNORE)
+    shop = ctx.workspace.git.last_change("apps/shop", ctx.config.ignore).sha
+    (ctx.config.root / "environments/dev/shop").mkdir(parents=True)
+    (ctx.config.root / "environments/dev/shop/release.yaml").write_text(f"id: r1\napp: shop\ncommit: {shop}\n")
+    commit(ctx.config.root, "shop released")
+    (ctx.config.root / "apps/shop/README.md").write_text("# shop\n")
+    (ctx.config.root / "apps/shop/docs").mkdir()
+    (ctx.config.root / "apps/shop/docs/how.txt").write_text("how\n")
+    commit(ctx.config.root, "shop's docs")
+    assert matrix(ctx) == {"app": ["hellok8s"]}
+    assert ctx.workspace.git.last_change("apps/shop", ctx.config.ignore).sha == shop
+    assert ctx.workspace.git.last_change("apps/shop").sha != shop  # without the list, docs would ship
+    (ctx.config.root / "apps/shop/Dockerfile").write_text("FROM scratch\nLABEL x=y\n")
+    commit(ctx.config.root, "shop's image changed")
+    assert matrix(ctx) == {"app": ["hellok8s", "shop"]}
+    paths = yaml.safe_load(scaffold.workflow_files({"shop": ()}, scaffold.IGNORE)[".github/workflows/pipeline.yml"])[True]
+    assert paths["push"]["paths"][:3] == ["apps/**", "!**/*.md", "!**/docs/**"]
