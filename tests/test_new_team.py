@@ -3,13 +3,10 @@
 A fresh repository with a small Go app (hellok8s' source, without its Dockerfile, base or config);
 ship installed from the built wheel into a venv of its own, as `pipx install` would, not from the
 source tree; `ship init` writes everything; a platform team applies `ship rbac ENV` and mints the
-deployer's kubeconfig with `ship kubeconfig`; then the workflow `ship init` wrote runs under act
+deployer's kubeconfig with `ship kubeconfig` (tests/deployer.py); then the workflow `ship init` wrote runs under act
 on each push, deploying with that least-privilege kubeconfig (never the admin's). dev, uat and
 prod go through; a push while prod is frozen stops at uat; the next push, which changes no app,
 builds nothing and still promotes what uat has to prod, through the canary.
-
-act has one set of secrets for a run, where GitHub has one per environment: here one deployer
-ServiceAccount (in dev's namespace) is bound to the deployer Role of all three namespaces.
 """
 
 from __future__ import annotations
@@ -25,10 +22,9 @@ from pathlib import Path
 import git
 import pytest
 
-from pipeline.gitops import yamlsafe
-from pipeline.kube import rbac
 from tests.act import Act, export_source, runner_env
 from tests.conftest import ROOT, bare_and_clone, commit_all
+from tests.deployer import deployer_kubeconfig
 
 pytestmark = [pytest.mark.cluster, pytest.mark.registry, pytest.mark.engine, pytest.mark.binaries]
 
@@ -77,12 +73,7 @@ def test_a_new_team_goes_from_an_empty_repository_to_a_prod_canary(user_ship, lo
     commit_all(work, "ship init")
     # the platform team: namespaces and the deployer, then its kubeconfig for the KUBECONFIG secret
     try:
-        for env in ("dev", "uat", "prod"):
-            run("kubectl", "apply", "-f", "-", cwd=work, kubeconfig=admin, stdin=run(user_ship, "rbac", env, cwd=work, kubeconfig=admin))
-            if env != "dev":  # act's one KUBECONFIG secret: dev's deployer is bound in uat and prod too
-                binding = rbac.deployer_objects(namespaces[env], subject_namespace=namespaces["dev"])[2]
-                run("kubectl", "apply", "-f", "-", cwd=work, kubeconfig=admin, stdin=yamlsafe.dumps(binding))
-        minted = run(user_ship, "kubeconfig", "dev", "--duration", "2h", cwd=work, kubeconfig=admin)
+        minted = deployer_kubeconfig([user_ship], work, admin, namespaces)
         act = Act(work, tmp_path, export_source(tmp_path / "ship-action"),
                   secrets={"KUBECONFIG": minted, "GITHUB_TOKEN": "a-token"},
                   variables={"SHIP_REGISTRY": local_parts["SHIP_REGISTRY"]},

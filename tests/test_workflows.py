@@ -21,6 +21,7 @@ import pytest
 from pipeline import scaffold
 from tests.act import Act, export_source, runner_env
 from tests.conftest import ROOT, bare_and_clone, commit_all, copy_project
+from tests.deployer import deployer_kubeconfig
 
 WORKFLOWS = sorted((ROOT / ".github/workflows").glob("*.yml"))
 
@@ -228,8 +229,9 @@ def test_pipeline_and_rollback_run_against_the_local_parts(env_repo, local_parts
                    .replace("    promotes_from: uat\n",
                             "    promotes_from: uat\n    policy: {require_signature: true, public_key: cosign.pub}\n"))
     commit_all(work, "workflows; prod takes signed images only; short bakes for the test")
+    minted = deployer_kubeconfig([sys.executable, "-m", "pipeline"], work, local_parts["KUBECONFIG"], namespaces)
     act = Act(work, tmp_path, ship_source, secrets={
-        "KUBECONFIG": Path(local_parts["KUBECONFIG"]).read_text(),
+        "KUBECONFIG": minted,  # the deployer's, never the admin's
         "SHIP_SECRET_HELLOK8S_DB_PASSWORD": "from-a-github-secret", "GITHUB_TOKEN": "a-token",
         "SHIP_COSIGN_KEY": private.read_text(), "COSIGN_PASSWORD": "",
     }, variables={"SHIP_REGISTRY": local_parts["SHIP_REGISTRY"]},
