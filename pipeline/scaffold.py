@@ -207,10 +207,12 @@ def _is_ship_config(root: Path) -> bool:
     return isinstance(data, dict) and "apps" in data
 
 
-def init(root: Path, app: str, path: str, port: int, registry: str, force: bool = False) -> list[str]:
-    """Scaffold ship at `root`, or add APP to the ship.yaml there; the paths written."""
+def init(root: Path, app: str, path: str, port: int, registry: str | None, force: bool = False) -> list[str]:
+    """Scaffold ship at `root`, or add APP to the ship.yaml there; the paths written. A new
+    ship.yaml's registry defaults to ghcr.io/OWNER of a GitHub repository."""
     adding = _is_ship_config(root)
-    files = added_app(root, app, path, port, registry) if adding else planned_files(root, app, path, port, registry)
+    files = (added_app(root, app, path, port, registry or "") if adding
+             else planned_files(root, app, path, port, registry or bootstrap.default_registry(root)))
     existing = [name for name in files if (root / name).exists() and not name.endswith(".gitkeep")
                 and not (adding and name == config.CONFIG_FILE)]
     if existing and not force:

@@ -63,3 +63,10 @@ def test_without_github_the_registry_must_be_given_and_nothing_is_written(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == [".git"]
     with pytest.raises(ConfigError):
         bootstrap.default_registry(tmp_path)
+
+
+def test_adding_an_app_to_a_ship_yaml_needs_no_registry(tmp_path, monkeypatch):
+    assert init(tmp_path, monkeypatch, "--registry", "registry.example.com").exit_code == 0
+    out = CliRunner().invoke(app, ["init", "api", "--path", "services/api"])
+    assert out.exit_code == 0, out.output
+    assert config.load(tmp_path, environ={}).registry == "registry.example.com"

@@ -200,5 +200,5 @@ def init(root: Path, app_name: str, path: str | None, port: int, registry: str |
     """Scaffold ship into the repository at `root` (needs no ship.yaml, so no context); the
     registry defaults to ghcr.io/OWNER of a GitHub repository."""
     folder = path or f"apps/{app_name}"
-    written = scaffold.init(root, app_name, folder, port, registry or bootstrap.default_registry(root), force)
+    written = scaffold.init(root, app_name, folder, port, registry, force)
     return InitResult(app_name, written, bootstrap.no_dockerfile_note(root / folder, folder))
