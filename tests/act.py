@@ -87,6 +87,11 @@ def runner_env(**extra: str) -> dict[str, str]:
             "PIP_NO_BUILD_ISOLATION": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1", **extra}
 
 
+def go_cache() -> str:
+    proc = subprocess.run(["go", "env", "GOCACHE"], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
 def remote_actions(*texts: str) -> set[tuple[str, str, str]]:
     """(owner, repo, ref) of every remote action the texts use (ship's own action included)."""
     return {m.groups() for text in texts for m in USES.finditer(text)}
@@ -150,13 +155,16 @@ class Act:
         path = self.work / ".github/workflows" / workflow
         runs = self.tmp / "act"
         runs.mkdir(parents=True, exist_ok=True)
-        n = len(list(runs.iterdir()))
+        n = len(list(runs.glob("*-event.json")))
         files = {name: runs / f"{n}-{name}" for name in ("secrets", "vars", "event.json", "artifacts")}
         files["secrets"].write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in self.secrets.items()))
         files["vars"].write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in self.variables.items()))
         files["event.json"].write_text(json.dumps(payload or {}))
         files["artifacts"].mkdir()
-        env = {**self.env, "ACT_STANDIN_ARTIFACTS": str(files["artifacts"])}
+        # act keeps each job's copy of the repository under $XDG_CACHE_HOME/act: in the test's
+        # folder, so pytest cleans it up; Go's build cache stays where it was.
+        env = {**self.env, "ACT_STANDIN_ARTIFACTS": str(files["artifacts"]), "XDG_CACHE_HOME": str(runs / "cache"),
+               "GOCACHE": self.env.get("GOCACHE") or go_cache()}
         cmd = [act_binary(), event, "-W", str(path), "-P", "ubuntu-24.04=-self-hosted", "--action-offline-mode",
                "--json", "--actor", self.actor, "-e", str(files["event.json"]), "--secret-file", str(files["secrets"]),
                "--var-file", str(files["vars"]), "--env-file", os.devnull, "--input-file", os.devnull,

@@ -45,7 +45,7 @@ def user_ship(tmp_path_factory) -> Path:
     Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run([venv / "bin/python", "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, capture_output=True)
     where = subprocess.run([venv / "bin/python", "-c", "import pipeline; print(pipeline.__file__)"], capture_output=True,
-                           text=True, check=True).stdout
+                           text=True, check=True, cwd=tmp).stdout
     assert where.startswith(site), where  # the wheel's copy, not the source tree
     return venv / "bin/ship"
 
