@@ -17,6 +17,7 @@ import httpx
 from pipeline.clock import Clock
 from pipeline.config import Environment, ShipConfig
 from pipeline.gitops.workspace import Workspace
+from pipeline.image.credentials import Credentials
 from pipeline.image.registry import Registry
 from pipeline.image.signing import Cosign
 from pipeline.kube.client import Cluster
@@ -33,6 +34,7 @@ class Context:
     open_http: Callable[[], httpx.Client] = lambda: httpx.Client(timeout=10.0, follow_redirects=False)  # analysis
     open_signer: Callable[[], Cosign] = Cosign  # signs and verifies image digests
     clock: Clock = field(default_factory=Clock)
+    credentials: Credentials = field(default_factory=Credentials)  # registry logins: push, pull secrets, cosign
     progress: Progress = quiet
     _clusters: dict[str | None, Cluster] = field(default_factory=dict)
     _registries: dict[str, Registry] = field(default_factory=dict)
@@ -47,7 +49,7 @@ class Context:
         return self._clusters[env.context]
 
     def registry(self, host: str | None = None) -> Registry:
-        host = host or self.config.registry
+        host = host or self.config.registry_host
         if host not in self._registries:
             self._registries[host] = self.open_registry(host)
         return self._registries[host]

@@ -18,8 +18,9 @@ from typing import Any
 from pipeline import names
 from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, TAKEOVER_MANAGERS, URL_PLACEHOLDERS, App,
                                    CanaryPolicy, CanaryStep, Environment, GateOptions, HttpCheck, Policy, PrometheusCheck,
-                                   ShipConfig, unknown_placeholders)
+                                   RegistryOptions, ShipConfig, unknown_placeholders)
 from pipeline.config.reader import Reader as _Reader
+from pipeline.errors import ConfigError
 from pipeline.policy import windows
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
@@ -226,15 +227,44 @@ def _environment(name: str, e: _Reader) -> Environment:
         gates=_gates(e.child("gates", None)),
         canary=_canary(e.child("canary", None)),
         policy=_policy(e.child("policy", None)),
+        pull_secret=e.get("pull_secret", bool, True),
     )
+
+
+def _registry_url(value: str) -> str:
+    names.split_registry(value)
+    return value
+
+
+def _registry(top: _Reader, env_vars: Mapping[str, str]) -> tuple[str, RegistryOptions]:
+    """`registry: host[:port][/path]`, or the mapping {url, ca_file, insecure}; $SHIP_REGISTRY
+    replaces the url (and is checked as it is)."""
+    raw = top.data.get("registry")
+    if isinstance(raw, dict):
+        r = top.child("registry")
+        assert r is not None
+        url = r.get("url", str, check=_registry_url)
+        options = RegistryOptions(insecure=r.get("insecure", bool, False), ca_file=r.get("ca_file", str, None))
+        r.done()
+    else:
+        url = top.get("registry", str, ..., _registry_url) if not env_vars.get("SHIP_REGISTRY") else ""
+        options = RegistryOptions()
+    override = env_vars.get("SHIP_REGISTRY")
+    if override:
+        try:
+            names.split_registry(override)
+        except ValueError as exc:
+            raise ConfigError(f"$SHIP_REGISTRY: expected {exc}") from None
+        url = override
+    top.used.add("registry")
+    return url, options
 
 
 def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, str] | None = None) -> ShipConfig:
     """A ShipConfig from loaded YAML; pure apart from reading SHIP_REGISTRY from `environ`."""
     env_vars: Mapping[str, str] = os.environ if environ is None else environ
     top = _Reader(data, source, "")
-    registry = env_vars.get("SHIP_REGISTRY") or top.get("registry", str)
-    top.used.add("registry")
+    registry, registry_options = _registry(top, env_vars)
     apps = {name: _app(name, a) for name, a in _entries(top, "apps", "app")}
     envs = {name: _environment(name, e) for name, e in _entries(top, "environments", "environment")}
     for env in envs.values():
@@ -248,4 +278,4 @@ def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, s
     takeover = top.get("takeover_managers", list, TAKEOVER_MANAGERS, _strings)
     top.done()
     return ShipConfig(root=root, registry=registry, apps=apps, environments=envs, source=source,
-                      takeover_managers=tuple(takeover))
+                      takeover_managers=tuple(takeover), registry_options=registry_options)
