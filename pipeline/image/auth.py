@@ -118,7 +118,8 @@ class RegistryAuth(httpx.Auth):
         self._scopes[repository] = key
         request.headers["Authorization"] = f"Bearer {token[0]}"
         response = yield request
-        self.token_refused = response.status_code == 401
+        # Anonymous tokens carry only what anyone may do: a 401 then means "log in", not a bad token.
+        self.token_refused = response.status_code == 401 and lookup.credential is not None
 
     def _ahead(self, repository: str) -> str | None:
         if self._basic:
