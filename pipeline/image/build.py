@@ -156,7 +156,7 @@ def build_app(ctx: Context, app: App, *, allow_dirty: bool = False, key: str | N
     progress(f"building {repository}:{tag}")
     build_image(engine, app, cfg.root, f"{repository}:{tag}", progress, revision=head.sha)
     progress(f"pushing {repository}:{tag}")
-    reported = push_image(engine, repository, tag, progress, ctx.credentials.lookup(registry.host))
+    reported = push_image(engine, repository, tag, progress, ctx.credentials.lookup(cfg.registry_host))
     pinned = registry.resolve(repository, tag)
     if pinned is None:
         raise BuildError(f"pushed {repository}:{tag} but the registry does not have it")

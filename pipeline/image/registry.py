@@ -36,6 +36,7 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+DOCKER_HUB_API = "registry-1.docker.io"  # images say docker.io; its registry API answers here
 _PINNED = re.compile(r"^(?P<repo>[^@\s]+?):(?P<tag>[\w][\w.-]{0,127})@(?P<digest>sha256:[0-9a-f]{64})$")
 
 
@@ -135,6 +136,9 @@ class Registry:
         """https://HOST, or http://HOST for a loopback or insecure registry that does not speak TLS
         (asked once: GET /v2/ over HTTPS). An untrusted certificate is an error, never a reason for HTTP."""
         if self._base is None:
+            if self.host in ("docker.io", "index.docker.io"):
+                self._base = f"https://{DOCKER_HUB_API}"
+                return self._base
             plain_ok = self.access.insecure or is_loopback(self.host)
             try:
                 self._http.get(f"https://{self.host}/v2/", auth=None)  # the scheme only: no handshake

@@ -173,3 +173,7 @@ def test_bad_ca_file_is_one_line(tmp_path: Path):
     from pipeline.image.registry import Access
     with pytest.raises(RegistryError, match="ca_file .*ca.pem: not a readable PEM certificate"):
         Access(ca_file=str(tmp_path / "ca.pem")).verify()
+
+
+def test_docker_hub_images_are_resolved_at_its_api_host():
+    assert Registry("docker.io").base == "https://registry-1.docker.io"
