@@ -118,12 +118,17 @@ conf_sum() {
 }
 
 cmd_down() {
-  local name
+  local name port
   for name in token-issuer basic-registry private-registry; do
     stop_pid "$name"
     rm -f "$SHIP_STATE/$name.sum"
     if [ -f "$D/$name.data" ]; then rm -rf "$(cat "$D/$name.data")" "$D/$name.data"; fi
   done
+  for port in "$SHIP_PRIVATE_REGISTRY_PORT" "$SHIP_BASIC_REGISTRY_PORT"; do
+    [ -f "$D/ca.crt" ] && cmp -s "$D/ca.crt" "/etc/containers/certs.d/127.0.0.1:$port/ca.crt" \
+      && rm -rf "/etc/containers/certs.d/127.0.0.1:$port"
+  done
+  return 0
 }
 
 case "${1:-}" in
