@@ -60,7 +60,7 @@ def repo(tmp_path_factory, project_repo) -> tuple[Path, Path]:
 def clean_env(private: dict[str, str], tmp_path: Path, **extra: str) -> dict[str, str]:
     """The user's environment with no registry login of the host's, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIP_REGISTRY", "DOCKER_CONFIG", "SSL_CERT",
-                                                                       "GITHUB_TOKEN", "SHIP_COSIGN"))}
+                                                                       "GITHUB_TOKEN", "SHIP_COSIGN_KEY"))}
     empty = tmp_path / "no-docker-config"
     empty.mkdir(exist_ok=True)
     return {**env, "DOCKER_HOST": private["DOCKER_HOST"], "DOCKER_CONFIG": str(empty), "GIT_COMMITTER_NAME": "t",
@@ -114,6 +114,16 @@ def test_build_release_verify_with_env_credentials_and_a_path(private, repo, tmp
     assert private["SHIP_PRIVATE_REGISTRY_PASSWORD"] not in out.stdout + out.stderr
 
 
+def clone_with_ca(bare: Path, tmp_path: Path, where: str, ca: str) -> Path:
+    """A clone whose ship.yaml names the registry and its CA (`registry: {url, ca_file}`), committed."""
+    work = tmp_path / "clone"
+    clone = git.Repo.clone_from(str(bare), work)
+    config = work / "ship.yaml"
+    config.write_text(config.read_text().replace("registry: 127.0.0.1:15000", f"registry: {{url: '{where}', ca_file: '{ca}'}}"))
+    clone.git.commit("-qam", "the private registry, its CA in ship.yaml", "--author", "t <t@e>")
+    return work
+
+
 def test_docker_config_auths_and_ca_file_in_ship_yaml(private, repo, tmp_path):
     _, bare = repo
     host = private["SHIP_PRIVATE_REGISTRY"]
@@ -123,12 +133,7 @@ def test_docker_config_auths_and_ca_file_in_ship_yaml(private, repo, tmp_path):
                              .encode()).decode()
     (folder / "config.json").write_text(json.dumps({"auths": {f"https://{host}": {"auth": basic}}}))
     where = f"{host}/{prefix()}"
-    work = tmp_path / "clone"
-    clone = git.Repo.clone_from(str(bare), work)
-    config = work / "ship.yaml"
-    config.write_text(config.read_text().replace(
-        "registry: 127.0.0.1:15000", f"registry: {{url: '{where}', ca_file: '{private['SHIP_PRIVATE_REGISTRY_CA']}'}}"))
-    clone.git.commit("-qam", "the private registry, its CA in ship.yaml", "--author", "t <t@e>")
+    work = clone_with_ca(bare, tmp_path, where, private["SHIP_PRIVATE_REGISTRY_CA"])
     ref = build(work, clean_env(private, tmp_path, DOCKER_CONFIG=str(folder)))
     assert ref.repository == f"{where}/hellok8s"
 
@@ -248,12 +253,13 @@ def test_cosign_signs_and_verifies_with_the_same_login(private, repo, tmp_path, 
     from pipeline.image.credentials import Credentials
     from pipeline.image.signing import Cosign
 
-    work, _ = repo
+    _, bare = repo
     key, public = cosign_keys("private")
     where = f"{private['SHIP_PRIVATE_REGISTRY']}/{prefix()}"
+    work = clone_with_ca(bare, tmp_path, where, private["SHIP_PRIVATE_REGISTRY_CA"])  # cosign gets the CA too
     creds = {"SHIP_REGISTRY_USERNAME": private["SHIP_PRIVATE_REGISTRY_USERNAME"],
              "SHIP_REGISTRY_PASSWORD": private["SHIP_PRIVATE_REGISTRY_PASSWORD"]}
-    env = clean_env(private, tmp_path, SHIP_REGISTRY=where, COSIGN_PASSWORD="", **creds)
+    env = clean_env(private, tmp_path, COSIGN_PASSWORD="", **creds)
     out = ship(work, env, "build", "--key", str(key), "--output", "json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["signed"] is True
