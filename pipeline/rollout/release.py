@@ -78,7 +78,7 @@ def check_image(registry: Registry, image: str) -> ImageRef:
 
 
 def image_source(ctx: Context, ref: ImageRef) -> Commit:
-    """The commit an image was built from: its tag (ship tags images with the short sha of the
+    """The commit an image was built from: its tag (ship tags images with the full sha of the
     app's last change), else its org.opencontainers.image.revision label, checked against git."""
     git = ctx.workspace.git
     found = git.resolve(ref.tag) if re.fullmatch(r"[0-9a-f]{7,40}", ref.tag) else None
