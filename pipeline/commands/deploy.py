@@ -232,6 +232,7 @@ def _continue_canary(ctx: Context, target: Environment, states: list[CanaryState
 
 
 def abort(ctx: Context, env_name: str, reason: str, app_name: str | None = None) -> AbortResult:
+    names.check_text(reason, "--reason")
     return abort_canary(ctx, ctx.config.env(env_name), reason, app_name)
 
 
@@ -239,6 +240,7 @@ def rollback(ctx: Context, env_name: str, app_name: str | None, to: str | None, 
              every: bool = False) -> RollbackResult | Results:
     """APP (named, or the only app of ENV) back on `to` (`ID` or `APP@ID`) or its previous healthy
     release; `every`: all of ENV's apps, in one commit."""
+    names.check_text(reason, "--reason")
     env = ctx.config.env(env_name)
     ctx.cluster(env)  # ENV's cluster is reachable before anything is committed
     if every:
@@ -272,4 +274,5 @@ def _rollback_app(ctx: Context, env: Environment, app_name: str | None, to: str 
 
 
 def retire(ctx: Context, env_name: str, app_name: str, reason: str, sync: bool = True) -> RetireResult:
+    names.check_text(reason, "--reason")
     return retiring.retire(ctx, ctx.config.env(env_name), app_name, reason, sync)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from pipeline import scaffold
+from pipeline import names, scaffold
 from pipeline.context import Context
 from pipeline.errors import ShipError
 from pipeline.gitops import yamlsafe
@@ -152,6 +152,7 @@ class Text:
 
 
 def summary(ctx: Context, title: str) -> Text:
+    names.check_text(title, "--title")
     return Text(summary_report.markdown(ctx.config, ctx.workspace, title))
 
 

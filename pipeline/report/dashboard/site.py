@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from importlib import resources
 from pathlib import Path
 
+from pipeline import paths
 from pipeline.errors import ConfigError
 from pipeline.progress import Progress, quiet
 from pipeline.report.dashboard.model import Board
@@ -33,8 +34,14 @@ def asset(name: str) -> bytes:
     return resources.files("pipeline.report.dashboard").joinpath("assets", name).read_bytes()
 
 
-def write(out: Path, board: Board) -> list[Path]:
-    """Write the site into `out` (created if needed; ship's files in it are replaced)."""
+def site_files() -> list[str]:
+    return ["index.html", "data.json", ".nojekyll", *[f"assets/{name}" for name in FILES]]
+
+
+def write(out: Path, board: Board, force: bool = False) -> list[Path]:
+    """Write the site into `out` (created if needed; ship's files in it are replaced). Refused when
+    `out` is a symlink or holds one, or holds files ship did not write (unless `force`)."""
+    paths.output_folder(out, site_files(), force)
     (out / "assets").mkdir(parents=True, exist_ok=True)
     written = [out / "index.html", out / "data.json", out / ".nojekyll"]
     written[0].write_text(render(board))
