@@ -229,6 +229,20 @@ def _environment(name: str, e: _Reader) -> Environment:
     )
 
 
+def _distinct_secret_variables(top: _Reader, apps: dict[str, App]) -> None:
+    """Two apps' secrets may not share a variable (web + ADMIN_TOKEN and web-admin + TOKEN are
+    both SHIP_SECRET_WEB_ADMIN_TOKEN): one app would get the other's value."""
+    seen: dict[str, str] = {}
+    for app in apps.values():
+        for key in app.secrets:
+            variable = names.secret_variable(app.name, key)
+            if variable in seen and seen[variable] != app.name:
+                _Reader(top.data["apps"][app.name], top.source, f"apps.{app.name}").fail(
+                    f"{key} is read from {variable}, as secret {seen[variable].split('/')[1]} of app "
+                    f"{seen[variable].split('/')[0]} is: rename one of them", "secrets")
+            seen[variable] = f"{app.name}/{key}"
+
+
 def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, str] | None = None) -> ShipConfig:
     """A ShipConfig from loaded YAML; pure apart from reading SHIP_REGISTRY from `environ`."""
     env_vars: Mapping[str, str] = os.environ if environ is None else environ
@@ -237,6 +251,7 @@ def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, s
     top.used.add("registry")
     apps = {name: _app(name, a) for name, a in _entries(top, "apps", "app")}
     envs = {name: _environment(name, e) for name, e in _entries(top, "environments", "environment")}
+    _distinct_secret_variables(top, apps)
     for env in envs.values():
         if env.promotes_from is not None and env.promotes_from not in envs:
             _Reader(top.data["environments"][env.name], source, f"environments.{env.name}").fail(

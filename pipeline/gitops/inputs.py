@@ -13,6 +13,18 @@ from pipeline.gitops import yamlsafe
 from pipeline.gitops.records import parse_env_file
 
 
+def refuse_rendered_secrets(objects: list[dict], where: str) -> None:
+    """No Secret with data in what kustomize rendered: whether it came from a file, a
+    secretGenerator's literals or files, or a patch. ship adds its own Secrets, built from
+    SHIP_SECRET_* variables, after this check."""
+    for obj in objects:
+        if isinstance(obj, dict) and obj.get("kind") == "Secret" and (obj.get("data") or obj.get("stringData")):
+            meta = obj.get("metadata") or {}
+            raise ValidationError(f"{where}: Secret/{meta.get('namespace', '-')}/{meta.get('name', '?')} renders "
+                                  "with data (from a file, a secretGenerator or a patch); a Secret's values never "
+                                  "come from git: ship supplies them at sync time from SHIP_SECRET_* variables")
+
+
 class AppInputs:
     """Mixed into Workspace: `root` is the repository's working tree."""
 

@@ -28,7 +28,7 @@ from pipeline.gitops import canary_overlay, overlay
 from pipeline.gitops.git import Commit, GitRepo
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release
-from pipeline.gitops.inputs import AppInputs
+from pipeline.gitops.inputs import AppInputs, refuse_rendered_secrets
 from pipeline.gitops.render import render
 from pipeline.progress import Progress, quiet
 
@@ -231,7 +231,7 @@ class Workspace(AppInputs):
                 if not messages:
                     return None
                 self.guard_secrets(env, apps)
-                self.render_overlay(env, apps)
+                refuse_rendered_secrets(self.render_overlay(env, apps), str(env.whole.folder))
             except ShipError:
                 self.restore(env.whole, before)
                 raise

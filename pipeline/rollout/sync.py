@@ -14,6 +14,7 @@ from pipeline import names
 from pipeline.config import App, Environment, ShipConfig
 from pipeline.context import Context
 from pipeline.gitops import secrets, yamlsafe
+from pipeline.gitops.inputs import refuse_rendered_secrets
 from pipeline.gitops.overlay import KUSTOMIZATION
 from pipeline.gitops.render import render
 from pipeline.kube import apply
@@ -32,6 +33,7 @@ def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster, rendere
     """ENV's objects as git renders them, plus the apps' Secrets."""
     env = env.whole
     objects = rendered if rendered is not None else render(cfg.root / env.overlay, str(env.overlay))  # diff, status
+    refuse_rendered_secrets(objects, str(env.folder))  # before ship adds the Secrets it builds itself
     for app in apps_in(cfg, env):
         if app.secrets:
             live = cluster.get("v1", "Secret", app.secret_name, env.namespace) if _namespace_exists(cluster, env) else None
@@ -97,7 +99,7 @@ def diff_environment(ctx: Context, env: Environment) -> list[ObjectDiff]:
         live = result.live.get(k)
         after = result.applied.get(k, obj)
         before_text = yamlsafe.dumps(planning.normalized(live), True) if live else ""
-        after_text = yamlsafe.dumps(planning.normalized(after), True)
+        after_text = yamlsafe.dumps(_changed_values_marked(planning.normalized(after), live, after), True)
         if before_text == after_text:
             continue
         out.append(ObjectDiff(planning.subject(obj), "configured" if live else "created",
@@ -106,6 +108,18 @@ def diff_environment(ctx: Context, env: Environment) -> list[ObjectDiff]:
         out.append(ObjectDiff(planning.subject(obj), "pruned",
                               _unified(planning.subject(obj), yamlsafe.dumps(planning.normalized(obj), True), "")))
     return out
+
+
+def _changed_values_marked(redacted: dict, live: dict | None, after: dict) -> dict:
+    """A redacted Secret whose values changed shows which did (never what they are): without
+    this, a new value reads as no change at all."""
+    if after.get("kind") != "Secret" or not live:
+        return redacted
+    before_data, after_data = live.get("data") or {}, after.get("data") or {}
+    for key in redacted.get("data") or {}:
+        if after_data.get(key) != before_data.get(key):
+            redacted["data"][key] = f"{planning.REDACTED} (changed)"
+    return redacted
 
 
 def _unified(name: str, before: str, after: str) -> str:
