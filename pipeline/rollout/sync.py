@@ -21,6 +21,7 @@ from pipeline.kube import apply
 from pipeline.kube import lock as lock_mod
 from pipeline.kube import plan as planning
 from pipeline.kube.client import Cluster
+from pipeline.policy import images
 
 
 def apps_in(cfg: ShipConfig, env: Environment) -> list[App]:
@@ -63,6 +64,8 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
     options = replace(options, takeover=cfg.takeover_managers)
     ctx.workspace.guard_secrets(env, apps_in(cfg, env))  # a Secret with data in git is never applied
     rendered = ctx.workspace.render_overlay(env, list(cfg.apps.values()))  # a bad overlay fails before the lock
+    refuse_rendered_secrets(rendered, str(env.folder))
+    images.admit(ctx, env, rendered)  # every image that will run: pinned, and signed where ENV asks
     if options.dry_run:
         return apply.reconcile(cluster, env.name, env.namespace, desired_objects(cfg, env, cluster, rendered),
                                options, ctx.progress)
