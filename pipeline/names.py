@@ -25,6 +25,18 @@ APPLIED_HASH = "ship.dev/applied-hash"  # annotation: hash of what ship last app
 CANARY_WEIGHT = "ship.dev/canary-weight"  # annotation on the canary workload
 CHANGE_CAUSE = "kubernetes.io/change-cause"  # shown by `kubectl rollout history`
 
+POD_SECURITY = "pod-security.kubernetes.io"  # Pod Security admission's labels on a Namespace
+POD_SECURITY_LEVELS = ("restricted", "baseline", "privileged", "none")  # none: ship sets no such labels
+
+
+def pod_security_labels(level: str) -> dict[str, str]:
+    """The labels holding a Namespace's pods to Pod Security `level` (enforced, warned, audited)."""
+    if level in ("", "none"):
+        return {}
+    return {f"{POD_SECURITY}/{mode}": level for mode in ("enforce", "warn", "audit")} | {
+        f"{POD_SECURITY}/enforce-version": "latest"}
+
+
 STABLE, CANARY = "stable", "canary"
 CANARY_SUFFIX = "-canary"
 NOT_CANARY = f"{TRACK}!={CANARY}"  # kustomize labelSelector keeping the canary out of stable patches

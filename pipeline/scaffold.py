@@ -107,7 +107,8 @@ def planned_files(root: Path, app: str, path: str, port: int, registry: str) -> 
     files = {"ship.yaml": fill(template("ship.yaml"))}
     for env in ENVIRONMENTS:
         files[f"environments/{env}/.gitkeep"] = ""
-        objects = rbac.deployer_objects(f"{app}-{env}")
+        objects = rbac.deployer_objects(f"{app}-{env}", environment=env) + rbac.admission_objects(f"{app}-{env}",
+                                                                                                 accounts=[app])
         files[f"deploy/rbac/{env}.yaml"] = (f"# The deployer identity for {env}: apply once with cluster-admin rights.\n"
                                             + yamlsafe.dumps_all(objects))
     files.update(app_files(root, app, path, port, list(ENVIRONMENTS), fill))

@@ -130,6 +130,7 @@ class Environment:
     gates: GateOptions = field(default_factory=GateOptions)
     canary: CanaryPolicy | None = None
     policy: Policy = field(default_factory=Policy)
+    pod_security: str = "restricted"  # Pod Security level labelled on the Namespace ship writes (names.POD_SECURITY_LEVELS)
     app: str | None = None  # set on one app's slot of the environment (`slot`); None: the whole environment
 
     @property

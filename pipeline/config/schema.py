@@ -226,6 +226,7 @@ def _environment(name: str, e: _Reader) -> Environment:
         gates=_gates(e.child("gates", None)),
         canary=_canary(e.child("canary", None)),
         policy=_policy(e.child("policy", None)),
+        pod_security=e.get("pod_security", str, "restricted", _in(names.POD_SECURITY_LEVELS)),
     )
 
 

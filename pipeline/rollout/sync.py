@@ -51,8 +51,8 @@ def _namespace_exists(cluster: Cluster, env: Environment) -> bool:
 def ensure_namespace(cluster: Cluster, env: Environment) -> None:
     """The lock lives in ENV's namespace, so it must exist before anything else."""
     if not _namespace_exists(cluster, env):
-        ns = planning.with_ownership({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": env.namespace}},
-                                     env.name)
+        ns = planning.with_ownership({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": env.namespace, "labels": names.pod_security_labels(env.pod_security)}}, env.name)
         cluster.apply(ns, force=True)
 
 
@@ -61,7 +61,7 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
     """Make ENV's namespace match git, under ENV's lock (or only dry-run it): always the whole
     environment, every app in it, so a prune never takes another app's objects."""
     cfg, cluster, env = ctx.config, ctx.cluster(env), env.whole
-    options = replace(options, takeover=cfg.takeover_managers)
+    options = replace(options, takeover=cfg.takeover_managers, pod_security=env.pod_security)
     ctx.workspace.guard_secrets(env, apps_in(cfg, env))  # a Secret with data in git is never applied
     rendered = ctx.workspace.render_overlay(env, list(cfg.apps.values()))  # a bad overlay fails before the lock
     refuse_rendered_secrets(rendered, str(env.folder))
