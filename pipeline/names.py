@@ -126,6 +126,14 @@ def text_problem(value: str, limit: int = TEXT_MAX) -> str | None:
     return None
 
 
+def one_line(value: object, limit: int = TEXT_MAX) -> str:
+    """Text from elsewhere (a pod's termination message, a condition's) made safe to print in a
+    CI log: one line, no control characters, no `::` or `##[` a runner would read as a workflow
+    command (`::add-mask::`, `::error::`), cut to `limit` characters."""
+    text = _CONTROL.sub(" ", str(value)).replace("::", ": :").replace("##[", "# #[")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def check_text(value: str, what: str, limit: int = TEXT_MAX) -> str:
     """`value`, when it may be recorded; ConfigError naming `what` (e.g. `--reason`) when not."""
     from pipeline.errors import ConfigError

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pipeline import names
 from pipeline.config import App, CanaryPolicy, Environment
 from pipeline.context import Context
-from pipeline.errors import ConfigError, PromotionError, ShipError
+from pipeline.errors import ConfigError, PromotionError, RegistryError, ShipError
 from pipeline.gitops.git import Commit
 from pipeline.gitops.records import Release
 from pipeline.gitops.canary_overlay import CanaryState
@@ -110,6 +110,11 @@ def _image_for(ctx: Context, app: App, image: str | None, allow_dirty: bool) -> 
     """(the pinned image, the commit it was built from, the app's last change)."""
     source = ctx.workspace.git.last_change(str(app.path))  # the app's code, base and config as released
     if image:
+        ref = ImageRef.parse(image)
+        if not ref.repository.startswith(ctx.config.registry.rstrip("/") + "/"):
+            # Checked against ship's registry, the digest would say nothing of what the cluster pulls.
+            raise RegistryError(f"--image {image}: not in ship's registry {ctx.config.registry}; ship releases only "
+                                "images from the registry in ship.yaml (or $SHIP_REGISTRY)")
         ref = check_image(ctx.registry(), image)
         return ref, image_source(ctx, ref), source  # built from its own commit, not whatever HEAD is now
     return build_app(ctx, app, allow_dirty=allow_dirty).image, source, source

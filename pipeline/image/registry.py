@@ -51,6 +51,8 @@ class ImageRef:
         match = _PINNED.match(text.strip())
         if not match:
             raise RegistryError(f"{text!r} is not a pinned image reference (repo:tag@sha256:<64 hex>)")
+        if "/" not in match["repo"]:
+            raise RegistryError(f"{text!r} names no registry host (expected host[:port]/repo:tag@sha256:<64 hex>)")
         return cls(match["repo"], match["tag"], match["digest"])
 
 

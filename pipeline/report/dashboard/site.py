@@ -75,11 +75,26 @@ class Live:
         self.progress(f"page built from {head[:7] or 'an empty repository'}: {board.cluster_note}")
 
 
+def allowed_hosts(port: int) -> set[str]:
+    return {f"127.0.0.1:{port}", f"localhost:{port}"}
+
+
 def handler(live: Live) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "ship-serve"
 
         def do_GET(self) -> None:
+            # A page on another site may point its own name at 127.0.0.1 (DNS rebinding) and read
+            # this one: only requests that name this very address are answered.
+            port = int(self.server.server_address[1])  # type: ignore[index]
+            if self.headers.get("Host", "") not in allowed_hosts(port):
+                body = b"unknown Host header\n"
+                self.send_response(421)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             path = self.path.split("?", 1)[0]
             if path in ("/", "/index.html", "/data.json"):
                 live.refresh()
