@@ -56,7 +56,9 @@ def test_build_refuses_a_tag_someone_pushed_first_and_signs_nothing(ship_repo, r
 def test_build_tags_the_full_sha_and_steps_see_no_secret(ship_repo, registry, monkeypatch):
     work, _ = ship_repo
     cfg = work / "ship.yaml"
-    cfg.write_text(cfg.read_text().replace("    build:\n", "    build:\n      - test -z \"$SHIP_SECRET_HELLOK8S_DB_PASSWORD$COSIGN_PASSWORD\"\n", 1))
+    step = '      - test -z "$SHIP_SECRET_HELLOK8S_DB_PASSWORD$COSIGN_PASSWORD$SHIP_COSIGN_KEY"\n'
+    cfg.write_text(cfg.read_text().replace("      - CGO_ENABLED=0", step + "      - CGO_ENABLED=0", 1))
+    assert step in cfg.read_text()
     (work / "apps/hellok8s/README.md").write_text((work / "apps/hellok8s/README.md").read_text() + "\nsecrets\n")
     commit_all(work, "a build step that fails when it sees a secret")
     monkeypatch.setenv("SHIP_SECRET_HELLOK8S_DB_PASSWORD", "s3cret")
