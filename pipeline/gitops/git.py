@@ -215,6 +215,7 @@ class GitRepo:
                 self.repo.git.reset("-q", "--", *paths)
                 raise GitError(f"{others[0]} is staged, and ship commits only the files it wrote: unstage it "
                                "(git restore --staged) first; nothing committed")
+            outgoing.intend(self.repo, message)
             self.repo.git.commit("-m", message, "--no-verify")
             outgoing.remember(self.repo, self.repo.head.commit.hexsha)
         except git.GitCommandError as exc:

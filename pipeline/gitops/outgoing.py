@@ -12,6 +12,7 @@ checks, and keeps its own list.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -57,6 +58,21 @@ def _save(repo: git.Repo, shas: set[str]) -> None:
     os.replace(tmp, path)
 
 
+def intend(repo: git.Repo, message: str) -> None:
+    """Before a commit: its parent and message, so a commit made just before a kill (before
+    `remember` ran) is still known as ship's by the next run."""
+    digest = hashlib.sha256(message.strip().encode()).hexdigest()
+    (Path(repo.git_dir) / f"{OWN_FILE}.pending").write_text(f"{repo.head.commit.hexsha} {digest}\n")
+
+
+def _intended(repo: git.Repo, commit: git.Commit) -> bool:
+    path = Path(repo.git_dir) / f"{OWN_FILE}.pending"
+    parent, _, digest = (path.read_text().strip() if path.is_file() else "").partition(" ")
+    message = commit.message if isinstance(commit.message, str) else commit.message.decode()
+    return bool(digest) and [p.hexsha for p in commit.parents] == [parent] and \
+        hashlib.sha256(message.strip().encode()).hexdigest() == digest
+
+
 def remember(repo: git.Repo, *shas: str) -> None:
     """Note commits ship just made (or moved by a rebase)."""
     _save(repo, own_commits(repo) | set(shas))
@@ -78,7 +94,9 @@ def check(repo: git.Repo, upstream: str) -> list[str]:
     parent = repo.git.rev_parse(upstream)
     for sha in sending:
         commit = repo.commit(sha)
-        if sha not in own:
+        if sha not in own and _intended(repo, commit):
+            remember(repo, sha)
+        elif sha not in own:
             raise GitError(f"HEAD holds commit {sha[:7]} ({commit.summary!s}) that ship did not make and "
                            f"{upstream} does not have; ship pushes only its own commits: push it yourself, or drop "
                            "it, first; nothing pushed")

@@ -87,3 +87,17 @@ def test_ships_own_commits_are_pushed_in_a_line_on_the_remote_tip(clone):
     assert GitRepo(work).publish(ship_write(work, "two.txt")) is not None
     assert remote_subjects(bare) == ["release(dev): two.txt", "release(dev): one.txt", "initial"]
     assert not (work / ".git/ship-own-commits").exists()  # pushed: nothing of ship's is pending
+
+
+def test_a_commit_ship_made_just_before_a_kill_is_still_its_own(clone):
+    """Killed between `git commit` and noting the commit: the intent written before it counts."""
+    bare, work, repo = clone
+    from pipeline.gitops import outgoing
+
+    (work / "one.txt").write_text("one\n")
+    repo.git.add("one.txt")
+    message = "release(dev): one.txt\n\nShip-Action: release\n"
+    outgoing.intend(repo, message)
+    repo.git.commit("-qm", message)  # …and the process died here
+    assert GitRepo(work).publish(ship_write(work, "two.txt")) is not None
+    assert remote_subjects(bare) == ["release(dev): two.txt", "release(dev): one.txt", "initial"]
