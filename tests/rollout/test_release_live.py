@@ -65,6 +65,7 @@ def test_release_no_sync_commits_and_pushes_a_pinned_overlay(ship_repo, kubeconf
     cfg = work / "ship.yaml"
     cfg.write_text(cfg.read_text().replace("namespace: hellok8s-dev", f"namespace: {namespace}"))
     git.Repo(work).git.commit("-am", "dev namespace for this test")
+    git.Repo(work).git.push("origin", "HEAD:main")  # ship pushes only its own commits
     result = ship("release", "dev", "hellok8s", "--no-sync", "--output", "json")
     assert result.exit_code == 0, result.output
     rel = json.loads(result.stdout)["release"]
