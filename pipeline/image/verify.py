@@ -45,7 +45,7 @@ def pinned_images(ctx: Context, env: Environment) -> list[ImageRef]:
     slots = [env.slot(app).overlay for app in ctx.workspace.apps_in(env)]
     for folder in [f for slot in slots for f in (slot, slot / CANARY_DIR)]:
         kz_path = ctx.config.root / folder / KUSTOMIZATION
-        kz = (yamlsafe.load_file(kz_path, f"{folder}/{KUSTOMIZATION}") or {}) if kz_path.is_file() else {}
+        kz = (yamlsafe.load_file(kz_path, f"{folder}/{KUSTOMIZATION}", ctx.config.root) or {}) if kz_path.is_file() else {}
         for entry in kz.get("images", []):
             if entry.get("digest") and entry.get("newTag"):
                 ref = ImageRef(entry.get("newName", entry["name"]), entry["newTag"], entry["digest"])
