@@ -66,12 +66,16 @@ def verify(env_name: str = typer.Argument(..., metavar="ENV"), output: Output = 
 def rbac(
     env_name: str = typer.Argument(..., metavar="ENV"),
     service_account: str = typer.Option("ship-deployer", "--service-account", help="The deployer's ServiceAccount."),
+    sa_namespace: Optional[str] = typer.Option(None, "--service-account-namespace",
+                                               help="Where the ServiceAccount lives (default: ENV's namespace)."),
 ) -> None:
-    """Print the least-privilege ServiceAccount, Role and RoleBinding for deploying to ENV.
+    """Print the least-privilege ServiceAccount, Role and RoleBinding for deploying to ENV, and the
+    admission policies that refuse what RBAC cannot (token Secrets, externalIPs, privileged or
+    host-sharing pods, hostPath, other ServiceAccounts).
 
     Example: ship rbac prod | kubectl apply -f -
     """
-    run(lambda ctx: inspect.rbac(ctx, env_name, service_account))
+    run(lambda ctx: inspect.rbac(ctx, env_name, service_account, sa_namespace))
 
 
 @app.command()

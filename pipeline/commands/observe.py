@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import names, paths
 from pipeline.commands.inspect import table_text
 from pipeline.context import Context
 from pipeline.report import metrics as dora
@@ -93,6 +94,7 @@ class PreviewResult:
 
 
 def preview(ctx: Context, base: str, title: str) -> PreviewResult:
+    names.check_text(title, "--title")
     return PreviewResult(gather_preview(ctx.config, base, ctx.progress), title)
 
 
@@ -124,9 +126,11 @@ class DashboardResult:
         return [f"open {(self.out / 'index.html').resolve().as_uri()}"]
 
 
-def dashboard(ctx: Context, out: Path, live: bool, since: str, commit_url: str | None = None) -> DashboardResult:
+def dashboard(ctx: Context, out: Path, live: bool, since: str, commit_url: str | None = None,
+              force: bool = False) -> DashboardResult:
+    paths.output_folder(out, site.site_files(), force)  # before gathering anything
     board = board_model.gather(ctx, live, since, commit_url=_commit_url(ctx, commit_url))
-    return DashboardResult(out, board, site.write(out, board))
+    return DashboardResult(out, board, site.write(out, board, force))
 
 
 @dataclass

@@ -139,6 +139,7 @@ class Environment:
     canary: CanaryPolicy | None = None
     policy: Policy = field(default_factory=Policy)
     pull_secret: bool = True  # keep Secret ship-registry (from the run's registry credentials) in the namespace
+    pod_security: str = "restricted"  # Pod Security level labelled on the Namespace ship writes (names.POD_SECURITY_LEVELS)
     app: str | None = None  # set on one app's slot of the environment (`slot`); None: the whole environment
 
     @property

@@ -227,6 +227,7 @@ def _environment(name: str, e: _Reader) -> Environment:
         gates=_gates(e.child("gates", None)),
         canary=_canary(e.child("canary", None)),
         policy=_policy(e.child("policy", None)),
+        pod_security=e.get("pod_security", str, "restricted", _in(names.POD_SECURITY_LEVELS)),
         pull_secret=e.get("pull_secret", bool, True),
     )
 
@@ -260,6 +261,20 @@ def _registry(top: _Reader, env_vars: Mapping[str, str]) -> tuple[str, RegistryO
     return url, options
 
 
+def _distinct_secret_variables(top: _Reader, apps: dict[str, App]) -> None:
+    """Two apps' secrets may not share a variable (web + ADMIN_TOKEN and web-admin + TOKEN are
+    both SHIP_SECRET_WEB_ADMIN_TOKEN): one app would get the other's value."""
+    seen: dict[str, str] = {}
+    for app in apps.values():
+        for key in app.secrets:
+            variable = names.secret_variable(app.name, key)
+            if variable in seen and seen[variable] != app.name:
+                _Reader(top.data["apps"][app.name], top.source, f"apps.{app.name}").fail(
+                    f"{key} is read from {variable}, as secret {seen[variable].split('/')[1]} of app "
+                    f"{seen[variable].split('/')[0]} is: rename one of them", "secrets")
+            seen[variable] = f"{app.name}/{key}"
+
+
 def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, str] | None = None) -> ShipConfig:
     """A ShipConfig from loaded YAML; pure apart from reading SHIP_REGISTRY from `environ`."""
     env_vars: Mapping[str, str] = os.environ if environ is None else environ
@@ -267,6 +282,7 @@ def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, s
     registry, registry_options = _registry(top, env_vars)
     apps = {name: _app(name, a) for name, a in _entries(top, "apps", "app")}
     envs = {name: _environment(name, e) for name, e in _entries(top, "environments", "environment")}
+    _distinct_secret_variables(top, apps)
     for env in envs.values():
         if env.promotes_from is not None and env.promotes_from not in envs:
             _Reader(top.data["environments"][env.name], source, f"environments.{env.name}").fail(
