@@ -20,6 +20,7 @@ from pipeline.gitops.workspace import Workspace
 from pipeline.image.registry import Registry
 from pipeline.image.signing import Cosign
 from pipeline.kube.client import Cluster
+from pipeline.kube.lock import LockOptions
 from pipeline.progress import Progress, quiet
 
 
@@ -34,6 +35,8 @@ class Context:
     open_signer: Callable[[], Cosign] = Cosign  # signs and verifies image digests
     clock: Clock = field(default_factory=Clock)
     progress: Progress = quiet
+    lock: LockOptions = field(default_factory=LockOptions)  # how long a command waits for an environment's lock
+    rehearsal: bool = False  # a --dry-run on a throwaway clone: a sync only dry-runs, nothing is applied or gated
     _clusters: dict[str | None, Cluster] = field(default_factory=dict)
     _registries: dict[str, Registry] = field(default_factory=dict)
     _engine: Any = None

@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 
 from pipeline.cli import Output, OutputOpt, app, run
-from pipeline.commands import observe
 
 SinceOpt = typer.Option("30d", "--since", help="The window: a span (30d, 12w, 48h) or a date (2026-10-01), up to now.")
 
@@ -24,6 +23,8 @@ def metrics(
 
     Example: ship metrics prod --since 30d
     """
+    from pipeline.commands import observe
+
     run(lambda ctx: observe.metrics(ctx, env_name, since), output)
 
 
@@ -39,6 +40,8 @@ def preview(
 
     Example: ship preview --base main >> "$GITHUB_STEP_SUMMARY"
     """
+    from pipeline.commands import observe
+
     run(lambda ctx: observe.preview(ctx, base, title), output)
 
 
@@ -59,6 +62,8 @@ def dashboard(
 
     Example: ship dashboard --out site --live
     """
+    from pipeline.commands import observe
+
     run(lambda ctx: observe.dashboard(ctx, out, live, since, commit_url), output)
 
 
@@ -74,4 +79,6 @@ def serve(
 
     Example: ship serve --port 8765
     """
+    from pipeline.commands import observe
+
     run(lambda ctx: observe.serve(ctx, port, interval, not git_only, since, commit_url))

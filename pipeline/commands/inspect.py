@@ -25,6 +25,8 @@ from pipeline.report import summary as summary_report
 from pipeline.report.status import EnvironmentStatus, environment_status, summary_line
 from pipeline.rollout.sync import ObjectDiff, diff_environment
 
+DRIFT = 3  # ship diff's exit code when git and the cluster differ (the CLI's EXIT_CODES)
+
 
 def table_text(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]], width: int = 200) -> str:
     """A plain table as `rich` lays it out, without colour, for the terminal or a file."""
@@ -45,7 +47,7 @@ class DiffResult:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.diffs else 0
+        return DRIFT if self.diffs else 0
 
     def to_json(self) -> dict:
         return {"environment": self.environment, "in_sync": not self.diffs, "objects": [d.to_json() for d in self.diffs]}

@@ -87,7 +87,7 @@ def test_a_hand_edit_shows_in_diff_and_the_next_sync_corrects_it(released):
     kubectl("-n", ns, "patch", "secret", "hellok8s-secrets", "-p",
             json.dumps({"data": {"DB_PASSWORD": base64.b64encode(b"hand-typed").decode()}}))
     drift = ship("diff", "dev")
-    assert drift.exit_code == 1
+    assert drift.exit_code == 3
     assert "-  replicas: 1\n+  replicas: 3" in drift.stdout
     assert f"--- live/Deployment/{ns}/hellok8s" in drift.stdout
     assert "hand-typed" not in drift.output and "s3cret-value" not in drift.output
@@ -99,10 +99,10 @@ def test_a_hand_edit_shows_in_diff_and_the_next_sync_corrects_it(released):
     assert ship("diff", "dev").exit_code == 0
 
 
-def test_diff_exits_2_on_error(released, monkeypatch):
+def test_diff_exits_1_on_error(released, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", "/nonexistent/kubeconfig")
     result = ship("diff", "dev")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "ConfigError: dev: kubeconfig /nonexistent/kubeconfig: file not found" in result.stderr
 
 
