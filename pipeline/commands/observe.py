@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pipeline.commands.inspect import table_text
 from pipeline.context import Context
+from pipeline.errors import ConfigError
 from pipeline.report import metrics as dora
 from pipeline.report.dashboard import model as board_model
 from pipeline.report.dashboard import site
@@ -89,7 +90,13 @@ class PreviewResult:
         return preview_markdown.markdown(self.preview, self.title)
 
     def notes(self) -> list[str]:
-        return [] if self.preview.changed else ["no change to any environment or app"]
+        broken = [f"{e.overlay} does not render: {e.error}" for e in self.preview.environments if e.error]
+        return broken or ([] if self.preview.changed else ["no change to any environment or app"])
+
+    @property
+    def exit_code(self) -> int:
+        """1 when an overlay of the change does not render, so a pull request's check fails."""
+        return 1 if any(e.error for e in self.preview.environments) else 0
 
 
 def preview(ctx: Context, base: str, title: str) -> PreviewResult:
@@ -125,6 +132,12 @@ class DashboardResult:
 
 
 def dashboard(ctx: Context, out: Path, live: bool, since: str, commit_url: str | None = None) -> DashboardResult:
+    try:  # the folder is checked before the (possibly slow) gathering
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"--out {out}: is a file, not a folder") from None
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot be created: {exc.strerror}") from None
     board = board_model.gather(ctx, live, since, commit_url=_commit_url(ctx, commit_url))
     return DashboardResult(out, board, site.write(out, board))
 

@@ -120,6 +120,14 @@ class GitRepo:
         except Exception:
             return os.environ.get("GITHUB_ACTOR", os.environ.get("USER", "unknown"))
 
+    def require_identity(self) -> None:
+        """git can sign a commit with a name and email: checked before anything is written."""
+        try:
+            self.repo.git.var("GIT_COMMITTER_IDENT")
+        except git.GitCommandError as exc:
+            raise GitError("git has no identity to commit with: set it with git config user.name NAME and "
+                           f"git config user.email EMAIL ({_last_line(exc.stderr)})") from exc
+
     def _has_remote(self) -> bool:
         return self.remote in [r.name for r in self.repo.remotes]
 
@@ -129,6 +137,7 @@ class GitRepo:
         `write` returns (paths to add or remove, commit message), or None when there is nothing
         to do. It may be called again after a conflicting rebase, on the new remote state.
         """
+        self.require_identity()
         branch = self.branch()
         if push and self._has_remote():
             self._sync_with_remote(branch)

@@ -143,6 +143,8 @@ def load_file(path: Path | str, display: str | None = None) -> Any:
         raise ConfigError(f"{name}: file not found") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{name}: not UTF-8 text") from exc
+    except OSError as exc:  # a folder, no permission, an I/O error
+        raise ConfigError(f"{name}: cannot be read: {exc.strerror or exc}") from exc
     return loads(text, name)
 
 
