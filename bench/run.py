@@ -15,6 +15,8 @@ because these machines are noisy. Measures:
   6. ship's peak memory (max RSS, kustomize included) in the 3,000-object sync;
   7. many apps: 20 apps × 3 environments, one `ship promote uat prod app01 … app20` (one
      unit: one commit, one sync, one gate) against 20 `ship promote uat prod APP`;
+  8. start-up: `ship version` and `ship --help` beside `python -c pass` and `kubectl version
+     --client` (bench/startup.py);
 and profiles a 1,000-object sync. Writes bench/results.json and bench/scaling.png.
 
 `bench/run.py --case apps20` (repeatable; sync, profile, promotion, apps20) runs only some
@@ -42,6 +44,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.startup import line as startup_line, startup  # noqa: E402
 SHIP = [sys.executable, "-m", "pipeline"]
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "100,1000,3000").split(",")]
 RUN = uuid.uuid4().hex[:5]
@@ -459,7 +462,7 @@ def chart(rows: list[dict], path: Path) -> None:
 
 
 def table(results: dict) -> str:
-    out: list[str] = []
+    out: list[str] = [startup_line(results["startup"])] if results.get("startup") else []
     if results.get("sync"):
         out += ["", "| objects | ship full | kubectl full | ratio (target ≤ 0.5) | ship no-op "
                     "| ratio to kubectl full (target ≤ 0.05) | no-op requests |",
@@ -491,7 +494,7 @@ def table(results: dict) -> str:
     return "\n".join(out)
 
 
-CASES = ("sync", "profile", "promotion", "apps20")
+CASES = ("startup", "sync", "profile", "promotion", "apps20")
 
 
 def main() -> None:
@@ -511,7 +514,8 @@ def main() -> None:
             # a partial run: the figures of the other cases, and the machine and versions of the
             # last full run, stay; the cases run now say when, where and with what under "partial"
             results = json.loads((out / "results.json").read_text())
-        runs = {"sync": lambda: {"sync": [sync_run(tmp, n) for n in SIZES]},
+        runs = {"startup": lambda: {"startup": startup()},
+                "sync": lambda: {"sync": [sync_run(tmp, n) for n in SIZES]},
                 "profile": lambda: {"profile_1000": profile_sync(tmp)},
                 "promotion": lambda: dict(zip(("failure_detection", "promotion"), failure_and_promotion(tmp))),
                 "apps20": lambda: {"many_apps": many_apps(tmp)}}
