@@ -74,6 +74,7 @@ def serve(
     git_only: bool = typer.Option(False, "--git-only", help="Do not ask the cluster; show what git knows."),
     since: str = typer.Option("90d", "--since", help="The metrics' window: a span (90d, 12w) or a date."),
     commit_url: Optional[str] = CommitUrlOpt,
+    output: Output = OutputOpt,
 ) -> None:
     """Serve the dashboard live on 127.0.0.1, rebuilt from git and the cluster as they change.
 
@@ -81,4 +82,4 @@ def serve(
     """
     from pipeline.commands import observe
 
-    run(lambda ctx: observe.serve(ctx, port, interval, not git_only, since, commit_url))
+    run(lambda ctx: observe.serve(ctx, port, interval, not git_only, since, commit_url), output)
