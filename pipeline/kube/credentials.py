@@ -3,10 +3,11 @@
 The files are read as kubectl reads them: --kubeconfig, else every file KUBECONFIG lists
 (missing ones skipped), else ~/.kube/config; several files merge with the first definition of
 a cluster, context or user winning, and the first current-context set. A file that is not
-YAML, not a mapping, or lacks the context asked for is a one-line ConfigError naming it. The
-kubernetes package then builds its Configuration (certificates, exec plugins, OIDC); what it
-only logs (an exec plugin that is missing or fails) becomes a ConfigError too, not a stray log
-line and a bare 401. This module turns that Configuration into what ship's httpx client needs,
+YAML, not a mapping, or lacks the context asked for is a one-line ConfigError naming it. A
+context with a token, a token file, client certificates or an exec plugin is read natively
+(kubeconfig.py: no kubernetes import at start-up); one with a legacy auth-provider goes through
+the kubernetes package, and what it only logs (a plugin that fails) becomes a ConfigError too,
+not a stray log line and a bare 401. This module turns that Configuration into what ship's httpx client needs,
 and never sends a request.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+import tempfile
 import threading
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
@@ -23,6 +25,7 @@ from typing import Any
 import httpx
 
 from pipeline.errors import ConfigError
+from pipeline.kube.kubeconfig import native
 
 SECTIONS = ("clusters", "contexts", "users")
 
@@ -113,11 +116,20 @@ def _logged_errors() -> Iterator[list[str]]:
 def load_kubeconfig(kubeconfig: str | None, context: str | None) -> Any:
     """The kubernetes package's Configuration for a kubeconfig context: host, TLS, credentials
     (exec plugins and OIDC run here), tls-server-name and proxy-url."""
+    files = read_kubeconfigs(kubeconfig_paths(kubeconfig))
+    chosen = choose_context(files, context)
+    own = native(files, chosen)
+    if own is not None:
+        own.bearer()  # an exec plugin runs now: one that fails is said when connecting, not as a 401
+        return own
+    return _load_with_kubernetes(files, chosen)
+
+
+def _load_with_kubernetes(files: list[tuple[str, dict]], chosen: str) -> Any:
+    """The kubernetes package's Configuration, for what kubeconfig.py does not read (auth-provider)."""
     from kubernetes import client as kclient
     from kubernetes.config import kube_config
 
-    files = read_kubeconfigs(kubeconfig_paths(kubeconfig))
-    chosen = choose_context(files, context)
     where = os.pathsep.join(p for p, _ in files)
     conf = kclient.Configuration()
     try:
@@ -144,8 +156,12 @@ class KubeAuth(httpx.Auth):
         self._lock = threading.Lock()
 
     def _header(self) -> str | None:
-        with self._lock:  # the hook may run a plugin; one at a time
-            key = self.conf.get_api_key_with_prefix("BearerToken") or self.conf.get_api_key_with_prefix("authorization")
+        if hasattr(self.conf, "bearer"):  # read natively (kubeconfig.py), which refreshes it itself
+            key = self.conf.bearer()
+        else:
+            with self._lock:  # the hook may run a plugin; one at a time
+                key = (self.conf.get_api_key_with_prefix("BearerToken")
+                       or self.conf.get_api_key_with_prefix("authorization"))
         if not key:
             return None
         return str(key) if str(key).startswith("Bearer ") else f"Bearer {key}"
@@ -165,10 +181,21 @@ class KubeAuth(httpx.Auth):
 
 
 def ssl_context(conf: Any) -> ssl.SSLContext | bool:
-    """TLS settings from kubeconfig: the cluster's CA and, when given, a client certificate."""
+    """TLS settings from kubeconfig: the cluster's CA and, when given, a client certificate
+    (PEM text is loaded through a private temporary file, removed at once: ssl reads only files)."""
     if not conf.host.startswith("https"):
         return False
-    ctx = ssl.create_default_context(cafile=conf.ssl_ca_cert) if conf.verify_ssl else ssl._create_unverified_context()
-    if conf.cert_file:
+    ca_data = getattr(conf, "ca_data", None)
+    ctx = (ssl.create_default_context(cafile=conf.ssl_ca_cert, cadata=ca_data) if conf.verify_ssl
+           else ssl._create_unverified_context())
+    cert_data, key_data = getattr(conf, "cert_data", None), getattr(conf, "key_data", None)
+    if cert_data:
+        with tempfile.TemporaryDirectory(prefix="ship-tls-") as tmp:
+            cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+            for path, text in ((cert, cert_data), (key, key_data or "")):
+                with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+                    f.write(text)
+            ctx.load_cert_chain(cert, key if key_data else None)
+    elif conf.cert_file:
         ctx.load_cert_chain(conf.cert_file, conf.key_file)
     return ctx

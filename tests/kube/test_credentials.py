@@ -43,7 +43,7 @@ def test_several_files_merge_first_definition_and_first_current_context_win(file
     conf = load_kubeconfig(files, None)
     assert conf.host == "https://one.example:6443"  # the first file's current-context, not the last's
     two = load_kubeconfig(files, "two")
-    assert two.host == "https://two.example:6443" and "two-token" in str(two.get_api_key_with_prefix("BearerToken") or two.api_key)
+    assert two.host == "https://two.example:6443" and two.bearer() == "two-token"
     shared = load_kubeconfig(files, "shared")  # defined in both: the first file's wins
     assert shared.host == "https://one.example:6443"
 
@@ -75,3 +75,42 @@ def test_an_exec_plugin_that_fails_is_a_config_error_not_a_log_line(tmp_path, ca
     with pytest.raises(ConfigError, match="context 'one': credentials failed"):
         load_kubeconfig(str(path), None)
     assert "ERROR" not in capsys.readouterr().err
+
+
+PLUGIN = """#!/bin/sh
+echo x >> "$CALLS"
+printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"t-%s-%s","expirationTimestamp":"%s"}}' \\
+  "$1" "$(wc -l < "$CALLS" | tr -d ' ')" "$(date -u -d "+$TTL seconds" +%Y-%m-%dT%H:%M:%SZ)"
+"""
+
+
+def test_an_exec_plugin_runs_natively_beside_its_kubeconfig_and_again_near_expiry(tmp_path):
+    (tmp_path / "bin").mkdir()
+    plugin = tmp_path / "bin" / "plugin"
+    plugin.write_text(PLUGIN)
+    plugin.chmod(0o755)
+    calls = tmp_path / "calls"
+    user = ("{exec: {apiVersion: client.authentication.k8s.io/v1, command: ./bin/plugin, args: [arg], "
+            f"env: [{{name: CALLS, value: '{calls}'}}, {{name: TTL, value: '{{ttl}}'}}]}}}}")
+    path = tmp_path / "config"
+    path.write_text(ONE.replace("{token: one-token}", user.replace("{ttl}", "3600")))
+    conf = load_kubeconfig(str(path), None)
+    assert conf.bearer() == "t-arg-1" and conf.bearer() == "t-arg-1"  # cached while far from expiry
+    path.write_text(ONE.replace("{token: one-token}", user.replace("{ttl}", "60")))  # inside the last 5 minutes
+    soon = load_kubeconfig(str(path), None)
+    assert soon.bearer() == "t-arg-3" and soon.bearer() == "t-arg-4"
+
+
+def test_a_token_file_is_read_each_time_and_an_auth_provider_goes_through_the_kubernetes_package(tmp_path):
+    from pipeline.kube.kubeconfig import native
+
+    (tmp_path / "token").write_text("first\n")
+    path = tmp_path / "config"
+    path.write_text(ONE.replace("{token: one-token}", "{tokenFile: token}"))
+    conf = load_kubeconfig(str(path), None)
+    assert conf.bearer() == "first"
+    (tmp_path / "token").write_text("rotated\n")
+    assert conf.bearer() == "rotated"
+    legacy = ONE.replace("{token: one-token}", "{auth-provider: {name: oidc, config: {}}}")
+    import yaml
+    assert native([("x", yaml.safe_load(legacy))], "one") is None
