@@ -44,6 +44,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.breakdown import breakdown, startup_seconds  # noqa: E402
+from bench.ssa import bare_apply  # noqa: E402
 from bench.startup import line as startup_line, startup  # noqa: E402
 SHIP = [sys.executable, "-m", "pipeline"]
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "100,1000,3000").split(",")]
@@ -146,14 +148,33 @@ def sync_run(tmp: Path, n: int) -> dict:
     ship_full, rss, full = ship_sync(work)
     say(f"{n} objects: kubectl apply --server-side (full) into {kns}")
     kubectl_full = kubectl_apply(rendered, kns)
+    bns = f"bench-bare-{n}-{RUN}"
+    namespaces.append(bns)
+    say(f"{n} objects: bare parallel server-side apply (32 workers, no dry-run, no discovery) into {bns}")
+    bare = bare_apply(generate(n), bns)
     say(f"{n} objects: no-op runs")
     ship_noop, _, noop = ship_sync(work)
     kubectl_noop = kubectl_apply(rendered, kns)
-    return {"objects": n, "ship_full_s": round(ship_full, 3), "kubectl_full_s": round(kubectl_full, 3),
+    noop_phases = noop_breakdown(work) if n == min(SIZES) else None
+    return {"breakdown_noop": noop_phases,
+            "objects": n, "ship_full_s": round(ship_full, 3), "kubectl_full_s": round(kubectl_full, 3),
             "ship_noop_s": round(ship_noop, 3), "kubectl_noop_s": round(kubectl_noop, 3),
             "ratio_full": round(ship_full / kubectl_full, 3), "ratio_noop": round(ship_noop / kubectl_full, 3),
+            "bare_ssa_s": round(bare, 3), "ratio_to_bare": round(ship_full / bare, 2),
             "ship_full_requests": full.get("requests"), "ship_noop_requests": noop.get("requests"),
             "ship_peak_rss_mib": round(rss / 1024, 1)}
+
+
+def noop_breakdown(work: Path) -> dict:
+    """A no-op sync of the bench environment, in-process, by phase (bench/breakdown.py)."""
+    from pipeline.commands.context import open_context
+    from pipeline.kube.apply import SyncOptions
+    from pipeline.rollout.sync import sync_environment
+
+    say("no-op sync: where its time goes")
+    with open_context(root=work) as ctx:
+        phases = breakdown(lambda: sync_environment(ctx, ctx.config.env("bench"), SyncOptions()))
+    return {"start-up": round(startup_seconds(), 3), **phases}
 
 
 def profile_sync(tmp: Path, n: int = 1000) -> list[dict]:
@@ -406,7 +427,16 @@ def many_apps(tmp: Path) -> dict:
         each.append(elapsed)
         gates += gate_seconds(data, 1)
     separate_s = sum(each)
-    return {"apps": len(APPS20), "environments": len(envs), "edge": "uat → prod", "replicas": 1,
+    say("20 apps: r4 to dev and uat; one `ship promote uat prod app01`, in-process, by phase")
+    new_configs(work, "r4: a lone promote")
+    to_uat(work, image)
+    from pipeline.commands import deploy
+    from pipeline.commands.context import open_context
+
+    with open_context(root=work) as ctx:
+        lone = breakdown(lambda: deploy.promote(ctx, "uat", "prod", ["app01"]))
+    return {"breakdown_lone_promote": {"start-up": round(startup_seconds(), 3), **lone},
+            "apps": len(APPS20), "environments": len(envs), "edge": "uat → prod", "replicas": 1,
             "canary": False, "bake_s": 0,
             "unit_command": "ship promote uat prod app01 … app20",
             "separate_command": "ship promote uat prod APP (× 20, one after another)",
@@ -464,12 +494,13 @@ def chart(rows: list[dict], path: Path) -> None:
 def table(results: dict) -> str:
     out: list[str] = [startup_line(results["startup"])] if results.get("startup") else []
     if results.get("sync"):
-        out += ["", "| objects | ship full | kubectl full | ratio (target ≤ 0.5) | ship no-op "
-                    "| ratio to kubectl full (target ≤ 0.05) | no-op requests |",
-                "|---:|---:|---:|---:|---:|---:|---:|"]
+        out += ["", "| objects | ship full | kubectl full | ratio (target ≤ 0.4) | bare SSA | ship / bare (target ≤ 2 "
+                    "at 1,000) | ship no-op | ratio to kubectl full (target ≤ 0.05) | no-op requests |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in results["sync"]:
+            bare = f"{r['bare_ssa_s']:.2f}s | {r['ratio_to_bare']:.1f}×" if "bare_ssa_s" in r else "- | -"
             out.append(f"| {r['objects']} | {r['ship_full_s']:.2f}s | {r['kubectl_full_s']:.2f}s | {r['ratio_full']:.2f}× "
-                       f"| {r['ship_noop_s']:.2f}s | {r['ratio_noop']:.3f}× | {r['ship_noop_requests']} |")
+                       f"| {bare} | {r['ship_noop_s']:.2f}s | {r['ratio_noop']:.3f}× | {r['ship_noop_requests']} |")
     out.append("")
     if results.get("failure_detection"):
         f = results["failure_detection"]
@@ -485,6 +516,11 @@ def table(results: dict) -> str:
         out.append(f"{m['apps']} apps × {m['environments']} environments, {m['edge']}: 1 promote of {m['apps']} apps: "
                    f"{m['unit_s']:.1f}s; {m['apps']} promotes: {m['separate_s']:.1f}s; {m['speedup']:.1f}× faster "
                    f"(gates: {m['unit_gate_s']:.1f}s once against {m['separate_gates_s']:.1f}s in all)")
+    for label, phases in (("no-op sync at 100 objects", (results.get("sync") or [{}])[0].get("breakdown_noop")),
+                          ("lone promote uat → prod (20-app environment)",
+                           (results.get("many_apps") or {}).get("breakdown_lone_promote"))):
+        if phases:
+            out.append(f"{label}, by phase: " + ", ".join(f"{k} {v:.2f}s" for k, v in phases.items()))
     if results.get("sync"):
         big = max(results["sync"], key=lambda r: r["objects"])
         out += [f"peak memory of ship in the {big['objects']}-object sync: {big['ship_peak_rss_mib']:.0f} MiB "
