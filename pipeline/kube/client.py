@@ -71,7 +71,7 @@ def subject(obj: dict) -> str:
 class Cluster:
     """One cluster, reached through a kubeconfig context."""
 
-    def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, max_connections: int = 16,
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, max_connections: int = 32,
                  retry_policy: retry.RetryPolicy | None = None, progress: Progress = quiet):
         self._args = (kubeconfig, context, max_connections)
         self.retry = retry_policy if retry_policy is not None else retry.policy_from_env()
