@@ -121,9 +121,12 @@ class GitRepo:
             return os.environ.get("GITHUB_ACTOR", os.environ.get("USER", "unknown"))
 
     def require_identity(self) -> None:
-        """git can sign a commit with a name and email: checked before anything is written."""
+        """git can sign a commit with a name and email: checked before anything is written (once)."""
+        if getattr(self, "_identity_checked", False):
+            return
         try:
             self.repo.git.var("GIT_COMMITTER_IDENT")
+            self._identity_checked = True
         except git.GitCommandError as exc:
             raise GitError("git has no identity to commit with: set it with git config user.name NAME and "
                            f"git config user.email EMAIL ({_last_line(exc.stderr)})") from exc
@@ -205,10 +208,10 @@ class GitRepo:
     def _commit(self, paths: list[str], message: str) -> None:
         try:
             self.repo.git.add("--all", "--", *paths)
-            if not self.repo.git.diff("--cached", "--name-only"):
-                raise GitError("nothing to commit: the change is already in git")
             self.repo.git.commit("-m", message, "--no-verify")
         except git.GitCommandError as exc:
+            if "nothing to commit" in str(exc.stdout) or "nothing added to commit" in str(exc.stdout):
+                raise GitError("nothing to commit: the change is already in git") from exc
             raise GitError(f"git commit failed: {_last_line(exc.stderr)}") from exc
 
     def _sync_with_remote(self, branch: str) -> None:
