@@ -20,6 +20,7 @@ imports its commands module when it runs, so `ship --help` never loads httpx, gi
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -227,8 +228,12 @@ def _root(
 
 
 def main() -> None:
+    if "_SHIP_COMPLETE" in os.environ:  # the shell asks for completions: typer's classes answer
+        from typer._completion_classes import completion_init  # the format `ship completion SHELL` scripts read
+
+        completion_init()
     try:
-        app()
+        app(prog_name="ship")  # also under `python -m pipeline`: usage lines and completion say ship
     except KeyboardInterrupt:  # before a command ran (while ship was still starting)
         sys.stderr.write("Interrupted: stopped by Ctrl-C\n")
         sys.exit(INTERRUPTED)
