@@ -93,7 +93,6 @@ class Globals:
 
     kubeconfig: str | None = None
     context: str | None = None
-    lock_wait: float | None = None  # the command's --lock-timeout (0 with --no-wait); None: the default
 
 
 GLOBALS = Globals()
@@ -174,8 +173,6 @@ def guarded(call: Callable[[], Any]) -> Any:
 def run(command: Callable[[Context], Any], output: Output = Output.text, *, lock_wait: float | None = None) -> None:
     """Open a context, run one command in it, show its result. `lock_wait`: seconds to wait for
     an environment's lock (0: fail at once), for commands that take it."""
-    GLOBALS.lock_wait = lock_wait
-
     def call() -> Any:
         from pipeline.commands.context import open_context
 

@@ -129,17 +129,14 @@ class Workspace(AppInputs):
     def _done(self, env: Environment) -> None:
         self._journal(env).unlink(missing_ok=True)
 
-    def _published(self, env: Environment, write: Callable[[], tuple[list[str], str] | None],
-                   push: bool) -> Commit | None:
-        """`git.publish(write)`, and whatever stops it (an error, Ctrl-C) puts ENV's overlay back
-        as git has it at once, so no half-written overlay waits for the next run's `recover`."""
+    def _published(self, env: Environment, write: Callable[[], tuple[list[str], str] | None], push: bool) -> Commit | None:
+        """`git.publish(write)`; whatever stops it (an error, Ctrl-C) puts ENV's overlay back at once."""
         try:
             commit = self.git.publish(write, push=push)
         except BaseException:
-            if self._journal(env.whole).exists():
-                if self.git.dirty_paths(str(env.whole.overlay)):
-                    self.git.discard(str(env.whole.overlay))
-                self._done(env.whole)
+            if self._journal(env.whole).exists() and self.git.dirty_paths(str(env.whole.overlay)):
+                self.git.discard(str(env.whole.overlay))
+            self._done(env.whole)
             raise
         self._done(env.whole)
         return commit
