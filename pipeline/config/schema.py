@@ -275,6 +275,15 @@ def _distinct_secret_variables(top: _Reader, apps: dict[str, App]) -> None:
             seen[variable] = f"{app.name}/{key}"
 
 
+def promotion_cycle(envs: Mapping[str, Any], start: str) -> list[str] | None:
+    """The environments from `start` back along promotes_from, when they come round to `start`."""
+    path, current = [start], envs[start].promotes_from
+    while current is not None and current in envs and current not in path:
+        path.append(current)
+        current = envs[current].promotes_from
+    return [*path, current] if current == start else None
+
+
 def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, str] | None = None) -> ShipConfig:
     """A ShipConfig from loaded YAML; pure apart from reading SHIP_REGISTRY from `environ`."""
     env_vars: Mapping[str, str] = os.environ if environ is None else environ
@@ -287,6 +296,10 @@ def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, s
         if env.promotes_from is not None and env.promotes_from not in envs:
             _Reader(top.data["environments"][env.name], source, f"environments.{env.name}").fail(
                 f"unknown environment {env.promotes_from!r}", "promotes_from")
+        if (cycle := promotion_cycle(envs, env.name)) is not None:
+            _Reader(top.data["environments"][env.name], source, f"environments.{env.name}").fail(
+                f"promotes_from makes a cycle ({' → '.join(cycle)}): promotions must lead from a first "
+                "environment that promotes from none", "promotes_from")
         if len(apps) > 1 and env.canary and env.canary.router != "replicas" and "{app}" not in env.canary.host:
             _Reader(top.data["environments"][env.name]["canary"], source, f"environments.{env.name}.canary").fail(
                 f"{env.canary.host!r} would route every app's traffic to one host; with several apps put {{app}} "

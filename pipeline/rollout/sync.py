@@ -68,20 +68,23 @@ def ensure_namespace(cluster: Cluster, env: Environment) -> None:
 
 
 def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions = apply.SyncOptions(),
-                     lock_options: lock_mod.LockOptions = lock_mod.LockOptions()) -> apply.SyncResult:
+                     lock_options: lock_mod.LockOptions | None = None) -> apply.SyncResult:
     """Make ENV's namespace match git, under ENV's lock (or only dry-run it): always the whole
-    environment, every app in it, so a prune never takes another app's objects."""
+    environment, every app in it, so a prune never takes another app's objects. A rehearsal
+    (--dry-run) only dry-runs. `lock_options`: the context's unless given."""
     cfg, cluster, env = ctx.config, ctx.cluster(env), env.whole
     options = replace(options, takeover=cfg.takeover_managers, pod_security=env.pod_security)
     ctx.workspace.guard_secrets(env, apps_in(cfg, env))  # a Secret with data in git is never applied
     rendered = ctx.workspace.render_overlay(env, list(cfg.apps.values()))  # a bad overlay fails before the lock
     refuse_rendered_secrets(rendered, str(env.folder))
     images.admit(ctx, env, rendered)  # every image that will run: pinned, and signed where ENV asks
+    if ctx.rehearsal:
+        options = replace(options, dry_run=True)
     if options.dry_run:
         return apply.reconcile(cluster, env.name, env.namespace,
                                desired_objects(cfg, env, cluster, rendered, ctx.credentials), options, ctx.progress)
     ensure_namespace(cluster, env)
-    with lock_mod.EnvironmentLock(cluster, env.name, env.namespace, lock_options, ctx.progress):
+    with lock_mod.EnvironmentLock(cluster, env.name, env.namespace, lock_options or ctx.lock, ctx.progress):
         desired = desired_objects(cfg, env, cluster, rendered, ctx.credentials)
         return apply.reconcile(cluster, env.name, env.namespace, desired, options, ctx.progress)
 
