@@ -8,7 +8,8 @@
 #   gateway     Traefik as the Gateway API data plane: GatewayClass traefik, Gateway
 #               ship-system/ship-gateway, its listener on 127.0.0.1:$SHIP_GATEWAY_PORT
 #   prometheus  Debian's Prometheus scraping the real node's pods every 2s (found by
-#               hack/realnode/pod_sd.py: Debian's build has no Kubernetes discovery)
+#               hack/realnode/pod_sd.py: Debian's build has no Kubernetes discovery), and Traefik's
+#               /metrics: users' requests and latencies per backend Service
 #   second      only with SHIP_SECOND_CLUSTER=1 (or named): a second kwokctl cluster on
 #               127.0.0.1:$SHIP_SECOND_KUBE_PORT with 2 KWOK nodes, no real node, gateway or CRDs;
 #               its context ($SHIP_SECOND_NAME, default ship-second) is added to the first
@@ -17,7 +18,7 @@
 # and are left out with SHIP_REAL_NODE=0. Safe to run twice, and after a crash that left stale
 # pid files; a recreated cluster brings the node, the gateway and Prometheus along with it.
 # Prints export lines last: SHIP_REGISTRY, DOCKER_HOST, KUBECONFIG, and with the real node
-# SHIP_REAL_NODE_NAME, SHIP_GATEWAY (a canary policy's `gateway:`), SHIP_GATEWAY_URL and
+# SHIP_REAL_NODE_NAME, SHIP_GATEWAY (a canary policy's `gateway:`), SHIP_GATEWAY_URL, SHIP_GATEWAY_METRICS_URL and
 # SHIP_PROMETHEUS_URL, and with the second cluster SHIP_SECOND_CONTEXT.
 # Usage: hack/cluster-up.sh [PART...]   (default: all but second; without node, gateway and
 # prometheus if SHIP_REAL_NODE=0; with second if SHIP_SECOND_CLUSTER=1)
@@ -367,6 +368,11 @@ start_gateway() {
     "--providers.kubernetesgateway.certAuthFilePath=$PKI/ca.crt"
     # The Gateway's status.addresses: where its listener really is.
     --providers.kubernetesgateway.statusAddress.ip=127.0.0.1
+    # Users' requests per backend Service (service="NS-NAME-PORT@kubernetesgateway") by code, and
+    # their latency histogram, on the admin entrypoint's /metrics, scraped by the lab's Prometheus:
+    # what a canary's traffic input reads (pipeline/rollout/counters.py).
+    --metrics.prometheus=true --metrics.prometheus.entryPoint=traefik --metrics.prometheus.addServicesLabels=true
+    --metrics.prometheus.buckets=0.05,0.1,0.25,0.5,1,2.5,5
   )
   local token sum
   token=$(token_of traefik)
@@ -421,6 +427,14 @@ scrape_configs:
   - {source_labels: [__meta_kubernetes_pod_name], target_label: pod}
   - {source_labels: [__meta_kubernetes_pod_container_name], target_label: container}
 YML
+  # The gateway's own counters of users' requests, per backend Service (Traefik's /metrics).
+  if want gateway; then
+    cat >> "$dir/prometheus.yml.new" <<YML
+- job_name: traefik
+  static_configs:
+  - {targets: ["127.0.0.1:$SHIP_GATEWAY_ADMIN_PORT"]}
+YML
+  fi
   sum=$(sha256sum < "$dir/prometheus.yml.new" | cut -c1-16)
   if ! fresh prometheus "$sum"; then
     port_busy "$SHIP_PROMETHEUS_PORT" && die "port 127.0.0.1:$SHIP_PROMETHEUS_PORT for Prometheus is busy (set SHIP_PROMETHEUS_PORT)"
@@ -446,6 +460,7 @@ if want gateway; then
   start_gateway
   echo "export SHIP_GATEWAY=$SHIP_GATEWAY_NAMESPACE/$SHIP_GATEWAY_NAME"
   echo "export SHIP_GATEWAY_URL=http://127.0.0.1:$SHIP_GATEWAY_PORT"
+  echo "export SHIP_GATEWAY_METRICS_URL=http://127.0.0.1:$SHIP_GATEWAY_ADMIN_PORT/metrics"
 fi
 if want prometheus; then start_prometheus; echo "export SHIP_PROMETHEUS_URL=http://127.0.0.1:$SHIP_PROMETHEUS_PORT"; fi
 if want second; then start_second; echo "export SHIP_SECOND_CONTEXT=$SHIP_SECOND_NAME"; fi
