@@ -55,6 +55,7 @@ class UserTraffic:
             self.last = readings
             return None, f"counting from now ({self._counted(readings)})"
         rounds = {t: counters.tally(self.last[t], readings[t], self.selectors[t]) for t in readings}
+        gone = [t for t in readings if self.last[t].seen and not readings[t].seen]
         self.last = readings
         note = self._top_up(rounds)
         for t in rounds:
@@ -62,7 +63,10 @@ class UserTraffic:
         verdict = judge.decide(self.tallies["canary"], self.tallies["stable"], self.policy, final)
         passed = {judge.Decision.PASS: True, judge.Decision.FAIL: False}.get(verdict.decision)
         unseen = [t for t in ("canary", "stable") if not readings[t].seen]
-        if unseen and passed is None:
+        if gone and passed is None:
+            note += (f"; the gateway's series for the {' and the '.join(gone)} are gone (the gateway stopped, or "
+                     "its metrics are no longer scraped)")
+        elif unseen and passed is None:
             note += f"; no series for the {' and the '.join(unseen)} yet: {self._unseen(unseen[0])}"
         needed = judge.requests_to_pass(self.policy)
         if passed is not True and (final or unseen) and self.tallies["canary"].requests < needed:

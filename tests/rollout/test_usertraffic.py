@@ -189,6 +189,23 @@ def test_a_silent_prometheus_is_undecided_and_the_next_reading_counts_the_gap():
     assert "canary 0/80 errors" in t.measure(False)[1]
 
 
+def test_a_stopped_gateway_leaves_no_canary_samples_undecided_then_failed():
+    prom = FakePrometheus()
+    t = user_traffic(prom)
+    t.measure(False)
+    prom.serve(CANARY, 5)
+    prom.serve(STABLE, 45)
+    assert t.measure(False)[0] is None
+    prom.requests.clear()  # Traefik is gone: its series go stale, Prometheus answers with none
+    prom.buckets.clear()
+    passed, summary = t.measure(False)
+    assert passed is None and "canary 0/5 errors" in summary
+    assert "the gateway's series for the canary and the stable are gone (the gateway stopped, or its metrics are no " \
+           "longer scraped)" in summary
+    passed, summary = t.measure(True)
+    assert passed is False and "too few requests: the canary was sent 5" in summary
+
+
 def test_few_users_are_topped_up_with_synthetic_gets_saying_so():
     prom = FakePrometheus()
     got = []
