@@ -111,6 +111,10 @@ class CanaryPolicy:
     traffic: TrafficInput | None = None  # judge the canary on users' requests through the gateway
     max_bake: float | None = None  # a step still undecided at the end of its bake goes on up to this; None: fails then
 
+    def urls(self) -> list[str]:
+        """The Prometheus URL templates the analysis queries once per round (not per track)."""
+        return [q.url for q in self.prometheus] + ([self.traffic.prometheus] if self.traffic else [])
+
     def inputs(self) -> list[str]:
         """What a canary here is judged on, in words (for ship policy and ship status)."""
         said = [f"users' traffic through the gateway ({self.traffic.provider} metrics in Prometheus"

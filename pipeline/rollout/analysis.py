@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from pipeline import names
 from pipeline.config import URL_PLACEHOLDERS, HttpCheck, PrometheusCheck, TrafficInput, unknown_placeholders
 from pipeline.errors import ConfigError
 from pipeline.kube.client import Cluster
@@ -58,6 +59,13 @@ def fill(template: str, context: dict[str, str]) -> str:
         raise ConfigError(f"analysis URL {template!r}: unknown placeholder {{{unknown[0]}}} "
                           f"(known: {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)})")
     return template.format(**context)
+
+
+def track_values(namespace: str, app: str, service: str, port: int) -> dict[str, dict[str, str]]:
+    """The placeholder values of each track (and the Service's port, for a gateway's metrics)."""
+    return {track: {"namespace": namespace, "app": app, "track": track, "port": str(port),
+                    "service": names.canary_name(service) if track == names.CANARY else service}
+            for track in (names.CANARY, names.STABLE)}
 
 
 def service_of(url: str) -> tuple[str, str, str, str] | None:

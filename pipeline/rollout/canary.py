@@ -30,7 +30,7 @@ from pipeline.kube.lock import EnvironmentLock, LockOptions, check_held
 from pipeline.policy.guard import Clearance
 from pipeline.rollout import abort as aborting
 from pipeline.rollout import rollback
-from pipeline.rollout.analysis import Analysis, fill, missing_services
+from pipeline.rollout.analysis import Analysis, fill, missing_services, track_values
 from pipeline.rollout.gate import GateResult
 from pipeline.rollout.promotion import steps_text
 from pipeline.rollout.sync import ensure_namespace, sync_environment
@@ -216,14 +216,11 @@ def _analyse(ctx: Context, app: App, env: Environment, state: CanaryState, polic
     workloads = overlay.patched_workloads(app, base_objects)
     deployments = [names.canary_name(w["metadata"]["name"]) for w in workloads]
     service = routing.service_for(base_objects, workloads[0])
-    stable_service, port = service if service else (app.name, 80)
-    tracks = {track: {"namespace": env.namespace, "app": app.name, "track": track, "port": str(port),
-                      "service": names.canary_name(stable_service) if track == names.CANARY else stable_service}
-              for track in (names.CANARY, names.STABLE)}
+    tracks = track_values(env.namespace, app.name, *(service or (app.name, 80)))
     checks = Analysis(policy.http, policy.prometheus, tracks, ctx.http(), ctx.cluster(env), ctx.progress,
                       policy.traffic)
     missing = missing_services(ctx.cluster(env), [fill(c.url, t) for c in policy.http for t in tracks.values()]
-                               + [fill(q.url, tracks[names.CANARY]) for q in policy.prometheus])
+                               + [fill(u, tracks[names.CANARY]) for u in policy.urls()])
     if missing:
         return GateResult(False, "analysis", missing, "NotFound", "an analysis check names a Service that does not exist",
                           0.0)
