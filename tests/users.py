@@ -78,3 +78,14 @@ class Users:
                 total, errors = out.get(track, (0, 0))
                 out[track] = (total + n, errors + (n if status is None or status >= 500 else 0))
         return out
+
+
+if __name__ == "__main__":  # hack/demo.sh: python -m tests.users URL HOST RATE SECONDS
+    import sys
+
+    url, host, rate, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+    with Users(url, host, rate=rate, seconds=seconds) as users:
+        while users.sent < users.limit and any(t.is_alive() for t in users._threads):
+            time.sleep(0.5)
+    print(f"users sent {users.sent} requests through {url} (Host: {host}): "
+          + ", ".join(f"{track or '?'} {n} answers, {e} errors" for track, (n, e) in sorted(users.by_track().items())))

@@ -104,7 +104,3 @@ def histogram(grown: Mapping[Series, int]) -> tuple[tuple[float, int], ...]:
             by_bound[bound] = by_bound.get(bound, 0) + n
     return tuple(sorted(by_bound.items())) if by_bound.get(math.inf) else ()
 
-
-def bucketed(latencies_ms: tuple[float, ...], bounds: tuple[float, ...]) -> tuple[tuple[float, int], ...]:
-    """Single latencies as a cumulative histogram with `bounds` (so they add to a gateway's)."""
-    return tuple((b, sum(1 for ms in latencies_ms if ms <= b)) for b in bounds)

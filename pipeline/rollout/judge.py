@@ -199,13 +199,20 @@ def _timed(tally: Tally, limit: float) -> tuple[int, int, str]:
     if not tally.buckets:
         samples = tally.latencies_ms
         return len(samples), sum(1 for ms in samples if ms > limit), f"{_p95(samples):.0f}ms"
-    n = tally.buckets[-1][1]
-    under = max((count for le, count in tally.buckets if le <= limit), default=0)
-    p95 = next((le for le, count in tally.buckets if count >= 0.95 * n), math.inf)
+    buckets = (tally + Tally(buckets=bucketed(tally.latencies_ms, tuple(le for le, _ in tally.buckets)))).buckets \
+        if tally.latencies_ms else tally.buckets  # single latencies (a top-up) go into the histogram's buckets
+    n = buckets[-1][1]
+    under = max((count for le, count in buckets if le <= limit), default=0)
+    p95 = next((le for le, count in buckets if count >= 0.95 * n), math.inf)
     if p95 != math.inf:
         return n, n - under, f"≤ {p95:.0f}ms"
-    finite = [le for le, _ in tally.buckets if le != math.inf]
+    finite = [le for le, _ in buckets if le != math.inf]
     return n, n - under, f"> {finite[-1]:.0f}ms" if finite else "unknown"
+
+
+def bucketed(latencies_ms: tuple[float, ...], bounds: tuple[float, ...]) -> tuple[tuple[float, int], ...]:
+    """Single latencies as a cumulative histogram with `bounds`."""
+    return tuple((b, sum(1 for ms in latencies_ms if ms <= b)) for b in bounds)
 
 
 def _sequential(head: str, hits: int, n: int, tolerated: float, bad: str, policy: JudgePolicy,

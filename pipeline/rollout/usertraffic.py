@@ -108,12 +108,7 @@ class UserTraffic:
                 start = time.monotonic()
                 statuses.append(self.get(url, 2.0, None)[0])
                 latencies.append((time.monotonic() - start) * 1000)
-            synthetic = judge.Tally.of(statuses, latencies)
-            bounds = tuple(b for b, _ in rounds[t].buckets or self.tallies[t].buckets)
-            if bounds:  # into the gateway's histogram, so both add up
-                synthetic = judge.Tally(synthetic.requests, synthetic.errors,
-                                        buckets=counters.bucketed(synthetic.latencies_ms, bounds))
-            rounds[t] = rounds[t] + synthetic
+            rounds[t] = rounds[t] + judge.Tally.of(statuses, latencies)  # the judge puts them in the histogram
         self.topped += short
         return f" (topped up with {short} synthetic GETs per track this round, {self.topped} in all)"
 

@@ -181,3 +181,9 @@ def test_latency_from_a_gateways_histogram(canary, decision, words):
 def test_histograms_add_bucket_by_bucket():
     assert Tally(2, 0, buckets=histogram(1, 1)) + Tally(3, 1, buckets=histogram(3, 0)) == \
         Tally(5, 1, buckets=histogram(4, 1))
+
+
+def test_single_latencies_beside_a_histogram_go_into_its_buckets():
+    mixed = Tally(40, 0, (100.0,) * 10 + (2000.0,) * 10, buckets=histogram(20, 0))
+    verdict = judge.decide(mixed, Tally(), LATENCY)
+    assert "10/40 slower" in verdict.summary, verdict.summary
