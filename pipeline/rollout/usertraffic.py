@@ -44,6 +44,7 @@ class UserTraffic:
         self.last: dict[str, Reading] | None = None
         self.tallies = {"canary": judge.Tally(), "stable": judge.Tally()}
         self.topped = 0  # synthetic GETs per track added so far
+        self.seen: set[str] = set()  # tracks whose series the gateway has had
         self.name = f"{SAYS} ({traffic.provider} counters in Prometheus)"
 
     def measure(self, final: bool) -> tuple[bool | None, str]:
@@ -52,27 +53,35 @@ class UserTraffic:
         if isinstance(readings, str):  # Prometheus is silent: undecided, and the next reading counts the gap
             return None, f"{readings}; {self._so_far()}"
         if self.last is None:
-            self.last = readings
+            self.last, self.seen = readings, {t for t in readings if readings[t].seen}
             return None, f"counting from now ({self._counted(readings)})"
         rounds = {t: counters.tally(self.last[t], readings[t], self.selectors[t]) for t in readings}
-        gone = [t for t in readings if self.last[t].seen and not readings[t].seen]
+        self.seen |= {t for t in readings if readings[t].seen}
+        gone = [t for t in readings if t in self.seen and not readings[t].seen]
         self.last = readings
         note = self._top_up(rounds)
         for t in rounds:
             self.tallies[t] += rounds[t]
-        verdict = judge.decide(self.tallies["canary"], self.tallies["stable"], self.policy, final)
+        canary, stable = self.tallies["canary"], self.tallies["stable"]
+        verdict = judge.decide(canary, stable, self.policy, final)
         passed = {judge.Decision.PASS: True, judge.Decision.FAIL: False}.get(verdict.decision)
-        unseen = [t for t in ("canary", "stable") if not readings[t].seen]
-        if gone and passed is None:
-            note += (f"; the gateway's series for the {' and the '.join(gone)} are gone (the gateway stopped, or "
-                     "its metrics are no longer scraped)")
-        elif unseen and passed is None:
-            note += f"; no series for the {' and the '.join(unseen)} yet: {self._unseen(unseen[0])}"
-        needed = judge.requests_to_pass(self.policy)
-        if passed is not True and (final or unseen) and self.tallies["canary"].requests < needed:
-            note += (f"; too few requests: the canary was sent {self.tallies['canary'].requests} "
-                     f"(a pass needs at least {needed} without an error)")
+        if judge.decide(canary, stable, self.policy).decision is judge.Decision.INCONCLUSIVE:
+            note += self._why_undecided(readings, gone, final)
         return passed, verdict.summary + note
+
+    def _why_undecided(self, readings: dict[str, Reading], gone: list[str], final: bool) -> str:
+        """What keeps the evidence short: vanished or missing series, too few requests at the end."""
+        unseen = [t for t in ("canary", "stable") if not readings[t].seen]
+        note = ""
+        if gone:
+            note = (f"; the gateway's series for the {' and the '.join(gone)} are gone (the gateway stopped, or its "
+                    "metrics are no longer scraped)")
+        elif unseen:
+            note = f"; no series for the {' and the '.join(unseen)} yet: {self._unseen(unseen[0])}"
+        needed, sent = judge.requests_to_pass(self.policy), self.tallies["canary"].requests
+        if (final or unseen) and sent < needed:
+            note += f"; too few requests: the canary was sent {sent} (a pass needs at least {needed} without an error)"
+        return note
 
     def _read(self) -> dict[str, Reading] | str:
         """Both tracks' counters at one instant (the same window for both), or why Prometheus is silent."""

@@ -11,11 +11,13 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
-from tests.conftest import commit_all, free_port, wait_http
+from tests.conftest import ROOT, commit_all, free_port, wait_http
 from tests.test_real_node import (SECRET_VAR, delete_namespaces, host_for, kubectl_json, new_repo, prometheus_query, set_canary,
                                   set_config, ship, through_gateway, wait_routed)
 from tests.users import Users
@@ -116,7 +118,7 @@ def test_a_canary_judged_on_users_through_the_gateway(name, real_node, local_par
             assert "promoted" in out.stdout and "after its canary passed" in out.stdout, out.stdout
         if rate == 1:
             assert "still undecided: analysing on, up to 45s" in out.stderr, out.stderr
-            assert "Inconclusive" in out.stderr.strip().splitlines()[-1]
+            assert "too few requests" in out.stderr.strip().splitlines()[-1]
     finally:
         delete_namespaces(namespaces.values())
 
@@ -202,5 +204,94 @@ def test_prometheus_stopped_mid_bake_is_undecided_then_failed(real_node, local_p
         assert "Inconclusive" in last and "did not answer" in last, last
         assert f"stable {r1} untouched" in last, last
     finally:
+        own.stop()
+        delete_namespaces(namespaces.values())
+
+
+class OwnGateway:
+    """A Traefik of this test's own (the lab's is shared: never stopped), routing users by a file
+    of its own to the stable's pods and, once written, the canary's, 90/10; its metrics on an
+    admin port, its services named stable@file and canary@file."""
+
+    def __init__(self, folder, host: str):
+        version = re.search(r"TRAEFIK_VERSION:-(\S+)}", (ROOT / "hack/versions.env").read_text())[1]
+        binary = Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship")) / "bin" / f"traefik-{version}"
+        if not binary.exists():
+            pytest.skip(f"no {binary} (make binaries builds it)")
+        self.web, self.admin, self.host = free_port(), free_port(), host
+        self.dynamic = folder / "dynamic"
+        self.dynamic.mkdir()
+        self.proc = subprocess.Popen(
+            [str(binary), "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false",
+             f"--entryPoints.web.address=127.0.0.1:{self.web}", f"--entryPoints.traefik.address=127.0.0.1:{self.admin}",
+             "--ping=true", "--ping.entryPoint=traefik", "--metrics.prometheus=true",
+             "--metrics.prometheus.entryPoint=traefik", f"--providers.file.directory={self.dynamic}",
+             "--providers.file.watch=true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url, self.metrics = f"http://127.0.0.1:{self.web}", f"127.0.0.1:{self.admin}"
+        wait_http(f"http://127.0.0.1:{self.admin}/ping")
+
+    def route(self, stable: list[str], canary: list[str]) -> None:
+        """Users to the stable pods' IPs, and 10% to the canary's when there are any."""
+        def servers(ips):
+            return {"loadBalancer": {"servers": [{"url": f"http://{ip}:3000"} for ip in ips]}}
+        services = {"stable": servers(stable)}
+        if canary:
+            services["canary"] = servers(canary)
+            services["split"] = {"weighted": {"services": [{"name": "stable", "weight": 90},
+                                                           {"name": "canary", "weight": 10}]}}
+        router = {"rule": f"Host(`{self.host}`)", "entryPoints": ["web"], "service": "split" if canary else "stable"}
+        (self.dynamic / "users.yaml").write_text(yaml.safe_dump({"http": {"routers": {"users": router},
+                                                                          "services": services}}))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+def pod_ips(ns: str, track: str) -> list[str]:
+    pods = kubectl_json("-n", ns, "get", "pods", "-l", f"ship.dev/track={track}")["items"]
+    return [p["status"]["podIP"] for p in pods if p["status"].get("podIP") and not p["metadata"].get("deletionTimestamp")
+            and all(c.get("ready") for c in p["status"].get("containerStatuses", []))]
+
+
+def test_the_gateway_stopped_mid_bake_leaves_no_canary_samples_and_fails(real_node, local_parts, hellok8s_image,
+                                                                         project_repo, tmp_path):
+    """Users go through a gateway of this test's own; it stops in the middle of the bake: users
+    get errors, Prometheus loses the gateway's series, the canary gets no samples: the step is
+    undecided, then fails, and the stable is untouched."""
+    work, _, namespaces = new_repo(tmp_path, project_repo)
+    ns = namespaces["prod"]
+    gateway = OwnGateway(tmp_path, host_for(ns))
+    own = OwnPrometheus(tmp_path, gateway.metrics)
+    counters = "traefik_service_requests_total{service=\"{track}@file\""
+    extra = (f"  requests: '{counters}}}'\n  errors: '{counters},code=~\"5..\"}}'\n")
+    canary = policy(local_parts, ns, own.url, bake="30s", max_bake="45s", extra=extra).replace("provider: traefik",
+                                                                                               "provider: prometheus")
+    try:
+        r1 = prod_beside_next(work, namespaces, local_parts, hellok8s_image, canary, {}, {})
+        gateway.route(pod_ips(ns, "stable"), [])
+        with Users(gateway.url, host_for(ns), rate=10, seconds=400) as users:
+            wait_counted(own.url, "stable@file")
+            promote = start_ship(work, "promote", "uat", "prod")
+            early = lines_until(promote, "analysing hellok8s-canary")
+            deadline = time.monotonic() + 120
+            while not pod_ips(ns, "canary"):
+                assert time.monotonic() < deadline, "no ready canary pod within 120s"
+                time.sleep(1)
+            gateway.route(pod_ips(ns, "stable"), pod_ips(ns, "canary"))
+            early += lines_until(promote, "analysis round 4:")
+            gateway.stop()  # the gateway goes away in the middle of the bake
+            _, rest = promote.communicate(timeout=600)
+            err_text = "".join(early) + rest
+        rounds = [line for line in err_text.splitlines() if "analysis round" in line]
+        print(f"users {users.by_track()}\n" + "\n".join(rounds[-2:]))
+        assert users.by_track()[""][1] > 0  # users met the stopped gateway: errors nobody counted
+        assert promote.returncode != 0, err_text
+        assert "the gateway's series for the canary and the stable are gone" in err_text, rounds
+        last = err_text.strip().splitlines()[-1]
+        assert "too few requests" in last and f"stable {r1} untouched" in last, last
+    finally:
+        gateway.stop()
         own.stop()
         delete_namespaces(namespaces.values())

@@ -204,6 +204,7 @@ def test_a_stopped_gateway_leaves_no_canary_samples_undecided_then_failed():
            "longer scraped)" in summary
     passed, summary = t.measure(True)
     assert passed is False and "too few requests: the canary was sent 5" in summary
+    assert "the gateway's series for the canary and the stable are gone" in summary
 
 
 def test_few_users_are_topped_up_with_synthetic_gets_saying_so():
