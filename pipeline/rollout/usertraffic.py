@@ -67,7 +67,8 @@ class UserTraffic:
         passed = {judge.Decision.PASS: True, judge.Decision.FAIL: False}.get(verdict.decision)
         if judge.decide(canary, stable, self.policy).decision is judge.Decision.INCONCLUSIVE:
             note += self._why_undecided(readings, gone, final)
-        return passed, verdict.summary + note
+        cut = verdict.summary.rfind(" [")  # the notes go before the verdict's [PASS]/[FAIL]/[INCONCLUSIVE]
+        return passed, verdict.summary[:cut] + note + verdict.summary[cut:]
 
     def _why_undecided(self, readings: dict[str, Reading], gone: list[str], final: bool) -> str:
         """What keeps the evidence short: vanished or missing series, too few requests at the end."""
