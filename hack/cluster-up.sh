@@ -346,13 +346,25 @@ token_of() {
   die "the token controller did not fill Secret $SHIP_GATEWAY_NAMESPACE/$1-token within 20s"
 }
 
-# fresh NAME SUM: the daemon NAME runs and was started for SUM (its configuration and its
-# token, which is new with a recreated cluster); otherwise it is stopped, and the caller starts
-# it again.
+# fresh NAME SUM [ADDED]: the daemon NAME runs and was started for SUM (its configuration and
+# its token, which is new with a recreated cluster) and ADDED (what was added to it later: the
+# gateway's metrics and their scrape); otherwise it is stopped, and the caller starts it again.
+# ADDED is checked on its own (NAME.added: ADDED and the pid it started), so a daemon an older
+# cluster-up.sh started restarts once for it, and that older script, which knows SUM only, then
+# leaves it running instead of restarting it back.
 fresh() {
-  if pid_alive "$1" && [ "$(cat "$SHIP_STATE/$1.sum" 2>/dev/null)" = "$2" ]; then return 0; fi
+  if pid_alive "$1" && [ "$(cat "$SHIP_STATE/$1.sum" 2>/dev/null)" = "$2" ] \
+     && { [ -z "${3:-}" ] || [ "$(cat "$SHIP_STATE/$1.added" 2>/dev/null)" = "$3 $(cat "$SHIP_STATE/$1.pid")" ]; }; then
+    return 0
+  fi
   stop_pid "$1"
   return 1
+}
+
+# started NAME SUM ADDED: record what the daemon NAME just started with (see fresh).
+started() {
+  echo "$2" > "$SHIP_STATE/$1.sum"
+  echo "$3 $(cat "$SHIP_STATE/$1.pid")" > "$SHIP_STATE/$1.added"
 }
 
 start_gateway() {
@@ -368,23 +380,26 @@ start_gateway() {
     "--providers.kubernetesgateway.certAuthFilePath=$PKI/ca.crt"
     # The Gateway's status.addresses: where its listener really is.
     --providers.kubernetesgateway.statusAddress.ip=127.0.0.1
-    # Users' requests per backend Service (service="NS-NAME-PORT@kubernetesgateway") by code, and
-    # their latency histogram, on the admin entrypoint's /metrics, scraped by the lab's Prometheus:
-    # what a canary's traffic input reads (pipeline/rollout/counters.py).
+  )
+  # Users' requests per backend Service (service="NS-NAME-PORT@kubernetesgateway") by code, and
+  # their latency histogram, on the admin entrypoint's /metrics, scraped by the lab's Prometheus:
+  # what a canary's traffic input reads (pipeline/rollout/counters.py).
+  local metrics=(
     --metrics.prometheus=true --metrics.prometheus.entryPoint=traefik --metrics.prometheus.addServicesLabels=true
     --metrics.prometheus.buckets=0.05,0.1,0.25,0.5,1,2.5,5
   )
-  local token sum
+  local token sum added
   token=$(token_of traefik)
   sum=$(echo "$token ${args[*]}" | sha256sum | cut -c1-16)
-  if ! fresh traefik "$sum"; then
+  added=$(echo "${metrics[*]}" | sha256sum | cut -c1-16)
+  if ! fresh traefik "$sum" "$added"; then
     local port
     for port in "$SHIP_GATEWAY_PORT" "$SHIP_GATEWAY_ADMIN_PORT"; do
       port_busy "$port" && die "port 127.0.0.1:$port for the gateway (Traefik) is busy (set SHIP_GATEWAY_PORT / SHIP_GATEWAY_ADMIN_PORT)"
     done
     (umask 077; printf '%s' "$token" > "$dir/token")  # no newline: Traefik sends the file as it is
-    start_daemon traefik "$BIN/traefik-$TRAEFIK_VERSION" "${args[@]}"
-    echo "$sum" > "$SHIP_STATE/traefik.sum"
+    start_daemon traefik "$BIN/traefik-$TRAEFIK_VERSION" "${args[@]}" "${metrics[@]}"
+    started traefik "$sum" "$added"
     wait_for "Traefik on 127.0.0.1:$SHIP_GATEWAY_ADMIN_PORT" 30 curl -fsS "http://127.0.0.1:$SHIP_GATEWAY_ADMIN_PORT/ping"
     log "gateway (Traefik $TRAEFIK_VERSION) up on 127.0.0.1:$SHIP_GATEWAY_PORT"
   fi
@@ -427,21 +442,20 @@ scrape_configs:
   - {source_labels: [__meta_kubernetes_pod_name], target_label: pod}
   - {source_labels: [__meta_kubernetes_pod_container_name], target_label: container}
 YML
-  # The gateway's own counters of users' requests, per backend Service (Traefik's /metrics).
-  if want gateway; then
-    cat >> "$dir/prometheus.yml.new" <<YML
-- job_name: traefik
-  static_configs:
-  - {targets: ["127.0.0.1:$SHIP_GATEWAY_ADMIN_PORT"]}
-YML
-  fi
   sum=$(sha256sum < "$dir/prometheus.yml.new" | cut -c1-16)
-  if ! fresh prometheus "$sum"; then
+  # The gateway's own counters of users' requests, per backend Service (Traefik's /metrics).
+  local gateway_job=""
+  want gateway && gateway_job="- job_name: traefik
+  static_configs:
+  - {targets: [\"127.0.0.1:$SHIP_GATEWAY_ADMIN_PORT\"]}"
+  local added; added=$(echo "$gateway_job" | sha256sum | cut -c1-16)
+  if ! fresh prometheus "$sum" "$added"; then
     port_busy "$SHIP_PROMETHEUS_PORT" && die "port 127.0.0.1:$SHIP_PROMETHEUS_PORT for Prometheus is busy (set SHIP_PROMETHEUS_PORT)"
+    [ -z "$gateway_job" ] || echo "$gateway_job" >> "$dir/prometheus.yml.new"
     mv "$dir/prometheus.yml.new" "$dir/prometheus.yml"
     start_daemon prometheus prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
       --storage.tsdb.retention.time=6h --web.listen-address="127.0.0.1:$SHIP_PROMETHEUS_PORT"
-    echo "$sum" > "$SHIP_STATE/prometheus.sum"
+    started prometheus "$sum" "$added"
     wait_for "Prometheus on 127.0.0.1:$SHIP_PROMETHEUS_PORT" 60 curl -fsS "http://127.0.0.1:$SHIP_PROMETHEUS_PORT/-/ready"
     log "Prometheus up on 127.0.0.1:$SHIP_PROMETHEUS_PORT, scraping the pods of node $SHIP_NODE_NAME"
   fi
