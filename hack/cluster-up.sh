@@ -381,7 +381,7 @@ start_gateway() {
     # The Gateway's status.addresses: where its listener really is.
     --providers.kubernetesgateway.statusAddress.ip=127.0.0.1
   )
-  # Users' requests per backend Service (service="NS-NAME-PORT@kubernetesgateway") by code, and
+  # Users' requests per backend Service (service="NS-NAME-http-PORT@kubernetesgateway") by code, and
   # their latency histogram, on the admin entrypoint's /metrics, scraped by the lab's Prometheus:
   # what a canary's traffic input reads (pipeline/rollout/counters.py).
   local metrics=(

@@ -2,8 +2,9 @@
 
     traefik     traefik_service_requests_total by code, traefik_service_request_duration_seconds_bucket
                 by le, for the Traefik service of the backend. Traefik's Gateway API provider names the
-                service of a backendRef NAMESPACE-NAME-PORT (pkg/provider/kubernetes/gateway,
-                loadHTTPService), and its metrics add the provider: `@kubernetesgateway`
+                service of an HTTPRoute's backendRef NAMESPACE-NAME-http-PORT (v3.6,
+                pkg/provider/kubernetes/gateway/httproute.go loadHTTPService; NAMESPACE-NAME-PORT in
+                earlier v3 releases, so both match), and its metrics add the provider: `@kubernetesgateway`
     nginx       ingress-nginx's nginx_ingress_controller_requests by status, and
                 nginx_ingress_controller_request_duration_seconds_bucket, by namespace and service
     prometheus  the user's own counters: `requests` and `errors` (PromQL instant vectors with
@@ -43,7 +44,7 @@ def selectors(traffic: TrafficInput, track: Mapping[str, str]) -> Selectors:
     """The selectors for one track; `track` holds namespace, app, service, track and port."""
     ns, svc = track["namespace"], track["service"]
     if traffic.provider == "traefik":
-        label = f'service="{ns}-{svc}-{track["port"]}@kubernetesgateway"'
+        label = f'service=~"{ns}-{svc}(-http)?-{track["port"]}@kubernetesgateway"'
         return Selectors(f"traefik_service_requests_total{{{label}}}", None, "code",
                          f"traefik_service_request_duration_seconds_bucket{{{label}}}")
     if traffic.provider == "nginx":

@@ -17,6 +17,8 @@ import httpx
 import pytest
 import yaml
 
+from pipeline.config import TrafficInput
+from pipeline.rollout import counters
 from tests.conftest import ROOT, commit_all, free_port, wait_http
 from tests.test_real_node import (SECRET_VAR, delete_namespaces, host_for, kubectl_json, new_repo, prometheus_query, set_canary,
                                   set_config, ship, through_gateway, wait_routed)
@@ -32,8 +34,8 @@ def policy(parts: dict, ns: str, prometheus: str, bake: str = "30s", max_bake: s
 
 
 def stable_service(ns: str) -> str:
-    """Traefik's name for a Gateway API backend: NAMESPACE-NAME-PORT, from its Gateway API provider."""
-    return f"{ns}-hellok8s-3000@kubernetesgateway"
+    """Traefik's (v3.6) name for an HTTPRoute's backend: NAMESPACE-NAME-http-PORT@kubernetesgateway."""
+    return f"{ns}-hellok8s-http-3000@kubernetesgateway"
 
 
 def prod_beside_next(work, namespaces, parts, image, canary: str, r1: dict, r2: dict) -> str:
@@ -125,8 +127,8 @@ def test_a_canary_judged_on_users_through_the_gateway(name, real_node, local_par
 
 def test_the_lab_prometheus_counts_users_per_gateway_backend(real_node, local_parts, hellok8s_image, project_repo,
                                                              tmp_path):
-    """The service label ship reads is the one Traefik writes: NAMESPACE-NAME-PORT@kubernetesgateway,
-    by code, with a latency histogram."""
+    """The service label ship reads is the one Traefik writes: NAMESPACE-NAME-http-PORT@kubernetesgateway,
+    by code, with a latency histogram; ship's selector finds it."""
     work, _, namespaces = new_repo(tmp_path, project_repo)
     ns, gateway, prom = namespaces["prod"], local_parts["SHIP_GATEWAY_URL"], local_parts["SHIP_PROMETHEUS_URL"]
     try:
@@ -142,6 +144,9 @@ def test_the_lab_prometheus_counts_users_per_gateway_backend(real_node, local_pa
         assert {s["metric"]["code"] for s in series} == {"200"}
         buckets = prometheus_query(prom, f'traefik_service_request_duration_seconds_bucket{{service="{stable_service(ns)}"}}')
         assert {"1", "+Inf"} <= {b["metric"]["le"] for b in buckets}
+        track = {"namespace": ns, "app": "hellok8s", "track": "stable", "service": "hellok8s", "port": "3000"}
+        selected = prometheus_query(prom, counters.selectors(TrafficInput("traefik", prom), track).requests)
+        assert {s["metric"]["service"] for s in selected} == {stable_service(ns)}
     finally:
         delete_namespaces(namespaces.values())
 

@@ -24,7 +24,8 @@ from pipeline.rollout.usertraffic import UserTraffic
 
 TRACKS = {t: {"namespace": "prod", "app": "hellok8s", "track": t, "port": "3000",
               "service": "hellok8s-canary" if t == "canary" else "hellok8s"} for t in ("canary", "stable")}
-CANARY, STABLE = "prod-hellok8s-canary-3000@kubernetesgateway", "prod-hellok8s-3000@kubernetesgateway"
+CANARY, STABLE = "prod-hellok8s-canary-http-3000@kubernetesgateway", "prod-hellok8s-http-3000@kubernetesgateway"
+CANARY_MATCH = 'service=~"prod-hellok8s-canary(-http)?-3000@kubernetesgateway"'
 TRAEFIK = TrafficInput(provider="traefik", prometheus="http://prometheus:9090", max_latency_ms=1000)
 BOUNDS = ("0.1", "0.25", "0.5", "1", "2.5", "+Inf")
 
@@ -50,13 +51,13 @@ class FakePrometheus:
             return None, b""
         self.queries.append(params)
         query = params["query"]
-        service = re.search(r'service="([^"]+)"', query)[1]
+        pattern = re.search(r'service=~"([^"]+)"', query)[1]
         if query.startswith("traefik_service_requests_total"):
             result = [{"metric": {"service": s, "code": c, "method": "GET"}, "value": [0, str(v)]}
-                      for (s, c), v in self.requests.items() if s == service]
+                      for (s, c), v in self.requests.items() if re.fullmatch(pattern, s)]
         else:
             result = [{"metric": {"service": s, "le": le}, "value": [0, str(v)]}
-                      for (s, le), v in self.buckets.items() if s == service]
+                      for (s, le), v in self.buckets.items() if re.fullmatch(pattern, s)]
         return 200, json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}}).encode()
 
 
@@ -65,10 +66,11 @@ def user_traffic(prom: FakePrometheus, traffic: TrafficInput = TRAEFIK) -> UserT
 
 
 # --------------------------------------------------------------------------------- counters
-def test_traefik_names_a_gateway_api_backend_namespace_name_port():
+def test_traefik_names_a_gateway_api_backend_namespace_name_http_port():
     s = counters.selectors(TRAEFIK, TRACKS["canary"])
-    assert s.requests == f'traefik_service_requests_total{{service="{CANARY}"}}'
-    assert s.buckets == f'traefik_service_request_duration_seconds_bucket{{service="{CANARY}"}}'
+    assert s.requests == f"traefik_service_requests_total{{{CANARY_MATCH}}}"
+    assert s.buckets == f"traefik_service_request_duration_seconds_bucket{{{CANARY_MATCH}}}"
+    assert re.fullmatch(re.search(r'"(.+)"', CANARY_MATCH)[1], "prod-hellok8s-canary-3000@kubernetesgateway")
     assert (s.errors, s.code_label) == (None, "code")
 
 
@@ -165,7 +167,7 @@ def test_a_missing_series_is_undecided_and_named():
     t.measure(False)
     passed, summary = t.measure(False)
     assert passed is None
-    assert f'no series for the canary and the stable yet: traefik_service_requests_total{{service="{CANARY}"}} has no ' \
+    assert f"no series for the canary and the stable yet: traefik_service_requests_total{{{CANARY_MATCH}}} has no " \
            "series (no request through the gateway yet, the wrong provider, or the gateway's metrics are not " \
            "scraped)" in summary
     assert t.measure(True)[0] is False
