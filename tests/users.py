@@ -43,6 +43,11 @@ class Users:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    def wait(self) -> None:
+        """Until every request is sent (`limit`) or the time is up (`seconds`)."""
+        for t in self._threads:
+            t.join(timeout=self.seconds + 30)
+
     def stop(self) -> None:
         self._stop.set()
         for t in self._threads:
@@ -85,7 +90,6 @@ if __name__ == "__main__":  # hack/demo.sh: python -m tests.users URL HOST RATE 
 
     url, host, rate, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
     with Users(url, host, rate=rate, seconds=seconds) as users:
-        while users.sent < users.limit and any(t.is_alive() for t in users._threads):
-            time.sleep(0.5)
+        users.wait()
     print(f"users sent {users.sent} requests through {url} (Host: {host}): "
           + ", ".join(f"{track or '?'} {n} answers, {e} errors" for track, (n, e) in sorted(users.by_track().items())))

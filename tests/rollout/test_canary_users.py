@@ -138,10 +138,16 @@ def test_the_lab_prometheus_counts_users_per_gateway_backend(real_node, local_pa
             assert ship(work, *step).returncode == 0, step
         wait_routed(gateway, ns)
         with Users(gateway, host_for(ns), rate=10, limit=50) as users:
-            wait_counted(prom, stable_service(ns))
+            users.wait()
+        wait_counted(prom, stable_service(ns))
         assert users.sent == 50
         series = prometheus_query(prom, f'traefik_service_requests_total{{service="{stable_service(ns)}"}}')
         assert {s["metric"]["code"] for s in series} == {"200"}
+        deadline = time.monotonic() + 30  # the last answers within a scrape or two
+        while sum(float(s["value"][1]) for s in series) < 50:
+            assert time.monotonic() < deadline, series
+            time.sleep(1)
+            series = prometheus_query(prom, f'traefik_service_requests_total{{service="{stable_service(ns)}"}}')
         buckets = prometheus_query(prom, f'traefik_service_request_duration_seconds_bucket{{service="{stable_service(ns)}"}}')
         assert {"1", "+Inf"} <= {b["metric"]["le"] for b in buckets}
         track = {"namespace": ns, "app": "hellok8s", "track": "stable", "service": "hellok8s", "port": "3000"}
