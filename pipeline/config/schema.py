@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import names
-from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, TAKEOVER_MANAGERS, URL_PLACEHOLDERS, App,
-                                   CanaryPolicy, CanaryStep, Environment, GateOptions, HttpCheck, Policy, PrometheusCheck,
-                                   RegistryOptions, ShipConfig, unknown_placeholders)
+from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, TAKEOVER_MANAGERS, TRAFFIC_PROVIDERS,
+                                   URL_PLACEHOLDERS, App, CanaryPolicy, CanaryStep, Environment, GateOptions, HttpCheck,
+                                   Policy, PrometheusCheck, RegistryOptions, ShipConfig, TrafficInput, promql_placeholders,
+                                   unknown_placeholders)
 from pipeline.config.reader import Reader as _Reader
 from pipeline.errors import ConfigError
 from pipeline.policy import windows
@@ -70,6 +71,14 @@ def _template(value: str) -> str:
     unknown = unknown_placeholders(value)
     if unknown:
         raise ValueError(f"a URL whose placeholders are among {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)} "
+                         f"(not {{{unknown[0]}}})")
+    return value
+
+
+def _promql(value: str) -> str:
+    unknown = [p for p in promql_placeholders(value) if p not in URL_PLACEHOLDERS]
+    if unknown:
+        raise ValueError(f"PromQL whose placeholders are among {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)} "
                          f"(not {{{unknown[0]}}})")
     return value
 
@@ -141,9 +150,41 @@ def _canary(r: _Reader | None) -> CanaryPolicy | None:
         ingress_class=r.get("ingress_class", str, default.ingress_class),
         http=tuple(checks),
         prometheus=tuple(queries),
+        traffic=_traffic(r.child("traffic", None)),
+        max_bake=r.get("max_bake", (str, int, float), None, parse_duration),
     )
+    bakes = [s.bake for s in policy.steps]
+    if policy.max_bake is not None and policy.max_bake < max(bakes):
+        r.fail(f"expected at least the longest step's bake ({max(bakes):g}s)", "max_bake")
     r.done()
     return policy
+
+
+def _traffic(t: _Reader | None) -> TrafficInput | None:
+    """canary.traffic: users' requests through the gateway, from Prometheus (rollout/counters.py)."""
+    if t is None:
+        return None
+    provider = t.get("provider", str, check=_in(TRAFFIC_PROVIDERS))
+    own = provider == "prometheus"
+    traffic = TrafficInput(
+        provider=provider,
+        prometheus=t.get("prometheus", str, check=_template),
+        success_ratio=float(t.get("success_ratio", (int, float), 0.95)),
+        max_latency_ms=None if own else float(t.get("max_latency_ms", (int, float), 1000.0)),
+        requests=t.get("requests", str, ... if own else None, _promql),
+        errors=t.get("errors", str, ... if own else None, _promql),
+        top_up=t.get("top_up", str, None, _template),
+        top_up_requests=t.get("top_up_requests", int, REQUESTS_PER_ROUND),
+    )
+    if not 0 < traffic.success_ratio <= 1:
+        t.fail("expected a ratio between 0 (exclusive) and 1", "success_ratio")
+    for key in ("requests", "errors"):
+        if not own and key in t.data:
+            t.fail(f"only for provider prometheus (your own counters); {provider}'s are built in", key)
+    if own and "max_latency_ms" in t.data:
+        t.fail("provider prometheus counts requests and errors only: no latency histogram to judge", "max_latency_ms")
+    t.done()
+    return traffic
 
 
 def _policy(r: _Reader | None) -> Policy:
