@@ -19,7 +19,7 @@ import re
 from importlib import metadata, resources
 from pathlib import Path
 
-from pipeline import bootstrap, config, names
+from pipeline import bootstrap, config, names, paths
 from pipeline.errors import ConfigError
 from pipeline.gitops import yamlsafe
 from pipeline.kube import access, rbac
@@ -54,7 +54,7 @@ def workflow(name: str, app_secrets: dict[str, tuple[str, ...]], ignore: tuple[s
     lines = "\n".join(filter(None, (secrets_env(a, s) for a, s in sorted(app_secrets.items()))))
     paths = "\n".join(f'      - "{p}"' for p in ("apps/**", *(f"!{g}" for g in ignore)))
     text = template(name).replace("__ACTION__", action_ref()).replace("__PATHS__", paths)
-    return text.replace("__SECRETS_ENV__\n", f"    env:\n{lines}\n" if lines else "")
+    return text.replace("__SECRETS_ENV__\n", f"{lines}\n" if lines else "")
 
 
 def workflow_files(app_secrets: dict[str, tuple[str, ...]], ignore: tuple[str, ...] = ()) -> dict[str, str]:
@@ -131,7 +131,9 @@ def planned_files(root: Path, app: str, path: str, port: int, registry: str) -> 
     files = {"ship.yaml": fill(template("ship.yaml"))}
     for env in ENVIRONMENTS:
         files[f"environments/{env}/.gitkeep"] = ""
-        objects = [access.namespace_object(f"{app}-{env}"), *rbac.deployer_objects(f"{app}-{env}")]
+        objects = [access.namespace_object(f"{app}-{env}"),
+                   *rbac.deployer_objects(f"{app}-{env}", environment=env),
+                   *rbac.admission_objects(f"{app}-{env}", accounts=[app])]
         files[f"deploy/rbac/{env}.yaml"] = (
             f"# The namespace and deployer identity for {env}: apply once with cluster-admin rights, then\n"
             f"# `ship kubeconfig {env}` mints the KUBECONFIG secret of the GitHub environment {env}.\n"
@@ -179,7 +181,7 @@ def added_app(root: Path, app: str, path: str, port: int, registry: str) -> dict
     """The files `ship init APP` writes to add APP to the ship.yaml at `root`: the edited
     ship.yaml (checked to differ from the old one by APP alone, and to load) and APP's folder."""
     _check_names(app, path)
-    old_text = (root / config.CONFIG_FILE).read_text()
+    old_text = paths.read_text(root, config.CONFIG_FILE)
     before = yamlsafe.loads(old_text, config.CONFIG_FILE)
     old = config.parse(before, root, config.CONFIG_FILE)
     if app in old.apps:
@@ -218,7 +220,9 @@ def init(root: Path, app: str, path: str, port: int, registry: str | None, force
     if existing and not force:
         raise ConfigError(f"{existing[0]} already exists" + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else "")
                           + "; nothing written; pass --force to overwrite")
+    # Even with --force, never through a symlink or out of the repository: checked before any write.
+    targets = {name: paths.writable(root, name) for name in files}
     for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
+        targets[name].parent.mkdir(parents=True, exist_ok=True)
+        targets[name].write_text(text)
     return list(files)

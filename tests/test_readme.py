@@ -24,7 +24,8 @@ README = (ROOT / "README.md").read_text()
 HACK = (ROOT / "hack/README.md").read_text()
 DOCS = {p.name: p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))}
 WALKTHROUGH = DOCS["walkthrough.md"]
-ALL = "\n".join([README, HACK, *DOCS.values()])
+# docs/cli.md also names commands that do not exist, to say so (`ship sync --dry-run`)
+ALL = "\n".join([README, HACK, *(text for name, text in DOCS.items() if name != "cli.md")])
 COMMAND = re.compile(r"(?<![\w/.-])ship ([a-z]+)([^`|#\n)]*)")
 SETUP_LINES = ['eval "$(make -s cluster | grep ^export)"', 'export PATH="$PWD/.venv/bin:$PATH"']
 
@@ -100,8 +101,6 @@ def test_every_link_between_the_docs_leads_to_a_file():
         for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
             if target.startswith("http"):
                 continue
-            if target in ("docs/security.md", "docs/registries.md", "security.md", "registries.md"):
-                continue  # written on the security and registries branches
             assert (ROOT / name).parent.joinpath(target).resolve().exists(), f"{name}: {target}"
 
 

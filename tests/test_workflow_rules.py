@@ -115,6 +115,7 @@ def test_the_pipeline_signs_in_a_job_of_its_own_and_app_secrets_reach_only_the_e
     assert wf["jobs"]["sign"]["needs"] == "build" and "sign" in wf["jobs"]["dev"]["needs"]
     for env in ("dev", "uat", "prod"):
         job = wf["jobs"][env]
-        assert job["environment"] == env and job["env"] == {"SHIP_SECRET_SHOP_API_KEY": "${{ secrets.SHIP_SECRET_SHOP_API_KEY }}"}
+        assert job["environment"] == env and job["env"]["SHIP_SECRET_SHOP_API_KEY"] == "${{ secrets.SHIP_SECRET_SHOP_API_KEY }}"
         assert job["concurrency"] == {"group": f"ship-{env}", "cancel-in-progress": False}
+    assert "env" not in wf["jobs"]["changes"] and "SHIP_REGISTRY_PASSWORD" not in wf["env"]  # no registry login before build
     assert not any(p.startswith("environments") for p in wf[True]["push"]["paths"])  # ship's commits do not re-trigger

@@ -20,10 +20,11 @@ from pipeline.kube.client import ApiError, Cluster
 DEFAULT_SECONDS = 8760 * 3600  # a year: rotate it by minting a new one
 
 
-def namespace_object(namespace: str) -> dict:
-    """The Namespace `ship rbac ENV` creates before the deployer's objects in it."""
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": namespace, "labels": {names.PART_OF: names.MANAGER}}}
+def namespace_object(namespace: str, pod_security: str = "restricted") -> dict:
+    """The Namespace `ship rbac ENV` creates before the deployer's objects in it, with the Pod
+    Security labels of ENV's level (the deployer may not change a Namespace; sync would write them)."""
+    labels = {names.PART_OF: names.MANAGER, **names.pod_security_labels(pod_security)}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
 
 
 def kubeconfig(name: str, server: str, ca_data: bytes | None, namespace: str, user: str, token: str,
