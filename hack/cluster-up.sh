@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts ship's local parts on 127.0.0.1, or reuses the ones already running:
 #   registry    a registry (Debian docker-registry)
+#   private     private registries with TLS from a CA of the lab's, token auth and Basic auth
+#               (hack/private-registry.sh); the build engine and the real node trust the CA
 #   engine      a Docker-API build engine (podman system service)
 #   kubernetes  a control plane run by kwokctl's binary runtime with 3 KWOK nodes and the
 #               Gateway API CRDs
@@ -19,14 +21,16 @@
 # pid files; a recreated cluster brings the node, the gateway and Prometheus along with it.
 # Prints export lines last: SHIP_REGISTRY, DOCKER_HOST, KUBECONFIG, and with the real node
 # SHIP_REAL_NODE_NAME, SHIP_GATEWAY (a canary policy's `gateway:`), SHIP_GATEWAY_URL, SHIP_GATEWAY_METRICS_URL and
-# SHIP_PROMETHEUS_URL, and with the second cluster SHIP_SECOND_CONTEXT.
+# SHIP_PROMETHEUS_URL, and with the second cluster SHIP_SECOND_CONTEXT; the private registries:
+# SHIP_PRIVATE_REGISTRY (token auth), SHIP_BASIC_REGISTRY (Basic), SHIP_PRIVATE_REGISTRY_CA and
+# SHIP_PRIVATE_REGISTRY_USERNAME/_PASSWORD (SHIP_PRIVATE_REGISTRIES=0 leaves them out).
 # Usage: hack/cluster-up.sh [PART...]   (default: all but second; without node, gateway and
 # prometheus if SHIP_REAL_NODE=0; with second if SHIP_SECOND_CLUSTER=1)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 parts=("$@")
 if [ ${#parts[@]} -eq 0 ]; then
-  parts=(registry engine kubernetes)
+  parts=(registry private engine kubernetes)
   [ "$SHIP_REAL_NODE" = 0 ] || parts+=(node gateway prometheus)
   [ "$SHIP_SECOND_CLUSTER" != 1 ] || parts+=(second)
 fi
@@ -35,6 +39,9 @@ want() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 # the second cluster's context goes into the first one's kubeconfig.
 if want node || want gateway || want prometheus || want second; then parts+=(kubernetes); fi
 if want node; then parts+=(registry); fi
+# The node trusts the private registries' CA, made by the part `private` (after the engine's
+# certs.d exists: podman reads it at each push).
+if want node && [ "$SHIP_PRIVATE_REGISTRIES" != 0 ]; then parts+=(private); fi
 
 want registry && { command -v docker-registry >/dev/null || die "missing Debian package docker-registry (run 'make deps' as root)"; }
 want engine && { command -v podman >/dev/null || die "missing Debian package podman (run 'make deps' as root)"; }
@@ -463,6 +470,7 @@ YML
 }
 
 if want registry; then start_registry; echo "export SHIP_REGISTRY=127.0.0.1:$SHIP_REGISTRY_PORT"; fi
+if want private && [ "$SHIP_PRIVATE_REGISTRIES" != 0 ]; then "$here/private-registry.sh" up; fi
 if want engine; then start_podman; echo "export DOCKER_HOST=unix://$PODMAN_SOCK"; fi
 if want kubernetes; then start_kubernetes; setup_kubernetes; echo "export KUBECONFIG=$KUBECONFIG_PATH"; fi
 if want node; then

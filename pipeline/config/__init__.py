@@ -26,7 +26,7 @@ def find_root(start: Path | None = None) -> Path:
     """The nearest folder holding ship.yaml, from `start` (default: the working directory) up."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / CONFIG_FILE).is_file():
+        if (folder / CONFIG_FILE).exists():  # a ship.yaml that cannot be read is said so, not passed by
             return folder
     raise ConfigError(f"no {CONFIG_FILE} in {here} or any folder above it (run ship from your repository)")
 

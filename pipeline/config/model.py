@@ -161,6 +161,14 @@ class App:
 
 
 @dataclass(frozen=True)
+class RegistryOptions:
+    """How ship reaches its registry, beside its address (`registry: {url: …, ca_file: …}`)."""
+
+    insecure: bool = False  # plain HTTP or unverified TLS: a lab registry only; warned on every use
+    ca_file: str | None = None  # a private CA (PEM), relative to the repository root or absolute
+
+
+@dataclass(frozen=True)
 class Environment:
     """An environment: a namespace on a kube context, its overlay, where it promotes from."""
 
@@ -171,6 +179,8 @@ class Environment:
     gates: GateOptions = field(default_factory=GateOptions)
     canary: CanaryPolicy | None = None
     policy: Policy = field(default_factory=Policy)
+    pull_secret: bool = True  # keep Secret ship-registry (from the run's registry credentials) in the namespace
+    pod_security: str = "restricted"  # Pod Security level labelled on the Namespace ship writes (names.POD_SECURITY_LEVELS)
     app: str | None = None  # set on one app's slot of the environment (`slot`); None: the whole environment
 
     @property
@@ -200,13 +210,22 @@ class Environment:
 @dataclass(frozen=True)
 class ShipConfig:
     root: Path
-    registry: str
+    registry: str  # host[:port][/path]: where images are pushed; a path is a repository prefix (ghcr.io/acme)
     apps: dict[str, App]
     environments: dict[str, Environment]
     source: str = CONFIG_FILE
     # Field managers whose fields a sync takes over and removes when git does not set them:
     # hand edits with kubectl (Flux's ssa does the same). ship.yaml: takeover_managers.
     takeover_managers: tuple[str, ...] = ()  # set from TAKEOVER_MANAGERS by default (schema.py)
+    registry_options: RegistryOptions = field(default_factory=RegistryOptions)
+
+    @property
+    def registry_host(self) -> str:
+        return names.split_registry(self.registry)[0]
+
+    def repository(self, app: App) -> str:
+        """APP's image repository: `ghcr.io/acme/shop` for `registry: ghcr.io/acme`, image `shop`."""
+        return f"{self.registry.strip().rstrip('/')}/{app.image}"
 
     def app(self, name: str | None) -> App:
         if name is None:

@@ -18,9 +18,10 @@ from typing import Any
 from pipeline import names
 from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, TAKEOVER_MANAGERS, TRAFFIC_PROVIDERS,
                                    URL_PLACEHOLDERS, App, CanaryPolicy, CanaryStep, Environment, GateOptions, HttpCheck,
-                                   Policy, PrometheusCheck, ShipConfig, TrafficInput, promql_placeholders,
+                                   Policy, PrometheusCheck, RegistryOptions, ShipConfig, TrafficInput, promql_placeholders,
                                    unknown_placeholders)
 from pipeline.config.reader import Reader as _Reader
+from pipeline.errors import ConfigError
 from pipeline.policy import windows
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
@@ -267,21 +268,79 @@ def _environment(name: str, e: _Reader) -> Environment:
         gates=_gates(e.child("gates", None)),
         canary=_canary(e.child("canary", None)),
         policy=_policy(e.child("policy", None)),
+        pod_security=e.get("pod_security", str, "restricted", _in(names.POD_SECURITY_LEVELS)),
+        pull_secret=e.get("pull_secret", bool, True),
     )
+
+
+def _registry_url(value: str) -> str:
+    names.split_registry(value)
+    return value
+
+
+def _registry(top: _Reader, env_vars: Mapping[str, str]) -> tuple[str, RegistryOptions]:
+    """`registry: host[:port][/path]`, or the mapping {url, ca_file, insecure}; $SHIP_REGISTRY
+    replaces the url (and is checked as it is)."""
+    raw = top.data.get("registry")
+    if isinstance(raw, dict):
+        r = top.child("registry")
+        assert r is not None
+        url = r.get("url", str, check=_registry_url)
+        options = RegistryOptions(insecure=r.get("insecure", bool, False), ca_file=r.get("ca_file", str, None))
+        r.done()
+    else:
+        url = top.get("registry", str, ..., _registry_url) if not env_vars.get("SHIP_REGISTRY") else ""
+        options = RegistryOptions()
+    override = env_vars.get("SHIP_REGISTRY")
+    if override:
+        try:
+            names.split_registry(override)
+        except ValueError as exc:
+            raise ConfigError(f"$SHIP_REGISTRY: expected {exc}") from None
+        url = override
+    top.used.add("registry")
+    return url, options
+
+
+def _distinct_secret_variables(top: _Reader, apps: dict[str, App]) -> None:
+    """Two apps' secrets may not share a variable (web + ADMIN_TOKEN and web-admin + TOKEN are
+    both SHIP_SECRET_WEB_ADMIN_TOKEN): one app would get the other's value."""
+    seen: dict[str, str] = {}
+    for app in apps.values():
+        for key in app.secrets:
+            variable = names.secret_variable(app.name, key)
+            if variable in seen and seen[variable] != app.name:
+                _Reader(top.data["apps"][app.name], top.source, f"apps.{app.name}").fail(
+                    f"{key} is read from {variable}, as secret {seen[variable].split('/')[1]} of app "
+                    f"{seen[variable].split('/')[0]} is: rename one of them", "secrets")
+            seen[variable] = f"{app.name}/{key}"
+
+
+def promotion_cycle(envs: Mapping[str, Any], start: str) -> list[str] | None:
+    """The environments from `start` back along promotes_from, when they come round to `start`."""
+    path, current = [start], envs[start].promotes_from
+    while current is not None and current in envs and current not in path:
+        path.append(current)
+        current = envs[current].promotes_from
+    return [*path, current] if current == start else None
 
 
 def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, str] | None = None) -> ShipConfig:
     """A ShipConfig from loaded YAML; pure apart from reading SHIP_REGISTRY from `environ`."""
     env_vars: Mapping[str, str] = os.environ if environ is None else environ
     top = _Reader(data, source, "")
-    registry = env_vars.get("SHIP_REGISTRY") or top.get("registry", str)
-    top.used.add("registry")
+    registry, registry_options = _registry(top, env_vars)
     apps = {name: _app(name, a) for name, a in _entries(top, "apps", "app")}
     envs = {name: _environment(name, e) for name, e in _entries(top, "environments", "environment")}
+    _distinct_secret_variables(top, apps)
     for env in envs.values():
         if env.promotes_from is not None and env.promotes_from not in envs:
             _Reader(top.data["environments"][env.name], source, f"environments.{env.name}").fail(
                 f"unknown environment {env.promotes_from!r}", "promotes_from")
+        if (cycle := promotion_cycle(envs, env.name)) is not None:
+            _Reader(top.data["environments"][env.name], source, f"environments.{env.name}").fail(
+                f"promotes_from makes a cycle ({' → '.join(cycle)}): promotions must lead from a first "
+                "environment that promotes from none", "promotes_from")
         if len(apps) > 1 and env.canary and env.canary.router != "replicas" and "{app}" not in env.canary.host:
             _Reader(top.data["environments"][env.name]["canary"], source, f"environments.{env.name}.canary").fail(
                 f"{env.canary.host!r} would route every app's traffic to one host; with several apps put {{app}} "
@@ -289,4 +348,4 @@ def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, s
     takeover = top.get("takeover_managers", list, TAKEOVER_MANAGERS, _strings)
     top.done()
     return ShipConfig(root=root, registry=registry, apps=apps, environments=envs, source=source,
-                      takeover_managers=tuple(takeover))
+                      takeover_managers=tuple(takeover), registry_options=registry_options)

@@ -26,7 +26,7 @@ from pipeline.gitops.canary_overlay import CanaryState, Phase
 from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release
-from pipeline.kube.lock import EnvironmentLock, LockOptions, check_held
+from pipeline.kube.lock import EnvironmentLock, check_held
 from pipeline.policy.guard import Clearance
 from pipeline.rollout import abort as aborting
 from pipeline.rollout import rollback
@@ -105,7 +105,7 @@ def run_canary(ctx: Context, target: Environment, states: list[CanaryState], hol
     target = target.whole
     cluster = ctx.cluster(target)
     ensure_namespace(cluster, target)
-    with EnvironmentLock(cluster, target.name, target.namespace, LockOptions(), ctx.progress):
+    with EnvironmentLock(cluster, target.name, target.namespace, ctx.lock, ctx.progress):
         return _run(ctx, target, states, hold, clearance)
 
 
