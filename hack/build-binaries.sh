@@ -9,7 +9,8 @@
 #   kustomize (sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION),
 #   actionlint (github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION),
 #   cosign (github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION; about 1.5 minutes cold).
-#   toxiproxy-server and toxiproxy-cli (github.com/Shopify/toxiproxy/v2@$TOXIPROXY_VERSION, for make faults).
+#   toxiproxy-server and toxiproxy-cli (github.com/Shopify/toxiproxy/v2@$TOXIPROXY_VERSION, for make faults),
+#   helm (helm.sh/helm/v3/cmd/helm@$HELM_VERSION; renders chart bases through kustomize --enable-helm).
 # A binary already in the cache is never rebuilt. Prints the bin directory on the last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -116,6 +117,18 @@ go_install() { # name module@version [the binary's name as go install writes it]
   mv "$gobin/$built" "$bin/$name-$v"
 }
 
+build_helm() {
+  local v=$HELM_VERSION
+  have helm "$v" && return
+  echo "installing helm.sh/helm/v3/cmd/helm@$v" >&2
+  local gobin="$work/gobin-helm-$v"
+  # Without the version in the ldflags helm reports only its minor ("v3.22"); kustomize asks
+  # `helm version` for the major, and users should see the exact pin.
+  GOBIN="$gobin" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$v" \
+      "helm.sh/helm/v3/cmd/helm@$v" || die "go install helm.sh/helm/v3/cmd/helm@$v failed"
+  mv "$gobin/helm" "$bin/helm-$v"
+}
+
 build_kubernetes
 build_etcd
 if [ "$real_node" != 0 ]; then
@@ -129,10 +142,12 @@ go_install actionlint "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VE
 go_install cosign "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION"
 go_install toxiproxy-server "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION" server
 go_install toxiproxy-cli "github.com/Shopify/toxiproxy/v2/cmd/cli@$TOXIPROXY_VERSION" cli
+build_helm
 # Unversioned names for PATH users; the versioned files stay the cache keys.
 ln -sf "kwok-$KWOK_VERSION" "$bin/kwok"
 ln -sf "kwokctl-$KWOK_VERSION" "$bin/kwokctl"
 ln -sf "kustomize-$KUSTOMIZE_VERSION" "$bin/kustomize"
 ln -sf "actionlint-$ACTIONLINT_VERSION" "$bin/actionlint"
 ln -sf "cosign-$COSIGN_VERSION" "$bin/cosign"
+ln -sf "helm-$HELM_VERSION" "$bin/helm"
 echo "$bin"
