@@ -1,7 +1,8 @@
 """Renders a kustomize folder into objects with the real kustomize binary.
 
 ship never re-implements kustomize: it runs `kustomize build` (the pinned binary make installs,
-or one on PATH), falling back to `kubectl kustomize`. Read-only.
+or one on PATH), falling back to `kubectl kustomize`. Read-only. When a helm is found ($SHIP_HELM,
+PATH, or the pinned one make installs), kustomize may inflate `helmCharts` with it (chart.py).
 
 Rendering is a pure function of the repository's files, and kustomize grows worse than
 linearly (20 s for 3,000 objects here), so results are cached, like Argo CD's repo-server
@@ -22,17 +23,26 @@ from pathlib import Path
 from pipeline.errors import ConfigError, RenderError
 from pipeline.gitops import yamlsafe
 
-_CACHED = Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship")) / "bin/kustomize"
+_BIN = Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship")) / "bin"
+_CACHED = _BIN / "kustomize"
+
+
+def helm_command() -> str | None:
+    """The helm kustomize inflates charts with, or None (a chart base then cannot render)."""
+    return os.environ.get("SHIP_HELM") or shutil.which("helm") or (str(_BIN / "helm") if (_BIN / "helm").exists() else None)
 
 
 def kustomize_command() -> list[str]:
+    helm = helm_command()
+    # The flags only matter to a kustomization with helmCharts; without them kustomize refuses one.
+    charts = ["--enable-helm", "--helm-command", helm] if helm else []
     if os.environ.get("SHIP_KUSTOMIZE"):
-        return [os.environ["SHIP_KUSTOMIZE"], "build"]
+        return [os.environ["SHIP_KUSTOMIZE"], "build", *charts]
     found = shutil.which("kustomize") or (str(_CACHED) if _CACHED.exists() else None)
     if found:
-        return [found, "build"]
+        return [found, "build", *charts]
     if shutil.which("kubectl"):
-        return ["kubectl", "kustomize"]
+        return ["kubectl", "kustomize", *charts]
     raise RenderError("neither kustomize nor kubectl is installed; run `make binaries` or install kustomize")
 
 
