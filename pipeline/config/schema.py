@@ -17,9 +17,9 @@ from typing import Any
 
 from pipeline import names
 from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, TAKEOVER_MANAGERS, TRAFFIC_PROVIDERS,
-                                   URL_PLACEHOLDERS, App, CanaryPolicy, ChartSource, CanaryStep, Environment, GateOptions, HttpCheck,
-                                   Policy, PrometheusCheck, RegistryOptions, ShipConfig, TrafficInput, promql_placeholders,
-                                   unknown_placeholders)
+                                   URL_PLACEHOLDERS, App, CanaryPolicy, CanaryStep, ChartSource, Environment, GateOptions,
+                                   HttpCheck, Policy, PrometheusCheck, RegistryOptions, ShipConfig, TrafficInput,
+                                   promql_placeholders, unknown_placeholders)
 from pipeline.config.reader import Reader as _Reader
 from pipeline.errors import ConfigError
 from pipeline.policy import windows
