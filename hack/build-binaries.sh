@@ -118,14 +118,23 @@ go_install() { # name module@version [the binary's name as go install writes it]
 }
 
 build_helm() {
-  local v=$HELM_VERSION
+  local v=$HELM_VERSION modfile k8s major minor
   have helm "$v" && return
-  echo "installing helm.sh/helm/v3/cmd/helm@$v" >&2
+  echo "installing helm.sh/helm/v3/cmd/helm@$v; cold builds take about 9 minutes here" >&2
+  modfile=$(go mod download -json "helm.sh/helm/v3@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p') \
+    || die "go mod download helm.sh/helm/v3@$v failed"
+  # The ldflags of helm's own Makefile: the exact version (else it reports only "v3.22") and the
+  # Kubernetes version `helm template` assumes, from its client-go (v0.37 -> 1.37; else 1.20,
+  # which charts asking kubeVersion >=1.23, podinfo's among them, refuse).
+  k8s=$(awk '$1 == "k8s.io/client-go" {print $2}' "$modfile" | tr -d v)
+  [ -n "$k8s" ] || die "no k8s.io/client-go in helm.sh/helm/v3@$v's go.mod"
+  major=$(( $(echo "$k8s" | cut -d. -f1) + 1 )); minor=$(echo "$k8s" | cut -d. -f2)
+  local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$v"
+  ld+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=$major -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor"
+  ld+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=$major -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
   local gobin="$work/gobin-helm-$v"
-  # Without the version in the ldflags helm reports only its minor ("v3.22"); kustomize asks
-  # `helm version` for the major, and users should see the exact pin.
-  GOBIN="$gobin" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$v" \
-      "helm.sh/helm/v3/cmd/helm@$v" || die "go install helm.sh/helm/v3/cmd/helm@$v failed"
+  GOBIN="$gobin" go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$v" \
+    || die "go install helm.sh/helm/v3/cmd/helm@$v failed"
   mv "$gobin/helm" "$bin/helm-$v"
 }
 

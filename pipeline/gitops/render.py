@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -60,10 +61,7 @@ def render(folder: Path, display: str | None = None) -> list[dict]:
             pass  # a damaged entry is rendered again
     proc = subprocess.run([*command, str(folder)], capture_output=True, text=True)
     if proc.returncode != 0:
-        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-        reason = lines[-1] if lines else f"exit {proc.returncode}"
-        reason = reason.split('err="', 1)[-1].rstrip('"') if 'err="' in reason else reason
-        raise RenderError(f"{name}: kustomize cannot render it: {reason.removeprefix('Error: ')}")
+        raise RenderError(f"{name}: kustomize cannot render it: {failure_reason(proc.stderr, proc.returncode)}")
     try:
         objects = [doc for doc in yamlsafe.loads_all_generated(proc.stdout, f"{name} (rendered)") if doc]
     except ConfigError as exc:
@@ -71,6 +69,18 @@ def render(folder: Path, display: str | None = None) -> list[dict]:
     if cache is not None:
         _store(cache, objects)
     return objects
+
+
+def failure_reason(stderr: str, code: int) -> str:
+    """The one line that says why kustomize failed; for a chart, helm's own error (a template
+    error, a kubeVersion refused), which kustomize buries before its `unable to run` line."""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    helm = re.search(r"recursed accumulation of path '[^']*': Error: (.+)$", stderr, re.MULTILINE)
+    if helm and "unable to run" in stderr:
+        return f"helm: {helm.group(1)}"
+    reason = lines[-1] if lines else f"exit {code}"
+    reason = reason.split('err="', 1)[-1].rstrip('"') if 'err="' in reason else reason
+    return reason.removeprefix("Error: ")
 
 
 CACHE_ENTRIES = 32  # per clone; the oldest go first

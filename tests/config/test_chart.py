@@ -7,7 +7,7 @@ import pytest
 from pipeline import config
 from pipeline.errors import ConfigError
 from pipeline.gitops import yamlsafe
-from pipeline.gitops.chart import chart_kustomization
+from pipeline.gitops.chart import chart_files, merge_values
 
 APP = """\
 registry: 127.0.0.1:5000
@@ -63,25 +63,43 @@ def chart_app(tmp_path: Path, files: dict[str, str]) -> config.App:
 
 
 def test_the_kustomization_names_the_chart_and_the_values_of_the_environment(tmp_path):
-    app = chart_app(tmp_path, {"apps/podinfo/values.yaml": "a: 1\n", "apps/podinfo/values/prod.yaml": "a: 2\n"})
+    app = chart_app(tmp_path, {"apps/podinfo/values.yaml": "ui: {message: all, color: blue}\nreplicaCount: 1\n",
+                               "apps/podinfo/values/prod.yaml": "ui: {message: prod}\nreplicaCount: 3\n"})
     folder = tmp_path / "environments/prod/podinfo"
-    got = chart_kustomization(app, "prod", "podinfo-prod", folder, tmp_path)
-    assert got["helmGlobals"] == {"chartHome": "../../../charts"}
-    assert got["helmCharts"] == [{"name": "podinfo", "releaseName": "podinfo", "namespace": "podinfo-prod",
-                                  "includeCRDs": True, "valuesFile": "../../../apps/podinfo/values.yaml",
-                                  "additionalValuesFiles": ["../../../apps/podinfo/values/prod.yaml"]}]
+    got = chart_files(app, "prod", "podinfo-prod", folder, tmp_path)
+    assert got["kustomization.yaml"]["helmGlobals"] == {"chartHome": "../../../charts"}
+    assert got["kustomization.yaml"]["helmCharts"] == [{"name": "podinfo", "releaseName": "podinfo",
+                                                        "namespace": "podinfo-prod", "includeCRDs": True,
+                                                        "valuesFile": "values.yaml"}]
+    assert got["values.yaml"] == {"ui": {"message": "prod", "color": "blue"}, "replicaCount": 3}
 
 
 def test_values_files_that_do_not_exist_are_left_out(tmp_path):
     app = chart_app(tmp_path, {"apps/podinfo/values/dev.yaml": "a: 1\n"})
-    got = chart_kustomization(app, "dev", "podinfo-dev", tmp_path / "out", tmp_path)
-    assert got["helmCharts"][0]["valuesFile"] == "../apps/podinfo/values/dev.yaml"
-    assert "additionalValuesFiles" not in got["helmCharts"][0]
-    assert "valuesFile" not in chart_kustomization(app, "prod", "p", tmp_path / "out", tmp_path)["helmCharts"][0]
+    assert chart_files(app, "dev", "podinfo-dev", tmp_path / "out", tmp_path)["values.yaml"] == {"a": 1}
+    assert chart_files(app, "prod", "podinfo-prod", tmp_path / "out", tmp_path)["values.yaml"] == {}
+
+
+@pytest.mark.parametrize("text, error", [
+    ("a: [1, 2\n", r"^apps/podinfo/values/dev.yaml:"),
+    ("- a\n", r"^apps/podinfo/values/dev.yaml: chart values must be a mapping$"),
+])
+def test_values_that_do_not_parse_name_the_file(tmp_path, text, error):
+    app = chart_app(tmp_path, {"apps/podinfo/values/dev.yaml": text})
+    with pytest.raises(ConfigError, match=error):
+        chart_files(app, "dev", "podinfo-dev", tmp_path / "out", tmp_path)
+
+
+def test_values_merge_as_helm_merges_them():
+    base = {"ui": {"message": "a", "color": "blue"}, "faults": {"error": False}, "ports": [1, 2], "gone": 1}
+    over = {"ui": {"message": "b"}, "ports": [3], "gone": None, "new": {"x": 1}}
+    assert merge_values(base, over) == {"ui": {"message": "b", "color": "blue"}, "faults": {"error": False},
+                                        "ports": [3], "new": {"x": 1}}
+    assert base["ui"] == {"message": "a", "color": "blue"}  # inputs untouched
 
 
 def test_a_chart_path_without_chart_yaml_is_refused(tmp_path):
     app = config.App(name="podinfo", path=Path("apps/podinfo"), image="podinfo",
                      chart=config.ChartSource(path=Path("charts/nothing")))
     with pytest.raises(ConfigError, match=r"^charts/nothing: no Chart.yaml \(apps.podinfo.chart.path names no Helm chart\)$"):
-        chart_kustomization(app, "dev", "podinfo-dev", tmp_path / "out", tmp_path)
+        chart_files(app, "dev", "podinfo-dev", tmp_path / "out", tmp_path)

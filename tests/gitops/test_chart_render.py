@@ -11,7 +11,7 @@ import pytest
 from pipeline.config import App, ChartSource
 from pipeline.errors import RenderError
 from pipeline.gitops import yamlsafe
-from pipeline.gitops.chart import chart_kustomization
+from pipeline.gitops.chart import chart_files
 from pipeline.gitops.render import helm_command, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,8 @@ def rendered(repo: Path, env: str) -> dict[str, dict]:
     """ENV's overlay as ship lays it out: the chart's kustomization as a base, `images:` over it."""
     base, overlay = repo / "environments" / env / "podinfo-chart", repo / "environments" / env
     base.mkdir(parents=True)
-    (base / "kustomization.yaml").write_text(yamlsafe.dumps(chart_kustomization(APP, env, f"podinfo-{env}", base, repo)))
+    for name, content in chart_files(APP, env, f"podinfo-{env}", base, repo).items():
+        (base / name).write_text(yamlsafe.dumps(content))
     (overlay / "kustomization.yaml").write_text(yamlsafe.dumps({
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": ["podinfo-chart"],
         "images": [{"name": "ghcr.io/stefanprodan/podinfo", "newName": "127.0.0.1:5000/podinfo", "digest": DIGEST}]}))
@@ -70,9 +71,10 @@ def test_the_image_is_pinned_over_what_the_chart_values_say(repo):
     assert container(rendered(repo, "dev"))["image"] == f"127.0.0.1:5000/podinfo@{DIGEST}"
 
 
-def test_values_that_do_not_parse_name_the_folder(repo):
-    (repo / "apps/podinfo/values/dev.yaml").write_text("replicaCount: [1, 2\n")
-    with pytest.raises(RenderError, match=r"environments/dev: kustomize cannot render it: "):
+def test_a_template_error_names_the_folder(repo):
+    (repo / "apps/podinfo/values/dev.yaml").write_text("ui: not-a-mapping\n")
+    with pytest.raises(RenderError, match=r"environments/dev: kustomize cannot render it: helm: template: "
+                       r"podinfo/templates/deployment.yaml:\d+:\d+: .*can't evaluate field message"):
         rendered(repo, "dev")
 
 
