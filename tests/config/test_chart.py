@@ -1,5 +1,6 @@
 """`chart:` and `values:` on an app in ship.yaml, and the kustomization that renders the chart."""
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,8 @@ from pipeline import config
 from pipeline.errors import ConfigError
 from pipeline.gitops import yamlsafe
 from pipeline.gitops.chart import chart_files, merge_values
+from pipeline.gitops.git import GitRepo
+from pipeline.gitops.workspace import Workspace
 
 APP = """\
 registry: 127.0.0.1:5000
@@ -103,3 +106,10 @@ def test_a_chart_path_without_chart_yaml_is_refused(tmp_path):
                      chart=config.ChartSource(path=Path("charts/nothing")))
     with pytest.raises(ConfigError, match=r"^charts/nothing: no Chart.yaml \(apps.podinfo.chart.path names no Helm chart\)$"):
         chart_files(app, "dev", "podinfo-dev", tmp_path / "out", tmp_path)
+
+
+def test_a_release_of_an_app_from_a_chart_is_refused_plainly_until_it_is_wired(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    app = chart_app(tmp_path, {})
+    with pytest.raises(ConfigError, match=r"^apps.podinfo.chart: releasing an app from a Helm chart is not supported yet"):
+        Workspace(tmp_path, GitRepo(tmp_path)).base_of(app, config.Environment(name="dev", namespace="podinfo-dev"))
