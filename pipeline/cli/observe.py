@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 
 from pipeline.cli import Output, OutputOpt, app, run
-from pipeline.commands import observe
 
 SinceOpt = typer.Option("30d", "--since", help="The window: a span (30d, 12w, 48h) or a date (2026-10-01), up to now.")
 
@@ -24,6 +23,8 @@ def metrics(
 
     Example: ship metrics prod --since 30d
     """
+    from pipeline.commands import observe
+
     run(lambda ctx: observe.metrics(ctx, env_name, since), output)
 
 
@@ -39,6 +40,8 @@ def preview(
 
     Example: ship preview --base main >> "$GITHUB_STEP_SUMMARY"
     """
+    from pipeline.commands import observe
+
     run(lambda ctx: observe.preview(ctx, base, title), output)
 
 
@@ -52,6 +55,7 @@ def dashboard(
     live: bool = typer.Option(False, "--live", help="Also ask the cluster for health and live canary weights."),
     since: str = typer.Option("90d", "--since", help="The metrics' window: a span (90d, 12w) or a date."),
     commit_url: Optional[str] = CommitUrlOpt,
+    force: bool = typer.Option(False, "--force", help="Write into a folder holding files ship did not write."),
     output: Output = OutputOpt,
 ) -> None:
     """Write a static dashboard from git: environments × apps, canaries, a timeline, DORA charts.
@@ -59,6 +63,8 @@ def dashboard(
 
     Example: ship dashboard --out site --live
     """
+    from pipeline.commands import observe
+
     run(lambda ctx: observe.dashboard(ctx, out, live, since, commit_url), output)
 
 
@@ -69,9 +75,12 @@ def serve(
     git_only: bool = typer.Option(False, "--git-only", help="Do not ask the cluster; show what git knows."),
     since: str = typer.Option("90d", "--since", help="The metrics' window: a span (90d, 12w) or a date."),
     commit_url: Optional[str] = CommitUrlOpt,
+    output: Output = OutputOpt,
 ) -> None:
     """Serve the dashboard live on 127.0.0.1, rebuilt from git and the cluster as they change.
 
     Example: ship serve --port 8765
     """
-    run(lambda ctx: observe.serve(ctx, port, interval, not git_only, since, commit_url))
+    from pipeline.commands import observe
+
+    run(lambda ctx: observe.serve(ctx, port, interval, not git_only, since, commit_url), output)

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import names, paths
 from pipeline.commands.inspect import table_text
 from pipeline.context import Context
 from pipeline.report import metrics as dora
@@ -89,10 +90,17 @@ class PreviewResult:
         return preview_markdown.markdown(self.preview, self.title)
 
     def notes(self) -> list[str]:
-        return [] if self.preview.changed else ["no change to any environment or app"]
+        broken = [f"{e.overlay} does not render: {e.error}" for e in self.preview.environments if e.error]
+        return broken or ([] if self.preview.changed else ["no change to any environment or app"])
+
+    @property
+    def exit_code(self) -> int:
+        """1 when an overlay of the change does not render, so a pull request's check fails."""
+        return 1 if any(e.error for e in self.preview.environments) else 0
 
 
 def preview(ctx: Context, base: str, title: str) -> PreviewResult:
+    names.check_text(title, "--title")
     return PreviewResult(gather_preview(ctx.config, base, ctx.progress), title)
 
 
@@ -124,9 +132,11 @@ class DashboardResult:
         return [f"open {(self.out / 'index.html').resolve().as_uri()}"]
 
 
-def dashboard(ctx: Context, out: Path, live: bool, since: str, commit_url: str | None = None) -> DashboardResult:
+def dashboard(ctx: Context, out: Path, live: bool, since: str, commit_url: str | None = None,
+              force: bool = False) -> DashboardResult:
+    paths.output_folder(out, site.site_files(), force)  # before gathering anything
     board = board_model.gather(ctx, live, since, commit_url=_commit_url(ctx, commit_url))
-    return DashboardResult(out, board, site.write(out, board))
+    return DashboardResult(out, board, site.write(out, board, force))
 
 
 @dataclass

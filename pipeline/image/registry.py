@@ -64,6 +64,8 @@ class ImageRef:
         match = _PINNED.match(text.strip())
         if not match:
             raise RegistryError(f"{text!r} is not a pinned image reference (repo:tag@sha256:<64 hex>)")
+        if "/" not in match["repo"]:
+            raise RegistryError(f"{text!r} names no registry host (expected host[:port]/repo:tag@sha256:<64 hex>)")
         return cls(match["repo"], match["tag"], match["digest"])
 
 
@@ -195,25 +197,33 @@ class Registry:
         return digest
 
     def labels(self, path: str, digest: str) -> dict[str, str]:
-        """The image's config labels (e.g. org.opencontainers.image.revision); {} when it has none."""
-        manifest = self._json(f"/v2/{path}/manifests/{digest}", ", ".join(MANIFEST_TYPES))
+        """The image's config labels (e.g. org.opencontainers.image.revision); {} when it has none.
+        Every document read here is checked against the digest it was asked for: a label is only
+        as trustworthy as the digest that names it."""
+        manifest = self._json(f"/v2/{path}/manifests/{digest}", ", ".join(MANIFEST_TYPES), digest)
         if manifest.get("manifests"):  # an index: the labels of its first image
-            manifest = self._json(f"/v2/{path}/manifests/{manifest['manifests'][0]['digest']}", ", ".join(MANIFEST_TYPES))
+            first = str(manifest["manifests"][0]["digest"])
+            manifest = self._json(f"/v2/{path}/manifests/{first}", ", ".join(MANIFEST_TYPES), first)
         config_digest = (manifest.get("config") or {}).get("digest")
         if not config_digest:
             return {}
-        config = self._json(f"/v2/{path}/blobs/{config_digest}", "*/*")
+        config = self._json(f"/v2/{path}/blobs/{config_digest}", "*/*", str(config_digest))
         return dict((config.get("config") or {}).get("Labels") or {})
 
-    def _json(self, url: str, accept: str) -> dict:
+    def _json(self, url: str, accept: str, digest: str) -> dict:
         try:
             resp = self._http.get(self.base + url, headers={"Accept": accept}, follow_redirects=True)
             if resp.status_code in (401, 403):
                 raise self._refused(resp.status_code, url)
             resp.raise_for_status()
-            return dict(resp.json())
-        except (httpx.HTTPError, ValueError) as exc:
+        except httpx.HTTPError as exc:
             raise RegistryError(f"registry {self.host}: GET {url}: {exc}") from exc
+        if not digest.startswith("sha256:") or "sha256:" + hashlib.sha256(resp.content).hexdigest() != digest:
+            raise RegistryError(f"registry {self.host}: GET {url}: the content does not hash to {digest}")
+        try:
+            return dict(resp.json())
+        except ValueError as exc:
+            raise RegistryError(f"registry {self.host}: GET {url}: not JSON: {exc}") from exc
 
     def resolve(self, repository: str, tag: str) -> ImageRef | None:
         """The pinned reference of `repository:tag`, or None when the tag does not exist."""

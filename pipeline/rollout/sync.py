@@ -16,12 +16,14 @@ from pipeline.config import App, Environment, ShipConfig
 from pipeline.context import Context
 from pipeline.gitops import pull_secret, secrets, yamlsafe
 from pipeline.image.credentials import Credentials
+from pipeline.gitops.inputs import refuse_rendered_secrets
 from pipeline.gitops.overlay import KUSTOMIZATION
 from pipeline.gitops.render import render
 from pipeline.kube import apply
 from pipeline.kube import lock as lock_mod
 from pipeline.kube import plan as planning
 from pipeline.kube.client import Cluster
+from pipeline.policy import images
 
 
 def apps_in(cfg: ShipConfig, env: Environment) -> list[App]:
@@ -37,6 +39,7 @@ def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster, rendere
     env = env.whole
     objects = rendered if rendered is not None else render(cfg.root / env.overlay, str(env.overlay))  # diff, status
     exists = _namespace_exists(cluster, env)
+    refuse_rendered_secrets(objects, str(env.folder))  # before ship adds the Secrets it builds itself
     for app in apps_in(cfg, env):
         if app.secrets:
             live = cluster.get("v1", "Secret", app.secret_name, env.namespace) if exists else None
@@ -59,24 +62,29 @@ def _namespace_exists(cluster: Cluster, env: Environment) -> bool:
 def ensure_namespace(cluster: Cluster, env: Environment) -> None:
     """The lock lives in ENV's namespace, so it must exist before anything else."""
     if not _namespace_exists(cluster, env):
-        ns = planning.with_ownership({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": env.namespace}},
-                                     env.name)
+        ns = planning.with_ownership({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": env.namespace, "labels": names.pod_security_labels(env.pod_security)}}, env.name)
         cluster.apply(ns, force=True)
 
 
 def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions = apply.SyncOptions(),
-                     lock_options: lock_mod.LockOptions = lock_mod.LockOptions()) -> apply.SyncResult:
+                     lock_options: lock_mod.LockOptions | None = None) -> apply.SyncResult:
     """Make ENV's namespace match git, under ENV's lock (or only dry-run it): always the whole
-    environment, every app in it, so a prune never takes another app's objects."""
+    environment, every app in it, so a prune never takes another app's objects. A rehearsal
+    (--dry-run) only dry-runs. `lock_options`: the context's unless given."""
     cfg, cluster, env = ctx.config, ctx.cluster(env), env.whole
-    options = replace(options, takeover=cfg.takeover_managers)
+    options = replace(options, takeover=cfg.takeover_managers, pod_security=env.pod_security)
     ctx.workspace.guard_secrets(env, apps_in(cfg, env))  # a Secret with data in git is never applied
     rendered = ctx.workspace.render_overlay(env, list(cfg.apps.values()))  # a bad overlay fails before the lock
+    refuse_rendered_secrets(rendered, str(env.folder))
+    images.admit(ctx, env, rendered)  # every image that will run: pinned, and signed where ENV asks
+    if ctx.rehearsal:
+        options = replace(options, dry_run=True)
     if options.dry_run:
         return apply.reconcile(cluster, env.name, env.namespace,
                                desired_objects(cfg, env, cluster, rendered, ctx.credentials), options, ctx.progress)
     ensure_namespace(cluster, env)
-    with lock_mod.EnvironmentLock(cluster, env.name, env.namespace, lock_options, ctx.progress):
+    with lock_mod.EnvironmentLock(cluster, env.name, env.namespace, lock_options or ctx.lock, ctx.progress):
         desired = desired_objects(cfg, env, cluster, rendered, ctx.credentials)
         return apply.reconcile(cluster, env.name, env.namespace, desired, options, ctx.progress)
 
@@ -108,7 +116,7 @@ def diff_environment(ctx: Context, env: Environment) -> list[ObjectDiff]:
         live = result.live.get(k)
         after = result.applied.get(k, obj)
         before_text = yamlsafe.dumps(planning.normalized(live), True) if live else ""
-        after_text = yamlsafe.dumps(planning.normalized(after), True)
+        after_text = yamlsafe.dumps(_changed_values_marked(planning.normalized(after), live, after), True)
         if before_text == after_text:
             continue
         out.append(ObjectDiff(planning.subject(obj), "configured" if live else "created",
@@ -117,6 +125,18 @@ def diff_environment(ctx: Context, env: Environment) -> list[ObjectDiff]:
         out.append(ObjectDiff(planning.subject(obj), "pruned",
                               _unified(planning.subject(obj), yamlsafe.dumps(planning.normalized(obj), True), "")))
     return out
+
+
+def _changed_values_marked(redacted: dict, live: dict | None, after: dict) -> dict:
+    """A redacted Secret whose values changed shows which did (never what they are): without
+    this, a new value reads as no change at all."""
+    if after.get("kind") != "Secret" or not live:
+        return redacted
+    before_data, after_data = live.get("data") or {}, after.get("data") or {}
+    for key in redacted.get("data") or {}:
+        if after_data.get(key) != before_data.get(key):
+            redacted["data"][key] = f"{planning.REDACTED} (changed)"
+    return redacted
 
 
 def _unified(name: str, before: str, after: str) -> str:
