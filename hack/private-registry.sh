@@ -94,9 +94,9 @@ cmd_up() {
     stop_pid "$name"
     port_busy "$port" && die "port 127.0.0.1:$port for the $name is busy (set SHIP_PRIVATE_REGISTRY_PORT, SHIP_BASIC_REGISTRY_PORT, SHIP_TOKEN_ISSUER_PORT)"
     if [ "$name" = token-issuer ]; then
-      start_daemon "$name" python3 "$here/registry/token_issuer.py" "${args[@]}"
+      start_daemon "$name" python3 "$here/registry/token_issuer.py" "${args[@]}" 9>&-  # not the lock
     else
-      start_daemon "$name" docker-registry serve "$D/$name.yml"
+      start_daemon "$name" docker-registry serve "$D/$name.yml" 9>&-
     fi
     conf_sum "$name" > "$SHIP_STATE/$name.sum"
     # Any answer over TLS with this CA (401 included) means it is up.
@@ -130,6 +130,12 @@ cmd_down() {
   done
   return 0
 }
+
+# One run at a time (test sessions start it in parallel): a run reading a configuration another
+# is rewriting would take it for changed and restart a registry in use.
+mkdir -p "$D"
+exec 9>"$D/.lock"
+flock 9
 
 case "${1:-}" in
   up) cmd_up ;;

@@ -61,8 +61,13 @@ def pull_refused_without_the_secret(ns: str, node: str, ref: ImageRef, timeout: 
     registry really is private to the node. The kubelet's reason, e.g. ErrImagePull … 401."""
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "no-pull-secret", "namespace": ns},
            "spec": {"nodeName": node, "tolerations": [{"key": "ship.dev/real-node", "operator": "Exists"}],
-                    "containers": [{"name": "app", "image": f"{ref.repository}@{ref.digest}", "imagePullPolicy": "Always"}]}}
-    subprocess.run(["kubectl", "apply", "-f", "-"], input=json.dumps(pod), text=True, check=True, capture_output=True)
+                    # what the namespace's Pod Security level (restricted) asks of every pod
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{"name": "app", "image": f"{ref.repository}@{ref.digest}", "imagePullPolicy": "Always",
+                                    "securityContext": {"allowPrivilegeEscalation": False,
+                                                        "capabilities": {"drop": ["ALL"]}}}]}}
+    applied = subprocess.run(["kubectl", "apply", "-f", "-"], input=json.dumps(pod), text=True, capture_output=True)
+    assert applied.returncode == 0, applied.stderr
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
