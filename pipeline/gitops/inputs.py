@@ -41,8 +41,11 @@ class AppInputs:
             for path in sorted((self.root / folder).rglob("*")):
                 if path.suffix not in (".yaml", ".yml", ".json") or not path.is_file():
                     continue
+                text = path.read_text(errors="replace")
+                if "Secret" not in text:
+                    continue  # cannot hold one: parsing every manifest was most of a no-op sync's own time
                 try:
-                    docs = yamlsafe.loads_all(path.read_text(), str(path.relative_to(self.root)))
+                    docs = yamlsafe.loads_all(text, str(path.relative_to(self.root)))
                 except (ConfigError, UnicodeDecodeError):
                     continue  # not a manifest; kustomize reports it if it matters
                 if any(isinstance(d, dict) and d.get("kind") == "Secret" and (d.get("data") or d.get("stringData"))
