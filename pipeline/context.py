@@ -19,6 +19,7 @@ from pipeline.clock import Clock
 from pipeline.config import Environment, ShipConfig
 from pipeline.errors import ShipError
 from pipeline.gitops.workspace import Workspace
+from pipeline.image.credentials import Credentials
 from pipeline.image.registry import Registry
 from pipeline.image.signing import Cosign
 from pipeline.kube.client import Cluster
@@ -36,6 +37,7 @@ class Context:
     open_http: Callable[[], httpx.Client] = lambda: httpx.Client(timeout=10.0, follow_redirects=False)  # analysis
     open_signer: Callable[[], Cosign] = Cosign  # signs and verifies image digests
     clock: Clock = field(default_factory=Clock)
+    credentials: Credentials = field(default_factory=Credentials)  # registry logins: push, pull secrets, cosign
     progress: Progress = quiet
     lock: LockOptions = field(default_factory=LockOptions)  # how long a command waits for an environment's lock
     rehearsal: bool = False  # a --dry-run on a throwaway clone: a sync only dry-runs, nothing is applied or gated
@@ -66,7 +68,7 @@ class Context:
             return self._clusters[env.context]
 
     def registry(self, host: str | None = None) -> Registry:
-        host = host or self.config.registry
+        host = host or self.config.registry_host
         if host not in self._registries:
             self._registries[host] = self.open_registry(host)
         return self._registries[host]

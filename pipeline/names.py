@@ -25,6 +25,18 @@ APPLIED_HASH = "ship.dev/applied-hash"  # annotation: hash of what ship last app
 CANARY_WEIGHT = "ship.dev/canary-weight"  # annotation on the canary workload
 CHANGE_CAUSE = "kubernetes.io/change-cause"  # shown by `kubectl rollout history`
 
+POD_SECURITY = "pod-security.kubernetes.io"  # Pod Security admission's labels on a Namespace
+POD_SECURITY_LEVELS = ("restricted", "baseline", "privileged", "none")  # none: ship sets no such labels
+
+
+def pod_security_labels(level: str) -> dict[str, str]:
+    """The labels holding a Namespace's pods to Pod Security `level` (enforced, warned, audited)."""
+    if level in ("", "none"):
+        return {}
+    return {f"{POD_SECURITY}/{mode}": level for mode in ("enforce", "warn", "audit")} | {
+        f"{POD_SECURITY}/enforce-version": "latest"}
+
+
 STABLE, CANARY = "stable", "canary"
 CANARY_SUFFIX = "-canary"
 NOT_CANARY = f"{TRACK}!={CANARY}"  # kustomize labelSelector keeping the canary out of stable patches
@@ -51,6 +63,12 @@ def config_map_name(app: str) -> str:
 
 def secret_name(app: str) -> str:
     return f"{app}-secrets"
+
+
+# The image pull secret (kubernetes.io/dockerconfigjson) a sync keeps in each environment's
+# namespace from the registry credentials of the run, and the pod specs name in imagePullSecrets;
+# one name, so the deployer's Role can allow exactly it (kube/rbac.py).
+PULL_SECRET = "ship-registry"
 
 
 SIGNING_KEY_VARIABLE = "SHIP_COSIGN_KEY"  # the cosign private key for `ship build`: a file path, or the PEM itself
@@ -85,6 +103,23 @@ def inside_repository(path: str) -> bool:
 
 
 PATH_RULE = "a relative path inside the repository"
+_HOST = re.compile(r"^(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?)(?:\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(?::\d{1,5})?$|^\[::1\](?::\d{1,5})?$")
+_PATH_PART = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+
+
+def split_registry(value: str) -> tuple[str, str]:
+    """`ghcr.io/acme` → (`ghcr.io`, `acme`): ship.yaml's `registry:` as host[:port] and a
+    repository prefix ("" when none). ValueError says what is wrong."""
+    if "://" in value:
+        raise ValueError(f"host[:port][/path] without a scheme (not {value!r})")
+    host, _, prefix = value.strip().strip("/").partition("/")
+    if not _HOST.match(host):
+        raise ValueError(f"host[:port][/path], a lowercase host name (not {value!r})")
+    if prefix and not all(_PATH_PART.match(part) for part in prefix.split("/")):
+        raise ValueError(f"host[:port][/path] with a lowercase path (not {value!r})")
+    return host, prefix
+
+
 MAX_CONFIG_BYTES = 1024 * 1024  # a ConfigMap holds at most 1 MiB; an app's config file may not be larger
 
 
@@ -100,19 +135,68 @@ SIGNATURE = "Signature"  # how the release's image was verified: `cosign, key ke
 ALLOW_OLDER = "Allow-Older"  # `yes` on a release made with --allow-older
 
 
+TEXT_MAX = 300  # characters of a reason, an actor or a title ship records
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def text_problem(value: str, limit: int = TEXT_MAX) -> str | None:
+    """Why `value` may not be recorded (in a commit, a ledger, a summary), or None: a line break or
+    another control character could forge a trailer, a heading or a workflow command."""
+    if _CONTROL.search(value):
+        return "holds a line break or another control character"
+    if len(value) > limit:
+        return f"is {len(value)} characters long; at most {limit}"
+    return None
+
+
+def one_line(value: object, limit: int = TEXT_MAX) -> str:
+    """Text from elsewhere (a pod's termination message, a condition's) made safe to print in a
+    CI log: one line, no control characters, no `::` or `##[` a runner would read as a workflow
+    command (`::add-mask::`, `::error::`), cut to `limit` characters."""
+    text = _CONTROL.sub(" ", str(value)).replace("::", ": :").replace("##[", "# #[")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def check_text(value: str, what: str, limit: int = TEXT_MAX) -> str:
+    """`value`, when it may be recorded; ConfigError naming `what` (e.g. `--reason`) when not."""
+    from pipeline.errors import ConfigError
+
+    problem = text_problem(value, limit)
+    if problem:
+        raise ConfigError(f"{what} {problem}; nothing recorded")
+    return value
+
+
 def commit_message(title: str, action: str, fields: Mapping[str, str | None]) -> str:
     """`title`, a blank line, then `Ship-Action: action` and one `Ship-<Field>: value` per field
-    that has a value, so `git log --grep Ship-Release: r…` finds every commit about a release."""
+    that has a value, so `git log --grep Ship-Release: r…` finds every commit about a release.
+    A title or value that could break out of its line is refused (ConfigError)."""
+    check_text(title, "the commit title", 2 * TEXT_MAX)
     lines = [f"{TRAILER_PREFIX}Action: {action}"]
-    lines += [f"{TRAILER_PREFIX}{key}: {value}" for key, value in fields.items() if value]
+    for key, value in fields.items():
+        if value:
+            lines.append(f"{TRAILER_PREFIX}{key}: {check_text(str(value), f'{TRAILER_PREFIX}{key}', 2 * TEXT_MAX)}")
     return f"{title}\n\n" + "\n".join(lines) + "\n"
 
 
+_TRAILER = re.compile(r"^(?P<key>[A-Za-z0-9][A-Za-z0-9-]*): (?P<value>.*)$")
+
+
 def trailers(message: str) -> dict[str, str]:
-    """The Ship- trailers of a commit message, by field name without the prefix."""
-    out = {}
-    for line in message.splitlines():
-        key, sep, value = line.partition(": ")
-        if sep and key.startswith(TRAILER_PREFIX):
-            out[key[len(TRAILER_PREFIX):]] = value.strip()
+    """The Ship- trailers of a commit message, by field name without the prefix: read from its
+    final paragraph only, and only when every line of it is a trailer and no key repeats (ship
+    writes each once; anything else is not a block ship wrote, so none of it is believed)."""
+    paragraphs = [p for p in re.split(r"\n[ \t]*\n", message.strip()) if p.strip()]
+    if len(paragraphs) < 2:
+        return {}
+    out: dict[str, str] = {}
+    for line in paragraphs[-1].splitlines():
+        match = _TRAILER.match(line.rstrip())
+        if not match:
+            return {}
+        key = match["key"]
+        if key.startswith(TRAILER_PREFIX):
+            if key[len(TRAILER_PREFIX):] in out:
+                return {}
+            out[key[len(TRAILER_PREFIX):]] = match["value"].strip()
     return out

@@ -18,7 +18,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from pipeline import config, names
+from pipeline import config, names, paths
 from pipeline.errors import ConfigError
 from pipeline.gitops import yamlsafe
 from pipeline.kube import rbac
@@ -107,7 +107,8 @@ def planned_files(root: Path, app: str, path: str, port: int, registry: str) -> 
     files = {"ship.yaml": fill(template("ship.yaml"))}
     for env in ENVIRONMENTS:
         files[f"environments/{env}/.gitkeep"] = ""
-        objects = rbac.deployer_objects(f"{app}-{env}")
+        objects = rbac.deployer_objects(f"{app}-{env}", environment=env) + rbac.admission_objects(f"{app}-{env}",
+                                                                                                 accounts=[app])
         files[f"deploy/rbac/{env}.yaml"] = (f"# The deployer identity for {env}: apply once with cluster-admin rights.\n"
                                             + yamlsafe.dumps_all(objects))
     files.update(app_files(root, app, path, port, list(ENVIRONMENTS), fill))
@@ -153,7 +154,7 @@ def added_app(root: Path, app: str, path: str, port: int, registry: str) -> dict
     """The files `ship init APP` writes to add APP to the ship.yaml at `root`: the edited
     ship.yaml (checked to differ from the old one by APP alone, and to load) and APP's folder."""
     _check_names(app, path)
-    old_text = (root / config.CONFIG_FILE).read_text()
+    old_text = paths.read_text(root, config.CONFIG_FILE)
     before = yamlsafe.loads(old_text, config.CONFIG_FILE)
     old = config.parse(before, root, config.CONFIG_FILE)
     if app in old.apps:
@@ -190,7 +191,9 @@ def init(root: Path, app: str, path: str, port: int, registry: str, force: bool 
     if existing and not force:
         raise ConfigError(f"{existing[0]} already exists" + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else "")
                           + "; nothing written; pass --force to overwrite")
+    # Even with --force, never through a symlink or out of the repository: checked before any write.
+    targets = {name: paths.writable(root, name) for name in files}
     for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
+        targets[name].parent.mkdir(parents=True, exist_ok=True)
+        targets[name].write_text(text)
     return list(files)

@@ -73,15 +73,21 @@ def verify(env_name: str = typer.Argument(..., metavar="ENV"), output: Output = 
 def rbac(
     env_name: str = typer.Argument(..., metavar="ENV"),
     service_account: str = typer.Option("ship-deployer", "--service-account", help="The deployer's ServiceAccount."),
+    sa_namespace: Optional[str] = typer.Option(None, "--service-account-namespace",
+                                               help="Where the ServiceAccount lives (default: ENV's namespace)."),
     output: Output = OutputOpt,
 ) -> None:
     """Print the least-privilege ServiceAccount, Role and RoleBinding for deploying to ENV.
+
+    Also the Namespace's Pod Security labels and the admission policies that refuse what RBAC
+    cannot (token Secrets, externalIPs, privileged or host-sharing pods, hostPath, other
+    ServiceAccounts).
 
     Example: ship rbac prod | kubectl apply -f -
     """
     from pipeline.commands import inspect
 
-    run(lambda ctx: inspect.rbac(ctx, env_name, service_account), output)
+    run(lambda ctx: inspect.rbac(ctx, env_name, service_account, sa_namespace), output)
 
 
 @app.command()

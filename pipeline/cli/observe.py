@@ -55,6 +55,7 @@ def dashboard(
     live: bool = typer.Option(False, "--live", help="Also ask the cluster for health and live canary weights."),
     since: str = typer.Option("90d", "--since", help="The metrics' window: a span (90d, 12w) or a date."),
     commit_url: Optional[str] = CommitUrlOpt,
+    force: bool = typer.Option(False, "--force", help="Write into a folder holding files ship did not write."),
     output: Output = OutputOpt,
 ) -> None:
     """Write a static dashboard from git: environments × apps, canaries, a timeline, DORA charts.

@@ -13,7 +13,9 @@ from pipeline.errors import ClusterError, ConfigError
 from pipeline.gitops import layout
 from pipeline.gitops.git import GitRepo
 from pipeline.gitops.workspace import Workspace
-from pipeline.image.registry import Registry
+from pipeline.image.credentials import Credentials
+from pipeline.image.registry import Registry, access_for
+from pipeline.image.signing import Cosign
 from pipeline.kube.client import Cluster
 from pipeline.kube.lock import LockOptions
 from pipeline.progress import Progress, quiet
@@ -57,8 +59,13 @@ def open_context(progress: Progress = quiet, root: Path | None = None, *, kubeco
     # publish pushes it): every command reads the new layout only.
     if (moved := layout.migrate(workspace, list(cfg.environments.values()), push=False)) is not None:
         progress(f"commit {moved.short} {moved.subject}")
+    credentials = Credentials(cfg.registry_host)  # one lookup per host, for every part that needs it
+
+    def open_registry(host: str) -> Registry:
+        return Registry(host, progress=progress, lookup=lambda: credentials.lookup(host), access=access_for(cfg, host))
+
     return Context(config=cfg, workspace=workspace,
-                   connect=lambda env: connect(env, progress, kubeconfig, kube_context),
-                   open_registry=lambda host: Registry(host, progress=progress),
-                   open_engine=docker_engine, clock=clock, progress=progress,
+                   connect=lambda env: connect(env, progress, kubeconfig, kube_context), open_registry=open_registry,
+                   open_signer=lambda: Cosign(credentials=credentials, access=lambda host: access_for(cfg, host)),
+                   open_engine=docker_engine, clock=clock, progress=progress, credentials=credentials,
                    lock=LockOptions() if lock_wait is None else LockOptions(wait=lock_wait))

@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from pipeline import names
 from pipeline.config import App, CanaryPolicy, Environment
 from pipeline.context import Context
-from pipeline.errors import ConfigError, PromotionError, ShipError
+from pipeline.errors import ConfigError, PromotionError, RegistryError, ShipError
 from pipeline.gitops.git import Commit
 from pipeline.gitops.records import Release
 from pipeline.gitops.canary_overlay import CanaryState
 from pipeline.image.build import BuildResult, Builds, build_app
 from pipeline.image.changed import Matrix, changed_apps
 from pipeline.image.registry import ImageRef
-from pipeline.image.verify import pinned_images
 from pipeline.kube.apply import SyncOptions, SyncResult
 from pipeline.policy import guard
 from pipeline.policy.guard import Clearance
@@ -110,6 +109,11 @@ def _image_for(ctx: Context, app: App, image: str | None, allow_dirty: bool) -> 
     """(the pinned image, the commit it was built from, the app's last change)."""
     source = ctx.workspace.git.last_change(str(app.path))  # the app's code, base and config as released
     if image:
+        ref = ImageRef.parse(image)
+        if not ref.repository.startswith(ctx.config.registry.rstrip("/") + "/"):
+            # Checked against ship's registry, the digest would say nothing of what the cluster pulls.
+            raise RegistryError(f"--image {image}: not in ship's registry {ctx.config.registry}; ship releases only "
+                                "images from the registry in ship.yaml (or $SHIP_REGISTRY)")
         ref = check_image(ctx.registry(), image)
         return ref, image_source(ctx, ref), source  # built from its own commit, not whatever HEAD is now
     return build_app(ctx, app, allow_dirty=allow_dirty).image, source, source
@@ -120,8 +124,6 @@ def sync(ctx: Context, env_name: str, options: SyncOptions = SyncOptions(), gate
     env = ctx.config.env(env_name)
     if not options.dry_run:
         retiring.retire_removed(ctx, env)  # apps gone from ship.yaml leave ENV first
-    if env.policy.require_signature:
-        guard.signed(ctx, env, pinned_images(ctx, env))  # before anything is applied
     result = sync_environment(ctx, env, options)
     if gate and not options.dry_run:
         current = [(ctx.config.apps[n], rel) for n in ctx.workspace.apps_in(env) if n in ctx.config.apps
@@ -230,6 +232,7 @@ def _continue_canary(ctx: Context, target: Environment, states: list[CanaryState
 
 
 def abort(ctx: Context, env_name: str, reason: str, app_name: str | None = None) -> AbortResult:
+    names.check_text(reason, "--reason")
     return abort_canary(ctx, ctx.config.env(env_name), reason, app_name)
 
 
@@ -237,6 +240,7 @@ def rollback(ctx: Context, env_name: str, app_name: str | None, to: str | None, 
              every: bool = False) -> RollbackResult | Results:
     """APP (named, or the only app of ENV) back on `to` (`ID` or `APP@ID`) or its previous healthy
     release; `every`: all of ENV's apps, in one commit."""
+    names.check_text(reason, "--reason")
     env = ctx.config.env(env_name)
     ctx.cluster(env)  # ENV's cluster is reachable before anything is committed
     if every:
@@ -270,4 +274,5 @@ def _rollback_app(ctx: Context, env: Environment, app_name: str | None, to: str 
 
 
 def retire(ctx: Context, env_name: str, app_name: str, reason: str, sync: bool = True) -> RetireResult:
+    names.check_text(reason, "--reason")
     return retiring.retire(ctx, ctx.config.env(env_name), app_name, reason, sync)

@@ -46,6 +46,7 @@ class FreezeResult:
 
 def freeze(ctx: Context, env_name: str, reason: str, until: str | None = None) -> FreezeResult:
     """Freeze ENV by hand until `until` (a time, or a span such as 4h) or until ship unfreeze."""
+    names.check_text(reason, "--reason")
     env = ctx.config.env(env_name)
     if not reason.strip():
         raise ConfigError("ship freeze needs --reason TEXT: why the line stops is recorded in git")
@@ -67,6 +68,7 @@ def freeze(ctx: Context, env_name: str, reason: str, until: str | None = None) -
 
 def unfreeze(ctx: Context, env_name: str, reason: str = "") -> FreezeResult:
     """Lift ENV's freeze by hand (a commit); windows in ship.yaml still hold when they do."""
+    names.check_text(reason, "--reason")
     env = ctx.config.env(env_name)
     current, _ = guard.manual_freeze(ctx, env)
     commit = None

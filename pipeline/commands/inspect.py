@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from pipeline import scaffold
+from pipeline import names, scaffold
 from pipeline.context import Context
 from pipeline.errors import ShipError
 from pipeline.gitops import yamlsafe
 from pipeline.gitops.ledger import Entry
 from pipeline.image.verify import VerifiedImage, verify_images
-from pipeline.kube.rbac import deployer_objects
+from pipeline.kube.rbac import admission_objects, deployer_objects, secret_names
 from pipeline.report import summary as summary_report
 from pipeline.report.status import UNREACHABLE, EnvironmentStatus, git_status, live_status, summary_line
 from pipeline.rollout.sync import ObjectDiff, diff_environment
@@ -172,12 +172,18 @@ class Text:
 
 
 def summary(ctx: Context, title: str) -> Text:
+    names.check_text(title, "--title")
     return Text(summary_report.markdown(ctx.config, ctx.workspace, title))
 
 
-def rbac(ctx: Context, env_name: str, service_account: str) -> Text:
+def rbac(ctx: Context, env_name: str, service_account: str, subject_namespace: str | None = None) -> Text:
+    """The deployer's ServiceAccount, Role, RoleBinding, and the admission policies holding it."""
     env = ctx.config.env(env_name)
-    return Text(yamlsafe.dumps_all(deployer_objects(env.namespace, service_account)))
+    apps = ctx.config.apps.values()
+    objects = deployer_objects(env.namespace, service_account, subject_namespace, environment=env.name,
+                               secrets=secret_names((a.name, bool(a.secrets)) for a in apps))
+    policies = admission_objects(env.namespace, service_account, subject_namespace, accounts=[a.name for a in apps])
+    return Text(yamlsafe.dumps_all([*objects, *policies]))
 
 
 @dataclass

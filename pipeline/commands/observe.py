@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import names, paths
 from pipeline.commands.inspect import table_text
 from pipeline.context import Context
-from pipeline.errors import ConfigError
 from pipeline.report import metrics as dora
 from pipeline.report.dashboard import model as board_model
 from pipeline.report.dashboard import site
@@ -100,6 +100,7 @@ class PreviewResult:
 
 
 def preview(ctx: Context, base: str, title: str) -> PreviewResult:
+    names.check_text(title, "--title")
     return PreviewResult(gather_preview(ctx.config, base, ctx.progress), title)
 
 
@@ -131,15 +132,11 @@ class DashboardResult:
         return [f"open {(self.out / 'index.html').resolve().as_uri()}"]
 
 
-def dashboard(ctx: Context, out: Path, live: bool, since: str, commit_url: str | None = None) -> DashboardResult:
-    try:  # the folder is checked before the (possibly slow) gathering
-        out.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise ConfigError(f"--out {out}: is a file, not a folder") from None
-    except OSError as exc:
-        raise ConfigError(f"--out {out}: cannot be created: {exc.strerror}") from None
+def dashboard(ctx: Context, out: Path, live: bool, since: str, commit_url: str | None = None,
+              force: bool = False) -> DashboardResult:
+    paths.output_folder(out, site.site_files(), force)  # before gathering anything
     board = board_model.gather(ctx, live, since, commit_url=_commit_url(ctx, commit_url))
-    return DashboardResult(out, board, site.write(out, board))
+    return DashboardResult(out, board, site.write(out, board, force))
 
 
 @dataclass

@@ -3,7 +3,9 @@
 Publishing commits one change and pushes it; when the remote moved on it fetches, rebases and
 retries a bounded number of times. When a rebase conflicts, ship's own commit is dropped and
 the change is written again on top of the new remote state, so concurrent releases both land
-with a linear history. It never force-pushes and never rewrites a commit it did not make.
+with a linear history. It never force-pushes and never rewrites a commit it did not make, and it
+pushes only commits it made (outgoing.py): never a commit of someone else's that HEAD holds, never
+to a branch it guessed, never with other staged changes folded into its own commit.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import git
 
 from pipeline.errors import GitError
+from pipeline.gitops import outgoing
 
 PUSH_ATTEMPTS = 5
 
@@ -108,10 +111,11 @@ class GitRepo:
         return dirty
 
     def branch(self) -> str:
+        """The branch to show (a page, a log line); publishing asks outgoing.push_branch."""
         try:
             return self.repo.active_branch.name
         except TypeError:  # detached HEAD, as in some CI checkouts
-            return os.environ.get("GITHUB_REF_NAME", "main")
+            return os.environ.get("SHIP_BRANCH") or os.environ.get("GITHUB_REF_NAME") or "HEAD (detached)"
 
     def author(self) -> str:
         try:
@@ -141,7 +145,7 @@ class GitRepo:
         to do. It may be called again after a conflicting rebase, on the new remote state.
         """
         self.require_identity()
-        branch = self.branch()
+        branch = outgoing.push_branch(self.repo) if push and self._has_remote() else self.branch()
         if push and self._has_remote():
             self._sync_with_remote(branch)
         for _attempt in range(PUSH_ATTEMPTS):
@@ -155,7 +159,7 @@ class GitRepo:
             if not push or not self._has_remote():
                 return self.head()
             try:
-                self.repo.git.push(self.remote, f"HEAD:refs/heads/{branch}")
+                self._push(branch)
                 return self.head()
             except git.GitCommandError as exc:
                 if "rejected" not in exc.stderr and "fetch first" not in exc.stderr and "non-fast-forward" not in exc.stderr:
@@ -169,18 +173,25 @@ class GitRepo:
                 self._sync_with_remote(branch)
                 continue
             try:
-                self.repo.git.push(self.remote, f"HEAD:refs/heads/{branch}")
+                self._push(branch)
                 return self.head()
             except git.GitCommandError:
                 self._drop_own_commit()
                 self._sync_with_remote(branch)
         raise GitError(f"git push to {self.remote}/{branch}: the remote kept moving; gave up after {PUSH_ATTEMPTS} attempts")
 
+    def _push(self, branch: str) -> None:
+        """Push HEAD, once every commit it would send is ship's own, in a line on the remote's tip."""
+        sending = outgoing.check(self.repo, f"{self.remote}/{branch}")
+        self.repo.git.push(self.remote, f"HEAD:refs/heads/{branch}")
+        outgoing.pushed(self.repo, sending)
+
     def _remote_has_head(self, branch: str) -> bool:
         """After a failed push: did the remote take HEAD all the same? (False when it cannot be asked.)"""
         try:
             self.repo.git.fetch(self.remote, branch)
             self.repo.git.merge_base("--is-ancestor", "HEAD", f"{self.remote}/{branch}")
+            outgoing.forget(self.repo, self.repo.head.commit.hexsha)
             return True
         except git.GitCommandError:
             return False
@@ -191,7 +202,7 @@ class GitRepo:
         if self.repo.git.rev_list("--count", f"{self.remote}/{branch}..HEAD") == "0":
             return
         try:
-            self.repo.git.push(self.remote, f"HEAD:refs/heads/{branch}")
+            self._push(branch)
         except git.GitCommandError as exc:
             raise GitError(f"git push of local commits to {self.remote}/{branch} failed: {_last_line(exc.stderr)}") from exc
 
@@ -208,7 +219,17 @@ class GitRepo:
     def _commit(self, paths: list[str], message: str) -> None:
         try:
             self.repo.git.add("--all", "--", *paths)
+            staged = self.repo.git.diff("--cached", "--name-only").splitlines()
+            if not staged:
+                raise GitError("nothing to commit: the change is already in git")
+            others = [f for f in staged if not any(f == p or f.startswith(p.rstrip("/") + "/") for p in paths)]
+            if others:
+                self.repo.git.reset("-q", "--", *paths)
+                raise GitError(f"{others[0]} is staged, and ship commits only the files it wrote: unstage it "
+                               "(git restore --staged) first; nothing committed")
+            outgoing.intend(self.repo, message)
             self.repo.git.commit("-m", message, "--no-verify")
+            outgoing.remember(self.repo, self.repo.head.commit.hexsha)
         except git.GitCommandError as exc:
             if "nothing to commit" in str(exc.stdout) or "nothing added to commit" in str(exc.stdout):
                 raise GitError("nothing to commit: the change is already in git") from exc
@@ -226,11 +247,15 @@ class GitRepo:
             raise GitError(
                 f"local {branch} has diverged from {upstream}; pull or rebase it first ({_last_line(exc.stderr)})"
             ) from exc
+        outgoing.check(self.repo, upstream)  # HEAD is the remote's tip, or only ship's own commits on it
 
     def _rebase_onto_remote(self, branch: str) -> bool:
         try:
             self.repo.git.fetch(self.remote, branch)
+            before = outgoing.outgoing(self.repo, f"{self.remote}/{branch}")
             self.repo.git.rebase("--autostash", f"{self.remote}/{branch}")
+            outgoing.forget(self.repo, *before)  # the rebase moved them: the same commits, new shas
+            outgoing.remember(self.repo, *outgoing.outgoing(self.repo, f"{self.remote}/{branch}"))
             return True
         except git.GitCommandError:
             try:
@@ -241,6 +266,7 @@ class GitRepo:
 
     def _drop_own_commit(self) -> None:
         # --keep leaves a user's unrelated uncommitted edits (with --allow-dirty) in place.
+        outgoing.forget(self.repo, self.repo.head.commit.hexsha)
         self.repo.git.reset("--keep", "HEAD~1")
 
 

@@ -6,11 +6,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline import names
+from pipeline import names, paths
 from pipeline.config import App, Environment
 from pipeline.errors import ConfigError, ValidationError
 from pipeline.gitops import yamlsafe
 from pipeline.gitops.records import parse_env_file
+
+
+def refuse_rendered_secrets(objects: list[dict], where: str) -> None:
+    """No Secret with data in what kustomize rendered: whether it came from a file, a
+    secretGenerator's literals or files, or a patch. ship adds its own Secrets, built from
+    SHIP_SECRET_* variables, after this check."""
+    for obj in objects:
+        if isinstance(obj, dict) and obj.get("kind") == "Secret" and (obj.get("data") or obj.get("stringData")):
+            meta = obj.get("metadata") or {}
+            raise ValidationError(f"{where}: Secret/{meta.get('namespace', '-')}/{meta.get('name', '?')} renders "
+                                  "with data (from a file, a secretGenerator or a patch); a Secret's values never "
+                                  "come from git: ship supplies them at sync time from SHIP_SECRET_* variables")
 
 
 class AppInputs:
@@ -21,13 +33,17 @@ class AppInputs:
     def config_data(self, app: App, env: Environment) -> dict[str, str]:
         """APP's plain config for ENV (`<config>/<env>.env`); a secret key in it is refused."""
         path = app.path / app.config / f"{env.name}.env"
-        if not (self.root / path).is_file():
-            raise ConfigError(f"{path}: config for environment {env.name} not found")
-        size = (self.root / path).stat().st_size
-        if size > names.MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: {size:,} bytes; a ConfigMap holds at most {names.MAX_CONFIG_BYTES:,} bytes "
-                              "(keep large data out of config)")
-        data = parse_env_file((self.root / path).read_text(), str(path))
+        try:
+            # Read, not stat'ed: a symlink to /proc/self/environ has size 0 and holds CI's secrets.
+            text = paths.read_text(self.root, path, cap=names.MAX_CONFIG_BYTES)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config for environment {env.name} not found") from None
+        except ConfigError as exc:
+            if "larger than" not in str(exc):
+                raise
+            raise ConfigError(f"{path}: more than {names.MAX_CONFIG_BYTES:,} bytes; a ConfigMap holds at most "
+                              f"{names.MAX_CONFIG_BYTES:,} bytes (keep large data out of config)") from None
+        data = parse_env_file(text, str(path))
         for key in data:
             if key in app.secrets:
                 raise ValidationError(f"{path}: {key} is one of {app.name}'s secrets; it must never be in git "
@@ -38,19 +54,19 @@ class AppInputs:
         """Files under `folders` holding a Secret with data or stringData (never allowed in git)."""
         offending = []
         for folder in folders:
-            for path in sorted((self.root / folder).rglob("*")):
-                if path.suffix not in (".yaml", ".yml", ".json") or not path.is_file():
+            for path in paths.regular_files(self.root, folder):
+                if path.suffix not in (".yaml", ".yml", ".json"):
                     continue
-                text = path.read_text(errors="replace")
-                if "Secret" not in text:
-                    continue  # cannot hold one: parsing every manifest was most of a no-op sync's own time
                 try:
+                    text = paths.read_text(self.root, path)  # read guarded: no symlink out of the repository, size capped
+                    if "Secret" not in text:
+                        continue  # cannot hold one: parsing every manifest was most of a no-op sync's own time
                     docs = yamlsafe.loads_all(text, str(path.relative_to(self.root)))
                 except (ConfigError, UnicodeDecodeError):
                     continue  # not a manifest; kustomize reports it if it matters
                 if any(isinstance(d, dict) and d.get("kind") == "Secret" and (d.get("data") or d.get("stringData"))
                        for d in docs):
-                    offending.append(str(path.relative_to(self.root)))
+                    offending.append(str(path.relative_to(paths.contained(self.root, "."))))
         return offending
 
     def guard_secrets(self, env: Environment, apps: list[App]) -> None:

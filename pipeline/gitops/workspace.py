@@ -20,7 +20,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline import names, process
+from pipeline import names, paths, process
 from pipeline.clock import Clock
 from pipeline.config import App, Environment
 from pipeline.errors import ShipError
@@ -28,7 +28,7 @@ from pipeline.gitops import canary_overlay, overlay
 from pipeline.gitops.git import Commit, GitRepo
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release
-from pipeline.gitops.inputs import AppInputs
+from pipeline.gitops.inputs import AppInputs, refuse_rendered_secrets
 from pipeline.gitops.render import render
 from pipeline.progress import Progress, quiet
 
@@ -50,9 +50,8 @@ class Workspace(AppInputs):
         same files, and kustomize runs once for both."""
         digest = hashlib.sha256(str(folder).encode())
         for base in inputs:
-            for path in sorted((self.root / base).rglob("*")) if (self.root / base).is_dir() else []:
-                if path.is_file():
-                    digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+            for path in paths.regular_files(self.root, base, strict=False):
+                digest.update(str(path).encode() + b"\0" + paths.read_bytes(self.root, path) + b"\0")
         key = digest.hexdigest()
         if key not in self._rendered:
             self._rendered[key] = render(self.root / folder, str(folder))
@@ -66,10 +65,8 @@ class Workspace(AppInputs):
 
     def files(self, env: Environment) -> OverlayText:
         """ENV's overlay files (one app's, for a slot) by path relative to that overlay."""
-        folder = self.root / env.overlay
-        if not folder.is_dir():
-            return {}
-        return {str(p.relative_to(folder)): p.read_text() for p in folder.rglob("*") if p.is_file()}
+        folder = paths.contained(self.root, env.overlay)
+        return {str(p.relative_to(folder)): paths.read_text(self.root, p) for p in paths.regular_files(self.root, folder)}
 
     def apps_in(self, env: Environment) -> list[str]:
         """The apps with a folder in ENV's overlay (released there at least once), by name."""
@@ -99,8 +96,11 @@ class Workspace(AppInputs):
         if env.app is None:
             entries = [e for app in self.ledger_apps(env) for e in self.ledger(env.slot(app)).entries]
             return Ledger(tuple(sorted(entries, key=lambda e: e.release.created_at or "")))
-        path = self.root / env.overlay / LEDGER_FILE
-        return Ledger.parse(path.read_text() if path.is_file() else None, str(env.overlay / LEDGER_FILE))
+        try:
+            text: str | None = paths.read_text(self.root, env.overlay / LEDGER_FILE)
+        except FileNotFoundError:
+            text = None
+        return Ledger.parse(text, str(env.overlay / LEDGER_FILE))
 
     def ledger_apps(self, env: Environment) -> list[str]:
         """Apps with a ledger in ENV (a retired app's stays, for its history)."""
@@ -179,11 +179,14 @@ class Workspace(AppInputs):
     def write(self, env: Environment, files: overlay.OverlayFiles) -> list[str]:
         """Write (or delete, for None) the files of ENV's overlay or app slot; the paths git must stage."""
         files, env = self.in_environment(env, files), env.whole
+        # Every target checked before any is written: a symlinked folder refuses the whole change.
+        targets = {rel: paths.writable(self.root, env.overlay / rel) for rel in files.files}
+        paths.regular_files(self.root, env.overlay)
         self._begin(env)
-        folder = self.root / env.overlay
+        folder = paths.contained(self.root, env.overlay)
         written = []
         for rel, text in files.files.items():
-            path = folder / rel
+            path = targets[rel]
             if text is None:
                 if not path.exists():
                     continue  # nothing to delete, nothing for git to stage
@@ -205,13 +208,14 @@ class Workspace(AppInputs):
 
     def restore(self, env: Environment, files: OverlayText) -> None:
         """Put an overlay back as it was, so a failed change leaves nothing half-written."""
-        folder = self.root / env.overlay
-        for path in list(folder.rglob("*")) if folder.is_dir() else []:
-            if path.is_file() and str(path.relative_to(folder)) not in files:
+        folder = paths.contained(self.root, env.overlay)
+        for path in paths.regular_files(self.root, folder):
+            if str(path.relative_to(folder)) not in files:
                 path.unlink()
         for rel, text in files.items():
-            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-            (folder / rel).write_text(text or "")
+            target = paths.writable(self.root, env.overlay / rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text or "")
 
     def publish(self, env: Environment, apps: list[App], plan: OverlayPlan, push: bool = True) -> Commit | None:
         """Write the files `plan` returns for ENV's overlay (or app slot) as it is, check them,
@@ -228,22 +232,22 @@ class Workspace(AppInputs):
         message is `message()` once they ran, else the first plan's. Nothing is committed when every plan returns None."""
         def write() -> tuple[list[str], str] | None:
             before = self.files(env.whole)
-            paths: list[str] = []
+            staged: list[str] = []
             messages: list[str] = []
             try:
                 for slot, plan in plans:
                     planned = plan(self.files(slot))
                     if planned is not None:
-                        paths += self.write(slot, planned[0])
+                        staged += self.write(slot, planned[0])
                         messages.append(planned[1])
                 if not messages:
                     return None
                 self.guard_secrets(env, apps)
-                self.render_overlay(env, apps)
+                refuse_rendered_secrets(self.render_overlay(env, apps), str(env.whole.folder))
             except ShipError:
                 self.restore(env.whole, before)
                 raise
-            return paths, message() if message else messages[0]
+            return staged, message() if message else messages[0]
 
         self.guard_secrets(env, apps)
         return self._published(env, write, push)
@@ -257,11 +261,11 @@ class Workspace(AppInputs):
             current = self.files(env)
             if all(current.get(rel) == text for rel, text in files.items()):
                 return None
-            paths = self.write(env, overlay.OverlayFiles(dict(files)))
-            folder = self.root / env.overlay
+            staged = self.write(env, overlay.OverlayFiles(dict(files)))
+            folder = paths.contained(self.root, env.overlay)
             if not any(folder.iterdir()):  # the last file went: keep the folder in git
                 (folder / ".gitkeep").write_text("")
-            return paths, message
+            return staged, message
 
         return self._published(env, write, push)
 
@@ -274,7 +278,7 @@ class Workspace(AppInputs):
                         push: bool = True) -> Commit | None:
         """New outcomes for releases of ENV's apps, in their ledgers, in one commit."""
         def write() -> tuple[list[str], str] | None:
-            paths, said = [], []
+            staged, said = [], []
             for release, outcome, reason in outcomes:
                 slot = env.slot(release.app)
                 ledger = self.ledger(slot)
@@ -282,19 +286,19 @@ class Workspace(AppInputs):
                 if entry is not None and entry.outcome == outcome and entry.reason == reason:
                     continue
                 self._begin(env)
-                path = self.root / slot.overlay / LEDGER_FILE
+                path = paths.writable(self.root, slot.overlay / LEDGER_FILE)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(ledger.record(entry.release if entry else release, outcome, reason,
                                               self.clock.iso()).dumps())
-                paths.append(str(slot.overlay / LEDGER_FILE))
+                staged.append(str(slot.overlay / LEDGER_FILE))
                 said.append(f"{release.ref} {outcome.value}" + (f": {reason}" if reason else ""))
-            if not paths:
+            if not staged:
                 return None
             release, outcome, _ = outcomes[0]
             same = {o for _, o, _ in outcomes} == {outcome}
             fields = ({"Release": release.id, "App": release.app, "Environment": env.name, "Outcome": outcome.value}
                       if len(outcomes) == 1 else {"Apps": ", ".join(r.ref for r, _, _ in outcomes),
                                                    "Environment": env.name, "Outcome": outcome.value if same else None})
-            return paths, names.commit_message(f"record({env.name}): {', '.join(said)}", "record", fields)
+            return staged, names.commit_message(f"record({env.name}): {', '.join(said)}", "record", fields)
 
         return self._published(env, write, push)

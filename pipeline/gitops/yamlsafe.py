@@ -132,17 +132,24 @@ def loads(text: str, source: str = "<string>") -> Any:
     return docs[0] if docs else None
 
 
-def load_file(path: Path | str, display: str | None = None) -> Any:
+def load_file(path: Path | str, display: str | None = None, root: Path | None = None) -> Any:
+    """The YAML of a regular file; with `root`, one reached from it through no symlink (paths.py)."""
+    from pipeline import paths
+
     path = Path(path)
     name = display or str(path)
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise ConfigError(f"{name}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to load it")
-        text = path.read_text()
+        # A regular file, not a symlink (to /proc/self/environ …), read with a cap, not stat'ed.
+        text = (paths.read_bytes(root, path, cap=MAX_BYTES) if root is not None else
+                paths.read_bytes(path.parent, path.name, cap=MAX_BYTES)).decode()
     except FileNotFoundError as exc:
         raise ConfigError(f"{name}: file not found") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{name}: not UTF-8 text") from exc
+    except ConfigError as exc:
+        if "larger than" in str(exc):
+            raise ConfigError(f"{name}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to load it") from None
+        raise ConfigError(f"{name}: {str(exc).split(': ', 1)[-1]}") from None
     except OSError as exc:  # a folder, no permission, an I/O error
         raise ConfigError(f"{name}: cannot be read: {exc.strerror or exc}") from exc
     return loads(text, name)

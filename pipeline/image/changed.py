@@ -46,7 +46,7 @@ def released_commit(root: Path, env: Environment, app: str) -> str | None:
     """The `commit` of APP's release record in ENV, in the per-app layout or the single-app one."""
     for path in (root / env.overlay / app / RECORD, root / env.overlay / RECORD):
         if path.is_file():
-            record = yamlsafe.load_file(path, str(path.relative_to(root)))
+            record = yamlsafe.load_file(path, str(path.relative_to(root)), root)
             if isinstance(record, dict) and record.get("app") == app and record.get("commit"):
                 return str(record["commit"])
     return None

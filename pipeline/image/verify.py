@@ -45,7 +45,7 @@ def pinned_images(ctx: Context, env: Environment) -> list[ImageRef]:
     slots = [env.slot(app).overlay for app in ctx.workspace.apps_in(env)]
     for folder in [f for slot in slots for f in (slot, slot / CANARY_DIR)]:
         kz_path = ctx.config.root / folder / KUSTOMIZATION
-        kz = (yamlsafe.load_file(kz_path, f"{folder}/{KUSTOMIZATION}") or {}) if kz_path.is_file() else {}
+        kz = (yamlsafe.load_file(kz_path, f"{folder}/{KUSTOMIZATION}", ctx.config.root) or {}) if kz_path.is_file() else {}
         for entry in kz.get("images", []):
             if entry.get("digest") and entry.get("newTag"):
                 ref = ImageRef(entry.get("newName", entry["name"]), entry["newTag"], entry["digest"])
@@ -63,9 +63,29 @@ def _signature(ctx: Context, env: Environment, ref: ImageRef) -> VerifiedImage:
     return VerifiedImage(str(ref), True, signature=f"signed with {key}")
 
 
+def other_images(ctx: Context, env: Environment, pinned: list[ImageRef]) -> list[VerifiedImage]:
+    """The images ENV's rendered objects run besides the pinned releases (sidecars, init
+    containers, Jobs …): each must be pinned by digest, and signed when ENV names a key."""
+    from pipeline.policy.images import digest_ref, running_images
+
+    known = {ref.digest for ref in pinned}
+    rendered = ctx.workspace.render_overlay(env.whole, list(ctx.config.apps.values()))
+    results: list[VerifiedImage] = []
+    for found in running_images(rendered):
+        ref = digest_ref(found.image)
+        if ref is None:
+            results.append(VerifiedImage(found.image, False, f"{found.subject} {found.pointer}: not pinned by digest"))
+        elif ref.digest not in known:
+            known.add(ref.digest)
+            checked = _signature(ctx, env, ref)
+            results.append(VerifiedImage(found.image, checked.ok, checked.problem, checked.signature, checked.unsigned))
+    return results
+
+
 def verify_images(ctx: Context, env: Environment) -> list[VerifiedImage]:
     results = []
-    for ref in pinned_images(ctx, env):
+    pinned = pinned_images(ctx, env)
+    for ref in pinned:
         try:
             live = ctx.registry(ref.registry).manifest_digest(ref.path, ref.tag)
         except RegistryError as exc:
@@ -77,4 +97,4 @@ def verify_images(ctx: Context, env: Environment) -> list[VerifiedImage]:
             results.append(VerifiedImage(str(ref), False, f"tag {ref.tag} now points at {live}"))
         else:
             results.append(_signature(ctx, env, ref))
-    return results
+    return results + other_images(ctx, env, pinned)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable
 
+from pipeline import names
 from pipeline.errors import ClusterError, ConflictError, DryRunError, ValidationError
 from pipeline.kube import plan as planning
 from pipeline.kube import fields
@@ -37,6 +38,7 @@ class SyncOptions:
     dry_run: bool = False  # plan and server-side dry-run only; change nothing
     parallelism: int = 32  # concurrent requests within a stage (the API server takes 32 at once well)
     takeover: tuple[str, ...] = fields.TAKEOVER  # field managers whose fields ship takes over (hand edits)
+    pod_security: str = ""  # Pod Security level labelled on the Namespace ("": none; sync sets ENV's)
 
 
 @dataclass
@@ -135,9 +137,13 @@ def reconcile(cluster: Cluster, env: str, namespace: str, desired: list[dict], o
     """Make `namespace` match `desired` (objects as rendered from git, secrets added).
     `desired` is not changed: ship works on copies carrying its ownership labels."""
     start_requests = cluster.requests
-    owned = _owned_objects(cluster, env, namespace, desired, progress)
-    required = {(o["apiVersion"], o["kind"]) for o in owned if o["kind"] != "Namespace"}
+    owned = [_with_pod_security(o, options.pod_security) for o in _owned_objects(cluster, env, namespace, desired, progress)]
+    required = {(o["apiVersion"], o["kind"]) for o in owned if o["kind"] not in ("Namespace", "Secret")}
     live = live_state(cluster, namespace, required | set(planning.PRUNABLE), options.parallelism, required)
+    for secret in (o for o in owned if o["kind"] == "Secret" and live):  # by name: the deployer may not list them
+        found = cluster.get("v1", "Secret", secret["metadata"]["name"], namespace)
+        if found is not None:
+            live[planning.key(found)] = found
     needed: set[str] = set()
     if options.prune and live:
         workloads = cluster.list("apps/v1", "ReplicaSet", namespace) + cluster.list("v1", "Pod", namespace)
@@ -193,6 +199,13 @@ def _leaving_deployments(owned: list[dict], live: dict, env: str) -> set[str]:
     """Names of ship's live Deployments that git no longer renders: this sync prunes them."""
     wanted = {planning.key(o) for o in owned}
     return {k[3] for k, o in live.items() if k[1] == "Deployment" and k not in wanted and planning.owned(o, env)}
+
+
+def _with_pod_security(obj: dict, level: str) -> dict:
+    if obj.get("kind") != "Namespace" or not names.pod_security_labels(level):
+        return obj
+    meta = obj.get("metadata") or {}
+    return {**obj, "metadata": {**meta, "labels": {**(meta.get("labels") or {}), **names.pod_security_labels(level)}}}
 
 
 def _owned_objects(cluster: Cluster, env: str, namespace: str, desired: list[dict], progress: Progress) -> list[dict]:

@@ -39,13 +39,14 @@ RANK = {
 }
 DEFAULT_RANK = 3
 STAGE_NAMES = ("namespace", "config", "services", "workloads", "routing")
-# Kinds listed when looking for objects to prune, besides the kinds git renders now.
+# Kinds listed when looking for objects to prune, besides the kinds git renders now; never Secrets (kube/rbac.py).
 PRUNABLE = (
-    ("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"), ("v1", "ServiceAccount"),
+    ("v1", "ConfigMap"), ("v1", "Service"), ("v1", "ServiceAccount"),
     ("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"),
     ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ("networking.k8s.io/v1", "Ingress"), ("gateway.networking.k8s.io/v1", "HTTPRoute"),
 )
+NEVER_PRUNED = ("Namespace", "ServiceAccount")  # the deployer may not delete ServiceAccounts (kube/rbac.py)
 # Fields the API server owns: never compared, never shown in a diff.
 SERVER_FIELDS = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink",
                  "deletionTimestamp", "deletionGracePeriodSeconds")
@@ -255,7 +256,7 @@ def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str
             plan.unchanged.append(obj)
     if prune:
         for k, obj in sorted(live.items()):
-            if k in wanted or not owned(obj, env) or obj.get("kind") == "Namespace":
+            if k in wanted or not owned(obj, env) or obj.get("kind") in NEVER_PRUNED:
                 continue
             if obj.get("metadata", {}).get("deletionTimestamp"):
                 continue

@@ -36,3 +36,36 @@ def pod_spec_of(obj: dict[str, Any]) -> dict[str, Any]:
     """The pod spec of a Pod, or of a workload's template."""
     spec: dict[str, Any] = obj.get("spec") or {}
     return spec if obj.get("kind") == "Pod" else (spec.get("template") or {}).get("spec") or {}
+
+
+CONTAINER_GROUPS = ("initContainers", "containers", "ephemeralContainers")
+
+
+def pod_specs(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(JSON pointer, pod spec) of every pod an object runs: a Pod's own spec, a workload's
+    template (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, any kind with spec.template),
+    a CronJob's job template's."""
+    spec = obj.get("spec") or {}
+    if not isinstance(spec, dict):
+        return []
+    if obj.get("kind") == "Pod":
+        return [("/spec", spec)]
+    found = []
+    template = spec.get("template")
+    if isinstance(template, dict) and isinstance(template.get("spec"), dict):
+        found.append((POD_SPEC, template["spec"]))
+    job = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}
+    if isinstance(job.get("spec"), dict):
+        found.append(("/spec/jobTemplate/spec/template/spec", job["spec"]))
+    return found
+
+
+def container_images(obj: dict[str, Any]) -> list[tuple[str, str]]:
+    """(JSON pointer, image) of every container, init container and ephemeral container the object's pods run."""
+    out = []
+    for base, spec in pod_specs(obj):
+        for group in CONTAINER_GROUPS:
+            for i, container in enumerate(spec.get(group) or []):
+                if isinstance(container, dict):
+                    out.append((f"{base}/{group}/{i}/image", str(container.get("image") or "")))
+    return out

@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pipeline import names
+from pipeline import names, paths
 from pipeline.config import Environment
 from pipeline.context import Context
 from pipeline.errors import FrozenError, GitError, SignatureError
@@ -54,15 +54,18 @@ class Clearance:
 
 
 def actor(ctx: Context) -> str:
-    return os.environ.get("SHIP_ACTOR") or ctx.workspace.git.author()
+    """Who is acting: $SHIP_ACTOR (CI sets it), else git's user; refused when it could break out of its line."""
+    given = os.environ.get("SHIP_ACTOR")
+    return names.check_text(given, "$SHIP_ACTOR") if given else names.check_text(ctx.workspace.git.author(), "git's user")
 
 
 def manual_freeze(ctx: Context, env: Environment) -> tuple[ManualFreeze | None, str | None]:
     """ENV's freeze by hand, if any, and the short sha of the commit that set it."""
-    path = ctx.config.root / env.folder / FREEZE_FILE
-    if not path.is_file():
+    try:
+        text = paths.read_text(ctx.config.root, env.folder / FREEZE_FILE)
+    except FileNotFoundError:
         return None, None
-    state = ManualFreeze.parse(path.read_text(), str(env.folder / FREEZE_FILE))
+    state = ManualFreeze.parse(text, str(env.folder / FREEZE_FILE))
     try:
         commit: str | None = ctx.workspace.git.last_change(str(env.folder / FREEZE_FILE)).short
     except GitError:
@@ -79,6 +82,8 @@ def freezes(ctx: Context, env: Environment) -> list[Freeze]:
 def unfrozen(ctx: Context, env: Environment, override_reason: str | None) -> Override | None:
     """Nothing when ENV is not frozen; the override when one was asked for with a reason; else
     FrozenError naming what holds ENV (its window or its freeze commit)."""
+    if override_reason is not None:
+        names.check_text(override_reason, "--reason")
     held = freezes(ctx, env)
     if not held:
         if override_reason is not None:

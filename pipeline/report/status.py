@@ -69,8 +69,8 @@ def live_status(ctx: Context, env: Environment, rows: list[dict[str, Any]]) -> l
         return [EnvironmentStatus(**base, health="not released", health_message="", drift=None) for base in rows]
     workloads = cluster.list("apps/v1", "Deployment", env.namespace, selector=names.env_selector(env.name))
     try:
-        result = apply.reconcile(cluster, env.name, env.namespace, desired_objects(ctx.config, env, cluster),
-                                 apply.SyncOptions(dry_run=True))
+        desired = desired_objects(ctx.config, env, cluster, credentials=ctx.credentials)
+        result = apply.reconcile(cluster, env.name, env.namespace, desired, apply.SyncOptions(dry_run=True))
         changed: list[dict] | None = result.plan.to_apply + result.plan.prune
         error = None
     except ShipError as exc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pipeline.config import Environment, ShipConfig
 from pipeline.gitops.ledger import Outcome
 from pipeline.gitops.workspace import Workspace
+from pipeline.report import mdtext
 from pipeline.report import metrics as dora
 from pipeline.report.deployments import replay
 from pipeline.report.events import read_events
@@ -92,12 +93,13 @@ def markdown(cfg: ShipConfig, workspace: Workspace, title: str = "ship") -> str:
     by_env = [gather_all(workspace, env) for env in cfg.environments.values()]
     rows = ["| Environment | Release | Image | Canary | Last outcome |", "|---|---|---|---|---|"]
     for line in (x for group in by_env for x in group):
-        outcome = (f"{line.last} {line.outcome.value}" + (f": {line.reason}" if line.reason else "")
+        # Reasons come from people and canary notes from git: literal text, never Markdown.
+        outcome = (mdtext.text(f"{line.last} {line.outcome.value}" + (f": {line.reason}" if line.reason else ""))
                    if line.outcome else "-")
-        rows.append(f"| {line.environment} | {line.release or '-'} | `{line.image or '-'}` | {line.canary or '-'} "
-                    f"| {outcome.replace('|', '/')} |")
+        rows.append(f"| {line.environment} | {mdtext.text(line.release or '-')} | {mdtext.code(line.image or '-')} "
+                    f"| {mdtext.text(line.canary or '-')} | {outcome} |")
     graph = mermaid(cfg, [merged(group) for group in by_env])
-    return (f"### {title}\n\n" + "\n".join(rows) + "\n\n```mermaid\n" + graph + "\n```\n\n"
+    return (f"### {mdtext.text(title)}\n\n" + "\n".join(rows) + "\n\n```mermaid\n" + graph + "\n```\n\n"
             + delivery(cfg, workspace))
 
 

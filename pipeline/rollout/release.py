@@ -78,7 +78,7 @@ def check_image(registry: Registry, image: str) -> ImageRef:
 
 
 def image_source(ctx: Context, ref: ImageRef) -> Commit:
-    """The commit an image was built from: its tag (ship tags images with the short sha of the
+    """The commit an image was built from: its tag (ship tags images with the full sha of the
     app's last change), else its org.opencontainers.image.revision label, checked against git."""
     git = ctx.workspace.git
     found = git.resolve(ref.tag) if re.fullmatch(r"[0-9a-f]{7,40}", ref.tag) else None
@@ -110,8 +110,9 @@ def new_release(ctx: Context, app: App, env: Environment, image: str, source: Co
     # Another image or config from the same commit is another release: same id, a suffix. The
     # id is settled again when it is written (write_release), against the ledger as pushed.
     rid = ctx.workspace.ledger(env).id_for(release_id(source.time, source.short), image, data)
+    by = names.check_text(os.environ.get("SHIP_ACTOR") or author, "the actor ($SHIP_ACTOR or git's user)")
     return Release(id=rid, app=app.name, environment=env.name, commit=source.sha, image=image, config="",
-                   created_at=ctx.clock.iso(), created_by=os.environ.get("SHIP_ACTOR") or author,
+                   created_at=ctx.clock.iso(), created_by=by,
                    image_commit=image_commit or source.sha, config_data=data)
 
 

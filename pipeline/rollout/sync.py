@@ -1,6 +1,7 @@
 """`ship sync ENV`, `ship diff ENV`: render ENV's overlay from git and reconcile or compare.
 
-Renders with the real kustomize, adds the apps' Secrets from SHIP_SECRET_* variables, holds
+Renders with the real kustomize, adds the apps' Secrets from SHIP_SECRET_* variables and the
+image pull secret from the run's registry credentials (gitops/pull_secret.py), holds
 ENV's lock while changing anything, and hands the objects to apply.reconcile. `diff` uses the
 same path with a server-side dry-run and prints a unified diff per object, secrets redacted.
 """
@@ -13,13 +14,16 @@ from dataclasses import dataclass, replace
 from pipeline import names
 from pipeline.config import App, Environment, ShipConfig
 from pipeline.context import Context
-from pipeline.gitops import secrets, yamlsafe
+from pipeline.gitops import pull_secret, secrets, yamlsafe
+from pipeline.image.credentials import Credentials
+from pipeline.gitops.inputs import refuse_rendered_secrets
 from pipeline.gitops.overlay import KUSTOMIZATION
 from pipeline.gitops.render import render
 from pipeline.kube import apply
 from pipeline.kube import lock as lock_mod
 from pipeline.kube import plan as planning
 from pipeline.kube.client import Cluster
+from pipeline.policy import images
 
 
 def apps_in(cfg: ShipConfig, env: Environment) -> list[App]:
@@ -28,16 +32,26 @@ def apps_in(cfg: ShipConfig, env: Environment) -> list[App]:
     return [a for a in cfg.apps.values() if (folder / a.name / KUSTOMIZATION).is_file()]
 
 
-def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster, rendered: list[dict] | None = None) -> list[dict]:
-    """ENV's objects as git renders them, plus the apps' Secrets."""
+def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster, rendered: list[dict] | None = None,
+                    credentials: Credentials | None = None) -> list[dict]:
+    """ENV's objects as git renders them, plus the apps' Secrets and, with ENV's `pull_secret`,
+    the image pull secret made from `credentials` (default: a lookup of this run's)."""
     env = env.whole
     objects = rendered if rendered is not None else render(cfg.root / env.overlay, str(env.overlay))  # diff, status
+    exists = _namespace_exists(cluster, env)
+    refuse_rendered_secrets(objects, str(env.folder))  # before ship adds the Secrets it builds itself
     for app in apps_in(cfg, env):
         if app.secrets:
-            live = cluster.get("v1", "Secret", app.secret_name, env.namespace) if _namespace_exists(cluster, env) else None
+            live = cluster.get("v1", "Secret", app.secret_name, env.namespace) if exists else None
             secret = secrets.secret_for(app, env, live)
             if secret:
                 objects.append(secret)
+    if env.pull_secret:
+        found = credentials or Credentials(cfg.registry_host)
+        live = cluster.get("v1", "Secret", names.PULL_SECRET, env.namespace) if exists else None
+        pulls = pull_secret.pull_secret(env.namespace, objects, found.lookup, live)
+        if pulls is not None:
+            objects = [*pull_secret.with_references(objects), pulls]
     return objects
 
 
@@ -48,8 +62,8 @@ def _namespace_exists(cluster: Cluster, env: Environment) -> bool:
 def ensure_namespace(cluster: Cluster, env: Environment) -> None:
     """The lock lives in ENV's namespace, so it must exist before anything else."""
     if not _namespace_exists(cluster, env):
-        ns = planning.with_ownership({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": env.namespace}},
-                                     env.name)
+        ns = planning.with_ownership({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": env.namespace, "labels": names.pod_security_labels(env.pod_security)}}, env.name)
         cluster.apply(ns, force=True)
 
 
@@ -59,17 +73,19 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
     environment, every app in it, so a prune never takes another app's objects. A rehearsal
     (--dry-run) only dry-runs. `lock_options`: the context's unless given."""
     cfg, cluster, env = ctx.config, ctx.cluster(env), env.whole
-    options = replace(options, takeover=cfg.takeover_managers)
+    options = replace(options, takeover=cfg.takeover_managers, pod_security=env.pod_security)
     ctx.workspace.guard_secrets(env, apps_in(cfg, env))  # a Secret with data in git is never applied
     rendered = ctx.workspace.render_overlay(env, list(cfg.apps.values()))  # a bad overlay fails before the lock
+    refuse_rendered_secrets(rendered, str(env.folder))
+    images.admit(ctx, env, rendered)  # every image that will run: pinned, and signed where ENV asks
     if ctx.rehearsal:
         options = replace(options, dry_run=True)
     if options.dry_run:
-        return apply.reconcile(cluster, env.name, env.namespace, desired_objects(cfg, env, cluster, rendered),
-                               options, ctx.progress)
+        return apply.reconcile(cluster, env.name, env.namespace,
+                               desired_objects(cfg, env, cluster, rendered, ctx.credentials), options, ctx.progress)
     ensure_namespace(cluster, env)
     with lock_mod.EnvironmentLock(cluster, env.name, env.namespace, lock_options or ctx.lock, ctx.progress):
-        desired = desired_objects(cfg, env, cluster, rendered)
+        desired = desired_objects(cfg, env, cluster, rendered, ctx.credentials)
         return apply.reconcile(cluster, env.name, env.namespace, desired, options, ctx.progress)
 
 
@@ -87,7 +103,7 @@ def diff_environment(ctx: Context, env: Environment) -> list[ObjectDiff]:
     """What a sync would change, as unified diffs of normalized YAML, secrets redacted; for a
     slot, only the objects of its app."""
     cluster = ctx.cluster(env)
-    desired = desired_objects(ctx.config, env, cluster)
+    desired = desired_objects(ctx.config, env, cluster, credentials=ctx.credentials)
 
     def mine(obj: dict) -> bool:
         return env.app is None or (obj["metadata"].get("labels") or {}).get(names.APP_LABEL) == env.app
@@ -100,7 +116,7 @@ def diff_environment(ctx: Context, env: Environment) -> list[ObjectDiff]:
         live = result.live.get(k)
         after = result.applied.get(k, obj)
         before_text = yamlsafe.dumps(planning.normalized(live), True) if live else ""
-        after_text = yamlsafe.dumps(planning.normalized(after), True)
+        after_text = yamlsafe.dumps(_changed_values_marked(planning.normalized(after), live, after), True)
         if before_text == after_text:
             continue
         out.append(ObjectDiff(planning.subject(obj), "configured" if live else "created",
@@ -109,6 +125,18 @@ def diff_environment(ctx: Context, env: Environment) -> list[ObjectDiff]:
         out.append(ObjectDiff(planning.subject(obj), "pruned",
                               _unified(planning.subject(obj), yamlsafe.dumps(planning.normalized(obj), True), "")))
     return out
+
+
+def _changed_values_marked(redacted: dict, live: dict | None, after: dict) -> dict:
+    """A redacted Secret whose values changed shows which did (never what they are): without
+    this, a new value reads as no change at all."""
+    if after.get("kind") != "Secret" or not live:
+        return redacted
+    before_data, after_data = live.get("data") or {}, after.get("data") or {}
+    for key in redacted.get("data") or {}:
+        if after_data.get(key) != before_data.get(key):
+            redacted["data"][key] = f"{planning.REDACTED} (changed)"
+    return redacted
 
 
 def _unified(name: str, before: str, after: str) -> str:

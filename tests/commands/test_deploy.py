@@ -209,7 +209,7 @@ def test_a_config_file_larger_than_a_configmap_is_refused_at_once_naming_it(flow
     ctx, _, _ = flow
     (ctx.config.root / "apps/hellok8s/config/dev.env").write_text("BIG=" + "x" * (1024 * 1024 + 1) + "\n")
     ctx.workspace.git.repo.git.commit("-qam", "huge config")
-    with pytest.raises(ConfigError, match=r"apps/hellok8s/config/dev.env: 1,048,582 bytes; a ConfigMap holds at most 1,048,576"):
+    with pytest.raises(ConfigError, match=r"apps/hellok8s/config/dev.env: more than 1,048,576 bytes; a ConfigMap holds at most 1,048,576"):
         deploy.release(ctx, "dev", None, image=GOOD)
     assert ctx.workspace.current_release(ctx.config.env("dev")) is None
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from pipeline import config
 from pipeline.cli import app
 from pipeline.commands import deploy, govern, inspect
-from pipeline.errors import FrozenError, SignatureError
+from pipeline.errors import BuildError, FrozenError, SignatureError
 from pipeline.image.build import build_app
 from pipeline.rollout.canary import CanaryResult
 from tests.fakes import DIGEST_GOOD, GOOD, OTHER, SHIP_YAML, fake_context, fake_project
@@ -258,18 +258,33 @@ def test_sync_and_verify_refuse_what_lost_its_signature(project):
     assert isinstance(result.failure, SignatureError) and result.text().startswith(f"UNSIGNED  {GOOD}  (not signed with")
 
 
-def test_build_signs_the_pinned_digest_with_the_key_from_the_environment(project, monkeypatch):
+def test_build_signs_only_what_it_built_never_a_tag_it_found(project, monkeypatch):
     ctx, _, _ = project({"prod": SIGNED})
-    tag = ctx.workspace.git.last_change("apps/hellok8s").short
-    ctx.registry().digests[("hellok8s", tag)] = DIGEST_GOOD  # already built: found, not rebuilt
-    unsigned = build_app(ctx, ctx.config.app(None))
-    assert not unsigned.signed and unsigned.notes() == [
-        "not signed: no signing key (--key or $SHIP_COSIGN_KEY); prod refuse unsigned images"]
+    registry = ctx.registry()
+    source = ctx.workspace.git.last_change("apps/hellok8s")
+    registry.digests[("hellok8s", source.sha)] = DIGEST_GOOD  # already built from this commit: found, not rebuilt
+    registry.revisions["hellok8s"] = source.sha
+    found = build_app(ctx, ctx.config.app(None))
+    assert not found.signed and found.image.tag == source.sha and not found.built
     monkeypatch.setenv("SHIP_COSIGN_KEY", "key-a\n-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")  # the PEM itself
-    assert build_app(ctx, ctx.config.app(None)).signed
-    assert ctx.signer().signatures[DIGEST_GOOD] == {"key-a\n-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"}
-    signed = build_app(ctx, ctx.config.app(None), key=str(ctx.config.root / "keys/b.key"))
-    assert signed.signed and signed.to_json()["signed"] is True and "key-b" in ctx.signer().signatures[DIGEST_GOOD]
+    again = build_app(ctx, ctx.config.app(None), key=str(ctx.config.root / "keys/b.key"))
+    assert not again.signed and DIGEST_GOOD not in ctx.signer().signatures
+    assert again.notes() == ["not signed: only an image this run built is signed; this one was found in the registry "
+                             "(ship verify ENV checks its signature)"]
+
+
+def test_build_refuses_a_found_tag_built_from_another_commit(project, monkeypatch):
+    """Reproduction: someone who can push to the registry pushes app:<tag> before the build leg runs."""
+    ctx, _, _ = project({"prod": SIGNED})
+    registry = ctx.registry()
+    source = ctx.workspace.git.last_change("apps/hellok8s")
+    registry.digests[("hellok8s", source.sha)] = DIGEST_GOOD
+    registry.revisions["hellok8s"] = "0" * 40  # its config says another commit (or nothing)
+    monkeypatch.setenv("SHIP_COSIGN_KEY", "key-a\n-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")
+    with pytest.raises(BuildError, match=f"hellok8s:{source.sha} is already in the registry but its "
+                                         f"org.opencontainers.image.revision is 0{{40}}, not {source.sha}"):
+        build_app(ctx, ctx.config.app(None))
+    assert ctx.signer().signatures == {}
 
 
 # ── older images ─────────────────────────────────────────────────────────────────────────────

@@ -69,8 +69,7 @@ def test_commits_a_killed_run_never_pushed_are_pushed_by_the_next_publish(tmp_pa
     repo.git.commit("-qm", "initial")
     repo.git.push("-q", "origin", "HEAD:main")
     (work / "b.txt").write_text("b\n")
-    repo.git.add("--all")
-    repo.git.commit("-qm", "release(dev): committed, then killed before its push")
+    GitRepo(work).publish(lambda: (["b.txt"], "release(dev): committed, then killed before its push"), push=False)
     assert GitRepo(work).publish(lambda: None) is None  # nothing new to write: the same release again
     assert git.Repo(bare).git.log("-1", "--format=%s", "main") == "release(dev): committed, then killed before its push"
     assert os.path.exists(work / "b.txt")

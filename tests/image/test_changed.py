@@ -66,8 +66,10 @@ def two_apps(tmp_path, monkeypatch):
     (tmp_path / "apps/shop/Dockerfile").write_text("FROM scratch\n")
     commit(tmp_path, "shop")
     ctx, _, registry = fake_context(tmp_path, [])
-    for name in ("hellok8s", "shop"):  # both already built: found in the registry, not rebuilt
-        registry.digests[(name, ctx.workspace.git.last_change(f"apps/{name}").short)] = DIGEST_GOOD
+    for name in ("hellok8s", "shop"):  # both already built from their last change: found, not rebuilt
+        source = ctx.workspace.git.last_change(f"apps/{name}").sha
+        registry.digests[(name, source)] = DIGEST_GOOD
+        registry.revisions[name] = source
     yield ctx
     ctx.close()
 
@@ -108,7 +110,7 @@ def test_build_prints_one_app_alone_and_several_a_line_each(two_apps):
     assert isinstance(one, BuildResult) and one.text() == f"127.0.0.1:15000/shop:{one.image.tag}@{DIGEST_GOOD}"
     every = deploy.build(ctx, None)
     assert isinstance(every, Builds) and list(every.builds) == ["hellok8s", "shop"]
-    tags = {name: ctx.workspace.git.last_change(f"apps/{name}").short for name in ("hellok8s", "shop")}
+    tags = {name: ctx.workspace.git.last_change(f"apps/{name}").sha for name in ("hellok8s", "shop")}
     images = {name: f"127.0.0.1:15000/{name}:{tag}@{DIGEST_GOOD}" for name, tag in tags.items()}
     assert every.text() == f"hellok8s {images['hellok8s']}\nshop {images['shop']}"
     assert every.to_json() == {"images": images}

@@ -119,6 +119,10 @@ def test_serve_answers_and_refreshes_from_git(story, tmp_path):
         assert '<meta http-equiv="refresh" content="1">' in first and story.releases["F"] in first
         assert httpx.get(f"http://127.0.0.1:{port}/assets/chart.umd.min.js").status_code == 200
         assert httpx.get(f"http://127.0.0.1:{port}/nope").status_code == 404
+        # DNS rebinding: a page of another site whose name now resolves to 127.0.0.1 gets nothing
+        rebound = httpx.get(f"http://127.0.0.1:{port}/data.json", headers={"Host": f"evil.example:{port}"})
+        assert rebound.status_code == 421 and "release" not in rebound.text
+        assert httpx.get(f"http://localhost:{port}/").status_code == 200
         ctx, _, registry = fake_context(work, [])
         (work / "apps/hellok8s/config/dev.env").write_text("MESSAGE=seventh edition\nDB_URL=postgres://db\n")
         ctx.workspace.git.repo.git.commit("-qam", "seventh edition")

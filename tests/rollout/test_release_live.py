@@ -39,7 +39,7 @@ def test_build_prints_a_pinned_ref_the_registry_confirms(ship_repo, registry):
     result = ship("build", "hellok8s", "--output", "json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    head = git.Repo(work).git.rev_list("-1", "HEAD", "--", "apps/hellok8s")[:7]
+    head = git.Repo(work).git.rev_list("-1", "HEAD", "--", "apps/hellok8s")  # the full sha
     assert out["image"] == f"{registry}/hellok8s:{head}@{out['digest']}"
     assert out["built"] is True
     manifest = httpx.get(f"http://{registry}/v2/hellok8s/manifests/{out['digest']}",
@@ -65,6 +65,7 @@ def test_release_no_sync_commits_and_pushes_a_pinned_overlay(ship_repo, kubeconf
     cfg = work / "ship.yaml"
     cfg.write_text(cfg.read_text().replace("namespace: hellok8s-dev", f"namespace: {namespace}"))
     git.Repo(work).git.commit("-am", "dev namespace for this test")
+    git.Repo(work).git.push("origin", "HEAD:main")  # ship pushes only its own commits
     result = ship("release", "dev", "hellok8s", "--no-sync", "--output", "json")
     assert result.exit_code == 0, result.output
     rel = json.loads(result.stdout)["release"]

@@ -335,7 +335,7 @@ def test_sync_diff_and_status_work_under_the_least_privilege_role(released, tmp_
     work, _, ns, _ = released
     admin = Cluster()
     admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, force=True)
-    for obj in rbac.deployer_objects(ns):
+    for obj in rbac.deployer_objects(ns, environment="dev", secrets=["hellok8s-secrets"]):
         admin.apply(obj, force=True)
     token = admin.request("POST", f"/api/v1/namespaces/{ns}/serviceaccounts/ship-deployer/token",
                           body={"spec": {"expirationSeconds": 3600}}, what="token")["status"]["token"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline import names
 from pipeline.kube.health.model import Health, HealthCode, _condition, _int, subject
 
 # Waiting reasons from which a container does not recover without a change to the pod spec,
@@ -60,7 +61,7 @@ def assess_pod(obj: dict[str, Any], max_restarts: int = 3) -> Health:
         if waiting.get("reason") in _FATAL_WAITING:
             line = f"{label} {cs.get('name')}: {waiting['reason']}"
             if waiting.get("message"):
-                line += f" ({waiting['message']})"
+                line += f" ({names.one_line(waiting['message'])})"
             if _int(cs.get("restartCount")):
                 line += f" after {_restarts(_int(cs.get('restartCount')))}"
             stuck.append((waiting["reason"], line))
@@ -91,7 +92,7 @@ def assess_pod(obj: dict[str, Any], max_restarts: int = 3) -> Health:
         # (e.g. "0/3 nodes are available: insufficient cpu"); that is what a user needs.
         for cond in status.get("conditions") or []:
             if cond.get("status") == "False" and cond.get("message"):
-                line += f": {cond['message']}"
+                line += f": {names.one_line(cond['message'])}"
                 break
         return health(HealthCode.PROGRESSING, line, "NotReady")
     return health(HealthCode.UNKNOWN, f"phase {phase or 'not reported'}")
@@ -99,11 +100,11 @@ def assess_pod(obj: dict[str, Any], max_restarts: int = 3) -> Health:
 
 def _failure(status: dict[str, Any], containers: list[tuple[str, dict[str, Any]]]) -> str:
     if status.get("message"):
-        return f"failed: {status['message']}"
+        return f"failed: {names.one_line(status['message'])}"
     for label, cs in containers:
         term = (cs.get("state") or {}).get("terminated") or {}
         if term.get("exitCode"):
-            detail = term.get("message") or term.get("reason") or "error"
+            detail = names.one_line(term.get("message") or term.get("reason") or "error")
             return f"failed: {label} {cs.get('name')} exited {term['exitCode']} ({detail})"
     return "failed"
 

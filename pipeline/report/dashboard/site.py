@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from importlib import resources
 from pathlib import Path
 
+from pipeline import paths
 from pipeline.errors import ConfigError
 from pipeline.progress import Progress, quiet
 from pipeline.report.dashboard.model import Board
@@ -33,8 +34,14 @@ def asset(name: str) -> bytes:
     return resources.files("pipeline.report.dashboard").joinpath("assets", name).read_bytes()
 
 
-def write(out: Path, board: Board) -> list[Path]:
-    """Write the site into `out` (created if needed; ship's files in it are replaced)."""
+def site_files() -> list[str]:
+    return ["index.html", "data.json", ".nojekyll", *[f"assets/{name}" for name in FILES]]
+
+
+def write(out: Path, board: Board, force: bool = False) -> list[Path]:
+    """Write the site into `out` (created if needed; ship's files in it are replaced). Refused when
+    `out` is a symlink or holds one, or holds files ship did not write (unless `force`)."""
+    paths.output_folder(out, site_files(), force)
     (out / "assets").mkdir(parents=True, exist_ok=True)
     written = [out / "index.html", out / "data.json", out / ".nojekyll"]
     written[0].write_text(render(board))
@@ -68,11 +75,26 @@ class Live:
         self.progress(f"page built from {head[:7] or 'an empty repository'}: {board.cluster_note}")
 
 
+def allowed_hosts(port: int) -> set[str]:
+    return {f"127.0.0.1:{port}", f"localhost:{port}"}
+
+
 def handler(live: Live) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "ship-serve"
 
         def do_GET(self) -> None:
+            # A page on another site may point its own name at 127.0.0.1 (DNS rebinding) and read
+            # this one: only requests that name this very address are answered.
+            port = int(self.server.server_address[1])  # type: ignore[index]
+            if self.headers.get("Host", "") not in allowed_hosts(port):
+                body = b"unknown Host header\n"
+                self.send_response(421)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             path = self.path.split("?", 1)[0]
             if path in ("/", "/index.html", "/data.json"):
                 live.refresh()

@@ -15,7 +15,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from pipeline import config
+from pipeline import config, names, paths
 from pipeline.config import App, ShipConfig
 from pipeline.errors import ConfigError, GitError, RenderError, ShipError
 from pipeline.gitops import yamlsafe
@@ -69,9 +69,11 @@ def _rendered(folder: Path, display: str) -> list[dict]:
 def _env_file(root: Path, app: App | None, env: str) -> dict[str, str]:
     if app is None:
         return {}
-    path = root / app.path / app.config / f"{env}.env"
+    rel = app.path / app.config / f"{env}.env"
     try:
-        return parse_env_file(path.read_text(), str(app.path / app.config / f"{env}.env")) if path.is_file() else {}
+        return parse_env_file(paths.read_text(root, rel, cap=names.MAX_CONFIG_BYTES), str(rel))
+    except FileNotFoundError:
+        return {}
     except ConfigError:
         return {}  # reported by the head's own check below when it is the head's
 

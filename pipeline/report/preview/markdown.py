@@ -9,6 +9,7 @@ the model holds none.
 from __future__ import annotations
 
 from pipeline import names
+from pipeline.report import mdtext
 from pipeline.report.preview.changes import Change, ObjectChange
 from pipeline.report.preview.model import AppPreview, EnvironmentPreview, Preview
 
@@ -19,10 +20,7 @@ def code(text: str) -> str:
     """An inline code span that survives backticks and table pipes; long values cut short."""
     if not text:
         return "_(none)_"
-    text = text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 1] + "…"
-    fence = "``" if "`" in text else "`"
-    pad = " " if fence == "``" else ""
-    return f"{fence}{pad}{text}{pad}{fence}".replace("|", "\\|")
+    return mdtext.code(text, MAX_VALUE)
 
 
 def short_image(ref: str) -> str:
@@ -70,7 +68,7 @@ def _values_table(changes: tuple[Change, ...]) -> list[str]:
 def _environment(e: EnvironmentPreview, p: Preview) -> list[str]:
     out = ["", f"#### {e.environment}"]
     if e.error:
-        out += ["", f"**{code(e.overlay)} does not render** in the {p.head}: {e.error}"]
+        out += ["", f"**{code(e.overlay)} does not render** in the {p.head}: {mdtext.text(e.error)}"]
     if e.objects:
         out += ["", f"**Overlay {code(e.overlay)}**: what `ship sync {e.environment}` would apply differently", ""]
         for o in e.objects:
@@ -97,10 +95,10 @@ def _app(a: AppPreview) -> list[str]:
 
 
 def markdown(p: Preview, title: str = "ship preview") -> str:
-    out = [f"### {title}: {code(p.base)} → {p.head}", "",
+    out = [f"### {mdtext.text(title)}: {code(p.base)} → {p.head}", "",
            f"Every environment overlay rendered with kustomize at {code(p.base_sha[:7])} (the merge base with "
            f"{code(p.base)}) and in the {p.head}; no cluster was asked. Secret values are never shown."]
-    out += [f"> **Warning**: {w}" for w in p.warnings]
+    out += [f"> **Warning**: {mdtext.text(w)}" for w in p.warnings]
     if not p.changed:
         return "\n".join([*out, "", "**No change** to any environment or app."]) + "\n"
     out += ["", "| Environment | Overlay (what `ship sync` applies) | Next release (from apps/) |", "|---|---|---|"]
