@@ -58,7 +58,10 @@ class AppInputs:
                 if path.suffix not in (".yaml", ".yml", ".json"):
                     continue
                 try:
-                    docs = yamlsafe.loads_all(paths.read_text(self.root, path), str(path.relative_to(self.root)))
+                    text = paths.read_text(self.root, path)  # read guarded: no symlink out of the repository, size capped
+                    if "Secret" not in text:
+                        continue  # cannot hold one: parsing every manifest was most of a no-op sync's own time
+                    docs = yamlsafe.loads_all(text, str(path.relative_to(self.root)))
                 except (ConfigError, UnicodeDecodeError):
                     continue  # not a manifest; kustomize reports it if it matters
                 if any(isinstance(d, dict) and d.get("kind") == "Secret" and (d.get("data") or d.get("stringData"))

@@ -51,7 +51,8 @@ class Workspace(AppInputs):
         digest = hashlib.sha256(str(folder).encode())
         for base in inputs:
             for path in paths.regular_files(self.root, base, strict=False):
-                digest.update(str(path).encode() + b"\0" + paths.read_bytes(self.root, path) + b"\0")
+                with path.open("rb") as f:  # an app's build output (bin/…) may be larger than ship reads: chunks
+                    digest.update(str(path).encode() + b"\0" + hashlib.file_digest(f, "sha256").digest())
         key = digest.hexdigest()
         if key not in self._rendered:
             self._rendered[key] = render(self.root / folder, str(folder))
