@@ -51,7 +51,9 @@ class Workspace(AppInputs):
         digest = hashlib.sha256(str(folder).encode())
         for base in inputs:
             for path in paths.regular_files(self.root, base, strict=False):
-                digest.update(str(path).encode() + b"\0" + paths.read_bytes(self.root, path) + b"\0")
+                digest.update(str(path).encode() + b"\0")
+                paths.hash_into(digest, self.root, path)
+                digest.update(b"\0")
         key = digest.hexdigest()
         if key not in self._rendered:
             self._rendered[key] = render(self.root / folder, str(folder))
