@@ -27,6 +27,7 @@ if [ -f "$SHIP_STATE/kubernetes.cluster" ]; then  # only a cluster this state fo
   rm -f "$SHIP_STATE/kubernetes.cluster"
 fi
 stop_pid podman
+"$here/private-registry.sh" down
 stop_pid registry
 if [ -f "$SHIP_STATE/registry.data" ]; then
   rm -rf "$(cat "$SHIP_STATE/registry.data")" "$SHIP_STATE/registry.data"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts ship's local parts on 127.0.0.1, or reuses the ones already running:
 #   registry    a registry (Debian docker-registry)
+#   private     private registries with TLS from a CA of the lab's, token auth and Basic auth
+#               (hack/private-registry.sh); the build engine and the real node trust the CA
 #   engine      a Docker-API build engine (podman system service)
 #   kubernetes  a control plane run by kwokctl's binary runtime with 3 KWOK nodes and the
 #               Gateway API CRDs
@@ -8,7 +10,8 @@
 #   gateway     Traefik as the Gateway API data plane: GatewayClass traefik, Gateway
 #               ship-system/ship-gateway, its listener on 127.0.0.1:$SHIP_GATEWAY_PORT
 #   prometheus  Debian's Prometheus scraping the real node's pods every 2s (found by
-#               hack/realnode/pod_sd.py: Debian's build has no Kubernetes discovery)
+#               hack/realnode/pod_sd.py: Debian's build has no Kubernetes discovery), and Traefik's
+#               /metrics: users' requests and latencies per backend Service
 #   second      only with SHIP_SECOND_CLUSTER=1 (or named): a second kwokctl cluster on
 #               127.0.0.1:$SHIP_SECOND_KUBE_PORT with 2 KWOK nodes, no real node, gateway or CRDs;
 #               its context ($SHIP_SECOND_NAME, default ship-second) is added to the first
@@ -17,15 +20,17 @@
 # and are left out with SHIP_REAL_NODE=0. Safe to run twice, and after a crash that left stale
 # pid files; a recreated cluster brings the node, the gateway and Prometheus along with it.
 # Prints export lines last: SHIP_REGISTRY, DOCKER_HOST, KUBECONFIG, and with the real node
-# SHIP_REAL_NODE_NAME, SHIP_GATEWAY (a canary policy's `gateway:`), SHIP_GATEWAY_URL and
-# SHIP_PROMETHEUS_URL, and with the second cluster SHIP_SECOND_CONTEXT.
+# SHIP_REAL_NODE_NAME, SHIP_GATEWAY (a canary policy's `gateway:`), SHIP_GATEWAY_URL, SHIP_GATEWAY_METRICS_URL and
+# SHIP_PROMETHEUS_URL, and with the second cluster SHIP_SECOND_CONTEXT; the private registries:
+# SHIP_PRIVATE_REGISTRY (token auth), SHIP_BASIC_REGISTRY (Basic), SHIP_PRIVATE_REGISTRY_CA and
+# SHIP_PRIVATE_REGISTRY_USERNAME/_PASSWORD (SHIP_PRIVATE_REGISTRIES=0 leaves them out).
 # Usage: hack/cluster-up.sh [PART...]   (default: all but second; without node, gateway and
 # prometheus if SHIP_REAL_NODE=0; with second if SHIP_SECOND_CLUSTER=1)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 parts=("$@")
 if [ ${#parts[@]} -eq 0 ]; then
-  parts=(registry engine kubernetes)
+  parts=(registry private engine kubernetes)
   [ "$SHIP_REAL_NODE" = 0 ] || parts+=(node gateway prometheus)
   [ "$SHIP_SECOND_CLUSTER" != 1 ] || parts+=(second)
 fi
@@ -34,6 +39,9 @@ want() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 # the second cluster's context goes into the first one's kubeconfig.
 if want node || want gateway || want prometheus || want second; then parts+=(kubernetes); fi
 if want node; then parts+=(registry); fi
+# The node trusts the private registries' CA, made by the part `private` (after the engine's
+# certs.d exists: podman reads it at each push).
+if want node && [ "$SHIP_PRIVATE_REGISTRIES" != 0 ]; then parts+=(private); fi
 
 want registry && { command -v docker-registry >/dev/null || die "missing Debian package docker-registry (run 'make deps' as root)"; }
 want engine && { command -v podman >/dev/null || die "missing Debian package podman (run 'make deps' as root)"; }
@@ -345,13 +353,25 @@ token_of() {
   die "the token controller did not fill Secret $SHIP_GATEWAY_NAMESPACE/$1-token within 20s"
 }
 
-# fresh NAME SUM: the daemon NAME runs and was started for SUM (its configuration and its
-# token, which is new with a recreated cluster); otherwise it is stopped, and the caller starts
-# it again.
+# fresh NAME SUM [ADDED]: the daemon NAME runs and was started for SUM (its configuration and
+# its token, which is new with a recreated cluster) and ADDED (what was added to it later: the
+# gateway's metrics and their scrape); otherwise it is stopped, and the caller starts it again.
+# ADDED is checked on its own (NAME.added: ADDED and the pid it started), so a daemon an older
+# cluster-up.sh started restarts once for it, and that older script, which knows SUM only, then
+# leaves it running instead of restarting it back.
 fresh() {
-  if pid_alive "$1" && [ "$(cat "$SHIP_STATE/$1.sum" 2>/dev/null)" = "$2" ]; then return 0; fi
+  if pid_alive "$1" && [ "$(cat "$SHIP_STATE/$1.sum" 2>/dev/null)" = "$2" ] \
+     && { [ -z "${3:-}" ] || [ "$(cat "$SHIP_STATE/$1.added" 2>/dev/null)" = "$3 $(cat "$SHIP_STATE/$1.pid")" ]; }; then
+    return 0
+  fi
   stop_pid "$1"
   return 1
+}
+
+# started NAME SUM ADDED: record what the daemon NAME just started with (see fresh).
+started() {
+  echo "$2" > "$SHIP_STATE/$1.sum"
+  echo "$3 $(cat "$SHIP_STATE/$1.pid")" > "$SHIP_STATE/$1.added"
 }
 
 start_gateway() {
@@ -368,17 +388,25 @@ start_gateway() {
     # The Gateway's status.addresses: where its listener really is.
     --providers.kubernetesgateway.statusAddress.ip=127.0.0.1
   )
-  local token sum
+  # Users' requests per backend Service (service="NS-NAME-http-PORT@kubernetesgateway") by code, and
+  # their latency histogram, on the admin entrypoint's /metrics, scraped by the lab's Prometheus:
+  # what a canary's traffic input reads (pipeline/rollout/counters.py).
+  local metrics=(
+    --metrics.prometheus=true --metrics.prometheus.entryPoint=traefik --metrics.prometheus.addServicesLabels=true
+    --metrics.prometheus.buckets=0.05,0.1,0.25,0.5,1,2.5,5
+  )
+  local token sum added
   token=$(token_of traefik)
   sum=$(echo "$token ${args[*]}" | sha256sum | cut -c1-16)
-  if ! fresh traefik "$sum"; then
+  added=$(echo "${metrics[*]}" | sha256sum | cut -c1-16)
+  if ! fresh traefik "$sum" "$added"; then
     local port
     for port in "$SHIP_GATEWAY_PORT" "$SHIP_GATEWAY_ADMIN_PORT"; do
       port_busy "$port" && die "port 127.0.0.1:$port for the gateway (Traefik) is busy (set SHIP_GATEWAY_PORT / SHIP_GATEWAY_ADMIN_PORT)"
     done
     (umask 077; printf '%s' "$token" > "$dir/token")  # no newline: Traefik sends the file as it is
-    start_daemon traefik "$BIN/traefik-$TRAEFIK_VERSION" "${args[@]}"
-    echo "$sum" > "$SHIP_STATE/traefik.sum"
+    start_daemon traefik "$BIN/traefik-$TRAEFIK_VERSION" "${args[@]}" "${metrics[@]}"
+    started traefik "$sum" "$added"
     wait_for "Traefik on 127.0.0.1:$SHIP_GATEWAY_ADMIN_PORT" 30 curl -fsS "http://127.0.0.1:$SHIP_GATEWAY_ADMIN_PORT/ping"
     log "gateway (Traefik $TRAEFIK_VERSION) up on 127.0.0.1:$SHIP_GATEWAY_PORT"
   fi
@@ -422,12 +450,19 @@ scrape_configs:
   - {source_labels: [__meta_kubernetes_pod_container_name], target_label: container}
 YML
   sum=$(sha256sum < "$dir/prometheus.yml.new" | cut -c1-16)
-  if ! fresh prometheus "$sum"; then
+  # The gateway's own counters of users' requests, per backend Service (Traefik's /metrics).
+  local gateway_job=""
+  want gateway && gateway_job="- job_name: traefik
+  static_configs:
+  - {targets: [\"127.0.0.1:$SHIP_GATEWAY_ADMIN_PORT\"]}"
+  local added; added=$(echo "$gateway_job" | sha256sum | cut -c1-16)
+  if ! fresh prometheus "$sum" "$added"; then
     port_busy "$SHIP_PROMETHEUS_PORT" && die "port 127.0.0.1:$SHIP_PROMETHEUS_PORT for Prometheus is busy (set SHIP_PROMETHEUS_PORT)"
+    [ -z "$gateway_job" ] || echo "$gateway_job" >> "$dir/prometheus.yml.new"
     mv "$dir/prometheus.yml.new" "$dir/prometheus.yml"
     start_daemon prometheus prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
       --storage.tsdb.retention.time=6h --web.listen-address="127.0.0.1:$SHIP_PROMETHEUS_PORT"
-    echo "$sum" > "$SHIP_STATE/prometheus.sum"
+    started prometheus "$sum" "$added"
     wait_for "Prometheus on 127.0.0.1:$SHIP_PROMETHEUS_PORT" 60 curl -fsS "http://127.0.0.1:$SHIP_PROMETHEUS_PORT/-/ready"
     log "Prometheus up on 127.0.0.1:$SHIP_PROMETHEUS_PORT, scraping the pods of node $SHIP_NODE_NAME"
   fi
@@ -435,6 +470,7 @@ YML
 }
 
 if want registry; then start_registry; echo "export SHIP_REGISTRY=127.0.0.1:$SHIP_REGISTRY_PORT"; fi
+if want private && [ "$SHIP_PRIVATE_REGISTRIES" != 0 ]; then "$here/private-registry.sh" up; fi
 if want engine; then start_podman; echo "export DOCKER_HOST=unix://$PODMAN_SOCK"; fi
 if want kubernetes; then start_kubernetes; setup_kubernetes; echo "export KUBECONFIG=$KUBECONFIG_PATH"; fi
 if want node; then
@@ -446,6 +482,7 @@ if want gateway; then
   start_gateway
   echo "export SHIP_GATEWAY=$SHIP_GATEWAY_NAMESPACE/$SHIP_GATEWAY_NAME"
   echo "export SHIP_GATEWAY_URL=http://127.0.0.1:$SHIP_GATEWAY_PORT"
+  echo "export SHIP_GATEWAY_METRICS_URL=http://127.0.0.1:$SHIP_GATEWAY_ADMIN_PORT/metrics"
 fi
 if want prometheus; then start_prometheus; echo "export SHIP_PROMETHEUS_URL=http://127.0.0.1:$SHIP_PROMETHEUS_PORT"; fi
 if want second; then start_second; echo "export SHIP_SECOND_CONTEXT=$SHIP_SECOND_NAME"; fi

@@ -5,10 +5,11 @@
 # skips them): containerd and runc (the container runtime), containernetworking-plugins (the CNI
 # bridge), iptables, nftables and conntrack (kube-proxy; nft finds the empty tables iptables-nft
 # leaves behind), gcc and libc6-dev (a static pause binary),
-# openssl (the node's client certificates); chromium (headless, for the dashboard tests).
+# openssl (the node's client certificates, the private registries' CA), apache2-utils (htpasswd for
+# the Basic-auth registry); chromium (headless, for the dashboard tests).
 # Needs root for apt.
 set -euo pipefail
-packages=(podman docker-registry curl git prometheus chromium)
+packages=(podman docker-registry curl git prometheus chromium openssl apache2-utils)
 if [ "${SHIP_REAL_NODE:-1}" != 0 ]; then
   packages+=(containerd runc containernetworking-plugins iptables nftables conntrack gcc libc6-dev openssl)
 fi

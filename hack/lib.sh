@@ -115,3 +115,10 @@ wait_for() {
     sleep 0.3
   done
 }
+# The private registries (the part `private`): TLS from a CA of their own ($SHIP_STATE/private/ca.crt),
+# one with token auth (its issuer on the third port), one with htpasswd Basic auth.
+SHIP_PRIVATE_REGISTRIES=${SHIP_PRIVATE_REGISTRIES:-1}  # 0: no private registries
+SHIP_PRIVATE_REGISTRY_PORT=${SHIP_PRIVATE_REGISTRY_PORT:-15443}
+SHIP_BASIC_REGISTRY_PORT=${SHIP_BASIC_REGISTRY_PORT:-15444}
+SHIP_TOKEN_ISSUER_PORT=${SHIP_TOKEN_ISSUER_PORT:-15445}
+PRIVATE_DIR="$SHIP_STATE/private"

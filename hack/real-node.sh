@@ -136,6 +136,23 @@ TOML
   wait_for "containerd" 30 ctr --address "$CTR_SOCK" version
 }
 
+# The private registries (hack/private-registry.sh) serve TLS from the lab's CA: containerd reads
+# certs.d at each pull, so this needs no restart. The pull secret a sync makes brings the login.
+trust_private_registries() {
+  local c="$NODE_DIR/containerd" port host
+  [ -f "$PRIVATE_DIR/ca.crt" ] || return 0
+  for port in "$SHIP_PRIVATE_REGISTRY_PORT" "$SHIP_BASIC_REGISTRY_PORT"; do
+    host="127.0.0.1:$port"
+    mkdir -p "$c/certs.d/$host"
+    cat > "$c/certs.d/$host/hosts.toml" <<TOML
+server = "https://$host"
+[host."https://$host"]
+  capabilities = ["pull", "resolve"]
+  ca = "$PRIVATE_DIR/ca.crt"
+TOML
+  done
+}
+
 # kubeconfig_for NAME CN O: a client certificate from the cluster's CA, in a kubeconfig.
 kubeconfig_for() {
   local n=$1 cn=$2 o=$3 d="$NODE_DIR/pki"
@@ -240,6 +257,7 @@ cmd_up() {
   up_network
   push_pause
   up_containerd
+  trust_private_registries
   up_kubelet
   up_kube_proxy
   wait_for "node $SHIP_NODE_NAME Ready" 120 node_ready

@@ -5,4 +5,15 @@ git; the cluster is reconciled from git with server-side apply, gated on health,
 dev -> uat -> prod (with a canary) and rolled back automatically when gates fail.
 """
 
+import sys
+import types
+
 __version__ = "0.1.0"
+
+# httpx imports its own command line (httpx._main) whenever click is installed, and with it
+# rich and pygments: a fifth of a second at every start of a command that talks to a cluster,
+# for a CLI ship never runs. A stand-in is registered before httpx is first imported.
+if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
+    _stand_in = types.ModuleType("httpx._main", "httpx's command line, not loaded by ship (see pipeline/__init__.py)")
+    _stand_in.main = lambda *args, **kwargs: sys.exit("httpx's command line is not available inside ship")  # type: ignore[attr-defined]
+    sys.modules["httpx._main"] = _stand_in

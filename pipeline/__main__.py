@@ -1,5 +1,5 @@
 """`python -m pipeline` runs the ship CLI."""
 
-from pipeline.cli import main
+from pipeline.entry import main
 
 main()

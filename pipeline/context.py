@@ -8,6 +8,7 @@ lazily, once each: one cluster client per kube context, however many environment
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,10 +17,13 @@ import httpx
 
 from pipeline.clock import Clock
 from pipeline.config import Environment, ShipConfig
+from pipeline.errors import ShipError
 from pipeline.gitops.workspace import Workspace
+from pipeline.image.credentials import Credentials
 from pipeline.image.registry import Registry
 from pipeline.image.signing import Cosign
 from pipeline.kube.client import Cluster
+from pipeline.kube.lock import LockOptions
 from pipeline.progress import Progress, quiet
 
 
@@ -33,21 +37,38 @@ class Context:
     open_http: Callable[[], httpx.Client] = lambda: httpx.Client(timeout=10.0, follow_redirects=False)  # analysis
     open_signer: Callable[[], Cosign] = Cosign  # signs and verifies image digests
     clock: Clock = field(default_factory=Clock)
+    credentials: Credentials = field(default_factory=Credentials)  # registry logins: push, pull secrets, cosign
     progress: Progress = quiet
+    lock: LockOptions = field(default_factory=LockOptions)  # how long a command waits for an environment's lock
+    rehearsal: bool = False  # a --dry-run on a throwaway clone: a sync only dry-runs, nothing is applied or gated
     _clusters: dict[str | None, Cluster] = field(default_factory=dict)
+    _unreachable: dict[str | None, ShipError] = field(default_factory=dict)  # asked once per command
+    _connecting: dict[str | None, threading.Lock] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
     _registries: dict[str, Registry] = field(default_factory=dict)
     _engine: Any = None
     _http: httpx.Client | None = None
     _signer: Cosign | None = None
 
     def cluster(self, env: Environment) -> Cluster:
-        """The client for ENV's cluster, shared with every environment on the same context."""
-        if env.context not in self._clusters:
-            self._clusters[env.context] = self.connect(env)
-        return self._clusters[env.context]
+        """The client for ENV's cluster, shared with every environment on the same context; safe
+        from several threads (status asks every environment at once). A context that could not
+        be reached is not asked again in the same command."""
+        with self._guard:
+            lock = self._connecting.setdefault(env.context, threading.Lock())
+        with lock:
+            if env.context in self._unreachable:
+                raise self._unreachable[env.context]
+            if env.context not in self._clusters:
+                try:
+                    self._clusters[env.context] = self.connect(env)
+                except ShipError as exc:
+                    self._unreachable[env.context] = exc
+                    raise
+            return self._clusters[env.context]
 
     def registry(self, host: str | None = None) -> Registry:
-        host = host or self.config.registry
+        host = host or self.config.registry_host
         if host not in self._registries:
             self._registries[host] = self.open_registry(host)
         return self._registries[host]

@@ -65,6 +65,12 @@ def secret_name(app: str) -> str:
     return f"{app}-secrets"
 
 
+# The image pull secret (kubernetes.io/dockerconfigjson) a sync keeps in each environment's
+# namespace from the registry credentials of the run, and the pod specs name in imagePullSecrets;
+# one name, so the deployer's Role can allow exactly it (kube/rbac.py).
+PULL_SECRET = "ship-registry"
+
+
 SIGNING_KEY_VARIABLE = "SHIP_COSIGN_KEY"  # the cosign private key for `ship build`: a file path, or the PEM itself
 SIGNING_PASSWORD_VARIABLE = "COSIGN_PASSWORD"  # its password, read by cosign itself
 
@@ -97,6 +103,23 @@ def inside_repository(path: str) -> bool:
 
 
 PATH_RULE = "a relative path inside the repository"
+_HOST = re.compile(r"^(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?)(?:\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(?::\d{1,5})?$|^\[::1\](?::\d{1,5})?$")
+_PATH_PART = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+
+
+def split_registry(value: str) -> tuple[str, str]:
+    """`ghcr.io/acme` → (`ghcr.io`, `acme`): ship.yaml's `registry:` as host[:port] and a
+    repository prefix ("" when none). ValueError says what is wrong."""
+    if "://" in value:
+        raise ValueError(f"host[:port][/path] without a scheme (not {value!r})")
+    host, _, prefix = value.strip().strip("/").partition("/")
+    if not _HOST.match(host):
+        raise ValueError(f"host[:port][/path], a lowercase host name (not {value!r})")
+    if prefix and not all(_PATH_PART.match(part) for part in prefix.split("/")):
+        raise ValueError(f"host[:port][/path] with a lowercase path (not {value!r})")
+    return host, prefix
+
+
 MAX_CONFIG_BYTES = 1024 * 1024  # a ConfigMap holds at most 1 MiB; an app's config file may not be larger
 
 

@@ -145,4 +145,8 @@ def output_folder(out: Path, ours: Iterable[str], force: bool = False) -> Path:
                 raise ConfigError(f"{out}: holds {rel}, which ship did not write; pick an empty folder, or pass --force")
     elif out.exists():
         raise ConfigError(f"{out}: not a folder")
+    try:  # now, so that a path that cannot be a folder fails before any (slow) gathering
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot be created: {exc.strerror or exc}") from None
     return out

@@ -7,8 +7,12 @@ connection) and of Flux's backoff: 429 is retried for any request (API Priority 
 and registries refuse with it before acting on the request), honouring Retry-After; 5xx and a
 connection lost after the request went out only for idempotent requests (GET, HEAD, PUT,
 DELETE and server-side apply, whose repetition changes nothing); a connection that failed
-before anything was sent for any request. Waits grow exponentially with jitter and stop at a bounded total, so a dead server
-fails the command in `total` seconds, not never. `send` below is the thin loop that sleeps
+before anything was sent for any request. Except, with `fail_fast`, a refused connection or a
+host name that does not resolve: nothing listens there or the name is wrong, so the command
+fails at once, as kubectl does (the cluster client asks for this until the server first
+answers; after that a refused connection is a restart, and is retried). Waits grow
+exponentially with jitter and stop at a bounded total, so a dead server fails the command in
+`total` seconds, not never. `send` below is the thin loop that sleeps
 and re-sends; it decides nothing itself.
 """
 
@@ -18,6 +22,7 @@ import datetime as dt
 import email.utils
 import os
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,8 +115,22 @@ def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-def http_failure(value: httpx.Response | httpx.HTTPError) -> Outcome | None:
-    """How an httpx request failed, for `decide`; None for an answer to hand back as it is."""
+def unreachable(exc: BaseException | None) -> bool:
+    """A refused connection or an unknown host name, anywhere in the exception's chain."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (ConnectionRefusedError, socket.gaierror)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def http_failure(value: httpx.Response | httpx.HTTPError, *, fail_fast: bool = False) -> Outcome | None:
+    """How an httpx request failed, for `decide`; None for an answer to hand back as it is.
+    `fail_fast`: a refused connection or unknown host is final (see the module docstring)."""
+    if fail_fast and isinstance(value, httpx.ConnectError) and unreachable(value):
+        return None
     if isinstance(value, httpx.HTTPError):
         # Nothing was sent when no connection could be made (or none was free in the pool).
         unsent = isinstance(value, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -84,3 +85,38 @@ def test_failed_go_build_names_module_and_version(state, tmp_path):
     out = run([BUILD], env)
     assert out.returncode != 0
     assert "k8s.io/kubernetes@v1.34.999" in out.stderr
+
+
+@pytest.mark.registry
+def test_private_registries_start_once_come_back_after_a_crash_and_refuse_strangers(state):
+    ports = {key: str(free_port()) for key in ("SHIP_PRIVATE_REGISTRY_PORT", "SHIP_BASIC_REGISTRY_PORT",
+                                                "SHIP_TOKEN_ISSUER_PORT")}
+    env = {**state, **ports}
+    first = run([UP, "private"], env)
+    assert first.returncode == 0, first.stderr
+    exports = dict(line[len("export "):].split("=", 1) for line in first.stdout.splitlines() if line.startswith("export "))
+    host, ca = exports["SHIP_PRIVATE_REGISTRY"], exports["SHIP_PRIVATE_REGISTRY_CA"]
+    assert host == f"127.0.0.1:{ports['SHIP_PRIVATE_REGISTRY_PORT']}"
+    pid_file = Path(state["SHIP_STATE"]) / "private-registry.pid"
+    pid = int(pid_file.read_text())
+    assert run([UP, "private"], env).returncode == 0 and int(pid_file.read_text()) == pid  # reused
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    assert run([UP, "private"], env).returncode == 0 and int(pid_file.read_text()) != pid
+
+    tls = ssl.create_default_context(cafile=ca)
+    challenge = httpx.get(f"https://{host}/v2/team/x/manifests/1", verify=tls)
+    assert challenge.status_code == 401 and challenge.headers["WWW-Authenticate"].startswith("Bearer realm=")
+    realm = challenge.headers["WWW-Authenticate"].split('"')[1]
+    user, password = exports["SHIP_PRIVATE_REGISTRY_USERNAME"], exports["SHIP_PRIVATE_REGISTRY_PASSWORD"]
+    params = {"service": "ship-lab-registry", "scope": "repository:team/x:pull"}
+    assert httpx.get(realm, params=params, auth=(user, "wrong"), verify=tls).status_code == 401
+    token = httpx.get(realm, params=params, auth=(user, password), verify=tls).json()["token"]
+    # The registry itself verifies the issuer's JWT: a known token reaches the repository (404: empty).
+    assert httpx.get(f"https://{host}/v2/team/x/manifests/1", headers={"Authorization": f"Bearer {token}"},
+                     verify=tls).status_code == 404
+    basic = f"https://{exports['SHIP_BASIC_REGISTRY']}/v2/"
+    assert httpx.get(basic, auth=(user, password), verify=tls).status_code == 200
+    assert httpx.get(basic, auth=(user, "wrong"), verify=tls).status_code == 401
+    down = run([DOWN], env)
+    assert down.returncode == 0 and "stopped private-registry" in down.stderr

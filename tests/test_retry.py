@@ -181,3 +181,26 @@ def test_the_registry_retries_a_5xx(flaky):
         assert len(_Flaky.seen) == 3
     finally:
         _Flaky.status = 429
+
+
+def test_a_refused_connection_or_unknown_host_fails_fast_only_when_asked():
+    import socket
+
+    import httpx
+
+    from pipeline.retry import http_failure
+
+    def chained(cause: BaseException) -> httpx.ConnectError:
+        try:
+            try:
+                raise cause
+            except OSError as inner:
+                raise httpx.ConnectError(str(inner)) from inner
+        except httpx.ConnectError as exc:
+            return exc
+
+    refused, unknown = chained(ConnectionRefusedError(111, "Connection refused")), chained(socket.gaierror(-2, "Name or service not known"))
+    timeout = httpx.ConnectTimeout("timed out")
+    assert http_failure(refused, fail_fast=True) is None and http_failure(unknown, fail_fast=True) is None
+    assert http_failure(refused) == Outcome(None, sent=False)  # after the server answered once: a restart, retried
+    assert http_failure(timeout, fail_fast=True) == Outcome(None, sent=False)  # a timeout keeps its retries

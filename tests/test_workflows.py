@@ -51,7 +51,7 @@ def test_this_repositorys_workflows_are_what_ship_init_writes():
 
 def test_pipeline_shape_queues_per_environment_with_least_permissions():
     wf = yaml.safe_load((ROOT / ".github/workflows/pipeline.yml").read_text())
-    assert wf["permissions"] == {"contents": "write"}
+    assert wf["permissions"] == {"contents": "write", "packages": "write"}
     assert not any(p.startswith("environments") for p in wf[True]["push"]["paths"])  # ship's commits do not re-trigger
     assert list(wf["jobs"]) == ["changes", "build", "dev", "uat", "prod"]
     for env in ("dev", "uat", "prod"):
@@ -118,7 +118,7 @@ def test_pipeline_and_rollback_steps_run_against_the_local_parts(env_repo, local
     run = WorkflowRun(work, tmp_path, {
         "secrets.KUBECONFIG": Path(local_parts["KUBECONFIG"]).read_text(),
         "secrets.SHIP_SECRET_HELLOK8S_DB_PASSWORD": "from-a-github-secret",
-        "secrets.REGISTRY_USERNAME": "", "secrets.REGISTRY_PASSWORD": "",
+        "secrets.REGISTRY_USERNAME": "", "secrets.REGISTRY_PASSWORD": "", "secrets.GITHUB_TOKEN": "",
         "secrets.SHIP_COSIGN_KEY": private.read_text(), "secrets.COSIGN_PASSWORD": "",
         "vars.SHIP_REGISTRY": local_parts["SHIP_REGISTRY"],
         "github.actor": "octocat",
@@ -193,7 +193,7 @@ def test_pipeline_builds_the_changed_apps_as_a_matrix_and_releases_them_to_dev_i
     env = runner_env({})
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     context = {"secrets.KUBECONFIG": "", "secrets.SHIP_SECRET_HELLOK8S_DB_PASSWORD": "", "vars.SHIP_REGISTRY": "",
-               "secrets.REGISTRY_USERNAME": "", "secrets.REGISTRY_PASSWORD": "", "secrets.SHIP_COSIGN_KEY": "",
+               "secrets.REGISTRY_USERNAME": "", "secrets.REGISTRY_PASSWORD": "", "secrets.GITHUB_TOKEN": "", "secrets.SHIP_COSIGN_KEY": "",
                "secrets.COSIGN_PASSWORD": "", "github.actor": "octocat"}
     run = WorkflowRun(work, tmp_path, context, env)
     try:

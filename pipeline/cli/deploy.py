@@ -6,10 +6,7 @@ from typing import Optional
 
 import typer
 
-from pipeline.cli import Output, OutputOpt, app, run
-from pipeline.commands import deploy
-from pipeline.kube.apply import SyncOptions
-from pipeline.kube.lock import LockOptions
+from pipeline.cli import DryRunOpt, LockTimeoutOpt, NoWaitOpt, Output, OutputOpt, app, lock_wait, rehearse, run
 
 
 @app.command()
@@ -30,6 +27,8 @@ def build(
     Example: ship build hellok8s  →  127.0.0.1:15000/hellok8s:3f2a1bc@sha256:…
     Example: ship build --changed --list  →  {"app": ["hellok8s"]}
     """
+    from pipeline.commands import deploy
+
     run(lambda ctx: deploy.build(ctx, app_names, allow_dirty, key, changed=changed, list_only=list_only), output)
 
 
@@ -60,19 +59,31 @@ def release(
     reason: Optional[str] = ReasonOpt,
     allow_older: bool = typer.Option(False, "--allow-older",
                                      help="Release an image built from a commit older than ENV's current release."),
+    dry_run: bool = DryRunOpt,
+    no_wait: bool = NoWaitOpt,
+    lock_timeout: float = LockTimeoutOpt,
     output: Output = OutputOpt,
 ) -> None:
     """Write a pinned release of each APP into ENV's overlay in one commit, push it (then sync, and
     gate each app, rolling back on its own any that fails).
 
     Refused, before anything is written, when ENV is frozen (exit 75), or requires signed images
-    and one is not. Example: ship release dev hellok8s --no-sync; ship release dev web api
+    and one is not.
+    Example: ship release dev hellok8s --no-sync
+    Example: ship release dev web api
     """
+    from pipeline.commands import deploy
+
     why = override_reason(override_freeze, reason)
-    run(lambda ctx: deploy.release(ctx, env_name, app_names or [], images=image or [], sync=not no_sync,
-                                   push=not no_push,
-                                   allow_dirty=allow_dirty, allow_rejected=allow_rejected, override_freeze=why,
-                                   allow_older=allow_older), output)
+    if dry_run and not image:
+        raise typer.BadParameter("a dry run builds nothing: give the image with --image", param_hint="--dry-run")
+
+    def release_(ctx, rehearsal: bool = False):
+        return deploy.release(ctx, env_name, app_names or [], images=image or [], sync=not (no_sync or rehearsal),
+                              push=not (no_push or rehearsal), allow_dirty=allow_dirty, allow_rejected=allow_rejected,
+                              override_freeze=why, allow_older=allow_older)
+
+    rehearse([env_name], release_, output) if dry_run else run(release_, output, lock_wait=lock_wait(no_wait, lock_timeout))
 
 
 @app.command()
@@ -81,8 +92,8 @@ def sync(
     prune: bool = typer.Option(True, "--prune/--no-prune", help="Delete ship's objects that git no longer renders."),
     adopt: bool = typer.Option(False, "--adopt", help="Take over same-named objects ship does not manage yet."),
     force_conflicts: bool = typer.Option(False, "--force-conflicts", help="Take fields other field managers own."),
-    no_wait: bool = typer.Option(False, "--no-wait", help="Fail at once if another run holds the environment's lock."),
-    lock_timeout: float = typer.Option(120.0, "--lock-timeout", min=0, help="Seconds to wait for the environment's lock."),
+    no_wait: bool = NoWaitOpt,
+    lock_timeout: float = LockTimeoutOpt,
     no_gate: bool = typer.Option(False, "--no-gate", help="Apply and prune only; do not wait on the rollout."),
     output: Output = OutputOpt,
 ) -> None:
@@ -90,9 +101,11 @@ def sync(
 
     Example: ship sync dev  →  deployment.apps/hellok8s configured
     """
+    from pipeline.commands import deploy
+    from pipeline.kube.apply import SyncOptions
+
     options = SyncOptions(prune=prune, adopt=adopt, force_conflicts=force_conflicts)
-    lock = LockOptions(wait=0 if no_wait else lock_timeout)
-    run(lambda ctx: deploy.sync(ctx, env_name, options, lock, gate=not no_gate), output)
+    run(lambda ctx: deploy.sync(ctx, env_name, options, gate=not no_gate), output, lock_wait=lock_wait(no_wait, lock_timeout))
 
 
 @app.command()
@@ -111,6 +124,9 @@ def promote(
     no_sync: bool = typer.Option(False, "--no-sync", help="Only write, commit and push TO's overlay (no canary)."),
     override_freeze: bool = OverrideFreezeOpt,
     reason: Optional[str] = ReasonOpt,
+    dry_run: bool = DryRunOpt,
+    no_wait: bool = NoWaitOpt,
+    lock_timeout: float = LockTimeoutOpt,
     output: Output = OutputOpt,
 ) -> None:
     """Promote the releases healthy in FROM to TO (same image digests, TO's own config), as one unit:
@@ -118,12 +134,19 @@ def promote(
 
     Refused, before anything is written, when TO is frozen (exit 75), when an app is unhealthy in
     FROM, or when TO requires signed images and one is not.
-    Example: ship promote dev uat; ship promote uat prod web api --canary 10
+    Example: ship promote dev uat
+    Example: ship promote uat prod web api --canary 10
     """
+    from pipeline.commands import deploy
+
     why = override_reason(override_freeze, reason)
-    run(lambda ctx: deploy.promote(ctx, from_env, to_env, app_names or [], independent=independent,
-                                   sync=not no_sync, canary_weight=canary,
-                                   no_canary=no_canary, hold=hold, resume=resume, override_freeze=why), output)
+
+    def promote_(ctx, rehearsal: bool = False):
+        return deploy.promote(ctx, from_env, to_env, app_names or [], independent=independent,
+                              sync=not (no_sync or rehearsal), push=not rehearsal, canary_weight=canary,
+                              no_canary=no_canary, hold=hold, resume=resume, override_freeze=why)
+
+    rehearse([to_env], promote_, output) if dry_run else run(promote_, output, lock_wait=lock_wait(no_wait, lock_timeout))
 
 
 @app.command()
@@ -131,13 +154,18 @@ def abort(
     env_name: str = typer.Argument(..., metavar="ENV"),
     app_name: Optional[str] = typer.Argument(None, metavar="[APP]", help="Only this app's canary (default: all)."),
     reason: str = typer.Option("aborted by hand", "--reason", help="Why; recorded in git and the ledger."),
+    no_wait: bool = NoWaitOpt,
+    lock_timeout: float = LockTimeoutOpt,
     output: Output = OutputOpt,
 ) -> None:
     """Abort ENV's canaries: weight to 0, canaries removed, stables untouched, the releases rejected.
 
-    Example: ship abort prod --reason "latency looks off"; ship abort prod web
+    Example: ship abort prod --reason "latency looks off"
+    Example: ship abort prod web
     """
-    run(lambda ctx: deploy.abort(ctx, env_name, reason, app_name), output)
+    from pipeline.commands import deploy
+
+    run(lambda ctx: deploy.abort(ctx, env_name, reason, app_name), output, lock_wait=lock_wait(no_wait, lock_timeout))
 
 
 @app.command()
@@ -148,13 +176,22 @@ def rollback(
                                      "healthy one)."),
     every: bool = typer.Option(False, "--all", help="Every app of ENV back to its previous healthy release, in one commit."),
     reason: str = typer.Option("manual rollback", "--reason", help="Why; recorded in git and the ledger."),
+    dry_run: bool = DryRunOpt,
+    no_wait: bool = NoWaitOpt,
+    lock_timeout: float = LockTimeoutOpt,
     output: Output = OutputOpt,
 ) -> None:
     """Put an app of ENV back on an earlier release (re-applied, gated, recorded in git).
 
-    Example: ship rollback prod hellok8s --reason "checkout errors"; ship rollback prod --all
+    Example: ship rollback prod hellok8s --reason "checkout errors"
+    Example: ship rollback prod --all
     """
-    run(lambda ctx: deploy.rollback(ctx, env_name, app_name, to, reason, every), output)
+    from pipeline.commands import deploy
+
+    def rollback_(ctx, rehearsal: bool = False):
+        return deploy.rollback(ctx, env_name, app_name, to, reason, every)
+
+    rehearse([env_name], rollback_, output) if dry_run else run(rollback_, output, lock_wait=lock_wait(no_wait, lock_timeout))
 
 
 @app.command()
@@ -163,6 +200,9 @@ def retire(
     app_name: str = typer.Argument(..., metavar="APP"),
     reason: str = typer.Option("retired by hand", "--reason", help="Why; recorded in git."),
     no_sync: bool = typer.Option(False, "--no-sync", help="Only commit; the next sync removes the objects."),
+    dry_run: bool = DryRunOpt,
+    no_wait: bool = NoWaitOpt,
+    lock_timeout: float = LockTimeoutOpt,
     output: Output = OutputOpt,
 ) -> None:
     """Take APP out of ENV: its folder leaves the overlay in one commit, and a sync removes its
@@ -170,4 +210,9 @@ def retire(
 
     Example: ship retire dev shop --reason "merged into web"
     """
-    run(lambda ctx: deploy.retire(ctx, env_name, app_name, reason, sync=not no_sync), output)
+    from pipeline.commands import deploy
+
+    def retire_(ctx, rehearsal: bool = False):
+        return deploy.retire(ctx, env_name, app_name, reason, sync=not (no_sync or rehearsal))
+
+    rehearse([env_name], retire_, output) if dry_run else run(retire_, output, lock_wait=lock_wait(no_wait, lock_timeout))

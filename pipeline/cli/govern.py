@@ -6,8 +6,7 @@ from typing import Optional
 
 import typer
 
-from pipeline.cli import Output, OutputOpt, app, run
-from pipeline.commands import govern
+from pipeline.cli import DryRunOpt, Output, OutputOpt, app, rehearse, run
 
 
 @app.command()
@@ -16,6 +15,7 @@ def freeze(
     reason: str = typer.Option(..., "--reason", help="Why; recorded in git and named when a release is refused."),
     until: Optional[str] = typer.Option(None, "--until", metavar="TIME",
                                         help="Lift it by itself then: 2026-12-01T08:00+01:00 (no offset: UTC), or 4h, 2d."),
+    dry_run: bool = DryRunOpt,
     output: Output = OutputOpt,
 ) -> None:
     """Freeze ENV by hand (a commit): ship release and ship promote into it refuse, exit 75.
@@ -23,20 +23,31 @@ def freeze(
     Rollbacks and aborts still go through; --override-freeze --reason TEXT goes through, recorded.
     Example: ship freeze prod --reason "payment provider incident" --until 4h
     """
-    run(lambda ctx: govern.freeze(ctx, env_name, reason, until), output)
+    from pipeline.commands import govern
+
+    def freeze_(ctx, rehearsal: bool = False):
+        return govern.freeze(ctx, env_name, reason, until)
+
+    rehearse([], freeze_, output) if dry_run else run(freeze_, output)
 
 
 @app.command()
 def unfreeze(
     env_name: str = typer.Argument(..., metavar="ENV"),
     reason: str = typer.Option("", "--reason", help="Why; recorded in the commit."),
+    dry_run: bool = DryRunOpt,
     output: Output = OutputOpt,
 ) -> None:
     """Lift ENV's freeze by hand (a commit); ship.yaml's freeze windows still apply.
 
     Example: ship unfreeze prod
     """
-    run(lambda ctx: govern.unfreeze(ctx, env_name, reason), output)
+    from pipeline.commands import govern
+
+    def unfreeze_(ctx, rehearsal: bool = False):
+        return govern.unfreeze(ctx, env_name, reason)
+
+    rehearse([], unfreeze_, output) if dry_run else run(unfreeze_, output)
 
 
 @app.command()
@@ -45,4 +56,6 @@ def policy(env_name: str = typer.Argument(..., metavar="ENV"), output: Output = 
 
     Example: ship policy prod
     """
+    from pipeline.commands import govern
+
     run(lambda ctx: govern.policy(ctx, env_name), output)

@@ -1,17 +1,16 @@
-"""`ship diff | status | history | verify | summary | rbac | init | version`: commands that look,
-and the one that scaffolds."""
+"""`ship diff | status | history | verify | summary | rbac | init | version | completion`: commands
+that look, the one that scaffolds, and the shell's completion script."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from pipeline import __version__
-from pipeline.cli import Output, OutputOpt, app, fail, run, show
-from pipeline.commands import inspect
-from pipeline.errors import ShipError
+from pipeline.cli import Output, OutputOpt, app, guarded, run, show
 
 
 @app.command()
@@ -24,11 +23,13 @@ def version() -> None:
 def diff(env_name: str = typer.Argument(..., metavar="ENV"),
          app_name: Optional[str] = typer.Argument(None, metavar="[APP]", help="Only this app's objects."),
          output: Output = OutputOpt) -> None:
-    """Show what `ship sync ENV` would change (exit 0 in sync, 1 drift, 2 error).
+    """Show what `ship sync ENV` would change (exit 0 in sync, 3 drift, 1 error).
 
     Example: ship diff prod
     """
-    run(lambda ctx: inspect.diff(ctx, env_name, app_name), output, error_code=2)
+    from pipeline.commands import inspect
+
+    run(lambda ctx: inspect.diff(ctx, env_name, app_name), output)
 
 
 @app.command()
@@ -37,6 +38,8 @@ def status(env_name: Optional[str] = typer.Argument(None, metavar="[ENV]"), outp
 
     Example: ship status
     """
+    from pipeline.commands import inspect
+
     run(lambda ctx: inspect.status(ctx, env_name), output)
 
 
@@ -48,6 +51,8 @@ def history(env_name: str = typer.Argument(..., metavar="ENV"),
 
     Example: ship history prod
     """
+    from pipeline.commands import inspect
+
     run(lambda ctx: inspect.history(ctx, env_name, app_name), output)
 
 
@@ -59,6 +64,8 @@ def verify(env_name: str = typer.Argument(..., metavar="ENV"), output: Output = 
 
     Example: ship verify prod
     """
+    from pipeline.commands import inspect
+
     run(lambda ctx: inspect.verify(ctx, env_name), output)
 
 
@@ -68,23 +75,31 @@ def rbac(
     service_account: str = typer.Option("ship-deployer", "--service-account", help="The deployer's ServiceAccount."),
     sa_namespace: Optional[str] = typer.Option(None, "--service-account-namespace",
                                                help="Where the ServiceAccount lives (default: ENV's namespace)."),
+    output: Output = OutputOpt,
 ) -> None:
-    """Print the least-privilege ServiceAccount, Role and RoleBinding for deploying to ENV, and the
-    admission policies that refuse what RBAC cannot (token Secrets, externalIPs, privileged or
-    host-sharing pods, hostPath, other ServiceAccounts).
+    """Print the least-privilege ServiceAccount, Role and RoleBinding for deploying to ENV.
+
+    Also the Namespace's Pod Security labels and the admission policies that refuse what RBAC
+    cannot (token Secrets, externalIPs, privileged or host-sharing pods, hostPath, other
+    ServiceAccounts).
 
     Example: ship rbac prod | kubectl apply -f -
     """
-    run(lambda ctx: inspect.rbac(ctx, env_name, service_account, sa_namespace))
+    from pipeline.commands import inspect
+
+    run(lambda ctx: inspect.rbac(ctx, env_name, service_account, sa_namespace), output)
 
 
 @app.command()
-def summary(title: str = typer.Option("ship", "--title", help="The summary's heading.")) -> None:
+def summary(title: str = typer.Option("ship", "--title", help="The summary's heading."),
+            output: Output = OutputOpt) -> None:
     """Markdown for a GitHub job summary: what runs where, last outcomes, a Mermaid diagram.
 
     Example: ship summary >> "$GITHUB_STEP_SUMMARY"
     """
-    run(lambda ctx: inspect.summary(ctx, title))
+    from pipeline.commands import inspect
+
+    run(lambda ctx: inspect.summary(ctx, title), output)
 
 
 @app.command()
@@ -94,13 +109,31 @@ def init(
     port: int = typer.Option(8080, "--port", min=1, max=65535, help="The port your app listens on (for a new base)."),
     registry: str = typer.Option("127.0.0.1:15000", "--registry", help="Where images are pushed."),
     force: bool = typer.Option(False, "--force", help="Overwrite files that already exist."),
+    output: Output = OutputOpt,
 ) -> None:
     """Scaffold ship into this repository: ship.yaml, overlays, a kustomize base, RBAC, workflows.
 
     Example: ship init shop --port 8080
     """
-    try:
-        result = inspect.init(Path.cwd(), app_name, path, port, registry, force)
-    except ShipError as exc:
-        fail(exc)
-    show(result, Output.text)
+    from pipeline.commands import inspect
+
+    show(guarded(lambda: inspect.init(Path.cwd(), app_name, path, port, registry, force)), output)
+
+
+class Shell(str, Enum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+
+
+@app.command()
+def completion(shell: Shell = typer.Argument(..., metavar="SHELL", help="bash, zsh or fish.")) -> None:
+    """Print the shell's completion script for ship: commands, options, and values where known.
+
+    Example: ship completion bash > ~/.bash_completion.d/ship
+    Example: ship completion zsh > "${fpath[1]}/_ship"
+    Example: ship completion fish > ~/.config/fish/completions/ship.fish
+    """
+    from typer._completion_shared import get_completion_script
+
+    typer.echo(get_completion_script(prog_name="ship", complete_var="_SHIP_COMPLETE", shell=shell.value))

@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 
 from pipeline.cli import Output, OutputOpt, app, run
-from pipeline.commands import observe
 
 SinceOpt = typer.Option("30d", "--since", help="The window: a span (30d, 12w, 48h) or a date (2026-10-01), up to now.")
 
@@ -24,6 +23,8 @@ def metrics(
 
     Example: ship metrics prod --since 30d
     """
+    from pipeline.commands import observe
+
     run(lambda ctx: observe.metrics(ctx, env_name, since), output)
 
 
@@ -39,6 +40,8 @@ def preview(
 
     Example: ship preview --base main >> "$GITHUB_STEP_SUMMARY"
     """
+    from pipeline.commands import observe
+
     run(lambda ctx: observe.preview(ctx, base, title), output)
 
 
@@ -60,7 +63,9 @@ def dashboard(
 
     Example: ship dashboard --out site --live
     """
-    run(lambda ctx: observe.dashboard(ctx, out, live, since, commit_url, force), output)
+    from pipeline.commands import observe
+
+    run(lambda ctx: observe.dashboard(ctx, out, live, since, commit_url), output)
 
 
 @app.command()
@@ -70,9 +75,12 @@ def serve(
     git_only: bool = typer.Option(False, "--git-only", help="Do not ask the cluster; show what git knows."),
     since: str = typer.Option("90d", "--since", help="The metrics' window: a span (90d, 12w) or a date."),
     commit_url: Optional[str] = CommitUrlOpt,
+    output: Output = OutputOpt,
 ) -> None:
     """Serve the dashboard live on 127.0.0.1, rebuilt from git and the cluster as they change.
 
     Example: ship serve --port 8765
     """
-    run(lambda ctx: observe.serve(ctx, port, interval, not git_only, since, commit_url))
+    from pipeline.commands import observe
+
+    run(lambda ctx: observe.serve(ctx, port, interval, not git_only, since, commit_url), output)

@@ -19,7 +19,6 @@ from pipeline.image.build import BuildResult, Builds, build_app
 from pipeline.image.changed import Matrix, changed_apps
 from pipeline.image.registry import ImageRef
 from pipeline.kube.apply import SyncOptions, SyncResult
-from pipeline.kube.lock import LockOptions
 from pipeline.policy import guard
 from pipeline.policy.guard import Clearance
 from pipeline.rollout import canary, promotion
@@ -120,13 +119,12 @@ def _image_for(ctx: Context, app: App, image: str | None, allow_dirty: bool) -> 
     return build_app(ctx, app, allow_dirty=allow_dirty).image, source, source
 
 
-def sync(ctx: Context, env_name: str, options: SyncOptions = SyncOptions(), lock: LockOptions = LockOptions(),
-         gate: bool = True) -> SyncResult:
+def sync(ctx: Context, env_name: str, options: SyncOptions = SyncOptions(), gate: bool = True) -> SyncResult:
     """Apply ENV from git; then gate every app's current release (each rolled back on its own)."""
     env = ctx.config.env(env_name)
     if not options.dry_run:
         retiring.retire_removed(ctx, env)  # apps gone from ship.yaml leave ENV first
-    result = sync_environment(ctx, env, options, lock)
+    result = sync_environment(ctx, env, options)
     if gate and not options.dry_run:
         current = [(ctx.config.apps[n], rel) for n in ctx.workspace.apps_in(env) if n in ctx.config.apps
                    and (rel := ctx.workspace.current_release(env.slot(n))) is not None]

@@ -7,6 +7,7 @@ printed first and then ends the command with that error (verify's moved tags).
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Sequence
@@ -22,8 +23,10 @@ from pipeline.gitops.ledger import Entry
 from pipeline.image.verify import VerifiedImage, verify_images
 from pipeline.kube.rbac import admission_objects, deployer_objects, secret_names
 from pipeline.report import summary as summary_report
-from pipeline.report.status import EnvironmentStatus, environment_status, summary_line
+from pipeline.report.status import UNREACHABLE, EnvironmentStatus, git_status, live_status, summary_line
 from pipeline.rollout.sync import ObjectDiff, diff_environment
+
+DRIFT = 3  # ship diff's exit code when git and the cluster differ (the CLI's EXIT_CODES)
 
 
 def table_text(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]], width: int = 200) -> str:
@@ -45,7 +48,7 @@ class DiffResult:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.diffs else 0
+        return DRIFT if self.diffs else 0
 
     def to_json(self) -> dict:
         return {"environment": self.environment, "in_sync": not self.diffs, "objects": [d.to_json() for d in self.diffs]}
@@ -83,12 +86,29 @@ class StatusReport:
         return "\n".join(dict.fromkeys(lines))  # a freeze holds the environment: said once
 
     def notes(self) -> list[str]:
-        return list(dict.fromkeys(f"{r.environment}: {r.error}" for r in self.rows if r.error))
+        """Each environment's error once, named once (the error may name an environment already)."""
+        said: dict[str, str] = {}
+        for r in self.rows:
+            if r.error and r.environment not in said:
+                error = r.error
+                for name in {row.environment for row in self.rows}:
+                    error = error.removeprefix(f"{name}: ")
+                said[r.environment] = f"{r.environment}: {error}"
+        return list(said.values())
+
+    @property
+    def exit_code(self) -> int:
+        """1 when an environment's cluster could not be reached: the table is then partly unknown."""
+        return 1 if any(r.health_message == UNREACHABLE for r in self.rows) else 0
 
 
 def status(ctx: Context, env_name: str | None) -> StatusReport:
+    """Every environment (or ENV): git read in turn, the clusters asked all at once."""
     envs = [ctx.config.env(env_name)] if env_name else list(ctx.config.environments.values())
-    return StatusReport([row for e in envs for row in environment_status(ctx, e)])
+    from_git = [git_status(ctx, e) for e in envs]
+    with ThreadPoolExecutor(max_workers=max(1, len(envs))) as pool:
+        rows = pool.map(lambda pair: live_status(ctx, *pair), zip(envs, from_git))
+        return StatusReport([row for env_rows in rows for row in env_rows])
 
 
 @dataclass

@@ -90,7 +90,13 @@ class PreviewResult:
         return preview_markdown.markdown(self.preview, self.title)
 
     def notes(self) -> list[str]:
-        return [] if self.preview.changed else ["no change to any environment or app"]
+        broken = [f"{e.overlay} does not render: {e.error}" for e in self.preview.environments if e.error]
+        return broken or ([] if self.preview.changed else ["no change to any environment or app"])
+
+    @property
+    def exit_code(self) -> int:
+        """1 when an overlay of the change does not render, so a pull request's check fails."""
+        return 1 if any(e.error for e in self.preview.environments) else 0
 
 
 def preview(ctx: Context, base: str, title: str) -> PreviewResult:

@@ -12,21 +12,21 @@ from pathlib import Path
 
 from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, URL_PLACEHOLDERS, App, CanaryPolicy,
                                    CanaryStep, Environment, GateOptions, HttpCheck, Policy, PrometheusCheck, ShipConfig,
-                                   unknown_placeholders)
+                                   TRAFFIC_PROVIDERS, TrafficInput, unknown_placeholders)
 from pipeline.config.schema import parse, parse_duration
 from pipeline.errors import ConfigError
 from pipeline.gitops import yamlsafe
 
 __all__ = ["CONFIG_FILE", "REQUESTS_PER_ROUND", "ROUTERS", "URL_PLACEHOLDERS", "App", "CanaryPolicy", "CanaryStep",
-           "Environment", "GateOptions", "HttpCheck", "Policy", "PrometheusCheck", "ShipConfig", "find_root", "load", "parse",
-           "parse_duration", "unknown_placeholders"]
+           "Environment", "GateOptions", "HttpCheck", "Policy", "PrometheusCheck", "ShipConfig",
+           "TRAFFIC_PROVIDERS", "TrafficInput", "find_root", "load", "parse", "parse_duration", "unknown_placeholders"]
 
 
 def find_root(start: Path | None = None) -> Path:
     """The nearest folder holding ship.yaml, from `start` (default: the working directory) up."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / CONFIG_FILE).is_file():
+        if (folder / CONFIG_FILE).exists():  # a ship.yaml that cannot be read is said so, not passed by
             return folder
     raise ConfigError(f"no {CONFIG_FILE} in {here} or any folder above it (run ship from your repository)")
 

@@ -6,6 +6,7 @@ schema.py reads the file into these types.
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,12 +23,23 @@ URL_PLACEHOLDERS = ("namespace", "app", "service", "track")  # in analysis URLs;
 TAKEOVER_MANAGERS = ("kubectl", "kubectl-edit", "kubectl-client-side-apply", "kubectl-set", "kubectl-patch",
                      "kubectl-label", "kubectl-annotate", "kubectl-scale", "before-first-apply")
 REQUESTS_PER_ROUND = 40  # per track; what the canary judge needs over a 30 s bake (rollout/judge.py)
+TRAFFIC_PROVIDERS = ("traefik", "nginx", "prometheus")  # whose metrics count users' requests (rollout/counters.py)
 
 
 def unknown_placeholders(template: str) -> list[str]:
     """Placeholders in an analysis URL template that ship does not fill."""
     fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     return [f for f in fields if f not in URL_PLACEHOLDERS]
+
+
+def promql_placeholders(template: str) -> list[str]:
+    """Placeholders in a PromQL template: `{word}`; PromQL's own braces always hold a matcher."""
+    return re.findall(r"\{(\w+)\}", template)
+
+
+def fill_promql(template: str, context: dict[str, str]) -> str:
+    """The PromQL template with ship's placeholders filled, its own braces left alone."""
+    return re.sub(r"\{(\w+)\}", lambda m: context.get(m[1], m[0]), template)
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,21 @@ class PrometheusCheck:
 
 
 @dataclass(frozen=True)
+class TrafficInput:
+    """Users' requests, as the gateway counts them in Prometheus: each round, the increase of the
+    canary's and the stable's counters over the same window goes into the canary judge."""
+
+    provider: str  # traefik, nginx (built-in series), or prometheus (your own `requests` and `errors`)
+    prometheus: str  # Prometheus's base URL; a cluster Service's URL is reached through the API server
+    success_ratio: float = 0.95
+    max_latency_ms: float | None = 1000.0  # p95, from the gateway's latency histogram; None (and provider prometheus): not judged
+    requests: str | None = None  # provider prometheus: counters of every request, e.g. http_requests_total{service="{service}"}
+    errors: str | None = None  # provider prometheus: counters of the failed requests (5xx)
+    top_up: str | None = None  # URL template: when users sent the canary too few requests in a round, GET this for the rest
+    top_up_requests: int = REQUESTS_PER_ROUND  # per track and round: what users' requests are topped up to
+
+
+@dataclass(frozen=True)
 class CanaryStep:
     weight: int  # percent of traffic (or of pods, for router: replicas)
     bake: float  # seconds of analysis at this weight
@@ -81,6 +108,20 @@ class CanaryPolicy:
     ingress_class: str = "nginx"  # ingressClassName of the Ingresses (router: nginx)
     http: tuple[HttpCheck, ...] = ()
     prometheus: tuple[PrometheusCheck, ...] = ()
+    traffic: TrafficInput | None = None  # judge the canary on users' requests through the gateway
+    max_bake: float | None = None  # a step still undecided at the end of its bake goes on up to this; None: fails then
+
+    def urls(self) -> list[str]:
+        """The Prometheus URL templates the analysis queries once per round (not per track)."""
+        return [q.url for q in self.prometheus] + ([self.traffic.prometheus] if self.traffic else [])
+
+    def inputs(self) -> list[str]:
+        """What a canary here is judged on, in words (for ship policy and ship status)."""
+        said = [f"users' traffic through the gateway ({self.traffic.provider} metrics in Prometheus"
+                + (", topped up by synthetic GETs" if self.traffic.top_up else "") + ")"] if self.traffic else []
+        said += [f"synthetic HTTP GETs of {c.url}" for c in self.http]
+        said += [f"Prometheus query {q.query}" for q in self.prometheus]
+        return said or ["rollout and pod health only: no analysis"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +161,14 @@ class App:
 
 
 @dataclass(frozen=True)
+class RegistryOptions:
+    """How ship reaches its registry, beside its address (`registry: {url: …, ca_file: …}`)."""
+
+    insecure: bool = False  # plain HTTP or unverified TLS: a lab registry only; warned on every use
+    ca_file: str | None = None  # a private CA (PEM), relative to the repository root or absolute
+
+
+@dataclass(frozen=True)
 class Environment:
     """An environment: a namespace on a kube context, its overlay, where it promotes from."""
 
@@ -130,6 +179,7 @@ class Environment:
     gates: GateOptions = field(default_factory=GateOptions)
     canary: CanaryPolicy | None = None
     policy: Policy = field(default_factory=Policy)
+    pull_secret: bool = True  # keep Secret ship-registry (from the run's registry credentials) in the namespace
     pod_security: str = "restricted"  # Pod Security level labelled on the Namespace ship writes (names.POD_SECURITY_LEVELS)
     app: str | None = None  # set on one app's slot of the environment (`slot`); None: the whole environment
 
@@ -160,13 +210,22 @@ class Environment:
 @dataclass(frozen=True)
 class ShipConfig:
     root: Path
-    registry: str
+    registry: str  # host[:port][/path]: where images are pushed; a path is a repository prefix (ghcr.io/acme)
     apps: dict[str, App]
     environments: dict[str, Environment]
     source: str = CONFIG_FILE
     # Field managers whose fields a sync takes over and removes when git does not set them:
     # hand edits with kubectl (Flux's ssa does the same). ship.yaml: takeover_managers.
     takeover_managers: tuple[str, ...] = ()  # set from TAKEOVER_MANAGERS by default (schema.py)
+    registry_options: RegistryOptions = field(default_factory=RegistryOptions)
+
+    @property
+    def registry_host(self) -> str:
+        return names.split_registry(self.registry)[0]
+
+    def repository(self, app: App) -> str:
+        """APP's image repository: `ghcr.io/acme/shop` for `registry: ghcr.io/acme`, image `shop`."""
+        return f"{self.registry.strip().rstrip('/')}/{app.image}"
 
     def app(self, name: str | None) -> App:
         if name is None:

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import names
-from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, TAKEOVER_MANAGERS, URL_PLACEHOLDERS, App,
-                                   CanaryPolicy, CanaryStep, Environment, GateOptions, HttpCheck, Policy, PrometheusCheck,
-                                   ShipConfig, unknown_placeholders)
+from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, TAKEOVER_MANAGERS, TRAFFIC_PROVIDERS,
+                                   URL_PLACEHOLDERS, App, CanaryPolicy, CanaryStep, Environment, GateOptions, HttpCheck,
+                                   Policy, PrometheusCheck, RegistryOptions, ShipConfig, TrafficInput, promql_placeholders,
+                                   unknown_placeholders)
 from pipeline.config.reader import Reader as _Reader
+from pipeline.errors import ConfigError
 from pipeline.policy import windows
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
@@ -69,6 +71,14 @@ def _template(value: str) -> str:
     unknown = unknown_placeholders(value)
     if unknown:
         raise ValueError(f"a URL whose placeholders are among {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)} "
+                         f"(not {{{unknown[0]}}})")
+    return value
+
+
+def _promql(value: str) -> str:
+    unknown = [p for p in promql_placeholders(value) if p not in URL_PLACEHOLDERS]
+    if unknown:
+        raise ValueError(f"PromQL whose placeholders are among {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)} "
                          f"(not {{{unknown[0]}}})")
     return value
 
@@ -140,9 +150,41 @@ def _canary(r: _Reader | None) -> CanaryPolicy | None:
         ingress_class=r.get("ingress_class", str, default.ingress_class),
         http=tuple(checks),
         prometheus=tuple(queries),
+        traffic=_traffic(r.child("traffic", None)),
+        max_bake=r.get("max_bake", (str, int, float), None, parse_duration),
     )
+    bakes = [s.bake for s in policy.steps]
+    if policy.max_bake is not None and policy.max_bake < max(bakes):
+        r.fail(f"expected at least the longest step's bake ({max(bakes):g}s)", "max_bake")
     r.done()
     return policy
+
+
+def _traffic(t: _Reader | None) -> TrafficInput | None:
+    """canary.traffic: users' requests through the gateway, from Prometheus (rollout/counters.py)."""
+    if t is None:
+        return None
+    provider = t.get("provider", str, check=_in(TRAFFIC_PROVIDERS))
+    own = provider == "prometheus"
+    traffic = TrafficInput(
+        provider=provider,
+        prometheus=t.get("prometheus", str, check=_template),
+        success_ratio=float(t.get("success_ratio", (int, float), 0.95)),
+        max_latency_ms=None if own else float(t.get("max_latency_ms", (int, float), 1000.0)),
+        requests=t.get("requests", str, ... if own else None, _promql),
+        errors=t.get("errors", str, ... if own else None, _promql),
+        top_up=t.get("top_up", str, None, _template),
+        top_up_requests=t.get("top_up_requests", int, REQUESTS_PER_ROUND),
+    )
+    if not 0 < traffic.success_ratio <= 1:
+        t.fail("expected a ratio between 0 (exclusive) and 1", "success_ratio")
+    for key in ("requests", "errors"):
+        if not own and key in t.data:
+            t.fail(f"only for provider prometheus (your own counters); {provider}'s are built in", key)
+    if own and "max_latency_ms" in t.data:
+        t.fail("provider prometheus counts requests and errors only: no latency histogram to judge", "max_latency_ms")
+    t.done()
+    return traffic
 
 
 def _policy(r: _Reader | None) -> Policy:
@@ -227,7 +269,37 @@ def _environment(name: str, e: _Reader) -> Environment:
         canary=_canary(e.child("canary", None)),
         policy=_policy(e.child("policy", None)),
         pod_security=e.get("pod_security", str, "restricted", _in(names.POD_SECURITY_LEVELS)),
+        pull_secret=e.get("pull_secret", bool, True),
     )
+
+
+def _registry_url(value: str) -> str:
+    names.split_registry(value)
+    return value
+
+
+def _registry(top: _Reader, env_vars: Mapping[str, str]) -> tuple[str, RegistryOptions]:
+    """`registry: host[:port][/path]`, or the mapping {url, ca_file, insecure}; $SHIP_REGISTRY
+    replaces the url (and is checked as it is)."""
+    raw = top.data.get("registry")
+    if isinstance(raw, dict):
+        r = top.child("registry")
+        assert r is not None
+        url = r.get("url", str, check=_registry_url)
+        options = RegistryOptions(insecure=r.get("insecure", bool, False), ca_file=r.get("ca_file", str, None))
+        r.done()
+    else:
+        url = top.get("registry", str, ..., _registry_url) if not env_vars.get("SHIP_REGISTRY") else ""
+        options = RegistryOptions()
+    override = env_vars.get("SHIP_REGISTRY")
+    if override:
+        try:
+            names.split_registry(override)
+        except ValueError as exc:
+            raise ConfigError(f"$SHIP_REGISTRY: expected {exc}") from None
+        url = override
+    top.used.add("registry")
+    return url, options
 
 
 def _distinct_secret_variables(top: _Reader, apps: dict[str, App]) -> None:
@@ -244,12 +316,20 @@ def _distinct_secret_variables(top: _Reader, apps: dict[str, App]) -> None:
             seen[variable] = f"{app.name}/{key}"
 
 
+def promotion_cycle(envs: Mapping[str, Any], start: str) -> list[str] | None:
+    """The environments from `start` back along promotes_from, when they come round to `start`."""
+    path, current = [start], envs[start].promotes_from
+    while current is not None and current in envs and current not in path:
+        path.append(current)
+        current = envs[current].promotes_from
+    return [*path, current] if current == start else None
+
+
 def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, str] | None = None) -> ShipConfig:
     """A ShipConfig from loaded YAML; pure apart from reading SHIP_REGISTRY from `environ`."""
     env_vars: Mapping[str, str] = os.environ if environ is None else environ
     top = _Reader(data, source, "")
-    registry = env_vars.get("SHIP_REGISTRY") or top.get("registry", str)
-    top.used.add("registry")
+    registry, registry_options = _registry(top, env_vars)
     apps = {name: _app(name, a) for name, a in _entries(top, "apps", "app")}
     envs = {name: _environment(name, e) for name, e in _entries(top, "environments", "environment")}
     _distinct_secret_variables(top, apps)
@@ -257,6 +337,10 @@ def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, s
         if env.promotes_from is not None and env.promotes_from not in envs:
             _Reader(top.data["environments"][env.name], source, f"environments.{env.name}").fail(
                 f"unknown environment {env.promotes_from!r}", "promotes_from")
+        if (cycle := promotion_cycle(envs, env.name)) is not None:
+            _Reader(top.data["environments"][env.name], source, f"environments.{env.name}").fail(
+                f"promotes_from makes a cycle ({' → '.join(cycle)}): promotions must lead from a first "
+                "environment that promotes from none", "promotes_from")
         if len(apps) > 1 and env.canary and env.canary.router != "replicas" and "{app}" not in env.canary.host:
             _Reader(top.data["environments"][env.name]["canary"], source, f"environments.{env.name}.canary").fail(
                 f"{env.canary.host!r} would route every app's traffic to one host; with several apps put {{app}} "
@@ -264,4 +348,4 @@ def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, s
     takeover = top.get("takeover_managers", list, TAKEOVER_MANAGERS, _strings)
     top.done()
     return ShipConfig(root=root, registry=registry, apps=apps, environments=envs, source=source,
-                      takeover_managers=tuple(takeover))
+                      takeover_managers=tuple(takeover), registry_options=registry_options)

@@ -124,6 +124,17 @@ class GitRepo:
         except Exception:
             return os.environ.get("GITHUB_ACTOR", os.environ.get("USER", "unknown"))
 
+    def require_identity(self) -> None:
+        """git can sign a commit with a name and email: checked before anything is written (once)."""
+        if getattr(self, "_identity_checked", False):
+            return
+        try:
+            self.repo.git.var("GIT_COMMITTER_IDENT")
+            self._identity_checked = True
+        except git.GitCommandError as exc:
+            raise GitError("git has no identity to commit with: set it with git config user.name NAME and "
+                           f"git config user.email EMAIL ({_last_line(exc.stderr)})") from exc
+
     def _has_remote(self) -> bool:
         return self.remote in [r.name for r in self.repo.remotes]
 
@@ -133,6 +144,7 @@ class GitRepo:
         `write` returns (paths to add or remove, commit message), or None when there is nothing
         to do. It may be called again after a conflicting rebase, on the new remote state.
         """
+        self.require_identity()
         branch = outgoing.push_branch(self.repo) if push and self._has_remote() else self.branch()
         if push and self._has_remote():
             self._sync_with_remote(branch)
@@ -219,6 +231,8 @@ class GitRepo:
             self.repo.git.commit("-m", message, "--no-verify")
             outgoing.remember(self.repo, self.repo.head.commit.hexsha)
         except git.GitCommandError as exc:
+            if "nothing to commit" in str(exc.stdout) or "nothing added to commit" in str(exc.stdout):
+                raise GitError("nothing to commit: the change is already in git") from exc
             raise GitError(f"git commit failed: {_last_line(exc.stderr)}") from exc
 
     def _sync_with_remote(self, branch: str) -> None:

@@ -131,6 +131,18 @@ class Workspace(AppInputs):
     def _done(self, env: Environment) -> None:
         self._journal(env).unlink(missing_ok=True)
 
+    def _published(self, env: Environment, write: Callable[[], tuple[list[str], str] | None], push: bool) -> Commit | None:
+        """`git.publish(write)`; whatever stops it (an error, Ctrl-C) puts ENV's overlay back at once."""
+        try:
+            commit = self.git.publish(write, push=push)
+        except BaseException:
+            if self._journal(env.whole).exists() and self.git.dirty_paths(str(env.whole.overlay)):
+                self.git.discard(str(env.whole.overlay))
+            self._done(env.whole)
+            raise
+        self._done(env.whole)
+        return commit
+
     def recover(self, progress: Progress = quiet) -> list[str]:
         """Put back, as git has them, the overlays a ship run was writing when it died; the overlays."""
         folder = Path(self.git.repo.git_dir) / "ship-writing"
@@ -240,9 +252,7 @@ class Workspace(AppInputs):
             return staged, message() if message else messages[0]
 
         self.guard_secrets(env, apps)
-        commit = self.git.publish(write, push=push)
-        self._done(env)
-        return commit
+        return self._published(env, write, push)
 
     def publish_state(self, env: Environment, files: dict[str, str | None], message: str,
                       push: bool = True) -> Commit | None:
@@ -259,7 +269,7 @@ class Workspace(AppInputs):
                 (folder / ".gitkeep").write_text("")
             return staged, message
 
-        return self.git.publish(write, push=push)
+        return self._published(env, write, push)
 
     def record_outcome(self, env: Environment, release: Release, outcome: Outcome, reason: str = "",
                        push: bool = True) -> Commit | None:
@@ -293,6 +303,4 @@ class Workspace(AppInputs):
                                                    "Environment": env.name, "Outcome": outcome.value if same else None})
             return staged, names.commit_message(f"record({env.name}): {', '.join(said)}", "record", fields)
 
-        commit = self.git.publish(write, push=push)
-        self._done(env)
-        return commit
+        return self._published(env, write, push)

@@ -150,6 +150,8 @@ def load_file(path: Path | str, display: str | None = None, root: Path | None = 
         if "larger than" in str(exc):
             raise ConfigError(f"{name}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to load it") from None
         raise ConfigError(f"{name}: {str(exc).split(': ', 1)[-1]}") from None
+    except OSError as exc:  # a folder, no permission, an I/O error
+        raise ConfigError(f"{name}: cannot be read: {exc.strerror or exc}") from exc
     return loads(text, name)
 
 

@@ -24,6 +24,7 @@ from pipeline import names
 from pipeline.config import App
 from pipeline.context import Context
 from pipeline.errors import BuildError
+from pipeline.image.credentials import Lookup
 from pipeline.image.registry import ImageRef
 from pipeline.image.signing import signing_key
 from pipeline.progress import Progress
@@ -128,15 +129,18 @@ def build_image(engine, app: App, root: Path, reference: str, progress: Progress
         raise BuildError(f"{app.name}: build engine failed: {exc}") from exc
 
 
-def push_image(engine, repository: str, tag: str, progress: Progress) -> str | None:
-    """Push and return the digest the engine reports (a hint, checked against the registry)."""
+def push_image(engine, repository: str, tag: str, progress: Progress, login: Lookup | None = None) -> str | None:
+    """Push with the registry credential ship found (the engine's own login when none) and return
+    the digest the engine reports (a hint, checked against the registry)."""
     import docker
 
     reported = None
+    auth = {"auth_config": login.credential.auth_config()} if login and login.credential else {}
     try:
-        for chunk in engine.api.push(repository, tag=tag, stream=True, decode=True):
+        for chunk in engine.api.push(repository, tag=tag, stream=True, decode=True, **auth):
             if "error" in chunk:
-                raise BuildError(f"push of {repository}:{tag} refused: {chunk['error'].strip()}")
+                how = f" ({login.describe()}; {login.hint()})" if login else ""
+                raise BuildError(f"push of {repository}:{tag} refused: {chunk['error'].strip()}{how}")
             status = chunk.get("status", "")
             if "digest:" in status:
                 reported = status.split("digest:")[1].split()[0]
@@ -207,7 +211,7 @@ def build_app(ctx: Context, app: App, *, allow_dirty: bool = False, key: str | N
     head = ctx.workspace.git.last_change(str(app.path))
     # A pinned tag never moves: a build of uncommitted changes gets a tag of its own.
     tag = image_tag(head.sha, ctx.workspace.git.changes_digest(str(app.path)) if dirty else "")
-    repository = f"{cfg.registry}/{app.image}"
+    repository = cfg.repository(app)
     existing = ctx.registry().resolve(repository, tag)
     if existing and not dirty:
         return _reuse(ctx, existing, head.sha, key)
@@ -216,7 +220,7 @@ def build_app(ctx: Context, app: App, *, allow_dirty: bool = False, key: str | N
     progress(f"building {repository}:{tag}")
     build_image(engine, app, cfg.root, f"{repository}:{tag}", progress, revision=head.sha)
     progress(f"pushing {repository}:{tag}")
-    reported = push_image(engine, repository, tag, progress)
+    reported = push_image(engine, repository, tag, progress, ctx.credentials.lookup(cfg.registry_host))
     return sign(ctx, BuildResult(_pin_pushed(ctx, repository, tag, reported, head.sha), head.sha, built=True), key)
 
 

@@ -71,7 +71,7 @@ def subject(obj: dict) -> str:
 class Cluster:
     """One cluster, reached through a kubeconfig context."""
 
-    def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, max_connections: int = 16,
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, max_connections: int = 32,
                  retry_policy: retry.RetryPolicy | None = None, progress: Progress = quiet):
         self._args = (kubeconfig, context, max_connections)
         self.retry = retry_policy if retry_policy is not None else retry.policy_from_env()
@@ -88,6 +88,7 @@ class Cluster:
                                                       max_keepalive_connections=max_connections))
         self._discovery: dict[str, list[ResourceInfo]] = {}
         self._lock = threading.Lock()
+        self._answered = False  # until the server first answers, a refused connection fails at once
         self.requests = 0  # counted, so benchmarks can say how many a sync made
 
     def fork(self) -> Cluster:
@@ -111,16 +112,21 @@ class Cluster:
         def attempt() -> httpx.Response | httpx.HTTPError:
             self.requests += 1
             try:
-                return self._http.request(method, path, params=params, content=data, headers=headers,
-                                          timeout=timeout or TIMEOUT, extensions=self._extensions)
+                response = self._http.request(method, path, params=params, content=data, headers=headers,
+                                              timeout=timeout or TIMEOUT, extensions=self._extensions)
             except httpx.HTTPError as exc:
                 return exc
+            self._answered = True
+            return response
+
+        def failure(value: httpx.Response | httpx.HTTPError) -> retry.Outcome | None:
+            return retry.http_failure(value, fail_fast=not self._answered)
 
         def told(outcome: retry.Outcome, attempts: int, wait: float) -> None:
             self.progress(f"{what}: {method} {outcome.describe()} from {self.host}; retrying in {wait:.1f}s "
                           f"(attempt {attempts + 1})")
 
-        resp, sent = retry.send(attempt, retry.http_failure, self.retry,
+        resp, sent = retry.send(attempt, failure, self.retry,
                                 retry.idempotent(method, content_type) if idempotent is None else idempotent, on_retry=told)
         if isinstance(resp, httpx.HTTPError):
             raise ClusterError(f"cluster {self.host} unreachable{sent.note()}: {resp.__class__.__name__}: {resp}") from resp

@@ -45,10 +45,9 @@ RULES = [
 
 def secret_names(apps: Iterable[tuple[str, bool]]) -> list[str]:
     """The Secrets ship writes: `<app>-secrets` of each (name, has secrets) app, and the registry
-    pull secret (names.PULL_SECRET, once the registries work defines it)."""
+    pull secret (names.PULL_SECRET)."""
     found = [names.secret_name(app) for app, has in apps if has]
-    pull = getattr(names, "PULL_SECRET", None)  # HOOK: names.PULL_SECRET, from the registries branch
-    return sorted({*found, *([pull] if pull else [])})
+    return sorted({*found, names.PULL_SECRET})
 
 
 def scoped_rules(environment: str, secrets: list[str]) -> list[dict]:

@@ -62,6 +62,16 @@ def _window(env: Environment, index: int, window: windows.FreezeWindow, now: dt.
                 f"ship.yaml environments.{env.name}.policy.freeze[{index}]: {window.spec} {window.timezone}")
 
 
+def _canary(env: Environment) -> Rule:
+    canary = env.canary
+    assert canary is not None  # only called for an environment with a canary policy
+    longest = max(s.bake for s in canary.steps)
+    extend = (f"; still undecided after a step's bake, it goes on up to {canary.max_bake:g}s, then fails"
+              if canary.max_bake else "; still undecided at the end of a step's bake, it fails")
+    return Rule("canary judged on", "; ".join(canary.inputs()) + extend + " (silence never passes)",
+                f"ship.yaml environments.{env.name}.canary (traffic, http, prometheus; longest bake {longest:g}s)")
+
+
 def view(env: Environment, manual: ManualFreeze | None, commit: str | None, now: dt.datetime) -> PolicyView:
     """What applies to ENV at `now` and why."""
     policy, key = env.policy, env.policy.public_key
@@ -82,4 +92,6 @@ def view(env: Environment, manual: ManualFreeze | None, commit: str | None, now:
         Rule("rollback, abort", "always allowed", "taking a change back is never frozen, and its release was "
              "checked when it came in"),
     ]
+    if env.canary is not None:
+        rules.insert(-1, _canary(env))
     return PolicyView(env.name, now, holding(env.name, policy.freeze, manual, commit, now), rules)

@@ -44,20 +44,33 @@ def slots(ctx: Context, env: Environment) -> list[Environment]:
     return [env.slot(a) for a in ctx.workspace.apps_in(env)] or [env.whole]
 
 
+UNREACHABLE = "cluster unreachable"
+
+
 def environment_status(ctx: Context, env: Environment) -> list[EnvironmentStatus]:
     """A row per app of ENV (one row when nothing is released there), from git and the cluster."""
-    rows = [_from_git(ctx, slot) for slot in ([env] if env.app else slots(ctx, env))]
+    return live_status(ctx, env, git_status(ctx, env))
+
+
+def git_status(ctx: Context, env: Environment) -> list[dict[str, Any]]:
+    """What git says of each app of ENV (git is read one environment at a time)."""
+    return [_from_git(ctx, slot) for slot in ([env] if env.app else slots(ctx, env))]
+
+
+def live_status(ctx: Context, env: Environment, rows: list[dict[str, Any]]) -> list[EnvironmentStatus]:
+    """The rows `git_status` made, with what ENV's cluster says (safe to run for several
+    environments at once: it reads files and asks the cluster, never git)."""
     try:
         cluster = ctx.cluster(env)
     except ShipError as exc:
-        return [EnvironmentStatus(**base, health="Unknown", health_message="cluster unreachable", drift=None,
+        return [EnvironmentStatus(**base, health="Unknown", health_message=UNREACHABLE, drift=None,
                                   error=str(exc)) for base in rows]
     if all(base["release"] is None for base in rows):
         return [EnvironmentStatus(**base, health="not released", health_message="", drift=None) for base in rows]
     workloads = cluster.list("apps/v1", "Deployment", env.namespace, selector=names.env_selector(env.name))
     try:
-        result = apply.reconcile(cluster, env.name, env.namespace, desired_objects(ctx.config, env, cluster),
-                                 apply.SyncOptions(dry_run=True))
+        desired = desired_objects(ctx.config, env, cluster, credentials=ctx.credentials)
+        result = apply.reconcile(cluster, env.name, env.namespace, desired, apply.SyncOptions(dry_run=True))
         changed: list[dict] | None = result.plan.to_apply + result.plan.prune
         error = None
     except ShipError as exc:

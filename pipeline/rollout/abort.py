@@ -17,7 +17,7 @@ from pipeline.errors import PromotionError
 from pipeline.gitops import canary_overlay, overlay
 from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
-from pipeline.kube.lock import EnvironmentLock, LockOptions
+from pipeline.kube.lock import EnvironmentLock
 from pipeline.rollout.sync import sync_environment
 from pipeline.rollout.traffic import live_weights, weights_text
 
@@ -49,7 +49,7 @@ def abort(ctx: Context, env: Environment, reason: str, app: str | None = None) -
     ctx.workspace.guard_secrets(env, [])  # before anything is written or applied
     if app is not None:
         ctx.config.app(app)  # an unknown app names ship.yaml's
-    with EnvironmentLock(cluster, env.name, env.namespace, LockOptions(), ctx.progress):
+    with EnvironmentLock(cluster, env.name, env.namespace, ctx.lock, ctx.progress):
         states = [s for s in canary_in_progress(ctx, env) if app is None or s.release.app == app]
         if not states:
             if app is not None:

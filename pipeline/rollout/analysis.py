@@ -7,6 +7,9 @@
     prometheus  an instant query through Prometheus's HTTP API (/api/v1/query); passes when the
                 value is ≤ max and ≥ min. No data, or a Prometheus that does not answer, is
                 inconclusive; still undecided at the end of the bake fails (gate.py)
+    traffic     users' requests through the gateway, counted by its metrics in Prometheus, for
+                the canary and the stable over the same window, judged like the http check's
+                (usertraffic.py)
 
 URL templates take {namespace}, {app}, {service} and {track}, filled per track ({service} is
 `<svc>-canary` for the canary, `<svc>` for the stable). A URL naming a cluster Service
@@ -25,11 +28,13 @@ from dataclasses import dataclass
 
 import httpx
 
-from pipeline.config import URL_PLACEHOLDERS, HttpCheck, PrometheusCheck, unknown_placeholders
+from pipeline import names
+from pipeline.config import URL_PLACEHOLDERS, HttpCheck, PrometheusCheck, TrafficInput, unknown_placeholders
 from pipeline.errors import ConfigError
 from pipeline.kube.client import Cluster
 from pipeline.progress import Progress, quiet
 from pipeline.rollout import judge
+from pipeline.rollout.usertraffic import UserTraffic
 
 _SERVICE_HOST = re.compile(r"^(?P<name>[a-z0-9-]+)\.(?P<namespace>[a-z0-9-]+)\.svc(\.cluster\.local)?$")
 
@@ -54,6 +59,13 @@ def fill(template: str, context: dict[str, str]) -> str:
         raise ConfigError(f"analysis URL {template!r}: unknown placeholder {{{unknown[0]}}} "
                           f"(known: {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)})")
     return template.format(**context)
+
+
+def track_values(namespace: str, app: str, service: str, port: int) -> dict[str, dict[str, str]]:
+    """The placeholder values of each track (and the Service's port, for a gateway's metrics)."""
+    return {track: {"namespace": namespace, "app": app, "track": track, "port": str(port),
+                    "service": names.canary_name(service) if track == names.CANARY else service}
+            for track in (names.CANARY, names.STABLE)}
 
 
 def service_of(url: str) -> tuple[str, str, str, str] | None:
@@ -107,10 +119,11 @@ class Analysis:
 
     def __init__(self, http: tuple[HttpCheck, ...], prometheus: tuple[PrometheusCheck, ...],
                  tracks: dict[str, dict[str, str]], client: httpx.Client, cluster: Cluster | None = None,
-                 progress: Progress = quiet):
-        """`tracks`: the placeholder values for "canary" and "stable"."""
+                 progress: Progress = quiet, traffic: TrafficInput | None = None):
+        """`tracks`: the placeholder values for "canary" and "stable" (and the Service's port)."""
         self.http, self.prometheus, self.tracks, self.progress = http, prometheus, tracks, progress
         self.client, self.cluster = client, cluster
+        self.traffic = UserTraffic(traffic, tracks, self.get, fill) if traffic else None
         self.tallies: dict[tuple[int, str], judge.Tally] = {}
         self.decided: dict[str, Measurement] = {}  # the last round that gave each check an answer
         self.rounds = 0
@@ -120,7 +133,7 @@ class Analysis:
             fill(query.url, tracks["canary"])
 
     def __bool__(self) -> bool:
-        return bool(self.http or self.prometheus)
+        return bool(self.http or self.prometheus or self.traffic)
 
     def get(self, url: str, timeout: float, params: dict[str, str] | None = None) -> tuple[int | None, bytes]:
         """(status, body) of a GET, through the service proxy for a cluster Service; None: no answer."""
@@ -169,6 +182,8 @@ class Analysis:
         with no data now stands on its last answer, so only one that never answered stays undecided."""
         self.rounds += 1
         taken = [self._http(i, c, final) for i, c in enumerate(self.http)] + [self._prometheus(c) for c in self.prometheus]
+        if self.traffic is not None:
+            taken.append(Measurement(self.traffic.name, *self.traffic.measure(final)))
         out = []
         for m in taken:
             self.progress(f"analysis round {self.rounds}: {m}")

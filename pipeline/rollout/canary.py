@@ -26,11 +26,11 @@ from pipeline.gitops.canary_overlay import CanaryState, Phase
 from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release
-from pipeline.kube.lock import EnvironmentLock, LockOptions, check_held
+from pipeline.kube.lock import EnvironmentLock, check_held
 from pipeline.policy.guard import Clearance
 from pipeline.rollout import abort as aborting
 from pipeline.rollout import rollback
-from pipeline.rollout.analysis import Analysis, fill, missing_services
+from pipeline.rollout.analysis import Analysis, fill, missing_services, track_values
 from pipeline.rollout.gate import GateResult
 from pipeline.rollout.promotion import steps_text
 from pipeline.rollout.sync import ensure_namespace, sync_environment
@@ -105,7 +105,7 @@ def run_canary(ctx: Context, target: Environment, states: list[CanaryState], hol
     target = target.whole
     cluster = ctx.cluster(target)
     ensure_namespace(cluster, target)
-    with EnvironmentLock(cluster, target.name, target.namespace, LockOptions(), ctx.progress):
+    with EnvironmentLock(cluster, target.name, target.namespace, ctx.lock, ctx.progress):
         return _run(ctx, target, states, hold, clearance)
 
 
@@ -216,22 +216,22 @@ def _analyse(ctx: Context, app: App, env: Environment, state: CanaryState, polic
     workloads = overlay.patched_workloads(app, base_objects)
     deployments = [names.canary_name(w["metadata"]["name"]) for w in workloads]
     service = routing.service_for(base_objects, workloads[0])
-    stable_service = service[0] if service else app.name
-    tracks = {track: {"namespace": env.namespace, "app": app.name, "track": track,
-                      "service": names.canary_name(stable_service) if track == names.CANARY else stable_service}
-              for track in (names.CANARY, names.STABLE)}
-    checks = Analysis(policy.http, policy.prometheus, tracks, ctx.http(), ctx.cluster(env), ctx.progress)
+    tracks = track_values(env.namespace, app.name, *(service or (app.name, 80)))
+    checks = Analysis(policy.http, policy.prometheus, tracks, ctx.http(), ctx.cluster(env), ctx.progress,
+                      policy.traffic)
     missing = missing_services(ctx.cluster(env), [fill(c.url, t) for c in policy.http for t in tracks.values()]
-                               + [fill(q.url, tracks[names.CANARY]) for q in policy.prometheus])
+                               + [fill(u, tracks[names.CANARY]) for u in policy.urls()])
     if missing:
         return GateResult(False, "analysis", missing, "NotFound", "an analysis check names a Service that does not exist",
                           0.0)
     ctx.progress(f"analysing {', '.join(deployments)} for {step.bake:.0f}s every {policy.interval:.0f}s: rollout, pods"
                  + (f", {len(policy.http)} HTTP check(s) against the stable" if policy.http else "")
-                 + (f", {len(policy.prometheus)} Prometheus quer(y/ies)" if policy.prometheus else ""))
+                 + (f", {len(policy.prometheus)} Prometheus quer(y/ies)" if policy.prometheus else "")
+                 + (f", users' traffic through the gateway ({policy.traffic.provider})" if policy.traffic else "")
+                 + (f"; undecided at the end, on up to {policy.max_bake:.0f}s" if policy.max_bake else ""))
     return wait_healthy(ctx.cluster(env), env.namespace, deployments, replace(env.gates, bake=step.bake),
                         state.release.id, ctx.progress, ctx.clock, analysis=checks if checks else None,
-                        interval=policy.interval)
+                        interval=policy.interval, max_bake=policy.max_bake)
 
 
 def _hold(ctx: Context, target: Environment, states: list[CanaryState], result: CanaryResult) -> CanaryResult:

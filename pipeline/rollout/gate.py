@@ -5,9 +5,11 @@
              failing after a tolerance window so one restart does not fail a release
     timeout  a deadline (default: the Deployments' progressDeadlineSeconds plus slack)
     bake     optional: keep watching for a while after healthy; fail if it degrades
-    analysis optional: measurements while baking (HTTP checks, Prometheus queries), and one final
-             round when the bake ends; a failed check fails the gate, and a check still undecided
-             at the end fails it too: silence is not health
+    analysis optional: measurements while baking (HTTP checks, Prometheus queries, users'
+             traffic), and one final round when the bake ends; a failed check fails the gate, and
+             a check still undecided at the end fails it too: silence is not health. With
+             max_bake, a round after the bake that finds every check decided and passed ends it;
+             one still undecided keeps it going up to max_bake, whose round is then the final one
 
 `Gate.step(event, now)` takes one event (a Deployment or Pod as a watch delivered it, a round of
 measurements, or None when only time passed) and returns a GateResult once decided. It does no
@@ -77,6 +79,7 @@ class Gate:
     release_id: str | None = None  # its pods are judged too
     analysis: bool = False  # whether analysis rounds are part of this gate
     interval: float = 5.0  # seconds between analysis rounds
+    max_bake: float | None = None  # an analysis still undecided at the end of the bake goes on up to this
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
     bad_since: dict[str, float] = field(default_factory=dict)
     healthy_at: float | None = None
@@ -84,6 +87,7 @@ class Gate:
     final_round_done: bool = False
     notes: list[str] = field(default_factory=list)  # progress lines for the caller to print
     _said: str = ""
+    _extended: bool = False
 
     @property
     def timeout(self) -> float:
@@ -92,6 +96,10 @@ class Gate:
         deadline = max((d.get("spec", {}).get("progressDeadlineSeconds", 600) for d in self.deployments.values()),
                        default=600)
         return deadline + DEADLINE_SLACK
+
+    @property
+    def longest_bake(self) -> float:
+        return max(self.options.bake, self.max_bake or 0.0)
 
     def missing(self, wanted: list[str]) -> GateResult | None:
         """A failed result when a Deployment to gate does not exist at all."""
@@ -115,7 +123,7 @@ class Gate:
         """Whether an analysis round is due now: a Measured template (empty) with its `final` flag."""
         if not self.analysis or self.healthy_at is None or self.final_round_done:
             return None
-        if now - self.healthy_at >= self.options.bake:
+        if now - self.healthy_at >= self.longest_bake:
             return Measured((), final=True)
         if self.last_round is None or now - self.last_round >= self.interval:
             return Measured(())
@@ -159,13 +167,24 @@ class Gate:
         failed = next((m for m in event.measurements if m.passed is False), None)
         if failed is not None:
             return self._fail("analysis", failed.check, "AnalysisFailed", failed.summary, now)
+        undecided = next((m for m in event.measurements if m.passed is None), None)
         if not event.final:
+            extending = self.max_bake is not None and self.healthy_at is not None \
+                and now - self.healthy_at >= self.options.bake
+            if not extending:
+                return None
+            if undecided is None:  # extended, and now decided: passed
+                self.final_round_done = True
+                return self.step(None, now)
+            if not self._extended:
+                self._extended = True
+                self.notes.append(f"bake of {self.options.bake:.0f}s over and {undecided.check} still undecided: "
+                                  f"analysing on, up to {self.longest_bake:.0f}s")
             return None
         self.final_round_done = True
-        undecided = next((m for m in event.measurements if m.passed is None), None)
         if undecided is not None:
             return self._fail("analysis", undecided.check, "Inconclusive",
-                              f"not enough data to decide during the {self.options.bake:.0f}s bake ({undecided.summary})",
+                              f"not enough data to decide during the {self.longest_bake:.0f}s bake ({undecided.summary})",
                               now)
         return self.step(None, now)
 

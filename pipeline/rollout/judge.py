@@ -28,7 +28,8 @@ bound, not the stable's observed rate, gives the canary the benefit of the stabl
 stable seen briefly, or lucky in a small sample, leaves the limit in force. Wald's bounds are
 exact for a fixed t; tests/rollout/test_judge.py simulates the combination.
 
-Latency is judged against max_latency_ms only (the stable's p95 is printed for context: two
+Latency comes as one value per request (the HTTP check) or as a histogram (a gateway's buckets).
+It is judged against max_latency_ms only (the stable's p95 is printed for context: two
 tail quantiles of a few dozen samples differ by noise), and only from min_latency_samples (20)
 on: below that a p95 is the slowest of a handful.
 
@@ -65,14 +66,20 @@ class Tally:
     requests: int = 0
     errors: int = 0  # not the expected status, a connection error or a timeout
     latencies_ms: tuple[float, ...] = ()  # one per request, when latency is judged
+    # Or a latency histogram, as a gateway counts it: (upper bound in ms, requests at or under
+    # it), cumulative, the last bound math.inf; added bucket by bucket.
+    buckets: tuple[tuple[float, int], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.errors <= self.requests:
             raise ValueError(f"a tally of {self.requests} requests cannot have {self.errors} errors")
 
     def __add__(self, other: Tally) -> Tally:
+        merged: dict[float, int] = {}
+        for le, n in self.buckets + other.buckets:
+            merged[le] = merged.get(le, 0) + n
         return Tally(self.requests + other.requests, self.errors + other.errors,
-                     self.latencies_ms + other.latencies_ms)
+                     self.latencies_ms + other.latencies_ms, tuple(sorted(merged.items())))
 
     @classmethod
     def of(cls, statuses: Iterable[int | None], latencies_ms: Iterable[float] = (),
@@ -169,18 +176,43 @@ def _errors(canary: Tally, stable: Tally, policy: JudgePolicy, final: bool) -> _
 
 
 def _latency(canary: Tally, stable: Tally, policy: JudgePolicy, final: bool) -> _Check:
-    limit, samples = policy.max_latency_ms or 0.0, canary.latencies_ms  # only called with a limit
-    if len(samples) < policy.min_latency_samples:
+    limit = policy.max_latency_ms or 0.0  # only called with a limit
+    n, slow, p95 = _timed(canary, limit)
+    if n < policy.min_latency_samples:
         if final:
-            return _Check(Decision.FAIL, 0.5, f"p95 not shown: {len(samples)} latencies in the whole bake "
+            return _Check(Decision.FAIL, 0.5, f"p95 not shown: {n} latencies in the whole bake "
                                               f"({policy.min_latency_samples} needed)")
         return _Check(Decision.INCONCLUSIVE, 0.5,
-                      f"p95 not judged yet: {len(samples)} latencies ({policy.min_latency_samples} needed)")
-    slow = sum(1 for ms in samples if ms > limit)
-    context = f" (stable p95 {_p95(stable.latencies_ms):.0f}ms)" if stable.latencies_ms else ""
-    head = (f"p95 {_p95(samples):.0f}ms vs ≤ {limit:.0f}ms{context}, "
-            f"{slow}/{len(samples)} slower ({slow / len(samples):.1%}, ≤ {SLOW_SHARE:.0%} tolerated)")
-    return _sequential(head, slow, len(samples), SLOW_SHARE, "too slow", policy, final)
+                      f"p95 not judged yet: {n} latencies ({policy.min_latency_samples} needed)")
+    stable_n, _, stable_p95 = _timed(stable, limit)
+    context = f" (stable p95 {stable_p95})" if stable_n else ""
+    head = (f"p95 {p95} vs ≤ {limit:.0f}ms{context}, "
+            f"{slow}/{n} slower ({slow / n:.1%}, ≤ {SLOW_SHARE:.0%} tolerated)")
+    return _sequential(head, slow, n, SLOW_SHARE, "too slow", policy, final)
+
+
+def _timed(tally: Tally, limit: float) -> tuple[int, int, str]:
+    """(requests timed, slower than `limit`, p95 as text), from the latencies or the histogram.
+    A histogram counts as slow every request above the largest bound at or under the limit (a
+    request it cannot place is not given the benefit of the doubt), and gives the p95 as the
+    bound of the bucket it falls in."""
+    if not tally.buckets:
+        samples = tally.latencies_ms
+        return len(samples), sum(1 for ms in samples if ms > limit), f"{_p95(samples):.0f}ms"
+    buckets = (tally + Tally(buckets=bucketed(tally.latencies_ms, tuple(le for le, _ in tally.buckets)))).buckets \
+        if tally.latencies_ms else tally.buckets  # single latencies (a top-up) go into the histogram's buckets
+    n = buckets[-1][1]
+    under = max((count for le, count in buckets if le <= limit), default=0)
+    p95 = next((le for le, count in buckets if count >= 0.95 * n), math.inf)
+    if p95 != math.inf:
+        return n, n - under, f"≤ {p95:.0f}ms"
+    finite = [le for le, _ in buckets if le != math.inf]
+    return n, n - under, f"> {finite[-1]:.0f}ms" if finite else "unknown"
+
+
+def bucketed(latencies_ms: tuple[float, ...], bounds: tuple[float, ...]) -> tuple[tuple[float, int], ...]:
+    """Single latencies as a cumulative histogram with `bounds`."""
+    return tuple((b, sum(1 for ms in latencies_ms if ms <= b)) for b in bounds)
 
 
 def _sequential(head: str, hits: int, n: int, tolerated: float, bad: str, policy: JudgePolicy,

@@ -101,8 +101,9 @@ def roll_back_many(ctx: Context, env: Environment, moves: list[Move], reason: st
         base_objects, base_rel = ctx.workspace.base_of(m.app, slot)
         ctx.workspace.write(slot, overlay.plan_release(ctx.workspace.files(slot), m.app, slot, m.target.release,
                                                        base_objects, base_rel))
-    result = sync_environment(ctx, env)
-    gates = {m.app.name: gate_synced(ctx, env.slot(m.app.name), result, m.target.release.id) for m in moves}
+    result = sync_environment(ctx, env)  # a rehearsal (--dry-run) only dry-runs it, and gates nothing
+    gates = {m.app.name: None if ctx.rehearsal else gate_synced(ctx, env.slot(m.app.name), result, m.target.release.id)
+             for m in moves}
     outcomes = {name: Outcome.ROLLED_BACK_TO if g is None or g.passed else Outcome.ROLLBACK_FAILED
                 for name, g in gates.items()}
     by_app = {m.app.name: m for m in moves}
@@ -179,7 +180,8 @@ def manual(ctx: Context, app: App, env: Environment, to: str | None, reason: str
         # sure the cluster runs it, record nothing.
         ctx.progress(f"{slot.label} is already on {to}; syncing so the cluster runs it")
         result = sync_environment(ctx, env)
-        return RollbackResult(current, None, gate_synced(ctx, slot, result, current.id), result, None, already=True)
+        gate = None if ctx.rehearsal else gate_synced(ctx, slot, result, current.id)
+        return RollbackResult(current, None, gate, result, None, already=True)
     target = choose_target(ctx.workspace.ledger(slot), current, to)
     return roll_back(ctx, app, slot, target, current, Outcome.ROLLED_BACK, reason)
 

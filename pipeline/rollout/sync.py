@@ -1,6 +1,7 @@
 """`ship sync ENV`, `ship diff ENV`: render ENV's overlay from git and reconcile or compare.
 
-Renders with the real kustomize, adds the apps' Secrets from SHIP_SECRET_* variables, holds
+Renders with the real kustomize, adds the apps' Secrets from SHIP_SECRET_* variables and the
+image pull secret from the run's registry credentials (gitops/pull_secret.py), holds
 ENV's lock while changing anything, and hands the objects to apply.reconcile. `diff` uses the
 same path with a server-side dry-run and prints a unified diff per object, secrets redacted.
 """
@@ -13,7 +14,8 @@ from dataclasses import dataclass, replace
 from pipeline import names
 from pipeline.config import App, Environment, ShipConfig
 from pipeline.context import Context
-from pipeline.gitops import secrets, yamlsafe
+from pipeline.gitops import pull_secret, secrets, yamlsafe
+from pipeline.image.credentials import Credentials
 from pipeline.gitops.inputs import refuse_rendered_secrets
 from pipeline.gitops.overlay import KUSTOMIZATION
 from pipeline.gitops.render import render
@@ -30,17 +32,26 @@ def apps_in(cfg: ShipConfig, env: Environment) -> list[App]:
     return [a for a in cfg.apps.values() if (folder / a.name / KUSTOMIZATION).is_file()]
 
 
-def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster, rendered: list[dict] | None = None) -> list[dict]:
-    """ENV's objects as git renders them, plus the apps' Secrets."""
+def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster, rendered: list[dict] | None = None,
+                    credentials: Credentials | None = None) -> list[dict]:
+    """ENV's objects as git renders them, plus the apps' Secrets and, with ENV's `pull_secret`,
+    the image pull secret made from `credentials` (default: a lookup of this run's)."""
     env = env.whole
     objects = rendered if rendered is not None else render(cfg.root / env.overlay, str(env.overlay))  # diff, status
+    exists = _namespace_exists(cluster, env)
     refuse_rendered_secrets(objects, str(env.folder))  # before ship adds the Secrets it builds itself
     for app in apps_in(cfg, env):
         if app.secrets:
-            live = cluster.get("v1", "Secret", app.secret_name, env.namespace) if _namespace_exists(cluster, env) else None
+            live = cluster.get("v1", "Secret", app.secret_name, env.namespace) if exists else None
             secret = secrets.secret_for(app, env, live)
             if secret:
                 objects.append(secret)
+    if env.pull_secret:
+        found = credentials or Credentials(cfg.registry_host)
+        live = cluster.get("v1", "Secret", names.PULL_SECRET, env.namespace) if exists else None
+        pulls = pull_secret.pull_secret(env.namespace, objects, found.lookup, live)
+        if pulls is not None:
+            objects = [*pull_secret.with_references(objects), pulls]
     return objects
 
 
@@ -57,9 +68,10 @@ def ensure_namespace(cluster: Cluster, env: Environment) -> None:
 
 
 def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions = apply.SyncOptions(),
-                     lock_options: lock_mod.LockOptions = lock_mod.LockOptions()) -> apply.SyncResult:
+                     lock_options: lock_mod.LockOptions | None = None) -> apply.SyncResult:
     """Make ENV's namespace match git, under ENV's lock (or only dry-run it): always the whole
-    environment, every app in it, so a prune never takes another app's objects."""
+    environment, every app in it, so a prune never takes another app's objects. A rehearsal
+    (--dry-run) only dry-runs. `lock_options`: the context's unless given."""
     cfg, cluster, env = ctx.config, ctx.cluster(env), env.whole
     # Secrets are read by name (never listed): every app's that ship.yaml or ENV's ledgers know.
     known = {*cfg.apps, *ctx.workspace.ledger_apps(env)}
@@ -69,12 +81,14 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
     rendered = ctx.workspace.render_overlay(env, list(cfg.apps.values()))  # a bad overlay fails before the lock
     refuse_rendered_secrets(rendered, str(env.folder))
     images.admit(ctx, env, rendered)  # every image that will run: pinned, and signed where ENV asks
+    if ctx.rehearsal:
+        options = replace(options, dry_run=True)
     if options.dry_run:
-        return apply.reconcile(cluster, env.name, env.namespace, desired_objects(cfg, env, cluster, rendered),
-                               options, ctx.progress)
+        return apply.reconcile(cluster, env.name, env.namespace,
+                               desired_objects(cfg, env, cluster, rendered, ctx.credentials), options, ctx.progress)
     ensure_namespace(cluster, env)
-    with lock_mod.EnvironmentLock(cluster, env.name, env.namespace, lock_options, ctx.progress):
-        desired = desired_objects(cfg, env, cluster, rendered)
+    with lock_mod.EnvironmentLock(cluster, env.name, env.namespace, lock_options or ctx.lock, ctx.progress):
+        desired = desired_objects(cfg, env, cluster, rendered, ctx.credentials)
         return apply.reconcile(cluster, env.name, env.namespace, desired, options, ctx.progress)
 
 
@@ -92,7 +106,7 @@ def diff_environment(ctx: Context, env: Environment) -> list[ObjectDiff]:
     """What a sync would change, as unified diffs of normalized YAML, secrets redacted; for a
     slot, only the objects of its app."""
     cluster = ctx.cluster(env)
-    desired = desired_objects(ctx.config, env, cluster)
+    desired = desired_objects(ctx.config, env, cluster, credentials=ctx.credentials)
 
     def mine(obj: dict) -> bool:
         return env.app is None or (obj["metadata"].get("labels") or {}).get(names.APP_LABEL) == env.app

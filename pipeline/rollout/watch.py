@@ -62,14 +62,15 @@ def _close_after(watchers: list[_Watcher], client: Cluster) -> None:
 
 def wait_healthy(cluster: Cluster, namespace: str, deployments: list[str], options: GateOptions,
                  release_id: str | None = None, progress: Progress = quiet, clock: Clock | None = None,
-                 analysis: Analysis | None = None, interval: float = 5.0) -> GateResult:
-    """Watch `deployments` in `namespace` (and pods of `release_id`) until healthy, failed or timed out."""
+                 analysis: Analysis | None = None, interval: float = 5.0, max_bake: float | None = None) -> GateResult:
+    """Watch `deployments` in `namespace` (and pods of `release_id`) until healthy, failed or timed out;
+    `max_bake`: how long an analysis still undecided at the end of the bake may go on."""
     clock = clock or Clock()
     deps_list = cluster.request("GET", cluster.info("apps/v1", "Deployment").path(namespace), what="list Deployments")
     pods_list = cluster.request("GET", cluster.info("v1", "Pod").path(namespace), what="list Pods")
     gate = Gate(namespace, {d["metadata"]["name"]: {**d, "kind": "Deployment", "apiVersion": "apps/v1"}
                             for d in deps_list.get("items", []) if d["metadata"]["name"] in deployments},
-                options, clock.monotonic(), release_id, analysis is not None, interval,
+                options, clock.monotonic(), release_id, analysis is not None, interval, max_bake,
                 pods={p["metadata"]["name"]: {**p, "kind": "Pod", "apiVersion": "v1"} for p in pods_list.get("items", [])})
     missing = gate.missing(deployments)
     if missing is not None:

@@ -168,3 +168,44 @@ def test_several_apps_behind_one_routed_host_are_refused_and_app_in_the_host_spl
     assert prod.canary.host == "{app}.example.com" and prod.slot("api").overlay == Path("environments/prod/api")
     assert prod.slot("api").whole == prod and prod.slot("api").folder == prod.folder
     parse(two.replace("router: nginx", "router: replicas"))  # no host to share
+
+
+TRAFFIC = GOOD + """\
+      max_bake: 5m
+      traffic:
+        provider: traefik
+        prometheus: http://prometheus.monitoring.svc:9090
+        top_up: 'http://{service}.{namespace}.svc:3000/'
+"""
+
+
+def test_a_traffic_input_loads_and_says_what_the_canary_is_judged_on():
+    canary = parse(TRAFFIC).env("prod").canary
+    assert canary.max_bake == 300
+    assert canary.traffic == config.TrafficInput("traefik", "http://prometheus.monitoring.svc:9090",
+                                                 top_up="http://{service}.{namespace}.svc:3000/")
+    assert canary.inputs() == ["users' traffic through the gateway (traefik metrics in Prometheus, topped up by "
+                               "synthetic GETs)"]
+    own = parse(TRAFFIC.replace("provider: traefik", "provider: prometheus\n        requests: "
+                                "'http_requests_total{namespace=\"{namespace}\",service=\"{service}\"}'\n        errors: "
+                                "'http_requests_total{service=\"{service}\",code=~\"5..\"}'")).env("prod").canary.traffic
+    assert own.max_latency_ms is None and own.requests.startswith("http_requests_total{namespace=")
+    assert parse(GOOD).env("prod").canary.inputs() == ["rollout and pod health only: no analysis"]
+
+
+@pytest.mark.parametrize("old, new, error", [
+    ("provider: traefik", "provider: istio", "environments.prod.canary.traffic.provider: expected one of traefik, nginx, "
+                                             "prometheus"),
+    ("provider: traefik", "provider: prometheus", "environments.prod.canary.traffic.requests: missing required field"),
+    ("provider: traefik", "provider: traefik\n        requests: 'x'",
+     "environments.prod.canary.traffic.requests: only for provider prometheus (your own counters); traefik's are built in"),
+    ("max_bake: 5m", "max_bake: 10s", "environments.prod.canary.max_bake: expected at least the longest step's bake (60s)"),
+    ("top_up: 'http://{service}", "top_up: 'http://{pod}", "canary.traffic.top_up: expected a URL whose placeholders"),
+    ("provider: traefik", "provider: prometheus\n        requests: 'r{pod=\"{pod}\"}'\n        errors: 'e'",
+     "canary.traffic.requests: expected PromQL whose placeholders are among {namespace}, {app}, {service}, {track} "
+     "(not {pod})"),
+])
+def test_traffic_errors_name_file_line_and_key(old, new, error):
+    with pytest.raises(ConfigError) as err:
+        parse(TRAFFIC.replace(old, new))
+    assert error in str(err.value)

@@ -57,3 +57,25 @@ def test_a_remote_that_is_gone_is_named(clone):
     bare.rename(bare.with_name("elsewhere.git"))
     with pytest.raises(GitError, match=r"fatal: .*does not appear to be a git repository"):
         GitRepo(work).publish(write(work))
+
+
+def test_a_commit_of_nothing_and_a_commit_without_identity_are_one_line_git_errors(tmp_path, monkeypatch):
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", "-b", "main", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=a", "-c", "user.email=a@a", "commit", "-q",
+                    "--allow-empty", "-m", "first"], check=True)
+    repo = GitRepo(tmp_path)
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "a")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "a@a")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "a")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "a@a")
+    with pytest.raises(GitError, match="nothing to commit: the change is already in git"):
+        repo._commit(["."], "nothing")
+    for key in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    subprocess.run(["git", "-C", str(tmp_path), "config", "user.useConfigOnly", "true"], check=True)
+    with pytest.raises(GitError, match="git has no identity to commit with"):
+        GitRepo(tmp_path).require_identity()

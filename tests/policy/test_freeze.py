@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from pipeline.config.model import Environment, Policy
+from pipeline.config.model import CanaryPolicy, Environment, Policy, TrafficInput
 from pipeline.errors import ConfigError
 from pipeline.policy import rules
 from pipeline.policy.freeze import ManualFreeze, holding, parse_until
@@ -73,3 +73,15 @@ def test_policy_view_of_an_expired_freeze_by_hand():
     manual = view.rules[0]
     assert manual.now == "expired at 2026-11-27T12:00:00Z" and "ship unfreeze dev removes it" in manual.why
     assert {r.rule: r.now for r in view.rules}["signatures"] == "not required"
+
+
+def test_policy_view_says_what_a_canary_is_judged_on():
+    traffic = TrafficInput("traefik", "http://prometheus:9090")
+    env = Environment("prod", "p", canary=CanaryPolicy(traffic=traffic, max_bake=300.0))
+    rule = {r.rule: r for r in rules.view(env, None, None, NOW).rules}["canary judged on"]
+    assert rule.now == ("users' traffic through the gateway (traefik metrics in Prometheus); still undecided after a "
+                        "step's bake, it goes on up to 300s, then fails (silence never passes)")
+    assert rule.why == "ship.yaml environments.prod.canary (traffic, http, prometheus; longest bake 30s)"
+    bare = {r.rule: r for r in rules.view(Environment("prod", "p", canary=CanaryPolicy()), None, None, NOW).rules}
+    assert bare["canary judged on"].now.startswith("rollout and pod health only: no analysis; still undecided at the end")
+    assert "canary judged on" not in {r.rule for r in rules.view(Environment("dev", "d"), None, None, NOW).rules}

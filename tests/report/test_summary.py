@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline.commands import deploy, inspect
+from pipeline.errors import GateFailed
 from tests.fakes import GOOD, NEVER_READY, fake_context, fake_project
 
 
@@ -14,10 +17,8 @@ def test_summary_shows_releases_outcomes_and_the_promotion_path(tmp_path, monkey
     deploy.promote(ctx, "dev", "uat")
     (tmp_path / "apps/hellok8s/config/uat.env").write_text("MESSAGE=again\nDB_URL=x\n")
     ctx.workspace.git.repo.git.commit("-qam", "uat config")
-    try:
+    with pytest.raises(GateFailed, match="failed its gate"):
         deploy.release(ctx, "uat", None, image=NEVER_READY)
-    except Exception:
-        pass
     text = inspect.summary(ctx, "Pipeline").text()
     lines = text.splitlines()
     assert lines[0] == "### Pipeline"

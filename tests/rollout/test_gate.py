@@ -142,3 +142,25 @@ def test_progress_notes_say_each_change_once():
     g.step(dep("deployment-healthy"), 2.0)
     assert g.notes == ["hellok8s: Waiting for rollout to finish: 2 out of 3 new replicas have been updated "
                        "(2/3 updated, 1/3 ready)", "hellok8s: 3/3 updated, 3/3 ready", "healthy; baking for 10s"]
+
+
+def test_max_bake_extends_an_undecided_analysis_and_a_later_pass_ends_it():
+    g = gate(GateOptions(timeout=300, bake=10), analysis=True)
+    g.max_bake = 30
+    g.step(dep("deployment-healthy"), 0.0)
+    assert g.step(Measured((M("users", True),)), 5.0) is None  # a pass before the bake's end waits for it
+    assert g.wants_measurement(10.0) == Measured((), final=False)  # the bake's end is not final now
+    assert g.step(Measured((M("users", None, "canary 3/30"),)), 10.0) is None
+    assert g.notes[-1] == "bake of 10s over and users still undecided: analysing on, up to 30s"
+    verdict = g.step(Measured((M("users", True, "canary 0/90"),)), 15.0)
+    assert (verdict.passed, verdict.gate) == (True, "bake")
+
+
+def test_max_bake_still_undecided_fails_naming_the_longest_bake():
+    g = gate(GateOptions(timeout=300, bake=10), analysis=True)
+    g.max_bake = 30
+    g.step(dep("deployment-healthy"), 0.0)
+    assert g.wants_measurement(30.0) == Measured((), final=True)
+    verdict = g.step(Measured((M("users", None, "too few requests"),), final=True), 30.0)
+    assert (verdict.passed, verdict.reason) == (False, "Inconclusive")
+    assert verdict.message == "not enough data to decide during the 30s bake (too few requests)"

@@ -161,3 +161,29 @@ def test_simulated_abort_rate(name):
     rate = aborts / bakes
     print(f"{name}: {aborts}/{bakes} bakes aborted ({rate:.2%}; {ROUNDS} rounds × {REQUESTS_PER_ROUND} requests)")
     assert {"<": operator.lt, ">": operator.gt}[op](rate, bound)
+
+
+def histogram(fast: int, slow: int) -> tuple[tuple[float, int], ...]:
+    """A gateway's cumulative buckets: `fast` requests under 250ms, `slow` ones between 1s and 2.5s."""
+    return ((250.0, fast), (1000.0, fast), (2500.0, fast + slow), (math.inf, fast + slow))
+
+
+@pytest.mark.parametrize("canary, decision, words", [
+    (Tally(80, 0, buckets=histogram(80, 0)), PASS, "p95 ≤ 250ms vs ≤ 500ms (stable p95 ≤ 250ms), 0/80 slower"),
+    (Tally(80, 0, buckets=histogram(40, 40)), FAIL, "p95 ≤ 2500ms vs ≤ 500ms (stable p95 ≤ 250ms), 40/80 slower"),
+    (Tally(10, 0, buckets=histogram(10, 0)), OPEN, "p95 not judged yet: 10 latencies"),
+], ids=["fast", "slow", "too few"])
+def test_latency_from_a_gateways_histogram(canary, decision, words):
+    verdict = judge.decide(canary, Tally(800, 0, buckets=histogram(800, 0)), LATENCY)
+    assert verdict.decision is decision and words in verdict.summary, verdict.summary
+
+
+def test_histograms_add_bucket_by_bucket():
+    assert Tally(2, 0, buckets=histogram(1, 1)) + Tally(3, 1, buckets=histogram(3, 0)) == \
+        Tally(5, 1, buckets=histogram(4, 1))
+
+
+def test_single_latencies_beside_a_histogram_go_into_its_buckets():
+    mixed = Tally(40, 0, (100.0,) * 10 + (2000.0,) * 10, buckets=histogram(20, 0))
+    verdict = judge.decide(mixed, Tally(), LATENCY)
+    assert "10/40 slower" in verdict.summary, verdict.summary

@@ -25,10 +25,12 @@ def test_secrets_get_patch_and_delete_only_by_name_and_never_list_or_watch():
     assert all(r.get("resourceNames") for r in secrets if "delete" in r["verbs"])
 
 
-def test_no_secret_rule_without_names_since_an_empty_list_means_every_name(monkeypatch):
-    monkeypatch.delattr(names, "PULL_SECRET", raising=False)
-    secrets = rules_for(rbac.deployer_objects("hk-dev", environment="dev"), "secrets")
-    assert [r["verbs"] for r in secrets] == [["create"]]
+def test_no_secret_rule_without_names_since_an_empty_list_means_every_name():
+    assert [r for r in rbac.scoped_rules("dev", []) if "secrets" in r["resources"]] == []
+
+
+def test_the_pull_secret_is_among_the_secrets_the_deployer_may_patch():
+    assert rbac.secret_names([]) == [names.PULL_SECRET]
 
 
 def test_no_serviceaccount_deletes_and_only_ships_own_lease():

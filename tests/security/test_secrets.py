@@ -54,7 +54,7 @@ def test_diff_shows_a_secret_whose_value_changed_without_showing_the_value(relea
     monkeypatch.setenv("SHIP_SECRET_HELLOK8S_DB_PASSWORD", "rotated-value")
     result = inspect.diff(ctx, "dev")
     text = result.text()
-    assert result.exit_code == 1 and f"Secret/hk-dev/{names.secret_name('hellok8s')}" in text
+    assert result.exit_code == 3 and f"Secret/hk-dev/{names.secret_name('hellok8s')}" in text
     assert "DB_PASSWORD: <redacted> (changed)" in text and "rotated-value" not in text and "s3cret" not in text
 
 
