@@ -112,6 +112,8 @@ def test_pipeline_and_rollback_steps_run_against_the_local_parts(env_repo, local
                    .replace("bake: 5s", "bake: 1s")
                    .replace("    promotes_from: uat\n",
                             "    promotes_from: uat\n    policy: {require_signature: true, public_key: cosign.pub}\n"))
+    # An app change of its own: the pipeline builds (and so signs) it; a found image is never signed.
+    (work / "apps/hellok8s/README.md").write_text((work / "apps/hellok8s/README.md").read_text() + "\nworkflow test\n")
     commit_all(work, "workflows; prod takes signed images only; short bakes for the test")
     run = WorkflowRun(work, tmp_path, {
         "secrets.KUBECONFIG": Path(local_parts["KUBECONFIG"]).read_text(),

@@ -51,8 +51,9 @@ class Workspace(AppInputs):
         digest = hashlib.sha256(str(folder).encode())
         for base in inputs:
             for path in paths.regular_files(self.root, base, strict=False):
-                with path.open("rb") as f:  # an app's build output (bin/…) may be larger than ship reads: chunks
-                    digest.update(str(path).encode() + b"\0" + hashlib.file_digest(f, "sha256").digest())
+                digest.update(str(path).encode() + b"\0")
+                paths.hash_into(digest, self.root, path)
+                digest.update(b"\0")
         key = digest.hexdigest()
         if key not in self._rendered:
             self._rendered[key] = render(self.root / folder, str(folder))

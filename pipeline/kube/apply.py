@@ -39,6 +39,7 @@ class SyncOptions:
     parallelism: int = 32  # concurrent requests within a stage (the API server takes 32 at once well)
     takeover: tuple[str, ...] = fields.TAKEOVER  # field managers whose fields ship takes over (hand edits)
     pod_security: str = ""  # Pod Security level labelled on the Namespace ("": none; sync sets ENV's)
+    secret_names: tuple[str, ...] = ()  # Secrets ship may have written here: read by name, pruned when git no longer has them
 
 
 @dataclass
@@ -144,10 +145,7 @@ def reconcile(cluster: Cluster, env: str, namespace: str, desired: list[dict], o
              for o in _owned_objects(cluster, env, namespace, desired, progress, ns)]
     required = {(o["apiVersion"], o["kind"]) for o in owned if o["kind"] not in ("Namespace", "Secret")}
     live = live_state(cluster, namespace, required | set(planning.PRUNABLE), options.parallelism, required, ns)
-    for secret in (o for o in owned if o["kind"] == "Secret" and live):  # by name: the deployer may not list them
-        found = cluster.get("v1", "Secret", secret["metadata"]["name"], namespace)
-        if found is not None:
-            live[planning.key(found)] = found
+    live.update(_secrets_by_name(cluster, namespace, owned, options.secret_names) if live else {})
     needed: set[str] = set()
     if options.prune and live:
         workloads = cluster.list("apps/v1", "ReplicaSet", namespace) + cluster.list("v1", "Pod", namespace)
@@ -203,6 +201,22 @@ def _leaving_deployments(owned: list[dict], live: dict, env: str) -> set[str]:
     """Names of ship's live Deployments that git no longer renders: this sync prunes them."""
     wanted = {planning.key(o) for o in owned}
     return {k[3] for k, o in live.items() if k[1] == "Deployment" and k not in wanted and planning.owned(o, env)}
+
+
+def _secrets_by_name(cluster: Cluster, namespace: str, owned: list[dict], more: tuple[str, ...]) -> dict:
+    """The live Secrets ship renders or may have written, read one by one: the deployer may not
+    list Secrets (kube/rbac.py). One it may not read is one it never wrote here."""
+    found = {}
+    for name in sorted({o["metadata"]["name"] for o in owned if o["kind"] == "Secret"} | set(more)):
+        try:
+            obj = cluster.get("v1", "Secret", name, namespace)
+        except ApiError as exc:
+            if exc.status != 403:
+                raise
+            obj = None
+        if obj is not None:
+            found[planning.key(obj)] = obj
+    return found
 
 
 def _with_pod_security(obj: dict, level: str) -> dict:
