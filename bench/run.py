@@ -48,6 +48,8 @@ from bench.common import RUN, SHIP, namespaces, say, timed  # noqa: E402
 from bench.ssa import bare_apply  # noqa: E402
 from bench.startup import startup  # noqa: E402
 
+# Pinned by digest, as ship requires of every image it applies; 0 replicas, so never pulled.
+BENCH_IMAGE = "127.0.0.1:15000/bench:1@sha256:" + "0" * 64
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "100,1000,3000").split(",")]
 
 
@@ -70,7 +72,7 @@ def generate(n: int) -> list[dict]:
         out.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"app-{i}"},
                     "spec": {"replicas": 0, "selector": {"matchLabels": labels},
                              "template": {"metadata": {"labels": labels}, "spec": {"containers": [
-                                 {"name": "app", "image": "127.0.0.1:15000/bench:1", "ports": [{"containerPort": 8080}],
+                                 {"name": "app", "image": BENCH_IMAGE, "ports": [{"containerPort": 8080}],
                                   "envFrom": [{"configMapRef": {"name": f"cm-{i % max(cms, 1)}"}}]}]}}}})
     return out
 

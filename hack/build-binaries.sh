@@ -9,8 +9,13 @@
 #   kustomize (sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION),
 #   actionlint (github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION),
 #   cosign (github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION; about 1.5 minutes cold).
+<<<<<<< HEAD
 #   toxiproxy-server and toxiproxy-cli (github.com/Shopify/toxiproxy/v2@$TOXIPROXY_VERSION, for make faults).
 #   act (github.com/nektos/act@$ACT_VERSION: the tests run the workflow files under it; about 1 minute cold).
+=======
+#   toxiproxy-server and toxiproxy-cli (github.com/Shopify/toxiproxy/v2@$TOXIPROXY_VERSION, for make faults),
+#   helm (helm.sh/helm/v3/cmd/helm@$HELM_VERSION; renders chart bases through kustomize --enable-helm).
+>>>>>>> main
 # A binary already in the cache is never rebuilt. Prints the bin directory on the last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -117,6 +122,27 @@ go_install() { # name module@version [the binary's name as go install writes it]
   mv "$gobin/$built" "$bin/$name-$v"
 }
 
+build_helm() {
+  local v=$HELM_VERSION modfile k8s major minor
+  have helm "$v" && return
+  echo "installing helm.sh/helm/v3/cmd/helm@$v; cold builds take about 9 minutes here" >&2
+  modfile=$(go mod download -json "helm.sh/helm/v3@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p') \
+    || die "go mod download helm.sh/helm/v3@$v failed"
+  # The ldflags of helm's own Makefile: the exact version (else it reports only "v3.22") and the
+  # Kubernetes version `helm template` assumes, from its client-go (v0.37 -> 1.37; else 1.20,
+  # which charts asking kubeVersion >=1.23, podinfo's among them, refuse).
+  k8s=$(awk '$1 == "k8s.io/client-go" {print $2}' "$modfile" | tr -d v)
+  [ -n "$k8s" ] || die "no k8s.io/client-go in helm.sh/helm/v3@$v's go.mod"
+  major=$(( $(echo "$k8s" | cut -d. -f1) + 1 )); minor=$(echo "$k8s" | cut -d. -f2)
+  local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$v"
+  ld+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=$major -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor"
+  ld+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=$major -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
+  local gobin="$work/gobin-helm-$v"
+  GOBIN="$gobin" go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$v" \
+    || die "go install helm.sh/helm/v3/cmd/helm@$v failed"
+  mv "$gobin/helm" "$bin/helm-$v"
+}
+
 build_kubernetes
 build_etcd
 if [ "$real_node" != 0 ]; then
@@ -130,12 +156,20 @@ go_install actionlint "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VE
 go_install cosign "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION"
 go_install toxiproxy-server "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION" server
 go_install toxiproxy-cli "github.com/Shopify/toxiproxy/v2/cmd/cli@$TOXIPROXY_VERSION" cli
+<<<<<<< HEAD
 go_install act "github.com/nektos/act@$ACT_VERSION"
+=======
+build_helm
+>>>>>>> main
 # Unversioned names for PATH users; the versioned files stay the cache keys.
 ln -sf "kwok-$KWOK_VERSION" "$bin/kwok"
 ln -sf "kwokctl-$KWOK_VERSION" "$bin/kwokctl"
 ln -sf "kustomize-$KUSTOMIZE_VERSION" "$bin/kustomize"
 ln -sf "actionlint-$ACTIONLINT_VERSION" "$bin/actionlint"
 ln -sf "cosign-$COSIGN_VERSION" "$bin/cosign"
+<<<<<<< HEAD
 ln -sf "act-$ACT_VERSION" "$bin/act"
+=======
+ln -sf "helm-$HELM_VERSION" "$bin/helm"
+>>>>>>> main
 echo "$bin"

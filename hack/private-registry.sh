@@ -23,6 +23,12 @@ USERNAME=ship
 SERVICE=ship-lab-registry
 ISSUER=ship-lab-issuer
 
+# write_if_changed FILE: stdin into FILE, only when it differs (a running part's files stay as they are).
+write_if_changed() {
+  cat > "$1.new"
+  if cmp -s "$1.new" "$1"; then rm -f "$1.new"; else mv "$1.new" "$1"; fi
+}
+
 make_pki() {
   mkdir -p "$D"
   (umask 077
@@ -40,8 +46,8 @@ make_pki() {
    [ -f "$D/issuer.key" ] || openssl req -x509 -newkey rsa:2048 -nodes -keyout "$D/issuer.key" -out "$D/issuer.crt" \
      -days 3650 -subj "/CN=$ISSUER" 2>/dev/null || die "making the token issuer's key failed"
    [ -f "$D/password" ] || openssl rand -hex 16 > "$D/password"
-   printf '{"%s": "%s"}\n' "$USERNAME" "$(cat "$D/password")" > "$D/users.json"
-   htpasswd -Bbn "$USERNAME" "$(cat "$D/password")" > "$D/htpasswd" 2>/dev/null || die "htpasswd failed")
+   printf '{"%s": "%s"}\n' "$USERNAME" "$(cat "$D/password")" | write_if_changed "$D/users.json"
+   [ -s "$D/htpasswd" ] || htpasswd -Bbn "$USERNAME" "$(cat "$D/password")" > "$D/htpasswd" 2>/dev/null || die "htpasswd failed")
   # The build engine pushes there: podman reads certs.d at each push.
   local port
   for port in "$SHIP_PRIVATE_REGISTRY_PORT" "$SHIP_BASIC_REGISTRY_PORT"; do
@@ -76,13 +82,13 @@ cmd_up() {
     realm: https://127.0.0.1:$SHIP_TOKEN_ISSUER_PORT/token
     service: $SERVICE
     issuer: $ISSUER
-    rootcertbundle: $D/issuer.crt" > "$D/private-registry.yml"
+    rootcertbundle: $D/issuer.crt" | write_if_changed "$D/private-registry.yml"
   registry_config basic-registry "$SHIP_BASIC_REGISTRY_PORT" "  htpasswd:
     realm: ship-lab-basic
-    path: $D/htpasswd" > "$D/basic-registry.yml"
+    path: $D/htpasswd" | write_if_changed "$D/basic-registry.yml"
   local args=(--listen "127.0.0.1:$SHIP_TOKEN_ISSUER_PORT" --cert "$D/issuer.crt" --key "$D/issuer.key"
               --tls-cert "$D/server.crt" --tls-key "$D/server.key" --users "$D/users.json" --issuer "$ISSUER")
-  echo "${args[*]}" > "$D/token-issuer.args"
+  echo "${args[*]}" | write_if_changed "$D/token-issuer.args"
   local name port
   for name in private-registry basic-registry token-issuer; do
     case $name in
@@ -94,9 +100,9 @@ cmd_up() {
     stop_pid "$name"
     port_busy "$port" && die "port 127.0.0.1:$port for the $name is busy (set SHIP_PRIVATE_REGISTRY_PORT, SHIP_BASIC_REGISTRY_PORT, SHIP_TOKEN_ISSUER_PORT)"
     if [ "$name" = token-issuer ]; then
-      start_daemon "$name" python3 "$here/registry/token_issuer.py" "${args[@]}"
+      start_daemon "$name" python3 "$here/registry/token_issuer.py" "${args[@]}" 9>&-  # not the lock
     else
-      start_daemon "$name" docker-registry serve "$D/$name.yml"
+      start_daemon "$name" docker-registry serve "$D/$name.yml" 9>&-
     fi
     conf_sum "$name" > "$SHIP_STATE/$name.sum"
     # Any answer over TLS with this CA (401 included) means it is up.
@@ -130,6 +136,12 @@ cmd_down() {
   done
   return 0
 }
+
+# One run at a time (test sessions start it in parallel): a run reading a configuration another
+# is rewriting would take it for changed and restart a registry in use.
+mkdir -p "$D"
+exec 9>"$D/.lock"
+flock 9
 
 case "${1:-}" in
   up) cmd_up ;;

@@ -17,6 +17,7 @@ import os
 import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import ConfigError
 
@@ -82,6 +83,18 @@ def read_bytes(root: Path, path: Path | str, cap: int = MAX_INPUT_BYTES) -> byte
     if size > cap:
         raise ConfigError(f"{name}: larger than {cap:,} bytes; refusing to read it")
     return b"".join(chunks)
+
+
+def hash_into(digest: Any, root: Path, path: Path | str) -> None:
+    """Feed a regular file under `root` into `digest`, whatever its size (a build output, say)."""
+    fd = os.open(contained(root, path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{path}: not a regular file; {RULE}")
+        while chunk := os.read(fd, 1 << 20):
+            digest.update(chunk)
+    finally:
+        os.close(fd)
 
 
 def read_text(root: Path, path: Path | str, cap: int = MAX_INPUT_BYTES) -> str:

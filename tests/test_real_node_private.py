@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -52,8 +53,33 @@ def assert_running_from(ns: str, node: str, ref: ImageRef) -> None:
         assert pod["status"]["phase"] == "Running", pod["status"]
         assert {"name": names.PULL_SECRET} in pod["spec"]["imagePullSecrets"]
         status = pod["status"]["containerStatuses"][0]
-        assert status["imageID"].endswith(ref.digest), status
-        assert status["image"].startswith(ref.repository), status
+        assert status["imageID"] == f"{ref.repository}@{ref.digest}", status  # pulled from the private registry
+
+
+def pull_refused_without_the_secret(ns: str, node: str, ref: ImageRef, timeout: float = 90) -> str:
+    """The node's own pull of REF without the pull secret (imagePullPolicy Always) is refused: the
+    registry really is private to the node. The kubelet's reason, e.g. ErrImagePull … 401."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "no-pull-secret", "namespace": ns},
+           "spec": {"nodeName": node, "tolerations": [{"key": "ship.dev/real-node", "operator": "Exists"}],
+                    # what the namespace's Pod Security level (restricted) asks of every pod
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{"name": "app", "image": f"{ref.repository}@{ref.digest}", "imagePullPolicy": "Always",
+                                    "securityContext": {"allowPrivilegeEscalation": False,
+                                                        "capabilities": {"drop": ["ALL"]}}}]}}
+    applied = subprocess.run(["kubectl", "apply", "-f", "-"], input=json.dumps(pod), text=True, capture_output=True)
+    assert applied.returncode == 0, applied.stderr
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            status = kubectl_json("-n", ns, "get", "pod", "no-pull-secret").get("status", {})
+            waiting = ((status.get("containerStatuses") or [{}])[0].get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in ("ErrImagePull", "ImagePullBackOff"):
+                return f"{waiting['reason']}: {waiting.get('message', '')}"
+            assert status.get("phase") != "Running", "the node pulled the private image without the pull secret"
+            time.sleep(1)
+        raise AssertionError(f"pod no-pull-secret neither pulled nor failed to pull within {timeout:.0f}s")
+    finally:
+        subprocess.run(["kubectl", "-n", ns, "delete", "pod", "no-pull-secret", "--wait=false"], capture_output=True)
 
 
 def test_private_image_from_build_to_prod_canary_pulled_through_the_pull_secret(real_node, local_parts, private,
@@ -86,6 +112,7 @@ def test_private_image_from_build_to_prod_canary_pulled_through_the_pull_secret(
         auths = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))["auths"]
         assert list(auths) == [host]
         assert not any(names.PULL_SECRET in p.read_text() for p in (work / "environments").rglob("*.yaml"))  # not in git
+        assert pull_refused_without_the_secret(namespaces["dev"], real_node, ref)
         set_config(work, "dev", MESSAGE="Hello from a private image")
         commit_all(work, "dev: a new greeting")
         for step in (["release", "dev", "--image", str(ref)], ["promote", "dev", "uat"],

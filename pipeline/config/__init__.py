@@ -11,14 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, URL_PLACEHOLDERS, App, CanaryPolicy,
-                                   CanaryStep, Environment, GateOptions, HttpCheck, Policy, PrometheusCheck, ShipConfig,
-                                   TRAFFIC_PROVIDERS, TrafficInput, unknown_placeholders)
+                                   CanaryStep, ChartSource, Environment, GateOptions, HttpCheck, Policy, PrometheusCheck,
+                                   ShipConfig, TRAFFIC_PROVIDERS, TrafficInput, unknown_placeholders)
 from pipeline.config.schema import parse, parse_duration
 from pipeline.errors import ConfigError
 from pipeline.gitops import yamlsafe
 
 __all__ = ["CONFIG_FILE", "REQUESTS_PER_ROUND", "ROUTERS", "URL_PLACEHOLDERS", "App", "CanaryPolicy", "CanaryStep",
-           "Environment", "GateOptions", "HttpCheck", "Policy", "PrometheusCheck", "ShipConfig",
+           "ChartSource", "Environment", "GateOptions", "HttpCheck", "Policy", "PrometheusCheck", "ShipConfig",
            "TRAFFIC_PROVIDERS", "TrafficInput", "find_root", "load", "parse", "parse_duration", "unknown_placeholders"]
 
 

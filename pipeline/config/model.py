@@ -138,6 +138,18 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class ChartSource:
+    """A Helm chart an app's base is rendered from (`chart: {path: …}`), through kustomize's
+    `helmCharts`; the chart is used as it is, its only inputs are the app's values files."""
+
+    path: Path  # the chart's folder (with Chart.yaml), relative to the repository root
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
 class App:
     """An app: a build context, its image repository, kustomize base, config and secrets."""
 
@@ -150,6 +162,13 @@ class App:
     config: str = "config"  # folder of <env>.env files, relative to path
     secrets: tuple[str, ...] = ()  # keys of Secret <app>-secrets, values from SHIP_SECRET_<APP>_<KEY>
     keep_configs: int = 5  # versioned ConfigMaps kept in an overlay for rollbacks
+    chart: ChartSource | None = None  # set: the base is this chart rendered with the app's values
+    values: str = "values"  # VALUES.yaml (every environment) and VALUES/ENV.yaml, relative to path
+
+    def values_files(self, env: str) -> tuple[Path, ...]:
+        """The chart's values files for ENV, relative to the repository root, later ones winning;
+        each is optional, so the caller keeps those that exist."""
+        return self.path / f"{self.values}.yaml", self.path / self.values / f"{env}.yaml"
 
     @property
     def config_name(self) -> str:

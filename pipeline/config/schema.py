@@ -17,9 +17,9 @@ from typing import Any
 
 from pipeline import names
 from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, TAKEOVER_MANAGERS, TRAFFIC_PROVIDERS,
-                                   URL_PLACEHOLDERS, App, CanaryPolicy, CanaryStep, Environment, GateOptions, HttpCheck,
-                                   Policy, PrometheusCheck, RegistryOptions, ShipConfig, TrafficInput, promql_placeholders,
-                                   unknown_placeholders)
+                                   URL_PLACEHOLDERS, App, CanaryPolicy, CanaryStep, ChartSource, Environment, GateOptions,
+                                   HttpCheck, Policy, PrometheusCheck, RegistryOptions, ShipConfig, TrafficInput,
+                                   promql_placeholders, unknown_placeholders)
 from pipeline.config.reader import Reader as _Reader
 from pipeline.errors import ConfigError
 from pipeline.policy import windows
@@ -253,10 +253,24 @@ def _app(name: str, a: _Reader) -> App:
         config=a.get("config", str, "config", _inside),
         secrets=a.get("secrets", list, (), _secret_keys),
         keep_configs=a.get("keep_configs", int, 5),
+        chart=_chart(a.child("chart", None)),
+        values=a.get("values", str, "values", _inside),
     )
     if app.keep_configs < 1:
         a.fail("expected at least 1", "keep_configs")
+    if app.chart is not None and "base" in a.data:
+        a.fail("an app from a chart has no kustomize base of its own (the chart is its base); remove base", "base")
+    if app.chart is None and "values" in a.data:
+        a.fail("values are the inputs of a chart: set chart too, or remove values", "values")
     return app
+
+
+def _chart(r: _Reader | None) -> ChartSource | None:
+    if r is None:
+        return None
+    path = r.get("path", str, check=_inside)
+    r.done()  # raises on a missing path, after unknown keys
+    return ChartSource(path=Path(path))
 
 
 def _environment(name: str, e: _Reader) -> Environment:

@@ -52,18 +52,21 @@ class AppInputs:
 
     def secrets_with_data(self, folders: list[Path]) -> list[str]:
         """Files under `folders` holding a Secret with data or stringData (never allowed in git)."""
-        offending = []
+        offending, top = [], paths.contained(self.root, ".")  # the real root: regular_files gives real paths
         for folder in folders:
             for path in paths.regular_files(self.root, folder):
                 if path.suffix not in (".yaml", ".yml", ".json"):
                     continue
                 try:
-                    docs = yamlsafe.loads_all(paths.read_text(self.root, path), str(path.relative_to(self.root)))
+                    text = paths.read_text(self.root, path)  # read guarded: no symlink out of the repository, size capped
+                    if "Secret" not in text:
+                        continue  # cannot hold one: parsing every manifest was most of a no-op sync's own time
+                    docs = yamlsafe.loads_all(text, str(path.relative_to(top)))
                 except (ConfigError, UnicodeDecodeError):
                     continue  # not a manifest; kustomize reports it if it matters
                 if any(isinstance(d, dict) and d.get("kind") == "Secret" and (d.get("data") or d.get("stringData"))
                        for d in docs):
-                    offending.append(str(path.relative_to(paths.contained(self.root, "."))))
+                    offending.append(str(path.relative_to(top)))
         return offending
 
     def guard_secrets(self, env: Environment, apps: list[App]) -> None:

@@ -1,7 +1,8 @@
 """Renders a kustomize folder into objects with the real kustomize binary.
 
 ship never re-implements kustomize: it runs `kustomize build` (the pinned binary make installs,
-or one on PATH), falling back to `kubectl kustomize`. Read-only.
+or one on PATH), falling back to `kubectl kustomize`. Read-only. When a helm is found ($SHIP_HELM,
+PATH, or the pinned one make installs), kustomize may inflate `helmCharts` with it (chart.py).
 
 Rendering is a pure function of the repository's files, and kustomize grows worse than
 linearly (20 s for 3,000 objects here), so results are cached, like Argo CD's repo-server
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,17 +24,26 @@ from pathlib import Path
 from pipeline.errors import ConfigError, RenderError
 from pipeline.gitops import yamlsafe
 
-_CACHED = Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship")) / "bin/kustomize"
+_BIN = Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship")) / "bin"
+_CACHED = _BIN / "kustomize"
+
+
+def helm_command() -> str | None:
+    """The helm kustomize inflates charts with, or None (a chart base then cannot render)."""
+    return os.environ.get("SHIP_HELM") or shutil.which("helm") or (str(_BIN / "helm") if (_BIN / "helm").exists() else None)
 
 
 def kustomize_command() -> list[str]:
+    helm = helm_command()
+    # The flags only matter to a kustomization with helmCharts; without them kustomize refuses one.
+    charts = ["--enable-helm", "--helm-command", helm] if helm else []
     if os.environ.get("SHIP_KUSTOMIZE"):
-        return [os.environ["SHIP_KUSTOMIZE"], "build"]
+        return [os.environ["SHIP_KUSTOMIZE"], "build", *charts]
     found = shutil.which("kustomize") or (str(_CACHED) if _CACHED.exists() else None)
     if found:
-        return [found, "build"]
+        return [found, "build", *charts]
     if shutil.which("kubectl"):
-        return ["kubectl", "kustomize"]
+        return ["kubectl", "kustomize", *charts]
     raise RenderError("neither kustomize nor kubectl is installed; run `make binaries` or install kustomize")
 
 
@@ -50,10 +61,7 @@ def render(folder: Path, display: str | None = None) -> list[dict]:
             pass  # a damaged entry is rendered again
     proc = subprocess.run([*command, str(folder)], capture_output=True, text=True)
     if proc.returncode != 0:
-        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-        reason = lines[-1] if lines else f"exit {proc.returncode}"
-        reason = reason.split('err="', 1)[-1].rstrip('"') if 'err="' in reason else reason
-        raise RenderError(f"{name}: kustomize cannot render it: {reason.removeprefix('Error: ')}")
+        raise RenderError(f"{name}: kustomize cannot render it: {failure_reason(proc.stderr, proc.returncode)}")
     try:
         objects = [doc for doc in yamlsafe.loads_all_generated(proc.stdout, f"{name} (rendered)") if doc]
     except ConfigError as exc:
@@ -61,6 +69,18 @@ def render(folder: Path, display: str | None = None) -> list[dict]:
     if cache is not None:
         _store(cache, objects)
     return objects
+
+
+def failure_reason(stderr: str, code: int) -> str:
+    """The one line that says why kustomize failed; for a chart, helm's own error (a template
+    error, a kubeVersion refused), which kustomize buries before its `unable to run` line."""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    helm = re.search(r"recursed accumulation of path '[^']*': Error: (.+)$", stderr, re.MULTILINE)
+    if helm and "unable to run" in stderr:
+        return f"helm: {helm.group(1)}"
+    reason = lines[-1] if lines else f"exit {code}"
+    reason = reason.split('err="', 1)[-1].rstrip('"') if 'err="' in reason else reason
+    return reason.removeprefix("Error: ")
 
 
 CACHE_ENTRIES = 32  # per clone; the oldest go first

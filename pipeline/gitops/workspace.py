@@ -23,7 +23,7 @@ from pathlib import Path
 from pipeline import names, paths, process
 from pipeline.clock import Clock
 from pipeline.config import App, Environment
-from pipeline.errors import ShipError
+from pipeline.errors import ConfigError, ShipError
 from pipeline.gitops import canary_overlay, overlay
 from pipeline.gitops.git import Commit, GitRepo
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
@@ -51,7 +51,9 @@ class Workspace(AppInputs):
         digest = hashlib.sha256(str(folder).encode())
         for base in inputs:
             for path in paths.regular_files(self.root, base, strict=False):
-                digest.update(str(path).encode() + b"\0" + paths.read_bytes(self.root, path) + b"\0")
+                digest.update(str(path).encode() + b"\0")
+                paths.hash_into(digest, self.root, path)
+                digest.update(b"\0")
         key = digest.hexdigest()
         if key not in self._rendered:
             self._rendered[key] = render(self.root / folder, str(folder))
@@ -109,6 +111,11 @@ class Workspace(AppInputs):
 
     def base_of(self, app: App, env: Environment) -> tuple[list[dict], str]:
         """The app's base as kustomize renders it, and its folder relative to ENV's overlay."""
+        if app.chart is not None:
+            # Parsed and rendered (gitops/chart.py), but releases do not write a chart base yet:
+            # refuse plainly rather than look for a kustomize base the app does not have.
+            raise ConfigError(f"apps.{app.name}.chart: releasing an app from a Helm chart is not supported yet "
+                              "(only its rendering is); give the app a kustomize base")
         base_folder = self.root / app.path / app.base
         return self.render(app.path / app.base, [app.path]), os.path.relpath(base_folder, self.root / env.overlay)
 

@@ -39,6 +39,7 @@ class SyncOptions:
     parallelism: int = 32  # concurrent requests within a stage (the API server takes 32 at once well)
     takeover: tuple[str, ...] = fields.TAKEOVER  # field managers whose fields ship takes over (hand edits)
     pod_security: str = ""  # Pod Security level labelled on the Namespace ("": none; sync sets ENV's)
+    secret_names: tuple[str, ...] = ()  # Secrets ship may have written here: read by name, pruned when git no longer has them
 
 
 @dataclass
@@ -85,10 +86,12 @@ def namespace_state(cluster: Cluster, namespace: str) -> dict | str | None:
 
 
 def live_state(cluster: Cluster, namespace: str, kinds: set[tuple[str, str]], parallelism: int = 8,
-               required: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset()) -> dict:
-    """Every live object of `kinds` in `namespace`, plus the Namespace itself, by plan key."""
+               required: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
+               ns: dict | str | None | bool = False) -> dict:
+    """Every live object of `kinds` in `namespace`, plus the Namespace itself, by plan key.
+    `ns`: the namespace's state when the caller read it already (False: read it here)."""
     live: dict = {}
-    ns = namespace_state(cluster, namespace)
+    ns = namespace_state(cluster, namespace) if ns is False else ns
     if ns is None:
         return live
     if isinstance(ns, dict):
@@ -137,13 +140,12 @@ def reconcile(cluster: Cluster, env: str, namespace: str, desired: list[dict], o
     """Make `namespace` match `desired` (objects as rendered from git, secrets added).
     `desired` is not changed: ship works on copies carrying its ownership labels."""
     start_requests = cluster.requests
-    owned = [_with_pod_security(o, options.pod_security) for o in _owned_objects(cluster, env, namespace, desired, progress)]
+    ns = namespace_state(cluster, namespace)  # read once for both below
+    owned = [_with_pod_security(o, options.pod_security)
+             for o in _owned_objects(cluster, env, namespace, desired, progress, ns)]
     required = {(o["apiVersion"], o["kind"]) for o in owned if o["kind"] not in ("Namespace", "Secret")}
-    live = live_state(cluster, namespace, required | set(planning.PRUNABLE), options.parallelism, required)
-    for secret in (o for o in owned if o["kind"] == "Secret" and live):  # by name: the deployer may not list them
-        found = cluster.get("v1", "Secret", secret["metadata"]["name"], namespace)
-        if found is not None:
-            live[planning.key(found)] = found
+    live = live_state(cluster, namespace, required | set(planning.PRUNABLE), options.parallelism, required, ns)
+    live.update(_secrets_by_name(cluster, namespace, owned, options.secret_names) if live else {})
     needed: set[str] = set()
     if options.prune and live:
         workloads = cluster.list("apps/v1", "ReplicaSet", namespace) + cluster.list("v1", "Pod", namespace)
@@ -201,6 +203,22 @@ def _leaving_deployments(owned: list[dict], live: dict, env: str) -> set[str]:
     return {k[3] for k, o in live.items() if k[1] == "Deployment" and k not in wanted and planning.owned(o, env)}
 
 
+def _secrets_by_name(cluster: Cluster, namespace: str, owned: list[dict], more: tuple[str, ...]) -> dict:
+    """The live Secrets ship renders or may have written, read one by one: the deployer may not
+    list Secrets (kube/rbac.py). One it may not read is one it never wrote here."""
+    found = {}
+    for name in sorted({o["metadata"]["name"] for o in owned if o["kind"] == "Secret"} | set(more)):
+        try:
+            obj = cluster.get("v1", "Secret", name, namespace)
+        except ApiError as exc:
+            if exc.status != 403:
+                raise
+            obj = None
+        if obj is not None:
+            found[planning.key(obj)] = obj
+    return found
+
+
 def _with_pod_security(obj: dict, level: str) -> dict:
     if obj.get("kind") != "Namespace" or not names.pod_security_labels(level):
         return obj
@@ -208,7 +226,8 @@ def _with_pod_security(obj: dict, level: str) -> dict:
     return {**obj, "metadata": {**meta, "labels": {**(meta.get("labels") or {}), **names.pod_security_labels(level)}}}
 
 
-def _owned_objects(cluster: Cluster, env: str, namespace: str, desired: list[dict], progress: Progress) -> list[dict]:
+def _owned_objects(cluster: Cluster, env: str, namespace: str, desired: list[dict], progress: Progress,
+                   ns: dict | str | None) -> list[dict]:
     """Copies of `desired` in `namespace` with ship's ownership, the Namespace first when ship may manage it."""
     problems = planning.validate(desired, env, namespace, lambda o: cluster.info_for(o).namespaced)
     if problems:
@@ -219,7 +238,7 @@ def _owned_objects(cluster: Cluster, env: str, namespace: str, desired: list[dic
     if not any(o["kind"] == "Namespace" for o in owned):
         owned.insert(0, planning.with_ownership({"apiVersion": "v1", "kind": "Namespace",
                                                  "metadata": {"name": namespace}}, env))
-    if namespace_state(cluster, namespace) == NAMESPACE_FORBIDDEN:
+    if ns == NAMESPACE_FORBIDDEN:
         progress(f"namespace {namespace} is managed outside ship (no access to Namespaces); leaving it as it is")
         owned = [o for o in owned if o["kind"] != "Namespace"]
     return owned

@@ -94,7 +94,9 @@ class Cluster:
     def fork(self) -> Cluster:
         """A second client to the same cluster, with connections of its own."""
         kubeconfig, context, max_connections = self._args
-        return Cluster(kubeconfig, context, max_connections=max_connections, retry_policy=self.retry, progress=self.progress)
+        twin = Cluster(kubeconfig, context, max_connections=max_connections, retry_policy=self.retry, progress=self.progress)
+        twin._answered = self._answered  # the server is known to be there: a refused connection is a restart
+        return twin
 
     def close(self) -> None:
         self._http.close()

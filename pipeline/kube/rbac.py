@@ -3,8 +3,8 @@ the admission policy that refuses what RBAC alone cannot.
 
 Only the verbs ship uses: server-side apply needs `create` and `patch`; diffs, health and
 prune need `get`, `list`, `watch`; prune needs `delete`. Secrets are the exception: the deployer
-may `get` and `patch` only the Secrets ship writes (by name: each app's `<app>-secrets` and the
-registry pull secret) and `create` them, never `list` or `watch` a namespace's Secrets, so it
+may `get`, `patch` and `delete` only the Secrets ship writes (by name: each app's `<app>-secrets`
+and the registry pull secret) and `create` them, never `list` or `watch` a namespace's Secrets, so it
 can never read a token it did not write. It may not delete ServiceAccounts, and it holds only
 its own environment's Lease. No RBAC objects, no cluster-scoped access: a platform team
 creates the namespace and these objects once (`ship rbac ENV | kubectl apply -f -`).
@@ -55,7 +55,9 @@ def scoped_rules(environment: str, secrets: list[str]) -> list[dict]:
     rules = [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
               "resourceNames": [names.LEASE_PREFIX + environment], "verbs": ["get", "update", "delete"]}]
     if secrets:
-        rules.append({"apiGroups": [""], "resources": ["secrets"], "resourceNames": secrets, "verbs": ["get", "patch"]})
+        # delete: a retired app's Secret is pruned like its other objects, by name.
+        rules.append({"apiGroups": [""], "resources": ["secrets"], "resourceNames": secrets,
+                      "verbs": ["get", "patch", "delete"]})
     return rules
 
 

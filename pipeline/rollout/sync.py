@@ -73,7 +73,10 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
     environment, every app in it, so a prune never takes another app's objects. A rehearsal
     (--dry-run) only dry-runs. `lock_options`: the context's unless given."""
     cfg, cluster, env = ctx.config, ctx.cluster(env), env.whole
-    options = replace(options, takeover=cfg.takeover_managers, pod_security=env.pod_security)
+    # Secrets are read by name (never listed): every app's that ship.yaml or ENV's ledgers know.
+    known = {*cfg.apps, *ctx.workspace.ledger_apps(env)}
+    options = replace(options, takeover=cfg.takeover_managers, pod_security=env.pod_security,
+                      secret_names=tuple(sorted(names.secret_name(app) for app in known)))
     ctx.workspace.guard_secrets(env, apps_in(cfg, env))  # a Secret with data in git is never applied
     rendered = ctx.workspace.render_overlay(env, list(cfg.apps.values()))  # a bad overlay fails before the lock
     refuse_rendered_secrets(rendered, str(env.folder))

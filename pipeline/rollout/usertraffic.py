@@ -45,7 +45,8 @@ class UserTraffic:
         self.tallies = {"canary": judge.Tally(), "stable": judge.Tally()}
         self.topped = 0  # synthetic GETs per track added so far
         self.seen: set[str] = set()  # tracks whose series the gateway has had
-        self.name = f"{SAYS} ({traffic.provider} counters in Prometheus)"
+        whose = "your" if traffic.provider == "prometheus" else traffic.provider
+        self.name = f"{SAYS} ({whose} counters in Prometheus)"
 
     def measure(self, final: bool) -> tuple[bool | None, str]:
         """(passed, summary) after one round; None: undecided."""

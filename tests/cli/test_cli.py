@@ -34,3 +34,26 @@ def test_history_as_json(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = ship("history", "dev", "--output", "json")
     assert out.exit_code == 0 and json.loads(out.stdout) == {"environment": "dev", "releases": []}
+
+
+def test_global_and_lock_options_reach_the_context(monkeypatch):
+    from pipeline.errors import ConfigError
+
+    seen: dict = {}
+
+    def open_context(progress, **options):
+        seen.clear()
+        seen.update(options)
+        raise ConfigError("stopped here")
+
+    monkeypatch.setattr("pipeline.commands.context.open_context", open_context)
+    cases = [(["abort", "prod", "--no-wait"], 0), (["rollback", "dev", "--lock-timeout", "7"], 7),
+             (["release", "dev", "--no-sync", "--image", "x"], 120), (["retire", "dev", "a", "--no-wait"], 0),
+             (["promote", "dev", "uat", "--lock-timeout", "0.5"], 0.5), (["sync", "dev", "--no-wait"], 0)]
+    for args, wait in cases:
+        out = ship(*args)
+        assert out.exit_code == 1 and "ConfigError: stopped here" in out.stderr and seen["lock_wait"] == wait, args
+    ship("--kubeconfig", "/k1:/k2", "--context", "second", "status")
+    assert seen["kubeconfig"] == "/k1:/k2" and seen["kube_context"] == "second"
+    ship("status")
+    assert seen["kubeconfig"] is None and seen["kube_context"] is None  # nothing carried over from the last run

@@ -32,3 +32,14 @@ def test_no_heavy_import_at_start_up(args):
 def test_version_loads_not_even_the_cli():
     modules = imported("version")
     assert "typer" not in modules and "click" not in modules and "pipeline.cli" not in modules
+
+
+def test_a_deploying_command_loads_neither_kubernetes_nor_rich_nor_docker():
+    """A sync or promote pays for httpx, GitPython and yaml only: kubeconfig is read natively, and
+    httpx's own CLI (click, rich, pygments) is never loaded (pipeline/__init__.py)."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c",
+                          "import pipeline.cli, pipeline.commands.deploy, pipeline.commands.context"],
+                         capture_output=True, text=True, timeout=120)
+    top = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in out.stderr.splitlines()
+           if line.startswith("import time:")}
+    assert top & {"kubernetes", "pydantic", "rich", "pygments", "docker", "requests", "urllib3"} == set()

@@ -164,10 +164,16 @@ def test_a_signed_image_passes_from_dev_to_prod(repo, keys, hellok8s_image, monk
     work, bare, namespaces = repo
     add_policy(work, {"dev": SIGNED, "uat": SIGNED, "prod": SIGNED})
     monkeypatch.setenv("SHIP_COSIGN_KEY", keys["a"][0].read_text())  # the PEM itself, as a CI secret gives it
+    # A build of the session's image is found in the registry: this run did not build it, so it never signs it.
+    found = json.loads(ship("build", "--output", "json").stdout)
+    assert found["image"] == hellok8s_image and found["built"] is False and found["signed"] is False
+    (work / "apps/hellok8s/README.md").write_text((work / "apps/hellok8s/README.md").read_text() + "\nsigned\n")
+    commit_all(work, "an app change: a build of its own")
     built = ship("build", "--output", "json")
     assert built.exit_code == 0, built.output
     data = json.loads(built.stdout)
-    assert data["signed"] is True and data["image"] == hellok8s_image  # found in the registry, signed, not rebuilt
+    assert data["signed"] is True and data["built"] is True  # built by this run, so signed
+    hellok8s_image = data["image"]
     for args in (("release", "dev", "--image", hellok8s_image), ("promote", "dev", "uat"), ("promote", "uat", "prod")):
         out = ship(*args)
         assert out.exit_code == 0, out.output

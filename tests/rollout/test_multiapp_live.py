@@ -261,7 +261,7 @@ def test_retire_and_removal_take_only_that_apps_objects_and_racing_releases_both
     subprocess.run(["kubectl", "-n", ns["dev"], "scale", "deployment", "worker", "--replicas=4"], check=True,
                    capture_output=True)
     drift, clean = ship("diff", "dev", "worker"), ship("diff", "dev", "web")
-    assert drift.exit_code == 1 and f"Deployment/{ns['dev']}/worker" in drift.stdout and "web" not in drift.stdout
+    assert drift.exit_code == 3 and f"Deployment/{ns['dev']}/worker" in drift.stdout and "web" not in drift.stdout
     assert clean.exit_code == 0 and clean.stdout == ""  # one app's drift is not another's
     web = kubectl_json(ns["dev"], "deployment", "web")["metadata"]
 

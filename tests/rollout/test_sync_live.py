@@ -391,7 +391,7 @@ def test_a_kubectl_edit_to_a_field_git_does_not_set_shows_in_diff_and_sync_remov
     edit = kubectl("-n", ns, "set", "env", "deployment/hellok8s", "FAIL_MODE=errors")
     assert edit.returncode == 0, edit.stderr
     diff = ship("diff", "dev")
-    assert diff.exit_code == 1, diff.output
+    assert diff.exit_code == 3, diff.output  # drift
     assert "-        - name: FAIL_MODE" in diff.stdout and "-          value: errors" in diff.stdout
     synced = ship("sync", "dev")
     assert synced.exit_code == 0, synced.output
@@ -400,3 +400,30 @@ def test_a_kubectl_edit_to_a_field_git_does_not_set_shows_in_diff_and_sync_remov
     assert "FAIL_MODE" not in [e["name"] for e in env]
     assert {m["manager"] for m in get("deployment", "hellok8s", ns)["metadata"]["managedFields"]} & {"kubectl-set"} == set()
     assert ship("diff", "dev").exit_code == 0
+
+
+def test_dry_runs_show_the_commit_and_the_sync_and_change_nothing(released, hellok8s_image):
+    work, bare, ns, _ = released
+    assert ship("sync", "dev").exit_code == 0
+
+    def heads() -> tuple[str, str]:
+        local = subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, capture_output=True, text=True).stdout
+        remote = subprocess.run(["git", "ls-remote", str(bare)], capture_output=True, text=True).stdout
+        return local, remote
+
+    env_file = work / "apps/hellok8s/config/dev.env"
+    env_file.write_text(env_file.read_text() + "DRY_RUN_CHECK=1\n")
+    commit_all(work, "a config change, released only by a dry run")
+    before, version = heads(), get("deployment", "hellok8s", ns)["metadata"]["resourceVersion"]
+    retire = ship("retire", "dev", "hellok8s", "--reason", "gone", "--dry-run", "-o", "json")
+    assert retire.exit_code == 0, retire.output
+    planned = json.loads(retire.stdout)
+    assert planned["dry_run"] is True and planned["commits"][0]["subject"] == "retire(dev): hellok8s: gone"
+    assert any(d["subject"] == f"Deployment/{ns}/hellok8s" and d["action"] == "pruned" for d in planned["sync"]["dev"])
+    again = ship("release", "dev", "--image", hellok8s_image, "--dry-run")
+    assert again.exit_code == 0, again.output
+    assert again.stdout.startswith("would commit: ") and "a sync of dev would apply:" in again.stdout
+    assert f"Deployment/{ns}/hellok8s configured" in again.stdout
+    assert heads() == before and subprocess.run(["git", "status", "--porcelain"], cwd=work, capture_output=True,
+                                                text=True).stdout == ""
+    assert get("deployment", "hellok8s", ns)["metadata"]["resourceVersion"] == version

@@ -15,13 +15,14 @@ def rules_for(objects: list[dict], resource: str) -> list[dict]:
     return [r for r in role["rules"] if resource in r["resources"]]
 
 
-def test_secrets_get_and_patch_only_by_name_and_never_list_or_watch():
+def test_secrets_get_patch_and_delete_only_by_name_and_never_list_or_watch():
     objects = rbac.deployer_objects("hk-dev", environment="dev", secrets=["hellok8s-secrets"])
     secrets = rules_for(objects, "secrets")
     assert {(tuple(r["verbs"]), tuple(r.get("resourceNames", ()))) for r in secrets} >= {
-        (("create",), ()), (("get", "patch"), ("hellok8s-secrets",) if not getattr(names, "PULL_SECRET", None)
+        (("create",), ()), (("get", "patch", "delete"), ("hellok8s-secrets",) if not getattr(names, "PULL_SECRET", None)
                             else tuple(sorted({"hellok8s-secrets", names.PULL_SECRET})))}
-    assert not any(v in r["verbs"] for r in secrets for v in ("list", "watch", "delete", "update", "*"))
+    assert not any(v in r["verbs"] for r in secrets for v in ("list", "watch", "update", "*"))
+    assert all(r.get("resourceNames") for r in secrets if "delete" in r["verbs"])
 
 
 def test_no_secret_rule_without_names_since_an_empty_list_means_every_name():

@@ -93,3 +93,17 @@ def test_summary_and_preview_print_reasons_and_values_as_literal_text(flow):
     assert "\\#\\# boom \\[click\\](https\\://evil.example/x)" in text and rel.ref in text
     assert code("a``b`") == "``` a``b` ```" and code("`") == "`` ` ``" and code("a|b") == "`a\\|b`"
     assert mdtext.code("x\ny") == "`x y`"
+
+
+def test_the_dashboard_escapes_reasons_and_commit_titles(flow):
+    from pipeline.report.dashboard import model, page
+
+    ctx = flow
+    deploy.release(ctx, "dev", None, image=GOOD)
+    (ctx.config.root / "apps/hellok8s/config/dev.env").write_text("MESSAGE=again\nDB_URL=x\n")
+    ctx.workspace.git.repo.git.commit("-qam", "dev config <img src=x onerror=alert(1)>")
+    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.rollback(ctx, "dev", None, None, "<script>alert(1)</script>")
+    html = page.render(model.gather(ctx, False, "30d"))
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html
