@@ -9,13 +9,9 @@
 #   kustomize (sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION),
 #   actionlint (github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION),
 #   cosign (github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION; about 1.5 minutes cold).
-<<<<<<< HEAD
-#   toxiproxy-server and toxiproxy-cli (github.com/Shopify/toxiproxy/v2@$TOXIPROXY_VERSION, for make faults).
-#   act (github.com/nektos/act@$ACT_VERSION: the tests run the workflow files under it; about 1 minute cold).
-=======
 #   toxiproxy-server and toxiproxy-cli (github.com/Shopify/toxiproxy/v2@$TOXIPROXY_VERSION, for make faults),
 #   helm (helm.sh/helm/v3/cmd/helm@$HELM_VERSION; renders chart bases through kustomize --enable-helm).
->>>>>>> main
+#   act (github.com/nektos/act@$ACT_VERSION: the tests run the workflow files under it; about 1 minute cold).
 # A binary already in the cache is never rebuilt. Prints the bin directory on the last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -156,20 +152,14 @@ go_install actionlint "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VE
 go_install cosign "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION"
 go_install toxiproxy-server "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION" server
 go_install toxiproxy-cli "github.com/Shopify/toxiproxy/v2/cmd/cli@$TOXIPROXY_VERSION" cli
-<<<<<<< HEAD
-go_install act "github.com/nektos/act@$ACT_VERSION"
-=======
 build_helm
->>>>>>> main
+go_install act "github.com/nektos/act@$ACT_VERSION"
 # Unversioned names for PATH users; the versioned files stay the cache keys.
 ln -sf "kwok-$KWOK_VERSION" "$bin/kwok"
 ln -sf "kwokctl-$KWOK_VERSION" "$bin/kwokctl"
 ln -sf "kustomize-$KUSTOMIZE_VERSION" "$bin/kustomize"
 ln -sf "actionlint-$ACTIONLINT_VERSION" "$bin/actionlint"
 ln -sf "cosign-$COSIGN_VERSION" "$bin/cosign"
-<<<<<<< HEAD
-ln -sf "act-$ACT_VERSION" "$bin/act"
-=======
 ln -sf "helm-$HELM_VERSION" "$bin/helm"
->>>>>>> main
+ln -sf "act-$ACT_VERSION" "$bin/act"
 echo "$bin"
