@@ -229,7 +229,7 @@ def test_pipeline_and_rollback_run_against_the_local_parts(env_repo, local_parts
                    .replace("    promotes_from: uat\n",
                             "    promotes_from: uat\n    policy: {require_signature: true, public_key: cosign.pub}\n"))
     # An app change of its own: the pipeline builds (and so signs) it; a found image is never signed.
-    (work / "apps/hellok8s/README.md").write_text((work / "apps/hellok8s/README.md").read_text() + "\nworkflow test\n")
+    (work / "apps/hellok8s/main.go").write_text((work / "apps/hellok8s/main.go").read_text() + "\n// workflow test\n")
     commit_all(work, "workflows; prod takes signed images only; short bakes for the test")
     minted = deployer_kubeconfig([sys.executable, "-m", "pipeline"], work, local_parts["KUBECONFIG"], namespaces)
     act = Act(work, tmp_path, ship_source, secrets={

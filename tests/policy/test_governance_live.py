@@ -167,7 +167,7 @@ def test_a_signed_image_passes_from_dev_to_prod(repo, keys, hellok8s_image, monk
     # A build of the session's image is found in the registry: this run did not build it, so it never signs it.
     found = json.loads(ship("build", "--output", "json").stdout)
     assert found["image"] == hellok8s_image and found["built"] is False and found["signed"] is False
-    (work / "apps/hellok8s/README.md").write_text((work / "apps/hellok8s/README.md").read_text() + "\nsigned\n")
+    (work / "apps/hellok8s/main.go").write_text((work / "apps/hellok8s/main.go").read_text() + "\n// signed\n")
     commit_all(work, "an app change: a build of its own")
     built = ship("build", "--output", "json")
     assert built.exit_code == 0, built.output

@@ -34,7 +34,7 @@ def remote_log(bare: Path) -> list[str]:
 def test_build_prints_a_pinned_ref_the_registry_confirms(ship_repo, registry):
     work, _ = ship_repo
     # A change to the app of its own, so this build makes an image no other test made yet.
-    (work / "apps/hellok8s/README.md").write_text((work / "apps/hellok8s/README.md").read_text() + "\nbuild test\n")
+    (work / "apps/hellok8s/main.go").write_text((work / "apps/hellok8s/main.go").read_text() + "\n// build test\n")
     commit_all(work, "a change to the app")
     result = ship("build", "hellok8s", "--output", "json")
     assert result.exit_code == 0, result.output
@@ -124,7 +124,7 @@ def test_verify_passes_then_fails_when_a_tag_is_pushed_over(ship_repo, docker_cl
     work, _ = ship_repo
     # An app change of its own: this test pushes over its image's tag, which must not be the
     # session's shared image (every other test releases that one).
-    (work / "apps/hellok8s/README.md").write_text((work / "apps/hellok8s/README.md").read_text() + "\nverify test\n")
+    (work / "apps/hellok8s/main.go").write_text((work / "apps/hellok8s/main.go").read_text() + "\n// verify test\n")
     commit_all(work, "a change to the app")
     assert ship("release", "dev", "--no-sync").exit_code == 0
     ok = ship("verify", "dev")
@@ -181,7 +181,7 @@ def test_unknown_environment(refused):
 
 
 def test_malformed_ship_yaml(refused):
-    refused(["release", "dev", "--no-sync"], "ConfigError: ship.yaml:8: apps.hellok8s.imagee: unknown key (did you mean 'image'?)",
+    refused(["release", "dev", "--no-sync"], "ConfigError: ship.yaml:9: apps.hellok8s.imagee: unknown key (did you mean 'image'?)",
             edit=lambda w: (w / "ship.yaml").write_text((w / "ship.yaml").read_text().replace("    image: hellok8s", "    imagee: hellok8s")))
 
 

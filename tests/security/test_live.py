@@ -31,7 +31,7 @@ def test_build_refuses_a_tag_someone_pushed_first_and_signs_nothing(ship_repo, r
                                                                      monkeypatch):
     """Someone who can push to the registry pushes app:<tag> before the build leg runs."""
     work, _ = ship_repo
-    (work / "apps/hellok8s/README.md").write_text((work / "apps/hellok8s/README.md").read_text() + "\nraced\n")
+    (work / "apps/hellok8s/main.go").write_text((work / "apps/hellok8s/main.go").read_text() + "\n// raced\n")
     commit_all(work, "a change to the app")
     sha = git.Repo(work).git.rev_list("-1", "HEAD", "--", "apps/hellok8s")
     (tmp_path / "evil").mkdir()
@@ -59,7 +59,7 @@ def test_build_tags_the_full_sha_and_steps_see_no_secret(ship_repo, registry, mo
     step = '      - test -z "$SHIP_SECRET_HELLOK8S_DB_PASSWORD$COSIGN_PASSWORD$SHIP_COSIGN_KEY"\n'
     cfg.write_text(cfg.read_text().replace("      - CGO_ENABLED=0", step + "      - CGO_ENABLED=0", 1))
     assert step in cfg.read_text()
-    (work / "apps/hellok8s/README.md").write_text((work / "apps/hellok8s/README.md").read_text() + "\nsecrets\n")
+    (work / "apps/hellok8s/main.go").write_text((work / "apps/hellok8s/main.go").read_text() + "\n// secrets\n")
     commit_all(work, "a build step that fails when it sees a secret")
     monkeypatch.setenv("SHIP_SECRET_HELLOK8S_DB_PASSWORD", "s3cret")
     monkeypatch.setenv("COSIGN_PASSWORD", "pw")
