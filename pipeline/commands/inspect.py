@@ -124,11 +124,13 @@ class History:
             {k: v for k, v in e.to_record().items() if k != "config_data"} for e in self.entries]}
 
     def text(self) -> str:
+        charts = any(e.release.chart for e in self.entries)  # a CHART column once an app from a chart is here
         rows = [(e.release.app, e.release.id, e.release.created_at, e.release.commit[:7],
-                 e.release.image.split("@sha256:")[-1][:12],
+                 e.release.image.split("@sha256:")[-1][:12], *([e.release.chart or "-"] if charts else []),
                  e.release.config, e.outcome.value, "; ".join(filter(None, (e.reason, e.override))) or "-")
                 for e in self.entries]
-        return table_text(("APP", "RELEASE", "TIME", "COMMIT", "DIGEST", "CONFIG", "OUTCOME", "REASON"), rows, width=220)
+        heads = ("APP", "RELEASE", "TIME", "COMMIT", "DIGEST", *(["CHART"] if charts else []), "CONFIG", "OUTCOME", "REASON")
+        return table_text(heads, rows, width=220)
 
 
 def history(ctx: Context, env_name: str, app_name: str | None = None) -> History:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from pipeline import config
-from pipeline.commands import deploy
+from pipeline.commands import deploy, inspect
 from pipeline.context import Context
 from pipeline.errors import ConfigError, RenderError
 from pipeline.gitops.git import GitRepo
@@ -124,6 +124,8 @@ def test_values_and_chart_changes_are_new_releases_and_rollback_returns_to_the_c
     assert back.target.id == second.id
     assert cluster.deployment("pi-dev", "podinfo")["metadata"]["labels"]["helm.sh/chart"] == "podinfo-6.9.2"
     assert message(cluster, "pi-dev") == "values only"
+    history = inspect.history(ctx, "dev").text()
+    assert "CHART" in history.splitlines()[0] and "podinfo-6.9.3" in history and "podinfo-6.9.2" in history
     kept = sorted(p.name for p in (ctx.config.root / "environments/dev/podinfo/charts").iterdir())
     assert len(kept) == 3
 
