@@ -164,3 +164,20 @@ def test_bad_chart_inputs_are_one_line_naming_the_file_and_write_nothing(flow):
         deploy.release(ctx, "dev", None, image=IMAGE)
     assert ctx.workspace.git.repo.git.log(f"{head}..HEAD", "--format=%s").count("release") == 0
     assert not (ctx.config.root / "environments/dev/podinfo").exists()
+
+
+def test_preview_shows_a_values_change_and_a_chart_bump_for_the_next_release(flow):
+    from pipeline.report.preview.gather import gather
+    from pipeline.report.preview.markdown import markdown
+
+    ctx, _ = flow
+    write(ctx.config.root, "apps/podinfo/values/dev.yaml", "replicaCount: 2\nfaults: {error: true}\n")
+    chart = ctx.config.root / "charts/podinfo/Chart.yaml"
+    chart.write_text(chart.read_text().replace("version: 6.9.2", "version: 6.9.3"))
+    preview = gather(ctx.config, "main")
+    dev = next(e for e in preview.environments if e.environment == "dev")
+    assert dev.next_release["podinfo"] == (("chart", "podinfo-6.9.2", "podinfo-6.9.3"),
+                                           ("values.faults.error", "", "true"), ("values.replicaCount", "1", "2"))
+    uat = next(e for e in preview.environments if e.environment == "uat")
+    assert uat.next_release["podinfo"] == (("chart", "podinfo-6.9.2", "podinfo-6.9.3"),)
+    assert "values.faults.error" in markdown(preview)
