@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pipeline import bootstrap, config, names, paths
 from pipeline.errors import ConfigError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.kube import access, rbac
 
 ENVIRONMENTS = ("dev", "uat", "prod")

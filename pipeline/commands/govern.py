@@ -15,7 +15,8 @@ from pipeline.context import Context
 from pipeline.errors import ConfigError
 from pipeline.gitops.git import Commit
 from pipeline.policy import guard, rules
-from pipeline.policy.freeze import FREEZE_FILE, ManualFreeze, parse_until, utc_text
+from pipeline.policy.freeze import ManualFreeze, parse_until, utc_text
+from pipeline.names import FREEZE_FILE
 
 
 @dataclass

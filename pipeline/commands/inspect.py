@@ -18,9 +18,9 @@ from rich.table import Table
 from pipeline import bootstrap, names, scaffold
 from pipeline.context import Context
 from pipeline.errors import ShipError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.gitops.ledger import Entry
-from pipeline.image.verify import VerifiedImage, verify_images
+from pipeline.supply.verify import VerifiedImage, verify_images
 from pipeline.kube.access import namespace_object
 from pipeline.kube.rbac import admission_objects, deployer_objects, secret_names
 from pipeline.report import summary as summary_report

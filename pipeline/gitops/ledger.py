@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Any
 
 from pipeline.errors import ConfigError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.gitops.records import Release
 
 LEDGER_FILE = "ledger.yaml"

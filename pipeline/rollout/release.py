@@ -23,8 +23,9 @@ from pipeline.gitops import overlay
 from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release, release_id
-from pipeline.image.build import REVISION_LABEL
-from pipeline.image.registry import ImageRef, Registry
+from pipeline.names import REVISION_LABEL
+from pipeline.image.registry import Registry
+from pipeline.imageref import ImageRef
 from pipeline.kube.apply import SyncResult
 from pipeline.rollout.gate import GateResult
 

@@ -14,8 +14,8 @@ from pipeline import config, scaffold
 from pipeline.cli import app as cli
 from pipeline.commands import deploy
 from pipeline.errors import ConfigError
-from pipeline.image.build import BuildResult, Builds
-from pipeline.image.changed import first_environment, is_changed, released_commit
+from pipeline.supply.build import BuildResult, Builds
+from pipeline.gitops.changed import first_environment, is_changed, released_commit
 from tests.fakes import DIGEST_GOOD, GOOD, fake_context, fake_project
 
 ANCESTRY = {("a", "b")}  # a comes before b

@@ -20,7 +20,7 @@ import git as gitpython
 
 from pipeline.config import App, Environment, ShipConfig
 from pipeline.errors import ConfigError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.gitops.git import GitRepo
 
 RECORD = "release.yaml"
