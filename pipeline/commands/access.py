@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.commands.inspect import Text
+from pipeline.commands.text import Text
 from pipeline.context import Context
 from pipeline import yamlsafe
 from pipeline.kube import access

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline import names
-from pipeline.commands.inspect import table_text
+from pipeline.commands.text import table_text
 from pipeline.context import Context
 from pipeline.errors import ConfigError
 from pipeline.gitops.git import Commit
