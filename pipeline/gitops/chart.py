@@ -37,9 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import paths
-from pipeline.config.model import App
+from pipeline.config.model import App, Environment
 from pipeline.errors import ConfigError
 from pipeline import yamlsafe
+from pipeline.gitops.ledger import LEDGER_FILE, Ledger
+from pipeline.gitops.records import Release
 
 
 VALUES_FILE = "values.yaml"
@@ -186,3 +188,21 @@ def merge_values(base: dict, override: dict) -> dict:
         else:
             merged[key] = value
     return merged
+
+
+def chart_folder(release: Release | None) -> str | None:
+    return folder_of(release.chart, release.chart_digest) if release and release.chart and release.chart_digest else None
+
+
+def dropped_chart_files(current: dict[str, str | None], env: Environment, release: Release,
+                        keep: int, canary_file: str) -> dict[str, None]:
+    """Chart bases no longer kept once `release` is written: all but its own, a running canary's
+    and those of the newest `keep` releases in the ledger (what a rollback may return to)."""
+    ledger = Ledger.parse(current.get(LEDGER_FILE), str(env.overlay / LEDGER_FILE))
+    state = current.get(canary_file)
+    canary = yamlsafe.loads(state, canary_file) if state else None
+    canary_release = Release.from_record(canary["release"]) if isinstance(canary, dict) and canary.get("release") else None
+    kept = {chart_folder(release), chart_folder(canary_release),
+            *[chart_folder(e.release) for e in ledger.entries[-keep:]]}
+    return {path: None for path in current
+            if path.startswith(f"{CHARTS_DIR}/") and "/".join(path.split("/")[:2]) not in kept}
