@@ -75,26 +75,29 @@ def digest_of(files: dict[str, str]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def chart_id(app: App, root: Path) -> str:
-    """NAME-VERSION of APP's chart, from its Chart.yaml; ConfigError naming the file when missing."""
+def chart_id(app: App, root: Path, source: Path | None = None) -> str:
+    """NAME-VERSION of APP's chart (or the copy at `source`), from its Chart.yaml; ConfigError
+    naming the file when missing."""
     assert app.chart is not None
-    where = app.chart.path / "Chart.yaml"
+    where = (source or app.chart.path) / "Chart.yaml"
     if not (root / where).is_file():
-        raise ConfigError(f"{app.chart.path}: no Chart.yaml (apps.{app.name}.chart.path names no Helm chart)")
+        raise ConfigError(f"{where.parent}: no Chart.yaml (apps.{app.name}.chart.path names no Helm chart)")
     meta = yamlsafe.load_file(root / where, str(where), root)
     if not isinstance(meta, dict) or not meta.get("name") or not meta.get("version"):
         raise ConfigError(f"{where}: a chart needs a name and a version")
     return f"{meta['name']}-{meta['version']}"
 
 
-def base_files(app: App, env: str, namespace: str, root: Path, wired: dict | None = None) -> dict[str, str]:
+def base_files(app: App, env: str, namespace: str, root: Path, wired: dict | None = None,
+               source: Path | None = None) -> dict[str, str]:
     """The chart base's files by path in its folder: kustomization.yaml (with `wired`, the
-    wiring's images and patches), values.yaml, and the chart's own files under its name."""
+    wiring's images and patches), values.yaml, and the chart's own files (from `source`, by
+    default the app's chart) under its name."""
     assert app.chart is not None
-    chart_id(app, root)
-    source = paths.contained(root, app.chart.path)
-    files = {f"{app.chart.name}/{p.relative_to(source)}": paths.read_text(root, p)
-             for p in paths.regular_files(root, app.chart.path)}
+    chart_id(app, root, source)
+    folder = paths.contained(root, source or app.chart.path)
+    files = {f"{app.chart.name}/{p.relative_to(folder)}": paths.read_text(root, p)
+             for p in paths.regular_files(root, source or app.chart.path)}
     values = merged_values(app, env, root)
     entry = {"name": app.chart.name, "releaseName": app.name, "namespace": namespace, "includeCRDs": True,
              "skipTests": True, "valuesFile": VALUES_FILE}

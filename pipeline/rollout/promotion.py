@@ -15,6 +15,7 @@ from pipeline import names
 from pipeline.config import CanaryPolicy, CanaryStep, Environment, ShipConfig
 from pipeline.context import Context
 from pipeline.errors import PromotionError
+from pipeline.gitops.chart import folder_of
 from pipeline.gitops.records import Release
 from pipeline.kube import health
 
@@ -81,8 +82,11 @@ def promoted_release(ctx: Context, source: Environment, target: Environment, rel
     app = ctx.config.app(rel.app)
     data = ctx.workspace.config_data(app, target)
     chart, digest = (None, None)
-    if app.chart is not None:  # TO's own values; the chart as the working tree has it
-        base = ctx.workspace.chart_base(app, target.slot(app.name))
+    if app.chart is not None:  # the chart FROM runs (promotion never rebuilds), with TO's own values
+        ran = source.slot(app.name).overlay / folder_of(rel.chart, rel.chart_digest) / app.chart.name \
+            if rel.chart and rel.chart_digest else None
+        found = ran if ran and (ctx.workspace.root / ran / "Chart.yaml").is_file() else None
+        base = ctx.workspace.chart_base(app, target.slot(app.name), source=found)
         chart, digest = base.chart, base.digest
     return replace(rel, environment=target.name, config="", config_data=data, promoted_from=source.name,
                    created_at=ctx.clock.iso(), created_by=author, chart=chart, chart_digest=digest)
