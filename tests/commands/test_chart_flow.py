@@ -106,6 +106,7 @@ def test_a_chart_release_pins_the_image_wires_the_config_and_writes_the_chart_ba
     assert yaml.safe_load((slot / "kustomization.yaml").read_text())["resources"][0] == folder
     assert yaml.safe_load((slot / "release.yaml").read_text())["chart"] == "podinfo-6.9.2"
     assert inspect.diff(ctx, "dev").exit_code == 0  # the chart's output, applied, is what git says
+    assert inspect.verify(ctx, "dev").to_json()["ok"]  # the chart's one image, pinned, still resolves
 
 
 def test_values_and_chart_changes_are_new_releases_and_rollback_returns_to_the_chart_and_values(flow):
