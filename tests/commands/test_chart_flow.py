@@ -15,6 +15,7 @@ from pipeline import config
 from pipeline.commands import deploy, inspect
 from pipeline.context import Context
 from pipeline.errors import ConfigError, RenderError
+from pipeline.gitops.changed import changed_apps
 from pipeline.gitops.git import GitRepo
 from pipeline.gitops.render import helm_command
 from pipeline.gitops.workspace import Workspace
@@ -119,8 +120,12 @@ def test_values_and_chart_changes_are_new_releases_and_rollback_returns_to_the_c
     assert message(cluster, "pi-dev") == "values only"
     chart = ctx.config.root / "charts/podinfo/Chart.yaml"
     change(ctx, "charts/podinfo/Chart.yaml", chart.read_text().replace("version: 6.9.2", "version: 6.9.3"))
+    apps = list(ctx.config.apps.values())
+    assert [a.name for a in changed_apps(ctx.config, ctx.workspace.git, apps)] == ["podinfo"]  # a chart is a base
+    bump = ctx.workspace.git.head().sha
     third = deploy.release(ctx, "dev", None, image=IMAGE).release
     assert third.chart == "podinfo-6.9.3" and third.id not in (first.id, second.id)
+    assert third.commit == bump and changed_apps(ctx.config, ctx.workspace.git, apps) == []
     assert cluster.deployment("pi-dev", "podinfo")["metadata"]["labels"]["helm.sh/chart"] == "podinfo-6.9.3"
     back = deploy.rollback(ctx, "dev", None, second.id, "test")
     assert back.target.id == second.id
