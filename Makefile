@@ -39,7 +39,7 @@ cluster-down:
 
 lint: venv
 	@.venv/bin/ruff check pipeline tests bench
-	@.venv/bin/mypy pipeline
+	@.venv/bin/mypy pipeline tests/fakes.py
 
 unit: lint
 	$(PY) -m pytest -m "not cluster and not registry and not engine and not binaries and not slow and not realnode and not faults and not multicluster" -q -n 2

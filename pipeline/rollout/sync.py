@@ -22,7 +22,7 @@ from pipeline.gitops.render import render
 from pipeline.kube import apply
 from pipeline.kube import lock as lock_mod
 from pipeline.kube import plan as planning
-from pipeline.kube.client import Cluster
+from pipeline.kube.api import ClusterApi
 from pipeline.policy import images
 
 
@@ -32,7 +32,7 @@ def apps_in(cfg: ShipConfig, env: Environment) -> list[App]:
     return [a for a in cfg.apps.values() if (folder / a.name / KUSTOMIZATION).is_file()]
 
 
-def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster, rendered: list[dict] | None = None,
+def desired_objects(cfg: ShipConfig, env: Environment, cluster: ClusterApi, rendered: list[dict] | None = None,
                     credentials: Credentials | None = None) -> list[dict]:
     """ENV's objects as git renders them, plus the apps' Secrets and, with ENV's `pull_secret`,
     the image pull secret made from `credentials` (default: a lookup of this run's)."""
@@ -55,11 +55,11 @@ def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster, rendere
     return objects
 
 
-def _namespace_exists(cluster: Cluster, env: Environment) -> bool:
+def _namespace_exists(cluster: ClusterApi, env: Environment) -> bool:
     return apply.namespace_state(cluster, env.namespace) is not None
 
 
-def ensure_namespace(cluster: Cluster, env: Environment) -> None:
+def ensure_namespace(cluster: ClusterApi, env: Environment) -> None:
     """The lock lives in ENV's namespace, so it must exist before anything else."""
     if not _namespace_exists(cluster, env):
         ns = planning.with_ownership({"apiVersion": "v1", "kind": "Namespace", "metadata": {
