@@ -34,7 +34,7 @@ from pipeline.errors import ClusterError, ConfigError, ProxyError
 from pipeline.kube.api import ClusterApi
 from pipeline.progress import Progress, quiet
 from pipeline.rollout import judge
-from pipeline.rollout.usertraffic import UserTraffic
+from pipeline.rollout.usertraffic import UserTraffic, prometheus_answer
 
 _SERVICE_HOST = re.compile(r"^(?P<name>[a-z0-9-]+)\.(?P<namespace>[a-z0-9-]+)\.svc(\.cluster\.local)?$")
 
@@ -181,10 +181,7 @@ class Analysis:
         status, body = self.get(url, 10.0, {"query": check.query})
         unanswered = f"no answer: {self.unanswered[url]}" if url in self.unanswered else "no answer"
         name = f"prometheus {check.query}"
-        try:
-            parsed = httpx.Response(200, content=body).json() if body else {}
-        except ValueError:
-            parsed = {}
+        parsed = prometheus_answer(body)
         if status != 200 or parsed.get("status") != "success":
             why = unanswered if status is None else f"HTTP {status} {parsed.get('error', '')}".strip()
             return Measurement(name, None, f"Prometheus at {check.url} did not answer the query ({why})")
