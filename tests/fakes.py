@@ -25,8 +25,9 @@ from pipeline.kube.api import ClusterApi, ResourceInfo
 
 if TYPE_CHECKING:
     from pipeline.context import Context
-    from pipeline.image.registry import ImageRef, Registry
+    from pipeline.image.registry import Registry
     from pipeline.image.signing import Cosign
+    from pipeline.imageref import ImageRef
     from pipeline.kube.client import Cluster
 
 KINDS: dict[tuple[str, str], tuple[str, bool]] = {
@@ -206,7 +207,7 @@ class FakeRegistry:
         return self.digests.get((path, reference))
 
     def resolve(self, repository: str, tag: str) -> ImageRef | None:
-        from pipeline.image.registry import ImageRef
+        from pipeline.imageref import ImageRef
 
         digest = self.manifest_digest(repository.split("/", 1)[1], tag)
         return ImageRef(repository, tag, digest) if digest else None

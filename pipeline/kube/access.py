@@ -14,11 +14,8 @@ import base64
 from typing import Any
 
 from pipeline import names
-from pipeline.errors import ClusterError, ConfigError
+from pipeline.errors import ApiError, ClusterError, ConfigError
 from pipeline.kube.api import ClusterApi
-from pipeline.kube.client import ApiError
-
-DEFAULT_SECONDS = 8760 * 3600  # a year: rotate it by minting a new one
 
 
 def namespace_object(namespace: str, pod_security: str = "restricted") -> dict:

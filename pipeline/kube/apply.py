@@ -19,11 +19,11 @@ from typing import Any
 from collections.abc import Callable
 
 from pipeline import names
-from pipeline.errors import ClusterError, ConflictError, DryRunError, ValidationError
+from pipeline.errors import ApiError, ClusterError, ConflictError, DryRunError, ValidationError
 from pipeline.kube import plan as planning
 from pipeline.kube import fields
 from pipeline.kube.api import ClusterApi
-from pipeline.kube.client import FIELD_MANAGER, ApiError
+from pipeline.kube.client import FIELD_MANAGER
 from pipeline.kube.lock import check_held
 from pipeline.kube.plan import Action, ChangeSetEntry, Plan
 from pipeline.progress import Progress, quiet

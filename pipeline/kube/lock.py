@@ -18,9 +18,8 @@ import uuid
 from dataclasses import dataclass
 
 from pipeline import names, process
-from pipeline.errors import LockError
+from pipeline.errors import ApiError, LockError
 from pipeline.kube.api import ClusterApi
-from pipeline.kube.client import ApiError
 from pipeline.progress import Progress, quiet
 
 
@@ -174,7 +173,6 @@ class EnvironmentLock:
         with _HELD_GUARD:
             if key in _HELD:
                 _HELD[key] += 1
-                self.nested = True
                 return self
         self.acquire()
         with _HELD_GUARD:
