@@ -5,8 +5,9 @@ plugins); requests then go through this client rather than the generated API cla
 earns its place by four things ship needs and they do not give together: discovery done lazily,
 one API group at a time (a sync touching four kinds asks for four groups, not all of them);
 objects kept as the raw dicts the API server sent, so server-side apply and diffs see exactly
-what is stored; errors that name the object, verb and reason in one line (ClusterError); and a
-request count, so a benchmark can say how many requests a sync made. (Connection pooling is not
+what is stored; errors that name the object, the reason and the status in one line, the same
+for every call, watches and the service proxy included (ClusterError, ApiError); and a request
+count, so a benchmark can say how many requests a sync made. (Connection pooling is not
 a reason: the official client pools connections too.) This module decides nothing: callers
 plan, this performs.
 """
@@ -22,8 +23,8 @@ import httpx
 
 from pipeline import names, retry
 from pipeline.errors import ApiError, ClusterError, ProxyError
-from pipeline.kube.credentials import KubeAuth, load_kubeconfig, ssl_context
 from pipeline.kube.api import ResourceInfo
+from pipeline.kube.credentials import KubeAuth, load_kubeconfig, ssl_context
 from pipeline.progress import Progress, quiet
 from pipeline.refs import subject
 
@@ -274,7 +275,8 @@ class Cluster:
         request = self._http.build_request("GET", url, params=params, timeout=timeout, extensions=self._extensions)
         what = f"Service/{namespace}/{service}:{port}"
         try:
-            resp = self._send(request, what, True, answer=lambda r: r.status_code != 429 and not _is_status(r))
+            resp = self._send(request, what, True,
+                              answer=lambda r: r.status_code < 400 or (r.status_code != 429 and not _is_status(r)))
         except ApiError as exc:
             raise ProxyError(str(exc), exc.status, exc.body) from exc
         return resp.status_code, resp.content
