@@ -1,8 +1,10 @@
 """The README and the docs cannot drift from the code: every `ship` command they show names a real
-command and real options; the README's action snippet uses ship's action at this version with
-inputs action.yml has; every `make` target hack/README.md shows exists; the ship.yaml reference
-parses; and the walkthrough block runs, as written, against the local parts (in a throw-away copy
-of this repository). The README's quickstart is run by tests/test_new_team.py."""
+command and real options; every shell block parses, and the cheap, safe ones run; the README's
+action snippet uses ship's action at this version with inputs action.yml has; every `make` target
+hack/README.md shows exists; the ship.yaml reference parses; the walkthrough block runs, as
+written, against the local parts (in a throw-away copy of this repository); and the README's
+quickstart runs, block by block as written, in a fresh clone with ship installed from its wheel,
+`gh` replaced by a recorder (tests/gh_standin.py) and the pipeline it starts run by nektos/act."""
 
 from __future__ import annotations
 
