@@ -47,7 +47,7 @@ def add_go_app(work: Path, app: str) -> None:
 def quick_for_the_lab(ship_yaml: Path) -> None:
     """Short bakes, for the test's sake; and no users' traffic to judge the canary on: KWOK pods get
     none, so `traffic:` would leave each step undecided (the deployer's access to Prometheus is
-    proven by tests/kube/test_rbac_live.py)."""
+    proven by tests/security/test_rbac_prometheus_live.py)."""
     text = ship_yaml.read_text().replace("bake: 30s", "bake: 1s").replace("bake: 1m", "bake: 1s").replace("bake: 5m", "bake: 2s")
     text = re.sub(r"\n      traffic:.*?\n(?=      # http:)", "\n", text, flags=re.S)
     assert "traffic:" not in text and "bake: 5m" not in text

@@ -79,6 +79,19 @@ def service_of(url: str) -> tuple[str, str, str, str] | None:
     return match["namespace"], match["name"], port, path
 
 
+def proxied_services(urls: list[str], namespace: str) -> list[tuple[str, str, str]]:
+    """(namespace, name, port) of each cluster Service outside `namespace` that these URL templates
+    name: what the deployer of `namespace` must reach through the service proxy (Prometheus).
+    {namespace} is filled; a URL with other placeholders (per app and track) is left out."""
+    found = []
+    for url in urls:
+        filled = url.replace("{namespace}", namespace)
+        target = None if "{" in filled else service_of(filled)
+        if target is not None and target[0] != namespace and target[:3] not in found:
+            found.append(target[:3])
+    return found
+
+
 def missing_services(cluster: Cluster, urls: list[str]) -> str | None:
     """`Service/NS/NAME` of the first cluster Service the URLs name that does not exist, or None."""
     for url in urls:
