@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -34,12 +35,12 @@ def _options(args: list[str]) -> tuple[list[str], dict[str, str]]:
     return positional, flags
 
 
-def record(state: dict, args: list[str], stdin: str) -> str:
+def record(state: dict, args: list[str], stdin: Callable[[], str]) -> str:
     """Apply one gh command to `state`; the line gh would print. ValueError: not a command it knows."""
     positional, flags = _options(args)
     match positional:
         case ["secret", "set", name]:
-            value = flags["--body"] if "--body" in flags else stdin.rstrip("\n")
+            value = flags["--body"] if "--body" in flags else stdin().rstrip("\n")
             state.setdefault("secrets", {}).setdefault(flags.get("--env", ""), {})[name] = value
             where = f"environment {flags['--env']}" if flags.get("--env") else "repository"
             return f"✓ Set secret {name} for {where}"
@@ -55,9 +56,8 @@ def record(state: dict, args: list[str], stdin: str) -> str:
 def main(argv: list[str]) -> int:
     path = Path(os.environ["GH_STANDIN_STATE"])
     state = json.loads(path.read_text()) if path.exists() else {}
-    stdin = "" if sys.stdin.isatty() else sys.stdin.read()
     try:
-        line = record(state, argv, stdin)
+        line = record(state, argv, sys.stdin.read)  # only `secret set` without --body reads it, as gh does
     except ValueError as exc:
         print(f"unknown command {str(exc)!r} for \"gh\" (the quickstart's stand-in)", file=sys.stderr)
         return 2
