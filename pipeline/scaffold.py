@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pipeline import bootstrap, config, names, paths
 from pipeline.errors import ConfigError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.kube import access, rbac
 from pipeline.rollout.analysis import proxied_services
 
@@ -107,7 +107,7 @@ def _check_names(app: str, path: str) -> None:
         raise ConfigError(f"--path {path!r}: expected {names.PATH_RULE}; nothing written")
 
 
-def app_files(root: Path, app: str, path: str, port: int, environments: list[str], fill) -> dict[str, str]:
+def app_files(root: Path, app: str, path: str, environments: list[str], fill) -> dict[str, str]:
     """The app's own folder: a base when it has none, config per environment, a .gitignore."""
     files = {}
     if not (root / path / "base").exists():
@@ -142,7 +142,7 @@ def planned_files(root: Path, app: str, path: str, port: int, registry: str) -> 
             f"# The namespace and deployer identity for {env}: apply once with cluster-admin rights, then\n"
             f"# `ship kubeconfig {env}` mints the KUBECONFIG secret of the GitHub environment {env}.\n"
             + yamlsafe.dumps_all(objects))
-    files.update(app_files(root, app, path, port, list(ENVIRONMENTS), fill))
+    files.update(app_files(root, app, path, list(ENVIRONMENTS), fill))
     files.update(workflow_files({app: ()}, IGNORE))
     return files
 
@@ -201,7 +201,7 @@ def added_app(root: Path, app: str, path: str, port: int, registry: str) -> dict
         raise ConfigError(f"{config.CONFIG_FILE}: could not add {app!r} under `apps:` without changing other lines; "
                           "add it by hand; nothing written")
     config.parse(after, root, config.CONFIG_FILE)
-    return {config.CONFIG_FILE: new_text, **app_files(root, app, path, port, list(old.environments), fill)}
+    return {config.CONFIG_FILE: new_text, **app_files(root, app, path, list(old.environments), fill)}
 
 
 def _is_ship_config(root: Path) -> bool:

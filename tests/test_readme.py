@@ -20,7 +20,7 @@ import typer
 
 from pipeline import config, scaffold
 from pipeline.cli import app
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from tests.conftest import ROOT, commit_all, copy_project
 
 README = (ROOT / "README.md").read_text()

@@ -7,7 +7,7 @@ import pytest
 
 from pipeline import config
 from pipeline.errors import ConfigError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.gitops.chart import chart_files, merge_values
 from pipeline.gitops.git import GitRepo
 from pipeline.gitops.workspace import Workspace
