@@ -23,7 +23,7 @@ from pipeline import bootstrap, config, names, paths
 from pipeline.errors import ConfigError
 from pipeline import yamlsafe
 from pipeline.kube import access, rbac
-from pipeline.rollout.analysis import proxied_services
+from pipeline.kube.services import proxied_services
 
 ENVIRONMENTS = ("dev", "uat", "prod")
 IGNORE = ("**/*.md", "**/docs/**")  # what ship.yaml's `ignore:` starts with

@@ -9,10 +9,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from pipeline import config, scaffold
+from pipeline import config, scaffold, yamlsafe
 from pipeline.cli import app
 from pipeline.errors import ConfigError
-from pipeline.gitops import yamlsafe
 from tests.conftest import bare_and_clone, commit_all, copy_project
 
 

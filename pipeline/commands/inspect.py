@@ -18,9 +18,9 @@ from pipeline.gitops.ledger import Entry
 from pipeline.supply.verify import VerifiedImage, verify_images
 from pipeline.kube.access import namespace_object
 from pipeline.kube.rbac import admission_objects, deployer_objects, proxy_objects, secret_names
+from pipeline.kube.services import proxied_services
 from pipeline.report import summary as summary_report
 from pipeline.report.status import UNREACHABLE, EnvironmentStatus, git_status, live_status, summary_line
-from pipeline.rollout.analysis import proxied_services
 from pipeline.rollout.sync import ObjectDiff, diff_environment
 from pipeline.upgrade import Upgrade
 from pipeline.upgrade import upgrade as upgrade_workflows

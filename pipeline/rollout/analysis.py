@@ -21,7 +21,6 @@ any other URL is fetched as it is. Measuring is here; every decision is judge.py
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,12 +31,10 @@ from pipeline import names
 from pipeline.config import URL_PLACEHOLDERS, HttpCheck, PrometheusCheck, TrafficInput, unknown_placeholders
 from pipeline.errors import ConfigError
 from pipeline.kube.client import Cluster
+from pipeline.kube.services import service_of
 from pipeline.progress import Progress, quiet
 from pipeline.rollout import judge
 from pipeline.rollout.usertraffic import UserTraffic
-
-_SERVICE_HOST = re.compile(r"^(?P<name>[a-z0-9-]+)\.(?P<namespace>[a-z0-9-]+)\.svc(\.cluster\.local)?$")
-
 
 @dataclass(frozen=True)
 class Measurement:
@@ -66,30 +63,6 @@ def track_values(namespace: str, app: str, service: str, port: int) -> dict[str,
     return {track: {"namespace": namespace, "app": app, "track": track, "port": str(port),
                     "service": names.canary_name(service) if track == names.CANARY else service}
             for track in (names.CANARY, names.STABLE)}
-
-
-def service_of(url: str) -> tuple[str, str, str, str] | None:
-    """(namespace, service, port, path) when the URL names a cluster Service, else None."""
-    parsed = httpx.URL(url)
-    match = _SERVICE_HOST.match(parsed.host or "")
-    if not match:
-        return None
-    port = str(parsed.port or (443 if parsed.scheme == "https" else 80))
-    path = parsed.raw_path.decode() or "/"
-    return match["namespace"], match["name"], port, path
-
-
-def proxied_services(urls: list[str], namespace: str) -> list[tuple[str, str, str]]:
-    """(namespace, name, port) of each cluster Service outside `namespace` that these URL templates
-    name: what the deployer of `namespace` must reach through the service proxy (Prometheus).
-    {namespace} is filled; a URL with other placeholders (per app and track) is left out."""
-    found = []
-    for url in urls:
-        filled = url.replace("{namespace}", namespace)
-        target = None if "{" in filled else service_of(filled)
-        if target is not None and target[0] != namespace and target[:3] not in found:
-            found.append(target[:3])
-    return found
 
 
 def missing_services(cluster: Cluster, urls: list[str]) -> str | None:

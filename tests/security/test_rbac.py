@@ -7,7 +7,7 @@ from pipeline import names
 from pipeline.commands import deploy, inspect
 from pipeline import yamlsafe
 from pipeline.kube import rbac
-from pipeline.rollout.analysis import proxied_services
+from pipeline.kube.services import proxied_services
 from tests.fakes import GOOD, fake_context, fake_project
 
 
