@@ -215,7 +215,7 @@ def test_a_first_run_without_its_variable_and_secrets_says_which_and_how_to_set_
     assert run.summary() == ("### Set up before the first release\n\n"
                              "- variable `SHIP_REGISTRY` is not set: `gh variable set SHIP_REGISTRY --body ghcr.io/OWNER` "
                              "(where images are pushed)\n")
-    assert errors(run) == ["::error title=Not set up::the repository lacks what the pipeline needs: see the job summary",
+    assert errors(run) == ["::error title=Not set up::the repository's variable SHIP_REGISTRY not set (see the job summary)",
                            "exit status 1"]
     # a registry other than ghcr.io needs its login as repository secrets
     act.variables = {"SHIP_REGISTRY": "registry.example.com/acme"}
@@ -225,6 +225,8 @@ def test_a_first_run_without_its_variable_and_secrets_says_which_and_how_to_set_
                              "- secrets `REGISTRY_USERNAME` and `REGISTRY_PASSWORD` (the login to registry.example.com/acme) "
                              "are not set:\n  `gh secret set REGISTRY_USERNAME` and `gh secret set REGISTRY_PASSWORD` "
                              "(docs/registries.md)\n")
+    assert errors(run) == ["::error title=Not set up::the repository's secrets REGISTRY_USERNAME and REGISTRY_PASSWORD "
+                           "not set (see the job summary)", "exit status 1"]
     # a deploying job: its environment's KUBECONFIG and the app secret ship.yaml names, in one summary
     run = act.run("rollback.yml", "workflow_dispatch", {"inputs": {"environment": "prod", "app": "", "release": "",
                                                                    "reason": "test"}})
