@@ -34,6 +34,7 @@ def run(*args, cwd: Path, kubeconfig: str, stdin: str | None = None) -> str:
     return proc.stdout
 
 
+@pytest.mark.timeout(1800)  # act runs the whole workflow, 180-200 s on a quiet 2-core machine
 def test_a_new_team_goes_from_an_empty_repository_to_a_prod_canary(user_ship, local_parts, tmp_path):
     admin = local_parts["KUBECONFIG"]
     app = f"team{uuid.uuid4().hex[:6]}"
