@@ -105,6 +105,14 @@ def docker_client(engine_part):
     client.close()
 
 
+@pytest.fixture(scope="session")
+def user_ship(tmp_path_factory) -> Path:
+    """`ship` as a user has it: installed from the wheel into a venv of its own (tests/newteam.py)."""
+    from tests.newteam import install_user_ship
+
+    return install_user_ship(tmp_path_factory.mktemp("user-ship"))
+
+
 @pytest.fixture
 def namespace(api_client, request):
     """A fresh namespace for one test, deleted after it."""

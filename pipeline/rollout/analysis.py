@@ -21,7 +21,6 @@ any other URL is fetched as it is. Measuring is here; every decision is judge.py
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,12 +31,10 @@ from pipeline import names
 from pipeline.config import URL_PLACEHOLDERS, HttpCheck, PrometheusCheck, TrafficInput, unknown_placeholders
 from pipeline.errors import ClusterError, ConfigError, ProxyError
 from pipeline.kube.api import ClusterApi
+from pipeline.kube.services import service_of
 from pipeline.progress import Progress, quiet
 from pipeline.rollout import judge
 from pipeline.rollout.usertraffic import UserTraffic, prometheus_answer
-
-_SERVICE_HOST = re.compile(r"^(?P<name>[a-z0-9-]+)\.(?P<namespace>[a-z0-9-]+)\.svc(\.cluster\.local)?$")
-
 
 @dataclass(frozen=True)
 class Measurement:
@@ -66,17 +63,6 @@ def track_values(namespace: str, app: str, service: str, port: int) -> dict[str,
     return {track: {"namespace": namespace, "app": app, "track": track, "port": str(port),
                     "service": names.canary_name(service) if track == names.CANARY else service}
             for track in (names.CANARY, names.STABLE)}
-
-
-def service_of(url: str) -> tuple[str, str, str, str] | None:
-    """(namespace, service, port, path) when the URL names a cluster Service, else None."""
-    parsed = httpx.URL(url)
-    match = _SERVICE_HOST.match(parsed.host or "")
-    if not match:
-        return None
-    port = str(parsed.port or (443 if parsed.scheme == "https" else 80))
-    path = parsed.raw_path.decode() or "/"
-    return match["namespace"], match["name"], port, path
 
 
 def missing_services(cluster: ClusterApi, urls: list[str]) -> str | None:
