@@ -17,9 +17,11 @@ from pipeline.clock import Clock
 from pipeline.config import Environment, GateOptions
 from pipeline.context import Context
 from pipeline.errors import ClusterError
+from pipeline.kube import hooks
 from pipeline.kube.apply import SyncResult
 from pipeline.kube.client import Cluster
 from pipeline.progress import Progress, quiet
+from pipeline.rollout import hookjobs
 from pipeline.rollout.gate import Gate, GateResult, Measured, Measurement
 
 
@@ -116,9 +118,20 @@ def gated_deployments(result: SyncResult, app: str | None = None) -> list[str]:
 
 
 def gate_synced(ctx: Context, env: Environment, result: SyncResult, release_id: str | None) -> GateResult | None:
-    """Gate the Deployments a sync left in ENV (in its app's slot, only that app's); None when
-    there are none to gate."""
+    """Gate the Deployments a sync left in ENV (in its app's slot, only that app's), then run the
+    app's post hooks; a pre hook that failed is the gate's verdict. None when there is nothing to gate."""
+    mine = env.app is None or (result.hook is not None and result.hook[0] == env.app)
+    if result.hook is not None and mine:
+        return result.hook[1]
     deployments = gated_deployments(result, env.app)
-    if not deployments:
-        return None
-    return wait_healthy(ctx.cluster(env), env.namespace, deployments, env.gates, release_id, ctx.progress, ctx.clock)
+    gate = None
+    if deployments:
+        gate = wait_healthy(ctx.cluster(env), env.namespace, deployments, env.gates, release_id, ctx.progress, ctx.clock)
+    if gate is not None and not gate.passed:
+        return gate
+    post = [job for job in result.post_hooks if env.app is None or hooks.app_of(job) == env.app]
+    if post:  # after the gate passed: a post hook that fails fails the release like the gate would
+        failed = hookjobs.run_hooks(ctx.cluster(env), env.name, env.namespace, post,
+                                    hookjobs.HookOptions(env.gates.timeout), ctx.progress, ctx.clock)
+        return failed or gate
+    return gate
