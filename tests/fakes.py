@@ -31,6 +31,7 @@ KINDS = {
     ("networking.k8s.io/v1", "Ingress"): ("ingresses", True),
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): ("httproutes", True),
     ("coordination.k8s.io/v1", "Lease"): ("leases", True),
+    ("batch/v1", "Job"): ("jobs", True), ("batch/v1", "CronJob"): ("cronjobs", True),
 }
 
 

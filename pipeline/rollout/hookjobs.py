@@ -1,7 +1,9 @@
-"""Runs a release's hook Jobs (kube/hooks.py decides which, in what order, under what name).
+"""Runs a release's hook Jobs (kube/hooks.py decides which, in what order, under what name), and
+waits for the workloads other than Deployments that a base or chart brings.
 
     for each hook Job, in order: already complete for this release? skip ─► apply ─► wait
                                   failed or timed out ─► a failed GateResult naming the Job
+    StatefulSets, DaemonSets, Jobs, CronJobs a sync applied ─► wait, each by its own health rule
 
 A hook that failed is a failed gate: the caller rejects the release and rolls it back like any
 other (gating.py). Pre hooks run before anything of the release is applied, so a failed
@@ -59,22 +61,41 @@ def run_hooks(cluster: Cluster, env: str, namespace: str, jobs: Sequence[dict[st
             live = cluster.apply(owned, force=True)
         verdict = _wait(cluster, live, timeout_for(owned, options), options.interval, clock)
         if not verdict.ok:
-            reason = "Timeout" if verdict.code is health.HealthCode.PROGRESSING else (verdict.reason or "Failed")
+            reason = "Timeout" if verdict.code is not health.HealthCode.DEGRADED else (verdict.reason or "Failed")
             return GateResult(False, "hook", verdict.subject, reason, verdict.message, clock.monotonic() - start)
         progress(f"hook {verdict.subject}: {verdict.message}")
     return None
 
 
-def _wait(cluster: Cluster, job: dict[str, Any], timeout: float, interval: float, clock: Clock) -> health.Health:
-    """The Job's Health once it is done, or its last Health (Progressing) when `timeout` ran out."""
-    meta = job["metadata"]
+# Gated by their own health rules (kube/health) after the Deployments' gate; hooks are not among them.
+GATED_KINDS = ("StatefulSet", "DaemonSet", "Job", "CronJob")
+
+
+def gate_workloads(cluster: Cluster, objects: Sequence[dict[str, Any]], timeout: float,
+                   options: HookOptions = HookOptions(), clock: Clock | None = None) -> GateResult | None:
+    """Wait for each of `objects` (as a sync applied them) to be healthy by its kind's rule: the
+    first Degraded one, or one still not healthy after `timeout`, as a failed GateResult; else None."""
+    clock = clock or Clock()
+    start = clock.monotonic()
+    for obj in objects:
+        left = max(timeout - (clock.monotonic() - start), 0.0)
+        verdict = _wait(cluster, obj, left, options.interval, clock)
+        if not verdict.ok:
+            reason = "Timeout" if verdict.code is not health.HealthCode.DEGRADED else (verdict.reason or "Degraded")
+            return GateResult(False, "rollout", verdict.subject, reason, verdict.message, clock.monotonic() - start)
+    return None
+
+
+def _wait(cluster: Cluster, obj: dict[str, Any], timeout: float, interval: float, clock: Clock) -> health.Health:
+    """The object's Health once Healthy or Degraded, or its last Health when `timeout` ran out."""
+    meta = obj["metadata"]
     began = clock.monotonic()
     while True:
-        verdict = health.assess_job({**job, "kind": "Job"})
+        verdict = health.assess(obj) or health.Health(health.HealthCode.HEALTHY, "no health rule", health.subject(obj))
         if verdict.code in (health.HealthCode.HEALTHY, health.HealthCode.DEGRADED):
             return verdict
         if clock.monotonic() - began >= timeout:
-            return health.Health(health.HealthCode.PROGRESSING,
-                                 f"not done after {timeout:.0f}s ({verdict.message})", verdict.subject, "Timeout")
+            return health.Health(verdict.code, f"not healthy after {timeout:.0f}s ({verdict.message})",
+                                 verdict.subject, "Timeout")
         clock.sleep(interval)
-        job = cluster.get("batch/v1", "Job", meta["name"], meta["namespace"]) or job
+        obj = cluster.get(obj["apiVersion"], obj["kind"], meta["name"], meta["namespace"]) or obj
