@@ -19,7 +19,7 @@ from pipeline import names
 from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, TAKEOVER_MANAGERS, TRAFFIC_PROVIDERS,
                                    URL_PLACEHOLDERS, App, CanaryPolicy, CanaryStep, ChartSource, Environment, GateOptions,
                                    HttpCheck, Policy, PrometheusCheck, RegistryOptions, ShipConfig, TrafficInput,
-                                   promql_placeholders, unknown_placeholders)
+                                   promql_placeholders, remote_chart_path, unknown_placeholders)
 from pipeline.config.reader import Reader as _Reader
 from pipeline.errors import ConfigError
 from pipeline.policy import windows
@@ -265,12 +265,26 @@ def _app(name: str, a: _Reader) -> App:
     return app
 
 
+_CHART_REPO = re.compile(r"^oci://[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
+_CHART_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,127}$")  # an OCI tag (helm writes + as _)
+
+
 def _chart(r: _Reader | None) -> ChartSource | None:
+    """`{path: DIR}` (a chart in the repository) or `{repo: oci://HOST/PATH/NAME, version: V}`."""
     if r is None:
         return None
-    path = r.get("path", str, check=_inside)
-    r.done()  # raises on a missing path, after unknown keys
-    return ChartSource(path=Path(path))
+    if "repo" not in r.data:
+        path = r.get("path", str, check=_inside)
+        r.done()  # raises on a missing path, after unknown keys
+        return ChartSource(path=Path(path))
+    repo = r.get("repo", str)
+    version = r.get("version", str)
+    r.done()
+    if not _CHART_REPO.match(repo):
+        r.fail(f"{repo!r} is not oci://HOST[:PORT]/PATH/NAME (a chart in an OCI registry)", "repo")
+    if not _CHART_VERSION.match(version):
+        r.fail(f"{version!r} is not a chart version", "version")
+    return ChartSource(path=remote_chart_path(repo, version), repo=repo, version=version)
 
 
 def _environment(name: str, e: _Reader) -> Environment:
