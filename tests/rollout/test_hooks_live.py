@@ -66,6 +66,12 @@ def write_migration(work: Path, mode: str = "", placement: str = "") -> None:
         kz.write_text(kz.read_text().replace("  - service.yaml\n", "  - service.yaml\n  - migrate.yaml\n"))
 
 
+def set_config(work: Path, value: str) -> None:
+    path = work / "apps/hellok8s/config/dev.env"
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("ROUND=")]
+    path.write_text("\n".join([*lines, f"ROUND={value}"]) + "\n")
+
+
 def hook_jobs(ns: str) -> dict[str, dict]:
     items = kubectl_json("-n", ns, "get", "jobs")["items"]
     return {j["metadata"]["name"]: j for j in items}
@@ -98,8 +104,7 @@ def test_a_pre_release_job_runs_once_per_release_and_a_failing_one_stops_the_rel
     assert f"hook Job/{ns}/{job1} already ran for this release" in again.stderr
     assert list(hook_jobs(ns)) == [job1]  # once per release
 
-    (work / "apps/hellok8s/config/dev.env").write_text(
-        (work / "apps/hellok8s/config/dev.env").read_text() + "MESSAGE=second\n")
+    set_config(work, "second")
     commit_all(work, "dev: a config change")
     second = ship(work, minted, "release", "dev", "--image", hellok8s_image, "--output", "json")
     assert second.returncode == 0, second.stderr
@@ -108,8 +113,7 @@ def test_a_pre_release_job_runs_once_per_release_and_a_failing_one_stops_the_rel
     before = kubectl_json("-n", ns, "get", "deployment", "hellok8s")
 
     write_migration(work, mode="crash", placement=ON_REAL_NODE)
-    (work / "apps/hellok8s/config/dev.env").write_text(
-        (work / "apps/hellok8s/config/dev.env").read_text() + "MESSAGE=third\n")
+    set_config(work, "third")
     commit_all(work, "dev: a migration that fails")
     bad = ship(work, minted, "release", "dev", "--image", hellok8s_image)
     assert bad.returncode == 1, bad.stderr
