@@ -9,6 +9,8 @@ render too, whole or one app at a time:
       kustomization.yaml   the app's base, `images:` pinned by digest, a patch pointing the
                            workload at the release's versioned ConfigMap
       configs/*.yaml       immutable versioned ConfigMaps, the newest `keep_configs` of them
+      charts/*/            an app from a chart: the chart bases its releases run (chart.py),
+                           those of the newest `keep_configs` releases in its ledger
       release.yaml         the app's release record
       ledger.yaml          every release of the app here and what became of it (ledger.py)
 
@@ -26,6 +28,8 @@ from pipeline import names
 from pipeline.config import App, Environment
 from pipeline.errors import ConfigError, ValidationError
 from pipeline.gitops import routing, yamlsafe
+from pipeline.gitops.chart import CHARTS_DIR, folder_of
+from pipeline.gitops.ledger import LEDGER_FILE, Ledger
 from pipeline.gitops.records import Release
 from pipeline.image.registry import ImageRef
 from pipeline.kube.podspec import configmap_refs, pod_spec_of
@@ -181,11 +185,12 @@ def kept_configs(existing: list[str], new: str, keep: int) -> tuple[list[str], l
 
 
 def plan_release(current: dict[str, str | None], app: App, env: Environment, release: Release,
-                 base_objects: list[dict], base_path: str) -> OverlayFiles:
+                 base_objects: list[dict], base_path: str, base_files: dict[str, str] | None = None) -> OverlayFiles:
     """The overlay's new files once `release` is written into it.
 
     `current`: the overlay's files now (relative paths); `base_objects`: the app's base as
-    kustomize renders it; `base_path`: the base folder relative to the overlay.
+    kustomize renders it; `base_path`: the base folder relative to the overlay; `base_files`:
+    files to write for it (a chart base, by path relative to the overlay).
     """
     patched = _checked_workloads(app, base_objects)
     kz = _load_kustomization(current.get(KUSTOMIZATION), env)
@@ -207,7 +212,27 @@ def plan_release(current: dict[str, str | None], app: App, env: Environment, rel
         files[new_config] = HEADER + yamlsafe.dumps(config_map(app, release))
     for name in dropped:
         files[f"{CONFIG_DIR}/{name}.yaml"] = None
+    files.update({path: text for path, text in (base_files or {}).items() if current.get(path) != text})
+    files.update(dropped_chart_files(current, env, release, app.keep_configs))
     return OverlayFiles(files)
+
+
+def chart_folder(release: Release | None) -> str | None:
+    return folder_of(release.chart, release.chart_digest) if release and release.chart and release.chart_digest else None
+
+
+def dropped_chart_files(current: dict[str, str | None], env: Environment, release: Release,
+                        keep: int) -> dict[str, None]:
+    """Chart bases no longer kept once `release` is written: all but its own, a running canary's
+    and those of the newest `keep` releases in the ledger (what a rollback may return to)."""
+    ledger = Ledger.parse(current.get(LEDGER_FILE), str(env.overlay / LEDGER_FILE))
+    state = current.get(CANARY_STATE_FILE)
+    canary = yamlsafe.loads(state, CANARY_STATE_FILE) if state else None
+    canary_release = Release.from_record(canary["release"]) if isinstance(canary, dict) and canary.get("release") else None
+    kept = {chart_folder(release), chart_folder(canary_release),
+            *[chart_folder(e.release) for e in ledger.entries[-keep:]]}
+    return {path: None for path in current
+            if path.startswith(f"{CHARTS_DIR}/") and "/".join(path.split("/")[:2]) not in kept}
 
 
 def _checked_workloads(app: App, base_objects: list[dict]) -> list[dict]:
@@ -231,7 +256,7 @@ def _resources(kz: dict, app: App, release: Release, base_path: str) -> tuple[li
     resources = [r for r in kz.get("resources", []) if isinstance(r, str)]
     existing = [PurePosixPath(r).stem for r in resources if r.startswith(prefix)]
     kept, dropped = kept_configs(existing, release.config, app.keep_configs)
-    others = [r for r in resources if not r.startswith(prefix) and r not in (NAMESPACE_FILE, base_path)]
+    others = [r for r in resources if not r.startswith((prefix, f"{CHARTS_DIR}/")) and r not in (NAMESPACE_FILE, base_path)]
     return [base_path, *others, *[f"{CONFIG_DIR}/{n}.yaml" for n in kept]], dropped
 
 

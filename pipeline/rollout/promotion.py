@@ -78,9 +78,14 @@ def promoted_release(ctx: Context, source: Environment, target: Environment, rel
     """The release as TO runs it: same id, commit and image; TO's own config."""
     if ctx.workspace.ledger(target.slot(rel.app)).is_rejected(rel.id):
         raise PromotionError(f"{rel.ref} was rejected in {target.name}; it is not promoted again")
-    data = ctx.workspace.config_data(ctx.config.app(rel.app), target)
+    app = ctx.config.app(rel.app)
+    data = ctx.workspace.config_data(app, target)
+    chart, digest = (None, None)
+    if app.chart is not None:  # TO's own values; the chart as the working tree has it
+        base = ctx.workspace.chart_base(app, target.slot(app.name))
+        chart, digest = base.chart, base.digest
     return replace(rel, environment=target.name, config="", config_data=data, promoted_from=source.name,
-                   created_at=ctx.clock.iso(), created_by=author)
+                   created_at=ctx.clock.iso(), created_by=author, chart=chart, chart_digest=digest)
 
 
 def canary_steps(policy: CanaryPolicy, weight: int | None) -> tuple[CanaryStep, ...]:
