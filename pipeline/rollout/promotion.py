@@ -17,6 +17,7 @@ from pipeline.context import Context
 from pipeline.errors import PromotionError
 from pipeline.gitops.records import Release
 from pipeline.kube import health
+from pipeline.rollout import release
 
 
 def check_edge(cfg: ShipConfig, source: Environment, target: Environment) -> None:
@@ -80,12 +81,13 @@ def promoted_release(ctx: Context, source: Environment, target: Environment, rel
         raise PromotionError(f"{rel.ref} was rejected in {target.name}; it is not promoted again")
     app = ctx.config.app(rel.app)
     data = ctx.workspace.config_data(app, target)
-    chart, digest = (None, None)
-    if app.chart is not None:  # TO's own values; the chart as the working tree has it
-        base = ctx.workspace.chart_base(app, target.slot(app.name))
-        chart, digest = base.chart, base.digest
+    chart, digest, pinned = release.chart_fields(ctx, app, target)  # TO's own values; the chart as the tree has it
+    if rel.chart_source and pinned != rel.chart_source:  # promotion never changes what runs but config
+        raise PromotionError(f"{rel.ref} runs chart {rel.chart_source}, but ship.yaml now names {pinned}; "
+                             f"release it to {source.name} first")
     return replace(rel, environment=target.name, config="", config_data=data, promoted_from=source.name,
-                   created_at=ctx.clock.iso(), created_by=author, chart=chart, chart_digest=digest)
+                   created_at=ctx.clock.iso(), created_by=author, chart=chart, chart_digest=digest,
+                   chart_source=pinned)
 
 
 def canary_steps(policy: CanaryPolicy, weight: int | None) -> tuple[CanaryStep, ...]:

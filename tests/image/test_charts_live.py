@@ -84,3 +84,63 @@ def test_a_wrong_password_is_one_line_naming_the_registry(private, pushed):  # n
         assert private["SHIP_PRIVATE_REGISTRY"] in str(caught.value) and "\n" not in str(caught.value)
     finally:
         reg.close()
+
+
+def test_a_release_pins_the_remote_chart_and_verify_rechecks_it(private, pushed, tmp_path):  # noqa: F811
+    """An app from a chart in the private registry: its release (rendered by the real kustomize and
+    helm, on the in-memory cluster) records the archive pinned; verify passes, and fails once
+    another archive is pushed over the same version."""
+    import git
+
+    from pipeline import config
+    from pipeline.commands import deploy, inspect
+    from pipeline.context import Context
+    from pipeline.gitops.git import GitRepo
+    from pipeline.gitops.workspace import Workspace
+    from tests.fakes import FakeCluster, FakeRegistry, FakeSigner
+
+    repo_url, archive = pushed
+    digest = "sha256:" + "d" * 64
+    image = f"127.0.0.1:15000/podinfo:1111111@{digest}"
+    files = {"ship.yaml": f"registry: 127.0.0.1:15000\napps:\n  podinfo:\n    path: apps/podinfo\n    image: podinfo\n"
+                          f"    chart: {{repo: '{repo_url}', version: 6.9.2}}\n"
+                          "environments:\n  dev: {namespace: pi-dev, gates: {timeout: 5s}}\n",
+             "apps/podinfo/values.yaml": "ui: {message: hello}\n", "environments/dev/.gitkeep": ""}
+    work = tmp_path / "work"
+    for name, text in files.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text(text)
+    clone = git.Repo.init(work, initial_branch="main")
+    clone.git.add("--all")
+    clone.git.commit("-m", "podinfo from a remote chart", "--author", "t <t@e>")
+    images = FakeRegistry({("podinfo", "1111111"): digest}, revision=clone.head.commit.hexsha)
+    charts_registry = registry(private)
+    cfg = config.load(work, environ={})
+    ctx = Context(cfg, Workspace(cfg.root, GitRepo(cfg.root)), connect=lambda _env: FakeCluster(),
+                  open_registry=lambda host: charts_registry if host == private["SHIP_PRIVATE_REGISTRY"] else images,
+                  open_signer=FakeSigner, progress=lambda _line: None)
+    try:
+        rel = deploy.release(ctx, "dev", None, image=image).release
+        pinned = f"{repo_url}:6.9.2@sha256:{hashlib.sha256(archive).hexdigest()}"
+        assert (rel.chart, rel.chart_source) == ("podinfo-6.9.2", pinned)
+        assert clone.git.status("--porcelain") == ""  # the chart cache is not in git
+        assert f"Ship-Chart-Source: {pinned}" in clone.git.log("--format=%B", "-3")  # the release commit's trailer
+        checked = inspect.verify(ctx, "dev")
+        assert checked.failure is None and f"ok  {pinned}" in checked.text().splitlines()
+
+        # someone pushes another archive over 6.9.2: verify says so, as for a moved image tag
+        changed = tmp_path / "changed"
+        changed.mkdir()
+        helm(changed, "create", str(changed / "podinfo"))
+        chart_yaml = changed / "podinfo/Chart.yaml"
+        chart_yaml.write_text(chart_yaml.read_text().replace("version: 0.1.0", "version: 6.9.2"))
+        helm(changed, "package", str(changed / "podinfo"), "-d", str(changed))
+        helm(changed, "registry", "login", private["SHIP_PRIVATE_REGISTRY"], "-u", private["SHIP_PRIVATE_REGISTRY_USERNAME"],
+             "--password-stdin", "--ca-file", private["SHIP_PRIVATE_REGISTRY_CA"], stdin=private["SHIP_PRIVATE_REGISTRY_PASSWORD"])
+        helm(changed, "push", str(changed / "podinfo-6.9.2.tgz"), repo_url.rsplit("/", 1)[0],
+             "--ca-file", private["SHIP_PRIVATE_REGISTRY_CA"])
+        moved = inspect.verify(ctx, "dev")
+        assert str(moved.failure).startswith(f"dev: {pinned}: version 6.9.2 now is archive sha256:"), moved.text()
+    finally:
+        ctx.close()
+        charts_registry.close()
