@@ -41,6 +41,23 @@ spec:
           env: [{name: FAIL_MODE, value: "%(mode)s"}]
           securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
 %(placement)s"""
+# A post-release hook: runs once the release's gate passed (on KWOK, whose Job pods complete).
+NOTIFY = """\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: hellok8s-notify
+  annotations: {ship.dev/hook: post-release}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      securityContext: {runAsNonRoot: true, runAsUser: 65534, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: notify
+          image: hellok8s
+          securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+"""
 # hellok8s with FAIL_MODE=crash exits 1 at start: a migration that fails, on real containers.
 ON_REAL_NODE = """\
       nodeSelector: {ship.dev/real-node: "true"}
@@ -61,9 +78,10 @@ def kubectl_json(*args: str) -> dict:
 def write_migration(work: Path, mode: str = "", placement: str = "") -> None:
     base = work / "apps/hellok8s/base"
     (base / "migrate.yaml").write_text(MIGRATION % {"mode": mode, "placement": placement})
+    (base / "notify.yaml").write_text(NOTIFY)
     kz = base / "kustomization.yaml"
     if "migrate.yaml" not in kz.read_text():
-        kz.write_text(kz.read_text().replace("  - service.yaml\n", "  - service.yaml\n  - migrate.yaml\n"))
+        kz.write_text(kz.read_text().replace("  - service.yaml\n", "  - service.yaml\n  - migrate.yaml\n  - notify.yaml\n"))
 
 
 def set_config(work: Path, value: str) -> None:
@@ -92,7 +110,12 @@ def test_a_pre_release_job_runs_once_per_release_and_a_failing_one_stops_the_rel
     job1 = f"hellok8s-migrate-{r1['id']}"
     assert f"hook Job/{ns}/{job1}: running" in first.stderr
     jobs = hook_jobs(ns)
-    assert list(jobs) == [job1]
+    notify1 = f"hellok8s-notify-{r1['id']}"
+    assert sorted(jobs) == [job1, notify1]
+    # the post hook ran after the gate: created once the Deployment was available, not before
+    available = next(c for c in kubectl_json("-n", ns, "get", "deployment", "hellok8s")["status"]["conditions"]
+                     if c["type"] == "Available")
+    assert jobs[notify1]["metadata"]["creationTimestamp"] >= available["lastTransitionTime"]
     assert jobs[job1]["metadata"]["annotations"][names.RELEASE] == r1["id"]
     assert any(c["type"] == "Complete" and c["status"] == "True" for c in jobs[job1]["status"]["conditions"])
     # the Job finished before the Deployment was created: its completion is older
@@ -102,14 +125,15 @@ def test_a_pre_release_job_runs_once_per_release_and_a_failing_one_stops_the_rel
     again = ship(work, minted, "sync", "dev")
     assert again.returncode == 0, again.stderr
     assert f"hook Job/{ns}/{job1} already ran for this release" in again.stderr
-    assert list(hook_jobs(ns)) == [job1]  # once per release
+    assert sorted(hook_jobs(ns)) == [job1, notify1]  # once per release
 
     set_config(work, "second")
     commit_all(work, "dev: a config change")
     second = ship(work, minted, "release", "dev", "--image", hellok8s_image, "--output", "json")
     assert second.returncode == 0, second.stderr
     r2 = json.loads(second.stdout)["release"]
-    assert sorted(hook_jobs(ns)) == sorted([job1, f"hellok8s-migrate-{r2['id']}"])
+    assert sorted(hook_jobs(ns)) == sorted([job1, notify1, f"hellok8s-migrate-{r2['id']}",
+                                            f"hellok8s-notify-{r2['id']}"])
     before = kubectl_json("-n", ns, "get", "deployment", "hellok8s")
 
     write_migration(work, mode="crash", placement=ON_REAL_NODE)
@@ -119,11 +143,12 @@ def test_a_pre_release_job_runs_once_per_release_and_a_failing_one_stops_the_rel
     assert bad.returncode == 1, bad.stderr
     last = bad.stderr.strip().splitlines()[-1]
     assert last.startswith("GateFailed: dev: r") and last.endswith(f"rolled back to {r2['id']}"), last
-    failed = [n for n in hook_jobs(ns) if n not in (job1, f"hellok8s-migrate-{r2['id']}")]
+    failed = [n for n in hook_jobs(ns) if n.startswith("hellok8s-migrate-") and n not in (job1, f"hellok8s-migrate-{r2['id']}")]
     assert len(failed) == 1 and f"Job/{ns}/{failed[0]} BackoffLimitExceeded" in last, last
     pod = kubectl_json("-n", ns, "get", "pods", "-l", f"job-name={failed[0]}")["items"][0]
     assert pod["spec"]["nodeName"] == real_node  # a real container exited 1
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 1
+    assert not [n for n in hook_jobs(ns) if n.endswith(failed[0].removeprefix("hellok8s-migrate-")) and "notify" in n]
     after = kubectl_json("-n", ns, "get", "deployment", "hellok8s")
     assert after["metadata"]["generation"] == before["metadata"]["generation"]  # it never moved
     assert after["metadata"]["annotations"][names.RELEASE] == r2["id"]
