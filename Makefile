@@ -12,7 +12,7 @@ help:
 	@echo "                   (with a real node, Traefik and Prometheus, as root; SHIP_REAL_NODE=0 leaves them out;"
 	@echo "                   SHIP_SECOND_CLUSTER=1 adds a second, small cluster: context ship-second, same KUBECONFIG)"
 	@echo "make unit          lint, type-check and the fast tests that need no local parts"
-	@echo "make lint          ruff and mypy (strict on the pure modules)"
+	@echo "make lint          ruff, mypy (strict on the pure modules) and import-linter (the layers)"
 	@echo "make bench         ship vs kubectl apply --server-side on the local cluster (bench/results.json)"
 	@echo "make screenshot    the dashboard test saves its Chromium screenshot as docs/dashboard.png"
 	@echo "make faults        faults injected into a cluster of its own while ship works (bench/faults.json)"
@@ -40,6 +40,7 @@ cluster-down:
 lint: venv
 	@.venv/bin/ruff check pipeline tests bench
 	@.venv/bin/mypy pipeline
+	@.venv/bin/lint-imports --no-cache --no-logo >/dev/null || .venv/bin/lint-imports --no-cache --no-logo  # the layers (pyproject.toml)
 
 unit: lint
 	$(PY) -m pytest -m "not cluster and not registry and not engine and not binaries and not slow and not realnode and not faults and not multicluster" -q -n 2

@@ -52,7 +52,8 @@ def new_config(work: Path, message: str) -> None:
 def never_ready_copy(image: str) -> str:
     import docker
 
-    from pipeline.image.registry import ImageRef, Registry
+    from pipeline.image.registry import Registry
+    from pipeline.imageref import ImageRef
 
     ref = ImageRef.parse(image)
     client = docker.from_env()

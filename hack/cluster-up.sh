@@ -60,15 +60,7 @@ start_registry() {
   # After a crash the registry comes back on the same storage, so pushed images survive.
   local data; data=$(cat "$SHIP_STATE/registry.data" 2>/dev/null || true)
   [ -n "$data" ] && [ -d "$data" ] || data=$(mktemp -d /tmp/ship-registry.XXXXXX)
-  cat > "$SHIP_STATE/registry.yml" <<YML
-version: 0.1
-log: {level: warn}
-storage:
-  filesystem: {rootdirectory: $data}
-  delete: {enabled: true}
-http:
-  addr: 127.0.0.1:$SHIP_REGISTRY_PORT
-YML
+  registry_config "$data" "$SHIP_REGISTRY_PORT" > "$SHIP_STATE/registry.yml"
   echo "$data" > "$SHIP_STATE/registry.data"
   setsid nohup docker-registry serve "$SHIP_STATE/registry.yml" >"$SHIP_STATE/registry.log" 2>&1 &
   echo $! > "$SHIP_STATE/registry.pid"
@@ -81,26 +73,9 @@ start_podman() {
   if pid_alive podman && [ -S "$PODMAN_SOCK" ]; then return; fi
   mkdir -p "$dir/storage" "$dir/runroot"
   # Plain HTTP to the local registry only; nothing else is reachable from here anyway.
-  cat > "$dir/registries.conf" <<CONF
-unqualified-search-registries = []
-[[registry]]
-location = "127.0.0.1:$SHIP_REGISTRY_PORT"
-insecure = true
-[[registry]]
-location = "localhost:$SHIP_REGISTRY_PORT"
-insecure = true
-# The next port is for a second, read-only registry that tests start to see a push refused.
-[[registry]]
-location = "127.0.0.1:$((SHIP_REGISTRY_PORT + 1))"
-insecure = true
-CONF
+  render podman/registries.conf > "$dir/registries.conf"
   # vfs works in any sandbox (no overlay mounts needed); images here are one small layer.
-  cat > "$dir/storage.conf" <<CONF
-[storage]
-driver = "vfs"
-graphroot = "$dir/storage"
-runroot = "$dir/runroot"
-CONF
+  render podman/storage.conf > "$dir/storage.conf"
   rm -f "$PODMAN_SOCK"
   CONTAINERS_REGISTRIES_CONF="$dir/registries.conf" CONTAINERS_STORAGE_CONF="$dir/storage.conf" \
     setsid nohup podman --cgroup-manager=cgroupfs --events-backend=file system service --time=0 \
@@ -125,40 +100,10 @@ components_alive() {
 
 # kwokctl's configuration: options, the components' patches for the real node, and the stages.
 kwokctl_config() {
-  cat <<YML
-apiVersion: config.kwok.x-k8s.io/v1alpha1
-kind: KwokctlConfiguration
-options:
-  runtime: binary
-  bindAddress: 127.0.0.1
-  kubeApiserverPort: $SHIP_KUBE_PORT
-  kubeVersion: $K8S_VERSION
-  etcdVersion: ${ETCD_VERSION#v}
-  kwokVersion: $KWOK_VERSION
-  kubeAuthorization: true
-  disableQPSLimits: $([ "$SHIP_KUBE_APF" = 1 ] && echo false || echo true)
-  kubeApiserverBinary: $BIN/kube-apiserver-$K8S_VERSION
-  kubeControllerManagerBinary: $BIN/kube-controller-manager-$K8S_VERSION
-  kubeSchedulerBinary: $BIN/kube-scheduler-$K8S_VERSION
-  kwokControllerBinary: $BIN/kwok-$KWOK_VERSION
-  etcdBinary: $BIN/etcd-$ETCD_VERSION
-  kubectlBinary: $(command -v kubectl)
-componentsPatches:
-# kwokctl's binary runtime runs kwok with --manage-all-nodes=true: it would take over the real
-# node (fake its status and its pods). Only the nodes kwokctl makes carry this annotation.
-- name: kwok-controller
-  extraArgs:
-  - {key: manage-all-nodes, value: "false", override: true}
-  - {key: manage-nodes-with-annotation-selector, value: kwok.x-k8s.io/node=fake}
-# logs, exec and port-forward: the apiserver dials the kubelet at its InternalIP (the bridge
-# address; its Hostname does not resolve), with a client certificate the kubelet trusts.
-- name: kube-apiserver
-  extraArgs:
-  - {key: kubelet-preferred-address-types, value: InternalIP}
-  - {key: kubelet-client-certificate, value: $PKI/admin.crt}
-  - {key: kubelet-client-key, value: $PKI/admin.key}
-  - {key: service-cluster-ip-range, value: $SHIP_SERVICE_CIDR}
-YML
+  local disable_qps_limits kubectl_binary
+  disable_qps_limits=$([ "$SHIP_KUBE_APF" = 1 ] && echo false || echo true)
+  kubectl_binary=$(command -v kubectl || true)
+  render kwok/kwokctl.yaml
   echo "---"
   cat "$here/kwok/stages.yaml"
 }
@@ -253,92 +198,9 @@ start_second() {
 # they document, long-lived token Secrets (they run outside the cluster), the GatewayClass and
 # the Gateway every test's HTTPRoute can attach to.
 setup_ship_system() {
-  kubectl --kubeconfig "$KUBECONFIG_PATH" apply --server-side --force-conflicts --field-manager ship-hack -f - >/dev/null <<YML \
+  render gateway/ship-system.yaml \
+    | kubectl --kubeconfig "$KUBECONFIG_PATH" apply --server-side --force-conflicts --field-manager ship-hack -f - >/dev/null \
     || die "installing ship-system (RBAC, GatewayClass, Gateway) failed"
-apiVersion: v1
-kind: Namespace
-metadata: {name: $SHIP_GATEWAY_NAMESPACE}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: traefik, namespace: $SHIP_GATEWAY_NAMESPACE}
----
-apiVersion: v1
-kind: Secret
-type: kubernetes.io/service-account-token
-metadata: {name: traefik-token, namespace: $SHIP_GATEWAY_NAMESPACE, annotations: {kubernetes.io/service-account.name: traefik}}
----
-# Traefik $TRAEFIK_VERSION's docs/content/reference/dynamic-configuration/kubernetes-gateway-rbac.yml
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: ship-traefik-gateway}
-rules:
-- apiGroups: [""]
-  resources: [namespaces]
-  verbs: [list, watch]
-- apiGroups: [""]
-  resources: [services, secrets, configmaps]
-  verbs: [get, list, watch]
-- apiGroups: [discovery.k8s.io]
-  resources: [endpointslices]
-  verbs: [list, watch]
-- apiGroups: [gateway.networking.k8s.io]
-  resources: [gatewayclasses, gateways, httproutes, grpcroutes, tcproutes, tlsroutes, referencegrants, backendtlspolicies]
-  verbs: [get, list, watch]
-- apiGroups: [gateway.networking.k8s.io]
-  resources: [gatewayclasses/status, gateways/status, httproutes/status, grpcroutes/status, tcproutes/status,
-              tlsroutes/status, referencegrants/status, backendtlspolicies/status]
-  verbs: [update]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: ship-traefik-gateway}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ship-traefik-gateway}
-subjects: [{kind: ServiceAccount, name: traefik, namespace: $SHIP_GATEWAY_NAMESPACE}]
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: prometheus, namespace: $SHIP_GATEWAY_NAMESPACE}
----
-apiVersion: v1
-kind: Secret
-type: kubernetes.io/service-account-token
-metadata: {name: prometheus-token, namespace: $SHIP_GATEWAY_NAMESPACE, annotations: {kubernetes.io/service-account.name: prometheus}}
----
-# Pod discovery for Prometheus (hack/realnode/pod_sd.py lists the real node's pods) and nothing else.
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: ship-prometheus}
-rules:
-- apiGroups: [""]
-  resources: [pods]
-  verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: ship-prometheus}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ship-prometheus}
-subjects: [{kind: ServiceAccount, name: prometheus, namespace: $SHIP_GATEWAY_NAMESPACE}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: traefik}
-spec:
-  controllerName: traefik.io/gateway-controller
----
-# Traefik serves a listener on the entrypoint whose address ends in the same port.
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: $SHIP_GATEWAY_NAME, namespace: $SHIP_GATEWAY_NAMESPACE}
-spec:
-  gatewayClassName: traefik
-  listeners:
-  - name: http
-    protocol: HTTP
-    port: $SHIP_GATEWAY_PORT
-    allowedRoutes:
-      namespaces: {from: All}
-YML
 }
 
 # token_of SA: the long-lived token the token controller put in Secret SA-token.
@@ -435,20 +297,7 @@ start_prometheus() {
   # Only a container port named http or metrics of a running pod, every 2s so tests see a rate
   # within seconds. Pod labels become series labels (ship.dev/track -> ship_dev_track), with
   # namespace, pod and container.
-  cat > "$dir/prometheus.yml.new" <<YML
-global: {scrape_interval: 2s, scrape_timeout: 1s, evaluation_interval: 2s}
-scrape_configs:
-- job_name: pods
-  http_sd_configs:
-  - {url: "http://127.0.0.1:$SHIP_POD_SD_PORT/targets", refresh_interval: 2s}
-  relabel_configs:
-  - {source_labels: [__meta_kubernetes_pod_phase], regex: Running, action: keep}
-  - {source_labels: [__meta_kubernetes_pod_container_port_name], regex: http|metrics, action: keep}
-  - {action: labelmap, regex: __meta_kubernetes_pod_label_(.+)}
-  - {source_labels: [__meta_kubernetes_namespace], target_label: namespace}
-  - {source_labels: [__meta_kubernetes_pod_name], target_label: pod}
-  - {source_labels: [__meta_kubernetes_pod_container_name], target_label: container}
-YML
+  render prometheus/prometheus.yml > "$dir/prometheus.yml.new"
   sum=$(sha256sum < "$dir/prometheus.yml.new" | cut -c1-16)
   # The gateway's own counters of users' requests, per backend Service (Traefik's /metrics).
   local gateway_job=""

@@ -56,6 +56,24 @@ mkdir -p "$SHIP_STATE"
 die() { echo "cluster: $*" >&2; exit 1; }
 log() { echo "cluster: $*" >&2; }
 
+# render FILE: the template hack/FILE (a config a local part runs with) with the shell's variables
+# expanded, exactly as an unquoted heredoc expands them: $VAR, ${VAR#x}, $((…)). The output is
+# byte-for-byte what the heredoc it replaced gave, so the checksums that decide restarts hold.
+render() {
+  local __template
+  __template=$(cat "$here/$1") || die "missing template hack/$1"
+  eval "cat <<__SHIP_TEMPLATE__
+$__template
+__SHIP_TEMPLATE__"
+}
+
+# registry_config DATA PORT: a docker-registry's config, its storage in DATA, listening on
+# 127.0.0.1:PORT (the plain registry as it is; private-registry.sh adds TLS and auth below it).
+registry_config() {
+  local data=$1 port=$2
+  render registry/registry.yml
+}
+
 # pid_alive NAME: the process recorded in NAME.pid is running (a stale file is removed).
 pid_alive() {
   local f="$SHIP_STATE/$1.pid" pid

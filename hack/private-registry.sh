@@ -56,34 +56,25 @@ make_pki() {
   done
 }
 
-# registry_config NAME PORT AUTH-YAML: a docker-registry config on its own storage.
-registry_config() {
+# private_registry_config NAME PORT AUTH-YAML: a docker-registry config on its own storage, with
+# TLS from the lab's CA and the given auth.
+private_registry_config() {
   local data; data=$(cat "$D/$1.data" 2>/dev/null || true)
   [ -n "$data" ] && [ -d "$data" ] || { data=$(mktemp -d "/tmp/ship-$1.XXXXXX"); echo "$data" > "$D/$1.data"; }
-  cat <<YML
-version: 0.1
-log: {level: warn}
-storage:
-  filesystem: {rootdirectory: $data}
-  delete: {enabled: true}
-http:
-  addr: 127.0.0.1:$2
-  tls: {certificate: $D/server.crt, key: $D/server.key}
-auth:
-$3
-YML
+  registry_config "$data" "$2"
+  printf '  tls: {certificate: %s, key: %s}\nauth:\n%s\n' "$D/server.crt" "$D/server.key" "$3"
 }
 
 cmd_up() {
   command -v docker-registry >/dev/null || die "missing Debian package docker-registry (run 'make deps' as root)"
   command -v htpasswd >/dev/null || die "missing Debian package apache2-utils (run 'make deps' as root)"
   make_pki
-  registry_config private-registry "$SHIP_PRIVATE_REGISTRY_PORT" "  token:
+  private_registry_config private-registry "$SHIP_PRIVATE_REGISTRY_PORT" "  token:
     realm: https://127.0.0.1:$SHIP_TOKEN_ISSUER_PORT/token
     service: $SERVICE
     issuer: $ISSUER
     rootcertbundle: $D/issuer.crt" | write_if_changed "$D/private-registry.yml"
-  registry_config basic-registry "$SHIP_BASIC_REGISTRY_PORT" "  htpasswd:
+  private_registry_config basic-registry "$SHIP_BASIC_REGISTRY_PORT" "  htpasswd:
     realm: ship-lab-basic
     path: $D/htpasswd" | write_if_changed "$D/basic-registry.yml"
   local args=(--listen "127.0.0.1:$SHIP_TOKEN_ISSUER_PORT" --cert "$D/issuer.crt" --key "$D/issuer.key"

@@ -2,7 +2,7 @@
 # ship's real node: one Kubernetes node ($SHIP_NODE_NAME, default real-0) beside the KWOK nodes,
 # where containerd and runc (Debian's) run real containers, the kubelet runs real probes and
 # kube-proxy (iptables mode) programs real Service traffic. Called by cluster-up.sh and
-# cluster-down.sh; the recipe, with every error met and its fix, is shared/real-node/README.md.
+# cluster-down.sh; hack/README.md ("The local parts") says what it runs and how pods land on it.
 #
 #   real-node.sh up     start (or reuse) containerd, the CNI bridge, the kubelet and kube-proxy
 #   real-node.sh down   delete its pods, stop them by pid, undo what they changed on the host

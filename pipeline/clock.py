@@ -1,5 +1,5 @@
 """Time as a dependency: gates, bakes, locks and ledger timestamps read it from here, so tests
-can pass a clock that they move by hand instead of waiting.
+can pass a clock of their own that they move by hand instead of waiting (tests/report/story.py).
 """
 
 from __future__ import annotations
@@ -24,24 +24,3 @@ class Clock:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
-
-
-class ManualClock(Clock):
-    """A clock that moves only when told to (or when something sleeps on it): for tests."""
-
-    def __init__(self, start: dt.datetime | None = None):
-        self._now = start or dt.datetime(2026, 11, 24, 21, 44, 56, tzinfo=dt.UTC)
-        self._mono = 1000.0
-
-    def monotonic(self) -> float:
-        return self._mono
-
-    def now(self) -> dt.datetime:
-        return self._now
-
-    def advance(self, seconds: float) -> None:
-        self._mono += seconds
-        self._now += dt.timedelta(seconds=seconds)
-
-    def sleep(self, seconds: float) -> None:
-        self.advance(seconds)

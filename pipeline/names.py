@@ -25,6 +25,13 @@ APPLIED_HASH = "ship.dev/applied-hash"  # annotation: hash of what ship last app
 CANARY_WEIGHT = "ship.dev/canary-weight"  # annotation on the canary workload
 HOOK = "ship.dev/hook"  # annotation on a Job of a base: pre-release | post-release (kube/hooks.py)
 CHANGE_CAUSE = "kubernetes.io/change-cause"  # shown by `kubectl rollout history`
+REVISION_LABEL = "org.opencontainers.image.revision"  # image label: the source commit, for `ship release --image`
+
+# kubectl's field managers, and "before-first-apply" (fields set before any server-side apply):
+# a sync takes their fields over and removes those git does not set (kube/fields.py); ship.yaml's
+# `takeover_managers` defaults to them.
+TAKEOVER_MANAGERS = ("kubectl", "kubectl-edit", "kubectl-client-side-apply", "kubectl-set", "kubectl-patch",
+                     "kubectl-label", "kubectl-annotate", "kubectl-scale", "before-first-apply")
 
 POD_SECURITY = "pod-security.kubernetes.io"  # Pod Security admission's labels on a Namespace
 POD_SECURITY_LEVELS = ("restricted", "baseline", "privileged", "none")  # none: ship sets no such labels
@@ -70,6 +77,8 @@ def secret_name(app: str) -> str:
 # namespace from the registry credentials of the run, and the pod specs name in imagePullSecrets;
 # one name, so the deployer's Role can allow exactly it (kube/rbac.py).
 PULL_SECRET = "ship-registry"
+
+FREEZE_FILE = "freeze.yaml"  # in an environment's folder: the manual freeze `ship freeze` writes
 
 
 SIGNING_KEY_VARIABLE = "SHIP_COSIGN_KEY"  # the cosign private key for `ship build`: a file path, or the PEM itself

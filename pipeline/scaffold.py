@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pipeline import bootstrap, config, names, paths
 from pipeline.errors import ConfigError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.kube import access, rbac
 
 ENVIRONMENTS = ("dev", "uat", "prod")
@@ -134,7 +134,7 @@ def chart_values(app: str, environments: list[str]) -> dict[str, str]:
     return files
 
 
-def app_files(root: Path, app: str, path: str, port: int, environments: list[str], fill,
+def app_files(root: Path, app: str, path: str, environments: list[str], fill,
               chart: str | None = None) -> dict[str, str]:
     """The app's own folder: a base when it has none, config per environment (for a chart: its
     values files instead), a .gitignore."""
@@ -171,7 +171,7 @@ def planned_files(root: Path, app: str, path: str, port: int, registry: str, cha
             f"# The namespace and deployer identity for {env}: apply once with cluster-admin rights, then\n"
             f"# `ship kubeconfig {env}` mints the KUBECONFIG secret of the GitHub environment {env}.\n"
             + yamlsafe.dumps_all(objects))
-    files.update(app_files(root, app, path, port, list(ENVIRONMENTS), fill, chart))
+    files.update(app_files(root, app, path, list(ENVIRONMENTS), fill, chart))
     files.update(workflow_files({app: ()}, IGNORE))
     return files
 
@@ -230,7 +230,7 @@ def added_app(root: Path, app: str, path: str, port: int, registry: str, chart: 
         raise ConfigError(f"{config.CONFIG_FILE}: could not add {app!r} under `apps:` without changing other lines; "
                           "add it by hand; nothing written")
     config.parse(after, root, config.CONFIG_FILE)
-    return {config.CONFIG_FILE: new_text, **app_files(root, app, path, port, list(old.environments), fill, chart)}
+    return {config.CONFIG_FILE: new_text, **app_files(root, app, path, list(old.environments), fill, chart)}
 
 
 def _is_ship_config(root: Path) -> bool:

@@ -219,7 +219,8 @@ def env_repo(ship_repo, request):
 def broken_images(hellok8s_image, docker_client, registry) -> dict[str, str]:
     """The hellok8s image pushed again as hellok8s-never-ready and hellok8s-crashloop: KWOK's
     stages make pods of those repositories never ready, or crash-loop (hack/kwok/stages.yaml)."""
-    from pipeline.image.registry import ImageRef, Registry
+    from pipeline.image.registry import Registry
+    from pipeline.imageref import ImageRef
 
     ref = ImageRef.parse(hellok8s_image)
     image = docker_client.images.get(f"{ref.repository}:{ref.tag}")
@@ -339,7 +340,8 @@ def cosign_keys(tmp_path_factory):
 def fresh_image(hellok8s_image, docker_client, registry):
     """A factory: the session's hellok8s image pushed to a repository of its own, so nothing has
     signed it yet; its pinned reference (same tag, so the same source commit)."""
-    from pipeline.image.registry import ImageRef, Registry
+    from pipeline.image.registry import Registry
+    from pipeline.imageref import ImageRef
 
     ref = ImageRef.parse(hellok8s_image)
     image = docker_client.images.get(f"{ref.repository}:{ref.tag}")

@@ -11,7 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.kube import rbac
 
 

@@ -173,7 +173,7 @@ class FakeRegistry:
         return self.digests.get((path, reference))
 
     def resolve(self, repository: str, tag: str):
-        from pipeline.image.registry import ImageRef
+        from pipeline.imageref import ImageRef
 
         digest = self.manifest_digest(repository.split("/", 1)[1], tag)
         return ImageRef(repository, tag, digest) if digest else None

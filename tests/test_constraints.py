@@ -7,6 +7,7 @@ Run as a script, it prints a fresh constraints.txt from the venv it runs in."""
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -46,6 +47,13 @@ def pins() -> dict[str, str]:
     return {canonical(name): version for name, _, version in (line.partition("==") for line in lines if line)}
 
 
+def tool_pins() -> dict[str, str]:
+    """The test tools constraints.txt pins too (lines marked `# test tool`), by name."""
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    return {canonical(n): v for n, _, v in (line.split("#")[0].strip().partition("==") for line in lines
+                                             if line.endswith("# test tool"))}
+
+
 def test_every_direct_dependency_has_an_upper_bound():
     unbounded = [str(r) for r in direct() if not any(s.operator in ("<", "<=", "==", "~=") for s in r.specifier)]
     assert unbounded == []
@@ -63,7 +71,21 @@ def test_the_test_venv_runs_the_pinned_versions():
     assert {name: version for name, version in pins().items() if name in installed} == installed
 
 
+def test_the_test_tools_are_pinned_as_pyproject_pins_them():
+    """A tool `make lint` runs (import-linter) has one pin, the same in both files, and the venv runs it."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
+    exact = {canonical(r.name): str(r.specifier)[2:] for r in map(Requirement, extras) if str(r.specifier).startswith("==")}
+    tools = tool_pins()
+    assert "import-linter" in tools
+    assert {name: version for name, version in tools.items() if name in exact} == {
+        name: exact[name] for name in tools if name in exact}
+    assert {name: metadata.version(name) for name in tools} == tools
+
+
 if __name__ == "__main__":
-    print("".join(line + "\n" for line in (ROOT / "constraints.txt").read_text().splitlines() if line.startswith("#")), end="")
+    print("".join(f"{line}\n" for line in itertools.takewhile(  # the header comment
+        lambda line: line.startswith("#"), (ROOT / "constraints.txt").read_text().splitlines())), end="")
     for name, version in sorted(closure().items()):
         print(f"{name}=={version}")
+    print("# test tools (make lint), kept when this file is regenerated; their pins in pyproject.toml match")
+    print("".join(f"{name}=={version}  # test tool\n" for name, version in tool_pins().items()), end="")

@@ -17,7 +17,7 @@ import typer
 
 from pipeline import config, scaffold
 from pipeline.cli import app
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from tests.conftest import ROOT, commit_all
 
 README = (ROOT / "README.md").read_text()

@@ -20,7 +20,7 @@ import git
 import pytest
 
 from pipeline import names
-from pipeline.image.registry import ImageRef
+from pipeline.imageref import ImageRef
 from tests.conftest import ROOT, commit_all
 from tests.test_real_node import delete_namespaces, host_for, kubectl_json, new_repo, set_canary, set_config
 

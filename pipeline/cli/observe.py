@@ -65,7 +65,7 @@ def dashboard(
     """
     from pipeline.commands import observe
 
-    run(lambda ctx: observe.dashboard(ctx, out, live, since, commit_url), output)
+    run(lambda ctx: observe.dashboard(ctx, out, live, since, commit_url, force), output)
 
 
 @app.command()

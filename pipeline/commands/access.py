@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.commands.inspect import Text
+from pipeline.commands.text import Text
 from pipeline.context import Context
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.kube import access
 from pipeline.kube.credentials import load_kubeconfig
 

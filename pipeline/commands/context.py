@@ -41,7 +41,7 @@ def connect(env: Environment, progress: Progress = quiet, kubeconfig: str | None
 
 
 def docker_engine():
-    from pipeline.image.build import docker_client
+    from pipeline.image.engine import docker_client
 
     return docker_client()
 

@@ -15,9 +15,9 @@ from pipeline.errors import ConfigError, PromotionError, RegistryError, ShipErro
 from pipeline.gitops.git import Commit
 from pipeline.gitops.records import Release
 from pipeline.gitops.canary_overlay import CanaryState
-from pipeline.image.build import BuildResult, Builds, build_app
-from pipeline.image.changed import Matrix, changed_apps
-from pipeline.image.registry import ImageRef
+from pipeline.supply.build import BuildResult, Builds, build_app
+from pipeline.gitops.changed import Matrix, changed_apps
+from pipeline.imageref import ImageRef
 from pipeline.kube.apply import SyncOptions, SyncResult
 from pipeline.policy import guard
 from pipeline.policy.guard import Clearance

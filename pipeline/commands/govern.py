@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline import names
-from pipeline.commands.inspect import table_text
+from pipeline.commands.text import table_text
 from pipeline.context import Context
 from pipeline.errors import ConfigError
 from pipeline.gitops.git import Commit
 from pipeline.policy import guard, rules
-from pipeline.policy.freeze import FREEZE_FILE, ManualFreeze, parse_until, utc_text
+from pipeline.policy.freeze import ManualFreeze, parse_until, utc_text
+from pipeline.names import FREEZE_FILE
 
 
 @dataclass

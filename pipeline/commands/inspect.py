@@ -6,21 +6,16 @@ printed first and then ends the command with that error (verify's moved tags).
 
 from __future__ import annotations
 
-import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
-
-from rich.console import Console
-from rich.table import Table
 
 from pipeline import bootstrap, names, scaffold
 from pipeline.context import Context
 from pipeline.errors import ShipError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.gitops.ledger import Entry
-from pipeline.image.verify import VerifiedImage, verify_images
+from pipeline.supply.verify import VerifiedImage, verify_images
 from pipeline.kube.access import namespace_object
 from pipeline.kube.rbac import admission_objects, deployer_objects, secret_names
 from pipeline.report import summary as summary_report
@@ -28,20 +23,9 @@ from pipeline.report.status import UNREACHABLE, EnvironmentStatus, git_status, l
 from pipeline.rollout.sync import ObjectDiff, diff_environment
 from pipeline.upgrade import Upgrade
 from pipeline.upgrade import upgrade as upgrade_workflows
+from pipeline.commands.text import Text, table_text
 
 DRIFT = 3  # ship diff's exit code when git and the cluster differ (the CLI's EXIT_CODES)
-
-
-def table_text(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]], width: int = 200) -> str:
-    """A plain table as `rich` lays it out, without colour, for the terminal or a file."""
-    table = Table(box=None, pad_edge=False)
-    for col in columns:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*row)
-    out = io.StringIO()
-    Console(file=out, width=width, color_system=None, highlight=False).print(table)
-    return out.getvalue().rstrip("\n")
 
 
 @dataclass
@@ -161,19 +145,6 @@ class VerifyResult:
 
 def verify(ctx: Context, env_name: str) -> VerifyResult:
     return VerifyResult(env_name, verify_images(ctx, ctx.config.env(env_name)))
-
-
-@dataclass
-class Text:
-    """A result that is only text (Markdown, YAML)."""
-
-    body: str
-
-    def to_json(self) -> dict:
-        return {"text": self.body}
-
-    def text(self) -> str:
-        return self.body.rstrip("\n")
 
 
 def summary(ctx: Context, title: str) -> Text:

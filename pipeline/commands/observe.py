@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import names, paths
-from pipeline.commands.inspect import table_text
+from pipeline.commands.text import table_text
 from pipeline.context import Context
 from pipeline.report import metrics as dora
 from pipeline.report.dashboard import model as board_model

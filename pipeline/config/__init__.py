@@ -2,6 +2,7 @@
 
     model.py    the types: ShipConfig, App, Environment, GateOptions, CanaryPolicy, checks, Policy
     schema.py   reading the YAML into them, naming file:line:key on every error (reader.py)
+    windows.py  freeze windows (weekly or dated, in a time zone): frozen at T, and by which (pure)
 
 Loading reads files and the environment; it never touches git or a cluster.
 """
@@ -15,7 +16,7 @@ from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, URL
                                    ShipConfig, TRAFFIC_PROVIDERS, TrafficInput, unknown_placeholders)
 from pipeline.config.schema import parse, parse_duration
 from pipeline.errors import ConfigError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 
 __all__ = ["CONFIG_FILE", "REQUESTS_PER_ROUND", "ROUTERS", "URL_PLACEHOLDERS", "App", "CanaryPolicy", "CanaryStep",
            "ChartSource", "Environment", "GateOptions", "HttpCheck", "Policy", "PrometheusCheck", "ShipConfig",

@@ -13,15 +13,11 @@ from pathlib import Path
 
 from pipeline import names
 from pipeline.errors import ConfigError
-from pipeline.policy.windows import FreezeWindow
+from pipeline.config.windows import FreezeWindow
 
 CONFIG_FILE = "ship.yaml"
 ROUTERS = ("gateway", "nginx", "replicas")
 URL_PLACEHOLDERS = ("namespace", "app", "service", "track")  # in analysis URLs; filled per track
-# kubectl's field managers, and "before-first-apply" (fields set before any server-side apply):
-# a sync takes their fields over and removes those git does not set (kube/fields.py).
-TAKEOVER_MANAGERS = ("kubectl", "kubectl-edit", "kubectl-client-side-apply", "kubectl-set", "kubectl-patch",
-                     "kubectl-label", "kubectl-annotate", "kubectl-scale", "before-first-apply")
 REQUESTS_PER_ROUND = 40  # per track; what the canary judge needs over a 30 s bake (rollout/judge.py)
 TRAFFIC_PROVIDERS = ("traefik", "nginx", "prometheus")  # whose metrics count users' requests (rollout/counters.py)
 
@@ -251,7 +247,7 @@ class ShipConfig:
     source: str = CONFIG_FILE
     # Field managers whose fields a sync takes over and removes when git does not set them:
     # hand edits with kubectl (Flux's ssa does the same). ship.yaml: takeover_managers.
-    takeover_managers: tuple[str, ...] = ()  # set from TAKEOVER_MANAGERS by default (schema.py)
+    takeover_managers: tuple[str, ...] = ()  # set from names.TAKEOVER_MANAGERS by default (schema.py)
     # Globs (git pathspec glob, from the repository root) of files that cannot change an image or
     # manifests (READMEs, docs): ship build --changed and an app's source commit ignore them, and
     # the workflow's `paths` leaves them out. ship.yaml: ignore.

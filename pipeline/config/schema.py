@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import names
-from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, TAKEOVER_MANAGERS, TRAFFIC_PROVIDERS,
+from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, TRAFFIC_PROVIDERS,
                                    URL_PLACEHOLDERS, App, CanaryPolicy, CanaryStep, ChartSource, Environment, GateOptions,
                                    HttpCheck, Policy, PrometheusCheck, RegistryOptions, ShipConfig, TrafficInput,
                                    promql_placeholders, remote_chart_path, unknown_placeholders)
 from pipeline.config.reader import Reader as _Reader
 from pipeline.errors import ConfigError
-from pipeline.policy import windows
+from pipeline.config import windows
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 
@@ -373,7 +373,7 @@ def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, s
             _Reader(top.data["environments"][env.name]["canary"], source, f"environments.{env.name}.canary").fail(
                 f"{env.canary.host!r} would route every app's traffic to one host; with several apps put {{app}} "
                 "in it (e.g. {app}.example.com)", "host")
-    takeover = top.get("takeover_managers", list, TAKEOVER_MANAGERS, _strings)
+    takeover = top.get("takeover_managers", list, names.TAKEOVER_MANAGERS, _strings)
     ignore = top.get("ignore", list, [], _strings)
     top.done()
     return ShipConfig(root=root, registry=registry, apps=apps, environments=envs, source=source,

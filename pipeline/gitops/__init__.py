@@ -1,1 +1,2 @@
-"""The git side: overlays, releases and ledgers as files, kustomize rendering, safe YAML, git."""
+"""The git side: overlays, releases and ledgers as files, kustomize rendering, git, and which apps
+changed since their last release (changed.py)."""

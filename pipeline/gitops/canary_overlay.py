@@ -23,7 +23,8 @@ from pathlib import PurePosixPath
 from pipeline import names
 from pipeline.config import App, CanaryStep, Environment
 from pipeline.errors import ConfigError
-from pipeline.gitops import routing, yamlsafe
+from pipeline.gitops import routing
+from pipeline import yamlsafe
 from pipeline.gitops.overlay import (
     CANARY_DIR,
     CANARY_STATE_FILE,

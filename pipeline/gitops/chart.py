@@ -39,7 +39,7 @@ from typing import Any
 from pipeline import paths
 from pipeline.config.model import App
 from pipeline.errors import ConfigError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 
 
 VALUES_FILE = "values.yaml"

@@ -9,7 +9,7 @@ from pathlib import Path
 from pipeline import names, paths
 from pipeline.config import App, Environment
 from pipeline.errors import ConfigError, ValidationError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.gitops.records import parse_env_file
 
 

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 from pipeline import names
 from pipeline.config import Environment
 from pipeline.errors import ConfigError
-from pipeline.gitops import overlay, yamlsafe
+from pipeline.gitops import overlay
+from pipeline import yamlsafe
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger
-from pipeline.policy.freeze import FREEZE_FILE
+from pipeline.names import FREEZE_FILE
 
 if TYPE_CHECKING:
     from pipeline.gitops.git import Commit

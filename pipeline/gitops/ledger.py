@@ -1,10 +1,11 @@
-"""An environment's ledger: every release it received and what became of it.
+"""An app's ledger in one environment: every release of the app it received and what became of it.
 
-`environments/ENV/ledger.yaml` lists releases oldest first, each with its image, config
+`environments/ENV/APP/ledger.yaml` lists releases oldest first, each with its image, config
 version, the config values themselves (plain config, never secrets: so a rollback can recreate
 a ConfigMap already dropped from the overlay), its outcome and the reason, and, when it came in
 through a freeze, who overrode it and why. Every change to it is a commit, so git history tells
-the same story. Pure: text in, text out.
+the same story. An environment's whole history is its apps' ledgers merged by time
+(Workspace.ledger). Pure: text in, text out.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from enum import Enum
 from typing import Any
 
 from pipeline.errors import ConfigError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.gitops.records import Release
 
 LEDGER_FILE = "ledger.yaml"

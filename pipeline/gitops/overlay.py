@@ -27,11 +27,12 @@ from pathlib import PurePosixPath
 from pipeline import names
 from pipeline.config import App, Environment
 from pipeline.errors import ConfigError, ValidationError
-from pipeline.gitops import routing, yamlsafe
+from pipeline import yamlsafe
+from pipeline.gitops import routing
 from pipeline.gitops.chart import CHARTS_DIR, folder_of
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger
 from pipeline.gitops.records import Release
-from pipeline.image.registry import ImageRef
+from pipeline.imageref import ImageRef
 from pipeline.kube.podspec import configmap_refs, pod_spec_of
 
 KUSTOMIZATION = "kustomization.yaml"

@@ -22,7 +22,7 @@ import subprocess
 from pathlib import Path
 
 from pipeline.errors import ConfigError, RenderError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 
 _BIN = Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship")) / "bin"
 _CACHED = _BIN / "kustomize"

@@ -1,1 +1,2 @@
-"""Images: build with the Docker API, push, pin by digest, verify against the registry."""
+"""Images: the registry (resolve, pin by digest, labels), its credentials and auth, cosign, and
+the build engine (build steps, build, push). Takes no Context: the flows that do are in supply/."""

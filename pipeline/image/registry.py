@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from pipeline.config import ShipConfig
 from pipeline.errors import RegistryError
 from pipeline.image.auth import RegistryAuth, refused, repository_of
 from pipeline.image.credentials import Credentials, Lookup
+from pipeline.imageref import ImageRef
 from pipeline.progress import Progress, quiet
 
 MANIFEST_TYPES = (
@@ -37,36 +37,6 @@ MANIFEST_TYPES = (
 )
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 DOCKER_HUB_API = "registry-1.docker.io"  # images say docker.io; its registry API answers here
-_PINNED = re.compile(r"^(?P<repo>[^@\s]+?):(?P<tag>[\w][\w.-]{0,127})@(?P<digest>sha256:[0-9a-f]{64})$")
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """A pinned image reference: `registry/repo:tag@sha256:<digest>`."""
-
-    repository: str  # includes the registry host: 127.0.0.1:5000/hellok8s
-    tag: str
-    digest: str
-
-    def __str__(self) -> str:
-        return f"{self.repository}:{self.tag}@{self.digest}"
-
-    @property
-    def registry(self) -> str:
-        return self.repository.split("/", 1)[0]
-
-    @property
-    def path(self) -> str:
-        return self.repository.split("/", 1)[1]
-
-    @classmethod
-    def parse(cls, text: str) -> ImageRef:
-        match = _PINNED.match(text.strip())
-        if not match:
-            raise RegistryError(f"{text!r} is not a pinned image reference (repo:tag@sha256:<64 hex>)")
-        if "/" not in match["repo"]:
-            raise RegistryError(f"{text!r} names no registry host (expected host[:port]/repo:tag@sha256:<64 hex>)")
-        return cls(match["repo"], match["tag"], match["digest"])
 
 
 def is_loopback(host: str) -> bool:

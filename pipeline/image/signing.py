@@ -24,7 +24,8 @@ from pathlib import Path
 from pipeline import names
 from pipeline.errors import SignatureError
 from pipeline.image.credentials import Credentials
-from pipeline.image.registry import Access, ImageRef, is_loopback
+from pipeline.image.registry import Access, is_loopback
+from pipeline.imageref import ImageRef
 
 SYSTEM_CAS = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
 _CACHED = Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship")) / "bin/cosign"

@@ -17,8 +17,6 @@ from pipeline import names
 from pipeline.errors import ClusterError, ConfigError
 from pipeline.kube.client import ApiError, Cluster
 
-DEFAULT_SECONDS = 8760 * 3600  # a year: rotate it by minting a new one
-
 
 def namespace_object(namespace: str, pod_security: str = "restricted") -> dict:
     """The Namespace `ship rbac ENV` creates before the deployer's objects in it, with the Pod

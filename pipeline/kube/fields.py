@@ -17,7 +17,7 @@ import copy
 import json
 from typing import Any
 
-from pipeline.config.model import TAKEOVER_MANAGERS
+from pipeline.names import TAKEOVER_MANAGERS
 
 TAKEOVER = TAKEOVER_MANAGERS  # ship.yaml's `takeover_managers` default
 

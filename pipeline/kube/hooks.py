@@ -174,4 +174,5 @@ def split(objects: list[dict[str, Any]]) -> HookPlan:
 
 
 def app_of(obj: dict[str, Any]) -> str:
-    return ((obj.get("metadata") or {}).get("labels") or {}).get(names.APP_LABEL, "")
+    """The app an object belongs to (its `ship.dev/app` label), or ""."""
+    return str(((obj.get("metadata") or {}).get("labels") or {}).get(names.APP_LABEL, ""))

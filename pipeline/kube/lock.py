@@ -173,7 +173,6 @@ class EnvironmentLock:
         with _HELD_GUARD:
             if key in _HELD:
                 _HELD[key] += 1
-                self.nested = True
                 return self
         self.acquire()
         with _HELD_GUARD:

@@ -12,10 +12,9 @@ import re
 from dataclasses import dataclass
 
 from pipeline.errors import ConfigError
-from pipeline.gitops import yamlsafe
-from pipeline.policy import windows
+from pipeline import yamlsafe
+from pipeline.config import windows
 
-FREEZE_FILE = "freeze.yaml"
 HEADER = "# Written by `ship freeze`: this environment refuses releases and promotions. `ship unfreeze` lifts it.\n"
 _AFTER = re.compile(r"^(\d+)\s*(m|h|d)$")
 

@@ -20,8 +20,9 @@ from pipeline import names, paths
 from pipeline.config import Environment
 from pipeline.context import Context
 from pipeline.errors import FrozenError, GitError, SignatureError
-from pipeline.image.registry import ImageRef
-from pipeline.policy.freeze import FREEZE_FILE, Freeze, ManualFreeze, holding
+from pipeline.imageref import ImageRef
+from pipeline.policy.freeze import Freeze, ManualFreeze, holding
+from pipeline.names import FREEZE_FILE
 
 @dataclass(frozen=True)
 class Override:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pipeline.config import Environment
 from pipeline.context import Context
 from pipeline.errors import SignatureError, ValidationError
-from pipeline.image.registry import ImageRef
+from pipeline.imageref import ImageRef
 from pipeline.kube.podspec import container_images
 
 _DIGEST = re.compile(r"^(?P<name>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")

@@ -11,8 +11,9 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 
 from pipeline.config.model import Environment
-from pipeline.policy import windows
-from pipeline.policy.freeze import FREEZE_FILE, Freeze, ManualFreeze, holding, manual_source, parse_moment, utc_text
+from pipeline.config import windows
+from pipeline.policy.freeze import Freeze, ManualFreeze, holding, manual_source, parse_moment, utc_text
+from pipeline.names import FREEZE_FILE
 
 
 @dataclass(frozen=True)

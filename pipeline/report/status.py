@@ -13,7 +13,7 @@ from pipeline.gitops import canary_overlay as canary
 from pipeline.gitops import overlay
 from pipeline.kube import apply, health
 from pipeline.policy import guard
-from pipeline.rollout.sync import desired_objects
+from pipeline.state.desired import desired_objects
 
 
 @dataclass(frozen=True)

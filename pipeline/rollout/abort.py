@@ -19,7 +19,7 @@ from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.kube.lock import EnvironmentLock
 from pipeline.rollout.sync import sync_environment
-from pipeline.rollout.traffic import live_weights, weights_text
+from pipeline.state.traffic import live_weights, weights_text
 
 
 @dataclass

@@ -34,7 +34,7 @@ from pipeline.rollout.analysis import Analysis, fill, missing_services, track_va
 from pipeline.rollout.gate import GateResult
 from pipeline.rollout.promotion import steps_text
 from pipeline.rollout.sync import ensure_namespace, sync_environment
-from pipeline.rollout.traffic import live_weights, weights_text
+from pipeline.state.traffic import live_weights, weights_text
 from pipeline.rollout.watch import gate_synced, wait_healthy
 
 

@@ -24,8 +24,9 @@ from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release, release_id
 from pipeline.image import charts
-from pipeline.image.build import REVISION_LABEL
-from pipeline.image.registry import ImageRef, Registry
+from pipeline.image.registry import Registry
+from pipeline.imageref import ImageRef
+from pipeline.names import REVISION_LABEL
 from pipeline.kube.apply import SyncResult
 from pipeline.rollout.gate import GateResult
 
@@ -110,7 +111,7 @@ def new_release(ctx: Context, app: App, env: Environment, image: str, source: Co
     data = ctx.workspace.config_data(app, env)
     chart, digest, pinned = chart_fields(ctx, app, env)
     # Another image, config or chart base from the same commit is another release: same id, a
-    # suffix. The id is settled again when it is written (write_release), against the ledger as pushed.
+    # suffix. The id is settled again when it is written (write_releases), against the ledger as pushed.
     rid = ctx.workspace.ledger(env).id_for(release_id(source.time, source.short), image, data, digest)
     by = names.check_text(os.environ.get("SHIP_ACTOR") or author, "the actor ($SHIP_ACTOR or git's user)")
     return Release(id=rid, app=app.name, environment=env.name, commit=source.sha, image=image, config="",
@@ -146,28 +147,21 @@ def refuse_rejected(ctx: Context, env: Environment, release: Release, allow_reje
                              "pass --allow-rejected to release it again")
 
 
-def write_release(ctx: Context, app: App, env: Environment, release: Release, *, push: bool = True,
-                  action: str = "release", title: str | None = None, always: bool = False, new_id: bool = False,
-                  ledger_change: LedgerChange | None = None, extra: dict[str, str | None] | None = None,
-                  override: str = "") -> ReleaseResult:
-    """Write `release` into APP's slot of ENV (its overlay and ledger), check it renders, commit, push.
-
-    `always`: write even when the release is already the current one (a rollback does);
-    `ledger_change`: how the ledger changes (default: the release added as pending, with
-    `override`, the control it went through, if any);
-    `new_id`: a new release, whose id is settled against the ledger it is written into, so two
-    runs racing to release different images of one commit get different ids;
-    `title`, `extra`: the commit's title (default `ACTION(ENV): APP@ID`) and extra trailers.
-    """
-    return write_releases(ctx, env, [(app, release)], push=push, action=action, title=title, always=always,
-                          new_id=new_id, ledger_change=ledger_change, extra=extra, override=override)[0]
-
-
 def write_releases(ctx: Context, env: Environment, releases: list[tuple[App, Release]], *, push: bool = True,
                    action: str = "release", title: str | None = None, always: bool = False, new_id: bool = False,
                    ledger_change: LedgerChange | None = None, extra: dict[str, str | None] | None = None,
                    override: str = "") -> list[ReleaseResult]:
-    """Several apps' releases written into their slots of ENV in one commit (write_release)."""
+    """Several apps' releases written into their slots of ENV (overlays and ledgers), checked to
+    render, in one commit, pushed unless `push` is False.
+
+    `always`: write even when a release is already the current one (a rollback does);
+    `ledger_change`: how the ledger changes (default: the release added as pending, with
+    `override`, the control it went through, if any);
+    `new_id`: new releases, whose ids are settled against the ledger they are written into, so two
+    runs racing to release different images of one commit get different ids;
+    `title`, `extra`: the commit's title (default `ACTION(ENV): APP@ID`, or `ACTION(ENV): N apps: …`)
+    and extra trailers.
+    """
     change = ledger_change or (lambda ledger, rel: ledger.record(rel, Outcome.PENDING, "", ctx.clock.iso(), override))
     written: dict[str, Release] = {app.name: rel for app, rel in releases}
     plans = [(env.slot(app.name), _plan(ctx, app, env.slot(app.name), rel, written, always, new_id, change))

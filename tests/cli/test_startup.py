@@ -10,8 +10,8 @@ import sys
 import pytest
 
 HEAVY = {"httpx", "httpcore", "git", "kubernetes", "docker", "yaml", "rich", "pydantic", "urllib3", "requests"}
-FLOWS = ("pipeline.commands", "pipeline.kube", "pipeline.gitops", "pipeline.rollout", "pipeline.image",
-         "pipeline.report", "pipeline.config", "pipeline.context")
+FLOWS = ("pipeline.commands", "pipeline.kube", "pipeline.gitops", "pipeline.rollout", "pipeline.image", "pipeline.supply",
+         "pipeline.state", "pipeline.report", "pipeline.config", "pipeline.context")
 
 
 def imported(*args: str) -> set[str]:

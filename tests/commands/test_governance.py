@@ -16,7 +16,7 @@ from pipeline import config
 from pipeline.cli import app
 from pipeline.commands import deploy, govern, inspect
 from pipeline.errors import BuildError, FrozenError, SignatureError
-from pipeline.image.build import build_app
+from pipeline.supply.build import build_app
 from pipeline.rollout.canary import CanaryResult
 from tests.fakes import DIGEST_GOOD, GOOD, OTHER, SHIP_YAML, fake_context, fake_project
 

@@ -13,7 +13,7 @@ from pipeline.commands import deploy, inspect
 from pipeline.commands.context import open_context
 from pipeline.errors import ConfigError, GateFailed, PromotionError
 from pipeline.rollout.canary import CanaryOutcome
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.gitops.render import render
 from tests.fakes import GOOD, NEVER_READY, fake_context, fake_project
 

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline import config
 from pipeline.errors import ConfigError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.gitops.chart import chart_files, digest_of, folder_of, image_name, merge_values, wiring
 
 APP = """\

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline import config
 from pipeline.errors import ConfigError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = """\

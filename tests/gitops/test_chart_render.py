@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.config import App, ChartSource
 from pipeline.errors import RenderError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.gitops.chart import chart_files
 from pipeline.gitops.render import helm_command, render
 

@@ -8,7 +8,8 @@ import pytest
 
 from pipeline.config import App, Environment
 from pipeline.errors import ValidationError
-from pipeline.gitops import overlay, yamlsafe
+from pipeline.gitops import overlay
+from pipeline import yamlsafe
 from pipeline.gitops.records import Release
 
 APP = App(name="hellok8s", path=Path("apps/hellok8s"), image="hellok8s", secrets=("DB_PASSWORD",), keep_configs=3)

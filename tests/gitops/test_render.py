@@ -77,7 +77,7 @@ def test_the_cache_can_be_turned_off(repo, monkeypatch):
 
 def test_a_tag_of_digits_stays_a_string_kustomize_accepts(tmp_path):
     """A short sha can be all digits (0279160): ship must quote it, or kustomize reads a number."""
-    from pipeline.gitops import yamlsafe
+    from pipeline import yamlsafe
 
     kz = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": ["cm.yaml"],
           "images": [{"name": "app", "newName": "127.0.0.1:15000/app", "newTag": "0279160"}]}

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from pipeline import config
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.errors import ConfigError, RegistryError
 from pipeline.image.auth import Challenge, parse_challenge, repository_of
 from pipeline.image.credentials import Credential, Lookup

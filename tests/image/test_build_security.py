@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.config.model import App
 from pipeline.errors import BuildError, RegistryError
-from pipeline.image.build import image_tag, run_build_steps, step_environment
+from pipeline.image.engine import image_tag, run_build_steps, step_environment
 from pipeline.image.registry import Registry
 
 SECRET = "hunter2-very-secret"

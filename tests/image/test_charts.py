@@ -9,7 +9,7 @@ import pytest
 
 from pipeline import config
 from pipeline.errors import ConfigError, RegistryError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.image import charts
 from pipeline.image.charts import ChartRef
 

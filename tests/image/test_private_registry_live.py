@@ -25,7 +25,8 @@ import httpx
 import pytest
 
 from pipeline.image.credentials import Credential, Lookup
-from pipeline.image.registry import Access, ImageRef, Registry
+from pipeline.image.registry import Access, Registry
+from pipeline.imageref import ImageRef
 from tests.conftest import ROOT, bare_and_clone
 
 pytestmark = [pytest.mark.registry, pytest.mark.engine]

@@ -3,7 +3,7 @@
 import pytest
 
 from pipeline.errors import RegistryError
-from pipeline.image.registry import ImageRef
+from pipeline.imageref import ImageRef
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 

@@ -18,7 +18,8 @@ import yaml
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.image.registry import ImageRef, Registry
+from pipeline.image.registry import Registry
+from pipeline.imageref import ImageRef
 from tests.conftest import commit_all, cosign
 
 pytestmark = [pytest.mark.cluster, pytest.mark.registry, pytest.mark.engine, pytest.mark.binaries]

@@ -132,6 +132,19 @@ def test_the_dashboard_command_refuses_a_symlinked_out(tmp_path, monkeypatch):
     assert list((tmp_path / "victim").iterdir()) == []
 
 
+def test_the_dashboard_command_writes_into_a_foreign_folder_only_with_force(tmp_path, monkeypatch):
+    fake_project(tmp_path / "repo")
+    monkeypatch.chdir(tmp_path / "repo")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site/notes.txt").write_text("mine\n")
+    refused = CliRunner().invoke(app, ["dashboard", "--out", str(tmp_path / "site")])
+    assert refused.exit_code == 1 and "ConfigError:" in refused.stderr
+    assert not (tmp_path / "site/index.html").exists()
+    forced = CliRunner().invoke(app, ["dashboard", "--out", str(tmp_path / "site"), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert (tmp_path / "site/index.html").is_file() and (tmp_path / "site/notes.txt").read_text() == "mine\n"
+
+
 def test_init_never_writes_through_a_symlink_even_with_force(tmp_path):
     (tmp_path / "repo").mkdir()
     (tmp_path / "target.yaml").write_text("precious\n")

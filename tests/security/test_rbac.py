@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pipeline import names
 from pipeline.commands import deploy, inspect
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.kube import rbac
 from tests.fakes import GOOD, fake_context, fake_project
 

@@ -25,7 +25,7 @@ from pipeline.report import metrics as dora
 from pipeline.report.deployments import replay
 from pipeline.report.events import Event, iso, read_events
 from pipeline.report.status import environment_status, slots
-from pipeline.rollout.traffic import live_weights
+from pipeline.state.traffic import live_weights
 
 MAX_TIMELINE = 1000  # rows on the page; every event is still in data.json
 

@@ -58,7 +58,7 @@ def when(t: object) -> str:
     return f'<time datetime="{e(iso)}">{e(text)}</time>'
 
 
-def _health(board: Board, row: Row) -> str:
+def _health(row: Row) -> str:
     if not row.release:
         return badge("not released")
     if row.health:
@@ -75,7 +75,7 @@ def environments(board: Board) -> str:
             f'<tr><th scope="row">{e(r.environment)}<br><small>{e(r.namespace)}</small></th><td>{e(r.app or "–")}</td>'
             f"<td><code>{e(r.release or '–')}</code></td>"
             f'<td><code title="{e(r.image)}">{e(r.digest or "–")}</code></td><td><code>{e(r.config or "–")}</code></td>'
-            f"<td>{_health(board, r)}</td><td>{e(r.canary or '–')}</td><td>{changed}</td></tr>")
+            f"<td>{_health(r)}</td><td>{e(r.canary or '–')}</td><td>{changed}</td></tr>")
     return (f'<section id="environments" aria-labelledby="h-environments"><h2 id="h-environments">Environments</h2>'
             f"<table><caption>What runs where: each environment's app, release, image digest and config, and its "
             f"health ({e(board.cluster_note)})</caption><thead><tr><th scope=\"col\">Environment</th>"

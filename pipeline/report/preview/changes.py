@@ -19,7 +19,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.kube import plan as planning
 
 MAX_DIFF_LINES = 120  # per object: a preview is read in a pull request, not scrolled for ever

@@ -18,7 +18,8 @@ from pathlib import Path
 from pipeline import config, names, paths
 from pipeline.config import App, ShipConfig
 from pipeline.errors import ConfigError, GitError, RenderError, ShipError
-from pipeline.gitops import chart, yamlsafe
+from pipeline import yamlsafe
+from pipeline.gitops import chart
 from pipeline.gitops.records import parse_env_file
 from pipeline.gitops.render import render
 from pipeline.progress import Progress, quiet

@@ -1,8 +1,8 @@
 """`ship build --changed`: which apps changed since their last release, so CI builds only those.
 
 An app's last release is its release record in the first environment (the one that promotes
-from none): `environments/ENV/APP/release.yaml`, or the single-app layout's
-`environments/ENV/release.yaml` when its `app` is APP. Its `commit` is the app's last change
+from none): `environments/ENV/APP/release.yaml` (a repository in the one-app layout is moved to
+this one before any command runs: gitops/layout.py). Its `commit` is the app's last change
 when it was released. The app changed when it was never released, or when its last change now
 is neither that commit nor an ancestor of it (an ancestor: the release is newer than this
 checkout). The decision (`is_changed`) is pure; reading records and asking git are thin.
@@ -20,7 +20,7 @@ import git as gitpython
 
 from pipeline.config import App, Environment, ShipConfig
 from pipeline.errors import ConfigError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.gitops.git import GitRepo
 
 RECORD = "release.yaml"
@@ -43,12 +43,13 @@ def first_environment(cfg: ShipConfig) -> Environment:
 
 
 def released_commit(root: Path, env: Environment, app: str) -> str | None:
-    """The `commit` of APP's release record in ENV, in the per-app layout or the single-app one."""
-    for path in (root / env.overlay / app / RECORD, root / env.overlay / RECORD):
-        if path.is_file():
-            record = yamlsafe.load_file(path, str(path.relative_to(root)), root)
-            if isinstance(record, dict) and record.get("app") == app and record.get("commit"):
-                return str(record["commit"])
+    """The `commit` of APP's release record in ENV."""
+    path = root / env.overlay / app / RECORD
+    if not path.is_file():
+        return None
+    record = yamlsafe.load_file(path, str(path.relative_to(root)), root)
+    if isinstance(record, dict) and record.get("app") == app and record.get("commit"):
+        return str(record["commit"])
     return None
 
 

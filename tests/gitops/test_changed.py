@@ -14,8 +14,8 @@ from pipeline import config, scaffold
 from pipeline.cli import app as cli
 from pipeline.commands import deploy
 from pipeline.errors import ConfigError
-from pipeline.image.build import BuildResult, Builds
-from pipeline.image.changed import first_environment, is_changed, released_commit
+from pipeline.supply.build import BuildResult, Builds
+from pipeline.gitops.changed import first_environment, is_changed, released_commit
 from tests.fakes import DIGEST_GOOD, GOOD, fake_context, fake_project
 
 ANCESTRY = {("a", "b")}  # a comes before b
@@ -46,12 +46,10 @@ def test_the_first_environment_is_the_one_that_promotes_from_none(tmp_path):
         first_environment(config.load(tmp_path, environ={}))
 
 
-def test_the_release_record_is_read_per_app_then_from_the_single_app_layout(tmp_path):
+def test_the_release_record_is_read_per_app(tmp_path):
     fake_project(tmp_path)
     dev = config.load(tmp_path, environ={}).env("dev")
     assert released_commit(tmp_path, dev, "hellok8s") is None
-    (tmp_path / "environments/dev/release.yaml").write_text("id: r1\napp: hellok8s\ncommit: 1111\n")
-    assert released_commit(tmp_path, dev, "hellok8s") == "1111" and released_commit(tmp_path, dev, "shop") is None
     (tmp_path / "environments/dev/shop").mkdir()
     (tmp_path / "environments/dev/shop/release.yaml").write_text("id: r2\napp: shop\ncommit: 2222\n")
     (tmp_path / "environments/dev/hellok8s").mkdir()
@@ -91,7 +89,7 @@ def matrix(ctx) -> dict:
 def test_changed_lists_the_apps_changed_since_their_release_in_dev(two_apps):
     ctx = two_apps
     assert matrix(ctx) == {"app": ["hellok8s", "shop"]}  # neither released yet
-    deploy.release(ctx, "dev", "hellok8s", image=GOOD, sync=False, push=False)  # the single-app layout
+    deploy.release(ctx, "dev", "hellok8s", image=GOOD, sync=False, push=False)
     assert matrix(ctx) == {"app": ["shop"]}
     shop = ctx.workspace.git.last_change("apps/shop").sha
     (ctx.config.root / "environments/dev/shop").mkdir()

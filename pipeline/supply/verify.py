@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pipeline.config import Environment
 from pipeline.context import Context
 from pipeline.errors import ConfigError, RegistryError, ShipError, SignatureError
-from pipeline.gitops import yamlsafe
+from pipeline import yamlsafe
 from pipeline.gitops.overlay import CANARY_DIR, KUSTOMIZATION
 from pipeline.image import charts
-from pipeline.image.registry import ImageRef
+from pipeline.imageref import ImageRef
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from pipeline.policy.windows import WeekTime, active, make_window, next_start, occurrence
+from pipeline.config.windows import WeekTime, active, make_window, next_start, occurrence
 
 
 def utc(text: str) -> dt.datetime:

@@ -2,7 +2,7 @@
 
 from pipeline.config import CanaryPolicy
 from pipeline.gitops import routing
-from pipeline.rollout.traffic import replica_weights, weights_text
+from pipeline.state.traffic import replica_weights, weights_text
 
 
 def test_httproute_weights():
