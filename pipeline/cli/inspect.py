@@ -121,7 +121,7 @@ def init(
 
     Example: ship init shop --port 8080
     Example: ship init podinfo --chart charts/podinfo
-    Example: ship init podinfo --chart oci://ghcr.io/stefanprodan/charts/podinfo:6.9.2
+    Example: ship init podinfo --chart oci://ghcr.io/org/charts/podinfo:6.9.2
     """
     from pipeline.commands import inspect
 

@@ -1,10 +1,23 @@
 """Running hook Jobs and waiting for other workloads, against the in-memory cluster and a clock
 moved by hand: the order, the skip of a Job that already ran, failure and timeout as a GateResult."""
 
-from pipeline.clock import ManualClock
+from pipeline.clock import Clock
 from pipeline.rollout import hookjobs
 from pipeline.rollout.hookjobs import HookOptions
 from tests.fakes import FakeCluster
+
+
+class ManualClock(Clock):
+    """Time that moves only when something sleeps on it."""
+
+    def __init__(self):
+        self.now_s = 1000.0
+
+    def monotonic(self):
+        return self.now_s
+
+    def sleep(self, seconds):
+        self.now_s += seconds
 
 
 def job(name, deadline=None):
