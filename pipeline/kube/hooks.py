@@ -10,8 +10,10 @@ after the release's gate passed. Jobs are immutable, so each release's hook Job 
 its own: `NAME-RELEASEID`, the same for every sync of that release, so it runs once per release.
 
 Helm's other hooks (test, pre/post-delete, pre/post-rollback) are not release steps in ship and
-are left out. A hook of another kind (a ConfigMap or ServiceAccount a hook Job uses) stays with
-the objects reconciled as usual, and is also applied first, before the pre hook Jobs.
+are left out, as are the hooks in a canary's copy of the base (`ship.dev/track: canary`): during
+a canary the stable copy's hook Jobs carry the canary's release, so each release's hooks run once.
+A hook of another kind (a ConfigMap or ServiceAccount a hook Job uses) stays with the objects
+reconciled as usual, and is also applied first, before the pre hook Jobs.
 Never talks to a cluster.
 """
 
@@ -148,6 +150,8 @@ def prepare(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         phase = phase_of(obj)
         if phase is False:
             continue
+        if phase is not None and _labels(obj).get(names.TRACK) == names.CANARY:
+            continue  # the canary's copy of the base: its release's hooks run once, under their own name
         if phase is not None:
             weight(obj)  # a bad weight is refused here, naming the object, whatever the order needs
         out.append(renamed(obj, ids.get(app_of(obj))) if phase is not None and obj.get("kind") == "Job" else obj)
@@ -173,6 +177,10 @@ def split(objects: list[dict[str, Any]]) -> HookPlan:
     return HookPlan(tuple(order(pre)), tuple(rest), tuple(order(post)), tuple(order(pre_objects)))
 
 
+def _labels(obj: dict[str, Any]) -> dict[str, str]:
+    return (obj.get("metadata") or {}).get("labels") or {}
+
+
 def app_of(obj: dict[str, Any]) -> str:
     """The app an object belongs to (its `ship.dev/app` label), or ""."""
-    return str(((obj.get("metadata") or {}).get("labels") or {}).get(names.APP_LABEL, ""))
+    return str(_labels(obj).get(names.APP_LABEL, ""))

@@ -63,9 +63,12 @@ def test_prepare_renames_hook_jobs_by_their_apps_release_and_leaves_out_other_ho
     assert notes == {names.HOOK: "pre-release", names.RELEASE: "r1-aaa", hooks.HELM_WEIGHT: "1"}  # helm.sh/hook dropped
 
 
-def test_a_canary_release_names_the_hooks():
-    objects = [deployment("web", "r1-aaa"), deployment("web-canary", "r2-bbb"), job("migrate", {names.HOOK: "pre-release"})]
-    assert [o["metadata"]["name"] for o in hooks.prepare(objects)][-1] == "migrate-r2-bbb"
+def test_a_canary_release_names_the_hooks_and_its_copy_of_the_base_runs_none():
+    copy = job("migrate-canary", {names.HOOK: "pre-release"})
+    copy["metadata"]["labels"][names.TRACK] = names.CANARY
+    objects = [deployment("web", "r1-aaa"), deployment("web-canary", "r2-bbb"), job("migrate", {names.HOOK: "pre-release"}),
+               copy]
+    assert [o["metadata"]["name"] for o in hooks.prepare(objects)] == ["web", "web-canary", "migrate-r2-bbb"]
 
 
 def test_a_hook_of_no_known_release_is_named_by_its_content():
