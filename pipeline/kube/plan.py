@@ -260,6 +260,8 @@ def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str
                 continue
             if obj.get("metadata", {}).get("deletionTimestamp"):
                 continue
+            if (obj.get("metadata", {}).get("annotations") or {}).get(names.HOOK):
+                continue  # a release hook's Job (kube/hooks.py): kept as the record that it ran
             if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"] in (needed_configmaps or set()):
                 plan.keep.append(obj)
             else:

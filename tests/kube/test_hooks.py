@@ -98,3 +98,15 @@ def test_split_orders_by_weight_then_name_and_keeps_non_job_hooks_with_the_rest(
 def test_split_of_objects_without_hooks_is_the_objects():
     objects = [deployment("web", "r1"), job("plain")]
     assert hooks.split(hooks.prepare(objects)) == hooks.HookPlan(objects=tuple(objects))
+
+
+def test_a_sync_never_prunes_the_hook_jobs_that_ran():
+    from pipeline.kube import plan as planning
+
+    ran = planning.with_ownership({**hooks.prepare([deployment("web", "r1"), job("migrate", {names.HOOK: "pre-release"})])[1],
+                                   "metadata": {"name": "migrate-r1", "namespace": "ns",
+                                                "annotations": {names.HOOK: "pre-release"}}}, "dev")
+    plain = planning.with_ownership({**job("old-batch"), "metadata": {"name": "old-batch", "namespace": "ns"}}, "dev")
+    live = {planning.key(o): o for o in (ran, plain)}
+    made = planning.make_plan([], live, "dev")
+    assert [o["metadata"]["name"] for o in made.prune] == ["old-batch"]
