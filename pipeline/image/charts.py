@@ -18,6 +18,7 @@ import shutil
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from pipeline.config.model import ChartSource
 from pipeline.errors import RegistryError
@@ -26,14 +27,16 @@ from pipeline.image.registry import Registry
 CHART_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 DIGEST_FILE = ".digest"  # beside the unpacked chart in its cache folder: the archive it came from
-_PINNED = re.compile(r"^(?P<repo>oci://\S+?):(?P<version>[^:@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
+_PINNED = re.compile(r"^(?P<repo>(?:oci|https?)://\S+?):(?P<version>[^:@/\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 
 
 @dataclass(frozen=True)
 class ChartRef:
-    """A pinned chart: `oci://HOST/PATH/NAME:VERSION@sha256:…` (the archive's digest)."""
+    """A pinned chart: `oci://HOST/PATH/NAME:VERSION@sha256:…` (the archive's digest); for a
+    chart of an https repository, `https://HOST/PATH/NAME:VERSION@sha256:…` (its index is
+    `https://HOST/PATH/index.yaml`)."""
 
-    repo: str  # oci://HOST/PATH/NAME
+    repo: str  # oci://HOST/PATH/NAME or https://HOST/PATH/NAME
     version: str
     digest: str
 
@@ -44,12 +47,16 @@ class ChartRef:
     def parse(cls, text: str) -> ChartRef:
         match = _PINNED.match(text)
         if not match:
-            raise RegistryError(f"{text!r} is not a pinned chart (oci://HOST/PATH/NAME:VERSION@sha256:…)")
+            raise RegistryError(f"{text!r} is not a pinned chart (oci|https://HOST/PATH/NAME:VERSION@sha256:…)")
         return cls(match["repo"], match["version"], match["digest"])
 
     @property
     def host(self) -> str:
-        return oci_parts(self.repo)[0]
+        return self.repo.split("://", 1)[1].split("/", 1)[0]
+
+    @property
+    def oci(self) -> bool:
+        return self.repo.startswith("oci://")
 
 
 def oci_parts(repo: str) -> tuple[str, str]:
@@ -110,13 +117,36 @@ def unpack(archive: bytes, dest: Path, name: str, where: str) -> None:
     staging.rename(dest)
 
 
-def fetch(registry: Registry, source: ChartSource, root: Path) -> ChartRef:
+class Archives(Protocol):
+    """Where chart archives come from: an OCI registry (OciCharts) or an https repository's
+    index.yaml (chartrepo.IndexCharts)."""
+
+    def resolve(self, repo: str, version: str) -> ChartRef: ...
+
+    def archive(self, ref: ChartRef) -> bytes: ...  # its sha256 checked against ref.digest
+
+
+@dataclass(frozen=True)
+class OciCharts:
+    """Charts in an OCI registry, as `helm push` stores them."""
+
+    registry: Registry
+
+    def resolve(self, repo: str, version: str) -> ChartRef:
+        return resolve(self.registry, repo, version)
+
+    def archive(self, ref: ChartRef) -> bytes:
+        return self.registry.blob(oci_parts(ref.repo)[1], ref.digest)
+
+
+def fetch(archives: Archives | Registry, source: ChartSource, root: Path) -> ChartRef:
     """Make `source`'s chart present, unpacked, at root/source.path; pulled again only when the
-    cache holds no archive or another one than the registry now serves for that version."""
+    cache holds no archive or another one than its source now serves for that version."""
     assert source.repo is not None and source.version is not None
+    found: Archives = OciCharts(archives) if isinstance(archives, Registry) else archives
     where = f"{source.repo}:{source.version}"
     folder = root / source.path.parent  # .ship/charts/NAME-VERSION
-    ref = resolve(registry, source.repo, source.version)
+    ref = found.resolve(source.repo, source.version)
     stamp = folder / DIGEST_FILE
     if stamp.is_file() and stamp.read_text().strip() == ref.digest and (root / source.path / "Chart.yaml").is_file():
         return ref
@@ -124,7 +154,6 @@ def fetch(registry: Registry, source: ChartSource, root: Path) -> ChartRef:
     ignore = root / source.path.parents[2] / ".gitignore"  # .ship/.gitignore: a cache git never sees
     if not ignore.is_file():
         ignore.write_text("# ship's cache of remote charts (image/charts.py): never committed\n*\n")
-    pinned, archive = ref, registry.blob(oci_parts(source.repo)[1], ref.digest)
-    unpack(archive, folder, source.path.name, where)
-    stamp.write_text(pinned.digest + "\n")
-    return pinned
+    unpack(found.archive(ref), folder, source.path.name, where)
+    stamp.write_text(ref.digest + "\n")
+    return ref

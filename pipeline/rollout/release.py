@@ -23,7 +23,7 @@ from pipeline.gitops import overlay
 from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release, release_id
-from pipeline.image import charts
+from pipeline.image import chartrepo, charts
 from pipeline.image.registry import Registry
 from pipeline.imageref import ImageRef
 from pipeline.names import REVISION_LABEL
@@ -135,7 +135,7 @@ def fetch_chart(ctx: Context, app: App) -> str | None:
     None for a chart in the repository."""
     if app.chart is None or app.chart.repo is None:
         return None
-    ref = charts.fetch(ctx.registry(charts.oci_parts(app.chart.repo)[0]), app.chart, ctx.config.root)
+    ref = charts.fetch(chartrepo.archives_for(app.chart.repo, ctx.registry, ctx.http), app.chart, ctx.config.root)
     ctx.progress(f"chart {ref}")
     return str(ref)
 

@@ -17,7 +17,7 @@ from pipeline.context import Context
 from pipeline.errors import ConfigError, RegistryError, ShipError, SignatureError
 from pipeline import yamlsafe
 from pipeline.gitops.overlay import CANARY_DIR, KUSTOMIZATION
-from pipeline.image import charts
+from pipeline.image import chartrepo, charts
 from pipeline.imageref import ImageRef
 
 
@@ -95,7 +95,7 @@ def verify_charts(ctx: Context, env: Environment) -> list[VerifiedImage]:
             continue
         ref = charts.ChartRef.parse(current.chart_source)
         try:
-            live = charts.resolve(ctx.registry(ref.host), ref.repo, ref.version)
+            live = chartrepo.archives_for(ref.repo, ctx.registry, ctx.http).resolve(ref.repo, ref.version)
         except RegistryError as exc:
             results.append(VerifiedImage(str(ref), False, str(exc)))
             continue

@@ -10,7 +10,7 @@ import pytest
 from pipeline import config
 from pipeline.errors import ConfigError, RegistryError
 from pipeline import yamlsafe
-from pipeline.image import charts
+from pipeline.image import chartrepo, charts
 from pipeline.image.charts import ChartRef
 
 APP = """\
@@ -38,7 +38,10 @@ def test_a_remote_chart_loads_with_its_cache_folder():
 
 
 @pytest.mark.parametrize("chart, error", [
-    ("{repo: https://charts.example.com/podinfo, version: 6.9.2}", r"apps.podinfo.chart.repo: 'https://.*' is not oci://"),
+    ("{repo: https://charts.example.com/podinfo, version: 6.9.2}", r"apps.podinfo.chart.name: a chart of an https "),
+    ("{repo: 'https://charts.example.com/a b', name: podinfo, version: 6.9.2}", r"chart.repo: .* is not https://HOST"),
+    ("{repo: ftp://charts.example.com, name: podinfo, version: 6.9.2}", r"chart.repo: .* or an https repository"),
+    ("{repo: oci://ghcr.io/team/podinfo, name: podinfo, version: 6.9.2}", r"apps.podinfo.chart.name: unknown key"),
     ("{repo: oci://ghcr.io/Team/podinfo, version: 6.9.2}", r"apps.podinfo.chart.repo: .* is not oci://"),
     ("{repo: oci://ghcr.io/team/podinfo}", r"apps.podinfo.chart.version: missing required field"),
     ("{repo: oci://ghcr.io/team/podinfo, version: 'v 1'}", r"apps.podinfo.chart.version: 'v 1' is not a chart version"),
@@ -49,10 +52,33 @@ def test_bad_remote_charts_name_the_key(chart, error):
         parse(chart)
 
 
+def test_a_chart_of_an_https_repository_is_addressed_like_an_oci_one():
+    source = parse("{repo: 'https://stefanprodan.github.io/podinfo/', name: podinfo, version: 6.9.2}").app("podinfo").chart
+    assert (source.repo, source.version) == ("https://stefanprodan.github.io/podinfo/podinfo", "6.9.2")
+    assert source.path == Path(".ship/charts/podinfo-6.9.2/podinfo")
+    assert chartrepo.split(source.repo) == ("https://stefanprodan.github.io/podinfo", "podinfo")
+
+
+INDEX = {"apiVersion": "v1", "entries": {"podinfo": [
+    {"version": "6.9.3", "urls": ["podinfo-6.9.3.tgz"], "digest": "cd" * 32},
+    {"version": "6.9.2", "urls": ["https://cdn.example.com/podinfo-6.9.2.tgz"], "digest": "ab" * 32}]}}
+
+
+def test_the_index_names_each_versions_archive_and_sha256():
+    assert chartrepo.index_entry(INDEX, "podinfo", "6.9.2", "x") == ("https://cdn.example.com/podinfo-6.9.2.tgz", DIGEST)
+    assert chartrepo.index_entry(INDEX, "podinfo", "6.9.3", "x") == ("podinfo-6.9.3.tgz", "sha256:" + "cd" * 32)
+    with pytest.raises(RegistryError, match="^x: no such chart version in the repository's index.yaml$"):
+        chartrepo.index_entry(INDEX, "podinfo", "1.0.0", "x")
+    with pytest.raises(RegistryError, match="no archive URL or sha256"):
+        chartrepo.index_entry({"entries": {"podinfo": [{"version": "1.0.0", "urls": []}]}}, "podinfo", "1.0.0", "x")
+
+
 def test_a_pinned_chart_reads_back():
     ref = ChartRef("oci://127.0.0.1:5443/team/charts/podinfo", "6.9.2", DIGEST)
     assert str(ref) == f"oci://127.0.0.1:5443/team/charts/podinfo:6.9.2@{DIGEST}"
-    assert ChartRef.parse(str(ref)) == ref and ref.host == "127.0.0.1:5443"
+    assert ChartRef.parse(str(ref)) == ref and ref.host == "127.0.0.1:5443" and ref.oci
+    https = ChartRef("https://charts.example.com/podinfo", "6.9.2", DIGEST)
+    assert ChartRef.parse(str(https)) == https and https.host == "charts.example.com" and not https.oci
     with pytest.raises(RegistryError, match="is not a pinned chart"):
         ChartRef.parse("oci://h/podinfo:6.9.2")
     assert charts.tag_of("1.0.0+build.1") == "1.0.0_build.1"

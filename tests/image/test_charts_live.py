@@ -144,3 +144,53 @@ def test_a_release_pins_the_remote_chart_and_verify_rechecks_it(private, pushed,
     finally:
         ctx.close()
         charts_registry.close()
+
+
+@pytest.fixture
+def chart_repository(tmp_path):
+    """An https-style chart repository on loopback: podinfo's chart packaged and indexed by the
+    real helm (`helm repo index`), served by a plain HTTP server: its URL."""
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "repo"
+    served.mkdir()
+    helm(tmp_path, "package", str(ROOT / "examples/podinfo/charts/podinfo"), "-d", str(served))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served)))
+    url = f"http://127.0.0.1:{server.server_address[1]}/charts"
+    (served / "charts").mkdir()
+    (served / "podinfo-6.9.2.tgz").rename(served / "charts/podinfo-6.9.2.tgz")
+    helm(tmp_path, "repo", "index", str(served / "charts"), "--url", url)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield url, served / "charts"
+    server.shutdown()
+
+
+def test_a_chart_of_an_https_repository_is_pinned_by_its_index_sha256(chart_repository, tmp_path):
+    import httpx
+
+    from pipeline import config, yamlsafe
+    from pipeline.image import chartrepo
+
+    url, folder = chart_repository
+    cfg = config.parse(yamlsafe.loads(
+        f"registry: 127.0.0.1:15000\napps:\n  podinfo:\n    path: apps/podinfo\n    image: podinfo\n"
+        f"    chart: {{repo: '{url}', name: podinfo, version: 6.9.2}}\nenvironments:\n  dev: {{namespace: pi-dev}}\n",
+        "ship.yaml"), tmp_path, "ship.yaml", {})
+    source = cfg.app("podinfo").chart
+    archive = (folder / "podinfo-6.9.2.tgz").read_bytes()
+    with httpx.Client() as client:
+        archives = chartrepo.archives_for(source.repo, lambda _host: None, lambda: client)
+        ref = charts.fetch(archives, source, tmp_path)
+        assert str(ref) == f"{url}/podinfo:6.9.2@sha256:{hashlib.sha256(archive).hexdigest()}"
+        assert (tmp_path / source.path / "templates/deployment.yaml").read_text() == \
+            (ROOT / "examples/podinfo/charts/podinfo/templates/deployment.yaml").read_text()
+        # the archive replaced behind the index's back: refused, naming the version and the sha256
+        (folder / "podinfo-6.9.2.tgz").write_bytes(archive + b"\0")
+        with pytest.raises(RegistryError, match=rf"^{url}/podinfo:6.9.2: .*does not hash to {ref.digest} "):
+            archives.archive(ref)
+        with pytest.raises(RegistryError, match="no such chart version in the repository's index.yaml"):
+            archives.resolve(source.repo, "9.9.9")
