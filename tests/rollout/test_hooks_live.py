@@ -156,3 +156,55 @@ def test_a_pre_release_job_runs_once_per_release_and_a_failing_one_stops_the_rel
     history = ship(work, minted, "history", "dev", "hellok8s", "--output", "json")
     assert history.returncode == 0, history.stderr
     assert rejected in history.stdout and "rejected" in history.stdout
+
+
+STATEFULSET = """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: hellok8s-db}
+spec:
+  serviceName: hellok8s-db
+  replicas: 1
+  selector: {matchLabels: {app: hellok8s-db}}
+  template:
+    metadata: {labels: {app: hellok8s-db}}
+    spec:
+      securityContext: {runAsNonRoot: true, runAsUser: 65534, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: db
+          image: %s
+          securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+"""
+
+
+def test_a_statefulset_the_base_brings_is_gated_by_its_own_rule(env_repo, hellok8s_image, broken_images, local_parts,
+                                                                 tmp_path):
+    """On KWOK: a StatefulSet beside the Deployment passes the gate once ready; one whose pods
+    never get ready (KWOK's stage for the hellok8s-never-ready image) fails it, and the release is
+    rolled back."""
+    work, _, namespaces = env_repo
+    ns = namespaces["dev"]
+    minted = tmp_path / "deployer.kubeconfig"
+    minted.write_text(deployer_kubeconfig(SHIP, work, local_parts["KUBECONFIG"], {"dev": ns}))
+    cfg = work / "ship.yaml"
+    cfg.write_text(cfg.read_text().replace("gates: {timeout: 90s}", "gates: {timeout: 20s}", 1))
+    base = work / "apps/hellok8s/base"
+    (base / "db.yaml").write_text(STATEFULSET % hellok8s_image)
+    kz = base / "kustomization.yaml"
+    kz.write_text(kz.read_text().replace("  - service.yaml\n", "  - service.yaml\n  - db.yaml\n"))
+    commit_all(work, "a StatefulSet beside the app; short gates")
+    good = ship(work, minted, "release", "dev", "--image", hellok8s_image, "--output", "json")
+    assert good.returncode == 0, good.stderr
+    r1 = json.loads(good.stdout)["release"]["id"]
+    assert kubectl_json("-n", ns, "get", "statefulset", "hellok8s-db")["status"]["readyReplicas"] == 1
+
+    (base / "db.yaml").write_text(STATEFULSET % broken_images["never-ready"])
+    commit_all(work, "a StatefulSet that never gets ready")
+    bad = ship(work, minted, "release", "dev", "--image", hellok8s_image, "--output", "json")
+    assert bad.returncode == 1, bad.stderr
+    assert f"gate failed: StatefulSet/{ns}/hellok8s-db Timeout: not healthy after 20s" in bad.stderr, bad.stderr
+    # A rollback restores image and config, not the base's manifests (docs/rollout.md): the
+    # StatefulSet stays broken, and the rollback's gate says so too.
+    assert bad.stderr.strip().splitlines()[-1].startswith(f"GateFailed: dev: the rollback to {r1} failed its gate too")
+    history = json.loads(ship(work, minted, "history", "dev", "hellok8s", "--output", "json").stdout)
+    assert "rejected" in json.dumps(history) and f"StatefulSet/{ns}/hellok8s-db Timeout" in json.dumps(history)
