@@ -32,7 +32,6 @@ from pipeline.gitops.overlay import (
     HEADER,
     KUSTOMIZATION,
     OverlayFiles,
-    chart_folder,
     config_map,
     current_release,
     patch_target,
@@ -41,6 +40,7 @@ from pipeline.gitops.overlay import (
     routing_files,
     workload_ops,
 )
+from pipeline.gitops.chart import chart_folder
 from pipeline.gitops.records import Release
 
 

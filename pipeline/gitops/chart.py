@@ -37,9 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import paths
-from pipeline.config.model import App
+from pipeline.config.model import App, Environment
 from pipeline.errors import ConfigError
 from pipeline import yamlsafe
+from pipeline.gitops.ledger import LEDGER_FILE, Ledger
+from pipeline.gitops.records import Release
 
 
 VALUES_FILE = "values.yaml"
@@ -73,26 +75,29 @@ def digest_of(files: dict[str, str]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def chart_id(app: App, root: Path) -> str:
-    """NAME-VERSION of APP's chart, from its Chart.yaml; ConfigError naming the file when missing."""
+def chart_id(app: App, root: Path, source: Path | None = None) -> str:
+    """NAME-VERSION of APP's chart (or the copy at `source`), from its Chart.yaml; ConfigError
+    naming the file when missing."""
     assert app.chart is not None
-    where = app.chart.path / "Chart.yaml"
+    where = (source or app.chart.path) / "Chart.yaml"
     if not (root / where).is_file():
-        raise ConfigError(f"{app.chart.path}: no Chart.yaml (apps.{app.name}.chart.path names no Helm chart)")
+        raise ConfigError(f"{where.parent}: no Chart.yaml (apps.{app.name}.chart.path names no Helm chart)")
     meta = yamlsafe.load_file(root / where, str(where), root)
     if not isinstance(meta, dict) or not meta.get("name") or not meta.get("version"):
         raise ConfigError(f"{where}: a chart needs a name and a version")
     return f"{meta['name']}-{meta['version']}"
 
 
-def base_files(app: App, env: str, namespace: str, root: Path, wired: dict | None = None) -> dict[str, str]:
+def base_files(app: App, env: str, namespace: str, root: Path, wired: dict | None = None,
+               source: Path | None = None) -> dict[str, str]:
     """The chart base's files by path in its folder: kustomization.yaml (with `wired`, the
-    wiring's images and patches), values.yaml, and the chart's own files under its name."""
+    wiring's images and patches), values.yaml, and the chart's own files (from `source`, by
+    default the app's chart) under its name."""
     assert app.chart is not None
-    chart_id(app, root)
-    source = paths.contained(root, app.chart.path)
-    files = {f"{app.chart.name}/{p.relative_to(source)}": paths.read_text(root, p)
-             for p in paths.regular_files(root, app.chart.path)}
+    chart_id(app, root, source)
+    folder = paths.contained(root, source or app.chart.path)
+    files = {f"{app.chart.name}/{p.relative_to(folder)}": paths.read_text(root, p)
+             for p in paths.regular_files(root, source or app.chart.path)}
     values = merged_values(app, env, root)
     entry = {"name": app.chart.name, "releaseName": app.name, "namespace": namespace, "includeCRDs": True,
              "skipTests": True, "valuesFile": VALUES_FILE}
@@ -186,3 +191,21 @@ def merge_values(base: dict, override: dict) -> dict:
         else:
             merged[key] = value
     return merged
+
+
+def chart_folder(release: Release | None) -> str | None:
+    return folder_of(release.chart, release.chart_digest) if release and release.chart and release.chart_digest else None
+
+
+def dropped_chart_files(current: dict[str, str | None], env: Environment, release: Release,
+                        keep: int, canary_file: str) -> dict[str, None]:
+    """Chart bases no longer kept once `release` is written: all but its own, a running canary's
+    and those of the newest `keep` releases in the ledger (what a rollback may return to)."""
+    ledger = Ledger.parse(current.get(LEDGER_FILE), str(env.overlay / LEDGER_FILE))
+    state = current.get(canary_file)
+    canary = yamlsafe.loads(state, canary_file) if state else None
+    canary_release = Release.from_record(canary["release"]) if isinstance(canary, dict) and canary.get("release") else None
+    kept = {chart_folder(release), chart_folder(canary_release),
+            *[chart_folder(e.release) for e in ledger.entries[-keep:]]}
+    return {path: None for path in current
+            if path.startswith(f"{CHARTS_DIR}/") and "/".join(path.split("/")[:2]) not in kept}

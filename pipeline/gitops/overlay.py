@@ -9,8 +9,7 @@ render too, whole or one app at a time:
       kustomization.yaml   the app's base, `images:` pinned by digest, a patch pointing the
                            workload at the release's versioned ConfigMap
       configs/*.yaml       immutable versioned ConfigMaps, the newest `keep_configs` of them
-      charts/*/            an app from a chart: the chart bases its releases run (chart.py),
-                           those of the newest `keep_configs` releases in its ledger
+      charts/*/            an app from a chart: the chart bases of its newest releases (chart.py)
       release.yaml         the app's release record
       ledger.yaml          every release of the app here and what became of it (ledger.py)
 
@@ -27,10 +26,9 @@ from pathlib import PurePosixPath
 from pipeline import names
 from pipeline.config import App, Environment
 from pipeline.errors import ConfigError, ValidationError
-from pipeline import yamlsafe
 from pipeline.gitops import routing
-from pipeline.gitops.chart import CHARTS_DIR, folder_of
-from pipeline.gitops.ledger import LEDGER_FILE, Ledger
+from pipeline import yamlsafe
+from pipeline.gitops.chart import CHARTS_DIR, dropped_chart_files
 from pipeline.gitops.records import Release
 from pipeline.imageref import ImageRef
 from pipeline.kube.podspec import configmap_refs, pod_spec_of
@@ -190,8 +188,7 @@ def plan_release(current: dict[str, str | None], app: App, env: Environment, rel
     """The overlay's new files once `release` is written into it.
 
     `current`: the overlay's files now (relative paths); `base_objects`: the app's base as
-    kustomize renders it; `base_path`: the base folder relative to the overlay; `base_files`:
-    files to write for it (a chart base, by path relative to the overlay).
+    kustomize renders it; `base_path`: its folder relative to the overlay; `base_files`: its files to write.
     """
     patched = _checked_workloads(app, base_objects)
     kz = _load_kustomization(current.get(KUSTOMIZATION), env)
@@ -214,26 +211,8 @@ def plan_release(current: dict[str, str | None], app: App, env: Environment, rel
     for name in dropped:
         files[f"{CONFIG_DIR}/{name}.yaml"] = None
     files.update({path: text for path, text in (base_files or {}).items() if current.get(path) != text})
-    files.update(dropped_chart_files(current, env, release, app.keep_configs))
+    files.update(dropped_chart_files(current, env, release, app.keep_configs, CANARY_STATE_FILE))
     return OverlayFiles(files)
-
-
-def chart_folder(release: Release | None) -> str | None:
-    return folder_of(release.chart, release.chart_digest) if release and release.chart and release.chart_digest else None
-
-
-def dropped_chart_files(current: dict[str, str | None], env: Environment, release: Release,
-                        keep: int) -> dict[str, None]:
-    """Chart bases no longer kept once `release` is written: all but its own, a running canary's
-    and those of the newest `keep` releases in the ledger (what a rollback may return to)."""
-    ledger = Ledger.parse(current.get(LEDGER_FILE), str(env.overlay / LEDGER_FILE))
-    state = current.get(CANARY_STATE_FILE)
-    canary = yamlsafe.loads(state, CANARY_STATE_FILE) if state else None
-    canary_release = Release.from_record(canary["release"]) if isinstance(canary, dict) and canary.get("release") else None
-    kept = {chart_folder(release), chart_folder(canary_release),
-            *[chart_folder(e.release) for e in ledger.entries[-keep:]]}
-    return {path: None for path in current
-            if path.startswith(f"{CHARTS_DIR}/") and "/".join(path.split("/")[:2]) not in kept}
 
 
 def _checked_workloads(app: App, base_objects: list[dict]) -> list[dict]:

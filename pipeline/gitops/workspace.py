@@ -23,9 +23,10 @@ from pathlib import Path
 from pipeline import names, paths, process
 from pipeline.clock import Clock
 from pipeline.config import App, Environment
-from pipeline.errors import ConfigError, ShipError
-from pipeline.gitops import canary_overlay, chart_build, overlay
-from pipeline.gitops.chart import ChartBase, folder_of
+from pipeline.errors import ShipError
+from pipeline.gitops import canary_overlay, overlay
+from pipeline.gitops.chart import ChartBase
+from pipeline.gitops.chart_build import ChartBases
 from pipeline.gitops.git import Commit, GitRepo
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release
@@ -38,7 +39,7 @@ OverlayText = dict[str, str | None]
 OverlayPlan = Callable[[OverlayText], "tuple[overlay.OverlayFiles, str] | None"]
 
 
-class Workspace(AppInputs):
+class Workspace(AppInputs, ChartBases):
     """A working clone of the repository: `root` holds ship.yaml, apps/ and environments/."""
 
     def __init__(self, root: Path, git: GitRepo, clock: Clock | None = None):
@@ -112,46 +113,13 @@ class Workspace(AppInputs):
         return sorted(p.parent.name for p in folder.glob(f"*/{LEDGER_FILE}")) if folder.is_dir() else []
 
     def base_of(self, app: App, env: Environment, release: Release | None = None) -> tuple[list[dict], str]:
-        """The app's base as kustomize renders it, and its folder relative to ENV's overlay (a
-        slot's). An app from a chart: `release`'s chart base (the one in the overlay), or else the
-        chart and values in the working tree (chart_base)."""
+        """The app's base as kustomize renders it, and its folder relative to ENV's (a slot's)
+        overlay; for an app from a chart, `release`'s chart base (chart_build.ChartBases)."""
         if app.chart is not None:
             base = self.chart_base(app, env, release)
             return base.objects, base.folder
         base_folder = self.root / app.path / app.base
         return self.render(app.path / app.base, [app.path]), os.path.relpath(base_folder, self.root / env.overlay)
-
-    def chart_base(self, app: App, env: Environment, release: Release | None = None) -> ChartBase:
-        """APP's chart base in ENV (a slot): `release`'s, as the overlay holds it (no files to
-        write), or the chart and values of the working tree, built once per run."""
-        if release is not None and release.chart and release.chart_digest:
-            folder = env.overlay / folder_of(release.chart, release.chart_digest)
-            if (self.root / folder / overlay.KUSTOMIZATION).is_file():
-                return ChartBase(release.chart, release.chart_digest, self.render(folder, [folder]))
-        assert app.chart is not None
-        digest = hashlib.sha256(f"{app.name}\0{env.name}\0{env.namespace}".encode())
-        for folder in (app.chart.path, *app.values_files(env.name)):  # the inputs, as the tree has them now
-            for path in paths.regular_files(self.root, folder, strict=False) if (self.root / folder).is_dir() else (
-                    [self.root / folder] if (self.root / folder).is_file() else []):
-                digest.update(str(path).encode() + b"\0")
-                paths.hash_into(digest, self.root, path)
-        key = digest.hexdigest()
-        if key not in self._charts:
-            self._charts[key] = chart_build.build(app, env, self.root)
-        built = self._charts[key]
-        if release is not None and release.chart_digest and release.chart_digest != built.digest:
-            raise ConfigError(f"{env.overlay}/{folder_of(str(release.chart), release.chart_digest)}: release "
-                              f"{release.id}'s chart base is no longer in the overlay (ship keeps the newest "
-                              f"{app.keep_configs}); roll back to a newer release, or release it again")
-        return built
-
-    def base_files(self, app: App, env: Environment, release: Release | None = None) -> dict[str, str]:
-        """The files a release of APP writes into ENV's slot beside its kustomization: its chart
-        base, unless the overlay holds it already ({} for an app with a kustomize base)."""
-        if app.chart is None:
-            return {}
-        base = self.chart_base(app, env, release)
-        return {f"{base.folder}/{name}": text for name, text in base.files.items()}
 
     # ── writing ──────────────────────────────────────────────────────────────────────────────
 

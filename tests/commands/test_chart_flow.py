@@ -181,3 +181,14 @@ def test_preview_shows_a_values_change_and_a_chart_bump_for_the_next_release(flo
     uat = next(e for e in preview.environments if e.environment == "uat")
     assert uat.next_release["podinfo"] == (("chart", "podinfo-6.9.2", "podinfo-6.9.3"),)
     assert "values.faults.error" in markdown(preview)
+
+
+def test_promotion_carries_the_chart_its_source_runs_not_a_newer_one_in_the_tree(flow):
+    ctx, cluster = flow
+    released = deploy.release(ctx, "dev", None, image=IMAGE).release
+    chart = ctx.config.root / "charts/podinfo/Chart.yaml"
+    change(ctx, "charts/podinfo/Chart.yaml", chart.read_text().replace("version: 6.9.2", "version: 6.9.3"))
+    rel = deploy.promote(ctx, "dev", "uat").release  # one app: a ReleaseResult
+    assert rel.id == released.id and rel.chart == "podinfo-6.9.2"
+    assert cluster.deployment("pi-uat", "podinfo")["metadata"]["labels"]["helm.sh/chart"] == "podinfo-6.9.2"
+    assert message(cluster, "pi-uat") == "hello"
