@@ -20,7 +20,7 @@ from typing import Any
 from pipeline.clock import Clock
 from pipeline.kube import health
 from pipeline.kube import plan as planning
-from pipeline.kube.client import Cluster
+from pipeline.kube.api import ClusterApi
 from pipeline.progress import Progress, quiet
 from pipeline.rollout.gate import GateResult
 
@@ -43,7 +43,7 @@ def timeout_for(job: dict[str, Any], options: HookOptions) -> float:
     return float(deadline) + DEADLINE_SLACK if deadline else DEFAULT_TIMEOUT
 
 
-def run_hooks(cluster: Cluster, env: str, namespace: str, jobs: Sequence[dict[str, Any]],
+def run_hooks(cluster: ClusterApi, env: str, namespace: str, jobs: Sequence[dict[str, Any]],
               options: HookOptions = HookOptions(), progress: Progress = quiet,
               clock: Clock | None = None) -> GateResult | None:
     """Run `jobs` one after another in `namespace`; the first failure as a failed GateResult, or None."""
@@ -71,7 +71,7 @@ def run_hooks(cluster: Cluster, env: str, namespace: str, jobs: Sequence[dict[st
 GATED_KINDS = ("StatefulSet", "DaemonSet", "Job", "CronJob")
 
 
-def gate_workloads(cluster: Cluster, objects: Sequence[dict[str, Any]], timeout: float,
+def gate_workloads(cluster: ClusterApi, objects: Sequence[dict[str, Any]], timeout: float,
                    options: HookOptions = HookOptions(), clock: Clock | None = None) -> GateResult | None:
     """Wait for each of `objects` (as a sync applied them) to be healthy by its kind's rule: the
     first Degraded one, or one still not healthy after `timeout`, as a failed GateResult; else None."""
@@ -86,7 +86,7 @@ def gate_workloads(cluster: Cluster, objects: Sequence[dict[str, Any]], timeout:
     return None
 
 
-def _wait(cluster: Cluster, obj: dict[str, Any], timeout: float, interval: float, clock: Clock) -> health.Health:
+def _wait(cluster: ClusterApi, obj: dict[str, Any], timeout: float, interval: float, clock: Clock) -> health.Health:
     """The object's Health once Healthy or Degraded, or its last Health when `timeout` ran out."""
     meta = obj["metadata"]
     began = clock.monotonic()
