@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline import names
-from pipeline.config import App, CanaryPolicy, Environment
+from pipeline.config import App, CanaryPolicy, Environment, Slot
 from pipeline.context import Context
 from pipeline.errors import ConfigError, PromotionError, RegistryError, ShipError
 from pipeline.gitops.git import Commit
@@ -95,7 +95,7 @@ def release(ctx: Context, env_name: str, app_names: list[str] | str | None = Non
     clearance = Clearance(override, guard.signed(ctx, env, [ref for _, ref, _, _ in checked]))
     releases = []
     for app, ref, built_from, source in checked:
-        slot = env.slot(app.name)
+        slot = Slot(env, app.name)
         refuse_older(ctx, slot, built_from, str(ref), allow_older or env.policy.allow_older)
         rel = new_release(ctx, app, slot, str(ref), source, git.author(), image_commit=built_from.sha)
         refuse_rejected(ctx, slot, rel, allow_rejected)
@@ -127,7 +127,7 @@ def sync(ctx: Context, env_name: str, options: SyncOptions = SyncOptions(), gate
     result = sync_environment(ctx, env, options)
     if gate and not options.dry_run:
         current = [(ctx.config.apps[n], rel) for n in ctx.workspace.apps_in(env) if n in ctx.config.apps
-                   and (rel := ctx.workspace.current_release(env.slot(n))) is not None]
+                   and (rel := ctx.workspace.current_release(Slot(env, n))) is not None]
         gates = gate_apps(ctx, env, result, current, together=False) if current else {}
         result.gate = next((g for g in gates.values() if g is not None), None) if current else \
             gate_and_record(ctx, None, env, result, None)
@@ -155,7 +155,7 @@ def promote(ctx: Context, from_name: str, to_name: str, app_names: list[str] | N
     apps = promotion.apps_to_promote(ctx, source, target, list(app_names or []))
     if not apps:
         return unit.Results(empty=f"nothing to promote: every app released in {source.name} is already in {target.name}")
-    rels = {name: promotion.healthy_release(ctx, source.slot(name)) for name in apps}  # every app, before writing
+    rels = {name: promotion.healthy_release(ctx, Slot(source, name)) for name in apps}  # every app, before writing
     if states:
         if {s.release.app: s.release.id for s in states} != {n: r.id for n, r in rels.items()}:
             raise PromotionError(f"{target.name} has {', '.join(s.describe() for s in states)} in progress; finish it "
@@ -197,7 +197,7 @@ class _Promotion:
 
     def run(self, promoted: list[Release]) -> ReleaseResult | CanaryResult | Results:
         ctx, target = self.ctx, self.target
-        stables = {r.app: ctx.workspace.current_release(target.slot(r.app)) for r in promoted}
+        stables = {r.app: ctx.workspace.current_release(Slot(target, r.app)) for r in promoted}
         wants_canary = (self.canary_weight is not None or target.canary is not None) and not self.no_canary
         first = [r for r in promoted if stables[r.app] is None]
         if wants_canary and self.sync and first and len(first) < len(promoted):
@@ -265,8 +265,8 @@ def _rollback_app(ctx: Context, env: Environment, app_name: str | None, to: str 
                                  f"(ship rollback {env.name} APP), or roll back all with --all")
         app_name = released[0] if released else None
     app = ctx.config.app(app_name)
-    if rid and ctx.workspace.ledger(env.slot(app.name)).find(rid) is None:
-        others = [n for n in ctx.workspace.ledger_apps(env) if ctx.workspace.ledger(env.slot(n)).find(rid)]
+    if rid and ctx.workspace.ledger(Slot(env, app.name)).find(rid) is None:
+        others = [n for n in ctx.workspace.ledger_apps(env) if ctx.workspace.ledger(Slot(env, n)).find(rid)]
         if others:
             raise PromotionError(f"release {rid} is {others[0]}'s, not {app.name}'s: an app only rolls back to its "
                                  "own releases")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import bootstrap, names, scaffold
+from pipeline.config import Slot
 from pipeline.context import Context
 from pipeline.errors import ShipError
 from pipeline import yamlsafe
@@ -21,7 +22,7 @@ from pipeline.kube.rbac import admission_objects, deployer_objects, proxy_object
 from pipeline.kube.services import proxied_services
 from pipeline.report import summary as summary_report
 from pipeline.report.status import UNREACHABLE, EnvironmentStatus, git_status, live_status, summary_line
-from pipeline.rollout.sync import ObjectDiff, diff_environment
+from pipeline.rollout.sync import ObjectDiff, diff_environment, diff_slot
 from pipeline.upgrade import Upgrade
 from pipeline.upgrade import upgrade as upgrade_workflows
 from pipeline.commands.text import Text, table_text
@@ -52,7 +53,9 @@ class DiffResult:
 
 def diff(ctx: Context, env_name: str, app_name: str | None = None) -> DiffResult:
     env = ctx.config.env(env_name)
-    return DiffResult(env_name, diff_environment(ctx, env.slot(ctx.config.app(app_name).name) if app_name else env))
+    if app_name is None:
+        return DiffResult(env_name, diff_environment(ctx, env))
+    return DiffResult(env_name, diff_slot(ctx, Slot(env, ctx.config.app(app_name).name)))
 
 
 @dataclass
@@ -123,7 +126,8 @@ def history(ctx: Context, env_name: str, app_name: str | None = None) -> History
     env = ctx.config.env(env_name)
     if app_name is not None and app_name not in ctx.workspace.ledger_apps(env):
         ctx.config.app(app_name)  # an unknown app names ship.yaml's; a known one simply has no releases here
-    return History(env.name, list(reversed(ctx.workspace.ledger(env.slot(app_name) if app_name else env).entries)))
+    ledger = ctx.workspace.environment_ledger(env) if app_name is None else ctx.workspace.ledger(Slot(env, app_name))
+    return History(env.name, list(reversed(ledger.entries)))
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """ship.yaml: the one configuration file, loaded into typed dataclasses with a strict schema.
 
-    model.py    the types: ShipConfig, App, Environment, GateOptions, CanaryPolicy, checks, Policy
+    model.py    the types: ShipConfig, App, Environment, Slot, GateOptions, CanaryPolicy, checks, Policy
     schema.py   reading the YAML into them, naming file:line:key on every error (reader.py)
     windows.py  freeze windows (weekly or dated, in a time zone): frozen at T, and by which (pure)
 
@@ -13,13 +13,13 @@ from pathlib import Path
 
 from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, URL_PLACEHOLDERS, App, CanaryPolicy,
                                    CanaryStep, ChartSource, Environment, GateOptions, HttpCheck, Policy, PrometheusCheck,
-                                   ShipConfig, TRAFFIC_PROVIDERS, TrafficInput, unknown_placeholders)
+                                   ShipConfig, Slot, TRAFFIC_PROVIDERS, TrafficInput, unknown_placeholders)
 from pipeline.config.schema import parse, parse_duration
 from pipeline.errors import ConfigError
 from pipeline import yamlsafe
 
 __all__ = ["CONFIG_FILE", "REQUESTS_PER_ROUND", "ROUTERS", "URL_PLACEHOLDERS", "App", "CanaryPolicy", "CanaryStep",
-           "ChartSource", "Environment", "GateOptions", "HttpCheck", "Policy", "PrometheusCheck", "ShipConfig",
+           "ChartSource", "Environment", "GateOptions", "HttpCheck", "Policy", "PrometheusCheck", "ShipConfig", "Slot", "Slot",
            "TRAFFIC_PROVIDERS", "TrafficInput", "find_root", "load", "parse", "parse_duration", "unknown_placeholders"]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import names
@@ -219,7 +219,6 @@ class Environment:
     policy: Policy = field(default_factory=Policy)
     pull_secret: bool = True  # keep Secret ship-registry (from the run's registry credentials) in the namespace
     pod_security: str = "restricted"  # Pod Security level labelled on the Namespace ship writes (names.POD_SECURITY_LEVELS)
-    app: str | None = None  # set on one app's slot of the environment (`slot`); None: the whole environment
 
     @property
     def folder(self) -> Path:
@@ -227,22 +226,30 @@ class Environment:
         return Path("environments") / self.name
 
     @property
-    def overlay(self) -> Path:
-        """The overlay this value addresses: one app's folder for a slot, else the environment's."""
-        return self.folder / self.app if self.app else self.folder
+    def label(self) -> str:
+        """`ENV`, for messages."""
+        return self.name
 
-    def slot(self, app: str) -> Environment:
-        """APP in this environment: its own overlay folder, release, ledger and canary."""
-        return replace(self, app=app)
+
+@dataclass(frozen=True)
+class Slot:
+    """One app in one environment: its own overlay folder, release record, ledger and canary.
+
+    Its own type, so that an API on one app (a release, a ledger) and one on the whole
+    environment (a sync, a publish) cannot be handed each other's value."""
+
+    env: Environment
+    app: str  # the app's name
 
     @property
-    def whole(self) -> Environment:
-        return replace(self, app=None)
+    def overlay(self) -> Path:
+        """The app's folder in the environment's overlay."""
+        return self.env.folder / self.app
 
     @property
     def label(self) -> str:
-        """`ENV` or `ENV/APP`, for messages."""
-        return f"{self.name}/{self.app}" if self.app else self.name
+        """`ENV/APP`, for messages."""
+        return f"{self.env.name}/{self.app}"
 
 
 @dataclass(frozen=True)

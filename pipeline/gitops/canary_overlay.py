@@ -21,7 +21,7 @@ from enum import Enum
 from pathlib import PurePosixPath
 
 from pipeline import names
-from pipeline.config import App, CanaryStep, Environment
+from pipeline.config import App, CanaryStep, Slot
 from pipeline.errors import ConfigError
 from pipeline.gitops import routing
 from pipeline import yamlsafe
@@ -98,8 +98,8 @@ class CanaryState:
         return state
 
 
-def read_state(files: dict[str, str | None], env: Environment) -> CanaryState | None:
-    return CanaryState.parse(files.get(CANARY_STATE_FILE), f"{env.overlay}/{CANARY_STATE_FILE}")
+def read_state(files: dict[str, str | None], slot: Slot) -> CanaryState | None:
+    return CanaryState.parse(files.get(CANARY_STATE_FILE), f"{slot.overlay}/{CANARY_STATE_FILE}")
 
 
 def canary_replicas(weight: int, stable_replicas: int) -> int:
@@ -107,7 +107,7 @@ def canary_replicas(weight: int, stable_replicas: int) -> int:
     return max(1, math.ceil(weight * stable_replicas / 100))
 
 
-def canary_kustomization(app: App, env: Environment, state: CanaryState, base_objects: list[dict],
+def canary_kustomization(app: App, slot: Slot, state: CanaryState, base_objects: list[dict],
                          base_rel: str) -> dict:
     """canary/kustomization.yaml: the base once more as `<name>-canary`, on the canary's release."""
     rel = state.release
@@ -136,11 +136,11 @@ def canary_kustomization(app: App, env: Environment, state: CanaryState, base_ob
     }
 
 
-def _kustomization(current: dict[str, str | None], env: Environment) -> dict:
+def _kustomization(current: dict[str, str | None], slot: Slot) -> dict:
     text = current.get(KUSTOMIZATION)
     if not text:
-        raise ConfigError(f"{env.overlay}/{KUSTOMIZATION}: no stable release to run a canary beside")
-    return dict(yamlsafe.loads(text, f"{env.overlay}/{KUSTOMIZATION}"))
+        raise ConfigError(f"{slot.overlay}/{KUSTOMIZATION}: no stable release to run a canary beside")
+    return dict(yamlsafe.loads(text, f"{slot.overlay}/{KUSTOMIZATION}"))
 
 
 def _with_resources(kz: dict, add: list[str], remove: list[str]) -> dict:
@@ -149,16 +149,16 @@ def _with_resources(kz: dict, add: list[str], remove: list[str]) -> dict:
     return {**kz, "resources": resources}
 
 
-def plan_canary(current: dict[str, str | None], app: App, env: Environment, state: CanaryState,
+def plan_canary(current: dict[str, str | None], app: App, slot: Slot, state: CanaryState,
                 base_objects: list[dict], base_rel: str, base_files: dict[str, str] | None = None) -> OverlayFiles:
     """The overlay's files with the canary at `state`'s step, beside the stable release (and its
     chart base, `base_files`, for an app from a chart)."""
-    kz = _kustomization(current, env)
+    kz = _kustomization(current, slot)
     config_file = f"{CONFIG_DIR}/{state.release.config}.yaml"
-    routes = routing_files(env, base_objects, patched_workloads(app, base_objects), state.weight)
+    routes = routing_files(slot, base_objects, patched_workloads(app, base_objects), state.weight)
     files: dict[str, str | None] = {
         f"{CANARY_DIR}/{KUSTOMIZATION}": HEADER + yamlsafe.dumps(
-            canary_kustomization(app, env, state, base_objects, os.path.normpath(base_rel))),
+            canary_kustomization(app, slot, state, base_objects, os.path.normpath(base_rel))),
         CANARY_STATE_FILE: state.dumps(),
         **routes,
     }
@@ -171,19 +171,19 @@ def plan_canary(current: dict[str, str | None], app: App, env: Environment, stat
     return OverlayFiles(files)
 
 
-def plan_weight_zero(current: dict[str, str | None], app: App, env: Environment, state: CanaryState,
+def plan_weight_zero(current: dict[str, str | None], app: App, slot: Slot, state: CanaryState,
                      base_objects: list[dict]) -> OverlayFiles:
     """Routing back to 100% stable with the canary still in place: the first move of an abort."""
-    routes = routing_files(env, base_objects, patched_workloads(app, base_objects), 0)
+    routes = routing_files(slot, base_objects, patched_workloads(app, base_objects), 0)
     return OverlayFiles({**routes, CANARY_STATE_FILE: current.get(CANARY_STATE_FILE)})
 
 
-def plan_removed(current: dict[str, str | None], app: App, env: Environment, base_objects: list[dict],
+def plan_removed(current: dict[str, str | None], app: App, slot: Slot, base_objects: list[dict],
                  stable_config: str | None) -> OverlayFiles:
     """The overlay without the canary: its kustomization, state and routing weights gone."""
-    kz = _kustomization(current, env)
-    state = read_state(current, env)
-    routes = routing_files(env, base_objects, patched_workloads(app, base_objects), None)
+    kz = _kustomization(current, slot)
+    state = read_state(current, slot)
+    routes = routing_files(slot, base_objects, patched_workloads(app, base_objects), None)
     files: dict[str, str | None] = {p: None for p in current if p.startswith(f"{CANARY_DIR}/")}
     files[CANARY_STATE_FILE] = None
     files.update(routes)
@@ -192,7 +192,7 @@ def plan_removed(current: dict[str, str | None], app: App, env: Environment, bas
         remove.append(f"{CONFIG_DIR}/{state.release.config}.yaml")
         files[f"{CONFIG_DIR}/{state.release.config}.yaml"] = None
     canary_chart = chart_folder(state.release if state else None)
-    if canary_chart and canary_chart != chart_folder(current_release(current, env)):
+    if canary_chart and canary_chart != chart_folder(current_release(current, slot)):
         files.update({p: None for p in current if p.startswith(f"{canary_chart}/")})
     files[KUSTOMIZATION] = HEADER + yamlsafe.dumps(
         _with_resources(kz, [p for p, t in routes.items() if t is not None], remove))

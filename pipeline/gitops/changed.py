@@ -44,7 +44,7 @@ def first_environment(cfg: ShipConfig) -> Environment:
 
 def released_commit(root: Path, env: Environment, app: str) -> str | None:
     """The `commit` of APP's release record in ENV."""
-    path = root / env.overlay / app / RECORD
+    path = root / env.folder / app / RECORD
     if not path.is_file():
         return None
     record = yamlsafe.load_file(path, str(path.relative_to(root)), root)

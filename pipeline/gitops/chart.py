@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import paths
-from pipeline.config.model import App, Environment
+from pipeline.config.model import App, Slot
 from pipeline.errors import ConfigError
 from pipeline import yamlsafe
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger
@@ -197,11 +197,11 @@ def chart_folder(release: Release | None) -> str | None:
     return folder_of(release.chart, release.chart_digest) if release and release.chart and release.chart_digest else None
 
 
-def dropped_chart_files(current: dict[str, str | None], env: Environment, release: Release,
+def dropped_chart_files(current: dict[str, str | None], slot: Slot, release: Release,
                         keep: int, canary_file: str) -> dict[str, None]:
     """Chart bases no longer kept once `release` is written: all but its own, a running canary's
     and those of the newest `keep` releases in the ledger (what a rollback may return to)."""
-    ledger = Ledger.parse(current.get(LEDGER_FILE), str(env.overlay / LEDGER_FILE))
+    ledger = Ledger.parse(current.get(LEDGER_FILE), str(slot.overlay / LEDGER_FILE))
     state = current.get(canary_file)
     canary = yamlsafe.loads(state, canary_file) if state else None
     canary_release = Release.from_record(canary["release"]) if isinstance(canary, dict) and canary.get("release") else None

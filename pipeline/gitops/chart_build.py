@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline import paths
-from pipeline.config import App, Environment
+from pipeline.config import App, Environment, Slot
 from pipeline.errors import ConfigError
 from pipeline.gitops import chart
 from pipeline.gitops.chart import ChartBase, folder_of
@@ -51,39 +51,39 @@ class ChartBases:
 
     render: Callable[[Path, list[Path]], list[dict]]  # Workspace.render
 
-    def chart_base(self, app: App, env: Environment, release: Release | None = None,
+    def chart_base(self, app: App, slot: Slot, release: Release | None = None,
                    source: Path | None = None) -> ChartBase:
         """APP's chart base in ENV (a slot): `release`'s, as the overlay holds it (no files to
         write) or as this run built it, or else the chart (at `source`, by default the app's own)
         with the working tree's values, built once per run."""
         if release is not None and release.chart and release.chart_digest:
-            folder = env.overlay / folder_of(release.chart, release.chart_digest)
+            folder = slot.overlay / folder_of(release.chart, release.chart_digest)
             if (self.root / folder / KUSTOMIZATION).is_file():
                 return ChartBase(release.chart, release.chart_digest, self.render(folder, [folder]))
             if (found := next((b for b in self._charts.values() if b.digest == release.chart_digest), None)):
                 return found  # a promotion's: the chart its source environment runs (promotion.py)
         assert app.chart is not None
         source = source or app.chart.path
-        digest = hashlib.sha256(f"{app.name}\0{env.name}\0{env.namespace}".encode())
-        for folder in (source, *app.values_files(env.name)):  # the inputs, as the tree has them now
+        digest = hashlib.sha256(f"{app.name}\0{slot.env.name}\0{slot.env.namespace}".encode())
+        for folder in (source, *app.values_files(slot.env.name)):  # the inputs, as the tree has them now
             for path in paths.regular_files(self.root, folder, strict=False) if (self.root / folder).is_dir() else (
                     [self.root / folder] if (self.root / folder).is_file() else []):
                 digest.update(str(path).encode() + b"\0")
                 paths.hash_into(digest, self.root, path)
         key = digest.hexdigest()
         if key not in self._charts:
-            self._charts[key] = build(app, env, self.root, source)
+            self._charts[key] = build(app, slot.env, self.root, source)
         built = self._charts[key]
         if release is not None and release.chart_digest and release.chart_digest != built.digest:
-            raise ConfigError(f"{env.overlay}/{folder_of(str(release.chart), release.chart_digest)}: release "
+            raise ConfigError(f"{slot.overlay}/{folder_of(str(release.chart), release.chart_digest)}: release "
                               f"{release.id}'s chart base is no longer in the overlay (ship keeps the newest "
                               f"{app.keep_configs}); roll back to a newer release, or release it again")
         return built
 
-    def base_files(self, app: App, env: Environment, release: Release | None = None) -> dict[str, str]:
+    def base_files(self, app: App, slot: Slot, release: Release | None = None) -> dict[str, str]:
         """The files a release of APP writes into ENV's slot beside its kustomization: its chart
         base, unless the overlay holds it already ({} for an app with a kustomize base)."""
         if app.chart is None:
             return {}
-        base = self.chart_base(app, env, release)
+        base = self.chart_base(app, slot, release)
         return {f"{base.folder}/{name}": text for name, text in base.files.items()}

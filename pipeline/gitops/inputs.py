@@ -73,7 +73,7 @@ class AppInputs:
         return offending
 
     def guard_secrets(self, env: Environment, apps: list[App]) -> None:
-        offending = self.secrets_with_data([env.overlay, *[a.path / a.base for a in apps]])
+        offending = self.secrets_with_data([env.folder, *[a.path / a.base for a in apps]])
         if offending:
             raise ValidationError(f"{offending[0]}: a Secret with data must never be committed; remove it "
                                   "(ship supplies secret values at sync time from SHIP_SECRET_* variables)")

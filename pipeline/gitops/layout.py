@@ -49,7 +49,7 @@ def migrated(files: dict[str, str | None], env: Environment) -> dict[str, str | 
     """The environment overlay's files (relative to it) in the per-app layout; {} when already there."""
     if not is_old_layout(files):
         return {}
-    release = overlay.current_release(files, env)
+    release = overlay.read_release(files, env.folder)
     if release is None:
         raise ConfigError(f"{env.folder}/{overlay.RELEASE_FILE}: no release id; cannot tell which app it holds")
     app = release.app
@@ -68,18 +68,18 @@ def migrated(files: dict[str, str | None], env: Environment) -> dict[str, str | 
         mine = Ledger(tuple(e for e in ledger.entries if e.release.app == name))
         if mine.entries:
             out[f"{name}/{LEDGER_FILE}"] = mine.dumps()
-    out.update(overlay.environment_files(env.whole, [app]))
+    out.update(overlay.environment_files(env, [app]))
     return out
 
 
 def migrate(workspace: Workspace, envs: list[Environment], push: bool = True) -> Commit | None:
     """Move overlays in the one-app layout to one folder per app, all in one commit (layout.py)."""
     def write() -> tuple[list[str], str] | None:
-        moves = [(env, migrated(workspace.files(env.whole), env)) for env in envs]
+        moves = [(env, migrated(workspace.files(env), env)) for env in envs]
         moves = [(env, files) for env, files in moves if files]
         if not moves:
             return None
-        paths = [p for env, files in moves for p in workspace.write(env.whole, overlay.OverlayFiles(files))]
+        paths = [p for env, files in moves for p in workspace.write(env, overlay.OverlayFiles(files))]
         for env, _files in moves:
             workspace._done(env)
         moved = ", ".join(env.name for env, _files in moves)

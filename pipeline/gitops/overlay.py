@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from pipeline import names
-from pipeline.config import App, Environment
+from pipeline.config import App, Environment, Slot
 from pipeline.errors import ConfigError, ValidationError
 from pipeline.gitops import routing
 from pipeline import yamlsafe
@@ -74,7 +74,7 @@ def workload_ops(workload: dict, release: Release, config_name: str) -> list[dic
 def environment_files(env: Environment, apps: list[str], current: str | None = None) -> dict[str, str | None]:
     """The environment's own files: its Namespace and a kustomization listing its apps' folders,
     keeping whatever else `current` (the kustomization now) lists or sets."""
-    kz = _load_kustomization(current, env.whole)
+    kz = _load_kustomization(current, env.folder)
     listed = [r for r in kz.get("resources", []) if isinstance(r, str)]
     others = [r for r in listed if r != NAMESPACE_FILE and not _is_app_folder(r)]
     kz.update(namespace=env.namespace, resources=[NAMESPACE_FILE, *sorted(apps), *others])
@@ -102,19 +102,19 @@ def routed(env: Environment) -> bool:
     return env.canary is not None and env.canary.router in routing.ROUTED
 
 
-def routing_files(env: Environment, base_objects: list[dict], workloads: list[dict],
+def routing_files(slot: Slot, base_objects: list[dict], workloads: list[dict],
                   canary_weight: int | None) -> dict[str, str | None]:
     """The overlay's route or Ingress files for ENV's router, at a canary weight or none."""
-    if env.canary is None or not workloads:
+    if slot.env.canary is None or not workloads:
         return {}
     target = routing.service_for(base_objects, workloads[0])
     if target is None:
-        if env.canary.router in routing.ROUTED:
-            raise ValidationError(f"{env.name}: canary router {env.canary.router} needs a Service selecting "
+        if slot.env.canary.router in routing.ROUTED:
+            raise ValidationError(f"{slot.env.name}: canary router {slot.env.canary.router} needs a Service selecting "
                                   f"Deployment {workloads[0]['metadata']['name']} in the app's base")
         return {}
     # `{app}` in the host gives each app of the environment its own hostname
-    policy = replace(env.canary, host=env.canary.host.replace("{app}", env.app or ""))
+    policy = replace(slot.env.canary, host=slot.env.canary.host.replace("{app}", slot.app))
     objects = routing.routing_objects(policy, target[0], target[1], canary_weight)
     return {path: (HEADER + yamlsafe.dumps(obj)) if obj else None for path, obj in objects.items()}
 
@@ -147,20 +147,26 @@ class OverlayFiles:
         return self.files.get(path)
 
 
-def _load_kustomization(text: str | None, env: Environment) -> dict:
+def _load_kustomization(text: str | None, folder: Path) -> dict:
     if not text:
         return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
-    data = yamlsafe.loads(text, f"{env.overlay}/{KUSTOMIZATION}")
+    data = yamlsafe.loads(text, f"{folder}/{KUSTOMIZATION}")
     if not isinstance(data, dict):
-        raise ConfigError(f"{env.overlay}/{KUSTOMIZATION}: expected a mapping")
+        raise ConfigError(f"{folder}/{KUSTOMIZATION}: expected a mapping")
     return dict(data)
 
 
-def current_release(files: dict[str, str | None], env: Environment) -> Release | None:
+def current_release(files: dict[str, str | None], slot: Slot) -> Release | None:
+    """The slot's current release, from its files (None before its first)."""
+    return read_release(files, slot.overlay)
+
+
+def read_release(files: dict[str, str | None], folder: Path) -> Release | None:
+    """The release record among an overlay folder's files (`folder` names it in errors)."""
     text = files.get(RELEASE_FILE)
     if not text:
         return None
-    data = yamlsafe.loads(text, f"{env.overlay}/{RELEASE_FILE}")
+    data = yamlsafe.loads(text, f"{folder}/{RELEASE_FILE}")
     return Release.from_record(data) if isinstance(data, dict) and data.get("id") else None
 
 
@@ -180,7 +186,7 @@ def kept_configs(existing: list[str], new: str, keep: int) -> tuple[list[str], l
     return kept, [n for n in names if n not in kept]
 
 
-def plan_release(current: dict[str, str | None], app: App, env: Environment, release: Release,
+def plan_release(current: dict[str, str | None], app: App, slot: Slot, release: Release,
                  base_objects: list[dict], base_path: str, base_files: dict[str, str] | None = None) -> OverlayFiles:
     """The overlay's new files once `release` is written into it.
 
@@ -188,15 +194,15 @@ def plan_release(current: dict[str, str | None], app: App, env: Environment, rel
     kustomize renders it; `base_path`: its folder relative to the overlay; `base_files`: its files to write.
     """
     patched = _checked_workloads(app, base_objects)
-    kz = _load_kustomization(current.get(KUSTOMIZATION), env)
-    kz["namespace"] = env.namespace
+    kz = _load_kustomization(current.get(KUSTOMIZATION), slot.overlay)
+    kz["namespace"] = slot.env.namespace
     resources, dropped = _resources(kz, app, release, base_path)
     kz["images"] = pinned_images(kz.get("images", []), app, release)
-    kz["patches"] = _stable_patches(kz.get("patches", []), app, env, release, base_objects, patched)
-    kz["labels"] = ship_labels(kz, env, app)
+    kz["patches"] = _stable_patches(kz.get("patches", []), app, slot.env, release, base_objects, patched)
+    kz["labels"] = ship_labels(kz, slot.env, app)
     files: dict[str, str | None] = {RELEASE_FILE: RELEASE_HEADER + yamlsafe.dumps(release.record())}
     if current.get(CANARY_STATE_FILE) is None:  # while a canary runs, canary_overlay.py owns the routing
-        routes = routing_files(env, base_objects, patched, None)
+        routes = routing_files(slot, base_objects, patched, None)
         files.update(routes)
         listed = [r for r in resources if r not in routes]
         resources = [*listed[:1], *[p for p, t in routes.items() if t is not None], *listed[1:]]
@@ -208,7 +214,7 @@ def plan_release(current: dict[str, str | None], app: App, env: Environment, rel
     for name in dropped:
         files[f"{CONFIG_DIR}/{name}.yaml"] = None
     files.update({path: text for path, text in (base_files or {}).items() if current.get(path) != text})
-    files.update(dropped_chart_files(current, env, release, app.keep_configs, CANARY_STATE_FILE))
+    files.update(dropped_chart_files(current, slot, release, app.keep_configs, CANARY_STATE_FILE))
     return OverlayFiles(files)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pipeline import names, paths, process
 from pipeline.clock import Clock
-from pipeline.config import App, Environment
+from pipeline.config import App, Environment, Slot
 from pipeline.errors import ShipError
 from pipeline.gitops import canary_overlay, overlay
 from pipeline.gitops.chart import ChartBase
@@ -69,8 +69,15 @@ class Workspace(AppInputs, ChartBases):
     # ── reading ──────────────────────────────────────────────────────────────────────────────
 
     def files(self, env: Environment) -> OverlayText:
-        """ENV's overlay files (one app's, for a slot) by path relative to that overlay."""
-        folder = paths.contained(self.root, env.overlay)
+        """ENV's overlay files (every app's folder too) by path relative to that overlay."""
+        return self._files(env.folder)
+
+    def slot_files(self, slot: Slot) -> OverlayText:
+        """The files of one app's folder in its environment's overlay, by path relative to it."""
+        return self._files(slot.overlay)
+
+    def _files(self, where: Path) -> OverlayText:
+        folder = paths.contained(self.root, where)
         return {str(p.relative_to(folder)): paths.read_text(self.root, p) for p in paths.regular_files(self.root, folder)}
 
     def apps_in(self, env: Environment) -> list[str]:
@@ -80,46 +87,43 @@ class Workspace(AppInputs, ChartBases):
             return []
         return sorted(p.parent.name for p in folder.glob(f"*/{overlay.KUSTOMIZATION}"))
 
-    def _only_slot(self, env: Environment) -> Environment | None:
-        """A slot as given; for a whole environment, its one app's slot (None with none or several)."""
-        if env.app:
-            return env
-        apps = self.apps_in(env)
-        return env.slot(apps[0]) if len(apps) == 1 else None
+    def slots(self, env: Environment) -> list[Slot]:
+        """The slots of the apps with a folder in ENV's overlay."""
+        return [Slot(env, app) for app in self.apps_in(env)]
 
-    def current_release(self, env: Environment) -> Release | None:
-        """APP's current release in ENV (a slot; a whole environment holding one app means that app)."""
-        slot = self._only_slot(env)
-        return overlay.current_release(self.files(slot), slot) if slot else None
+    def current_release(self, slot: Slot) -> Release | None:
+        """The app's current release in its environment (None before its first)."""
+        return overlay.current_release(self.slot_files(slot), slot)
 
-    def canary_state(self, env: Environment) -> canary_overlay.CanaryState | None:
-        slot = self._only_slot(env)
-        return canary_overlay.read_state(self.files(slot), slot) if slot else None
+    def canary_state(self, slot: Slot) -> canary_overlay.CanaryState | None:
+        return canary_overlay.read_state(self.slot_files(slot), slot)
 
-    def ledger(self, env: Environment) -> Ledger:
-        """APP's ledger in ENV, for a slot; for the whole environment, every app's, oldest first."""
-        if env.app is None:
-            entries = [e for app in self.ledger_apps(env) for e in self.ledger(env.slot(app)).entries]
-            return Ledger(tuple(sorted(entries, key=lambda e: e.release.created_at or "")))
+    def ledger(self, slot: Slot) -> Ledger:
+        """The app's ledger in its environment."""
         try:
-            text: str | None = paths.read_text(self.root, env.overlay / LEDGER_FILE)
+            text: str | None = paths.read_text(self.root, slot.overlay / LEDGER_FILE)
         except FileNotFoundError:
             text = None
-        return Ledger.parse(text, str(env.overlay / LEDGER_FILE))
+        return Ledger.parse(text, str(slot.overlay / LEDGER_FILE))
+
+    def environment_ledger(self, env: Environment) -> Ledger:
+        """Every app's ledger in ENV (a retired app's too), merged, oldest first."""
+        entries = [e for app in self.ledger_apps(env) for e in self.ledger(Slot(env, app)).entries]
+        return Ledger(tuple(sorted(entries, key=lambda e: e.release.created_at or "")))
 
     def ledger_apps(self, env: Environment) -> list[str]:
         """Apps with a ledger in ENV (a retired app's stays, for its history)."""
         folder = self.root / env.folder
         return sorted(p.parent.name for p in folder.glob(f"*/{LEDGER_FILE}")) if folder.is_dir() else []
 
-    def base_of(self, app: App, env: Environment, release: Release | None = None) -> tuple[list[dict], str]:
-        """The app's base as kustomize renders it, and its folder relative to ENV's (a slot's)
-        overlay; for an app from a chart, `release`'s chart base (chart_build.ChartBases)."""
+    def base_of(self, app: App, slot: Slot, release: Release | None = None) -> tuple[list[dict], str]:
+        """The app's base as kustomize renders it, and its folder relative to the slot's folder;
+        for an app from a chart, `release`'s chart base (chart_build.ChartBases)."""
         if app.chart is not None:
-            base = self.chart_base(app, env, release)
+            base = self.chart_base(app, slot, release)
             return base.objects, base.folder
         base_folder = self.root / app.path / app.base
-        return self.render(app.path / app.base, [app.path]), os.path.relpath(base_folder, self.root / env.overlay)
+        return self.render(app.path / app.base, [app.path]), os.path.relpath(base_folder, self.root / slot.overlay)
 
     # ── writing ──────────────────────────────────────────────────────────────────────────────
 
@@ -143,11 +147,11 @@ class Workspace(AppInputs, ChartBases):
         try:
             commit = self.git.publish(write, push=push)
         except BaseException:
-            if self._journal(env.whole).exists() and self.git.dirty_paths(str(env.whole.overlay)):
-                self.git.discard(str(env.whole.overlay))
-            self._done(env.whole)
+            if self._journal(env).exists() and self.git.dirty_paths(str(env.folder)):
+                self.git.discard(str(env.folder))
+            self._done(env)
             raise
-        self._done(env.whole)
+        self._done(env)
         return commit
 
     def recover(self, progress: Progress = quiet) -> list[str]:
@@ -171,28 +175,30 @@ class Workspace(AppInputs, ChartBases):
             path.unlink()
         return restored
 
-    def in_environment(self, env: Environment, files: overlay.OverlayFiles) -> overlay.OverlayFiles:
+    def in_environment(self, slot: Slot, files: overlay.OverlayFiles) -> overlay.OverlayFiles:
         """A slot's files as paths of its environment's overlay, with the environment's
         kustomization listing the apps that have a folder once they are written."""
-        if env.app is None:
-            return files
-        out: dict[str, str | None] = {f"{env.app}/{rel}": text for rel, text in files.files.items()}
+        env, app = slot.env, slot.app
+        out: dict[str, str | None] = {f"{app}/{rel}": text for rel, text in files.files.items()}
         apps = set(self.apps_in(env))
-        key = f"{env.app}/{overlay.KUSTOMIZATION}"
+        key = f"{app}/{overlay.KUSTOMIZATION}"
         if key in out:
-            apps = apps | {env.app} if out[key] is not None else apps - {env.app}
+            apps = apps | {app} if out[key] is not None else apps - {app}
         top = self.root / env.folder / overlay.KUSTOMIZATION
-        out.update(overlay.environment_files(env.whole, sorted(apps), top.read_text() if top.is_file() else None))
+        out.update(overlay.environment_files(env, sorted(apps), top.read_text() if top.is_file() else None))
         return overlay.OverlayFiles(out)
 
+    def write_slot(self, slot: Slot, files: overlay.OverlayFiles) -> list[str]:
+        """Write (or delete, for None) the files of an app's folder; the paths git must stage."""
+        return self.write(slot.env, self.in_environment(slot, files))
+
     def write(self, env: Environment, files: overlay.OverlayFiles) -> list[str]:
-        """Write (or delete, for None) the files of ENV's overlay or app slot; the paths git must stage."""
-        files, env = self.in_environment(env, files), env.whole
+        """Write (or delete, for None) the files of ENV's overlay; the paths git must stage."""
         # Every target checked before any is written: a symlinked folder refuses the whole change.
-        targets = {rel: paths.writable(self.root, env.overlay / rel) for rel in files.files}
-        paths.regular_files(self.root, env.overlay)
+        targets = {rel: paths.writable(self.root, env.folder / rel) for rel in files.files}
+        paths.regular_files(self.root, env.folder)
         self._begin(env)
-        folder = paths.contained(self.root, env.overlay)
+        folder = paths.contained(self.root, env.folder)
         written = []
         for rel, text in files.files.items():
             path = targets[rel]
@@ -204,7 +210,7 @@ class Workspace(AppInputs, ChartBases):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if not path.exists() or path.read_text() != text:
                     path.write_text(text)
-            written.append(str(env.overlay / rel))
+            written.append(str(env.folder / rel))
         for empty in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True):
             if not any(empty.iterdir()):
                 empty.rmdir()  # a retired app's folder
@@ -213,48 +219,47 @@ class Workspace(AppInputs, ChartBases):
             keep.unlink()
         # The whole overlay: a file written earlier in the same change (a rollback writes before
         # it applies) must be committed too.
-        return [*written, str(env.overlay)]
+        return [*written, str(env.folder)]
 
     def restore(self, env: Environment, files: OverlayText) -> None:
         """Put an overlay back as it was, so a failed change leaves nothing half-written."""
-        folder = paths.contained(self.root, env.overlay)
+        folder = paths.contained(self.root, env.folder)
         for path in paths.regular_files(self.root, folder):
             if str(path.relative_to(folder)) not in files:
                 path.unlink()
         for rel, text in files.items():
-            target = paths.writable(self.root, env.overlay / rel)
+            target = paths.writable(self.root, env.folder / rel)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text or "")
 
-    def publish(self, env: Environment, apps: list[App], plan: OverlayPlan, push: bool = True) -> Commit | None:
-        """Write the files `plan` returns for ENV's overlay (or app slot) as it is, check them,
-        commit, push.
+    def publish(self, slot: Slot, apps: list[App], plan: OverlayPlan, push: bool = True) -> Commit | None:
+        """Write the files `plan` returns for an app's folder as it is, check them, commit, push.
 
         `plan` runs again on the remote's state when a push is rejected. Nothing is committed
         when it returns None.
         """
-        return self.publish_many(env, apps, [(env, plan)], push=push)
+        return self.publish_many(slot.env, apps, [(slot, plan)], push=push)
 
-    def publish_many(self, env: Environment, apps: list[App], plans: list[tuple[Environment, OverlayPlan]],
+    def publish_many(self, env: Environment, apps: list[App], plans: list[tuple[Slot, OverlayPlan]],
                      message: Callable[[], str] | None = None, push: bool = True) -> Commit | None:
         """Several slots of ENV changed in one commit: each plan sees its slot as it is; the commit
         message is `message()` once they ran, else the first plan's. Nothing is committed when every plan returns None."""
         def write() -> tuple[list[str], str] | None:
-            before = self.files(env.whole)
+            before = self.files(env)
             staged: list[str] = []
             messages: list[str] = []
             try:
                 for slot, plan in plans:
-                    planned = plan(self.files(slot))
+                    planned = plan(self.slot_files(slot))
                     if planned is not None:
-                        staged += self.write(slot, planned[0])
+                        staged += self.write_slot(slot, planned[0])
                         messages.append(planned[1])
                 if not messages:
                     return None
                 self.guard_secrets(env, apps)
-                refuse_rendered_secrets(self.render_overlay(env, apps), str(env.whole.folder))
+                refuse_rendered_secrets(self.render_overlay(env, apps), str(env.folder))
             except ShipError:
-                self.restore(env.whole, before)
+                self.restore(env, before)
                 raise
             return staged, message() if message else messages[0]
 
@@ -271,7 +276,7 @@ class Workspace(AppInputs, ChartBases):
             if all(current.get(rel) == text for rel, text in files.items()):
                 return None
             staged = self.write(env, overlay.OverlayFiles(dict(files)))
-            folder = paths.contained(self.root, env.overlay)
+            folder = paths.contained(self.root, env.folder)
             if not any(folder.iterdir()):  # the last file went: keep the folder in git
                 (folder / ".gitkeep").write_text("")
             return staged, message
@@ -289,7 +294,7 @@ class Workspace(AppInputs, ChartBases):
         def write() -> tuple[list[str], str] | None:
             staged, said = [], []
             for release, outcome, reason in outcomes:
-                slot = env.slot(release.app)
+                slot = Slot(env, release.app)
                 ledger = self.ledger(slot)
                 entry = ledger.find(release.id)
                 if entry is not None and entry.outcome == outcome and entry.reason == reason:

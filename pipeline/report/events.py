@@ -18,7 +18,7 @@ from pathlib import Path
 import git
 
 from pipeline import names
-from pipeline.config import ShipConfig
+from pipeline.config import ShipConfig, Slot
 from pipeline.errors import ConfigError, GitError
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 
@@ -115,7 +115,7 @@ def read_events(repo: git.Repo, cfg: ShipConfig) -> list[Event]:
         env = cfg.environments.get(env_name)
         if env is None:
             return None
-        for folder in ([env.slot(app).overlay] if app else []) + [env.folder]:  # the one-app layout had it at the top
+        for folder in ([Slot(env, app).overlay] if app else []) + [env.folder]:  # the one-app layout had it at the top
             path = (prefix / folder / LEDGER_FILE).as_posix()
             try:
                 return Ledger.parse(repo.git.show(f"{sha}:{path}"), f"{sha[:7]}:{path}")

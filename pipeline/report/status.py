@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pipeline import names
-from pipeline.config import Environment
+from pipeline.config import Environment, Slot
 from pipeline.context import Context
 from pipeline.errors import ShipError
 from pipeline.gitops import canary_overlay as canary
@@ -39,9 +39,6 @@ class EnvironmentStatus:
         return asdict(self)
 
 
-def slots(ctx: Context, env: Environment) -> list[Environment]:
-    """ENV's app slots (the apps released there), or ENV itself when it holds none."""
-    return [env.slot(a) for a in ctx.workspace.apps_in(env)] or [env.whole]
 
 
 UNREACHABLE = "cluster unreachable"
@@ -54,7 +51,12 @@ def environment_status(ctx: Context, env: Environment) -> list[EnvironmentStatus
 
 def git_status(ctx: Context, env: Environment) -> list[dict[str, Any]]:
     """What git says of each app of ENV (git is read one environment at a time)."""
-    return [_from_git(ctx, slot) for slot in ([env] if env.app else slots(ctx, env))]
+    return [_from_git(ctx, slot) for slot in ctx.workspace.slots(env)] or [_nothing_released(ctx, env)]
+
+
+def slot_status(ctx: Context, slot: Slot) -> EnvironmentStatus:
+    """The row of one app of an environment, from git and the cluster."""
+    return live_status(ctx, slot.env, [_from_git(ctx, slot)])[0]
 
 
 def live_status(ctx: Context, env: Environment, rows: list[dict[str, Any]]) -> list[EnvironmentStatus]:
@@ -82,21 +84,27 @@ def _of_app(obj: dict, app: str | None) -> bool:
     return app is None or (obj["metadata"].get("labels") or {}).get(names.APP_LABEL, app) == app
 
 
-def _from_git(ctx: Context, slot: Environment) -> dict[str, Any]:
-    files = ctx.workspace.files(slot) if slot.app else {}
-    rel = overlay.current_release(files, slot) if slot.app else None
-    state = canary.read_state(files, slot) if slot.app else None
-    return dict(environment=slot.name, namespace=slot.namespace, app=slot.app, release=rel.id if rel else None,
+def _from_git(ctx: Context, slot: Slot) -> dict[str, Any]:
+    files = ctx.workspace.slot_files(slot)
+    rel = overlay.current_release(files, slot)
+    state = canary.read_state(files, slot)
+    return dict(environment=slot.env.name, namespace=slot.env.namespace, app=slot.app, release=rel.id if rel else None,
                 image=rel.image if rel else None, digest=rel.image.split("@sha256:")[1][:12] if rel else None,
                 config=rel.config if rel else None, canary=state.describe() if state else None,
-                last_change=rel.created_at if rel else None, freeze=_freeze(ctx, slot))
+                last_change=rel.created_at if rel else None, freeze=_freeze(ctx, slot.env))
+
+
+def _nothing_released(ctx: Context, env: Environment) -> dict[str, Any]:
+    """ENV's one row while no app is released there."""
+    return dict(environment=env.name, namespace=env.namespace, app=None, release=None, image=None, digest=None,
+                config=None, canary=None, last_change=None, freeze=_freeze(ctx, env))
 
 
 def _live_row(ctx: Context, env: Environment, base: dict[str, Any], workloads: list[dict],
               changed: list[dict] | None, error: str | None) -> EnvironmentStatus:
     app = base["app"]
     mine = [w for w in workloads if _of_app(w, app)]
-    state = ctx.workspace.canary_state(env.slot(app)) if app else None
+    state = ctx.workspace.canary_state(Slot(env, app)) if app else None
     base = {**base, "canary": canary_text(state, [w for w in mine if names.is_canary(w["metadata"]["name"])])}
     assessed = [health.assess(w) for w in mine if not names.is_canary(w["metadata"]["name"])]
     worst = health.worst([h for h in assessed if h]) if assessed else None

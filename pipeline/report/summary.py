@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.config import Environment, ShipConfig
+from pipeline.config import Environment, ShipConfig, Slot
 from pipeline.gitops.ledger import Outcome
 from pipeline.gitops.workspace import Workspace
 from pipeline.report import mdtext
@@ -31,19 +31,21 @@ class EnvironmentLine:
     app: str | None = None
 
 
-def gather(workspace: Workspace, env: Environment) -> EnvironmentLine:
-    """One app's line in ENV (a slot), or ENV's own when nothing is released there."""
-    rel = workspace.current_release(env)
-    state = workspace.canary_state(env)
-    entries = workspace.ledger(env).entries if env.app else ()
+def gather(workspace: Workspace, slot: Slot) -> EnvironmentLine:
+    """One app's line in its environment."""
+    rel = workspace.current_release(slot)
+    state = workspace.canary_state(slot)
+    entries = workspace.ledger(slot).entries
     last = entries[-1] if entries else None
-    return EnvironmentLine(env.name, rel.ref if rel else None, rel.image if rel else None,
+    return EnvironmentLine(slot.env.name, rel.ref if rel else None, rel.image if rel else None,
                            state.describe() if state else None, last.release.ref if last else None,
-                           last.outcome if last else None, last.reason if last else "", env.app)
+                           last.outcome if last else None, last.reason if last else "", slot.app)
 
 
 def gather_all(workspace: Workspace, env: Environment) -> list[EnvironmentLine]:
-    return [gather(workspace, env.slot(a)) for a in workspace.apps_in(env)] or [gather(workspace, env.whole)]
+    """A line per app released in ENV, or ENV's own (empty) line when nothing is released there."""
+    lines = [gather(workspace, slot) for slot in workspace.slots(env)]
+    return lines or [EnvironmentLine(env.name, None, None, None, None, None, "")]
 
 
 def merged(lines: list[EnvironmentLine]) -> EnvironmentLine:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline import names
-from pipeline.config import App, Environment
+from pipeline.config import App, Environment, Slot
 from pipeline.context import Context
 from pipeline.errors import PromotionError
 from pipeline.gitops import canary_overlay, overlay
@@ -44,7 +44,6 @@ class AbortResult:
 
 def abort(ctx: Context, env: Environment, reason: str, app: str | None = None) -> AbortResult:
     """Abort ENV's canaries (APP's only, when given)."""
-    env = env.whole
     cluster = ctx.cluster(env)
     ctx.workspace.guard_secrets(env, [])  # before anything is written or applied
     if app is not None:
@@ -59,7 +58,7 @@ def abort(ctx: Context, env: Environment, reason: str, app: str | None = None) -
 
 
 def canary_in_progress(ctx: Context, env: Environment) -> list[canary_overlay.CanaryState]:
-    return [s for name in ctx.workspace.apps_in(env) if (s := ctx.workspace.canary_state(env.slot(name)))]
+    return [s for name in ctx.workspace.apps_in(env) if (s := ctx.workspace.canary_state(Slot(env, name)))]
 
 
 def _remove_leftover(ctx: Context, env: Environment, reason: str) -> AbortResult:
@@ -76,14 +75,14 @@ def _abort(ctx: Context, env: Environment, states: list[canary_overlay.CanarySta
     apps = [ctx.config.app(s.release.app) for s in states]
     ctx.progress(f"aborting {', '.join(s.describe() for s in states)} in {env.name}: {reason}")
     for app, state in zip(apps, states, strict=True):
-        slot = env.slot(app.name)
+        slot = Slot(env, app.name)
         base_objects, _ = ctx.workspace.base_of(app, slot)
-        ctx.workspace.write(slot, canary_overlay.plan_weight_zero(ctx.workspace.files(slot), app, slot, state,
-                                                                  base_objects))
+        files = ctx.workspace.slot_files(slot)
+        ctx.workspace.write_slot(slot, canary_overlay.plan_weight_zero(files, app, slot, state, base_objects))
     sync_environment(ctx, env)
     ctx.progress(f"weight 0: live weights: {weights_text(live_weights(ctx.cluster(env), env))}")
     title = f"abort({env.name}): {refs} canary at {states[0].weight}%: {reason}"
-    plans = [(env.slot(app.name), _removal(ctx, app, env.slot(app.name), state, reason))
+    plans = [(Slot(env, app.name), _removal(ctx, app, Slot(env, app.name), state, reason))
              for app, state in zip(apps, states, strict=True)]
     rel = states[0].release
     fields = rel.trailers() if len(states) == 1 else {"Apps": refs, "Environment": env.name}
@@ -94,7 +93,7 @@ def _abort(ctx: Context, env: Environment, states: list[canary_overlay.CanarySta
                        tuple(s.release.app for s in states))
 
 
-def _removal(ctx: Context, app: App, slot: Environment, state: canary_overlay.CanaryState, reason: str):
+def _removal(ctx: Context, app: App, slot: Slot, state: canary_overlay.CanaryState, reason: str):
     base_objects, _ = ctx.workspace.base_of(app, slot)
     stable = ctx.workspace.current_release(slot)
 

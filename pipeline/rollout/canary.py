@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from pipeline import names
-from pipeline.config import App, CanaryPolicy, CanaryStep, Environment
+from pipeline.config import App, CanaryPolicy, CanaryStep, Environment, Slot
 from pipeline.context import Context
 from pipeline.errors import GateFailed
 from pipeline.gitops import canary_overlay, overlay, routing
@@ -82,27 +82,26 @@ class CanaryResult:
 def start_state(ctx: Context, source: Environment, target: Environment, rel: Release,
                 steps: tuple[CanaryStep, ...]) -> CanaryState:
     app = ctx.config.app(rel.app)
-    config = overlay.config_name_for(app, rel.id, rel.config_data, ctx.workspace.files(target.slot(app.name)))
+    config = overlay.config_name_for(app, rel.id, rel.config_data, ctx.workspace.slot_files(Slot(target, app.name)))
     now = ctx.clock.iso()
     return CanaryState(replace(rel, config=config), source.name, steps, 0, Phase.RUNNING, now, now)
 
 
 def resumed_state(ctx: Context, target: Environment, state: CanaryState) -> CanaryState:
     """A canary state read back from git, with its config values from the ledger."""
-    entry = ctx.workspace.ledger(target.slot(state.release.app)).find(state.release.id)
+    entry = ctx.workspace.ledger(Slot(target, state.release.app)).find(state.release.id)
     return replace(state, release=replace(state.release, config_data=entry.release.config_data if entry else {}))
 
 
 def in_progress(ctx: Context, target: Environment) -> list[CanaryState]:
     """The canaries in TO's overlay, by app."""
-    return [s for app in ctx.workspace.apps_in(target) if (s := ctx.workspace.canary_state(target.slot(app)))]
+    return [s for app in ctx.workspace.apps_in(target) if (s := ctx.workspace.canary_state(Slot(target, app)))]
 
 
 def run_canary(ctx: Context, target: Environment, states: list[CanaryState], hold: bool,
                clearance: Clearance = Clearance()) -> CanaryResult:
     """Run the canaries from their step on; promote when every step passed, or hold, or abort.
     `clearance`: what the promotion passed, recorded in each commit (and an override in the ledger)."""
-    target = target.whole
     cluster = ctx.cluster(target)
     ensure_namespace(cluster, target)
     with EnvironmentLock(cluster, target.name, target.namespace, ctx.lock, ctx.progress):
@@ -124,7 +123,7 @@ def _run(ctx: Context, target: Environment, states: list[CanaryState], hold: boo
     result = CanaryResult([s.release for s in states], states[0].source, clearance=clearance)
     first = states[0]
     for s in states:
-        stable = ctx.workspace.current_release(target.slot(s.release.app))
+        stable = ctx.workspace.current_release(Slot(target, s.release.app))
         ctx.progress(f"canary of {s.release.ref} in {target.name} beside stable {stable.id if stable else '-'}: "
                      f"steps {steps_text(s.steps)}, router {policy.router}")
     if first.status is Phase.HELD and hold:
@@ -143,7 +142,7 @@ def _run(ctx: Context, target: Environment, states: list[CanaryState], hold: boo
         if failed:
             s, gate = failed[0]
             reason = f"canary {s.weight}% failed: {gate.subject} {gate.reason}: {gate.message}"
-            stables = [ctx.workspace.current_release(target.slot(x.release.app)) for x in states]
+            stables = [ctx.workspace.current_release(Slot(target, x.release.app)) for x in states]
             aborting.abort(ctx, target, reason)
             raise GateFailed(f"{target.name}: {reason}; aborted: weight 0, canary removed, stable "
                              f"{named([r for r in stables if r]) or '-'} untouched, "
@@ -154,7 +153,7 @@ def _run(ctx: Context, target: Environment, states: list[CanaryState], hold: boo
     return _finish(ctx, target, states, result)
 
 
-def _step_plan(ctx: Context, app: App, slot: Environment, state: CanaryState, result: CanaryResult):
+def _step_plan(ctx: Context, app: App, slot: Slot, state: CanaryState, result: CanaryResult):
     rel = state.release
     base_objects, base_rel = ctx.workspace.base_of(app, slot, rel)
     base_files = ctx.workspace.base_files(app, slot, rel)
@@ -190,7 +189,7 @@ def _step(ctx: Context, target: Environment, states: list[CanaryState], policy: 
     title = (f"canary({target.name}): {_refs(states)} at {first.weight}% "
              f"(step {first.step + 1}/{len(first.steps)}, from {first.source})")
     apps = _apps(ctx, states)
-    plans = [(target.slot(a.name), _step_plan(ctx, a, target.slot(a.name), s, result))
+    plans = [(Slot(target, a.name), _step_plan(ctx, a, Slot(target, a.name), s, result))
              for a, s in zip(apps, states, strict=True)]
     check_held(target.namespace)  # a run that lost its lock records nothing more
     commit = ctx.workspace.publish_many(target, apps, plans, _message("canary", title, states, result))
@@ -215,7 +214,7 @@ def _step(ctx: Context, target: Environment, states: list[CanaryState], policy: 
 def _analyse(ctx: Context, app: App, env: Environment, state: CanaryState, policy: CanaryPolicy) -> GateResult:
     """The canary's rollout and pod gates, with HTTP and Prometheus analysis while it bakes."""
     step = state.steps[state.step]
-    base_objects, _ = ctx.workspace.base_of(app, env.slot(app.name))
+    base_objects, _ = ctx.workspace.base_of(app, Slot(env, app.name))
     workloads = overlay.patched_workloads(app, base_objects)
     deployments = [names.canary_name(w["metadata"]["name"]) for w in workloads]
     service = routing.service_for(base_objects, workloads[0])
@@ -240,7 +239,7 @@ def _analyse(ctx: Context, app: App, env: Environment, state: CanaryState, polic
 def _hold(ctx: Context, target: Environment, states: list[CanaryState], result: CanaryResult) -> CanaryResult:
     states = [replace(s, status=Phase.HELD, updated_at=ctx.clock.iso()) for s in states]
     title = f"canary({target.name}): {_refs(states)} held at {states[0].weight}% after analysis passed"
-    plans = [(target.slot(s.release.app), _state_file(s)) for s in states]
+    plans = [(Slot(target, s.release.app), _state_file(s)) for s in states]
     commit = ctx.workspace.publish_many(target, _apps(ctx, states), plans, _message("canary", title, states, result))
     result.commits += [commit] if commit else []
     ctx.progress(f"held: decide with `ship promote {states[0].source} {target.name} --resume` or "
@@ -260,23 +259,25 @@ def _finish(ctx: Context, env: Environment, states: list[CanaryState], result: C
     pairs = [(a, s.release) for a, s in zip(apps, states, strict=True)]
     ctx.progress(f"canary passed; moving stable {env.name} to {_refs(states)}")
     for app, rel in pairs:
-        slot = env.slot(app.name)
+        slot = Slot(env, app.name)
         base_objects, base_rel = ctx.workspace.base_of(app, slot, rel)
-        ctx.workspace.write(slot, overlay.plan_release(ctx.workspace.files(slot), app, slot, rel, base_objects, base_rel))
+        files = ctx.workspace.slot_files(slot)
+        ctx.workspace.write_slot(slot, overlay.plan_release(files, app, slot, rel, base_objects, base_rel))
     synced = sync_environment(ctx, env)
-    gates = {app.name: gate_synced(ctx, env.slot(app.name), synced, rel.id) for app, rel in pairs}
+    gates = {app.name: gate_synced(ctx, Slot(env, app.name), synced, rel.id) for app, rel in pairs}
     result.gate = gates[apps[0].name]
     if any(g is not None and not g.passed for g in gates.values()):
         for app, _rel in pairs:
-            slot = env.slot(app.name)
+            slot = Slot(env, app.name)
             base_objects, _ = ctx.workspace.base_of(app, slot)
-            ctx.workspace.write(slot, canary_overlay.plan_removed(ctx.workspace.files(slot), app, slot, base_objects, None))
+            files = ctx.workspace.slot_files(slot)
+            ctx.workspace.write_slot(slot, canary_overlay.plan_removed(files, app, slot, base_objects, None))
         sync_environment(ctx, env)
         if len(pairs) == 1:
             rollback.after_failed_gate(ctx, apps[0], env, pairs[0][1], result.gate)  # type: ignore[arg-type]
         rollback.after_failed_unit(ctx, env, pairs, gates)  # raises GateFailed
     title = f"promote({env.name}): {_refs(states)} after canary {steps_text(states[0].steps)} passed"
-    plans = [(env.slot(app.name), _promoted_plan(ctx, app, env.slot(app.name), s)) for app, s in zip(apps, states, strict=True)]
+    plans = [(Slot(env, app.name), _promoted_plan(ctx, app, Slot(env, app.name), s)) for app, s in zip(apps, states, strict=True)]
     check_held(env.namespace)
     commit = ctx.workspace.publish_many(env, apps, plans, _message("promote", title, states, result))
     result.commits += [commit] if commit else []
@@ -285,7 +286,7 @@ def _finish(ctx: Context, env: Environment, states: list[CanaryState], result: C
     return result
 
 
-def _promoted_plan(ctx: Context, app: App, slot: Environment, state: CanaryState):
+def _promoted_plan(ctx: Context, app: App, slot: Slot, state: CanaryState):
     rel = state.release
     base_objects, base_rel = ctx.workspace.base_of(app, slot, rel)
 

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from pipeline.config import App, Environment
+from pipeline.config import App, Environment, Slot
 from pipeline.context import Context
 from pipeline.errors import GateFailed
 from pipeline.gitops.ledger import Outcome
@@ -14,7 +14,7 @@ from pipeline.gitops.records import Release
 from pipeline.kube.apply import SyncResult
 from pipeline.rollout import rollback
 from pipeline.rollout.gate import GateResult
-from pipeline.rollout.watch import gate_synced
+from pipeline.rollout.watch import gate_environment, gate_synced
 
 
 def gate_and_record(ctx: Context, app: App | None, env: Environment, result: SyncResult,
@@ -22,8 +22,8 @@ def gate_and_record(ctx: Context, app: App | None, env: Environment, result: Syn
     """Gate what a sync applied for APP; healthy is recorded in APP's ledger, failure rolls APP
     back (GateFailed). Without an app, every Deployment the sync applied is gated."""
     if app is None or release is None:
-        return gate_synced(ctx, env.whole, result, None)
-    slot = env.slot(app.name)
+        return gate_environment(ctx, env, result)
+    slot = Slot(env, app.name)
     gate = gate_synced(ctx, slot, result, release.id)
     if gate is None:
         return gate
@@ -32,7 +32,7 @@ def gate_and_record(ctx: Context, app: App | None, env: Environment, result: Syn
     ctx.progress(str(gate))
     entry = ctx.workspace.ledger(slot).find(release.id)
     if entry is None or entry.outcome is Outcome.PENDING:
-        ctx.workspace.record_outcome(slot, release, Outcome.HEALTHY)
+        ctx.workspace.record_outcome(env, release, Outcome.HEALTHY)
     return gate
 
 
@@ -46,7 +46,7 @@ def gate_apps(ctx: Context, env: Environment, result: SyncResult, releases: list
         failure: GateFailed | None = None
         healthy = []
         for app, rel in releases:
-            gate = gates[app.name] = gate_synced(ctx, env.slot(app.name), result, rel.id)
+            gate = gates[app.name] = gate_synced(ctx, Slot(env, app.name), result, rel.id)
             if gate is not None and not gate.passed:
                 try:
                     rollback.after_failed_gate(ctx, app, env, rel, gate)
@@ -54,7 +54,7 @@ def gate_apps(ctx: Context, env: Environment, result: SyncResult, releases: list
                     failure = failure or exc
                 continue
             ctx.progress(str(gate) if gate else f"{app.name}: nothing to gate")
-            entry = ctx.workspace.ledger(env.slot(app.name)).find(rel.id)
+            entry = ctx.workspace.ledger(Slot(env, app.name)).find(rel.id)
             if gate is not None and (entry is None or entry.outcome is Outcome.PENDING):
                 healthy.append((rel, Outcome.HEALTHY, ""))
         if healthy:
@@ -62,7 +62,7 @@ def gate_apps(ctx: Context, env: Environment, result: SyncResult, releases: list
         if failure is not None:
             raise failure
         return gates
-    gates = {app.name: gate_synced(ctx, env.slot(app.name), result, rel.id) for app, rel in releases}
+    gates = {app.name: gate_synced(ctx, Slot(env, app.name), result, rel.id) for app, rel in releases}
     for name, gate in gates.items():
         ctx.progress(f"{name}: {gate}" if gate else f"{name}: nothing to gate")
     if any(g is not None and not g.passed for g in gates.values()):

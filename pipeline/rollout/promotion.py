@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pipeline import names
-from pipeline.config import CanaryPolicy, CanaryStep, Environment, ShipConfig
+from pipeline.config import CanaryPolicy, CanaryStep, Environment, ShipConfig, Slot
 from pipeline.context import Context
 from pipeline.errors import PromotionError
 from pipeline.gitops.chart import folder_of
@@ -27,28 +27,29 @@ def check_edge(cfg: ShipConfig, source: Environment, target: Environment) -> Non
                              f"({source.name} promotes to: {', '.join(allowed) or 'nothing'})")
 
 
-def healthy_release(ctx: Context, source: Environment) -> Release:
-    """APP's current release in FROM (a slot), if its ledger says healthy and its Deployments are
-    healthy live."""
-    current = ctx.workspace.current_release(source)
+def healthy_release(ctx: Context, slot: Slot) -> Release:
+    """The app's current release in the slot's environment (a promotion's FROM), if its ledger
+    says healthy and its Deployments are healthy live."""
+    env = slot.env
+    current = ctx.workspace.current_release(slot)
     if current is None:
-        raise PromotionError(f"{source.app} is not released in {source.name}")
-    entry = ctx.workspace.ledger(source).find(current.id)
+        raise PromotionError(f"{slot.app} is not released in {env.name}")
+    entry = ctx.workspace.ledger(slot).find(current.id)
     if entry is None or not entry.outcome.runnable:
         outcome = entry.outcome.value if entry else "not in the ledger"
-        raise PromotionError(f"{current.ref} in {source.name} is {outcome}"
+        raise PromotionError(f"{current.ref} in {env.name} is {outcome}"
                              + (f" ({entry.reason})" if entry and entry.reason else "")
                              + "; only a healthy release is promoted")
-    live = ctx.cluster(source).list("apps/v1", "Deployment", source.namespace, selector=names.env_selector(source.name))
+    live = ctx.cluster(env).list("apps/v1", "Deployment", env.namespace, selector=names.env_selector(env.name))
     mine = [d for d in live if (d["metadata"].get("annotations") or {}).get(names.RELEASE) == current.id
             and (d["metadata"].get("labels") or {}).get(names.APP_LABEL, current.app) == current.app]
     if not mine:
-        raise PromotionError(f"{current.ref} is not running in {source.name} (namespace {source.namespace}); "
+        raise PromotionError(f"{current.ref} is not running in {env.name} (namespace {env.namespace}); "
                              "sync it first")
     for dep in mine:
         h = health.assess_deployment(dep)
         if not h.ok:
-            raise PromotionError(f"{source.name} is not healthy: {h.subject} {h.code.value}: {h.message}")
+            raise PromotionError(f"{env.name} is not healthy: {h.subject} {h.code.value}: {h.message}")
     return current
 
 
@@ -69,7 +70,8 @@ def apps_to_promote(ctx: Context, source: Environment, target: Environment, apps
     for name in released:
         if name not in ctx.config.apps:
             continue  # retired from ship.yaml; its folder goes at the next sync of FROM
-        theirs, ours = ctx.workspace.current_release(source.slot(name)), ctx.workspace.current_release(target.slot(name))
+        theirs = ctx.workspace.current_release(Slot(source, name))
+        ours = ctx.workspace.current_release(Slot(target, name))
         if theirs is not None and (ours is None or (ours.id, ours.image) != (theirs.id, theirs.image)):
             out.append(name)
     return out
@@ -77,16 +79,16 @@ def apps_to_promote(ctx: Context, source: Environment, target: Environment, apps
 
 def promoted_release(ctx: Context, source: Environment, target: Environment, rel: Release, author: str) -> Release:
     """The release as TO runs it: same id, commit and image; TO's own config."""
-    if ctx.workspace.ledger(target.slot(rel.app)).is_rejected(rel.id):
+    if ctx.workspace.ledger(Slot(target, rel.app)).is_rejected(rel.id):
         raise PromotionError(f"{rel.ref} was rejected in {target.name}; it is not promoted again")
     app = ctx.config.app(rel.app)
     data = ctx.workspace.config_data(app, target)
     chart, digest = (None, None)
     if app.chart is not None:  # the chart FROM runs (promotion never rebuilds), with TO's own values
-        ran = source.slot(app.name).overlay / folder_of(rel.chart, rel.chart_digest) / app.chart.name \
+        ran = Slot(source, app.name).overlay / folder_of(rel.chart, rel.chart_digest) / app.chart.name \
             if rel.chart and rel.chart_digest else None
         found = ran if ran and (ctx.workspace.root / ran / "Chart.yaml").is_file() else None
-        base = ctx.workspace.chart_base(app, target.slot(app.name), source=found)
+        base = ctx.workspace.chart_base(app, Slot(target, app.name), source=found)
         chart, digest = base.chart, base.digest
     return replace(rel, environment=target.name, config="", config_data=data, promoted_from=source.name,
                    created_at=ctx.clock.iso(), created_by=author, chart=chart, chart_digest=digest)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from pipeline import names
-from pipeline.config import App, Environment
+from pipeline.config import App, Environment, Slot
 from pipeline.context import Context
 from pipeline.errors import PromotionError, RegistryError
 from pipeline.gitops import overlay
@@ -93,40 +93,40 @@ def image_source(ctx: Context, ref: ImageRef) -> Commit:
     return found
 
 
-def refuse_older(ctx: Context, env: Environment, built_from: Commit, image: str, allow_older: bool) -> None:
+def refuse_older(ctx: Context, slot: Slot, built_from: Commit, image: str, allow_older: bool) -> None:
     """Runs can finish out of order: an image built from a commit older than the one ENV's current
     release's image was built from is refused."""
-    current = ctx.workspace.current_release(env)
+    current = ctx.workspace.current_release(slot)
     if current is None or allow_older:
         return
     theirs = current.image_commit or current.commit
     if ctx.workspace.git.is_older(built_from.sha, theirs):
-        raise PromotionError(f"{image} was built from {built_from.short}, older than the image of {env.name}'s current "
+        raise PromotionError(f"{image} was built from {built_from.short}, older than the image of {slot.env.name}'s current "
                              f"release {current.id} (built from {theirs[:7]}); pass --allow-older to release it anyway")
 
 
-def new_release(ctx: Context, app: App, env: Environment, image: str, source: Commit, author: str,
+def new_release(ctx: Context, app: App, slot: Slot, image: str, source: Commit, author: str,
                 image_commit: str | None = None) -> Release:
     """The release record of `image` with ENV's config for APP at `source` (the app's last change)."""
-    data = ctx.workspace.config_data(app, env)
-    chart, digest, pinned = chart_fields(ctx, app, env)
+    data = ctx.workspace.config_data(app, slot.env)
+    chart, digest, pinned = chart_fields(ctx, app, slot)
     # Another image, config or chart base from the same commit is another release: same id, a
     # suffix. The id is settled again when it is written (write_releases), against the ledger as pushed.
-    rid = ctx.workspace.ledger(env).id_for(release_id(source.time, source.short), image, data, digest)
+    rid = ctx.workspace.ledger(slot).id_for(release_id(source.time, source.short), image, data, digest)
     by = names.check_text(os.environ.get("SHIP_ACTOR") or author, "the actor ($SHIP_ACTOR or git's user)")
-    return Release(id=rid, app=app.name, environment=env.name, commit=source.sha, image=image, config="",
+    return Release(id=rid, app=app.name, environment=slot.env.name, commit=source.sha, image=image, config="",
                    created_at=ctx.clock.iso(), created_by=by,
                    image_commit=image_commit or source.sha, chart=chart, chart_digest=digest,
                    chart_source=pinned, config_data=data)
 
 
-def chart_fields(ctx: Context, app: App, env: Environment) -> tuple[str | None, str | None, str | None]:
+def chart_fields(ctx: Context, app: App, slot: Slot) -> tuple[str | None, str | None, str | None]:
     """(chart, chart_digest, chart_source) of a release of APP into ENV: its chart base as the
     working tree has it; a remote chart pulled first (its archive pinned by sha256)."""
     if app.chart is None:
         return None, None, None
     pinned = fetch_chart(ctx, app)
-    base = ctx.workspace.chart_base(app, env.slot(app.name))
+    base = ctx.workspace.chart_base(app, slot)
     return base.chart, base.digest, pinned
 
 
@@ -140,10 +140,10 @@ def fetch_chart(ctx: Context, app: App) -> str | None:
     return str(ref)
 
 
-def refuse_rejected(ctx: Context, env: Environment, release: Release, allow_rejected: bool) -> None:
-    entry = ctx.workspace.ledger(env).find(release.id)
+def refuse_rejected(ctx: Context, slot: Slot, release: Release, allow_rejected: bool) -> None:
+    entry = ctx.workspace.ledger(slot).find(release.id)
     if entry is not None and entry.outcome is Outcome.REJECTED and not allow_rejected:
-        raise PromotionError(f"release {release.id} was rejected in {env.name} ({entry.reason}); "
+        raise PromotionError(f"release {release.id} was rejected in {slot.env.name} ({entry.reason}); "
                              "pass --allow-rejected to release it again")
 
 
@@ -164,7 +164,7 @@ def write_releases(ctx: Context, env: Environment, releases: list[tuple[App, Rel
     """
     change = ledger_change or (lambda ledger, rel: ledger.record(rel, Outcome.PENDING, "", ctx.clock.iso(), override))
     written: dict[str, Release] = {app.name: rel for app, rel in releases}
-    plans = [(env.slot(app.name), _plan(ctx, app, env.slot(app.name), rel, written, always, new_id, change))
+    plans = [(Slot(env, app.name), _plan(ctx, app, Slot(env, app.name), rel, written, always, new_id, change))
              for app, rel in releases]
 
     def message() -> str:  # once the plans ran: a new release's id is settled then
@@ -175,11 +175,11 @@ def write_releases(ctx: Context, env: Environment, releases: list[tuple[App, Rel
         trailers = first.trailers() if len(releases) == 1 else {"Apps": ids, "Environment": env.name}
         return names.commit_message(title or default, action, {**trailers, **(extra or {})})
 
-    commit = ctx.workspace.publish_many(env.whole, [a for a, _ in releases], plans, message, push=push)
+    commit = ctx.workspace.publish_many(env, [a for a, _ in releases], plans, message, push=push)
     return [ReleaseResult(written[app.name], commit, changed=commit is not None) for app, _ in releases]
 
 
-def _plan(ctx: Context, app: App, slot: Environment, release: Release, written: dict[str, Release], always: bool,
+def _plan(ctx: Context, app: App, slot: Slot, release: Release, written: dict[str, Release], always: bool,
           new_id: bool, change: LedgerChange) -> Callable[[dict[str, str | None]], tuple[overlay.OverlayFiles, str] | None]:
     base_objects, base_rel = ctx.workspace.base_of(app, slot, release)
     base_files = ctx.workspace.base_files(app, slot, release)

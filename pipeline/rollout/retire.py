@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline import names
-from pipeline.config import Environment
+from pipeline.config import Environment, Slot
 from pipeline.context import Context
 from pipeline.errors import PromotionError
 from pipeline.gitops import overlay
@@ -44,10 +44,9 @@ class RetireResult:
 
 def retire(ctx: Context, env: Environment, app: str, reason: str, sync: bool = True) -> RetireResult:
     """APP's folder out of ENV's overlay in one commit, then (with `sync`) its objects pruned."""
-    env = env.whole
     if app not in ctx.workspace.apps_in(env):
         raise PromotionError(f"{app} is not in {env.name} (apps there: {', '.join(ctx.workspace.apps_in(env)) or 'none'})")
-    slot = env.slot(app)
+    slot = Slot(env, app)
     current = ctx.workspace.current_release(slot)
 
     def plan(files: dict[str, str | None]) -> tuple[overlay.OverlayFiles, str]:

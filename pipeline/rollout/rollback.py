@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.config import App, Environment
+from pipeline.config import App, Environment, Slot
 from pipeline.context import Context
 from pipeline.errors import GateFailed, PromotionError
 from pipeline.gitops import overlay
@@ -91,18 +91,17 @@ def roll_back(ctx: Context, app: App, env: Environment, target: Entry, replaced:
 def roll_back_many(ctx: Context, env: Environment, moves: list[Move], reason: str) -> list[RollbackResult]:
     """Apply every move's target from the working tree, sync once, gate each app, then record in
     git, in one commit, what the cluster runs. GateFailed when any app's rollback failed its gate."""
-    env = env.whole
     apps = [m.app for m in moves]
     ctx.workspace.guard_secrets(env, apps)  # before anything is written or applied
     arrows = ", ".join(m.arrow for m in moves)
     ctx.progress(f"rolling back {env.name}: {arrows} ({reason})")
     for m in moves:
-        slot = env.slot(m.app.name)
+        slot = Slot(env, m.app.name)
         base_objects, base_rel = ctx.workspace.base_of(m.app, slot, m.target.release)
-        ctx.workspace.write(slot, overlay.plan_release(ctx.workspace.files(slot), m.app, slot, m.target.release,
-                                                       base_objects, base_rel))
+        files = ctx.workspace.slot_files(slot)
+        ctx.workspace.write_slot(slot, overlay.plan_release(files, m.app, slot, m.target.release, base_objects, base_rel))
     result = sync_environment(ctx, env)  # a rehearsal (--dry-run) only dry-runs it, and gates nothing
-    gates = {m.app.name: None if ctx.rehearsal else gate_synced(ctx, env.slot(m.app.name), result, m.target.release.id)
+    gates = {m.app.name: None if ctx.rehearsal else gate_synced(ctx, Slot(env, m.app.name), result, m.target.release.id)
              for m in moves}
     outcomes = {name: Outcome.ROLLED_BACK_TO if g is None or g.passed else Outcome.ROLLBACK_FAILED
                 for name, g in gates.items()}
@@ -137,13 +136,13 @@ def after_failed_gate(ctx: Context, app: App, env: Environment, failed: Release,
     """Automatic rollback to the last healthy release; always ends with GateFailed."""
     reason = f"{gate.subject} {gate.reason}"
     ctx.progress(f"gate failed: {gate}")
-    slot = env.slot(app.name)
+    slot = Slot(env, app.name)
     target = ctx.workspace.ledger(slot).last_runnable(excluding=failed.id)
     if target is None:
-        ctx.workspace.record_outcome(slot, failed, Outcome.REJECTED, reason)
+        ctx.workspace.record_outcome(env, failed, Outcome.REJECTED, reason)
         raise GateFailed(f"{env.name}: {failed.id} failed its gate ({gate}); no earlier healthy release to roll "
                          "back to", gate)
-    roll_back(ctx, app, slot, target, failed, Outcome.REJECTED, reason)
+    roll_back(ctx, app, env, target, failed, Outcome.REJECTED, reason)
     raise GateFailed(f"{env.name}: {failed.id} failed its gate ({gate}); rolled back to {target.release.id}", gate)
 
 
@@ -157,11 +156,11 @@ def after_failed_unit(ctx: Context, env: Environment, promoted: list[tuple[App, 
     ctx.progress(f"gate failed in the unit: {first}: {gate}")
     moves, stranded = [], []
     for app, rel in promoted:
-        slot = env.slot(app.name)
+        slot = Slot(env, app.name)
         outcome = Outcome.REJECTED if app.name in failed else Outcome.ROLLED_BACK
         target = ctx.workspace.ledger(slot).last_runnable(excluding=rel.id)
         if target is None:
-            ctx.workspace.record_outcome(slot, rel, outcome, reason)
+            ctx.workspace.record_outcome(env, rel, outcome, reason)
             stranded.append(rel.ref)
         else:
             moves.append(Move(app, target, rel, outcome))
@@ -173,7 +172,7 @@ def after_failed_unit(ctx: Context, env: Environment, promoted: list[tuple[App, 
 
 
 def manual(ctx: Context, app: App, env: Environment, to: str | None, reason: str) -> RollbackResult:
-    slot = env.slot(app.name)
+    slot = Slot(env, app.name)
     current = ctx.workspace.current_release(slot)
     if to and current and current.id == to:
         # Already there (the same rollback run again, after a crash or by a retried job): make
@@ -183,7 +182,7 @@ def manual(ctx: Context, app: App, env: Environment, to: str | None, reason: str
         gate = None if ctx.rehearsal else gate_synced(ctx, slot, result, current.id)
         return RollbackResult(current, None, gate, result, None, already=True)
     target = choose_target(ctx.workspace.ledger(slot), current, to)
-    return roll_back(ctx, app, slot, target, current, Outcome.ROLLED_BACK, reason)
+    return roll_back(ctx, app, env, target, current, Outcome.ROLLED_BACK, reason)
 
 
 def manual_all(ctx: Context, env: Environment, reason: str) -> list[RollbackResult]:
@@ -192,7 +191,7 @@ def manual_all(ctx: Context, env: Environment, reason: str) -> list[RollbackResu
     for name in ctx.workspace.apps_in(env):
         if name not in ctx.config.apps:
             continue
-        slot = env.slot(name)
+        slot = Slot(env, name)
         current = ctx.workspace.current_release(slot)
         entry = ctx.workspace.ledger(slot).last_runnable(excluding=current.id if current else None)
         if entry is None:

@@ -8,11 +8,13 @@ same path with a server-side dry-run and prints a unified diff per object, secre
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import difflib
 from dataclasses import dataclass, replace
 
 from pipeline import names, yamlsafe
-from pipeline.config import Environment
+from pipeline.config import Environment, Slot
 from pipeline.context import Context
 from pipeline.gitops.inputs import refuse_rendered_secrets
 from pipeline.kube import apply, hooks
@@ -38,7 +40,7 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
     """Make ENV's namespace match git, under ENV's lock (or only dry-run it): always the whole
     environment, every app in it, so a prune never takes another app's objects. A rehearsal
     (--dry-run) only dry-runs. `lock_options`: the context's unless given."""
-    cfg, cluster, env = ctx.config, ctx.cluster(env), env.whole
+    cfg, cluster = ctx.config, ctx.cluster(env)
     # Secrets are read by name (never listed): every app's that ship.yaml or ENV's ledgers know.
     known = {*cfg.apps, *ctx.workspace.ledger_apps(env)}
     options = replace(options, takeover=cfg.takeover_managers, pod_security=env.pod_security,
@@ -87,13 +89,18 @@ class ObjectDiff:
 
 
 def diff_environment(ctx: Context, env: Environment) -> list[ObjectDiff]:
-    """What a sync would change, as unified diffs of normalized YAML, secrets redacted; for a
-    slot, only the objects of its app."""
+    """What a sync of ENV would change, as unified diffs of normalized YAML, secrets redacted."""
+    return _diff(ctx, env, lambda obj: True)
+
+
+def diff_slot(ctx: Context, slot: Slot) -> list[ObjectDiff]:
+    """diff_environment, for the objects of the slot's app only."""
+    return _diff(ctx, slot.env, lambda obj: (obj["metadata"].get("labels") or {}).get(names.APP_LABEL) == slot.app)
+
+
+def _diff(ctx: Context, env: Environment, mine: Callable[[dict], bool]) -> list[ObjectDiff]:
     cluster = ctx.cluster(env)
     desired = desired_objects(ctx.config, env, cluster, credentials=ctx.credentials)
-
-    def mine(obj: dict) -> bool:
-        return env.app is None or (obj["metadata"].get("labels") or {}).get(names.APP_LABEL) == env.app
 
     options = apply.SyncOptions(dry_run=True, takeover=ctx.config.takeover_managers)
     result = apply.reconcile(cluster, env.name, env.namespace, desired, options)

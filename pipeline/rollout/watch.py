@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from pipeline import names
 from pipeline.clock import Clock
-from pipeline.config import Environment, GateOptions
+from pipeline.config import Environment, GateOptions, Slot
 from pipeline.context import Context
 from pipeline.errors import ClusterError
 from pipeline.kube import health, hooks
@@ -118,26 +118,38 @@ def gated_deployments(result: SyncResult, app: str | None = None) -> list[str]:
                    and (app is None or (o["metadata"].get("labels") or {}).get(names.APP_LABEL) == app)})
 
 
-def gate_synced(ctx: Context, env: Environment, result: SyncResult, release_id: str | None) -> GateResult | None:
-    """Gate the Deployments a sync left in ENV (in its app's slot, only that app's), then run the
-    app's post hooks; a pre hook that failed is the gate's verdict. None when there is nothing to gate."""
-    mine = env.app is None or (result.hook is not None and result.hook[0] == env.app)
+def gate_synced(ctx: Context, slot: Slot, result: SyncResult, release_id: str | None) -> GateResult | None:
+    """Gate the slot's app's Deployments a sync left in place, then run the app's post hooks; a
+    pre hook of the app that failed is the gate's verdict. None when there is nothing to gate."""
+    return _gate(ctx, slot.env, result, release_id, slot.app)
+
+
+def gate_environment(ctx: Context, env: Environment, result: SyncResult) -> GateResult | None:
+    """Gate every Deployment a sync left in ENV, then run every post hook; None when there is
+    nothing to gate."""
+    return _gate(ctx, env, result, None, None)
+
+
+def _gate(ctx: Context, env: Environment, result: SyncResult, release_id: str | None,
+          app: str | None) -> GateResult | None:
+    """gate_synced for APP's objects only, or (None) for every app's."""
+    mine = app is None or (result.hook is not None and result.hook[0] == app)
     if result.hook is not None and mine:
         return result.hook[1]
-    deployments = gated_deployments(result, env.app)
+    deployments = gated_deployments(result, app)
     gate = None
     if deployments:
         gate = wait_healthy(ctx.cluster(env), env.namespace, deployments, env.gates, release_id, ctx.progress, ctx.clock)
     if gate is not None and not gate.passed:
         return gate
     others = [result.applied.get(planning.key(o), o) for o in result.plan.to_apply + result.plan.unchanged
-              if o.get("kind") in hookjobs.GATED_KINDS and (env.app is None or hooks.app_of(o) == env.app)]
+              if o.get("kind") in hookjobs.GATED_KINDS and (app is None or hooks.app_of(o) == app)]
     if others:  # StatefulSets, DaemonSets, Jobs, CronJobs: each by its own health rule
         failed = hookjobs.gate_workloads(ctx.cluster(env), others, _timeout(env), clock=ctx.clock)
         if failed is not None:
             return failed
         gate = gate or GateResult(True, "rollout", health.subject(others[0]), "", "healthy", 0.0)
-    post = [job for job in result.post_hooks if env.app is None or hooks.app_of(job) == env.app]
+    post = [job for job in result.post_hooks if app is None or hooks.app_of(job) == app]
     if post:  # after the gate passed: a post hook that fails fails the release like the gate would
         failed = hookjobs.run_hooks(ctx.cluster(env), env.name, env.namespace, post,
                                     hookjobs.HookOptions(env.gates.timeout), ctx.progress, ctx.clock)

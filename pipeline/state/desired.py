@@ -28,8 +28,7 @@ def desired_objects(cfg: ShipConfig, env: Environment, cluster: ClusterApi, rend
                     credentials: Credentials | None = None) -> list[dict]:
     """ENV's objects as git renders them, plus the apps' Secrets and, with ENV's `pull_secret`,
     the image pull secret made from `credentials` (default: a lookup of this run's)."""
-    env = env.whole
-    objects = rendered if rendered is not None else render(cfg.root / env.overlay, str(env.overlay))  # diff, status
+    objects = rendered if rendered is not None else render(cfg.root / env.folder, str(env.folder))  # diff, status
     objects = hooks.prepare(objects)  # each release's hook Jobs under names of their own (kube/hooks.py)
     exists = namespace_exists(cluster, env)
     refuse_rendered_secrets(objects, str(env.folder))  # before ship adds the Secrets it builds itself

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.config import Environment
+from pipeline.config import Environment, Slot
 from pipeline.context import Context
 from pipeline.errors import ConfigError, RegistryError, ShipError, SignatureError
 from pipeline import yamlsafe
@@ -45,7 +45,7 @@ def pinned_images(ctx: Context, env: Environment) -> list[ImageRef]:
     if not path.is_file():
         raise ConfigError(f"{env.folder}/{KUSTOMIZATION}: not found; nothing has been released to {env.name}")
     refs: list[ImageRef] = []
-    slots = [env.slot(app).overlay for app in ctx.workspace.apps_in(env)]
+    slots = [Slot(env, app).overlay for app in ctx.workspace.apps_in(env)]
     for folder in [f for slot in slots for f in (slot, slot / CANARY_DIR)]:
         kz_path = ctx.config.root / folder / KUSTOMIZATION
         kz = (yamlsafe.load_file(kz_path, f"{folder}/{KUSTOMIZATION}", ctx.config.root) or {}) if kz_path.is_file() else {}
@@ -72,7 +72,7 @@ def other_images(ctx: Context, env: Environment, pinned: list[ImageRef]) -> list
     from pipeline.policy.images import digest_ref, running_images
 
     known = {ref.digest for ref in pinned}
-    rendered = ctx.workspace.render_overlay(env.whole, list(ctx.config.apps.values()))
+    rendered = ctx.workspace.render_overlay(env, list(ctx.config.apps.values()))
     results: list[VerifiedImage] = []
     for found in running_images(rendered):
         ref = digest_ref(found.image)
@@ -90,7 +90,7 @@ def verify_charts(ctx: Context, env: Environment) -> list[VerifiedImage]:
     that archive? A chart archive pushed over the version fails, as a moved tag does."""
     results = []
     for app in ctx.workspace.apps_in(env):
-        current = ctx.workspace.current_release(env.slot(app))
+        current = ctx.workspace.current_release(Slot(env, app))
         if current is None or not current.chart_source:
             continue
         ref = charts.ChartRef.parse(current.chart_source)

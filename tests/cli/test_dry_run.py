@@ -7,6 +7,7 @@ import subprocess
 
 from typer.testing import CliRunner
 
+from pipeline.config import Slot
 from pipeline.cli import app
 from pipeline.commands import deploy, dryrun
 from tests.fakes import GOOD, fake_context, fake_project
@@ -33,7 +34,7 @@ def test_a_promotion_rehearsed_shows_its_commit_and_sync_and_changes_nothing(tmp
     assert result.text().startswith(f"would commit: promote(uat): hellok8s@{rel.id} from dev")
     assert result.to_json()["dry_run"] is True
     assert head(tmp_path) == before and status(tmp_path) == "" and len(cluster.objects) == objects
-    assert ctx.workspace.current_release(ctx.config.env("uat").slot("hellok8s")) is None
+    assert ctx.workspace.current_release(Slot(ctx.config.env("uat"), "hellok8s")) is None
 
 
 def test_freeze_dry_run_from_the_command_line(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from pipeline.config import Slot
 from pipeline.commands import deploy
 from pipeline.errors import ConfigError, GateFailed, PromotionError, ValidationError
 from pipeline.gitops.ledger import Outcome
@@ -26,7 +27,7 @@ def flow(tmp_path, monkeypatch):
 
 
 def outcomes(ctx, env: str) -> list[tuple[str, str]]:
-    return [(e.release.id, e.outcome.value) for e in ctx.workspace.ledger(ctx.config.env(env)).entries]
+    return [(e.release.id, e.outcome.value) for e in ctx.workspace.environment_ledger(ctx.config.env(env)).entries]
 
 
 def new_config(ctx, env: str, message: str) -> None:
@@ -60,13 +61,13 @@ def test_a_release_that_never_gets_ready_is_rolled_back_and_rejected(flow):
     new_config(ctx, "dev", "broken build")
     with pytest.raises(GateFailed, match="ProgressDeadlineExceeded.*rolled back to " + good.release.id):
         deploy.release(ctx, "dev", None, image=NEVER_READY)
-    assert ctx.workspace.current_release(ctx.config.env("dev")).id == good.release.id
+    assert ctx.workspace.current_release(Slot(ctx.config.env("dev"), "hellok8s")).id == good.release.id
     assert dict(outcomes(ctx, "dev")) == {good.release.id: "rolled back to", rejected_id(ctx): "rejected"}
     assert "never-ready" not in cluster.deployment("hk-dev", "hellok8s")["spec"]["template"]["spec"]["containers"][0]["image"]
 
 
 def rejected_id(ctx) -> str:
-    return next(e.release.id for e in ctx.workspace.ledger(ctx.config.env("dev")).entries if e.outcome is Outcome.REJECTED)
+    return next(e.release.id for e in ctx.workspace.environment_ledger(ctx.config.env("dev")).entries if e.outcome is Outcome.REJECTED)
 
 
 def test_a_rejected_release_is_not_released_again_without_allow_rejected(flow):
@@ -131,7 +132,7 @@ def test_canary_steps_then_promotes_and_removes_the_canary(flow):
     route = cluster.get("gateway.networking.k8s.io/v1", "HTTPRoute", "hellok8s", "hk-prod")
     assert [b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]] == [100]
     assert outcomes(ctx, "prod")[-1] == (result.release.id, "healthy")
-    assert ctx.workspace.canary_state(ctx.config.env("prod")) is None
+    assert ctx.workspace.canary_state(Slot(ctx.config.env("prod"), "hellok8s")) is None
 
 
 def test_held_canary_then_abort_leaves_the_stable_and_rejects_the_release(flow):
@@ -146,7 +147,7 @@ def test_held_canary_then_abort_leaves_the_stable_and_rejects_the_release(flow):
     aborted = deploy.abort(ctx, "prod", "looks off")
     assert aborted.release == held.release.id
     assert "hellok8s-canary" not in cluster.names("Deployment", "hk-prod")
-    assert ctx.workspace.current_release(ctx.config.env("prod")).id == stable.id
+    assert ctx.workspace.current_release(Slot(ctx.config.env("prod"), "hellok8s")).id == stable.id
     assert outcomes(ctx, "prod")[-1] == (held.release.id, Outcome.REJECTED.value)
     with pytest.raises(PromotionError, match="was rejected in prod; it is not promoted again"):
         deploy.promote(ctx, "uat", "prod")
@@ -201,7 +202,7 @@ def test_two_runs_racing_to_release_one_commit_get_two_ids(tmp_path, monkeypatch
     first = deploy.release(runs[0], "dev", None, image=GOOD, sync=False)
     second = deploy.release(runs[1], "dev", None, image=OTHER, sync=False)  # planned on a stale ledger
     assert second.release.id == f"{first.release.id}.2"
-    assert [e.release.id for e in runs[1].workspace.ledger(runs[1].config.env("dev")).entries] == \
+    assert [e.release.id for e in runs[1].workspace.environment_ledger(runs[1].config.env("dev")).entries] == \
         [first.release.id, second.release.id]
 
 
@@ -211,7 +212,7 @@ def test_a_config_file_larger_than_a_configmap_is_refused_at_once_naming_it(flow
     ctx.workspace.git.repo.git.commit("-qam", "huge config")
     with pytest.raises(ConfigError, match=r"apps/hellok8s/config/dev.env: more than 1,048,576 bytes; a ConfigMap holds at most 1,048,576"):
         deploy.release(ctx, "dev", None, image=GOOD)
-    assert ctx.workspace.current_release(ctx.config.env("dev")) is None
+    assert ctx.workspace.current_release(Slot(ctx.config.env("dev"), "hellok8s")) is None
 
 
 SECRET = "apiVersion: v1\nkind: Secret\nmetadata: {name: leaked}\ndata: {password: aHVudGVyMg==}\n"
@@ -259,7 +260,7 @@ def test_a_held_canary_promoted_again_with_hold_stays_held(flow):
     held = deploy.promote(ctx, "uat", "prod", canary_weight=10, hold=True)
     again = deploy.promote(ctx, "uat", "prod", canary_weight=10, hold=True)
     assert again.outcome is CanaryOutcome.HELD and again.commits == []
-    assert ctx.workspace.current_release(ctx.config.env("prod")).id == stable.id
+    assert ctx.workspace.current_release(Slot(ctx.config.env("prod"), "hellok8s")).id == stable.id
     assert "hellok8s-canary" in cluster.names("Deployment", "hk-prod")
     assert any(f"{held.release.id} is already held" in line for line in lines)
 
@@ -297,7 +298,7 @@ def test_an_image_older_than_the_current_release_is_refused_unless_allowed(flow)
     newer = deploy.release(ctx, "dev", None, image=OTHER).release
     with pytest.raises(PromotionError, match=f"built from {first[:7]}, older than the image of dev's current release {newer.id}.*--allow-older"):
         deploy.release(ctx, "dev", None, image=GOOD)
-    assert ctx.workspace.current_release(ctx.config.env("dev")).id == newer.id
+    assert ctx.workspace.current_release(Slot(ctx.config.env("dev"), "hellok8s")).id == newer.id
     older = deploy.release(ctx, "dev", None, image=GOOD, allow_older=True).release
     assert older.image_commit == first
     assert "Ship-Allow-Older: yes" in ctx.workspace.git.repo.git.log("--format=%B", "-3")

@@ -12,6 +12,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
+from pipeline.config import Slot
 from pipeline import config
 from pipeline.cli import app
 from pipeline.commands import deploy, govern, inspect
@@ -85,7 +86,7 @@ def to_prod(ctx, message: str | None = None, **promote):
 
 
 def ledger_entry(ctx, env: str, release_id: str):
-    return ctx.workspace.ledger(ctx.config.env(env)).find(release_id)
+    return ctx.workspace.environment_ledger(ctx.config.env(env)).find(release_id)
 
 
 # ── freezes ─────────────────────────────────────────────────────────────────────────────────
@@ -105,7 +106,7 @@ def test_a_frozen_prod_refuses_a_promotion_naming_the_freeze_commit(project):
     assert refused.value.exit_code == 75
     assert str(refused.value).startswith(f"prod is frozen by freeze commit {frozen.commit.short} (ship-test <ship-test@example.com>, ")
     assert "): payment provider incident until `ship unfreeze`; nothing was written" in str(refused.value)
-    assert head(ctx) == before and ctx.workspace.current_release(ctx.config.env("prod")).id == stable.id
+    assert head(ctx) == before and ctx.workspace.current_release(Slot(ctx.config.env("prod"), "hellok8s")).id == stable.id
     assert cluster.deployment("hk-prod", "hellok8s")["metadata"]["annotations"]["ship.dev/release"] == stable.id
 
 
@@ -295,6 +296,6 @@ def test_a_policy_that_allows_older_images_lets_one_in_without_the_flag(project)
     ctx.registry().revisions["hellok8s-other"] = ctx.workspace.git.head().sha  # OTHER: built from the newer commit
     newer = deploy.release(ctx, "dev", None, image=OTHER).release
     older = deploy.release(ctx, "dev", None, image=GOOD).release
-    assert older.image_commit != newer.image_commit and ctx.workspace.current_release(ctx.config.env("dev")).id == older.id
+    assert older.image_commit != newer.image_commit and ctx.workspace.current_release(Slot(ctx.config.env("dev"), "hellok8s")).id == older.id
     assert "Ship-Allow-Older" not in log(ctx, "-3", "--format=%B")  # the policy, in git, is the record
     assert {r.rule: r.now for r in govern.policy(ctx, "dev").view.rules}["older images"] == "allowed"

@@ -9,6 +9,7 @@ import shutil
 import git
 import pytest
 
+from pipeline.config import Slot
 from pipeline.commands import deploy, inspect
 from pipeline.commands.context import open_context
 from pipeline.errors import ConfigError, GateFailed, PromotionError
@@ -71,8 +72,8 @@ def test_a_release_of_several_apps_rolls_back_only_the_one_that_fails(two):
     with pytest.raises(GateFailed, match="rolled back to"):
         deploy.release(ctx, "dev", ["hellok8s", "web"], images=[f"hellok8s={GOOD}", f"web={NEVER_READY}"])
     dev = ctx.config.env("dev")
-    web = ctx.workspace.ledger(dev.slot("web")).entries
-    hk = ctx.workspace.ledger(dev.slot("hellok8s")).entries
+    web = ctx.workspace.ledger(Slot(dev, "web")).entries
+    hk = ctx.workspace.ledger(Slot(dev, "hellok8s")).entries
     assert [e.outcome.value for e in web] == ["rolled back to", "rejected"]
     assert [e.outcome.value for e in hk] == ["healthy", "healthy"]  # released beside it, never rolled back
 
@@ -108,7 +109,7 @@ def test_rollback_with_several_apps_needs_an_app_or_all_and_never_another_apps_r
     assert repo.head.commit.hexsha == head
     back = deploy.rollback(ctx, "dev", "web", None, "bad copy")
     assert back.target.id == first[1].release.id and back.replaced.id == second.release.id
-    assert ctx.workspace.current_release(ctx.config.env("dev").slot("hellok8s")).id == first[0].release.id
+    assert ctx.workspace.current_release(Slot(ctx.config.env("dev"), "hellok8s")).id == first[0].release.id
 
 
 def test_retire_removes_the_apps_folder_and_objects_and_keeps_its_ledger(two):
@@ -160,7 +161,7 @@ def test_a_repository_in_the_one_app_layout_moves_over_in_one_commit_and_renders
     before = objects()
     lines: list[str] = []
     with open_context(lines.append, tmp_path) as moved:
-        assert moved.workspace.current_release(moved.config.env("dev").slot("hellok8s")) is not None
+        assert moved.workspace.current_release(Slot(moved.config.env("dev"), "hellok8s")) is not None
     assert repo.head.commit.summary == "migrate(dev): one overlay folder per app" and not repo.is_dirty()
     assert any("migrate(dev)" in line for line in lines)
     assert objects() == before  # the cluster sees the same objects (and ship's app label)
@@ -196,8 +197,8 @@ def test_a_unit_canary_runs_each_app_beside_its_stable_with_its_own_route(two):
     resumed = deploy.promote(ctx, "uat", "prod", resume=True)
     assert [r.app for r in resumed.releases] == ["hellok8s"]
     prod = ctx.config.env("prod")
-    assert ctx.workspace.current_release(prod.slot("hellok8s")).id == held.releases[0].id
-    assert ctx.workspace.ledger(prod.slot("web")).find(held.releases[1].id).outcome.value == "rejected"
+    assert ctx.workspace.current_release(Slot(prod, "hellok8s")).id == held.releases[0].id
+    assert ctx.workspace.ledger(Slot(prod, "web")).find(held.releases[1].id).outcome.value == "rejected"
 
 
 def test_an_app_new_to_the_target_goes_first_directly_and_the_others_run_their_canary(two):

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import Slot
 from pipeline import config
 from pipeline.errors import ConfigError
 from pipeline import yamlsafe
@@ -165,8 +166,8 @@ def test_several_apps_behind_one_routed_host_are_refused_and_app_in_the_host_spl
         parse(two)
     cfg = parse(two.replace("router: nginx", 'router: nginx\n      host: "{app}.example.com"'))
     prod = cfg.env("prod")
-    assert prod.canary.host == "{app}.example.com" and prod.slot("api").overlay == Path("environments/prod/api")
-    assert prod.slot("api").whole == prod and prod.slot("api").folder == prod.folder
+    assert prod.canary.host == "{app}.example.com" and Slot(prod, "api").overlay == Path("environments/prod/api")
+    assert Slot(prod, "api").env == prod and Slot(prod, "api").env.folder == prod.folder
     parse(two.replace("router: nginx", "router: replicas"))  # no host to share
 
 

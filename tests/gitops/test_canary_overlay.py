@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from pipeline.config import CanaryPolicy, CanaryStep, Environment
+from pipeline.config import CanaryPolicy, CanaryStep, Environment, Slot
 from pipeline.errors import ConfigError
 from pipeline.gitops import canary_overlay as canary
 from pipeline.gitops import overlay, routing
@@ -15,11 +15,11 @@ from pipeline import yamlsafe
 from tests.gitops.test_overlay import APP, BASE, apply_files, release
 
 POLICY = CanaryPolicy(router="gateway", host="shop.example.com", gateway="infra/edge")
-PROD = Environment(name="prod", namespace="hellok8s-prod", canary=POLICY)
+PROD = Slot(Environment(name="prod", namespace="hellok8s-prod", canary=POLICY), "hellok8s")
 
 
-def stable_overlay(env: Environment = PROD) -> dict:
-    rel = replace(release("r20261124-100000-aaaaaaa"), environment=env.name)
+def stable_overlay(env: Slot = PROD) -> dict:
+    rel = replace(release("r20261124-100000-aaaaaaa"), environment=env.env.name)
     return apply_files({}, overlay.plan_release({}, APP, env, rel, BASE, "../../apps/hellok8s/base"))
 
 
@@ -51,7 +51,7 @@ def test_stable_release_with_a_gateway_router_gets_a_route_and_stable_track():
 
 
 def test_an_environment_without_a_canary_router_has_no_route_and_no_track():
-    files = stable_overlay(Environment(name="dev", namespace="hellok8s-dev"))
+    files = stable_overlay(Slot(Environment(name="dev", namespace="hellok8s-dev"), "hellok8s"))
     assert "route.yaml" not in files and "ship.dev~1track" not in files["kustomization.yaml"]
 
 
@@ -93,7 +93,7 @@ def test_weight_zero_then_removal_return_the_overlay_to_stable_only():
 
 
 def test_nginx_router_writes_a_stable_ingress_and_a_canary_ingress_with_weight():
-    env = replace(PROD, canary=replace(POLICY, router="nginx"))
+    env = Slot(replace(PROD.env, canary=replace(POLICY, router="nginx")), "hellok8s")
     current = stable_overlay(env)
     assert yamlsafe.loads(current["ingress.yaml"])["metadata"] == {"name": "hellok8s"}
     files = apply_files(current, canary.plan_canary(current, APP, env, state(25), BASE, "../../apps/hellok8s/base"))
@@ -105,7 +105,7 @@ def test_nginx_router_writes_a_stable_ingress_and_a_canary_ingress_with_weight()
 
 
 def test_replicas_router_needs_no_route_and_keeps_the_stable_service_selector():
-    env = replace(PROD, canary=replace(POLICY, router="replicas"))
+    env = Slot(replace(PROD.env, canary=replace(POLICY, router="replicas")), "hellok8s")
     current = stable_overlay(env)
     files = apply_files(current, canary.plan_canary(current, APP, env, state(50), BASE, "../../apps/hellok8s/base"))
     assert not any(p in files for p in ("route.yaml", "ingress.yaml"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from pipeline.config import Slot
 from pipeline import names
 from pipeline.cli import app
 from pipeline.commands import deploy
@@ -29,7 +30,7 @@ def test_an_image_from_another_registry_is_refused_though_its_digest_is_in_ships
     with pytest.raises(RegistryError, match=r"--image evil.example/hellok8s:1111111@sha256:a{64}: not in ship's registry "
                                             r"127.0.0.1:15000"):
         deploy.release(ctx, "dev", None, image=f"evil.example/hellok8s:1111111@{DIGEST_GOOD}")
-    assert ctx.workspace.current_release(ctx.config.env("dev")) is None
+    assert ctx.workspace.current_release(Slot(ctx.config.env("dev"), "hellok8s")) is None
 
 
 def test_an_image_without_a_host_is_one_line_not_a_traceback(tmp_path, monkeypatch):

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline import names
-from pipeline.config import Environment
+from pipeline.config import Environment, Slot
 from pipeline.context import Context
 from pipeline.errors import ShipError
 from pipeline.gitops.ledger import Outcome
 from pipeline.report import metrics as dora
 from pipeline.report.deployments import replay
 from pipeline.report.events import Event, iso, read_events
-from pipeline.report.status import environment_status, slots
+from pipeline.report.status import environment_status, slot_status
 from pipeline.state.traffic import live_weights
 
 MAX_TIMELINE = 1000  # rows on the page; every event is still in data.json
@@ -113,10 +113,12 @@ def gather(ctx: Context, live: bool, since: str, title: str = "ship", commit_url
                   timeline=list(reversed(events)), commit_url=commit_url, buckets=dora.buckets(win))
     unreachable = []
     for env in cfg.environments.values():
-        for slot in slots(ctx, env):
+        here: list[Slot | None] = [*ctx.workspace.slots(env)] or [None]  # None: nothing released in ENV yet
+        for slot in here:
+            app = slot.app if slot else None
             last = next((e for e in board.timeline if e.environment == env.name
-                         and getattr(e, "app", slot.app) in (slot.app, None, "")), None)
-            row, canary, error = _environment(ctx, slot, last, live)
+                         and getattr(e, "app", app) in (app, None, "")), None)
+            row, canary, error = _environment(ctx, env, slot, last, live)
             board.rows.append(row)
             board.canaries += [canary] if canary else []
             unreachable += [f"{env.name}: {error}"] if error and f"{env.name}: {error}" not in unreachable else []
@@ -128,10 +130,12 @@ def gather(ctx: Context, live: bool, since: str, title: str = "ship", commit_url
     return board
 
 
-def _environment(ctx: Context, env: Environment, last: Event | None, live: bool) -> tuple[Row, Canary | None, str]:
-    rel = ctx.workspace.current_release(env)
-    state = ctx.workspace.canary_state(env)
-    entry = ctx.workspace.ledger(env).find(rel.id) if rel else None
+def _environment(ctx: Context, env: Environment, slot: Slot | None, last: Event | None,
+                 live: bool) -> tuple[Row, Canary | None, str]:
+    """The row of SLOT in ENV (of ENV alone, None, while nothing is released there), and its canary."""
+    rel = ctx.workspace.current_release(slot) if slot else None
+    state = ctx.workspace.canary_state(slot) if slot else None
+    entry = ctx.workspace.ledger(slot).find(rel.id) if slot and rel else None
     digest = rel.image.split("@sha256:")[-1][:12] if rel and "@sha256:" in rel.image else ""
     base: dict[str, Any] = dict(
         environment=env.name, namespace=env.namespace, app=rel.app if rel else "", release=rel.id if rel else "",
@@ -140,7 +144,7 @@ def _environment(ctx: Context, env: Environment, last: Event | None, live: bool)
         canary=state.describe() if state else "", changed=last)
     health, message, drift, error, weights = "", "", None, "", {}
     if live:
-        status = environment_status(ctx, env)[0]
+        status = slot_status(ctx, slot) if slot else environment_status(ctx, env)[0]
         error = status.error or ""
         if not (error and status.health == "Unknown"):
             health, message, drift = status.health, status.health_message, status.drift

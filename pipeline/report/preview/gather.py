@@ -124,15 +124,15 @@ def gather(cfg: ShipConfig, base: str = "main", progress: Progress = quiet) -> P
 def _environment(cfg: ShipConfig, old: ShipConfig | None, old_root: Path, name: str, warnings: list[str]) -> EnvironmentPreview:
     env = cfg.environments.get(name) or (old.environments[name] if old else None)
     assert env is not None
-    folder = str(env.overlay)
+    folder = str(env.folder)
     try:
-        before = _rendered(old_root / env.overlay, f"{folder} (base)") if old and name in old.environments else []
+        before = _rendered(old_root / env.folder, f"{folder} (base)") if old and name in old.environments else []
     except RenderError as exc:
         warnings.append(f"{folder} does not render at the base: {exc}")
         before = []
     error = ""
     try:
-        after = _rendered(cfg.root / env.overlay, folder) if name in cfg.environments else []
+        after = _rendered(cfg.root / env.folder, folder) if name in cfg.environments else []
     except RenderError as exc:
         error, after = str(exc), before
     next_release: dict[str, tuple[Change, ...]] = {}
