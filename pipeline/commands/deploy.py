@@ -28,7 +28,7 @@ from pipeline.rollout.abort import abort as abort_canary
 from pipeline.rollout.canary import CanaryResult
 from pipeline.rollout import retire as retiring
 from pipeline.rollout import unit
-from pipeline.rollout.gating import gate_and_record, gate_apps
+from pipeline.rollout import gating
 from pipeline.rollout.retire import RetireResult
 from pipeline.rollout.unit import Results
 from pipeline.rollout.release import (ReleaseResult, check_image, image_source, new_release, refuse_older,
@@ -126,11 +126,10 @@ def sync(ctx: Context, env_name: str, options: SyncOptions = SyncOptions(), gate
         retiring.retire_removed(ctx, env)  # apps gone from ship.yaml leave ENV first
     result = sync_environment(ctx, env, options)
     if gate and not options.dry_run:
-        current = [(ctx.config.apps[n], rel) for n in ctx.workspace.apps_in(env) if n in ctx.config.apps
-                   and (rel := ctx.workspace.current_release(Slot(env, n))) is not None]
-        gates = gate_apps(ctx, env, result, current, together=False) if current else {}
-        result.gate = next((g for g in gates.values() if g is not None), None) if current else \
-            gate_and_record(ctx, None, env, result, None)
+        outcome = gating.gate_current(ctx, env, result)
+        if outcome.failure is not None:
+            raise outcome.failure
+        result.gate = outcome.first
     return result
 
 

@@ -29,13 +29,13 @@ from pipeline.gitops.records import Release
 from pipeline.kube.lock import EnvironmentLock, check_held
 from pipeline.policy.guard import Clearance
 from pipeline.rollout import abort as aborting
-from pipeline.rollout import rollback
+from pipeline.rollout import gating, rollback
 from pipeline.rollout.analysis import Analysis, fill, missing_services, track_values
 from pipeline.rollout.gate import GateResult
 from pipeline.rollout.promotion import steps_text
 from pipeline.rollout.sync import ensure_namespace, sync_environment
 from pipeline.state.traffic import live_weights, weights_text
-from pipeline.rollout.watch import gate_synced, wait_healthy
+from pipeline.rollout.watch import wait_healthy
 
 
 class CanaryOutcome(str, Enum):
@@ -264,9 +264,10 @@ def _finish(ctx: Context, env: Environment, states: list[CanaryState], result: C
         files = ctx.workspace.slot_files(slot)
         ctx.workspace.write_slot(slot, overlay.plan_release(files, app, slot, rel, base_objects, base_rel))
     synced = sync_environment(ctx, env)
-    gates = {app.name: gate_synced(ctx, Slot(env, app.name), synced, rel.id) for app, rel in pairs}
+    gates = gating.verdicts(ctx, env, synced, pairs)
     result.gate = gates[apps[0].name]
-    if any(g is not None and not g.passed for g in gates.values()):
+    failed = gating.failures(gates)
+    if failed:
         for app, _rel in pairs:
             slot = Slot(env, app.name)
             base_objects, _ = ctx.workspace.base_of(app, slot)
@@ -274,8 +275,8 @@ def _finish(ctx: Context, env: Environment, states: list[CanaryState], result: C
             ctx.workspace.write_slot(slot, canary_overlay.plan_removed(files, app, slot, base_objects, None))
         sync_environment(ctx, env)
         if len(pairs) == 1:
-            rollback.after_failed_gate(ctx, apps[0], env, pairs[0][1], result.gate)  # type: ignore[arg-type]
-        rollback.after_failed_unit(ctx, env, pairs, gates)  # raises GateFailed
+            raise rollback.after_failed_gate(ctx, apps[0], env, pairs[0][1], failed[apps[0].name])
+        raise rollback.after_failed_unit(ctx, env, pairs, gates)
     title = f"promote({env.name}): {_refs(states)} after canary {steps_text(states[0].steps)} passed"
     plans = [(Slot(env, app.name), _promoted_plan(ctx, app, Slot(env, app.name), s)) for app, s in zip(apps, states, strict=True)]
     check_held(env.namespace)

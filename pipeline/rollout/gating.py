@@ -1,10 +1,18 @@
-"""After a sync: gate what it applied, record a healthy release, roll back a failed one.
+"""The gate runner: after a sync, gate each app it applied, record the healthy, roll back the failed.
 
-    sync result ─► gate the stable Deployments it applied ─► healthy: ledger says healthy
-                                                         └─► failed: rollback.after_failed_gate
+    sync result ─► gate each app's stable Deployments (watch.gate_synced)
+                   ├─► healthy: its ledger says healthy (one commit for every app)
+                   └─► failed: rollback.after_failed_gate (each app on its own)
+                               or rollback.after_failed_unit (apps promoted as one unit)
+
+Every run returns a GateOutcome: each app's verdict and, when one failed, the GateFailed that
+says how the rollback after it went. The caller raises it (or reports it); nothing here raises
+for a failed gate, so a reader sees at the call where a failure leaves.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from pipeline.config import App, Environment, Slot
 from pipeline.context import Context
@@ -16,56 +24,75 @@ from pipeline.rollout import rollback
 from pipeline.rollout.gate import GateResult
 from pipeline.rollout.watch import gate_environment, gate_synced
 
-
-def gate_and_record(ctx: Context, app: App | None, env: Environment, result: SyncResult,
-                    release: Release | None) -> GateResult | None:
-    """Gate what a sync applied for APP; healthy is recorded in APP's ledger, failure rolls APP
-    back (GateFailed). Without an app, every Deployment the sync applied is gated."""
-    if app is None or release is None:
-        return gate_environment(ctx, env, result)
-    slot = Slot(env, app.name)
-    gate = gate_synced(ctx, slot, result, release.id)
-    if gate is None:
-        return gate
-    if not gate.passed:
-        rollback.after_failed_gate(ctx, app, env, release, gate)
-    ctx.progress(str(gate))
-    entry = ctx.workspace.ledger(slot).find(release.id)
-    if entry is None or entry.outcome is Outcome.PENDING:
-        ctx.workspace.record_outcome(env, release, Outcome.HEALTHY)
-    return gate
+AppReleases = list[tuple[App, Release]]
 
 
-def gate_apps(ctx: Context, env: Environment, result: SyncResult, releases: list[tuple[App, Release]],
-              together: bool) -> dict[str, GateResult | None]:
+@dataclass(frozen=True)
+class GateOutcome:
+    """What gating a sync came to."""
+
+    gates: dict[str, GateResult | None] = field(default_factory=dict)  # each app's verdict; None: nothing to gate
+    failure: GateFailed | None = None  # an app failed: how its rollback went, for the caller to raise
+    environment: GateResult | None = None  # no app released in the environment: its own gate, if any
+
+    @property
+    def first(self) -> GateResult | None:
+        """The verdict to show: the first app's that had something to gate, else the environment's."""
+        return next((g for g in self.gates.values() if g is not None), self.environment)
+
+
+def failures(gates: dict[str, GateResult | None]) -> dict[str, GateResult]:
+    """The failed verdicts among `gates`, by app."""
+    return {name: g for name, g in gates.items() if g is not None and not g.passed}
+
+
+def verdicts(ctx: Context, env: Environment, result: SyncResult, releases: AppReleases) -> dict[str, GateResult | None]:
+    """Each app's gate after one sync of ENV, all taken before anything is rolled back."""
+    return {app.name: gate_synced(ctx, Slot(env, app.name), result, rel.id) for app, rel in releases}
+
+
+def gate_current(ctx: Context, env: Environment, result: SyncResult) -> GateOutcome:
+    """After `ship sync`: gate every app's current release in ENV, each rolled back on its own;
+    with no app released there, every Deployment the sync applied."""
+    current = [(ctx.config.apps[n], rel) for n in ctx.workspace.apps_in(env) if n in ctx.config.apps
+               and (rel := ctx.workspace.current_release(Slot(env, n))) is not None]
+    if not current:
+        return GateOutcome(environment=gate_environment(ctx, env, result))
+    return gate_apps(ctx, env, result, current, together=False)
+
+
+def gate_apps(ctx: Context, env: Environment, result: SyncResult, releases: AppReleases, *,
+              together: bool) -> GateOutcome:
     """Gate each app a sync applied. `together`: they were promoted as one unit, so one failure
-    sends them all back (rollback.after_failed_unit); else each app is rolled back on its own
-    and the first failure is raised once every app was gated."""
-    if not together:
-        gates: dict[str, GateResult | None] = {}
-        failure: GateFailed | None = None
-        healthy = []
-        for app, rel in releases:
-            gate = gates[app.name] = gate_synced(ctx, Slot(env, app.name), result, rel.id)
-            if gate is not None and not gate.passed:
-                try:
-                    rollback.after_failed_gate(ctx, app, env, rel, gate)
-                except GateFailed as exc:
-                    failure = failure or exc
-                continue
-            ctx.progress(str(gate) if gate else f"{app.name}: nothing to gate")
-            entry = ctx.workspace.ledger(Slot(env, app.name)).find(rel.id)
-            if gate is not None and (entry is None or entry.outcome is Outcome.PENDING):
-                healthy.append((rel, Outcome.HEALTHY, ""))
-        if healthy:
-            ctx.workspace.record_outcomes(env, healthy)  # one commit for every app that passed
-        if failure is not None:
-            raise failure
-        return gates
-    gates = {app.name: gate_synced(ctx, Slot(env, app.name), result, rel.id) for app, rel in releases}
+    sends them all back (rollback.after_failed_unit); else each app is rolled back on its own,
+    and the outcome carries the first failure once every app was gated."""
+    return _gate_unit(ctx, env, result, releases) if together else _gate_each(ctx, env, result, releases)
+
+
+def _gate_each(ctx: Context, env: Environment, result: SyncResult, releases: AppReleases) -> GateOutcome:
+    gates: dict[str, GateResult | None] = {}
+    failure: GateFailed | None = None
+    healthy = []
+    for app, rel in releases:
+        gate = gates[app.name] = gate_synced(ctx, Slot(env, app.name), result, rel.id)
+        if gate is not None and not gate.passed:
+            failed = rollback.after_failed_gate(ctx, app, env, rel, gate)  # this app back before the next is gated
+            failure = failure or failed
+            continue
+        ctx.progress(str(gate) if gate else f"{app.name}: nothing to gate")
+        entry = ctx.workspace.ledger(Slot(env, app.name)).find(rel.id)
+        if gate is not None and (entry is None or entry.outcome is Outcome.PENDING):
+            healthy.append((rel, Outcome.HEALTHY, ""))
+    if healthy:
+        ctx.workspace.record_outcomes(env, healthy)  # one commit for every app that passed
+    return GateOutcome(gates, failure)
+
+
+def _gate_unit(ctx: Context, env: Environment, result: SyncResult, releases: AppReleases) -> GateOutcome:
+    gates = verdicts(ctx, env, result, releases)
     for name, gate in gates.items():
         ctx.progress(f"{name}: {gate}" if gate else f"{name}: nothing to gate")
-    if any(g is not None and not g.passed for g in gates.values()):
-        rollback.after_failed_unit(ctx, env, releases, gates)
+    if failures(gates):
+        return GateOutcome(gates, rollback.after_failed_unit(ctx, env, releases, gates))
     ctx.workspace.record_outcomes(env, [(rel, Outcome.HEALTHY, "") for _, rel in releases])
-    return gates
+    return GateOutcome(gates)

@@ -132,24 +132,29 @@ def roll_back_many(ctx: Context, env: Environment, moves: list[Move], reason: st
     return results
 
 
-def after_failed_gate(ctx: Context, app: App, env: Environment, failed: Release, gate: GateResult) -> None:
-    """Automatic rollback to the last healthy release; always ends with GateFailed."""
+def after_failed_gate(ctx: Context, app: App, env: Environment, failed: Release, gate: GateResult) -> GateFailed:
+    """Automatic rollback to the last healthy release; the GateFailed saying how it went, for the
+    caller to raise (the failed release is rejected, whatever became of the rollback)."""
     reason = f"{gate.subject} {gate.reason}"
     ctx.progress(f"gate failed: {gate}")
     slot = Slot(env, app.name)
     target = ctx.workspace.ledger(slot).last_runnable(excluding=failed.id)
     if target is None:
         ctx.workspace.record_outcome(env, failed, Outcome.REJECTED, reason)
-        raise GateFailed(f"{env.name}: {failed.id} failed its gate ({gate}); no earlier healthy release to roll "
-                         "back to", gate)
-    roll_back(ctx, app, env, target, failed, Outcome.REJECTED, reason)
-    raise GateFailed(f"{env.name}: {failed.id} failed its gate ({gate}); rolled back to {target.release.id}", gate)
+        return GateFailed(f"{env.name}: {failed.id} failed its gate ({gate}); no earlier healthy release to roll "
+                          "back to", gate)
+    try:
+        roll_back(ctx, app, env, target, failed, Outcome.REJECTED, reason)
+    except GateFailed as exc:  # the rollback failed its own gate: that is the news
+        return exc
+    return GateFailed(f"{env.name}: {failed.id} failed its gate ({gate}); rolled back to {target.release.id}", gate)
 
 
 def after_failed_unit(ctx: Context, env: Environment, promoted: list[tuple[App, Release]],
-                      gates: dict[str, GateResult | None]) -> None:
+                      gates: dict[str, GateResult | None]) -> GateFailed:
     """A unit promoted together failed: every app in it goes back to its previous release in one
-    rollback commit; the failed apps are rejected, the others rolled back. Ends with GateFailed."""
+    rollback commit; the failed apps are rejected, the others rolled back. The GateFailed saying
+    how it went, for the caller to raise."""
     failed = {name: g for name, g in gates.items() if g is not None and not g.passed}
     first, gate = next(iter(failed.items()))
     reason = f"{first}: {gate.subject} {gate.reason}" + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
@@ -165,10 +170,13 @@ def after_failed_unit(ctx: Context, env: Environment, promoted: list[tuple[App, 
         else:
             moves.append(Move(app, target, rel, outcome))
     if moves:
-        roll_back_many(ctx, env, moves, f"unit rolled back: {reason}")
+        try:
+            roll_back_many(ctx, env, moves, f"unit rolled back: {reason}")
+        except GateFailed as exc:  # the rollback failed its own gate: that is the news
+            return exc
     back = ", ".join(m.arrow for m in moves) or "nothing"
     left = f"; no earlier release of {', '.join(stranded)} to return to" if stranded else ""
-    raise GateFailed(f"{env.name}: {first} failed its gate ({gate}); the unit went back: {back}{left}", gate)
+    return GateFailed(f"{env.name}: {first} failed its gate ({gate}); the unit went back: {back}{left}", gate)
 
 
 def manual(ctx: Context, app: App, env: Environment, to: str | None, reason: str) -> RollbackResult:

@@ -57,11 +57,13 @@ def write_and_gate(ctx: Context, env: Environment, releases: list[tuple[App, Rel
         synced = sync_environment(ctx, env)
         written = [(app, r.release) for (app, _), r in zip(releases, results, strict=True)]
         try:
-            gates = gate_apps(ctx, env, synced, written, together)
+            outcome = gate_apps(ctx, env, synced, written, together=together)
         finally:
             for r in results:
                 r.sync = synced
+        if outcome.failure is not None:
+            raise outcome.failure
         for r in results:
-            r.gate = gates.get(r.release.app)
+            r.gate = outcome.gates.get(r.release.app)
             r.show_sync = r is results[-1]
     return results

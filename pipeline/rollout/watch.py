@@ -2,7 +2,9 @@
 
 Deployments and Pods of one namespace are listed once, then watched from that resourceVersion
 in two threads; each event is handed to `Gate.step` at once, analysis rounds are taken when the
-gate asks for them, and the gate's notes are printed. Nothing here decides anything.
+gate asks for them, and the gate's notes are printed. `gate_synced` feeds it what one sync left
+of one app (its Deployments, other workloads and post hooks). Nothing here decides anything:
+what a verdict leads to (record, roll back) is gating.py's.
 """
 
 from __future__ import annotations
