@@ -97,11 +97,12 @@ def release(ctx: Context, env_name: str, app_names: list[str] | str | None = Non
     for app, ref, built_from, source in checked:
         slot = Slot(env, app.name)
         refuse_older(ctx, slot, built_from, str(ref), allow_older or env.policy.allow_older)
-        rel = new_release(ctx, app, slot, str(ref), source, git.author(), image_commit=built_from.sha)
+        rel = new_release(ctx, slot, str(ref), source, git.author(), image_commit=built_from.sha)
         refuse_rejected(ctx, slot, rel, allow_rejected)
         releases.append((app, rel))
-    results = unit.write_and_gate(ctx, env, releases, together=False, sync=sync, push=push, clearance=clearance,
-                                  new_id=True, extra={names.ALLOW_OLDER: "yes" if allow_older else None})
+    written_as = unit.UnitOptions(sync=sync, push=push, clearance=clearance, new_id=True,
+                                  extra={names.ALLOW_OLDER: "yes" if allow_older else None})
+    results = unit.write_and_gate(ctx, env, releases, written_as)
     return results[0] if len(results) == 1 else unit.Results(list(results))
 
 
@@ -218,8 +219,9 @@ class _Promotion:
                          "directly, without a canary")
         ctx.progress(f"promoting {refs} from {self.source.name} to {target.name}")
         releases = [(ctx.config.app(r.app), r) for r in promoted]
-        results = unit.write_and_gate(ctx, target, releases, together=True, sync=self.sync, push=self.push,
-                                      action="promote", source=self.source, clearance=self.clearance)
+        written_as = unit.UnitOptions(together=True, sync=self.sync, push=self.push, action="promote",
+                                      source=self.source, clearance=self.clearance)
+        results = unit.write_and_gate(ctx, target, releases, written_as)
         return results[0] if len(results) == 1 else unit.Results(list(results))
 
 

@@ -35,7 +35,7 @@ from pipeline.rollout.gate import GateResult
 from pipeline.rollout.promotion import steps_text
 from pipeline.rollout.sync import ensure_namespace, sync_environment
 from pipeline.state.traffic import live_weights, weights_text
-from pipeline.rollout.watch import wait_healthy
+from pipeline.rollout.watch import WatchOptions, wait_healthy
 
 
 class CanaryOutcome(str, Enum):
@@ -231,9 +231,9 @@ def _analyse(ctx: Context, app: App, env: Environment, state: CanaryState, polic
                  + (f", {len(policy.prometheus)} Prometheus quer(y/ies)" if policy.prometheus else "")
                  + (f", users' traffic through the gateway ({policy.traffic.provider})" if policy.traffic else "")
                  + (f"; undecided at the end, on up to {policy.max_bake:.0f}s" if policy.max_bake else ""))
-    return wait_healthy(ctx.cluster(env), env.namespace, deployments, replace(env.gates, bake=step.bake),
-                        state.release.id, ctx.progress, ctx.clock, analysis=checks if checks else None,
-                        interval=policy.interval, max_bake=policy.max_bake)
+    watch = WatchOptions(release_id=state.release.id, analysis=checks if checks else None, interval=policy.interval,
+                         max_bake=policy.max_bake, progress=ctx.progress, clock=ctx.clock)
+    return wait_healthy(ctx.cluster(env), env.namespace, deployments, replace(env.gates, bake=step.bake), watch)
 
 
 def _hold(ctx: Context, target: Environment, states: list[CanaryState], result: CanaryResult) -> CanaryResult:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pipeline import names
 from pipeline.config import App, Environment, Slot
@@ -31,6 +31,22 @@ from pipeline.kube.apply import SyncResult
 from pipeline.rollout.gate import GateResult
 
 LedgerChange = Callable[[Ledger, Release], Ledger]
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """How `write_releases` commits releases into their slots; every field has a default."""
+
+    push: bool = True  # push the commit (False: it stays in the local clone)
+    action: str = "release"  # the commit's type: release, promote, rollback
+    title: str | None = None  # the commit's title; None: `ACTION(ENV): APP@ID`, or `ACTION(ENV): N apps: …`
+    always: bool = False  # write a release even when it is the current one already (a rollback does)
+    # New releases: their ids are settled against the ledger they are written into, so two runs
+    # racing to release different images of one commit get different ids.
+    new_id: bool = False
+    ledger_change: LedgerChange | None = None  # how each ledger changes; None: the release added as pending
+    override: str = ""  # the control a pending release went through (a freeze override), noted in its entry
+    extra: dict[str, str | None] = field(default_factory=dict)  # more commit trailers
 
 
 @dataclass
@@ -105,9 +121,11 @@ def refuse_older(ctx: Context, slot: Slot, built_from: Commit, image: str, allow
                              f"release {current.id} (built from {theirs[:7]}); pass --allow-older to release it anyway")
 
 
-def new_release(ctx: Context, app: App, slot: Slot, image: str, source: Commit, author: str,
+def new_release(ctx: Context, slot: Slot, image: str, source: Commit, author: str,
                 image_commit: str | None = None) -> Release:
-    """The release record of `image` with ENV's config for APP at `source` (the app's last change)."""
+    """The release record of `image` with the environment's config for the slot's app at `source`
+    (the app's last change)."""
+    app = ctx.config.app(slot.app)
     data = ctx.workspace.config_data(app, slot.env)
     chart, digest, pinned = chart_fields(ctx, app, slot)
     # Another image, config or chart base from the same commit is another release: same id, a
@@ -147,25 +165,13 @@ def refuse_rejected(ctx: Context, slot: Slot, release: Release, allow_rejected: 
                              "pass --allow-rejected to release it again")
 
 
-def write_releases(ctx: Context, env: Environment, releases: list[tuple[App, Release]], *, push: bool = True,
-                   action: str = "release", title: str | None = None, always: bool = False, new_id: bool = False,
-                   ledger_change: LedgerChange | None = None, extra: dict[str, str | None] | None = None,
-                   override: str = "") -> list[ReleaseResult]:
+def write_releases(ctx: Context, env: Environment, releases: list[tuple[App, Release]],
+                   options: WriteOptions = WriteOptions()) -> list[ReleaseResult]:
     """Several apps' releases written into their slots of ENV (overlays and ledgers), checked to
-    render, in one commit, pushed unless `push` is False.
-
-    `always`: write even when a release is already the current one (a rollback does);
-    `ledger_change`: how the ledger changes (default: the release added as pending, with
-    `override`, the control it went through, if any);
-    `new_id`: new releases, whose ids are settled against the ledger they are written into, so two
-    runs racing to release different images of one commit get different ids;
-    `title`, `extra`: the commit's title (default `ACTION(ENV): APP@ID`, or `ACTION(ENV): N apps: …`)
-    and extra trailers.
-    """
-    change = ledger_change or (lambda ledger, rel: ledger.record(rel, Outcome.PENDING, "", ctx.clock.iso(), override))
+    render, in one commit (WriteOptions says how)."""
+    action, push = options.action, options.push
     written: dict[str, Release] = {app.name: rel for app, rel in releases}
-    plans = [(Slot(env, app.name), _plan(ctx, app, Slot(env, app.name), rel, written, always, new_id, change))
-             for app, rel in releases]
+    plans = [(Slot(env, app.name), _plan(ctx, app, Slot(env, app.name), rel, written, options)) for app, rel in releases]
 
     def message() -> str:  # once the plans ran: a new release's id is settled then
         ids = ", ".join(f"{rel.app}@{rel.id}" for rel in written.values())
@@ -173,14 +179,17 @@ def write_releases(ctx: Context, env: Environment, releases: list[tuple[App, Rel
         default = (f"{action}({env.name}): {first.app}@{first.id}" if len(releases) == 1
                    else f"{action}({env.name}): {len(releases)} apps: {ids}")
         trailers = first.trailers() if len(releases) == 1 else {"Apps": ids, "Environment": env.name}
-        return names.commit_message(title or default, action, {**trailers, **(extra or {})})
+        return names.commit_message(options.title or default, action, {**trailers, **options.extra})
 
     commit = ctx.workspace.publish_many(env, [a for a, _ in releases], plans, message, push=push)
     return [ReleaseResult(written[app.name], commit, changed=commit is not None) for app, _ in releases]
 
 
-def _plan(ctx: Context, app: App, slot: Slot, release: Release, written: dict[str, Release], always: bool,
-          new_id: bool, change: LedgerChange) -> Callable[[dict[str, str | None]], tuple[overlay.OverlayFiles, str] | None]:
+def _plan(ctx: Context, app: App, slot: Slot, release: Release, written: dict[str, Release],
+          options: WriteOptions) -> Callable[[dict[str, str | None]], tuple[overlay.OverlayFiles, str] | None]:
+    always, new_id = options.always, options.new_id
+    change = options.ledger_change or (
+        lambda ledger, rel: ledger.record(rel, Outcome.PENDING, "", ctx.clock.iso(), options.override))
     base_objects, base_rel = ctx.workspace.base_of(app, slot, release)
     base_files = ctx.workspace.base_files(app, slot, release)
 

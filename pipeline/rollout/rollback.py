@@ -82,10 +82,9 @@ class Move:
         return f"{self.app.name}@{self.replaced.id} → {rel.id}" if self.replaced else rel.ref
 
 
-def roll_back(ctx: Context, app: App, env: Environment, target: Entry, replaced: Release | None,
-              replaced_outcome: Outcome, reason: str) -> RollbackResult:
-    """One app back on `target` (roll_back_many)."""
-    return roll_back_many(ctx, env, [Move(app, target, replaced, replaced_outcome)], reason)[0]
+def roll_back(ctx: Context, env: Environment, move: Move, reason: str) -> RollbackResult:
+    """One app back on its move's target (roll_back_many)."""
+    return roll_back_many(ctx, env, [move], reason)[0]
 
 
 def roll_back_many(ctx: Context, env: Environment, moves: list[Move], reason: str) -> list[RollbackResult]:
@@ -116,9 +115,9 @@ def roll_back_many(ctx: Context, env: Environment, moves: list[Move], reason: st
     one = moves[0]
     extra = ({"Replaced": one.replaced.id if one.replaced else None, "Outcome": outcomes[one.app.name].value,
               "Replaced-Outcome": one.replaced_outcome.value if one.replaced else None} if len(moves) == 1 else {})
-    written = releasing.write_releases(ctx, env, [(m.app, m.target.release) for m in moves], always=True,
-                                       action="rollback", title=f"rollback({env.name}): {arrows}: {reason}",
-                                       ledger_change=change, extra=extra)
+    options = releasing.WriteOptions(action="rollback", title=f"rollback({env.name}): {arrows}: {reason}", always=True,
+                                     ledger_change=change, extra=extra)
+    written = releasing.write_releases(ctx, env, [(m.app, m.target.release) for m in moves], options)
     failed = [m for m in moves if outcomes[m.app.name] is Outcome.ROLLBACK_FAILED]
     if failed:
         gate = gates[failed[0].app.name]
@@ -144,7 +143,7 @@ def after_failed_gate(ctx: Context, app: App, env: Environment, failed: Release,
         return GateFailed(f"{env.name}: {failed.id} failed its gate ({gate}); no earlier healthy release to roll "
                           "back to", gate)
     try:
-        roll_back(ctx, app, env, target, failed, Outcome.REJECTED, reason)
+        roll_back(ctx, env, Move(app, target, failed, Outcome.REJECTED), reason)
     except GateFailed as exc:  # the rollback failed its own gate: that is the news
         return exc
     return GateFailed(f"{env.name}: {failed.id} failed its gate ({gate}); rolled back to {target.release.id}", gate)
@@ -190,7 +189,7 @@ def manual(ctx: Context, app: App, env: Environment, to: str | None, reason: str
         gate = None if ctx.rehearsal else gate_synced(ctx, slot, result, current.id)
         return RollbackResult(current, None, gate, result, None, already=True)
     target = choose_target(ctx.workspace.ledger(slot), current, to)
-    return roll_back(ctx, app, env, target, current, Outcome.ROLLED_BACK, reason)
+    return roll_back(ctx, env, Move(app, target, current, Outcome.ROLLED_BACK), reason)
 
 
 def manual_all(ctx: Context, env: Environment, reason: str) -> list[RollbackResult]:

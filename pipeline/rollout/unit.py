@@ -18,7 +18,7 @@ from pipeline.errors import ShipError
 from pipeline.gitops.records import Release
 from pipeline.policy.guard import Clearance
 from pipeline.rollout.gating import gate_apps
-from pipeline.rollout.release import ReleaseResult, write_releases
+from pipeline.rollout.release import ReleaseResult, WriteOptions, write_releases
 from pipeline.rollout.sync import sync_environment
 
 
@@ -38,26 +38,40 @@ class Results:
                 "error": str(self.failure) if self.failure else None}
 
 
-def write_and_gate(ctx: Context, env: Environment, releases: list[tuple[App, Release]], *, together: bool,
-                   sync: bool = True, push: bool = True, action: str = "release", source: Environment | None = None,
-                   clearance: Clearance = Clearance(), extra: dict[str, str | None] | None = None,
-                   new_id: bool = False) -> list[ReleaseResult]:
+@dataclass(frozen=True)
+class UnitOptions:
+    """How `write_and_gate` writes, syncs and gates a set of releases; every field has a default."""
+
+    together: bool = False  # one unit: one failure sends every app back; else each app is rolled back on its own
+    sync: bool = True  # sync and gate once committed (False: the commit alone)
+    push: bool = True  # push the commit (False: it stays in the local clone)
+    action: str = "release"  # the commit's type: release or promote
+    source: Environment | None = None  # a promotion's FROM: named in the commit's title and the results
+    clearance: Clearance = Clearance()  # the guards the releases went through (trailers, ledger note)
+    extra: dict[str, str | None] = field(default_factory=dict)  # more commit trailers
+    new_id: bool = False  # new releases: ids settled against the ledger as pushed (release.WriteOptions)
+
+
+def write_and_gate(ctx: Context, env: Environment, releases: list[tuple[App, Release]],
+                   options: UnitOptions = UnitOptions()) -> list[ReleaseResult]:
     """Write the releases in one commit, then (with `sync`) one sync and a gate per app; together:
     one failure sends the whole unit back (gating.gate_apps)."""
-    if sync:
+    source, clearance = options.source, options.clearance
+    if options.sync:
         ctx.cluster(env)  # ENV's cluster is reachable before anything is committed
     refs = ", ".join(f"{app.name}@{rel.id}" for app, rel in releases)
     count = f"{len(releases)} apps: " if len(releases) > 1 else ""
     title = (f"promote({env.name}): {count}{refs} from {source.name}" if source else None)
-    results = write_releases(ctx, env, releases, push=push, action=action, title=title, new_id=new_id,
-                             extra={**clearance.trailers(), **(extra or {})}, override=clearance.note)
+    written_as = WriteOptions(push=options.push, action=options.action, title=title, new_id=options.new_id,
+                              extra={**clearance.trailers(), **options.extra}, override=clearance.note)
+    results = write_releases(ctx, env, releases, written_as)
     for r in results:
         r.source = source.name if source else None
-    if sync:
+    if options.sync:
         synced = sync_environment(ctx, env)
         written = [(app, r.release) for (app, _), r in zip(releases, results, strict=True)]
         try:
-            outcome = gate_apps(ctx, env, synced, written, together=together)
+            outcome = gate_apps(ctx, env, synced, written, together=options.together)
         finally:
             for r in results:
                 r.sync = synced

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from dataclasses import dataclass
 from typing import Protocol
 from collections.abc import Sequence
 
@@ -65,12 +66,25 @@ def _close_after(watchers: list[_Watcher], client: ClusterApi) -> None:
     client.close()
 
 
+@dataclass(frozen=True)
+class WatchOptions:
+    """What one watch goes by beside the environment's GateOptions; every field has a default."""
+
+    release_id: str | None = None  # the release whose pods are judged (None: every pod of the Deployments)
+    analysis: Analysis | None = None  # canary analysis, a round whenever the gate asks for one
+    interval: float = 5.0  # seconds between analysis rounds
+    max_bake: float | None = None  # how long an analysis still undecided at the end of the bake may go on
+    progress: Progress = quiet  # where the gate's notes are printed
+    clock: Clock | None = None  # None: the real clock
+
+
 def wait_healthy(cluster: ClusterApi, namespace: str, deployments: list[str], options: GateOptions,
-                 release_id: str | None = None, progress: Progress = quiet, clock: Clock | None = None,
-                 analysis: Analysis | None = None, interval: float = 5.0, max_bake: float | None = None) -> GateResult:
-    """Watch `deployments` in `namespace` (and pods of `release_id`) until healthy, failed or timed out;
-    `max_bake`: how long an analysis still undecided at the end of the bake may go on."""
-    clock = clock or Clock()
+                 watch: WatchOptions = WatchOptions()) -> GateResult:
+    """Watch `deployments` in `namespace` (and the pods of `watch.release_id`) until healthy,
+    failed or timed out."""
+    release_id, analysis, interval, max_bake, progress = (watch.release_id, watch.analysis, watch.interval,
+                                                          watch.max_bake, watch.progress)
+    clock = watch.clock or Clock()
     deps_list = cluster.request("GET", cluster.info("apps/v1", "Deployment").path(namespace), what="list Deployments")
     pods_list = cluster.request("GET", cluster.info("v1", "Pod").path(namespace), what="list Pods")
     gate = Gate(namespace, {d["metadata"]["name"]: {**d, "kind": "Deployment", "apiVersion": "apps/v1"}
@@ -141,7 +155,8 @@ def _gate(ctx: Context, env: Environment, result: SyncResult, release_id: str | 
     deployments = gated_deployments(result, app)
     gate = None
     if deployments:
-        gate = wait_healthy(ctx.cluster(env), env.namespace, deployments, env.gates, release_id, ctx.progress, ctx.clock)
+        watch = WatchOptions(release_id=release_id, progress=ctx.progress, clock=ctx.clock)
+        gate = wait_healthy(ctx.cluster(env), env.namespace, deployments, env.gates, watch)
     if gate is not None and not gate.passed:
         return gate
     others = [result.applied.get(planning.key(o), o) for o in result.plan.to_apply + result.plan.unchanged
