@@ -79,9 +79,10 @@ def release(
         raise typer.BadParameter("a dry run builds nothing: give the image with --image", param_hint="--dry-run")
 
     def release_(ctx, rehearsal: bool = False):
-        return deploy.release(ctx, env_name, app_names or [], images=image or [], sync=not (no_sync or rehearsal),
-                              push=not (no_push or rehearsal), allow_dirty=allow_dirty, allow_rejected=allow_rejected,
-                              override_freeze=why, allow_older=allow_older)
+        options = deploy.ReleaseOptions(images=tuple(image or []), sync=not (no_sync or rehearsal),
+                                        push=not (no_push or rehearsal), allow_dirty=allow_dirty,
+                                        allow_rejected=allow_rejected, override_freeze=why, allow_older=allow_older)
+        return deploy.release(ctx, env_name, app_names or [], options)
 
     rehearse([env_name], release_, output) if dry_run else run(release_, output, lock_wait=lock_wait(no_wait, lock_timeout))
 
@@ -142,9 +143,10 @@ def promote(
     why = override_reason(override_freeze, reason)
 
     def promote_(ctx, rehearsal: bool = False):
-        return deploy.promote(ctx, from_env, to_env, app_names or [], independent=independent,
-                              sync=not (no_sync or rehearsal), push=not rehearsal, canary_weight=canary,
-                              no_canary=no_canary, hold=hold, resume=resume, override_freeze=why)
+        options = deploy.PromoteOptions(independent=independent, sync=not (no_sync or rehearsal), push=not rehearsal,
+                                        canary_weight=canary, no_canary=no_canary, hold=hold, resume=resume,
+                                        override_freeze=why)
+        return deploy.promote(ctx, from_env, to_env, app_names or [], options)
 
     rehearse([to_env], promote_, output) if dry_run else run(promote_, output, lock_wait=lock_wait(no_wait, lock_timeout))
 

@@ -9,23 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline import names
-from pipeline.config import App, CanaryPolicy, Environment, Slot
+from pipeline.config import App, Environment, Slot
 from pipeline.context import Context
-from pipeline.errors import ConfigError, PromotionError, RegistryError, ShipError
+from pipeline.errors import ConfigError, PromotionError, RegistryError
 from pipeline.gitops.git import Commit
-from pipeline.gitops.records import Release
-from pipeline.gitops.canary_overlay import CanaryState
 from pipeline.supply.build import BuildResult, Builds, build_app
 from pipeline.gitops.changed import Matrix, changed_apps
 from pipeline.imageref import ImageRef
 from pipeline.kube.apply import SyncOptions, SyncResult
 from pipeline.policy import guard
 from pipeline.policy.guard import Clearance
-from pipeline.rollout import canary, promotion
+from pipeline.rollout import promoting
 from pipeline.rollout import rollback as rolling_back
 from pipeline.rollout.abort import AbortResult
 from pipeline.rollout.abort import abort as abort_canary
 from pipeline.rollout.canary import CanaryResult
+from pipeline.rollout.promoting import PromoteOptions
 from pipeline.rollout import retire as retiring
 from pipeline.rollout import unit
 from pipeline.rollout import gating
@@ -76,10 +75,21 @@ def _images(apps: list[App], images: list[str]) -> dict[str, str]:
     return out
 
 
-def release(ctx: Context, env_name: str, app_names: list[str] | str | None = None, *, images: list[str] | None = None,
-            image: str | None = None, sync: bool = True, push: bool = True, allow_dirty: bool = False,
-            allow_rejected: bool = False, override_freeze: str | None = None,
-            allow_older: bool = False) -> ReleaseResult | Results:
+@dataclass(frozen=True)
+class ReleaseOptions:
+    """How `ship release` runs; every field has a default."""
+
+    images: tuple[str, ...] = ()  # `IMAGE` (one app) or `APP=IMAGE`: release these instead of building
+    sync: bool = True  # sync and gate ENV once committed (False: the commit alone)
+    push: bool = True  # push the commit (False: it stays in the local clone)
+    allow_dirty: bool = False  # build from a working tree with uncommitted changes
+    allow_rejected: bool = False  # release again a release ENV's ledger says was rejected
+    override_freeze: str | None = None  # the reason to go through ENV's freeze
+    allow_older: bool = False  # release an image built before ENV's current release's commit
+
+
+def release(ctx: Context, env_name: str, app_names: list[str] | str | None = None,
+            options: ReleaseOptions = ReleaseOptions()) -> ReleaseResult | Results:
     """Checked in this order, for every app before anything is written: the tree is clean, ENV is
     not frozen (or `override_freeze` gives the reason to go through), the image is pinned and
     signed as ENV requires, it was not built before ENV's current release (or ENV's policy or
@@ -87,21 +97,21 @@ def release(ctx: Context, env_name: str, app_names: list[str] | str | None = Non
     app gated and rolled back on its own."""
     names_ = [app_names] if isinstance(app_names, str) else list(app_names or [])
     env, apps = ctx.config.env(env_name), _apps(ctx, names_)
-    given = _images(apps, [*(images or []), *([image] if image else [])])
+    given = _images(apps, list(options.images))
     git = ctx.workspace.git
-    git.require_clean(allow_dirty)
-    override = guard.unfrozen(ctx, env, override_freeze)
-    checked = [(app, *_image_for(ctx, app, given.get(app.name), allow_dirty)) for app in apps]
+    git.require_clean(options.allow_dirty)
+    override = guard.unfrozen(ctx, env, options.override_freeze)
+    checked = [(app, *_image_for(ctx, app, given.get(app.name), options.allow_dirty)) for app in apps]
     clearance = Clearance(override, guard.signed(ctx, env, [ref for _, ref, _, _ in checked]))
     releases = []
     for app, ref, built_from, source in checked:
         slot = Slot(env, app.name)
-        refuse_older(ctx, slot, built_from, str(ref), allow_older or env.policy.allow_older)
+        refuse_older(ctx, slot, built_from, str(ref), options.allow_older or env.policy.allow_older)
         rel = new_release(ctx, slot, str(ref), source, git.author(), image_commit=built_from.sha)
-        refuse_rejected(ctx, slot, rel, allow_rejected)
+        refuse_rejected(ctx, slot, rel, options.allow_rejected)
         releases.append((app, rel))
-    written_as = unit.UnitOptions(sync=sync, push=push, clearance=clearance, new_id=True,
-                                  extra={names.ALLOW_OLDER: "yes" if allow_older else None})
+    written_as = unit.UnitOptions(sync=options.sync, push=options.push, clearance=clearance, new_id=True,
+                                  extra={names.ALLOW_OLDER: "yes" if options.allow_older else None})
     results = unit.write_and_gate(ctx, env, releases, written_as)
     return results[0] if len(results) == 1 else unit.Results(list(results))
 
@@ -134,102 +144,10 @@ def sync(ctx: Context, env_name: str, options: SyncOptions = SyncOptions(), gate
     return result
 
 
-def promote(ctx: Context, from_name: str, to_name: str, app_names: list[str] | None = None, *,
-            independent: bool = False, sync: bool = True, push: bool = True, canary_weight: int | None = None,
-            no_canary: bool = False, hold: bool = False, resume: bool = False,
-            override_freeze: str | None = None) -> ReleaseResult | CanaryResult | Results:
-    """The named apps, or every app whose healthy release in FROM differs from TO's, as one unit
-    (one commit, one sync, one gate; `independent`: each on its own). With a canary (TO's policy
-    or `canary_weight`) where TO has stable releases to run beside, the canaries run side by side.
-    TO's guards (freeze, signatures) and every app's health in FROM are checked before anything
-    is written, a resumed canary's too."""
-    cfg = ctx.config
-    source, target = cfg.env(from_name), cfg.env(to_name)
-    promotion.check_edge(cfg, source, target)
-    override = guard.unfrozen(ctx, target, override_freeze)
-    states = canary.in_progress(ctx, target)
-    if resume:
-        if not states:
-            raise PromotionError(f"no canary in {target.name} to resume (see ship status {target.name})")
-        return _continue_canary(ctx, target, states, False, override)
-    apps = promotion.apps_to_promote(ctx, source, target, list(app_names or []))
-    if not apps:
-        return unit.Results(empty=f"nothing to promote: every app released in {source.name} is already in {target.name}")
-    rels = {name: promotion.healthy_release(ctx, Slot(source, name)) for name in apps}  # every app, before writing
-    if states:
-        if {s.release.app: s.release.id for s in states} != {n: r.id for n, r in rels.items()}:
-            raise PromotionError(f"{target.name} has {', '.join(s.describe() for s in states)} in progress; finish it "
-                                 f"with `ship promote {states[0].source} {target.name} --resume` or remove it with "
-                                 f"`ship abort {target.name}`")
-        ctx.progress(f"{', '.join(s.describe() for s in states)} is already in progress in {target.name}; continuing it")
-        return _continue_canary(ctx, target, states, hold, override)
-    promoted = [promotion.promoted_release(ctx, source, target, rel, ctx.workspace.git.author()) for rel in rels.values()]
-    clearance = Clearance(override, guard.signed(ctx, target, [ImageRef.parse(r.image) for r in promoted]))
-    plan = _Promotion(ctx, source, target, clearance, sync, push, canary_weight, no_canary, hold)
-    if independent and len(promoted) > 1:
-        return plan.each(promoted)
-    return plan.run(promoted)
-
-
-@dataclass
-class _Promotion:
-    """How one promotion runs, once every check passed: its releases as one unit, or each alone."""
-
-    ctx: Context
-    source: Environment
-    target: Environment
-    clearance: Clearance
-    sync: bool
-    push: bool
-    canary_weight: int | None
-    no_canary: bool
-    hold: bool
-
-    def each(self, promoted: list[Release]) -> Results:
-        results = unit.Results()
-        for rel in promoted:
-            try:
-                results.results.append(self.run([rel]))
-            except ShipError as exc:  # one app's failure never stops, nor rolls back, the others
-                self.ctx.progress(f"{rel.ref}: {type(exc).__name__}: {exc}")
-                results.failure = results.failure or exc
-        return results
-
-    def run(self, promoted: list[Release]) -> ReleaseResult | CanaryResult | Results:
-        ctx, target = self.ctx, self.target
-        stables = {r.app: ctx.workspace.current_release(Slot(target, r.app)) for r in promoted}
-        wants_canary = (self.canary_weight is not None or target.canary is not None) and not self.no_canary
-        first = [r for r in promoted if stables[r.app] is None]
-        if wants_canary and self.sync and first and len(first) < len(promoted):
-            # Apps new to TO have no stable to run a canary beside: they go first, directly (as
-            # their own unit), then the others' canaries run.
-            ctx.progress(f"{', '.join(r.app for r in first)}: no stable release in {target.name} yet: promoted "
-                         "directly first; the other apps run their canaries after")
-            direct = self.run(first)
-            beside = self.run([r for r in promoted if stables[r.app] is not None])
-            return Results([*(direct.results if isinstance(direct, Results) else [direct]), beside])
-        refs = ", ".join(f"{r.ref} ({r.image})" for r in promoted)
-        if wants_canary and self.sync and not first:
-            steps = promotion.canary_steps(target.canary or CanaryPolicy(), self.canary_weight)
-            ctx.progress(f"promoting {refs} from {self.source.name} to {target.name} with a canary")
-            states = [canary.start_state(ctx, self.source, target, r, steps) for r in promoted]
-            return canary.run_canary(ctx, target, states, self.hold, self.clearance)
-        if wants_canary and self.sync:
-            ctx.progress(f"{', '.join(r.app for r in first)} in {target.name} has no stable release yet: promoting "
-                         "directly, without a canary")
-        ctx.progress(f"promoting {refs} from {self.source.name} to {target.name}")
-        releases = [(ctx.config.app(r.app), r) for r in promoted]
-        written_as = unit.UnitOptions(together=True, sync=self.sync, push=self.push, action="promote",
-                                      source=self.source, clearance=self.clearance)
-        results = unit.write_and_gate(ctx, target, releases, written_as)
-        return results[0] if len(results) == 1 else unit.Results(list(results))
-
-
-def _continue_canary(ctx: Context, target: Environment, states: list[CanaryState], hold: bool,
-                     override: guard.Override | None) -> CanaryResult:
-    """Run canaries already in git on, their images checked again against TO's policy."""
-    clearance = Clearance(override, guard.signed(ctx, target, [ImageRef.parse(s.release.image) for s in states]))
-    return canary.run_canary(ctx, target, [canary.resumed_state(ctx, target, s) for s in states], hold, clearance)
+def promote(ctx: Context, from_name: str, to_name: str, app_names: list[str] | None = None,
+            options: PromoteOptions = PromoteOptions()) -> ReleaseResult | CanaryResult | Results:
+    """FROM's healthy releases into TO (rollout/promoting.py decides which apps, and how)."""
+    return promoting.promote(ctx, ctx.config.env(from_name), ctx.config.env(to_name), list(app_names or []), options)
 
 
 def abort(ctx: Context, env_name: str, reason: str, app_name: str | None = None) -> AbortResult:

@@ -98,7 +98,7 @@ def in_progress(ctx: Context, target: Environment) -> list[CanaryState]:
     return [s for app in ctx.workspace.apps_in(target) if (s := ctx.workspace.canary_state(Slot(target, app)))]
 
 
-def run_canary(ctx: Context, target: Environment, states: list[CanaryState], hold: bool,
+def run_canary(ctx: Context, target: Environment, states: list[CanaryState], *, hold: bool = False,
                clearance: Clearance = Clearance()) -> CanaryResult:
     """Run the canaries from their step on; promote when every step passed, or hold, or abort.
     `clearance`: what the promotion passed, recorded in each commit (and an override in the ledger)."""

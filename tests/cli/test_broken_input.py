@@ -209,7 +209,7 @@ def test_ctrl_c_mid_write_exits_130_and_leaves_nothing_half_written(project, tmp
     os.environ["SHIP_SECRET_HELLOK8S_DB_PASSWORD"] = "x"
     try:
         ctx, _, _ = fake_context(project, [])
-        deploy.release(ctx, "dev", None, image=GOOD)
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     finally:
         del os.environ["SHIP_SECRET_HELLOK8S_DB_PASSWORD"]
     marker = tmp_path / "rendering"

@@ -25,9 +25,9 @@ def test_a_promotion_rehearsed_shows_its_commit_and_sync_and_changes_nothing(tmp
     monkeypatch.setenv("SHIP_SECRET_HELLOK8S_DB_PASSWORD", "x")
     fake_project(tmp_path)
     ctx, cluster, _ = fake_context(tmp_path, [])
-    rel = deploy.release(ctx, "dev", None, image=GOOD).release
+    rel = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,))).release
     before, objects = head(tmp_path), len(cluster.objects)
-    result = dryrun.rehearse(ctx, ["uat"], lambda clone: deploy.promote(clone, "dev", "uat", sync=False, push=False))
+    result = dryrun.rehearse(ctx, ["uat"], lambda clone: deploy.promote(clone, "dev", "uat", None, deploy.PromoteOptions(sync=False, push=False)))
     assert [c.subject for c in result.commits] == [f"promote(uat): hellok8s@{rel.id} from dev"]
     assert any(f.startswith("environments/uat/hellok8s/") for f in result.commits[0].files)
     assert "Deployment/hk-uat/hellok8s" in {d.subject for d in result.applies["uat"]}

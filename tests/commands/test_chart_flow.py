@@ -90,7 +90,7 @@ def message(cluster, ns: str) -> str:
 
 def test_a_chart_release_pins_the_image_wires_the_config_and_writes_the_chart_base(flow):
     ctx, cluster = flow
-    result = deploy.release(ctx, "dev", None, image=IMAGE)
+    result = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(IMAGE,)))
     assert result.gate is not None and result.gate.passed
     rel = result.release
     assert rel.chart == "podinfo-6.9.2" and rel.chart_digest.startswith("sha256:")
@@ -112,10 +112,10 @@ def test_a_chart_release_pins_the_image_wires_the_config_and_writes_the_chart_ba
 
 def test_values_and_chart_changes_are_new_releases_and_rollback_returns_to_the_chart_and_values(flow):
     ctx, cluster = flow
-    first = deploy.release(ctx, "dev", None, image=IMAGE).release
+    first = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(IMAGE,))).release
     assert message(cluster, "pi-dev") == "hello"
     change(ctx, "apps/podinfo/values/dev.yaml", "replicaCount: 1\nui: {message: values only}\n")
-    second = deploy.release(ctx, "dev", None, image=IMAGE).release
+    second = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(IMAGE,))).release
     assert second.id != first.id and second.chart_digest != first.chart_digest
     assert message(cluster, "pi-dev") == "values only"
     chart = ctx.config.root / "charts/podinfo/Chart.yaml"
@@ -123,7 +123,7 @@ def test_values_and_chart_changes_are_new_releases_and_rollback_returns_to_the_c
     apps = list(ctx.config.apps.values())
     assert [a.name for a in changed_apps(ctx.config, ctx.workspace.git, apps)] == ["podinfo"]  # a chart is a base
     bump = ctx.workspace.git.head().sha
-    third = deploy.release(ctx, "dev", None, image=IMAGE).release
+    third = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(IMAGE,))).release
     assert third.chart == "podinfo-6.9.3" and third.id not in (first.id, second.id)
     assert third.commit == bump and changed_apps(ctx.config, ctx.workspace.git, apps) == []
     assert cluster.deployment("pi-dev", "podinfo")["metadata"]["labels"]["helm.sh/chart"] == "podinfo-6.9.3"
@@ -140,13 +140,13 @@ def test_values_and_chart_changes_are_new_releases_and_rollback_returns_to_the_c
 def test_promotion_takes_each_environments_values_and_the_canary_renders_its_own_chart_base(flow):
     ctx, cluster = flow
     change(ctx, "apps/podinfo/values/prod.yaml", "replicaCount: 2\nui: {message: prod}\n")
-    deploy.release(ctx, "dev", None, image=IMAGE)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(IMAGE,)))
     deploy.promote(ctx, "dev", "uat")
     assert message(cluster, "pi-uat") == "hello"
     first = deploy.promote(ctx, "uat", "prod")  # the first prod release: no stable to run a canary beside
     assert message(cluster, "pi-prod") == "prod"
     change(ctx, "apps/podinfo/values/prod.yaml", "replicaCount: 2\nui: {message: prod two}\n")
-    deploy.release(ctx, "dev", None, image=IMAGE)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(IMAGE,)))
     deploy.promote(ctx, "dev", "uat")
     deploy.promote(ctx, "uat", "prod")
     assert message(cluster, "pi-prod") == "prod two"
@@ -160,15 +160,15 @@ def test_bad_chart_inputs_are_one_line_naming_the_file_and_write_nothing(flow):
     head = ctx.workspace.git.head().sha
     change(ctx, "apps/podinfo/values/dev.yaml", "replicaCount: [1\n")
     with pytest.raises(ConfigError, match=r"^apps/podinfo/values/dev.yaml:"):
-        deploy.release(ctx, "dev", None, image=IMAGE)
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(IMAGE,)))
     change(ctx, "apps/podinfo/values/dev.yaml", "ui: not-a-mapping\n")
     with pytest.raises(RenderError, match=r"^charts/podinfo \(values for dev: .*\): kustomize cannot render it: "
                        r"helm: template: podinfo/templates/deployment.yaml"):
-        deploy.release(ctx, "dev", None, image=IMAGE)
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(IMAGE,)))
     shutil.rmtree(ctx.config.root / "charts/podinfo")
     ctx.workspace.git.repo.git.commit("-qam", "chart gone")
     with pytest.raises(ConfigError, match=r"^charts/podinfo: no Chart.yaml"):
-        deploy.release(ctx, "dev", None, image=IMAGE)
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(IMAGE,)))
     assert ctx.workspace.git.repo.git.log(f"{head}..HEAD", "--format=%s").count("release") == 0
     assert not (ctx.config.root / "environments/dev/podinfo").exists()
 
@@ -192,7 +192,7 @@ def test_preview_shows_a_values_change_and_a_chart_bump_for_the_next_release(flo
 
 def test_promotion_carries_the_chart_its_source_runs_not_a_newer_one_in_the_tree(flow):
     ctx, cluster = flow
-    released = deploy.release(ctx, "dev", None, image=IMAGE).release
+    released = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(IMAGE,))).release
     chart = ctx.config.root / "charts/podinfo/Chart.yaml"
     change(ctx, "charts/podinfo/Chart.yaml", chart.read_text().replace("version: 6.9.2", "version: 6.9.3"))
     rel = deploy.promote(ctx, "dev", "uat").release  # one app: a ReleaseResult

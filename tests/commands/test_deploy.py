@@ -38,7 +38,7 @@ def new_config(ctx, env: str, message: str) -> None:
 
 def test_release_writes_commits_syncs_gates_and_records_healthy(flow):
     ctx, cluster, _ = flow
-    result = deploy.release(ctx, "dev", None, image=GOOD)
+    result = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     assert result.changed and result.gate is not None and result.gate.passed
     dep = cluster.deployment("hk-dev", "hellok8s")
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == GOOD.replace(":1111111@", ":1111111@")
@@ -50,17 +50,17 @@ def test_release_writes_commits_syncs_gates_and_records_healthy(flow):
 
 def test_release_again_is_a_no_op(flow):
     ctx, _, _ = flow
-    first = deploy.release(ctx, "dev", None, image=GOOD)
-    again = deploy.release(ctx, "dev", None, image=GOOD, sync=False)
+    first = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
+    again = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,), sync=False))
     assert again.release.id == first.release.id and not again.changed and again.commit is None
 
 
 def test_a_release_that_never_gets_ready_is_rolled_back_and_rejected(flow):
     ctx, cluster, _ = flow
-    good = deploy.release(ctx, "dev", None, image=GOOD)
+    good = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     new_config(ctx, "dev", "broken build")
     with pytest.raises(GateFailed, match="ProgressDeadlineExceeded.*rolled back to " + good.release.id):
-        deploy.release(ctx, "dev", None, image=NEVER_READY)
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(NEVER_READY,)))
     assert ctx.workspace.current_release(Slot(ctx.config.env("dev"), "hellok8s")).id == good.release.id
     assert dict(outcomes(ctx, "dev")) == {good.release.id: "rolled back to", rejected_id(ctx): "rejected"}
     assert "never-ready" not in cluster.deployment("hk-dev", "hellok8s")["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -72,12 +72,12 @@ def rejected_id(ctx) -> str:
 
 def test_a_rejected_release_is_not_released_again_without_allow_rejected(flow):
     ctx, _, _ = flow
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     new_config(ctx, "dev", "broken build")
     with pytest.raises(GateFailed):
-        deploy.release(ctx, "dev", None, image=NEVER_READY)
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(NEVER_READY,)))
     with pytest.raises(PromotionError, match="was rejected in dev.*--allow-rejected"):
-        deploy.release(ctx, "dev", None, image=NEVER_READY)
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(NEVER_READY,)))
 
 
 def test_promote_refuses_a_wrong_edge_and_an_empty_source(flow):
@@ -90,7 +90,7 @@ def test_promote_refuses_a_wrong_edge_and_an_empty_source(flow):
 
 def test_promote_refuses_a_source_that_is_unhealthy_live(flow):
     ctx, cluster, _ = flow
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     cluster.deployment("hk-dev", "hellok8s")["status"]["availableReplicas"] = 1
     with pytest.raises(PromotionError, match="dev is not healthy: Deployment/hk-dev/hellok8s Progressing"):
         deploy.promote(ctx, "dev", "uat")
@@ -98,7 +98,7 @@ def test_promote_refuses_a_source_that_is_unhealthy_live(flow):
 
 def test_promote_carries_the_digest_with_the_target_config(flow):
     ctx, cluster, _ = flow
-    rel = deploy.release(ctx, "dev", None, image=GOOD).release
+    rel = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,))).release
     result = deploy.promote(ctx, "dev", "uat")
     assert result.release.id == rel.id and result.release.image == rel.image and result.source == "dev"
     cm = cluster.get("v1", "ConfigMap", result.release.config, "hk-uat")
@@ -109,7 +109,7 @@ def test_promote_carries_the_digest_with_the_target_config(flow):
 def to_prod(ctx, config_message: str | None = None):
     if config_message:
         new_config(ctx, "dev", config_message)
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     deploy.promote(ctx, "dev", "uat")
     return deploy.promote(ctx, "uat", "prod")
 
@@ -139,9 +139,9 @@ def test_held_canary_then_abort_leaves_the_stable_and_rejects_the_release(flow):
     ctx, cluster, _ = flow
     stable = to_prod(ctx).release
     new_config(ctx, "dev", "second edition")
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     deploy.promote(ctx, "dev", "uat")
-    held = deploy.promote(ctx, "uat", "prod", canary_weight=10, hold=True)
+    held = deploy.promote(ctx, "uat", "prod", None, deploy.PromoteOptions(canary_weight=10, hold=True))
     assert held.outcome is CanaryOutcome.HELD and "held as a canary in prod" in held.text()
     assert "hellok8s-canary" in cluster.names("Deployment", "hk-prod")
     aborted = deploy.abort(ctx, "prod", "looks off")
@@ -162,9 +162,9 @@ def test_abort_with_no_canary_is_refused(flow):
 
 def test_manual_rollback_returns_to_the_previous_healthy_release(flow):
     ctx, cluster, _ = flow
-    first = deploy.release(ctx, "dev", None, image=GOOD).release
+    first = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,))).release
     new_config(ctx, "dev", "second edition")
-    second = deploy.release(ctx, "dev", None, image=GOOD).release
+    second = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,))).release
     result = deploy.rollback(ctx, "dev", None, None, "bad copy")
     assert (result.replaced.id, result.target.id) == (second.id, first.id)
     assert result.text().startswith(f"rolled back dev: {second.ref} → {first.id}")
@@ -177,7 +177,7 @@ def test_manual_rollback_returns_to_the_previous_healthy_release(flow):
 
 def test_sync_reports_its_changes_and_gates(flow):
     ctx, _, _ = flow
-    deploy.release(ctx, "dev", None, image=GOOD, sync=False)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,), sync=False))
     result = deploy.sync(ctx, "dev")
     assert result.gate is not None and result.gate.passed
     assert any(str(c).startswith("deployment.apps/hellok8s") for c in result.changes)
@@ -199,8 +199,8 @@ def test_two_runs_racing_to_release_one_commit_get_two_ids(tmp_path, monkeypatch
             cw.set_value("user", "name", name)
             cw.set_value("user", "email", f"{name}@example.com")
         runs.append(fake_context(tmp_path / name, [])[0])
-    first = deploy.release(runs[0], "dev", None, image=GOOD, sync=False)
-    second = deploy.release(runs[1], "dev", None, image=OTHER, sync=False)  # planned on a stale ledger
+    first = deploy.release(runs[0], "dev", None, deploy.ReleaseOptions(images=(GOOD,), sync=False))
+    second = deploy.release(runs[1], "dev", None, deploy.ReleaseOptions(images=(OTHER,), sync=False))  # planned on a stale ledger
     assert second.release.id == f"{first.release.id}.2"
     assert [e.release.id for e in runs[1].workspace.environment_ledger(runs[1].config.env("dev")).entries] == \
         [first.release.id, second.release.id]
@@ -211,7 +211,7 @@ def test_a_config_file_larger_than_a_configmap_is_refused_at_once_naming_it(flow
     (ctx.config.root / "apps/hellok8s/config/dev.env").write_text("BIG=" + "x" * (1024 * 1024 + 1) + "\n")
     ctx.workspace.git.repo.git.commit("-qam", "huge config")
     with pytest.raises(ConfigError, match=r"apps/hellok8s/config/dev.env: more than 1,048,576 bytes; a ConfigMap holds at most 1,048,576"):
-        deploy.release(ctx, "dev", None, image=GOOD)
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     assert ctx.workspace.current_release(Slot(ctx.config.env("dev"), "hellok8s")) is None
 
 
@@ -229,7 +229,7 @@ def commit_leaked_secret(ctx) -> None:
 
 def test_sync_refuses_a_committed_secret_with_data_before_applying_anything(flow):
     ctx, cluster, _ = flow
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     commit_leaked_secret(ctx)
     before = dict(cluster.objects)
     with pytest.raises(ValidationError, match="environments/dev/leaked.yaml: a Secret with data must never be committed"):
@@ -239,9 +239,9 @@ def test_sync_refuses_a_committed_secret_with_data_before_applying_anything(flow
 
 def test_rollback_refuses_a_committed_secret_with_data_with_nothing_changed(flow):
     ctx, cluster, _ = flow
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     new_config(ctx, "dev", "second edition")
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     commit_leaked_secret(ctx)
     head, before = ctx.workspace.git.head().sha, dict(cluster.objects)
     with pytest.raises(ValidationError, match="leaked.yaml: a Secret with data must never be committed"):
@@ -255,10 +255,10 @@ def test_a_held_canary_promoted_again_with_hold_stays_held(flow):
     ctx, cluster, lines = flow
     stable = to_prod(ctx).release
     new_config(ctx, "dev", "second edition")
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     deploy.promote(ctx, "dev", "uat")
-    held = deploy.promote(ctx, "uat", "prod", canary_weight=10, hold=True)
-    again = deploy.promote(ctx, "uat", "prod", canary_weight=10, hold=True)
+    held = deploy.promote(ctx, "uat", "prod", None, deploy.PromoteOptions(canary_weight=10, hold=True))
+    again = deploy.promote(ctx, "uat", "prod", None, deploy.PromoteOptions(canary_weight=10, hold=True))
     assert again.outcome is CanaryOutcome.HELD and again.commits == []
     assert ctx.workspace.current_release(Slot(ctx.config.env("prod"), "hellok8s")).id == stable.id
     assert "hellok8s-canary" in cluster.names("Deployment", "hk-prod")
@@ -269,9 +269,9 @@ def test_the_same_rollback_run_again_is_a_no_op_that_succeeds(flow):
     """A rollback killed after its commit, or a retried rollback job, runs `--to R` again: R is
     already current, so it syncs and says so instead of failing."""
     ctx, cluster, _ = flow
-    first = deploy.release(ctx, "dev", None, image=GOOD).release
+    first = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,))).release
     new_config(ctx, "dev", "second edition")
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     deploy.rollback(ctx, "dev", None, first.id, "bad copy")
     head = ctx.workspace.git.head().sha
     again = deploy.rollback(ctx, "dev", None, first.id, "bad copy")
@@ -285,7 +285,7 @@ def test_a_release_records_the_commit_its_image_was_built_from_not_head(flow):
     first = ctx.workspace.git.repo.git.rev_list("--max-parents=0", "HEAD")
     new_config(ctx, "dev", "a later commit")
     head = ctx.workspace.git.head().sha
-    rel = deploy.release(ctx, "dev", None, image=GOOD).release
+    rel = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,))).release
     assert rel.image_commit == first and rel.commit == head != first and rel.id.endswith(head[:7])
     assert f"Ship-Image-Commit: {first}" in ctx.workspace.git.repo.git.log("--format=%B", "-3")
 
@@ -295,11 +295,11 @@ def test_an_image_older_than_the_current_release_is_refused_unless_allowed(flow)
     first = ctx.workspace.git.repo.git.rev_list("--max-parents=0", "HEAD")
     new_config(ctx, "dev", "a later commit")
     ctx.fake_registry.revisions["hellok8s-other"] = ctx.workspace.git.head().sha  # OTHER: built from the newer commit
-    newer = deploy.release(ctx, "dev", None, image=OTHER).release
+    newer = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(OTHER,))).release
     with pytest.raises(PromotionError, match=f"built from {first[:7]}, older than the image of dev's current release {newer.id}.*--allow-older"):
-        deploy.release(ctx, "dev", None, image=GOOD)
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     assert ctx.workspace.current_release(Slot(ctx.config.env("dev"), "hellok8s")).id == newer.id
-    older = deploy.release(ctx, "dev", None, image=GOOD, allow_older=True).release
+    older = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,), allow_older=True)).release
     assert older.image_commit == first
     assert "Ship-Allow-Older: yes" in ctx.workspace.git.repo.git.log("--format=%B", "-3")
 
@@ -308,4 +308,4 @@ def test_an_image_whose_source_commit_is_unknown_is_refused(flow):
     ctx, _, _ = flow
     ctx.fake_registry.revision = ""
     with pytest.raises(PromotionError, match="cannot tell which commit it was built from: its tag 1111111 is not a commit"):
-        deploy.release(ctx, "dev", None, image=GOOD)
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))

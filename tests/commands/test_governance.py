@@ -80,9 +80,9 @@ def new_config(ctx, message: str) -> None:
 def to_prod(ctx, message: str | None = None, **promote):
     if message:
         new_config(ctx, message)
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     deploy.promote(ctx, "dev", "uat")
-    return deploy.promote(ctx, "uat", "prod", **promote)
+    return deploy.promote(ctx, "uat", "prod", None, deploy.PromoteOptions(**promote))
 
 
 def ledger_entry(ctx, env: str, release_id: str):
@@ -98,7 +98,7 @@ def test_a_frozen_prod_refuses_a_promotion_naming_the_freeze_commit(project):
     assert frozen.text() == f"froze prod until `ship unfreeze prod`: payment provider incident (commit {frozen.commit.short})"
     assert "Ship-Action: freeze\nShip-Environment: prod\nShip-Freeze-Reason: payment provider incident" in log(ctx, "-1", "--format=%B")
     new_config(ctx, "second edition")
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     deploy.promote(ctx, "dev", "uat")
     before = head(ctx)
     with pytest.raises(FrozenError) as refused:
@@ -133,8 +133,8 @@ def test_a_window_freezes_a_release_and_an_override_names_it(project):
     ctx, _, _ = project({"dev": f"{{freeze: [{AROUND_NOW}]}}"})
     with pytest.raises(FrozenError, match=r"^dev is frozen by window 'launch' \(\d{4}-\d\d-\d\d – \d{4}-\d\d-\d\d "
                                           r"Asia/Tokyo\) until \d{4}-\d\d-\d\dT15:00:00Z; nothing was written"):
-        deploy.release(ctx, "dev", None, image=GOOD)
-    result = deploy.release(ctx, "dev", None, image=GOOD, override_freeze="the launch itself")
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
+    result = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,), override_freeze="the launch itself"))
     assert result.gate.passed
     assert "Ship-Override-Freeze: window 'launch' (" in log(ctx, "-2", "--format=%B")
     window = f"window 'launch' ({TODAY - dt.timedelta(days=1)} – {TODAY + dt.timedelta(days=1)} Asia/Tokyo)"
@@ -171,7 +171,7 @@ def test_unfreeze_lifts_it_and_a_freeze_until_a_time_lifts_itself(project):
     with pytest.raises(FrozenError, match=r"until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ; nothing was written"):
         to_prod(ctx, "second edition", no_canary=True)
     ctx.clock.now = lambda: dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)  # type: ignore[method-assign]
-    assert deploy.promote(ctx, "uat", "prod", no_canary=True).changed
+    assert deploy.promote(ctx, "uat", "prod", None, deploy.PromoteOptions(no_canary=True)).changed
 
 
 def test_a_freeze_before_anything_was_released_is_a_commit_too(project):
@@ -220,7 +220,7 @@ def test_an_unsigned_image_is_refused_before_any_commit(project):
     ctx, cluster, _ = project({"dev": SIGNED})
     before = head(ctx)
     with pytest.raises(SignatureError) as refused:
-        deploy.release(ctx, "dev", None, image=GOOD)
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     assert str(refused.value) == f"{GOOD}: not signed with keys/a.pub, which dev requires (no signatures found); nothing was written"
     assert head(ctx) == before and not cluster.objects
     assert not (ctx.config.root / "environments/dev/kustomization.yaml").exists()
@@ -230,7 +230,7 @@ def test_an_image_signed_with_another_key_is_refused(project):
     ctx, _, _ = project({"dev": SIGNED})
     ctx.signer().signatures[DIGEST_GOOD] = {"key-b"}
     with pytest.raises(SignatureError, match=r"not signed with keys/a.pub, which dev requires \(no matching signatures"):
-        deploy.release(ctx, "dev", None, image=GOOD)
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
 
 
 def test_a_signed_image_passes_from_dev_to_prod(project):
@@ -246,7 +246,7 @@ def test_a_signed_image_passes_from_dev_to_prod(project):
 
 def test_sync_and_verify_refuse_what_lost_its_signature(project):
     ctx, cluster, _ = project()
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     text = with_policy((ctx.config.root / "ship.yaml").read_text(), "dev", SIGNED)
     (ctx.config.root / "ship.yaml").write_text(text)
     ctx.workspace.git.repo.git.commit("-qam", "dev requires signatures")
@@ -294,8 +294,8 @@ def test_a_policy_that_allows_older_images_lets_one_in_without_the_flag(project)
     ctx, _, _ = project({"dev": "{allow_older: true}"})
     new_config(ctx, "a later commit")
     ctx.registry().revisions["hellok8s-other"] = ctx.workspace.git.head().sha  # OTHER: built from the newer commit
-    newer = deploy.release(ctx, "dev", None, image=OTHER).release
-    older = deploy.release(ctx, "dev", None, image=GOOD).release
+    newer = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(OTHER,))).release
+    older = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,))).release
     assert older.image_commit != newer.image_commit and ctx.workspace.current_release(Slot(ctx.config.env("dev"), "hellok8s")).id == older.id
     assert "Ship-Allow-Older" not in log(ctx, "-3", "--format=%B")  # the policy, in git, is the record
     assert {r.rule: r.now for r in govern.policy(ctx, "dev").view.rules}["older images"] == "allowed"

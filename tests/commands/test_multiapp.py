@@ -50,7 +50,7 @@ def subjects(repo) -> list[str]:
 
 def test_two_apps_released_in_one_commit_each_with_its_own_folder_and_ledger(two):
     ctx, cluster, repo = two
-    out = deploy.release(ctx, "dev", ["hellok8s", "web"], images=[f"hellok8s={GOOD}", f"web={GOOD}"])
+    out = deploy.release(ctx, "dev", ["hellok8s", "web"], deploy.ReleaseOptions(images=(f"hellok8s={GOOD}", f"web={GOOD}")))
     refs = [r.release.ref for r in out.results]
     assert subjects(repo)[1] == f"release(dev): 2 apps: {', '.join(refs)}"  # then one record commit
     root = ctx.config.root / "environments/dev"
@@ -65,12 +65,12 @@ def test_two_apps_released_in_one_commit_each_with_its_own_folder_and_ledger(two
 
 def test_a_release_of_several_apps_rolls_back_only_the_one_that_fails(two):
     ctx, cluster, repo = two
-    deploy.release(ctx, "dev", ["hellok8s", "web"], images=[f"hellok8s={GOOD}", f"web={GOOD}"])
+    deploy.release(ctx, "dev", ["hellok8s", "web"], deploy.ReleaseOptions(images=(f"hellok8s={GOOD}", f"web={GOOD}")))
     (ctx.config.root / "apps/web/config/dev.env").write_text("MESSAGE=second\n")
     (ctx.config.root / "apps/hellok8s/config/dev.env").write_text("MESSAGE=second\nDB_URL=x\n")
     repo.git.commit("-qam", "second configs")
     with pytest.raises(GateFailed, match="rolled back to"):
-        deploy.release(ctx, "dev", ["hellok8s", "web"], images=[f"hellok8s={GOOD}", f"web={NEVER_READY}"])
+        deploy.release(ctx, "dev", ["hellok8s", "web"], deploy.ReleaseOptions(images=(f"hellok8s={GOOD}", f"web={NEVER_READY}")))
     dev = ctx.config.env("dev")
     web = ctx.workspace.ledger(Slot(dev, "web")).entries
     hk = ctx.workspace.ledger(Slot(dev, "hellok8s")).entries
@@ -80,7 +80,7 @@ def test_a_release_of_several_apps_rolls_back_only_the_one_that_fails(two):
 
 def test_promote_moves_every_app_that_differs_as_one_unit(two):
     ctx, cluster, repo = two
-    deploy.release(ctx, "dev", ["hellok8s", "web"], images=[f"hellok8s={GOOD}", f"web={GOOD}"])
+    deploy.release(ctx, "dev", ["hellok8s", "web"], deploy.ReleaseOptions(images=(f"hellok8s={GOOD}", f"web={GOOD}")))
     unit = deploy.promote(ctx, "dev", "uat")
     assert [r.release.app for r in unit.results] == ["hellok8s", "web"]
     assert subjects(repo)[1].startswith("promote(uat): 2 apps: hellok8s@")
@@ -97,10 +97,10 @@ def test_promote_moves_every_app_that_differs_as_one_unit(two):
 
 def test_rollback_with_several_apps_needs_an_app_or_all_and_never_another_apps_release(two):
     ctx, cluster, repo = two
-    first = deploy.release(ctx, "dev", ["hellok8s", "web"], images=[f"hellok8s={GOOD}", f"web={GOOD}"]).results
+    first = deploy.release(ctx, "dev", ["hellok8s", "web"], deploy.ReleaseOptions(images=(f"hellok8s={GOOD}", f"web={GOOD}"))).results
     (ctx.config.root / "apps/web/config/dev.env").write_text("MESSAGE=second\n")
     repo.git.commit("-qam", "web: second config")
-    second = deploy.release(ctx, "dev", "web", image=GOOD)
+    second = deploy.release(ctx, "dev", "web", deploy.ReleaseOptions(images=(GOOD,)))
     head = repo.head.commit.hexsha
     with pytest.raises(PromotionError, match="dev holds several apps \\(hellok8s, web\\): name one"):
         deploy.rollback(ctx, "dev", None, None, "x")
@@ -114,7 +114,7 @@ def test_rollback_with_several_apps_needs_an_app_or_all_and_never_another_apps_r
 
 def test_retire_removes_the_apps_folder_and_objects_and_keeps_its_ledger(two):
     ctx, cluster, repo = two
-    deploy.release(ctx, "dev", ["hellok8s", "web"], images=[f"hellok8s={GOOD}", f"web={GOOD}"])
+    deploy.release(ctx, "dev", ["hellok8s", "web"], deploy.ReleaseOptions(images=(f"hellok8s={GOOD}", f"web={GOOD}")))
     out = deploy.retire(ctx, "dev", "web", "merged")
     assert subjects(repo)[0] == "retire(dev): web: merged" and "web" not in cluster.names("Deployment", "hk-dev")
     assert "hellok8s" in cluster.names("Deployment", "hk-dev") and out.removed
@@ -145,7 +145,7 @@ def test_a_repository_in_the_one_app_layout_moves_over_in_one_commit_and_renders
     monkeypatch.setenv("SHIP_SECRET_HELLOK8S_DB_PASSWORD", "s3cret")
     fake_project(tmp_path)
     ctx, _, _ = fake_context(tmp_path, [])
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     ctx.close()
     old_layout(tmp_path)
     repo = git.Repo(tmp_path)
@@ -174,16 +174,16 @@ def test_a_repository_in_the_one_app_layout_moves_over_in_one_commit_and_renders
 def test_a_unit_canary_runs_each_app_beside_its_stable_with_its_own_route(two):
     ctx, cluster, repo = two
     both = ["hellok8s", "web"]
-    deploy.release(ctx, "dev", both, images=[f"hellok8s={GOOD}", f"web={GOOD}"])
+    deploy.release(ctx, "dev", both, deploy.ReleaseOptions(images=(f"hellok8s={GOOD}", f"web={GOOD}")))
     deploy.promote(ctx, "dev", "uat")
     deploy.promote(ctx, "uat", "prod")  # the first releases: no stable to run a canary beside
     for name in both:
         path = ctx.config.root / f"apps/{name}/config/dev.env"
         path.write_text(path.read_text() + "EXTRA=1\n")
     repo.git.commit("-qam", "new config for both")
-    deploy.release(ctx, "dev", both, images=[f"hellok8s={GOOD}", f"web={GOOD}"])
+    deploy.release(ctx, "dev", both, deploy.ReleaseOptions(images=(f"hellok8s={GOOD}", f"web={GOOD}")))
     deploy.promote(ctx, "dev", "uat")
-    held = deploy.promote(ctx, "uat", "prod", hold=True)
+    held = deploy.promote(ctx, "uat", "prod", None, deploy.PromoteOptions(hold=True))
     assert [r.app for r in held.releases] == both and "are held as a canary in prod" in held.text()
     routes = {r["metadata"]["name"]: r["spec"] for r in cluster.list("gateway.networking.k8s.io/v1", "HTTPRoute",
                                                                       "hk-prod")}
@@ -194,7 +194,7 @@ def test_a_unit_canary_runs_each_app_beside_its_stable_with_its_own_route(two):
     aborted = deploy.abort(ctx, "prod", "web looks off", "web")
     assert aborted.apps == ("web",) and "web-canary" not in cluster.names("Deployment", "hk-prod")
     assert "hellok8s-canary" in cluster.names("Deployment", "hk-prod")
-    resumed = deploy.promote(ctx, "uat", "prod", resume=True)
+    resumed = deploy.promote(ctx, "uat", "prod", None, deploy.PromoteOptions(resume=True))
     assert [r.app for r in resumed.releases] == ["hellok8s"]
     prod = ctx.config.env("prod")
     assert ctx.workspace.current_release(Slot(prod, "hellok8s")).id == held.releases[0].id
@@ -203,15 +203,15 @@ def test_a_unit_canary_runs_each_app_beside_its_stable_with_its_own_route(two):
 
 def test_an_app_new_to_the_target_goes_first_directly_and_the_others_run_their_canary(two):
     ctx, cluster, repo = two
-    deploy.release(ctx, "dev", ["hellok8s", "web"], images=[f"hellok8s={GOOD}", f"web={GOOD}"])
+    deploy.release(ctx, "dev", ["hellok8s", "web"], deploy.ReleaseOptions(images=(f"hellok8s={GOOD}", f"web={GOOD}")))
     deploy.promote(ctx, "dev", "uat")
     deploy.promote(ctx, "uat", "prod", ["hellok8s"])  # web never reached prod
     path = ctx.config.root / "apps/hellok8s/config/dev.env"
     path.write_text(path.read_text() + "EXTRA=1\n")
     repo.git.commit("-qam", "hellok8s: new config")
-    deploy.release(ctx, "dev", "hellok8s", image=GOOD)
+    deploy.release(ctx, "dev", "hellok8s", deploy.ReleaseOptions(images=(GOOD,)))
     deploy.promote(ctx, "dev", "uat")
-    out = deploy.promote(ctx, "uat", "prod", hold=True)
+    out = deploy.promote(ctx, "uat", "prod", None, deploy.PromoteOptions(hold=True))
     direct, held = out.results
     assert direct.release.app == "web" and direct.gate.passed
     assert held.outcome is CanaryOutcome.HELD and [r.app for r in held.releases] == ["hellok8s"]

@@ -89,7 +89,7 @@ def matrix(ctx) -> dict:
 def test_changed_lists_the_apps_changed_since_their_release_in_dev(two_apps):
     ctx = two_apps
     assert matrix(ctx) == {"app": ["hellok8s", "shop"]}  # neither released yet
-    deploy.release(ctx, "dev", "hellok8s", image=GOOD, sync=False, push=False)
+    deploy.release(ctx, "dev", "hellok8s", deploy.ReleaseOptions(images=(GOOD,), sync=False, push=False))
     assert matrix(ctx) == {"app": ["shop"]}
     shop = ctx.workspace.git.last_change("apps/shop").sha
     (ctx.config.root / "environments/dev/shop").mkdir()

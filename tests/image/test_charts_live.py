@@ -120,7 +120,7 @@ def test_a_release_pins_the_remote_chart_and_verify_rechecks_it(private, pushed,
                   open_registry=lambda host: charts_registry if host == private["SHIP_PRIVATE_REGISTRY"] else images,
                   open_signer=FakeSigner, progress=lambda _line: None)
     try:
-        rel = deploy.release(ctx, "dev", None, image=image).release
+        rel = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(image,))).release
         pinned = f"{repo_url}:6.9.2@sha256:{hashlib.sha256(archive).hexdigest()}"
         assert (rel.chart, rel.chart_source) == ("podinfo-6.9.2", pinned)
         assert clone.git.status("--porcelain") == ""  # the chart cache is not in git

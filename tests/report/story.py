@@ -123,13 +123,13 @@ def tell(root: Path, monkeypatch: pytest.MonkeyPatch) -> Story:
             story.source(a, b)
         elif what == "release" and b == NEVER_READY:
             with pytest.raises(GateFailed):
-                deploy.release(ctx, "dev", None, image=b)
+                deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(b,)))
         elif what == "release":
-            story.releases[a] = deploy.release(ctx, "dev", None, image=b).release.id
+            story.releases[a] = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(b,))).release.id
         elif what == "promote":
             deploy.promote(ctx, a, b)
         elif what == "hold":
-            deploy.promote(ctx, a, b, canary_weight=10, hold=True)
+            deploy.promote(ctx, a, b, None, deploy.PromoteOptions(canary_weight=10, hold=True))
         elif what == "abort":
             deploy.abort(ctx, a, b)
         elif what == "rollback":

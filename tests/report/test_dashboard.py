@@ -127,7 +127,7 @@ def test_serve_answers_and_refreshes_from_git(story, tmp_path):
         (work / "apps/hellok8s/config/dev.env").write_text("MESSAGE=seventh edition\nDB_URL=postgres://db\n")
         ctx.workspace.git.repo.git.commit("-qam", "seventh edition")
         registry.revision = ctx.workspace.git.head().sha  # the image was built from it
-        released = deploy.release(ctx, "dev", None, image=GOOD, sync=False).release.id
+        released = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,), sync=False)).release.id
         deadline = time.monotonic() + 10
         while released not in (page := httpx.get(f"http://127.0.0.1:{port}/").text) and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -21,7 +21,7 @@ def repo(tmp_path, monkeypatch):
     monkeypatch.setenv("SHIP_SECRET_HELLOK8S_DB_PASSWORD", "s3cret")
     fake_project(tmp_path)
     ctx, _, _ = fake_context(tmp_path, [])
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     yield ctx
     ctx.close()
 
@@ -110,7 +110,7 @@ def test_a_branch_is_compared_with_its_merge_base_and_source_changes_mean_a_new_
     main_go.write_text(main_go.read_text() + "\n// a change\n")
     git.commit("-qam", "feature work")
     git.checkout("-q", "main")
-    deploy.release(repo, "uat", None, image=GOOD)  # main moves on after the branch left it
+    deploy.release(repo, "uat", None, deploy.ReleaseOptions(images=(GOOD,)))  # main moves on after the branch left it
     git.checkout("-q", "feature")
     monkeypatch.chdir(repo.config.root)
     out = CliRunner().invoke(app, ["preview", "--base", "main", "--output", "json"])

@@ -13,12 +13,12 @@ def test_summary_shows_releases_outcomes_and_the_promotion_path(tmp_path, monkey
     monkeypatch.setenv("SHIP_SECRET_HELLOK8S_DB_PASSWORD", "x")
     fake_project(tmp_path)
     ctx, _, _ = fake_context(tmp_path, [])
-    good = deploy.release(ctx, "dev", None, image=GOOD).release
+    good = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,))).release
     deploy.promote(ctx, "dev", "uat")
     (tmp_path / "apps/hellok8s/config/uat.env").write_text("MESSAGE=again\nDB_URL=x\n")
     ctx.workspace.git.repo.git.commit("-qam", "uat config")
     with pytest.raises(GateFailed, match="failed its gate"):
-        deploy.release(ctx, "uat", None, image=NEVER_READY)
+        deploy.release(ctx, "uat", None, deploy.ReleaseOptions(images=(NEVER_READY,)))
     text = inspect.summary(ctx, "Pipeline").text()
     lines = text.splitlines()
     assert lines[0] == "### Pipeline"

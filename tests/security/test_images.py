@@ -56,13 +56,13 @@ def test_an_unpinned_init_container_in_a_base_is_refused_before_anything_is_appl
     with_init_container(ctx.config.root, BUSYBOX)
     with pytest.raises(ValidationError, match=r"dev: Deployment/hk-dev/hellok8s /spec/template/spec/initContainers/0/"
                                               r"image: busybox:latest: not pinned by digest"):
-        deploy.release(ctx, "dev", None, image=GOOD)
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     assert cluster.deployment("hk-dev", "hellok8s") is None
 
 
 def test_verify_lists_an_init_container_image(project):
     ctx, _ = project()
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     with_init_container(ctx.config.root, BUSYBOX)
     lines = inspect.verify(ctx, "dev").text().splitlines()
     assert any(line.startswith("MOVED  busybox:latest  (Deployment/hk-dev/hellok8s /spec/template/spec/initContainers/0/"
@@ -71,7 +71,7 @@ def test_verify_lists_an_init_container_image(project):
 
 def test_a_pinned_but_unsigned_init_container_is_refused_where_signatures_are_required(project):
     ctx, cluster = project(SIGNED)
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     with_init_container(ctx.config.root, PINNED_UNSIGNED)
     with pytest.raises(SignatureError, match=f"initContainers/0/image: {PINNED_UNSIGNED}: not signed with keys/a.pub, "
                                              r"which dev requires \(no signatures found\); nothing applied"):
@@ -83,7 +83,7 @@ def test_a_pinned_but_unsigned_init_container_is_refused_where_signatures_are_re
 def test_a_release_of_one_app_checks_every_app_in_the_environment(project):
     """Release and promote verified only the images they wrote, then synced the whole environment."""
     ctx, _ = project(SIGNED)
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     kz = ctx.config.root / "environments/dev/hellok8s/kustomization.yaml"
     kz.write_text(kz.read_text().replace(DIGEST_GOOD, "sha256:" + "e" * 64))  # someone else's commit
     commit(ctx.config.root, "another digest, by hand")

@@ -43,7 +43,7 @@ def test_a_config_symlinked_to_proc_environ_is_refused_and_nothing_is_committed(
     head = ctx.workspace.git.head().sha
     with pytest.raises(ConfigError, match=r"apps/hellok8s/config/dev.env: a symlink "
                                           r"\(to /proc/self/environ\); ship reads and writes only regular files"):
-        deploy.release(ctx, "dev", None, image=GOOD)
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     assert ctx.workspace.git.head().sha == head and not ctx.workspace.git.dirty_paths()
     assert CANARY not in ctx.workspace.git.repo.git.log("-p", "--all")
 
@@ -70,7 +70,7 @@ def test_a_proc_file_is_read_not_stated_for_its_size(tmp_path):
 
 def test_an_overlay_folder_symlinked_outside_is_refused_and_nothing_is_written_there(flow, tmp_path):
     ctx, _ = flow
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     outside = tmp_path / "outside"
     outside.mkdir()
     configs = ctx.config.root / "environments/dev/hellok8s/configs"
@@ -83,7 +83,7 @@ def test_an_overlay_folder_symlinked_outside_is_refused_and_nothing_is_written_t
     commit(ctx, "configs elsewhere, and a new config")
     before = sorted(p.name for p in outside.iterdir())
     with pytest.raises(ConfigError, match=r"environments/dev/hellok8s/configs: a symlink"):
-        deploy.release(ctx, "dev", None, image=GOOD)
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     assert sorted(p.name for p in outside.iterdir()) == before
 
 
@@ -99,7 +99,7 @@ def test_other_inputs_symlinked_outside_are_refused(flow, where, tmp_path):
         if where == "ship.yaml":
             fake_context(ctx.config.root, [])
         else:
-            deploy.release(ctx, "dev", None, image=GOOD)
+            deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
 
 
 def test_dashboard_out_refuses_a_symlink_and_a_folder_of_other_files_unless_forced(tmp_path):

@@ -72,7 +72,7 @@ def test_the_namespace_ship_writes_carries_pod_security_labels(tmp_path, monkeyp
     monkeypatch.setenv("SHIP_SECRET_HELLOK8S_DB_PASSWORD", "x")
     fake_project(tmp_path)
     ctx, cluster, _ = fake_context(tmp_path, [])
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     labels = cluster.get("v1", "Namespace", "hk-dev")["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     assert labels["pod-security.kubernetes.io/warn"] == labels["pod-security.kubernetes.io/audit"] == "restricted"

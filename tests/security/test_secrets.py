@@ -17,7 +17,7 @@ def released(tmp_path, monkeypatch):
     monkeypatch.setenv("SHIP_SECRET_HELLOK8S_DB_PASSWORD", "s3cret")
     fake_project(tmp_path)
     ctx, cluster, _ = fake_context(tmp_path, [])
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     yield ctx, cluster
     ctx.close()
 
@@ -44,7 +44,7 @@ def test_a_release_refuses_an_overlay_whose_generator_renders_a_secret(released)
     (ctx.config.root / "apps/hellok8s/config/dev.env").write_text("MESSAGE=new\nDB_URL=x\n")
     ctx.workspace.git.repo.git.commit("-qam", "new config")
     with pytest.raises(ValidationError, match="renders with data"):
-        deploy.release(ctx, "dev", None, image=GOOD)
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     assert ctx.workspace.git.repo.git.rev_list("--count", f"{head}..HEAD") == "1"  # only the config commit
 
 

@@ -29,7 +29,7 @@ def test_an_image_from_another_registry_is_refused_though_its_digest_is_in_ships
     ctx, _ = flow
     with pytest.raises(RegistryError, match=r"--image evil.example/hellok8s:1111111@sha256:a{64}: not in ship's registry "
                                             r"127.0.0.1:15000"):
-        deploy.release(ctx, "dev", None, image=f"evil.example/hellok8s:1111111@{DIGEST_GOOD}")
+        deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(f"evil.example/hellok8s:1111111@{DIGEST_GOOD}",)))
     assert ctx.workspace.current_release(Slot(ctx.config.env("dev"), "hellok8s")) is None
 
 

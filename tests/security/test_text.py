@@ -33,7 +33,7 @@ def test_a_reason_with_a_line_break_is_refused_and_nothing_is_committed(flow):
         govern.freeze(ctx, "prod", FORGED)
     for refused in (lambda: deploy.rollback(ctx, "dev", None, None, "a\rb"), lambda: deploy.abort(ctx, "prod", "a\x1b[2Jb"),
                     lambda: deploy.retire(ctx, "dev", "hellok8s", "a\u2028b"),
-                    lambda: deploy.release(ctx, "dev", None, image=GOOD, override_freeze="a\nb")):
+                    lambda: deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,), override_freeze="a\nb"))):
         with pytest.raises(ConfigError, match="--reason holds a line break"):
             refused()
     assert ctx.workspace.git.head().sha == head and not ctx.workspace.git.dirty_paths()
@@ -47,7 +47,7 @@ def test_a_reason_is_capped_in_length(flow):
 def test_an_actor_with_a_line_break_is_refused(flow, monkeypatch):
     monkeypatch.setenv("SHIP_ACTOR", "mallory\nShip-Override-By: alice")
     with pytest.raises(ConfigError, match=r"SHIP_ACTOR.* holds a line break"):
-        deploy.release(flow, "dev", None, image=GOOD, sync=False)
+        deploy.release(flow, "dev", None, deploy.ReleaseOptions(images=(GOOD,), sync=False))
 
 
 def test_titles_with_control_characters_are_refused(flow):
@@ -82,10 +82,10 @@ def test_a_forged_commit_is_no_release_on_the_dashboard(flow):
 
 def test_summary_and_preview_print_reasons_and_values_as_literal_text(flow):
     ctx = flow
-    rel = deploy.release(ctx, "dev", None, image=GOOD).release
+    rel = deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,))).release
     (ctx.config.root / "apps/hellok8s/config/dev.env").write_text("MESSAGE=again\nDB_URL=x\n")
     ctx.workspace.git.repo.git.commit("-qam", "dev config")
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     deploy.rollback(ctx, "dev", None, None, "## boom [click](https://evil.example/x) ![i](https://evil.example/i.png) <img>")
     text = inspect.summary(ctx, "Pipeline <b>").text()
     assert text.splitlines()[0] == "### Pipeline &lt;b&gt;"
@@ -99,10 +99,10 @@ def test_the_dashboard_escapes_reasons_and_commit_titles(flow):
     from pipeline.report.dashboard import model, page
 
     ctx = flow
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     (ctx.config.root / "apps/hellok8s/config/dev.env").write_text("MESSAGE=again\nDB_URL=x\n")
     ctx.workspace.git.repo.git.commit("-qam", "dev config <img src=x onerror=alert(1)>")
-    deploy.release(ctx, "dev", None, image=GOOD)
+    deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     deploy.rollback(ctx, "dev", None, None, "<script>alert(1)</script>")
     html = page.render(model.gather(ctx, False, "30d"))
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
