@@ -167,8 +167,8 @@ class Sent:
         return f"{before}after {self.attempts} attempts in {self.elapsed:.1f}s{after}" if self.attempts > 1 else ""
 
 
-def send(attempt: Callable[[], T], failure: Callable[[T], Outcome | None], policy: RetryPolicy, is_idempotent: bool,
-         *, on_retry: Callable[[Outcome, int, float], None] | None = None, sleep: Callable[[float], None] = time.sleep,
+def send(attempt: Callable[[], T], failure: Callable[[T], Outcome | None], policy: RetryPolicy, *, is_idempotent: bool,
+         on_retry: Callable[[Outcome, int, float], None] | None = None, sleep: Callable[[float], None] = time.sleep,
          monotonic: Callable[[], float] = time.monotonic, rand: Callable[[], float] = random.random) -> tuple[T, Sent]:
     """Call `attempt` again while `failure` says it failed and the policy says to retry.
 

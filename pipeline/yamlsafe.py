@@ -173,7 +173,7 @@ def _str(dumper: yaml.SafeDumper, value: str):
 _Dumper.add_representer(str, _str)
 
 
-def dumps(data: Any, sort_keys: bool = False) -> str:
+def dumps(data: Any, *, sort_keys: bool = False) -> str:
     """Plain block YAML with keys in the order given (or sorted, for diffs), for files ship writes."""
     return yaml.dump(_plain(data), Dumper=_Dumper, sort_keys=sort_keys, default_flow_style=False, width=1000)
 

@@ -87,7 +87,7 @@ def test_send_retries_until_success_sleeping_what_decide_says():
         slept.append(seconds)
         now[0] += seconds
 
-    value, sent = retry.send(attempt, failure, P, True, on_retry=lambda o, n, w: told.append((o, n, w)), sleep=sleep,
+    value, sent = retry.send(attempt, failure, P, is_idempotent=True, on_retry=lambda o, n, w: told.append((o, n, w)), sleep=sleep,
                              monotonic=lambda: now[0], rand=lambda: 0.0)
     assert value == 1 and sent.attempts == 3 and sent.outcome is None
     assert slept == [0.25, 0.5] and [n for _, n, _ in told] == [1, 2]
@@ -95,7 +95,7 @@ def test_send_retries_until_success_sleeping_what_decide_says():
 
 
 def test_send_gives_up_with_the_last_outcome():
-    value, sent = retry.send(lambda: "busy", lambda _v: Outcome(500), P, False, sleep=lambda s: None)
+    value, sent = retry.send(lambda: "busy", lambda _v: Outcome(500), P, is_idempotent=False, sleep=lambda s: None)
     assert value == "busy" and sent.attempts == 1 and sent.outcome == Outcome(500)
 
 

@@ -213,7 +213,7 @@ def _policy(r: _Reader | None) -> Policy:
 
 def _bound(is_end: bool) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
-        windows.parse_bound(value, is_end)
+        windows.parse_bound(value, is_end=is_end)
         return value
 
     return check

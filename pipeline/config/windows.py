@@ -78,7 +78,7 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"an IANA time zone such as Europe/Berlin or UTC (not {name!r})") from None
 
 
-def parse_bound(value: object, is_end: bool) -> WeekTime | dt.datetime:
+def parse_bound(value: object, *, is_end: bool) -> WeekTime | dt.datetime:
     """A window bound from ship.yaml: `Fri 16:00`, a date (YAML's or `2026-12-20`), or a date and
     time (`2026-12-20 18:00`). A date alone as an end means the end of that day."""
     if isinstance(value, dt.datetime):
@@ -110,7 +110,7 @@ def parse_bound(value: object, is_end: bool) -> WeekTime | dt.datetime:
 def make_window(name: str, start: object, end: object, timezone: str = "UTC") -> FreezeWindow:
     """A window from ship.yaml's values; ValueError saying what is wrong."""
     zone(timezone)
-    first, last = parse_bound(start, False), parse_bound(end, True)
+    first, last = parse_bound(start, is_end=False), parse_bound(end, is_end=True)
     if isinstance(first, WeekTime) != isinstance(last, WeekTime):
         raise ValueError("both bounds weekly ('Fri 16:00') or both dated (2026-12-20), not one of each")
     if isinstance(first, WeekTime) and first == last:

@@ -115,7 +115,7 @@ def canary_kustomization(app: App, slot: Slot, state: CanaryState, base_objects:
     services = set()
     for w in patched_workloads(app, base_objects):
         replicas = canary_replicas(state.weight, int(w["spec"].get("replicas", 1)))
-        ops = workload_ops(w, rel, app.config_name) + routing.track_ops(names.CANARY, True) + [
+        ops = workload_ops(w, rel, app.config_name) + routing.track_ops(names.CANARY, selector=True) + [
             {"op": "add", "path": "/spec/replicas", "value": replicas},
             {"op": "add", "path": pointer("metadata", "annotations", names.CANARY_WEIGHT),
              "value": str(state.weight)}]

@@ -270,7 +270,7 @@ def _stable_patches(patches: list[dict], app: App, env: Environment, release: Re
         services = {s[0] for w in patched if (s := routing.service_for(base_objects, w))}
         patches = [p for p in patches if not ours(p, ("Service",), services)]
     for w in patched:
-        ops = workload_ops(w, release, app.config_name) + (routing.track_ops(names.STABLE, False) if routed(env) else [])
+        ops = workload_ops(w, release, app.config_name) + (routing.track_ops(names.STABLE, selector=False) if routed(env) else [])
         # kustomize matches a target by original name too: the selector keeps the canary (the
         # same base, suffixed) out of the stable release's patches.
         patches.append({"target": patch_target(w, labelSelector=names.NOT_CANARY), "patch": yamlsafe.dumps(ops)})

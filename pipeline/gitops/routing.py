@@ -90,7 +90,7 @@ def routing_objects(policy: CanaryPolicy, service: str, port: int, canary_weight
     return {}
 
 
-def track_ops(track: str, selector: bool) -> list[dict[str, Any]]:
+def track_ops(track: str, *, selector: bool) -> list[dict[str, Any]]:
     """JSON6902 ops labelling a workload's pods with their track (and its selector, for the canary)."""
     ops = [{"op": "add", "path": pointer("spec", "template", "metadata", "labels", names.TRACK), "value": track}]
     if selector:

@@ -148,7 +148,7 @@ class Registry:
             self.progress(f"registry {self.host}: GET {url}: {outcome.describe()}; retrying in {wait:.1f}s "
                           f"(attempt {attempts + 1})")
 
-        resp, sent = retry.send(attempt, retry.http_failure, self.retry, True, on_retry=told)
+        resp, sent = retry.send(attempt, retry.http_failure, self.retry, is_idempotent=True, on_retry=told)
         if isinstance(resp, httpx.HTTPError):
             raise RegistryError(f"registry {self.host} unreachable{sent.note()}: {resp}") from resp
         if resp.status_code == 404:

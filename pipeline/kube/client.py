@@ -91,10 +91,11 @@ class Cluster:
         headers = {"Content-Type": content_type} if body is not None else None
         request = self._http.build_request(method, path, params=params, content=data, headers=headers,
                                            timeout=timeout or TIMEOUT, extensions=self._extensions)
-        resp = self._send(request, what, retry.idempotent(method, content_type) if idempotent is None else idempotent)
+        is_idempotent = retry.idempotent(method, content_type) if idempotent is None else idempotent
+        resp = self._send(request, what, is_idempotent=is_idempotent)
         return resp.json() if resp.content else {}
 
-    def _send(self, request: httpx.Request, what: str, is_idempotent: bool, *, stream: bool = False,
+    def _send(self, request: httpx.Request, what: str, *, is_idempotent: bool, stream: bool = False,
               answer: Callable[[httpx.Response], bool] = lambda _: False) -> httpx.Response:
         """The one path every request takes: counted, retried as pipeline/retry.py decides, and a
         failure raised as one line naming `what`, the status and the attempts. `answer(response)`:
@@ -121,7 +122,7 @@ class Cluster:
             self.progress(f"{what}: {request.method} {outcome.describe()} from {self.host}; retrying in {wait:.1f}s "
                           f"(attempt {attempts + 1})")
 
-        resp, sent = retry.send(attempt, failure, self.retry, is_idempotent, on_retry=told)
+        resp, sent = retry.send(attempt, failure, self.retry, is_idempotent=is_idempotent, on_retry=told)
         if isinstance(resp, httpx.HTTPError):
             raise ClusterError(f"cluster {self.host} unreachable{sent.note()}: {resp.__class__.__name__}: {resp}") from resp
         if resp.status_code >= 400 and not answer(resp):
@@ -249,7 +250,7 @@ class Cluster:
             params["resourceVersion"] = resource_version
         request = self._http.build_request("GET", info.path(namespace), params=params,
                                            timeout=httpx.Timeout(timeout + 10), extensions=self._extensions)
-        resp = self._send(request, f"watch {kind} in {namespace or 'cluster'}", True, stream=True)
+        resp = self._send(request, f"watch {kind} in {namespace or 'cluster'}", is_idempotent=True, stream=True)
         try:
             for line in resp.iter_lines():
                 if not line:
@@ -275,7 +276,7 @@ class Cluster:
         request = self._http.build_request("GET", url, params=params, timeout=timeout, extensions=self._extensions)
         what = f"Service/{namespace}/{service}:{port}"
         try:
-            resp = self._send(request, what, True,
+            resp = self._send(request, what, is_idempotent=True,
                               answer=lambda r: r.status_code < 400 or (r.status_code != 429 and not _is_status(r)))
         except ApiError as exc:
             raise ProxyError(str(exc), exc.status, exc.body) from exc

@@ -109,15 +109,15 @@ def _diff(ctx: Context, env: Environment, mine: Callable[[dict], bool]) -> list[
         k = planning.key(obj)
         live = result.live.get(k)
         after = result.applied.get(k, obj)
-        before_text = yamlsafe.dumps(planning.normalized(live), True) if live else ""
-        after_text = yamlsafe.dumps(_changed_values_marked(planning.normalized(after), live, after), True)
+        before_text = yamlsafe.dumps(planning.normalized(live), sort_keys=True) if live else ""
+        after_text = yamlsafe.dumps(_changed_values_marked(planning.normalized(after), live, after), sort_keys=True)
         if before_text == after_text:
             continue
         out.append(ObjectDiff(planning.subject(obj), "configured" if live else "created",
                               _unified(planning.subject(obj), before_text, after_text)))
     for obj in filter(mine, result.plan.prune):
         out.append(ObjectDiff(planning.subject(obj), "pruned",
-                              _unified(planning.subject(obj), yamlsafe.dumps(planning.normalized(obj), True), "")))
+                              _unified(planning.subject(obj), yamlsafe.dumps(planning.normalized(obj), sort_keys=True), "")))
     return out
 
 

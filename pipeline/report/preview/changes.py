@@ -76,7 +76,7 @@ def compare(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[O
         prior = old.objects.get(subject)
         if prior is None:
             out.append(_change(subject, "added", None, obj, old, new))
-        elif yamlsafe.dumps(prior, True) != yamlsafe.dumps(obj, True):
+        elif yamlsafe.dumps(prior, sort_keys=True) != yamlsafe.dumps(obj, sort_keys=True):
             out.append(_change(subject, "changed", prior, obj, old, new))
     out += [_change(s, "removed", o, None, old, new) for s, o in old.objects.items() if s not in new.objects]
     return out
@@ -153,8 +153,8 @@ def _key_changes(before: dict[str, str], after: dict[str, str]) -> tuple[tuple[s
 
 
 def _diff(subject: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
-    old = yamlsafe.dumps(planning.redact(before), True).splitlines(keepends=True) if before else []
-    new = yamlsafe.dumps(planning.redact(after), True).splitlines(keepends=True) if after else []
+    old = yamlsafe.dumps(planning.redact(before), sort_keys=True).splitlines(keepends=True) if before else []
+    new = yamlsafe.dumps(planning.redact(after), sort_keys=True).splitlines(keepends=True) if after else []
     lines = list(difflib.unified_diff(old, new, fromfile=f"base/{subject}", tofile=f"head/{subject}", n=2))
     if len(lines) > MAX_DIFF_LINES:
         lines = [*lines[:MAX_DIFF_LINES], f"… {len(lines) - MAX_DIFF_LINES} more lines\n"]
