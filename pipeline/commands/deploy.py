@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline import names
-from pipeline.config import App, Environment, Slot
+from pipeline.config import App, Slot
 from pipeline.context import Context
-from pipeline.errors import ConfigError, PromotionError, RegistryError
+from pipeline.errors import ConfigError, RegistryError
 from pipeline.gitops.git import Commit
 from pipeline.supply.build import BuildResult, Builds, build_app
 from pipeline.gitops.changed import Matrix, changed_apps
@@ -158,38 +158,14 @@ def abort(ctx: Context, env_name: str, reason: str, app_name: str | None = None)
 def rollback(ctx: Context, env_name: str, app_name: str | None, to: str | None, reason: str,
              every: bool = False) -> RollbackResult | Results:
     """APP (named, or the only app of ENV) back on `to` (`ID` or `APP@ID`) or its previous healthy
-    release; `every`: all of ENV's apps, in one commit."""
+    release; `every`: all of ENV's apps, in one commit (rollout/rollback.py decides which)."""
     names.check_text(reason, "--reason")
     env = ctx.config.env(env_name)
     ctx.cluster(env)  # ENV's cluster is reachable before anything is committed
     if every:
-        if app_name or to:
-            raise ConfigError("--all rolls every app back to its previous healthy release; it takes no APP or --to")
-        return unit.Results(list(rolling_back.manual_all(ctx, env, reason)))
-    app, to = _rollback_app(ctx, env, app_name, to)
+        return unit.Results(list(rolling_back.manual_all(ctx, env, reason, app_name, to)))
+    app, to = rolling_back.owner(ctx, env, app_name, to)
     return rolling_back.manual(ctx, app, env, to, reason)
-
-
-def _rollback_app(ctx: Context, env: Environment, app_name: str | None, to: str | None) -> tuple[App, str | None]:
-    """The app a rollback moves and the id it returns to; refuses another app's release."""
-    owner, _, rid = (to or "").rpartition("@")
-    if owner and app_name and owner != app_name:
-        raise PromotionError(f"release {to} belongs to {owner}, not {app_name}: an app only rolls back to its own "
-                             "releases")
-    app_name = app_name or owner or None
-    if app_name is None:
-        released = [n for n in ctx.workspace.apps_in(env) if n in ctx.config.apps]
-        if len(released) > 1:
-            raise PromotionError(f"{env.name} holds several apps ({', '.join(released)}): name one "
-                                 f"(ship rollback {env.name} APP), or roll back all with --all")
-        app_name = released[0] if released else None
-    app = ctx.config.app(app_name)
-    if rid and ctx.workspace.ledger(Slot(env, app.name)).find(rid) is None:
-        others = [n for n in ctx.workspace.ledger_apps(env) if ctx.workspace.ledger(Slot(env, n)).find(rid)]
-        if others:
-            raise PromotionError(f"release {rid} is {others[0]}'s, not {app.name}'s: an app only rolls back to its "
-                                 "own releases")
-    return app, rid or None
 
 
 def retire(ctx: Context, env_name: str, app_name: str, reason: str, sync: bool = True) -> RetireResult:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pipeline.config import App, Environment, Slot
 from pipeline.context import Context
-from pipeline.errors import GateFailed, PromotionError
+from pipeline.errors import ConfigError, GateFailed, PromotionError
 from pipeline.gitops import overlay
 from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import Entry, Ledger, Outcome
@@ -192,8 +192,35 @@ def manual(ctx: Context, app: App, env: Environment, to: str | None, reason: str
     return roll_back(ctx, env, Move(app, target, current, Outcome.ROLLED_BACK), reason)
 
 
-def manual_all(ctx: Context, env: Environment, reason: str) -> list[RollbackResult]:
-    """Every app of ENV back on its previous healthy release, in one commit; apps with none stay."""
+def owner(ctx: Context, env: Environment, app_name: str | None, to: str | None) -> tuple[App, str | None]:
+    """The app a rollback moves (named, the owner of `to` given as `APP@ID`, or ENV's only app)
+    and the id it returns to; refuses another app's release."""
+    owner, _, rid = (to or "").rpartition("@")
+    if owner and app_name and owner != app_name:
+        raise PromotionError(f"release {to} belongs to {owner}, not {app_name}: an app only rolls back to its own "
+                             "releases")
+    app_name = app_name or owner or None
+    if app_name is None:
+        released = [n for n in ctx.workspace.apps_in(env) if n in ctx.config.apps]
+        if len(released) > 1:
+            raise PromotionError(f"{env.name} holds several apps ({', '.join(released)}): name one "
+                                 f"(ship rollback {env.name} APP), or roll back all with --all")
+        app_name = released[0] if released else None
+    app = ctx.config.app(app_name)
+    if rid and ctx.workspace.ledger(Slot(env, app.name)).find(rid) is None:
+        others = [n for n in ctx.workspace.ledger_apps(env) if ctx.workspace.ledger(Slot(env, n)).find(rid)]
+        if others:
+            raise PromotionError(f"release {rid} is {others[0]}'s, not {app.name}'s: an app only rolls back to its "
+                                 "own releases")
+    return app, rid or None
+
+
+def manual_all(ctx: Context, env: Environment, reason: str, app_name: str | None = None,
+               to: str | None = None) -> list[RollbackResult]:
+    """Every app of ENV back on its previous healthy release, in one commit; apps with none stay.
+    An app or a release named too is refused: --all names neither."""
+    if app_name or to:
+        raise ConfigError("--all rolls every app back to its previous healthy release; it takes no APP or --to")
     moves = []
     for name in ctx.workspace.apps_in(env):
         if name not in ctx.config.apps:
