@@ -15,6 +15,7 @@ from pipeline import config
 from pipeline.commands import deploy, inspect
 from pipeline.context import Context
 from pipeline.errors import ConfigError, RenderError
+from pipeline.gitops.changed import changed_apps
 from pipeline.gitops.git import GitRepo
 from pipeline.gitops.render import helm_command
 from pipeline.gitops.workspace import Workspace
@@ -105,6 +106,8 @@ def test_a_chart_release_pins_the_image_wires_the_config_and_writes_the_chart_ba
         (ROOT / "examples/podinfo/charts/podinfo/templates/deployment.yaml").read_text()
     assert yaml.safe_load((slot / "kustomization.yaml").read_text())["resources"][0] == folder
     assert yaml.safe_load((slot / "release.yaml").read_text())["chart"] == "podinfo-6.9.2"
+    assert inspect.diff(ctx, "dev").exit_code == 0  # the chart's output, applied, is what git says
+    assert inspect.verify(ctx, "dev").to_json()["ok"]  # the chart's one image, pinned, still resolves
 
 
 def test_values_and_chart_changes_are_new_releases_and_rollback_returns_to_the_chart_and_values(flow):
@@ -117,8 +120,12 @@ def test_values_and_chart_changes_are_new_releases_and_rollback_returns_to_the_c
     assert message(cluster, "pi-dev") == "values only"
     chart = ctx.config.root / "charts/podinfo/Chart.yaml"
     change(ctx, "charts/podinfo/Chart.yaml", chart.read_text().replace("version: 6.9.2", "version: 6.9.3"))
+    apps = list(ctx.config.apps.values())
+    assert [a.name for a in changed_apps(ctx.config, ctx.workspace.git, apps)] == ["podinfo"]  # a chart is a base
+    bump = ctx.workspace.git.head().sha
     third = deploy.release(ctx, "dev", None, image=IMAGE).release
     assert third.chart == "podinfo-6.9.3" and third.id not in (first.id, second.id)
+    assert third.commit == bump and changed_apps(ctx.config, ctx.workspace.git, apps) == []
     assert cluster.deployment("pi-dev", "podinfo")["metadata"]["labels"]["helm.sh/chart"] == "podinfo-6.9.3"
     back = deploy.rollback(ctx, "dev", None, second.id, "test")
     assert back.target.id == second.id

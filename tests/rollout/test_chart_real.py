@@ -4,18 +4,21 @@ the values files. One story, in sequence (each step needs the one before, and th
 small): dev → a gate rolls back `faults.unready` → a values-only change rolls the pods → a chart
 bump is a new release and `rollback` returns to the chart and values before it → uat → prod → a
 healthy 10% canary behind the real gateway, judged on podinfo's own /metrics through the lab's
-Prometheus and by the HTTP judge, is promoted → `faults.error` in prod's values gets the next
+Prometheus and by the HTTP judge, is promoted → drift on the chart's output is found and synced
+away → `faults.error` in prod's values gets the next
 canary aborted, the stable untouched."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import uuid
 
 import httpx
 import pytest
 
+from pipeline.commands.inspect import DRIFT
 from tests.conftest import ROOT, bare_and_clone, commit_all
 from tests.test_real_node import delete_namespaces, host_for, kubectl_json, running_pods, ship
 
@@ -160,6 +163,15 @@ def test_podinfo_from_its_chart_through_every_environment(real_node, local_parts
         assert {a["message"] for a in served(prod)} == {"prod two"}
         healthy = deployment(prod)["metadata"]["annotations"]["ship.dev/release"]
         assert healthy != stable
+
+        # drift on the chart's output: found by ship diff, undone by ship sync
+        assert ship(work, "diff", "prod").returncode == 0
+        subprocess.run(["kubectl", "-n", prod, "scale", "deployment", "podinfo", "--replicas", "1"], check=True,
+                       capture_output=True)
+        drift = ship(work, "diff", "prod")
+        assert drift.returncode == DRIFT and "replicas" in drift.stdout, (drift.stdout, drift.stderr)
+        assert ship(work, "sync", "prod", timeout=600).returncode == 0
+        assert deployment(prod)["spec"]["replicas"] == 3
 
         # faults.error in prod's values: the canary is aborted, the stable untouched
         values(work, "prod", "replicaCount: 3\nui: {message: prod errors}\nfaults: {error: true}\n")
