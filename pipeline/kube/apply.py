@@ -154,8 +154,9 @@ def reconcile(cluster: ClusterApi, env: str, namespace: str, desired: list[dict]
         workloads = cluster.list("apps/v1", "ReplicaSet", namespace) + cluster.list("v1", "Pod", namespace)
         needed = planning.referenced_configmaps(workloads, _leaving_deployments(owned, live, env))
     foreign = {k: f for k, o in live.items() if planning.owned(o, env) and (f := fields.foreign_fields(o, options.takeover))}
-    first = planning.make_plan(owned, live, env, adopt=options.adopt, prune=options.prune, needed_configmaps=needed,
-                               takeover=set(foreign))
+    planned_as = planning.PlanOptions(adopt=options.adopt, prune=options.prune, needed_configmaps=needed,
+                                      takeover=set(foreign))
+    first = planning.make_plan(owned, live, env, planned_as)
     if first.refused:
         raise ConflictError(f"{env}: " + "; ".join(first.refused))
 

@@ -229,12 +229,22 @@ def validate(desired: list[dict[str, Any]], env: str, namespace: str, namespaced
     return problems
 
 
-def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str], dict[str, Any]], env: str, *,
-              adopt: bool = False, prune: bool = True, needed_configmaps: set[str] | None = None,
-              takeover: Set[tuple[str, str, str, str]] = frozenset()) -> Plan:
-    """Pair desired (ownership added) with live objects by (group, kind, namespace, name).
-    `takeover`: objects carrying fields of kubectl's managers (fields.py): applied even when
-    otherwise unchanged, so the apply removes those fields."""
+@dataclass(frozen=True)
+class PlanOptions:
+    """How `make_plan` pairs desired with live objects; every field has a default."""
+
+    adopt: bool = False  # take over same-named objects ship does not manage yet (else: refused)
+    prune: bool = True  # plan the deletion of ship's live objects that git no longer renders
+    needed_configmaps: Set[str] = frozenset()  # ConfigMaps still referenced by running pods: kept, not pruned
+    # Objects carrying fields of kubectl's managers (fields.py): applied even when otherwise
+    # unchanged, so the apply removes those fields.
+    takeover: Set[tuple[str, str, str, str]] = frozenset()
+
+
+def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str], dict[str, Any]], env: str,
+              options: PlanOptions = PlanOptions()) -> Plan:
+    """Pair desired (ownership added) with live objects by (group, kind, namespace, name)."""
+    adopt, prune, needed_configmaps, takeover = options.adopt, options.prune, options.needed_configmaps, options.takeover
     plan = Plan()
     wanted = set()
     for obj in desired:
@@ -256,7 +266,7 @@ def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str
                 continue
             if obj["metadata"].get("deletionTimestamp") or (obj["metadata"].get("annotations") or {}).get(names.HOOK):
                 continue  # being deleted, or a release hook's Job: kept as the record that it ran (kube/hooks.py)
-            if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"] in (needed_configmaps or set()):
+            if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"] in needed_configmaps:
                 plan.keep.append(obj)
             else:
                 plan.prune.append(obj)

@@ -18,6 +18,7 @@ from pipeline.kube.plan import (
     ENV_LABEL,
     HASH_ANNOTATION,
     MANAGED_BY,
+    PlanOptions,
     REDACTED,
     Action,
     ChangeSetEntry,
@@ -305,7 +306,7 @@ def test_object_owned_by_another_environment_is_refused():
 
 
 def test_adopt_applies_unowned_live_object():
-    p = make_plan([owned(cm("c"))], unowned_live(), ENV, adopt=True)
+    p = make_plan([owned(cm("c"))], unowned_live(), ENV, PlanOptions(adopt=True))
     assert names(p.to_apply) == ["c"] and not p.refused
 
 
@@ -331,17 +332,17 @@ def test_not_pruned(live):
 
 
 def test_prune_false_prunes_nothing():
-    assert not make_plan([], by_key(live_of(cm("gone"))), ENV, prune=False).prune
+    assert not make_plan([], by_key(live_of(cm("gone"))), ENV, PlanOptions(prune=False)).prune
 
 
 def test_configmap_needed_by_workload_is_kept_not_pruned():
     live = by_key(live_of(cm("hellok8s-config-r1")), live_of(cm("hellok8s-config-r0")))
-    p = make_plan([], live, ENV, needed_configmaps={"hellok8s-config-r1"})
+    p = make_plan([], live, ENV, PlanOptions(needed_configmaps={"hellok8s-config-r1"}))
     assert names(p.keep) == ["hellok8s-config-r1"] and names(p.prune) == ["hellok8s-config-r0"]
 
 
 def test_needed_name_keeps_only_configmaps():
-    p = make_plan([], by_key(live_of(obj("Service", "x"))), ENV, needed_configmaps={"x"})
+    p = make_plan([], by_key(live_of(obj("Service", "x"))), ENV, PlanOptions(needed_configmaps={"x"}))
     assert names(p.prune) == ["x"] and not p.keep
 
 
