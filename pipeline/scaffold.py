@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -246,10 +247,24 @@ def _is_ship_config(root: Path) -> bool:
     return isinstance(data, dict) and "apps" in data
 
 
-def init(root: Path, app: str, path: str, port: int, registry: str | None, force: bool = False,
-         chart: str | None = None) -> list[str]:
+@dataclass(frozen=True)
+class InitOptions:
+    """What `ship init` scaffolds beside the app's name; every field has a default."""
+
+    path: str | None = None  # the app's folder, relative to the repository root; None: apps/APP
+    port: int = 8080  # the port the app listens on (its Service and probes)
+    registry: str | None = None  # a new ship.yaml's registry; None: ghcr.io/OWNER of a GitHub repository
+    force: bool = False  # overwrite files that already exist
+    chart: str | None = None  # the app's base is this Helm chart (a folder, or oci://…:VERSION)
+
+    def folder(self, app: str) -> str:
+        return self.path or f"apps/{app}"
+
+
+def init(root: Path, app: str, options: InitOptions = InitOptions()) -> list[str]:
     """Scaffold ship at `root`, or add APP to the ship.yaml there (from the Helm chart at `chart`);
-    the paths written. A new ship.yaml's registry defaults to ghcr.io/OWNER of a GitHub repository."""
+    the paths written."""
+    path, port, registry, force, chart = options.folder(app), options.port, options.registry, options.force, options.chart
     adding = _is_ship_config(root)
     files = (added_app(root, app, path, port, registry or "", chart) if adding
              else planned_files(root, app, path, port, registry or bootstrap.default_registry(root), chart))

@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 def scaffolded(tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/shop")
     git.Repo.init(tmp_path)
-    scaffold.init(tmp_path, "shop", "apps/shop", 8080, "ghcr.io/acme")
+    scaffold.init(tmp_path, "shop", scaffold.InitOptions(path="apps/shop", port=8080, registry="ghcr.io/acme"))
     monkeypatch.chdir(tmp_path)
     return tmp_path / ".github/workflows"
 

@@ -49,7 +49,7 @@ def test_actionlint_passes_on_every_workflow():
 @pytest.mark.binaries
 def test_actionlint_passes_on_what_ship_init_writes(tmp_path):
     git.Repo.init(tmp_path)
-    scaffold.init(tmp_path, "shop", "apps/shop", 8080, "registry.example.com")
+    scaffold.init(tmp_path, "shop", scaffold.InitOptions(path="apps/shop", port=8080, registry="registry.example.com"))
     proc = subprocess.run([actionlint()], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -162,7 +162,7 @@ def test_pipeline_builds_the_changed_apps_as_a_matrix_and_still_promotes_when_no
     bare, work, repo = bare_and_clone(tmp_path, "repo")
     copy_project(work)
     shutil.copytree(ROOT / ".github", work / ".github")
-    scaffold.init(work, "shop", "apps/shop", 8080, "unused")
+    scaffold.init(work, "shop", scaffold.InitOptions(path="apps/shop", port=8080, registry="unused"))
     commit_all(work, "two apps")
     folder, log = fake_ship_action(tmp_path)
     act = Act(work, tmp_path, folder, secrets=PLUMBING_SECRETS, variables={"SHIP_REGISTRY": "registry.example.com"})

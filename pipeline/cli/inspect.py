@@ -124,9 +124,10 @@ def init(
     Example: ship init podinfo --chart oci://ghcr.io/org/charts/podinfo:6.9.2
     """
     from pipeline.commands import inspect
+    from pipeline.scaffold import InitOptions
 
-    show(guarded(lambda: inspect.upgrade(Path.cwd()) if upgrade
-                 else inspect.init(Path.cwd(), app_name, path, port, registry, force, chart)), output)
+    options = InitOptions(path=path, port=port, registry=registry, force=force, chart=chart)
+    show(guarded(lambda: inspect.upgrade(Path.cwd()) if upgrade else inspect.init(Path.cwd(), app_name, options)), output)
 
 
 class Shell(str, Enum):

@@ -203,10 +203,8 @@ def upgrade(root: Path) -> UpgradeResult:
     return UpgradeResult(scaffold.action_ref(), upgrade_workflows(root))
 
 
-def init(root: Path, app_name: str, path: str | None, port: int, registry: str | None, force: bool,
-         chart: str | None = None) -> InitResult:
-    """Scaffold ship into the repository at `root` (needs no ship.yaml, so no context); the
-    registry defaults to ghcr.io/OWNER of a GitHub repository; `chart`: the app's base is that Helm chart."""
-    folder = path or f"apps/{app_name}"
-    written = scaffold.init(root, app_name, folder, port, registry, force, chart)
+def init(root: Path, app_name: str, options: scaffold.InitOptions = scaffold.InitOptions()) -> InitResult:
+    """Scaffold ship into the repository at `root` (needs no ship.yaml, so no context)."""
+    folder = options.folder(app_name)
+    written = scaffold.init(root, app_name, options)
     return InitResult(app_name, written, bootstrap.no_dockerfile_note(root / folder, folder))

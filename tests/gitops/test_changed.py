@@ -62,7 +62,7 @@ def two_apps(tmp_path, monkeypatch):
     """The fake project with a second app, shop, added by `ship init shop`."""
     monkeypatch.setenv("SHIP_SECRET_HELLOK8S_DB_PASSWORD", "s3cret")
     fake_project(tmp_path)
-    scaffold.init(tmp_path, "shop", "apps/shop", 8080, "unused")
+    scaffold.init(tmp_path, "shop", scaffold.InitOptions(path="apps/shop", port=8080, registry="unused"))
     (tmp_path / "apps/shop/Dockerfile").write_text("FROM scratch\n")
     commit(tmp_path, "shop")
     ctx, _, registry = fake_context(tmp_path, [])

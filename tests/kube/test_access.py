@@ -31,7 +31,7 @@ def test_a_minted_kubeconfig_has_one_cluster_user_and_context_in_the_namespace()
 
 def test_rbac_prints_the_namespace_before_the_deployer(tmp_path, monkeypatch):
     git.Repo.init(tmp_path)
-    scaffold.init(tmp_path, "shop", "apps/shop", 8080, "registry.example.com")
+    scaffold.init(tmp_path, "shop", scaffold.InitOptions(path="apps/shop", port=8080, registry="registry.example.com"))
     monkeypatch.chdir(tmp_path)
     out = CliRunner().invoke(app, ["rbac", "uat"])
     assert out.exit_code == 0, out.output

@@ -150,12 +150,12 @@ def test_init_never_writes_through_a_symlink_even_with_force(tmp_path):
     (tmp_path / "target.yaml").write_text("precious\n")
     (tmp_path / "repo/ship.yaml").symlink_to(tmp_path / "target.yaml")
     with pytest.raises(ConfigError, match="ship.yaml: a symlink"):
-        scaffold.init(tmp_path / "repo", "shop", "apps/shop", 8080, "registry.example.com", force=True)
+        scaffold.init(tmp_path / "repo", "shop", scaffold.InitOptions(path="apps/shop", port=8080, registry="registry.example.com", force=True))
     assert (tmp_path / "target.yaml").read_text() == "precious\n"
     (tmp_path / "repo/ship.yaml").unlink()
     (tmp_path / "repo/environments").symlink_to(tmp_path)
     with pytest.raises(ConfigError, match="environments: a symlink"):
-        scaffold.init(tmp_path / "repo", "shop", "apps/shop", 8080, "registry.example.com", force=True)
+        scaffold.init(tmp_path / "repo", "shop", scaffold.InitOptions(path="apps/shop", port=8080, registry="registry.example.com", force=True))
     assert not (tmp_path / "dev").exists() and not (tmp_path / "repo/ship.yaml").exists()
 
 
