@@ -172,7 +172,7 @@ def _errors(canary: Tally, stable: Tally, policy: JudgePolicy, final: bool) -> _
     tolerated, why = _tolerated(stable, policy)
     bad = "worse than the stable" if tolerated < policy.max_error_rate else "over the limit"
     head = f"canary {canary.errors}/{canary.requests} errors ({canary.rate:.1%}) vs {vs}, {why}"
-    return _sequential(head, canary.errors, canary.requests, tolerated, bad, policy, final)
+    return _sequential(head, bad, _llr(canary.errors, canary.requests, tolerated), policy, final=final)
 
 
 def _latency(canary: Tally, stable: Tally, policy: JudgePolicy, final: bool) -> _Check:
@@ -188,7 +188,7 @@ def _latency(canary: Tally, stable: Tally, policy: JudgePolicy, final: bool) -> 
     context = f" (stable p95 {stable_p95})" if stable_n else ""
     head = (f"p95 {p95} vs ≤ {limit:.0f}ms{context}, "
             f"{slow}/{n} slower ({slow / n:.1%}, ≤ {SLOW_SHARE:.0%} tolerated)")
-    return _sequential(head, slow, n, SLOW_SHARE, "too slow", policy, final)
+    return _sequential(head, "too slow", _llr(slow, n, SLOW_SHARE), policy, final=final)
 
 
 def _timed(tally: Tally, limit: float) -> tuple[int, int, str]:
@@ -215,11 +215,14 @@ def bucketed(latencies_ms: tuple[float, ...], bounds: tuple[float, ...]) -> tupl
     return tuple((b, sum(1 for ms in latencies_ms if ms <= b)) for b in bounds)
 
 
-def _sequential(head: str, hits: int, n: int, tolerated: float, bad: str, policy: JudgePolicy,
-                final: bool) -> _Check:
-    """Wald's test on `hits` of `n` around `tolerated`, read out as a check."""
+def _llr(hits: int, n: int, tolerated: float) -> float:
+    """Wald's log-likelihood ratio of `hits` of `n`, bad against acceptable, around `tolerated`."""
     low, high = _hypotheses(tolerated)
-    llr = hits * math.log(high / low) + (n - hits) * math.log((1 - high) / (1 - low))
+    return hits * math.log(high / low) + (n - hits) * math.log((1 - high) / (1 - low))
+
+
+def _sequential(head: str, bad: str, llr: float, policy: JudgePolicy, *, final: bool) -> _Check:
+    """Wald's sequential test at `llr` (_llr), read out as a check: `bad` names the failure."""
     p_bad = _logistic(llr)
     if llr >= math.log((1 - policy.beta) / policy.alpha):
         return _Check(Decision.FAIL, p_bad, f"{head}: {bad} with {_conf(p_bad)} confidence")
