@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import httpx
 
 from pipeline import names
-from pipeline.config import URL_PLACEHOLDERS, HttpCheck, PrometheusCheck, TrafficInput, unknown_placeholders
+from pipeline.config import URL_PLACEHOLDERS, CanaryPolicy, HttpCheck, PrometheusCheck, unknown_placeholders
 from pipeline.errors import ClusterError, ConfigError, ProxyError
 from pipeline.kube.api import ClusterApi
 from pipeline.kube.services import service_of
@@ -103,10 +103,11 @@ def prometheus_value(body: dict) -> float | None:
 class Analysis:
     """Runs every check of a canary policy once per `round()`, keeping the HTTP tallies."""
 
-    def __init__(self, http: tuple[HttpCheck, ...], prometheus: tuple[PrometheusCheck, ...],
-                 tracks: dict[str, dict[str, str]], client: httpx.Client, cluster: ClusterApi | None = None,
-                 progress: Progress = quiet, traffic: TrafficInput | None = None):
-        """`tracks`: the placeholder values for "canary" and "stable" (and the Service's port)."""
+    def __init__(self, policy: CanaryPolicy, tracks: dict[str, dict[str, str]], client: httpx.Client,
+                 cluster: ClusterApi | None = None, progress: Progress = quiet):
+        """`policy`: its `http`, `prometheus` and `traffic` checks are run; `tracks`: the
+        placeholder values for "canary" and "stable" (and the Service's port)."""
+        http, prometheus, traffic = policy.http, policy.prometheus, policy.traffic
         self.http, self.prometheus, self.tracks, self.progress = http, prometheus, tracks, progress
         self.client, self.cluster = client, cluster
         self.traffic = UserTraffic(traffic, tracks, self.get, fill) if traffic else None

@@ -219,8 +219,7 @@ def _analyse(ctx: Context, app: App, env: Environment, state: CanaryState, polic
     deployments = [names.canary_name(w["metadata"]["name"]) for w in workloads]
     service = routing.service_for(base_objects, workloads[0])
     tracks = track_values(env.namespace, app.name, *(service or (app.name, 80)))
-    checks = Analysis(policy.http, policy.prometheus, tracks, ctx.http(), ctx.cluster(env), ctx.progress,
-                      policy.traffic)
+    checks = Analysis(policy, tracks, ctx.http(), ctx.cluster(env), ctx.progress)
     missing = missing_services(ctx.cluster(env), [fill(c.url, t) for c in policy.http for t in tracks.values()]
                                + [fill(u, tracks[names.CANARY]) for u in policy.urls()])
     if missing:

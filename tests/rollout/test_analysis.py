@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from pipeline.config import HttpCheck, PrometheusCheck
+from pipeline.config import CanaryPolicy, HttpCheck, PrometheusCheck
 from pipeline.errors import ConfigError
 from pipeline.rollout.analysis import (Analysis, fill, judge_prometheus, missing_services, prometheus_value,
                                        service_of)
@@ -60,7 +60,7 @@ def by_track(canary_bad_every: int):
 def analysis(answer, checks=None, prometheus=(), transport=None):
     checks = checks if checks is not None else (HttpCheck(url="http://{service}.{namespace}.svc:3000/", max_latency_ms=1000),)
     client = httpx.Client(transport=transport or httpx.MockTransport(lambda r: httpx.Response(404)))
-    return Analysis(checks, prometheus, TRACKS, client, ProxyCluster(answer))
+    return Analysis(CanaryPolicy(http=checks, prometheus=prometheus), TRACKS, client, ProxyCluster(answer))
 
 
 def test_a_healthy_canary_passes_on_evidence_through_the_service_proxy():
@@ -99,8 +99,9 @@ def test_a_service_the_api_server_answers_for_counts_as_no_answer_and_is_told_on
     def forbidden(service):
         raise ProxyError(f"Service/prod/{service}:3000: forbidden: User \"ci\" cannot get services/proxy", 403, {})
     lines: list[str] = []
-    a = Analysis((HttpCheck(url="http://{service}.{namespace}.svc:3000/", requests=3),),
-                 (PrometheusCheck(url="http://prometheus.monitoring.svc:9090/", query="up", max=1),), TRACKS,
+    a = Analysis(CanaryPolicy(http=(HttpCheck(url="http://{service}.{namespace}.svc:3000/", requests=3),),
+                              prometheus=(PrometheusCheck(url="http://prometheus.monitoring.svc:9090/", query="up", max=1),)),
+                 TRACKS,
                  httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(404))), ProxyCluster(forbidden),
                  progress=lines.append)
     http, prometheus = a.round()
