@@ -38,8 +38,10 @@ class Analysis(Protocol):
 class _Watcher:
     """Feeds (kind, type, object) events of one kind in one namespace into a queue."""
 
-    def __init__(self, cluster: ClusterApi, api_version: str, kind: str, namespace: str, events: queue.Queue,
+    def __init__(self, cluster: ClusterApi, what: tuple[str, str], namespace: str, events: queue.Queue,
                  stop: threading.Event, resource_version: str | None):
+        """`what`: (apiVersion, kind) of the objects watched."""
+        api_version, kind = what
         self.args = (cluster, api_version, kind, namespace)
         self.events, self.stop, self.rv = events, stop, resource_version
         self.thread = threading.Thread(target=self.run, daemon=True, name=f"watch-{kind}")
@@ -99,9 +101,9 @@ def wait_healthy(cluster: ClusterApi, namespace: str, deployments: list[str], op
     # Watches get a client of their own, closed only after their threads end: closing a socket
     # under a thread still reading it lets a new connection reuse the fd and garble TLS.
     watch_client = cluster.fork()
-    watchers = [_Watcher(watch_client, "apps/v1", "Deployment", namespace, events, stop,
+    watchers = [_Watcher(watch_client, ("apps/v1", "Deployment"), namespace, events, stop,
                          deps_list["metadata"].get("resourceVersion")),
-                _Watcher(watch_client, "v1", "Pod", namespace, events, stop, pods_list["metadata"].get("resourceVersion"))]
+                _Watcher(watch_client, ("v1", "Pod"), namespace, events, stop, pods_list["metadata"].get("resourceVersion"))]
     for w in watchers:
         w.thread.start()
     try:
