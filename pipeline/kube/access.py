@@ -11,6 +11,7 @@ ENV's namespace and nothing else. Kubernetes caps a token's lifetime at the API 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any
 
 from pipeline import names
@@ -25,14 +26,22 @@ def namespace_object(namespace: str, pod_security: str = "restricted") -> dict:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
 
 
-def kubeconfig(name: str, server: str, ca_data: bytes | None, namespace: str, user: str, token: str,
-               tls_server_name: str | None = None) -> dict:
+@dataclass(frozen=True)
+class Server:
+    """An API server as a kubeconfig names it."""
+
+    url: str  # https://HOST:PORT
+    ca_data: bytes | None = None  # the CA that signed its certificate (PEM); None: the system's
+    tls_server_name: str | None = None  # the name its certificate carries, when not the URL's host
+
+
+def kubeconfig(name: str, server: Server, namespace: str, user: str, token: str) -> dict:
     """A kubeconfig with one cluster, user and context (`name`), in `namespace`."""
-    cluster: dict[str, Any] = {"server": server}
-    if ca_data:
-        cluster["certificate-authority-data"] = base64.b64encode(ca_data).decode()
-    if tls_server_name:
-        cluster["tls-server-name"] = tls_server_name
+    cluster: dict[str, Any] = {"server": server.url}
+    if server.ca_data:
+        cluster["certificate-authority-data"] = base64.b64encode(server.ca_data).decode()
+    if server.tls_server_name:
+        cluster["tls-server-name"] = server.tls_server_name
     return {"apiVersion": "v1", "kind": "Config", "current-context": name,
             "clusters": [{"name": name, "cluster": cluster}],
             "users": [{"name": user, "user": {"token": token}}],

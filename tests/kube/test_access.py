@@ -21,7 +21,7 @@ from pipeline.kube import access
 
 
 def test_a_minted_kubeconfig_has_one_cluster_user_and_context_in_the_namespace():
-    body = access.kubeconfig("ship-dev", "https://127.0.0.1:6443", b"CA", "shop-dev", "ship-deployer@shop-dev", "tok")
+    body = access.kubeconfig("ship-dev", access.Server("https://127.0.0.1:6443", b"CA"), "shop-dev", "ship-deployer@shop-dev", "tok")
     assert body["current-context"] == "ship-dev"
     assert body["clusters"] == [{"name": "ship-dev", "cluster": {"server": "https://127.0.0.1:6443",
                                                                  "certificate-authority-data": base64.b64encode(b"CA").decode()}}]
