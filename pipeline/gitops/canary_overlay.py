@@ -26,6 +26,7 @@ from pipeline.errors import ConfigError
 from pipeline.gitops import routing
 from pipeline import yamlsafe
 from pipeline.gitops.overlay import (
+    AppBase,
     CANARY_DIR,
     CANARY_STATE_FILE,
     CONFIG_DIR,
@@ -149,10 +150,10 @@ def _with_resources(kz: dict, add: list[str], remove: list[str]) -> dict:
     return {**kz, "resources": resources}
 
 
-def plan_canary(current: dict[str, str | None], app: App, slot: Slot, state: CanaryState,
-                base_objects: list[dict], base_rel: str, base_files: dict[str, str] | None = None) -> OverlayFiles:
-    """The overlay's files with the canary at `state`'s step, beside the stable release (and its
-    chart base, `base_files`, for an app from a chart)."""
+def plan_canary(current: dict[str, str | None], app: App, slot: Slot, state: CanaryState, base: AppBase) -> OverlayFiles:
+    """The slot's files with the canary at `state`'s step, beside the stable release (and its
+    chart base's files, for an app from a chart)."""
+    base_objects, base_rel, base_files = base.objects, base.path, base.files
     kz = _kustomization(current, slot)
     config_file = f"{CONFIG_DIR}/{state.release.config}.yaml"
     routes = routing_files(slot, base_objects, patched_workloads(app, base_objects), state.weight)

@@ -186,13 +186,18 @@ def kept_configs(existing: list[str], new: str, keep: int) -> tuple[list[str], l
     return kept, [n for n in names if n not in kept]
 
 
-def plan_release(current: dict[str, str | None], app: App, slot: Slot, release: Release,
-                 base_objects: list[dict], base_path: str, base_files: dict[str, str] | None = None) -> OverlayFiles:
-    """The overlay's new files once `release` is written into it.
+@dataclass(frozen=True)
+class AppBase:
+    """An app's base as a slot's overlay refers to it."""
 
-    `current`: the overlay's files now (relative paths); `base_objects`: the app's base as
-    kustomize renders it; `base_path`: its folder relative to the overlay; `base_files`: its files to write.
-    """
+    objects: list[dict]  # as kustomize renders it
+    path: str  # its folder, relative to the slot's folder
+    files: dict[str, str] | None = None  # a chart base's files, written into the slot; None: a folder of the repository
+
+
+def plan_release(current: dict[str, str | None], app: App, slot: Slot, release: Release, base: AppBase) -> OverlayFiles:
+    """The slot's new files once `release` is written into it; `current`: its files now (relative paths)."""
+    base_objects, base_path, base_files = base.objects, base.path, base.files
     patched = _checked_workloads(app, base_objects)
     kz = _load_kustomization(current.get(KUSTOMIZATION), slot.overlay)
     kz["namespace"] = slot.env.namespace

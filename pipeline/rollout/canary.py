@@ -162,7 +162,7 @@ def _step_plan(ctx: Context, app: App, slot: Slot, state: CanaryState, result: C
         now = canary_overlay.read_state(current, slot)
         if now is not None and replace(now, updated_at="", release=rel) == replace(state, updated_at=""):
             return None  # a re-run of a step already in git (after a crash): nothing new to record
-        files = canary_overlay.plan_canary(current, app, slot, state, base_objects, base_rel, base_files)
+        files = canary_overlay.plan_canary(current, app, slot, state, overlay.AppBase(base_objects, base_rel, base_files))
         ledger = Ledger.parse(current.get(LEDGER_FILE), str(slot.overlay / LEDGER_FILE))
         files.files[LEDGER_FILE] = ledger.record(rel, Outcome.CANARY, f"canary {state.weight}%", ctx.clock.iso(),
                                                  result.clearance.note or None).dumps()
@@ -261,7 +261,8 @@ def _finish(ctx: Context, env: Environment, states: list[CanaryState], result: C
         slot = Slot(env, app.name)
         base_objects, base_rel = ctx.workspace.base_of(app, slot, rel)
         files = ctx.workspace.slot_files(slot)
-        ctx.workspace.write_slot(slot, overlay.plan_release(files, app, slot, rel, base_objects, base_rel))
+        base = overlay.AppBase(base_objects, base_rel)
+        ctx.workspace.write_slot(slot, overlay.plan_release(files, app, slot, rel, base))
     synced = sync_environment(ctx, env)
     gates = gating.verdicts(ctx, env, synced, pairs)
     result.gate = gates[apps[0].name]
@@ -291,7 +292,7 @@ def _promoted_plan(ctx: Context, app: App, slot: Slot, state: CanaryState):
     base_objects, base_rel = ctx.workspace.base_of(app, slot, rel)
 
     def plan(current: dict[str, str | None]) -> tuple[overlay.OverlayFiles, str]:
-        files = dict(overlay.plan_release(current, app, slot, rel, base_objects, base_rel).files)
+        files = dict(overlay.plan_release(current, app, slot, rel, overlay.AppBase(base_objects, base_rel)).files)
         files.update(canary_overlay.plan_removed({**current, **files}, app, slot, base_objects, rel.config).files)
         ledger = Ledger.parse(current.get(LEDGER_FILE), str(slot.overlay / LEDGER_FILE))
         files[LEDGER_FILE] = ledger.record(rel, Outcome.HEALTHY, f"canary {steps_text(state.steps)} passed",

@@ -206,7 +206,7 @@ def _plan(ctx: Context, app: App, slot: Slot, release: Release, written: dict[st
         if (not always and now and now.id == rel.id and now.image == rel.image and now.config == rel.config
                 and now.chart_digest == rel.chart_digest):
             return None  # the same commit, image, config and chart base are already released here
-        files = overlay.plan_release(current, app, slot, rel, base_objects, base_rel, base_files)
+        files = overlay.plan_release(current, app, slot, rel, overlay.AppBase(base_objects, base_rel, base_files))
         files.files[LEDGER_FILE] = change(ledger, rel).dumps()
         ctx.progress(f"wrote {slot.overlay}: {rel.image}, ConfigMap {rel.config}")
         return files, ""

@@ -98,7 +98,8 @@ def roll_back_many(ctx: Context, env: Environment, moves: list[Move], reason: st
         slot = Slot(env, m.app.name)
         base_objects, base_rel = ctx.workspace.base_of(m.app, slot, m.target.release)
         files = ctx.workspace.slot_files(slot)
-        ctx.workspace.write_slot(slot, overlay.plan_release(files, m.app, slot, m.target.release, base_objects, base_rel))
+        base = overlay.AppBase(base_objects, base_rel)
+        ctx.workspace.write_slot(slot, overlay.plan_release(files, m.app, slot, m.target.release, base))
     result = sync_environment(ctx, env)  # a rehearsal (--dry-run) only dry-runs it, and gates nothing
     gates = {m.app.name: None if ctx.rehearsal else gate_synced(ctx, Slot(env, m.app.name), result, m.target.release.id)
              for m in moves}

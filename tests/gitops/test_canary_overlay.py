@@ -20,7 +20,7 @@ PROD = Slot(Environment(name="prod", namespace="hellok8s-prod", canary=POLICY), 
 
 def stable_overlay(env: Slot = PROD) -> dict:
     rel = replace(release("r20261124-100000-aaaaaaa"), environment=env.env.name)
-    return apply_files({}, overlay.plan_release({}, APP, env, rel, BASE, "../../apps/hellok8s/base"))
+    return apply_files({}, overlay.plan_release({}, APP, env, rel, overlay.AppBase(BASE, "../../apps/hellok8s/base")))
 
 
 def state(weight: int = 10, step: int = 0, steps=None) -> canary.CanaryState:
@@ -57,7 +57,7 @@ def test_an_environment_without_a_canary_router_has_no_route_and_no_track():
 
 def test_plan_canary_adds_a_suffixed_kustomization_weights_and_state():
     current = stable_overlay()
-    files = apply_files(current, canary.plan_canary(current, APP, PROD, state(), BASE, "../../apps/hellok8s/base"))
+    files = apply_files(current, canary.plan_canary(current, APP, PROD, state(), overlay.AppBase(BASE, "../../apps/hellok8s/base")))
     kz = yamlsafe.loads(files["kustomization.yaml"])
     assert kz["resources"][-2:] == ["configs/hellok8s-config-r20261124-110000-bbbbbbb.yaml", "canary"]
     sub = yamlsafe.loads(files["canary/kustomization.yaml"])
@@ -76,15 +76,15 @@ def test_plan_canary_adds_a_suffixed_kustomization_weights_and_state():
 
 def test_a_stable_release_during_a_canary_leaves_the_routing_to_the_canary():
     current = stable_overlay()
-    with_canary = apply_files(current, canary.plan_canary(current, APP, PROD, state(), BASE, "../../apps/hellok8s/base"))
-    again = overlay.plan_release(with_canary, APP, PROD, state().release, BASE, "../../apps/hellok8s/base")
+    with_canary = apply_files(current, canary.plan_canary(current, APP, PROD, state(), overlay.AppBase(BASE, "../../apps/hellok8s/base")))
+    again = overlay.plan_release(with_canary, APP, PROD, state().release, overlay.AppBase(BASE, "../../apps/hellok8s/base"))
     assert "route.yaml" not in again.files
     assert "canary" in yamlsafe.loads(again.files["kustomization.yaml"])["resources"]
 
 
 def test_weight_zero_then_removal_return_the_overlay_to_stable_only():
     current = stable_overlay()
-    with_canary = apply_files(current, canary.plan_canary(current, APP, PROD, state(), BASE, "../../apps/hellok8s/base"))
+    with_canary = apply_files(current, canary.plan_canary(current, APP, PROD, state(), overlay.AppBase(BASE, "../../apps/hellok8s/base")))
     zero = apply_files(with_canary, canary.plan_weight_zero(with_canary, APP, PROD, state(), BASE))
     assert [b["weight"] for b in yamlsafe.loads(zero["route.yaml"])["spec"]["rules"][0]["backendRefs"]] == [100, 0]
     stable_config = overlay.current_release(current, PROD).config
@@ -96,7 +96,7 @@ def test_nginx_router_writes_a_stable_ingress_and_a_canary_ingress_with_weight()
     env = Slot(replace(PROD.env, canary=replace(POLICY, router="nginx")), "hellok8s")
     current = stable_overlay(env)
     assert yamlsafe.loads(current["ingress.yaml"])["metadata"] == {"name": "hellok8s"}
-    files = apply_files(current, canary.plan_canary(current, APP, env, state(25), BASE, "../../apps/hellok8s/base"))
+    files = apply_files(current, canary.plan_canary(current, APP, env, state(25), overlay.AppBase(BASE, "../../apps/hellok8s/base")))
     ing = yamlsafe.loads(files["canary-ingress.yaml"])
     assert ing["metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/canary": "true",
                                               "nginx.ingress.kubernetes.io/canary-weight": "25"}
@@ -107,7 +107,7 @@ def test_nginx_router_writes_a_stable_ingress_and_a_canary_ingress_with_weight()
 def test_replicas_router_needs_no_route_and_keeps_the_stable_service_selector():
     env = Slot(replace(PROD.env, canary=replace(POLICY, router="replicas")), "hellok8s")
     current = stable_overlay(env)
-    files = apply_files(current, canary.plan_canary(current, APP, env, state(50), BASE, "../../apps/hellok8s/base"))
+    files = apply_files(current, canary.plan_canary(current, APP, env, state(50), overlay.AppBase(BASE, "../../apps/hellok8s/base")))
     assert not any(p in files for p in ("route.yaml", "ingress.yaml"))
     assert "ship.dev~1track" not in files["kustomization.yaml"]  # no stable track label or selector
 

@@ -54,7 +54,7 @@ def test_config_refs_finds_every_kind_of_reference():
 
 def test_first_release_writes_pinned_image_versioned_configmap_and_record():
     rel = release("r20261124-100000-aaaaaaa", {"MESSAGE": "hi", "DB_URL": "postgres://db"})
-    files = overlay.plan_release({}, APP, SLOT, rel, BASE, "../../../apps/hellok8s/base").files
+    files = overlay.plan_release({}, APP, SLOT, rel, overlay.AppBase(BASE, "../../../apps/hellok8s/base")).files
     kz = yamlsafe.loads(files["kustomization.yaml"])
     assert kz["namespace"] == "hellok8s-dev"
     assert kz["labels"][0]["pairs"]["ship.dev/app"] == "hellok8s"
@@ -82,7 +82,7 @@ def test_only_the_newest_configs_are_kept():
     current: dict = {}
     ids = [f"r2026112{i}-100000-aaaaaa{i}" for i in range(1, 6)]
     for rid in ids:
-        current = apply_files(current, overlay.plan_release(current, APP, SLOT, release(rid), BASE, "../base"))
+        current = apply_files(current, overlay.plan_release(current, APP, SLOT, release(rid), overlay.AppBase(BASE, "../base")))
     kz = yamlsafe.loads(current["kustomization.yaml"])
     assert [r for r in kz["resources"] if r.startswith("configs/")] == [f"configs/hellok8s-config-{r}.yaml" for r in ids[-3:]]
     assert sorted(p for p in current if p.startswith("configs/")) == [f"configs/hellok8s-config-{r}.yaml" for r in ids[-3:]]
@@ -91,14 +91,14 @@ def test_only_the_newest_configs_are_kept():
 
 def test_a_second_config_for_the_same_release_gets_a_new_immutable_name():
     rel = release("r20261124-100000-aaaaaaa", {"MESSAGE": "one"})
-    current = apply_files({}, overlay.plan_release({}, APP, SLOT, rel, BASE, "../base"))
+    current = apply_files({}, overlay.plan_release({}, APP, SLOT, rel, overlay.AppBase(BASE, "../base")))
     assert overlay.config_name_for(APP, rel.id, {"MESSAGE": "one"}, current) == "hellok8s-config-r20261124-100000-aaaaaaa"
     assert overlay.config_name_for(APP, rel.id, {"MESSAGE": "two"}, current) == "hellok8s-config-r20261124-100000-aaaaaaa-2"
 
 
 def test_current_release_reads_the_record_back():
     rel = release("r20261124-100000-aaaaaaa")
-    current = apply_files({}, overlay.plan_release({}, APP, SLOT, rel, BASE, "../base"))
+    current = apply_files({}, overlay.plan_release({}, APP, SLOT, rel, overlay.AppBase(BASE, "../base")))
     assert overlay.current_release(current, SLOT) == rel
     assert overlay.current_release({}, SLOT) is None
 
@@ -106,13 +106,13 @@ def test_current_release_reads_the_record_back():
 def test_a_base_without_a_config_reference_is_refused():
     base = [o for o in BASE if o["kind"] != "Deployment"]
     with pytest.raises(ValidationError, match="no Deployment, StatefulSet or DaemonSet references ConfigMap hellok8s-config"):
-        overlay.plan_release({}, APP, SLOT, release("r20261124-100000-aaaaaaa"), base, "../base")
+        overlay.plan_release({}, APP, SLOT, release("r20261124-100000-aaaaaaa"), overlay.AppBase(base, "../base"))
 
 
 def test_a_base_carrying_a_secret_with_data_is_refused():
     base = [*BASE, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "data": {"p": "aGk="}}]
     with pytest.raises(ValidationError, match="Secret db carries data; secrets never go in git"):
-        overlay.plan_release({}, APP, SLOT, release("r20261124-100000-aaaaaaa"), base, "../base")
+        overlay.plan_release({}, APP, SLOT, release("r20261124-100000-aaaaaaa"), overlay.AppBase(base, "../base"))
 
 
 def test_kept_configs_order_release_suffixes_as_numbers():
@@ -137,7 +137,7 @@ def test_chart_bases_of_the_newest_releases_are_kept_and_the_resource_points_at_
     for n in range(5):
         rel = replace(release(f"r20261124-10000{n}-aaaaaaa"), chart="podinfo-6.9.2", chart_digest=f"sha256:{n:012d}" + "0" * 52)
         folder = f"charts/podinfo-6.9.2-{n:012d}"
-        files = overlay.plan_release(current, APP, SLOT, rel, BASE, folder, {f"{folder}/kustomization.yaml": "k"})
+        files = overlay.plan_release(current, APP, SLOT, rel, overlay.AppBase(BASE, folder, {f"{folder}/kustomization.yaml": "k"}))
         current = apply_files(current, files)
         ledger = ledger.record(rel, Outcome.HEALTHY, "", "2026-11-24T10:00:00Z")
         current[LEDGER_FILE] = ledger.dumps()
