@@ -260,19 +260,17 @@ def _finish(ctx: Context, env: Environment, states: list[CanaryState], result: C
     for app, rel in pairs:
         slot = Slot(env, app.name)
         base_objects, base_rel = ctx.workspace.base_of(app, slot, rel)
-        files = ctx.workspace.slot_files(slot)
         base = overlay.AppBase(base_objects, base_rel)
-        ctx.workspace.write_slot(slot, overlay.plan_release(files, app, slot, rel, base))
+        ctx.workspace.write_slot(slot, overlay.plan_release(ctx.workspace.slot_files(slot), app, slot, rel, base))
     synced = sync_environment(ctx, env)
     gates = gating.verdicts(ctx, env, synced, pairs)
     result.gate = gates[apps[0].name]
-    failed = gating.failures(gates)
-    if failed:
+    if failed := gating.failures(gates):
         for app, _rel in pairs:
             slot = Slot(env, app.name)
             base_objects, _ = ctx.workspace.base_of(app, slot)
-            files = ctx.workspace.slot_files(slot)
-            ctx.workspace.write_slot(slot, canary_overlay.plan_removed(files, app, slot, base_objects, None))
+            removed = canary_overlay.plan_removed(ctx.workspace.slot_files(slot), app, slot, base_objects, None)
+            ctx.workspace.write_slot(slot, removed)
         sync_environment(ctx, env)
         if len(pairs) == 1:
             raise rollback.after_failed_gate(ctx, apps[0], env, pairs[0][1], failed[apps[0].name])
