@@ -44,12 +44,6 @@ def pod_security_labels(level: str) -> dict[str, str]:
         f"{POD_SECURITY}/enforce-version": "latest"}
 
 
-def pointer_token(key: str) -> str:
-    """A label or annotation key as one JSON-pointer token in a JSON patch's path (RFC 6901:
-    `~` becomes `~0`, then `/` becomes `~1`): ship.dev/track -> ship.dev~1track."""
-    return key.replace("~", "~0").replace("/", "~1")
-
-
 STABLE, CANARY = "stable", "canary"
 CANARY_SUFFIX = "-canary"
 NOT_CANARY = f"{TRACK}!={CANARY}"  # kustomize labelSelector keeping the canary out of stable patches

@@ -23,9 +23,3 @@ def test_commit_message_and_trailers_round_trip():
 
 def test_canary_names():
     assert names.canary_name("hellok8s") == "hellok8s-canary" and names.is_canary("hellok8s-canary")
-
-
-def test_a_key_in_a_json_patch_path_is_escaped_as_rfc_6901_says():
-    assert names.pointer_token(names.TRACK) == "ship.dev~1track"
-    assert names.pointer_token("example.com/a~b") == "example.com~1a~0b"  # ~ first, so ~1 is never read back as /
-    assert names.pointer_token("plain") == "plain"

@@ -91,7 +91,7 @@ def routing_objects(policy: CanaryPolicy, service: str, port: int, canary_weight
 
 def track_ops(track: str, selector: bool) -> list[dict[str, Any]]:
     """JSON6902 ops labelling a workload's pods with their track (and its selector, for the canary)."""
-    label = names.pointer_token(names.TRACK)
+    label = names.TRACK.replace("/", "~1")
     ops = [{"op": "add", "path": f"/spec/template/metadata/labels/{label}", "value": track}]
     if selector:
         ops.append({"op": "add", "path": f"/spec/selector/matchLabels/{label}", "value": track})
@@ -100,7 +100,7 @@ def track_ops(track: str, selector: bool) -> list[dict[str, Any]]:
 
 def service_track_patch(service: str, track: str) -> dict[str, Any]:
     return {"target": {"version": "v1", "kind": "Service", "name": service},
-            "patch": [{"op": "add", "path": "/spec/selector/" + names.pointer_token(names.TRACK), "value": track}]}
+            "patch": [{"op": "add", "path": "/spec/selector/" + names.TRACK.replace("/", "~1"), "value": track}]}
 
 
 def live_weights(route_or_ingresses: list[dict[str, Any]]) -> dict[str, int]:

@@ -109,13 +109,11 @@ def settle(plan: Plan, dry_run: dict[tuple[str, str, str, str], dict[str, Any]],
 
 def key(obj: dict[str, Any]) -> tuple[str, str, str, str]:
     group = obj.get("apiVersion", "").rpartition("/")[0]
-    meta = obj.get("metadata") or {}
-    return group, obj.get("kind", ""), meta.get("namespace") or "", meta.get("name") or ""
+    meta = obj.get("metadata", {})
+    return group, obj.get("kind", ""), meta.get("namespace") or "", meta.get("name", "")
 
 
 def subject(obj: dict[str, Any]) -> str:
-    """`Kind/namespace/name`, or `Kind/name` for a cluster-scoped object: how every message of
-    ship's names an object (plan, apply, health, diff)."""
     _, kind, ns, name = key(obj)
     return f"{kind}/{ns}/{name}" if ns else f"{kind}/{name}"
 

@@ -24,7 +24,6 @@ from typing import Any, Protocol
 from pipeline import names
 from pipeline.config import GateOptions
 from pipeline.kube import health
-from pipeline.kube.plan import subject
 
 DEADLINE_SLACK = 15.0  # the controller reports ProgressDeadlineExceeded a little after the deadline
 
@@ -160,7 +159,7 @@ class Gate:
         if now - self.healthy_at < self.options.bake or (self.analysis and not self.final_round_done):
             return None
         first = next(iter(self.deployments.values()))
-        return GateResult(True, "bake" if self.options.bake else "rollout", subject(first), "",
+        return GateResult(True, "bake" if self.options.bake else "rollout", health.subject(first), "",
                           rollouts[0].message, now - self.start)
 
     def _measured(self, event: Measured, now: float) -> GateResult | None:

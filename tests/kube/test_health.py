@@ -7,7 +7,6 @@ import yaml
 
 from pipeline.kube import health
 from pipeline.kube.health import Health, HealthCode
-from pipeline.kube.plan import subject
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "health"
 
@@ -136,7 +135,7 @@ def test_ok_and_subject():
     assert result.ok and result.subject == "Deployment/prod/hellok8s"
     assert not health.assess(load("deployment-updating")).ok
     assert health.assess(load("pod-ready")).subject == "Pod/prod/hellok8s-7d9f8c6b5-r2d2a"
-    assert subject(load("namespace-active")) == "Namespace/prod"
+    assert health.subject(load("namespace-active")) == "Namespace/prod"
 
 
 def test_unknown_kinds_are_none():

@@ -15,13 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.kube.health.model import Health, HealthCode, worst
+from pipeline.kube.health.model import Health, HealthCode, subject, worst
 from pipeline.kube.health.pods import assess_namespace, assess_pod
 from pipeline.kube.health.workloads import assess_daemonset, assess_deployment, assess_replicaset, assess_statefulset
-from pipeline.kube.plan import subject
 
 __all__ = ["Health", "HealthCode", "assess", "assess_daemonset", "assess_deployment", "assess_namespace", "assess_pod",
-           "assess_replicaset", "assess_statefulset", "worst"]
+           "assess_replicaset", "assess_statefulset", "subject", "worst"]
 
 
 def _no_checks(obj: dict[str, Any]) -> Health:

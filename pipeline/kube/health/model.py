@@ -40,6 +40,12 @@ _SEVERITY = {
     HealthCode.DEGRADED: 4,
 }
 
+def subject(obj: dict[str, Any]) -> str:
+    """`Kind/namespace/name`, or `Kind/name` for a cluster-scoped object."""
+    meta = obj.get("metadata") or {}
+    parts = [obj.get("kind") or "", meta.get("namespace") or "", meta.get("name") or ""]
+    return "/".join(p for p in parts if p)
+
 
 def worst(healths: Iterable[Health]) -> Health | None:
     """The most severe Health (the first one of that severity), or None if there are none."""

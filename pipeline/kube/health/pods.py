@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline import names
-from pipeline.kube.health.model import Health, HealthCode, _condition, _int
-from pipeline.kube.plan import subject
+from pipeline.kube.health.model import Health, HealthCode, _condition, _int, subject
 
 # Waiting reasons from which a container does not recover without a change to the pod spec,
 # the image or the registry. The kubelet reports them as waiting, not failed, so without this

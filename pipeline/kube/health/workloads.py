@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.kube.health.model import Health, HealthCode, _condition, _counts, _int, _observed
-from pipeline.kube.plan import subject
+from pipeline.kube.health.model import Health, HealthCode, _condition, _counts, _int, _observed, subject
 
 
 def assess_deployment(obj: dict[str, Any]) -> Health:
