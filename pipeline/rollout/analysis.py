@@ -33,7 +33,7 @@ from pipeline.config import URL_PLACEHOLDERS, HttpCheck, PrometheusCheck, Traffi
 from pipeline.errors import ConfigError
 from pipeline.kube.client import Cluster
 from pipeline.progress import Progress, quiet
-from pipeline.rollout import counters, judge
+from pipeline.rollout import judge
 from pipeline.rollout.usertraffic import UserTraffic
 
 _SERVICE_HOST = re.compile(r"^(?P<name>[a-z0-9-]+)\.(?P<namespace>[a-z0-9-]+)\.svc(\.cluster\.local)?$")
@@ -168,10 +168,14 @@ class Analysis:
         url = fill(check.url, self.tracks["canary"]).rstrip("/") + "/api/v1/query"
         status, body = self.get(url, 10.0, {"query": check.query})
         name = f"prometheus {check.query}"
-        answer = counters.prometheus_answer(status, body)
-        if isinstance(answer, str):
-            return Measurement(name, None, f"Prometheus at {check.url} did not answer the query ({answer})")
-        return judge_prometheus(check, prometheus_value(answer))
+        try:
+            parsed = httpx.Response(200, content=body).json() if body else {}
+        except ValueError:
+            parsed = {}
+        if status != 200 or parsed.get("status") != "success":
+            why = "no answer" if status is None else f"HTTP {status} {parsed.get('error', '')}".strip()
+            return Measurement(name, None, f"Prometheus at {check.url} did not answer the query ({why})")
+        return judge_prometheus(check, prometheus_value(parsed))
 
     def round(self, final: bool = False) -> Sequence[Measurement]:
         """One measurement per check, printed as it is taken. In the final round a Prometheus query

@@ -14,12 +14,11 @@ A reading is every series of a selector at one instant (`time=` of the query, th
 tracks, so both are counted over the same window). A round's tally is the difference between
 two readings, series by series, so that a pod or a gateway that restarted (a counter that went
 down) counts from zero, and a series new since the last reading counts whole. Nothing here
-sends a query; usertraffic.py and analysis.py do, and read the answer with prometheus_answer.
+sends a query; usertraffic.py does.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,19 +29,6 @@ from pipeline.rollout.judge import Tally
 
 Series = frozenset[tuple[str, str]]  # a series' labels
 
-
-
-def prometheus_answer(status: int | None, body: bytes) -> dict | str:
-    """The JSON of a Prometheus HTTP API answer that succeeded, or why it did not, as a few words:
-    `no answer` (status None: nothing came back), or `HTTP 400 <its error>`."""
-    try:
-        parsed = json.loads(body) if body else {}
-    except ValueError:
-        parsed = {}
-    parsed = parsed if isinstance(parsed, dict) else {}
-    if status != 200 or parsed.get("status") != "success":
-        return "no answer" if status is None else f"HTTP {status} {parsed.get('error', '')}".strip()
-    return parsed
 
 @dataclass(frozen=True)
 class Selectors:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import httpx
+
 from pipeline.config import TrafficInput
 from pipeline.rollout import counters, judge
 from pipeline.rollout.counters import Reading
@@ -97,10 +99,14 @@ class UserTraffic:
 
     def _query(self, promql: str, at: str) -> dict[counters.Series, float] | str:
         status, body = self.get(self.prometheus, 10.0, {"query": promql, "time": at})
-        answer = counters.prometheus_answer(status, body)
-        if isinstance(answer, str):
-            return f"Prometheus at {self.traffic.prometheus} did not answer ({answer})"
-        return counters.series(answer)
+        try:
+            parsed = httpx.Response(200, content=body).json() if body else {}
+        except ValueError:
+            parsed = {}
+        if status != 200 or parsed.get("status") != "success":
+            why = "no answer" if status is None else f"HTTP {status} {parsed.get('error', '')}".strip()
+            return f"Prometheus at {self.traffic.prometheus} did not answer ({why})"
+        return counters.series(parsed)
 
     def _top_up(self, rounds: dict[str, judge.Tally]) -> str:
         """GETs of the top_up URL for both tracks when users sent the canary too few this round."""

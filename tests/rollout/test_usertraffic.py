@@ -276,14 +276,3 @@ def test_simulated_aborts_on_counter_deltas(canary, stable, abort_bound):
     aborted = sum(bake(rng, canary, stable) for _ in range(bakes))
     print(f"canary {canary:.0%} beside stable {stable:.0%}: {aborted}/{bakes} bakes aborted")
     assert aborted < bakes * 0.01 if abort_bound == "< 1%" else aborted > bakes * 0.99
-
-
-def test_a_prometheus_answer_is_its_json_or_why_it_failed():
-    ok = b'{"status": "success", "data": {"resultType": "vector", "result": []}}'
-    assert counters.prometheus_answer(200, ok) == {"status": "success", "data": {"resultType": "vector", "result": []}}
-    assert counters.prometheus_answer(None, b"") == "no answer"
-    assert counters.prometheus_answer(400, b'{"status": "error", "error": "parse error at char 3"}') == (
-        "HTTP 400 parse error at char 3")
-    assert counters.prometheus_answer(200, b'{"status": "error", "error": "timeout"}') == "HTTP 200 timeout"
-    assert counters.prometheus_answer(502, b"<html>bad gateway</html>") == "HTTP 502"
-    assert counters.prometheus_answer(200, b"[]") == "HTTP 200"
