@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def contract_layers() -> list[list[str]]:
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
     layers = next(c for c in contracts if c["type"] == "layers" and c["containers"] == ["pipeline"])["layers"]
-    return [[name.strip("()") for name in re.split(r"\s*[|:]\s*", layer.strip())] for layer in layers]
+    return [re.split(r"\s*[|:]\s*", layer.strip()) for layer in layers]
 
 
 def drawing() -> str:
