@@ -39,7 +39,7 @@ cluster-down:
 
 lint: venv
 	@.venv/bin/ruff check pipeline tests bench
-	@.venv/bin/mypy pipeline
+	@.venv/bin/mypy pipeline tests/fakes.py
 	@.venv/bin/lint-imports --no-cache --no-logo >/dev/null || .venv/bin/lint-imports --no-cache --no-logo  # the layers (pyproject.toml)
 
 unit: lint

@@ -22,7 +22,7 @@ from pipeline.gitops.workspace import Workspace
 from pipeline.image.credentials import Credentials
 from pipeline.image.registry import Registry
 from pipeline.image.signing import Cosign
-from pipeline.kube.client import Cluster
+from pipeline.kube.api import ClusterApi
 from pipeline.kube.lock import LockOptions
 from pipeline.progress import Progress, quiet
 
@@ -31,7 +31,7 @@ from pipeline.progress import Progress, quiet
 class Context:
     config: ShipConfig
     workspace: Workspace
-    connect: Callable[[Environment], Cluster]  # a new client for ENV's kube context
+    connect: Callable[[Environment], ClusterApi]  # a new client for ENV's kube context
     open_registry: Callable[[str], Registry] = Registry  # a client for a registry host
     open_engine: Callable[[], Any] | None = None  # a Docker SDK client for builds
     open_http: Callable[[], httpx.Client] = lambda: httpx.Client(timeout=10.0, follow_redirects=False)  # analysis
@@ -41,7 +41,7 @@ class Context:
     progress: Progress = quiet
     lock: LockOptions = field(default_factory=LockOptions)  # how long a command waits for an environment's lock
     rehearsal: bool = False  # a --dry-run on a throwaway clone: a sync only dry-runs, nothing is applied or gated
-    _clusters: dict[str | None, Cluster] = field(default_factory=dict)
+    _clusters: dict[str | None, ClusterApi] = field(default_factory=dict)
     _unreachable: dict[str | None, ShipError] = field(default_factory=dict)  # asked once per command
     _connecting: dict[str | None, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
@@ -50,7 +50,7 @@ class Context:
     _http: httpx.Client | None = None
     _signer: Cosign | None = None
 
-    def cluster(self, env: Environment) -> Cluster:
+    def cluster(self, env: Environment) -> ClusterApi:
         """The client for ENV's cluster, shared with every environment on the same context; safe
         from several threads (status asks every environment at once). A context that could not
         be reached is not asked again in the same command."""

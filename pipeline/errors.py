@@ -8,6 +8,8 @@
     ├── RenderError                kustomize could not render an overlay
     ├── ValidationError            rendered objects break ship's rules (namespace, ownership)
     ├── ClusterError               the Kubernetes API refused or failed a request
+    │   ├── ApiError               the API server refused a request (carries its status and Status)
+    │   │   └── ProxyError         … a service-proxy request, which the Service never saw
     │   ├── DryRunError            the server-side dry-run rejected one or more objects
     │   └── ConflictError          another field manager or owner holds the object or fields
     ├── SecretError                a required secret value is missing
@@ -23,6 +25,8 @@ Anything that is not a ShipError reaching the CLI is a bug and shows its traceba
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class ShipError(Exception):
@@ -60,6 +64,36 @@ class ValidationError(ShipError):
 
 class ClusterError(ShipError):
     """The Kubernetes API refused or failed a request."""
+
+
+class ApiError(ClusterError):
+    """A refused API request, with the HTTP status and the API server's Status object."""
+
+    def __init__(self, message: str, status: int, body: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.body = body or {}
+
+    @property
+    def reason(self) -> str:
+        return str(self.body.get("reason", ""))
+
+    @property
+    def causes(self) -> list[dict[str, Any]]:
+        return (self.body.get("details") or {}).get("causes") or []
+
+
+class ProxyError(ApiError):
+    """The API server answered a service-proxy request itself: the Service did not."""
+
+    @property
+    def unanswered(self) -> str:
+        """Why the Service did not answer, in a word or two."""
+        if self.status == 403:
+            return "forbidden"
+        if self.status == 404:
+            return "not found"
+        return "no endpoint answered" if self.status == 503 else self.reason or f"HTTP {self.status}"
 
 
 class DryRunError(ClusterError):

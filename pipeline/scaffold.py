@@ -23,6 +23,7 @@ from pipeline import bootstrap, config, names, paths
 from pipeline.errors import ConfigError
 from pipeline import yamlsafe
 from pipeline.kube import access, rbac
+from pipeline.kube.services import proxied_services
 
 ENVIRONMENTS = ("dev", "uat", "prod")
 IGNORE = ("**/*.md", "**/docs/**")  # what ship.yaml's `ignore:` starts with
@@ -129,11 +130,14 @@ def planned_files(root: Path, app: str, path: str, port: int, registry: str) -> 
     _check_names(app, path)
     fill = _filler(app, path, port, registry, _build(root, app, path))
     files = {"ship.yaml": fill(template("ship.yaml"))}
+    written = config.parse(yamlsafe.loads(files["ship.yaml"], "ship.yaml"), root, "ship.yaml", environ={})
     for env in ENVIRONMENTS:
         files[f"environments/{env}/.gitkeep"] = ""
+        canary = written.env(env).canary
         objects = [access.namespace_object(f"{app}-{env}"),
                    *rbac.deployer_objects(f"{app}-{env}", environment=env),
-                   *rbac.admission_objects(f"{app}-{env}", accounts=[app])]
+                   *rbac.admission_objects(f"{app}-{env}", accounts=[app]),
+                   *rbac.proxy_objects(proxied_services(canary.urls() if canary else [], f"{app}-{env}"), f"{app}-{env}")]
         files[f"deploy/rbac/{env}.yaml"] = (
             f"# The namespace and deployer identity for {env}: apply once with cluster-admin rights, then\n"
             f"# `ship kubeconfig {env}` mints the KUBECONFIG secret of the GitHub environment {env}.\n"

@@ -131,8 +131,11 @@ class ActRun:
         return found
 
     def summary(self, job: str | None = None) -> str:
+        """The job summary as GitHub shows it. act reports a composite action's summary twice: for
+        the step inside the action (stepID [outer, inner]) and again for the step using it."""
         return "".join(e["content"] for e in self.events
-                       if e.get("command") == "summary" and (job is None or e.get("jobID") == job))
+                       if e.get("command") == "summary" and len(e.get("stepID") or [0]) == 1
+                       and (job is None or e.get("jobID") == job))
 
     def output(self, job: str | None = None) -> str:
         return "".join(e.get("msg", "") if e.get("raw_output") else f"[{e.get('jobID', '')}] {e.get('msg', '')}\n"

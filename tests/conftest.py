@@ -1,8 +1,11 @@
 """Test harness: the real local parts (cluster, registry, build engine) and real git repos.
 
-Session fixtures start the local parts with hack/cluster-up.sh, or reuse running ones; each
-cluster test gets its own namespace, deleted afterwards, so tests never see each other.
-Tests that need a part carry the `cluster`, `registry` or `engine` marker.
+Session fixtures start the local parts with hack/cluster-up.sh, or reuse running ones, and only
+the parts a test needs: a test marked `registry` starts the registry, `engine` the build engine,
+`cluster` the control plane (`kubernetes`); only `local_parts` (and `realnode`, `multicluster`)
+starts the whole lab, real node included. Under `make test` everything already runs, and each
+start is a quick reuse. Each cluster test gets its own namespace, deleted afterwards, so tests
+never see each other.
 """
 
 from __future__ import annotations
@@ -28,20 +31,57 @@ def _exports(output: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def local_parts() -> dict[str, str]:
-    """KUBECONFIG, SHIP_REGISTRY and DOCKER_HOST of the running local parts (started if needed)."""
-    proc = subprocess.run([str(ROOT / "hack/cluster-up.sh")], capture_output=True, text=True, timeout=3600)
+def start_parts(*parts: str) -> dict[str, str]:
+    """`hack/cluster-up.sh PART...` (every part when none is named): starts what is not running,
+    reuses what is; its export lines, also put into os.environ."""
+    proc = subprocess.run([str(ROOT / "hack/cluster-up.sh"), *parts], capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
-        pytest.fail(f"hack/cluster-up.sh failed:\n{proc.stderr[-3000:]}", pytrace=False)
+        pytest.fail(f"hack/cluster-up.sh {' '.join(parts)} failed:\n{proc.stderr[-3000:]}", pytrace=False)
     env = _exports(proc.stdout)
     os.environ.update(env)  # so the code under test finds the parts as a user's shell would
     return env
 
 
 @pytest.fixture(scope="session")
-def kubeconfig(local_parts) -> str:
-    return local_parts["KUBECONFIG"]
+def local_parts() -> dict[str, str]:
+    """The whole lab's exports (KUBECONFIG, SHIP_REGISTRY, DOCKER_HOST, the real node's, the
+    gateway's, ...), started if needed: for tests that need the real node or the gateway."""
+    return start_parts()
+
+
+@pytest.fixture(scope="session")
+def registry_part() -> dict[str, str]:
+    """SHIP_REGISTRY of the local registry, and nothing else started."""
+    return start_parts("registry")
+
+
+@pytest.fixture(scope="session")
+def engine_part() -> dict[str, str]:
+    """DOCKER_HOST of the build engine, and nothing else started."""
+    return start_parts("engine")
+
+
+@pytest.fixture(scope="session")
+def kube_part() -> dict[str, str]:
+    """KUBECONFIG of the control plane (KWOK nodes), without the real node, gateway or Prometheus."""
+    return start_parts("kubernetes")
+
+
+# A test's markers say which parts it needs; `faults` runs a cluster of its own (tests/faults).
+PARTS_BY_MARKER = {"cluster": "kube_part", "registry": "registry_part", "engine": "engine_part",
+                   "realnode": "local_parts", "multicluster": "local_parts"}
+
+
+@pytest.fixture(autouse=True)
+def _parts_by_marker(request) -> None:
+    """Start the parts the test's markers name, before its other fixtures run."""
+    for marker in sorted({m.name for m in request.node.iter_markers()} & PARTS_BY_MARKER.keys()):
+        request.getfixturevalue(PARTS_BY_MARKER[marker])
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(kube_part) -> str:
+    return kube_part["KUBECONFIG"]
 
 
 @pytest.fixture(scope="session")
@@ -52,17 +92,25 @@ def api_client(kubeconfig):
 
 
 @pytest.fixture(scope="session")
-def registry(local_parts) -> str:
-    return local_parts["SHIP_REGISTRY"]
+def registry(registry_part) -> str:
+    return registry_part["SHIP_REGISTRY"]
 
 
 @pytest.fixture(scope="session")
-def docker_client(local_parts):
+def docker_client(engine_part):
     import docker
 
-    client = docker.DockerClient(base_url=local_parts["DOCKER_HOST"], timeout=300)
+    client = docker.DockerClient(base_url=engine_part["DOCKER_HOST"], timeout=300)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def user_ship(tmp_path_factory) -> Path:
+    """`ship` as a user has it: installed from the wheel into a venv of its own (tests/newteam.py)."""
+    from tests.newteam import install_user_ship
+
+    return install_user_ship(tmp_path_factory.mktemp("user-ship"))
 
 
 @pytest.fixture
@@ -135,11 +183,12 @@ def commit_all(work: Path, message: str) -> None:
 
 
 @pytest.fixture
-def ship_repo(tmp_path, monkeypatch, local_parts, project_repo):
+def ship_repo(tmp_path, monkeypatch, registry_part, engine_part, project_repo):
     """A throw-away copy of this repository (ship.yaml, apps/) with a bare remote, as cwd.
 
     Returns (working clone path, bare remote path). SHIP_REGISTRY points at the local registry
-    and the kube context at the local cluster, as `make cluster`'s exports would.
+    and DOCKER_HOST at the build engine, as `make cluster`'s exports would (and KUBECONFIG at
+    the local cluster, for a test marked `cluster`).
     """
     bare, work, repo = bare_and_clone(tmp_path, "repo")
     repo.git.fetch(str(project_repo), "main")
@@ -152,7 +201,7 @@ def ship_repo(tmp_path, monkeypatch, local_parts, project_repo):
     repo.git.push("origin", "HEAD:main")
     repo.git.branch("--set-upstream-to=origin/main", "main")
     monkeypatch.chdir(work)
-    monkeypatch.setenv("SHIP_REGISTRY", local_parts["SHIP_REGISTRY"])
+    monkeypatch.setenv("SHIP_REGISTRY", registry_part["SHIP_REGISTRY"])
     return work, bare
 
 
@@ -180,18 +229,18 @@ def project_repo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def hellok8s_image(local_parts, project_repo) -> str:
+def hellok8s_image(registry_part, engine_part, project_repo) -> str:
     """hellok8s built from project_repo and pushed once per test session; its pinned reference."""
     work = project_repo
     proc = subprocess.run([sys.executable, "-m", "pipeline", "build", "--output", "json"], cwd=work,
-                          capture_output=True, text=True, env={**os.environ, **local_parts,
+                          capture_output=True, text=True, env={**os.environ, **registry_part, **engine_part,
                                                               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"})
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)["image"]
 
 
 @pytest.fixture
-def env_repo(ship_repo, request):
+def env_repo(ship_repo, kubeconfig, request):
     """ship_repo with namespaces unique to this test; returns (work, bare, {env: namespace})."""
     import git
 
@@ -202,7 +251,6 @@ def env_repo(ship_repo, request):
     repo.git.commit("-am", "namespaces for this test")
     repo.git.push("origin", "HEAD:main")
     namespaces = {env: f"hellok8s-{env}-{suffix}" for env in ("dev", "uat", "prod")}
-    kubeconfig = os.environ["KUBECONFIG"]  # tests may point KUBECONFIG elsewhere; clean up here
     yield work, bare, namespaces
     from kubernetes import client
     from kubernetes import config as kconfig

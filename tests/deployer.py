@@ -22,11 +22,18 @@ def _run(args: list[str], cwd: Path, admin: str, stdin: str | None = None) -> st
     return proc.stdout
 
 
-def deployer_kubeconfig(ship: list[str], work: Path, admin: str, namespaces: dict[str, str], first: str = "dev") -> str:
-    """The kubeconfig of `first`'s deployer, bound in every namespace; `ship` is how to run ship."""
+def bind_first_deployer(work: Path, admin: str, namespaces: dict[str, str], first: str = "dev") -> None:
+    """Bind `first`'s deployer to the deployer Role of the other namespaces too (act's one set of
+    secrets); each namespace's `ship rbac` is applied already."""
     for env, namespace in namespaces.items():
-        _run(["kubectl", "apply", "-f", "-"], work, admin, stdin=_run([*ship, "rbac", env], work, admin))
         if env != first:
             binding = rbac.deployer_objects(namespace, subject_namespace=namespaces[first])[2]
             _run(["kubectl", "apply", "-f", "-"], work, admin, stdin=yamlsafe.dumps(binding))
+
+
+def deployer_kubeconfig(ship: list[str], work: Path, admin: str, namespaces: dict[str, str], first: str = "dev") -> str:
+    """The kubeconfig of `first`'s deployer, bound in every namespace; `ship` is how to run ship."""
+    for env in namespaces:
+        _run(["kubectl", "apply", "-f", "-"], work, admin, stdin=_run([*ship, "rbac", env], work, admin))
+    bind_first_deployer(work, admin, namespaces, first)
     return _run([*ship, "kubeconfig", first, "--duration", "2h"], work, admin)

@@ -11,16 +11,26 @@ which case it reports ProgressDeadlineExceeded (as ship's KWOK stages make a rea
 
 from __future__ import annotations
 
+import builtins
 import copy
 import itertools
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
-from pipeline.errors import ClusterError
-from pipeline.kube.client import ApiError, ResourceInfo
+from pipeline import names
+from pipeline.errors import ApiError, ClusterError, ProxyError
+from pipeline.kube.api import ClusterApi, ResourceInfo
 
-KINDS = {
+if TYPE_CHECKING:
+    from pipeline.context import Context
+    from pipeline.image.registry import Registry
+    from pipeline.image.signing import Cosign
+    from pipeline.imageref import ImageRef
+    from pipeline.kube.client import Cluster
+
+KINDS: dict[tuple[str, str], tuple[str, bool]] = {
     ("v1", "Namespace"): ("namespaces", False), ("v1", "ConfigMap"): ("configmaps", True),
     ("v1", "Secret"): ("secrets", True), ("v1", "Service"): ("services", True),
     ("v1", "ServiceAccount"): ("serviceaccounts", True), ("v1", "Pod"): ("pods", True),
@@ -51,7 +61,8 @@ def _matches(obj: dict, selector: str | None) -> bool:
 
 
 class FakeCluster:
-    """The Cluster interface ship's flows use, kept in memory."""
+    """The ClusterApi ship's flows use (pipeline/kube/api.py), kept in memory; `make lint` holds
+    its signatures to the Protocol, as it holds kube/client.Cluster's."""
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str | None, str], dict] = {}
@@ -70,7 +81,7 @@ class FakeCluster:
         return self.info(obj["apiVersion"], obj["kind"])
 
     # ── objects ──────────────────────────────────────────────────────────────────────────────
-    def _key(self, api_version: str, kind: str, name: str, namespace: str | None) -> tuple:
+    def _key(self, api_version: str, kind: str, name: str, namespace: str | None) -> tuple[str, str, str | None, str]:
         return api_version, kind, namespace if self.info(api_version, kind).namespaced else None, name
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict | None:
@@ -84,7 +95,7 @@ class FakeCluster:
         return [copy.deepcopy(o) for (av, k, ns, _), o in sorted(self.objects.items(), key=lambda kv: str(kv[0]))
                 if av == api_version and k == kind and (namespace is None or ns == namespace) and _matches(o, selector)]
 
-    def apply(self, obj: dict, *, dry_run: bool = False, force: bool = False, manager: str = "ship") -> dict:
+    def apply(self, obj: dict, *, dry_run: bool = False, force: bool = False, manager: str = names.MANAGER) -> dict:
         self.requests += 1
         meta = obj["metadata"]
         key = self._key(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
@@ -110,6 +121,16 @@ class FakeCluster:
                 "readyReplicas": replicas, "availableReplicas": replicas,
                 "conditions": [{"type": "Available", "status": "True"}]}
 
+    def json_patch(self, obj: dict, ops: Sequence[dict]) -> dict:
+        """Only what ship sends: `replace` of a top-level metadata field (managedFields on take-over)."""
+        self.requests += 1
+        meta = obj["metadata"]
+        live = self.objects[self._key(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))]
+        for op in ops:
+            _, top, field = op["path"].split("/", 2)
+            live[top][field] = copy.deepcopy(op["value"])
+        return copy.deepcopy(live)
+
     def create(self, obj: dict, *, retry_lost: bool = False) -> dict:
         meta = obj["metadata"]
         if self.objects.get(self._key(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))):
@@ -129,15 +150,29 @@ class FakeCluster:
         return self.objects.pop(self._key(api_version, kind, name, namespace), None) is not None
 
     # ── what the gate's watch loop uses ──────────────────────────────────────────────────────
-    def request(self, method: str, path: str, *, what: str, **_: Any) -> dict:
+    def request(self, method: str, path: str, *, what: str, params: dict | None = None, body: Any = None,
+                content_type: str = "application/json", timeout: float | None = None,
+                idempotent: bool | None = None) -> dict:
+        """Only the gate's lists of Deployments and Pods, with a resourceVersion to watch from."""
         kind = "Deployment" if "/deployments" in path else "Pod"
         api = "apps/v1" if kind == "Deployment" else "v1"
         namespace = path.split("/namespaces/")[1].split("/")[0]
         return {"metadata": {"resourceVersion": "1"}, "items": self.list(api, kind, namespace)}
 
-    def watch(self, *_: Any, **__: Any) -> Iterator[tuple[str, dict]]:
+    def watch(self, api_version: str, kind: str, namespace: str | None, *, field_selector: str | None = None,
+              selector: str | None = None, resource_version: str | None = None,
+              timeout: float = 60.0) -> Iterator[tuple[str, dict]]:
         time.sleep(0.05)  # nothing changes behind ship's back here
         return iter(())
+
+    def proxy_get(self, namespace: str, service: str, port: str, path: str, *, params: dict[str, str] | None = None,
+                  timeout: float = 10.0) -> tuple[int, bytes]:
+        """No pod answers here: the API server's 503 for a Service without a ready endpoint."""
+        self.requests += 1
+        if self.get("v1", "Service", service, namespace) is None:
+            raise ProxyError(f"Service/{namespace}/{service}:{port}: NotFound (404)", 404, {"reason": "NotFound"})
+        raise ProxyError(f"Service/{namespace}/{service}:{port}: ServiceUnavailable (503)", 503,
+                         {"reason": "ServiceUnavailable"})
 
     def fork(self) -> FakeCluster:
         return self
@@ -152,7 +187,7 @@ class FakeCluster:
     def deployment(self, namespace: str, name: str) -> dict | None:
         return self.objects.get(("apps/v1", "Deployment", namespace, name))
 
-    def names(self, kind: str, namespace: str) -> list[str]:
+    def names(self, kind: str, namespace: str) -> builtins.list[str]:
         return sorted(k[3] for k in self.objects if k[1] == kind and k[2] == namespace)
 
 
@@ -171,7 +206,7 @@ class FakeRegistry:
     def manifest_digest(self, path: str, reference: str) -> str | None:
         return self.digests.get((path, reference))
 
-    def resolve(self, repository: str, tag: str):
+    def resolve(self, repository: str, tag: str) -> ImageRef | None:
         from pipeline.imageref import ImageRef
 
         digest = self.manifest_digest(repository.split("/", 1)[1], tag)
@@ -189,16 +224,13 @@ class FakeSigner:
         self.signatures: dict[str, set[str]] = {}
         self.verified: list[str] = []
 
-    def sign(self, ref, key: str) -> None:
+    def sign(self, ref: ImageRef, key: str) -> None:
         import os
-        from pathlib import Path
 
         name = os.environ["SHIP_COSIGN_KEY"] if key.startswith("env://") else Path(key).read_text()
         self.signatures.setdefault(ref.digest, set()).add(name.strip())
 
-    def verify(self, ref, public_key) -> str | None:
-        from pathlib import Path
-
+    def verify(self, ref: ImageRef, public_key: str | Path) -> str | None:
         from pipeline.errors import SignatureError
 
         if not Path(public_key).is_file():
@@ -239,10 +271,9 @@ DIGEST_OTHER = "sha256:" + "c" * 64
 OTHER = f"127.0.0.1:15000/hellok8s-other:1111111@{DIGEST_OTHER}"  # another build of the same commit
 
 
-def fake_project(root) -> None:
+def fake_project(root: Path) -> None:
     """A git repository holding ship.yaml (with SHIP_YAML), apps/hellok8s and empty overlays."""
     import shutil
-    from pathlib import Path
 
     import git
 
@@ -261,7 +292,7 @@ def fake_project(root) -> None:
     repo.git.commit("-m", "initial")
 
 
-def fake_context(root, lines: list[str] | None = None):
+def fake_context(root: Path, lines: list[str] | None = None) -> tuple[Context, FakeCluster, FakeRegistry]:
     """A Context over the repository at `root` with an in-memory cluster and registry; progress
     lines go to `lines` when given."""
     import git
@@ -278,7 +309,15 @@ def fake_context(root, lines: list[str] | None = None):
                              ("hellok8s-other", "1111111"): DIGEST_OTHER}, revision=first)
     signer = FakeSigner()  # ctx.signer()
     cfg = config.load(root, environ={})
+    # The registry and cosign have no Protocol of their own yet (only the cluster has: ClusterApi),
+    # so their fakes are cast; mypy holds FakeCluster to ClusterApi.
     ctx = Context(cfg, Workspace(cfg.root, GitRepo(cfg.root)), connect=lambda _env: cluster,
-                  open_registry=lambda _host: registry, open_signer=lambda: signer,
+                  open_registry=lambda _host: cast("Registry", registry), open_signer=lambda: cast("Cosign", signer),
                   progress=(lines.append if lines is not None else print))
     return ctx, cluster, registry
+
+
+if TYPE_CHECKING:
+    def _both_are_cluster_apis(real: Cluster, fake: FakeCluster) -> tuple[ClusterApi, ClusterApi]:
+        """Never called: mypy (make lint) fails here when either drifts from the Protocol."""
+        return real, fake

@@ -1,8 +1,10 @@
 """The README and the docs cannot drift from the code: every `ship` command they show names a real
-command and real options; the README's action snippet uses ship's action at this version with
-inputs action.yml has; every `make` target hack/README.md shows exists; the ship.yaml reference
-parses; and the walkthrough block runs, as written, against the local parts (in a throw-away copy
-of this repository). The README's quickstart is run by tests/test_new_team.py."""
+command and real options; every shell block parses (`bash -n`), and the cheap, safe ones (only
+`ship version`, `ship metrics`, `ship history`, `ship X --help`) run in a copy of this project; the
+README's action snippet uses ship's action at this version with inputs action.yml has; every
+`make` target hack/README.md shows exists; the ship.yaml reference parses; and the walkthrough
+block runs, as written, against the local parts (in a throw-away copy of this repository). The
+README's quickstart runs as written in tests/test_quickstart.py."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,7 @@ import typer
 from pipeline import config, scaffold
 from pipeline.cli import app
 from pipeline import yamlsafe
-from tests.conftest import ROOT, commit_all
+from tests.conftest import ROOT, commit_all, copy_project
 
 README = (ROOT / "README.md").read_text()
 HACK = (ROOT / "hack/README.md").read_text()
@@ -63,6 +66,47 @@ def test_every_command_the_readme_and_docs_show_exists_with_its_options():
         assert sub in options, f"README shows `ship {sub}`, which is not a command"
         for flag in re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", rest):
             assert flag in options[sub], f"README shows `ship {sub} … {flag}`, which `ship {sub}` does not take"
+
+
+def shell_blocks() -> list[tuple[str, str]]:
+    """(file, block) of every ```sh / ```bash block of the README, hack/README.md and docs/, unindented."""
+    texts = {"README.md": README, "hack/README.md": HACK, **{f"docs/{k}": v for k, v in DOCS.items()}}
+    return [(name, textwrap.dedent(block)) for name, text in texts.items()
+            for block in re.findall(r"^ *```(?:sh|bash)\n(.*?)^ *```", text, flags=re.S | re.M)]
+
+
+CHEAP = re.compile(r"^(ship (version|metrics|history)\b[^|;&<>$`]*|ship [a-z]+ --help)$")
+
+
+def cheap(block: str) -> bool:
+    """Only read-only ship commands that need no cluster, registry or network."""
+    lines = [re.sub(r"\s+#.*$", "", line).strip() for line in block.splitlines()]
+    return all(CHEAP.match(line) for line in lines if line and not line.startswith("#"))
+
+
+def test_every_shell_block_of_the_readme_and_docs_parses():
+    blocks = shell_blocks()
+    assert len(blocks) >= 12
+    for name, block in blocks:
+        proc = subprocess.run(["bash", "-n"], input=block, capture_output=True, text=True)
+        assert proc.returncode == 0, f"{name}: {proc.stderr}\n{block}"
+
+
+def test_the_cheap_and_safe_shell_blocks_run_as_written(tmp_path):
+    runnable = [(name, block) for name, block in shell_blocks() if cheap(block)]
+    assert "docs/observability.md" in {name for name, _ in runnable}, runnable
+    work = tmp_path / "project"
+    work.mkdir()
+    copy_project(work)
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=work, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "initial", "--allow-empty"],
+                   cwd=work, check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIP_") and k != "KUBECONFIG"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    for name, block in runnable:
+        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=work, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, f"{name}: {proc.stderr}\n{block}"
 
 
 def test_every_command_is_in_the_readme_and_in_its_walkthrough():

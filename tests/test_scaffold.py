@@ -9,7 +9,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from pipeline import config, scaffold
+from pipeline import config, scaffold, yamlsafe
 from pipeline.cli import app
 from pipeline.errors import ConfigError
 from tests.conftest import bare_and_clone, commit_all, copy_project
@@ -37,6 +37,11 @@ def test_init_writes_config_overlays_base_rbac_and_workflows(tmp_path, monkeypat
     assert cfg.app("shop").image == "shop" and cfg.env("prod").namespace == "shop-prod" and cfg.registry == "ghcr.io/acme"
     assert cfg.env("prod").canary.router == "gateway"
     assert "containerPort: 9000" in (tmp_path / "apps/shop/base/deployment.yaml").read_text()
+    # prod's canary reads the template's Prometheus (monitoring): its deployer may, by name; dev's has no canary
+    prod_rbac = yamlsafe.loads_all((tmp_path / "deploy/rbac/prod.yaml").read_text(), "prod.yaml")
+    assert [(d["kind"], d["metadata"]["name"]) for d in prod_rbac if d["metadata"].get("namespace") == "monitoring"] == [
+        ("Role", "ship-deployer-shop-prod"), ("RoleBinding", "ship-deployer-shop-prod")]
+    assert "monitoring" not in (tmp_path / "deploy/rbac/dev.yaml").read_text()
 
 
 def test_init_refuses_to_overwrite_anything_without_force(tmp_path, monkeypatch):

@@ -150,7 +150,7 @@ def fake_ship_action(tmp_path: Path) -> tuple[Path, Path]:
 
 
 PLUMBING_SECRETS = {"KUBECONFIG": "apiVersion: v1\nkind: Config\n", "SHIP_SECRET_HELLOK8S_DB_PASSWORD": "pw",
-                    "GITHUB_TOKEN": "a-token", "SHIP_COSIGN_KEY": ""}
+                    "GITHUB_TOKEN": "a-token", "SHIP_COSIGN_KEY": "", "REGISTRY_USERNAME": "bot", "REGISTRY_PASSWORD": "a-token"}
 
 
 @pytest.mark.binaries
@@ -197,6 +197,12 @@ def test_pipeline_builds_the_changed_apps_as_a_matrix_and_still_promotes_when_no
         "ship summary --title promote prod"]
 
 
+def errors(run) -> list[str]:
+    """The run's distinct error lines (act reports a composite action's step exit twice: inside the
+    action, and for the step using it): the one ::error, the failed step's exit, nothing else."""
+    return sorted({e["msg"].strip().removeprefix("❗  ").strip() for e in run.events if e.get("level") == "error"})
+
+
 @pytest.mark.binaries
 def test_a_first_run_without_its_variable_and_secrets_says_which_and_how_to_set_them(tmp_path, ship_source):
     bare, work, repo = bare_and_clone(tmp_path, "repo")
@@ -206,12 +212,36 @@ def test_a_first_run_without_its_variable_and_secrets_says_which_and_how_to_set_
     act = Act(work, tmp_path, ship_source)
     run = act.run("pipeline.yml")
     assert run.results() == {"changes": ["failure"]}, run.output()[-6000:]
-    assert "variable `SHIP_REGISTRY` is not set: `gh variable set SHIP_REGISTRY --body ghcr.io/OWNER`" in run.summary()
+    assert run.summary() == ("### Set up before the first release\n\n"
+                             "- variable `SHIP_REGISTRY` is not set: `gh variable set SHIP_REGISTRY --body ghcr.io/OWNER` "
+                             "(where images are pushed)\n")
+    assert errors(run) == ["::error title=Not set up::the repository's variable SHIP_REGISTRY not set (see the job summary)",
+                           "exit status 1"]
+    # a registry other than ghcr.io needs its login as repository secrets
+    act.variables = {"SHIP_REGISTRY": "registry.example.com/acme"}
+    run = act.run("pipeline.yml")
+    assert run.results() == {"changes": ["failure"]}, run.output()[-6000:]
+    assert run.summary() == ("### Set up before the first release\n\n"
+                             "- secrets `REGISTRY_USERNAME` and `REGISTRY_PASSWORD` (the login to registry.example.com/acme) "
+                             "are not set:\n  `gh secret set REGISTRY_USERNAME` and `gh secret set REGISTRY_PASSWORD` "
+                             "(docs/registries.md)\n")
+    assert errors(run) == ["::error title=Not set up::the repository's secrets REGISTRY_USERNAME and REGISTRY_PASSWORD "
+                           "not set (see the job summary)", "exit status 1"]
+    # a deploying job: its environment's KUBECONFIG and the app secret ship.yaml names, in one summary
     run = act.run("rollback.yml", "workflow_dispatch", {"inputs": {"environment": "prod", "app": "", "release": "",
                                                                    "reason": "test"}})
     assert run.results() == {"rollback": ["failure"]}, run.output()[-6000:]
-    assert ("secret `KUBECONFIG` of environment `prod` is not set:\n"
-            "  `ship kubeconfig prod --service-account ship-deployer | gh secret set KUBECONFIG --env prod`") in run.summary()
+    assert run.summary() == (
+        "### Set up before the first release\n\n"
+        "- secret `KUBECONFIG` of environment `prod` is not set:\n"
+        "  `ship kubeconfig prod --service-account ship-deployer | gh secret set KUBECONFIG --env prod`\n"
+        "  (as a cluster admin, once `ship rbac prod | kubectl apply -f -` has run; see docs/ci.md)\n"
+        "- secret `SHIP_SECRET_HELLOK8S_DB_PASSWORD` of environment `prod` is not set:\n"
+        "  `gh secret set SHIP_SECRET_HELLOK8S_DB_PASSWORD --env prod` (an app secret ship.yaml names; the value on stdin)\n")
+    assert errors(run) == ["::error title=Not set up::secrets of the GitHub environment prod not set: KUBECONFIG, "
+                           "SHIP_SECRET_HELLOK8S_DB_PASSWORD (see the job summary)", "exit status 1"]
+    assert ("secrets of the GitHub environment prod not set: KUBECONFIG, SHIP_SECRET_HELLOK8S_DB_PASSWORD "
+            "(see the job summary)") in run.output("rollback")
 
 
 @pytest.mark.cluster

@@ -17,7 +17,8 @@ from pipeline import yamlsafe
 from pipeline.gitops.ledger import Entry
 from pipeline.supply.verify import VerifiedImage, verify_images
 from pipeline.kube.access import namespace_object
-from pipeline.kube.rbac import admission_objects, deployer_objects, secret_names
+from pipeline.kube.rbac import admission_objects, deployer_objects, proxy_objects, secret_names
+from pipeline.kube.services import proxied_services
 from pipeline.report import summary as summary_report
 from pipeline.report.status import UNREACHABLE, EnvironmentStatus, git_status, live_status, summary_line
 from pipeline.rollout.sync import ObjectDiff, diff_environment
@@ -151,13 +152,16 @@ def summary(ctx: Context, title: str) -> Text:
 
 
 def rbac(ctx: Context, env_name: str, service_account: str, subject_namespace: str | None = None) -> Text:
-    """The deployer's ServiceAccount, Role, RoleBinding, and the admission policies holding it."""
+    """The deployer's ServiceAccount, Role, RoleBinding, the admission policies holding it, and a Role
+    where the canary analysis reads a Service of another namespace (Prometheus) through the proxy."""
     env = ctx.config.env(env_name)
     apps = ctx.config.apps.values()
     objects = deployer_objects(env.namespace, service_account, subject_namespace, environment=env.name,
                                secrets=secret_names((a.name, bool(a.secrets)) for a in apps))
     policies = admission_objects(env.namespace, service_account, subject_namespace, accounts=[a.name for a in apps])
-    return Text(yamlsafe.dumps_all([namespace_object(env.namespace, env.pod_security), *objects, *policies]))
+    proxied = proxied_services(env.canary.urls() if env.canary else [], env.namespace)
+    elsewhere = proxy_objects(proxied, env.namespace, service_account, subject_namespace)
+    return Text(yamlsafe.dumps_all([namespace_object(env.namespace, env.pod_security), *objects, *policies, *elsewhere]))
 
 
 @dataclass

@@ -40,6 +40,7 @@ from pipeline.gitops.overlay import (
     workload_ops,
 )
 from pipeline.gitops.records import Release
+from pipeline.refs import pointer
 
 
 class Phase(str, Enum):
@@ -114,7 +115,7 @@ def canary_kustomization(app: App, env: Environment, state: CanaryState, base_ob
         replicas = canary_replicas(state.weight, int(w["spec"].get("replicas", 1)))
         ops = workload_ops(w, rel, app.config_name) + routing.track_ops(names.CANARY, True) + [
             {"op": "add", "path": "/spec/replicas", "value": replicas},
-            {"op": "add", "path": "/metadata/annotations/" + names.CANARY_WEIGHT.replace("/", "~1"),
+            {"op": "add", "path": pointer("metadata", "annotations", names.CANARY_WEIGHT),
              "value": str(state.weight)}]
         patches.append({"target": patch_target(w), "patch": yamlsafe.dumps(ops)})
         if (svc := routing.service_for(base_objects, w)) is not None:

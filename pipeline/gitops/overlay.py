@@ -30,6 +30,7 @@ from pipeline import yamlsafe
 from pipeline.gitops.records import Release
 from pipeline.imageref import ImageRef
 from pipeline.kube.podspec import configmap_refs, pod_spec_of
+from pipeline.refs import pointer
 
 KUSTOMIZATION = "kustomization.yaml"
 NAMESPACE_FILE = "namespace.yaml"
@@ -53,10 +54,6 @@ def patched_workloads(app: App, base_objects: list[dict]) -> list[dict]:
     return [o for o in base_objects if o.get("kind") in WORKLOAD_KINDS and config_refs(o, app.config_name)]
 
 
-def _pointer_key(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
-
-
 def workload_ops(workload: dict, release: Release, config_name: str) -> list[dict]:
     """JSON6902 ops moving a workload onto the release's ConfigMap, with its change-cause."""
     refs = config_refs(workload, config_name)
@@ -66,7 +63,7 @@ def workload_ops(workload: dict, release: Release, config_name: str) -> list[dic
                         ("/spec/template/metadata", workload["spec"]["template"].get("metadata", {}))):
         values = notes if where == "/metadata" else {names.RELEASE: release.id}
         if meta.get("annotations"):
-            ops += [{"op": "add", "path": f"{where}/annotations/{_pointer_key(k)}", "value": v} for k, v in values.items()]
+            ops += [{"op": "add", "path": f"{where}{pointer('annotations', k)}", "value": v} for k, v in values.items()]
         else:
             ops.append({"op": "add", "path": f"{where}/annotations", "value": values})
     return ops

@@ -16,6 +16,7 @@ from typing import Any
 
 from pipeline import names
 from pipeline.config import CanaryPolicy
+from pipeline.refs import pointer
 
 ROUTE_FILE = "route.yaml"
 INGRESS_FILE = "ingress.yaml"
@@ -91,16 +92,15 @@ def routing_objects(policy: CanaryPolicy, service: str, port: int, canary_weight
 
 def track_ops(track: str, selector: bool) -> list[dict[str, Any]]:
     """JSON6902 ops labelling a workload's pods with their track (and its selector, for the canary)."""
-    label = names.TRACK.replace("/", "~1")
-    ops = [{"op": "add", "path": f"/spec/template/metadata/labels/{label}", "value": track}]
+    ops = [{"op": "add", "path": pointer("spec", "template", "metadata", "labels", names.TRACK), "value": track}]
     if selector:
-        ops.append({"op": "add", "path": f"/spec/selector/matchLabels/{label}", "value": track})
+        ops.append({"op": "add", "path": pointer("spec", "selector", "matchLabels", names.TRACK), "value": track})
     return ops
 
 
 def service_track_patch(service: str, track: str) -> dict[str, Any]:
     return {"target": {"version": "v1", "kind": "Service", "name": service},
-            "patch": [{"op": "add", "path": "/spec/selector/" + names.TRACK.replace("/", "~1"), "value": track}]}
+            "patch": [{"op": "add", "path": pointer("spec", "selector", names.TRACK), "value": track}]}
 
 
 def live_weights(route_or_ingresses: list[dict[str, Any]]) -> dict[str, int]:

@@ -1,8 +1,9 @@
 """Secret values for an environment, from the environment variables of the run that syncs.
 
 `SHIP_SECRET_<APP>_<KEY>` (GitHub Actions fills these from its secrets) gives the value of KEY
-in Secret `<app>-secrets`; a key not set there keeps the value already in the cluster. The
-values live only in memory: never on disk, never in git, and `<redacted>` wherever shown.
+in Secret `<app>-secrets`; a key not set there (or set empty, as GitHub Actions passes a secret
+nobody set) keeps the value already in the cluster. The values live only in memory: never on
+disk, never in git, and `<redacted>` wherever shown.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def secret_for(app: App, env: Environment, live: dict | None, environ: dict[str,
     missing = []
     for key in app.secrets:
         name = variable(app, key)
-        if name in env_vars:
+        if env_vars.get(name):  # empty is unset: GitHub Actions passes a secret nobody set as ""
             values[key] = env_vars[name]
         elif key in live_data:
             try:

@@ -14,8 +14,8 @@ import base64
 from typing import Any
 
 from pipeline import names
-from pipeline.errors import ClusterError, ConfigError
-from pipeline.kube.client import ApiError, Cluster
+from pipeline.errors import ApiError, ClusterError, ConfigError
+from pipeline.kube.api import ClusterApi
 
 
 def namespace_object(namespace: str, pod_security: str = "restricted") -> dict:
@@ -39,7 +39,7 @@ def kubeconfig(name: str, server: str, ca_data: bytes | None, namespace: str, us
             "contexts": [{"name": name, "context": {"cluster": name, "user": user, "namespace": namespace}}]}
 
 
-def mint(cluster: Cluster, namespace: str, service_account: str, seconds: int) -> tuple[str, int]:
+def mint(cluster: ClusterApi, namespace: str, service_account: str, seconds: int) -> tuple[str, int]:
     """A bound token of `service_account` in `namespace` (TokenRequest), and the lifetime granted."""
     body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}}
     try:

@@ -19,10 +19,11 @@ from typing import Any
 from collections.abc import Callable
 
 from pipeline import names
-from pipeline.errors import ClusterError, ConflictError, DryRunError, ValidationError
+from pipeline.errors import ApiError, ClusterError, ConflictError, DryRunError, ValidationError
 from pipeline.kube import plan as planning
 from pipeline.kube import fields
-from pipeline.kube.client import FIELD_MANAGER, ApiError, Cluster
+from pipeline.kube.api import ClusterApi
+from pipeline.kube.client import FIELD_MANAGER
 from pipeline.kube.lock import check_held
 from pipeline.kube.plan import Action, ChangeSetEntry, Plan
 from pipeline.progress import Progress, quiet
@@ -74,7 +75,7 @@ def _parallel(fn, items: list, parallelism: int) -> list:
 NAMESPACE_FORBIDDEN = "forbidden"
 
 
-def namespace_state(cluster: Cluster, namespace: str) -> dict | str | None:
+def namespace_state(cluster: ClusterApi, namespace: str) -> dict | str | None:
     """The Namespace, None when absent, or NAMESPACE_FORBIDDEN for a deployer whose namespaced
     Role cannot read namespaces (the platform team created it; ship leaves it alone)."""
     try:
@@ -85,7 +86,7 @@ def namespace_state(cluster: Cluster, namespace: str) -> dict | str | None:
         raise
 
 
-def live_state(cluster: Cluster, namespace: str, kinds: set[tuple[str, str]], parallelism: int = 8,
+def live_state(cluster: ClusterApi, namespace: str, kinds: set[tuple[str, str]], parallelism: int = 8,
                required: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
                ns: dict | str | None | bool = False) -> dict:
     """Every live object of `kinds` in `namespace`, plus the Namespace itself, by plan key.
@@ -135,7 +136,7 @@ def dry_run_message(obj: dict, exc: ApiError) -> str:
     return f"{planning.subject(obj)}: {exc.reason or exc.status}: {msg}"
 
 
-def reconcile(cluster: Cluster, env: str, namespace: str, desired: list[dict], options: SyncOptions = SyncOptions(),
+def reconcile(cluster: ClusterApi, env: str, namespace: str, desired: list[dict], options: SyncOptions = SyncOptions(),
               progress: Progress = quiet) -> SyncResult:
     """Make `namespace` match `desired` (objects as rendered from git, secrets added).
     `desired` is not changed: ship works on copies carrying its ownership labels."""
@@ -188,7 +189,7 @@ def reconcile(cluster: Cluster, env: str, namespace: str, desired: list[dict], o
                       environment=env)
 
 
-def _take_over(cluster: Cluster, obj: dict, managers: tuple[str, ...], progress: Progress) -> None:
+def _take_over(cluster: ClusterApi, obj: dict, managers: tuple[str, ...], progress: Progress) -> None:
     """Fold the fields of `managers` into ship's Apply entry, so the apply that follows removes
     the ones git does not set (Flux's ssa does the same before applying)."""
     owners = sorted({e.get("manager") for e in obj["metadata"].get("managedFields") or [] if e.get("manager") in managers})
@@ -203,7 +204,7 @@ def _leaving_deployments(owned: list[dict], live: dict, env: str) -> set[str]:
     return {k[3] for k, o in live.items() if k[1] == "Deployment" and k not in wanted and planning.owned(o, env)}
 
 
-def _secrets_by_name(cluster: Cluster, namespace: str, owned: list[dict], more: tuple[str, ...]) -> dict:
+def _secrets_by_name(cluster: ClusterApi, namespace: str, owned: list[dict], more: tuple[str, ...]) -> dict:
     """The live Secrets ship renders or may have written, read one by one: the deployer may not
     list Secrets (kube/rbac.py). One it may not read is one it never wrote here."""
     found = {}
@@ -226,7 +227,7 @@ def _with_pod_security(obj: dict, level: str) -> dict:
     return {**obj, "metadata": {**meta, "labels": {**(meta.get("labels") or {}), **names.pod_security_labels(level)}}}
 
 
-def _owned_objects(cluster: Cluster, env: str, namespace: str, desired: list[dict], progress: Progress,
+def _owned_objects(cluster: ClusterApi, env: str, namespace: str, desired: list[dict], progress: Progress,
                    ns: dict | str | None) -> list[dict]:
     """Copies of `desired` in `namespace` with ship's ownership, the Namespace first when ship may manage it."""
     problems = planning.validate(desired, env, namespace, lambda o: cluster.info_for(o).namespaced)
@@ -244,7 +245,7 @@ def _owned_objects(cluster: Cluster, env: str, namespace: str, desired: list[dic
     return owned
 
 
-def _perform(cluster: Cluster, the_plan: Plan, force_for: Callable[[dict], bool], parallelism: int) -> dict:
+def _perform(cluster: ClusterApi, the_plan: Plan, force_for: Callable[[dict], bool], parallelism: int) -> dict:
     """Apply the plan's stages after the Namespace, in order, then prune: what the server returned."""
     applied = {}
     for stage_objects in the_plan.stages[1:]:
@@ -269,7 +270,7 @@ def _change_set(the_plan: Plan, live: dict, owned: list[dict]) -> list[ChangeSet
     return sorted(changes, key=lambda c: (c.action is Action.PRUNED, order.get(c.subject, (99, 0))))
 
 
-def _dry_run_all(cluster: Cluster, objects: list[dict], force_for, parallelism: int) -> dict:
+def _dry_run_all(cluster: ClusterApi, objects: list[dict], force_for, parallelism: int) -> dict:
     """Server-side dry-run every object; if any fails, raise naming each one (nothing applied)."""
     def attempt(obj):
         try:

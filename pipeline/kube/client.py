@@ -5,8 +5,9 @@ plugins); requests then go through this client rather than the generated API cla
 earns its place by four things ship needs and they do not give together: discovery done lazily,
 one API group at a time (a sync touching four kinds asks for four groups, not all of them);
 objects kept as the raw dicts the API server sent, so server-side apply and diffs see exactly
-what is stored; errors that name the object, verb and reason in one line (ClusterError); and a
-request count, so a benchmark can say how many requests a sync made. (Connection pooling is not
+what is stored; errors that name the object, the reason and the status in one line, the same
+for every call, watches and the service proxy included (ClusterError, ApiError); and a request
+count, so a benchmark can say how many requests a sync made. (Connection pooling is not
 a reason: the official client pools connections too.) This module decides nothing: callers
 plan, this performs.
 """
@@ -15,16 +16,17 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import httpx
 
 from pipeline import names, retry
-from pipeline.errors import ClusterError
+from pipeline.errors import ApiError, ClusterError, ProxyError
+from pipeline.kube.api import ResourceInfo
 from pipeline.kube.credentials import KubeAuth, load_kubeconfig, ssl_context
 from pipeline.progress import Progress, quiet
+from pipeline.refs import subject
 
 FIELD_MANAGER = names.MANAGER
 # An API request answers in well under a second; a stalled connection is given up on (and
@@ -32,48 +34,24 @@ FIELD_MANAGER = names.MANAGER
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
-@dataclass(frozen=True)
-class ResourceInfo:
-    api_version: str  # "apps/v1" or "v1"
-    kind: str
-    plural: str
-    namespaced: bool
-
-    def path(self, namespace: str | None = None, name: str | None = None) -> str:
-        prefix = f"/apis/{self.api_version}" if "/" in self.api_version else f"/api/{self.api_version}"
-        ns = f"/namespaces/{namespace}" if self.namespaced and namespace else ""
-        return f"{prefix}{ns}/{self.plural}" + (f"/{name}" if name else "")
-
-
-class ApiError(ClusterError):
-    """A refused API request, with the HTTP status and the API server's Status object."""
-
-    def __init__(self, message: str, status: int, body: dict | None = None):
-        super().__init__(message)
-        self.status = status
-        self.body = body or {}
-
-    @property
-    def reason(self) -> str:
-        return self.body.get("reason", "")
-
-    @property
-    def causes(self) -> list[dict]:
-        return (self.body.get("details") or {}).get("causes") or []
-
-
-def subject(obj: dict) -> str:
-    meta = obj.get("metadata", {})
-    ns = meta.get("namespace")
-    return f"{obj.get('kind')}/{ns}/{meta.get('name')}" if ns else f"{obj.get('kind')}/{meta.get('name')}"
+def _is_status(resp: httpx.Response) -> bool:
+    """The API server's own answer (a kind: Status), not a proxied one."""
+    if not resp.headers.get("content-type", "").startswith("application/json"):
+        return False
+    try:
+        return bool(resp.json().get("kind") == "Status")
+    except (ValueError, AttributeError):
+        return False
 
 
 class Cluster:
     """One cluster, reached through a kubeconfig context."""
 
     def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, max_connections: int = 32,
-                 retry_policy: retry.RetryPolicy | None = None, progress: Progress = quiet):
-        self._args = (kubeconfig, context, max_connections)
+                 retry_policy: retry.RetryPolicy | None = None, progress: Progress = quiet,
+                 transport: httpx.BaseTransport | None = None):
+        """`transport`: where requests go instead of the network (httpx.MockTransport in unit tests)."""
+        self._args = (kubeconfig, context, max_connections, transport)
         self.retry = retry_policy if retry_policy is not None else retry.policy_from_env()
         self.progress = progress  # where retries are told
         conf = load_kubeconfig(kubeconfig, context)
@@ -85,7 +63,7 @@ class Cluster:
                                   auth=KubeAuth(conf, lambda: load_kubeconfig(kubeconfig, context)),
                                   verify=ssl_context(conf), timeout=TIMEOUT, proxy=getattr(conf, "proxy", None) or None,
                                   limits=httpx.Limits(max_connections=max_connections,
-                                                      max_keepalive_connections=max_connections))
+                                                      max_keepalive_connections=max_connections), transport=transport)
         self._discovery: dict[str, list[ResourceInfo]] = {}
         self._lock = threading.Lock()
         self._answered = False  # until the server first answers, a refused connection fails at once
@@ -93,8 +71,9 @@ class Cluster:
 
     def fork(self) -> Cluster:
         """A second client to the same cluster, with connections of its own."""
-        kubeconfig, context, max_connections = self._args
-        twin = Cluster(kubeconfig, context, max_connections=max_connections, retry_policy=self.retry, progress=self.progress)
+        kubeconfig, context, max_connections, transport = self._args
+        twin = Cluster(kubeconfig, context, max_connections=max_connections, retry_policy=self.retry, progress=self.progress,
+                       transport=transport)
         twin._answered = self._answered  # the server is known to be there: a refused connection is a restart
         return twin
 
@@ -110,33 +89,47 @@ class Cluster:
         method and content type say (a caller that reads 409 AlreadyExists right may retry a create)."""
         data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
         headers = {"Content-Type": content_type} if body is not None else None
+        request = self._http.build_request(method, path, params=params, content=data, headers=headers,
+                                           timeout=timeout or TIMEOUT, extensions=self._extensions)
+        resp = self._send(request, what, retry.idempotent(method, content_type) if idempotent is None else idempotent)
+        return resp.json() if resp.content else {}
+
+    def _send(self, request: httpx.Request, what: str, is_idempotent: bool, *, stream: bool = False,
+              answer: Callable[[httpx.Response], bool] = lambda _: False) -> httpx.Response:
+        """The one path every request takes: counted, retried as pipeline/retry.py decides, and a
+        failure raised as one line naming `what`, the status and the attempts. `answer(response)`:
+        an error status that is the caller's to read (a proxied Service's own answer), not a failure."""
 
         def attempt() -> httpx.Response | httpx.HTTPError:
             self.requests += 1
             try:
-                response = self._http.request(method, path, params=params, content=data, headers=headers,
-                                              timeout=timeout or TIMEOUT, extensions=self._extensions)
+                response = self._http.send(request, stream=stream)
             except httpx.HTTPError as exc:
                 return exc
             self._answered = True
+            if stream and response.status_code >= 400:
+                response.read()  # an error is read whole now, so a retry or the message needs no open stream
+                response.close()
             return response
 
         def failure(value: httpx.Response | httpx.HTTPError) -> retry.Outcome | None:
+            if isinstance(value, httpx.Response) and answer(value):
+                return None
             return retry.http_failure(value, fail_fast=not self._answered)
 
         def told(outcome: retry.Outcome, attempts: int, wait: float) -> None:
-            self.progress(f"{what}: {method} {outcome.describe()} from {self.host}; retrying in {wait:.1f}s "
+            self.progress(f"{what}: {request.method} {outcome.describe()} from {self.host}; retrying in {wait:.1f}s "
                           f"(attempt {attempts + 1})")
 
-        resp, sent = retry.send(attempt, failure, self.retry,
-                                retry.idempotent(method, content_type) if idempotent is None else idempotent, on_retry=told)
+        resp, sent = retry.send(attempt, failure, self.retry, is_idempotent, on_retry=told)
         if isinstance(resp, httpx.HTTPError):
             raise ClusterError(f"cluster {self.host} unreachable{sent.note()}: {resp.__class__.__name__}: {resp}") from resp
-        if resp.status_code >= 400:
-            raise self._error(resp, method, path, what, sent.note(", ", ""))
-        return resp.json() if resp.content else {}
+        if resp.status_code >= 400 and not answer(resp):
+            raise self._error(resp, what, sent.note(", ", ""))
+        return resp
 
-    def _error(self, resp: httpx.Response, method: str, path: str, what: str, note: str = "") -> ApiError:
+    @staticmethod
+    def _error(resp: httpx.Response, what: str, note: str = "") -> ApiError:
         try:
             body = resp.json()
         except ValueError:
@@ -244,7 +237,8 @@ class Cluster:
     def watch(self, api_version: str, kind: str, namespace: str | None, *, field_selector: str | None = None,
               selector: str | None = None, resource_version: str | None = None,
               timeout: float = 60.0) -> Iterator[tuple[str, dict]]:
-        """(event type, object) from a watch, until `timeout` seconds pass."""
+        """(event type, object) from a watch, until `timeout` seconds pass. Opening the watch is
+        retried like any GET; a connection lost mid-stream ends it with a ClusterError."""
         info = self.info(api_version, kind)
         params: dict[str, Any] = {"watch": "true", "timeoutSeconds": max(1, int(timeout)), "allowWatchBookmarks": "false"}
         if field_selector:
@@ -253,35 +247,39 @@ class Cluster:
             params["labelSelector"] = selector
         if resource_version:
             params["resourceVersion"] = resource_version
-        self.requests += 1
+        request = self._http.build_request("GET", info.path(namespace), params=params,
+                                           timeout=httpx.Timeout(timeout + 10), extensions=self._extensions)
+        resp = self._send(request, f"watch {kind} in {namespace or 'cluster'}", True, stream=True)
         try:
-            with self._http.stream("GET", info.path(namespace), params=params, timeout=httpx.Timeout(timeout + 10),
-                                   extensions=self._extensions) as resp:
-                if resp.status_code >= 400:
-                    resp.read()
-                    raise self._error(resp, "GET", info.path(namespace), f"watch {kind} in {namespace}")
-                for line in resp.iter_lines():
-                    if not line:
-                        continue
-                    event = json.loads(line)
-                    obj = event.get("object", {})
-                    obj.setdefault("apiVersion", api_version)
-                    obj.setdefault("kind", kind)
-                    yield event.get("type", ""), obj
+            for line in resp.iter_lines():
+                if not line:
+                    continue
+                event = json.loads(line)
+                obj = event.get("object", {})
+                obj.setdefault("apiVersion", api_version)
+                obj.setdefault("kind", kind)
+                yield event.get("type", ""), obj
         except httpx.HTTPError as exc:
             raise ClusterError(f"cluster {self.host} unreachable during watch: {exc}") from exc
+        finally:
+            resp.close()
 
     def proxy_get(self, namespace: str, service: str, port: str, path: str, *, params: dict[str, str] | None = None,
-                  timeout: float = 10.0) -> tuple[int | None, bytes]:
-        """GET PATH of a Service through the API server's service proxy, as the Service answered:
-        (status, body), status None when nothing answered. Needs `get` on `services/proxy`."""
+                  timeout: float = 10.0) -> tuple[int, bytes]:
+        """GET PATH of a Service through the API server's service proxy: (status, body) as the
+        Service answered. Needs `get` on `services/proxy`. When the API server answers for the
+        Service (a kind: Status), it is a ProxyError whose `reason` says why: the Service or its
+        port not found, ship forbidden, no ready endpoint, the pod unreachable. An unreachable
+        API server is retried like any GET, then a ClusterError."""
         url = f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/{path.lstrip('/')}"
-        self.requests += 1
+        request = self._http.build_request("GET", url, params=params, timeout=timeout, extensions=self._extensions)
+        what = f"Service/{namespace}/{service}:{port}"
         try:
-            response = self._http.get(url, params=params, timeout=timeout, extensions=self._extensions)
-        except httpx.HTTPError:
-            return None, b""
-        return response.status_code, response.content
+            resp = self._send(request, what, True,
+                              answer=lambda r: r.status_code < 400 or (r.status_code != 429 and not _is_status(r)))
+        except ApiError as exc:
+            raise ProxyError(str(exc), exc.status, exc.body) from exc
+        return resp.status_code, resp.content
 
     def ping(self) -> None:
         self.request("GET", "/version", what="cluster version")

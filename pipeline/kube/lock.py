@@ -18,8 +18,8 @@ import uuid
 from dataclasses import dataclass
 
 from pipeline import names, process
-from pipeline.errors import LockError
-from pipeline.kube.client import ApiError, Cluster
+from pipeline.errors import ApiError, LockError
+from pipeline.kube.api import ClusterApi
 from pipeline.progress import Progress, quiet
 
 
@@ -67,7 +67,7 @@ def holder_is_dead_here(holder: str) -> bool:
 class EnvironmentLock:
     """`with EnvironmentLock(cluster, "dev", namespace):` holds dev's lease for the block."""
 
-    def __init__(self, cluster: Cluster, env: str, namespace: str, options: LockOptions = LockOptions(),
+    def __init__(self, cluster: ClusterApi, env: str, namespace: str, options: LockOptions = LockOptions(),
                  progress: Progress = quiet):
         self.cluster, self.env, self.namespace, self.options = cluster, env, namespace, options
         self.name = names.LEASE_PREFIX + env

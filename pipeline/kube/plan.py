@@ -21,6 +21,7 @@ from typing import Any
 
 from pipeline import names
 from pipeline.kube.podspec import configmap_refs, pod_spec_of
+from pipeline.refs import subject
 
 MANAGED_BY = names.MANAGED_BY
 ENV_LABEL = names.ENV_LABEL
@@ -111,11 +112,6 @@ def key(obj: dict[str, Any]) -> tuple[str, str, str, str]:
     group = obj.get("apiVersion", "").rpartition("/")[0]
     meta = obj.get("metadata", {})
     return group, obj.get("kind", ""), meta.get("namespace") or "", meta.get("name", "")
-
-
-def subject(obj: dict[str, Any]) -> str:
-    _, kind, ns, name = key(obj)
-    return f"{kind}/{ns}/{name}" if ns else f"{kind}/{name}"
 
 
 def kubectl_ref(obj: dict[str, Any]) -> str:

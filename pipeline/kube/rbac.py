@@ -80,6 +80,36 @@ def deployer_objects(namespace: str, service_account: str = "ship-deployer", sub
     ]
 
 
+def proxy_objects(services: Iterable[tuple[str, str, str]], namespace: str, service_account: str = "ship-deployer",
+                  subject_namespace: str | None = None) -> list[dict]:
+    """A Role and RoleBinding in the namespace of each (namespace, name, port) Service the canary
+    analysis of `namespace` reads through the API server's service proxy (a Prometheus elsewhere):
+    `get` on that Service (ship checks it exists) and on its `services/proxy`, by name, and nothing
+    else. The API server authorizes `services/NAME:PORT/proxy` (how ship asks) with resourceName
+    `NAME:PORT`, and `services/NAME/proxy` with `NAME`: both are granted."""
+    labels = {names.APP_NAME: "ship-deployer", names.PART_OF: names.MANAGER}
+    sa_ns = subject_namespace or namespace
+    by_namespace: dict[str, list[tuple[str, str]]] = {}
+    for ns, service, port in services:
+        by_namespace.setdefault(ns, []).append((service, port))
+    out = []
+    for ns, found in sorted(by_namespace.items()):
+        role = f"ship-deployer-{namespace}"  # one per deployer: several environments may read one Prometheus
+        services_named = sorted({service for service, _ in found})
+        proxies = sorted({*services_named, *(f"{service}:{port}" for service, port in found)})
+        out += [
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+             "metadata": {"name": role, "namespace": ns, "labels": labels},
+             "rules": [{"apiGroups": [""], "resources": ["services"], "resourceNames": services_named, "verbs": ["get"]},
+                       {"apiGroups": [""], "resources": ["services/proxy"], "resourceNames": proxies, "verbs": ["get"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": role, "namespace": ns, "labels": labels},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+             "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": sa_ns}]},
+        ]
+    return out
+
+
 def _pod_checks(spec: str, accounts: list[str]) -> tuple[list[dict], list[dict]]:
     """(variables, validations) refusing what a pod spec at CEL path `spec` must not do."""
     groups = " + ".join(f"(has({spec}.{g}) ? {spec}.{g} : [])" for g in ("initContainers", "containers",

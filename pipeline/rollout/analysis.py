@@ -21,7 +21,6 @@ any other URL is fetched as it is. Measuring is here; every decision is judge.py
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,14 +29,12 @@ import httpx
 
 from pipeline import names
 from pipeline.config import URL_PLACEHOLDERS, HttpCheck, PrometheusCheck, TrafficInput, unknown_placeholders
-from pipeline.errors import ConfigError
-from pipeline.kube.client import Cluster
+from pipeline.errors import ClusterError, ConfigError, ProxyError
+from pipeline.kube.api import ClusterApi
+from pipeline.kube.services import service_of
 from pipeline.progress import Progress, quiet
 from pipeline.rollout import judge
-from pipeline.rollout.usertraffic import UserTraffic
-
-_SERVICE_HOST = re.compile(r"^(?P<name>[a-z0-9-]+)\.(?P<namespace>[a-z0-9-]+)\.svc(\.cluster\.local)?$")
-
+from pipeline.rollout.usertraffic import UserTraffic, prometheus_answer
 
 @dataclass(frozen=True)
 class Measurement:
@@ -68,18 +65,7 @@ def track_values(namespace: str, app: str, service: str, port: int) -> dict[str,
             for track in (names.CANARY, names.STABLE)}
 
 
-def service_of(url: str) -> tuple[str, str, str, str] | None:
-    """(namespace, service, port, path) when the URL names a cluster Service, else None."""
-    parsed = httpx.URL(url)
-    match = _SERVICE_HOST.match(parsed.host or "")
-    if not match:
-        return None
-    port = str(parsed.port or (443 if parsed.scheme == "https" else 80))
-    path = parsed.raw_path.decode() or "/"
-    return match["namespace"], match["name"], port, path
-
-
-def missing_services(cluster: Cluster, urls: list[str]) -> str | None:
+def missing_services(cluster: ClusterApi, urls: list[str]) -> str | None:
     """`Service/NS/NAME` of the first cluster Service the URLs name that does not exist, or None."""
     for url in urls:
         target = service_of(url)
@@ -118,7 +104,7 @@ class Analysis:
     """Runs every check of a canary policy once per `round()`, keeping the HTTP tallies."""
 
     def __init__(self, http: tuple[HttpCheck, ...], prometheus: tuple[PrometheusCheck, ...],
-                 tracks: dict[str, dict[str, str]], client: httpx.Client, cluster: Cluster | None = None,
+                 tracks: dict[str, dict[str, str]], client: httpx.Client, cluster: ClusterApi | None = None,
                  progress: Progress = quiet, traffic: TrafficInput | None = None):
         """`tracks`: the placeholder values for "canary" and "stable" (and the Service's port)."""
         self.http, self.prometheus, self.tracks, self.progress = http, prometheus, tracks, progress
@@ -127,6 +113,8 @@ class Analysis:
         self.tallies: dict[tuple[int, str], judge.Tally] = {}
         self.decided: dict[str, Measurement] = {}  # the last round that gave each check an answer
         self.rounds = 0
+        self.unanswered: dict[str, str] = {}  # URL → why its Service did not answer the last GET
+        self.told: set[str] = set()  # the service-proxy errors already printed
         for check in http:  # a bad template fails before anything is measured
             fill(check.url, tracks["canary"])
         for query in prometheus:
@@ -136,13 +124,23 @@ class Analysis:
         return bool(self.http or self.prometheus or self.traffic)
 
     def get(self, url: str, timeout: float, params: dict[str, str] | None = None) -> tuple[int | None, bytes]:
-        """(status, body) of a GET, through the service proxy for a cluster Service; None: no answer."""
+        """(status, body) of a GET, through the service proxy for a cluster Service; None: no answer.
+        Why a Service did not answer (forbidden, not found, no endpoint, the API server
+        unreachable) is told once per reason, and named by a Prometheus check that needed it."""
         target = service_of(url)
+        self.unanswered.pop(url, None)
         try:
             if target is not None and self.cluster is not None:
                 return self.cluster.proxy_get(*target, params=params, timeout=timeout)
             response = self.client.get(url, params=params, timeout=timeout)
             return response.status_code, response.content
+        except ClusterError as exc:  # the API server answered for the Service, or not at all
+            why = exc.unanswered if isinstance(exc, ProxyError) else "API server unreachable"
+            self.unanswered[url] = why
+            if str(exc) not in self.told:
+                self.told.add(str(exc))
+                self.progress(f"analysis: {exc}")
+            return None, b""
         except (httpx.HTTPError, OSError):
             return None, b""
 
@@ -167,13 +165,11 @@ class Analysis:
     def _prometheus(self, check: PrometheusCheck) -> Measurement:
         url = fill(check.url, self.tracks["canary"]).rstrip("/") + "/api/v1/query"
         status, body = self.get(url, 10.0, {"query": check.query})
+        unanswered = f"no answer: {self.unanswered[url]}" if url in self.unanswered else "no answer"
         name = f"prometheus {check.query}"
-        try:
-            parsed = httpx.Response(200, content=body).json() if body else {}
-        except ValueError:
-            parsed = {}
+        parsed = prometheus_answer(body)
         if status != 200 or parsed.get("status") != "success":
-            why = "no answer" if status is None else f"HTTP {status} {parsed.get('error', '')}".strip()
+            why = unanswered if status is None else f"HTTP {status} {parsed.get('error', '')}".strip()
             return Measurement(name, None, f"Prometheus at {check.url} did not answer the query ({why})")
         return judge_prometheus(check, prometheus_value(parsed))
 

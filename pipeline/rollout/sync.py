@@ -18,12 +18,12 @@ from pipeline.gitops.inputs import refuse_rendered_secrets
 from pipeline.kube import apply
 from pipeline.kube import lock as lock_mod
 from pipeline.kube import plan as planning
-from pipeline.kube.client import Cluster
+from pipeline.kube.api import ClusterApi
 from pipeline.policy import images
 from pipeline.state.desired import apps_in, desired_objects, namespace_exists
 
 
-def ensure_namespace(cluster: Cluster, env: Environment) -> None:
+def ensure_namespace(cluster: ClusterApi, env: Environment) -> None:
     """The lock lives in ENV's namespace, so it must exist before anything else."""
     if not namespace_exists(cluster, env):
         ns = planning.with_ownership({"apiVersion": "v1", "kind": "Namespace", "metadata": {

@@ -16,10 +16,10 @@ counters stand. Silence never passes:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-
-import httpx
+from typing import Any
 
 from pipeline.config import TrafficInput
 from pipeline.rollout import counters, judge
@@ -27,6 +27,16 @@ from pipeline.rollout.counters import Reading
 
 SAYS = "users' traffic through the gateway"
 Get = Callable[..., tuple[int | None, bytes]]  # Analysis.get: (url, timeout, params) -> (status, body)
+
+
+def prometheus_answer(body: bytes) -> dict[str, Any]:
+    """Prometheus's JSON answer; {} for an empty body or one that is not a JSON object.
+    (json.loads, not httpx.Response(...).json(): this runs for every query of every round.)"""
+    try:
+        parsed = json.loads(body) if body else {}
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 class UserTraffic:
@@ -99,10 +109,7 @@ class UserTraffic:
 
     def _query(self, promql: str, at: str) -> dict[counters.Series, float] | str:
         status, body = self.get(self.prometheus, 10.0, {"query": promql, "time": at})
-        try:
-            parsed = httpx.Response(200, content=body).json() if body else {}
-        except ValueError:
-            parsed = {}
+        parsed = prometheus_answer(body)
         if status != 200 or parsed.get("status") != "success":
             why = "no answer" if status is None else f"HTTP {status} {parsed.get('error', '')}".strip()
             return f"Prometheus at {self.traffic.prometheus} did not answer ({why})"

@@ -18,7 +18,7 @@ from pipeline.config import Environment, GateOptions
 from pipeline.context import Context
 from pipeline.errors import ClusterError
 from pipeline.kube.apply import SyncResult
-from pipeline.kube.client import Cluster
+from pipeline.kube.api import ClusterApi
 from pipeline.progress import Progress, quiet
 from pipeline.rollout.gate import Gate, GateResult, Measured, Measurement
 
@@ -32,7 +32,7 @@ class Analysis(Protocol):
 class _Watcher:
     """Feeds (kind, type, object) events of one kind in one namespace into a queue."""
 
-    def __init__(self, cluster: Cluster, api_version: str, kind: str, namespace: str, events: queue.Queue,
+    def __init__(self, cluster: ClusterApi, api_version: str, kind: str, namespace: str, events: queue.Queue,
                  stop: threading.Event, resource_version: str | None):
         self.args = (cluster, api_version, kind, namespace)
         self.events, self.stop, self.rv = events, stop, resource_version
@@ -54,13 +54,13 @@ class _Watcher:
                 self.stop.wait(0.5)  # the next watch retries; the gate's timeout is the backstop
 
 
-def _close_after(watchers: list[_Watcher], client: Cluster) -> None:
+def _close_after(watchers: list[_Watcher], client: ClusterApi) -> None:
     for w in watchers:
         w.thread.join()
     client.close()
 
 
-def wait_healthy(cluster: Cluster, namespace: str, deployments: list[str], options: GateOptions,
+def wait_healthy(cluster: ClusterApi, namespace: str, deployments: list[str], options: GateOptions,
                  release_id: str | None = None, progress: Progress = quiet, clock: Clock | None = None,
                  analysis: Analysis | None = None, interval: float = 5.0, max_bake: float | None = None) -> GateResult:
     """Watch `deployments` in `namespace` (and pods of `release_id`) until healthy, failed or timed out;

@@ -15,7 +15,7 @@ from pipeline.gitops.overlay import KUSTOMIZATION
 from pipeline.gitops.render import render
 from pipeline.image.credentials import Credentials
 from pipeline.kube import apply
-from pipeline.kube.client import Cluster
+from pipeline.kube.api import ClusterApi
 
 
 def apps_in(cfg: ShipConfig, env: Environment) -> list[App]:
@@ -24,7 +24,7 @@ def apps_in(cfg: ShipConfig, env: Environment) -> list[App]:
     return [a for a in cfg.apps.values() if (folder / a.name / KUSTOMIZATION).is_file()]
 
 
-def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster, rendered: list[dict] | None = None,
+def desired_objects(cfg: ShipConfig, env: Environment, cluster: ClusterApi, rendered: list[dict] | None = None,
                     credentials: Credentials | None = None) -> list[dict]:
     """ENV's objects as git renders them, plus the apps' Secrets and, with ENV's `pull_secret`,
     the image pull secret made from `credentials` (default: a lookup of this run's)."""
@@ -47,5 +47,5 @@ def desired_objects(cfg: ShipConfig, env: Environment, cluster: Cluster, rendere
     return objects
 
 
-def namespace_exists(cluster: Cluster, env: Environment) -> bool:
+def namespace_exists(cluster: ClusterApi, env: Environment) -> bool:
     return apply.namespace_state(cluster, env.namespace) is not None

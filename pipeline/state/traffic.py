@@ -9,10 +9,10 @@ from __future__ import annotations
 from pipeline import names
 from pipeline.config import CanaryPolicy, Environment
 from pipeline.gitops import routing
-from pipeline.kube.client import Cluster
+from pipeline.kube.api import ClusterApi
 
 
-def live_weights(cluster: Cluster, env: Environment) -> dict[str, int]:
+def live_weights(cluster: ClusterApi, env: Environment) -> dict[str, int]:
     """Traffic weights by backend as the API server holds them; for router replicas, pod shares."""
     policy = env.canary or CanaryPolicy()
     selector = names.env_selector(env.name)

@@ -499,6 +499,13 @@ def test_secret_value_kept_from_live_when_not_in_environ():
     assert secret_for(APP, ENVIRONMENT, live, {})["data"] == {"DB_PASSWORD": b64("from-cluster")}
 
 
+def test_an_empty_variable_is_unset_as_a_github_secret_nobody_set_is():
+    live = {"data": {"DB_PASSWORD": b64("from-cluster")}}
+    assert secret_for(APP, ENVIRONMENT, live, {VAR: ""})["data"] == {"DB_PASSWORD": b64("from-cluster")}
+    with pytest.raises(SecretError, match=VAR):
+        secret_for(APP, ENVIRONMENT, None, {VAR: ""})
+
+
 @pytest.mark.parametrize("live", [None, {"data": {"OTHER": b64("other-value")}}])
 def test_missing_secret_names_the_variable(live):
     with pytest.raises(SecretError, match=VAR):

@@ -93,6 +93,25 @@ def test_prometheus_that_does_not_answer_is_undecided_not_passed():
     assert m.passed is None and "Prometheus at http://127.0.0.1:9/ did not answer the query (no answer)" in m.summary
 
 
+def test_a_service_the_api_server_answers_for_counts_as_no_answer_and_is_told_once():
+    from pipeline.errors import ProxyError
+
+    def forbidden(service):
+        raise ProxyError(f"Service/prod/{service}:3000: forbidden: User \"ci\" cannot get services/proxy", 403, {})
+    lines: list[str] = []
+    a = Analysis((HttpCheck(url="http://{service}.{namespace}.svc:3000/", requests=3),),
+                 (PrometheusCheck(url="http://prometheus.monitoring.svc:9090/", query="up", max=1),), TRACKS,
+                 httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(404))), ProxyCluster(forbidden),
+                 progress=lines.append)
+    http, prometheus = a.round()
+    assert "canary 3/3 errors" in http.summary
+    assert "did not answer the query (no answer: forbidden)" in prometheus.summary
+    told = [line for line in lines if line.startswith("analysis: Service/")]
+    assert told == ['analysis: Service/prod/hellok8s-canary:3000: forbidden: User "ci" cannot get services/proxy',
+                    'analysis: Service/prod/hellok8s:3000: forbidden: User "ci" cannot get services/proxy',
+                    'analysis: Service/prod/prometheus:3000: forbidden: User "ci" cannot get services/proxy']
+
+
 def test_prometheus_value_is_judged_against_its_bounds():
     body = {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "0.12"]}]}}
     a = analysis(by_track(0), checks=(), prometheus=(PrometheusCheck(url="http://prom:9090", query="q", max=0.05),),

@@ -7,6 +7,7 @@ from pipeline import names
 from pipeline.commands import deploy, inspect
 from pipeline import yamlsafe
 from pipeline.kube import rbac
+from pipeline.kube.services import proxied_services
 from tests.fakes import GOOD, fake_context, fake_project
 
 
@@ -76,4 +77,43 @@ def test_the_namespace_ship_writes_carries_pod_security_labels(tmp_path, monkeyp
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     assert labels["pod-security.kubernetes.io/warn"] == labels["pod-security.kubernetes.io/audit"] == "restricted"
     assert names.pod_security_labels("none") == {}
+    ctx.close()
+
+
+def test_the_services_the_analysis_proxies_to_in_other_namespaces():
+    urls = ["http://prometheus.monitoring.svc:9090", "http://prometheus.monitoring.svc.cluster.local:9090/",
+            "http://metrics.{namespace}.svc:8080", "http://{service}.mon.svc:9090", "https://thanos.example.com",
+            "http://vm.observability.svc/"]
+    assert proxied_services(urls, "shop-prod") == [("monitoring", "prometheus", "9090"), ("observability", "vm", "80")]
+
+
+def test_the_deployer_may_get_the_prometheus_service_and_its_proxy_by_name_only():
+    objects = rbac.proxy_objects([("monitoring", "prometheus", "9090"), ("monitoring", "thanos", "web")], "shop-prod",
+                                 subject_namespace="ci")
+    role, binding = objects
+    assert (role["kind"], role["metadata"]["namespace"], role["metadata"]["name"]) == ("Role", "monitoring",
+                                                                                         "ship-deployer-shop-prod")
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["services"], "resourceNames": ["prometheus", "thanos"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["services/proxy"],
+         "resourceNames": ["prometheus", "prometheus:9090", "thanos", "thanos:web"], "verbs": ["get"]}]
+    assert binding["roleRef"]["name"] == "ship-deployer-shop-prod" and binding["metadata"]["namespace"] == "monitoring"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "ship-deployer", "namespace": "ci"}]
+    assert rbac.proxy_objects([], "shop-prod") == []
+
+
+def test_ship_rbac_grants_the_prometheus_of_the_canary_analysis_and_dev_nothing_elsewhere(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHIP_SECRET_HELLOK8S_DB_PASSWORD", "x")
+    fake_project(tmp_path)
+    cfg = tmp_path / "ship.yaml"
+    canary = 'canary: {router: gateway, host: "{app}.example.com", interval: 1s,'
+    assert canary in cfg.read_text()
+    cfg.write_text(cfg.read_text().replace(canary, canary + " traffic: {provider: traefik, prometheus: "
+                                                            "'http://prometheus.monitoring.svc:9090'},"))
+    ctx, _, _ = fake_context(tmp_path, [])
+    for env, expected in (("prod", [("Role", "monitoring"), ("RoleBinding", "monitoring")]), ("dev", [])):
+        docs = yamlsafe.loads_all(inspect.rbac(ctx, env, "ship-deployer").text(), "rbac")
+        own = docs[0]["metadata"]["name"]
+        assert [(d["kind"], d["metadata"]["namespace"]) for d in docs
+                if d["metadata"].get("namespace") not in (None, own)] == expected
     ctx.close()

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from pipeline.refs import subject as subject  # re-exported: health.subject
+
 
 class HealthCode(str, Enum):
     HEALTHY = "Healthy"
@@ -39,13 +41,6 @@ _SEVERITY = {
     HealthCode.PROGRESSING: 3,
     HealthCode.DEGRADED: 4,
 }
-
-def subject(obj: dict[str, Any]) -> str:
-    """`Kind/namespace/name`, or `Kind/name` for a cluster-scoped object."""
-    meta = obj.get("metadata") or {}
-    parts = [obj.get("kind") or "", meta.get("namespace") or "", meta.get("name") or ""]
-    return "/".join(p for p in parts if p)
-
 
 def worst(healths: Iterable[Health]) -> Health | None:
     """The most severe Health (the first one of that severity), or None if there are none."""
