@@ -12,6 +12,8 @@
 #   toxiproxy-server and toxiproxy-cli (github.com/Shopify/toxiproxy/v2@$TOXIPROXY_VERSION, for make faults),
 #   helm (helm.sh/helm/v3/cmd/helm@$HELM_VERSION; renders chart bases through kustomize --enable-helm).
 #   act (github.com/nektos/act@$ACT_VERSION: the tests run the workflow files under it; about 1 minute cold).
+#   podinfo and podcli (github.com/stefanprodan/podinfo@$PODINFO_VERSION: the app nobody here wrote,
+#   deployed from its own chart; static, copied into a FROM scratch image by ship's own build).
 # A binary already in the cache is never rebuilt. Prints the bin directory on the last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -154,6 +156,8 @@ go_install toxiproxy-server "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPRO
 go_install toxiproxy-cli "github.com/Shopify/toxiproxy/v2/cmd/cli@$TOXIPROXY_VERSION" cli
 build_helm
 go_install act "github.com/nektos/act@$ACT_VERSION"
+go_install podinfo "github.com/stefanprodan/podinfo/cmd/podinfo@$PODINFO_VERSION"
+go_install podcli "github.com/stefanprodan/podinfo/cmd/podcli@$PODINFO_VERSION"
 # Unversioned names for PATH users; the versioned files stay the cache keys.
 ln -sf "kwok-$KWOK_VERSION" "$bin/kwok"
 ln -sf "kwokctl-$KWOK_VERSION" "$bin/kwokctl"
@@ -162,4 +166,6 @@ ln -sf "actionlint-$ACTIONLINT_VERSION" "$bin/actionlint"
 ln -sf "cosign-$COSIGN_VERSION" "$bin/cosign"
 ln -sf "helm-$HELM_VERSION" "$bin/helm"
 ln -sf "act-$ACT_VERSION" "$bin/act"
+ln -sf "podinfo-$PODINFO_VERSION" "$bin/podinfo"
+ln -sf "podcli-$PODINFO_VERSION" "$bin/podcli"
 echo "$bin"

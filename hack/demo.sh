@@ -170,6 +170,28 @@ say "17. ship history prod"
 "$ship" history prod
 say "18. ship metrics: DORA's four keys, from the commits above"
 "$ship" metrics
+say "19. podinfo, an app nobody here wrote, from its own Helm chart: ship init podinfo --chart"
+# Its binaries come from podinfo's Go module (hack/build-binaries.sh); its chart, unmodified, from
+# examples/podinfo; its values per environment from apps/podinfo (docs/charts.md).
+cp -r "$root/apps/podinfo" apps/ && rm -rf apps/podinfo/bin
+mkdir -p examples && cp -r "$root/examples/podinfo" examples/
+"$ship" init podinfo --path apps/podinfo --chart examples/podinfo/charts/podinfo
+sed -i '/^  podinfo:/,/build:/ s|build: \[\]|build: ["mkdir -p bin \&\& cp ${SHIP_CACHE:-$HOME/.cache/ship}/bin/podinfo ${SHIP_CACHE:-$HOME/.cache/ship}/bin/podcli bin/"]|' ship.yaml
+if [ -n "$real" ]; then
+  printf 'nodeSelector: {ship.dev/real-node: "true"}\ntolerations: [{key: ship.dev/real-node, operator: Exists, effect: NoSchedule}]\n' \
+    >> apps/podinfo/values.yaml
+fi
+git add -A && git commit -qm "podinfo from its own chart" && git push -q origin main
+pimage=$("$ship" build podinfo)
+"$ship" release dev podinfo --image "$pimage"
+"$ship" promote dev uat podinfo >/dev/null
+"$ship" promote uat prod podinfo >/dev/null   # its first release in prod: no stable to run a canary beside
+ls "environments/prod/podinfo/charts/"
+say "20. a values-only change is a new release: podinfo's message in dev"
+printf 'replicaCount: 1\nui: {message: podinfo in dev, second edition}\n' > apps/podinfo/values/dev.yaml
+git commit -qam "podinfo: a new message in dev" && git push -q origin main
+"$ship" release dev podinfo --image "$pimage"
+"$ship" history dev podinfo
 say "What happened"
 git log -32 --format='  %s' | grep -v '^  record(' || true
 cat <<MSG
@@ -181,6 +203,8 @@ Then prod was frozen: a third release stopped at its door (exit 75) until someon
 freeze with a reason, which the commit's Ship-Override-* trailers and prod's ledger keep.
 Then a second app, greeter, joined: released beside hellok8s in one commit, promoted with it as
 one unit, and run with it as two canaries side by side in prod, each on its own hostname.
+Then podinfo, an app nobody here wrote, went dev → uat → prod from its own Helm chart, unmodified,
+with values per environment; a values-only change in dev was a release of its own.
 Every step above is a commit in git, and environments/ENV/APP/ledger.yaml says what became of each.
 
 The demo repository is $demo/repo (remote: $demo/remote.git); the cluster stays up.

@@ -9,7 +9,8 @@ adds the app: its folder's files (config for every environment ship.yaml names) 
 under `apps:`, edited into the text so comments and the other apps stay byte for byte; the
 environments, RBAC and workflows are left alone. Refuses to overwrite anything without --force
 (and to add an app ship.yaml has), checking every file before writing any, so a refused init
-changes nothing.
+changes nothing. `--chart PATH`: the app's base is that Helm chart, used as it is, and init writes
+its values files (values.yaml, values/ENV.yaml) instead of a kustomize base and config.
 """
 
 from __future__ import annotations
@@ -78,16 +79,17 @@ def _aligned(line: str) -> str:
     return f"{code.rstrip():<{COMMENT_COLUMN - 1}} # {comment}"
 
 
-def app_entry(app: str, path: str, build: tuple[str, ...] = ()) -> str:
-    """APP's entry under ship.yaml's `apps:` (with `build` commands), its comments lined up."""
-    text = template("app.yaml").replace("__APP__", app).replace("__PATH__", path)
+def app_entry(app: str, path: str, build: tuple[str, ...] = (), chart: str | None = None) -> str:
+    """APP's entry under ship.yaml's `apps:` (with `build` commands, from `chart`), its comments lined up."""
+    text = template("app_chart.yaml" if chart else "app.yaml").replace("__APP__", app).replace("__PATH__", path)
+    text = text.replace("__CHART__", chart or "")
     text = text.replace("build: []", f"build: {json.dumps(list(build))}") if build else text
     return "".join(_aligned(line) + "\n" for line in text.splitlines())
 
 
-def _filler(app: str, path: str, port: int, registry: str, build: tuple[str, ...] = ()):
+def _filler(app: str, path: str, port: int, registry: str, build: tuple[str, ...] = (), chart: str | None = None):
     def fill(text: str) -> str:
-        return (text.replace("__APP_ENTRY__\n", app_entry(app, path, build)).replace("__APP__", app)
+        return (text.replace("__APP_ENTRY__\n", app_entry(app, path, build, chart)).replace("__APP__", app)
                 .replace("__MODULE__", app.replace("-", "_"))
                 .replace("__PATH__", path).replace("__PORT__", str(port)).replace("__REGISTRY__", registry)
                 .replace("__IGNORE__", json.dumps(list(IGNORE))))
@@ -100,20 +102,38 @@ def _build(root: Path, app: str, path: str) -> tuple[str, ...]:
     return picked.build if picked else ()
 
 
-def _check_names(app: str, path: str) -> None:
+def _check_names(app: str, path: str, root: Path | None = None, chart: str | None = None) -> None:
     if not names.valid_name(app):
         raise ConfigError(f"app name {app!r}: expected {names.NAME_RULE}")
     if not names.inside_repository(path):
         raise ConfigError(f"--path {path!r}: expected {names.PATH_RULE}; nothing written")
+    if chart is not None and not names.inside_repository(chart):
+        raise ConfigError(f"--chart {chart!r}: expected {names.PATH_RULE}; nothing written")
+    if chart is not None and root is not None and not (root / chart / "Chart.yaml").is_file():
+        raise ConfigError(f"{chart}: no Chart.yaml (--chart names no Helm chart); nothing written")
 
 
-def app_files(root: Path, app: str, path: str, environments: list[str], fill) -> dict[str, str]:
-    """The app's own folder: a base when it has none, config per environment, a .gitignore."""
+def chart_values(app: str, environments: list[str]) -> dict[str, str]:
+    """The values files of an app from a chart, by path in its folder: commented, empty."""
+    files = {"values.yaml": f"# {app}'s chart values for every environment, over the chart's own values.yaml.\n"
+                            "# The chart is used as it is: these files are its only inputs.\n"}
+    for env in environments:
+        files[f"values/{env}.yaml"] = f"# {app}'s chart values for {env}, over values.yaml (e.g. replicaCount: 2).\n"
+    return files
+
+
+def app_files(root: Path, app: str, path: str, environments: list[str], fill,
+              chart: str | None = None) -> dict[str, str]:
+    """The app's own folder: a base when it has none, config per environment (for a chart: its
+    values files instead), a .gitignore."""
     files = {}
-    if not (root / path / "base").exists():
+    if chart is not None:
+        files = {f"{path}/{rel}": text for rel, text in chart_values(app, environments).items()
+                 if not (root / path / rel).exists()}
+    elif not (root / path / "base").exists():
         for name in ("kustomization.yaml", "deployment.yaml", "service.yaml"):
             files[f"{path}/base/{name}"] = fill(template(name))
-    for env in environments:
+    for env in environments if chart is None else []:
         if not (root / path / "config" / f"{env}.env").exists():
             files[f"{path}/config/{env}.env"] = (f"# {app}'s config for {env}: KEY=value lines. Never secrets: those come "
                                                  f"from {names.secret_variable(app, '<KEY>')} at sync time.\nENVIRONMENT={env}\n")
@@ -125,10 +145,10 @@ def app_files(root: Path, app: str, path: str, environments: list[str], fill) ->
     return files
 
 
-def planned_files(root: Path, app: str, path: str, port: int, registry: str) -> dict[str, str]:
+def planned_files(root: Path, app: str, path: str, port: int, registry: str, chart: str | None = None) -> dict[str, str]:
     """Every file `ship init` writes in a repository without ship.yaml, by path relative to the root."""
-    _check_names(app, path)
-    fill = _filler(app, path, port, registry, _build(root, app, path))
+    _check_names(app, path, root, chart)
+    fill = _filler(app, path, port, registry, _build(root, app, path), chart)
     files = {"ship.yaml": fill(template("ship.yaml"))}
     written = config.parse(yamlsafe.loads(files["ship.yaml"], "ship.yaml"), root, "ship.yaml", environ={})
     for env in ENVIRONMENTS:
@@ -142,7 +162,7 @@ def planned_files(root: Path, app: str, path: str, port: int, registry: str) -> 
             f"# The namespace and deployer identity for {env}: apply once with cluster-admin rights, then\n"
             f"# `ship kubeconfig {env}` mints the KUBECONFIG secret of the GitHub environment {env}.\n"
             + yamlsafe.dumps_all(objects))
-    files.update(app_files(root, app, path, list(ENVIRONMENTS), fill))
+    files.update(app_files(root, app, path, list(ENVIRONMENTS), fill, chart))
     files.update(workflow_files({app: ()}, IGNORE))
     return files
 
@@ -181,10 +201,10 @@ def _indent(line: str) -> str:
     return line[:len(line) - len(line.lstrip(" "))]
 
 
-def added_app(root: Path, app: str, path: str, port: int, registry: str) -> dict[str, str]:
+def added_app(root: Path, app: str, path: str, port: int, registry: str, chart: str | None = None) -> dict[str, str]:
     """The files `ship init APP` writes to add APP to the ship.yaml at `root`: the edited
     ship.yaml (checked to differ from the old one by APP alone, and to load) and APP's folder."""
-    _check_names(app, path)
+    _check_names(app, path, root, chart)
     old_text = paths.read_text(root, config.CONFIG_FILE)
     before = yamlsafe.loads(old_text, config.CONFIG_FILE)
     old = config.parse(before, root, config.CONFIG_FILE)
@@ -193,15 +213,15 @@ def added_app(root: Path, app: str, path: str, port: int, registry: str) -> dict
     taken = [a.name for a in old.apps.values() if a.path == Path(path)]
     if taken:
         raise ConfigError(f"--path {path}: app {taken[0]!r} is built from it already; nothing written")
-    fill = _filler(app, path, port, registry, _build(root, app, path))
-    entry = fill(app_entry(app, path, _build(root, app, path)))
+    fill = _filler(app, path, port, registry, _build(root, app, path), chart)
+    entry = fill(app_entry(app, path, _build(root, app, path), chart))
     new_text = with_app(old_text, entry)
     after = yamlsafe.loads(new_text, config.CONFIG_FILE)
     if after != {**before, "apps": {**(before.get("apps") or {}), app: yamlsafe.loads(entry)[app]}}:
         raise ConfigError(f"{config.CONFIG_FILE}: could not add {app!r} under `apps:` without changing other lines; "
                           "add it by hand; nothing written")
     config.parse(after, root, config.CONFIG_FILE)
-    return {config.CONFIG_FILE: new_text, **app_files(root, app, path, list(old.environments), fill)}
+    return {config.CONFIG_FILE: new_text, **app_files(root, app, path, list(old.environments), fill, chart)}
 
 
 def _is_ship_config(root: Path) -> bool:
@@ -213,12 +233,13 @@ def _is_ship_config(root: Path) -> bool:
     return isinstance(data, dict) and "apps" in data
 
 
-def init(root: Path, app: str, path: str, port: int, registry: str | None, force: bool = False) -> list[str]:
-    """Scaffold ship at `root`, or add APP to the ship.yaml there; the paths written. A new
-    ship.yaml's registry defaults to ghcr.io/OWNER of a GitHub repository."""
+def init(root: Path, app: str, path: str, port: int, registry: str | None, force: bool = False,
+         chart: str | None = None) -> list[str]:
+    """Scaffold ship at `root`, or add APP to the ship.yaml there (from the Helm chart at `chart`);
+    the paths written. A new ship.yaml's registry defaults to ghcr.io/OWNER of a GitHub repository."""
     adding = _is_ship_config(root)
-    files = (added_app(root, app, path, port, registry or "") if adding
-             else planned_files(root, app, path, port, registry or bootstrap.default_registry(root)))
+    files = (added_app(root, app, path, port, registry or "", chart) if adding
+             else planned_files(root, app, path, port, registry or bootstrap.default_registry(root), chart))
     existing = [name for name in files if (root / name).exists() and not name.endswith(".gitkeep")
                 and not (adding and name == config.CONFIG_FILE)]
     if existing and not force:

@@ -206,3 +206,22 @@ def test_with_app_adds_the_entry_at_the_end_of_apps_and_keeps_every_other_line(t
 def test_with_app_refuses_apps_written_inline():
     with pytest.raises(ConfigError, match="written inline"):
         scaffold.with_app("apps: {a: {path: a, image: a}}\n", ENTRY)
+
+
+def test_init_with_a_chart_writes_values_files_and_no_kustomize_base(tmp_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    out = ship("init", "podinfo", "--chart", "charts/podinfo")
+    assert out.exit_code == 1 and out.stderr.strip() == ("ConfigError: charts/podinfo: no Chart.yaml (--chart names "
+                                                         "no Helm chart); nothing written")
+    assert list(tmp_path.iterdir()) == []
+    shutil.copytree(Path(__file__).parents[1] / "examples/podinfo/charts/podinfo", tmp_path / "charts/podinfo")
+    out = ship("init", "podinfo", "--chart", "charts/podinfo")
+    assert out.exit_code == 0, out.output
+    for name in ("apps/podinfo/values.yaml", "apps/podinfo/values/dev.yaml", "apps/podinfo/values/prod.yaml"):
+        assert f"wrote {name}" in out.stdout
+    assert "apps/podinfo/base" not in out.stdout and "apps/podinfo/config" not in out.stdout
+    app_cfg = config.load(tmp_path, environ={}).app("podinfo")
+    assert app_cfg.chart == config.ChartSource(path=Path("charts/podinfo")) and app_cfg.image == "podinfo"

@@ -110,17 +110,21 @@ def init(
     registry: Optional[str] = typer.Option(None, "--registry",
                                            help="Where images are pushed (default: ghcr.io/OWNER of a GitHub repository)."),
     force: bool = typer.Option(False, "--force", help="Overwrite files that already exist."),
+    chart: Optional[str] = typer.Option(None, "--chart", metavar="PATH",
+                                        help="The app's base is this Helm chart (a folder with Chart.yaml), used as it is; "
+                                             "writes values files instead of a kustomize base."),
     upgrade: bool = typer.Option(False, "--upgrade", help="Only move the workflows to this ship's action, keeping your edits."),
     output: Output = OutputOpt,
 ) -> None:
     """Scaffold ship into this repository: ship.yaml, overlays, a kustomize base, RBAC, workflows.
 
     Example: ship init shop --port 8080
+    Example: ship init podinfo --chart charts/podinfo
     """
     from pipeline.commands import inspect
 
     show(guarded(lambda: inspect.upgrade(Path.cwd()) if upgrade
-                 else inspect.init(Path.cwd(), app_name, path, port, registry, force)), output)
+                 else inspect.init(Path.cwd(), app_name, path, port, registry, force, chart)), output)
 
 
 class Shell(str, Enum):

@@ -107,7 +107,7 @@ def release(ctx: Context, env_name: str, app_names: list[str] | str | None = Non
 
 def _image_for(ctx: Context, app: App, image: str | None, allow_dirty: bool) -> tuple[ImageRef, Commit, Commit]:
     """(the pinned image, the commit it was built from, the app's last change)."""
-    source = ctx.workspace.git.last_change(str(app.path), ctx.config.ignore)  # the app's code, base and config as released
+    source = ctx.workspace.git.last_change(app.sources, ctx.config.ignore)  # the app's code, base and config as released
     if image:
         ref = ImageRef.parse(image)
         if not ref.repository.startswith(ctx.config.registry.rstrip("/") + "/"):

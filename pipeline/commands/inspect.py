@@ -109,11 +109,13 @@ class History:
             {k: v for k, v in e.to_record().items() if k != "config_data"} for e in self.entries]}
 
     def text(self) -> str:
+        charts = any(e.release.chart for e in self.entries)  # a CHART column once an app from a chart is here
         rows = [(e.release.app, e.release.id, e.release.created_at, e.release.commit[:7],
-                 e.release.image.split("@sha256:")[-1][:12],
+                 e.release.image.split("@sha256:")[-1][:12], *([e.release.chart or "-"] if charts else []),
                  e.release.config, e.outcome.value, "; ".join(filter(None, (e.reason, e.override))) or "-")
                 for e in self.entries]
-        return table_text(("APP", "RELEASE", "TIME", "COMMIT", "DIGEST", "CONFIG", "OUTCOME", "REASON"), rows, width=220)
+        heads = ("APP", "RELEASE", "TIME", "COMMIT", "DIGEST", *(["CHART"] if charts else []), "CONFIG", "OUTCOME", "REASON")
+        return table_text(heads, rows, width=220)
 
 
 def history(ctx: Context, env_name: str, app_name: str | None = None) -> History:
@@ -197,9 +199,10 @@ def upgrade(root: Path) -> UpgradeResult:
     return UpgradeResult(scaffold.action_ref(), upgrade_workflows(root))
 
 
-def init(root: Path, app_name: str, path: str | None, port: int, registry: str | None, force: bool) -> InitResult:
+def init(root: Path, app_name: str, path: str | None, port: int, registry: str | None, force: bool,
+         chart: str | None = None) -> InitResult:
     """Scaffold ship into the repository at `root` (needs no ship.yaml, so no context); the
-    registry defaults to ghcr.io/OWNER of a GitHub repository."""
+    registry defaults to ghcr.io/OWNER of a GitHub repository; `chart`: the app's base is that Helm chart."""
     folder = path or f"apps/{app_name}"
-    written = scaffold.init(root, app_name, folder, port, registry, force)
+    written = scaffold.init(root, app_name, folder, port, registry, force, chart)
     return InitResult(app_name, written, bootstrap.no_dockerfile_note(root / folder, folder))

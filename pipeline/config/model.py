@@ -167,6 +167,13 @@ class App:
         return self.path / f"{self.values}.yaml", self.path / self.values / f"{env}.yaml"
 
     @property
+    def sources(self) -> tuple[str, ...]:
+        """Where the app's source commit (its last change: code, base, config) is looked for: its
+        folder, and its chart's when that lies elsewhere (a chart is its base)."""
+        chart = (str(self.chart.path),) if self.chart and not self.chart.path.is_relative_to(self.path) else ()
+        return (str(self.path), *chart)
+
+    @property
     def config_name(self) -> str:
         return names.config_map_name(self.name)
 

@@ -33,12 +33,14 @@ from pipeline.gitops.overlay import (
     KUSTOMIZATION,
     OverlayFiles,
     config_map,
+    current_release,
     patch_target,
     patched_workloads,
     pinned_images,
     routing_files,
     workload_ops,
 )
+from pipeline.gitops.chart import chart_folder
 from pipeline.gitops.records import Release
 from pipeline.refs import pointer
 
@@ -148,8 +150,9 @@ def _with_resources(kz: dict, add: list[str], remove: list[str]) -> dict:
 
 
 def plan_canary(current: dict[str, str | None], app: App, env: Environment, state: CanaryState,
-                base_objects: list[dict], base_rel: str) -> OverlayFiles:
-    """The overlay's files with the canary at `state`'s step, beside the stable release."""
+                base_objects: list[dict], base_rel: str, base_files: dict[str, str] | None = None) -> OverlayFiles:
+    """The overlay's files with the canary at `state`'s step, beside the stable release (and its
+    chart base, `base_files`, for an app from a chart)."""
     kz = _kustomization(current, env)
     config_file = f"{CONFIG_DIR}/{state.release.config}.yaml"
     routes = routing_files(env, base_objects, patched_workloads(app, base_objects), state.weight)
@@ -161,6 +164,7 @@ def plan_canary(current: dict[str, str | None], app: App, env: Environment, stat
     }
     if current.get(config_file) is None:
         files[config_file] = HEADER + yamlsafe.dumps(config_map(app, state.release))
+    files.update({path: text for path, text in (base_files or {}).items() if current.get(path) != text})
     add = [config_file, *[p for p, t in routes.items() if t is not None], CANARY_DIR]
     remove = [p for p, t in routes.items() if t is None]
     files[KUSTOMIZATION] = HEADER + yamlsafe.dumps(_with_resources(kz, add, remove))
@@ -187,6 +191,9 @@ def plan_removed(current: dict[str, str | None], app: App, env: Environment, bas
     if state is not None and state.release.config != stable_config:
         remove.append(f"{CONFIG_DIR}/{state.release.config}.yaml")
         files[f"{CONFIG_DIR}/{state.release.config}.yaml"] = None
+    canary_chart = chart_folder(state.release if state else None)
+    if canary_chart and canary_chart != chart_folder(current_release(current, env)):
+        files.update({p: None for p in current if p.startswith(f"{canary_chart}/")})
     files[KUSTOMIZATION] = HEADER + yamlsafe.dumps(
         _with_resources(kz, [p for p, t in routes.items() if t is not None], remove))
     return OverlayFiles(files)

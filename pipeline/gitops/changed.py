@@ -68,7 +68,7 @@ def changed_apps(cfg: ShipConfig, repo: GitRepo, apps: Iterable[App]) -> list[Ap
     """Those of `apps` that changed since their last release in the first environment."""
     env, is_ancestor = first_environment(cfg), git_is_ancestor(repo)
     return [app for app in apps
-            if is_changed(repo.last_change(str(app.path), cfg.ignore).sha, released_commit(cfg.root, env, app.name), is_ancestor)]
+            if is_changed(repo.last_change(app.sources, cfg.ignore).sha, released_commit(cfg.root, env, app.name), is_ancestor)]
 
 
 @dataclass(frozen=True)

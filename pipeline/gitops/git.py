@@ -51,13 +51,14 @@ class GitRepo:
             raise GitError(f"{self.root}: the repository has no commits yet") from exc
         return Commit(c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.UTC), str(c.summary))
 
-    def last_change(self, path: str, ignore: tuple[str, ...] = ()) -> Commit:
-        """The newest commit that changed `path` (but for files matching an `ignore` glob): an
-        app's source commit, which ship's own overlay commits never move, so building again after
-        a release gives the same tag."""
-        sha = self.repo.git.rev_list("-1", "HEAD", "--", path, *(f":(exclude,glob){glob}" for glob in ignore))
+    def last_change(self, path: str | tuple[str, ...], ignore: tuple[str, ...] = ()) -> Commit:
+        """The newest commit that changed `path` (or any of several: App.sources), but for files
+        matching an `ignore` glob: an app's source commit, which ship's own overlay commits never
+        move, so building again after a release gives the same tag."""
+        given = (path,) if isinstance(path, str) else path
+        sha = self.repo.git.rev_list("-1", "HEAD", "--", *given, *(f":(exclude,glob){glob}" for glob in ignore))
         if not sha:
-            raise GitError(f"{path}: not in any commit; commit it first")
+            raise GitError(f"{', '.join(given)}: not in any commit; commit it first")
         c = self.repo.commit(sha)
         return Commit(c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.UTC), str(c.summary))
 

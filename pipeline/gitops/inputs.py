@@ -31,12 +31,15 @@ class AppInputs:
     root: Path
 
     def config_data(self, app: App, env: Environment) -> dict[str, str]:
-        """APP's plain config for ENV (`<config>/<env>.env`); a secret key in it is refused."""
+        """APP's plain config for ENV (`<config>/<env>.env`); a secret key in it is refused. An
+        app from a chart may have none (its values configure it): its ConfigMap is then empty."""
         path = app.path / app.config / f"{env.name}.env"
         try:
             # Read, not stat'ed: a symlink to /proc/self/environ has size 0 and holds CI's secrets.
             text = paths.read_text(self.root, path, cap=names.MAX_CONFIG_BYTES)
         except FileNotFoundError:
+            if app.chart is not None:
+                return {}
             raise ConfigError(f"{path}: config for environment {env.name} not found") from None
         except ConfigError as exc:
             if "larger than" not in str(exc):

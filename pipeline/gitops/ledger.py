@@ -105,12 +105,14 @@ class Ledger:
                 return Ledger(tuple(entries))
         return Ledger((*entries, Entry(release, outcome, reason, at, override or "")))
 
-    def id_for(self, base_id: str, image: str, config_data: dict[str, str]) -> str:
-        """The id a new release of `image` with `config_data` gets: `base_id`, or `base_id.N` when
-        the ledger already holds another image or config under it (same commit, another release)."""
+    def id_for(self, base_id: str, image: str, config_data: dict[str, str], chart_digest: str | None = None) -> str:
+        """The id a new release of `image` with `config_data` (and chart base) gets: `base_id`, or
+        `base_id.N` when the ledger already holds another image, config or chart base under it
+        (same commit, another release)."""
         rid, n = base_id, 1
         while (entry := self.find(rid)) is not None and (entry.release.image != image
-                                                          or dict(entry.release.config_data) != config_data):
+                                                          or dict(entry.release.config_data) != config_data
+                                                          or entry.release.chart_digest != chart_digest):
             n += 1
             rid = f"{base_id}.{n}"
         return rid

@@ -9,6 +9,7 @@ render too, whole or one app at a time:
       kustomization.yaml   the app's base, `images:` pinned by digest, a patch pointing the
                            workload at the release's versioned ConfigMap
       configs/*.yaml       immutable versioned ConfigMaps, the newest `keep_configs` of them
+      charts/*/            an app from a chart: the chart bases of its newest releases (chart.py)
       release.yaml         the app's release record
       ledger.yaml          every release of the app here and what became of it (ledger.py)
 
@@ -27,6 +28,7 @@ from pipeline.config import App, Environment
 from pipeline.errors import ConfigError, ValidationError
 from pipeline.gitops import routing
 from pipeline import yamlsafe
+from pipeline.gitops.chart import CHARTS_DIR, dropped_chart_files
 from pipeline.gitops.records import Release
 from pipeline.imageref import ImageRef
 from pipeline.kube.podspec import configmap_refs, pod_spec_of
@@ -179,11 +181,11 @@ def kept_configs(existing: list[str], new: str, keep: int) -> tuple[list[str], l
 
 
 def plan_release(current: dict[str, str | None], app: App, env: Environment, release: Release,
-                 base_objects: list[dict], base_path: str) -> OverlayFiles:
+                 base_objects: list[dict], base_path: str, base_files: dict[str, str] | None = None) -> OverlayFiles:
     """The overlay's new files once `release` is written into it.
 
     `current`: the overlay's files now (relative paths); `base_objects`: the app's base as
-    kustomize renders it; `base_path`: the base folder relative to the overlay.
+    kustomize renders it; `base_path`: its folder relative to the overlay; `base_files`: its files to write.
     """
     patched = _checked_workloads(app, base_objects)
     kz = _load_kustomization(current.get(KUSTOMIZATION), env)
@@ -205,6 +207,8 @@ def plan_release(current: dict[str, str | None], app: App, env: Environment, rel
         files[new_config] = HEADER + yamlsafe.dumps(config_map(app, release))
     for name in dropped:
         files[f"{CONFIG_DIR}/{name}.yaml"] = None
+    files.update({path: text for path, text in (base_files or {}).items() if current.get(path) != text})
+    files.update(dropped_chart_files(current, env, release, app.keep_configs, CANARY_STATE_FILE))
     return OverlayFiles(files)
 
 
@@ -229,7 +233,7 @@ def _resources(kz: dict, app: App, release: Release, base_path: str) -> tuple[li
     resources = [r for r in kz.get("resources", []) if isinstance(r, str)]
     existing = [PurePosixPath(r).stem for r in resources if r.startswith(prefix)]
     kept, dropped = kept_configs(existing, release.config, app.keep_configs)
-    others = [r for r in resources if not r.startswith(prefix) and r not in (NAMESPACE_FILE, base_path)]
+    others = [r for r in resources if not r.startswith((prefix, f"{CHARTS_DIR}/")) and r not in (NAMESPACE_FILE, base_path)]
     return [base_path, *others, *[f"{CONFIG_DIR}/{n}.yaml" for n in kept]], dropped
 
 

@@ -32,6 +32,8 @@ class Release:
     created_by: str
     promoted_from: str | None = None
     image_commit: str | None = None  # the commit the image was built from (its tag or revision label)
+    chart: str | None = None  # an app from a chart: NAME-VERSION of the chart its base renders
+    chart_digest: str | None = None  # …and sha256 of that base (the chart's files, the merged values, ship's wiring)
     config_data: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -43,11 +45,14 @@ class Release:
         """The fields every commit about this release carries (names.commit_message)."""
         return {"Release": self.id, "App": self.app, "Environment": self.environment, "Commit": self.commit,
                 "Image-Commit": self.image_commit,
-                "Image": self.image, "Config": self.config}
+                "Image": self.image, "Config": self.config, "Chart": self.chart}
 
     def record(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("config_data")
+        for key in ("chart", "chart_digest"):  # only an app from a chart has them
+            if out[key] is None:
+                out.pop(key)
         return out
 
     @classmethod

@@ -6,9 +6,9 @@ PATH, or the pinned one make installs), kustomize may inflate `helmCharts` with 
 
 Rendering is a pure function of the repository's files, and kustomize grows worse than
 linearly (20 s for 3,000 objects here), so results are cached, like Argo CD's repo-server
-caches manifests by revision: keyed by the git tree of HEAD, the folder and the kustomize
-command, used only when the working tree is clean (no edits, no untracked files), kept in
-`.git/ship/render-cache/`. SHIP_RENDER_CACHE=off turns it off.
+caches manifests by revision: keyed by the git tree of HEAD, the folder, the kustomize command
+and the kustomize and helm binaries it runs, used only when the working tree is clean (no edits,
+no untracked files), kept in `.git/ship/render-cache/`. SHIP_RENDER_CACHE=off turns it off.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def failure_reason(stderr: str, code: int) -> str:
     """The one line that says why kustomize failed; for a chart, helm's own error (a template
     error, a kubeVersion refused), which kustomize buries before its `unable to run` line."""
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    helm = re.search(r"recursed accumulation of path '[^']*': Error: (.+)$", stderr, re.MULTILINE)
+    helm = (re.search(r"recursed accumulation of path '[^']*': Error: (.+)$", stderr, re.MULTILINE)
+            or re.search(r"^Error: Error: (.+)$", stderr, re.MULTILINE))  # the chart's kustomization itself
     if helm and "unable to run" in stderr:
         return f"helm: {helm.group(1)}"
     reason = lines[-1] if lines else f"exit {code}"
@@ -101,13 +102,22 @@ def _cache_file(folder: Path, command: list[str]) -> Path | None:
         return None  # not in git, or edited: render what is on disk
     top, git_dir, tree = facts.splitlines()
     binary = shutil.which(command[0]) or command[0]
-    try:
-        stamp = os.stat(binary).st_mtime_ns
-    except OSError:
-        stamp = 0
-    key = hashlib.sha256(json.dumps([tree, os.path.relpath(folder.resolve(), top), command, binary, stamp])
+    # kustomize's binary and helm's (another helm renders a chart otherwise): each by path and stamp
+    stamps = [_stamp(b) for b in (binary, helm_command())]
+    key = hashlib.sha256(json.dumps([tree, os.path.relpath(folder.resolve(), top), command, binary, stamps])
                          .encode()).hexdigest()[:32]
     return Path(git_dir) / "ship/render-cache" / f"{key}.json"
+
+
+def _stamp(binary: str | None) -> list:
+    """A binary's path, size and modification time: a rebuilt or upgraded one renders afresh."""
+    if binary is None:
+        return []
+    try:
+        st = os.stat(binary)
+    except OSError:
+        return [binary]
+    return [binary, st.st_size, st.st_mtime_ns]
 
 
 def _store(cache: Path, objects: list[dict]) -> None:

@@ -20,8 +20,10 @@ from pathlib import Path
 from pipeline import names, paths
 from pipeline.clock import Clock
 from pipeline.config import App, Environment
-from pipeline.errors import ConfigError, ShipError
+from pipeline.errors import ShipError
 from pipeline.gitops import canary_overlay, overlay
+from pipeline.gitops.chart import ChartBase
+from pipeline.gitops.chart_build import ChartBases
 from pipeline.gitops.git import Commit, GitRepo
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release
@@ -35,12 +37,13 @@ OverlayText = dict[str, str | None]
 OverlayPlan = Callable[[OverlayText], "tuple[overlay.OverlayFiles, str] | None"]
 
 
-class Workspace(AppInputs):
+class Workspace(AppInputs, ChartBases):
     """A working clone of the repository: `root` holds ship.yaml, apps/ and environments/."""
 
     def __init__(self, root: Path, git: GitRepo, clock: Clock | None = None):
         self.root, self.git, self.clock = root, git, clock or Clock()
         self._rendered: dict[str, list[dict]] = {}  # by the digest of the files that went in
+        self._charts: dict[str, ChartBase] = {}  # built this run, by the digest of their inputs
 
     def render(self, folder: Path, inputs: list[Path]) -> list[dict]:
         """`folder` rendered by kustomize, remembered for this run by the content of `inputs`
@@ -107,13 +110,12 @@ class Workspace(AppInputs):
         folder = self.root / env.folder
         return sorted(p.parent.name for p in folder.glob(f"*/{LEDGER_FILE}")) if folder.is_dir() else []
 
-    def base_of(self, app: App, env: Environment) -> tuple[list[dict], str]:
-        """The app's base as kustomize renders it, and its folder relative to ENV's overlay."""
+    def base_of(self, app: App, env: Environment, release: Release | None = None) -> tuple[list[dict], str]:
+        """The app's base as kustomize renders it, and its folder relative to ENV's (a slot's)
+        overlay; for an app from a chart, `release`'s chart base (chart_build.ChartBases)."""
         if app.chart is not None:
-            # Parsed and rendered (gitops/chart.py), but releases do not write a chart base yet:
-            # refuse plainly rather than look for a kustomize base the app does not have.
-            raise ConfigError(f"apps.{app.name}.chart: releasing an app from a Helm chart is not supported yet "
-                              "(only its rendering is); give the app a kustomize base")
+            base = self.chart_base(app, env, release)
+            return base.objects, base.folder
         base_folder = self.root / app.path / app.base
         return self.render(app.path / app.base, [app.path]), os.path.relpath(base_folder, self.root / env.overlay)
 

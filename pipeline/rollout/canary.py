@@ -155,14 +155,15 @@ def _run(ctx: Context, target: Environment, states: list[CanaryState], hold: boo
 
 
 def _step_plan(ctx: Context, app: App, slot: Environment, state: CanaryState, result: CanaryResult):
-    base_objects, base_rel = ctx.workspace.base_of(app, slot)
     rel = state.release
+    base_objects, base_rel = ctx.workspace.base_of(app, slot, rel)
+    base_files = ctx.workspace.base_files(app, slot, rel)
 
     def plan(current: dict[str, str | None]) -> tuple[overlay.OverlayFiles, str] | None:
         now = canary_overlay.read_state(current, slot)
         if now is not None and replace(now, updated_at="", release=rel) == replace(state, updated_at=""):
             return None  # a re-run of a step already in git (after a crash): nothing new to record
-        files = canary_overlay.plan_canary(current, app, slot, state, base_objects, base_rel)
+        files = canary_overlay.plan_canary(current, app, slot, state, base_objects, base_rel, base_files)
         ledger = Ledger.parse(current.get(LEDGER_FILE), str(slot.overlay / LEDGER_FILE))
         files.files[LEDGER_FILE] = ledger.record(rel, Outcome.CANARY, f"canary {state.weight}%", ctx.clock.iso(),
                                                  result.clearance.note or None).dumps()
@@ -258,7 +259,7 @@ def _finish(ctx: Context, env: Environment, states: list[CanaryState], result: C
     ctx.progress(f"canary passed; moving stable {env.name} to {_refs(states)}")
     for app, rel in pairs:
         slot = env.slot(app.name)
-        base_objects, base_rel = ctx.workspace.base_of(app, slot)
+        base_objects, base_rel = ctx.workspace.base_of(app, slot, rel)
         ctx.workspace.write(slot, overlay.plan_release(ctx.workspace.files(slot), app, slot, rel, base_objects, base_rel))
     synced = sync_environment(ctx, env)
     gates = {app.name: gate_synced(ctx, env.slot(app.name), synced, rel.id) for app, rel in pairs}
@@ -284,7 +285,7 @@ def _finish(ctx: Context, env: Environment, states: list[CanaryState], result: C
 
 def _promoted_plan(ctx: Context, app: App, slot: Environment, state: CanaryState):
     rel = state.release
-    base_objects, base_rel = ctx.workspace.base_of(app, slot)
+    base_objects, base_rel = ctx.workspace.base_of(app, slot, rel)
 
     def plan(current: dict[str, str | None]) -> tuple[overlay.OverlayFiles, str]:
         files = dict(overlay.plan_release(current, app, slot, rel, base_objects, base_rel).files)

@@ -15,6 +15,7 @@ from pipeline import names
 from pipeline.config import CanaryPolicy, CanaryStep, Environment, ShipConfig
 from pipeline.context import Context
 from pipeline.errors import PromotionError
+from pipeline.gitops.chart import folder_of
 from pipeline.gitops.records import Release
 from pipeline.kube import health
 
@@ -78,9 +79,17 @@ def promoted_release(ctx: Context, source: Environment, target: Environment, rel
     """The release as TO runs it: same id, commit and image; TO's own config."""
     if ctx.workspace.ledger(target.slot(rel.app)).is_rejected(rel.id):
         raise PromotionError(f"{rel.ref} was rejected in {target.name}; it is not promoted again")
-    data = ctx.workspace.config_data(ctx.config.app(rel.app), target)
+    app = ctx.config.app(rel.app)
+    data = ctx.workspace.config_data(app, target)
+    chart, digest = (None, None)
+    if app.chart is not None:  # the chart FROM runs (promotion never rebuilds), with TO's own values
+        ran = source.slot(app.name).overlay / folder_of(rel.chart, rel.chart_digest) / app.chart.name \
+            if rel.chart and rel.chart_digest else None
+        found = ran if ran and (ctx.workspace.root / ran / "Chart.yaml").is_file() else None
+        base = ctx.workspace.chart_base(app, target.slot(app.name), source=found)
+        chart, digest = base.chart, base.digest
     return replace(rel, environment=target.name, config="", config_data=data, promoted_from=source.name,
-                   created_at=ctx.clock.iso(), created_by=author)
+                   created_at=ctx.clock.iso(), created_by=author, chart=chart, chart_digest=digest)
 
 
 def canary_steps(policy: CanaryPolicy, weight: int | None) -> tuple[CanaryStep, ...]:

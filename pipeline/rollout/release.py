@@ -108,13 +108,22 @@ def new_release(ctx: Context, app: App, env: Environment, image: str, source: Co
                 image_commit: str | None = None) -> Release:
     """The release record of `image` with ENV's config for APP at `source` (the app's last change)."""
     data = ctx.workspace.config_data(app, env)
-    # Another image or config from the same commit is another release: same id, a suffix. The
-    # id is settled again when it is written (write_releases), against the ledger as pushed.
-    rid = ctx.workspace.ledger(env).id_for(release_id(source.time, source.short), image, data)
+    chart, digest = chart_fields(ctx, app, env)
+    # Another image, config or chart base from the same commit is another release: same id, a
+    # suffix. The id is settled again when it is written (write_releases), against the ledger as pushed.
+    rid = ctx.workspace.ledger(env).id_for(release_id(source.time, source.short), image, data, digest)
     by = names.check_text(os.environ.get("SHIP_ACTOR") or author, "the actor ($SHIP_ACTOR or git's user)")
     return Release(id=rid, app=app.name, environment=env.name, commit=source.sha, image=image, config="",
                    created_at=ctx.clock.iso(), created_by=by,
-                   image_commit=image_commit or source.sha, config_data=data)
+                   image_commit=image_commit or source.sha, chart=chart, chart_digest=digest, config_data=data)
+
+
+def chart_fields(ctx: Context, app: App, env: Environment) -> tuple[str | None, str | None]:
+    """(chart, chart_digest) of a release of APP into ENV: its chart base as the working tree has it."""
+    if app.chart is None:
+        return None, None
+    base = ctx.workspace.chart_base(app, env.slot(app.name))
+    return base.chart, base.digest
 
 
 def refuse_rejected(ctx: Context, env: Environment, release: Release, allow_rejected: bool) -> None:
@@ -158,20 +167,23 @@ def write_releases(ctx: Context, env: Environment, releases: list[tuple[App, Rel
 
 def _plan(ctx: Context, app: App, slot: Environment, release: Release, written: dict[str, Release], always: bool,
           new_id: bool, change: LedgerChange) -> Callable[[dict[str, str | None]], tuple[overlay.OverlayFiles, str] | None]:
-    base_objects, base_rel = ctx.workspace.base_of(app, slot)
+    base_objects, base_rel = ctx.workspace.base_of(app, slot, release)
+    base_files = ctx.workspace.base_files(app, slot, release)
 
     def plan(current: dict[str, str | None]) -> tuple[overlay.OverlayFiles, str] | None:
         now = overlay.current_release(current, slot)
         ledger = Ledger.parse(current.get(LEDGER_FILE), str(slot.overlay / LEDGER_FILE))
         rel = release
         if new_id:
-            rel = replace(rel, id=ledger.id_for(release.id.split(".")[0], release.image, dict(release.config_data)))
+            rel = replace(rel, id=ledger.id_for(release.id.split(".")[0], release.image, dict(release.config_data),
+                                                release.chart_digest))
         if not always:
             rel = replace(rel, config=overlay.config_name_for(app, rel.id, rel.config_data, current))
         written[app.name] = rel
-        if not always and now and now.id == rel.id and now.image == rel.image and now.config == rel.config:
-            return None  # the same commit, image and config are already released here
-        files = overlay.plan_release(current, app, slot, rel, base_objects, base_rel)
+        if (not always and now and now.id == rel.id and now.image == rel.image and now.config == rel.config
+                and now.chart_digest == rel.chart_digest):
+            return None  # the same commit, image, config and chart base are already released here
+        files = overlay.plan_release(current, app, slot, rel, base_objects, base_rel, base_files)
         files.files[LEDGER_FILE] = change(ledger, rel).dumps()
         ctx.progress(f"wrote {slot.overlay}: {rel.image}, ConfigMap {rel.config}")
         return files, ""

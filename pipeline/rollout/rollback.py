@@ -98,7 +98,7 @@ def roll_back_many(ctx: Context, env: Environment, moves: list[Move], reason: st
     ctx.progress(f"rolling back {env.name}: {arrows} ({reason})")
     for m in moves:
         slot = env.slot(m.app.name)
-        base_objects, base_rel = ctx.workspace.base_of(m.app, slot)
+        base_objects, base_rel = ctx.workspace.base_of(m.app, slot, m.target.release)
         ctx.workspace.write(slot, overlay.plan_release(ctx.workspace.files(slot), m.app, slot, m.target.release,
                                                        base_objects, base_rel))
     result = sync_environment(ctx, env)  # a rehearsal (--dry-run) only dry-runs it, and gates nothing

@@ -96,7 +96,7 @@ def build_app(ctx: Context, app: App, *, allow_dirty: bool = False, key: str | N
     or built, pushed and pinned, then signed when there is a signing key."""
     cfg, progress = ctx.config, ctx.progress
     dirty = ctx.workspace.git.require_clean(allow_dirty)
-    head = ctx.workspace.git.last_change(str(app.path), cfg.ignore)
+    head = ctx.workspace.git.last_change(app.sources, cfg.ignore)
     # A pinned tag never moves: a build of uncommitted changes gets a tag of its own.
     tag = image_tag(head.sha, ctx.workspace.git.changes_digest(str(app.path)) if dirty else "")
     repository = cfg.repository(app)

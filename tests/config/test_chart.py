@@ -1,6 +1,5 @@
 """`chart:` and `values:` on an app in ship.yaml, and the kustomization that renders the chart."""
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -8,9 +7,7 @@ import pytest
 from pipeline import config
 from pipeline.errors import ConfigError
 from pipeline import yamlsafe
-from pipeline.gitops.chart import chart_files, merge_values
-from pipeline.gitops.git import GitRepo
-from pipeline.gitops.workspace import Workspace
+from pipeline.gitops.chart import chart_files, digest_of, folder_of, image_name, merge_values, wiring
 
 APP = """\
 registry: 127.0.0.1:5000
@@ -108,8 +105,40 @@ def test_a_chart_path_without_chart_yaml_is_refused(tmp_path):
         chart_files(app, "dev", "podinfo-dev", tmp_path / "out", tmp_path)
 
 
-def test_a_release_of_an_app_from_a_chart_is_refused_plainly_until_it_is_wired(tmp_path):
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    app = chart_app(tmp_path, {})
-    with pytest.raises(ConfigError, match=r"^apps.podinfo.chart: releasing an app from a Helm chart is not supported yet"):
-        Workspace(tmp_path, GitRepo(tmp_path)).base_of(app, config.Environment(name="dev", namespace="podinfo-dev"))
+DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "podinfo"},
+              "spec": {"template": {"spec": {"containers": [
+                  {"name": "redis", "image": "public.ecr.aws/docker/library/redis:7.0.7"},
+                  {"name": "podinfo", "image": "ghcr.io/stefanprodan/podinfo:6.9.2",
+                   "envFrom": [{"secretRef": {"name": "theirs"}}]}]}}}}
+
+
+def test_wiring_renames_the_apps_image_and_adds_its_config_to_the_containers_that_run_it():
+    app = config.App(name="podinfo", path=Path("apps/podinfo"), image="podinfo", secrets=("TOKEN",),
+                     chart=config.ChartSource(path=Path("charts/podinfo")))
+    wired = wiring(app, [DEPLOYMENT, {"kind": "Service", "metadata": {"name": "podinfo"}}], "charts/podinfo")
+    assert wired["images"] == [{"name": "ghcr.io/stefanprodan/podinfo", "newName": "podinfo"}]
+    assert wired["patches"] == [{
+        "target": {"group": "apps", "version": "v1", "kind": "Deployment", "name": "podinfo"},
+        "patch": yamlsafe.dumps([
+            {"op": "add", "path": "/spec/template/spec/containers/1/envFrom/-",
+             "value": {"configMapRef": {"name": "podinfo-config"}}},
+            {"op": "add", "path": "/spec/template/spec/containers/1/envFrom/-",
+             "value": {"secretRef": {"name": "podinfo-secrets"}}}])}]
+
+
+def test_a_chart_with_no_container_running_the_apps_image_is_refused():
+    app = config.App(name="shop", path=Path("apps/shop"), image="shop", chart=config.ChartSource(path=Path("charts/x")))
+    with pytest.raises(ConfigError, match=r"^charts/x: no Deployment, StatefulSet or DaemonSet of the chart runs "
+                       r"an image named shop \(apps.shop.image\)"):
+        wiring(app, [DEPLOYMENT], "charts/x")
+
+
+@pytest.mark.parametrize("image, name", [("ghcr.io/a/b:1.2", "ghcr.io/a/b"), ("localhost:5000/b", "localhost:5000/b"),
+                                         (f"b:1@sha256:{'a' * 64}", "b"), ("b", "b")])
+def test_image_name_drops_tag_and_digest(image, name):
+    assert image_name(image) == name
+
+
+def test_a_chart_base_folder_carries_its_version_and_digest():
+    assert folder_of("podinfo-6.9.2", "sha256:" + "0123456789ab" * 5 + "cdef") == "charts/podinfo-6.9.2-0123456789ab"
+    assert digest_of({"a": "1", "b": "2"}) == digest_of({"b": "2", "a": "1"}) != digest_of({"a": "1", "b": "3"})

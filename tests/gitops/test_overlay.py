@@ -124,3 +124,24 @@ def test_kept_configs_order_release_suffixes_as_numbers():
     kept, dropped = kept_configs(existing, f"{base}.12", 5)
     assert kept == [f"{base}.{n}" for n in range(8, 13)]
     assert dropped == [base] + [f"{base}.{n}" for n in range(2, 8)]
+
+
+def test_chart_bases_of_the_newest_releases_are_kept_and_the_resource_points_at_the_releases():
+    from dataclasses import replace
+
+    from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
+
+    current: dict = {}
+    ledger = Ledger(())
+    for n in range(5):
+        rel = replace(release(f"r20261124-10000{n}-aaaaaaa"), chart="podinfo-6.9.2", chart_digest=f"sha256:{n:012d}" + "0" * 52)
+        folder = f"charts/podinfo-6.9.2-{n:012d}"
+        files = overlay.plan_release(current, APP, ENV, rel, BASE, folder, {f"{folder}/kustomization.yaml": "k"})
+        current = apply_files(current, files)
+        ledger = ledger.record(rel, Outcome.HEALTHY, "", "2026-11-24T10:00:00Z")
+        current[LEDGER_FILE] = ledger.dumps()
+        assert yamlsafe.loads(current["kustomization.yaml"])["resources"][0] == folder
+        assert [r for r in yamlsafe.loads(current["kustomization.yaml"])["resources"] if r.startswith("charts/")] == [folder]
+    assert yamlsafe.loads(current["release.yaml"])["chart"] == "podinfo-6.9.2"
+    assert sorted(p for p in current if p.startswith("charts/")) == [  # keep_configs 3, plus the one just written
+        f"charts/podinfo-6.9.2-{n:012d}/kustomization.yaml" for n in (1, 2, 3, 4)]

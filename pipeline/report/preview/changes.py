@@ -166,3 +166,16 @@ def env_changes(before: dict[str, str], after: dict[str, str], secret_keys: set[
     hidden = {k: planning.REDACTED for k in secret_keys}
     changes = _changed(before, after)
     return tuple((k, hidden.get(k, b) if b else "", hidden.get(k, a) if a else "") for k, b, a in changes)
+
+
+def flat_values(values: Any, prefix: str = "") -> dict[str, str]:
+    """Chart values as `a.b.c` keys and their YAML text: what a reviewer compares line by line."""
+    if isinstance(values, dict) and values:
+        return {k: v for key, value in values.items() for k, v in flat_values(value, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): yamlsafe.dumps(values).strip().removesuffix("...").strip()}
+
+
+def chart_changes(before: dict[str, str], after: dict[str, str]) -> tuple[Change, ...]:
+    """An app from a chart: its chart version and each value that changes (chart_inputs in gather.py)."""
+    return tuple((k, before.get(k, ""), after.get(k, "")) for k in sorted(set(before) | set(after))
+                 if before.get(k) != after.get(k))

@@ -19,10 +19,11 @@ from pipeline import config, names, paths
 from pipeline.config import App, ShipConfig
 from pipeline.errors import ConfigError, GitError, RenderError, ShipError
 from pipeline import yamlsafe
+from pipeline.gitops import chart
 from pipeline.gitops.records import parse_env_file
 from pipeline.gitops.render import render
 from pipeline.progress import Progress, quiet
-from pipeline.report.preview.changes import Change, compare, env_changes
+from pipeline.report.preview.changes import Change, chart_changes, compare, env_changes, flat_values
 from pipeline.report.preview.model import AppPreview, EnvironmentPreview, Preview
 
 
@@ -78,6 +79,17 @@ def _env_file(root: Path, app: App | None, env: str) -> dict[str, str]:
         return {}  # reported by the head's own check below when it is the head's
 
 
+def _chart_inputs(root: Path, app: App | None, env: str, warnings: list[str]) -> dict[str, str]:
+    """An app from a chart: its chart (NAME-VERSION) and its merged values for ENV, flattened."""
+    if app is None or app.chart is None:
+        return {}
+    try:
+        return {"chart": chart.chart_id(app, root), **flat_values(chart.merged_values(app, env, root), "values.")}
+    except ConfigError as exc:
+        warnings.append(str(exc))
+        return {}
+
+
 def _source_changes(top: Path, prefix: Path, sha: str, app: App) -> list[str]:
     path = (prefix / app.path).as_posix()
     tracked = _git(top, "diff", "--name-only", sha, "--", path).stdout.split()
@@ -126,6 +138,8 @@ def _environment(cfg: ShipConfig, old: ShipConfig | None, old_root: Path, name: 
         new_app, old_app = cfg.apps.get(app_name), (old.apps.get(app_name) if old else None)
         secret = set(new_app.secrets if new_app else ()) | set(old_app.secrets if old_app else ())
         changes = env_changes(_env_file(old_root, old_app, name), _env_file(cfg.root, new_app, name), secret)
+        changes += chart_changes(_chart_inputs(old_root, old_app, name, warnings),
+                                 _chart_inputs(cfg.root, new_app, name, warnings))
         leaked = sorted(secret & set(_env_file(cfg.root, new_app, name)))
         if leaked and new_app:
             warnings.append(f"{new_app.path / new_app.config}/{name}.env: {', '.join(leaked)} is a secret of {app_name}: "
