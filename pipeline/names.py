@@ -23,6 +23,7 @@ PART_OF = "app.kubernetes.io/part-of"
 RELEASE = "ship.dev/release"  # annotation: the release id a workload or pod runs
 APPLIED_HASH = "ship.dev/applied-hash"  # annotation: hash of what ship last applied
 CANARY_WEIGHT = "ship.dev/canary-weight"  # annotation on the canary workload
+HOOK = "ship.dev/hook"  # annotation on a Job of a base: pre-release | post-release (kube/hooks.py)
 CHANGE_CAUSE = "kubernetes.io/change-cause"  # shown by `kubectl rollout history`
 REVISION_LABEL = "org.opencontainers.image.revision"  # image label: the source commit, for `ship release --image`
 

@@ -82,7 +82,7 @@ def _aligned(line: str) -> str:
 def app_entry(app: str, path: str, build: tuple[str, ...] = (), chart: str | None = None) -> str:
     """APP's entry under ship.yaml's `apps:` (with `build` commands, from `chart`), its comments lined up."""
     text = template("app_chart.yaml" if chart else "app.yaml").replace("__APP__", app).replace("__PATH__", path)
-    text = text.replace("__CHART__", chart or "")
+    text = text.replace("{path: __CHART__}", chart_entry(chart) if chart else "")
     text = text.replace("build: []", f"build: {json.dumps(list(build))}") if build else text
     return "".join(_aligned(line) + "\n" for line in text.splitlines())
 
@@ -107,10 +107,23 @@ def _check_names(app: str, path: str, root: Path | None = None, chart: str | Non
         raise ConfigError(f"app name {app!r}: expected {names.NAME_RULE}")
     if not names.inside_repository(path):
         raise ConfigError(f"--path {path!r}: expected {names.PATH_RULE}; nothing written")
+    if chart is not None and chart.startswith("oci://"):
+        if not _REMOTE_CHART.match(chart):
+            raise ConfigError(f"--chart {chart!r}: expected oci://HOST/PATH/NAME:VERSION; nothing written")
+        return
     if chart is not None and not names.inside_repository(chart):
         raise ConfigError(f"--chart {chart!r}: expected {names.PATH_RULE}; nothing written")
     if chart is not None and root is not None and not (root / chart / "Chart.yaml").is_file():
         raise ConfigError(f"{chart}: no Chart.yaml (--chart names no Helm chart); nothing written")
+
+
+_REMOTE_CHART = re.compile(r"^(oci://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)+):([0-9A-Za-z][0-9A-Za-z.+_-]*)$")
+
+
+def chart_entry(chart: str) -> str:
+    """ship.yaml's `chart:` for --chart: `{path: P}`, or `{repo: R, version: V}` for oci://R:V."""
+    remote = _REMOTE_CHART.match(chart)
+    return f"{{repo: {remote[1]}, version: {remote[2]}}}" if remote else f"{{path: {chart}}}"
 
 
 def chart_values(app: str, environments: list[str]) -> dict[str, str]:

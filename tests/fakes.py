@@ -41,6 +41,7 @@ KINDS: dict[tuple[str, str], tuple[str, bool]] = {
     ("networking.k8s.io/v1", "Ingress"): ("ingresses", True),
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): ("httproutes", True),
     ("coordination.k8s.io/v1", "Lease"): ("leases", True),
+    ("batch/v1", "Job"): ("jobs", True), ("batch/v1", "CronJob"): ("cronjobs", True),
 }
 
 

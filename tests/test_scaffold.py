@@ -225,3 +225,20 @@ def test_init_with_a_chart_writes_values_files_and_no_kustomize_base(tmp_path, m
     assert "apps/podinfo/base" not in out.stdout and "apps/podinfo/config" not in out.stdout
     app_cfg = config.load(tmp_path, environ={}).app("podinfo")
     assert app_cfg.chart == config.ChartSource(path=Path("charts/podinfo")) and app_cfg.image == "podinfo"
+
+
+def test_init_with_a_remote_chart_pins_its_version(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    out = ship("init", "podinfo", "--chart", "oci://ghcr.io/stefanprodan/charts/podinfo")
+    assert out.exit_code == 1 and out.stderr.strip() == (
+        "ConfigError: --chart 'oci://ghcr.io/stefanprodan/charts/podinfo': expected oci://HOST/PATH/NAME:VERSION; "
+        "nothing written")
+    assert list(tmp_path.iterdir()) == []
+    out = ship("init", "podinfo", "--chart", "oci://ghcr.io/stefanprodan/charts/podinfo:6.9.2")
+    assert out.exit_code == 0, out.output
+    assert "wrote apps/podinfo/values.yaml" in out.stdout
+    chart = config.load(tmp_path, environ={}).app("podinfo").chart
+    assert (chart.repo, chart.version) == ("oci://ghcr.io/stefanprodan/charts/podinfo", "6.9.2")
+    assert chart.path == Path(".ship/charts/podinfo-6.9.2/podinfo")

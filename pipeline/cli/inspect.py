@@ -110,9 +110,10 @@ def init(
     registry: Optional[str] = typer.Option(None, "--registry",
                                            help="Where images are pushed (default: ghcr.io/OWNER of a GitHub repository)."),
     force: bool = typer.Option(False, "--force", help="Overwrite files that already exist."),
-    chart: Optional[str] = typer.Option(None, "--chart", metavar="PATH",
-                                        help="The app's base is this Helm chart (a folder with Chart.yaml), used as it is; "
-                                             "writes values files instead of a kustomize base."),
+    chart: Optional[str] = typer.Option(None, "--chart", metavar="PATH|oci://HOST/PATH/NAME:VERSION",
+                                        help="The app's base is this Helm chart (a folder with Chart.yaml, or a chart in "
+                                             "an OCI registry, pinned at VERSION), used as it is; writes values files "
+                                             "instead of a kustomize base."),
     upgrade: bool = typer.Option(False, "--upgrade", help="Only move the workflows to this ship's action, keeping your edits."),
     output: Output = OutputOpt,
 ) -> None:
@@ -120,6 +121,7 @@ def init(
 
     Example: ship init shop --port 8080
     Example: ship init podinfo --chart charts/podinfo
+    Example: ship init podinfo --chart oci://ghcr.io/org/charts/podinfo:6.9.2
     """
     from pipeline.commands import inspect
 

@@ -135,14 +135,30 @@ class Policy:
 
 @dataclass(frozen=True)
 class ChartSource:
-    """A Helm chart an app's base is rendered from (`chart: {path: …}`), through kustomize's
-    `helmCharts`; the chart is used as it is, its only inputs are the app's values files."""
+    """A Helm chart an app's base is rendered from (`chart: {path: …}`, or a remote chart
+    `chart: {repo: oci://HOST/PATH/NAME, version: V}`), through kustomize's `helmCharts`; the
+    chart is used as it is, its only inputs are the app's values files."""
 
-    path: Path  # the chart's folder (with Chart.yaml), relative to the repository root
+    path: Path  # the chart's folder (with Chart.yaml), relative to the repository root; a remote chart's cache
+    repo: str | None = None  # oci://HOST/PATH/NAME of a remote chart (image/charts.py pulls it into `path`)
+    version: str | None = None  # the remote chart's version: its tag in the registry
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def remote(self) -> bool:
+        return self.repo is not None
+
+
+CHART_CACHE = Path(".ship/charts")  # remote charts, pulled and checked, as NAME-VERSION/NAME (not in git)
+
+
+def remote_chart_path(repo: str, version: str) -> Path:
+    """Where a remote chart is unpacked in the repository: `.ship/charts/NAME-VERSION/NAME`."""
+    name = repo.rstrip("/").rsplit("/", 1)[-1]
+    return CHART_CACHE / f"{name}-{version}" / name
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,14 @@ it is given.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from pipeline import names
 from pipeline.config import checks, environments
-from pipeline.config.model import CONFIG_FILE, App, ChartSource, RegistryOptions, ShipConfig
+from pipeline.config.model import CONFIG_FILE, App, ChartSource, RegistryOptions, ShipConfig, remote_chart_path
 from pipeline.config.reader import Reader as _Reader
 from pipeline.errors import ConfigError
 
@@ -61,12 +62,36 @@ def _app(name: str, a: _Reader) -> App:
     return app
 
 
+_CHART_REPO = re.compile(r"^oci://[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
+_CHART_INDEX = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~-]+)*/?$")
+_CHART_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
+_CHART_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,127}$")  # an OCI tag (helm writes + as _)
+
+
 def _chart(r: _Reader | None) -> ChartSource | None:
+    """`{path: DIR}` (a chart in the repository), `{repo: oci://HOST/PATH/NAME, version: V}` or
+    `{repo: https://HOST/PATH, name: NAME, version: V}` (held as repo https://HOST/PATH/NAME)."""
     if r is None:
         return None
-    path = r.get("path", str, check=checks.inside)
-    r.done()  # raises on a missing path, after unknown keys
-    return ChartSource(path=Path(path))
+    if "repo" not in r.data:
+        path = r.get("path", str, check=checks.inside)
+        r.done()  # raises on a missing path, after unknown keys
+        return ChartSource(path=Path(path))
+    repo = r.get("repo", str)
+    name = r.get("name", str, None) if not repo.startswith("oci://") else None
+    version = r.get("version", str)
+    r.done()
+    if repo.startswith(("https://", "http://")):
+        if not _CHART_INDEX.match(repo):
+            r.fail(f"{repo!r} is not https://HOST[:PORT]/PATH (a chart repository with an index.yaml)", "repo")
+        if name is None or not _CHART_NAME.match(name):
+            r.fail("a chart of an https repository needs its name (the chart's name in the repository's index)", "name")
+        repo = f"{repo.rstrip('/')}/{name}"
+    elif not _CHART_REPO.match(repo):
+        r.fail(f"{repo!r} is not oci://HOST[:PORT]/PATH/NAME (a chart in an OCI registry) or an https repository", "repo")
+    if not _CHART_VERSION.match(version):
+        r.fail(f"{version!r} is not a chart version", "version")
+    return ChartSource(path=remote_chart_path(repo, version), repo=repo, version=version)
 
 
 def _registry_url(value: str) -> str:

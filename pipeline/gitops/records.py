@@ -34,6 +34,7 @@ class Release:
     image_commit: str | None = None  # the commit the image was built from (its tag or revision label)
     chart: str | None = None  # an app from a chart: NAME-VERSION of the chart its base renders
     chart_digest: str | None = None  # …and sha256 of that base (the chart's files, the merged values, ship's wiring)
+    chart_source: str | None = None  # a remote chart: oci://HOST/PATH/NAME:VERSION@sha256:… of its archive
     config_data: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -45,12 +46,13 @@ class Release:
         """The fields every commit about this release carries (names.commit_message)."""
         return {"Release": self.id, "App": self.app, "Environment": self.environment, "Commit": self.commit,
                 "Image-Commit": self.image_commit,
-                "Image": self.image, "Config": self.config, "Chart": self.chart}
+                "Image": self.image, "Config": self.config, "Chart": self.chart,
+                "Chart-Source": self.chart_source}
 
     def record(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("config_data")
-        for key in ("chart", "chart_digest"):  # only an app from a chart has them
+        for key in ("chart", "chart_digest", "chart_source"):  # only an app from a chart has them
             if out[key] is None:
                 out.pop(key)
         return out

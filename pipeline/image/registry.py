@@ -195,6 +195,27 @@ class Registry:
         except ValueError as exc:
             raise RegistryError(f"registry {self.host}: GET {url}: not JSON: {exc}") from exc
 
+    def manifest(self, path: str, reference: str) -> tuple[str, dict] | None:
+        """The manifest `path:reference` and its digest (computed here); None when absent."""
+        digest = self.manifest_digest(path, reference)
+        if digest is None:
+            return None
+        return digest, self._json(f"/v2/{path}/manifests/{digest}", ", ".join(MANIFEST_TYPES), digest)
+
+    def blob(self, path: str, digest: str) -> bytes:
+        """The blob `digest` of `path`, checked against its digest."""
+        url = f"/v2/{path}/blobs/{digest}"
+        try:
+            resp = self._http.get(self.base + url, follow_redirects=True)
+            if resp.status_code in (401, 403):
+                raise self._refused(resp.status_code, url)
+            resp.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"registry {self.host}: GET {url}: {exc}") from exc
+        if "sha256:" + hashlib.sha256(resp.content).hexdigest() != digest:
+            raise RegistryError(f"registry {self.host}: GET {url}: the content does not hash to {digest}")
+        return resp.content
+
     def resolve(self, repository: str, tag: str) -> ImageRef | None:
         """The pinned reference of `repository:tag`, or None when the tag does not exist."""
         path = repository.split("/", 1)[1] if "/" in repository else repository

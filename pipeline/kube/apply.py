@@ -52,6 +52,8 @@ class SyncResult:
     requests: int = 0
     gate: Any = None  # rollout.gate.GateResult, when the sync was gated
     environment: str = ""
+    hook: Any = None  # (app, rollout.gate.GateResult) of a pre hook that failed: nothing else was applied
+    post_hooks: tuple[dict, ...] = ()  # hook Jobs to run once the gate passed (kube/hooks.py)
 
     @property
     def changed(self) -> bool:

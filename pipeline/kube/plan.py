@@ -254,8 +254,8 @@ def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str
         for k, obj in sorted(live.items()):
             if k in wanted or not owned(obj, env) or obj.get("kind") in NEVER_PRUNED:
                 continue
-            if obj.get("metadata", {}).get("deletionTimestamp"):
-                continue
+            if obj["metadata"].get("deletionTimestamp") or (obj["metadata"].get("annotations") or {}).get(names.HOOK):
+                continue  # being deleted, or a release hook's Job: kept as the record that it ran (kube/hooks.py)
             if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"] in (needed_configmaps or set()):
                 plan.keep.append(obj)
             else:

@@ -37,6 +37,8 @@ RULES = [
     {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]},
     {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets"], "verbs": APPLY},
     {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": READ},
+    # Release hooks (kube/hooks.py) and the Jobs and CronJobs a base or chart brings.
+    {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": APPLY},
     {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": APPLY},
     {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes"], "verbs": APPLY},
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},

@@ -195,7 +195,9 @@ def _step(ctx: Context, target: Environment, states: list[CanaryState], policy: 
     check_held(target.namespace)  # a run that lost its lock records nothing more
     commit = ctx.workspace.publish_many(target, apps, plans, _message("canary", title, states, result))
     result.commits += [commit] if commit else []
-    sync_environment(ctx, target)
+    synced = sync_environment(ctx, target)
+    if synced.hook is not None:  # a pre hook failed (kube/hooks.py): nothing of this step was applied
+        return [synced.hook[1]] * len(states)
     weights = live_weights(ctx.cluster(target), target)
     ctx.progress(f"step {first.step + 1}/{len(first.steps)}: canary at {first.weight}%; "
                  f"live weights: {weights_text(weights)}")

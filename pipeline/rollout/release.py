@@ -23,9 +23,10 @@ from pipeline.gitops import overlay
 from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release, release_id
-from pipeline.names import REVISION_LABEL
+from pipeline.image import chartrepo, charts
 from pipeline.image.registry import Registry
 from pipeline.imageref import ImageRef
+from pipeline.names import REVISION_LABEL
 from pipeline.kube.apply import SyncResult
 from pipeline.rollout.gate import GateResult
 
@@ -108,22 +109,35 @@ def new_release(ctx: Context, app: App, env: Environment, image: str, source: Co
                 image_commit: str | None = None) -> Release:
     """The release record of `image` with ENV's config for APP at `source` (the app's last change)."""
     data = ctx.workspace.config_data(app, env)
-    chart, digest = chart_fields(ctx, app, env)
+    chart, digest, pinned = chart_fields(ctx, app, env)
     # Another image, config or chart base from the same commit is another release: same id, a
     # suffix. The id is settled again when it is written (write_releases), against the ledger as pushed.
     rid = ctx.workspace.ledger(env).id_for(release_id(source.time, source.short), image, data, digest)
     by = names.check_text(os.environ.get("SHIP_ACTOR") or author, "the actor ($SHIP_ACTOR or git's user)")
     return Release(id=rid, app=app.name, environment=env.name, commit=source.sha, image=image, config="",
                    created_at=ctx.clock.iso(), created_by=by,
-                   image_commit=image_commit or source.sha, chart=chart, chart_digest=digest, config_data=data)
+                   image_commit=image_commit or source.sha, chart=chart, chart_digest=digest,
+                   chart_source=pinned, config_data=data)
 
 
-def chart_fields(ctx: Context, app: App, env: Environment) -> tuple[str | None, str | None]:
-    """(chart, chart_digest) of a release of APP into ENV: its chart base as the working tree has it."""
+def chart_fields(ctx: Context, app: App, env: Environment) -> tuple[str | None, str | None, str | None]:
+    """(chart, chart_digest, chart_source) of a release of APP into ENV: its chart base as the
+    working tree has it; a remote chart pulled first (its archive pinned by sha256)."""
     if app.chart is None:
-        return None, None
+        return None, None, None
+    pinned = fetch_chart(ctx, app)
     base = ctx.workspace.chart_base(app, env.slot(app.name))
-    return base.chart, base.digest
+    return base.chart, base.digest, pinned
+
+
+def fetch_chart(ctx: Context, app: App) -> str | None:
+    """A remote chart's pinned reference, once it is in the repository's chart cache (image/charts.py);
+    None for a chart in the repository."""
+    if app.chart is None or app.chart.repo is None:
+        return None
+    ref = charts.fetch(chartrepo.archives_for(app.chart.repo, ctx.registry, ctx.http), app.chart, ctx.config.root)
+    ctx.progress(f"chart {ref}")
+    return str(ref)
 
 
 def refuse_rejected(ctx: Context, env: Environment, release: Release, allow_rejected: bool) -> None:

@@ -15,11 +15,13 @@ from pipeline import names, yamlsafe
 from pipeline.config import Environment
 from pipeline.context import Context
 from pipeline.gitops.inputs import refuse_rendered_secrets
-from pipeline.kube import apply
+from pipeline.kube import apply, hooks
 from pipeline.kube import lock as lock_mod
 from pipeline.kube import plan as planning
 from pipeline.kube.api import ClusterApi
 from pipeline.policy import images
+from pipeline.rollout import hookjobs
+from pipeline.rollout.gate import GateResult
 from pipeline.state.desired import apps_in, desired_objects, namespace_exists
 
 
@@ -52,8 +54,26 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
                                desired_objects(cfg, env, cluster, rendered, ctx.credentials), options, ctx.progress)
     ensure_namespace(cluster, env)
     with lock_mod.EnvironmentLock(cluster, env.name, env.namespace, lock_options or ctx.lock, ctx.progress):
-        desired = desired_objects(cfg, env, cluster, rendered, ctx.credentials)
-        return apply.reconcile(cluster, env.name, env.namespace, desired, options, ctx.progress)
+        desired = hooks.split(desired_objects(cfg, env, cluster, rendered, ctx.credentials))
+        failed = _pre_hooks(ctx, env, desired)
+        if failed is not None:  # a failed migration stops the release before any workload moves
+            return apply.SyncResult([], planning.Plan(), environment=env.name, hook=failed)
+        result = apply.reconcile(cluster, env.name, env.namespace, list(desired.objects), options, ctx.progress)
+        return replace(result, post_hooks=desired.post)
+
+
+def _pre_hooks(ctx: Context, env: Environment, desired: hooks.HookPlan) -> tuple[str, GateResult] | None:
+    """Apply the pre hooks' own objects, then run each pre hook Job: (its app, the failure), or None."""
+    cluster = ctx.cluster(env)
+    for obj in desired.pre_objects:
+        cluster.apply(planning.with_ownership({**obj, "metadata": {**obj["metadata"], "namespace": env.namespace}},
+                                              env.name), force=True)
+    for job in desired.pre:
+        failed = hookjobs.run_hooks(cluster, env.name, env.namespace, [job], hookjobs.HookOptions(env.gates.timeout),
+                                    ctx.progress, ctx.clock)
+        if failed is not None:
+            return hooks.app_of(job), failed
+    return None
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,12 @@ from pipeline.clock import Clock
 from pipeline.config import Environment, GateOptions
 from pipeline.context import Context
 from pipeline.errors import ClusterError
+from pipeline.kube import health, hooks
+from pipeline.kube import plan as planning
 from pipeline.kube.apply import SyncResult
 from pipeline.kube.api import ClusterApi
 from pipeline.progress import Progress, quiet
+from pipeline.rollout import hookjobs
 from pipeline.rollout.gate import Gate, GateResult, Measured, Measurement
 
 
@@ -116,9 +119,31 @@ def gated_deployments(result: SyncResult, app: str | None = None) -> list[str]:
 
 
 def gate_synced(ctx: Context, env: Environment, result: SyncResult, release_id: str | None) -> GateResult | None:
-    """Gate the Deployments a sync left in ENV (in its app's slot, only that app's); None when
-    there are none to gate."""
+    """Gate the Deployments a sync left in ENV (in its app's slot, only that app's), then run the
+    app's post hooks; a pre hook that failed is the gate's verdict. None when there is nothing to gate."""
+    mine = env.app is None or (result.hook is not None and result.hook[0] == env.app)
+    if result.hook is not None and mine:
+        return result.hook[1]
     deployments = gated_deployments(result, env.app)
-    if not deployments:
-        return None
-    return wait_healthy(ctx.cluster(env), env.namespace, deployments, env.gates, release_id, ctx.progress, ctx.clock)
+    gate = None
+    if deployments:
+        gate = wait_healthy(ctx.cluster(env), env.namespace, deployments, env.gates, release_id, ctx.progress, ctx.clock)
+    if gate is not None and not gate.passed:
+        return gate
+    others = [result.applied.get(planning.key(o), o) for o in result.plan.to_apply + result.plan.unchanged
+              if o.get("kind") in hookjobs.GATED_KINDS and (env.app is None or hooks.app_of(o) == env.app)]
+    if others:  # StatefulSets, DaemonSets, Jobs, CronJobs: each by its own health rule
+        failed = hookjobs.gate_workloads(ctx.cluster(env), others, _timeout(env), clock=ctx.clock)
+        if failed is not None:
+            return failed
+        gate = gate or GateResult(True, "rollout", health.subject(others[0]), "", "healthy", 0.0)
+    post = [job for job in result.post_hooks if env.app is None or hooks.app_of(job) == env.app]
+    if post:  # after the gate passed: a post hook that fails fails the release like the gate would
+        failed = hookjobs.run_hooks(ctx.cluster(env), env.name, env.namespace, post,
+                                    hookjobs.HookOptions(env.gates.timeout), ctx.progress, ctx.clock)
+        return failed or gate
+    return gate
+
+
+def _timeout(env: Environment) -> float:
+    return env.gates.timeout if env.gates.timeout is not None else hookjobs.DEFAULT_TIMEOUT

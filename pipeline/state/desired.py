@@ -14,7 +14,7 @@ from pipeline.gitops.inputs import refuse_rendered_secrets
 from pipeline.gitops.overlay import KUSTOMIZATION
 from pipeline.gitops.render import render
 from pipeline.image.credentials import Credentials
-from pipeline.kube import apply
+from pipeline.kube import apply, hooks
 from pipeline.kube.api import ClusterApi
 
 
@@ -30,6 +30,7 @@ def desired_objects(cfg: ShipConfig, env: Environment, cluster: ClusterApi, rend
     the image pull secret made from `credentials` (default: a lookup of this run's)."""
     env = env.whole
     objects = rendered if rendered is not None else render(cfg.root / env.overlay, str(env.overlay))  # diff, status
+    objects = hooks.prepare(objects)  # each release's hook Jobs under names of their own (kube/hooks.py)
     exists = namespace_exists(cluster, env)
     refuse_rendered_secrets(objects, str(env.folder))  # before ship adds the Secrets it builds itself
     for app in apps_in(cfg, env):

@@ -3,7 +3,9 @@ check each digest's signature when the environment names a public key.
 
 A tag that now points at another digest (someone pushed over it) or no longer exists fails
 the check: the overlay still runs the pinned digest, but the tag no longer tells the truth.
-A digest without a signature made with the environment's key fails it too. Read-only.
+A digest without a signature made with the environment's key fails it too. A remote chart a
+release runs is re-resolved the same way: its version must still be the archive the release
+pinned (image/charts.py). Read-only.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pipeline.context import Context
 from pipeline.errors import ConfigError, RegistryError, ShipError, SignatureError
 from pipeline import yamlsafe
 from pipeline.gitops.overlay import CANARY_DIR, KUSTOMIZATION
+from pipeline.image import chartrepo, charts
 from pipeline.imageref import ImageRef
 
 
@@ -82,6 +85,25 @@ def other_images(ctx: Context, env: Environment, pinned: list[ImageRef]) -> list
     return results
 
 
+def verify_charts(ctx: Context, env: Environment) -> list[VerifiedImage]:
+    """Every remote chart ENV's releases run (`chart_source`), asked again: is its version still
+    that archive? A chart archive pushed over the version fails, as a moved tag does."""
+    results = []
+    for app in ctx.workspace.apps_in(env):
+        current = ctx.workspace.current_release(env.slot(app))
+        if current is None or not current.chart_source:
+            continue
+        ref = charts.ChartRef.parse(current.chart_source)
+        try:
+            live = chartrepo.archives_for(ref.repo, ctx.registry, ctx.http).resolve(ref.repo, ref.version)
+        except RegistryError as exc:
+            results.append(VerifiedImage(str(ref), False, str(exc)))
+            continue
+        ok = live.digest == ref.digest
+        results.append(VerifiedImage(str(ref), ok, "" if ok else f"version {ref.version} now is archive {live.digest}"))
+    return results
+
+
 def verify_images(ctx: Context, env: Environment) -> list[VerifiedImage]:
     results = []
     pinned = pinned_images(ctx, env)
@@ -97,4 +119,4 @@ def verify_images(ctx: Context, env: Environment) -> list[VerifiedImage]:
             results.append(VerifiedImage(str(ref), False, f"tag {ref.tag} now points at {live}"))
         else:
             results.append(_signature(ctx, env, ref))
-    return results + other_images(ctx, env, pinned)
+    return results + verify_charts(ctx, env) + other_images(ctx, env, pinned)

@@ -64,6 +64,15 @@ EXPECTED = {
     "namespace-terminating": (P, "Terminating"),
     "service": (H, ""),
     "httproute": (H, ""),
+    "job-complete": (H, ""),
+    "job-failed": (D, "BackoffLimitExceeded"),
+    "job-failure-target": (D, "DeadlineExceeded"),
+    "job-running": (P, "Running"),
+    "job-suspended": (S, "Suspended"),
+    "cronjob-healthy": (H, ""),
+    "cronjob-suspended": (S, "Suspended"),
+    "cronjob-last-failed": (D, "LastRunFailed"),
+    "cronjob-never-run": (H, ""),
 }
 
 

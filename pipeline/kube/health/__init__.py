@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pipeline.kube.health.jobs import assess_cronjob, assess_job
 from pipeline.kube.health.model import Health, HealthCode, subject, worst
 from pipeline.kube.health.pods import assess_namespace, assess_pod
 from pipeline.kube.health.workloads import assess_daemonset, assess_deployment, assess_replicaset, assess_statefulset
 
-__all__ = ["Health", "HealthCode", "assess", "assess_daemonset", "assess_deployment", "assess_namespace", "assess_pod",
-           "assess_replicaset", "assess_statefulset", "subject", "worst"]
+__all__ = ["Health", "HealthCode", "assess", "assess_cronjob", "assess_daemonset", "assess_deployment", "assess_job",
+           "assess_namespace", "assess_pod", "assess_replicaset", "assess_statefulset", "subject", "worst"]
 
 
 def _no_checks(obj: dict[str, Any]) -> Health:
@@ -36,6 +37,8 @@ _ASSESSORS: dict[str, tuple[frozenset[str], Callable[[dict[str, Any]], Health]]]
     "ReplicaSet": (frozenset({"apps"}), assess_replicaset),
     "StatefulSet": (frozenset({"apps"}), assess_statefulset),
     "DaemonSet": (frozenset({"apps"}), assess_daemonset),
+    "Job": (frozenset({"batch"}), assess_job),
+    "CronJob": (frozenset({"batch"}), assess_cronjob),
     "Pod": (frozenset({""}), assess_pod),
     "Namespace": (frozenset({""}), assess_namespace),
     "Service": (frozenset({""}), _no_checks),

@@ -84,7 +84,9 @@ def _chart_inputs(root: Path, app: App | None, env: str, warnings: list[str]) ->
     if app is None or app.chart is None:
         return {}
     try:
-        return {"chart": chart.chart_id(app, root), **flat_values(chart.merged_values(app, env, root), "values.")}
+        # a remote chart is named by ship.yaml alone: preview never pulls
+        name = f"{app.chart.name}-{app.chart.version}" if app.chart.remote else chart.chart_id(app, root)
+        return {"chart": name, **flat_values(chart.merged_values(app, env, root), "values.")}
     except ConfigError as exc:
         warnings.append(str(exc))
         return {}
