@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from bench.breakdown import breakdown, startup_seconds
-from bench.common import ROOT, RUN, git, namespaces, say, ship_json
+from bench.common import ROOT, RUN, git, publish, say, ship_json
 
 
 APPS20 = [f"app{i:02d}" for i in range(1, 21)]
@@ -48,15 +48,7 @@ def apps20_copy(tmp: Path) -> tuple[Path, dict[str, str]]:
         envs[name] = env["namespace"] = f"bench-a20-{name}-{RUN}"
         env["gates"] = {**env.get("gates", {}), "timeout": "300s", "bake": "0s"}
         env.pop("canary", None)  # the plain promotion is measured, not a canary's bake
-        (work / "environments" / name).mkdir(parents=True)
-        (work / "environments" / name / ".gitkeep").write_text("")
-    (work / "ship.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    git(work, "add", "-A")
-    git(work, "commit", "-qm", "bench: 20 apps")
-    git(work, "push", "-q", "origin", "HEAD:main")
-    git(work, "branch", "-q", "--set-upstream-to=origin/main", "main")
-    namespaces.extend(envs.values())
-    return work, envs
+    return publish(work, yaml.safe_dump(cfg, sort_keys=False), envs, "bench: 20 apps")
 
 
 def new_configs(work: Path, message: str) -> None:

@@ -28,10 +28,24 @@ def timed(cmd: list[str], cwd: Path | None = None) -> float:
     return elapsed
 
 
-
 def git(work: Path, *args: str) -> None:
     subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@ship.dev", *args], cwd=work, check=True,
                    capture_output=True)
+
+
+def publish(work: Path, ship_yaml: str, envs: dict[str, str], message: str) -> tuple[Path, dict[str, str]]:
+    """A bench project's first commit, pushed to its bare remote and tracked: `ship_yaml` and an
+    empty folder per environment. `envs` (environment -> namespace) are deleted when the bench ends."""
+    for name in envs:
+        (work / "environments" / name).mkdir(parents=True)
+        (work / "environments" / name / ".gitkeep").write_text("")
+    (work / "ship.yaml").write_text(ship_yaml)
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", message)
+    git(work, "push", "-q", "origin", "HEAD:main")
+    git(work, "branch", "-q", "--set-upstream-to=origin/main", "main")
+    namespaces.extend(envs.values())
+    return work, envs
 
 
 def ship_json(work: Path, *args: str) -> tuple[float, dict]:

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import ROOT, RUN, SHIP, git, namespaces, say, ship_json
+from bench.common import ROOT, RUN, SHIP, git, publish, say, ship_json
 
 
 def project_copy(tmp: Path) -> tuple[Path, dict[str, str]]:
@@ -29,18 +29,10 @@ def project_copy(tmp: Path) -> tuple[Path, dict[str, str]]:
     for env in ("dev", "uat", "prod"):
         envs[env] = f"bench-{env}-{RUN}"
         text = text.replace(f"namespace: hellok8s-{env}\n", f"namespace: {envs[env]}\n")
-        (work / "environments" / env).mkdir(parents=True)
-        (work / "environments" / env / ".gitkeep").write_text("")
     text = text.replace("bake: 30s", "bake: 3s").replace("bake: 10s", "bake: 0s").replace("bake: 5s", "bake: 0s")
-    (work / "ship.yaml").write_text(text)
     dep = work / "apps/hellok8s/base/deployment.yaml"
     dep.write_text(dep.read_text().replace("progressDeadlineSeconds: 60", "progressDeadlineSeconds: 5"))
-    git(work, "add", "-A")
-    git(work, "commit", "-qm", "bench project")
-    git(work, "push", "-q", "origin", "HEAD:main")
-    git(work, "branch", "-q", "--set-upstream-to=origin/main", "main")
-    namespaces.extend(envs.values())
-    return work, envs
+    return publish(work, text, envs, "bench project")
 
 
 def new_config(work: Path, message: str) -> None:

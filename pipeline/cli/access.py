@@ -8,7 +8,7 @@ from pipeline.cli import Output, OutputOpt, app, run
 
 
 def _seconds(text: str) -> int:
-    from pipeline.config.schema import parse_duration
+    from pipeline.config.checks import parse_duration
 
     try:
         seconds = int(parse_duration(text))

@@ -1,7 +1,8 @@
 """ship.yaml: the one configuration file, loaded into typed dataclasses with a strict schema.
 
     model.py    the types: ShipConfig, App, Environment, Slot, GateOptions, CanaryPolicy, checks, Policy
-    schema.py   reading the YAML into them, naming file:line:key on every error (reader.py)
+    schema.py   reading the YAML into them, naming file:line:key on every error (reader.py);
+                an environment's part in environments.py, single values' checks in checks.py
     windows.py  freeze windows (weekly or dated, in a time zone): frozen at T, and by which (pure)
 
 Loading reads files and the environment; it never touches git or a cluster.
@@ -14,12 +15,13 @@ from pathlib import Path
 from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, URL_PLACEHOLDERS, App, CanaryPolicy,
                                    CanaryStep, ChartSource, Environment, GateOptions, HttpCheck, Policy, PrometheusCheck,
                                    ShipConfig, Slot, TRAFFIC_PROVIDERS, TrafficInput, unknown_placeholders)
-from pipeline.config.schema import parse, parse_duration
+from pipeline.config.checks import parse_duration
+from pipeline.config.schema import parse
 from pipeline.errors import ConfigError
 from pipeline import yamlsafe
 
 __all__ = ["CONFIG_FILE", "REQUESTS_PER_ROUND", "ROUTERS", "URL_PLACEHOLDERS", "App", "CanaryPolicy", "CanaryStep",
-           "ChartSource", "Environment", "GateOptions", "HttpCheck", "Policy", "PrometheusCheck", "ShipConfig", "Slot", "Slot",
+           "ChartSource", "Environment", "GateOptions", "HttpCheck", "Policy", "PrometheusCheck", "ShipConfig", "Slot",
            "TRAFFIC_PROVIDERS", "TrafficInput", "find_root", "load", "parse", "parse_duration", "unknown_placeholders"]
 
 

@@ -81,7 +81,7 @@ def migrate(workspace: Workspace, envs: list[Environment], push: bool = True) ->
             return None
         paths = [p for env, files in moves for p in workspace.write(env, overlay.OverlayFiles(files))]
         for env, _files in moves:
-            workspace._done(env)
+            workspace.journal.done(env)
         moved = ", ".join(env.name for env, _files in moves)
         return paths, names.commit_message(f"migrate({moved}): one overlay folder per app", "migrate",
                                            {"Environment": moved})

@@ -3,10 +3,9 @@ and publishing a change as one commit.
 
 Every write goes through `publish`: the planned files are written, checked (no Secret with
 data, the overlay still renders with kustomize), committed and pushed; a failed check puts the
-overlay back as it was, so nothing is left half-written. Until the change is committed, a
-journal in .git names the overlay and the writing process: a run killed in between (SIGKILL,
-a lost CI runner) leaves its half-written overlay, and the next run (`recover`) puts it back
-as git has it before reading anything. Decisions live in overlay.py and
+overlay back as it was, so nothing is left half-written. Until the change is committed, the
+journal (journal.py) names the overlay and the writing process, so a run killed in between
+leaves nothing the next run (`recover`) does not put back. Decisions live in overlay.py and
 canary_overlay.py; this module only performs them. Never talks to a cluster.
 """
 
@@ -14,13 +13,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import os
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline import names, paths, process
+from pipeline import names, paths
 from pipeline.clock import Clock
 from pipeline.config import App, Environment, Slot
 from pipeline.errors import ShipError
@@ -31,6 +28,7 @@ from pipeline.gitops.git import Commit, GitRepo
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release
 from pipeline.gitops.inputs import AppInputs, refuse_rendered_secrets
+from pipeline.gitops.journal import Journal
 from pipeline.gitops.render import render
 from pipeline.progress import Progress, quiet
 
@@ -127,53 +125,14 @@ class Workspace(AppInputs, ChartBases):
 
     # ── writing ──────────────────────────────────────────────────────────────────────────────
 
-    def _journal(self, env: Environment) -> Path:
-        return Path(self.git.repo.git_dir) / "ship-writing" / f"{env.name}.json"
-
-    def _begin(self, env: Environment) -> None:
-        """Before an overlay changes: say who is writing it, for `recover` should this run die."""
-        path = self._journal(env)
-        path.parent.mkdir(exist_ok=True)
-        # Written whole or not at all (a kill can land mid-write too): a temporary file, renamed.
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"overlay": str(env.folder), "host": socket.gethostname(), "pid": os.getpid()}))
-        os.replace(tmp, path)
-
-    def _done(self, env: Environment) -> None:
-        self._journal(env).unlink(missing_ok=True)
-
-    def _published(self, env: Environment, write: Callable[[], tuple[list[str], str] | None], push: bool) -> Commit | None:
-        """`git.publish(write)`; whatever stops it (an error, Ctrl-C) puts ENV's overlay back at once."""
-        try:
-            commit = self.git.publish(write, push=push)
-        except BaseException:
-            if self._journal(env).exists() and self.git.dirty_paths(str(env.folder)):
-                self.git.discard(str(env.folder))
-            self._done(env)
-            raise
-        self._done(env)
-        return commit
+    @property
+    def journal(self) -> Journal:
+        """Who is writing which overlay, so `recover` can put back what a killed run left."""
+        return Journal(self.git)
 
     def recover(self, progress: Progress = quiet) -> list[str]:
         """Put back, as git has them, the overlays a ship run was writing when it died; the overlays."""
-        folder = Path(self.git.repo.git_dir) / "ship-writing"
-        restored = []
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-            try:
-                entry = json.loads(path.read_text())
-                overlay, pid = str(entry["overlay"]), int(entry["pid"])
-            except (ValueError, KeyError, TypeError):  # not a journal ship wrote whole: nothing to go by
-                progress(f"{path}: not a journal ship can read; removed")
-                path.unlink()
-                continue
-            if not process.dead_here(entry["host"], pid):
-                continue  # a run still at work (it holds the environment's lock)
-            if self.git.dirty_paths(overlay):
-                self.git.discard(overlay)
-                progress(f"{overlay}: put back as git has it; process {pid} died while writing it")
-                restored.append(overlay)
-            path.unlink()
-        return restored
+        return self.journal.recover(progress)
 
     def in_environment(self, slot: Slot, files: overlay.OverlayFiles) -> overlay.OverlayFiles:
         """A slot's files as paths of its environment's overlay, with the environment's
@@ -197,7 +156,7 @@ class Workspace(AppInputs, ChartBases):
         # Every target checked before any is written: a symlinked folder refuses the whole change.
         targets = {rel: paths.writable(self.root, env.folder / rel) for rel in files.files}
         paths.regular_files(self.root, env.folder)
-        self._begin(env)
+        self.journal.begin(env)
         folder = paths.contained(self.root, env.folder)
         written = []
         for rel, text in files.files.items():
@@ -264,7 +223,7 @@ class Workspace(AppInputs, ChartBases):
             return staged, message() if message else messages[0]
 
         self.guard_secrets(env, apps)
-        return self._published(env, write, push)
+        return self.journal.published(env, write, push)
 
     def publish_state(self, env: Environment, files: dict[str, str | None], message: str,
                       push: bool = True) -> Commit | None:
@@ -281,7 +240,7 @@ class Workspace(AppInputs, ChartBases):
                 (folder / ".gitkeep").write_text("")
             return staged, message
 
-        return self._published(env, write, push)
+        return self.journal.published(env, write, push)
 
     def record_outcome(self, env: Environment, release: Release, outcome: Outcome, reason: str = "",
                        push: bool = True) -> Commit | None:
@@ -299,7 +258,7 @@ class Workspace(AppInputs, ChartBases):
                 entry = ledger.find(release.id)
                 if entry is not None and entry.outcome == outcome and entry.reason == reason:
                     continue
-                self._begin(env)
+                self.journal.begin(env)
                 path = paths.writable(self.root, slot.overlay / LEDGER_FILE)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(ledger.record(entry.release if entry else release, outcome, reason,
@@ -315,4 +274,4 @@ class Workspace(AppInputs, ChartBases):
                                                    "Environment": env.name, "Outcome": outcome.value if same else None})
             return staged, names.commit_message(f"record({env.name}): {', '.join(said)}", "record", fields)
 
-        return self._published(env, write, push)
+        return self.journal.published(env, write, push)
