@@ -29,6 +29,7 @@ from pipeline.errors import ConfigError, ValidationError
 from pipeline.gitops import routing
 from pipeline import yamlsafe
 from pipeline.gitops.chart import CHARTS_DIR, dropped_chart_files
+from pipeline.gitops.configmaps import CONFIG_DIR, config_map, kept_configs
 from pipeline.gitops.records import Release
 from pipeline.imageref import ImageRef
 from pipeline.kube.podspec import configmap_refs, pod_spec_of
@@ -39,7 +40,6 @@ NAMESPACE_FILE = "namespace.yaml"
 RELEASE_FILE = "release.yaml"
 CANARY_STATE_FILE = "canary.yaml"  # a canary in progress (canary_overlay.py); not a kustomize resource
 CANARY_DIR = "canary"  # the canary's own kustomization
-CONFIG_DIR = "configs"
 HEADER = "# Written by ship; edit ship.yaml and the app's config, not this file.\n"
 RELEASE_HEADER = "# Written by ship. The git history of this file is this environment's release ledger.\n"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
@@ -119,20 +119,6 @@ def routing_files(slot: Slot, base_objects: list[dict], workloads: list[dict],
     return {path: (HEADER + yamlsafe.dumps(obj)) if obj else None for path, obj in objects.items()}
 
 
-def config_map(app: App, release: Release) -> dict:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": release.config,
-            "labels": {names.APP_NAME: app.name, names.PART_OF: app.name, names.CONFIG_OF: app.name},
-            "annotations": {names.RELEASE: release.id},
-        },
-        "immutable": True,
-        "data": dict(sorted(release.config_data.items())),
-    }
-
-
 def namespace_object(env: Environment) -> dict:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": env.namespace}}
 
@@ -168,22 +154,6 @@ def read_release(files: dict[str, str | None], folder: Path) -> Release | None:
         return None
     data = yamlsafe.loads(text, f"{folder}/{RELEASE_FILE}")
     return Release.from_record(data) if isinstance(data, dict) and data.get("id") else None
-
-
-def _release_order(config: str) -> tuple[str, int]:
-    """`…-r20261124-214456-3f2a1bc.12` sorts by its time, then by its suffix as a number (.12 after .9)."""
-    rid = config.rsplit("-r", 1)[-1] if "-r" in config else config
-    base, _, n = rid.partition(".")
-    return base, int(n) if n.isdigit() else 1
-
-
-def kept_configs(existing: list[str], new: str, keep: int) -> tuple[list[str], list[str]]:
-    """(config names kept, names dropped): the newest `keep`, release ids sorting by time."""
-    names = sorted(set(existing) | {new}, key=_release_order)
-    kept = names[-keep:]
-    if new not in kept:  # re-releasing an older release keeps its config in any case
-        kept = [*names[-(keep - 1):], new] if keep > 1 else [new]
-    return kept, [n for n in names if n not in kept]
 
 
 @dataclass(frozen=True)
@@ -290,19 +260,3 @@ def _ordered(kz: dict) -> dict:
     ordered = {k: kz[k] for k in KEY_ORDER if k in kz}
     ordered.update({k: v for k, v in kz.items() if k not in ordered})
     return ordered
-
-
-def config_name_for(app: App, release_id: str, data: dict[str, str], current: dict[str, str | None]) -> str:
-    """The versioned ConfigMap name; a second, different config for the same release gets a suffix,
-    since a ConfigMap marked immutable can never change."""
-    name = f"{app.config_name}-{release_id}"
-    existing = current.get(f"{CONFIG_DIR}/{name}.yaml")
-    if existing is None:
-        return name
-    obj = yamlsafe.loads(existing, name) or {}
-    if dict(obj.get("data") or {}) == dict(sorted(data.items())):
-        return name
-    n = 2
-    while current.get(f"{CONFIG_DIR}/{name}-{n}.yaml") is not None:
-        n += 1
-    return f"{name}-{n}"

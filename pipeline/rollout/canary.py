@@ -21,7 +21,7 @@ from pipeline import names
 from pipeline.config import App, CanaryPolicy, CanaryStep, Environment, Slot
 from pipeline.context import Context
 from pipeline.errors import GateFailed
-from pipeline.gitops import canary_overlay, overlay, routing
+from pipeline.gitops import canary_overlay, configmaps, overlay, routing
 from pipeline.gitops.canary_overlay import CanaryState, Phase
 from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
@@ -82,7 +82,7 @@ class CanaryResult:
 def start_state(ctx: Context, source: Environment, target: Environment, rel: Release,
                 steps: tuple[CanaryStep, ...]) -> CanaryState:
     app = ctx.config.app(rel.app)
-    config = overlay.config_name_for(app, rel.id, rel.config_data, ctx.workspace.slot_files(Slot(target, app.name)))
+    config = configmaps.config_name_for(app, rel.id, rel.config_data, ctx.workspace.slot_files(Slot(target, app.name)))
     now = ctx.clock.iso()
     return CanaryState(replace(rel, config=config), source.name, steps, 0, Phase.RUNNING, now, now)
 

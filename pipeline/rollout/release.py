@@ -19,7 +19,7 @@ from pipeline import names
 from pipeline.config import App, Environment, Slot
 from pipeline.context import Context
 from pipeline.errors import PromotionError, RegistryError
-from pipeline.gitops import overlay
+from pipeline.gitops import configmaps, overlay
 from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.gitops.records import Release, release_id
@@ -201,7 +201,7 @@ def _plan(ctx: Context, app: App, slot: Slot, release: Release, written: dict[st
             rel = replace(rel, id=ledger.id_for(release.id.split(".")[0], release.image, dict(release.config_data),
                                                 release.chart_digest))
         if not always:
-            rel = replace(rel, config=overlay.config_name_for(app, rel.id, rel.config_data, current))
+            rel = replace(rel, config=configmaps.config_name_for(app, rel.id, rel.config_data, current))
         written[app.name] = rel
         if (not always and now and now.id == rel.id and now.image == rel.image and now.config == rel.config
                 and now.chart_digest == rel.chart_digest):

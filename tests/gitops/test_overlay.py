@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.config import App, Environment, Slot
 from pipeline.errors import ValidationError
-from pipeline.gitops import overlay
+from pipeline.gitops import configmaps, overlay
 from pipeline import yamlsafe
 from pipeline.gitops.records import Release
 
@@ -92,8 +92,8 @@ def test_only_the_newest_configs_are_kept():
 def test_a_second_config_for_the_same_release_gets_a_new_immutable_name():
     rel = release("r20261124-100000-aaaaaaa", {"MESSAGE": "one"})
     current = apply_files({}, overlay.plan_release({}, APP, SLOT, rel, overlay.AppBase(BASE, "../base")))
-    assert overlay.config_name_for(APP, rel.id, {"MESSAGE": "one"}, current) == "hellok8s-config-r20261124-100000-aaaaaaa"
-    assert overlay.config_name_for(APP, rel.id, {"MESSAGE": "two"}, current) == "hellok8s-config-r20261124-100000-aaaaaaa-2"
+    assert configmaps.config_name_for(APP, rel.id, {"MESSAGE": "one"}, current) == "hellok8s-config-r20261124-100000-aaaaaaa"
+    assert configmaps.config_name_for(APP, rel.id, {"MESSAGE": "two"}, current) == "hellok8s-config-r20261124-100000-aaaaaaa-2"
 
 
 def test_current_release_reads_the_record_back():
@@ -118,7 +118,7 @@ def test_a_base_carrying_a_secret_with_data_is_refused():
 def test_kept_configs_order_release_suffixes_as_numbers():
     """Releases of one commit get .2, .3, … .10: the newest are kept, not those sorting last as text
     (make faults found .6 to .9 kept and .10 to .17 dropped, the current release's among them)."""
-    from pipeline.gitops.overlay import kept_configs
+    from pipeline.gitops.configmaps import kept_configs
 
     base = "hellok8s-config-r20261126-071503-9d979a1"
     existing = [base] + [f"{base}.{n}" for n in range(2, 12)]
