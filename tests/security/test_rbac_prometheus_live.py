@@ -23,6 +23,7 @@ import httpx
 import pytest
 import yaml
 
+from pipeline.errors import ProxyError
 from pipeline.kube.client import Cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
@@ -136,4 +137,6 @@ def test_the_deployer_queries_prometheus_in_its_namespace_and_proxies_nothing_el
     assert cluster.get("v1", "Service", "prometheus", namespace) is not None
     status, body = cluster.proxy_get(namespace, "prometheus", "9090", "/api/v1/query", params={"query": "up"})
     assert status == 200 and json.loads(body)["status"] == "success"
-    assert cluster.proxy_get(namespace, "other", "9090", "/api/v1/query", params={"query": "up"})[0] == 403
+    with pytest.raises(ProxyError) as refused:  # the API server answers for the Service it will not proxy
+        cluster.proxy_get(namespace, "other", "9090", "/api/v1/query", params={"query": "up"})
+    assert refused.value.status == 403 and refused.value.unanswered == "forbidden"
