@@ -46,7 +46,7 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
     options = replace(options, takeover=cfg.takeover_managers, pod_security=env.pod_security,
                       secret_names=tuple(sorted(names.secret_name(app) for app in known)))
     ctx.workspace.guard_secrets(env, apps_in(cfg, env))  # a Secret with data in git is never applied
-    rendered = ctx.workspace.render_overlay(env, list(cfg.apps.values()))  # a bad overlay fails before the lock
+    rendered = ctx.workspace.render_overlay(env)  # a bad overlay fails before the lock
     refuse_rendered_secrets(rendered, str(env.folder))
     images.admit(ctx, env, rendered)  # every image that will run: pinned, and signed where ENV asks
     if ctx.rehearsal:
