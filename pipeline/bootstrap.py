@@ -19,7 +19,8 @@ _GITHUB = re.compile(r"github\.com[:/](?P<owner>[A-Za-z0-9-]+)/")
 
 @dataclass(frozen=True)
 class Dockerfile:
-    """The Dockerfile picked for an app, and the build commands it relies on (ship.yaml `build:`)."""
+    """The Dockerfile picked for an app, and the build commands it relies on (ship.yaml
+    `build:`)."""
 
     kind: str  # go, node, python
     found: str  # the file it was picked by

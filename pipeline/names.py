@@ -25,7 +25,8 @@ APPLIED_HASH = "ship.dev/applied-hash"  # annotation: hash of what ship last app
 CANARY_WEIGHT = "ship.dev/canary-weight"  # annotation on the canary workload
 HOOK = "ship.dev/hook"  # annotation on a Job of a base: pre-release | post-release (kube/hooks.py)
 CHANGE_CAUSE = "kubernetes.io/change-cause"  # shown by `kubectl rollout history`
-REVISION_LABEL = "org.opencontainers.image.revision"  # image label: the source commit, for `ship release --image`
+# image label: the source commit, for `ship release --image`
+REVISION_LABEL = "org.opencontainers.image.revision"
 
 # kubectl's field managers, and "before-first-apply" (fields set before any server-side apply):
 # a sync takes their fields over and removes those git does not set (kube/fields.py); ship.yaml's

@@ -1,6 +1,7 @@
 """When to send a request to the API server or a registry again, and after how long.
 
-    decide(policy, is_idempotent, outcome, attempts, elapsed, rand) ─► seconds to wait, or None: give up
+    decide(policy, is_idempotent, outcome, attempts, elapsed, rand)
+        ─► seconds to wait, or None: give up
 
 A pure policy, in the spirit of client-go's (which retries on Retry-After, and GETs on a reset
 connection) and of Flux's backoff: 429 is retried for any request (API Priority and Fairness

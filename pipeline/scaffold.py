@@ -81,7 +81,8 @@ def _aligned(line: str) -> str:
 
 
 def app_entry(app: str, path: str, build: tuple[str, ...] = (), chart: str | None = None) -> str:
-    """APP's entry under ship.yaml's `apps:` (with `build` commands, from `chart`), its comments lined up."""
+    """APP's entry under ship.yaml's `apps:` (with `build` commands, from `chart`), its comments
+    lined up."""
     text = template("app_chart.yaml" if chart else "app.yaml").replace("__APP__", app).replace("__PATH__", path)
     text = text.replace("{path: __CHART__}", chart_entry(chart) if chart else "")
     text = text.replace("build: []", f"build: {json.dumps(list(build))}") if build else text
@@ -160,7 +161,8 @@ def app_files(root: Path, app: str, path: str, environments: list[str], fill,
 
 
 def planned_files(root: Path, app: str, path: str, port: int, registry: str, chart: str | None = None) -> dict[str, str]:
-    """Every file `ship init` writes in a repository without ship.yaml, by path relative to the root."""
+    """Every file `ship init` writes in a repository without ship.yaml, by path relative to the
+    root."""
     _check_names(app, path, root, chart)
     fill = _filler(app, path, port, registry, _build(root, app, path), chart)
     files = {"ship.yaml": fill(template("ship.yaml"))}

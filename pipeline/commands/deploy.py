@@ -40,7 +40,8 @@ def build(ctx: Context, app_names: list[str] | None = None, allow_dirty: bool = 
           changed: bool = False, list_only: bool = False) -> BuildResult | Builds | Matrix:
     """Build the named apps (none named: every app). One app, named or the only one, and not
     --changed: its BuildResult, printed as the pinned image alone. `changed`: only the apps changed
-    since their last release in the first environment; `list_only`: the apps as a matrix, unbuilt."""
+    since their last release in the first environment; `list_only`: the apps as a matrix,
+    unbuilt."""
     cfg = ctx.config
     apps = [cfg.app(name) for name in dict.fromkeys(app_names)] if app_names else list(cfg.apps.values())
     if changed:
@@ -122,7 +123,8 @@ def _image_for(ctx: Context, app: App, image: str | None, allow_dirty: bool) -> 
     if image:
         ref = ImageRef.parse(image)
         if not ref.repository.startswith(ctx.config.registry.rstrip("/") + "/"):
-            # Checked against ship's registry, the digest would say nothing of what the cluster pulls.
+            # Checked against ship's registry, the digest would say nothing of what the cluster
+            # pulls.
             raise RegistryError(f"--image {image}: not in ship's registry {ctx.config.registry}; ship releases only "
                                 "images from the registry in ship.yaml (or $SHIP_REGISTRY)")
         ref = check_image(ctx.registry(), image)

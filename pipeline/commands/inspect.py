@@ -89,7 +89,8 @@ class StatusReport:
 
     @property
     def exit_code(self) -> int:
-        """1 when an environment's cluster could not be reached: the table is then partly unknown."""
+        """1 when an environment's cluster could not be reached: the table is then partly
+        unknown."""
         return 1 if any(r.health_message == UNREACHABLE for r in self.rows) else 0
 
 
@@ -158,8 +159,9 @@ def summary(ctx: Context, title: str) -> Text:
 
 
 def rbac(ctx: Context, env_name: str, service_account: str, subject_namespace: str | None = None) -> Text:
-    """The deployer's ServiceAccount, Role, RoleBinding, the admission policies holding it, and a Role
-    where the canary analysis reads a Service of another namespace (Prometheus) through the proxy."""
+    """The deployer's ServiceAccount, Role, RoleBinding, the admission policies holding it, and a
+    Role where the canary analysis reads a Service of another namespace (Prometheus) through the
+    proxy."""
     env = ctx.config.env(env_name)
     apps = ctx.config.apps.values()
     objects = deployer_objects(env.namespace, service_account, subject_namespace, environment=env.name,

@@ -152,7 +152,8 @@ class ServeResult:
 
 def serve(ctx: Context, port: int, interval: float, live: bool, since: str,
           commit_url: str | None = None) -> ServeResult:
-    """Serve the dashboard on 127.0.0.1:PORT, built again from git (and the cluster) as it changes."""
+    """Serve the dashboard on 127.0.0.1:PORT, built again from git (and the cluster) as it
+    changes."""
     url = _commit_url(ctx, commit_url)
     page = site.Live(lambda: board_model.gather(ctx, live, since, commit_url=url), ctx.config.root, interval, ctx.progress)
     served: list[str] = []

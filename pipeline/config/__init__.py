@@ -1,6 +1,7 @@
 """ship.yaml: the one configuration file, loaded into typed dataclasses with a strict schema.
 
-    model.py    the types: ShipConfig, App, Environment, Slot, GateOptions, CanaryPolicy, checks, Policy
+    model.py    the types: ShipConfig, App, Environment, Slot, GateOptions, CanaryPolicy, checks,
+                Policy
     schema.py   reading the YAML into them, naming file:line:key on every error (reader.py);
                 an environment's part in environments.py, single values' checks in checks.py
     windows.py  freeze windows (weekly or dated, in a time zone): frozen at T, and by which (pure)

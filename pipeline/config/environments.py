@@ -86,7 +86,8 @@ def _canary(r: _Reader | None) -> CanaryPolicy | None:
 
 
 def _traffic(t: _Reader | None) -> TrafficInput | None:
-    """canary.traffic: users' requests through the gateway, from Prometheus (rollout/counters.py)."""
+    """canary.traffic: users' requests through the gateway, from Prometheus
+    (rollout/counters.py)."""
     if t is None:
         return None
     provider = t.get("provider", str, check=checks.one_of(TRAFFIC_PROVIDERS))

@@ -78,10 +78,13 @@ class TrafficInput:
     provider: str  # traefik, nginx (built-in series), or prometheus (your own `requests` and `errors`)
     prometheus: str  # Prometheus's base URL; a cluster Service's URL is reached through the API server
     success_ratio: float = 0.95
-    max_latency_ms: float | None = 1000.0  # p95, from the gateway's latency histogram; None (and provider prometheus): not judged
-    requests: str | None = None  # provider prometheus: counters of every request, e.g. http_requests_total{service="{service}"}
+    # p95, from the gateway's latency histogram; None (and provider prometheus): not judged
+    max_latency_ms: float | None = 1000.0
+    # provider prometheus: counters of every request, e.g. http_requests_total{service="{service}"}
+    requests: str | None = None
     errors: str | None = None  # provider prometheus: counters of the failed requests (5xx)
-    top_up: str | None = None  # URL template: when users sent the canary too few requests in a round, GET this for the rest
+    # URL template: when users sent the canary too few requests in a round, GET this for the rest
+    top_up: str | None = None
     top_up_requests: int = REQUESTS_PER_ROUND  # per track and round: what users' requests are topped up to
 
 
@@ -144,7 +147,8 @@ class ChartSource:
     `chart: {repo: oci://HOST/PATH/NAME, version: V}`), through kustomize's `helmCharts`; the
     chart is used as it is, its only inputs are the app's values files."""
 
-    path: Path  # the chart's folder (with Chart.yaml), relative to the repository root; a remote chart's cache
+    # the chart's folder (with Chart.yaml), relative to the repository root; a remote chart's cache
+    path: Path
     repo: str | None = None  # oci://HOST/PATH/NAME of a remote chart (image/charts.py pulls it into `path`)
     version: str | None = None  # the remote chart's version: its tag in the registry
 
@@ -223,11 +227,13 @@ class Environment:
     canary: CanaryPolicy | None = None
     policy: Policy = field(default_factory=Policy)
     pull_secret: bool = True  # keep Secret ship-registry (from the run's registry credentials) in the namespace
-    pod_security: str = "restricted"  # Pod Security level labelled on the Namespace ship writes (names.POD_SECURITY_LEVELS)
+    # Pod Security level labelled on the Namespace ship writes (names.POD_SECURITY_LEVELS)
+    pod_security: str = "restricted"
 
     @property
     def folder(self) -> Path:
-        """The environment's overlay: its Namespace and a kustomization listing its apps' folders."""
+        """The environment's overlay: its Namespace and a kustomization listing its apps'
+        folders."""
         return Path("environments") / self.name
 
     @property
@@ -260,7 +266,8 @@ class Slot:
 @dataclass(frozen=True)
 class ShipConfig:
     root: Path
-    registry: str  # host[:port][/path]: where images are pushed; a path is a repository prefix (ghcr.io/acme)
+    # host[:port][/path]: where images are pushed; a path is a repository prefix (ghcr.io/acme)
+    registry: str
     apps: dict[str, App]
     environments: dict[str, Environment]
     source: str = CONFIG_FILE
@@ -278,7 +285,8 @@ class ShipConfig:
         return names.split_registry(self.registry)[0]
 
     def repository(self, app: App) -> str:
-        """APP's image repository: `ghcr.io/acme/shop` for `registry: ghcr.io/acme`, image `shop`."""
+        """APP's image repository: `ghcr.io/acme/shop` for `registry: ghcr.io/acme`, image
+        `shop`."""
         return f"{self.registry.strip().rstrip('/')}/{app.image}"
 
     def app(self, name: str | None) -> App:

@@ -116,7 +116,8 @@ def image_name(image: str) -> str:
 
 def wiring(app: App, objects: list[dict], where: str) -> dict:
     """The kustomization's `images:` and `patches:` that wire the chart's output like a base ship
-    wrote: the app's containers renamed to its image, and given `envFrom` its ConfigMap (and Secret)."""
+    wrote: the app's containers renamed to its image, and given `envFrom` its ConfigMap (and
+    Secret)."""
     want = app.image.rsplit("/", 1)[-1]
     renamed: set[str] = set()
     patches = []

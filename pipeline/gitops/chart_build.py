@@ -44,7 +44,8 @@ def _rendered(files: dict[str, str], display: str) -> list[dict]:
 
 
 class ChartBases:
-    """Mixed into Workspace: `root` is the repository's working tree, `render` its cached kustomize."""
+    """Mixed into Workspace: `root` is the repository's working tree, `render` its cached
+    kustomize."""
 
     root: Path
     _charts: dict[str, ChartBase]  # built this run, by the digest of their inputs

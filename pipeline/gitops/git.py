@@ -127,7 +127,8 @@ class GitRepo:
             return os.environ.get("GITHUB_ACTOR", os.environ.get("USER", "unknown"))
 
     def require_identity(self) -> None:
-        """git can sign a commit with a name and email: checked before anything is written (once)."""
+        """git can sign a commit with a name and email: checked before anything is written
+        (once)."""
         if getattr(self, "_identity_checked", False):
             return
         try:
@@ -183,13 +184,15 @@ class GitRepo:
         raise GitError(f"git push to {self.remote}/{branch}: the remote kept moving; gave up after {PUSH_ATTEMPTS} attempts")
 
     def _push(self, branch: str) -> None:
-        """Push HEAD, once every commit it would send is ship's own, in a line on the remote's tip."""
+        """Push HEAD, once every commit it would send is ship's own, in a line on the remote's
+        tip."""
         sending = outgoing.check(self.repo, f"{self.remote}/{branch}")
         self.repo.git.push(self.remote, f"HEAD:refs/heads/{branch}")
         outgoing.pushed(self.repo, sending)
 
     def _remote_has_head(self, branch: str) -> bool:
-        """After a failed push: did the remote take HEAD all the same? (False when it cannot be asked.)"""
+        """After a failed push: did the remote take HEAD all the same? (False when it cannot be
+        asked.)"""
         try:
             self.repo.git.fetch(self.remote, branch)
             self.repo.git.merge_base("--is-ancestor", "HEAD", f"{self.remote}/{branch}")
@@ -277,7 +280,8 @@ def _behind(repo: git.Repo, upstream: str) -> bool:
 
 
 def _last_line(text: str) -> str:
-    """The line of git's stderr that says what went wrong: its first fatal or error line, else its last."""
+    """The line of git's stderr that says what went wrong: its first fatal or error line, else its
+    last."""
     text = (text or "").strip()
     if text.startswith("stderr: '"):  # GitPython quotes the captured stderr
         text = text[len("stderr: '"):].rstrip("'")

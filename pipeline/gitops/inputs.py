@@ -63,7 +63,9 @@ class AppInputs:
                 try:
                     text = paths.read_text(self.root, path)  # read guarded: no symlink out of the repository, size capped
                     if "Secret" not in text:
-                        continue  # cannot hold one: parsing every manifest was most of a no-op sync's own time
+                        # cannot hold one: parsing every manifest was most of a no-op sync's own
+                        # time
+                        continue
                     docs = yamlsafe.loads_all(text, str(path.relative_to(top)))
                 except (ConfigError, UnicodeDecodeError):
                     continue  # not a manifest; kustomize reports it if it matters

@@ -46,7 +46,8 @@ def _deeper(kz_text: str, source: str, app: str) -> str:
 
 
 def migrated(files: dict[str, str | None], env: Environment) -> dict[str, str | None]:
-    """The environment overlay's files (relative to it) in the per-app layout; {} when already there."""
+    """The environment overlay's files (relative to it) in the per-app layout; {} when already
+    there."""
     if not is_old_layout(files):
         return {}
     release = overlay.read_release(files, env.folder)

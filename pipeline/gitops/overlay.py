@@ -166,7 +166,8 @@ class AppBase:
 
 
 def plan_release(current: dict[str, str | None], app: App, slot: Slot, release: Release, base: AppBase) -> OverlayFiles:
-    """The slot's new files once `release` is written into it; `current`: its files now (relative paths)."""
+    """The slot's new files once `release` is written into it; `current`: its files now (relative
+    paths)."""
     base_objects, base_path, base_files = base.objects, base.path, base.files
     patched = _checked_workloads(app, base_objects)
     kz = _load_kustomization(current.get(KUSTOMIZATION), slot.overlay)
@@ -194,7 +195,8 @@ def plan_release(current: dict[str, str | None], app: App, slot: Slot, release: 
 
 
 def _checked_workloads(app: App, base_objects: list[dict]) -> list[dict]:
-    """The workloads a release repoints; refuses a base with none, or with a Secret carrying data."""
+    """The workloads a release repoints; refuses a base with none, or with a Secret carrying
+    data."""
     patched = patched_workloads(app, base_objects)
     if not patched:
         raise ValidationError(

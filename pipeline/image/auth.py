@@ -58,7 +58,8 @@ def parse_challenge(header: str) -> Challenge | None:
 
 
 def repository_of(path: str) -> str:
-    """The repository a registry API path is about (`/v2/acme/shop/manifests/1` → acme/shop); "" for /v2/."""
+    """The repository a registry API path is about (`/v2/acme/shop/manifests/1` → acme/shop); "" for
+    /v2/."""
     match = _REPOSITORY.match(path)
     return match["name"] if match else ""
 
@@ -118,7 +119,8 @@ class RegistryAuth(httpx.Auth):
         self._scopes[repository] = key
         request.headers["Authorization"] = f"Bearer {token[0]}"
         response = yield request
-        # Anonymous tokens carry only what anyone may do: a 401 then means "log in", not a bad token.
+        # Anonymous tokens carry only what anyone may do: a 401 then means "log in", not a bad
+        # token.
         self.token_refused = response.status_code == 401 and lookup.credential is not None
 
     def _ahead(self, repository: str) -> str | None:

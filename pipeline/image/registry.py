@@ -106,7 +106,8 @@ class Registry:
     @property
     def base(self) -> str:
         """https://HOST, or http://HOST for a loopback or insecure registry that does not speak TLS
-        (asked once: GET /v2/ over HTTPS). An untrusted certificate is an error, never a reason for HTTP."""
+        (asked once: GET /v2/ over HTTPS). An untrusted certificate is an error, never a reason for
+        HTTP."""
         if self._base is None:
             if self.host in ("docker.io", "index.docker.io"):
                 self._base = f"https://{DOCKER_HUB_API}"

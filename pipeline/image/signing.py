@@ -115,7 +115,8 @@ class Cosign:
             raise SignatureError(f"{ref}: cosign could not sign it: {_problem(proc.stderr + proc.stdout)}")
 
     def verify(self, ref: ImageRef, public_key: Path) -> str | None:
-        """None when `ref`'s digest carries a signature made with the key of `public_key`; else why not."""
+        """None when `ref`'s digest carries a signature made with the key of `public_key`; else why
+        not."""
         if not public_key.is_file():
             raise SignatureError(f"{public_key}: public key not found")
         proc = self._cosign(ref, "verify", "--key", str(public_key), "--insecure-ignore-tlog",

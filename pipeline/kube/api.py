@@ -29,7 +29,8 @@ class ResourceInfo:
 
 
 class ClusterApi(Protocol):
-    """One cluster: discovery, objects, watches, the service proxy. Every call counts in `requests`."""
+    """One cluster: discovery, objects, watches, the service proxy. Every call counts in
+    `requests`."""
 
     host: str  # the API server's URL, for messages
     requests: int  # requests sent so far (retries included), so a benchmark can count them
@@ -82,5 +83,6 @@ class ClusterApi(Protocol):
 
     def proxy_get(self, namespace: str, service: str, port: str, path: str, *, params: dict[str, str] | None = None,
                   timeout: float = 10.0) -> tuple[int, bytes]:
-        """(status, body) as the Service answered; a ProxyError when the API server answered for it."""
+        """(status, body) as the Service answered; a ProxyError when the API server answered for
+        it."""
         ...

@@ -232,7 +232,8 @@ def _with_pod_security(obj: dict, level: str) -> dict:
 
 def _owned_objects(cluster: ClusterApi, env: str, namespace: str, desired: list[dict], progress: Progress,
                    ns: dict | str | None) -> list[dict]:
-    """Copies of `desired` in `namespace` with ship's ownership, the Namespace first when ship may manage it."""
+    """Copies of `desired` in `namespace` with ship's ownership, the Namespace first when ship may
+    manage it."""
     problems = planning.validate(desired, env, namespace, lambda o: cluster.info_for(o).namespaced)
     if problems:
         raise ValidationError(f"{env}: {len(problems)} object(s) refused: " + "; ".join(problems))
@@ -249,7 +250,8 @@ def _owned_objects(cluster: ClusterApi, env: str, namespace: str, desired: list[
 
 
 def _perform(cluster: ClusterApi, the_plan: Plan, force_for: Callable[[dict], bool], parallelism: int) -> dict:
-    """Apply the plan's stages after the Namespace, in order, then prune: what the server returned."""
+    """Apply the plan's stages after the Namespace, in order, then prune: what the server
+    returned."""
     applied = {}
     for stage_objects in the_plan.stages[1:]:
         if stage_objects:

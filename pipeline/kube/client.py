@@ -50,7 +50,8 @@ class Cluster:
     def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, max_connections: int = 32,
                  retry_policy: retry.RetryPolicy | None = None, progress: Progress = quiet,
                  transport: httpx.BaseTransport | None = None):
-        """`transport`: where requests go instead of the network (httpx.MockTransport in unit tests)."""
+        """`transport`: where requests go instead of the network (httpx.MockTransport in unit
+        tests)."""
         self._args = (kubeconfig, context, max_connections, transport)
         self.retry = retry_policy if retry_policy is not None else retry.policy_from_env()
         self.progress = progress  # where retries are told
@@ -86,7 +87,8 @@ class Cluster:
                 content_type: str = "application/json", timeout: float | None = None,
                 idempotent: bool | None = None) -> dict:
         """One API request, retried as pipeline/retry.py decides; `idempotent` overrides what the
-        method and content type say (a caller that reads 409 AlreadyExists right may retry a create)."""
+        method and content type say (a caller that reads 409 AlreadyExists right may retry a
+        create)."""
         data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
         headers = {"Content-Type": content_type} if body is not None else None
         request = self._http.build_request(method, path, params=params, content=data, headers=headers,
@@ -99,7 +101,8 @@ class Cluster:
               answer: Callable[[httpx.Response], bool] = lambda _: False) -> httpx.Response:
         """The one path every request takes: counted, retried as pipeline/retry.py decides, and a
         failure raised as one line naming `what`, the status and the attempts. `answer(response)`:
-        an error status that is the caller's to read (a proxied Service's own answer), not a failure."""
+        an error status that is the caller's to read (a proxied Service's own answer), not a
+        failure."""
 
         def attempt() -> httpx.Response | httpx.HTTPError:
             self.requests += 1
@@ -109,7 +112,8 @@ class Cluster:
                 return exc
             self._answered = True
             if stream and response.status_code >= 400:
-                response.read()  # an error is read whole now, so a retry or the message needs no open stream
+                # an error is read whole now, so a retry or the message needs no open stream
+                response.read()
                 response.close()
             return response
 

@@ -52,7 +52,8 @@ _HELM_OTHERS = frozenset({"pre-delete", "post-delete", "pre-rollback", "post-rol
 
 @dataclass(frozen=True)
 class HookPlan:
-    """A release's objects sorted for hooks: what runs before, what is reconciled, what runs after."""
+    """A release's objects sorted for hooks: what runs before, what is reconciled, what runs
+    after."""
 
     pre: tuple[dict[str, Any], ...] = ()  # Jobs (renamed), in the order they run
     objects: tuple[dict[str, Any], ...] = ()  # everything else, reconciled as usual
@@ -151,7 +152,8 @@ def prepare(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if phase is False:
             continue
         if phase is not None and _labels(obj).get(names.TRACK) == names.CANARY:
-            continue  # the canary's copy of the base: its release's hooks run once, under their own name
+            # the canary's copy of the base: its release's hooks run once, under their own name
+            continue
         if phase is not None:
             weight(obj)  # a bad weight is refused here, naming the object, whatever the order needs
         out.append(renamed(obj, ids.get(app_of(obj))) if phase is not None and obj.get("kind") == "Job" else obj)

@@ -113,7 +113,8 @@ class KubeConfig:
 
 
 def native(files: list[tuple[str, dict]], context: str) -> KubeConfig | None:
-    """The context's settings, or None when its user needs the kubernetes package (auth-provider)."""
+    """The context's settings, or None when its user needs the kubernetes package
+    (auth-provider)."""
     where = os.pathsep.join(p for p, _ in files)
     _, ctx = _entry(files, "contexts", context)
     cluster_base, cluster = _entry(files, "clusters", ctx.get("cluster"))

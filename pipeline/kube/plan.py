@@ -40,7 +40,8 @@ RANK = {
 }
 DEFAULT_RANK = 3
 STAGE_NAMES = ("namespace", "config", "services", "workloads", "routing")
-# Kinds listed when looking for objects to prune, besides the kinds git renders now; never Secrets (kube/rbac.py).
+# Kinds listed when looking for objects to prune, besides the kinds git renders now; never Secrets
+# (kube/rbac.py).
 PRUNABLE = (
     ("v1", "ConfigMap"), ("v1", "Service"), ("v1", "ServiceAccount"),
     ("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"),
@@ -156,7 +157,8 @@ def with_ownership(obj: dict[str, Any], env: str) -> dict[str, Any]:
 def is_subset(want: Any, have: Any) -> bool:
     """Every field of `want` is in `have` with the same value (the server may add defaults)."""
     if isinstance(want, dict):
-        # The server leaves out zero values (Go's omitempty): `minReadySeconds: 0` reads back as absent.
+        # The server leaves out zero values (Go's omitempty): `minReadySeconds: 0` reads back as
+        # absent.
         return isinstance(have, dict) and all(
             is_subset(v, have[k]) if k in have else _is_zero(v) for k, v in want.items())
     if isinstance(want, list):
@@ -265,7 +267,9 @@ def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str
             if k in wanted or not owned(obj, env) or obj.get("kind") in NEVER_PRUNED:
                 continue
             if obj["metadata"].get("deletionTimestamp") or (obj["metadata"].get("annotations") or {}).get(names.HOOK):
-                continue  # being deleted, or a release hook's Job: kept as the record that it ran (kube/hooks.py)
+                # being deleted, or a release hook's Job: kept as the record that it ran
+                # (kube/hooks.py)
+                continue
             if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"] in needed_configmaps:
                 plan.keep.append(obj)
             else:

@@ -34,7 +34,8 @@ def parse_moment(text: str) -> dt.datetime:
 
 
 def parse_until(text: str, now: dt.datetime) -> dt.datetime:
-    """`--until`: a time (2026-12-01T08:00+01:00; no offset is UTC) or a span from now (90m, 4h, 2d)."""
+    """`--until`: a time (2026-12-01T08:00+01:00; no offset is UTC) or a span from now (90m, 4h,
+    2d)."""
     after = _AFTER.match(text.strip())
     if after:
         unit = {"m": 60, "h": 3600, "d": 86400}[after.group(2)]

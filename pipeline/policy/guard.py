@@ -55,7 +55,8 @@ class Clearance:
 
 
 def actor(ctx: Context) -> str:
-    """Who is acting: $SHIP_ACTOR (CI sets it), else git's user; refused when it could break out of its line."""
+    """Who is acting: $SHIP_ACTOR (CI sets it), else git's user; refused when it could break out of
+    its line."""
     given = os.environ.get("SHIP_ACTOR")
     return names.check_text(given, "$SHIP_ACTOR") if given else names.check_text(ctx.workspace.git.author(), "git's user")
 

@@ -55,7 +55,8 @@ def iso(time: dt.datetime) -> str:
 
 
 def parse_log(text: str) -> list[Event]:
-    """Events from `git log --format=LOG_FORMAT` output; commits without ship's trailers are skipped."""
+    """Events from `git log --format=LOG_FORMAT` output; commits without ship's trailers are
+    skipped."""
     events = []
     for chunk in text.split(_RECORD):
         chunk = chunk.strip("\n")

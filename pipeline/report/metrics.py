@@ -177,7 +177,8 @@ def frequency_text(f: Figures) -> str:
 
 
 def headline(f: Figures) -> str:
-    """One line: `6 deployments (1.4/week), lead time 2h (p90 1d), 25% failed (2 of 8), restored in 4m`."""
+    """One line: `6 deployments (1.4/week), lead time 2h (p90 1d), 25% failed (2 of 8), restored in
+    4m`."""
     lead, restore = list(f.lead_times), list(f.restore_times)
     parts = [f"{f.deployments} deployment{'s' if f.deployments != 1 else ''} ({frequency_text(f)})"]
     if lead:

@@ -133,7 +133,8 @@ def canary_text(state: canary.CanaryState | None, live: list[dict]) -> str | Non
 
 
 def summary_line(s: EnvironmentStatus, alone: bool = True) -> str:
-    """`prod: r7 stable, r8 canary 10% (step 1/1)`; `prod/web: …` where apps share the environment."""
+    """`prod: r7 stable, r8 canary 10% (step 1/1)`; `prod/web: …` where apps share the
+    environment."""
     stable = f"{s.release} stable" if s.release else "nothing released"
     where = f"{s.environment}/{s.app}" if s.app and not alone else s.environment
     return f"{where}: {stable}" + (f", {s.canary}" if s.canary else "")

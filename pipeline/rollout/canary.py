@@ -101,7 +101,8 @@ def in_progress(ctx: Context, target: Environment) -> list[CanaryState]:
 def run_canary(ctx: Context, target: Environment, states: list[CanaryState], *, hold: bool = False,
                clearance: Clearance = Clearance()) -> CanaryResult:
     """Run the canaries from their step on; promote when every step passed, or hold, or abort.
-    `clearance`: what the promotion passed, recorded in each commit (and an override in the ledger)."""
+    `clearance`: what the promotion passed, recorded in each commit (and an override in the
+    ledger)."""
     cluster = ctx.cluster(target)
     ensure_namespace(cluster, target)
     with EnvironmentLock(cluster, target.name, target.namespace, ctx.lock, ctx.progress):
@@ -127,7 +128,8 @@ def _run(ctx: Context, target: Environment, states: list[CanaryState], hold: boo
         ctx.progress(f"canary of {s.release.ref} in {target.name} beside stable {stable.id if stable else '-'}: "
                      f"steps {steps_text(s.steps)}, router {policy.router}")
     if first.status is Phase.HELD and hold:
-        # Asked to hold again (a retried job, a re-run after a crash): only --resume or abort decide.
+        # Asked to hold again (a retried job, a re-run after a crash): only --resume or abort
+        # decide.
         ctx.progress(f"{', '.join(s.release.id for s in states)} is already held at {first.weight}% in "
                      f"{target.name}; nothing to do")
         result.outcome = CanaryOutcome.HELD

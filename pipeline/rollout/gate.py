@@ -126,7 +126,8 @@ class Gate:
                 self.pods[name] = obj
 
     def wants_measurement(self, now: float) -> Measured | None:
-        """Whether an analysis round is due now: a Measured template (empty) with its `final` flag."""
+        """Whether an analysis round is due now: a Measured template (empty) with its `final`
+        flag."""
         if not self.analysis or self.healthy_at is None or self.final_round_done:
             return None
         if now - self.healthy_at >= self.longest_bake:

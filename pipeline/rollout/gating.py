@@ -1,4 +1,5 @@
-"""The gate runner: after a sync, gate each app it applied, record the healthy, roll back the failed.
+"""The gate runner: after a sync, gate each app it applied, record the healthy, roll back the
+failed.
 
     sync result ─► gate each app's stable Deployments (watch.gate_synced)
                    ├─► healthy: its ledger says healthy (one commit for every app)
@@ -37,7 +38,8 @@ class GateOutcome:
 
     @property
     def first(self) -> GateResult | None:
-        """The verdict to show: the first app's that had something to gate, else the environment's."""
+        """The verdict to show: the first app's that had something to gate, else the
+        environment's."""
         return next((g for g in self.gates.values() if g is not None), self.environment)
 
 

@@ -46,7 +46,8 @@ def timeout_for(job: dict[str, Any], options: HookOptions) -> float:
 def run_hooks(cluster: ClusterApi, env: str, namespace: str, jobs: Sequence[dict[str, Any]],
               options: HookOptions = HookOptions(), progress: Progress = quiet,
               clock: Clock | None = None) -> GateResult | None:
-    """Run `jobs` one after another in `namespace`; the first failure as a failed GateResult, or None."""
+    """Run `jobs` one after another in `namespace`; the first failure as a failed GateResult, or
+    None."""
     clock = clock or Clock()
     start = clock.monotonic()
     for job in jobs:
@@ -67,14 +68,16 @@ def run_hooks(cluster: ClusterApi, env: str, namespace: str, jobs: Sequence[dict
     return None
 
 
-# Gated by their own health rules (kube/health) after the Deployments' gate; hooks are not among them.
+# Gated by their own health rules (kube/health) after the Deployments' gate; hooks are not among
+# them.
 GATED_KINDS = ("StatefulSet", "DaemonSet", "Job", "CronJob")
 
 
 def gate_workloads(cluster: ClusterApi, objects: Sequence[dict[str, Any]], timeout: float,
                    options: HookOptions = HookOptions(), clock: Clock | None = None) -> GateResult | None:
     """Wait for each of `objects` (as a sync applied them) to be healthy by its kind's rule: the
-    first Degraded one, or one still not healthy after `timeout`, as a failed GateResult; else None."""
+    first Degraded one, or one still not healthy after `timeout`, as a failed GateResult; else
+    None."""
     clock = clock or Clock()
     start = clock.monotonic()
     for obj in objects:

@@ -144,7 +144,8 @@ def requests_to_pass(policy: JudgePolicy) -> int:
 
 
 def decide(canary: Tally, stable: Tally, policy: JudgePolicy, final: bool = False) -> Verdict:
-    """Judge the tallies summed over the bake so far; `final` at the bake's end (no INCONCLUSIVE)."""
+    """Judge the tallies summed over the bake so far; `final` at the bake's end (no
+    INCONCLUSIVE)."""
     checks = [_errors(canary, stable, policy, final)]
     if policy.max_latency_ms is not None:
         checks.append(_latency(canary, stable, policy, final))

@@ -95,7 +95,8 @@ def promoted_release(ctx: Context, source: Environment, target: Environment, rel
 
 
 def canary_steps(policy: CanaryPolicy, weight: int | None) -> tuple[CanaryStep, ...]:
-    """The policy's steps, or one step at `weight` (`--canary 10`) baking as long as the first step."""
+    """The policy's steps, or one step at `weight` (`--canary 10`) baking as long as the first
+    step."""
     if weight is None:
         return policy.steps
     if not 0 < weight <= 100:

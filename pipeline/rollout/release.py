@@ -129,7 +129,8 @@ def new_release(ctx: Context, slot: Slot, image: str, source: Commit, author: st
     data = ctx.workspace.config_data(app, slot.env)
     chart, digest, pinned = chart_fields(ctx, app, slot)
     # Another image, config or chart base from the same commit is another release: same id, a
-    # suffix. The id is settled again when it is written (write_releases), against the ledger as pushed.
+    # suffix. The id is settled again when it is written (write_releases), against the ledger as
+    # pushed.
     rid = ctx.workspace.ledger(slot).id_for(release_id(source.time, source.short), image, data, digest)
     by = names.check_text(os.environ.get("SHIP_ACTOR") or author, "the actor ($SHIP_ACTOR or git's user)")
     return Release(id=rid, app=app.name, environment=slot.env.name, commit=source.sha, image=image, config="",
@@ -149,8 +150,8 @@ def chart_fields(ctx: Context, app: App, slot: Slot) -> tuple[str | None, str | 
 
 
 def fetch_chart(ctx: Context, app: App) -> str | None:
-    """A remote chart's pinned reference, once it is in the repository's chart cache (image/charts.py);
-    None for a chart in the repository."""
+    """A remote chart's pinned reference, once it is in the repository's chart cache
+    (image/charts.py); None for a chart in the repository."""
     if app.chart is None or app.chart.repo is None:
         return None
     ref = charts.fetch(chartrepo.archives_for(app.chart.repo, ctx.registry, ctx.http), app.chart, ctx.config.root)

@@ -69,7 +69,8 @@ def choose_target(ledger: Ledger, current: Release | None, to: str | None) -> En
 
 @dataclass(frozen=True)
 class Move:
-    """One app of an environment going back to `target`, replacing `replaced` (then `replaced_outcome`)."""
+    """One app of an environment going back to `target`, replacing `replaced` (then
+    `replaced_outcome`)."""
 
     app: App
     target: Entry
@@ -89,7 +90,8 @@ def roll_back(ctx: Context, env: Environment, move: Move, reason: str) -> Rollba
 
 def roll_back_many(ctx: Context, env: Environment, moves: list[Move], reason: str) -> list[RollbackResult]:
     """Apply every move's target from the working tree, sync once, gate each app, then record in
-    git, in one commit, what the cluster runs. GateFailed when any app's rollback failed its gate."""
+    git, in one commit, what the cluster runs. GateFailed when any app's rollback failed its
+    gate."""
     apps = [m.app for m in moves]
     ctx.workspace.guard_secrets(env, apps)  # before anything is written or applied
     arrows = ", ".join(m.arrow for m in moves)

@@ -65,7 +65,8 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
 
 
 def _pre_hooks(ctx: Context, env: Environment, desired: hooks.HookPlan) -> tuple[str, GateResult] | None:
-    """Apply the pre hooks' own objects, then run each pre hook Job: (its app, the failure), or None."""
+    """Apply the pre hooks' own objects, then run each pre hook Job: (its app, the failure), or
+    None."""
     cluster = ctx.cluster(env)
     for obj in desired.pre_objects:
         cluster.apply(planning.with_ownership({**obj, "metadata": {**obj["metadata"], "namespace": env.namespace}},

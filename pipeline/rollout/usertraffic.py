@@ -8,7 +8,8 @@ counters stand. Silence never passes:
     too few requests        the judge stays undecided; at the end of the bake (and of max_bake)
                             the step fails, naming the counts and how many a pass needs
     top_up                  a round in which users sent the canary fewer than top_up_requests is
-                            topped up with GETs of the top_up URL, both tracks alike, said in the verdict
+                            topped up with GETs of the top_up URL, both tracks alike, said in the
+                            verdict
     Prometheus silent       (no answer, an error) the round is undecided; the next reading counts
                             the gap, and if Prometheus is still silent at the end, the step fails
     no series               (a wrong provider, metrics not scraped, no request yet) undecided, named
@@ -44,8 +45,8 @@ class UserTraffic:
 
     def __init__(self, traffic: TrafficInput, tracks: dict[str, dict[str, str]], get: Get,
                  fill: Callable[[str, dict[str, str]], str], now: Callable[[], float] = time.time):
-        """`tracks`: placeholder values (and the Service's port) for "canary" and "stable"; `get` and
-        `fill` are the analysis's (cluster Services through the API server's proxy)."""
+        """`tracks`: placeholder values (and the Service's port) for "canary" and "stable"; `get`
+        and `fill` are the analysis's (cluster Services through the API server's proxy)."""
         self.traffic, self.get, self.now = traffic, get, now
         self.selectors = {t: counters.selectors(traffic, tracks[t]) for t in ("canary", "stable")}
         self.prometheus = fill(traffic.prometheus, tracks["canary"]).rstrip("/") + "/api/v1/query"
@@ -82,7 +83,8 @@ class UserTraffic:
         return passed, verdict.summary[:cut] + note + verdict.summary[cut:]
 
     def _why_undecided(self, readings: dict[str, Reading], gone: list[str], final: bool) -> str:
-        """What keeps the evidence short: vanished or missing series, too few requests at the end."""
+        """What keeps the evidence short: vanished or missing series, too few requests at the
+        end."""
         unseen = [t for t in ("canary", "stable") if not readings[t].seen]
         note = ""
         if gone:
@@ -96,7 +98,8 @@ class UserTraffic:
         return note
 
     def _read(self) -> dict[str, Reading] | str:
-        """Both tracks' counters at one instant (the same window for both), or why Prometheus is silent."""
+        """Both tracks' counters at one instant (the same window for both), or why Prometheus is
+        silent."""
         at = f"{self.now():.3f}"
         readings = {}
         for track, s in self.selectors.items():

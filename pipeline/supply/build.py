@@ -77,7 +77,8 @@ def _reuse(ctx: Context, existing: ImageRef, sha: str, key: str | None) -> Build
 
 
 def _pin_pushed(ctx: Context, repository: str, tag: str, reported: str | None, sha: str) -> ImageRef:
-    """The digest the push reported, once the registry serves it under the tag and its config says `sha`."""
+    """The digest the push reported, once the registry serves it under the tag and its config says
+    `sha`."""
     if not reported:
         raise BuildError(f"pushed {repository}:{tag} but the build engine reported no digest; nothing is signed or pinned")
     pinned = ctx.registry().resolve(repository, tag)

@@ -40,7 +40,8 @@ class VerifiedImage:
 
 
 def pinned_images(ctx: Context, env: Environment) -> list[ImageRef]:
-    """Every image ENV's overlay pins, app by app: the stable releases' and, during a canary, the canary's."""
+    """Every image ENV's overlay pins, app by app: the stable releases' and, during a canary, the
+    canary's."""
     path = ctx.config.root / env.folder / KUSTOMIZATION
     if not path.is_file():
         raise ConfigError(f"{env.folder}/{KUSTOMIZATION}: not found; nothing has been released to {env.name}")

@@ -1,4 +1,5 @@
-"""Health of Jobs and CronJobs (gitops-engine pkg/health/health_job.go, and Argo CD's CronJob check). Pure.
+"""Health of Jobs and CronJobs (gitops-engine pkg/health/health_job.go, and Argo CD's CronJob
+check). Pure.
 
 A Job is done when the Job controller says so: its Complete condition is Healthy, its Failed
 condition (backoffLimit or activeDeadlineSeconds exhausted) or FailureTarget (the controller has

@@ -1,5 +1,6 @@
 """Health of workloads by `kubectl rollout status` rules: Deployments, ReplicaSets, StatefulSets,
-DaemonSets (k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go, with Argo CD's additions). Pure.
+DaemonSets (k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go, with Argo CD's additions).
+Pure.
 """
 
 from __future__ import annotations

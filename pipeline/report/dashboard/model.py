@@ -132,7 +132,8 @@ def gather(ctx: Context, live: bool, since: str, title: str = "ship", commit_url
 
 def _environment(ctx: Context, env: Environment, slot: Slot | None, last: Event | None,
                  live: bool) -> tuple[Row, Canary | None, str]:
-    """The row of SLOT in ENV (of ENV alone, None, while nothing is released there), and its canary."""
+    """The row of SLOT in ENV (of ENV alone, None, while nothing is released there), and its
+    canary."""
     rel = ctx.workspace.current_release(slot) if slot else None
     state = ctx.workspace.canary_state(slot) if slot else None
     entry = ctx.workspace.ledger(slot).find(rel.id) if slot and rel else None

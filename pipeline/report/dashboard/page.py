@@ -19,7 +19,8 @@ CHART_JS = "chart.umd.min.js"  # Chart.js, vendored at the version VENDOR.md nam
 ASSETS = (CHART_JS, "dashboard.js", "dashboard.css")
 DORA_GUIDE = "https://dora.dev/guides/dora-metrics-four-keys/"
 
-# state word -> (symbol, css class); the word is always printed, the symbol and colour only repeat it
+# state word -> (symbol, css class); the word is always printed, the symbol and colour only
+# repeat it
 STATES = {
     "Healthy": ("✓", "ok"), "healthy": ("✓", "ok"), "rolled back to": ("✓", "ok"),
     "Progressing": ("⧗", "warn"), "pending": ("⧗", "warn"), "canary": ("◐", "warn"), "Suspended": ("‖", "warn"),
