@@ -186,7 +186,8 @@ def commit_message(title: str, action: str, fields: Mapping[str, str | None]) ->
     lines = [f"{TRAILER_PREFIX}Action: {action}"]
     for key, value in fields.items():
         if value:
-            lines.append(f"{TRAILER_PREFIX}{key}: {check_text(str(value), f'{TRAILER_PREFIX}{key}', 2 * TEXT_MAX)}")
+            lines.append(f"{TRAILER_PREFIX}{key}: "
+                         f"{check_text(str(value), f'{TRAILER_PREFIX}{key}', 2 * TEXT_MAX)}")
     return f"{title}\n\n" + "\n".join(lines) + "\n"
 
 

@@ -145,7 +145,8 @@ def output_folder(out: Path, ours: Iterable[str], force: bool = False) -> Path:
             if path.is_symlink():
                 raise ConfigError(f"{out}/{rel}: a symlink; refusing to write through it")
             if path.is_file() and rel not in mine and not force:
-                raise ConfigError(f"{out}: holds {rel}, which ship did not write; pick an empty folder, or pass --force")
+                raise ConfigError(f"{out}: holds {rel}, which ship did not "
+                                  "write; pick an empty folder, or pass --force")
     elif out.exists():
         raise ConfigError(f"{out}: not a folder")
     try:  # now, so that a path that cannot be a folder fails before any (slow) gathering

@@ -130,7 +130,8 @@ def chart_entry(chart: str) -> str:
 
 def chart_values(app: str, environments: list[str]) -> dict[str, str]:
     """The values files of an app from a chart, by path in its folder: commented, empty."""
-    files = {"values.yaml": f"# {app}'s chart values for every environment, over the chart's own values.yaml.\n"
+    files = {"values.yaml": f"# {app}'s chart values for every environment, "
+                            "over the chart's own values.yaml.\n"
                             "# The chart is used as it is: these files are its only inputs.\n"}
     for env in environments:
         files[f"values/{env}.yaml"] = f"# {app}'s chart values for {env}, over values.yaml (e.g. replicaCount: 2).\n"
@@ -175,8 +176,10 @@ def planned_files(root: Path, app: str, path: str, port: int, registry: str, cha
                    *rbac.admission_objects(f"{app}-{env}", accounts=[app]),
                    *rbac.proxy_objects(proxied_services(canary.urls() if canary else [], f"{app}-{env}"), f"{app}-{env}")]
         files[f"deploy/rbac/{env}.yaml"] = (
-            f"# The namespace and deployer identity for {env}: apply once with cluster-admin rights, then\n"
-            f"# `ship kubeconfig {env}` mints the KUBECONFIG secret of the GitHub environment {env}.\n"
+            f"# The namespace and deployer identity for {env}: "
+            "apply once with cluster-admin rights, then\n"
+            f"# `ship kubeconfig {env}` mints the KUBECONFIG "
+            f"secret of the GitHub environment {env}.\n"
             + yamlsafe.dumps_all(objects))
     files.update(app_files(root, app, path, list(ENVIRONMENTS), fill, chart))
     files.update(workflow_files({app: ()}, IGNORE))
@@ -238,7 +241,8 @@ def added_app(root: Path, app: str, path: str, port: int, registry: str, chart: 
     new_text = with_app(old_text, entry)
     after = yamlsafe.loads(new_text, config.CONFIG_FILE)
     if after != {**before, "apps": {**(before.get("apps") or {}), app: yamlsafe.loads(entry)[app]}}:
-        raise ConfigError(f"{config.CONFIG_FILE}: could not add {app!r} under `apps:` without changing other lines; "
+        raise ConfigError(f"{config.CONFIG_FILE}: could not add {app!r} "
+                          "under `apps:` without changing other lines; "
                           "add it by hand; nothing written")
     config.parse(after, root, config.CONFIG_FILE)
     return {config.CONFIG_FILE: new_text, **app_files(root, app, path, list(old.environments), fill, chart)}

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 # The exit codes, as docs/cli.md lists them (tests/cli/test_conventions.py holds the two equal).
 EXIT_CODES = {
     0: "ok",
-    1: "failed: a one-line reason on stderr (a refused request, a failed gate, an unreachable cluster)",
+    1: "failed: a one-line reason on stderr (a refused "
+       "request, a failed gate, an unreachable cluster)",
     2: "usage: an unknown command or option, or a value out of range",
     3: "drift: `ship diff` found a difference between git and the cluster",
     75: "frozen: the environment is frozen; try again later or --override-freeze --reason",

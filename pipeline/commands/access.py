@@ -23,5 +23,6 @@ def kubeconfig(ctx: Context, env_name: str, service_account: str, seconds: int) 
     name = f"ship-{env.name}"
     server = access.Server(conf.host, ca, getattr(conf, "tls_server_name", None))
     body = access.kubeconfig(name, server, env.namespace, f"{service_account}@{env.namespace}", token)
-    ctx.progress(f"minted a token of ServiceAccount/{env.namespace}/{service_account} valid for {granted // 3600}h")
+    ctx.progress(f"minted a token of ServiceAccount/{env.namespace}/{service_account} "
+                 f"valid for {granted // 3600}h")
     return Text(yamlsafe.dumps(body).rstrip("\n"))

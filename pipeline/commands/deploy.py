@@ -125,7 +125,8 @@ def _image_for(ctx: Context, app: App, image: str | None, allow_dirty: bool) -> 
         if not ref.repository.startswith(ctx.config.registry.rstrip("/") + "/"):
             # Checked against ship's registry, the digest would say nothing of what the cluster
             # pulls.
-            raise RegistryError(f"--image {image}: not in ship's registry {ctx.config.registry}; ship releases only "
+            raise RegistryError(f"--image {image}: not in ship's registry "
+                                f"{ctx.config.registry}; ship releases only "
                                 "images from the registry in ship.yaml (or $SHIP_REGISTRY)")
         ref = check_image(ctx.registry(), image)
         return ref, image_source(ctx, ref), source  # built from its own commit, not whatever HEAD is now

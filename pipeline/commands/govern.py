@@ -63,7 +63,8 @@ def freeze(ctx: Context, env_name: str, reason: str, until: str | None = None) -
     message = names.commit_message(title, "freeze", {"Environment": env.name, names.FREEZE_REASON: state.reason,
                                                      names.FREEZE_UNTIL: ends, "By": state.by})
     commit = ctx.workspace.publish_state(env, {FREEZE_FILE: state.dumps()}, message)
-    ctx.progress(f"{env.name} is frozen: ship release and ship promote into it refuse (exit 75) until it is lifted")
+    ctx.progress(f"{env.name} is frozen: ship release and ship "
+                 "promote into it refuse (exit 75) until it is lifted")
     return FreezeResult(env.name, True, state, commit, [])
 
 

@@ -183,7 +183,8 @@ class InitResult:
 
     def text(self) -> str:
         return "\n".join([*(f"wrote {name}" for name in self.written), *([f"note: {self.note}"] if self.note else []),
-                          "next: commit and push these files; README: Quickstart says what to set up in GitHub"])
+                          "next: commit and push these files; README: "
+                          "Quickstart says what to set up in GitHub"])
 
 
 @dataclass

@@ -55,7 +55,8 @@ class MetricsReport:
                          dora.duration_text(dora.median(lead)), dora.duration_text(dora.percentile(lead, 90)),
                          dora.rate_text(f), dora.duration_text(dora.median(restore)),
                          dora.duration_text(dora.percentile(restore, 90))))
-        head = (f"DORA metrics from git, {self.window.start:%Y-%m-%d %H:%M} → {self.window.end:%Y-%m-%d %H:%M} UTC "
+        head = (f"DORA metrics from git, {self.window.start:%Y-%m-%d %H:%M} "
+                f"→ {self.window.end:%Y-%m-%d %H:%M} UTC "
                 f"({self.window.days:.0f} days)")
         table = table_text(("ENV", "APP", "DEPLOYS", "FREQUENCY", "LEAD TIME", "LEAD P90", "CHANGE FAILURE",
                             "RESTORE", "RESTORE P90"), rows)
@@ -125,7 +126,8 @@ class DashboardResult:
     def text(self) -> str:
         b = self.board
         canaries = f"{len(b.canaries)} canar{'y' if len(b.canaries) == 1 else 'ies'} in progress"
-        return (f"wrote {self.out / 'index.html'}: {len(b.rows)} environments, {canaries}, {len(b.timeline)} events; "
+        return (f"wrote {self.out / 'index.html'}: {len(b.rows)} "
+                f"environments, {canaries}, {len(b.timeline)} events; "
                 f"health: {b.cluster_note}")
 
     def notes(self) -> list[str]:

@@ -53,7 +53,8 @@ class Phase(str, Enum):
     HELD = "held"
 
 
-STATE_HEADER = "# Written by ship: a canary in progress. `ship abort ENV` removes it; `ship promote --resume` continues it.\n"
+STATE_HEADER = ("# Written by ship: a canary in progress. `ship abort "
+                "ENV` removes it; `ship promote --resume` continues it.\n")
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ class CanaryState:
 
     def describe(self) -> str:
         held = ", held for a decision" if self.status is Phase.HELD else ""
-        return f"{self.release.id} canary {self.weight}% (step {self.step + 1}/{len(self.steps)}{held})"
+        return (f"{self.release.id} canary {self.weight}% "
+                f"(step {self.step + 1}/{len(self.steps)}{held})")
 
     def dumps(self) -> str:
         data = {"release": self.release.record(), "source": self.source,

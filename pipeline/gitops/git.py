@@ -108,7 +108,8 @@ class GitRepo:
         dirty = self.dirty_paths()
         if dirty and not allow_dirty:
             more = "…" if len(dirty) > 3 else ""
-            raise GitError(f"working tree has uncommitted changes ({', '.join(dirty[:3])}{more}); a release must "
+            raise GitError("working tree has uncommitted changes "
+                           f"({', '.join(dirty[:3])}{more}); a release must "
                            "be traceable to a commit: commit them, or pass --allow-dirty")
         return dirty
 
@@ -181,7 +182,8 @@ class GitRepo:
             except git.GitCommandError:
                 self._drop_own_commit()
                 self._sync_with_remote(branch)
-        raise GitError(f"git push to {self.remote}/{branch}: the remote kept moving; gave up after {PUSH_ATTEMPTS} attempts")
+        raise GitError(f"git push to {self.remote}/{branch}: the remote "
+                       f"kept moving; gave up after {PUSH_ATTEMPTS} attempts")
 
     def _push(self, branch: str) -> None:
         """Push HEAD, once every commit it would send is ship's own, in a line on the remote's
@@ -209,7 +211,8 @@ class GitRepo:
         try:
             self._push(branch)
         except git.GitCommandError as exc:
-            raise GitError(f"git push of local commits to {self.remote}/{branch} failed: {_last_line(exc.stderr)}") from exc
+            raise GitError(f"git push of local commits to {self.remote}/{branch} "
+                           f"failed: {_last_line(exc.stderr)}") from exc
 
     def discard(self, path: str) -> None:
         """Put `path` back as HEAD has it: staged, changed and untracked files alike."""
@@ -250,7 +253,8 @@ class GitRepo:
             self.repo.git.merge("--ff-only", "--autostash", upstream) if _behind(self.repo, upstream) else None
         except git.GitCommandError as exc:
             raise GitError(
-                f"local {branch} has diverged from {upstream}; pull or rebase it first ({_last_line(exc.stderr)})"
+                f"local {branch} has diverged from {upstream}; "
+                f"pull or rebase it first ({_last_line(exc.stderr)})"
             ) from exc
         outgoing.check(self.repo, upstream)  # HEAD is the remote's tip, or only ship's own commits on it
 

@@ -110,7 +110,8 @@ def routing_files(slot: Slot, base_objects: list[dict], workloads: list[dict],
     target = routing.service_for(base_objects, workloads[0])
     if target is None:
         if slot.env.canary.router in routing.ROUTED:
-            raise ValidationError(f"{slot.env.name}: canary router {slot.env.canary.router} needs a Service selecting "
+            raise ValidationError(f"{slot.env.name}: canary router "
+                                  f"{slot.env.canary.router} needs a Service selecting "
                                   f"Deployment {workloads[0]['metadata']['name']} in the app's base")
         return {}
     # `{app}` in the host gives each app of the environment its own hostname

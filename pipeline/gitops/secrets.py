@@ -45,7 +45,8 @@ def secret_for(app: App, env: Environment, live: dict | None, environ: dict[str,
             missing.append(name)
     if missing:
         raise SecretError(
-            f"{env.name}: secret {', '.join(k for k in app.secrets if variable(app, k) in missing)} of "
+            f"{env.name}: secret "
+            f"{', '.join(k for k in app.secrets if variable(app, k) in missing)} of "
             f"{app.name} is not set and not in the cluster: set {', '.join(missing)}"
         )
     return secret_object(app.secret_name, env.namespace, values, {names.APP_NAME: app.name})

@@ -105,7 +105,8 @@ def unpack(archive: bytes, dest: Path, name: str, where: str) -> None:
                 parts = Path(member.name).parts
                 if not parts or parts[0] != name or ".." in parts or Path(member.name).is_absolute() \
                         or not (member.isfile() or member.isdir()):
-                    raise RegistryError(f"{where}: the chart archive holds {member.name!r}, outside {name}/ or not a file")
+                    raise RegistryError(f"{where}: the chart archive holds "
+                                        f"{member.name!r}, outside {name}/ or not a file")
             tar.extractall(staging, members=members, filter="data")
     except (tarfile.TarError, OSError) as exc:
         shutil.rmtree(staging, ignore_errors=True)

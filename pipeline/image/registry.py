@@ -119,7 +119,8 @@ class Registry:
             except httpx.ConnectError as exc:
                 if _untrusted(exc):
                     raise RegistryError(
-                        f"registry {self.host}: its TLS certificate is not trusted; give its CA with `ca_file:` under "
+                        f"registry {self.host}: its TLS certificate is "
+                        "not trusted; give its CA with `ca_file:` under "
                         "`registry:` in ship.yaml or $SSL_CERT_FILE (or mark it insecure)") from None
                 if not plain_ok:
                     return f"https://{self.host}"  # unreachable: the request itself reports it
@@ -163,7 +164,8 @@ class Registry:
         hint = resp.headers.get("Docker-Content-Digest")
         if hint and hint != digest:
             raise RegistryError(
-                f"registry {self.host}: {path}:{reference} manifest hashes to {digest} but the registry says {hint}"
+                f"registry {self.host}: {path}:{reference} manifest "
+                f"hashes to {digest} but the registry says {hint}"
             )
         return digest
 

@@ -125,7 +125,8 @@ def conflict_message(obj: dict, exc: ApiError) -> str:
         match = re.search(r'conflict with "([^"]+)"', cause.get("message", ""))
         managers.setdefault(match.group(1) if match else "another manager", []).append(str(cause.get("field", "?")))
     owners = "; ".join(f"{m} ({', '.join(fs)})" for m, fs in managers.items()) or exc.body.get("message", "")
-    return f"{planning.subject(obj)}: fields owned by another field manager: {owners}; pass --force-conflicts to take them"
+    return (f"{planning.subject(obj)}: fields owned by another field "
+            f"manager: {owners}; pass --force-conflicts to take them")
 
 
 def dry_run_message(obj: dict, exc: ApiError) -> str:
@@ -133,7 +134,8 @@ def dry_run_message(obj: dict, exc: ApiError) -> str:
     if exc.status == 422 and "immutable" in msg:
         fields = [str(c.get("field")) for c in exc.causes if "immutable" in c.get("message", "")] or ["a field"]
         return (f"{planning.subject(obj)}: {', '.join(fields)} is immutable and git changed it; "
-                f"delete the object (kubectl delete -n {obj['metadata'].get('namespace')} {planning.kubectl_ref(obj)}) "
+                "delete the object (kubectl delete -n "
+                f"{obj['metadata'].get('namespace')} {planning.kubectl_ref(obj)}) "
                 "or give it a new name, then sync again")
     return f"{planning.subject(obj)}: {exc.reason or exc.status}: {msg}"
 
@@ -180,7 +182,8 @@ def reconcile(cluster: ClusterApi, env: str, namespace: str, desired: list[dict]
         if k in results and k in desired_by_key:  # what the apply after the takeover leaves
             results[k] = fields.strip(results[k], taken, desired_by_key[k])
     the_plan = planning.settle(first, results, live, env, keep=set(foreign) & set(desired_by_key))
-    progress(f"plan: {len(the_plan.to_apply)} to apply, {len(the_plan.unchanged)} unchanged, {len(the_plan.prune)} to prune")
+    progress(f"plan: {len(the_plan.to_apply)} to apply, "
+             f"{len(the_plan.unchanged)} unchanged, {len(the_plan.prune)} to prune")
     if options.dry_run:
         applied.update(results)
     else:
@@ -244,7 +247,8 @@ def _owned_objects(cluster: ClusterApi, env: str, namespace: str, desired: list[
         owned.insert(0, planning.with_ownership({"apiVersion": "v1", "kind": "Namespace",
                                                  "metadata": {"name": namespace}}, env))
     if ns == NAMESPACE_FORBIDDEN:
-        progress(f"namespace {namespace} is managed outside ship (no access to Namespaces); leaving it as it is")
+        progress(f"namespace {namespace} is managed outside ship "
+                 "(no access to Namespaces); leaving it as it is")
         owned = [o for o in owned if o["kind"] != "Namespace"]
     return owned
 

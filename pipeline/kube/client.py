@@ -123,7 +123,8 @@ class Cluster:
             return retry.http_failure(value, fail_fast=not self._answered)
 
         def told(outcome: retry.Outcome, attempts: int, wait: float) -> None:
-            self.progress(f"{what}: {request.method} {outcome.describe()} from {self.host}; retrying in {wait:.1f}s "
+            self.progress(f"{what}: {request.method} {outcome.describe()} "
+                          f"from {self.host}; retrying in {wait:.1f}s "
                           f"(attempt {attempts + 1})")
 
         resp, sent = retry.send(attempt, failure, self.retry, is_idempotent=is_idempotent, on_retry=told)

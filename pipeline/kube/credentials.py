@@ -51,7 +51,8 @@ def parse_kubeconfig(path: str, text: str) -> dict | None:
     if data is None:
         return None
     if not isinstance(data, dict):
-        raise ConfigError(f"kubeconfig {path}: not a kubeconfig: a YAML mapping with clusters, contexts and users "
+        raise ConfigError(f"kubeconfig {path}: not a kubeconfig: a YAML "
+                          "mapping with clusters, contexts and users "
                           f"was expected, not a {type(data).__name__}")
     for section in SECTIONS:
         items = data.get(section) or []

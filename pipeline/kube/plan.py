@@ -222,12 +222,15 @@ def validate(desired: list[dict[str, Any]], env: str, namespace: str, namespaced
         seen.add(k)
         if obj.get("kind") == "Namespace":
             if obj["metadata"]["name"] != namespace:
-                problems.append(f"Namespace/{obj['metadata']['name']}: environment {env} may only hold namespace {namespace}")
+                problems.append(f"Namespace/{obj['metadata']['name']}: environment "
+                                f"{env} may only hold namespace {namespace}")
             continue
         if not namespaced(obj):
-            problems.append(f"{subject(obj)}: cluster-scoped; environment {env} may only hold objects in namespace {namespace}")
+            problems.append(f"{subject(obj)}: cluster-scoped; environment {env} "
+                            f"may only hold objects in namespace {namespace}")
         elif (obj["metadata"].get("namespace") or namespace) != namespace:
-            problems.append(f"{subject(obj)}: in namespace {obj['metadata']['namespace']}, not {env}'s namespace {namespace}")
+            problems.append(f"{subject(obj)}: in namespace {obj['metadata']['namespace']}, "
+                            f"not {env}'s namespace {namespace}")
     return problems
 
 
@@ -256,7 +259,8 @@ def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str
         # A Namespace made beforehand by a platform team is normal: ship only adds its labels.
         if have is not None and not owned(have, env) and not adopt and obj.get("kind") != "Namespace":
             plan.refused.append(
-                f"{subject(obj)}: exists and is not managed by ship for {env}; pass --adopt to take it over")
+                f"{subject(obj)}: exists and is not managed by "
+                f"ship for {env}; pass --adopt to take it over")
             continue
         if have is None or k in takeover or drifted(obj, have):
             plan.stages[min(stage_of(obj), len(STAGE_NAMES) - 1)].append(obj)

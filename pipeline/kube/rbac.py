@@ -122,13 +122,15 @@ def _pod_checks(spec: str, accounts: list[str]) -> tuple[list[dict], list[dict]]
     variables = [{"name": "containers", "expression": groups}]
     host = " || ".join(f"(has({spec}.{f}) && {spec}.{f})" for f in ("hostPID", "hostIPC", "hostNetwork"))
     validations = [
-        {"expression": "!variables.containers.exists(c, has(c.securityContext) && has(c.securityContext.privileged) "
+        {"expression": "!variables.containers.exists(c, has(c.securityContext) "
+                       "&& has(c.securityContext.privileged) "
                        "&& c.securityContext.privileged)",
          "message": "ship's deployer may not run a privileged container"},
         {"expression": f"!({host})", "message": "ship's deployer may not share the host's PID, IPC or network namespace"},
         {"expression": f"!has({spec}.volumes) || !{spec}.volumes.exists(v, has(v.hostPath))",
          "message": "ship's deployer may not mount a hostPath volume"},
-        {"expression": f"(!has({spec}.serviceAccountName) || {spec}.serviceAccountName in [{allowed}]) && "
+        {"expression": f"(!has({spec}.serviceAccountName) || "
+                       f"{spec}.serviceAccountName in [{allowed}]) && "
                        f"(!has({spec}.serviceAccount) || {spec}.serviceAccount in [{allowed}])",
          "message": f"ship's deployer may run pods only as ServiceAccount {', '.join(accounts)}"},
     ]
@@ -163,7 +165,8 @@ def admission_objects(namespace: str, service_account: str = "ship-deployer", su
     allowed = sorted({"default", *accounts})
     prefix = f"ship-deployer-{namespace}"
     out = _policy(f"{prefix}-secrets", namespace, user, [("", ["secrets"])], [],
-                  [{"expression": "!has(object.type) || object.type != 'kubernetes.io/service-account-token'",
+                  [{"expression": "!has(object.type) || object.type != "
+                                  "'kubernetes.io/service-account-token'",
                     "message": "ship's deployer may not create a ServiceAccount token Secret"}])
     out += _policy(f"{prefix}-services", namespace, user, [("", ["services"])], [],
                    [{"expression": "!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0",

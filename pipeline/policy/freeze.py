@@ -15,7 +15,8 @@ from pipeline.errors import ConfigError
 from pipeline import yamlsafe
 from pipeline.config import windows
 
-HEADER = "# Written by `ship freeze`: this environment refuses releases and promotions. `ship unfreeze` lifts it.\n"
+HEADER = ("# Written by `ship freeze`: this environment refuses "
+          "releases and promotions. `ship unfreeze` lifts it.\n")
 _AFTER = re.compile(r"^(\d+)\s*(m|h|d)$")
 
 

@@ -89,7 +89,8 @@ def unfrozen(ctx: Context, env: Environment, override_reason: str | None) -> Ove
     held = freezes(ctx, env)
     if not held:
         if override_reason is not None:
-            ctx.progress(f"{env.name} is not frozen: --override-freeze has nothing to override, and nothing is recorded")
+            ctx.progress(f"{env.name} is not frozen: --override-freeze "
+                         "has nothing to override, and nothing is recorded")
         return None
     if override_reason is None:
         raise FrozenError(f"{held[0].line()}; nothing was written (rollbacks and aborts still go through; "
@@ -110,6 +111,7 @@ def signed(ctx: Context, env: Environment, images: Iterable[ImageRef]) -> str | 
         ctx.progress(f"verifying the signature of {ref} with {policy.public_key}")
         problem = ctx.signer().verify(ref, key)
         if problem:
-            raise SignatureError(f"{ref}: not signed with {policy.public_key}, which {env.name} requires ({problem}); "
+            raise SignatureError(f"{ref}: not signed with {policy.public_key}, "
+                                 f"which {env.name} requires ({problem}); "
                                  "nothing was written")
     return f"cosign, key {policy.public_key}"

@@ -74,6 +74,7 @@ def admit(ctx: Context, env: Environment, objects: list[dict]) -> list[RunningIm
             ctx.progress(f"verifying the signature of {found.image} with {policy.public_key}")
             problem = ctx.signer().verify(ref, ctx.config.root / policy.public_key)
             if problem:
-                raise SignatureError(f"{found.line()}: not signed with {policy.public_key}, which {env.name} requires "
+                raise SignatureError(f"{found.line()}: not signed with "
+                                     f"{policy.public_key}, which {env.name} requires "
                                      f"({problem}); nothing applied")
     return images

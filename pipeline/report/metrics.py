@@ -52,7 +52,8 @@ def window(since: str, now: dt.datetime) -> Window:
     try:
         start = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"--since {since!r}: expected a span such as 30d, 12w or 48h, or a date such as 2026-10-01") from None
+        raise ConfigError(f"--since {since!r}: expected a span such as "
+                          "30d, 12w or 48h, or a date such as 2026-10-01") from None
     return Window(start if start.tzinfo else start.replace(tzinfo=dt.UTC), now)
 
 

@@ -75,7 +75,8 @@ class CanaryResult:
         else:
             images = "; ".join(f"{r.ref}: {r.image}" for r in self.releases)
             lines.append(f"promoted {refs} to {env} after the canary passed: {images}" if len(self.releases) > 1
-                         else f"promoted {self.release.ref} to {env} after its canary passed: {self.release.image}")
+                         else f"promoted {self.release.ref} to {env} after "
+                              f"its canary passed: {self.release.image}")
         return "\n".join(lines)
 
 
@@ -125,7 +126,8 @@ def _run(ctx: Context, target: Environment, states: list[CanaryState], hold: boo
     first = states[0]
     for s in states:
         stable = ctx.workspace.current_release(Slot(target, s.release.app))
-        ctx.progress(f"canary of {s.release.ref} in {target.name} beside stable {stable.id if stable else '-'}: "
+        ctx.progress(f"canary of {s.release.ref} in {target.name} "
+                     f"beside stable {stable.id if stable else '-'}: "
                      f"steps {steps_text(s.steps)}, router {policy.router}")
     if first.status is Phase.HELD and hold:
         # Asked to hold again (a retried job, a re-run after a crash): only --resume or abort
@@ -231,7 +233,8 @@ def _analyse(ctx: Context, app: App, env: Environment, state: CanaryState, polic
     if missing:
         return GateResult(False, "analysis", missing, "NotFound", "an analysis check names a Service that does not exist",
                           0.0)
-    ctx.progress(f"analysing {', '.join(deployments)} for {step.bake:.0f}s every {policy.interval:.0f}s: rollout, pods"
+    ctx.progress(f"analysing {', '.join(deployments)} for {step.bake:.0f}s "
+                 f"every {policy.interval:.0f}s: rollout, pods"
                  + (f", {len(policy.http)} HTTP check(s) against the stable" if policy.http else "")
                  + (f", {len(policy.prometheus)} Prometheus quer(y/ies)" if policy.prometheus else "")
                  + (f", users' traffic through the gateway ({policy.traffic.provider})" if policy.traffic else "")

@@ -191,7 +191,8 @@ class Gate:
         self.final_round_done = True
         if undecided is not None:
             return self._fail("analysis", undecided.check, "Inconclusive",
-                              f"not enough data to decide during the {self.longest_bake:.0f}s bake ({undecided.summary})",
+                              "not enough data to decide during the "
+                              f"{self.longest_bake:.0f}s bake ({undecided.summary})",
                               now)
         return self.step(None, now)
 

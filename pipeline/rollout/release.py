@@ -117,8 +117,10 @@ def refuse_older(ctx: Context, slot: Slot, built_from: Commit, image: str, allow
         return
     theirs = current.image_commit or current.commit
     if ctx.workspace.git.is_older(built_from.sha, theirs):
-        raise PromotionError(f"{image} was built from {built_from.short}, older than the image of {slot.env.name}'s current "
-                             f"release {current.id} (built from {theirs[:7]}); pass --allow-older to release it anyway")
+        raise PromotionError(f"{image} was built from {built_from.short}, older "
+                             f"than the image of {slot.env.name}'s current "
+                             f"release {current.id} (built from {theirs[:7]}); "
+                             "pass --allow-older to release it anyway")
 
 
 def new_release(ctx: Context, slot: Slot, image: str, source: Commit, author: str,

@@ -126,7 +126,8 @@ def roll_back_many(ctx: Context, env: Environment, moves: list[Move], reason: st
     failed = [m for m in moves if outcomes[m.app.name] is Outcome.ROLLBACK_FAILED]
     if failed:
         gate = gates[failed[0].app.name]
-        raise GateFailed(f"{env.name}: the rollback to {failed[0].target.release.id} failed its gate too ({gate}); "
+        raise GateFailed(f"{env.name}: the rollback to {failed[0].target.release.id} "
+                         f"failed its gate too ({gate}); "
                          "stopped without rolling back further: fix it by hand or roll back to another release", gate)
     results = []
     for m, w in zip(moves, written, strict=True):
@@ -234,9 +235,11 @@ def manual_all(ctx: Context, env: Environment, reason: str, app_name: str | None
         current = ctx.workspace.current_release(slot)
         entry = ctx.workspace.ledger(slot).last_runnable(excluding=current.id if current else None)
         if entry is None:
-            ctx.progress(f"{slot.label}: no earlier healthy release; it stays on {current.id if current else '-'}")
+            ctx.progress(f"{slot.label}: no earlier healthy release; "
+                         f"it stays on {current.id if current else '-'}")
             continue
         moves.append(Move(ctx.config.app(name), entry, current, Outcome.ROLLED_BACK))
     if not moves:
-        raise PromotionError(f"no app in {env.name} has an earlier healthy release to roll back to (see ship history)")
+        raise PromotionError(f"no app in {env.name} has an earlier healthy "
+                             "release to roll back to (see ship history)")
     return roll_back_many(ctx, env, moves, reason)

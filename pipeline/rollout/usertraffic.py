@@ -88,13 +88,15 @@ class UserTraffic:
         unseen = [t for t in ("canary", "stable") if not readings[t].seen]
         note = ""
         if gone:
-            note = (f"; the gateway's series for the {' and the '.join(gone)} are gone (the gateway stopped, or its "
+            note = (f"; the gateway's series for the {' and the '.join(gone)} "
+                    "are gone (the gateway stopped, or its "
                     "metrics are no longer scraped)")
         elif unseen:
             note = f"; no series for the {' and the '.join(unseen)} yet: {self._unseen(unseen[0])}"
         needed, sent = judge.requests_to_pass(self.policy), self.tallies["canary"].requests
         if (final or unseen) and sent < needed:
-            note += f"; too few requests: the canary was sent {sent} (a pass needs at least {needed} without an error)"
+            note += (f"; too few requests: the canary was sent {sent} "
+                     f"(a pass needs at least {needed} without an error)")
         return note
 
     def _read(self) -> dict[str, Reading] | str:
@@ -138,7 +140,8 @@ class UserTraffic:
         return f"series for {' and '.join(seen)}" if seen else f"no series yet: {self._unseen('stable')}"
 
     def _unseen(self, track: str) -> str:
-        return (f"{self.selectors[track].requests} has no series (no request through the gateway yet, the "
+        return (f"{self.selectors[track].requests} has no "
+                "series (no request through the gateway yet, the "
                 f"wrong provider, or the gateway's metrics are not scraped)")
 
     def _so_far(self) -> str:
