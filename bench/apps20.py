@@ -12,7 +12,6 @@ from pathlib import Path
 from bench.breakdown import breakdown, startup_seconds
 from bench.common import ROOT, RUN, git, publish, say, ship_json
 
-
 APPS20 = [f"app{i:02d}" for i in range(1, 21)]
 
 

@@ -41,10 +41,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.apps20 import many_apps  # noqa: E402
-from bench.promotion import failure_and_promotion  # noqa: E402
-from bench.report import chart, machine, table, versions  # noqa: E402
 from bench.breakdown import breakdown, startup_seconds  # noqa: E402
 from bench.common import RUN, SHIP, namespaces, say, timed  # noqa: E402
+from bench.promotion import failure_and_promotion  # noqa: E402
+from bench.report import chart, machine, table, versions  # noqa: E402
 from bench.ssa import bare_apply  # noqa: E402
 from bench.startup import startup  # noqa: E402
 

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
 
-from pipeline import bootstrap, config, names, paths
+from pipeline import bootstrap, config, names, paths, yamlsafe
 from pipeline.errors import ConfigError
-from pipeline import yamlsafe
 from pipeline.kube import access, rbac
 from pipeline.kube.services import proxied_services
 

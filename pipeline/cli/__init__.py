@@ -238,6 +238,8 @@ def main() -> None:
 
 
 from pipeline.cli import deploy, govern, inspect, observe  # noqa: E402,F401 - registers the commands on `app`
+
+# isort: split
 from pipeline.cli import access  # noqa: E402,F401 - ship kubeconfig, listed after the others
 
 for _info in app.registered_commands:  # every command prints ship's own help

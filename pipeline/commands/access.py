@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline import yamlsafe
 from pipeline.commands.text import Text
 from pipeline.context import Context
-from pipeline import yamlsafe
 from pipeline.kube import access
 from pipeline.kube.credentials import load_kubeconfig
 

@@ -12,28 +12,25 @@ from pipeline import names
 from pipeline.config import App, Slot
 from pipeline.context import Context
 from pipeline.errors import ConfigError, RegistryError
-from pipeline.gitops.git import Commit
-from pipeline.supply.build import BuildResult, Builds, build_app
 from pipeline.gitops.changed import Matrix, changed_apps
+from pipeline.gitops.git import Commit
 from pipeline.imageref import ImageRef
 from pipeline.kube.apply import SyncOptions, SyncResult
 from pipeline.policy import guard
 from pipeline.policy.guard import Clearance
-from pipeline.rollout import promoting
+from pipeline.rollout import gating, promoting, unit
+from pipeline.rollout import retire as retiring
 from pipeline.rollout import rollback as rolling_back
 from pipeline.rollout.abort import AbortResult
 from pipeline.rollout.abort import abort as abort_canary
 from pipeline.rollout.canary import CanaryResult
 from pipeline.rollout.promoting import PromoteOptions
-from pipeline.rollout import retire as retiring
-from pipeline.rollout import unit
-from pipeline.rollout import gating
+from pipeline.rollout.release import ReleaseResult, check_image, image_source, new_release, refuse_older, refuse_rejected
 from pipeline.rollout.retire import RetireResult
-from pipeline.rollout.unit import Results
-from pipeline.rollout.release import (ReleaseResult, check_image, image_source, new_release, refuse_older,
-                                      refuse_rejected)
 from pipeline.rollout.rollback import RollbackResult
 from pipeline.rollout.sync import sync_environment
+from pipeline.rollout.unit import Results
+from pipeline.supply.build import BuildResult, Builds, build_app
 
 
 def build(ctx: Context, app_names: list[str] | None = None, allow_dirty: bool = False, key: str | None = None, *,

@@ -14,9 +14,9 @@ from pipeline.commands.text import table_text
 from pipeline.context import Context
 from pipeline.errors import ConfigError
 from pipeline.gitops.git import Commit
+from pipeline.names import FREEZE_FILE
 from pipeline.policy import guard, rules
 from pipeline.policy.freeze import ManualFreeze, parse_until, utc_text
-from pipeline.names import FREEZE_FILE
 
 
 @dataclass

@@ -10,22 +10,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import bootstrap, names, scaffold
+from pipeline import bootstrap, names, scaffold, yamlsafe
+from pipeline.commands.text import Text, table_text
 from pipeline.config import Slot
 from pipeline.context import Context
 from pipeline.errors import ShipError
-from pipeline import yamlsafe
 from pipeline.gitops.ledger import Entry
-from pipeline.supply.verify import VerifiedImage, verify_images
 from pipeline.kube.access import namespace_object
 from pipeline.kube.rbac import admission_objects, deployer_objects, proxy_objects, secret_names
 from pipeline.kube.services import proxied_services
 from pipeline.report import summary as summary_report
 from pipeline.report.status import UNREACHABLE, EnvironmentStatus, git_status, live_status, summary_line
 from pipeline.rollout.sync import ObjectDiff, diff_environment, diff_slot
+from pipeline.supply.verify import VerifiedImage, verify_images
 from pipeline.upgrade import Upgrade
 from pipeline.upgrade import upgrade as upgrade_workflows
-from pipeline.commands.text import Text, table_text
 
 DRIFT = 3  # ship diff's exit code when git and the cluster differ (the CLI's EXIT_CODES)
 

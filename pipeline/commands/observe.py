@@ -6,8 +6,8 @@ as text and JSON. None of them writes to git or changes a cluster.
 
 from __future__ import annotations
 
-from collections import Counter
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -13,13 +13,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.config.model import (CONFIG_FILE, REQUESTS_PER_ROUND, ROUTERS, URL_PLACEHOLDERS, App, CanaryPolicy,
-                                   CanaryStep, ChartSource, Environment, GateOptions, HttpCheck, Policy, PrometheusCheck,
-                                   ShipConfig, Slot, TRAFFIC_PROVIDERS, TrafficInput, unknown_placeholders)
+from pipeline import yamlsafe
 from pipeline.config.checks import parse_duration
+from pipeline.config.model import (
+    CONFIG_FILE,
+    REQUESTS_PER_ROUND,
+    ROUTERS,
+    TRAFFIC_PROVIDERS,
+    URL_PLACEHOLDERS,
+    App,
+    CanaryPolicy,
+    CanaryStep,
+    ChartSource,
+    Environment,
+    GateOptions,
+    HttpCheck,
+    Policy,
+    PrometheusCheck,
+    ShipConfig,
+    Slot,
+    TrafficInput,
+    unknown_placeholders,
+)
 from pipeline.config.schema import parse
 from pipeline.errors import ConfigError
-from pipeline import yamlsafe
 
 __all__ = ["CONFIG_FILE", "REQUESTS_PER_ROUND", "ROUTERS", "URL_PLACEHOLDERS", "App", "CanaryPolicy", "CanaryStep",
            "ChartSource", "Environment", "GateOptions", "HttpCheck", "Policy", "PrometheusCheck", "ShipConfig", "Slot",

@@ -11,8 +11,19 @@ from typing import Any
 
 from pipeline import names
 from pipeline.config import checks, windows
-from pipeline.config.model import (REQUESTS_PER_ROUND, ROUTERS, TRAFFIC_PROVIDERS, CanaryPolicy, CanaryStep,
-                                   Environment, GateOptions, HttpCheck, Policy, PrometheusCheck, TrafficInput)
+from pipeline.config.model import (
+    REQUESTS_PER_ROUND,
+    ROUTERS,
+    TRAFFIC_PROVIDERS,
+    CanaryPolicy,
+    CanaryStep,
+    Environment,
+    GateOptions,
+    HttpCheck,
+    Policy,
+    PrometheusCheck,
+    TrafficInput,
+)
 from pipeline.config.reader import Reader as _Reader
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import names
-from pipeline.errors import ConfigError
 from pipeline.config.windows import FreezeWindow
+from pipeline.errors import ConfigError
 
 CONFIG_FILE = "ship.yaml"
 ROUTERS = ("gateway", "nginx", "replicas")

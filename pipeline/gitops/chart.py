@@ -33,16 +33,13 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import Any
 
-from pipeline import paths
+from pipeline import paths, yamlsafe
 from pipeline.config.model import App, Slot
 from pipeline.errors import ConfigError
-from pipeline import yamlsafe
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger
 from pipeline.gitops.records import Release
-
 
 VALUES_FILE = "values.yaml"
 CHARTS_DIR = "charts"  # in an app's slot of an overlay: one folder per chart base a release runs

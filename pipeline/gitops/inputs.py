@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline import names, paths
+from pipeline import names, paths, yamlsafe
 from pipeline.config import App, Environment
 from pipeline.errors import ConfigError, ValidationError
-from pipeline import yamlsafe
 from pipeline.gitops.records import parse_env_file
 
 

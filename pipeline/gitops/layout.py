@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipeline import names
+from pipeline import names, yamlsafe
 from pipeline.config import Environment
 from pipeline.errors import ConfigError
 from pipeline.gitops import overlay
-from pipeline import yamlsafe
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger
 from pipeline.names import FREEZE_FILE
 

@@ -20,14 +20,13 @@ and returns the new ones, so every decision is tested without I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from pipeline import names
+from pipeline import names, yamlsafe
 from pipeline.config import App, Environment, Slot
 from pipeline.errors import ConfigError, ValidationError
 from pipeline.gitops import routing
-from pipeline import yamlsafe
 from pipeline.gitops.chart import CHARTS_DIR, dropped_chart_files
 from pipeline.gitops.configmaps import CONFIG_DIR, config_map, kept_configs
 from pipeline.gitops.records import Release

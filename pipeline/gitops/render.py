@@ -21,8 +21,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from pipeline.errors import ConfigError, RenderError
 from pipeline import yamlsafe
+from pipeline.errors import ConfigError, RenderError
 
 _BIN = Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship")) / "bin"
 _CACHED = _BIN / "kustomize"

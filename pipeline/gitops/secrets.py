@@ -8,10 +8,9 @@ disk, never in git, and `<redacted>` wherever shown.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import base64
 import os
+from collections.abc import Mapping
 
 from pipeline import names
 from pipeline.config import App, Environment

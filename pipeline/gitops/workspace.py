@@ -25,10 +25,10 @@ from pipeline.gitops import canary_overlay, overlay
 from pipeline.gitops.chart import ChartBase
 from pipeline.gitops.chart_build import ChartBases
 from pipeline.gitops.git import Commit, GitRepo
-from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
-from pipeline.gitops.records import Release
 from pipeline.gitops.inputs import AppInputs, refuse_rendered_secrets
 from pipeline.gitops.journal import Journal
+from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
+from pipeline.gitops.records import Release
 from pipeline.gitops.render import render
 from pipeline.progress import Progress, quiet
 

@@ -12,8 +12,8 @@ repository. HTTPS only, except a repository on loopback (the lab's).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 

@@ -13,15 +13,15 @@ apply succeeded, and keeps ConfigMaps that a Pod or a ReplicaSet with replicas s
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
 from pipeline import names
 from pipeline.errors import ApiError, ClusterError, ConflictError, DryRunError, ValidationError
-from pipeline.kube import plan as planning
 from pipeline.kube import fields
+from pipeline.kube import plan as planning
 from pipeline.kube.api import ClusterApi
 from pipeline.kube.client import FIELD_MANAGER
 from pipeline.kube.lock import check_held

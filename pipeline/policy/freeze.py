@@ -11,9 +11,9 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from pipeline.errors import ConfigError
 from pipeline import yamlsafe
 from pipeline.config import windows
+from pipeline.errors import ConfigError
 
 HEADER = ("# Written by `ship freeze`: this environment refuses "
           "releases and promotions. `ship unfreeze` lifts it.\n")

@@ -21,8 +21,9 @@ from pipeline.config import Environment
 from pipeline.context import Context
 from pipeline.errors import FrozenError, GitError, SignatureError
 from pipeline.imageref import ImageRef
-from pipeline.policy.freeze import Freeze, ManualFreeze, holding
 from pipeline.names import FREEZE_FILE
+from pipeline.policy.freeze import Freeze, ManualFreeze, holding
+
 
 @dataclass(frozen=True)
 class Override:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict, dataclass
 
-from pipeline.config.model import Environment
 from pipeline.config import windows
-from pipeline.policy.freeze import Freeze, ManualFreeze, holding, manual_source, parse_moment, utc_text
+from pipeline.config.model import Environment
 from pipeline.names import FREEZE_FILE
+from pipeline.policy.freeze import Freeze, ManualFreeze, holding, manual_source, parse_moment, utc_text
 
 
 @dataclass(frozen=True)

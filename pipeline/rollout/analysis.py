@@ -36,6 +36,7 @@ from pipeline.progress import Progress, quiet
 from pipeline.rollout import judge
 from pipeline.rollout.usertraffic import UserTraffic, prometheus_answer
 
+
 @dataclass(frozen=True)
 class Measurement:
     """One check's verdict in one round: passed, failed, or None while it cannot decide yet."""

@@ -29,13 +29,13 @@ from pipeline.gitops.records import Release
 from pipeline.kube.lock import EnvironmentLock, check_held
 from pipeline.policy.guard import Clearance
 from pipeline.rollout import abort as aborting
-from pipeline.rollout import handover, gating, rollback
+from pipeline.rollout import gating, handover, rollback
 from pipeline.rollout.analysis import Analysis, fill, missing_services, track_values
 from pipeline.rollout.gate import GateResult
 from pipeline.rollout.promotion import steps_text
 from pipeline.rollout.sync import ensure_namespace, sync_environment
-from pipeline.state.traffic import live_weights, weights_text
 from pipeline.rollout.watch import WatchOptions, wait_healthy
+from pipeline.state.traffic import live_weights, weights_text
 
 
 class CanaryOutcome(str, Enum):

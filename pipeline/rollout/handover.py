@@ -26,8 +26,7 @@ from typing import Any
 from pipeline import names
 from pipeline.config import App, CanaryPolicy, Environment, Slot
 from pipeline.context import Context
-from pipeline.gitops import canary_overlay
-from pipeline.gitops import overlay
+from pipeline.gitops import canary_overlay, overlay
 from pipeline.gitops.canary_overlay import CanaryState
 from pipeline.gitops.ledger import LEDGER_FILE
 from pipeline.rollout.gate import GateResult

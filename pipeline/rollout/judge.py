@@ -43,11 +43,11 @@ canaries: a pass on evidence needs more requests than a pass on silence.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 from statistics import NormalDist
-from collections.abc import Iterable
 
 REQUESTS_PER_ROUND = 40  # per track and round: what the default policy needs over a 30 s bake
 SLOW_SHARE = 0.05  # p95 ≤ limit ⟺ at most this share of requests is slower than the limit

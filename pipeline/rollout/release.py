@@ -26,8 +26,8 @@ from pipeline.gitops.records import Release, release_id
 from pipeline.image import chartrepo, charts
 from pipeline.image.registry import Registry
 from pipeline.imageref import ImageRef
-from pipeline.names import REVISION_LABEL
 from pipeline.kube.apply import SyncResult
+from pipeline.names import REVISION_LABEL
 from pipeline.rollout.gate import GateResult
 
 LedgerChange = Callable[[Ledger, Release], Ledger]

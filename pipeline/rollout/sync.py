@@ -8,9 +8,8 @@ same path with a server-side dry-run and prints a unified diff per object, secre
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from pipeline import names, yamlsafe

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
-from collections.abc import Sequence
 
 from pipeline import names
 from pipeline.clock import Clock
@@ -22,8 +22,8 @@ from pipeline.context import Context
 from pipeline.errors import ClusterError
 from pipeline.kube import health, hooks
 from pipeline.kube import plan as planning
-from pipeline.kube.apply import SyncResult
 from pipeline.kube.api import ClusterApi
+from pipeline.kube.apply import SyncResult
 from pipeline.progress import Progress, quiet
 from pipeline.rollout import hookjobs
 from pipeline.rollout.gate import Gate, GateResult, Measured, Measurement

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline import yamlsafe
 from pipeline.config import Environment, Slot
 from pipeline.context import Context
 from pipeline.errors import ConfigError, RegistryError, ShipError, SignatureError
-from pipeline import yamlsafe
 from pipeline.gitops.overlay import CANARY_DIR, KUSTOMIZATION
 from pipeline.image import chartrepo, charts
 from pipeline.imageref import ImageRef

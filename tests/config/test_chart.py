@@ -4,9 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config
+from pipeline import config, yamlsafe
 from pipeline.errors import ConfigError
-from pipeline import yamlsafe
 from pipeline.gitops.chart import chart_files, digest_of, folder_of, image_name, merge_values, wiring
 
 APP = """\

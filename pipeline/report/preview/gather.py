@@ -15,10 +15,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from pipeline import config, names, paths
+from pipeline import config, names, paths, yamlsafe
 from pipeline.config import App, ShipConfig
 from pipeline.errors import ConfigError, GitError, RenderError, ShipError
-from pipeline import yamlsafe
 from pipeline.gitops import chart
 from pipeline.gitops.records import parse_env_file
 from pipeline.gitops.render import render
