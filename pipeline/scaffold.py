@@ -262,7 +262,8 @@ class InitOptions:
 
     path: str | None = None  # the app's folder, relative to the repository root; None: apps/APP
     port: int = 8080  # the port the app listens on (its Service and probes)
-    registry: str | None = None  # a new ship.yaml's registry; None: ghcr.io/OWNER of a GitHub repository
+    # a new ship.yaml's registry; None: ghcr.io/OWNER of a GitHub repository
+    registry: str | None = None
     force: bool = False  # overwrite files that already exist
     chart: str | None = None  # the app's base is this Helm chart (a folder, or oci://…:VERSION)
 

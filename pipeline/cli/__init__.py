@@ -227,11 +227,13 @@ def _root(
 
 def main() -> None:
     if "_SHIP_COMPLETE" in os.environ:  # the shell asks for completions: typer's classes answer
-        from typer._completion_classes import completion_init  # the format `ship completion SHELL` scripts read
+        # the format `ship completion SHELL` scripts read
+        from typer._completion_classes import completion_init
 
         completion_init()
     try:
-        app(prog_name="ship")  # also under `python -m pipeline`: usage lines and completion say ship
+        # also under `python -m pipeline`: usage lines and completion say ship
+        app(prog_name="ship")
     except KeyboardInterrupt:  # before a command ran (while ship was still starting)
         sys.stderr.write("Interrupted: stopped by Ctrl-C\n")
         sys.exit(INTERRUPTED)

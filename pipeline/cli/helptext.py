@@ -121,7 +121,8 @@ def command_help(ctx: Any, command: Any) -> str:
     for para in paragraphs(command.help or ""):
         if para.startswith("Example:") and lines[-2:-1] and lines[-2].startswith("  Example:"):
             lines.pop()  # examples stand together
-        lines += [f"  {para}"] if para.startswith("Example:") else _wrap(para, 2)  # a command line stays whole
+        # a command line stays whole
+        lines += [f"  {para}"] if para.startswith("Example:") else _wrap(para, 2)
         lines.append("")
     if arguments:
         lines += ["Arguments:", *rows([(argument_name(a), getattr(a, "help", "") or "") for a in arguments]), ""]

@@ -57,12 +57,14 @@ def open_context(progress: Progress = quiet, root: Path | None = None, *, kubeco
     cfg = config.load(root)
     clock = Clock()
     workspace = Workspace(cfg.root, GitRepo(cfg.root), clock)
-    workspace.recover(progress)  # what a killed run left half-written is put back before anything reads it
+    # what a killed run left half-written is put back before anything reads it
+    workspace.recover(progress)
     # Overlays in the one-app layout move to one folder per app, in one local commit (the next
     # publish pushes it): every command reads the new layout only.
     if (moved := layout.migrate(workspace, list(cfg.environments.values()), push=False)) is not None:
         progress(f"commit {moved.short} {moved.subject}")
-    credentials = Credentials(cfg.registry_host)  # one lookup per host, for every part that needs it
+    # one lookup per host, for every part that needs it
+    credentials = Credentials(cfg.registry_host)
 
     def open_registry(host: str) -> Registry:
         return Registry(host, progress=progress, lookup=lambda: credentials.lookup(host), access=access_for(cfg, host))

@@ -77,7 +77,8 @@ def _images(apps: list[App], images: list[str]) -> dict[str, str]:
 class ReleaseOptions:
     """How `ship release` runs; every field has a default."""
 
-    images: tuple[str, ...] = ()  # `IMAGE` (one app) or `APP=IMAGE`: release these instead of building
+    # `IMAGE` (one app) or `APP=IMAGE`: release these instead of building
+    images: tuple[str, ...] = ()
     sync: bool = True  # sync and gate ENV once committed (False: the commit alone)
     push: bool = True  # push the commit (False: it stays in the local clone)
     allow_dirty: bool = False  # build from a working tree with uncommitted changes
@@ -116,7 +117,8 @@ def release(ctx: Context, env_name: str, app_names: list[str] | str | None = Non
 
 def _image_for(ctx: Context, app: App, image: str | None, allow_dirty: bool) -> tuple[ImageRef, Commit, Commit]:
     """(the pinned image, the commit it was built from, the app's last change)."""
-    source = ctx.workspace.git.last_change(app.sources, ctx.config.ignore)  # the app's code, base and config as released
+    # the app's code, base and config as released
+    source = ctx.workspace.git.last_change(app.sources, ctx.config.ignore)
     if image:
         ref = ImageRef.parse(image)
         if not ref.repository.startswith(ctx.config.registry.rstrip("/") + "/"):
@@ -126,7 +128,8 @@ def _image_for(ctx: Context, app: App, image: str | None, allow_dirty: bool) -> 
                                 f"{ctx.config.registry}; ship releases only "
                                 "images from the registry in ship.yaml (or $SHIP_REGISTRY)")
         ref = check_image(ctx.registry(), image)
-        return ref, image_source(ctx, ref), source  # built from its own commit, not whatever HEAD is now
+        # built from its own commit, not whatever HEAD is now
+        return ref, image_source(ctx, ref), source
     return build_app(ctx, app, allow_dirty=allow_dirty).image, source, source
 
 

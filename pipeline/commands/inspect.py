@@ -112,7 +112,8 @@ class History:
             {k: v for k, v in e.to_record().items() if k != "config_data"} for e in self.entries]}
 
     def text(self) -> str:
-        charts = any(e.release.chart for e in self.entries)  # a CHART column once an app from a chart is here
+        # a CHART column once an app from a chart is here
+        charts = any(e.release.chart for e in self.entries)
         rows = [(e.release.app, e.release.id, e.release.created_at, e.release.commit[:7],
                  e.release.image.split("@sha256:")[-1][:12], *([e.release.chart or "-"] if charts else []),
                  e.release.config, e.outcome.value, "; ".join(filter(None, (e.reason, e.override))) or "-")
@@ -125,7 +126,8 @@ def history(ctx: Context, env_name: str, app_name: str | None = None) -> History
     """ENV's releases newest first, every app's (APP's only, when given)."""
     env = ctx.config.env(env_name)
     if app_name is not None and app_name not in ctx.workspace.ledger_apps(env):
-        ctx.config.app(app_name)  # an unknown app names ship.yaml's; a known one simply has no releases here
+        # an unknown app names ship.yaml's; a known one simply has no releases here
+        ctx.config.app(app_name)
     ledger = ctx.workspace.environment_ledger(env) if app_name is None else ctx.workspace.ledger(Slot(env, app_name))
     return History(env.name, list(reversed(ledger.entries)))
 

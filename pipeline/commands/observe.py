@@ -31,7 +31,8 @@ def history_of(ctx: Context) -> History:
 @dataclass
 class MetricsReport:
     window: dora.Window
-    rows: list[tuple[str, str, dora.Figures]]  # (environment, app, figures); first per environment app "": all its apps
+    # (environment, app, figures); first per environment app "": all its apps
+    rows: list[tuple[str, str, dora.Figures]]
 
     def to_json(self) -> dict:
         envs: dict[str, dict] = {}

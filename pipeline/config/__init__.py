@@ -47,7 +47,8 @@ def find_root(start: Path | None = None) -> Path:
     """The nearest folder holding ship.yaml, from `start` (default: the working directory) up."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / CONFIG_FILE).exists():  # a ship.yaml that cannot be read is said so, not passed by
+        # a ship.yaml that cannot be read is said so, not passed by
+        if (folder / CONFIG_FILE).exists():
             return folder
     raise ConfigError(f"no {CONFIG_FILE} in {here} or any folder above it (run ship from your repository)")
 

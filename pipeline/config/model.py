@@ -18,8 +18,10 @@ from pipeline.errors import ConfigError
 CONFIG_FILE = "ship.yaml"
 ROUTERS = ("gateway", "nginx", "replicas")
 URL_PLACEHOLDERS = ("namespace", "app", "service", "track")  # in analysis URLs; filled per track
-REQUESTS_PER_ROUND = 40  # per track; what the canary judge needs over a 30 s bake (rollout/judge.py)
-TRAFFIC_PROVIDERS = ("traefik", "nginx", "prometheus")  # whose metrics count users' requests (rollout/counters.py)
+# per track; what the canary judge needs over a 30 s bake (rollout/judge.py)
+REQUESTS_PER_ROUND = 40
+# whose metrics count users' requests (rollout/counters.py)
+TRAFFIC_PROVIDERS = ("traefik", "nginx", "prometheus")
 
 
 def unknown_placeholders(template: str) -> list[str]:
@@ -75,8 +77,10 @@ class TrafficInput:
     """Users' requests, as the gateway counts them in Prometheus: each round, the increase of the
     canary's and the stable's counters over the same window goes into the canary judge."""
 
-    provider: str  # traefik, nginx (built-in series), or prometheus (your own `requests` and `errors`)
-    prometheus: str  # Prometheus's base URL; a cluster Service's URL is reached through the API server
+    # traefik, nginx (built-in series), or prometheus (your own `requests` and `errors`)
+    provider: str
+    # Prometheus's base URL; a cluster Service's URL is reached through the API server
+    prometheus: str
     success_ratio: float = 0.95
     # p95, from the gateway's latency histogram; None (and provider prometheus): not judged
     max_latency_ms: float | None = 1000.0
@@ -85,7 +89,8 @@ class TrafficInput:
     errors: str | None = None  # provider prometheus: counters of the failed requests (5xx)
     # URL template: when users sent the canary too few requests in a round, GET this for the rest
     top_up: str | None = None
-    top_up_requests: int = REQUESTS_PER_ROUND  # per track and round: what users' requests are topped up to
+    # per track and round: what users' requests are topped up to
+    top_up_requests: int = REQUESTS_PER_ROUND
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,8 @@ class CanaryPolicy:
     http: tuple[HttpCheck, ...] = ()
     prometheus: tuple[PrometheusCheck, ...] = ()
     traffic: TrafficInput | None = None  # judge the canary on users' requests through the gateway
-    max_bake: float | None = None  # a step still undecided at the end of its bake goes on up to this; None: fails then
+    # a step still undecided at the end of its bake goes on up to this; None: fails then
+    max_bake: float | None = None
     # Seconds the canary keeps serving after routing returns to the stable (after the gateway
     # reports the route's new generation), so the data plane catches up before its pods go.
     scale_down_delay: float = 5.0
@@ -136,10 +142,14 @@ class Policy:
     Approvals are not here: they are the required reviewers of the GitHub environment of the
     same name, which the workflow's job for this environment waits on."""
 
-    require_signature: bool = False  # every pinned image signed with `public_key` (cosign), checked before writing
-    public_key: str | None = None  # cosign public key, relative to the repository root (it belongs in git)
-    allow_older: bool = False  # release images built before the current release's commit (else: --allow-older)
-    freeze: tuple[FreezeWindow, ...] = ()  # windows refusing releases and promotions (rollbacks and aborts pass)
+    # every pinned image signed with `public_key` (cosign), checked before writing
+    require_signature: bool = False
+    # cosign public key, relative to the repository root (it belongs in git)
+    public_key: str | None = None
+    # release images built before the current release's commit (else: --allow-older)
+    allow_older: bool = False
+    # windows refusing releases and promotions (rollbacks and aborts pass)
+    freeze: tuple[FreezeWindow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,7 +160,8 @@ class ChartSource:
 
     # the chart's folder (with Chart.yaml), relative to the repository root; a remote chart's cache
     path: Path
-    repo: str | None = None  # oci://HOST/PATH/NAME of a remote chart (image/charts.py pulls it into `path`)
+    # oci://HOST/PATH/NAME of a remote chart (image/charts.py pulls it into `path`)
+    repo: str | None = None
     version: str | None = None  # the remote chart's version: its tag in the registry
 
     @property
@@ -162,7 +173,8 @@ class ChartSource:
         return self.repo is not None
 
 
-CHART_CACHE = Path(".ship/charts")  # remote charts, pulled and checked, as NAME-VERSION/NAME (not in git)
+# remote charts, pulled and checked, as NAME-VERSION/NAME (not in git)
+CHART_CACHE = Path(".ship/charts")
 
 
 def remote_chart_path(repo: str, version: str) -> Path:
@@ -182,7 +194,8 @@ class App:
     build: tuple[str, ...] = ()  # shell commands run in `path` before the image build
     base: str = "base"  # kustomize base, relative to path
     config: str = "config"  # folder of <env>.env files, relative to path
-    secrets: tuple[str, ...] = ()  # keys of Secret <app>-secrets, values from SHIP_SECRET_<APP>_<KEY>
+    # keys of Secret <app>-secrets, values from SHIP_SECRET_<APP>_<KEY>
+    secrets: tuple[str, ...] = ()
     keep_configs: int = 5  # versioned ConfigMaps kept in an overlay for rollbacks
     chart: ChartSource | None = None  # set: the base is this chart rendered with the app's values
     values: str = "values"  # VALUES.yaml (every environment) and VALUES/ENV.yaml, relative to path
@@ -227,7 +240,8 @@ class Environment:
     gates: GateOptions = field(default_factory=GateOptions)
     canary: CanaryPolicy | None = None
     policy: Policy = field(default_factory=Policy)
-    pull_secret: bool = True  # keep Secret ship-registry (from the run's registry credentials) in the namespace
+    # keep Secret ship-registry (from the run's registry credentials) in the namespace
+    pull_secret: bool = True
     # Pod Security level labelled on the Namespace ship writes (names.POD_SECURITY_LEVELS)
     pod_security: str = "restricted"
 
@@ -274,7 +288,8 @@ class ShipConfig:
     source: str = CONFIG_FILE
     # Field managers whose fields a sync takes over and removes when git does not set them:
     # hand edits with kubectl (Flux's ssa does the same). ship.yaml: takeover_managers.
-    takeover_managers: tuple[str, ...] = ()  # set from names.TAKEOVER_MANAGERS by default (schema.py)
+    # set from names.TAKEOVER_MANAGERS by default (schema.py)
+    takeover_managers: tuple[str, ...] = ()
     # Globs (git pathspec glob, from the repository root) of files that cannot change an image or
     # manifests (READMEs, docs): ship build --changed and an app's source commit ignore them, and
     # the workflow's `paths` leaves them out. ship.yaml: ignore.

@@ -66,7 +66,8 @@ def _app(name: str, a: _Reader) -> App:
 _CHART_REPO = re.compile(r"^oci://[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
 _CHART_INDEX = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~-]+)*/?$")
 _CHART_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
-_CHART_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,127}$")  # an OCI tag (helm writes + as _)
+# an OCI tag (helm writes + as _)
+_CHART_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,127}$")
 
 
 def _chart(r: _Reader | None) -> ChartSource | None:

@@ -51,9 +51,11 @@ class ChartBase:
     """An app's chart rendered for one environment, as a release writes it into the overlay."""
 
     chart: str  # NAME-VERSION, from the chart's Chart.yaml
-    digest: str  # sha256:… of every file below: the chart as it is, the merged values, ship's wiring
+    # sha256:… of every file below: the chart as it is, the merged values, ship's wiring
+    digest: str
     objects: list[dict] = field(compare=False)  # the base as kustomize renders it
-    files: dict[str, str] = field(default_factory=dict, compare=False)  # by path in `folder`; {} when already written
+    # by path in `folder`; {} when already written
+    files: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def folder(self) -> str:

@@ -168,7 +168,8 @@ class GitRepo:
             except git.GitCommandError as exc:
                 if "rejected" not in exc.stderr and "fetch first" not in exc.stderr and "non-fast-forward" not in exc.stderr:
                     if self._remote_has_head(branch):
-                        return self.head()  # the connection dropped after the remote took the commit
+                        # the connection dropped after the remote took the commit
+                        return self.head()
                     self._drop_own_commit()
                     raise GitError(f"git push to {self.remote}/{branch} failed: {_last_line(exc.stderr)}") from exc
             # The remote moved on: replay our commit on top of it, or redo the change there.
@@ -256,7 +257,8 @@ class GitRepo:
                 f"local {branch} has diverged from {upstream}; "
                 f"pull or rebase it first ({_last_line(exc.stderr)})"
             ) from exc
-        outgoing.check(self.repo, upstream)  # HEAD is the remote's tip, or only ship's own commits on it
+        # HEAD is the remote's tip, or only ship's own commits on it
+        outgoing.check(self.repo, upstream)
 
     def _rebase_onto_remote(self, branch: str) -> bool:
         try:

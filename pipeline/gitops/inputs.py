@@ -54,13 +54,15 @@ class AppInputs:
 
     def secrets_with_data(self, folders: list[Path]) -> list[str]:
         """Files under `folders` holding a Secret with data or stringData (never allowed in git)."""
-        offending, top = [], paths.contained(self.root, ".")  # the real root: regular_files gives real paths
+        # the real root: regular_files gives real paths
+        offending, top = [], paths.contained(self.root, ".")
         for folder in folders:
             for path in paths.regular_files(self.root, folder):
                 if path.suffix not in (".yaml", ".yml", ".json"):
                     continue
                 try:
-                    text = paths.read_text(self.root, path)  # read guarded: no symlink out of the repository, size capped
+                    # read guarded: no symlink out of the repository, size capped
+                    text = paths.read_text(self.root, path)
                     if "Secret" not in text:
                         # cannot hold one: parsing every manifest was most of a no-op sync's own
                         # time

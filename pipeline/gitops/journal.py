@@ -62,7 +62,8 @@ class Journal:
             try:
                 entry = json.loads(path.read_text())
                 overlay, pid = str(entry["overlay"]), int(entry["pid"])
-            except (ValueError, KeyError, TypeError):  # not a journal ship wrote whole: nothing to go by
+            except (ValueError, KeyError, TypeError):
+                # not a journal ship wrote whole: nothing to go by
                 progress(f"{path}: not a journal ship can read; removed")
                 path.unlink()
                 continue

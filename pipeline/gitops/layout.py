@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from pipeline.gitops.git import Commit
     from pipeline.gitops.workspace import Workspace
 
-ENVIRONMENT_LEVEL = (overlay.NAMESPACE_FILE, FREEZE_FILE, ".gitkeep")  # files that stay where they are
+# files that stay where they are
+ENVIRONMENT_LEVEL = (overlay.NAMESPACE_FILE, FREEZE_FILE, ".gitkeep")
 
 
 def is_old_layout(files: dict[str, str | None]) -> bool:

@@ -37,7 +37,8 @@ from pipeline.refs import pointer
 KUSTOMIZATION = "kustomization.yaml"
 NAMESPACE_FILE = "namespace.yaml"
 RELEASE_FILE = "release.yaml"
-CANARY_STATE_FILE = "canary.yaml"  # a canary in progress (canary_overlay.py); not a kustomize resource
+# a canary in progress (canary_overlay.py); not a kustomize resource
+CANARY_STATE_FILE = "canary.yaml"
 CANARY_DIR = "canary"  # the canary's own kustomization
 HEADER = "# Written by ship; edit ship.yaml and the app's config, not this file.\n"
 RELEASE_HEADER = "# Written by ship. The git history of this file is this environment's release ledger.\n"
@@ -77,8 +78,9 @@ def environment_files(env: Environment, apps: list[str], current: str | None = N
     listed = [r for r in kz.get("resources", []) if isinstance(r, str)]
     others = [r for r in listed if r != NAMESPACE_FILE and not _is_app_folder(r)]
     kz.update(namespace=env.namespace, resources=[NAMESPACE_FILE, *sorted(apps), *others])
+    # the Namespace's; the apps' carry them too
     kz.setdefault("labels", [{"pairs": {names.MANAGED_BY: names.MANAGER, names.ENV_LABEL: env.name},
-                              "includeSelectors": False}])  # the Namespace's; the apps' carry them too
+                              "includeSelectors": False}])
     return {KUSTOMIZATION: HEADER + yamlsafe.dumps(_ordered(kz)),
             NAMESPACE_FILE: HEADER + yamlsafe.dumps(namespace_object(env))}
 
@@ -162,7 +164,8 @@ class AppBase:
 
     objects: list[dict]  # as kustomize renders it
     path: str  # its folder, relative to the slot's folder
-    files: dict[str, str] | None = None  # a chart base's files, written into the slot; None: a folder of the repository
+    # a chart base's files, written into the slot; None: a folder of the repository
+    files: dict[str, str] | None = None
 
 
 def plan_release(current: dict[str, str | None], app: App, slot: Slot, release: Release, base: AppBase) -> OverlayFiles:
@@ -177,7 +180,8 @@ def plan_release(current: dict[str, str | None], app: App, slot: Slot, release: 
     kz["patches"] = _stable_patches(kz.get("patches", []), app, slot.env, release, base_objects, patched)
     kz["labels"] = ship_labels(kz, slot.env, app)
     files: dict[str, str | None] = {RELEASE_FILE: RELEASE_HEADER + yamlsafe.dumps(release.record())}
-    if current.get(CANARY_STATE_FILE) is None:  # while a canary runs, canary_overlay.py owns the routing
+    # while a canary runs, canary_overlay.py owns the routing
+    if current.get(CANARY_STATE_FILE) is None:
         routes = routing_files(slot, base_objects, patched, None)
         files.update(routes)
         listed = [r for r in resources if r not in routes]

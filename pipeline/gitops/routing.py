@@ -117,7 +117,8 @@ def live_weights(route_or_ingresses: list[dict[str, Any]]) -> dict[str, int]:
             notes = obj.get("metadata", {}).get("annotations") or {}
             name = obj["metadata"]["name"]
             weights[name] = int(notes.get(NGINX_WEIGHT, 0)) if notes.get(NGINX_CANARY) == "true" else -1
-    if any(w == -1 for w in weights.values()):  # nginx: the stable Ingress takes what the canary does not
+    # nginx: the stable Ingress takes what the canary does not
+    if any(w == -1 for w in weights.values()):
         canary = sum(w for w in weights.values() if w >= 0)
         weights = {n: (100 - canary if w == -1 else w) for n, w in weights.items()}
     return weights

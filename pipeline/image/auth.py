@@ -31,7 +31,8 @@ import httpx
 from pipeline.errors import RegistryError
 from pipeline.image.credentials import Credential, Lookup
 
-DEFAULT_EXPIRES_IN = 60.0  # seconds, when a token service does not say (the distribution spec's default)
+# seconds, when a token service does not say (the distribution spec's default)
+DEFAULT_EXPIRES_IN = 60.0
 MARGIN = 5.0  # a token this close to expiring is fetched again rather than sent
 _PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 _REPOSITORY = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags|referrers)(?:/|$)")
@@ -85,9 +86,11 @@ class RegistryAuth(httpx.Auth):
         self._lookup = lookup
         self._clock = clock
         self._basic = False  # the registry asked for Basic: send it ahead from now on
-        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # (realm, service, scope) → token, expiry
+        # (realm, service, scope) → token, expiry
+        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._scopes: dict[str, tuple[str, str, str]] = {}  # repository → the key of its last token
-        self.token_refused = False  # the last request's fresh token was refused (expired, or for another service)
+        # the last request's fresh token was refused (expired, or for another service)
+        self.token_refused = False
 
     def found(self) -> Lookup:
         return self._lookup()

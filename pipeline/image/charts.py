@@ -152,7 +152,8 @@ def fetch(archives: Archives | Registry, source: ChartSource, root: Path) -> Cha
     if stamp.is_file() and stamp.read_text().strip() == ref.digest and (root / source.path / "Chart.yaml").is_file():
         return ref
     folder.parent.mkdir(parents=True, exist_ok=True)
-    ignore = root / source.path.parents[2] / ".gitignore"  # .ship/.gitignore: a cache git never sees
+    # .ship/.gitignore: a cache git never sees
+    ignore = root / source.path.parents[2] / ".gitignore"
     if not ignore.is_file():
         ignore.write_text("# ship's cache of remote charts (image/charts.py): never committed\n*\n")
     unpack(found.archive(ref), folder, source.path.name, where)

@@ -48,7 +48,8 @@ class Access:
     """How ship reaches one registry host over the network."""
 
     insecure: bool = False  # plain HTTP, or TLS without verification: only where the user said so
-    ca_file: str | None = None  # a private CA (PEM) trusted beside the system's; $SSL_CERT_FILE works too
+    # a private CA (PEM) trusted beside the system's; $SSL_CERT_FILE works too
+    ca_file: str | None = None
 
     def verify(self) -> ssl.SSLContext | bool:
         if self.insecure:
@@ -63,7 +64,8 @@ class Access:
         return context
 
 
-INSECURE_VARIABLE = "SHIP_INSECURE_REGISTRIES"  # comma-separated hosts spoken to without TLS verification
+# comma-separated hosts spoken to without TLS verification
+INSECURE_VARIABLE = "SHIP_INSECURE_REGISTRIES"
 
 
 def access_for(cfg: ShipConfig, host: str, environ: Mapping[str, str] | None = None) -> Access:
@@ -114,7 +116,8 @@ class Registry:
                 return self._base
             plain_ok = self.access.insecure or is_loopback(self.host)
             try:
-                self._http.get(f"https://{self.host}/v2/", auth=None)  # the scheme only: no handshake
+                # the scheme only: no handshake
+                self._http.get(f"https://{self.host}/v2/", auth=None)
                 self._base = f"https://{self.host}"
             except httpx.ConnectError as exc:
                 if _untrusted(exc):

@@ -79,13 +79,15 @@ class Cosign:
         """cosign's environment for REF's registry: ship's credential in a docker config of its own
         (removed afterwards), and the registry's private CA added to the trusted ones."""
         env = {**os.environ}
-        env.setdefault(names.SIGNING_PASSWORD_VARIABLE, "")  # an unset password would make cosign prompt
+        # an unset password would make cosign prompt
+        env.setdefault(names.SIGNING_PASSWORD_VARIABLE, "")
         found = self._credentials.lookup(ref.registry).credential if self._credentials else None
         ca_file = self._access(ref.registry).ca_file
         if found is None and not ca_file:
             yield env
             return
-        with tempfile.TemporaryDirectory(prefix="ship-cosign-") as folder:  # 0700: only this user reads it
+        # 0700: only this user reads it
+        with tempfile.TemporaryDirectory(prefix="ship-cosign-") as folder:
             if found is not None:
                 config = Path(folder) / "config.json"
                 config.touch(mode=0o600)

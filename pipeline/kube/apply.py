@@ -37,10 +37,14 @@ class SyncOptions:
     adopt: bool = False  # take over same-named objects that ship does not own yet
     force_conflicts: bool = False  # take fields that other field managers own on adopted objects
     dry_run: bool = False  # plan and server-side dry-run only; change nothing
-    parallelism: int = 32  # concurrent requests within a stage (the API server takes 32 at once well)
-    takeover: tuple[str, ...] = fields.TAKEOVER  # field managers whose fields ship takes over (hand edits)
-    pod_security: str = ""  # Pod Security level labelled on the Namespace ("": none; sync sets ENV's)
-    secret_names: tuple[str, ...] = ()  # Secrets ship may have written here: read by name, pruned when git no longer has them
+    # concurrent requests within a stage (the API server takes 32 at once well)
+    parallelism: int = 32
+    # field managers whose fields ship takes over (hand edits)
+    takeover: tuple[str, ...] = fields.TAKEOVER
+    # Pod Security level labelled on the Namespace ("": none; sync sets ENV's)
+    pod_security: str = ""
+    # Secrets ship may have written here: read by name, pruned when git no longer has them
+    secret_names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -52,7 +56,8 @@ class SyncResult:
     requests: int = 0
     gate: Any = None  # rollout.gate.GateResult, when the sync was gated
     environment: str = ""
-    hook: Any = None  # (app, rollout.gate.GateResult) of a pre hook that failed: nothing else was applied
+    # (app, rollout.gate.GateResult) of a pre hook that failed: nothing else was applied
+    hook: Any = None
     post_hooks: tuple[dict, ...] = ()  # hook Jobs to run once the gate passed (kube/hooks.py)
 
     @property
@@ -174,7 +179,8 @@ def reconcile(cluster: ClusterApi, env: str, namespace: str, desired: list[dict]
             applied[planning.key(obj)] = cluster.apply(obj, force=True)
     rest = [o for stage in first.stages[1:] for o in stage]
     if rest and options.dry_run and not live:
-        results = {planning.key(o): o for o in rest}  # nothing can be dry-run in a namespace not there yet
+        # nothing can be dry-run in a namespace not there yet
+        results = {planning.key(o): o for o in rest}
     else:
         results = _dry_run_all(cluster, rest, force_for, options.parallelism)
     desired_by_key = {planning.key(o): o for o in owned}

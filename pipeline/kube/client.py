@@ -75,7 +75,8 @@ class Cluster:
         kubeconfig, context, max_connections, transport = self._args
         twin = Cluster(kubeconfig, context, max_connections=max_connections, retry_policy=self.retry, progress=self.progress,
                        transport=transport)
-        twin._answered = self._answered  # the server is known to be there: a refused connection is a restart
+        # the server is known to be there: a refused connection is a restart
+        twin._answered = self._answered
         return twin
 
     def close(self) -> None:

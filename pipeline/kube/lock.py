@@ -144,7 +144,8 @@ class EnvironmentLock:
                 lease["spec"]["renewTime"] = _fmt(_now())
                 self.cluster.replace(lease)
                 self._renewed = time.monotonic()
-            except Exception as exc:  # a missed renewal is retried until the lease would have expired
+            except Exception as exc:
+                # a missed renewal is retried until the lease would have expired
                 if time.monotonic() - self._renewed >= self.options.duration:
                     self.lost = (f"Lease {self.namespace}/{self.name} not "
                                  f"renewed for {self.options.duration}s ({exc})")

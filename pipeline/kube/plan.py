@@ -48,7 +48,8 @@ PRUNABLE = (
     ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ("networking.k8s.io/v1", "Ingress"), ("gateway.networking.k8s.io/v1", "HTTPRoute"),
 )
-NEVER_PRUNED = ("Namespace", "ServiceAccount")  # the deployer may not delete ServiceAccounts (kube/rbac.py)
+# the deployer may not delete ServiceAccounts (kube/rbac.py)
+NEVER_PRUNED = ("Namespace", "ServiceAccount")
 # Fields the API server owns: never compared, never shown in a diff.
 SERVER_FIELDS = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink",
                  "deletionTimestamp", "deletionGracePeriodSeconds")
@@ -76,10 +77,12 @@ class ChangeSetEntry:
 
 @dataclass
 class Plan:
-    stages: list[list[dict[str, Any]]] = field(default_factory=lambda: [[] for _ in STAGE_NAMES])  # to apply
+    # to apply
+    stages: list[list[dict[str, Any]]] = field(default_factory=lambda: [[] for _ in STAGE_NAMES])
     unchanged: list[dict[str, Any]] = field(default_factory=list)
     prune: list[dict[str, Any]] = field(default_factory=list)
-    keep: list[dict[str, Any]] = field(default_factory=list)  # would prune, but a ReplicaSet or Pod needs it
+    # would prune, but a ReplicaSet or Pod needs it
+    keep: list[dict[str, Any]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # exists, not ship's, no --adopt
 
     @property
@@ -240,7 +243,8 @@ class PlanOptions:
 
     adopt: bool = False  # take over same-named objects ship does not manage yet (else: refused)
     prune: bool = True  # plan the deletion of ship's live objects that git no longer renders
-    needed_configmaps: Set[str] = frozenset()  # ConfigMaps still referenced by running pods: kept, not pruned
+    # ConfigMaps still referenced by running pods: kept, not pruned
+    needed_configmaps: Set[str] = frozenset()
     # Objects carrying fields of kubectl's managers (fields.py): applied even when otherwise
     # unchanged, so the apply removes those fields.
     takeover: Set[tuple[str, str, str, str]] = frozenset()

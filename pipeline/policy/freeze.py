@@ -85,7 +85,8 @@ class Freeze:
     """One reason an environment is frozen now: a window of ship.yaml, or a freeze by hand."""
 
     environment: str
-    source: str  # `window 'weekend' (Fri 16:00 – Mon 08:00 Europe/Berlin)` or `freeze commit 3f2a1bc`
+    # `window 'weekend' (Fri 16:00 – Mon 08:00 Europe/Berlin)` or `freeze commit 3f2a1bc`
+    source: str
     reason: str  # the window's name, or the reason given to ship freeze
     until: dt.datetime | None  # None: until someone runs ship unfreeze
 

@@ -32,7 +32,8 @@ class EnvironmentStatus:
     canary: str | None
     last_change: str | None
     error: str | None = None
-    freeze: str | None = None  # why the environment is frozen now (a window, a freeze commit), one line
+    # why the environment is frozen now (a window, a freeze commit), one line
+    freeze: str | None = None
     app: str | None = None
 
     def to_json(self) -> dict:

@@ -25,7 +25,8 @@ from pipeline.rollout.sync import sync_environment
 @dataclass
 class AbortResult:
     environment: str
-    release: str | None  # the aborted canaries' release ids; None when only a leftover canary was removed
+    # the aborted canaries' release ids; None when only a leftover canary was removed
+    release: str | None
     reason: str
     commit: Commit | None
     apps: tuple[str, ...] = ()

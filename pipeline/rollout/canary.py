@@ -53,7 +53,8 @@ class CanaryResult:
     steps: list[dict] = field(default_factory=list)  # per step: weight, live weights, gates by app
     commits: list[Commit] = field(default_factory=list)
     gate: GateResult | None = None  # the stable's gate after the canary passed (the first app's)
-    clearance: Clearance = field(default_factory=Clearance)  # what it passed (and overrode) to come in
+    # what it passed (and overrode) to come in
+    clearance: Clearance = field(default_factory=Clearance)
 
     @property
     def release(self) -> Release:
@@ -197,14 +198,16 @@ def _step(ctx: Context, target: Environment, states: list[CanaryState], policy: 
              for a, s in zip(apps, states, strict=True)]
     check_held(target.namespace)  # a run that lost its lock records nothing more
     planned = [plan(ctx.workspace.slot_files(slot)) for slot, plan in plans] if first.step == 0 else []
-    if planned and policy.router != "replicas" and all(planned):  # None: this step is in git already
+    # None: this step is in git already
+    if planned and policy.router != "replicas" and all(planned):
         warm = handover.warm_up(ctx, target, [(a, s, p[0]) for a, s, p in zip(apps, states, planned, strict=True) if p])
         if not all(g.passed for g in warm):
             return warm
     commit = ctx.workspace.publish_many(target, apps, plans, _message("canary", title, states, result))
     result.commits += [commit] if commit else []
     synced = sync_environment(ctx, target)
-    if synced.hook is not None:  # a pre hook failed (kube/hooks.py): nothing of this step was applied
+    # a pre hook failed (kube/hooks.py): nothing of this step was applied
+    if synced.hook is not None:
         return [synced.hook[1]] * len(states)
     weights = live_weights(ctx.cluster(target), target)
     ctx.progress(f"step {first.step + 1}/{len(first.steps)}: canary at {first.weight}%; "
@@ -284,8 +287,9 @@ def _finish(ctx: Context, env: Environment, states: list[CanaryState], result: C
         if len(pairs) == 1:
             raise rollback.after_failed_gate(ctx, apps[0], env, pairs[0][1], failed[apps[0].name])
         raise rollback.after_failed_unit(ctx, env, pairs, gates)
+    # before the canaries go
     handover.route_to_stable(ctx, env, [(a, s, ctx.workspace.base_of(a, Slot(env, a.name), s.release)[0])
-                                        for a, s in zip(apps, states, strict=True)])  # before the canaries go
+                                        for a, s in zip(apps, states, strict=True)])
     title = f"promote({env.name}): {_refs(states)} after canary {steps_text(states[0].steps)} passed"
     plans = [(Slot(env, app.name), _promoted_plan(ctx, app, Slot(env, app.name), s)) for app, s in zip(apps, states, strict=True)]
     check_held(env.namespace)

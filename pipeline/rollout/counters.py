@@ -37,9 +37,11 @@ class Selectors:
     """The PromQL instant vectors that count one track's requests."""
 
     requests: str  # counters of every request
-    errors: str | None = None  # counters of failed requests; None: the 5xx of `requests` by `code_label`
+    # counters of failed requests; None: the 5xx of `requests` by `code_label`
+    errors: str | None = None
     code_label: str = "code"
-    buckets: str | None = None  # a latency histogram's _bucket counters, by le (seconds); None: none
+    # a latency histogram's _bucket counters, by le (seconds); None: none
+    buckets: str | None = None
 
 
 def selectors(traffic: TrafficInput, track: Mapping[str, str]) -> Selectors:

@@ -85,7 +85,8 @@ class Gate:
     release_id: str | None = None  # its pods are judged too
     analysis: bool = False  # whether analysis rounds are part of this gate
     interval: float = 5.0  # seconds between analysis rounds
-    max_bake: float | None = None  # an analysis still undecided at the end of the bake goes on up to this
+    # an analysis still undecided at the end of the bake goes on up to this
+    max_bake: float | None = None
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
     bad_since: dict[str, float] = field(default_factory=dict)
     healthy_at: float | None = None

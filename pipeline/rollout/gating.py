@@ -32,9 +32,12 @@ AppReleases = list[tuple[App, Release]]
 class GateOutcome:
     """What gating a sync came to."""
 
-    gates: dict[str, GateResult | None] = field(default_factory=dict)  # each app's verdict; None: nothing to gate
-    failure: GateFailed | None = None  # an app failed: how its rollback went, for the caller to raise
-    environment: GateResult | None = None  # no app released in the environment: its own gate, if any
+    # each app's verdict; None: nothing to gate
+    gates: dict[str, GateResult | None] = field(default_factory=dict)
+    # an app failed: how its rollback went, for the caller to raise
+    failure: GateFailed | None = None
+    # no app released in the environment: its own gate, if any
+    environment: GateResult | None = None
 
     @property
     def first(self) -> GateResult | None:
@@ -78,7 +81,8 @@ def _gate_each(ctx: Context, env: Environment, result: SyncResult, releases: App
     for app, rel in releases:
         gate = gates[app.name] = gate_synced(ctx, Slot(env, app.name), result, rel.id)
         if gate is not None and not gate.passed:
-            failed = rollback.after_failed_gate(ctx, app, env, rel, gate)  # this app back before the next is gated
+            # this app back before the next is gated
+            failed = rollback.after_failed_gate(ctx, app, env, rel, gate)
             failure = failure or failed
             continue
         ctx.progress(str(gate) if gate else f"{app.name}: nothing to gate")

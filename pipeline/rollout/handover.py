@@ -59,7 +59,8 @@ def warm_up(ctx: Context, env: Environment, canaries: list[tuple[App, CanaryStat
                              replace(env.gates, bake=0.0),
                              WatchOptions(release_id=state.release.id, progress=ctx.progress, clock=ctx.clock))
                 for app, state, _ in canaries]
-    if all(v.passed for v in verdicts):  # the tree as git has it again: the step's commit writes it whole
+    # the tree as git has it again: the step's commit writes it whole
+    if all(v.passed for v in verdicts):
         for slot, files in before:
             ctx.workspace.write_slot(slot, overlay.OverlayFiles(files))
     return verdicts

@@ -32,7 +32,8 @@ DEADLINE_SLACK = 15.0  # the Job controller marks DeadlineExceeded a little afte
 class HookOptions:
     """How long a hook may take and how often to look."""
 
-    timeout: float | None = None  # seconds per Job; None: its activeDeadlineSeconds + slack, else DEFAULT_TIMEOUT
+    # seconds per Job; None: its activeDeadlineSeconds + slack, else DEFAULT_TIMEOUT
+    timeout: float | None = None
     interval: float = 1.0  # seconds between looks at a running Job
 
 

@@ -97,7 +97,8 @@ class Tally:
 class JudgePolicy:
     """What the canary must show, and how sure the judge must be. See `http_policy`."""
 
-    max_error_rate: float = 0.05  # 1 - success_ratio; above it the canary fails, whatever the stable does
+    # 1 - success_ratio; above it the canary fails, whatever the stable does
+    max_error_rate: float = 0.05
     margin: float = 0.025  # how much worse than the stable's upper bound the canary may be
     max_latency_ms: float | None = None  # p95 limit; None: latency is not judged
     alpha: float = 0.01  # chance of aborting a canary at half the tolerated rate
@@ -200,8 +201,9 @@ def _timed(tally: Tally, limit: float) -> tuple[int, int, str]:
     if not tally.buckets:
         samples = tally.latencies_ms
         return len(samples), sum(1 for ms in samples if ms > limit), f"{_p95(samples):.0f}ms"
+    # single latencies (a top-up) go into the histogram's buckets
     buckets = (tally + Tally(buckets=bucketed(tally.latencies_ms, tuple(le for le, _ in tally.buckets)))).buckets \
-        if tally.latencies_ms else tally.buckets  # single latencies (a top-up) go into the histogram's buckets
+        if tally.latencies_ms else tally.buckets
     n = buckets[-1][1]
     under = max((count for le, count in buckets if le <= limit), default=0)
     p95 = next((le for le, count in buckets if count >= 0.95 * n), math.inf)

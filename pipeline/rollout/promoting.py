@@ -31,7 +31,8 @@ from pipeline.rollout.unit import Results
 class PromoteOptions:
     """How `ship promote` runs; every field has a default."""
 
-    independent: bool = False  # each app on its own (commit, sync, gate, rollback) instead of one unit
+    # each app on its own (commit, sync, gate, rollback) instead of one unit
+    independent: bool = False
     sync: bool = True  # sync and gate TO once committed (False: the commit alone, and no canary)
     push: bool = True  # push the commits (False: they stay in the local clone)
     canary_weight: int | None = None  # one canary step at this weight instead of TO's canary policy
@@ -59,7 +60,8 @@ def promote(ctx: Context, source: Environment, target: Environment, app_names: l
     if not apps:
         return unit.Results(empty="nothing to promote: every app released in "
                                   f"{source.name} is already in {target.name}")
-    rels = {name: promotion.healthy_release(ctx, Slot(source, name)) for name in apps}  # every app, before writing
+    # every app, before writing
+    rels = {name: promotion.healthy_release(ctx, Slot(source, name)) for name in apps}
     if states:
         if {s.release.app: s.release.id for s in states} != {n: r.id for n, r in rels.items()}:
             raise PromotionError(f"{target.name} has {', '.join(s.describe() for s in states)} "

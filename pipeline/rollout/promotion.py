@@ -84,7 +84,8 @@ def promoted_release(ctx: Context, source: Environment, target: Environment, rel
     app = ctx.config.app(rel.app)
     data = ctx.workspace.config_data(app, target)
     chart, digest = (None, None)
-    if app.chart is not None:  # the chart FROM runs (promotion never rebuilds), with TO's own values
+    # the chart FROM runs (promotion never rebuilds), with TO's own values
+    if app.chart is not None:
         ran = Slot(source, app.name).overlay / folder_of(rel.chart, rel.chart_digest) / app.chart.name \
             if rel.chart and rel.chart_digest else None
         found = ran if ran and (ctx.workspace.root / ran / "Chart.yaml").is_file() else None

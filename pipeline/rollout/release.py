@@ -39,13 +39,17 @@ class WriteOptions:
 
     push: bool = True  # push the commit (False: it stays in the local clone)
     action: str = "release"  # the commit's type: release, promote, rollback
-    title: str | None = None  # the commit's title; None: `ACTION(ENV): APP@ID`, or `ACTION(ENV): N apps: …`
-    always: bool = False  # write a release even when it is the current one already (a rollback does)
+    # the commit's title; None: `ACTION(ENV): APP@ID`, or `ACTION(ENV): N apps: …`
+    title: str | None = None
+    # write a release even when it is the current one already (a rollback does)
+    always: bool = False
     # New releases: their ids are settled against the ledger they are written into, so two runs
     # racing to release different images of one commit get different ids.
     new_id: bool = False
-    ledger_change: LedgerChange | None = None  # how each ledger changes; None: the release added as pending
-    override: str = ""  # the control a pending release went through (a freeze override), noted in its entry
+    # how each ledger changes; None: the release added as pending
+    ledger_change: LedgerChange | None = None
+    # the control a pending release went through (a freeze override), noted in its entry
+    override: str = ""
     extra: dict[str, str | None] = field(default_factory=dict)  # more commit trailers
 
 

@@ -102,7 +102,8 @@ def roll_back_many(ctx: Context, env: Environment, moves: list[Move], reason: st
         files = ctx.workspace.slot_files(slot)
         base = overlay.AppBase(base_objects, base_rel)
         ctx.workspace.write_slot(slot, overlay.plan_release(files, m.app, slot, m.target.release, base))
-    result = sync_environment(ctx, env)  # a rehearsal (--dry-run) only dry-runs it, and gates nothing
+    # a rehearsal (--dry-run) only dry-runs it, and gates nothing
+    result = sync_environment(ctx, env)
     gates = {m.app.name: None if ctx.rehearsal else gate_synced(ctx, Slot(env, m.app.name), result, m.target.release.id)
              for m in moves}
     outcomes = {name: Outcome.ROLLED_BACK_TO if g is None or g.passed else Outcome.ROLLBACK_FAILED

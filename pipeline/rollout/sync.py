@@ -44,8 +44,10 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
     known = {*cfg.apps, *ctx.workspace.ledger_apps(env)}
     options = replace(options, takeover=cfg.takeover_managers, pod_security=env.pod_security,
                       secret_names=tuple(sorted(names.secret_name(app) for app in known)))
-    ctx.workspace.guard_secrets(env, apps_in(cfg, env))  # a Secret with data in git is never applied
-    rendered = ctx.workspace.render_overlay(env, list(cfg.apps.values()))  # a bad overlay fails before the lock
+    # a Secret with data in git is never applied
+    ctx.workspace.guard_secrets(env, apps_in(cfg, env))
+    # a bad overlay fails before the lock
+    rendered = ctx.workspace.render_overlay(env, list(cfg.apps.values()))
     refuse_rendered_secrets(rendered, str(env.folder))
     images.admit(ctx, env, rendered)  # every image that will run: pinned, and signed where ENV asks
     if ctx.rehearsal:

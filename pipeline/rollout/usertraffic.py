@@ -27,7 +27,8 @@ from pipeline.rollout import counters, judge
 from pipeline.rollout.counters import Reading
 
 SAYS = "users' traffic through the gateway"
-Get = Callable[..., tuple[int | None, bytes]]  # Analysis.get: (url, timeout, params) -> (status, body)
+# Analysis.get: (url, timeout, params) -> (status, body)
+Get = Callable[..., tuple[int | None, bytes]]
 
 
 def prometheus_answer(body: bytes) -> dict[str, Any]:
@@ -62,7 +63,8 @@ class UserTraffic:
     def measure(self, final: bool) -> tuple[bool | None, str]:
         """(passed, summary) after one round; None: undecided."""
         readings = self._read()
-        if isinstance(readings, str):  # Prometheus is silent: undecided, and the next reading counts the gap
+        # Prometheus is silent: undecided, and the next reading counts the gap
+        if isinstance(readings, str):
             return None, f"{readings}; {self._so_far()}"
         if self.last is None:
             self.last, self.seen = readings, {t for t in readings if readings[t].seen}
@@ -79,7 +81,8 @@ class UserTraffic:
         passed = {judge.Decision.PASS: True, judge.Decision.FAIL: False}.get(verdict.decision)
         if judge.decide(canary, stable, self.policy).decision is judge.Decision.INCONCLUSIVE:
             note += self._why_undecided(readings, gone, final)
-        cut = verdict.summary.rfind(" [")  # the notes go before the verdict's [PASS]/[FAIL]/[INCONCLUSIVE]
+        # the notes go before the verdict's [PASS]/[FAIL]/[INCONCLUSIVE]
+        cut = verdict.summary.rfind(" [")
         return passed, verdict.summary[:cut] + note + verdict.summary[cut:]
 
     def _why_undecided(self, readings: dict[str, Reading], gone: list[str], final: bool) -> str:
@@ -131,7 +134,8 @@ class UserTraffic:
                 start = time.monotonic()
                 statuses.append(self.get(url, 2.0, None)[0])
                 latencies.append((time.monotonic() - start) * 1000)
-            rounds[t] = rounds[t] + judge.Tally.of(statuses, latencies)  # the judge puts them in the histogram
+            # the judge puts them in the histogram
+            rounds[t] = rounds[t] + judge.Tally.of(statuses, latencies)
         self.topped += short
         return f" (topped up with {short} synthetic GETs per track this round, {self.topped} in all)"
 

@@ -72,10 +72,12 @@ def _close_after(watchers: list[_Watcher], client: ClusterApi) -> None:
 class WatchOptions:
     """What one watch goes by beside the environment's GateOptions; every field has a default."""
 
-    release_id: str | None = None  # the release whose pods are judged (None: every pod of the Deployments)
+    # the release whose pods are judged (None: every pod of the Deployments)
+    release_id: str | None = None
     analysis: Analysis | None = None  # canary analysis, a round whenever the gate asks for one
     interval: float = 5.0  # seconds between analysis rounds
-    max_bake: float | None = None  # how long an analysis still undecided at the end of the bake may go on
+    # how long an analysis still undecided at the end of the bake may go on
+    max_bake: float | None = None
     progress: Progress = quiet  # where the gate's notes are printed
     clock: Clock | None = None  # None: the real clock
 

@@ -31,7 +31,8 @@ class BuildResult:
     image: ImageRef
     commit: str
     built: bool  # False when the tag was already in the registry
-    signed: bool = False  # signed with cosign by this run (a signing key was given, and this run built it)
+    # signed with cosign by this run (a signing key was given, and this run built it)
+    signed: bool = False
     warning: str = ""  # why it was not signed, when an environment requires signatures
 
     def to_json(self) -> dict:

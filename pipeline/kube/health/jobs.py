@@ -32,7 +32,8 @@ def assess_job(obj: dict[str, Any]) -> Health:
     for failed in ("Failed", "FailureTarget"):
         cond = _true(obj, failed)
         if cond is not None:
-            reason = cond.get("reason") or "Failed"  # BackoffLimitExceeded, DeadlineExceeded, PodFailurePolicy
+            # BackoffLimitExceeded, DeadlineExceeded, PodFailurePolicy
+            reason = cond.get("reason") or "Failed"
             return health(HealthCode.DEGRADED, f"job failed: {names.one_line(cond.get('message') or reason)}", reason)
     if _true(obj, "Complete") is not None:
         return health(HealthCode.HEALTHY, f"job completed ({_int(status.get('succeeded'))} succeeded)")

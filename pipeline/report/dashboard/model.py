@@ -113,7 +113,8 @@ def gather(ctx: Context, live: bool, since: str, title: str = "ship", commit_url
                   timeline=list(reversed(events)), commit_url=commit_url, buckets=dora.buckets(win))
     unreachable = []
     for env in cfg.environments.values():
-        here: list[Slot | None] = [*ctx.workspace.slots(env)] or [None]  # None: nothing released in ENV yet
+        # None: nothing released in ENV yet
+        here: list[Slot | None] = [*ctx.workspace.slots(env)] or [None]
         for slot in here:
             app = slot.app if slot else None
             last = next((e for e in board.timeline if e.environment == env.name

@@ -52,7 +52,8 @@ class _Side:
 
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     config: dict[str, dict[str, str]] = field(default_factory=dict)
-    secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> key -> sha256 of the value
+    # name -> key -> sha256 of the value
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _index(objects: list[dict[str, Any]]) -> _Side:
