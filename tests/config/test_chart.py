@@ -6,7 +6,14 @@ import pytest
 
 from pipeline import config, yamlsafe
 from pipeline.errors import ConfigError
-from pipeline.gitops.chart import chart_files, digest_of, folder_of, image_name, merge_values, wiring
+from pipeline.gitops.chart import (
+    chart_files,
+    digest_of,
+    folder_of,
+    image_name,
+    merge_values,
+    wiring,
+)
 
 APP = """\
 registry: 127.0.0.1:5000
