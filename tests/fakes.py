@@ -67,6 +67,7 @@ class FakeCluster:
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str | None, str], dict] = {}
+        self.never_ready: set[str] = set()  # Deployments (by name) that never get ready, whatever their image
         self.requests = 0
         self.host = "fake"
         self._versions = itertools.count(1)
@@ -114,7 +115,7 @@ class FakeCluster:
         replicas = dep["spec"].get("replicas", 1)
         images = [c.get("image", "") for c in dep["spec"]["template"]["spec"].get("containers", [])]
         generation = dep["metadata"]["generation"]
-        if any("-never-ready" in i.split("@")[0] for i in images):
+        if any("-never-ready" in i.split("@")[0] for i in images) or dep["metadata"]["name"] in self.never_ready:
             return {"observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
                     "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
                                     "message": f"ReplicaSet \"{dep['metadata']['name']}\" has timed out progressing."}]}

@@ -220,7 +220,14 @@ class GitRepo:
 
     def _commit(self, paths: list[str], message: str) -> None:
         try:
-            self.repo.git.add("--all", "--", *paths)
+            # A file written and deleted again before any commit (a canary warmed up, then aborted)
+            # is neither on disk nor in git: `git add` refuses such a pathspec, so it is left out.
+            tracked = self.repo.git.ls_files("--", *paths).splitlines() if paths else []
+            top = Path(str(self.repo.working_tree_dir))
+            paths = [p for p in paths if (top / p).exists()
+                     or any(t == p or t.startswith(p.rstrip("/") + "/") for t in tracked)]
+            if paths:
+                self.repo.git.add("--all", "--", *paths)
             staged = self.repo.git.diff("--cached", "--name-only").splitlines()
             if not staged:
                 raise GitError("nothing to commit: the change is already in git")
