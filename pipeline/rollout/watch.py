@@ -23,7 +23,7 @@ from pipeline.errors import ClusterError
 from pipeline.kube import health, hooks
 from pipeline.kube import plan as planning
 from pipeline.kube.apply import SyncResult
-from pipeline.kube.api import ClusterApi
+from pipeline.kube.api import ApiRequest, ClusterApi, WatchQuery
 from pipeline.progress import Progress, quiet
 from pipeline.rollout import hookjobs
 from pipeline.rollout.gate import Gate, GateResult, Measured, Measurement
@@ -50,7 +50,7 @@ class _Watcher:
         cluster, api_version, kind, namespace = self.args
         while not self.stop.is_set():
             try:
-                for etype, obj in cluster.watch(api_version, kind, namespace, resource_version=self.rv, timeout=2):
+                for etype, obj in cluster.watch(api_version, kind, namespace, WatchQuery(resource_version=self.rv, timeout=2)):
                     if etype == "ERROR":
                         self.rv = None  # expired resourceVersion: start over from now
                         break
@@ -87,8 +87,9 @@ def wait_healthy(cluster: ClusterApi, namespace: str, deployments: list[str], op
     release_id, analysis, interval, max_bake, progress = (watch.release_id, watch.analysis, watch.interval,
                                                           watch.max_bake, watch.progress)
     clock = watch.clock or Clock()
-    deps_list = cluster.request("GET", cluster.info("apps/v1", "Deployment").path(namespace), what="list Deployments")
-    pods_list = cluster.request("GET", cluster.info("v1", "Pod").path(namespace), what="list Pods")
+    deps_list = cluster.request(ApiRequest("GET", cluster.info("apps/v1", "Deployment").path(namespace),
+                                           what="list Deployments"))
+    pods_list = cluster.request(ApiRequest("GET", cluster.info("v1", "Pod").path(namespace), what="list Pods"))
     gate = Gate(namespace, {d["metadata"]["name"]: {**d, "kind": "Deployment", "apiVersion": "apps/v1"}
                             for d in deps_list.get("items", []) if d["metadata"]["name"] in deployments},
                 options, clock.monotonic(), release_id, analysis is not None, interval, max_bake,
