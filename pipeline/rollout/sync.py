@@ -71,8 +71,8 @@ def _pre_hooks(ctx: Context, env: Environment, desired: hooks.HookPlan) -> tuple
         cluster.apply(planning.with_ownership({**obj, "metadata": {**obj["metadata"], "namespace": env.namespace}},
                                               env.name), force=True)
     for job in desired.pre:
-        failed = hookjobs.run_hooks(cluster, env.name, env.namespace, [job], hookjobs.HookOptions(env.gates.timeout),
-                                    ctx.progress, ctx.clock)
+        options = hookjobs.HookOptions(env.gates.timeout, progress=ctx.progress, clock=ctx.clock)
+        failed = hookjobs.run_hooks(cluster, env.name, env.namespace, [job], options)
         if failed is not None:
             return hooks.app_of(job), failed
     return None

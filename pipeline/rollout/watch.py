@@ -165,14 +165,14 @@ def _gate(ctx: Context, env: Environment, result: SyncResult, release_id: str | 
     others = [result.applied.get(planning.key(o), o) for o in result.plan.to_apply + result.plan.unchanged
               if o.get("kind") in hookjobs.GATED_KINDS and (app is None or hooks.app_of(o) == app)]
     if others:  # StatefulSets, DaemonSets, Jobs, CronJobs: each by its own health rule
-        failed = hookjobs.gate_workloads(ctx.cluster(env), others, _timeout(env), clock=ctx.clock)
+        failed = hookjobs.gate_workloads(ctx.cluster(env), others, _timeout(env), hookjobs.HookOptions(clock=ctx.clock))
         if failed is not None:
             return failed
         gate = gate or GateResult(True, "rollout", health.subject(others[0]), "", "healthy", 0.0)
     post = [job for job in result.post_hooks if app is None or hooks.app_of(job) == app]
     if post:  # after the gate passed: a post hook that fails fails the release like the gate would
-        failed = hookjobs.run_hooks(ctx.cluster(env), env.name, env.namespace, post,
-                                    hookjobs.HookOptions(env.gates.timeout), ctx.progress, ctx.clock)
+        options = hookjobs.HookOptions(env.gates.timeout, progress=ctx.progress, clock=ctx.clock)
+        failed = hookjobs.run_hooks(ctx.cluster(env), env.name, env.namespace, post, options)
         return failed or gate
     return gate
 
