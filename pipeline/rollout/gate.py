@@ -18,7 +18,7 @@ I/O: watch.py feeds it from the API server, tests feed it fixture sequences.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol
 
 from pipeline import names
@@ -28,7 +28,7 @@ from pipeline.kube import health
 DEADLINE_SLACK = 15.0  # the controller reports ProgressDeadlineExceeded a little after the deadline
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GateResult:
     """What a gate decided, about which object, and why."""
 
@@ -67,6 +67,7 @@ class Measured:
     """An event: one round of analysis measurements; `final` for the round that ends the bake."""
 
     measurements: tuple[Measurement, ...]
+    _: KW_ONLY
     final: bool = False
 
 
@@ -76,6 +77,7 @@ class Gate:
     deployments: dict[str, dict[str, Any]]  # name -> the Deployment as last seen
     options: GateOptions
     start: float
+    _: KW_ONLY
     release_id: str | None = None  # its pods are judged too
     analysis: bool = False  # whether analysis rounds are part of this gate
     interval: float = 5.0  # seconds between analysis rounds
@@ -106,8 +108,8 @@ class Gate:
         absent = [d for d in wanted if d not in self.deployments]
         if not absent:
             return None
-        return GateResult(False, "rollout", f"Deployment/{self.namespace}/{absent[0]}", "NotFound",
-                          "the Deployment does not exist", 0.0)
+        return GateResult(passed=False, gate="rollout", subject=f"Deployment/{self.namespace}/{absent[0]}", reason="NotFound",
+                          message="the Deployment does not exist", elapsed=0.0)
 
     def observe(self, kind: str, etype: str, obj: dict[str, Any]) -> None:
         name = obj.get("metadata", {}).get("name", "")
@@ -159,8 +161,8 @@ class Gate:
         if now - self.healthy_at < self.options.bake or (self.analysis and not self.final_round_done):
             return None
         first = next(iter(self.deployments.values()))
-        return GateResult(True, "bake" if self.options.bake else "rollout", health.subject(first), "",
-                          rollouts[0].message, now - self.start)
+        return GateResult(passed=True, gate="bake" if self.options.bake else "rollout", subject=health.subject(first),
+                          reason="", message=rollouts[0].message, elapsed=now - self.start)
 
     def _measured(self, event: Measured, now: float) -> GateResult | None:
         self.last_round = now
@@ -222,7 +224,7 @@ class Gate:
         return any(owner == f"{dep}-{template_hash}" for owner in owners for dep in self.deployments)
 
     def _fail(self, gate: str, subject: str, reason: str, message: str, now: float) -> GateResult:
-        return GateResult(False, gate, subject, reason, message, now - self.start)
+        return GateResult(passed=False, gate=gate, subject=subject, reason=reason, message=message, elapsed=now - self.start)
 
     def _say(self, line: str) -> None:
         if line != self._said:

@@ -63,7 +63,8 @@ def run_hooks(cluster: ClusterApi, env: str, namespace: str, jobs: Sequence[dict
         verdict = _wait(cluster, live, timeout_for(owned, options), options.interval, clock)
         if not verdict.ok:
             reason = "Timeout" if verdict.code is not health.HealthCode.DEGRADED else (verdict.reason or "Failed")
-            return GateResult(False, "hook", verdict.subject, reason, verdict.message, clock.monotonic() - start)
+            return GateResult(passed=False, gate="hook", subject=verdict.subject, reason=reason, message=verdict.message,
+                              elapsed=clock.monotonic() - start)
         progress(f"hook {verdict.subject}: {verdict.message}")
     return None
 
@@ -83,7 +84,8 @@ def gate_workloads(cluster: ClusterApi, objects: Sequence[dict[str, Any]], timeo
         verdict = _wait(cluster, obj, left, options.interval, clock)
         if not verdict.ok:
             reason = "Timeout" if verdict.code is not health.HealthCode.DEGRADED else (verdict.reason or "Degraded")
-            return GateResult(False, "rollout", verdict.subject, reason, verdict.message, clock.monotonic() - start)
+            return GateResult(passed=False, gate="rollout", subject=verdict.subject, reason=reason, message=verdict.message,
+                              elapsed=clock.monotonic() - start)
     return None
 
 

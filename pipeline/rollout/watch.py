@@ -92,7 +92,8 @@ def wait_healthy(cluster: ClusterApi, namespace: str, deployments: list[str], op
     pods_list = cluster.request(ApiRequest("GET", cluster.info("v1", "Pod").path(namespace), what="list Pods"))
     gate = Gate(namespace, {d["metadata"]["name"]: {**d, "kind": "Deployment", "apiVersion": "apps/v1"}
                             for d in deps_list.get("items", []) if d["metadata"]["name"] in deployments},
-                options, clock.monotonic(), release_id, analysis is not None, interval, max_bake,
+                options, clock.monotonic(), release_id=release_id, analysis=analysis is not None, interval=interval,
+                max_bake=max_bake,
                 pods={p["metadata"]["name"]: {**p, "kind": "Pod", "apiVersion": "v1"} for p in pods_list.get("items", [])})
     missing = gate.missing(deployments)
     if missing is not None:
@@ -118,7 +119,7 @@ def wait_healthy(cluster: ClusterApi, namespace: str, deployments: list[str], op
                 return verdict
             due = gate.wants_measurement(clock.monotonic())
             if due is not None and analysis is not None:
-                event = Measured(tuple(analysis.round(final=due.final)), due.final)
+                event = Measured(tuple(analysis.round(final=due.final)), final=due.final)
                 continue
             try:
                 event = events.get(timeout=0.2)
@@ -168,7 +169,8 @@ def _gate(ctx: Context, env: Environment, result: SyncResult, release_id: str | 
         failed = hookjobs.gate_workloads(ctx.cluster(env), others, _timeout(env), hookjobs.HookOptions(clock=ctx.clock))
         if failed is not None:
             return failed
-        gate = gate or GateResult(True, "rollout", health.subject(others[0]), "", "healthy", 0.0)
+        gate = gate or GateResult(passed=True, gate="rollout", subject=health.subject(others[0]), reason="", message="healthy",
+                                  elapsed=0.0)
     post = [job for job in result.post_hooks if app is None or hooks.app_of(job) == app]
     if post:  # after the gate passed: a post hook that fails fails the release like the gate would
         options = hookjobs.HookOptions(env.gates.timeout, progress=ctx.progress, clock=ctx.clock)

@@ -241,7 +241,7 @@ def test_a_signed_image_passes_from_dev_to_prod(project):
     assert isinstance(result, CanaryResult) and result.outcome.value == "promoted"
     assert ctx.signer().verified.count(GOOD) >= 6  # dev, uat and prod, twice each
     assert log(ctx, "-1", "--format=%B").count("Ship-Signature: cosign, key keys/a.pub") == 1
-    assert [r.text() for r in inspect.verify(ctx, "prod").images] == [f"ok  {GOOD}  (signed with keys/a.pub)"]
+    assert [r.text() for r in inspect.verify(ctx, "prod").pins] == [f"ok  {GOOD}  (signed with keys/a.pub)"]
 
 
 def test_sync_and_verify_refuse_what_lost_its_signature(project):
