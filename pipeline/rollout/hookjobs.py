@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline.clock import Clock
 from pipeline.kube import health
+from pipeline.kube import ownership
 from pipeline.kube import plan as planning
 from pipeline.kube.api import ClusterApi
 from pipeline.progress import Progress, quiet
@@ -51,7 +52,7 @@ def run_hooks(cluster: ClusterApi, env: str, namespace: str, jobs: Sequence[dict
     clock, progress = options.clock or Clock(), options.progress
     start = clock.monotonic()
     for job in jobs:
-        owned = planning.with_ownership({**job, "metadata": {**job["metadata"], "namespace": namespace}}, env)
+        owned = ownership.with_ownership({**job, "metadata": {**job["metadata"], "namespace": namespace}}, env)
         name = owned["metadata"]["name"]
         live = cluster.get("batch/v1", "Job", name, namespace)
         if live is not None and health.assess_job(live).ok:
