@@ -72,7 +72,7 @@ class StatusReport:
         lines = [table_text(("ENV", "APP", "RELEASE", "DIGEST", "CONFIG", "HEALTH", "DRIFT", "CANARY", "LAST CHANGE"),
                             rows)]
         per_env = [r.environment for r in self.rows]
-        lines += [summary_line(r, per_env.count(r.environment) == 1) for r in self.rows if r.canary]
+        lines += [summary_line(r, alone=per_env.count(r.environment) == 1) for r in self.rows if r.canary]
         lines += [f"{r.freeze}: releases and promotions are held" for r in self.rows if r.freeze]
         return "\n".join(dict.fromkeys(lines))  # a freeze holds the environment: said once
 

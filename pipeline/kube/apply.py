@@ -90,7 +90,7 @@ def namespace_state(cluster: ClusterApi, namespace: str) -> dict | str | None:
 
 def live_state(cluster: ClusterApi, namespace: str, kinds: set[tuple[str, str]], parallelism: int = 8,
                required: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
-               ns: dict | str | None | bool = False) -> dict:
+               *, ns: dict | str | None | bool = False) -> dict:
     """Every live object of `kinds` in `namespace`, plus the Namespace itself, by plan key.
     `ns`: the namespace's state when the caller read it already (False: read it here)."""
     live: dict = {}
@@ -147,7 +147,7 @@ def reconcile(cluster: ClusterApi, env: str, namespace: str, desired: list[dict]
     owned = [_with_pod_security(o, options.pod_security)
              for o in _owned_objects(cluster, env, namespace, desired, progress, ns)]
     required = {(o["apiVersion"], o["kind"]) for o in owned if o["kind"] not in ("Namespace", "Secret")}
-    live = live_state(cluster, namespace, required | set(planning.PRUNABLE), options.parallelism, required, ns)
+    live = live_state(cluster, namespace, required | set(planning.PRUNABLE), options.parallelism, required, ns=ns)
     live.update(_secrets_by_name(cluster, namespace, owned, options.secret_names) if live else {})
     needed: set[str] = set()
     if options.prune and live:

@@ -155,11 +155,11 @@ class Analysis:
             latencies.append((time.monotonic() - start) * 1000)
         return judge.Tally.of(statuses, latencies, check.expect_status)
 
-    def _http(self, i: int, check: HttpCheck, final: bool) -> Measurement:
+    def _http(self, i: int, check: HttpCheck, *, final: bool) -> Measurement:
         for track in ("canary", "stable"):
             self.tallies[(i, track)] = self.tallies.get((i, track), judge.Tally()) + self._tally(check, track)
         verdict = judge.decide(self.tallies[(i, "canary")], self.tallies[(i, "stable")],
-                               judge.http_policy(check.success_ratio, check.max_latency_ms), final)
+                               judge.http_policy(check.success_ratio, check.max_latency_ms), final=final)
         passed = {judge.Decision.PASS: True, judge.Decision.FAIL: False}.get(verdict.decision)
         return Measurement(check=f"http GET {fill(check.url, self.tracks['canary'])}", passed=passed, summary=verdict.summary)
 
@@ -174,13 +174,13 @@ class Analysis:
             return Measurement(check=name, passed=None, summary=f"Prometheus at {check.url} did not answer the query ({why})")
         return judge_prometheus(check, prometheus_value(parsed))
 
-    def round(self, final: bool = False) -> Sequence[Measurement]:
+    def round(self, *, final: bool = False) -> Sequence[Measurement]:
         """One measurement per check, printed as it is taken. In the final round a Prometheus query
         with no data now stands on its last answer, so only one that never answered stays undecided."""
         self.rounds += 1
-        taken = [self._http(i, c, final) for i, c in enumerate(self.http)] + [self._prometheus(c) for c in self.prometheus]
+        taken = [self._http(i, c, final=final) for i, c in enumerate(self.http)] + [self._prometheus(c) for c in self.prometheus]
         if self.traffic is not None:
-            passed, summary = self.traffic.measure(final)
+            passed, summary = self.traffic.measure(final=final)
             taken.append(Measurement(check=self.traffic.name, passed=passed, summary=summary))
         out = []
         for m in taken:

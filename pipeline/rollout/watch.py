@@ -32,7 +32,7 @@ from pipeline.rollout.gate import Gate, GateResult, Measured, Measurement
 class Analysis(Protocol):
     """What the gate needs of an analysis: one round of measurements (analysis.Analysis)."""
 
-    def round(self, final: bool = False) -> Sequence[Measurement]: ...
+    def round(self, *, final: bool = False) -> Sequence[Measurement]: ...
 
 
 class _Watcher:

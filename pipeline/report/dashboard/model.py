@@ -102,7 +102,7 @@ class Board:
             for s in self.series]}
 
 
-def gather(ctx: Context, live: bool, since: str, title: str = "ship", commit_url: str = "") -> Board:
+def gather(ctx: Context, *, live: bool, since: str, title: str = "ship", commit_url: str = "") -> Board:
     cfg, git = ctx.config, ctx.workspace.git
     events = read_events(git.repo, cfg)
     history = replay(events)
@@ -119,7 +119,7 @@ def gather(ctx: Context, live: bool, since: str, title: str = "ship", commit_url
             app = slot.app if slot else None
             last = next((e for e in board.timeline if e.environment == env.name
                          and getattr(e, "app", app) in (app, None, "")), None)
-            row, canary, error = _environment(ctx, env, slot, last, live)
+            row, canary, error = _environment(ctx, env, slot, last, live=live)
             board.rows.append(row)
             board.canaries += [canary] if canary else []
             unreachable += [f"{env.name}: {error}"] if error and f"{env.name}: {error}" not in unreachable else []
@@ -132,7 +132,7 @@ def gather(ctx: Context, live: bool, since: str, title: str = "ship", commit_url
 
 
 def _environment(ctx: Context, env: Environment, slot: Slot | None, last: Event | None,
-                 live: bool) -> tuple[Row, Canary | None, str]:
+                 *, live: bool) -> tuple[Row, Canary | None, str]:
     """The row of SLOT in ENV (of ENV alone, None, while nothing is released there), and its canary."""
     rel = ctx.workspace.current_release(slot) if slot else None
     state = ctx.workspace.canary_state(slot) if slot else None
