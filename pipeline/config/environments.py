@@ -76,6 +76,7 @@ def _canary(r: _Reader | None) -> CanaryPolicy | None:
         prometheus=tuple(queries),
         traffic=_traffic(r.child("traffic", None)),
         max_bake=r.get("max_bake", (str, int, float), None, checks.parse_duration),
+        scale_down_delay=r.get("scale_down_delay", (str, int, float), default.scale_down_delay, checks.parse_duration),
     )
     bakes = [s.bake for s in policy.steps]
     if policy.max_bake is not None and policy.max_bake < max(bakes):

@@ -106,6 +106,9 @@ class CanaryPolicy:
     prometheus: tuple[PrometheusCheck, ...] = ()
     traffic: TrafficInput | None = None  # judge the canary on users' requests through the gateway
     max_bake: float | None = None  # a step still undecided at the end of its bake goes on up to this; None: fails then
+    # Seconds the canary keeps serving after routing returns to the stable (after the gateway
+    # reports the route's new generation), so the data plane catches up before its pods go.
+    scale_down_delay: float = 5.0
 
     def urls(self) -> list[str]:
         """The Prometheus URL templates the analysis queries once per round (not per track)."""

@@ -29,7 +29,7 @@ from pipeline.gitops.records import Release
 from pipeline.kube.lock import EnvironmentLock, check_held
 from pipeline.policy.guard import Clearance
 from pipeline.rollout import abort as aborting
-from pipeline.rollout import gating, rollback
+from pipeline.rollout import handover, gating, rollback
 from pipeline.rollout.analysis import Analysis, fill, missing_services, track_values
 from pipeline.rollout.gate import GateResult
 from pipeline.rollout.promotion import steps_text
@@ -192,6 +192,11 @@ def _step(ctx: Context, target: Environment, states: list[CanaryState], policy: 
     plans = [(Slot(target, a.name), _step_plan(ctx, a, Slot(target, a.name), s, result))
              for a, s in zip(apps, states, strict=True)]
     check_held(target.namespace)  # a run that lost its lock records nothing more
+    planned = [plan(ctx.workspace.slot_files(slot)) for slot, plan in plans] if first.step == 0 else []
+    if planned and policy.router != "replicas" and all(planned):  # None: this step is in git already
+        warm = handover.warm_up(ctx, target, [(a, s, p[0]) for a, s, p in zip(apps, states, planned, strict=True) if p])
+        if not all(g.passed for g in warm):
+            return warm
     commit = ctx.workspace.publish_many(target, apps, plans, _message("canary", title, states, result))
     result.commits += [commit] if commit else []
     synced = sync_environment(ctx, target)
@@ -215,9 +220,8 @@ def _analyse(ctx: Context, app: App, env: Environment, state: CanaryState, polic
     """The canary's rollout and pod gates, with HTTP and Prometheus analysis while it bakes."""
     step = state.steps[state.step]
     base_objects, _ = ctx.workspace.base_of(app, Slot(env, app.name))
-    workloads = overlay.patched_workloads(app, base_objects)
-    deployments = [names.canary_name(w["metadata"]["name"]) for w in workloads]
-    service = routing.service_for(base_objects, workloads[0])
+    deployments = handover.canary_deployments(ctx, app, Slot(env, app.name))
+    service = routing.service_for(base_objects, overlay.patched_workloads(app, base_objects)[0])
     tracks = track_values(env.namespace, app.name, *(service or (app.name, 80)))
     checks = Analysis(policy, tracks, ctx.http(), ctx.cluster(env), ctx.progress)
     missing = missing_services(ctx.cluster(env), [fill(c.url, t) for c in policy.http for t in tracks.values()]
@@ -275,6 +279,8 @@ def _finish(ctx: Context, env: Environment, states: list[CanaryState], result: C
         if len(pairs) == 1:
             raise rollback.after_failed_gate(ctx, apps[0], env, pairs[0][1], failed[apps[0].name])
         raise rollback.after_failed_unit(ctx, env, pairs, gates)
+    handover.route_to_stable(ctx, env, [(a, s, ctx.workspace.base_of(a, Slot(env, a.name), s.release)[0])
+                                        for a, s in zip(apps, states, strict=True)])  # before the canaries go
     title = f"promote({env.name}): {_refs(states)} after canary {steps_text(states[0].steps)} passed"
     plans = [(Slot(env, app.name), _promoted_plan(ctx, app, Slot(env, app.name), s)) for app, s in zip(apps, states, strict=True)]
     check_held(env.namespace)
