@@ -204,8 +204,12 @@ def with_app(text: str, entry: str) -> str:
     block = [line for line in lines[start + 1:end] if line.strip() and not line.lstrip().startswith("#")]
     outer = _indent(block[0]) if block else "  "
     inner = next((_indent(line) for line in block if len(_indent(line)) > len(outer)), outer * 2)
-    added = "".join(outer + line[2:] if _indent(line) == "  " else inner + line[4:] if line.strip() else line
-                    for line in entry.splitlines(keepends=True))
+    def reindented(line: str) -> str:
+        if _indent(line) == "  ":
+            return outer + line[2:]
+        return inner + line[4:] if line.strip() else line
+
+    added = "".join(reindented(line) for line in entry.splitlines(keepends=True))
     if end > 0 and not lines[end - 1].endswith("\n"):
         lines[end - 1] += "\n"
     return "".join(lines[:end]) + added + "".join(lines[end:])

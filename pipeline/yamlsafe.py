@@ -166,7 +166,11 @@ _YAML12_NUMBER = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+|[-+]?(?:\.
 
 
 def _str(dumper: yaml.SafeDumper, value: str):
-    style = "|" if "\n" in value and not value.startswith(" ") else ("'" if _YAML12_NUMBER.match(value) else None)
+    style = None
+    if "\n" in value and not value.startswith(" "):
+        style = "|"
+    elif _YAML12_NUMBER.match(value):
+        style = "'"
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

@@ -67,7 +67,7 @@ class StatusReport:
 
     def text(self) -> str:
         rows = [(r.environment, r.app or "-", r.release or "-", r.digest or "-", r.config or "-",
-                 f"{r.health} {r.health_message}".strip(), "?" if r.drift is None else ("yes" if r.drift else "no"),
+                 f"{r.health} {r.health_message}".strip(), {None: "?", True: "yes", False: "no"}[r.drift],
                  r.canary or "-", r.last_change or "-") for r in self.rows]
         lines = [table_text(("ENV", "APP", "RELEASE", "DIGEST", "CONFIG", "HEALTH", "DRIFT", "CANARY", "LAST CHANGE"),
                             rows)]

@@ -116,8 +116,10 @@ class CanaryPolicy:
 
     def inputs(self) -> list[str]:
         """What a canary here is judged on, in words (for ship policy and ship status)."""
-        said = [f"users' traffic through the gateway ({self.traffic.provider} metrics in Prometheus"
-                + (", topped up by synthetic GETs" if self.traffic.top_up else "") + ")"] if self.traffic else []
+        said = []
+        if self.traffic:
+            top_up = ", topped up by synthetic GETs" if self.traffic.top_up else ""
+            said.append(f"users' traffic through the gateway ({self.traffic.provider} metrics in Prometheus{top_up})")
         said += [f"synthetic HTTP GETs of {c.url}" for c in self.http]
         said += [f"Prometheus query {q.query}" for q in self.prometheus]
         return said or ["rollout and pod health only: no analysis"]

@@ -283,4 +283,6 @@ def _last_line(text: str) -> str:
         text = text[len("stderr: '"):].rstrip("'")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     said = [line for line in lines if line.startswith(("fatal:", "error:"))]
-    return said[0] if said else (lines[-1] if lines else "unknown error")
+    if said:
+        return said[0]
+    return lines[-1] if lines else "unknown error"

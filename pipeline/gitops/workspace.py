@@ -269,9 +269,12 @@ class Workspace(AppInputs, ChartBases):
                 return None
             release, outcome, _ = outcomes[0]
             same = {o for _, o, _ in outcomes} == {outcome}
-            fields = ({"Release": release.id, "App": release.app, "Environment": env.name, "Outcome": outcome.value}
-                      if len(outcomes) == 1 else {"Apps": ", ".join(r.ref for r, _, _ in outcomes),
-                                                   "Environment": env.name, "Outcome": outcome.value if same else None})
+            fields: dict[str, str | None]
+            if len(outcomes) == 1:
+                fields = {"Release": release.id, "App": release.app, "Environment": env.name, "Outcome": outcome.value}
+            else:
+                fields = {"Apps": ", ".join(r.ref for r, _, _ in outcomes), "Environment": env.name,
+                          "Outcome": outcome.value if same else None}
             return staged, names.commit_message(f"record({env.name}): {', '.join(said)}", "record", fields)
 
         return self.journal.published(env, write, push=push)

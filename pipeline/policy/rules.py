@@ -80,9 +80,12 @@ def view(env: Environment, manual: ManualFreeze | None, commit: str | None, now:
     rules += [_window(env, i, w, now) for i, w in enumerate(policy.freeze)]
     if not policy.freeze:
         rules.append(Rule("freeze windows", "none", f"ship.yaml environments.{env.name}.policy.freeze is empty"))
+    if policy.require_signature:
+        signatures = f"required: every pinned image signed with {key}, checked before anything is written"
+    else:
+        signatures = "not required" + (f" (ship verify checks them with {key})" if key else "")
     rules += [
-        Rule("signatures", f"required: every pinned image signed with {key}, checked before anything is written"
-             if policy.require_signature else "not required" + (f" (ship verify checks them with {key})" if key else ""),
+        Rule("signatures", signatures,
              f"policy.require_signature: {str(policy.require_signature).lower()}"
              + ("" if policy.require_signature else " (the default)")),
         Rule("older images", "allowed" if policy.allow_older else "an image built before the current release's commit is "

@@ -26,6 +26,12 @@ from pipeline.config import GateOptions
 from pipeline.kube import health
 
 DEADLINE_SLACK = 15.0  # the controller reports ProgressDeadlineExceeded a little after the deadline
+# A failed image pull is retried by the kubelet after 10 s, then 20 s more. The first attempt of a
+# new pod can fail for a moment's reason: the API server's node authorizer may not yet link the
+# node to the pod's pull secret, so the kubelet pulls without it ("pull access denied"). A pull
+# failure therefore fails the gate only once it outlasts two retries.
+IMAGE_PULL_TOLERANCE = 35.0
+IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,7 +215,10 @@ class Gate:
                 continue
             if h.reason == "Restarts":
                 return h, "pods"
-            if self.options.fail_fast and now - self.bad_since.setdefault(name, now) >= self.options.tolerance:
+            tolerance = self.options.tolerance
+            if h.reason in IMAGE_PULL_REASONS:
+                tolerance = max(tolerance, IMAGE_PULL_TOLERANCE)
+            if self.options.fail_fast and now - self.bad_since.setdefault(name, now) >= tolerance:
                 return h, "pods"
         return None
 

@@ -150,7 +150,7 @@ def decide(canary: Tally, stable: Tally, policy: JudgePolicy, *, final: bool = F
         checks.append(_latency(canary, stable, policy, final=final))
     failed = [c for c in checks if c.decision is Decision.FAIL]
     open_ = [c for c in checks if c.decision is Decision.INCONCLUSIVE]
-    deciding = failed[0] if failed else open_[0] if open_ else min(checks, key=lambda c: c.confidence)
+    deciding = (failed or open_ or [min(checks, key=lambda c: c.confidence)])[0]
     summary = "; ".join(c.text for c in checks) + f" [{deciding.decision.name}]"
     return Verdict(deciding.decision, deciding.confidence, summary)
 

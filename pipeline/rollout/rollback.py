@@ -114,8 +114,10 @@ def roll_back_many(ctx: Context, env: Environment, moves: list[Move], reason: st
         return ledger.record(rel, outcomes[rel.app], reason, ctx.clock.iso())
 
     one = moves[0]
-    extra = ({"Replaced": one.replaced.id if one.replaced else None, "Outcome": outcomes[one.app.name].value,
-              "Replaced-Outcome": one.replaced_outcome.value if one.replaced else None} if len(moves) == 1 else {})
+    extra: dict[str, str | None] = {}
+    if len(moves) == 1:
+        extra = {"Replaced": one.replaced.id if one.replaced else None, "Outcome": outcomes[one.app.name].value,
+                 "Replaced-Outcome": one.replaced_outcome.value if one.replaced else None}
     options = releasing.WriteOptions(action="rollback", title=f"rollback({env.name}): {arrows}: {reason}", always=True,
                                      ledger_change=change, extra=extra)
     written = releasing.write_releases(ctx, env, [(m.app, m.target.release) for m in moves], options)

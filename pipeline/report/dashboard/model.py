@@ -138,10 +138,13 @@ def _environment(ctx: Context, env: Environment, slot: Slot | None, last: Event 
     state = ctx.workspace.canary_state(slot) if slot else None
     entry = ctx.workspace.ledger(slot).find(rel.id) if slot and rel else None
     digest = rel.image.split("@sha256:")[-1][:12] if rel and "@sha256:" in rel.image else ""
+    outcome = "" if rel is None else Outcome.PENDING.value  # released, not yet judged
+    if entry:
+        outcome = entry.outcome.value
     base: dict[str, Any] = dict(
         environment=env.name, namespace=env.namespace, app=rel.app if rel else "", release=rel.id if rel else "",
         image=rel.image if rel else "", digest=digest, config=rel.config if rel else "",
-        outcome=entry.outcome.value if entry else ("" if rel is None else Outcome.PENDING.value),
+        outcome=outcome,
         canary=state.describe() if state else "", changed=last)
     health, message, drift, error, weights = "", "", None, "", {}
     if live:

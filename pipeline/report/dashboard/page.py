@@ -62,7 +62,7 @@ def _health(row: Row) -> str:
     if not row.release:
         return badge("not released")
     if row.health:
-        drift = "" if row.drift is None else (" · drifted from git" if row.drift else " · in sync with git")
+        drift = {None: "", True: " · drifted from git", False: " · in sync with git"}[row.drift]
         return badge(row.health, row.health_message) + e(drift)
     return badge(row.outcome) + ' <small>(git)</small>'
 
