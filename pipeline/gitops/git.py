@@ -103,7 +103,7 @@ class GitRepo:
                 digest.update(path.encode() + (self.root / path).read_bytes())
         return digest.hexdigest()[:12]
 
-    def require_clean(self, allow_dirty: bool = False) -> list[str]:
+    def require_clean(self, *, allow_dirty: bool = False) -> list[str]:
         """The uncommitted paths; GitError when there are any and dirt is not allowed."""
         dirty = self.dirty_paths()
         if dirty and not allow_dirty:
@@ -140,7 +140,7 @@ class GitRepo:
     def _has_remote(self) -> bool:
         return self.remote in [r.name for r in self.repo.remotes]
 
-    def publish(self, write: Callable[[], tuple[list[str], str] | None], push: bool = True) -> Commit | None:
+    def publish(self, write: Callable[[], tuple[list[str], str] | None], *, push: bool = True) -> Commit | None:
         """Call `write()` to change files, commit what it returns, push; retry on a moved remote.
 
         `write` returns (paths to add or remove, commit message), or None when there is nothing

@@ -105,7 +105,7 @@ def run_canary(ctx: Context, target: Environment, states: list[CanaryState], *, 
     cluster = ctx.cluster(target)
     ensure_namespace(cluster, target)
     with EnvironmentLock(cluster, target.name, target.namespace, ctx.lock, ctx.progress):
-        return _run(ctx, target, states, hold, clearance)
+        return _run(ctx, target, states, hold=hold, clearance=clearance)
 
 
 def named(releases: list[Release]) -> str:
@@ -117,7 +117,7 @@ def _apps(ctx: Context, states: list[CanaryState]) -> list[App]:
     return [ctx.config.app(s.release.app) for s in states]
 
 
-def _run(ctx: Context, target: Environment, states: list[CanaryState], hold: bool,
+def _run(ctx: Context, target: Environment, states: list[CanaryState], *, hold: bool,
          clearance: Clearance) -> CanaryResult:
     policy = target.canary or CanaryPolicy()
     result = CanaryResult([s.release for s in states], states[0].source, clearance=clearance)

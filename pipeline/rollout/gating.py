@@ -117,8 +117,8 @@ def canary_verdict(ctx: Context, app: App, env: Environment, state: CanaryState,
     missing = missing_services(ctx.cluster(env), [fill(c.url, t) for c in policy.http for t in tracks.values()]
                                + [fill(u, tracks[names.CANARY]) for u in policy.urls()])
     if missing:
-        return GateResult(False, "analysis", missing, "NotFound", "an analysis check names a Service that does not exist",
-                          0.0)
+        return GateResult(passed=False, gate="analysis", subject=missing, reason="NotFound",
+                          message="an analysis check names a Service that does not exist", elapsed=0.0)
     ctx.progress(f"analysing {', '.join(deployments)} for {step.bake:.0f}s every {policy.interval:.0f}s: rollout, pods"
                  + (f", {len(policy.http)} HTTP check(s) against the stable" if policy.http else "")
                  + (f", {len(policy.prometheus)} Prometheus quer(y/ies)" if policy.prometheus else "")
