@@ -105,7 +105,7 @@ def read_text(root: Path, path: Path | str, cap: int = MAX_INPUT_BYTES) -> str:
         raise ConfigError(f"{path}: not UTF-8 text") from exc
 
 
-def regular_files(root: Path, folder: Path | str, strict: bool = True) -> list[Path]:
+def regular_files(root: Path, folder: Path | str, *, strict: bool = True) -> list[Path]:
     """Every file under `folder` (relative to `root`), sorted, refusing a symlink or special file
     anywhere in it (an overlay or a kustomize base holds plain files and folders only); with
     `strict` False, skipping them instead (an app's source folder may hold links of its own)."""
@@ -132,7 +132,7 @@ def writable(root: Path, path: Path | str) -> Path:
     return full
 
 
-def output_folder(out: Path, ours: Iterable[str], force: bool = False) -> Path:
+def output_folder(out: Path, ours: Iterable[str], *, force: bool = False) -> Path:
     """A folder ship fills with the files named `ours` (relative paths): refused when it is a
     symlink, holds a symlink, or holds other files, unless `force`; `ours` themselves are never
     followed."""

@@ -197,7 +197,7 @@ def rehearse(env_names: list[str], command: Callable[..., Any], output: Output =
     show(guarded(call), output)
 
 
-def lock_wait(no_wait: bool, lock_timeout: float) -> float:
+def lock_wait(lock_timeout: float, *, no_wait: bool) -> float:
     return 0.0 if no_wait else lock_timeout
 
 

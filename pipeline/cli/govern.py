@@ -25,7 +25,7 @@ def freeze(
     """
     from pipeline.commands import govern
 
-    def freeze_(ctx, rehearsal: bool = False):
+    def freeze_(ctx, *, rehearsal: bool = False):
         return govern.freeze(ctx, env_name, reason, until)
 
     rehearse([], freeze_, output) if dry_run else run(freeze_, output)
@@ -44,7 +44,7 @@ def unfreeze(
     """
     from pipeline.commands import govern
 
-    def unfreeze_(ctx, rehearsal: bool = False):
+    def unfreeze_(ctx, *, rehearsal: bool = False):
         return govern.unfreeze(ctx, env_name, reason)
 
     rehearse([], unfreeze_, output) if dry_run else run(unfreeze_, output)

@@ -33,7 +33,7 @@ from pipeline.rollout.unit import Results
 from pipeline.supply.build import BuildResult, Builds, build_app
 
 
-def build(ctx: Context, app_names: list[str] | None = None, allow_dirty: bool = False, key: str | None = None, *,
+def build(ctx: Context, app_names: list[str] | None = None, *, allow_dirty: bool = False, key: str | None = None,
           changed: bool = False, list_only: bool = False) -> BuildResult | Builds | Matrix:
     """Build the named apps (none named: every app). One app, named or the only one, and not
     --changed: its BuildResult, printed as the pinned image alone. `changed`: only the apps changed
@@ -98,16 +98,16 @@ def release(ctx: Context, env_name: str, app_names: list[str] | str | None = Non
     env, apps = ctx.config.env(env_name), _apps(ctx, names_)
     given = _images(apps, list(options.images))
     git = ctx.workspace.git
-    git.require_clean(options.allow_dirty)
+    git.require_clean(allow_dirty=options.allow_dirty)
     override = guard.unfrozen(ctx, env, options.override_freeze)
-    checked = [(app, *_image_for(ctx, app, given.get(app.name), options.allow_dirty)) for app in apps]
+    checked = [(app, *_image_for(ctx, app, given.get(app.name), allow_dirty=options.allow_dirty)) for app in apps]
     clearance = Clearance(override, guard.signed(ctx, env, [ref for _, ref, _, _ in checked]))
     releases = []
     for app, ref, built_from, source in checked:
         slot = Slot(env, app.name)
-        refuse_older(ctx, slot, built_from, str(ref), options.allow_older or env.policy.allow_older)
+        refuse_older(ctx, slot, built_from, str(ref), allow_older=options.allow_older or env.policy.allow_older)
         rel = new_release(ctx, slot, str(ref), source, git.author(), image_commit=built_from.sha)
-        refuse_rejected(ctx, slot, rel, options.allow_rejected)
+        refuse_rejected(ctx, slot, rel, allow_rejected=options.allow_rejected)
         releases.append((app, rel))
     written_as = unit.UnitOptions(sync=options.sync, push=options.push, clearance=clearance, new_id=True,
                                   extra={names.ALLOW_OLDER: "yes" if options.allow_older else None})
@@ -115,7 +115,7 @@ def release(ctx: Context, env_name: str, app_names: list[str] | str | None = Non
     return results[0] if len(results) == 1 else unit.Results(list(results))
 
 
-def _image_for(ctx: Context, app: App, image: str | None, allow_dirty: bool) -> tuple[ImageRef, Commit, Commit]:
+def _image_for(ctx: Context, app: App, image: str | None, *, allow_dirty: bool) -> tuple[ImageRef, Commit, Commit]:
     """(the pinned image, the commit it was built from, the app's last change)."""
     # the app's code, base and config as released
     source = ctx.workspace.git.last_change(app.sources, ctx.config.ignore)
@@ -133,7 +133,7 @@ def _image_for(ctx: Context, app: App, image: str | None, allow_dirty: bool) -> 
     return build_app(ctx, app, allow_dirty=allow_dirty).image, source, source
 
 
-def sync(ctx: Context, env_name: str, options: SyncOptions = SyncOptions(), gate: bool = True) -> SyncResult:
+def sync(ctx: Context, env_name: str, options: SyncOptions = SyncOptions(), *, gate: bool = True) -> SyncResult:
     """Apply ENV from git; then gate every app's current release (each rolled back on its own)."""
     env = ctx.config.env(env_name)
     if not options.dry_run:
@@ -159,7 +159,7 @@ def abort(ctx: Context, env_name: str, reason: str, app_name: str | None = None)
 
 
 def rollback(ctx: Context, env_name: str, app_name: str | None, to: str | None, reason: str,
-             every: bool = False) -> RollbackResult | Results:
+             *, every: bool = False) -> RollbackResult | Results:
     """APP (named, or the only app of ENV) back on `to` (`ID` or `APP@ID`) or its previous healthy
     release; `every`: all of ENV's apps, in one commit (rollout/rollback.py decides which)."""
     names.check_text(reason, "--reason")
@@ -171,6 +171,6 @@ def rollback(ctx: Context, env_name: str, app_name: str | None, to: str | None, 
     return rolling_back.manual(ctx, app, env, to, reason)
 
 
-def retire(ctx: Context, env_name: str, app_name: str, reason: str, sync: bool = True) -> RetireResult:
+def retire(ctx: Context, env_name: str, app_name: str, reason: str, *, sync: bool = True) -> RetireResult:
     names.check_text(reason, "--reason")
-    return retiring.retire(ctx, ctx.config.env(env_name), app_name, reason, sync)
+    return retiring.retire(ctx, ctx.config.env(env_name), app_name, reason, sync=sync)

@@ -22,7 +22,7 @@ from pipeline.kube.services import proxied_services
 from pipeline.report import summary as summary_report
 from pipeline.report.status import UNREACHABLE, EnvironmentStatus, git_status, live_status, summary_line
 from pipeline.rollout.sync import ObjectDiff, diff_environment, diff_slot
-from pipeline.supply.verify import VerifiedImage, verify_images
+from pipeline.supply.verify import VerifiedPin, verify_pins
 from pipeline.upgrade import Upgrade
 from pipeline.upgrade import upgrade as upgrade_workflows
 
@@ -71,7 +71,7 @@ class StatusReport:
         lines = [table_text(("ENV", "APP", "RELEASE", "DIGEST", "CONFIG", "HEALTH", "DRIFT", "CANARY", "LAST CHANGE"),
                             rows)]
         per_env = [r.environment for r in self.rows]
-        lines += [summary_line(r, per_env.count(r.environment) == 1) for r in self.rows if r.canary]
+        lines += [summary_line(r, alone=per_env.count(r.environment) == 1) for r in self.rows if r.canary]
         lines += [f"{r.freeze}: releases and promotions are held" for r in self.rows if r.freeze]
         return "\n".join(dict.fromkeys(lines))  # a freeze holds the environment: said once
 
@@ -135,23 +135,23 @@ def history(ctx: Context, env_name: str, app_name: str | None = None) -> History
 @dataclass
 class VerifyResult:
     environment: str
-    images: list[VerifiedImage]
+    pins: list[VerifiedPin]  # images and remote charts
 
     @property
     def failure(self) -> ShipError | None:
-        bad = next((r for r in self.images if not r.ok), None)
+        bad = next((r for r in self.pins if not r.ok), None)
         return bad.error(self.environment) if bad else None
 
     def to_json(self) -> dict:
-        return {"environment": self.environment, "images": [r.__dict__ for r in self.images],
-                "ok": all(r.ok for r in self.images)}
+        return {"environment": self.environment, "pins": [r.__dict__ for r in self.pins],
+                "ok": all(r.ok for r in self.pins)}
 
     def text(self) -> str:
-        return "\n".join(r.text() for r in self.images)
+        return "\n".join(r.text() for r in self.pins)
 
 
 def verify(ctx: Context, env_name: str) -> VerifyResult:
-    return VerifyResult(env_name, verify_images(ctx, ctx.config.env(env_name)))
+    return VerifyResult(env_name, verify_pins(ctx, ctx.config.env(env_name)))
 
 
 def summary(ctx: Context, title: str) -> Text:

@@ -135,11 +135,11 @@ class DashboardResult:
         return [f"open {(self.out / 'index.html').resolve().as_uri()}"]
 
 
-def dashboard(ctx: Context, out: Path, live: bool, since: str, commit_url: str | None = None,
+def dashboard(ctx: Context, out: Path, *, live: bool, since: str, commit_url: str | None = None,
               force: bool = False) -> DashboardResult:
-    paths.output_folder(out, site.site_files(), force)  # before gathering anything
-    board = board_model.gather(ctx, live, since, commit_url=_commit_url(ctx, commit_url))
-    return DashboardResult(out, board, site.write(out, board, force))
+    paths.output_folder(out, site.site_files(), force=force)  # before gathering anything
+    board = board_model.gather(ctx, live=live, since=since, commit_url=_commit_url(ctx, commit_url))
+    return DashboardResult(out, board, site.write(out, board, force=force))
 
 
 @dataclass
@@ -153,12 +153,13 @@ class ServeResult:
         return f"stopped serving {self.url}" if self.url else ""
 
 
-def serve(ctx: Context, port: int, interval: float, live: bool, since: str,
+def serve(ctx: Context, port: int, interval: float, *, live: bool, since: str,
           commit_url: str | None = None) -> ServeResult:
     """Serve the dashboard on 127.0.0.1:PORT, built again from git (and the cluster) as it
     changes."""
     url = _commit_url(ctx, commit_url)
-    page = site.Live(lambda: board_model.gather(ctx, live, since, commit_url=url), ctx.config.root, interval, ctx.progress)
+    page = site.Live(lambda: board_model.gather(ctx, live=live, since=since, commit_url=url), ctx.config.root, interval,
+                     ctx.progress)
     served: list[str] = []
 
     def ready(address: str) -> None:

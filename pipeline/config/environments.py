@@ -148,7 +148,7 @@ def _policy(r: _Reader | None) -> Policy:
     return policy
 
 
-def _bound(is_end: bool) -> Callable[[Any], Any]:
+def _bound(*, is_end: bool) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         windows.parse_bound(value, is_end=is_end)
         return value

@@ -103,7 +103,7 @@ class GitRepo:
                 digest.update(path.encode() + (self.root / path).read_bytes())
         return digest.hexdigest()[:12]
 
-    def require_clean(self, allow_dirty: bool = False) -> list[str]:
+    def require_clean(self, *, allow_dirty: bool = False) -> list[str]:
         """The uncommitted paths; GitError when there are any and dirt is not allowed."""
         dirty = self.dirty_paths()
         if dirty and not allow_dirty:
@@ -142,7 +142,7 @@ class GitRepo:
     def _has_remote(self) -> bool:
         return self.remote in [r.name for r in self.repo.remotes]
 
-    def publish(self, write: Callable[[], tuple[list[str], str] | None], push: bool = True) -> Commit | None:
+    def publish(self, write: Callable[[], tuple[list[str], str] | None], *, push: bool = True) -> Commit | None:
         """Call `write()` to change files, commit what it returns, push; retry on a moved remote.
 
         `write` returns (paths to add or remove, commit message), or None when there is nothing
@@ -227,7 +227,14 @@ class GitRepo:
 
     def _commit(self, paths: list[str], message: str) -> None:
         try:
-            self.repo.git.add("--all", "--", *paths)
+            # A file written and deleted again before any commit (a canary warmed up, then aborted)
+            # is neither on disk nor in git: `git add` refuses such a pathspec, so it is left out.
+            tracked = self.repo.git.ls_files("--", *paths).splitlines() if paths else []
+            top = Path(str(self.repo.working_tree_dir))
+            paths = [p for p in paths if (top / p).exists()
+                     or any(t == p or t.startswith(p.rstrip("/") + "/") for t in tracked)]
+            if paths:
+                self.repo.git.add("--all", "--", *paths)
             staged = self.repo.git.diff("--cached", "--name-only").splitlines()
             if not staged:
                 raise GitError("nothing to commit: the change is already in git")

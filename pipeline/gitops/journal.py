@@ -41,7 +41,7 @@ class Journal:
     def done(self, env: Environment) -> None:
         self.path(env).unlink(missing_ok=True)
 
-    def published(self, env: Environment, write: Callable[[], tuple[list[str], str] | None], push: bool) -> Commit | None:
+    def published(self, env: Environment, write: Callable[[], tuple[list[str], str] | None], *, push: bool) -> Commit | None:
         """`git.publish(write)`; whatever stops it (an error, Ctrl-C) puts ENV's overlay back at
         once."""
         try:

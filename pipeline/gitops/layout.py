@@ -73,7 +73,7 @@ def migrated(files: dict[str, str | None], env: Environment) -> dict[str, str | 
     return out
 
 
-def migrate(workspace: Workspace, envs: list[Environment], push: bool = True) -> Commit | None:
+def migrate(workspace: Workspace, envs: list[Environment], *, push: bool = True) -> Commit | None:
     """Move overlays in the one-app layout to one folder per app, all in one commit (layout.py)."""
     def write() -> tuple[list[str], str] | None:
         moves = [(env, migrated(workspace.files(env), env)) for env in envs]

@@ -140,11 +140,11 @@ class OciCharts:
         return self.registry.blob(oci_parts(ref.repo)[1], ref.digest)
 
 
-def fetch(archives: Archives | Registry, source: ChartSource, root: Path) -> ChartRef:
-    """Make `source`'s chart present, unpacked, at root/source.path; pulled again only when the
-    cache holds no archive or another one than its source now serves for that version."""
+def fetch(found: Archives, source: ChartSource, root: Path) -> ChartRef:
+    """Make `source`'s chart present, unpacked, at root/source.path, from `found`
+    (chartrepo.archives_for); pulled again only when the cache holds no archive or another one
+    than its source now serves for that version."""
     assert source.repo is not None and source.version is not None
-    found: Archives = OciCharts(archives) if isinstance(archives, Registry) else archives
     where = f"{source.repo}:{source.version}"
     folder = root / source.path.parent  # .ship/charts/NAME-VERSION
     ref = found.resolve(source.repo, source.version)

@@ -37,6 +37,7 @@ MANIFEST_TYPES = (
 )
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 DOCKER_HUB_API = "registry-1.docker.io"  # images say docker.io; its registry API answers here
+TIMEOUT = 30.0  # seconds per request; a slower answer is retried like a lost one
 
 
 def is_loopback(host: str) -> bool:
@@ -88,16 +89,18 @@ class Registry:
     """A registry host, over HTTPS (HTTP only on loopback or when marked insecure), authenticated
     with the credential `lookup` gives (anonymous by default)."""
 
-    def __init__(self, host: str, transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
+    def __init__(self, host: str, *, transport: httpx.BaseTransport | None = None,
                  retry_policy: retry.RetryPolicy | None = None, progress: Progress = quiet,
                  lookup: Callable[[], Lookup] | None = None, access: Access = Access()):
+        """`transport`: where requests go instead of the network (httpx.MockTransport in unit
+        tests)."""
         self.host = host
         self.retry = retry_policy if retry_policy is not None else retry.policy_from_env()
         self.progress = progress
         self.access = access
         self.lookup = lookup or (lambda: Credentials(host).lookup(host))
         self._auth = RegistryAuth(host, self.lookup)
-        self._http = httpx.Client(transport=transport, timeout=timeout, verify=access.verify(), auth=self._auth)
+        self._http = httpx.Client(transport=transport, timeout=TIMEOUT, verify=access.verify(), auth=self._auth)
         self._base: str | None = None
         if access.insecure:
             progress(f"warning: registry {host} is marked insecure: plain HTTP or unverified TLS")

@@ -16,7 +16,7 @@ from typing import Any
 
 from pipeline import names
 from pipeline.errors import ApiError, ClusterError, ConfigError
-from pipeline.kube.api import ClusterApi
+from pipeline.kube.api import ApiRequest, ClusterApi
 
 
 def namespace_object(namespace: str, pod_security: str = "restricted") -> dict:
@@ -54,8 +54,8 @@ def mint(cluster: ClusterApi, namespace: str, service_account: str, seconds: int
     granted."""
     body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}}
     try:
-        answer = cluster.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token",
-                                 what=f"ServiceAccount/{namespace}/{service_account}", body=body)
+        answer = cluster.request(ApiRequest("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token",
+                                            what=f"ServiceAccount/{namespace}/{service_account}", body=body))
     except ApiError as exc:
         if exc.status == 404:
             raise ConfigError(f"ServiceAccount/{namespace}/{service_account}: not found; create it first with "

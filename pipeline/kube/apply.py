@@ -20,7 +20,7 @@ from typing import Any
 
 from pipeline import names
 from pipeline.errors import ApiError, ClusterError, ConflictError, DryRunError, ValidationError
-from pipeline.kube import fields
+from pipeline.kube import fields, ownership
 from pipeline.kube import plan as planning
 from pipeline.kube.api import ClusterApi
 from pipeline.kube.client import FIELD_MANAGER
@@ -95,7 +95,7 @@ def namespace_state(cluster: ClusterApi, namespace: str) -> dict | str | None:
 
 def live_state(cluster: ClusterApi, namespace: str, kinds: set[tuple[str, str]], parallelism: int = 8,
                required: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
-               ns: dict | str | None | bool = False) -> dict:
+               *, ns: dict | str | None | bool = False) -> dict:
     """Every live object of `kinds` in `namespace`, plus the Namespace itself, by plan key.
     `ns`: the namespace's state when the caller read it already (False: read it here)."""
     live: dict = {}
@@ -154,13 +154,13 @@ def reconcile(cluster: ClusterApi, env: str, namespace: str, desired: list[dict]
     owned = [_with_pod_security(o, options.pod_security)
              for o in _owned_objects(cluster, env, namespace, desired, progress, ns)]
     required = {(o["apiVersion"], o["kind"]) for o in owned if o["kind"] not in ("Namespace", "Secret")}
-    live = live_state(cluster, namespace, required | set(planning.PRUNABLE), options.parallelism, required, ns)
+    live = live_state(cluster, namespace, required | set(planning.PRUNABLE), options.parallelism, required, ns=ns)
     live.update(_secrets_by_name(cluster, namespace, owned, options.secret_names) if live else {})
     needed: set[str] = set()
     if options.prune and live:
         workloads = cluster.list("apps/v1", "ReplicaSet", namespace) + cluster.list("v1", "Pod", namespace)
         needed = planning.referenced_configmaps(workloads, _leaving_deployments(owned, live, env))
-    foreign = {k: f for k, o in live.items() if planning.owned(o, env) and (f := fields.foreign_fields(o, options.takeover))}
+    foreign = {k: f for k, o in live.items() if ownership.owned(o, env) and (f := fields.foreign_fields(o, options.takeover))}
     planned_as = planning.PlanOptions(adopt=options.adopt, prune=options.prune, needed_configmaps=needed,
                                       takeover=set(foreign))
     first = planning.make_plan(owned, live, env, planned_as)
@@ -169,7 +169,7 @@ def reconcile(cluster: ClusterApi, env: str, namespace: str, desired: list[dict]
 
     def force_for(obj: dict) -> bool:
         have = live.get(planning.key(obj))
-        return have is None or planning.owned(have, env) or options.force_conflicts
+        return have is None or ownership.owned(have, env) or options.force_conflicts
 
     applied: dict = {}
     # The Namespace goes first for real (when not a dry run): namespaced dry-runs need it to exist.
@@ -213,7 +213,7 @@ def _take_over(cluster: ClusterApi, obj: dict, managers: tuple[str, ...], progre
 def _leaving_deployments(owned: list[dict], live: dict, env: str) -> set[str]:
     """Names of ship's live Deployments that git no longer renders: this sync prunes them."""
     wanted = {planning.key(o) for o in owned}
-    return {k[3] for k, o in live.items() if k[1] == "Deployment" and k not in wanted and planning.owned(o, env)}
+    return {k[3] for k, o in live.items() if k[1] == "Deployment" and k not in wanted and ownership.owned(o, env)}
 
 
 def _secrets_by_name(cluster: ClusterApi, namespace: str, owned: list[dict], more: tuple[str, ...]) -> dict:
@@ -248,9 +248,9 @@ def _owned_objects(cluster: ClusterApi, env: str, namespace: str, desired: list[
         raise ValidationError(f"{env}: {len(problems)} object(s) refused: " + "; ".join(problems))
     placed = [o if o.get("kind") == "Namespace" else
               {**o, "metadata": {"namespace": namespace, **o.get("metadata", {})}} for o in desired]
-    owned = [planning.with_ownership(o, env) for o in placed]
+    owned = [ownership.with_ownership(o, env) for o in placed]
     if not any(o["kind"] == "Namespace" for o in owned):
-        owned.insert(0, planning.with_ownership({"apiVersion": "v1", "kind": "Namespace",
+        owned.insert(0, ownership.with_ownership({"apiVersion": "v1", "kind": "Namespace",
                                                  "metadata": {"name": namespace}}, env))
     if ns == NAMESPACE_FORBIDDEN:
         progress(f"namespace {namespace} is managed outside ship "

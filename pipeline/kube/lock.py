@@ -78,7 +78,7 @@ class EnvironmentLock:
         self.lost = ""  # why the lock was lost ("" while held): checked before every change
         self._renewed = time.monotonic()
 
-    def _body(self, resource_version: str | None = None, acquire: bool = True) -> dict:
+    def _body(self, resource_version: str | None = None, *, acquire: bool = True) -> dict:
         now = _fmt(_now())
         spec = {"holderIdentity": self.holder, "leaseDurationSeconds": self.options.duration, "renewTime": now}
         if acquire:

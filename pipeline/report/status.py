@@ -133,7 +133,7 @@ def canary_text(state: canary.CanaryState | None, live: list[dict]) -> str | Non
     return f"{state.describe()}, {worst.code.value}" if worst and not worst.ok else state.describe()
 
 
-def summary_line(s: EnvironmentStatus, alone: bool = True) -> str:
+def summary_line(s: EnvironmentStatus, *, alone: bool = True) -> str:
     """`prod: r7 stable, r8 canary 10% (step 1/1)`; `prod/web: …` where apps share the
     environment."""
     stable = f"{s.release} stable" if s.release else "nothing released"

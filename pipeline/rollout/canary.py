@@ -1,8 +1,10 @@
 """A canary promotion: each release runs beside its app's stable release, step by step, analysed.
 
-    per step: commit every app's canary at its weight ─► sync ─► gate the canaries while they
-              bake, each with its HTTP and Prometheus analysis, side by side ─► next step
-    all passed: the stables move to the releases (gated), the canaries go, one commit
+    per step: (first: the canaries warm up at weight 0, handover.py) commit every app's canary
+              at its weight ─► sync ─► gate the canaries while they bake, each with its HTTP
+              and Prometheus analysis, side by side ─► next step
+    all passed: the stables move to the releases (gated), routing back to them and a drain
+              (handover.py), the canaries go, one commit
     any failure: abort.py (weight 0, canaries removed, stables untouched, releases rejected)
 
 Several apps promoted as one unit are judged together: one app's failed canary aborts all.
@@ -21,7 +23,7 @@ from pipeline import names
 from pipeline.config import App, CanaryPolicy, CanaryStep, Environment, Slot
 from pipeline.context import Context
 from pipeline.errors import GateFailed
-from pipeline.gitops import canary_overlay, configmaps, overlay, routing
+from pipeline.gitops import canary_overlay, configmaps, overlay
 from pipeline.gitops.canary_overlay import CanaryState, Phase
 from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
@@ -30,11 +32,9 @@ from pipeline.kube.lock import EnvironmentLock, check_held
 from pipeline.policy.guard import Clearance
 from pipeline.rollout import abort as aborting
 from pipeline.rollout import gating, handover, rollback
-from pipeline.rollout.analysis import Analysis, fill, missing_services, track_values
 from pipeline.rollout.gate import GateResult
 from pipeline.rollout.promotion import steps_text
 from pipeline.rollout.sync import ensure_namespace, sync_environment
-from pipeline.rollout.watch import WatchOptions, wait_healthy
 from pipeline.state.traffic import live_weights, weights_text
 
 
@@ -108,7 +108,7 @@ def run_canary(ctx: Context, target: Environment, states: list[CanaryState], *, 
     cluster = ctx.cluster(target)
     ensure_namespace(cluster, target)
     with EnvironmentLock(cluster, target.name, target.namespace, ctx.lock, ctx.progress):
-        return _run(ctx, target, states, hold, clearance)
+        return _run(ctx, target, states, hold=hold, clearance=clearance)
 
 
 def named(releases: list[Release]) -> str:
@@ -120,7 +120,7 @@ def _apps(ctx: Context, states: list[CanaryState]) -> list[App]:
     return [ctx.config.app(s.release.app) for s in states]
 
 
-def _run(ctx: Context, target: Environment, states: list[CanaryState], hold: bool,
+def _run(ctx: Context, target: Environment, states: list[CanaryState], *, hold: bool,
          clearance: Clearance) -> CanaryResult:
     policy = target.canary or CanaryPolicy()
     result = CanaryResult([s.release for s in states], states[0].source, clearance=clearance)
@@ -197,12 +197,9 @@ def _step(ctx: Context, target: Environment, states: list[CanaryState], policy: 
     plans = [(Slot(target, a.name), _step_plan(ctx, a, Slot(target, a.name), s, result))
              for a, s in zip(apps, states, strict=True)]
     check_held(target.namespace)  # a run that lost its lock records nothing more
-    planned = [plan(ctx.workspace.slot_files(slot)) for slot, plan in plans] if first.step == 0 else []
-    # None: this step is in git already
-    if planned and policy.router != "replicas" and all(planned):
-        warm = handover.warm_up(ctx, target, [(a, s, p[0]) for a, s, p in zip(apps, states, planned, strict=True) if p])
-        if not all(g.passed for g in warm):
-            return warm
+    warm = handover.warm_up_step(ctx, target, [(a, s, p) for a, s, (_, p) in zip(apps, states, plans, strict=True)])
+    if warm is not None and not all(g.passed for g in warm):
+        return warm
     commit = ctx.workspace.publish_many(target, apps, plans, _message("canary", title, states, result))
     result.commits += [commit] if commit else []
     synced = sync_environment(ctx, target)
@@ -213,38 +210,14 @@ def _step(ctx: Context, target: Environment, states: list[CanaryState], policy: 
     ctx.progress(f"step {first.step + 1}/{len(first.steps)}: canary at {first.weight}%; "
                  f"live weights: {weights_text(weights)}")
     if len(states) == 1:
-        gates = [_analyse(ctx, apps[0], target, states[0], policy)]
+        gates = [gating.canary_verdict(ctx, apps[0], target, states[0], policy)]
     else:  # side by side: the unit's bake takes as long as one app's
         with ThreadPoolExecutor(max_workers=len(states)) as pool:
-            gates = list(pool.map(lambda pair: _analyse(ctx, pair[0], target, pair[1], policy),
+            gates = list(pool.map(lambda pair: gating.canary_verdict(ctx, pair[0], target, pair[1], policy),
                                   zip(apps, states, strict=True)))
     result.steps.append({"weight": first.weight, "live_weights": weights,
                          "gate": gates[0].to_json(), "gates": {a.name: g.to_json() for a, g in zip(apps, gates, strict=True)}})
     return gates
-
-
-def _analyse(ctx: Context, app: App, env: Environment, state: CanaryState, policy: CanaryPolicy) -> GateResult:
-    """The canary's rollout and pod gates, with HTTP and Prometheus analysis while it bakes."""
-    step = state.steps[state.step]
-    base_objects, _ = ctx.workspace.base_of(app, Slot(env, app.name))
-    deployments = handover.canary_deployments(ctx, app, Slot(env, app.name))
-    service = routing.service_for(base_objects, overlay.patched_workloads(app, base_objects)[0])
-    tracks = track_values(env.namespace, app.name, *(service or (app.name, 80)))
-    checks = Analysis(policy, tracks, ctx.http(), ctx.cluster(env), ctx.progress)
-    missing = missing_services(ctx.cluster(env), [fill(c.url, t) for c in policy.http for t in tracks.values()]
-                               + [fill(u, tracks[names.CANARY]) for u in policy.urls()])
-    if missing:
-        return GateResult(False, "analysis", missing, "NotFound", "an analysis check names a Service that does not exist",
-                          0.0)
-    ctx.progress(f"analysing {', '.join(deployments)} for {step.bake:.0f}s "
-                 f"every {policy.interval:.0f}s: rollout, pods"
-                 + (f", {len(policy.http)} HTTP check(s) against the stable" if policy.http else "")
-                 + (f", {len(policy.prometheus)} Prometheus quer(y/ies)" if policy.prometheus else "")
-                 + (f", users' traffic through the gateway ({policy.traffic.provider})" if policy.traffic else "")
-                 + (f"; undecided at the end, on up to {policy.max_bake:.0f}s" if policy.max_bake else ""))
-    watch = WatchOptions(release_id=state.release.id, analysis=checks if checks else None, interval=policy.interval,
-                         max_bake=policy.max_bake, progress=ctx.progress, clock=ctx.clock)
-    return wait_healthy(ctx.cluster(env), env.namespace, deployments, replace(env.gates, bake=step.bake), watch)
 
 
 def _hold(ctx: Context, target: Environment, states: list[CanaryState], result: CanaryResult) -> CanaryResult:

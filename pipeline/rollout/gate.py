@@ -18,7 +18,7 @@ I/O: watch.py feeds it from the API server, tests feed it fixture sequences.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol
 
 from pipeline import names
@@ -34,7 +34,7 @@ IMAGE_PULL_TOLERANCE = 35.0
 IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GateResult:
     """What a gate decided, about which object, and why."""
 
@@ -73,6 +73,7 @@ class Measured:
     """An event: one round of analysis measurements; `final` for the round that ends the bake."""
 
     measurements: tuple[Measurement, ...]
+    _: KW_ONLY
     final: bool = False
 
 
@@ -82,6 +83,7 @@ class Gate:
     deployments: dict[str, dict[str, Any]]  # name -> the Deployment as last seen
     options: GateOptions
     start: float
+    _: KW_ONLY
     release_id: str | None = None  # its pods are judged too
     analysis: bool = False  # whether analysis rounds are part of this gate
     interval: float = 5.0  # seconds between analysis rounds
@@ -113,8 +115,8 @@ class Gate:
         absent = [d for d in wanted if d not in self.deployments]
         if not absent:
             return None
-        return GateResult(False, "rollout", f"Deployment/{self.namespace}/{absent[0]}", "NotFound",
-                          "the Deployment does not exist", 0.0)
+        return GateResult(passed=False, gate="rollout", subject=f"Deployment/{self.namespace}/{absent[0]}", reason="NotFound",
+                          message="the Deployment does not exist", elapsed=0.0)
 
     def observe(self, kind: str, etype: str, obj: dict[str, Any]) -> None:
         name = obj.get("metadata", {}).get("name", "")
@@ -167,8 +169,8 @@ class Gate:
         if now - self.healthy_at < self.options.bake or (self.analysis and not self.final_round_done):
             return None
         first = next(iter(self.deployments.values()))
-        return GateResult(True, "bake" if self.options.bake else "rollout", health.subject(first), "",
-                          rollouts[0].message, now - self.start)
+        return GateResult(passed=True, gate="bake" if self.options.bake else "rollout", subject=health.subject(first),
+                          reason="", message=rollouts[0].message, elapsed=now - self.start)
 
     def _measured(self, event: Measured, now: float) -> GateResult | None:
         self.last_round = now
@@ -234,7 +236,7 @@ class Gate:
         return any(owner == f"{dep}-{template_hash}" for owner in owners for dep in self.deployments)
 
     def _fail(self, gate: str, subject: str, reason: str, message: str, now: float) -> GateResult:
-        return GateResult(False, gate, subject, reason, message, now - self.start)
+        return GateResult(passed=False, gate=gate, subject=subject, reason=reason, message=message, elapsed=now - self.start)
 
     def _say(self, line: str) -> None:
         if line != self._said:

@@ -29,6 +29,7 @@ from pipeline.context import Context
 from pipeline.gitops import canary_overlay, overlay
 from pipeline.gitops.canary_overlay import CanaryState
 from pipeline.gitops.ledger import LEDGER_FILE
+from pipeline.gitops.workspace import OverlayPlan
 from pipeline.rollout.gate import GateResult
 from pipeline.rollout.sync import sync_environment
 from pipeline.rollout.watch import WatchOptions, wait_healthy
@@ -36,6 +37,19 @@ from pipeline.state.traffic import live_weights, weights_text
 
 ACCEPT_TIMEOUT = 30.0  # seconds to wait for a gateway to report a route's new generation
 POLL = 0.5
+
+
+def warm_up_step(ctx: Context, env: Environment,
+                 canaries: list[tuple[App, CanaryState, OverlayPlan]]) -> list[GateResult] | None:
+    """Before a canary's first step is committed: warm_up with each (app, canary, the step's overlay
+    plan)'s files. None when there is nothing to warm up: a later step, the replicas router (no
+    weight to hold back), or a step already in git (a re-run after a crash)."""
+    if (env.canary or CanaryPolicy()).router == "replicas" or canaries[0][1].step != 0:
+        return None
+    planned = [plan(ctx.workspace.slot_files(Slot(env, app.name))) for app, _, plan in canaries]
+    if not all(planned):
+        return None
+    return warm_up(ctx, env, [(app, state, p[0]) for (app, state, _), p in zip(canaries, planned, strict=True) if p])
 
 
 def warm_up(ctx: Context, env: Environment, canaries: list[tuple[App, CanaryState, overlay.OverlayFiles]]) -> list[GateResult]:

@@ -144,12 +144,12 @@ def requests_to_pass(policy: JudgePolicy) -> int:
     return needed if policy.max_latency_ms is None else max(needed, policy.min_latency_samples)
 
 
-def decide(canary: Tally, stable: Tally, policy: JudgePolicy, final: bool = False) -> Verdict:
+def decide(canary: Tally, stable: Tally, policy: JudgePolicy, *, final: bool = False) -> Verdict:
     """Judge the tallies summed over the bake so far; `final` at the bake's end (no
     INCONCLUSIVE)."""
-    checks = [_errors(canary, stable, policy, final)]
+    checks = [_errors(canary, stable, policy, final=final)]
     if policy.max_latency_ms is not None:
-        checks.append(_latency(canary, stable, policy, final))
+        checks.append(_latency(canary, stable, policy, final=final))
     failed = [c for c in checks if c.decision is Decision.FAIL]
     open_ = [c for c in checks if c.decision is Decision.INCONCLUSIVE]
     deciding = (failed or open_ or [min(checks, key=lambda c: c.confidence)])[0]
@@ -164,7 +164,7 @@ class _Check:
     text: str
 
 
-def _errors(canary: Tally, stable: Tally, policy: JudgePolicy, final: bool) -> _Check:
+def _errors(canary: Tally, stable: Tally, policy: JudgePolicy, *, final: bool) -> _Check:
     if canary.requests == 0:
         if final:
             return _Check(Decision.FAIL, 0.5, "no data: the canary answered no requests in the whole bake")
@@ -177,7 +177,7 @@ def _errors(canary: Tally, stable: Tally, policy: JudgePolicy, final: bool) -> _
     return _sequential(head, bad, _llr(canary.errors, canary.requests, tolerated), policy, final=final)
 
 
-def _latency(canary: Tally, stable: Tally, policy: JudgePolicy, final: bool) -> _Check:
+def _latency(canary: Tally, stable: Tally, policy: JudgePolicy, *, final: bool) -> _Check:
     limit = policy.max_latency_ms or 0.0  # only called with a limit
     n, slow, p95 = _timed(canary, limit)
     if n < policy.min_latency_samples:

@@ -113,7 +113,7 @@ def image_source(ctx: Context, ref: ImageRef) -> Commit:
     return found
 
 
-def refuse_older(ctx: Context, slot: Slot, built_from: Commit, image: str, allow_older: bool) -> None:
+def refuse_older(ctx: Context, slot: Slot, built_from: Commit, image: str, *, allow_older: bool) -> None:
     """Runs can finish out of order: an image built from a commit older than the one ENV's current
     release's image was built from is refused."""
     current = ctx.workspace.current_release(slot)
@@ -165,7 +165,7 @@ def fetch_chart(ctx: Context, app: App) -> str | None:
     return str(ref)
 
 
-def refuse_rejected(ctx: Context, slot: Slot, release: Release, allow_rejected: bool) -> None:
+def refuse_rejected(ctx: Context, slot: Slot, release: Release, *, allow_rejected: bool) -> None:
     entry = ctx.workspace.ledger(slot).find(release.id)
     if entry is not None and entry.outcome is Outcome.REJECTED and not allow_rejected:
         raise PromotionError(f"release {release.id} was rejected in {slot.env.name} ({entry.reason}); "

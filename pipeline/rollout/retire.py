@@ -42,7 +42,7 @@ class RetireResult:
         return "\n".join(lines + self.removed)
 
 
-def retire(ctx: Context, env: Environment, app: str, reason: str, sync: bool = True) -> RetireResult:
+def retire(ctx: Context, env: Environment, app: str, reason: str, *, sync: bool = True) -> RetireResult:
     """APP's folder out of ENV's overlay in one commit, then (with `sync`) its objects pruned."""
     if app not in ctx.workspace.apps_in(env):
         raise PromotionError(f"{app} is not in {env.name} (apps there: "

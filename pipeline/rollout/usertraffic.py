@@ -60,7 +60,7 @@ class UserTraffic:
         whose = "your" if traffic.provider == "prometheus" else traffic.provider
         self.name = f"{SAYS} ({whose} counters in Prometheus)"
 
-    def measure(self, final: bool) -> tuple[bool | None, str]:
+    def measure(self, *, final: bool) -> tuple[bool | None, str]:
         """(passed, summary) after one round; None: undecided."""
         readings = self._read()
         # Prometheus is silent: undecided, and the next reading counts the gap
@@ -77,15 +77,15 @@ class UserTraffic:
         for t in rounds:
             self.tallies[t] += rounds[t]
         canary, stable = self.tallies["canary"], self.tallies["stable"]
-        verdict = judge.decide(canary, stable, self.policy, final)
+        verdict = judge.decide(canary, stable, self.policy, final=final)
         passed = {judge.Decision.PASS: True, judge.Decision.FAIL: False}.get(verdict.decision)
         if judge.decide(canary, stable, self.policy).decision is judge.Decision.INCONCLUSIVE:
-            note += self._why_undecided(readings, gone, final)
+            note += self._why_undecided(readings, gone, final=final)
         # the notes go before the verdict's [PASS]/[FAIL]/[INCONCLUSIVE]
         cut = verdict.summary.rfind(" [")
         return passed, verdict.summary[:cut] + note + verdict.summary[cut:]
 
-    def _why_undecided(self, readings: dict[str, Reading], gone: list[str], final: bool) -> str:
+    def _why_undecided(self, readings: dict[str, Reading], gone: list[str], *, final: bool) -> str:
         """What keeps the evidence short: vanished or missing series, too few requests at the
         end."""
         unseen = [t for t in ("canary", "stable") if not readings[t].seen]

@@ -103,7 +103,7 @@ def build_app(ctx: Context, app: App, *, allow_dirty: bool = False, key: str | N
     """APP's image for its last source commit: found in the registry (built from that very commit),
     or built, pushed and pinned, then signed when there is a signing key."""
     cfg, progress = ctx.config, ctx.progress
-    dirty = ctx.workspace.git.require_clean(allow_dirty)
+    dirty = ctx.workspace.git.require_clean(allow_dirty=allow_dirty)
     head = ctx.workspace.git.last_change(app.sources, cfg.ignore)
     # A pinned tag never moves: a build of uncommitted changes gets a tag of its own.
     tag = image_tag(head.sha, ctx.workspace.git.changes_digest(str(app.path)) if dirty else "")

@@ -42,7 +42,7 @@ class M:
 
 
 def gate(options: GateOptions = GateOptions(timeout=60), analysis: bool = False, start: str = "deployment-updating") -> Gate:
-    return Gate("prod", {"hellok8s": fx(start)}, options, 0.0, "r1", analysis=analysis, interval=5.0)
+    return Gate("prod", {"hellok8s": fx(start)}, options, 0.0, release_id="r1", analysis=analysis, interval=5.0)
 
 
 def run(g: Gate, events: list[tuple[object, float]]):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline import yamlsafe
+from pipeline.kube import normalize
 from pipeline.kube import plan as planning
 
 MAX_DIFF_LINES = 120  # per object: a preview is read in a pull request, not scrolled for ever
@@ -155,8 +156,8 @@ def _key_changes(before: dict[str, str], after: dict[str, str]) -> tuple[tuple[s
 
 
 def _diff(subject: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
-    old = yamlsafe.dumps(planning.redact(before), sort_keys=True).splitlines(keepends=True) if before else []
-    new = yamlsafe.dumps(planning.redact(after), sort_keys=True).splitlines(keepends=True) if after else []
+    old = yamlsafe.dumps(normalize.redact(before), sort_keys=True).splitlines(keepends=True) if before else []
+    new = yamlsafe.dumps(normalize.redact(after), sort_keys=True).splitlines(keepends=True) if after else []
     lines = list(difflib.unified_diff(old, new, fromfile=f"base/{subject}", tofile=f"head/{subject}", n=2))
     if len(lines) > MAX_DIFF_LINES:
         lines = [*lines[:MAX_DIFF_LINES], f"… {len(lines) - MAX_DIFF_LINES} more lines\n"]
@@ -165,7 +166,7 @@ def _diff(subject: str, before: dict[str, Any] | None, after: dict[str, Any] | N
 
 def env_changes(before: dict[str, str], after: dict[str, str], secret_keys: set[str]) -> tuple[Change, ...]:
     """Config values (a dotenv file) that change; a key that is a secret shows no value."""
-    hidden = {k: planning.REDACTED for k in secret_keys}
+    hidden = {k: normalize.REDACTED for k in secret_keys}
     changes = _changed(before, after)
     return tuple((k, hidden.get(k, b) if b else "", hidden.get(k, a) if a else "") for k, b, a in changes)
 
