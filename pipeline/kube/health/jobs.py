@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline import names
-from pipeline.kube.health.model import Health, HealthCode, _condition, _int, subject
+from pipeline.kube.health.model import Health, HealthCode, verdicts_on, _condition, _int, subject
 
 
 def _true(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
@@ -25,10 +25,7 @@ def assess_job(obj: dict[str, Any]) -> Health:
     """Complete → Healthy; Failed or FailureTarget → Degraded (the controller's reason and
     message); Suspended → Suspended; else Progressing with the pod counts."""
     status = obj.get("status") or {}
-
-    def health(code: HealthCode, message: str, reason: str = "") -> Health:
-        return Health(code, message, subject(obj), reason)
-
+    health = verdicts_on(obj)
     for failed in ("Failed", "FailureTarget"):
         cond = _true(obj, failed)
         if cond is not None:
