@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline import names
-from pipeline.kube.health.model import Health, HealthCode, verdicts_on, _condition, _int, subject
+from pipeline.kube.health.model import Health, HealthCode, _condition, _int, subject, verdicts_on
 
 
 def _true(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
