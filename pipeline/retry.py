@@ -1,6 +1,7 @@
 """When to send a request to the API server or a registry again, and after how long.
 
-    decide(policy, outcome, attempts, elapsed, rand, is_idempotent=…) ─► seconds to wait, or None: give up
+    decide(policy, outcome, attempts, elapsed, rand, is_idempotent=…)
+        ─► seconds to wait, or None: give up
 
 A pure policy, in the spirit of client-go's (which retries on Retry-After, and GETs on a reset
 connection) and of Flux's backoff: 429 is retried for any request (API Priority and Fairness
@@ -44,9 +45,12 @@ TOTAL_VARIABLE = "SHIP_RETRY_SECONDS"
 class RetryPolicy:
     attempts: int = 10  # requests in all, the first included
     base: float = 0.25  # the first backoff in seconds; doubled after each retry
-    cap: float = 8.0  # the longest backoff between two attempts (a server's Retry-After may ask for more)
-    total: float = 45.0  # never wait past this many seconds after the first attempt; 0 disables retries
-    jitter: float = 0.5  # the share of each backoff drawn at random, so clients do not retry in step
+    # the longest backoff between two attempts (a server's Retry-After may ask for more)
+    cap: float = 8.0
+    # never wait past this many seconds after the first attempt; 0 disables retries
+    total: float = 45.0
+    # the share of each backoff drawn at random, so clients do not retry in step
+    jitter: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,8 @@ def loads(text: str, source: str = "<string>") -> Any:
 
 
 def load_file(path: Path | str, display: str | None = None, root: Path | None = None) -> Any:
-    """The YAML of a regular file; with `root`, one reached from it through no symlink (paths.py)."""
+    """The YAML of a regular file; with `root`, one reached from it through no symlink
+    (paths.py)."""
     from pipeline import paths
 
     path = Path(path)
@@ -178,7 +179,8 @@ _Dumper.add_representer(str, _str)
 
 
 def dumps(data: Any, *, sort_keys: bool = False) -> str:
-    """Plain block YAML with keys in the order given (or sorted, for diffs), for files ship writes."""
+    """Plain block YAML with keys in the order given (or sorted, for diffs), for files ship
+    writes."""
     return yaml.dump(_plain(data), Dumper=_Dumper, sort_keys=sort_keys, default_flow_style=False, width=1000)
 
 

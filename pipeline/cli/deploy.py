@@ -1,4 +1,5 @@
-"""`ship build | release | sync | promote | abort | rollback | retire`: the commands that change something."""
+"""`ship build | release | sync | promote | abort | rollback | retire`: the commands that change
+something."""
 
 from __future__ import annotations
 
@@ -132,8 +133,8 @@ def promote(
     lock_timeout: float = LockTimeoutOpt,
     output: Output = OutputOpt,
 ) -> None:
-    """Promote the releases healthy in FROM to TO (same image digests, TO's own config), as one unit:
-    one commit, one sync, one gate; if any app fails, every app of the unit goes back.
+    """Promote the releases healthy in FROM to TO (same image digests, TO's own config), as one
+    unit: one commit, one sync, one gate; if any app fails, every app of the unit goes back.
 
     Refused, before anything is written, when TO is frozen (exit 75), when an app is unhealthy in
     FROM, or when TO requires signed images and one is not.
@@ -162,7 +163,8 @@ def abort(
     lock_timeout: float = LockTimeoutOpt,
     output: Output = OutputOpt,
 ) -> None:
-    """Abort ENV's canaries: weight to 0, canaries removed, stables untouched, the releases rejected.
+    """Abort ENV's canaries: weight to 0, canaries removed, stables untouched, the releases
+    rejected.
 
     Example: ship abort prod --reason "latency looks off"
     Example: ship abort prod web

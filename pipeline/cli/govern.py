@@ -52,7 +52,8 @@ def unfreeze(
 
 @app.command()
 def policy(env_name: str = typer.Argument(..., metavar="ENV"), output: Output = OutputOpt) -> None:
-    """What applies to a change into ENV now, and why: freezes, signatures, older releases, approvals.
+    """What applies to a change into ENV now, and why: freezes, signatures, older releases,
+    approvals.
 
     Example: ship policy prod
     """

@@ -12,35 +12,33 @@ from pipeline import names
 from pipeline.config import App, Slot
 from pipeline.context import Context
 from pipeline.errors import ConfigError, RegistryError
-from pipeline.gitops.git import Commit
-from pipeline.supply.build import BuildResult, Builds, build_app
 from pipeline.gitops.changed import Matrix, changed_apps
+from pipeline.gitops.git import Commit
 from pipeline.imageref import ImageRef
 from pipeline.kube.apply import SyncOptions, SyncResult
 from pipeline.policy import guard
 from pipeline.policy.guard import Clearance
-from pipeline.rollout import promoting
+from pipeline.rollout import gating, promoting, unit
+from pipeline.rollout import retire as retiring
 from pipeline.rollout import rollback as rolling_back
 from pipeline.rollout.abort import AbortResult
 from pipeline.rollout.abort import abort as abort_canary
 from pipeline.rollout.canary import CanaryResult
 from pipeline.rollout.promoting import PromoteOptions
-from pipeline.rollout import retire as retiring
-from pipeline.rollout import unit
-from pipeline.rollout import gating
+from pipeline.rollout.release import ReleaseResult, check_image, image_source, new_release, refuse_older, refuse_rejected
 from pipeline.rollout.retire import RetireResult
-from pipeline.rollout.unit import Results
-from pipeline.rollout.release import (ReleaseResult, check_image, image_source, new_release, refuse_older,
-                                      refuse_rejected)
 from pipeline.rollout.rollback import RollbackResult
 from pipeline.rollout.sync import sync_environment
+from pipeline.rollout.unit import Results
+from pipeline.supply.build import BuildResult, Builds, build_app
 
 
 def build(ctx: Context, app_names: list[str] | None = None, *, allow_dirty: bool = False, key: str | None = None,
           changed: bool = False, list_only: bool = False) -> BuildResult | Builds | Matrix:
     """Build the named apps (none named: every app). One app, named or the only one, and not
     --changed: its BuildResult, printed as the pinned image alone. `changed`: only the apps changed
-    since their last release in the first environment; `list_only`: the apps as a matrix, unbuilt."""
+    since their last release in the first environment; `list_only`: the apps as a matrix,
+    unbuilt."""
     cfg = ctx.config
     apps = [cfg.app(name) for name in dict.fromkeys(app_names)] if app_names else list(cfg.apps.values())
     if changed:
@@ -79,7 +77,8 @@ def _images(apps: list[App], images: list[str]) -> dict[str, str]:
 class ReleaseOptions:
     """How `ship release` runs; every field has a default."""
 
-    images: tuple[str, ...] = ()  # `IMAGE` (one app) or `APP=IMAGE`: release these instead of building
+    # `IMAGE` (one app) or `APP=IMAGE`: release these instead of building
+    images: tuple[str, ...] = ()
     sync: bool = True  # sync and gate ENV once committed (False: the commit alone)
     push: bool = True  # push the commit (False: it stays in the local clone)
     allow_dirty: bool = False  # build from a working tree with uncommitted changes
@@ -118,15 +117,19 @@ def release(ctx: Context, env_name: str, app_names: list[str] | str | None = Non
 
 def _image_for(ctx: Context, app: App, image: str | None, *, allow_dirty: bool) -> tuple[ImageRef, Commit, Commit]:
     """(the pinned image, the commit it was built from, the app's last change)."""
-    source = ctx.workspace.git.last_change(app.sources, ctx.config.ignore)  # the app's code, base and config as released
+    # the app's code, base and config as released
+    source = ctx.workspace.git.last_change(app.sources, ctx.config.ignore)
     if image:
         ref = ImageRef.parse(image)
         if not ref.repository.startswith(ctx.config.registry.rstrip("/") + "/"):
-            # Checked against ship's registry, the digest would say nothing of what the cluster pulls.
-            raise RegistryError(f"--image {image}: not in ship's registry {ctx.config.registry}; ship releases only "
+            # Checked against ship's registry, the digest would say nothing of what the cluster
+            # pulls.
+            raise RegistryError(f"--image {image}: not in ship's registry "
+                                f"{ctx.config.registry}; ship releases only "
                                 "images from the registry in ship.yaml (or $SHIP_REGISTRY)")
         ref = check_image(ctx.registry(), image)
-        return ref, image_source(ctx, ref), source  # built from its own commit, not whatever HEAD is now
+        # built from its own commit, not whatever HEAD is now
+        return ref, image_source(ctx, ref), source
     return build_app(ctx, app, allow_dirty=allow_dirty).image, source, source
 
 

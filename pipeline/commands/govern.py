@@ -14,9 +14,9 @@ from pipeline.commands.text import table_text
 from pipeline.context import Context
 from pipeline.errors import ConfigError
 from pipeline.gitops.git import Commit
+from pipeline.names import FREEZE_FILE
 from pipeline.policy import guard, rules
 from pipeline.policy.freeze import ManualFreeze, parse_until, utc_text
-from pipeline.names import FREEZE_FILE
 
 
 @dataclass(kw_only=True)
@@ -63,7 +63,8 @@ def freeze(ctx: Context, env_name: str, reason: str, until: str | None = None) -
     message = names.commit_message(title, "freeze", {"Environment": env.name, names.FREEZE_REASON: state.reason,
                                                      names.FREEZE_UNTIL: ends, "By": state.by})
     commit = ctx.workspace.publish_state(env, {FREEZE_FILE: state.dumps()}, message)
-    ctx.progress(f"{env.name} is frozen: ship release and ship promote into it refuse (exit 75) until it is lifted")
+    ctx.progress(f"{env.name} is frozen: ship release and ship "
+                 "promote into it refuse (exit 75) until it is lifted")
     return FreezeResult(environment=env.name, frozen=True, freeze=state, commit=commit, still=[])
 
 

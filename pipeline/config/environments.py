@@ -11,8 +11,19 @@ from typing import Any
 
 from pipeline import names
 from pipeline.config import checks, windows
-from pipeline.config.model import (REQUESTS_PER_ROUND, ROUTERS, TRAFFIC_PROVIDERS, CanaryPolicy, CanaryStep,
-                                   Environment, GateOptions, HttpCheck, Policy, PrometheusCheck, TrafficInput)
+from pipeline.config.model import (
+    REQUESTS_PER_ROUND,
+    ROUTERS,
+    TRAFFIC_PROVIDERS,
+    CanaryPolicy,
+    CanaryStep,
+    Environment,
+    GateOptions,
+    HttpCheck,
+    Policy,
+    PrometheusCheck,
+    TrafficInput,
+)
 from pipeline.config.reader import Reader as _Reader
 
 
@@ -86,7 +97,8 @@ def _canary(r: _Reader | None) -> CanaryPolicy | None:
 
 
 def _traffic(t: _Reader | None) -> TrafficInput | None:
-    """canary.traffic: users' requests through the gateway, from Prometheus (rollout/counters.py)."""
+    """canary.traffic: users' requests through the gateway, from Prometheus
+    (rollout/counters.py)."""
     if t is None:
         return None
     provider = t.get("provider", str, check=checks.one_of(TRAFFIC_PROVIDERS))

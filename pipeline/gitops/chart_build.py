@@ -44,7 +44,8 @@ def _rendered(files: dict[str, str], display: str) -> list[dict]:
 
 
 class ChartBases:
-    """Mixed into Workspace: `root` is the repository's working tree, `render` its cached kustomize."""
+    """Mixed into Workspace: `root` is the repository's working tree, `render` its cached
+    kustomize."""
 
     root: Path
     _charts: dict[str, ChartBase]  # built this run, by the digest of their inputs
@@ -65,7 +66,8 @@ class ChartBases:
         assert app.chart is not None
         source = source or app.chart.path
         digest = hashlib.sha256(f"{app.name}\0{slot.env.name}\0{slot.env.namespace}".encode())
-        for folder in (source, *app.values_files(slot.env.name)):  # the inputs, as the tree has them now
+        # the inputs, as the tree has them now
+        for folder in (source, *app.values_files(slot.env.name)):
             for path in self._files_of(folder):
                 digest.update(str(path).encode() + b"\0")
                 paths.hash_into(digest, self.root, path)

@@ -8,10 +8,9 @@ disk, never in git, and `<redacted>` wherever shown.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import base64
 import os
+from collections.abc import Mapping
 
 from pipeline import names
 from pipeline.config import App, Environment
@@ -44,7 +43,8 @@ def secret_for(app: App, env: Environment, live: dict | None, environ: dict[str,
             missing.append(name)
     if missing:
         raise SecretError(
-            f"{env.name}: secret {', '.join(k for k in app.secrets if variable(app, k) in missing)} of "
+            f"{env.name}: secret "
+            f"{', '.join(k for k in app.secrets if variable(app, k) in missing)} of "
             f"{app.name} is not set and not in the cluster: set {', '.join(missing)}"
         )
     return secret_object(app.secret_name, env.namespace, values, {names.APP_NAME: app.name})

@@ -25,10 +25,10 @@ from pipeline.gitops import canary_overlay, overlay
 from pipeline.gitops.chart import ChartBase
 from pipeline.gitops.chart_build import ChartBases
 from pipeline.gitops.git import Commit, GitRepo
-from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
-from pipeline.gitops.records import Release
 from pipeline.gitops.inputs import AppInputs, refuse_rendered_secrets
 from pipeline.gitops.journal import Journal
+from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
+from pipeline.gitops.records import Release
 from pipeline.gitops.render import render
 from pipeline.progress import Progress, quiet
 
@@ -131,7 +131,8 @@ class Workspace(AppInputs, ChartBases):
         return Journal(self.git)
 
     def recover(self, progress: Progress = quiet) -> list[str]:
-        """Put back, as git has them, the overlays a ship run was writing when it died; the overlays."""
+        """Put back, as git has them, the overlays a ship run was writing when it died; the
+        overlays."""
         return self.journal.recover(progress)
 
     def in_environment(self, slot: Slot, files: overlay.OverlayFiles) -> overlay.OverlayFiles:
@@ -202,7 +203,8 @@ class Workspace(AppInputs, ChartBases):
     def publish_many(self, env: Environment, apps: list[App], plans: list[tuple[Slot, OverlayPlan]],
                      message: Callable[[], str] | None = None, *, push: bool = True) -> Commit | None:
         """Several slots of ENV changed in one commit: each plan sees its slot as it is; the commit
-        message is `message()` once they ran, else the first plan's. Nothing is committed when every plan returns None."""
+        message is `message()` once they ran, else the first plan's. Nothing is committed when every
+        plan returns None."""
         def write() -> tuple[list[str], str] | None:
             before = self.files(env)
             staged: list[str] = []
@@ -244,7 +246,8 @@ class Workspace(AppInputs, ChartBases):
 
     def record_outcome(self, env: Environment, release: Release, outcome: Outcome, reason: str = "",
                        *, push: bool = True) -> Commit | None:
-        """Commit a new outcome for `release` in its app's ledger in ENV (no commit when it already has it)."""
+        """Commit a new outcome for `release` in its app's ledger in ENV (no commit when it already
+        has it)."""
         return self.record_outcomes(env, [(release, outcome, reason)], push=push)
 
     def record_outcomes(self, env: Environment, outcomes: list[tuple[Release, Outcome, str]],

@@ -21,7 +21,8 @@ from pipeline.kube.api import ApiRequest, ClusterApi
 
 def namespace_object(namespace: str, pod_security: str = "restricted") -> dict:
     """The Namespace `ship rbac ENV` creates before the deployer's objects in it, with the Pod
-    Security labels of ENV's level (the deployer may not change a Namespace; sync would write them)."""
+    Security labels of ENV's level (the deployer may not change a Namespace; sync would write
+    them)."""
     labels = {names.PART_OF: names.MANAGER, **names.pod_security_labels(pod_security)}
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
 
@@ -49,7 +50,8 @@ def kubeconfig(name: str, server: Server, namespace: str, user: str, token: str)
 
 
 def mint(cluster: ClusterApi, namespace: str, service_account: str, seconds: int) -> tuple[str, int]:
-    """A bound token of `service_account` in `namespace` (TokenRequest), and the lifetime granted."""
+    """A bound token of `service_account` in `namespace` (TokenRequest), and the lifetime
+    granted."""
     body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}}
     try:
         answer = cluster.request(ApiRequest("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token",

@@ -41,7 +41,8 @@ class ApiRequest:
     body: Any = None  # sent as it is when bytes or str, else as JSON
     content_type: str = "application/json"  # the body's
     timeout: float | None = None  # seconds; None: the client's own
-    idempotent: bool | None = None  # None: as the method and content type say; True lets a create be retried
+    # None: as the method and content type say; True lets a create be retried
+    idempotent: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,14 @@ class WatchQuery:
 
     selector: str | None = None  # a label selector
     field_selector: str | None = None  # e.g. metadata.name=web
-    resource_version: str | None = None  # the changes after this version (a list's); None: each object as ADDED first
+    # the changes after this version (a list's); None: each object as ADDED first
+    resource_version: str | None = None
     timeout: float = 60.0  # seconds until the server ends the watch
 
 
 class ClusterApi(Protocol):
-    """One cluster: discovery, objects, watches, the service proxy. Every call counts in `requests`."""
+    """One cluster: discovery, objects, watches, the service proxy. Every call counts in
+    `requests`."""
 
     host: str  # the API server's URL, for messages
     requests: int  # requests sent so far (retries included), so a benchmark can count them
@@ -105,5 +108,6 @@ class ClusterApi(Protocol):
 
     def proxy_get(self, namespace: str, service: str, port: str, path: str, *, params: dict[str, str] | None = None,
                   timeout: float = 10.0) -> tuple[int, bytes]:
-        """(status, body) as the Service answered; a ProxyError when the API server answered for it."""
+        """(status, body) as the Service answered; a ProxyError when the API server answered for
+        it."""
         ...

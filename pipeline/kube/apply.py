@@ -13,10 +13,10 @@ apply succeeded, and keeps ConfigMaps that a Pod or a ReplicaSet with replicas s
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
 from pipeline import names
 from pipeline.errors import ApiError, ClusterError, ConflictError, DryRunError, ValidationError
@@ -37,10 +37,14 @@ class SyncOptions:
     adopt: bool = False  # take over same-named objects that ship does not own yet
     force_conflicts: bool = False  # take fields that other field managers own on adopted objects
     dry_run: bool = False  # plan and server-side dry-run only; change nothing
-    parallelism: int = 32  # concurrent requests within a stage (the API server takes 32 at once well)
-    takeover: tuple[str, ...] = fields.TAKEOVER  # field managers whose fields ship takes over (hand edits)
-    pod_security: str = ""  # Pod Security level labelled on the Namespace ("": none; sync sets ENV's)
-    secret_names: tuple[str, ...] = ()  # Secrets ship may have written here: read by name, pruned when git no longer has them
+    # concurrent requests within a stage (the API server takes 32 at once well)
+    parallelism: int = 32
+    # field managers whose fields ship takes over (hand edits)
+    takeover: tuple[str, ...] = fields.TAKEOVER
+    # Pod Security level labelled on the Namespace ("": none; sync sets ENV's)
+    pod_security: str = ""
+    # Secrets ship may have written here: read by name, pruned when git no longer has them
+    secret_names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -52,7 +56,8 @@ class SyncResult:
     requests: int = 0
     gate: Any = None  # rollout.gate.GateResult, when the sync was gated
     environment: str = ""
-    hook: Any = None  # (app, rollout.gate.GateResult) of a pre hook that failed: nothing else was applied
+    # (app, rollout.gate.GateResult) of a pre hook that failed: nothing else was applied
+    hook: Any = None
     post_hooks: tuple[dict, ...] = ()  # hook Jobs to run once the gate passed (kube/hooks.py)
 
     @property
@@ -125,7 +130,8 @@ def conflict_message(obj: dict, exc: ApiError) -> str:
         match = re.search(r'conflict with "([^"]+)"', cause.get("message", ""))
         managers.setdefault(match.group(1) if match else "another manager", []).append(str(cause.get("field", "?")))
     owners = "; ".join(f"{m} ({', '.join(fs)})" for m, fs in managers.items()) or exc.body.get("message", "")
-    return f"{planning.subject(obj)}: fields owned by another field manager: {owners}; pass --force-conflicts to take them"
+    return (f"{planning.subject(obj)}: fields owned by another field "
+            f"manager: {owners}; pass --force-conflicts to take them")
 
 
 def dry_run_message(obj: dict, exc: ApiError) -> str:
@@ -133,7 +139,8 @@ def dry_run_message(obj: dict, exc: ApiError) -> str:
     if exc.status == 422 and "immutable" in msg:
         fields = [str(c.get("field")) for c in exc.causes if "immutable" in c.get("message", "")] or ["a field"]
         return (f"{planning.subject(obj)}: {', '.join(fields)} is immutable and git changed it; "
-                f"delete the object (kubectl delete -n {obj['metadata'].get('namespace')} {planning.kubectl_ref(obj)}) "
+                "delete the object (kubectl delete -n "
+                f"{obj['metadata'].get('namespace')} {planning.kubectl_ref(obj)}) "
                 "or give it a new name, then sync again")
     return f"{planning.subject(obj)}: {exc.reason or exc.status}: {msg}"
 
@@ -172,7 +179,8 @@ def reconcile(cluster: ClusterApi, env: str, namespace: str, desired: list[dict]
             applied[planning.key(obj)] = cluster.apply(obj, force=True)
     rest = [o for stage in first.stages[1:] for o in stage]
     if rest and options.dry_run and not live:
-        results = {planning.key(o): o for o in rest}  # nothing can be dry-run in a namespace not there yet
+        # nothing can be dry-run in a namespace not there yet
+        results = {planning.key(o): o for o in rest}
     else:
         results = _dry_run_all(cluster, rest, force_for, options.parallelism)
     desired_by_key = {planning.key(o): o for o in owned}
@@ -180,7 +188,8 @@ def reconcile(cluster: ClusterApi, env: str, namespace: str, desired: list[dict]
         if k in results and k in desired_by_key:  # what the apply after the takeover leaves
             results[k] = fields.strip(results[k], taken, desired_by_key[k])
     the_plan = planning.settle(first, results, live, env, keep=set(foreign) & set(desired_by_key))
-    progress(f"plan: {len(the_plan.to_apply)} to apply, {len(the_plan.unchanged)} unchanged, {len(the_plan.prune)} to prune")
+    progress(f"plan: {len(the_plan.to_apply)} to apply, "
+             f"{len(the_plan.unchanged)} unchanged, {len(the_plan.prune)} to prune")
     if options.dry_run:
         applied.update(results)
     else:
@@ -232,7 +241,8 @@ def _with_pod_security(obj: dict, level: str) -> dict:
 
 def _owned_objects(cluster: ClusterApi, env: str, namespace: str, desired: list[dict], progress: Progress,
                    ns: dict | str | None) -> list[dict]:
-    """Copies of `desired` in `namespace` with ship's ownership, the Namespace first when ship may manage it."""
+    """Copies of `desired` in `namespace` with ship's ownership, the Namespace first when ship may
+    manage it."""
     problems = planning.validate(desired, env, namespace, lambda o: cluster.info_for(o).namespaced)
     if problems:
         raise ValidationError(f"{env}: {len(problems)} object(s) refused: " + "; ".join(problems))
@@ -243,13 +253,15 @@ def _owned_objects(cluster: ClusterApi, env: str, namespace: str, desired: list[
         owned.insert(0, ownership.with_ownership({"apiVersion": "v1", "kind": "Namespace",
                                                  "metadata": {"name": namespace}}, env))
     if ns == NAMESPACE_FORBIDDEN:
-        progress(f"namespace {namespace} is managed outside ship (no access to Namespaces); leaving it as it is")
+        progress(f"namespace {namespace} is managed outside ship "
+                 "(no access to Namespaces); leaving it as it is")
         owned = [o for o in owned if o["kind"] != "Namespace"]
     return owned
 
 
 def _perform(cluster: ClusterApi, the_plan: Plan, force_for: Callable[[dict], bool], parallelism: int) -> dict:
-    """Apply the plan's stages after the Namespace, in order, then prune: what the server returned."""
+    """Apply the plan's stages after the Namespace, in order, then prune: what the server
+    returned."""
     applied = {}
     for stage_objects in the_plan.stages[1:]:
         if stage_objects:

@@ -50,7 +50,8 @@ class Cluster:
     def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, max_connections: int = 32,
                  retry_policy: retry.RetryPolicy | None = None, progress: Progress = quiet,
                  transport: httpx.BaseTransport | None = None):
-        """`transport`: where requests go instead of the network (httpx.MockTransport in unit tests)."""
+        """`transport`: where requests go instead of the network (httpx.MockTransport in unit
+        tests)."""
         self._args = (kubeconfig, context, max_connections, transport)
         self.retry = retry_policy if retry_policy is not None else retry.policy_from_env()
         self.progress = progress  # where retries are told
@@ -74,7 +75,8 @@ class Cluster:
         kubeconfig, context, max_connections, transport = self._args
         twin = Cluster(kubeconfig, context, max_connections=max_connections, retry_policy=self.retry, progress=self.progress,
                        transport=transport)
-        twin._answered = self._answered  # the server is known to be there: a refused connection is a restart
+        # the server is known to be there: a refused connection is a restart
+        twin._answered = self._answered
         return twin
 
     def close(self) -> None:
@@ -83,8 +85,9 @@ class Cluster:
     # --- raw requests -----------------------------------------------------------------------
 
     def request(self, req: ApiRequest) -> dict:
-        """One API request, retried as pipeline/retry.py decides; `req.idempotent` overrides what the
-        method and content type say (a caller that reads 409 AlreadyExists right may retry a create)."""
+        """One API request, retried as pipeline/retry.py decides; `req.idempotent` overrides what
+        the method and content type say (a caller that reads 409 AlreadyExists right may retry a
+        create)."""
         body = req.body
         data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
         headers = {"Content-Type": req.content_type} if body is not None else None
@@ -98,7 +101,8 @@ class Cluster:
               answer: Callable[[httpx.Response], bool] = lambda _: False) -> httpx.Response:
         """The one path every request takes: counted, retried as pipeline/retry.py decides, and a
         failure raised as one line naming `what`, the status and the attempts. `answer(response)`:
-        an error status that is the caller's to read (a proxied Service's own answer), not a failure."""
+        an error status that is the caller's to read (a proxied Service's own answer), not a
+        failure."""
 
         def attempt() -> httpx.Response | httpx.HTTPError:
             self.requests += 1
@@ -108,7 +112,8 @@ class Cluster:
                 return exc
             self._answered = True
             if stream and response.status_code >= 400:
-                response.read()  # an error is read whole now, so a retry or the message needs no open stream
+                # an error is read whole now, so a retry or the message needs no open stream
+                response.read()
                 response.close()
             return response
 
@@ -118,7 +123,8 @@ class Cluster:
             return retry.http_failure(value, fail_fast=not self._answered)
 
         def told(outcome: retry.Outcome, attempts: int, wait: float) -> None:
-            self.progress(f"{what}: {request.method} {outcome.describe()} from {self.host}; retrying in {wait:.1f}s "
+            self.progress(f"{what}: {request.method} {outcome.describe()} "
+                          f"from {self.host}; retrying in {wait:.1f}s "
                           f"(attempt {attempts + 1})")
 
         resp, sent = retry.send(attempt, failure, self.retry, is_idempotent=is_idempotent, on_retry=told)

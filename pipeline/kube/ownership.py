@@ -54,7 +54,8 @@ def with_ownership(obj: dict[str, Any], env: str) -> dict[str, Any]:
 def is_subset(want: Any, have: Any) -> bool:
     """Every field of `want` is in `have` with the same value (the server may add defaults)."""
     if isinstance(want, dict):
-        # The server leaves out zero values (Go's omitempty): `minReadySeconds: 0` reads back as absent.
+        # The server leaves out zero values (Go's omitempty): `minReadySeconds: 0` reads back as
+        # absent.
         return isinstance(have, dict) and all(
             is_subset(v, have[k]) if k in have else _is_zero(v) for k, v in want.items())
     if isinstance(want, list):

@@ -21,7 +21,6 @@ from pipeline.kube.ownership import drifted, owned
 from pipeline.kube.podspec import configmap_refs, pod_spec_of
 from pipeline.refs import subject
 
-
 # Apply order, lowest first: what others depend on goes before them (lightkube's sort_objects).
 RANK = {
     "Namespace": 0, "CustomResourceDefinition": 0,
@@ -34,14 +33,16 @@ RANK = {
 }
 DEFAULT_RANK = 3
 STAGE_NAMES = ("namespace", "config", "services", "workloads", "routing")
-# Kinds listed when looking for objects to prune, besides the kinds git renders now; never Secrets (kube/rbac.py).
+# Kinds listed when looking for objects to prune, besides the kinds git renders now; never Secrets
+# (kube/rbac.py).
 PRUNABLE = (
     ("v1", "ConfigMap"), ("v1", "Service"), ("v1", "ServiceAccount"),
     ("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"),
     ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ("networking.k8s.io/v1", "Ingress"), ("gateway.networking.k8s.io/v1", "HTTPRoute"),
 )
-NEVER_PRUNED = ("Namespace", "ServiceAccount")  # the deployer may not delete ServiceAccounts (kube/rbac.py)
+# the deployer may not delete ServiceAccounts (kube/rbac.py)
+NEVER_PRUNED = ("Namespace", "ServiceAccount")
 
 
 class Action(str, Enum):
@@ -66,10 +67,12 @@ class ChangeSetEntry:
 
 @dataclass
 class Plan:
-    stages: list[list[dict[str, Any]]] = field(default_factory=lambda: [[] for _ in STAGE_NAMES])  # to apply
+    # to apply
+    stages: list[list[dict[str, Any]]] = field(default_factory=lambda: [[] for _ in STAGE_NAMES])
     unchanged: list[dict[str, Any]] = field(default_factory=list)
     prune: list[dict[str, Any]] = field(default_factory=list)
-    keep: list[dict[str, Any]] = field(default_factory=list)  # would prune, but a ReplicaSet or Pod needs it
+    # would prune, but a ReplicaSet or Pod needs it
+    keep: list[dict[str, Any]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # exists, not ship's, no --adopt
 
     @property
@@ -152,12 +155,15 @@ def validate(desired: list[dict[str, Any]], env: str, namespace: str, namespaced
         seen.add(k)
         if obj.get("kind") == "Namespace":
             if obj["metadata"]["name"] != namespace:
-                problems.append(f"Namespace/{obj['metadata']['name']}: environment {env} may only hold namespace {namespace}")
+                problems.append(f"Namespace/{obj['metadata']['name']}: environment "
+                                f"{env} may only hold namespace {namespace}")
             continue
         if not namespaced(obj):
-            problems.append(f"{subject(obj)}: cluster-scoped; environment {env} may only hold objects in namespace {namespace}")
+            problems.append(f"{subject(obj)}: cluster-scoped; environment {env} "
+                            f"may only hold objects in namespace {namespace}")
         elif (obj["metadata"].get("namespace") or namespace) != namespace:
-            problems.append(f"{subject(obj)}: in namespace {obj['metadata']['namespace']}, not {env}'s namespace {namespace}")
+            problems.append(f"{subject(obj)}: in namespace {obj['metadata']['namespace']}, "
+                            f"not {env}'s namespace {namespace}")
     return problems
 
 
@@ -167,7 +173,8 @@ class PlanOptions:
 
     adopt: bool = False  # take over same-named objects ship does not manage yet (else: refused)
     prune: bool = True  # plan the deletion of ship's live objects that git no longer renders
-    needed_configmaps: Set[str] = frozenset()  # ConfigMaps still referenced by running pods: kept, not pruned
+    # ConfigMaps still referenced by running pods: kept, not pruned
+    needed_configmaps: Set[str] = frozenset()
     # Objects carrying fields of kubectl's managers (fields.py): applied even when otherwise
     # unchanged, so the apply removes those fields.
     takeover: Set[tuple[str, str, str, str]] = frozenset()
@@ -186,7 +193,8 @@ def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str
         # A Namespace made beforehand by a platform team is normal: ship only adds its labels.
         if have is not None and not owned(have, env) and not adopt and obj.get("kind") != "Namespace":
             plan.refused.append(
-                f"{subject(obj)}: exists and is not managed by ship for {env}; pass --adopt to take it over")
+                f"{subject(obj)}: exists and is not managed by "
+                f"ship for {env}; pass --adopt to take it over")
             continue
         if have is None or k in takeover or drifted(obj, have):
             plan.stages[min(stage_of(obj), len(STAGE_NAMES) - 1)].append(obj)
@@ -197,7 +205,9 @@ def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str
             if k in wanted or not owned(obj, env) or obj.get("kind") in NEVER_PRUNED:
                 continue
             if obj["metadata"].get("deletionTimestamp") or (obj["metadata"].get("annotations") or {}).get(names.HOOK):
-                continue  # being deleted, or a release hook's Job: kept as the record that it ran (kube/hooks.py)
+                # being deleted, or a release hook's Job: kept as the record that it ran
+                # (kube/hooks.py)
+                continue
             if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"] in needed_configmaps:
                 plan.keep.append(obj)
             else:

@@ -25,7 +25,8 @@ from pipeline.rollout.sync import sync_environment
 @dataclass
 class AbortResult:
     environment: str
-    release: str | None  # the aborted canaries' release ids; None when only a leftover canary was removed
+    # the aborted canaries' release ids; None when only a leftover canary was removed
+    release: str | None
     reason: str
     commit: Commit | None
     apps: tuple[str, ...] = ()
@@ -37,7 +38,8 @@ class AbortResult:
     def text(self) -> str:
         if self.release:
             refs = ", ".join(f"{a}@{r}" for a, r in zip(self.apps, self.release.split(", "), strict=False))
-            return (f"aborted the canary of {self.release if len(self.apps) < 2 else refs} in {self.environment}: "
+            return (f"aborted the canary of {self.release if len(self.apps) < 2 else refs} "
+                    f"in {self.environment}: "
                     f"{self.reason}")
         return f"removed a leftover canary from {self.environment}"
 
@@ -65,7 +67,8 @@ def _remove_leftover(ctx: Context, env: Environment, reason: str) -> AbortResult
     leftovers = ctx.cluster(env).list("apps/v1", "Deployment", env.namespace, selector=f"{names.TRACK}={names.CANARY}")
     if not leftovers:
         raise PromotionError(f"no canary in {env.name}: nothing to abort")
-    ctx.progress(f"no canary in git; removing {len(leftovers)} leftover canary Deployment(s) by syncing {env.name}")
+    ctx.progress(f"no canary in git; removing {len(leftovers)} "
+                 f"leftover canary Deployment(s) by syncing {env.name}")
     sync_environment(ctx, env)
     return AbortResult(env.name, None, reason, None)
 

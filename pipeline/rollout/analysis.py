@@ -36,6 +36,7 @@ from pipeline.progress import Progress, quiet
 from pipeline.rollout import judge
 from pipeline.rollout.usertraffic import UserTraffic, prometheus_answer
 
+
 @dataclass(frozen=True, kw_only=True)
 class Measurement:
     """One check's verdict in one round: passed, failed, or None while it cannot decide yet."""
@@ -125,8 +126,8 @@ class Analysis:
         return bool(self.http or self.prometheus or self.traffic)
 
     def get(self, url: str, timeout: float, params: dict[str, str] | None = None) -> tuple[int | None, bytes]:
-        """(status, body) of a GET, through the service proxy for a cluster Service; None: no answer.
-        Why a Service did not answer (forbidden, not found, no endpoint, the API server
+        """(status, body) of a GET, through the service proxy for a cluster Service; None: no
+        answer. Why a Service did not answer (forbidden, not found, no endpoint, the API server
         unreachable) is told once per reason, and named by a Prometheus check that needed it."""
         target = service_of(url)
         self.unanswered.pop(url, None)
@@ -176,7 +177,8 @@ class Analysis:
 
     def round(self, *, final: bool = False) -> Sequence[Measurement]:
         """One measurement per check, printed as it is taken. In the final round a Prometheus query
-        with no data now stands on its last answer, so only one that never answered stays undecided."""
+        with no data now stands on its last answer, so only one that never answered stays
+        undecided."""
         self.rounds += 1
         taken = [self._http(i, c, final=final) for i, c in enumerate(self.http)] + [self._prometheus(c) for c in self.prometheus]
         if self.traffic is not None:

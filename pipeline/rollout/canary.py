@@ -31,7 +31,7 @@ from pipeline.gitops.records import Release
 from pipeline.kube.lock import EnvironmentLock, check_held
 from pipeline.policy.guard import Clearance
 from pipeline.rollout import abort as aborting
-from pipeline.rollout import handover, gating, rollback
+from pipeline.rollout import gating, handover, rollback
 from pipeline.rollout.gate import GateResult
 from pipeline.rollout.promotion import steps_text
 from pipeline.rollout.sync import ensure_namespace, sync_environment
@@ -53,7 +53,8 @@ class CanaryResult:
     steps: list[dict] = field(default_factory=list)  # per step: weight, live weights, gates by app
     commits: list[Commit] = field(default_factory=list)
     gate: GateResult | None = None  # the stable's gate after the canary passed (the first app's)
-    clearance: Clearance = field(default_factory=Clearance)  # what it passed (and overrode) to come in
+    # what it passed (and overrode) to come in
+    clearance: Clearance = field(default_factory=Clearance)
 
     @property
     def release(self) -> Release:
@@ -75,7 +76,8 @@ class CanaryResult:
         else:
             images = "; ".join(f"{r.ref}: {r.image}" for r in self.releases)
             lines.append(f"promoted {refs} to {env} after the canary passed: {images}" if len(self.releases) > 1
-                         else f"promoted {self.release.ref} to {env} after its canary passed: {self.release.image}")
+                         else f"promoted {self.release.ref} to {env} after "
+                              f"its canary passed: {self.release.image}")
         return "\n".join(lines)
 
 
@@ -101,7 +103,8 @@ def in_progress(ctx: Context, target: Environment) -> list[CanaryState]:
 def run_canary(ctx: Context, target: Environment, states: list[CanaryState], *, hold: bool = False,
                clearance: Clearance = Clearance()) -> CanaryResult:
     """Run the canaries from their step on; promote when every step passed, or hold, or abort.
-    `clearance`: what the promotion passed, recorded in each commit (and an override in the ledger)."""
+    `clearance`: what the promotion passed, recorded in each commit (and an override in the
+    ledger)."""
     cluster = ctx.cluster(target)
     ensure_namespace(cluster, target)
     with EnvironmentLock(cluster, target.name, target.namespace, ctx.lock, ctx.progress):
@@ -124,10 +127,12 @@ def _run(ctx: Context, target: Environment, states: list[CanaryState], *, hold: 
     first = states[0]
     for s in states:
         stable = ctx.workspace.current_release(Slot(target, s.release.app))
-        ctx.progress(f"canary of {s.release.ref} in {target.name} beside stable {stable.id if stable else '-'}: "
+        ctx.progress(f"canary of {s.release.ref} in {target.name} "
+                     f"beside stable {stable.id if stable else '-'}: "
                      f"steps {steps_text(s.steps)}, router {policy.router}")
     if first.status is Phase.HELD and hold:
-        # Asked to hold again (a retried job, a re-run after a crash): only --resume or abort decide.
+        # Asked to hold again (a retried job, a re-run after a crash): only --resume or abort
+        # decide.
         ctx.progress(f"{', '.join(s.release.id for s in states)} is already held at {first.weight}% in "
                      f"{target.name}; nothing to do")
         result.outcome = CanaryOutcome.HELD
@@ -198,7 +203,8 @@ def _step(ctx: Context, target: Environment, states: list[CanaryState], policy: 
     commit = ctx.workspace.publish_many(target, apps, plans, _message("canary", title, states, result))
     result.commits += [commit] if commit else []
     synced = sync_environment(ctx, target)
-    if synced.hook is not None:  # a pre hook failed (kube/hooks.py): nothing of this step was applied
+    # a pre hook failed (kube/hooks.py): nothing of this step was applied
+    if synced.hook is not None:
         return [synced.hook[1]] * len(states)
     weights = live_weights(ctx.cluster(target), target)
     ctx.progress(f"step {first.step + 1}/{len(first.steps)}: canary at {first.weight}%; "
@@ -254,8 +260,9 @@ def _finish(ctx: Context, env: Environment, states: list[CanaryState], result: C
         if len(pairs) == 1:
             raise rollback.after_failed_gate(ctx, apps[0], env, pairs[0][1], failed[apps[0].name])
         raise rollback.after_failed_unit(ctx, env, pairs, gates)
+    # before the canaries go
     handover.route_to_stable(ctx, env, [(a, s, ctx.workspace.base_of(a, Slot(env, a.name), s.release)[0])
-                                        for a, s in zip(apps, states, strict=True)])  # before the canaries go
+                                        for a, s in zip(apps, states, strict=True)])
     title = f"promote({env.name}): {_refs(states)} after canary {steps_text(states[0].steps)} passed"
     plans = [(Slot(env, app.name), _promoted_plan(ctx, app, Slot(env, app.name), s)) for app, s in zip(apps, states, strict=True)]
     check_held(env.namespace)

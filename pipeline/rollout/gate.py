@@ -87,7 +87,8 @@ class Gate:
     release_id: str | None = None  # its pods are judged too
     analysis: bool = False  # whether analysis rounds are part of this gate
     interval: float = 5.0  # seconds between analysis rounds
-    max_bake: float | None = None  # an analysis still undecided at the end of the bake goes on up to this
+    # an analysis still undecided at the end of the bake goes on up to this
+    max_bake: float | None = None
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
     bad_since: dict[str, float] = field(default_factory=dict)
     healthy_at: float | None = None
@@ -128,7 +129,8 @@ class Gate:
                 self.pods[name] = obj
 
     def wants_measurement(self, now: float) -> Measured | None:
-        """Whether an analysis round is due now: a Measured template (empty) with its `final` flag."""
+        """Whether an analysis round is due now: a Measured template (empty) with its `final`
+        flag."""
         if not self.analysis or self.healthy_at is None or self.final_round_done:
             return None
         if now - self.healthy_at >= self.longest_bake:
@@ -192,7 +194,8 @@ class Gate:
         self.final_round_done = True
         if undecided is not None:
             return self._fail("analysis", undecided.check, "Inconclusive",
-                              f"not enough data to decide during the {self.longest_bake:.0f}s bake ({undecided.summary})",
+                              "not enough data to decide during the "
+                              f"{self.longest_bake:.0f}s bake ({undecided.summary})",
                               now)
         return self.step(None, now)
 

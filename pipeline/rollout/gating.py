@@ -1,4 +1,5 @@
-"""The gate runner: after a sync, gate each app it applied, record the healthy, roll back the failed.
+"""The gate runner: after a sync, gate each app it applied, record the healthy, roll back the
+failed.
 
     sync result ─► gate each app's stable Deployments (watch.gate_synced)
                    ├─► healthy: its ledger says healthy (one commit for every app)
@@ -39,13 +40,17 @@ AppReleases = list[tuple[App, Release]]
 class GateOutcome:
     """What gating a sync came to."""
 
-    gates: dict[str, GateResult | None] = field(default_factory=dict)  # each app's verdict; None: nothing to gate
-    failure: GateFailed | None = None  # an app failed: how its rollback went, for the caller to raise
-    environment: GateResult | None = None  # no app released in the environment: its own gate, if any
+    # each app's verdict; None: nothing to gate
+    gates: dict[str, GateResult | None] = field(default_factory=dict)
+    # an app failed: how its rollback went, for the caller to raise
+    failure: GateFailed | None = None
+    # no app released in the environment: its own gate, if any
+    environment: GateResult | None = None
 
     @property
     def first(self) -> GateResult | None:
-        """The verdict to show: the first app's that had something to gate, else the environment's."""
+        """The verdict to show: the first app's that had something to gate, else the
+        environment's."""
         return next((g for g in self.gates.values() if g is not None), self.environment)
 
 
@@ -84,7 +89,8 @@ def _gate_each(ctx: Context, env: Environment, result: SyncResult, releases: App
     for app, rel in releases:
         gate = gates[app.name] = gate_synced(ctx, Slot(env, app.name), result, rel.id)
         if gate is not None and not gate.passed:
-            failed = rollback.after_failed_gate(ctx, app, env, rel, gate)  # this app back before the next is gated
+            # this app back before the next is gated
+            failed = rollback.after_failed_gate(ctx, app, env, rel, gate)
             failure = failure or failed
             continue
         ctx.progress(str(gate) if gate else f"{app.name}: nothing to gate")
@@ -119,7 +125,8 @@ def canary_verdict(ctx: Context, app: App, env: Environment, state: CanaryState,
     if missing:
         return GateResult(passed=False, gate="analysis", subject=missing, reason="NotFound",
                           message="an analysis check names a Service that does not exist", elapsed=0.0)
-    ctx.progress(f"analysing {', '.join(deployments)} for {step.bake:.0f}s every {policy.interval:.0f}s: rollout, pods"
+    ctx.progress(f"analysing {', '.join(deployments)} for {step.bake:.0f}s "
+                 f"every {policy.interval:.0f}s: rollout, pods"
                  + (f", {len(policy.http)} HTTP check(s) against the stable" if policy.http else "")
                  + (f", {len(policy.prometheus)} Prometheus quer(y/ies)" if policy.prometheus else "")
                  + (f", users' traffic through the gateway ({policy.traffic.provider})" if policy.traffic else "")

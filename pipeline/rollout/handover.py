@@ -8,9 +8,11 @@ A weight on pods not yet ready, or pods removed while the gateway still sends th
 503s from the gateway. Argo Rollouts scales a canary up before it sets a weight, and waits
 `abortScaleDownDelaySeconds` before scaling one down, for the same reasons.
 
-    warm up:  the canary applied at weight 0 ─► its Deployments healthy ─► (the step sets the weight)
+    warm up:  the canary applied at weight 0 ─► its Deployments healthy ─► (the step sets the
+              weight)
     drain:    weight 0 applied ─► the gateway reports the route's new generation (HTTPRoute status,
-              Accepted.observedGeneration; bounded) ─► canary.scale_down_delay more ─► (canary removed)
+              Accepted.observedGeneration; bounded) ─► canary.scale_down_delay more ─► (canary
+              removed)
 
 A route no controller reports on (no HTTPRoute status parents; no Ingress load-balancer address)
 has no data plane ship can see, so a drain has nothing to wait for.
@@ -24,8 +26,7 @@ from typing import Any
 from pipeline import names
 from pipeline.config import App, CanaryPolicy, Environment, Slot
 from pipeline.context import Context
-from pipeline.gitops import canary_overlay
-from pipeline.gitops import overlay
+from pipeline.gitops import canary_overlay, overlay
 from pipeline.gitops.canary_overlay import CanaryState
 from pipeline.gitops.ledger import LEDGER_FILE
 from pipeline.gitops.workspace import OverlayPlan
@@ -72,7 +73,8 @@ def warm_up(ctx: Context, env: Environment, canaries: list[tuple[App, CanaryStat
                              replace(env.gates, bake=0.0),
                              WatchOptions(release_id=state.release.id, progress=ctx.progress, clock=ctx.clock))
                 for app, state, _ in canaries]
-    if all(v.passed for v in verdicts):  # the tree as git has it again: the step's commit writes it whole
+    # the tree as git has it again: the step's commit writes it whole
+    if all(v.passed for v in verdicts):
         for slot, files in before:
             ctx.workspace.write_slot(slot, overlay.OverlayFiles(files))
     return verdicts
@@ -84,7 +86,8 @@ def canary_deployments(ctx: Context, app: App, slot: Slot) -> list[str]:
 
 
 def route_to_stable(ctx: Context, env: Environment, canaries: list[tuple[App, CanaryState, list[dict]]]) -> None:
-    """Weight 0 for each (app, canary, the base objects whose Services route), synced; then drain."""
+    """Weight 0 for each (app, canary, the base objects whose Services route), synced; then
+    drain."""
     for app, state, base_objects in canaries:
         slot = Slot(env, app.name)
         files = ctx.workspace.slot_files(slot)

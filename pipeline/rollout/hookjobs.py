@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.clock import Clock
-from pipeline.kube import health
-from pipeline.kube import ownership
+from pipeline.kube import health, ownership
 from pipeline.kube import plan as planning
 from pipeline.kube.api import ClusterApi
 from pipeline.progress import Progress, quiet
@@ -33,7 +32,8 @@ DEADLINE_SLACK = 15.0  # the Job controller marks DeadlineExceeded a little afte
 class HookOptions:
     """How long a hook may take, how often to look, and where to say what happens."""
 
-    timeout: float | None = None  # seconds per Job; None: its activeDeadlineSeconds + slack, else DEFAULT_TIMEOUT
+    # seconds per Job; None: its activeDeadlineSeconds + slack, else DEFAULT_TIMEOUT
+    timeout: float | None = None
     interval: float = 1.0  # seconds between looks at a running Job
     progress: Progress = quiet  # where each hook's start and end are told
     clock: Clock | None = None  # None: the real clock
@@ -48,7 +48,8 @@ def timeout_for(job: dict[str, Any], options: HookOptions) -> float:
 
 def run_hooks(cluster: ClusterApi, env: str, namespace: str, jobs: Sequence[dict[str, Any]],
               options: HookOptions = HookOptions()) -> GateResult | None:
-    """Run `jobs` one after another in `namespace`; the first failure as a failed GateResult, or None."""
+    """Run `jobs` one after another in `namespace`; the first failure as a failed GateResult, or
+    None."""
     clock, progress = options.clock or Clock(), options.progress
     start = clock.monotonic()
     for job in jobs:
@@ -70,14 +71,16 @@ def run_hooks(cluster: ClusterApi, env: str, namespace: str, jobs: Sequence[dict
     return None
 
 
-# Gated by their own health rules (kube/health) after the Deployments' gate; hooks are not among them.
+# Gated by their own health rules (kube/health) after the Deployments' gate; hooks are not among
+# them.
 GATED_KINDS = ("StatefulSet", "DaemonSet", "Job", "CronJob")
 
 
 def gate_workloads(cluster: ClusterApi, objects: Sequence[dict[str, Any]], timeout: float,
                    options: HookOptions = HookOptions()) -> GateResult | None:
     """Wait for each of `objects` (as a sync applied them) to be healthy by its kind's rule: the
-    first Degraded one, or one still not healthy after `timeout`, as a failed GateResult; else None."""
+    first Degraded one, or one still not healthy after `timeout`, as a failed GateResult; else
+    None."""
     clock = options.clock or Clock()
     start = clock.monotonic()
     for obj in objects:

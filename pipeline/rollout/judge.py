@@ -43,11 +43,11 @@ canaries: a pass on evidence needs more requests than a pass on silence.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 from statistics import NormalDist
-from collections.abc import Iterable
 
 REQUESTS_PER_ROUND = 40  # per track and round: what the default policy needs over a 30 s bake
 SLOW_SHARE = 0.05  # p95 ≤ limit ⟺ at most this share of requests is slower than the limit
@@ -97,7 +97,8 @@ class Tally:
 class JudgePolicy:
     """What the canary must show, and how sure the judge must be. See `http_policy`."""
 
-    max_error_rate: float = 0.05  # 1 - success_ratio; above it the canary fails, whatever the stable does
+    # 1 - success_ratio; above it the canary fails, whatever the stable does
+    max_error_rate: float = 0.05
     margin: float = 0.025  # how much worse than the stable's upper bound the canary may be
     max_latency_ms: float | None = None  # p95 limit; None: latency is not judged
     alpha: float = 0.01  # chance of aborting a canary at half the tolerated rate
@@ -144,7 +145,8 @@ def requests_to_pass(policy: JudgePolicy) -> int:
 
 
 def decide(canary: Tally, stable: Tally, policy: JudgePolicy, *, final: bool = False) -> Verdict:
-    """Judge the tallies summed over the bake so far; `final` at the bake's end (no INCONCLUSIVE)."""
+    """Judge the tallies summed over the bake so far; `final` at the bake's end (no
+    INCONCLUSIVE)."""
     checks = [_errors(canary, stable, policy, final=final)]
     if policy.max_latency_ms is not None:
         checks.append(_latency(canary, stable, policy, final=final))
@@ -199,8 +201,9 @@ def _timed(tally: Tally, limit: float) -> tuple[int, int, str]:
     if not tally.buckets:
         samples = tally.latencies_ms
         return len(samples), sum(1 for ms in samples if ms > limit), f"{_p95(samples):.0f}ms"
+    # single latencies (a top-up) go into the histogram's buckets
     buckets = (tally + Tally(buckets=bucketed(tally.latencies_ms, tuple(le for le, _ in tally.buckets)))).buckets \
-        if tally.latencies_ms else tally.buckets  # single latencies (a top-up) go into the histogram's buckets
+        if tally.latencies_ms else tally.buckets
     n = buckets[-1][1]
     under = max((count for le, count in buckets if le <= limit), default=0)
     p95 = next((le for le, count in buckets if count >= 0.95 * n), math.inf)

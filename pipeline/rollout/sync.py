@@ -8,18 +8,16 @@ same path with a server-side dry-run and prints a unified diff per object, secre
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from pipeline import names, yamlsafe
 from pipeline.config import Environment, Slot
 from pipeline.context import Context
 from pipeline.gitops.inputs import refuse_rendered_secrets
-from pipeline.kube import apply, hooks
+from pipeline.kube import apply, hooks, normalize, ownership
 from pipeline.kube import lock as lock_mod
-from pipeline.kube import normalize, ownership
 from pipeline.kube import plan as planning
 from pipeline.kube.api import ClusterApi
 from pipeline.policy import images
@@ -46,8 +44,10 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
     known = {*cfg.apps, *ctx.workspace.ledger_apps(env)}
     options = replace(options, takeover=cfg.takeover_managers, pod_security=env.pod_security,
                       secret_names=tuple(sorted(names.secret_name(app) for app in known)))
-    ctx.workspace.guard_secrets(env, apps_in(cfg, env))  # a Secret with data in git is never applied
-    rendered = ctx.workspace.render_overlay(env, list(cfg.apps.values()))  # a bad overlay fails before the lock
+    # a Secret with data in git is never applied
+    ctx.workspace.guard_secrets(env, apps_in(cfg, env))
+    # a bad overlay fails before the lock
+    rendered = ctx.workspace.render_overlay(env, list(cfg.apps.values()))
     refuse_rendered_secrets(rendered, str(env.folder))
     images.admit(ctx, env, rendered)  # every image that will run: pinned, and signed where ENV asks
     if ctx.rehearsal:
@@ -66,7 +66,8 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
 
 
 def _pre_hooks(ctx: Context, env: Environment, desired: hooks.HookPlan) -> tuple[str, GateResult] | None:
-    """Apply the pre hooks' own objects, then run each pre hook Job: (its app, the failure), or None."""
+    """Apply the pre hooks' own objects, then run each pre hook Job: (its app, the failure), or
+    None."""
     cluster = ctx.cluster(env)
     for obj in desired.pre_objects:
         cluster.apply(ownership.with_ownership({**obj, "metadata": {**obj["metadata"], "namespace": env.namespace}},

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
-from collections.abc import Sequence
 
 from pipeline import names
 from pipeline.clock import Clock
@@ -22,8 +22,8 @@ from pipeline.context import Context
 from pipeline.errors import ClusterError
 from pipeline.kube import health, hooks
 from pipeline.kube import plan as planning
-from pipeline.kube.apply import SyncResult
 from pipeline.kube.api import ApiRequest, ClusterApi, WatchQuery
+from pipeline.kube.apply import SyncResult
 from pipeline.progress import Progress, quiet
 from pipeline.rollout import hookjobs
 from pipeline.rollout.gate import Gate, GateResult, Measured, Measurement
@@ -72,10 +72,12 @@ def _close_after(watchers: list[_Watcher], client: ClusterApi) -> None:
 class WatchOptions:
     """What one watch goes by beside the environment's GateOptions; every field has a default."""
 
-    release_id: str | None = None  # the release whose pods are judged (None: every pod of the Deployments)
+    # the release whose pods are judged (None: every pod of the Deployments)
+    release_id: str | None = None
     analysis: Analysis | None = None  # canary analysis, a round whenever the gate asks for one
     interval: float = 5.0  # seconds between analysis rounds
-    max_bake: float | None = None  # how long an analysis still undecided at the end of the bake may go on
+    # how long an analysis still undecided at the end of the bake may go on
+    max_bake: float | None = None
     progress: Progress = quiet  # where the gate's notes are printed
     clock: Clock | None = None  # None: the real clock
 

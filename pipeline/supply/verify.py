@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from pipeline import yamlsafe
 from pipeline.config import Environment, Slot
 from pipeline.context import Context
 from pipeline.errors import ConfigError, RegistryError, ShipError, SignatureError
-from pipeline import yamlsafe
 from pipeline.gitops.overlay import CANARY_DIR, KUSTOMIZATION
 from pipeline.image import chartrepo, charts
 from pipeline.imageref import ImageRef
@@ -28,7 +28,8 @@ class VerifiedPin:
     ref: str  # REPO:TAG@sha256:… for an image, the chart source (REPO:VERSION@sha256:…) for a chart
     ok: bool
     problem: str = ""
-    signature: str = ""  # `signed with keys/cosign.pub`, when the environment names a key (images only)
+    # `signed with keys/cosign.pub`, when the environment names a key (images only)
+    signature: str = ""
     unsigned: bool = False  # the problem is its signature (the tag is fine)
 
     def text(self) -> str:
@@ -42,7 +43,8 @@ class VerifiedPin:
 
 
 def pinned_images(ctx: Context, env: Environment) -> list[ImageRef]:
-    """Every image ENV's overlay pins, app by app: the stable releases' and, during a canary, the canary's."""
+    """Every image ENV's overlay pins, app by app: the stable releases' and, during a canary, the
+    canary's."""
     path = ctx.config.root / env.folder / KUSTOMIZATION
     if not path.is_file():
         raise ConfigError(f"{env.folder}/{KUSTOMIZATION}: not found; nothing has been released to {env.name}")

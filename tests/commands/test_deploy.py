@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from pipeline.config import Slot
 from pipeline.commands import deploy
+from pipeline.config import Slot
 from pipeline.errors import ConfigError, GateFailed, PromotionError, ValidationError
 from pipeline.gitops.ledger import Outcome
 from pipeline.rollout.canary import CanaryOutcome, CanaryResult

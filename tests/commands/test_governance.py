@@ -12,13 +12,13 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.config import Slot
 from pipeline import config
 from pipeline.cli import app
 from pipeline.commands import deploy, govern, inspect
+from pipeline.config import Slot
 from pipeline.errors import BuildError, FrozenError, SignatureError
-from pipeline.supply.build import build_app
 from pipeline.rollout.canary import CanaryResult
+from pipeline.supply.build import build_app
 from pipeline.supply.verify import VerifiedPin
 from tests.fakes import DIGEST_GOOD, GOOD, OTHER, SHIP_YAML, fake_context, fake_project
 

@@ -4,10 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import config, yamlsafe
 from pipeline.config import Slot
-from pipeline import config
 from pipeline.errors import ConfigError
-from pipeline import yamlsafe
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = """\

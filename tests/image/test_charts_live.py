@@ -15,10 +15,10 @@ import yaml
 
 from pipeline.config.model import ChartSource, remote_chart_path
 from pipeline.errors import RegistryError
+from pipeline.gitops.render import helm_command
 from pipeline.image import charts
 from pipeline.image.credentials import Credential, Lookup
 from pipeline.image.registry import Access, Registry
-from pipeline.gitops.render import helm_command
 from tests.conftest import ROOT
 from tests.image.test_private_registry_live import login, private  # noqa: F401 (a fixture)
 

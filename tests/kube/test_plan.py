@@ -14,12 +14,19 @@ from pipeline.errors import SecretError
 from pipeline.gitops.secrets import secret_for
 from pipeline.kube import plan
 from pipeline.kube.normalize import REDACTED, normalized, redact
-from pipeline.kube.ownership import ENV_LABEL, HASH_ANNOTATION, MANAGED_BY, drifted, is_subset, with_ownership
+from pipeline.kube.ownership import (
+    ENV_LABEL,
+    HASH_ANNOTATION,
+    MANAGED_BY,
+    drifted,
+    is_subset,
+    with_ownership,
+)
 from pipeline.kube.plan import (
     DEFAULT_RANK,
-    PlanOptions,
     Action,
     ChangeSetEntry,
+    PlanOptions,
     key,
     kubectl_ref,
     make_plan,

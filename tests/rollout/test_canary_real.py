@@ -6,14 +6,24 @@ one. Real traffic meanwhile flows through the real gateway at the HTTPRoute's we
 from __future__ import annotations
 
 import re
-import time
 import threading
+import time
 
 import pytest
 
 from tests.conftest import commit_all
-from tests.test_real_node import (delete_namespaces, host_for, kubectl_json, load, new_repo, set_canary, set_config,
-                                  ship, through_gateway, wait_routed)
+from tests.test_real_node import (
+    delete_namespaces,
+    host_for,
+    kubectl_json,
+    load,
+    new_repo,
+    set_canary,
+    set_config,
+    ship,
+    through_gateway,
+    wait_routed,
+)
 
 pytestmark = [pytest.mark.realnode, pytest.mark.cluster, pytest.mark.registry, pytest.mark.engine]
 

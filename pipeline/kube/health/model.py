@@ -73,7 +73,8 @@ def _counts(updated: int, ready: int, desired: int) -> str:
 
 
 def verdicts_on(obj: dict[str, Any]) -> Callable[..., Health]:
-    """`verdict(code, message, reason="")`: a Health about OBJ (a health rule's one way to answer)."""
+    """`verdict(code, message, reason="")`: a Health about OBJ (a health rule's one way to
+    answer)."""
 
     def verdict(code: HealthCode, message: str, reason: str = "") -> Health:
         return Health(code, message, subject(obj), reason)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline import names
-from pipeline.kube.health.model import Health, HealthCode, verdicts_on, _condition, _int, subject
+from pipeline.kube.health.model import Health, HealthCode, _condition, _int, subject, verdicts_on
 
 # Waiting reasons from which a container does not recover without a change to the pod spec,
 # the image or the registry. The kubelet reports them as waiting, not failed, so without this

@@ -1,12 +1,13 @@
 """Health of workloads by `kubectl rollout status` rules: Deployments, ReplicaSets, StatefulSets,
-DaemonSets (k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go, with Argo CD's additions). Pure.
+DaemonSets (k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go, with Argo CD's additions).
+Pure.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pipeline.kube.health.model import Health, HealthCode, verdicts_on, _condition, _counts, _int, _observed
+from pipeline.kube.health.model import Health, HealthCode, _condition, _counts, _int, _observed, verdicts_on
 
 
 def assess_deployment(obj: dict[str, Any]) -> Health:

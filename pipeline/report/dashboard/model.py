@@ -114,7 +114,8 @@ def gather(ctx: Context, *, live: bool, since: str, title: str = "ship", commit_
                   timeline=list(reversed(events)), commit_url=commit_url, buckets=dora.buckets(win))
     unreachable = []
     for env in cfg.environments.values():
-        here: list[Slot | None] = [*ctx.workspace.slots(env)] or [None]  # None: nothing released in ENV yet
+        # None: nothing released in ENV yet
+        here: list[Slot | None] = [*ctx.workspace.slots(env)] or [None]
         for slot in here:
             app = slot.app if slot else None
             last = next((e for e in board.timeline if e.environment == env.name
@@ -133,7 +134,8 @@ def gather(ctx: Context, *, live: bool, since: str, title: str = "ship", commit_
 
 def _environment(ctx: Context, env: Environment, slot: Slot | None, last: Event | None,
                  *, live: bool) -> tuple[Row, Canary | None, str]:
-    """The row of SLOT in ENV (of ENV alone, None, while nothing is released there), and its canary."""
+    """The row of SLOT in ENV (of ENV alone, None, while nothing is released there), and its
+    canary."""
     rel = ctx.workspace.current_release(slot) if slot else None
     state = ctx.workspace.canary_state(slot) if slot else None
     entry = ctx.workspace.ledger(slot).find(rel.id) if slot and rel else None

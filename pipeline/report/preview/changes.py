@@ -53,7 +53,8 @@ class _Side:
 
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     config: dict[str, dict[str, str]] = field(default_factory=dict)
-    secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> key -> sha256 of the value
+    # name -> key -> sha256 of the value
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _index(objects: list[dict[str, Any]]) -> _Side:
@@ -111,7 +112,8 @@ def _read_config(obj: dict[str, Any], side: _Side) -> dict[str, str]:
     """The values a workload reads from ConfigMaps (every key of each one it references); a
     ConfigMap's own data."""
     if obj.get("kind") == "ConfigMap":
-        # Its own values; a versioned ConfigMap that is added or removed shows them where a workload reads it.
+        # Its own values; a versioned ConfigMap that is added or removed shows them where a workload
+        # reads it.
         return side.config.get(obj.get("metadata", {}).get("name", ""), {})
     merged: dict[str, str] = {}
     for name in sorted(planning.referenced_configmaps([obj])):
@@ -177,6 +179,7 @@ def flat_values(values: Any, prefix: str = "") -> dict[str, str]:
 
 
 def chart_changes(before: dict[str, str], after: dict[str, str]) -> tuple[Change, ...]:
-    """An app from a chart: its chart version and each value that changes (chart_inputs in gather.py)."""
+    """An app from a chart: its chart version and each value that changes (chart_inputs in
+    gather.py)."""
     return tuple((k, before.get(k, ""), after.get(k, "")) for k in sorted(set(before) | set(after))
                  if before.get(k) != after.get(k))
