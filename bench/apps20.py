@@ -12,7 +12,6 @@ from pathlib import Path
 from bench.breakdown import breakdown, startup_seconds
 from bench.common import ROOT, RUN, git, publish, say, ship_json
 
-
 APPS20 = [f"app{i:02d}" for i in range(1, 21)]
 
 
@@ -52,7 +51,8 @@ def apps20_copy(tmp: Path) -> tuple[Path, dict[str, str]]:
 
 
 def new_configs(work: Path, message: str) -> None:
-    """A config change in every environment of every app (so each promotion rolls each Deployment)."""
+    """A config change in every environment of every app (so each promotion rolls each
+    Deployment)."""
     for app in APPS20:
         for f in sorted((work / "apps" / app / "config").glob("*.env")):
             lines = [line for line in f.read_text().splitlines() if not line.startswith("MESSAGE=")]
@@ -73,7 +73,8 @@ def gate_seconds(data: dict, apps: int) -> float:
     results = data.get("results", [data])
     promoted = [r for r in results if r.get("outcome") == "promoted" and r.get("changed")]
     if len(promoted) != apps:
-        raise SystemExit(f"bench: expected {apps} promoted apps, got {len(promoted)}:\n{json.dumps(data)[-2000:]}")
+        raise SystemExit(f"bench: expected {apps} promoted apps, got "
+                         f"{len(promoted)}:\n{json.dumps(data)[-2000:]}")
     return max((r["gate"]["elapsed"] for r in results if isinstance(r.get("gate"), dict)), default=0.0)
 
 

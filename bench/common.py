@@ -35,7 +35,8 @@ def git(work: Path, *args: str) -> None:
 
 def publish(work: Path, ship_yaml: str, envs: dict[str, str], message: str) -> tuple[Path, dict[str, str]]:
     """A bench project's first commit, pushed to its bare remote and tracked: `ship_yaml` and an
-    empty folder per environment. `envs` (environment -> namespace) are deleted when the bench ends."""
+    empty folder per environment. `envs` (environment -> namespace) are deleted when the bench
+    ends."""
     for name in envs:
         (work / "environments" / name).mkdir(parents=True)
         (work / "environments" / name / ".gitkeep").write_text("")

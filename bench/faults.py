@@ -54,7 +54,8 @@ def main() -> int:
     start = time.monotonic()
     lab = Lab()
     was_running = lab.running()
-    say(f"starting the lab's parts ({lab.settings['SHIP_CLUSTER']} on 127.0.0.1:{lab.settings['SHIP_KUBE_PORT']})")
+    say(f"starting the lab's parts ({lab.settings['SHIP_CLUSTER']} "
+        f"on 127.0.0.1:{lab.settings['SHIP_KUBE_PORT']})")
     results: list[Result] = []
     try:
         lab.up()
@@ -63,12 +64,14 @@ def main() -> int:
             say(f"{group}: trials in {story.work}")
             try:
                 for result in GROUPS[group](lab, story):
-                    say(f"{'ok    ' if result.ok else 'FAILED'} {group}: {result.name} ({result.seconds:.0f}s)"
+                    say(f"{'ok    ' if result.ok else 'FAILED'} "
+                        f"{group}: {result.name} ({result.seconds:.0f}s)"
                         + ("" if result.ok else f": {'; '.join(result.problems)}"))
                     results.append(result)
                     if not result.ok:
                         story.repair()
-            except Exception as exc:  # the harness's own setup failed: say so as a failed trial, go on
+            except Exception as exc:
+                # the harness's own setup failed: say so as a failed trial, go on
                 say(f"FAILED {group}: the harness stopped: {exc}")
                 results.append(Result(group, "(harness)", "-", "", "", [f"{type(exc).__name__}: {exc}"[:300]], 0.0))
             finally:

@@ -58,12 +58,13 @@ def never_ready_copy(image: str) -> str:
 
 def watch_deadline(ns: str, seen: dict, stop: threading.Event) -> None:
     """Record when a watch first sees ProgressDeadlineExceeded on the Deployment."""
+    from pipeline.kube.api import WatchQuery
     from pipeline.kube.client import Cluster
 
     cluster = Cluster()
     try:
         while not stop.is_set() and "deadline" not in seen:
-            for _etype, obj in cluster.watch("apps/v1", "Deployment", ns, timeout=2):
+            for _etype, obj in cluster.watch("apps/v1", "Deployment", ns, WatchQuery(timeout=2)):
                 for c in obj.get("status", {}).get("conditions") or []:
                     if c.get("reason") == "ProgressDeadlineExceeded" and "deadline" not in seen:
                         seen["deadline"] = time.perf_counter()

@@ -59,13 +59,16 @@ def chart(rows: list[dict], path: Path) -> None:
 def table(results: dict) -> str:
     out: list[str] = [startup_line(results["startup"])] if results.get("startup") else []
     if results.get("sync"):
-        out += ["", "| objects | ship full | kubectl full | ratio (target ≤ 0.4) | bare SSA | ship / bare (target ≤ 2 "
+        out += ["", "| objects | ship full | kubectl full | ratio "
+                    "(target ≤ 0.4) | bare SSA | ship / bare (target ≤ 2 "
                     "at 1,000) | ship no-op | ratio to kubectl full (target ≤ 0.05) | no-op requests |",
                 "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in results["sync"]:
             bare = f"{r['bare_ssa_s']:.2f}s | {r['ratio_to_bare']:.1f}×" if "bare_ssa_s" in r else "- | -"
-            out.append(f"| {r['objects']} | {r['ship_full_s']:.2f}s | {r['kubectl_full_s']:.2f}s | {r['ratio_full']:.2f}× "
-                       f"| {bare} | {r['ship_noop_s']:.2f}s | {r['ratio_noop']:.3f}× | {r['ship_noop_requests']} |")
+            out.append(f"| {r['objects']} | {r['ship_full_s']:.2f}s | "
+                       f"{r['kubectl_full_s']:.2f}s | {r['ratio_full']:.2f}× "
+                       f"| {bare} | {r['ship_noop_s']:.2f}s | "
+                       f"{r['ratio_noop']:.3f}× | {r['ship_noop_requests']} |")
     out.append("")
     if results.get("failure_detection"):
         f = results["failure_detection"]
@@ -74,12 +77,16 @@ def table(results: dict) -> str:
                    f"{f['reported_to_previous_healthy_s']:.2f}s")
     if results.get("promotion"):
         p = results["promotion"]
-        out.append(f"promotion dev → uat → prod canary → prod: {p['wall_s']:.1f}s wall, {p['waiting_on_cluster_s']:.1f}s "
-                   f"waiting on the cluster (gates and bakes), {p['ship_s']:.1f}s ship ({p['ship_share']:.0%})")
+        out.append("promotion dev → uat → prod canary → prod: "
+                   f"{p['wall_s']:.1f}s wall, {p['waiting_on_cluster_s']:.1f}s "
+                   "waiting on the cluster (gates and bakes), "
+                   f"{p['ship_s']:.1f}s ship ({p['ship_share']:.0%})")
     if results.get("many_apps"):
         m = results["many_apps"]
-        out.append(f"{m['apps']} apps × {m['environments']} environments, {m['edge']}: 1 promote of {m['apps']} apps: "
-                   f"{m['unit_s']:.1f}s; {m['apps']} promotes: {m['separate_s']:.1f}s; {m['speedup']:.1f}× faster "
+        out.append(f"{m['apps']} apps × {m['environments']} environments, "
+                   f"{m['edge']}: 1 promote of {m['apps']} apps: "
+                   f"{m['unit_s']:.1f}s; {m['apps']} promotes: "
+                   f"{m['separate_s']:.1f}s; {m['speedup']:.1f}× faster "
                    f"(gates: {m['unit_gate_s']:.1f}s once against {m['separate_gates_s']:.1f}s in all)")
     for label, phases in (("no-op sync at 100 objects", (results.get("sync") or [{}])[0].get("breakdown_noop")),
                           ("lone promote uat → prod (20-app environment)",
@@ -88,7 +95,8 @@ def table(results: dict) -> str:
             out.append(f"{label}, by phase: " + ", ".join(f"{k} {v:.2f}s" for k, v in phases.items()))
     if results.get("sync"):
         big = max(results["sync"], key=lambda r: r["objects"])
-        out += [f"peak memory of ship in the {big['objects']}-object sync: {big['ship_peak_rss_mib']:.0f} MiB "
+        out += [f"peak memory of ship in the {big['objects']}-object "
+                f"sync: {big['ship_peak_rss_mib']:.0f} MiB "
                 "(max RSS, kustomize included)",
                 "scaling: ship's full sync per object: " + ", ".join(
                     f"{r['objects']} objects {r['ship_full_s'] / r['objects'] * 1000:.1f}ms" for r in results["sync"])]

@@ -41,10 +41,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.apps20 import many_apps  # noqa: E402
-from bench.promotion import failure_and_promotion  # noqa: E402
-from bench.report import chart, machine, table, versions  # noqa: E402
 from bench.breakdown import breakdown, startup_seconds  # noqa: E402
 from bench.common import RUN, SHIP, namespaces, say, timed  # noqa: E402
+from bench.promotion import failure_and_promotion  # noqa: E402
+from bench.report import chart, machine, table, versions  # noqa: E402
 from bench.ssa import bare_apply  # noqa: E402
 from bench.startup import startup  # noqa: E402
 
@@ -78,7 +78,8 @@ def generate(n: int) -> list[dict]:
 
 
 def bench_repo(tmp: Path, n: int, role: str = "ship") -> tuple[Path, str, Path]:
-    """A git repo whose environment `bench` renders the n objects; (work, namespace, rendered file)."""
+    """A git repo whose environment `bench` renders the n objects; (work, namespace, rendered
+    file)."""
     import yaml
 
     work = tmp / f"repo-{role}-{n}"
@@ -92,7 +93,8 @@ def bench_repo(tmp: Path, n: int, role: str = "ship") -> tuple[Path, str, Path]:
     objects = generate(n)
     (overlay / "objects.yaml").write_text(yaml.safe_dump_all(objects, sort_keys=False))
     (overlay / "kustomization.yaml").write_text(
-        f"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {ns}\nresources: [objects.yaml]\n")
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: "
+        f"Kustomization\nnamespace: {ns}\nresources: [objects.yaml]\n")
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=work, check=True)
     subprocess.run(["git", "add", "-A"], cwd=work, check=True)
     subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench"], cwd=work, check=True)
@@ -137,7 +139,8 @@ def sync_run(tmp: Path, n: int) -> dict:
     kubectl_full = kubectl_apply(rendered, kns)
     bns = f"bench-bare-{n}-{RUN}"
     namespaces.append(bns)
-    say(f"{n} objects: bare parallel server-side apply (32 workers, no dry-run, no discovery) into {bns}")
+    say(f"{n} objects: bare parallel server-side apply "
+        f"(32 workers, no dry-run, no discovery) into {bns}")
     bare = bare_apply(generate(n), bns)
     say(f"{n} objects: no-op runs")
     ship_noop, _, noop = ship_sync(work)
@@ -233,7 +236,8 @@ def main() -> None:
         if "profile" in cases:
             print("\nwhere ship spends its time in a 1000-object full sync (cumulative):")
             for row in results["profile_1000"][:25]:
-                print(f"  {row['cumulative_s']:7.3f}s  {row['own_s']:7.3f}s own  {row['calls']:>7} calls  {row['function']}")
+                print(f"  {row['cumulative_s']:7.3f}s  {row['own_s']:7.3f}s "
+                      f"own  {row['calls']:>7} calls  {row['function']}")
         wrote = "bench/results.json and bench/scaling.png" if "sync" in cases else "bench/results.json"
         print(f"\nwrote {wrote} in {elapsed:.0f}s ({', '.join(c for c in CASES if c in cases)})")
     finally:

@@ -19,7 +19,8 @@ TARGETS = {"ship_version": 0.15, "ship_help": 0.25}
 
 
 def seconds(cmd: list[str], runs: int) -> dict:
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # warm: caches, .pyc files
+    # warm: caches, .pyc files
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     times = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -49,8 +50,10 @@ def startup(runs: int = 20) -> dict:
 def line(s: dict) -> str:
     kubectl = f", kubectl version --client {s['kubectl_version_client']['median_s']:.3f}s" \
         if "kubectl_version_client" in s else ""
-    return (f"start-up, warm, median of {s['python_pass']['runs']}: python -c pass {s['python_pass']['median_s']:.3f}s"
-            f"{kubectl}; ship version {s['ship_version']['median_s']:.3f}s (target ≤ {TARGETS['ship_version']}s), "
+    return (f"start-up, warm, median of {s['python_pass']['runs']}: "
+            f"python -c pass {s['python_pass']['median_s']:.3f}s"
+            f"{kubectl}; ship version {s['ship_version']['median_s']:.3f}s "
+            f"(target ≤ {TARGETS['ship_version']}s), "
             f"ship --help {s['ship_help']['median_s']:.3f}s (target ≤ {TARGETS['ship_help']}s)")
 
 

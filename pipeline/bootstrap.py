@@ -19,7 +19,8 @@ _GITHUB = re.compile(r"github\.com[:/](?P<owner>[A-Za-z0-9-]+)/")
 
 @dataclass(frozen=True)
 class Dockerfile:
-    """The Dockerfile picked for an app, and the build commands it relies on (ship.yaml `build:`)."""
+    """The Dockerfile picked for an app, and the build commands it relies on (ship.yaml
+    `build:`)."""
 
     kind: str  # go, node, python
     found: str  # the file it was picked by
@@ -45,7 +46,8 @@ def no_dockerfile_note(folder: Path, path: str) -> str | None:
     """What init says when it wrote no Dockerfile and the app has none."""
     if (folder / "Dockerfile").exists() or pick_dockerfile(folder, "x") is not None:
         return None
-    return (f"no Dockerfile written: {path} has none and no go.mod, package.json, pyproject.toml or requirements.txt "
+    return (f"no Dockerfile written: {path} has none and no go.mod, "
+            "package.json, pyproject.toml or requirements.txt "
             f"to pick one by; write {path}/Dockerfile before the first build")
 
 
@@ -64,6 +66,7 @@ def default_registry(root: Path) -> str:
     """ghcr.io/OWNER for a repository on GitHub; otherwise the user must say (--registry)."""
     owner = github_owner(root)
     if owner is None:
-        raise ConfigError("--registry is required: this repository's origin is not on GitHub (and $GITHUB_REPOSITORY "
+        raise ConfigError("--registry is required: this repository's "
+                          "origin is not on GitHub (and $GITHUB_REPOSITORY "
                           "is unset), so there is no ghcr.io/OWNER to default to; nothing written")
     return f"ghcr.io/{owner}"

@@ -34,15 +34,20 @@ class Context:
     connect: Callable[[Environment], ClusterApi]  # a new client for ENV's kube context
     open_registry: Callable[[str], Registry] = Registry  # a client for a registry host
     open_engine: Callable[[], Any] | None = None  # a Docker SDK client for builds
-    open_http: Callable[[], httpx.Client] = lambda: httpx.Client(timeout=10.0, follow_redirects=False)  # analysis
+    # an HTTP client for the canary analysis
+    open_http: Callable[[], httpx.Client] = lambda: httpx.Client(timeout=10.0, follow_redirects=False)
     open_signer: Callable[[], Cosign] = Cosign  # signs and verifies image digests
     clock: Clock = field(default_factory=Clock)
-    credentials: Credentials = field(default_factory=Credentials)  # registry logins: push, pull secrets, cosign
+    # registry logins: push, pull secrets, cosign
+    credentials: Credentials = field(default_factory=Credentials)
     progress: Progress = quiet
-    lock: LockOptions = field(default_factory=LockOptions)  # how long a command waits for an environment's lock
-    rehearsal: bool = False  # a --dry-run on a throwaway clone: a sync only dry-runs, nothing is applied or gated
+    # how long a command waits for an environment's lock
+    lock: LockOptions = field(default_factory=LockOptions)
+    # a --dry-run on a throwaway clone: a sync only dry-runs, nothing is applied or gated
+    rehearsal: bool = False
     _clusters: dict[str | None, ClusterApi] = field(default_factory=dict)
-    _unreachable: dict[str | None, ShipError] = field(default_factory=dict)  # asked once per command
+    # asked once per command
+    _unreachable: dict[str | None, ShipError] = field(default_factory=dict)
     _connecting: dict[str | None, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _registries: dict[str, Registry] = field(default_factory=dict)

@@ -14,7 +14,8 @@
     │   └── ConflictError          another field manager or owner holds the object or fields
     ├── SecretError                a required secret value is missing
     ├── GateFailed                 a health gate failed (carries the gate result)
-    ├── PromotionError             a promotion is not allowed (edge, health, rejected or older release)
+    ├── PromotionError             a promotion is not allowed (edge, health, rejected or older
+                                   release)
     ├── FrozenError                the environment is frozen (a window, or `ship freeze`): exit 75
     ├── SignatureError             an image is unsigned, or not signed with the environment's key
     └── LockError                  another ship run holds the environment lock

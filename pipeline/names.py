@@ -25,7 +25,8 @@ APPLIED_HASH = "ship.dev/applied-hash"  # annotation: hash of what ship last app
 CANARY_WEIGHT = "ship.dev/canary-weight"  # annotation on the canary workload
 HOOK = "ship.dev/hook"  # annotation on a Job of a base: pre-release | post-release (kube/hooks.py)
 CHANGE_CAUSE = "kubernetes.io/change-cause"  # shown by `kubectl rollout history`
-REVISION_LABEL = "org.opencontainers.image.revision"  # image label: the source commit, for `ship release --image`
+# image label: the source commit, for `ship release --image`
+REVISION_LABEL = "org.opencontainers.image.revision"
 
 # kubectl's field managers, and "before-first-apply" (fields set before any server-side apply):
 # a sync takes their fields over and removes those git does not set (kube/fields.py); ship.yaml's
@@ -34,7 +35,8 @@ TAKEOVER_MANAGERS = ("kubectl", "kubectl-edit", "kubectl-client-side-apply", "ku
                      "kubectl-label", "kubectl-annotate", "kubectl-scale", "before-first-apply")
 
 POD_SECURITY = "pod-security.kubernetes.io"  # Pod Security admission's labels on a Namespace
-POD_SECURITY_LEVELS = ("restricted", "baseline", "privileged", "none")  # none: ship sets no such labels
+# none: ship sets no such labels
+POD_SECURITY_LEVELS = ("restricted", "baseline", "privileged", "none")
 
 
 def pod_security_labels(level: str) -> dict[str, str]:
@@ -47,7 +49,8 @@ def pod_security_labels(level: str) -> dict[str, str]:
 
 STABLE, CANARY = "stable", "canary"
 CANARY_SUFFIX = "-canary"
-NOT_CANARY = f"{TRACK}!={CANARY}"  # kustomize labelSelector keeping the canary out of stable patches
+# kustomize labelSelector keeping the canary out of stable patches
+NOT_CANARY = f"{TRACK}!={CANARY}"
 LEASE_PREFIX = "ship-lock-"
 
 
@@ -81,7 +84,8 @@ PULL_SECRET = "ship-registry"
 FREEZE_FILE = "freeze.yaml"  # in an environment's folder: the manual freeze `ship freeze` writes
 
 
-SIGNING_KEY_VARIABLE = "SHIP_COSIGN_KEY"  # the cosign private key for `ship build`: a file path, or the PEM itself
+# the cosign private key for `ship build`: a file path, or the PEM itself
+SIGNING_KEY_VARIABLE = "SHIP_COSIGN_KEY"
 SIGNING_PASSWORD_VARIABLE = "COSIGN_PASSWORD"  # its password, read by cosign itself
 
 
@@ -130,13 +134,15 @@ def split_registry(value: str) -> tuple[str, str]:
     return host, prefix
 
 
-MAX_CONFIG_BYTES = 1024 * 1024  # a ConfigMap holds at most 1 MiB; an app's config file may not be larger
+# a ConfigMap holds at most 1 MiB; an app's config file may not be larger
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 # ── commit trailers ──────────────────────────────────────────────────────────────────────────
 TRAILER_PREFIX = "Ship-"
 # Fields of governance trailers (Ship-<field>: value): who went through which control, and why.
-OVERRIDE_FREEZE = "Override-Freeze"  # the freeze a --override-freeze went through: its window or commit
+# the freeze a --override-freeze went through: its window or commit
+OVERRIDE_FREEZE = "Override-Freeze"
 OVERRIDE_REASON = "Override-Reason"
 OVERRIDE_BY = "Override-By"
 FREEZE_REASON = "Freeze-Reason"  # on `ship freeze` commits
@@ -185,7 +191,8 @@ def commit_message(title: str, action: str, fields: Mapping[str, str | None]) ->
     lines = [f"{TRAILER_PREFIX}Action: {action}"]
     for key, value in fields.items():
         if value:
-            lines.append(f"{TRAILER_PREFIX}{key}: {check_text(str(value), f'{TRAILER_PREFIX}{key}', 2 * TEXT_MAX)}")
+            lines.append(f"{TRAILER_PREFIX}{key}: "
+                         f"{check_text(str(value), f'{TRAILER_PREFIX}{key}', 2 * TEXT_MAX)}")
     return f"{title}\n\n" + "\n".join(lines) + "\n"
 
 

@@ -34,7 +34,8 @@ def _display(root: Path, path: Path) -> str:
 
 def contained(root: Path, path: Path | str) -> Path:
     """`path` (relative to `root`, or absolute under it) as an absolute path, after checking that it
-    stays under `root` through no symlink: its parts that exist are what they say. ConfigError else."""
+    stays under `root` through no symlink: its parts that exist are what they say. ConfigError
+    else."""
     real_root = Path(os.path.realpath(root))
     given = Path(path)
     absolute = Path(os.path.normpath(given if given.is_absolute() else Path(root) / given))
@@ -104,7 +105,7 @@ def read_text(root: Path, path: Path | str, cap: int = MAX_INPUT_BYTES) -> str:
         raise ConfigError(f"{path}: not UTF-8 text") from exc
 
 
-def regular_files(root: Path, folder: Path | str, strict: bool = True) -> list[Path]:
+def regular_files(root: Path, folder: Path | str, *, strict: bool = True) -> list[Path]:
     """Every file under `folder` (relative to `root`), sorted, refusing a symlink or special file
     anywhere in it (an overlay or a kustomize base holds plain files and folders only); with
     `strict` False, skipping them instead (an app's source folder may hold links of its own)."""
@@ -123,16 +124,18 @@ def regular_files(root: Path, folder: Path | str, strict: bool = True) -> list[P
 
 
 def writable(root: Path, path: Path | str) -> Path:
-    """`path` under `root`, checked for a write: contained, and not an existing symlink or special file."""
+    """`path` under `root`, checked for a write: contained, and not an existing symlink or special
+    file."""
     full = contained(root, path)
     if full.exists() and not (full.is_file() or full.is_dir()):
         raise ConfigError(f"{_display(Path(os.path.realpath(root)), full)}: not a regular file; {RULE}")
     return full
 
 
-def output_folder(out: Path, ours: Iterable[str], force: bool = False) -> Path:
-    """A folder ship fills with the files named `ours` (relative paths): refused when it is a symlink,
-    holds a symlink, or holds other files, unless `force`; `ours` themselves are never followed."""
+def output_folder(out: Path, ours: Iterable[str], *, force: bool = False) -> Path:
+    """A folder ship fills with the files named `ours` (relative paths): refused when it is a
+    symlink, holds a symlink, or holds other files, unless `force`; `ours` themselves are never
+    followed."""
     if out.is_symlink():
         raise ConfigError(f"{out}: a symlink; refusing to write through it (remove it, or pick another folder)")
     mine = {os.path.normpath(p) for p in ours}
@@ -142,7 +145,8 @@ def output_folder(out: Path, ours: Iterable[str], force: bool = False) -> Path:
             if path.is_symlink():
                 raise ConfigError(f"{out}/{rel}: a symlink; refusing to write through it")
             if path.is_file() and rel not in mine and not force:
-                raise ConfigError(f"{out}: holds {rel}, which ship did not write; pick an empty folder, or pass --force")
+                raise ConfigError(f"{out}: holds {rel}, which ship did not "
+                                  "write; pick an empty folder, or pass --force")
     elif out.exists():
         raise ConfigError(f"{out}: not a folder")
     try:  # now, so that a path that cannot be a folder fails before any (slow) gathering

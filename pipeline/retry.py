@@ -1,6 +1,7 @@
 """When to send a request to the API server or a registry again, and after how long.
 
-    decide(policy, is_idempotent, outcome, attempts, elapsed, rand) ─► seconds to wait, or None: give up
+    decide(policy, outcome, attempts, elapsed, rand, is_idempotent=…)
+        ─► seconds to wait, or None: give up
 
 A pure policy, in the spirit of client-go's (which retries on Retry-After, and GETs on a reset
 connection) and of Flux's backoff: 429 is retried for any request (API Priority and Fairness
@@ -44,9 +45,12 @@ TOTAL_VARIABLE = "SHIP_RETRY_SECONDS"
 class RetryPolicy:
     attempts: int = 10  # requests in all, the first included
     base: float = 0.25  # the first backoff in seconds; doubled after each retry
-    cap: float = 8.0  # the longest backoff between two attempts (a server's Retry-After may ask for more)
-    total: float = 45.0  # never wait past this many seconds after the first attempt; 0 disables retries
-    jitter: float = 0.5  # the share of each backoff drawn at random, so clients do not retry in step
+    # the longest backoff between two attempts (a server's Retry-After may ask for more)
+    cap: float = 8.0
+    # never wait past this many seconds after the first attempt; 0 disables retries
+    total: float = 45.0
+    # the share of each backoff drawn at random, so clients do not retry in step
+    jitter: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ def idempotent(method: str, content_type: str | None = None) -> bool:
     return method.upper() in IDEMPOTENT or (method.upper() == "PATCH" and content_type == APPLY_PATCH)
 
 
-def retryable(outcome: Outcome, is_idempotent: bool) -> bool:
+def retryable(outcome: Outcome, *, is_idempotent: bool) -> bool:
     if outcome.status is None:
         return is_idempotent or not outcome.sent
     if outcome.status in NOT_ACTED:
@@ -82,14 +86,14 @@ def backoff(policy: RetryPolicy, attempts: int, rand: float) -> float:
     return full * (1 - policy.jitter) + full * policy.jitter * rand
 
 
-def decide(policy: RetryPolicy, is_idempotent: bool, outcome: Outcome, attempts: int, elapsed: float,
-           rand: float) -> float | None:
+def decide(policy: RetryPolicy, outcome: Outcome, attempts: int, elapsed: float, rand: float, *,
+           is_idempotent: bool) -> float | None:
     """Seconds to wait before attempt `attempts + 1`, or None to give up.
 
     `elapsed`: seconds since the first attempt began; `rand`: a number in [0, 1) for the jitter.
     A Retry-After is honoured (never retried sooner), and spread by the jitter above it.
     """
-    if not retryable(outcome, is_idempotent) or attempts >= policy.attempts:
+    if not retryable(outcome, is_idempotent=is_idempotent) or attempts >= policy.attempts:
         return None
     wait = backoff(policy, attempts, rand)
     if outcome.retry_after is not None:
@@ -167,14 +171,24 @@ class Sent:
         return f"{before}after {self.attempts} attempts in {self.elapsed:.1f}s{after}" if self.attempts > 1 else ""
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """What `send` sleeps, reads the time and draws its jitter with: the real ones by default,
+    a test's own so it runs without waiting."""
+
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic  # seconds, for the policy's `total`
+    rand: Callable[[], float] = random.random  # a number in [0, 1) for the jitter
+
+
 def send(attempt: Callable[[], T], failure: Callable[[T], Outcome | None], policy: RetryPolicy, *, is_idempotent: bool,
-         on_retry: Callable[[Outcome, int, float], None] | None = None, sleep: Callable[[float], None] = time.sleep,
-         monotonic: Callable[[], float] = time.monotonic, rand: Callable[[], float] = random.random) -> tuple[T, Sent]:
+         on_retry: Callable[[Outcome, int, float], None] | None = None, waiting: Waiting = Waiting()) -> tuple[T, Sent]:
     """Call `attempt` again while `failure` says it failed and the policy says to retry.
 
     `failure(value)`: None when the value is final (a success, or an answer no retry changes),
     else how the attempt failed. Returns the last value, and how many attempts it took.
     """
+    monotonic = waiting.monotonic
     start = monotonic()
     attempts = 0
     while True:
@@ -183,9 +197,9 @@ def send(attempt: Callable[[], T], failure: Callable[[T], Outcome | None], polic
         outcome = failure(value)
         if outcome is None:
             return value, Sent(attempts, monotonic() - start, None)
-        wait = decide(policy, is_idempotent, outcome, attempts, monotonic() - start, rand())
+        wait = decide(policy, outcome, attempts, monotonic() - start, waiting.rand(), is_idempotent=is_idempotent)
         if wait is None:
             return value, Sent(attempts, monotonic() - start, outcome)
         if on_retry is not None:
             on_retry(outcome, attempts, wait)
-        sleep(wait)
+        waiting.sleep(wait)

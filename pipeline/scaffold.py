@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
 
-from pipeline import bootstrap, config, names, paths
+from pipeline import bootstrap, config, names, paths, yamlsafe
 from pipeline.errors import ConfigError
-from pipeline import yamlsafe
 from pipeline.kube import access, rbac
 from pipeline.kube.services import proxied_services
 
@@ -81,7 +80,8 @@ def _aligned(line: str) -> str:
 
 
 def app_entry(app: str, path: str, build: tuple[str, ...] = (), chart: str | None = None) -> str:
-    """APP's entry under ship.yaml's `apps:` (with `build` commands, from `chart`), its comments lined up."""
+    """APP's entry under ship.yaml's `apps:` (with `build` commands, from `chart`), its comments
+    lined up."""
     text = template("app_chart.yaml" if chart else "app.yaml").replace("__APP__", app).replace("__PATH__", path)
     text = text.replace("{path: __CHART__}", chart_entry(chart) if chart else "")
     text = text.replace("build: []", f"build: {json.dumps(list(build))}") if build else text
@@ -129,7 +129,8 @@ def chart_entry(chart: str) -> str:
 
 def chart_values(app: str, environments: list[str]) -> dict[str, str]:
     """The values files of an app from a chart, by path in its folder: commented, empty."""
-    files = {"values.yaml": f"# {app}'s chart values for every environment, over the chart's own values.yaml.\n"
+    files = {"values.yaml": f"# {app}'s chart values for every environment, "
+                            "over the chart's own values.yaml.\n"
                             "# The chart is used as it is: these files are its only inputs.\n"}
     for env in environments:
         files[f"values/{env}.yaml"] = f"# {app}'s chart values for {env}, over values.yaml (e.g. replicaCount: 2).\n"
@@ -160,7 +161,8 @@ def app_files(root: Path, app: str, path: str, environments: list[str], fill,
 
 
 def planned_files(root: Path, app: str, path: str, port: int, registry: str, chart: str | None = None) -> dict[str, str]:
-    """Every file `ship init` writes in a repository without ship.yaml, by path relative to the root."""
+    """Every file `ship init` writes in a repository without ship.yaml, by path relative to the
+    root."""
     _check_names(app, path, root, chart)
     fill = _filler(app, path, port, registry, _build(root, app, path), chart)
     files = {"ship.yaml": fill(template("ship.yaml"))}
@@ -173,8 +175,10 @@ def planned_files(root: Path, app: str, path: str, port: int, registry: str, cha
                    *rbac.admission_objects(f"{app}-{env}", accounts=[app]),
                    *rbac.proxy_objects(proxied_services(canary.urls() if canary else [], f"{app}-{env}"), f"{app}-{env}")]
         files[f"deploy/rbac/{env}.yaml"] = (
-            f"# The namespace and deployer identity for {env}: apply once with cluster-admin rights, then\n"
-            f"# `ship kubeconfig {env}` mints the KUBECONFIG secret of the GitHub environment {env}.\n"
+            f"# The namespace and deployer identity for {env}: "
+            "apply once with cluster-admin rights, then\n"
+            f"# `ship kubeconfig {env}` mints the KUBECONFIG "
+            f"secret of the GitHub environment {env}.\n"
             + yamlsafe.dumps_all(objects))
     files.update(app_files(root, app, path, list(ENVIRONMENTS), fill, chart))
     files.update(workflow_files({app: ()}, IGNORE))
@@ -204,8 +208,12 @@ def with_app(text: str, entry: str) -> str:
     block = [line for line in lines[start + 1:end] if line.strip() and not line.lstrip().startswith("#")]
     outer = _indent(block[0]) if block else "  "
     inner = next((_indent(line) for line in block if len(_indent(line)) > len(outer)), outer * 2)
-    added = "".join(outer + line[2:] if _indent(line) == "  " else inner + line[4:] if line.strip() else line
-                    for line in entry.splitlines(keepends=True))
+    def reindented(line: str) -> str:
+        if _indent(line) == "  ":
+            return outer + line[2:]
+        return inner + line[4:] if line.strip() else line
+
+    added = "".join(reindented(line) for line in entry.splitlines(keepends=True))
     if end > 0 and not lines[end - 1].endswith("\n"):
         lines[end - 1] += "\n"
     return "".join(lines[:end]) + added + "".join(lines[end:])
@@ -232,7 +240,8 @@ def added_app(root: Path, app: str, path: str, port: int, registry: str, chart: 
     new_text = with_app(old_text, entry)
     after = yamlsafe.loads(new_text, config.CONFIG_FILE)
     if after != {**before, "apps": {**(before.get("apps") or {}), app: yamlsafe.loads(entry)[app]}}:
-        raise ConfigError(f"{config.CONFIG_FILE}: could not add {app!r} under `apps:` without changing other lines; "
+        raise ConfigError(f"{config.CONFIG_FILE}: could not add {app!r} "
+                          "under `apps:` without changing other lines; "
                           "add it by hand; nothing written")
     config.parse(after, root, config.CONFIG_FILE)
     return {config.CONFIG_FILE: new_text, **app_files(root, app, path, list(old.environments), fill, chart)}
@@ -253,7 +262,8 @@ class InitOptions:
 
     path: str | None = None  # the app's folder, relative to the repository root; None: apps/APP
     port: int = 8080  # the port the app listens on (its Service and probes)
-    registry: str | None = None  # a new ship.yaml's registry; None: ghcr.io/OWNER of a GitHub repository
+    # a new ship.yaml's registry; None: ghcr.io/OWNER of a GitHub repository
+    registry: str | None = None
     force: bool = False  # overwrite files that already exist
     chart: str | None = None  # the app's base is this Helm chart (a folder, or oci://…:VERSION)
 

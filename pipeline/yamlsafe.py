@@ -185,7 +185,8 @@ def loads(text: str, source: str = "<string>") -> Any:
 
 
 def load_file(path: Path | str, display: str | None = None, root: Path | None = None) -> Any:
-    """The YAML of a regular file; with `root`, one reached from it through no symlink (paths.py)."""
+    """The YAML of a regular file; with `root`, one reached from it through no symlink
+    (paths.py)."""
     from pipeline import paths
 
     path = Path(path)
@@ -218,7 +219,11 @@ _YAML12_NUMBER = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+|[-+]?(?:\.
 
 
 def _str(dumper: yaml.SafeDumper, value: str):
-    style = "|" if "\n" in value and not value.startswith(" ") else ("'" if _YAML12_NUMBER.match(value) else None)
+    style = None
+    if "\n" in value and not value.startswith(" "):
+        style = "|"
+    elif _YAML12_NUMBER.match(value):
+        style = "'"
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
@@ -226,7 +231,8 @@ _Dumper.add_representer(str, _str)
 
 
 def dumps(data: Any, *, sort_keys: bool = False) -> str:
-    """Plain block YAML with keys in the order given (or sorted, for diffs), for files ship writes."""
+    """Plain block YAML with keys in the order given (or sorted, for diffs), for files ship
+    writes."""
     return yaml.dump(_plain(data), Dumper=_Dumper, sort_keys=sort_keys, default_flow_style=False, width=1000)
 
 

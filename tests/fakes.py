@@ -17,11 +17,11 @@ import itertools
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from pipeline import names
 from pipeline.errors import ApiError, ClusterError, ProxyError
-from pipeline.kube.api import ClusterApi, ResourceInfo
+from pipeline.kube.api import ApiRequest, ClusterApi, ResourceInfo, WatchQuery
 
 if TYPE_CHECKING:
     from pipeline.context import Context
@@ -67,6 +67,7 @@ class FakeCluster:
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str | None, str], dict] = {}
+        self.never_ready: set[str] = set()  # Deployments (by name) that never get ready, whatever their image
         self.requests = 0
         self.host = "fake"
         self._versions = itertools.count(1)
@@ -76,7 +77,7 @@ class FakeCluster:
         if (api_version, kind) not in KINDS:
             raise ClusterError(f"the cluster has no kind {kind} in API {api_version}")
         plural, namespaced = KINDS[(api_version, kind)]
-        return ResourceInfo(api_version, kind, plural, namespaced)
+        return ResourceInfo(api_version=api_version, kind=kind, plural=plural, namespaced=namespaced)
 
     def info_for(self, obj: dict) -> ResourceInfo:
         return self.info(obj["apiVersion"], obj["kind"])
@@ -114,7 +115,7 @@ class FakeCluster:
         replicas = dep["spec"].get("replicas", 1)
         images = [c.get("image", "") for c in dep["spec"]["template"]["spec"].get("containers", [])]
         generation = dep["metadata"]["generation"]
-        if any("-never-ready" in i.split("@")[0] for i in images):
+        if any("-never-ready" in i.split("@")[0] for i in images) or dep["metadata"]["name"] in self.never_ready:
             return {"observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
                     "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
                                     "message": f"ReplicaSet \"{dep['metadata']['name']}\" has timed out progressing."}]}
@@ -151,18 +152,16 @@ class FakeCluster:
         return self.objects.pop(self._key(api_version, kind, name, namespace), None) is not None
 
     # ── what the gate's watch loop uses ──────────────────────────────────────────────────────
-    def request(self, method: str, path: str, *, what: str, params: dict | None = None, body: Any = None,
-                content_type: str = "application/json", timeout: float | None = None,
-                idempotent: bool | None = None) -> dict:
+    def request(self, req: ApiRequest) -> dict:
         """Only the gate's lists of Deployments and Pods, with a resourceVersion to watch from."""
+        path = req.path
         kind = "Deployment" if "/deployments" in path else "Pod"
         api = "apps/v1" if kind == "Deployment" else "v1"
         namespace = path.split("/namespaces/")[1].split("/")[0]
         return {"metadata": {"resourceVersion": "1"}, "items": self.list(api, kind, namespace)}
 
-    def watch(self, api_version: str, kind: str, namespace: str | None, *, field_selector: str | None = None,
-              selector: str | None = None, resource_version: str | None = None,
-              timeout: float = 60.0) -> Iterator[tuple[str, dict]]:
+    def watch(self, api_version: str, kind: str, namespace: str | None,
+              query: WatchQuery = WatchQuery()) -> Iterator[tuple[str, dict]]:
         time.sleep(0.05)  # nothing changes behind ship's back here
         return iter(())
 
@@ -310,7 +309,8 @@ def _project_template() -> Path:
     repo.git.add("--all")
     repo.git.commit("-m", "initial")
     repo.close()
-    for sample in (root / ".git/hooks").glob("*.sample"):  # a quarter of the files every copy would take
+    # a quarter of the files every copy would take
+    for sample in (root / ".git/hooks").glob("*.sample"):
         sample.unlink()
     _TEMPLATE.append(root)
     return root

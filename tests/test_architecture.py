@@ -34,3 +34,15 @@ def test_the_drawing_names_every_layer_in_the_contracts_order():
     rows = [sorted({line_of(name) for name in layer}) for layer in contract_layers() if layer != ["__main__", "entry"]]
     assert all(len(row) == 1 for row in rows)  # a layer is one line of the drawing
     assert rows == sorted(rows)
+
+
+def test_no_nested_conditional_expressions():
+    """Issue 25: a conditional expression inside another is written as statements instead."""
+    import ast
+
+    nested = []
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.IfExp) and any(isinstance(n, ast.IfExp) for n in ast.walk(node) if n is not node):
+                nested.append(f"{path}:{node.lineno}")
+    assert not nested, nested

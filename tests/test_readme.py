@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 import typer
 
-from pipeline import config, scaffold
+from pipeline import config, scaffold, yamlsafe
 from pipeline.cli import app
-from pipeline import yamlsafe
 from tests.conftest import ROOT, commit_all, copy_project
 
 README = (ROOT / "README.md").read_text()

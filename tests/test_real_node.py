@@ -304,12 +304,15 @@ def test_prometheus_scrapes_both_tracks_of_the_real_pods(held_canary, local_part
     assert {s["metric"]["job"] for s in series} == {"pods"}
 
 
-def load(url: str, ns: str, stop: threading.Event) -> None:
-    """Steady traffic through the gateway (about 50 requests a second) until `stop`."""
+def load(url: str, ns: str, stop: threading.Event, answers: list | None = None) -> None:
+    """Steady traffic through the gateway (about 50 requests a second) until `stop`; each answer's
+    (status, X-Track header or None when the gateway itself answered) appended to ANSWERS."""
     with httpx.Client(base_url=url, headers={"Host": host_for(ns)}, timeout=2) as client:
         while not stop.is_set():
             try:
-                client.get("/")
+                r = client.get("/")
+                if answers is not None:
+                    answers.append((r.status_code, r.headers.get("X-Track")))
             except httpx.HTTPError:
                 pass
             stop.wait(0.02)

@@ -22,7 +22,14 @@ import pytest
 from pipeline import names
 from pipeline.imageref import ImageRef
 from tests.conftest import ROOT, commit_all
-from tests.test_real_node import delete_namespaces, host_for, kubectl_json, new_repo, set_canary, set_config
+from tests.test_real_node import (
+    delete_namespaces,
+    host_for,
+    kubectl_json,
+    new_repo,
+    set_canary,
+    set_config,
+)
 
 pytestmark = [pytest.mark.realnode, pytest.mark.cluster, pytest.mark.registry, pytest.mark.engine]
 

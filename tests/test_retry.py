@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from pipeline import retry
+from pipeline.kube.api import ApiRequest
 from pipeline.retry import Outcome, RetryPolicy, decide
 
 P = RetryPolicy(attempts=5, base=0.5, cap=4.0, total=20.0, jitter=0.5)
@@ -34,7 +35,7 @@ def test_idempotent_methods(method, content_type, expected):
     (Outcome(404), True, False), (Outcome(409), True, False), (Outcome(422), True, False), (Outcome(401), True, False),
 ])
 def test_what_is_retried(outcome, is_idempotent, expected):
-    assert retry.retryable(outcome, is_idempotent) is expected
+    assert retry.retryable(outcome, is_idempotent=is_idempotent) is expected
 
 
 def test_backoff_grows_exponentially_to_the_cap_with_jitter_inside_its_share():
@@ -44,17 +45,17 @@ def test_backoff_grows_exponentially_to_the_cap_with_jitter_inside_its_share():
 
 
 def test_retry_after_is_honoured_never_sooner_and_spread_by_jitter():
-    assert decide(P, True, Outcome(429, retry_after=3.0), 1, 0.0, 0.0) == 3.0
-    assert decide(P, True, Outcome(429, retry_after=3.0), 1, 0.0, 1.0) == 3.25
-    assert decide(P, False, Outcome(429, retry_after=1.0), 4, 0.0, 0.0) == 1.0  # longer than no backoff
+    assert decide(P, Outcome(429, retry_after=3.0), 1, 0.0, 0.0, is_idempotent=True) == 3.0
+    assert decide(P, Outcome(429, retry_after=3.0), 1, 0.0, 1.0, is_idempotent=True) == 3.25
+    assert decide(P, Outcome(429, retry_after=1.0), 4, 0.0, 0.0, is_idempotent=False) == 1.0  # longer than no backoff
 
 
 def test_the_total_bounds_the_waiting():
-    assert decide(P, True, Outcome(503), 2, 19.5, 1.0) is None  # 19.5 + 1.0 > 20
-    assert decide(P, True, Outcome(503), 2, 19.5, 0.0) == 0.5
-    assert decide(P, True, Outcome(429, retry_after=30.0), 1, 0.0, 0.0) is None  # asks for more than the budget
-    assert decide(P, True, Outcome(503), 5, 0.0, 0.0) is None  # attempts used up
-    assert decide(RetryPolicy(total=0), True, Outcome(503), 1, 0.0, 0.0) is None
+    assert decide(P, Outcome(503), 2, 19.5, 1.0, is_idempotent=True) is None  # 19.5 + 1.0 > 20
+    assert decide(P, Outcome(503), 2, 19.5, 0.0, is_idempotent=True) == 0.5
+    assert decide(P, Outcome(429, retry_after=30.0), 1, 0.0, 0.0, is_idempotent=True) is None  # asks for more than the budget
+    assert decide(P, Outcome(503), 5, 0.0, 0.0, is_idempotent=True) is None  # attempts used up
+    assert decide(RetryPolicy(total=0), Outcome(503), 1, 0.0, 0.0, is_idempotent=True) is None
 
 
 def test_retry_after_as_seconds_or_an_http_date():
@@ -87,15 +88,16 @@ def test_send_retries_until_success_sleeping_what_decide_says():
         slept.append(seconds)
         now[0] += seconds
 
-    value, sent = retry.send(attempt, failure, P, is_idempotent=True, on_retry=lambda o, n, w: told.append((o, n, w)), sleep=sleep,
-                             monotonic=lambda: now[0], rand=lambda: 0.0)
+    value, sent = retry.send(attempt, failure, P, is_idempotent=True, on_retry=lambda o, n, w: told.append((o, n, w)),
+                             waiting=retry.Waiting(sleep=sleep, monotonic=lambda: now[0], rand=lambda: 0.0))
     assert value == 1 and sent.attempts == 3 and sent.outcome is None
     assert slept == [0.25, 0.5] and [n for _, n, _ in told] == [1, 2]
     assert sent.note() == " (after 3 attempts in 0.8s)"
 
 
 def test_send_gives_up_with_the_last_outcome():
-    value, sent = retry.send(lambda: "busy", lambda _v: Outcome(500), P, is_idempotent=False, sleep=lambda s: None)
+    value, sent = retry.send(lambda: "busy", lambda _v: Outcome(500), P, is_idempotent=False,
+                             waiting=retry.Waiting(sleep=lambda s: None))
     assert value == "busy" and sent.attempts == 1 and sent.outcome == Outcome(500)
 
 
@@ -152,7 +154,7 @@ def test_the_cluster_client_waits_out_a_429s_retry_after(flaky, tmp_path):
 
     lines: list[str] = []
     cluster = Cluster(kubeconfig_for(flaky, tmp_path), progress=lines.append, retry_policy=RetryPolicy(total=10))
-    assert cluster.request("GET", "/version", what="cluster version")["gitVersion"] == "v1.34.4"
+    assert cluster.request(ApiRequest("GET", "/version", what="cluster version"))["gitVersion"] == "v1.34.4"
     assert cluster.requests == 3 and len(_Flaky.seen) == 3
     assert lines[0].startswith("cluster version: GET HTTP 429, Retry-After 1s from http://127.0.0.1:")
     assert "retrying in 1." in lines[0] and lines[0].endswith("(attempt 2)")
@@ -166,7 +168,7 @@ def test_the_cluster_client_gives_up_within_its_budget_naming_the_attempts(flaky
     try:
         cluster = Cluster(kubeconfig_for(flaky, tmp_path), retry_policy=RetryPolicy(total=2.5))
         with pytest.raises(ClusterError, match=r"cluster version: TooManyRequests \(429, after 3 attempts in 2\.\ds\): too many requests"):
-            cluster.request("GET", "/version", what="cluster version")
+            cluster.request(ApiRequest("GET", "/version", what="cluster version"))
     finally:
         _Flaky.failures = 2
 

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 # The exit codes, as docs/cli.md lists them (tests/cli/test_conventions.py holds the two equal).
 EXIT_CODES = {
     0: "ok",
-    1: "failed: a one-line reason on stderr (a refused request, a failed gate, an unreachable cluster)",
+    1: "failed: a one-line reason on stderr (a refused "
+       "request, a failed gate, an unreachable cluster)",
     2: "usage: an unknown command or option, or a value out of range",
     3: "drift: `ship diff` found a difference between git and the cluster",
     75: "frozen: the environment is frozen; try again later or --override-freeze --reason",
@@ -196,7 +197,7 @@ def rehearse(env_names: list[str], command: Callable[..., Any], output: Output =
     show(guarded(call), output)
 
 
-def lock_wait(no_wait: bool, lock_timeout: float) -> float:
+def lock_wait(lock_timeout: float, *, no_wait: bool) -> float:
     return 0.0 if no_wait else lock_timeout
 
 
@@ -226,17 +227,21 @@ def _root(
 
 def main() -> None:
     if "_SHIP_COMPLETE" in os.environ:  # the shell asks for completions: typer's classes answer
-        from typer._completion_classes import completion_init  # the format `ship completion SHELL` scripts read
+        # the format `ship completion SHELL` scripts read
+        from typer._completion_classes import completion_init
 
         completion_init()
     try:
-        app(prog_name="ship")  # also under `python -m pipeline`: usage lines and completion say ship
+        # also under `python -m pipeline`: usage lines and completion say ship
+        app(prog_name="ship")
     except KeyboardInterrupt:  # before a command ran (while ship was still starting)
         sys.stderr.write("Interrupted: stopped by Ctrl-C\n")
         sys.exit(INTERRUPTED)
 
 
 from pipeline.cli import deploy, govern, inspect, observe  # noqa: E402,F401 - registers the commands on `app`
+
+# isort: split
 from pipeline.cli import access  # noqa: E402,F401 - ship kubeconfig, listed after the others
 
 for _info in app.registered_commands:  # every command prints ship's own help

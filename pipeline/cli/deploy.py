@@ -1,4 +1,5 @@
-"""`ship build | release | sync | promote | abort | rollback | retire`: the commands that change something."""
+"""`ship build | release | sync | promote | abort | rollback | retire`: the commands that change
+something."""
 
 from __future__ import annotations
 
@@ -29,14 +30,14 @@ def build(
     """
     from pipeline.commands import deploy
 
-    run(lambda ctx: deploy.build(ctx, app_names, allow_dirty, key, changed=changed, list_only=list_only), output)
+    run(lambda ctx: deploy.build(ctx, app_names, allow_dirty=allow_dirty, key=key, changed=changed, list_only=list_only), output)
 
 
 OverrideFreezeOpt = typer.Option(False, "--override-freeze", help="Go through a freeze; needs --reason (recorded).")
 ReasonOpt = typer.Option(None, "--reason", help="Why the freeze is overridden; recorded in git and the ledger.")
 
 
-def override_reason(override_freeze: bool, reason: Optional[str]) -> Optional[str]:
+def override_reason(reason: Optional[str], *, override_freeze: bool) -> Optional[str]:
     """The reason an override goes through with; an override needs one."""
     if override_freeze and not (reason or "").strip():
         raise typer.BadParameter("--override-freeze needs --reason TEXT: the reason is recorded in git",
@@ -74,17 +75,18 @@ def release(
     """
     from pipeline.commands import deploy
 
-    why = override_reason(override_freeze, reason)
+    why = override_reason(reason, override_freeze=override_freeze)
     if dry_run and not image:
         raise typer.BadParameter("a dry run builds nothing: give the image with --image", param_hint="--dry-run")
 
-    def release_(ctx, rehearsal: bool = False):
+    def release_(ctx, *, rehearsal: bool = False):
         options = deploy.ReleaseOptions(images=tuple(image or []), sync=not (no_sync or rehearsal),
                                         push=not (no_push or rehearsal), allow_dirty=allow_dirty,
                                         allow_rejected=allow_rejected, override_freeze=why, allow_older=allow_older)
         return deploy.release(ctx, env_name, app_names or [], options)
 
-    rehearse([env_name], release_, output) if dry_run else run(release_, output, lock_wait=lock_wait(no_wait, lock_timeout))
+    wait = lock_wait(lock_timeout, no_wait=no_wait)
+    rehearse([env_name], release_, output) if dry_run else run(release_, output, lock_wait=wait)
 
 
 @app.command()
@@ -106,7 +108,8 @@ def sync(
     from pipeline.kube.apply import SyncOptions
 
     options = SyncOptions(prune=prune, adopt=adopt, force_conflicts=force_conflicts)
-    run(lambda ctx: deploy.sync(ctx, env_name, options, gate=not no_gate), output, lock_wait=lock_wait(no_wait, lock_timeout))
+    wait = lock_wait(lock_timeout, no_wait=no_wait)
+    run(lambda ctx: deploy.sync(ctx, env_name, options, gate=not no_gate), output, lock_wait=wait)
 
 
 @app.command()
@@ -130,8 +133,8 @@ def promote(
     lock_timeout: float = LockTimeoutOpt,
     output: Output = OutputOpt,
 ) -> None:
-    """Promote the releases healthy in FROM to TO (same image digests, TO's own config), as one unit:
-    one commit, one sync, one gate; if any app fails, every app of the unit goes back.
+    """Promote the releases healthy in FROM to TO (same image digests, TO's own config), as one
+    unit: one commit, one sync, one gate; if any app fails, every app of the unit goes back.
 
     Refused, before anything is written, when TO is frozen (exit 75), when an app is unhealthy in
     FROM, or when TO requires signed images and one is not.
@@ -140,15 +143,15 @@ def promote(
     """
     from pipeline.commands import deploy
 
-    why = override_reason(override_freeze, reason)
+    why = override_reason(reason, override_freeze=override_freeze)
 
-    def promote_(ctx, rehearsal: bool = False):
+    def promote_(ctx, *, rehearsal: bool = False):
         options = deploy.PromoteOptions(independent=independent, sync=not (no_sync or rehearsal), push=not rehearsal,
                                         canary_weight=canary, no_canary=no_canary, hold=hold, resume=resume,
                                         override_freeze=why)
         return deploy.promote(ctx, from_env, to_env, app_names or [], options)
 
-    rehearse([to_env], promote_, output) if dry_run else run(promote_, output, lock_wait=lock_wait(no_wait, lock_timeout))
+    rehearse([to_env], promote_, output) if dry_run else run(promote_, output, lock_wait=lock_wait(lock_timeout, no_wait=no_wait))
 
 
 @app.command()
@@ -160,14 +163,15 @@ def abort(
     lock_timeout: float = LockTimeoutOpt,
     output: Output = OutputOpt,
 ) -> None:
-    """Abort ENV's canaries: weight to 0, canaries removed, stables untouched, the releases rejected.
+    """Abort ENV's canaries: weight to 0, canaries removed, stables untouched, the releases
+    rejected.
 
     Example: ship abort prod --reason "latency looks off"
     Example: ship abort prod web
     """
     from pipeline.commands import deploy
 
-    run(lambda ctx: deploy.abort(ctx, env_name, reason, app_name), output, lock_wait=lock_wait(no_wait, lock_timeout))
+    run(lambda ctx: deploy.abort(ctx, env_name, reason, app_name), output, lock_wait=lock_wait(lock_timeout, no_wait=no_wait))
 
 
 @app.command()
@@ -190,10 +194,11 @@ def rollback(
     """
     from pipeline.commands import deploy
 
-    def rollback_(ctx, rehearsal: bool = False):
-        return deploy.rollback(ctx, env_name, app_name, to, reason, every)
+    def rollback_(ctx, *, rehearsal: bool = False):
+        return deploy.rollback(ctx, env_name, app_name, to, reason, every=every)
 
-    rehearse([env_name], rollback_, output) if dry_run else run(rollback_, output, lock_wait=lock_wait(no_wait, lock_timeout))
+    wait = lock_wait(lock_timeout, no_wait=no_wait)
+    rehearse([env_name], rollback_, output) if dry_run else run(rollback_, output, lock_wait=wait)
 
 
 @app.command()
@@ -214,7 +219,7 @@ def retire(
     """
     from pipeline.commands import deploy
 
-    def retire_(ctx, rehearsal: bool = False):
+    def retire_(ctx, *, rehearsal: bool = False):
         return deploy.retire(ctx, env_name, app_name, reason, sync=not (no_sync or rehearsal))
 
-    rehearse([env_name], retire_, output) if dry_run else run(retire_, output, lock_wait=lock_wait(no_wait, lock_timeout))
+    rehearse([env_name], retire_, output) if dry_run else run(retire_, output, lock_wait=lock_wait(lock_timeout, no_wait=no_wait))

@@ -25,7 +25,7 @@ def freeze(
     """
     from pipeline.commands import govern
 
-    def freeze_(ctx, rehearsal: bool = False):
+    def freeze_(ctx, *, rehearsal: bool = False):
         return govern.freeze(ctx, env_name, reason, until)
 
     rehearse([], freeze_, output) if dry_run else run(freeze_, output)
@@ -44,7 +44,7 @@ def unfreeze(
     """
     from pipeline.commands import govern
 
-    def unfreeze_(ctx, rehearsal: bool = False):
+    def unfreeze_(ctx, *, rehearsal: bool = False):
         return govern.unfreeze(ctx, env_name, reason)
 
     rehearse([], unfreeze_, output) if dry_run else run(unfreeze_, output)
@@ -52,7 +52,8 @@ def unfreeze(
 
 @app.command()
 def policy(env_name: str = typer.Argument(..., metavar="ENV"), output: Output = OutputOpt) -> None:
-    """What applies to a change into ENV now, and why: freezes, signatures, older releases, approvals.
+    """What applies to a change into ENV now, and why: freezes, signatures, older releases,
+    approvals.
 
     Example: ship policy prod
     """

@@ -1,4 +1,5 @@
-"""ship's own `--help` text: plain, 80 columns, the same whatever typer or click version is installed.
+"""ship's own `--help` text: plain, 80 columns, the same whatever typer or click version is
+installed.
 
 typer's help changes between releases (type hints such as `<bool>` beside every flag, boxes,
 line breaks mid-sentence), so ship lays its help out itself from the parsed command: a usage
@@ -97,7 +98,8 @@ def argument_name(param: Any) -> str:
 
 
 def option_name(param: Any) -> str:
-    """`-o, --output [text|json|yaml]`, `--prune / --no-prune`: short names first, then long ones."""
+    """`-o, --output [text|json|yaml]`, `--prune / --no-prune`: short names first, then long
+    ones."""
     opts = sorted(param.opts, key=lambda o: (o.startswith("--"), o))
     text = ", ".join(opts)
     if getattr(param, "secondary_opts", None):
@@ -119,7 +121,8 @@ def command_help(ctx: Any, command: Any) -> str:
     for para in paragraphs(command.help or ""):
         if para.startswith("Example:") and lines[-2:-1] and lines[-2].startswith("  Example:"):
             lines.pop()  # examples stand together
-        lines += [f"  {para}"] if para.startswith("Example:") else _wrap(para, 2)  # a command line stays whole
+        # a command line stays whole
+        lines += [f"  {para}"] if para.startswith("Example:") else _wrap(para, 2)
         lines.append("")
     if arguments:
         lines += ["Arguments:", *rows([(argument_name(a), getattr(a, "help", "") or "") for a in arguments]), ""]

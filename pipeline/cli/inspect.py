@@ -58,7 +58,8 @@ def history(env_name: str = typer.Argument(..., metavar="ENV"),
 
 @app.command()
 def verify(env_name: str = typer.Argument(..., metavar="ENV"), output: Output = OutputOpt) -> None:
-    """Check every pinned tag@digest in ENV's overlay still points where it was pinned (and is signed).
+    """Check every pinned tag@digest in ENV's overlay still points where it was pinned (and is
+    signed).
 
     Signatures are checked with ENV's policy.public_key, when it names one.
 

@@ -65,7 +65,7 @@ def dashboard(
     """
     from pipeline.commands import observe
 
-    run(lambda ctx: observe.dashboard(ctx, out, live, since, commit_url, force), output)
+    run(lambda ctx: observe.dashboard(ctx, out, live=live, since=since, commit_url=commit_url, force=force), output)
 
 
 @app.command()
@@ -83,4 +83,4 @@ def serve(
     """
     from pipeline.commands import observe
 
-    run(lambda ctx: observe.serve(ctx, port, interval, not git_only, since, commit_url), output)
+    run(lambda ctx: observe.serve(ctx, port, interval, live=not git_only, since=since, commit_url=commit_url), output)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline import yamlsafe
 from pipeline.commands.text import Text
 from pipeline.context import Context
-from pipeline import yamlsafe
 from pipeline.kube import access
 from pipeline.kube.credentials import load_kubeconfig
 
@@ -23,5 +23,6 @@ def kubeconfig(ctx: Context, env_name: str, service_account: str, seconds: int) 
     name = f"ship-{env.name}"
     server = access.Server(conf.host, ca, getattr(conf, "tls_server_name", None))
     body = access.kubeconfig(name, server, env.namespace, f"{service_account}@{env.namespace}", token)
-    ctx.progress(f"minted a token of ServiceAccount/{env.namespace}/{service_account} valid for {granted // 3600}h")
+    ctx.progress(f"minted a token of ServiceAccount/{env.namespace}/{service_account} "
+                 f"valid for {granted // 3600}h")
     return Text(yamlsafe.dumps(body).rstrip("\n"))

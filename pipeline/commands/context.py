@@ -28,7 +28,9 @@ def connect(env: Environment, progress: Progress = quiet, kubeconfig: str | None
     kubeconfig lacks, fails here in one line naming the environment. `kubeconfig`: --kubeconfig
     (else KUBECONFIG). Requests it retries are told on `progress`."""
     context = env.context or kube_context or os.environ.get("SHIP_KUBE_CONTEXT") or None
-    try:  # a context missing from kubeconfig, or one it cannot use, fails here too, naming the environment
+    # a context missing from kubeconfig, or one it cannot use, fails here too, naming the
+    # environment
+    try:
         cluster = Cluster(kubeconfig, context=context, progress=progress)
     except ConfigError as exc:
         raise ConfigError(f"{env.name}: {exc}") from exc
@@ -50,16 +52,19 @@ def open_context(progress: Progress = quiet, root: Path | None = None, *, kubeco
                  kube_context: str | None = None, lock_wait: float | None = None) -> Context:
     """ship.yaml from the repository around `root` (default: the working directory), the working
     clone as git has it, and lazy connections to everything else (`kubeconfig`, `kube_context`:
-    the global --kubeconfig and --context). `lock_wait`: seconds to wait for an environment's lock."""
+    the global --kubeconfig and --context). `lock_wait`: seconds to wait for an environment's
+    lock."""
     cfg = config.load(root)
     clock = Clock()
     workspace = Workspace(cfg.root, GitRepo(cfg.root), clock)
-    workspace.recover(progress)  # what a killed run left half-written is put back before anything reads it
+    # what a killed run left half-written is put back before anything reads it
+    workspace.recover(progress)
     # Overlays in the one-app layout move to one folder per app, in one local commit (the next
     # publish pushes it): every command reads the new layout only.
     if (moved := layout.migrate(workspace, list(cfg.environments.values()), push=False)) is not None:
         progress(f"commit {moved.short} {moved.subject}")
-    credentials = Credentials(cfg.registry_host)  # one lookup per host, for every part that needs it
+    # one lookup per host, for every part that needs it
+    credentials = Credentials(cfg.registry_host)
 
     def open_registry(host: str) -> Registry:
         return Registry(host, progress=progress, lookup=lambda: credentials.lookup(host), access=access_for(cfg, host))

@@ -12,35 +12,33 @@ from pipeline import names
 from pipeline.config import App, Slot
 from pipeline.context import Context
 from pipeline.errors import ConfigError, RegistryError
-from pipeline.gitops.git import Commit
-from pipeline.supply.build import BuildResult, Builds, build_app
 from pipeline.gitops.changed import Matrix, changed_apps
+from pipeline.gitops.git import Commit
 from pipeline.imageref import ImageRef
 from pipeline.kube.apply import SyncOptions, SyncResult
 from pipeline.policy import guard
 from pipeline.policy.guard import Clearance
-from pipeline.rollout import promoting
+from pipeline.rollout import gating, promoting, unit
+from pipeline.rollout import retire as retiring
 from pipeline.rollout import rollback as rolling_back
 from pipeline.rollout.abort import AbortResult
 from pipeline.rollout.abort import abort as abort_canary
 from pipeline.rollout.canary import CanaryResult
 from pipeline.rollout.promoting import PromoteOptions
-from pipeline.rollout import retire as retiring
-from pipeline.rollout import unit
-from pipeline.rollout import gating
+from pipeline.rollout.release import ReleaseResult, check_image, image_source, new_release, refuse_older, refuse_rejected
 from pipeline.rollout.retire import RetireResult
-from pipeline.rollout.unit import Results
-from pipeline.rollout.release import (ReleaseResult, check_image, image_source, new_release, refuse_older,
-                                      refuse_rejected)
 from pipeline.rollout.rollback import RollbackResult
 from pipeline.rollout.sync import sync_environment
+from pipeline.rollout.unit import Results
+from pipeline.supply.build import BuildResult, Builds, build_app
 
 
-def build(ctx: Context, app_names: list[str] | None = None, allow_dirty: bool = False, key: str | None = None, *,
+def build(ctx: Context, app_names: list[str] | None = None, *, allow_dirty: bool = False, key: str | None = None,
           changed: bool = False, list_only: bool = False) -> BuildResult | Builds | Matrix:
     """Build the named apps (none named: every app). One app, named or the only one, and not
     --changed: its BuildResult, printed as the pinned image alone. `changed`: only the apps changed
-    since their last release in the first environment; `list_only`: the apps as a matrix, unbuilt."""
+    since their last release in the first environment; `list_only`: the apps as a matrix,
+    unbuilt."""
     cfg = ctx.config
     apps = [cfg.app(name) for name in dict.fromkeys(app_names)] if app_names else list(cfg.apps.values())
     if changed:
@@ -79,7 +77,8 @@ def _images(apps: list[App], images: list[str]) -> dict[str, str]:
 class ReleaseOptions:
     """How `ship release` runs; every field has a default."""
 
-    images: tuple[str, ...] = ()  # `IMAGE` (one app) or `APP=IMAGE`: release these instead of building
+    # `IMAGE` (one app) or `APP=IMAGE`: release these instead of building
+    images: tuple[str, ...] = ()
     sync: bool = True  # sync and gate ENV once committed (False: the commit alone)
     push: bool = True  # push the commit (False: it stays in the local clone)
     allow_dirty: bool = False  # build from a working tree with uncommitted changes
@@ -99,16 +98,16 @@ def release(ctx: Context, env_name: str, app_names: list[str] | str | None = Non
     env, apps = ctx.config.env(env_name), _apps(ctx, names_)
     given = _images(apps, list(options.images))
     git = ctx.workspace.git
-    git.require_clean(options.allow_dirty)
+    git.require_clean(allow_dirty=options.allow_dirty)
     override = guard.unfrozen(ctx, env, options.override_freeze)
-    checked = [(app, *_image_for(ctx, app, given.get(app.name), options.allow_dirty)) for app in apps]
+    checked = [(app, *_image_for(ctx, app, given.get(app.name), allow_dirty=options.allow_dirty)) for app in apps]
     clearance = Clearance(override, guard.signed(ctx, env, [ref for _, ref, _, _ in checked]))
     releases = []
     for app, ref, built_from, source in checked:
         slot = Slot(env, app.name)
-        refuse_older(ctx, slot, built_from, str(ref), options.allow_older or env.policy.allow_older)
+        refuse_older(ctx, slot, built_from, str(ref), allow_older=options.allow_older or env.policy.allow_older)
         rel = new_release(ctx, slot, str(ref), source, git.author(), image_commit=built_from.sha)
-        refuse_rejected(ctx, slot, rel, options.allow_rejected)
+        refuse_rejected(ctx, slot, rel, allow_rejected=options.allow_rejected)
         releases.append((app, rel))
     written_as = unit.UnitOptions(sync=options.sync, push=options.push, clearance=clearance, new_id=True,
                                   extra={names.ALLOW_OLDER: "yes" if options.allow_older else None})
@@ -116,21 +115,25 @@ def release(ctx: Context, env_name: str, app_names: list[str] | str | None = Non
     return results[0] if len(results) == 1 else unit.Results(list(results))
 
 
-def _image_for(ctx: Context, app: App, image: str | None, allow_dirty: bool) -> tuple[ImageRef, Commit, Commit]:
+def _image_for(ctx: Context, app: App, image: str | None, *, allow_dirty: bool) -> tuple[ImageRef, Commit, Commit]:
     """(the pinned image, the commit it was built from, the app's last change)."""
-    source = ctx.workspace.git.last_change(app.sources, ctx.config.ignore)  # the app's code, base and config as released
+    # the app's code, base and config as released
+    source = ctx.workspace.git.last_change(app.sources, ctx.config.ignore)
     if image:
         ref = ImageRef.parse(image)
         if not ref.repository.startswith(ctx.config.registry.rstrip("/") + "/"):
-            # Checked against ship's registry, the digest would say nothing of what the cluster pulls.
-            raise RegistryError(f"--image {image}: not in ship's registry {ctx.config.registry}; ship releases only "
+            # Checked against ship's registry, the digest would say nothing of what the cluster
+            # pulls.
+            raise RegistryError(f"--image {image}: not in ship's registry "
+                                f"{ctx.config.registry}; ship releases only "
                                 "images from the registry in ship.yaml (or $SHIP_REGISTRY)")
         ref = check_image(ctx.registry(), image)
-        return ref, image_source(ctx, ref), source  # built from its own commit, not whatever HEAD is now
+        # built from its own commit, not whatever HEAD is now
+        return ref, image_source(ctx, ref), source
     return build_app(ctx, app, allow_dirty=allow_dirty).image, source, source
 
 
-def sync(ctx: Context, env_name: str, options: SyncOptions = SyncOptions(), gate: bool = True) -> SyncResult:
+def sync(ctx: Context, env_name: str, options: SyncOptions = SyncOptions(), *, gate: bool = True) -> SyncResult:
     """Apply ENV from git; then gate every app's current release (each rolled back on its own)."""
     env = ctx.config.env(env_name)
     if not options.dry_run:
@@ -156,7 +159,7 @@ def abort(ctx: Context, env_name: str, reason: str, app_name: str | None = None)
 
 
 def rollback(ctx: Context, env_name: str, app_name: str | None, to: str | None, reason: str,
-             every: bool = False) -> RollbackResult | Results:
+             *, every: bool = False) -> RollbackResult | Results:
     """APP (named, or the only app of ENV) back on `to` (`ID` or `APP@ID`) or its previous healthy
     release; `every`: all of ENV's apps, in one commit (rollout/rollback.py decides which)."""
     names.check_text(reason, "--reason")
@@ -168,6 +171,6 @@ def rollback(ctx: Context, env_name: str, app_name: str | None, to: str | None, 
     return rolling_back.manual(ctx, app, env, to, reason)
 
 
-def retire(ctx: Context, env_name: str, app_name: str, reason: str, sync: bool = True) -> RetireResult:
+def retire(ctx: Context, env_name: str, app_name: str, reason: str, *, sync: bool = True) -> RetireResult:
     names.check_text(reason, "--reason")
-    return retiring.retire(ctx, ctx.config.env(env_name), app_name, reason, sync)
+    return retiring.retire(ctx, ctx.config.env(env_name), app_name, reason, sync=sync)

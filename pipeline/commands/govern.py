@@ -14,12 +14,12 @@ from pipeline.commands.text import table_text
 from pipeline.context import Context
 from pipeline.errors import ConfigError
 from pipeline.gitops.git import Commit
+from pipeline.names import FREEZE_FILE
 from pipeline.policy import guard, rules
 from pipeline.policy.freeze import ManualFreeze, parse_until, utc_text
-from pipeline.names import FREEZE_FILE
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FreezeResult:
     environment: str
     frozen: bool  # after the command
@@ -58,13 +58,14 @@ def freeze(ctx: Context, env_name: str, reason: str, until: str | None = None) -
     state = ManualFreeze(reason.strip(), guard.actor(ctx), ctx.clock.iso(), ends)
     current, _ = guard.manual_freeze(ctx, env)
     if current is not None and (current.reason, current.until) == (state.reason, state.until):
-        return FreezeResult(env.name, True, current, None, [])
+        return FreezeResult(environment=env.name, frozen=True, freeze=current, commit=None, still=[])
     title = f"freeze({env.name}): {state.reason}" + (f" (until {ends})" if ends else "")
     message = names.commit_message(title, "freeze", {"Environment": env.name, names.FREEZE_REASON: state.reason,
                                                      names.FREEZE_UNTIL: ends, "By": state.by})
     commit = ctx.workspace.publish_state(env, {FREEZE_FILE: state.dumps()}, message)
-    ctx.progress(f"{env.name} is frozen: ship release and ship promote into it refuse (exit 75) until it is lifted")
-    return FreezeResult(env.name, True, state, commit, [])
+    ctx.progress(f"{env.name} is frozen: ship release and ship "
+                 "promote into it refuse (exit 75) until it is lifted")
+    return FreezeResult(environment=env.name, frozen=True, freeze=state, commit=commit, still=[])
 
 
 def unfreeze(ctx: Context, env_name: str, reason: str = "") -> FreezeResult:
@@ -78,7 +79,7 @@ def unfreeze(ctx: Context, env_name: str, reason: str = "") -> FreezeResult:
         commit = ctx.workspace.publish_state(env, {FREEZE_FILE: None}, names.commit_message(
             title, "unfreeze", {"Environment": env.name, names.FREEZE_REASON: reason or None, "By": guard.actor(ctx)}))
     still = [f.source for f in guard.freezes(ctx, env)]
-    return FreezeResult(env.name, False, current, commit, still)
+    return FreezeResult(environment=env.name, frozen=False, freeze=current, commit=commit, still=still)
 
 
 @dataclass

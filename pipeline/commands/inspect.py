@@ -10,22 +10,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import bootstrap, names, scaffold
+from pipeline import bootstrap, names, scaffold, yamlsafe
+from pipeline.commands.text import Text, table_text
 from pipeline.config import Slot
 from pipeline.context import Context
 from pipeline.errors import ShipError
-from pipeline import yamlsafe
 from pipeline.gitops.ledger import Entry
-from pipeline.supply.verify import VerifiedImage, verify_images
 from pipeline.kube.access import namespace_object
 from pipeline.kube.rbac import admission_objects, deployer_objects, proxy_objects, secret_names
 from pipeline.kube.services import proxied_services
 from pipeline.report import summary as summary_report
 from pipeline.report.status import UNREACHABLE, EnvironmentStatus, git_status, live_status, summary_line
 from pipeline.rollout.sync import ObjectDiff, diff_environment, diff_slot
+from pipeline.supply.verify import VerifiedPin, verify_pins
 from pipeline.upgrade import Upgrade
 from pipeline.upgrade import upgrade as upgrade_workflows
-from pipeline.commands.text import Text, table_text
 
 DRIFT = 3  # ship diff's exit code when git and the cluster differ (the CLI's EXIT_CODES)
 
@@ -67,12 +66,12 @@ class StatusReport:
 
     def text(self) -> str:
         rows = [(r.environment, r.app or "-", r.release or "-", r.digest or "-", r.config or "-",
-                 f"{r.health} {r.health_message}".strip(), "?" if r.drift is None else ("yes" if r.drift else "no"),
+                 f"{r.health} {r.health_message}".strip(), {None: "?", True: "yes", False: "no"}[r.drift],
                  r.canary or "-", r.last_change or "-") for r in self.rows]
         lines = [table_text(("ENV", "APP", "RELEASE", "DIGEST", "CONFIG", "HEALTH", "DRIFT", "CANARY", "LAST CHANGE"),
                             rows)]
         per_env = [r.environment for r in self.rows]
-        lines += [summary_line(r, per_env.count(r.environment) == 1) for r in self.rows if r.canary]
+        lines += [summary_line(r, alone=per_env.count(r.environment) == 1) for r in self.rows if r.canary]
         lines += [f"{r.freeze}: releases and promotions are held" for r in self.rows if r.freeze]
         return "\n".join(dict.fromkeys(lines))  # a freeze holds the environment: said once
 
@@ -89,7 +88,8 @@ class StatusReport:
 
     @property
     def exit_code(self) -> int:
-        """1 when an environment's cluster could not be reached: the table is then partly unknown."""
+        """1 when an environment's cluster could not be reached: the table is then partly
+        unknown."""
         return 1 if any(r.health_message == UNREACHABLE for r in self.rows) else 0
 
 
@@ -112,7 +112,8 @@ class History:
             {k: v for k, v in e.to_record().items() if k != "config_data"} for e in self.entries]}
 
     def text(self) -> str:
-        charts = any(e.release.chart for e in self.entries)  # a CHART column once an app from a chart is here
+        # a CHART column once an app from a chart is here
+        charts = any(e.release.chart for e in self.entries)
         rows = [(e.release.app, e.release.id, e.release.created_at, e.release.commit[:7],
                  e.release.image.split("@sha256:")[-1][:12], *([e.release.chart or "-"] if charts else []),
                  e.release.config, e.outcome.value, "; ".join(filter(None, (e.reason, e.override))) or "-")
@@ -125,7 +126,8 @@ def history(ctx: Context, env_name: str, app_name: str | None = None) -> History
     """ENV's releases newest first, every app's (APP's only, when given)."""
     env = ctx.config.env(env_name)
     if app_name is not None and app_name not in ctx.workspace.ledger_apps(env):
-        ctx.config.app(app_name)  # an unknown app names ship.yaml's; a known one simply has no releases here
+        # an unknown app names ship.yaml's; a known one simply has no releases here
+        ctx.config.app(app_name)
     ledger = ctx.workspace.environment_ledger(env) if app_name is None else ctx.workspace.ledger(Slot(env, app_name))
     return History(env.name, list(reversed(ledger.entries)))
 
@@ -133,23 +135,23 @@ def history(ctx: Context, env_name: str, app_name: str | None = None) -> History
 @dataclass
 class VerifyResult:
     environment: str
-    images: list[VerifiedImage]
+    pins: list[VerifiedPin]  # images and remote charts
 
     @property
     def failure(self) -> ShipError | None:
-        bad = next((r for r in self.images if not r.ok), None)
+        bad = next((r for r in self.pins if not r.ok), None)
         return bad.error(self.environment) if bad else None
 
     def to_json(self) -> dict:
-        return {"environment": self.environment, "images": [r.__dict__ for r in self.images],
-                "ok": all(r.ok for r in self.images)}
+        return {"environment": self.environment, "pins": [r.__dict__ for r in self.pins],
+                "ok": all(r.ok for r in self.pins)}
 
     def text(self) -> str:
-        return "\n".join(r.text() for r in self.images)
+        return "\n".join(r.text() for r in self.pins)
 
 
 def verify(ctx: Context, env_name: str) -> VerifyResult:
-    return VerifyResult(env_name, verify_images(ctx, ctx.config.env(env_name)))
+    return VerifyResult(env_name, verify_pins(ctx, ctx.config.env(env_name)))
 
 
 def summary(ctx: Context, title: str) -> Text:
@@ -158,8 +160,9 @@ def summary(ctx: Context, title: str) -> Text:
 
 
 def rbac(ctx: Context, env_name: str, service_account: str, subject_namespace: str | None = None) -> Text:
-    """The deployer's ServiceAccount, Role, RoleBinding, the admission policies holding it, and a Role
-    where the canary analysis reads a Service of another namespace (Prometheus) through the proxy."""
+    """The deployer's ServiceAccount, Role, RoleBinding, the admission policies holding it, and a
+    Role where the canary analysis reads a Service of another namespace (Prometheus) through the
+    proxy."""
     env = ctx.config.env(env_name)
     apps = ctx.config.apps.values()
     objects = deployer_objects(env.namespace, service_account, subject_namespace, environment=env.name,
@@ -181,7 +184,8 @@ class InitResult:
 
     def text(self) -> str:
         return "\n".join([*(f"wrote {name}" for name in self.written), *([f"note: {self.note}"] if self.note else []),
-                          "next: commit and push these files; README: Quickstart says what to set up in GitHub"])
+                          "next: commit and push these files; README: "
+                          "Quickstart says what to set up in GitHub"])
 
 
 @dataclass

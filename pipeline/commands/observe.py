@@ -6,8 +6,8 @@ as text and JSON. None of them writes to git or changes a cluster.
 
 from __future__ import annotations
 
-from collections import Counter
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +31,8 @@ def history_of(ctx: Context) -> History:
 @dataclass
 class MetricsReport:
     window: dora.Window
-    rows: list[tuple[str, str, dora.Figures]]  # (environment, app, figures); first per environment app "": all its apps
+    # (environment, app, figures); first per environment app "": all its apps
+    rows: list[tuple[str, str, dora.Figures]]
 
     def to_json(self) -> dict:
         envs: dict[str, dict] = {}
@@ -55,7 +56,8 @@ class MetricsReport:
                          dora.duration_text(dora.median(lead)), dora.duration_text(dora.percentile(lead, 90)),
                          dora.rate_text(f), dora.duration_text(dora.median(restore)),
                          dora.duration_text(dora.percentile(restore, 90))))
-        head = (f"DORA metrics from git, {self.window.start:%Y-%m-%d %H:%M} → {self.window.end:%Y-%m-%d %H:%M} UTC "
+        head = (f"DORA metrics from git, {self.window.start:%Y-%m-%d %H:%M} "
+                f"→ {self.window.end:%Y-%m-%d %H:%M} UTC "
                 f"({self.window.days:.0f} days)")
         table = table_text(("ENV", "APP", "DEPLOYS", "FREQUENCY", "LEAD TIME", "LEAD P90", "CHANGE FAILURE",
                             "RESTORE", "RESTORE P90"), rows)
@@ -125,18 +127,19 @@ class DashboardResult:
     def text(self) -> str:
         b = self.board
         canaries = f"{len(b.canaries)} canar{'y' if len(b.canaries) == 1 else 'ies'} in progress"
-        return (f"wrote {self.out / 'index.html'}: {len(b.rows)} environments, {canaries}, {len(b.timeline)} events; "
+        return (f"wrote {self.out / 'index.html'}: {len(b.rows)} "
+                f"environments, {canaries}, {len(b.timeline)} events; "
                 f"health: {b.cluster_note}")
 
     def notes(self) -> list[str]:
         return [f"open {(self.out / 'index.html').resolve().as_uri()}"]
 
 
-def dashboard(ctx: Context, out: Path, live: bool, since: str, commit_url: str | None = None,
+def dashboard(ctx: Context, out: Path, *, live: bool, since: str, commit_url: str | None = None,
               force: bool = False) -> DashboardResult:
-    paths.output_folder(out, site.site_files(), force)  # before gathering anything
-    board = board_model.gather(ctx, live, since, commit_url=_commit_url(ctx, commit_url))
-    return DashboardResult(out, board, site.write(out, board, force))
+    paths.output_folder(out, site.site_files(), force=force)  # before gathering anything
+    board = board_model.gather(ctx, live=live, since=since, commit_url=_commit_url(ctx, commit_url))
+    return DashboardResult(out, board, site.write(out, board, force=force))
 
 
 @dataclass
@@ -150,11 +153,13 @@ class ServeResult:
         return f"stopped serving {self.url}" if self.url else ""
 
 
-def serve(ctx: Context, port: int, interval: float, live: bool, since: str,
+def serve(ctx: Context, port: int, interval: float, *, live: bool, since: str,
           commit_url: str | None = None) -> ServeResult:
-    """Serve the dashboard on 127.0.0.1:PORT, built again from git (and the cluster) as it changes."""
+    """Serve the dashboard on 127.0.0.1:PORT, built again from git (and the cluster) as it
+    changes."""
     url = _commit_url(ctx, commit_url)
-    page = site.Live(lambda: board_model.gather(ctx, live, since, commit_url=url), ctx.config.root, interval, ctx.progress)
+    page = site.Live(lambda: board_model.gather(ctx, live=live, since=since, commit_url=url), ctx.config.root, interval,
+                     ctx.progress)
     served: list[str] = []
 
     def ready(address: str) -> None:

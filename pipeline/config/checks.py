@@ -56,7 +56,8 @@ def inside(value: str) -> str:
 def template(value: str) -> str:
     unknown = unknown_placeholders(value)
     if unknown:
-        raise ValueError(f"a URL whose placeholders are among {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)} "
+        raise ValueError("a URL whose placeholders are among "
+                         f"{', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)} "
                          f"(not {{{unknown[0]}}})")
     return value
 
@@ -64,7 +65,8 @@ def template(value: str) -> str:
 def promql(value: str) -> str:
     unknown = [p for p in promql_placeholders(value) if p not in URL_PLACEHOLDERS]
     if unknown:
-        raise ValueError(f"PromQL whose placeholders are among {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)} "
+        raise ValueError("PromQL whose placeholders are among "
+                         f"{', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)} "
                          f"(not {{{unknown[0]}}})")
     return value
 

@@ -11,8 +11,19 @@ from typing import Any
 
 from pipeline import names
 from pipeline.config import checks, windows
-from pipeline.config.model import (REQUESTS_PER_ROUND, ROUTERS, TRAFFIC_PROVIDERS, CanaryPolicy, CanaryStep,
-                                   Environment, GateOptions, HttpCheck, Policy, PrometheusCheck, TrafficInput)
+from pipeline.config.model import (
+    REQUESTS_PER_ROUND,
+    ROUTERS,
+    TRAFFIC_PROVIDERS,
+    CanaryPolicy,
+    CanaryStep,
+    Environment,
+    GateOptions,
+    HttpCheck,
+    Policy,
+    PrometheusCheck,
+    TrafficInput,
+)
 from pipeline.config.reader import Reader as _Reader
 
 
@@ -76,6 +87,7 @@ def _canary(r: _Reader | None) -> CanaryPolicy | None:
         prometheus=tuple(queries),
         traffic=_traffic(r.child("traffic", None)),
         max_bake=r.get("max_bake", (str, int, float), None, checks.parse_duration),
+        scale_down_delay=r.get("scale_down_delay", (str, int, float), default.scale_down_delay, checks.parse_duration),
     )
     bakes = [s.bake for s in policy.steps]
     if policy.max_bake is not None and policy.max_bake < max(bakes):
@@ -85,7 +97,8 @@ def _canary(r: _Reader | None) -> CanaryPolicy | None:
 
 
 def _traffic(t: _Reader | None) -> TrafficInput | None:
-    """canary.traffic: users' requests through the gateway, from Prometheus (rollout/counters.py)."""
+    """canary.traffic: users' requests through the gateway, from Prometheus
+    (rollout/counters.py)."""
     if t is None:
         return None
     provider = t.get("provider", str, check=checks.one_of(TRAFFIC_PROVIDERS))
@@ -135,7 +148,7 @@ def _policy(r: _Reader | None) -> Policy:
     return policy
 
 
-def _bound(is_end: bool) -> Callable[[Any], Any]:
+def _bound(*, is_end: bool) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         windows.parse_bound(value, is_end=is_end)
         return value

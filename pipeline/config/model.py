@@ -12,14 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import names
-from pipeline.errors import ConfigError
 from pipeline.config.windows import FreezeWindow
+from pipeline.errors import ConfigError
 
 CONFIG_FILE = "ship.yaml"
 ROUTERS = ("gateway", "nginx", "replicas")
 URL_PLACEHOLDERS = ("namespace", "app", "service", "track")  # in analysis URLs; filled per track
-REQUESTS_PER_ROUND = 40  # per track; what the canary judge needs over a 30 s bake (rollout/judge.py)
-TRAFFIC_PROVIDERS = ("traefik", "nginx", "prometheus")  # whose metrics count users' requests (rollout/counters.py)
+# per track; what the canary judge needs over a 30 s bake (rollout/judge.py)
+REQUESTS_PER_ROUND = 40
+# whose metrics count users' requests (rollout/counters.py)
+TRAFFIC_PROVIDERS = ("traefik", "nginx", "prometheus")
 
 
 def unknown_placeholders(template: str) -> list[str]:
@@ -75,14 +77,20 @@ class TrafficInput:
     """Users' requests, as the gateway counts them in Prometheus: each round, the increase of the
     canary's and the stable's counters over the same window goes into the canary judge."""
 
-    provider: str  # traefik, nginx (built-in series), or prometheus (your own `requests` and `errors`)
-    prometheus: str  # Prometheus's base URL; a cluster Service's URL is reached through the API server
+    # traefik, nginx (built-in series), or prometheus (your own `requests` and `errors`)
+    provider: str
+    # Prometheus's base URL; a cluster Service's URL is reached through the API server
+    prometheus: str
     success_ratio: float = 0.95
-    max_latency_ms: float | None = 1000.0  # p95, from the gateway's latency histogram; None (and provider prometheus): not judged
-    requests: str | None = None  # provider prometheus: counters of every request, e.g. http_requests_total{service="{service}"}
+    # p95, from the gateway's latency histogram; None (and provider prometheus): not judged
+    max_latency_ms: float | None = 1000.0
+    # provider prometheus: counters of every request, e.g. http_requests_total{service="{service}"}
+    requests: str | None = None
     errors: str | None = None  # provider prometheus: counters of the failed requests (5xx)
-    top_up: str | None = None  # URL template: when users sent the canary too few requests in a round, GET this for the rest
-    top_up_requests: int = REQUESTS_PER_ROUND  # per track and round: what users' requests are topped up to
+    # URL template: when users sent the canary too few requests in a round, GET this for the rest
+    top_up: str | None = None
+    # per track and round: what users' requests are topped up to
+    top_up_requests: int = REQUESTS_PER_ROUND
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,11 @@ class CanaryPolicy:
     http: tuple[HttpCheck, ...] = ()
     prometheus: tuple[PrometheusCheck, ...] = ()
     traffic: TrafficInput | None = None  # judge the canary on users' requests through the gateway
-    max_bake: float | None = None  # a step still undecided at the end of its bake goes on up to this; None: fails then
+    # a step still undecided at the end of its bake goes on up to this; None: fails then
+    max_bake: float | None = None
+    # Seconds the canary keeps serving after routing returns to the stable (after the gateway
+    # reports the route's new generation), so the data plane catches up before its pods go.
+    scale_down_delay: float = 5.0
 
     def urls(self) -> list[str]:
         """The Prometheus URL templates the analysis queries once per round (not per track)."""
@@ -113,8 +125,11 @@ class CanaryPolicy:
 
     def inputs(self) -> list[str]:
         """What a canary here is judged on, in words (for ship policy and ship status)."""
-        said = [f"users' traffic through the gateway ({self.traffic.provider} metrics in Prometheus"
-                + (", topped up by synthetic GETs" if self.traffic.top_up else "") + ")"] if self.traffic else []
+        said = []
+        if self.traffic:
+            top_up = ", topped up by synthetic GETs" if self.traffic.top_up else ""
+            said.append("users' traffic through the gateway "
+                        f"({self.traffic.provider} metrics in Prometheus{top_up})")
         said += [f"synthetic HTTP GETs of {c.url}" for c in self.http]
         said += [f"Prometheus query {q.query}" for q in self.prometheus]
         return said or ["rollout and pod health only: no analysis"]
@@ -127,10 +142,14 @@ class Policy:
     Approvals are not here: they are the required reviewers of the GitHub environment of the
     same name, which the workflow's job for this environment waits on."""
 
-    require_signature: bool = False  # every pinned image signed with `public_key` (cosign), checked before writing
-    public_key: str | None = None  # cosign public key, relative to the repository root (it belongs in git)
-    allow_older: bool = False  # release images built before the current release's commit (else: --allow-older)
-    freeze: tuple[FreezeWindow, ...] = ()  # windows refusing releases and promotions (rollbacks and aborts pass)
+    # every pinned image signed with `public_key` (cosign), checked before writing
+    require_signature: bool = False
+    # cosign public key, relative to the repository root (it belongs in git)
+    public_key: str | None = None
+    # release images built before the current release's commit (else: --allow-older)
+    allow_older: bool = False
+    # windows refusing releases and promotions (rollbacks and aborts pass)
+    freeze: tuple[FreezeWindow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,8 +158,10 @@ class ChartSource:
     `chart: {repo: oci://HOST/PATH/NAME, version: V}`), through kustomize's `helmCharts`; the
     chart is used as it is, its only inputs are the app's values files."""
 
-    path: Path  # the chart's folder (with Chart.yaml), relative to the repository root; a remote chart's cache
-    repo: str | None = None  # oci://HOST/PATH/NAME of a remote chart (image/charts.py pulls it into `path`)
+    # the chart's folder (with Chart.yaml), relative to the repository root; a remote chart's cache
+    path: Path
+    # oci://HOST/PATH/NAME of a remote chart (image/charts.py pulls it into `path`)
+    repo: str | None = None
     version: str | None = None  # the remote chart's version: its tag in the registry
 
     @property
@@ -152,7 +173,8 @@ class ChartSource:
         return self.repo is not None
 
 
-CHART_CACHE = Path(".ship/charts")  # remote charts, pulled and checked, as NAME-VERSION/NAME (not in git)
+# remote charts, pulled and checked, as NAME-VERSION/NAME (not in git)
+CHART_CACHE = Path(".ship/charts")
 
 
 def remote_chart_path(repo: str, version: str) -> Path:
@@ -172,7 +194,8 @@ class App:
     build: tuple[str, ...] = ()  # shell commands run in `path` before the image build
     base: str = "base"  # kustomize base, relative to path
     config: str = "config"  # folder of <env>.env files, relative to path
-    secrets: tuple[str, ...] = ()  # keys of Secret <app>-secrets, values from SHIP_SECRET_<APP>_<KEY>
+    # keys of Secret <app>-secrets, values from SHIP_SECRET_<APP>_<KEY>
+    secrets: tuple[str, ...] = ()
     keep_configs: int = 5  # versioned ConfigMaps kept in an overlay for rollbacks
     chart: ChartSource | None = None  # set: the base is this chart rendered with the app's values
     values: str = "values"  # VALUES.yaml (every environment) and VALUES/ENV.yaml, relative to path
@@ -217,12 +240,15 @@ class Environment:
     gates: GateOptions = field(default_factory=GateOptions)
     canary: CanaryPolicy | None = None
     policy: Policy = field(default_factory=Policy)
-    pull_secret: bool = True  # keep Secret ship-registry (from the run's registry credentials) in the namespace
-    pod_security: str = "restricted"  # Pod Security level labelled on the Namespace ship writes (names.POD_SECURITY_LEVELS)
+    # keep Secret ship-registry (from the run's registry credentials) in the namespace
+    pull_secret: bool = True
+    # Pod Security level labelled on the Namespace ship writes (names.POD_SECURITY_LEVELS)
+    pod_security: str = "restricted"
 
     @property
     def folder(self) -> Path:
-        """The environment's overlay: its Namespace and a kustomization listing its apps' folders."""
+        """The environment's overlay: its Namespace and a kustomization listing its apps'
+        folders."""
         return Path("environments") / self.name
 
     @property
@@ -255,13 +281,15 @@ class Slot:
 @dataclass(frozen=True)
 class ShipConfig:
     root: Path
-    registry: str  # host[:port][/path]: where images are pushed; a path is a repository prefix (ghcr.io/acme)
+    # host[:port][/path]: where images are pushed; a path is a repository prefix (ghcr.io/acme)
+    registry: str
     apps: dict[str, App]
     environments: dict[str, Environment]
     source: str = CONFIG_FILE
     # Field managers whose fields a sync takes over and removes when git does not set them:
     # hand edits with kubectl (Flux's ssa does the same). ship.yaml: takeover_managers.
-    takeover_managers: tuple[str, ...] = ()  # set from names.TAKEOVER_MANAGERS by default (schema.py)
+    # set from names.TAKEOVER_MANAGERS by default (schema.py)
+    takeover_managers: tuple[str, ...] = ()
     # Globs (git pathspec glob, from the repository root) of files that cannot change an image or
     # manifests (READMEs, docs): ship build --changed and an app's source commit ignore them, and
     # the workflow's `paths` leaves them out. ship.yaml: ignore.
@@ -273,7 +301,8 @@ class ShipConfig:
         return names.split_registry(self.registry)[0]
 
     def repository(self, app: App) -> str:
-        """APP's image repository: `ghcr.io/acme/shop` for `registry: ghcr.io/acme`, image `shop`."""
+        """APP's image repository: `ghcr.io/acme/shop` for `registry: ghcr.io/acme`, image
+        `shop`."""
         return f"{self.registry.strip().rstrip('/')}/{app.image}"
 
     def app(self, name: str | None) -> App:

@@ -56,7 +56,8 @@ def _app(name: str, a: _Reader) -> App:
     if app.keep_configs < 1:
         a.fail("expected at least 1", "keep_configs")
     if app.chart is not None and "base" in a.data:
-        a.fail("an app from a chart has no kustomize base of its own (the chart is its base); remove base", "base")
+        a.fail("an app from a chart has no kustomize base of "
+               "its own (the chart is its base); remove base", "base")
     if app.chart is None and "values" in a.data:
         a.fail("values are the inputs of a chart: set chart too, or remove values", "values")
     return app
@@ -65,7 +66,8 @@ def _app(name: str, a: _Reader) -> App:
 _CHART_REPO = re.compile(r"^oci://[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
 _CHART_INDEX = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~-]+)*/?$")
 _CHART_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
-_CHART_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,127}$")  # an OCI tag (helm writes + as _)
+# an OCI tag (helm writes + as _)
+_CHART_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,127}$")
 
 
 def _chart(r: _Reader | None) -> ChartSource | None:
@@ -85,10 +87,12 @@ def _chart(r: _Reader | None) -> ChartSource | None:
         if not _CHART_INDEX.match(repo):
             r.fail(f"{repo!r} is not https://HOST[:PORT]/PATH (a chart repository with an index.yaml)", "repo")
         if name is None or not _CHART_NAME.match(name):
-            r.fail("a chart of an https repository needs its name (the chart's name in the repository's index)", "name")
+            r.fail("a chart of an https repository needs its name "
+                   "(the chart's name in the repository's index)", "name")
         repo = f"{repo.rstrip('/')}/{name}"
     elif not _CHART_REPO.match(repo):
-        r.fail(f"{repo!r} is not oci://HOST[:PORT]/PATH/NAME (a chart in an OCI registry) or an https repository", "repo")
+        r.fail(f"{repo!r} is not oci://HOST[:PORT]/PATH/NAME (a "
+               "chart in an OCI registry) or an https repository", "repo")
     if not _CHART_VERSION.match(version):
         r.fail(f"{version!r} is not a chart version", "version")
     return ChartSource(path=remote_chart_path(repo, version), repo=repo, version=version)
@@ -132,7 +136,8 @@ def _distinct_secret_variables(top: _Reader, apps: dict[str, App]) -> None:
             variable = names.secret_variable(app.name, key)
             if variable in seen and seen[variable] != app.name:
                 _Reader(top.data["apps"][app.name], top.source, f"apps.{app.name}").fail(
-                    f"{key} is read from {variable}, as secret {seen[variable].split('/')[1]} of app "
+                    f"{key} is read from {variable}, as secret "
+                    f"{seen[variable].split('/')[1]} of app "
                     f"{seen[variable].split('/')[0]} is: rename one of them", "secrets")
             seen[variable] = f"{app.name}/{key}"
 
@@ -160,11 +165,13 @@ def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, s
                 f"unknown environment {env.promotes_from!r}", "promotes_from")
         if (cycle := promotion_cycle(envs, env.name)) is not None:
             _Reader(top.data["environments"][env.name], source, f"environments.{env.name}").fail(
-                f"promotes_from makes a cycle ({' → '.join(cycle)}): promotions must lead from a first "
+                f"promotes_from makes a cycle ({' → '.join(cycle)}): "
+                "promotions must lead from a first "
                 "environment that promotes from none", "promotes_from")
         if len(apps) > 1 and env.canary and env.canary.router != "replicas" and "{app}" not in env.canary.host:
             _Reader(top.data["environments"][env.name]["canary"], source, f"environments.{env.name}.canary").fail(
-                f"{env.canary.host!r} would route every app's traffic to one host; with several apps put {{app}} "
+                f"{env.canary.host!r} would route every app's "
+                f"traffic to one host; with several apps put {{app}} "
                 "in it (e.g. {app}.example.com)", "host")
     takeover = top.get("takeover_managers", list, names.TAKEOVER_MANAGERS, checks.strings)
     ignore = top.get("ignore", list, [], checks.strings)

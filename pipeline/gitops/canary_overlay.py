@@ -20,18 +20,18 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import PurePosixPath
 
-from pipeline import names
+from pipeline import names, yamlsafe
 from pipeline.config import App, CanaryStep, Slot
 from pipeline.errors import ConfigError
 from pipeline.gitops import routing
-from pipeline import yamlsafe
+from pipeline.gitops.chart import chart_folder
 from pipeline.gitops.overlay import (
-    AppBase,
     CANARY_DIR,
     CANARY_STATE_FILE,
     CONFIG_DIR,
     HEADER,
     KUSTOMIZATION,
+    AppBase,
     OverlayFiles,
     config_map,
     current_release,
@@ -41,7 +41,6 @@ from pipeline.gitops.overlay import (
     routing_files,
     workload_ops,
 )
-from pipeline.gitops.chart import chart_folder
 from pipeline.gitops.records import Release
 from pipeline.refs import pointer
 
@@ -53,7 +52,8 @@ class Phase(str, Enum):
     HELD = "held"
 
 
-STATE_HEADER = "# Written by ship: a canary in progress. `ship abort ENV` removes it; `ship promote --resume` continues it.\n"
+STATE_HEADER = ("# Written by ship: a canary in progress. `ship abort "
+                "ENV` removes it; `ship promote --resume` continues it.\n")
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,8 @@ class CanaryState:
 
     def describe(self) -> str:
         held = ", held for a decision" if self.status is Phase.HELD else ""
-        return f"{self.release.id} canary {self.weight}% (step {self.step + 1}/{len(self.steps)}{held})"
+        return (f"{self.release.id} canary {self.weight}% "
+                f"(step {self.step + 1}/{len(self.steps)}{held})")
 
     def dumps(self) -> str:
         data = {"release": self.release.record(), "source": self.source,

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import git as gitpython
 
+from pipeline import yamlsafe
 from pipeline.config import App, Environment, ShipConfig
 from pipeline.errors import ConfigError
-from pipeline import yamlsafe
 from pipeline.gitops.git import GitRepo
 
 RECORD = "release.yaml"

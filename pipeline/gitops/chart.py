@@ -33,16 +33,13 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import Any
 
-from pipeline import paths
+from pipeline import paths, yamlsafe
 from pipeline.config.model import App, Slot
 from pipeline.errors import ConfigError
-from pipeline import yamlsafe
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger
 from pipeline.gitops.records import Release
-
 
 VALUES_FILE = "values.yaml"
 CHARTS_DIR = "charts"  # in an app's slot of an overlay: one folder per chart base a release runs
@@ -54,9 +51,11 @@ class ChartBase:
     """An app's chart rendered for one environment, as a release writes it into the overlay."""
 
     chart: str  # NAME-VERSION, from the chart's Chart.yaml
-    digest: str  # sha256:… of every file below: the chart as it is, the merged values, ship's wiring
+    # sha256:… of every file below: the chart as it is, the merged values, ship's wiring
+    digest: str
     objects: list[dict] = field(compare=False)  # the base as kustomize renders it
-    files: dict[str, str] = field(default_factory=dict, compare=False)  # by path in `folder`; {} when already written
+    # by path in `folder`; {} when already written
+    files: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def folder(self) -> str:
@@ -116,7 +115,8 @@ def image_name(image: str) -> str:
 
 def wiring(app: App, objects: list[dict], where: str) -> dict:
     """The kustomization's `images:` and `patches:` that wire the chart's output like a base ship
-    wrote: the app's containers renamed to its image, and given `envFrom` its ConfigMap (and Secret)."""
+    wrote: the app's containers renamed to its image, and given `envFrom` its ConfigMap (and
+    Secret)."""
     want = app.image.rsplit("/", 1)[-1]
     renamed: set[str] = set()
     patches = []

@@ -44,7 +44,8 @@ def _rendered(files: dict[str, str], display: str) -> list[dict]:
 
 
 class ChartBases:
-    """Mixed into Workspace: `root` is the repository's working tree, `render` its cached kustomize."""
+    """Mixed into Workspace: `root` is the repository's working tree, `render` its cached
+    kustomize."""
 
     root: Path
     _charts: dict[str, ChartBase]  # built this run, by the digest of their inputs
@@ -65,9 +66,9 @@ class ChartBases:
         assert app.chart is not None
         source = source or app.chart.path
         digest = hashlib.sha256(f"{app.name}\0{slot.env.name}\0{slot.env.namespace}".encode())
-        for folder in (source, *app.values_files(slot.env.name)):  # the inputs, as the tree has them now
-            for path in paths.regular_files(self.root, folder, strict=False) if (self.root / folder).is_dir() else (
-                    [self.root / folder] if (self.root / folder).is_file() else []):
+        # the inputs, as the tree has them now
+        for folder in (source, *app.values_files(slot.env.name)):
+            for path in self._files_of(folder):
                 digest.update(str(path).encode() + b"\0")
                 paths.hash_into(digest, self.root, path)
         key = digest.hexdigest()
@@ -79,6 +80,12 @@ class ChartBases:
                               f"{release.id}'s chart base is no longer in the overlay (ship keeps the newest "
                               f"{app.keep_configs}); roll back to a newer release, or release it again")
         return built
+
+    def _files_of(self, folder: Path) -> list[Path]:
+        """The files under FOLDER (or FOLDER itself, a file), as the tree has them now."""
+        if (self.root / folder).is_dir():
+            return paths.regular_files(self.root, folder, strict=False)
+        return [self.root / folder] if (self.root / folder).is_file() else []
 
     def base_files(self, app: App, slot: Slot, release: Release | None = None) -> dict[str, str]:
         """The files a release of APP writes into ENV's slot beside its kustomization: its chart

@@ -30,7 +30,8 @@ def config_map(app: App, release: Release) -> dict:
 
 
 def _release_order(config: str) -> tuple[str, int]:
-    """`…-r20261124-214456-3f2a1bc.12` sorts by its time, then by its suffix as a number (.12 after .9)."""
+    """`…-r20261124-214456-3f2a1bc.12` sorts by its time, then by its suffix as a number (.12 after
+    .9)."""
     rid = config.rsplit("-r", 1)[-1] if "-r" in config else config
     base, _, n = rid.partition(".")
     return base, int(n) if n.isdigit() else 1

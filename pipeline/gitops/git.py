@@ -103,12 +103,13 @@ class GitRepo:
                 digest.update(path.encode() + (self.root / path).read_bytes())
         return digest.hexdigest()[:12]
 
-    def require_clean(self, allow_dirty: bool = False) -> list[str]:
+    def require_clean(self, *, allow_dirty: bool = False) -> list[str]:
         """The uncommitted paths; GitError when there are any and dirt is not allowed."""
         dirty = self.dirty_paths()
         if dirty and not allow_dirty:
             more = "…" if len(dirty) > 3 else ""
-            raise GitError(f"working tree has uncommitted changes ({', '.join(dirty[:3])}{more}); a release must "
+            raise GitError("working tree has uncommitted changes "
+                           f"({', '.join(dirty[:3])}{more}); a release must "
                            "be traceable to a commit: commit them, or pass --allow-dirty")
         return dirty
 
@@ -127,7 +128,8 @@ class GitRepo:
             return os.environ.get("GITHUB_ACTOR", os.environ.get("USER", "unknown"))
 
     def require_identity(self) -> None:
-        """git can sign a commit with a name and email: checked before anything is written (once)."""
+        """git can sign a commit with a name and email: checked before anything is written
+        (once)."""
         if getattr(self, "_identity_checked", False):
             return
         try:
@@ -140,7 +142,7 @@ class GitRepo:
     def _has_remote(self) -> bool:
         return self.remote in [r.name for r in self.repo.remotes]
 
-    def publish(self, write: Callable[[], tuple[list[str], str] | None], push: bool = True) -> Commit | None:
+    def publish(self, write: Callable[[], tuple[list[str], str] | None], *, push: bool = True) -> Commit | None:
         """Call `write()` to change files, commit what it returns, push; retry on a moved remote.
 
         `write` returns (paths to add or remove, commit message), or None when there is nothing
@@ -166,7 +168,8 @@ class GitRepo:
             except git.GitCommandError as exc:
                 if "rejected" not in exc.stderr and "fetch first" not in exc.stderr and "non-fast-forward" not in exc.stderr:
                     if self._remote_has_head(branch):
-                        return self.head()  # the connection dropped after the remote took the commit
+                        # the connection dropped after the remote took the commit
+                        return self.head()
                     self._drop_own_commit()
                     raise GitError(f"git push to {self.remote}/{branch} failed: {_last_line(exc.stderr)}") from exc
             # The remote moved on: replay our commit on top of it, or redo the change there.
@@ -180,16 +183,19 @@ class GitRepo:
             except git.GitCommandError:
                 self._drop_own_commit()
                 self._sync_with_remote(branch)
-        raise GitError(f"git push to {self.remote}/{branch}: the remote kept moving; gave up after {PUSH_ATTEMPTS} attempts")
+        raise GitError(f"git push to {self.remote}/{branch}: the remote "
+                       f"kept moving; gave up after {PUSH_ATTEMPTS} attempts")
 
     def _push(self, branch: str) -> None:
-        """Push HEAD, once every commit it would send is ship's own, in a line on the remote's tip."""
+        """Push HEAD, once every commit it would send is ship's own, in a line on the remote's
+        tip."""
         sending = outgoing.check(self.repo, f"{self.remote}/{branch}")
         self.repo.git.push(self.remote, f"HEAD:refs/heads/{branch}")
         outgoing.pushed(self.repo, sending)
 
     def _remote_has_head(self, branch: str) -> bool:
-        """After a failed push: did the remote take HEAD all the same? (False when it cannot be asked.)"""
+        """After a failed push: did the remote take HEAD all the same? (False when it cannot be
+        asked.)"""
         try:
             self.repo.git.fetch(self.remote, branch)
             self.repo.git.merge_base("--is-ancestor", "HEAD", f"{self.remote}/{branch}")
@@ -206,7 +212,8 @@ class GitRepo:
         try:
             self._push(branch)
         except git.GitCommandError as exc:
-            raise GitError(f"git push of local commits to {self.remote}/{branch} failed: {_last_line(exc.stderr)}") from exc
+            raise GitError(f"git push of local commits to {self.remote}/{branch} "
+                           f"failed: {_last_line(exc.stderr)}") from exc
 
     def discard(self, path: str) -> None:
         """Put `path` back as HEAD has it: staged, changed and untracked files alike."""
@@ -220,7 +227,14 @@ class GitRepo:
 
     def _commit(self, paths: list[str], message: str) -> None:
         try:
-            self.repo.git.add("--all", "--", *paths)
+            # A file written and deleted again before any commit (a canary warmed up, then aborted)
+            # is neither on disk nor in git: `git add` refuses such a pathspec, so it is left out.
+            tracked = self.repo.git.ls_files("--", *paths).splitlines() if paths else []
+            top = Path(str(self.repo.working_tree_dir))
+            paths = [p for p in paths if (top / p).exists()
+                     or any(t == p or t.startswith(p.rstrip("/") + "/") for t in tracked)]
+            if paths:
+                self.repo.git.add("--all", "--", *paths)
             staged = self.repo.git.diff("--cached", "--name-only").splitlines()
             if not staged:
                 raise GitError("nothing to commit: the change is already in git")
@@ -247,9 +261,11 @@ class GitRepo:
             self.repo.git.merge("--ff-only", "--autostash", upstream) if _behind(self.repo, upstream) else None
         except git.GitCommandError as exc:
             raise GitError(
-                f"local {branch} has diverged from {upstream}; pull or rebase it first ({_last_line(exc.stderr)})"
+                f"local {branch} has diverged from {upstream}; "
+                f"pull or rebase it first ({_last_line(exc.stderr)})"
             ) from exc
-        outgoing.check(self.repo, upstream)  # HEAD is the remote's tip, or only ship's own commits on it
+        # HEAD is the remote's tip, or only ship's own commits on it
+        outgoing.check(self.repo, upstream)
 
     def _rebase_onto_remote(self, branch: str) -> bool:
         try:
@@ -277,10 +293,13 @@ def _behind(repo: git.Repo, upstream: str) -> bool:
 
 
 def _last_line(text: str) -> str:
-    """The line of git's stderr that says what went wrong: its first fatal or error line, else its last."""
+    """The line of git's stderr that says what went wrong: its first fatal or error line, else its
+    last."""
     text = (text or "").strip()
     if text.startswith("stderr: '"):  # GitPython quotes the captured stderr
         text = text[len("stderr: '"):].rstrip("'")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     said = [line for line in lines if line.startswith(("fatal:", "error:"))]
-    return said[0] if said else (lines[-1] if lines else "unknown error")
+    if said:
+        return said[0]
+    return lines[-1] if lines else "unknown error"

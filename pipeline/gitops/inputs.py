@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline import names, paths
+from pipeline import names, paths, yamlsafe
 from pipeline.config import App, Environment
 from pipeline.errors import ConfigError, ValidationError
-from pipeline import yamlsafe
 from pipeline.gitops.records import parse_env_file
 
 
@@ -55,15 +54,19 @@ class AppInputs:
 
     def secrets_with_data(self, folders: list[Path]) -> list[str]:
         """Files under `folders` holding a Secret with data or stringData (never allowed in git)."""
-        offending, top = [], paths.contained(self.root, ".")  # the real root: regular_files gives real paths
+        # the real root: regular_files gives real paths
+        offending, top = [], paths.contained(self.root, ".")
         for folder in folders:
             for path in paths.regular_files(self.root, folder):
                 if path.suffix not in (".yaml", ".yml", ".json"):
                     continue
                 try:
-                    text = paths.read_text(self.root, path)  # read guarded: no symlink out of the repository, size capped
+                    # read guarded: no symlink out of the repository, size capped
+                    text = paths.read_text(self.root, path)
                     if "Secret" not in text:
-                        continue  # cannot hold one: parsing every manifest was most of a no-op sync's own time
+                        # cannot hold one: parsing every manifest was most of a no-op sync's own
+                        # time
+                        continue
                     docs = yamlsafe.loads_all(text, str(path.relative_to(top)))
                 except (ConfigError, UnicodeDecodeError):
                     continue  # not a manifest; kustomize reports it if it matters

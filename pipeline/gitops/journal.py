@@ -41,8 +41,9 @@ class Journal:
     def done(self, env: Environment) -> None:
         self.path(env).unlink(missing_ok=True)
 
-    def published(self, env: Environment, write: Callable[[], tuple[list[str], str] | None], push: bool) -> Commit | None:
-        """`git.publish(write)`; whatever stops it (an error, Ctrl-C) puts ENV's overlay back at once."""
+    def published(self, env: Environment, write: Callable[[], tuple[list[str], str] | None], *, push: bool) -> Commit | None:
+        """`git.publish(write)`; whatever stops it (an error, Ctrl-C) puts ENV's overlay back at
+        once."""
         try:
             commit = self.git.publish(write, push=push)
         except BaseException:
@@ -54,13 +55,15 @@ class Journal:
         return commit
 
     def recover(self, progress: Progress = quiet) -> list[str]:
-        """Put back, as git has them, the overlays a ship run was writing when it died; the overlays."""
+        """Put back, as git has them, the overlays a ship run was writing when it died; the
+        overlays."""
         restored = []
         for path in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []:
             try:
                 entry = json.loads(path.read_text())
                 overlay, pid = str(entry["overlay"]), int(entry["pid"])
-            except (ValueError, KeyError, TypeError):  # not a journal ship wrote whole: nothing to go by
+            except (ValueError, KeyError, TypeError):
+                # not a journal ship wrote whole: nothing to go by
                 progress(f"{path}: not a journal ship can read; removed")
                 path.unlink()
                 continue

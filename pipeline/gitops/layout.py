@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipeline import names
+from pipeline import names, yamlsafe
 from pipeline.config import Environment
 from pipeline.errors import ConfigError
 from pipeline.gitops import overlay
-from pipeline import yamlsafe
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger
 from pipeline.names import FREEZE_FILE
 
@@ -23,7 +22,8 @@ if TYPE_CHECKING:
     from pipeline.gitops.git import Commit
     from pipeline.gitops.workspace import Workspace
 
-ENVIRONMENT_LEVEL = (overlay.NAMESPACE_FILE, FREEZE_FILE, ".gitkeep")  # files that stay where they are
+# files that stay where they are
+ENVIRONMENT_LEVEL = (overlay.NAMESPACE_FILE, FREEZE_FILE, ".gitkeep")
 
 
 def is_old_layout(files: dict[str, str | None]) -> bool:
@@ -46,7 +46,8 @@ def _deeper(kz_text: str, source: str, app: str) -> str:
 
 
 def migrated(files: dict[str, str | None], env: Environment) -> dict[str, str | None]:
-    """The environment overlay's files (relative to it) in the per-app layout; {} when already there."""
+    """The environment overlay's files (relative to it) in the per-app layout; {} when already
+    there."""
     if not is_old_layout(files):
         return {}
     release = overlay.read_release(files, env.folder)
@@ -72,7 +73,7 @@ def migrated(files: dict[str, str | None], env: Environment) -> dict[str, str | 
     return out
 
 
-def migrate(workspace: Workspace, envs: list[Environment], push: bool = True) -> Commit | None:
+def migrate(workspace: Workspace, envs: list[Environment], *, push: bool = True) -> Commit | None:
     """Move overlays in the one-app layout to one folder per app, all in one commit (layout.py)."""
     def write() -> tuple[list[str], str] | None:
         moves = [(env, migrated(workspace.files(env), env)) for env in envs]

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from pipeline.errors import ConfigError
 from pipeline import yamlsafe
+from pipeline.errors import ConfigError
 from pipeline.gitops.records import Release
 
 LEDGER_FILE = "ledger.yaml"

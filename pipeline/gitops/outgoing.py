@@ -35,7 +35,8 @@ def push_branch(repo: git.Repo) -> str:
         for variable in BRANCH_VARIABLES:
             if os.environ.get(variable, "").strip():
                 return os.environ[variable].strip()
-    raise GitError("HEAD is detached and no branch is named: check a branch out, or set SHIP_BRANCH to the branch "
+    raise GitError("HEAD is detached and no branch is named: check "
+                   "a branch out, or set SHIP_BRANCH to the branch "
                    "ship should push to; nothing written")
 
 
@@ -98,10 +99,12 @@ def check(repo: git.Repo, upstream: str) -> list[str]:
             remember(repo, sha)
         elif sha not in own:
             raise GitError(f"HEAD holds commit {sha[:7]} ({commit.summary!s}) that ship did not make and "
-                           f"{upstream} does not have; ship pushes only its own commits: push it yourself, or drop "
+                           f"{upstream} does not have; ship pushes only "
+                           "its own commits: push it yourself, or drop "
                            "it, first; nothing pushed")
         if [p.hexsha for p in commit.parents] != [parent]:
-            raise GitError(f"ship's commit {sha[:7]} is not the child of {parent[:7]}, the commit before it on "
+            raise GitError(f"ship's commit {sha[:7]} is not the child "
+                           f"of {parent[:7]}, the commit before it on "
                            f"{upstream}; nothing pushed")
         parent = sha
     return sending

@@ -20,14 +20,13 @@ and returns the new ones, so every decision is tested without I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from pipeline import names
+from pipeline import names, yamlsafe
 from pipeline.config import App, Environment, Slot
 from pipeline.errors import ConfigError, ValidationError
 from pipeline.gitops import routing
-from pipeline import yamlsafe
 from pipeline.gitops.chart import CHARTS_DIR, dropped_chart_files
 from pipeline.gitops.configmaps import CONFIG_DIR, config_map, kept_configs
 from pipeline.gitops.records import Release
@@ -38,7 +37,8 @@ from pipeline.refs import pointer
 KUSTOMIZATION = "kustomization.yaml"
 NAMESPACE_FILE = "namespace.yaml"
 RELEASE_FILE = "release.yaml"
-CANARY_STATE_FILE = "canary.yaml"  # a canary in progress (canary_overlay.py); not a kustomize resource
+# a canary in progress (canary_overlay.py); not a kustomize resource
+CANARY_STATE_FILE = "canary.yaml"
 CANARY_DIR = "canary"  # the canary's own kustomization
 HEADER = "# Written by ship; edit ship.yaml and the app's config, not this file.\n"
 RELEASE_HEADER = "# Written by ship. The git history of this file is this environment's release ledger.\n"
@@ -78,8 +78,9 @@ def environment_files(env: Environment, apps: list[str], current: str | None = N
     listed = [r for r in kz.get("resources", []) if isinstance(r, str)]
     others = [r for r in listed if r != NAMESPACE_FILE and not _is_app_folder(r)]
     kz.update(namespace=env.namespace, resources=[NAMESPACE_FILE, *sorted(apps), *others])
+    # the Namespace's; the apps' carry them too
     kz.setdefault("labels", [{"pairs": {names.MANAGED_BY: names.MANAGER, names.ENV_LABEL: env.name},
-                              "includeSelectors": False}])  # the Namespace's; the apps' carry them too
+                              "includeSelectors": False}])
     return {KUSTOMIZATION: HEADER + yamlsafe.dumps(_ordered(kz)),
             NAMESPACE_FILE: HEADER + yamlsafe.dumps(namespace_object(env))}
 
@@ -110,7 +111,8 @@ def routing_files(slot: Slot, base_objects: list[dict], workloads: list[dict],
     target = routing.service_for(base_objects, workloads[0])
     if target is None:
         if slot.env.canary.router in routing.ROUTED:
-            raise ValidationError(f"{slot.env.name}: canary router {slot.env.canary.router} needs a Service selecting "
+            raise ValidationError(f"{slot.env.name}: canary router "
+                                  f"{slot.env.canary.router} needs a Service selecting "
                                   f"Deployment {workloads[0]['metadata']['name']} in the app's base")
         return {}
     # `{app}` in the host gives each app of the environment its own hostname
@@ -162,11 +164,13 @@ class AppBase:
 
     objects: list[dict]  # as kustomize renders it
     path: str  # its folder, relative to the slot's folder
-    files: dict[str, str] | None = None  # a chart base's files, written into the slot; None: a folder of the repository
+    # a chart base's files, written into the slot; None: a folder of the repository
+    files: dict[str, str] | None = None
 
 
 def plan_release(current: dict[str, str | None], app: App, slot: Slot, release: Release, base: AppBase) -> OverlayFiles:
-    """The slot's new files once `release` is written into it; `current`: its files now (relative paths)."""
+    """The slot's new files once `release` is written into it; `current`: its files now (relative
+    paths)."""
     base_objects, base_path, base_files = base.objects, base.path, base.files
     patched = _checked_workloads(app, base_objects)
     kz = _load_kustomization(current.get(KUSTOMIZATION), slot.overlay)
@@ -176,7 +180,8 @@ def plan_release(current: dict[str, str | None], app: App, slot: Slot, release: 
     kz["patches"] = _stable_patches(kz.get("patches", []), app, slot.env, release, base_objects, patched)
     kz["labels"] = ship_labels(kz, slot.env, app)
     files: dict[str, str | None] = {RELEASE_FILE: RELEASE_HEADER + yamlsafe.dumps(release.record())}
-    if current.get(CANARY_STATE_FILE) is None:  # while a canary runs, canary_overlay.py owns the routing
+    # while a canary runs, canary_overlay.py owns the routing
+    if current.get(CANARY_STATE_FILE) is None:
         routes = routing_files(slot, base_objects, patched, None)
         files.update(routes)
         listed = [r for r in resources if r not in routes]
@@ -194,7 +199,8 @@ def plan_release(current: dict[str, str | None], app: App, slot: Slot, release: 
 
 
 def _checked_workloads(app: App, base_objects: list[dict]) -> list[dict]:
-    """The workloads a release repoints; refuses a base with none, or with a Secret carrying data."""
+    """The workloads a release repoints; refuses a base with none, or with a Secret carrying
+    data."""
     patched = patched_workloads(app, base_objects)
     if not patched:
         raise ValidationError(

@@ -31,10 +31,13 @@ class Release:
     created_at: str
     created_by: str
     promoted_from: str | None = None
-    image_commit: str | None = None  # the commit the image was built from (its tag or revision label)
+    # the commit the image was built from (its tag or revision label)
+    image_commit: str | None = None
     chart: str | None = None  # an app from a chart: NAME-VERSION of the chart its base renders
-    chart_digest: str | None = None  # …and sha256 of that base (the chart's files, the merged values, ship's wiring)
-    chart_source: str | None = None  # a remote chart: oci://HOST/PATH/NAME:VERSION@sha256:… of its archive
+    # …and sha256 of that base (the chart's files, the merged values, ship's wiring)
+    chart_digest: str | None = None
+    # a remote chart: oci://HOST/PATH/NAME:VERSION@sha256:… of its archive
+    chart_source: str | None = None
     config_data: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property

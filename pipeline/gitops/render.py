@@ -19,8 +19,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from pipeline.errors import ConfigError, RenderError
 from pipeline import yamlsafe
+from pipeline.errors import ConfigError, RenderError
 from pipeline.gitops import render_cache
 
 _BIN = Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship")) / "bin"
@@ -72,8 +72,9 @@ def failure_reason(stderr: str, code: int) -> str:
     """The one line that says why kustomize failed; for a chart, helm's own error (a template
     error, a kubeVersion refused), which kustomize buries before its `unable to run` line."""
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    # the second: an error of the chart's kustomization itself
     helm = (re.search(r"recursed accumulation of path '[^']*': Error: (.+)$", stderr, re.MULTILINE)
-            or re.search(r"^Error: Error: (.+)$", stderr, re.MULTILINE))  # the chart's kustomization itself
+            or re.search(r"^Error: Error: (.+)$", stderr, re.MULTILINE))
     if helm and "unable to run" in stderr:
         return f"helm: {helm.group(1)}"
     reason = lines[-1] if lines else f"exit {code}"

@@ -32,7 +32,8 @@ from typing import Any
 import yaml
 
 KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-LISTS_OF_BASES = ("resources", "bases", "components")  # an entry with no local file is a remote base
+# An entry of these with no local file is a remote base.
+LISTS_OF_BASES = ("resources", "bases", "components")
 REMOTE_KEYS = ("repo", "chartRepoUrl", "chartRepoURL")  # helm pulls the chart from a repository
 MAX_FILES = 5000
 CACHE_ENTRIES = 32  # per clone; the oldest go first
@@ -134,7 +135,7 @@ class _Inputs:
 
 
 def _walk(folder: Path):
-    """(folder, subfolders, file names) under `folder`, sorted, following links once, without .git."""
+    """(folder, subfolders, file names) under `folder`, sorted, each link followed once, no .git."""
     seen: set[str] = set()
     for where, dirs, names in os.walk(folder, followlinks=True):
         real = os.path.realpath(where)
@@ -154,7 +155,7 @@ def _hash_file(digest: Any, top: Path, path: Path) -> None:
 
 
 def _strings(data: Any, field: str = "") -> list[tuple[str, str]]:
-    """Every string value in a kustomization, with the key it sits under (the list's key for list items)."""
+    """Each string in a kustomization, with the key it sits under (for a list item, the list's)."""
     if isinstance(data, str):
         return [(field, data)]
     if isinstance(data, dict):
@@ -204,7 +205,8 @@ def _entry(folder: Path, key: str) -> Path | None:
         if dot_git.is_file():  # a linked worktree or a submodule: `gitdir: PATH`
             line = dot_git.read_text().strip()
             if line.startswith("gitdir:"):
-                return (parent / line.removeprefix("gitdir:").strip()) / "ship/render-cache" / f"{key}.json"
+                git_dir = parent / line.removeprefix("gitdir:").strip()
+                return git_dir / "ship/render-cache" / f"{key}.json"
             return None
     return None
 

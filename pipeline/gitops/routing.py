@@ -81,7 +81,8 @@ def ingress(policy: CanaryPolicy, service: str, port: int, canary_weight: int | 
 
 
 def routing_objects(policy: CanaryPolicy, service: str, port: int, canary_weight: int | None) -> dict[str, dict[str, Any] | None]:
-    """The overlay's routing files (None: the file is removed) for a canary weight, or None for no canary."""
+    """The overlay's routing files (None: the file is removed) for a canary weight, or None for no
+    canary."""
     if policy.router == "gateway":
         return {ROUTE_FILE: http_route(policy, service, port, canary_weight)}
     if policy.router == "nginx":
@@ -91,7 +92,8 @@ def routing_objects(policy: CanaryPolicy, service: str, port: int, canary_weight
 
 
 def track_ops(track: str, *, selector: bool) -> list[dict[str, Any]]:
-    """JSON6902 ops labelling a workload's pods with their track (and its selector, for the canary)."""
+    """JSON6902 ops labelling a workload's pods with their track (and its selector, for the
+    canary)."""
     ops = [{"op": "add", "path": pointer("spec", "template", "metadata", "labels", names.TRACK), "value": track}]
     if selector:
         ops.append({"op": "add", "path": pointer("spec", "selector", "matchLabels", names.TRACK), "value": track})
@@ -115,7 +117,8 @@ def live_weights(route_or_ingresses: list[dict[str, Any]]) -> dict[str, int]:
             notes = obj.get("metadata", {}).get("annotations") or {}
             name = obj["metadata"]["name"]
             weights[name] = int(notes.get(NGINX_WEIGHT, 0)) if notes.get(NGINX_CANARY) == "true" else -1
-    if any(w == -1 for w in weights.values()):  # nginx: the stable Ingress takes what the canary does not
+    # nginx: the stable Ingress takes what the canary does not
+    if any(w == -1 for w in weights.values()):
         canary = sum(w for w in weights.values() if w >= 0)
         weights = {n: (100 - canary if w == -1 else w) for n, w in weights.items()}
     return weights

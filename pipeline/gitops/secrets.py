@@ -8,15 +8,13 @@ disk, never in git, and `<redacted>` wherever shown.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import base64
 import os
+from collections.abc import Mapping
 
 from pipeline import names
 from pipeline.config import App, Environment
 from pipeline.errors import SecretError
-from pipeline.kube.plan import secret_object
 
 
 def variable(app: App, key: str) -> str:
@@ -45,7 +43,16 @@ def secret_for(app: App, env: Environment, live: dict | None, environ: dict[str,
             missing.append(name)
     if missing:
         raise SecretError(
-            f"{env.name}: secret {', '.join(k for k in app.secrets if variable(app, k) in missing)} of "
+            f"{env.name}: secret "
+            f"{', '.join(k for k in app.secrets if variable(app, k) in missing)} of "
             f"{app.name} is not set and not in the cluster: set {', '.join(missing)}"
         )
     return secret_object(app.secret_name, env.namespace, values, {names.APP_NAME: app.name})
+
+
+def secret_object(name: str, namespace: str, values: dict[str, str], labels: dict[str, str]) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in sorted(values.items())},
+    }

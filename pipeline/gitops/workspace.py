@@ -23,10 +23,10 @@ from pipeline.gitops import canary_overlay, overlay
 from pipeline.gitops.chart import ChartBase
 from pipeline.gitops.chart_build import ChartBases
 from pipeline.gitops.git import Commit, GitRepo
-from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
-from pipeline.gitops.records import Release
 from pipeline.gitops.inputs import AppInputs, refuse_rendered_secrets
 from pipeline.gitops.journal import Journal
+from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
+from pipeline.gitops.records import Release
 from pipeline.gitops.render import render
 from pipeline.progress import Progress, quiet
 
@@ -119,7 +119,8 @@ class Workspace(AppInputs, ChartBases):
         return Journal(self.git)
 
     def recover(self, progress: Progress = quiet) -> list[str]:
-        """Put back, as git has them, the overlays a ship run was writing when it died; the overlays."""
+        """Put back, as git has them, the overlays a ship run was writing when it died; the
+        overlays."""
         return self.journal.recover(progress)
 
     def in_environment(self, slot: Slot, files: overlay.OverlayFiles) -> overlay.OverlayFiles:
@@ -179,7 +180,7 @@ class Workspace(AppInputs, ChartBases):
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text or "")
 
-    def publish(self, slot: Slot, apps: list[App], plan: OverlayPlan, push: bool = True) -> Commit | None:
+    def publish(self, slot: Slot, apps: list[App], plan: OverlayPlan, *, push: bool = True) -> Commit | None:
         """Write the files `plan` returns for an app's folder as it is, check them, commit, push.
 
         `plan` runs again on the remote's state when a push is rejected. Nothing is committed
@@ -188,9 +189,10 @@ class Workspace(AppInputs, ChartBases):
         return self.publish_many(slot.env, apps, [(slot, plan)], push=push)
 
     def publish_many(self, env: Environment, apps: list[App], plans: list[tuple[Slot, OverlayPlan]],
-                     message: Callable[[], str] | None = None, push: bool = True) -> Commit | None:
+                     message: Callable[[], str] | None = None, *, push: bool = True) -> Commit | None:
         """Several slots of ENV changed in one commit: each plan sees its slot as it is; the commit
-        message is `message()` once they ran, else the first plan's. Nothing is committed when every plan returns None."""
+        message is `message()` once they ran, else the first plan's. Nothing is committed when every
+        plan returns None."""
         def write() -> tuple[list[str], str] | None:
             before = self.files(env)
             staged: list[str] = []
@@ -211,10 +213,10 @@ class Workspace(AppInputs, ChartBases):
             return staged, message() if message else messages[0]
 
         self.guard_secrets(env, apps)
-        return self.journal.published(env, write, push)
+        return self.journal.published(env, write, push=push)
 
     def publish_state(self, env: Environment, files: dict[str, str | None], message: str,
-                      push: bool = True) -> Commit | None:
+                      *, push: bool = True) -> Commit | None:
         """Commit state files of ENV's overlay that kustomize never reads (a freeze by hand): no
         render check, so an environment nothing was released to yet can hold them too. None
         when they are already as given."""
@@ -228,15 +230,16 @@ class Workspace(AppInputs, ChartBases):
                 (folder / ".gitkeep").write_text("")
             return staged, message
 
-        return self.journal.published(env, write, push)
+        return self.journal.published(env, write, push=push)
 
     def record_outcome(self, env: Environment, release: Release, outcome: Outcome, reason: str = "",
-                       push: bool = True) -> Commit | None:
-        """Commit a new outcome for `release` in its app's ledger in ENV (no commit when it already has it)."""
-        return self.record_outcomes(env, [(release, outcome, reason)], push)
+                       *, push: bool = True) -> Commit | None:
+        """Commit a new outcome for `release` in its app's ledger in ENV (no commit when it already
+        has it)."""
+        return self.record_outcomes(env, [(release, outcome, reason)], push=push)
 
     def record_outcomes(self, env: Environment, outcomes: list[tuple[Release, Outcome, str]],
-                        push: bool = True) -> Commit | None:
+                        *, push: bool = True) -> Commit | None:
         """New outcomes for releases of ENV's apps, in their ledgers, in one commit."""
         def write() -> tuple[list[str], str] | None:
             staged, said = [], []
@@ -257,9 +260,12 @@ class Workspace(AppInputs, ChartBases):
                 return None
             release, outcome, _ = outcomes[0]
             same = {o for _, o, _ in outcomes} == {outcome}
-            fields = ({"Release": release.id, "App": release.app, "Environment": env.name, "Outcome": outcome.value}
-                      if len(outcomes) == 1 else {"Apps": ", ".join(r.ref for r, _, _ in outcomes),
-                                                   "Environment": env.name, "Outcome": outcome.value if same else None})
+            fields: dict[str, str | None]
+            if len(outcomes) == 1:
+                fields = {"Release": release.id, "App": release.app, "Environment": env.name, "Outcome": outcome.value}
+            else:
+                fields = {"Apps": ", ".join(r.ref for r, _, _ in outcomes), "Environment": env.name,
+                          "Outcome": outcome.value if same else None}
             return staged, names.commit_message(f"record({env.name}): {', '.join(said)}", "record", fields)
 
-        return self.journal.published(env, write, push)
+        return self.journal.published(env, write, push=push)

@@ -31,7 +31,8 @@ import httpx
 from pipeline.errors import RegistryError
 from pipeline.image.credentials import Credential, Lookup
 
-DEFAULT_EXPIRES_IN = 60.0  # seconds, when a token service does not say (the distribution spec's default)
+# seconds, when a token service does not say (the distribution spec's default)
+DEFAULT_EXPIRES_IN = 60.0
 MARGIN = 5.0  # a token this close to expiring is fetched again rather than sent
 _PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 _REPOSITORY = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags|referrers)(?:/|$)")
@@ -58,7 +59,8 @@ def parse_challenge(header: str) -> Challenge | None:
 
 
 def repository_of(path: str) -> str:
-    """The repository a registry API path is about (`/v2/acme/shop/manifests/1` → acme/shop); "" for /v2/."""
+    """The repository a registry API path is about (`/v2/acme/shop/manifests/1` → acme/shop); "" for
+    /v2/."""
     match = _REPOSITORY.match(path)
     return match["name"] if match else ""
 
@@ -84,9 +86,11 @@ class RegistryAuth(httpx.Auth):
         self._lookup = lookup
         self._clock = clock
         self._basic = False  # the registry asked for Basic: send it ahead from now on
-        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # (realm, service, scope) → token, expiry
+        # (realm, service, scope) → token, expiry
+        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._scopes: dict[str, tuple[str, str, str]] = {}  # repository → the key of its last token
-        self.token_refused = False  # the last request's fresh token was refused (expired, or for another service)
+        # the last request's fresh token was refused (expired, or for another service)
+        self.token_refused = False
 
     def found(self) -> Lookup:
         return self._lookup()
@@ -118,7 +122,8 @@ class RegistryAuth(httpx.Auth):
         self._scopes[repository] = key
         request.headers["Authorization"] = f"Bearer {token[0]}"
         response = yield request
-        # Anonymous tokens carry only what anyone may do: a 401 then means "log in", not a bad token.
+        # Anonymous tokens carry only what anyone may do: a 401 then means "log in", not a bad
+        # token.
         self.token_refused = response.status_code == 401 and lookup.credential is not None
 
     def _ahead(self, repository: str) -> str | None:

@@ -12,8 +12,8 @@ repository. HTTPS only, except a repository on loopback (the lab's).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -75,7 +75,8 @@ class IndexCharts:
         _, url = self._located(ref.repo, ref.version)
         data = self._get(url, f"{ref.repo}:{ref.version}")
         if "sha256:" + hashlib.sha256(data).hexdigest() != ref.digest:
-            raise RegistryError(f"{ref.repo}:{ref.version}: {url} does not hash to {ref.digest} (the index's sha256)")
+            raise RegistryError(f"{ref.repo}:{ref.version}: {url} does not "
+                                f"hash to {ref.digest} (the index's sha256)")
         return data
 
 

@@ -105,7 +105,8 @@ def unpack(archive: bytes, dest: Path, name: str, where: str) -> None:
                 parts = Path(member.name).parts
                 if not parts or parts[0] != name or ".." in parts or Path(member.name).is_absolute() \
                         or not (member.isfile() or member.isdir()):
-                    raise RegistryError(f"{where}: the chart archive holds {member.name!r}, outside {name}/ or not a file")
+                    raise RegistryError(f"{where}: the chart archive holds "
+                                        f"{member.name!r}, outside {name}/ or not a file")
             tar.extractall(staging, members=members, filter="data")
     except (tarfile.TarError, OSError) as exc:
         shutil.rmtree(staging, ignore_errors=True)
@@ -139,11 +140,11 @@ class OciCharts:
         return self.registry.blob(oci_parts(ref.repo)[1], ref.digest)
 
 
-def fetch(archives: Archives | Registry, source: ChartSource, root: Path) -> ChartRef:
-    """Make `source`'s chart present, unpacked, at root/source.path; pulled again only when the
-    cache holds no archive or another one than its source now serves for that version."""
+def fetch(found: Archives, source: ChartSource, root: Path) -> ChartRef:
+    """Make `source`'s chart present, unpacked, at root/source.path, from `found`
+    (chartrepo.archives_for); pulled again only when the cache holds no archive or another one
+    than its source now serves for that version."""
     assert source.repo is not None and source.version is not None
-    found: Archives = OciCharts(archives) if isinstance(archives, Registry) else archives
     where = f"{source.repo}:{source.version}"
     folder = root / source.path.parent  # .ship/charts/NAME-VERSION
     ref = found.resolve(source.repo, source.version)
@@ -151,7 +152,8 @@ def fetch(archives: Archives | Registry, source: ChartSource, root: Path) -> Cha
     if stamp.is_file() and stamp.read_text().strip() == ref.digest and (root / source.path / "Chart.yaml").is_file():
         return ref
     folder.parent.mkdir(parents=True, exist_ok=True)
-    ignore = root / source.path.parents[2] / ".gitignore"  # .ship/.gitignore: a cache git never sees
+    # .ship/.gitignore: a cache git never sees
+    ignore = root / source.path.parents[2] / ".gitignore"
     if not ignore.is_file():
         ignore.write_text("# ship's cache of remote charts (image/charts.py): never committed\n*\n")
     unpack(found.archive(ref), folder, source.path.name, where)

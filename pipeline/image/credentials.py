@@ -43,7 +43,8 @@ class Credential:
     """A registry login. `identity_token` is an OAuth2 refresh token (docker config's
     `identitytoken`), exchanged at the token service; otherwise username and password."""
 
-    source: str  # where it came from, for messages: `$SHIP_REGISTRY_USERNAME/PASSWORD`, `~/.docker/config.json`
+    # where it came from, for messages: `$SHIP_REGISTRY_USERNAME/PASSWORD`, `~/.docker/config.json`
+    source: str
     username: str = ""
     password: str = field(default="", repr=False)
     identity_token: str = field(default="", repr=False)
@@ -80,7 +81,8 @@ class Lookup:
 
 
 def canonical_host(key: str) -> str:
-    """The host[:port] a docker config key names (`https://ghcr.io`, `https://index.docker.io/v1/`)."""
+    """The host[:port] a docker config key names (`https://ghcr.io`,
+    `https://index.docker.io/v1/`)."""
     host = key.split("://", 1)[-1].split("/", 1)[0].lower()
     return "docker.io" if host in _DOCKER_HUB else host
 

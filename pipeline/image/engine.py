@@ -86,7 +86,8 @@ def build_image(engine, app: App, root: Path, reference: str, progress: Progress
                                       forcerm=True, decode=True,
                                       labels={"org.opencontainers.image.source": app.name, names.REVISION_LABEL: revision}):
             if "error" in chunk:
-                raise BuildError(f"{app.name}: image build failed: {chunk['error'].strip()} | {_tail(''.join(log), 5)}")
+                raise BuildError(f"{app.name}: image build failed: "
+                                 f"{chunk['error'].strip()} | {_tail(''.join(log), 5)}")
             text = chunk.get("stream", "")
             if text.strip():
                 log.append(text)

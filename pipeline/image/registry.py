@@ -37,6 +37,7 @@ MANIFEST_TYPES = (
 )
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 DOCKER_HUB_API = "registry-1.docker.io"  # images say docker.io; its registry API answers here
+TIMEOUT = 30.0  # seconds per request; a slower answer is retried like a lost one
 
 
 def is_loopback(host: str) -> bool:
@@ -48,7 +49,8 @@ class Access:
     """How ship reaches one registry host over the network."""
 
     insecure: bool = False  # plain HTTP, or TLS without verification: only where the user said so
-    ca_file: str | None = None  # a private CA (PEM) trusted beside the system's; $SSL_CERT_FILE works too
+    # a private CA (PEM) trusted beside the system's; $SSL_CERT_FILE works too
+    ca_file: str | None = None
 
     def verify(self) -> ssl.SSLContext | bool:
         if self.insecure:
@@ -63,7 +65,8 @@ class Access:
         return context
 
 
-INSECURE_VARIABLE = "SHIP_INSECURE_REGISTRIES"  # comma-separated hosts spoken to without TLS verification
+# comma-separated hosts spoken to without TLS verification
+INSECURE_VARIABLE = "SHIP_INSECURE_REGISTRIES"
 
 
 def access_for(cfg: ShipConfig, host: str, environ: Mapping[str, str] | None = None) -> Access:
@@ -86,16 +89,18 @@ class Registry:
     """A registry host, over HTTPS (HTTP only on loopback or when marked insecure), authenticated
     with the credential `lookup` gives (anonymous by default)."""
 
-    def __init__(self, host: str, transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
+    def __init__(self, host: str, *, transport: httpx.BaseTransport | None = None,
                  retry_policy: retry.RetryPolicy | None = None, progress: Progress = quiet,
                  lookup: Callable[[], Lookup] | None = None, access: Access = Access()):
+        """`transport`: where requests go instead of the network (httpx.MockTransport in unit
+        tests)."""
         self.host = host
         self.retry = retry_policy if retry_policy is not None else retry.policy_from_env()
         self.progress = progress
         self.access = access
         self.lookup = lookup or (lambda: Credentials(host).lookup(host))
         self._auth = RegistryAuth(host, self.lookup)
-        self._http = httpx.Client(transport=transport, timeout=timeout, verify=access.verify(), auth=self._auth)
+        self._http = httpx.Client(transport=transport, timeout=TIMEOUT, verify=access.verify(), auth=self._auth)
         self._base: str | None = None
         if access.insecure:
             progress(f"warning: registry {host} is marked insecure: plain HTTP or unverified TLS")
@@ -106,19 +111,22 @@ class Registry:
     @property
     def base(self) -> str:
         """https://HOST, or http://HOST for a loopback or insecure registry that does not speak TLS
-        (asked once: GET /v2/ over HTTPS). An untrusted certificate is an error, never a reason for HTTP."""
+        (asked once: GET /v2/ over HTTPS). An untrusted certificate is an error, never a reason for
+        HTTP."""
         if self._base is None:
             if self.host in ("docker.io", "index.docker.io"):
                 self._base = f"https://{DOCKER_HUB_API}"
                 return self._base
             plain_ok = self.access.insecure or is_loopback(self.host)
             try:
-                self._http.get(f"https://{self.host}/v2/", auth=None)  # the scheme only: no handshake
+                # the scheme only: no handshake
+                self._http.get(f"https://{self.host}/v2/", auth=None)
                 self._base = f"https://{self.host}"
             except httpx.ConnectError as exc:
                 if _untrusted(exc):
                     raise RegistryError(
-                        f"registry {self.host}: its TLS certificate is not trusted; give its CA with `ca_file:` under "
+                        f"registry {self.host}: its TLS certificate is "
+                        "not trusted; give its CA with `ca_file:` under "
                         "`registry:` in ship.yaml or $SSL_CERT_FILE (or mark it insecure)") from None
                 if not plain_ok:
                     return f"https://{self.host}"  # unreachable: the request itself reports it
@@ -162,7 +170,8 @@ class Registry:
         hint = resp.headers.get("Docker-Content-Digest")
         if hint and hint != digest:
             raise RegistryError(
-                f"registry {self.host}: {path}:{reference} manifest hashes to {digest} but the registry says {hint}"
+                f"registry {self.host}: {path}:{reference} manifest "
+                f"hashes to {digest} but the registry says {hint}"
             )
         return digest
 

@@ -79,13 +79,15 @@ class Cosign:
         """cosign's environment for REF's registry: ship's credential in a docker config of its own
         (removed afterwards), and the registry's private CA added to the trusted ones."""
         env = {**os.environ}
-        env.setdefault(names.SIGNING_PASSWORD_VARIABLE, "")  # an unset password would make cosign prompt
+        # an unset password would make cosign prompt
+        env.setdefault(names.SIGNING_PASSWORD_VARIABLE, "")
         found = self._credentials.lookup(ref.registry).credential if self._credentials else None
         ca_file = self._access(ref.registry).ca_file
         if found is None and not ca_file:
             yield env
             return
-        with tempfile.TemporaryDirectory(prefix="ship-cosign-") as folder:  # 0700: only this user reads it
+        # 0700: only this user reads it
+        with tempfile.TemporaryDirectory(prefix="ship-cosign-") as folder:
             if found is not None:
                 config = Path(folder) / "config.json"
                 config.touch(mode=0o600)
@@ -115,7 +117,8 @@ class Cosign:
             raise SignatureError(f"{ref}: cosign could not sign it: {_problem(proc.stderr + proc.stdout)}")
 
     def verify(self, ref: ImageRef, public_key: Path) -> str | None:
-        """None when `ref`'s digest carries a signature made with the key of `public_key`; else why not."""
+        """None when `ref`'s digest carries a signature made with the key of `public_key`; else why
+        not."""
         if not public_key.is_file():
             raise SignatureError(f"{public_key}: public key not found")
         proc = self._cosign(ref, "verify", "--key", str(public_key), "--insecure-ignore-tlog",

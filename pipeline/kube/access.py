@@ -16,12 +16,13 @@ from typing import Any
 
 from pipeline import names
 from pipeline.errors import ApiError, ClusterError, ConfigError
-from pipeline.kube.api import ClusterApi
+from pipeline.kube.api import ApiRequest, ClusterApi
 
 
 def namespace_object(namespace: str, pod_security: str = "restricted") -> dict:
     """The Namespace `ship rbac ENV` creates before the deployer's objects in it, with the Pod
-    Security labels of ENV's level (the deployer may not change a Namespace; sync would write them)."""
+    Security labels of ENV's level (the deployer may not change a Namespace; sync would write
+    them)."""
     labels = {names.PART_OF: names.MANAGER, **names.pod_security_labels(pod_security)}
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
 
@@ -49,11 +50,12 @@ def kubeconfig(name: str, server: Server, namespace: str, user: str, token: str)
 
 
 def mint(cluster: ClusterApi, namespace: str, service_account: str, seconds: int) -> tuple[str, int]:
-    """A bound token of `service_account` in `namespace` (TokenRequest), and the lifetime granted."""
+    """A bound token of `service_account` in `namespace` (TokenRequest), and the lifetime
+    granted."""
     body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}}
     try:
-        answer = cluster.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token",
-                                 what=f"ServiceAccount/{namespace}/{service_account}", body=body)
+        answer = cluster.request(ApiRequest("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token",
+                                            what=f"ServiceAccount/{namespace}/{service_account}", body=body))
     except ApiError as exc:
         if exc.status == 404:
             raise ConfigError(f"ServiceAccount/{namespace}/{service_account}: not found; create it first with "

@@ -1,4 +1,5 @@
-"""ClusterApi: what ship's flows may ask of a cluster, as a typing.Protocol; and ResourceInfo.
+"""ClusterApi: what ship's flows may ask of a cluster, as a typing.Protocol; ResourceInfo, and the
+ApiRequest and WatchQuery its raw request and watch take.
 
 kube/client.Cluster (the REST client) and tests/fakes.FakeCluster (the unit tier's in-memory
 API server) both satisfy it, and `make lint` type-checks both against it, so the fake cannot
@@ -9,13 +10,13 @@ Cluster. Declares; never connects.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, Protocol
 
 from pipeline import names
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResourceInfo:
     api_version: str  # "apps/v1" or "v1"
     kind: str
@@ -28,8 +29,36 @@ class ResourceInfo:
         return f"{prefix}{ns}/{self.plural}" + (f"/{name}" if name else "")
 
 
+@dataclass(frozen=True)
+class ApiRequest:
+    """One raw API request: `ApiRequest("GET", "/version", what="cluster version")`."""
+
+    method: str
+    path: str  # from the server's root: /api/v1/..., /apis/GROUP/VERSION/...
+    _: KW_ONLY
+    what: str  # the object it is about, as the error line names it: Deployment/dev/web
+    params: dict | None = None  # the query string
+    body: Any = None  # sent as it is when bytes or str, else as JSON
+    content_type: str = "application/json"  # the body's
+    timeout: float | None = None  # seconds; None: the client's own
+    # None: as the method and content type say; True lets a create be retried
+    idempotent: bool | None = None
+
+
+@dataclass(frozen=True)
+class WatchQuery:
+    """Which changes a watch streams, and for how long; every field has a default."""
+
+    selector: str | None = None  # a label selector
+    field_selector: str | None = None  # e.g. metadata.name=web
+    # the changes after this version (a list's); None: each object as ADDED first
+    resource_version: str | None = None
+    timeout: float = 60.0  # seconds until the server ends the watch
+
+
 class ClusterApi(Protocol):
-    """One cluster: discovery, objects, watches, the service proxy. Every call counts in `requests`."""
+    """One cluster: discovery, objects, watches, the service proxy. Every call counts in
+    `requests`."""
 
     host: str  # the API server's URL, for messages
     requests: int  # requests sent so far (retries included), so a benchmark can count them
@@ -44,10 +73,8 @@ class ClusterApi(Protocol):
         """Ask the API server its version: raises a ClusterError when it is not there."""
         ...
 
-    def request(self, method: str, path: str, *, what: str, params: dict | None = None, body: Any = None,
-                content_type: str = "application/json", timeout: float | None = None,
-                idempotent: bool | None = None) -> dict:
-        """One raw request; `what` names the object in the error line."""
+    def request(self, req: ApiRequest) -> dict:
+        """One raw request; its `what` names the object in the error line."""
         ...
 
     def info(self, api_version: str, kind: str) -> ResourceInfo: ...
@@ -76,11 +103,11 @@ class ClusterApi(Protocol):
         """True when it was deleted, False when it did not exist."""
         ...
 
-    def watch(self, api_version: str, kind: str, namespace: str | None, *, field_selector: str | None = None,
-              selector: str | None = None, resource_version: str | None = None,
-              timeout: float = 60.0) -> Iterator[tuple[str, dict]]: ...
+    def watch(self, api_version: str, kind: str, namespace: str | None,
+              query: WatchQuery = WatchQuery()) -> Iterator[tuple[str, dict]]: ...
 
     def proxy_get(self, namespace: str, service: str, port: str, path: str, *, params: dict[str, str] | None = None,
                   timeout: float = 10.0) -> tuple[int, bytes]:
-        """(status, body) as the Service answered; a ProxyError when the API server answered for it."""
+        """(status, body) as the Service answered; a ProxyError when the API server answered for
+        it."""
         ...

@@ -13,15 +13,15 @@ apply succeeded, and keeps ConfigMaps that a Pod or a ReplicaSet with replicas s
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
 from pipeline import names
 from pipeline.errors import ApiError, ClusterError, ConflictError, DryRunError, ValidationError
+from pipeline.kube import fields, ownership
 from pipeline.kube import plan as planning
-from pipeline.kube import fields
 from pipeline.kube.api import ClusterApi
 from pipeline.kube.client import FIELD_MANAGER
 from pipeline.kube.lock import check_held
@@ -37,10 +37,14 @@ class SyncOptions:
     adopt: bool = False  # take over same-named objects that ship does not own yet
     force_conflicts: bool = False  # take fields that other field managers own on adopted objects
     dry_run: bool = False  # plan and server-side dry-run only; change nothing
-    parallelism: int = 32  # concurrent requests within a stage (the API server takes 32 at once well)
-    takeover: tuple[str, ...] = fields.TAKEOVER  # field managers whose fields ship takes over (hand edits)
-    pod_security: str = ""  # Pod Security level labelled on the Namespace ("": none; sync sets ENV's)
-    secret_names: tuple[str, ...] = ()  # Secrets ship may have written here: read by name, pruned when git no longer has them
+    # concurrent requests within a stage (the API server takes 32 at once well)
+    parallelism: int = 32
+    # field managers whose fields ship takes over (hand edits)
+    takeover: tuple[str, ...] = fields.TAKEOVER
+    # Pod Security level labelled on the Namespace ("": none; sync sets ENV's)
+    pod_security: str = ""
+    # Secrets ship may have written here: read by name, pruned when git no longer has them
+    secret_names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -52,7 +56,8 @@ class SyncResult:
     requests: int = 0
     gate: Any = None  # rollout.gate.GateResult, when the sync was gated
     environment: str = ""
-    hook: Any = None  # (app, rollout.gate.GateResult) of a pre hook that failed: nothing else was applied
+    # (app, rollout.gate.GateResult) of a pre hook that failed: nothing else was applied
+    hook: Any = None
     post_hooks: tuple[dict, ...] = ()  # hook Jobs to run once the gate passed (kube/hooks.py)
 
     @property
@@ -90,7 +95,7 @@ def namespace_state(cluster: ClusterApi, namespace: str) -> dict | str | None:
 
 def live_state(cluster: ClusterApi, namespace: str, kinds: set[tuple[str, str]], parallelism: int = 8,
                required: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
-               ns: dict | str | None | bool = False) -> dict:
+               *, ns: dict | str | None | bool = False) -> dict:
     """Every live object of `kinds` in `namespace`, plus the Namespace itself, by plan key.
     `ns`: the namespace's state when the caller read it already (False: read it here)."""
     live: dict = {}
@@ -125,7 +130,8 @@ def conflict_message(obj: dict, exc: ApiError) -> str:
         match = re.search(r'conflict with "([^"]+)"', cause.get("message", ""))
         managers.setdefault(match.group(1) if match else "another manager", []).append(str(cause.get("field", "?")))
     owners = "; ".join(f"{m} ({', '.join(fs)})" for m, fs in managers.items()) or exc.body.get("message", "")
-    return f"{planning.subject(obj)}: fields owned by another field manager: {owners}; pass --force-conflicts to take them"
+    return (f"{planning.subject(obj)}: fields owned by another field "
+            f"manager: {owners}; pass --force-conflicts to take them")
 
 
 def dry_run_message(obj: dict, exc: ApiError) -> str:
@@ -133,7 +139,8 @@ def dry_run_message(obj: dict, exc: ApiError) -> str:
     if exc.status == 422 and "immutable" in msg:
         fields = [str(c.get("field")) for c in exc.causes if "immutable" in c.get("message", "")] or ["a field"]
         return (f"{planning.subject(obj)}: {', '.join(fields)} is immutable and git changed it; "
-                f"delete the object (kubectl delete -n {obj['metadata'].get('namespace')} {planning.kubectl_ref(obj)}) "
+                "delete the object (kubectl delete -n "
+                f"{obj['metadata'].get('namespace')} {planning.kubectl_ref(obj)}) "
                 "or give it a new name, then sync again")
     return f"{planning.subject(obj)}: {exc.reason or exc.status}: {msg}"
 
@@ -147,13 +154,13 @@ def reconcile(cluster: ClusterApi, env: str, namespace: str, desired: list[dict]
     owned = [_with_pod_security(o, options.pod_security)
              for o in _owned_objects(cluster, env, namespace, desired, progress, ns)]
     required = {(o["apiVersion"], o["kind"]) for o in owned if o["kind"] not in ("Namespace", "Secret")}
-    live = live_state(cluster, namespace, required | set(planning.PRUNABLE), options.parallelism, required, ns)
+    live = live_state(cluster, namespace, required | set(planning.PRUNABLE), options.parallelism, required, ns=ns)
     live.update(_secrets_by_name(cluster, namespace, owned, options.secret_names) if live else {})
     needed: set[str] = set()
     if options.prune and live:
         workloads = cluster.list("apps/v1", "ReplicaSet", namespace) + cluster.list("v1", "Pod", namespace)
         needed = planning.referenced_configmaps(workloads, _leaving_deployments(owned, live, env))
-    foreign = {k: f for k, o in live.items() if planning.owned(o, env) and (f := fields.foreign_fields(o, options.takeover))}
+    foreign = {k: f for k, o in live.items() if ownership.owned(o, env) and (f := fields.foreign_fields(o, options.takeover))}
     planned_as = planning.PlanOptions(adopt=options.adopt, prune=options.prune, needed_configmaps=needed,
                                       takeover=set(foreign))
     first = planning.make_plan(owned, live, env, planned_as)
@@ -162,7 +169,7 @@ def reconcile(cluster: ClusterApi, env: str, namespace: str, desired: list[dict]
 
     def force_for(obj: dict) -> bool:
         have = live.get(planning.key(obj))
-        return have is None or planning.owned(have, env) or options.force_conflicts
+        return have is None or ownership.owned(have, env) or options.force_conflicts
 
     applied: dict = {}
     # The Namespace goes first for real (when not a dry run): namespaced dry-runs need it to exist.
@@ -172,7 +179,8 @@ def reconcile(cluster: ClusterApi, env: str, namespace: str, desired: list[dict]
             applied[planning.key(obj)] = cluster.apply(obj, force=True)
     rest = [o for stage in first.stages[1:] for o in stage]
     if rest and options.dry_run and not live:
-        results = {planning.key(o): o for o in rest}  # nothing can be dry-run in a namespace not there yet
+        # nothing can be dry-run in a namespace not there yet
+        results = {planning.key(o): o for o in rest}
     else:
         results = _dry_run_all(cluster, rest, force_for, options.parallelism)
     desired_by_key = {planning.key(o): o for o in owned}
@@ -180,7 +188,8 @@ def reconcile(cluster: ClusterApi, env: str, namespace: str, desired: list[dict]
         if k in results and k in desired_by_key:  # what the apply after the takeover leaves
             results[k] = fields.strip(results[k], taken, desired_by_key[k])
     the_plan = planning.settle(first, results, live, env, keep=set(foreign) & set(desired_by_key))
-    progress(f"plan: {len(the_plan.to_apply)} to apply, {len(the_plan.unchanged)} unchanged, {len(the_plan.prune)} to prune")
+    progress(f"plan: {len(the_plan.to_apply)} to apply, "
+             f"{len(the_plan.unchanged)} unchanged, {len(the_plan.prune)} to prune")
     if options.dry_run:
         applied.update(results)
     else:
@@ -204,7 +213,7 @@ def _take_over(cluster: ClusterApi, obj: dict, managers: tuple[str, ...], progre
 def _leaving_deployments(owned: list[dict], live: dict, env: str) -> set[str]:
     """Names of ship's live Deployments that git no longer renders: this sync prunes them."""
     wanted = {planning.key(o) for o in owned}
-    return {k[3] for k, o in live.items() if k[1] == "Deployment" and k not in wanted and planning.owned(o, env)}
+    return {k[3] for k, o in live.items() if k[1] == "Deployment" and k not in wanted and ownership.owned(o, env)}
 
 
 def _secrets_by_name(cluster: ClusterApi, namespace: str, owned: list[dict], more: tuple[str, ...]) -> dict:
@@ -232,24 +241,27 @@ def _with_pod_security(obj: dict, level: str) -> dict:
 
 def _owned_objects(cluster: ClusterApi, env: str, namespace: str, desired: list[dict], progress: Progress,
                    ns: dict | str | None) -> list[dict]:
-    """Copies of `desired` in `namespace` with ship's ownership, the Namespace first when ship may manage it."""
+    """Copies of `desired` in `namespace` with ship's ownership, the Namespace first when ship may
+    manage it."""
     problems = planning.validate(desired, env, namespace, lambda o: cluster.info_for(o).namespaced)
     if problems:
         raise ValidationError(f"{env}: {len(problems)} object(s) refused: " + "; ".join(problems))
     placed = [o if o.get("kind") == "Namespace" else
               {**o, "metadata": {"namespace": namespace, **o.get("metadata", {})}} for o in desired]
-    owned = [planning.with_ownership(o, env) for o in placed]
+    owned = [ownership.with_ownership(o, env) for o in placed]
     if not any(o["kind"] == "Namespace" for o in owned):
-        owned.insert(0, planning.with_ownership({"apiVersion": "v1", "kind": "Namespace",
+        owned.insert(0, ownership.with_ownership({"apiVersion": "v1", "kind": "Namespace",
                                                  "metadata": {"name": namespace}}, env))
     if ns == NAMESPACE_FORBIDDEN:
-        progress(f"namespace {namespace} is managed outside ship (no access to Namespaces); leaving it as it is")
+        progress(f"namespace {namespace} is managed outside ship "
+                 "(no access to Namespaces); leaving it as it is")
         owned = [o for o in owned if o["kind"] != "Namespace"]
     return owned
 
 
 def _perform(cluster: ClusterApi, the_plan: Plan, force_for: Callable[[dict], bool], parallelism: int) -> dict:
-    """Apply the plan's stages after the Namespace, in order, then prune: what the server returned."""
+    """Apply the plan's stages after the Namespace, in order, then prune: what the server
+    returned."""
     applied = {}
     for stage_objects in the_plan.stages[1:]:
         if stage_objects:

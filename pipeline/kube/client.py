@@ -23,7 +23,7 @@ import httpx
 
 from pipeline import names, retry
 from pipeline.errors import ApiError, ClusterError, ProxyError
-from pipeline.kube.api import ResourceInfo
+from pipeline.kube.api import ApiRequest, ResourceInfo, WatchQuery
 from pipeline.kube.credentials import KubeAuth, load_kubeconfig, ssl_context
 from pipeline.progress import Progress, quiet
 from pipeline.refs import subject
@@ -50,7 +50,8 @@ class Cluster:
     def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, max_connections: int = 32,
                  retry_policy: retry.RetryPolicy | None = None, progress: Progress = quiet,
                  transport: httpx.BaseTransport | None = None):
-        """`transport`: where requests go instead of the network (httpx.MockTransport in unit tests)."""
+        """`transport`: where requests go instead of the network (httpx.MockTransport in unit
+        tests)."""
         self._args = (kubeconfig, context, max_connections, transport)
         self.retry = retry_policy if retry_policy is not None else retry.policy_from_env()
         self.progress = progress  # where retries are told
@@ -74,7 +75,8 @@ class Cluster:
         kubeconfig, context, max_connections, transport = self._args
         twin = Cluster(kubeconfig, context, max_connections=max_connections, retry_policy=self.retry, progress=self.progress,
                        transport=transport)
-        twin._answered = self._answered  # the server is known to be there: a refused connection is a restart
+        # the server is known to be there: a refused connection is a restart
+        twin._answered = self._answered
         return twin
 
     def close(self) -> None:
@@ -82,24 +84,25 @@ class Cluster:
 
     # --- raw requests -----------------------------------------------------------------------
 
-    def request(self, method: str, path: str, *, what: str, params: dict | None = None, body: Any = None,
-                content_type: str = "application/json", timeout: float | None = None,
-                idempotent: bool | None = None) -> dict:
-        """One API request, retried as pipeline/retry.py decides; `idempotent` overrides what the
-        method and content type say (a caller that reads 409 AlreadyExists right may retry a create)."""
+    def request(self, req: ApiRequest) -> dict:
+        """One API request, retried as pipeline/retry.py decides; `req.idempotent` overrides what
+        the method and content type say (a caller that reads 409 AlreadyExists right may retry a
+        create)."""
+        body = req.body
         data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
-        headers = {"Content-Type": content_type} if body is not None else None
-        request = self._http.build_request(method, path, params=params, content=data, headers=headers,
-                                           timeout=timeout or TIMEOUT, extensions=self._extensions)
-        is_idempotent = retry.idempotent(method, content_type) if idempotent is None else idempotent
-        resp = self._send(request, what, is_idempotent=is_idempotent)
+        headers = {"Content-Type": req.content_type} if body is not None else None
+        request = self._http.build_request(req.method, req.path, params=req.params, content=data, headers=headers,
+                                           timeout=req.timeout or TIMEOUT, extensions=self._extensions)
+        is_idempotent = retry.idempotent(req.method, req.content_type) if req.idempotent is None else req.idempotent
+        resp = self._send(request, req.what, is_idempotent=is_idempotent)
         return resp.json() if resp.content else {}
 
     def _send(self, request: httpx.Request, what: str, *, is_idempotent: bool, stream: bool = False,
               answer: Callable[[httpx.Response], bool] = lambda _: False) -> httpx.Response:
         """The one path every request takes: counted, retried as pipeline/retry.py decides, and a
         failure raised as one line naming `what`, the status and the attempts. `answer(response)`:
-        an error status that is the caller's to read (a proxied Service's own answer), not a failure."""
+        an error status that is the caller's to read (a proxied Service's own answer), not a
+        failure."""
 
         def attempt() -> httpx.Response | httpx.HTTPError:
             self.requests += 1
@@ -109,7 +112,8 @@ class Cluster:
                 return exc
             self._answered = True
             if stream and response.status_code >= 400:
-                response.read()  # an error is read whole now, so a retry or the message needs no open stream
+                # an error is read whole now, so a retry or the message needs no open stream
+                response.read()
                 response.close()
             return response
 
@@ -119,7 +123,8 @@ class Cluster:
             return retry.http_failure(value, fail_fast=not self._answered)
 
         def told(outcome: retry.Outcome, attempts: int, wait: float) -> None:
-            self.progress(f"{what}: {request.method} {outcome.describe()} from {self.host}; retrying in {wait:.1f}s "
+            self.progress(f"{what}: {request.method} {outcome.describe()} "
+                          f"from {self.host}; retrying in {wait:.1f}s "
                           f"(attempt {attempts + 1})")
 
         resp, sent = retry.send(attempt, failure, self.retry, is_idempotent=is_idempotent, on_retry=told)
@@ -150,12 +155,12 @@ class Cluster:
                 return self._discovery[api_version]
         path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
         try:
-            listing = self.request("GET", path, what=f"API {api_version}")
+            listing = self.request(ApiRequest("GET", path, what=f"API {api_version}"))
         except ApiError as exc:
             if exc.status == 404:
                 raise ClusterError(f"the cluster does not serve API {api_version} (is its CRD installed?)") from exc
             raise
-        infos = [ResourceInfo(api_version, r["kind"], r["name"], r["namespaced"])
+        infos = [ResourceInfo(api_version=api_version, kind=r["kind"], plural=r["name"], namespaced=r["namespaced"])
                  for r in listing.get("resources", []) if "/" not in r["name"]]
         with self._lock:
             self._discovery[api_version] = infos
@@ -177,7 +182,8 @@ class Cluster:
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict | None:
         info = self.info(api_version, kind)
         try:
-            return self.request("GET", info.path(namespace, name), what=f"{kind}/{namespace + '/' if namespace else ''}{name}")
+            return self.request(ApiRequest("GET", info.path(namespace, name),
+                                           what=f"{kind}/{namespace + '/' if namespace else ''}{name}"))
         except ApiError as exc:
             if exc.status == 404:
                 return None
@@ -186,7 +192,8 @@ class Cluster:
     def list(self, api_version: str, kind: str, namespace: str | None = None, selector: str | None = None) -> list[dict]:
         info = self.info(api_version, kind)
         params = {"labelSelector": selector} if selector else None
-        out = self.request("GET", info.path(namespace), params=params, what=f"list {kind} in {namespace or 'cluster'}")
+        out = self.request(ApiRequest("GET", info.path(namespace), params=params,
+                                      what=f"list {kind} in {namespace or 'cluster'}"))
         items = out.get("items", [])
         for item in items:  # list items come without apiVersion and kind
             item.setdefault("apiVersion", api_version)
@@ -202,54 +209,54 @@ class Cluster:
             params["force"] = "true"
         if dry_run:
             params["dryRun"] = "All"
-        return self.request("PATCH", info.path(meta.get("namespace"), meta["name"]), params=params, body=obj,
-                            content_type="application/apply-patch+yaml", what=subject(obj))
+        return self.request(ApiRequest("PATCH", info.path(meta.get("namespace"), meta["name"]), params=params, body=obj,
+                                       content_type=retry.APPLY_PATCH, what=subject(obj)))
 
     def json_patch(self, obj: dict, ops: Sequence[dict]) -> dict:
         """A JSON patch (RFC 6902) of `obj` as it is stored, e.g. to rewrite its managedFields."""
         meta = obj["metadata"]
         path = self.info_for(obj).path(meta.get("namespace"), meta["name"])
-        return self.request("PATCH", path, body=ops, content_type="application/json-patch+json", what=subject(obj))
+        return self.request(ApiRequest("PATCH", path, body=ops, content_type="application/json-patch+json", what=subject(obj)))
 
     def create(self, obj: dict, *, retry_lost: bool = False) -> dict:
         """POST `obj`. `retry_lost`: send it again when the answer was lost, for a caller that
         takes a 409 AlreadyExists as possibly its own first attempt (and checks)."""
         info = self.info_for(obj)
-        return self.request("POST", info.path(obj["metadata"].get("namespace")), body=obj, what=subject(obj),
-                            idempotent=retry_lost or None)
+        return self.request(ApiRequest("POST", info.path(obj["metadata"].get("namespace")), body=obj, what=subject(obj),
+                                       idempotent=retry_lost or None))
 
     def replace(self, obj: dict) -> dict:
         info = self.info_for(obj)
         meta = obj["metadata"]
-        return self.request("PUT", info.path(meta.get("namespace"), meta["name"]), body=obj, what=subject(obj))
+        return self.request(ApiRequest("PUT", info.path(meta.get("namespace"), meta["name"]), body=obj, what=subject(obj)))
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
                propagation: str = "Background") -> bool:
         info = self.info(api_version, kind)
         try:
-            self.request("DELETE", info.path(namespace, name), body={"propagationPolicy": propagation},
-                         what=f"{kind}/{namespace + '/' if namespace else ''}{name}")
+            self.request(ApiRequest("DELETE", info.path(namespace, name), body={"propagationPolicy": propagation},
+                                    what=f"{kind}/{namespace + '/' if namespace else ''}{name}"))
             return True
         except ApiError as exc:
             if exc.status == 404:
                 return False
             raise
 
-    def watch(self, api_version: str, kind: str, namespace: str | None, *, field_selector: str | None = None,
-              selector: str | None = None, resource_version: str | None = None,
-              timeout: float = 60.0) -> Iterator[tuple[str, dict]]:
-        """(event type, object) from a watch, until `timeout` seconds pass. Opening the watch is
-        retried like any GET; a connection lost mid-stream ends it with a ClusterError."""
+    def watch(self, api_version: str, kind: str, namespace: str | None,
+              query: WatchQuery = WatchQuery()) -> Iterator[tuple[str, dict]]:
+        """(event type, object) from a watch, until `query.timeout` seconds pass. Opening the watch
+        is retried like any GET; a connection lost mid-stream ends it with a ClusterError."""
         info = self.info(api_version, kind)
-        params: dict[str, Any] = {"watch": "true", "timeoutSeconds": max(1, int(timeout)), "allowWatchBookmarks": "false"}
-        if field_selector:
-            params["fieldSelector"] = field_selector
-        if selector:
-            params["labelSelector"] = selector
-        if resource_version:
-            params["resourceVersion"] = resource_version
+        params: dict[str, Any] = {"watch": "true", "timeoutSeconds": max(1, int(query.timeout)),
+                                  "allowWatchBookmarks": "false"}
+        if query.field_selector:
+            params["fieldSelector"] = query.field_selector
+        if query.selector:
+            params["labelSelector"] = query.selector
+        if query.resource_version:
+            params["resourceVersion"] = query.resource_version
         request = self._http.build_request("GET", info.path(namespace), params=params,
-                                           timeout=httpx.Timeout(timeout + 10), extensions=self._extensions)
+                                           timeout=httpx.Timeout(query.timeout + 10), extensions=self._extensions)
         resp = self._send(request, f"watch {kind} in {namespace or 'cluster'}", is_idempotent=True, stream=True)
         try:
             for line in resp.iter_lines():
@@ -283,4 +290,4 @@ class Cluster:
         return resp.status_code, resp.content
 
     def ping(self) -> None:
-        self.request("GET", "/version", what="cluster version")
+        self.request(ApiRequest("GET", "/version", what="cluster version"))

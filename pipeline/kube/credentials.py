@@ -7,8 +7,8 @@ YAML, not a mapping, or lacks the context asked for is a one-line ConfigError na
 context with a token, a token file, client certificates or an exec plugin is read natively
 (kubeconfig.py: no kubernetes import at start-up); one with a legacy auth-provider goes through
 the kubernetes package, and what it only logs (a plugin that fails) becomes a ConfigError too,
-not a stray log line and a bare 401. This module turns that Configuration into what ship's httpx client needs,
-and never sends a request.
+not a stray log line and a bare 401. This module turns that Configuration into what ship's httpx
+client needs, and never sends a request.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def parse_kubeconfig(path: str, text: str) -> dict | None:
     if data is None:
         return None
     if not isinstance(data, dict):
-        raise ConfigError(f"kubeconfig {path}: not a kubeconfig: a YAML mapping with clusters, contexts and users "
+        raise ConfigError(f"kubeconfig {path}: not a kubeconfig: a YAML "
+                          "mapping with clusters, contexts and users "
                           f"was expected, not a {type(data).__name__}")
     for section in SECTIONS:
         items = data.get(section) or []
@@ -80,7 +81,8 @@ def read_kubeconfigs(paths: list[str]) -> list[tuple[str, dict]]:
 
 
 def choose_context(files: list[tuple[str, dict]], context: str | None) -> str:
-    """The context to use: the one asked for, else the first current-context set (kubectl's rule)."""
+    """The context to use: the one asked for, else the first current-context set (kubectl's
+    rule)."""
     where = os.pathsep.join(p for p, _ in files)
     chosen = context or next((d["current-context"] for _, d in files if d.get("current-context")), None)
     if not chosen:
@@ -120,13 +122,15 @@ def load_kubeconfig(kubeconfig: str | None, context: str | None) -> Any:
     chosen = choose_context(files, context)
     own = native(files, chosen)
     if own is not None:
-        own.bearer()  # an exec plugin runs now: one that fails is said when connecting, not as a 401
+        # an exec plugin runs now: one that fails is said when connecting, not as a 401
+        own.bearer()
         return own
     return _load_with_kubernetes(files, chosen)
 
 
 def _load_with_kubernetes(files: list[tuple[str, dict]], chosen: str) -> Any:
-    """The kubernetes package's Configuration, for what kubeconfig.py does not read (auth-provider)."""
+    """The kubernetes package's Configuration, for what kubeconfig.py does not read
+    (auth-provider)."""
     from kubernetes import client as kclient
     from kubernetes.config import kube_config
 

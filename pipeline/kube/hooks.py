@@ -35,7 +35,8 @@ HELM_WEIGHT = "helm.sh/hook-weight"
 # delete policy would only make kubectl users wonder; they are dropped from what is applied
 # (the weight stays: it orders the hooks, for a kustomize base's Jobs too).
 HELM_HOOK_ANNOTATIONS = (HELM_HOOK, "helm.sh/hook-delete-policy")
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")  # what carries the release annotation (overlay.py)
+# what carries the release annotation (overlay.py)
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 NAME_MAX = 63  # a Job's name becomes its pods' job-name label, which is at most 63 characters
 
 
@@ -52,12 +53,14 @@ _HELM_OTHERS = frozenset({"pre-delete", "post-delete", "pre-rollback", "post-rol
 
 @dataclass(frozen=True)
 class HookPlan:
-    """A release's objects sorted for hooks: what runs before, what is reconciled, what runs after."""
+    """A release's objects sorted for hooks: what runs before, what is reconciled, what runs
+    after."""
 
     pre: tuple[dict[str, Any], ...] = ()  # Jobs (renamed), in the order they run
     objects: tuple[dict[str, Any], ...] = ()  # everything else, reconciled as usual
     post: tuple[dict[str, Any], ...] = ()  # Jobs (renamed), in the order they run
-    pre_objects: tuple[dict[str, Any], ...] = ()  # non-Job pre hooks: also in `objects`, applied first
+    # non-Job pre hooks: also in `objects`, applied first
+    pre_objects: tuple[dict[str, Any], ...] = ()
 
     @property
     def jobs(self) -> tuple[dict[str, Any], ...]:
@@ -88,7 +91,8 @@ def phase_of(obj: dict[str, Any]) -> Phase | None | bool:
     phases = {_HELM_PHASES[k] for k in kinds if k in _HELM_PHASES}
     if not phases:
         return False
-    if len(phases) > 1:  # pre-install,post-upgrade: helm would run it twice; ship runs it once, before
+    # pre-install,post-upgrade: helm would run it twice; ship runs it once, before
+    if len(phases) > 1:
         return Phase.PRE
     return phases.pop()
 
@@ -151,7 +155,8 @@ def prepare(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if phase is False:
             continue
         if phase is not None and _labels(obj).get(names.TRACK) == names.CANARY:
-            continue  # the canary's copy of the base: its release's hooks run once, under their own name
+            # the canary's copy of the base: its release's hooks run once, under their own name
+            continue
         if phase is not None:
             weight(obj)  # a bad weight is refused here, naming the object, whatever the order needs
         out.append(renamed(obj, ids.get(app_of(obj))) if phase is not None and obj.get("kind") == "Job" else obj)

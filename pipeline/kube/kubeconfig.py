@@ -95,14 +95,16 @@ class KubeConfig:
         env = {**os.environ, **{e["name"]: str(e["value"]) for e in spec.get("env") or [] if "name" in e},
                "KUBERNETES_EXEC_INFO": json.dumps({"apiVersion": spec.get("apiVersion"), "kind": "ExecCredential",
                                                    "spec": {"interactive": False}})}
-        failed = f"kubeconfig {self.where}: context {self.context!r}: credentials failed: exec plugin {command}"
+        failed = (f"kubeconfig {self.where}: context {self.context!r}: "
+                  f"credentials failed: exec plugin {command}")
         try:
             done = subprocess.run([command, *[str(a) for a in spec.get("args") or []]], env=env, capture_output=True,
                                   text=True, stdin=subprocess.DEVNULL, timeout=120)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ConfigError(f"{failed}: {getattr(exc, 'strerror', None) or exc}") from None
         if done.returncode != 0:
-            raise ConfigError(f"{failed}: exit {done.returncode}: {(done.stderr.strip().splitlines() or [''])[-1]}")
+            raise ConfigError(f"{failed}: exit {done.returncode}: "
+                              f"{(done.stderr.strip().splitlines() or [''])[-1]}")
         try:
             status = json.loads(done.stdout)["status"]
             self.token = status["token"]
@@ -113,7 +115,8 @@ class KubeConfig:
 
 
 def native(files: list[tuple[str, dict]], context: str) -> KubeConfig | None:
-    """The context's settings, or None when its user needs the kubernetes package (auth-provider)."""
+    """The context's settings, or None when its user needs the kubernetes package
+    (auth-provider)."""
     where = os.pathsep.join(p for p, _ in files)
     _, ctx = _entry(files, "contexts", context)
     cluster_base, cluster = _entry(files, "clusters", ctx.get("cluster"))

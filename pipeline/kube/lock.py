@@ -78,7 +78,7 @@ class EnvironmentLock:
         self.lost = ""  # why the lock was lost ("" while held): checked before every change
         self._renewed = time.monotonic()
 
-    def _body(self, resource_version: str | None = None, acquire: bool = True) -> dict:
+    def _body(self, resource_version: str | None = None, *, acquire: bool = True) -> dict:
         now = _fmt(_now())
         spec = {"holderIdentity": self.holder, "leaseDurationSeconds": self.options.duration, "renewTime": now}
         if acquire:
@@ -144,15 +144,18 @@ class EnvironmentLock:
                 lease["spec"]["renewTime"] = _fmt(_now())
                 self.cluster.replace(lease)
                 self._renewed = time.monotonic()
-            except Exception as exc:  # a missed renewal is retried until the lease would have expired
+            except Exception as exc:
+                # a missed renewal is retried until the lease would have expired
                 if time.monotonic() - self._renewed >= self.options.duration:
-                    self.lost = f"Lease {self.namespace}/{self.name} not renewed for {self.options.duration}s ({exc})"
+                    self.lost = (f"Lease {self.namespace}/{self.name} not "
+                                 f"renewed for {self.options.duration}s ({exc})")
                     return
 
     def check(self) -> None:
         """Raise LockError when the lock was lost: another run may be changing the environment."""
         if self.lost:
-            raise LockError(f"{self.env}: lost the environment's lock ({self.lost}); stopped before the next change: "
+            raise LockError(f"{self.env}: lost the environment's lock "
+                            f"({self.lost}); stopped before the next change: "
                             "check `ship status`, then run the command again")
 
     def release(self) -> None:

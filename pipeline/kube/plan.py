@@ -3,30 +3,23 @@
     desired (rendered from git) + live (listed from the cluster) ──► Plan
         create / update (in stages) · unchanged (skipped) · prune · refused (not ship's)
 
-No Kubernetes client is imported here; apply.py performs a Plan. Ownership is two labels,
-`app.kubernetes.io/managed-by: ship` and `ship.dev/environment: ENV`, plus an annotation
-with the hash of what ship last applied, so a sync sends nothing that has not drifted.
+No Kubernetes client is imported here; apply.py performs a Plan. Which objects are ship's and
+whether one drifted is ownership.py's to say; how an object compares once the server's
+bookkeeping is gone, normalize.py's.
 """
 
 from __future__ import annotations
 
-import base64
-import copy
-import hashlib
-import json
 from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from pipeline import names
+from pipeline.kube.normalize import normalized
+from pipeline.kube.ownership import drifted, owned
 from pipeline.kube.podspec import configmap_refs, pod_spec_of
 from pipeline.refs import subject
-
-MANAGED_BY = names.MANAGED_BY
-ENV_LABEL = names.ENV_LABEL
-HASH_ANNOTATION = names.APPLIED_HASH
-REDACTED = "<redacted>"
 
 # Apply order, lowest first: what others depend on goes before them (lightkube's sort_objects).
 RANK = {
@@ -40,17 +33,16 @@ RANK = {
 }
 DEFAULT_RANK = 3
 STAGE_NAMES = ("namespace", "config", "services", "workloads", "routing")
-# Kinds listed when looking for objects to prune, besides the kinds git renders now; never Secrets (kube/rbac.py).
+# Kinds listed when looking for objects to prune, besides the kinds git renders now; never Secrets
+# (kube/rbac.py).
 PRUNABLE = (
     ("v1", "ConfigMap"), ("v1", "Service"), ("v1", "ServiceAccount"),
     ("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"),
     ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ("networking.k8s.io/v1", "Ingress"), ("gateway.networking.k8s.io/v1", "HTTPRoute"),
 )
-NEVER_PRUNED = ("Namespace", "ServiceAccount")  # the deployer may not delete ServiceAccounts (kube/rbac.py)
-# Fields the API server owns: never compared, never shown in a diff.
-SERVER_FIELDS = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink",
-                 "deletionTimestamp", "deletionGracePeriodSeconds")
+# the deployer may not delete ServiceAccounts (kube/rbac.py)
+NEVER_PRUNED = ("Namespace", "ServiceAccount")
 
 
 class Action(str, Enum):
@@ -75,10 +67,12 @@ class ChangeSetEntry:
 
 @dataclass
 class Plan:
-    stages: list[list[dict[str, Any]]] = field(default_factory=lambda: [[] for _ in STAGE_NAMES])  # to apply
+    # to apply
+    stages: list[list[dict[str, Any]]] = field(default_factory=lambda: [[] for _ in STAGE_NAMES])
     unchanged: list[dict[str, Any]] = field(default_factory=list)
     prune: list[dict[str, Any]] = field(default_factory=list)
-    keep: list[dict[str, Any]] = field(default_factory=list)  # would prune, but a ReplicaSet or Pod needs it
+    # would prune, but a ReplicaSet or Pod needs it
+    keep: list[dict[str, Any]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # exists, not ship's, no --adopt
 
     @property
@@ -123,65 +117,6 @@ def stage_of(obj: dict[str, Any]) -> int:
     return RANK.get(obj.get("kind", ""), DEFAULT_RANK)
 
 
-def owned(obj: dict[str, Any], env: str) -> bool:
-    labels = obj.get("metadata", {}).get("labels") or {}
-    return labels.get(MANAGED_BY) == names.MANAGER and labels.get(ENV_LABEL) == env
-
-
-def content_hash(obj: dict[str, Any]) -> str:
-    body = {k: v for k, v in obj.items() if k != "status"}
-    if obj.get("kind") == "Secret":
-        # Never a hash of secret values in an annotation: keys only; values are compared live.
-        body = {k: ({kk: "" for kk in v} if k in ("data", "stringData") and isinstance(v, dict) else v)
-                for k, v in body.items()}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:20]
-
-
-def with_ownership(obj: dict[str, Any], env: str) -> dict[str, Any]:
-    """The object as ship applies it: ownership labels and the hash of its content."""
-    out = copy.deepcopy(obj)
-    if out.get("kind") == "Secret" and isinstance(out.get("stringData"), dict):
-        # The server folds stringData into data; comparing data is what finds a changed value.
-        data = out.setdefault("data", {}) or {}
-        data.update({k: base64.b64encode(str(v).encode()).decode() for k, v in out.pop("stringData").items()})
-        out["data"] = data
-    meta = out.setdefault("metadata", {})
-    meta.setdefault("labels", {}).update({MANAGED_BY: names.MANAGER, ENV_LABEL: env})
-    meta.setdefault("annotations", {}).pop(HASH_ANNOTATION, None)
-    digest = content_hash(out)
-    meta["annotations"][HASH_ANNOTATION] = digest
-    return out
-
-
-def is_subset(want: Any, have: Any) -> bool:
-    """Every field of `want` is in `have` with the same value (the server may add defaults)."""
-    if isinstance(want, dict):
-        # The server leaves out zero values (Go's omitempty): `minReadySeconds: 0` reads back as absent.
-        return isinstance(have, dict) and all(
-            is_subset(v, have[k]) if k in have else _is_zero(v) for k, v in want.items())
-    if isinstance(want, list):
-        return isinstance(have, list) and len(want) == len(have) and all(is_subset(w, h) for w, h in zip(want, have))
-    if isinstance(want, (int, float)) and isinstance(have, (int, float)) and not isinstance(want, bool):
-        return want == have
-    return want == have or (isinstance(want, str) and str(have) == want)
-
-
-def _is_zero(value: Any) -> bool:
-    return value is None or (not isinstance(value, bool) and value in (0, "", [], {})) or value is False
-
-
-def drifted(desired: dict[str, Any], live: dict[str, Any]) -> bool:
-    """Whether applying `desired` (ownership already added) would change `live`."""
-    want = (desired.get("metadata", {}).get("annotations") or {}).get(HASH_ANNOTATION)
-    have = (live.get("metadata", {}).get("annotations") or {}).get(HASH_ANNOTATION)
-    if want != have:
-        return True  # git changed since the last apply (this also catches removed fields)
-    comparable = {k: v for k, v in desired.items() if k not in ("status",)}
-    if desired.get("kind") == "Secret":
-        comparable = {k: v for k, v in comparable.items() if k != "stringData"}
-    return not is_subset(comparable, live)
-
-
 def referenced_configmaps(objects: Iterable[dict[str, Any]], leaving: Set[str] = frozenset()) -> set[str]:
     """ConfigMap names that Pods and ReplicaSets with replicas use (pods mid-rollout need them),
     except those of Deployments in `leaving` (pruned in the same sync, pods and all). A
@@ -220,12 +155,15 @@ def validate(desired: list[dict[str, Any]], env: str, namespace: str, namespaced
         seen.add(k)
         if obj.get("kind") == "Namespace":
             if obj["metadata"]["name"] != namespace:
-                problems.append(f"Namespace/{obj['metadata']['name']}: environment {env} may only hold namespace {namespace}")
+                problems.append(f"Namespace/{obj['metadata']['name']}: environment "
+                                f"{env} may only hold namespace {namespace}")
             continue
         if not namespaced(obj):
-            problems.append(f"{subject(obj)}: cluster-scoped; environment {env} may only hold objects in namespace {namespace}")
+            problems.append(f"{subject(obj)}: cluster-scoped; environment {env} "
+                            f"may only hold objects in namespace {namespace}")
         elif (obj["metadata"].get("namespace") or namespace) != namespace:
-            problems.append(f"{subject(obj)}: in namespace {obj['metadata']['namespace']}, not {env}'s namespace {namespace}")
+            problems.append(f"{subject(obj)}: in namespace {obj['metadata']['namespace']}, "
+                            f"not {env}'s namespace {namespace}")
     return problems
 
 
@@ -235,7 +173,8 @@ class PlanOptions:
 
     adopt: bool = False  # take over same-named objects ship does not manage yet (else: refused)
     prune: bool = True  # plan the deletion of ship's live objects that git no longer renders
-    needed_configmaps: Set[str] = frozenset()  # ConfigMaps still referenced by running pods: kept, not pruned
+    # ConfigMaps still referenced by running pods: kept, not pruned
+    needed_configmaps: Set[str] = frozenset()
     # Objects carrying fields of kubectl's managers (fields.py): applied even when otherwise
     # unchanged, so the apply removes those fields.
     takeover: Set[tuple[str, str, str, str]] = frozenset()
@@ -254,7 +193,8 @@ def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str
         # A Namespace made beforehand by a platform team is normal: ship only adds its labels.
         if have is not None and not owned(have, env) and not adopt and obj.get("kind") != "Namespace":
             plan.refused.append(
-                f"{subject(obj)}: exists and is not managed by ship for {env}; pass --adopt to take it over")
+                f"{subject(obj)}: exists and is not managed by "
+                f"ship for {env}; pass --adopt to take it over")
             continue
         if have is None or k in takeover or drifted(obj, have):
             plan.stages[min(stage_of(obj), len(STAGE_NAMES) - 1)].append(obj)
@@ -265,42 +205,11 @@ def make_plan(desired: list[dict[str, Any]], live: dict[tuple[str, str, str, str
             if k in wanted or not owned(obj, env) or obj.get("kind") in NEVER_PRUNED:
                 continue
             if obj["metadata"].get("deletionTimestamp") or (obj["metadata"].get("annotations") or {}).get(names.HOOK):
-                continue  # being deleted, or a release hook's Job: kept as the record that it ran (kube/hooks.py)
+                # being deleted, or a release hook's Job: kept as the record that it ran
+                # (kube/hooks.py)
+                continue
             if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"] in needed_configmaps:
                 plan.keep.append(obj)
             else:
                 plan.prune.append(obj)
     return plan
-
-
-def normalized(obj: dict[str, Any], redacted: bool = True) -> dict[str, Any]:
-    """The object as a person compares it: no server bookkeeping, no status, secrets redacted."""
-    out = copy.deepcopy(obj)
-    out.pop("status", None)
-    meta = out.get("metadata", {})
-    for f in SERVER_FIELDS:
-        meta.pop(f, None)
-    (meta.get("annotations") or {}).pop("deployment.kubernetes.io/revision", None)
-    if meta.get("annotations") == {}:
-        meta.pop("annotations")
-    return redact(out) if redacted else out
-
-
-def redact(obj: dict[str, Any]) -> dict[str, Any]:
-    if obj.get("kind") != "Secret":
-        return obj
-    out = copy.deepcopy(obj)
-    for section in ("data", "stringData"):
-        if isinstance(out.get(section), dict):
-            out[section] = {k: REDACTED for k in out[section]}
-    annotations = out.get("metadata", {}).get("annotations") or {}
-    annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
-    return out
-
-
-def secret_object(name: str, namespace: str, values: dict[str, str], labels: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
-        "data": {k: base64.b64encode(v.encode()).decode() for k, v in sorted(values.items())},
-    }

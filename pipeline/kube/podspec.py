@@ -61,7 +61,8 @@ def pod_specs(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def container_images(obj: dict[str, Any]) -> list[tuple[str, str]]:
-    """(JSON pointer, image) of every container, init container and ephemeral container the object's pods run."""
+    """(JSON pointer, image) of every container, init container and ephemeral container the object's
+    pods run."""
     out = []
     for base, spec in pod_specs(obj):
         for group in CONTAINER_GROUPS:

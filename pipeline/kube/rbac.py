@@ -4,8 +4,8 @@ the admission policy that refuses what RBAC alone cannot.
 Only the verbs ship uses: server-side apply needs `create` and `patch`; diffs, health and
 prune need `get`, `list`, `watch`; prune needs `delete`. Secrets are the exception: the deployer
 may `get`, `patch` and `delete` only the Secrets ship writes (by name: each app's `<app>-secrets`
-and the registry pull secret) and `create` them, never `list` or `watch` a namespace's Secrets, so it
-can never read a token it did not write. It may not delete ServiceAccounts, and it holds only
+and the registry pull secret) and `create` them, never `list` or `watch` a namespace's Secrets, so
+it can never read a token it did not write. It may not delete ServiceAccounts, and it holds only
 its own environment's Lease. No RBAC objects, no cluster-scoped access: a platform team
 creates the namespace and these objects once (`ship rbac ENV | kubectl apply -f -`).
 
@@ -53,7 +53,8 @@ def secret_names(apps: Iterable[tuple[str, bool]]) -> list[str]:
 
 
 def scoped_rules(environment: str, secrets: list[str]) -> list[dict]:
-    """Rules limited by resourceNames. An empty resourceNames would mean every name: no rule then."""
+    """Rules limited by resourceNames. An empty resourceNames would mean every name: no rule
+    then."""
     rules = [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
               "resourceNames": [names.LEASE_PREFIX + environment], "verbs": ["get", "update", "delete"]}]
     if secrets:
@@ -96,7 +97,8 @@ def proxy_objects(services: Iterable[tuple[str, str, str]], namespace: str, serv
         by_namespace.setdefault(ns, []).append((service, port))
     out = []
     for ns, found in sorted(by_namespace.items()):
-        role = f"ship-deployer-{namespace}"  # one per deployer: several environments may read one Prometheus
+        # one per deployer: several environments may read one Prometheus
+        role = f"ship-deployer-{namespace}"
         services_named = sorted({service for service, _ in found})
         proxies = sorted({*services_named, *(f"{service}:{port}" for service, port in found)})
         out += [
@@ -120,13 +122,15 @@ def _pod_checks(spec: str, accounts: list[str]) -> tuple[list[dict], list[dict]]
     variables = [{"name": "containers", "expression": groups}]
     host = " || ".join(f"(has({spec}.{f}) && {spec}.{f})" for f in ("hostPID", "hostIPC", "hostNetwork"))
     validations = [
-        {"expression": "!variables.containers.exists(c, has(c.securityContext) && has(c.securityContext.privileged) "
+        {"expression": "!variables.containers.exists(c, has(c.securityContext) "
+                       "&& has(c.securityContext.privileged) "
                        "&& c.securityContext.privileged)",
          "message": "ship's deployer may not run a privileged container"},
         {"expression": f"!({host})", "message": "ship's deployer may not share the host's PID, IPC or network namespace"},
         {"expression": f"!has({spec}.volumes) || !{spec}.volumes.exists(v, has(v.hostPath))",
          "message": "ship's deployer may not mount a hostPath volume"},
-        {"expression": f"(!has({spec}.serviceAccountName) || {spec}.serviceAccountName in [{allowed}]) && "
+        {"expression": f"(!has({spec}.serviceAccountName) || "
+                       f"{spec}.serviceAccountName in [{allowed}]) && "
                        f"(!has({spec}.serviceAccount) || {spec}.serviceAccount in [{allowed}])",
          "message": f"ship's deployer may run pods only as ServiceAccount {', '.join(accounts)}"},
     ]
@@ -161,7 +165,8 @@ def admission_objects(namespace: str, service_account: str = "ship-deployer", su
     allowed = sorted({"default", *accounts})
     prefix = f"ship-deployer-{namespace}"
     out = _policy(f"{prefix}-secrets", namespace, user, [("", ["secrets"])], [],
-                  [{"expression": "!has(object.type) || object.type != 'kubernetes.io/service-account-token'",
+                  [{"expression": "!has(object.type) || object.type != "
+                                  "'kubernetes.io/service-account-token'",
                     "message": "ship's deployer may not create a ServiceAccount token Secret"}])
     out += _policy(f"{prefix}-services", namespace, user, [("", ["services"])], [],
                    [{"expression": "!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0",

@@ -11,11 +11,12 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from pipeline.errors import ConfigError
 from pipeline import yamlsafe
 from pipeline.config import windows
+from pipeline.errors import ConfigError
 
-HEADER = "# Written by `ship freeze`: this environment refuses releases and promotions. `ship unfreeze` lifts it.\n"
+HEADER = ("# Written by `ship freeze`: this environment refuses "
+          "releases and promotions. `ship unfreeze` lifts it.\n")
 _AFTER = re.compile(r"^(\d+)\s*(m|h|d)$")
 
 
@@ -34,7 +35,8 @@ def parse_moment(text: str) -> dt.datetime:
 
 
 def parse_until(text: str, now: dt.datetime) -> dt.datetime:
-    """`--until`: a time (2026-12-01T08:00+01:00; no offset is UTC) or a span from now (90m, 4h, 2d)."""
+    """`--until`: a time (2026-12-01T08:00+01:00; no offset is UTC) or a span from now (90m, 4h,
+    2d)."""
     after = _AFTER.match(text.strip())
     if after:
         unit = {"m": 60, "h": 3600, "d": 86400}[after.group(2)]
@@ -83,7 +85,8 @@ class Freeze:
     """One reason an environment is frozen now: a window of ship.yaml, or a freeze by hand."""
 
     environment: str
-    source: str  # `window 'weekend' (Fri 16:00 – Mon 08:00 Europe/Berlin)` or `freeze commit 3f2a1bc`
+    # `window 'weekend' (Fri 16:00 – Mon 08:00 Europe/Berlin)` or `freeze commit 3f2a1bc`
+    source: str
     reason: str  # the window's name, or the reason given to ship freeze
     until: dt.datetime | None  # None: until someone runs ship unfreeze
 

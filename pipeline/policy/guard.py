@@ -21,8 +21,9 @@ from pipeline.config import Environment
 from pipeline.context import Context
 from pipeline.errors import FrozenError, GitError, SignatureError
 from pipeline.imageref import ImageRef
-from pipeline.policy.freeze import Freeze, ManualFreeze, holding
 from pipeline.names import FREEZE_FILE
+from pipeline.policy.freeze import Freeze, ManualFreeze, holding
+
 
 @dataclass(frozen=True)
 class Override:
@@ -55,7 +56,8 @@ class Clearance:
 
 
 def actor(ctx: Context) -> str:
-    """Who is acting: $SHIP_ACTOR (CI sets it), else git's user; refused when it could break out of its line."""
+    """Who is acting: $SHIP_ACTOR (CI sets it), else git's user; refused when it could break out of
+    its line."""
     given = os.environ.get("SHIP_ACTOR")
     return names.check_text(given, "$SHIP_ACTOR") if given else names.check_text(ctx.workspace.git.author(), "git's user")
 
@@ -88,7 +90,8 @@ def unfrozen(ctx: Context, env: Environment, override_reason: str | None) -> Ove
     held = freezes(ctx, env)
     if not held:
         if override_reason is not None:
-            ctx.progress(f"{env.name} is not frozen: --override-freeze has nothing to override, and nothing is recorded")
+            ctx.progress(f"{env.name} is not frozen: --override-freeze "
+                         "has nothing to override, and nothing is recorded")
         return None
     if override_reason is None:
         raise FrozenError(f"{held[0].line()}; nothing was written (rollbacks and aborts still go through; "
@@ -109,6 +112,7 @@ def signed(ctx: Context, env: Environment, images: Iterable[ImageRef]) -> str | 
         ctx.progress(f"verifying the signature of {ref} with {policy.public_key}")
         problem = ctx.signer().verify(ref, key)
         if problem:
-            raise SignatureError(f"{ref}: not signed with {policy.public_key}, which {env.name} requires ({problem}); "
+            raise SignatureError(f"{ref}: not signed with {policy.public_key}, "
+                                 f"which {env.name} requires ({problem}); "
                                  "nothing was written")
     return f"cosign, key {policy.public_key}"

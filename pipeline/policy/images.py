@@ -42,7 +42,8 @@ def running_images(objects: list[dict]) -> list[RunningImage]:
 
 
 def digest_ref(image: str) -> ImageRef | None:
-    """`repo[:tag]@sha256:<64 hex>` as an ImageRef (tag may be empty); None when not pinned by digest."""
+    """`repo[:tag]@sha256:<64 hex>` as an ImageRef (tag may be empty); None when not pinned by
+    digest."""
     match = _DIGEST.match(image)
     if not match:
         return None
@@ -55,7 +56,8 @@ def digest_ref(image: str) -> ImageRef | None:
 
 def admit(ctx: Context, env: Environment, objects: list[dict]) -> list[RunningImage]:
     """The images `objects` run; ValidationError when one is not pinned by digest, SignatureError
-    when ENV requires signatures and one lacks ENV's key's. Nothing is applied before this passes."""
+    when ENV requires signatures and one lacks ENV's key's. Nothing is applied before this
+    passes."""
     images = running_images(objects)
     for found in images:
         if digest_ref(found.image) is None:
@@ -72,6 +74,7 @@ def admit(ctx: Context, env: Environment, objects: list[dict]) -> list[RunningIm
             ctx.progress(f"verifying the signature of {found.image} with {policy.public_key}")
             problem = ctx.signer().verify(ref, ctx.config.root / policy.public_key)
             if problem:
-                raise SignatureError(f"{found.line()}: not signed with {policy.public_key}, which {env.name} requires "
+                raise SignatureError(f"{found.line()}: not signed with "
+                                     f"{policy.public_key}, which {env.name} requires "
                                      f"({problem}); nothing applied")
     return images

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict, dataclass
 
-from pipeline.config.model import Environment
 from pipeline.config import windows
-from pipeline.policy.freeze import Freeze, ManualFreeze, holding, manual_source, parse_moment, utc_text
+from pipeline.config.model import Environment
 from pipeline.names import FREEZE_FILE
+from pipeline.policy.freeze import Freeze, ManualFreeze, holding, manual_source, parse_moment, utc_text
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,11 @@ class PolicyView:
     @property
     def headline(self) -> str:
         if self.freezes:
-            return (f"{self.freezes[0].line()}: releases and promotions are refused (--override-freeze --reason "
+            return (f"{self.freezes[0].line()}: releases and "
+                    "promotions are refused (--override-freeze --reason "
                     "TEXT goes through, recorded); rollbacks and aborts go through")
-        return f"{self.environment} is open at {utc_text(self.at)}: releases and promotions go through the checks below"
+        return (f"{self.environment} is open at {utc_text(self.at)}: "
+                "releases and promotions go through the checks below")
 
 
 def _manual(env: Environment, manual: ManualFreeze | None, commit: str | None, now: dt.datetime) -> Rule:
@@ -60,7 +62,8 @@ def _window(env: Environment, index: int, window: windows.FreezeWindow, now: dt.
         upcoming = windows.next_start(window, now)
         state = f"open; next from {utc_text(upcoming)}" if upcoming else f"over (ended {utc_text(current.until)})"
     return Rule(f"window {window.name!r}", state,
-                f"ship.yaml environments.{env.name}.policy.freeze[{index}]: {window.spec} {window.timezone}")
+                f"ship.yaml environments.{env.name}.policy.freeze[{index}]: "
+                f"{window.spec} {window.timezone}")
 
 
 def _canary(env: Environment) -> Rule:
@@ -70,7 +73,8 @@ def _canary(env: Environment) -> Rule:
     extend = (f"; still undecided after a step's bake, it goes on up to {canary.max_bake:g}s, then fails"
               if canary.max_bake else "; still undecided at the end of a step's bake, it fails")
     return Rule("canary judged on", "; ".join(canary.inputs()) + extend + " (silence never passes)",
-                f"ship.yaml environments.{env.name}.canary (traffic, http, prometheus; longest bake {longest:g}s)")
+                f"ship.yaml environments.{env.name}.canary (traffic, "
+                f"http, prometheus; longest bake {longest:g}s)")
 
 
 def view(env: Environment, manual: ManualFreeze | None, commit: str | None, now: dt.datetime) -> PolicyView:
@@ -80,9 +84,12 @@ def view(env: Environment, manual: ManualFreeze | None, commit: str | None, now:
     rules += [_window(env, i, w, now) for i, w in enumerate(policy.freeze)]
     if not policy.freeze:
         rules.append(Rule("freeze windows", "none", f"ship.yaml environments.{env.name}.policy.freeze is empty"))
+    if policy.require_signature:
+        signatures = f"required: every pinned image signed with {key}, checked before anything is written"
+    else:
+        signatures = "not required" + (f" (ship verify checks them with {key})" if key else "")
     rules += [
-        Rule("signatures", f"required: every pinned image signed with {key}, checked before anything is written"
-             if policy.require_signature else "not required" + (f" (ship verify checks them with {key})" if key else ""),
+        Rule("signatures", signatures,
              f"policy.require_signature: {str(policy.require_signature).lower()}"
              + ("" if policy.require_signature else " (the default)")),
         Rule("older images", "allowed" if policy.allow_older else "an image built before the current release's commit is "

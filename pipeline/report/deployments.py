@@ -97,7 +97,8 @@ class _Lane:
     """One environment and app as the replay goes."""
 
     open: dict[str, Deployment] = field(default_factory=dict)  # started, not yet decided
-    last: dict[str, Deployment] = field(default_factory=dict)  # the latest deployment of each release
+    # the latest deployment of each release
+    last: dict[str, Deployment] = field(default_factory=dict)
     down: list[Recovery] = field(default_factory=list)  # failures not yet restored
 
 

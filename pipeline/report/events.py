@@ -55,7 +55,8 @@ def iso(time: dt.datetime) -> str:
 
 
 def parse_log(text: str) -> list[Event]:
-    """Events from `git log --format=LOG_FORMAT` output; commits without ship's trailers are skipped."""
+    """Events from `git log --format=LOG_FORMAT` output; commits without ship's trailers are
+    skipped."""
     events = []
     for chunk in text.split(_RECORD):
         chunk = chunk.strip("\n")
@@ -82,7 +83,8 @@ def parse_log(text: str) -> list[Event]:
     return events
 
 
-LedgerAt = Callable[[str, str, str], "Ledger | None"]  # (commit, environment, app) -> the app's ledger there then
+# (commit, environment, app) -> the app's ledger there then
+LedgerAt = Callable[[str, str, str], "Ledger | None"]
 
 
 def complete_rollbacks(events: list[Event], ledger_at: LedgerAt) -> list[Event]:
@@ -115,7 +117,8 @@ def read_events(repo: git.Repo, cfg: ShipConfig) -> list[Event]:
         env = cfg.environments.get(env_name)
         if env is None:
             return None
-        for folder in ([Slot(env, app).overlay] if app else []) + [env.folder]:  # the one-app layout had it at the top
+        # the one-app layout had it at the top
+        for folder in ([Slot(env, app).overlay] if app else []) + [env.folder]:
             path = (prefix / folder / LEDGER_FILE).as_posix()
             try:
                 return Ledger.parse(repo.git.show(f"{sha}:{path}"), f"{sha[:7]}:{path}")

@@ -17,7 +17,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def text(value: object) -> str:
-    """`value` as literal Markdown text on one line: HTML escaped, every Markdown mark backslashed."""
+    """`value` as literal Markdown text on one line: HTML escaped, every Markdown mark
+    backslashed."""
     flat = _CONTROL.sub(" ", str(value))
     marked = _SPECIAL.sub(r"\\\1", html.escape(flat, quote=False))
     return _AUTOLINK.sub(lambda m: "\\" + m[1] if m[1] == "://" else m[1][:3] + "\\.", marked)

@@ -52,7 +52,8 @@ def window(since: str, now: dt.datetime) -> Window:
     try:
         start = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"--since {since!r}: expected a span such as 30d, 12w or 48h, or a date such as 2026-10-01") from None
+        raise ConfigError(f"--since {since!r}: expected a span such as "
+                          "30d, 12w or 48h, or a date such as 2026-10-01") from None
     return Window(start if start.tzinfo else start.replace(tzinfo=dt.UTC), now)
 
 
@@ -177,7 +178,8 @@ def frequency_text(f: Figures) -> str:
 
 
 def headline(f: Figures) -> str:
-    """One line: `6 deployments (1.4/week), lead time 2h (p90 1d), 25% failed (2 of 8), restored in 4m`."""
+    """One line: `6 deployments (1.4/week), lead time 2h (p90 1d), 25% failed (2 of 8), restored in
+    4m`."""
     lead, restore = list(f.lead_times), list(f.restore_times)
     parts = [f"{f.deployments} deployment{'s' if f.deployments != 1 else ''} ({frequency_text(f)})"]
     if lead:

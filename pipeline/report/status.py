@@ -32,7 +32,8 @@ class EnvironmentStatus:
     canary: str | None
     last_change: str | None
     error: str | None = None
-    freeze: str | None = None  # why the environment is frozen now (a window, a freeze commit), one line
+    # why the environment is frozen now (a window, a freeze commit), one line
+    freeze: str | None = None
     app: str | None = None
 
     def to_json(self) -> dict:
@@ -132,8 +133,9 @@ def canary_text(state: canary.CanaryState | None, live: list[dict]) -> str | Non
     return f"{state.describe()}, {worst.code.value}" if worst and not worst.ok else state.describe()
 
 
-def summary_line(s: EnvironmentStatus, alone: bool = True) -> str:
-    """`prod: r7 stable, r8 canary 10% (step 1/1)`; `prod/web: …` where apps share the environment."""
+def summary_line(s: EnvironmentStatus, *, alone: bool = True) -> str:
+    """`prod: r7 stable, r8 canary 10% (step 1/1)`; `prod/web: …` where apps share the
+    environment."""
     stable = f"{s.release} stable" if s.release else "nothing released"
     where = f"{s.environment}/{s.app}" if s.app and not alone else s.environment
     return f"{where}: {stable}" + (f", {s.canary}" if s.canary else "")

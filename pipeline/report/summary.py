@@ -96,9 +96,11 @@ def markdown(cfg: ShipConfig, workspace: Workspace, title: str = "ship") -> str:
     rows = ["| Environment | Release | Image | Canary | Last outcome |", "|---|---|---|---|---|"]
     for line in (x for group in by_env for x in group):
         # Reasons come from people and canary notes from git: literal text, never Markdown.
-        outcome = (mdtext.text(f"{line.last} {line.outcome.value}" + (f": {line.reason}" if line.reason else ""))
-                   if line.outcome else "-")
-        rows.append(f"| {line.environment} | {mdtext.text(line.release or '-')} | {mdtext.code(line.image or '-')} "
+        outcome = "-"
+        if line.outcome:
+            outcome = mdtext.text(f"{line.last} {line.outcome.value}" + (f": {line.reason}" if line.reason else ""))
+        rows.append(f"| {line.environment} | {mdtext.text(line.release or '-')} "
+                    f"| {mdtext.code(line.image or '-')} "
                     f"| {mdtext.text(line.canary or '-')} | {outcome} |")
     graph = mermaid(cfg, [merged(group) for group in by_env])
     return (f"### {mdtext.text(title)}\n\n" + "\n".join(rows) + "\n\n```mermaid\n" + graph + "\n```\n\n"

@@ -18,14 +18,15 @@ from pipeline.gitops import canary_overlay, overlay
 from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
 from pipeline.kube.lock import EnvironmentLock
+from pipeline.rollout import handover
 from pipeline.rollout.sync import sync_environment
-from pipeline.state.traffic import live_weights, weights_text
 
 
 @dataclass
 class AbortResult:
     environment: str
-    release: str | None  # the aborted canaries' release ids; None when only a leftover canary was removed
+    # the aborted canaries' release ids; None when only a leftover canary was removed
+    release: str | None
     reason: str
     commit: Commit | None
     apps: tuple[str, ...] = ()
@@ -37,7 +38,8 @@ class AbortResult:
     def text(self) -> str:
         if self.release:
             refs = ", ".join(f"{a}@{r}" for a, r in zip(self.apps, self.release.split(", "), strict=False))
-            return (f"aborted the canary of {self.release if len(self.apps) < 2 else refs} in {self.environment}: "
+            return (f"aborted the canary of {self.release if len(self.apps) < 2 else refs} "
+                    f"in {self.environment}: "
                     f"{self.reason}")
         return f"removed a leftover canary from {self.environment}"
 
@@ -65,7 +67,8 @@ def _remove_leftover(ctx: Context, env: Environment, reason: str) -> AbortResult
     leftovers = ctx.cluster(env).list("apps/v1", "Deployment", env.namespace, selector=f"{names.TRACK}={names.CANARY}")
     if not leftovers:
         raise PromotionError(f"no canary in {env.name}: nothing to abort")
-    ctx.progress(f"no canary in git; removing {len(leftovers)} leftover canary Deployment(s) by syncing {env.name}")
+    ctx.progress(f"no canary in git; removing {len(leftovers)} "
+                 f"leftover canary Deployment(s) by syncing {env.name}")
     sync_environment(ctx, env)
     return AbortResult(env.name, None, reason, None)
 
@@ -74,13 +77,8 @@ def _abort(ctx: Context, env: Environment, states: list[canary_overlay.CanarySta
     refs = ", ".join(s.release.ref for s in states)
     apps = [ctx.config.app(s.release.app) for s in states]
     ctx.progress(f"aborting {', '.join(s.describe() for s in states)} in {env.name}: {reason}")
-    for app, state in zip(apps, states, strict=True):
-        slot = Slot(env, app.name)
-        base_objects, _ = ctx.workspace.base_of(app, slot)
-        files = ctx.workspace.slot_files(slot)
-        ctx.workspace.write_slot(slot, canary_overlay.plan_weight_zero(files, app, slot, state, base_objects))
-    sync_environment(ctx, env)
-    ctx.progress(f"weight 0: live weights: {weights_text(live_weights(ctx.cluster(env), env))}")
+    handover.route_to_stable(ctx, env, [(app, state, ctx.workspace.base_of(app, Slot(env, app.name))[0])
+                                        for app, state in zip(apps, states, strict=True)])
     title = f"abort({env.name}): {refs} canary at {states[0].weight}%: {reason}"
     plans = [(Slot(env, app.name), _removal(ctx, app, Slot(env, app.name), state, reason))
              for app, state in zip(apps, states, strict=True)]

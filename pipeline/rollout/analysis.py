@@ -36,7 +36,8 @@ from pipeline.progress import Progress, quiet
 from pipeline.rollout import judge
 from pipeline.rollout.usertraffic import UserTraffic, prometheus_answer
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class Measurement:
     """One check's verdict in one round: passed, failed, or None while it cannot decide yet."""
 
@@ -77,7 +78,7 @@ def missing_services(cluster: ClusterApi, urls: list[str]) -> str | None:
 def judge_prometheus(check: PrometheusCheck, value: float | None) -> Measurement:
     name = f"prometheus {check.query}"
     if value is None or math.isnan(value):
-        return Measurement(name, None, "no data yet")
+        return Measurement(check=name, passed=None, summary="no data yet")
     bounds = []
     passed = True
     if check.max is not None:
@@ -86,7 +87,7 @@ def judge_prometheus(check: PrometheusCheck, value: float | None) -> Measurement
     if check.min is not None:
         bounds.append(f"≥ {check.min:g}")
         passed = passed and value >= check.min
-    return Measurement(name, passed, f"{value:.4g} vs {' and '.join(bounds) or 'no bound'}")
+    return Measurement(check=name, passed=passed, summary=f"{value:.4g} vs {' and '.join(bounds) or 'no bound'}")
 
 
 def prometheus_value(body: dict) -> float | None:
@@ -125,8 +126,8 @@ class Analysis:
         return bool(self.http or self.prometheus or self.traffic)
 
     def get(self, url: str, timeout: float, params: dict[str, str] | None = None) -> tuple[int | None, bytes]:
-        """(status, body) of a GET, through the service proxy for a cluster Service; None: no answer.
-        Why a Service did not answer (forbidden, not found, no endpoint, the API server
+        """(status, body) of a GET, through the service proxy for a cluster Service; None: no
+        answer. Why a Service did not answer (forbidden, not found, no endpoint, the API server
         unreachable) is told once per reason, and named by a Prometheus check that needed it."""
         target = service_of(url)
         self.unanswered.pop(url, None)
@@ -155,13 +156,13 @@ class Analysis:
             latencies.append((time.monotonic() - start) * 1000)
         return judge.Tally.of(statuses, latencies, check.expect_status)
 
-    def _http(self, i: int, check: HttpCheck, final: bool) -> Measurement:
+    def _http(self, i: int, check: HttpCheck, *, final: bool) -> Measurement:
         for track in ("canary", "stable"):
             self.tallies[(i, track)] = self.tallies.get((i, track), judge.Tally()) + self._tally(check, track)
         verdict = judge.decide(self.tallies[(i, "canary")], self.tallies[(i, "stable")],
-                               judge.http_policy(check.success_ratio, check.max_latency_ms), final)
+                               judge.http_policy(check.success_ratio, check.max_latency_ms), final=final)
         passed = {judge.Decision.PASS: True, judge.Decision.FAIL: False}.get(verdict.decision)
-        return Measurement(f"http GET {fill(check.url, self.tracks['canary'])}", passed, verdict.summary)
+        return Measurement(check=f"http GET {fill(check.url, self.tracks['canary'])}", passed=passed, summary=verdict.summary)
 
     def _prometheus(self, check: PrometheusCheck) -> Measurement:
         url = fill(check.url, self.tracks["canary"]).rstrip("/") + "/api/v1/query"
@@ -171,16 +172,18 @@ class Analysis:
         parsed = prometheus_answer(body)
         if status != 200 or parsed.get("status") != "success":
             why = unanswered if status is None else f"HTTP {status} {parsed.get('error', '')}".strip()
-            return Measurement(name, None, f"Prometheus at {check.url} did not answer the query ({why})")
+            return Measurement(check=name, passed=None, summary=f"Prometheus at {check.url} did not answer the query ({why})")
         return judge_prometheus(check, prometheus_value(parsed))
 
-    def round(self, final: bool = False) -> Sequence[Measurement]:
+    def round(self, *, final: bool = False) -> Sequence[Measurement]:
         """One measurement per check, printed as it is taken. In the final round a Prometheus query
-        with no data now stands on its last answer, so only one that never answered stays undecided."""
+        with no data now stands on its last answer, so only one that never answered stays
+        undecided."""
         self.rounds += 1
-        taken = [self._http(i, c, final) for i, c in enumerate(self.http)] + [self._prometheus(c) for c in self.prometheus]
+        taken = [self._http(i, c, final=final) for i, c in enumerate(self.http)] + [self._prometheus(c) for c in self.prometheus]
         if self.traffic is not None:
-            taken.append(Measurement(self.traffic.name, *self.traffic.measure(final)))
+            passed, summary = self.traffic.measure(final=final)
+            taken.append(Measurement(check=self.traffic.name, passed=passed, summary=summary))
         out = []
         for m in taken:
             self.progress(f"analysis round {self.rounds}: {m}")

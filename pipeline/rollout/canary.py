@@ -1,8 +1,10 @@
 """A canary promotion: each release runs beside its app's stable release, step by step, analysed.
 
-    per step: commit every app's canary at its weight ─► sync ─► gate the canaries while they
-              bake, each with its HTTP and Prometheus analysis, side by side ─► next step
-    all passed: the stables move to the releases (gated), the canaries go, one commit
+    per step: (first: the canaries warm up at weight 0, handover.py) commit every app's canary
+              at its weight ─► sync ─► gate the canaries while they bake, each with its HTTP
+              and Prometheus analysis, side by side ─► next step
+    all passed: the stables move to the releases (gated), routing back to them and a drain
+              (handover.py), the canaries go, one commit
     any failure: abort.py (weight 0, canaries removed, stables untouched, releases rejected)
 
 Several apps promoted as one unit are judged together: one app's failed canary aborts all.
@@ -21,7 +23,7 @@ from pipeline import names
 from pipeline.config import App, CanaryPolicy, CanaryStep, Environment, Slot
 from pipeline.context import Context
 from pipeline.errors import GateFailed
-from pipeline.gitops import canary_overlay, configmaps, overlay, routing
+from pipeline.gitops import canary_overlay, configmaps, overlay
 from pipeline.gitops.canary_overlay import CanaryState, Phase
 from pipeline.gitops.git import Commit
 from pipeline.gitops.ledger import LEDGER_FILE, Ledger, Outcome
@@ -29,13 +31,11 @@ from pipeline.gitops.records import Release
 from pipeline.kube.lock import EnvironmentLock, check_held
 from pipeline.policy.guard import Clearance
 from pipeline.rollout import abort as aborting
-from pipeline.rollout import gating, rollback
-from pipeline.rollout.analysis import Analysis, fill, missing_services, track_values
+from pipeline.rollout import gating, handover, rollback
 from pipeline.rollout.gate import GateResult
 from pipeline.rollout.promotion import steps_text
 from pipeline.rollout.sync import ensure_namespace, sync_environment
 from pipeline.state.traffic import live_weights, weights_text
-from pipeline.rollout.watch import WatchOptions, wait_healthy
 
 
 class CanaryOutcome(str, Enum):
@@ -53,7 +53,8 @@ class CanaryResult:
     steps: list[dict] = field(default_factory=list)  # per step: weight, live weights, gates by app
     commits: list[Commit] = field(default_factory=list)
     gate: GateResult | None = None  # the stable's gate after the canary passed (the first app's)
-    clearance: Clearance = field(default_factory=Clearance)  # what it passed (and overrode) to come in
+    # what it passed (and overrode) to come in
+    clearance: Clearance = field(default_factory=Clearance)
 
     @property
     def release(self) -> Release:
@@ -75,7 +76,8 @@ class CanaryResult:
         else:
             images = "; ".join(f"{r.ref}: {r.image}" for r in self.releases)
             lines.append(f"promoted {refs} to {env} after the canary passed: {images}" if len(self.releases) > 1
-                         else f"promoted {self.release.ref} to {env} after its canary passed: {self.release.image}")
+                         else f"promoted {self.release.ref} to {env} after "
+                              f"its canary passed: {self.release.image}")
         return "\n".join(lines)
 
 
@@ -101,11 +103,12 @@ def in_progress(ctx: Context, target: Environment) -> list[CanaryState]:
 def run_canary(ctx: Context, target: Environment, states: list[CanaryState], *, hold: bool = False,
                clearance: Clearance = Clearance()) -> CanaryResult:
     """Run the canaries from their step on; promote when every step passed, or hold, or abort.
-    `clearance`: what the promotion passed, recorded in each commit (and an override in the ledger)."""
+    `clearance`: what the promotion passed, recorded in each commit (and an override in the
+    ledger)."""
     cluster = ctx.cluster(target)
     ensure_namespace(cluster, target)
     with EnvironmentLock(cluster, target.name, target.namespace, ctx.lock, ctx.progress):
-        return _run(ctx, target, states, hold, clearance)
+        return _run(ctx, target, states, hold=hold, clearance=clearance)
 
 
 def named(releases: list[Release]) -> str:
@@ -117,17 +120,19 @@ def _apps(ctx: Context, states: list[CanaryState]) -> list[App]:
     return [ctx.config.app(s.release.app) for s in states]
 
 
-def _run(ctx: Context, target: Environment, states: list[CanaryState], hold: bool,
+def _run(ctx: Context, target: Environment, states: list[CanaryState], *, hold: bool,
          clearance: Clearance) -> CanaryResult:
     policy = target.canary or CanaryPolicy()
     result = CanaryResult([s.release for s in states], states[0].source, clearance=clearance)
     first = states[0]
     for s in states:
         stable = ctx.workspace.current_release(Slot(target, s.release.app))
-        ctx.progress(f"canary of {s.release.ref} in {target.name} beside stable {stable.id if stable else '-'}: "
+        ctx.progress(f"canary of {s.release.ref} in {target.name} "
+                     f"beside stable {stable.id if stable else '-'}: "
                      f"steps {steps_text(s.steps)}, router {policy.router}")
     if first.status is Phase.HELD and hold:
-        # Asked to hold again (a retried job, a re-run after a crash): only --resume or abort decide.
+        # Asked to hold again (a retried job, a re-run after a crash): only --resume or abort
+        # decide.
         ctx.progress(f"{', '.join(s.release.id for s in states)} is already held at {first.weight}% in "
                      f"{target.name}; nothing to do")
         result.outcome = CanaryOutcome.HELD
@@ -192,47 +197,27 @@ def _step(ctx: Context, target: Environment, states: list[CanaryState], policy: 
     plans = [(Slot(target, a.name), _step_plan(ctx, a, Slot(target, a.name), s, result))
              for a, s in zip(apps, states, strict=True)]
     check_held(target.namespace)  # a run that lost its lock records nothing more
+    warm = handover.warm_up_step(ctx, target, [(a, s, p) for a, s, (_, p) in zip(apps, states, plans, strict=True)])
+    if warm is not None and not all(g.passed for g in warm):
+        return warm
     commit = ctx.workspace.publish_many(target, apps, plans, _message("canary", title, states, result))
     result.commits += [commit] if commit else []
     synced = sync_environment(ctx, target)
-    if synced.hook is not None:  # a pre hook failed (kube/hooks.py): nothing of this step was applied
+    # a pre hook failed (kube/hooks.py): nothing of this step was applied
+    if synced.hook is not None:
         return [synced.hook[1]] * len(states)
     weights = live_weights(ctx.cluster(target), target)
     ctx.progress(f"step {first.step + 1}/{len(first.steps)}: canary at {first.weight}%; "
                  f"live weights: {weights_text(weights)}")
     if len(states) == 1:
-        gates = [_analyse(ctx, apps[0], target, states[0], policy)]
+        gates = [gating.canary_verdict(ctx, apps[0], target, states[0], policy)]
     else:  # side by side: the unit's bake takes as long as one app's
         with ThreadPoolExecutor(max_workers=len(states)) as pool:
-            gates = list(pool.map(lambda pair: _analyse(ctx, pair[0], target, pair[1], policy),
+            gates = list(pool.map(lambda pair: gating.canary_verdict(ctx, pair[0], target, pair[1], policy),
                                   zip(apps, states, strict=True)))
     result.steps.append({"weight": first.weight, "live_weights": weights,
                          "gate": gates[0].to_json(), "gates": {a.name: g.to_json() for a, g in zip(apps, gates, strict=True)}})
     return gates
-
-
-def _analyse(ctx: Context, app: App, env: Environment, state: CanaryState, policy: CanaryPolicy) -> GateResult:
-    """The canary's rollout and pod gates, with HTTP and Prometheus analysis while it bakes."""
-    step = state.steps[state.step]
-    base_objects, _ = ctx.workspace.base_of(app, Slot(env, app.name))
-    workloads = overlay.patched_workloads(app, base_objects)
-    deployments = [names.canary_name(w["metadata"]["name"]) for w in workloads]
-    service = routing.service_for(base_objects, workloads[0])
-    tracks = track_values(env.namespace, app.name, *(service or (app.name, 80)))
-    checks = Analysis(policy, tracks, ctx.http(), ctx.cluster(env), ctx.progress)
-    missing = missing_services(ctx.cluster(env), [fill(c.url, t) for c in policy.http for t in tracks.values()]
-                               + [fill(u, tracks[names.CANARY]) for u in policy.urls()])
-    if missing:
-        return GateResult(False, "analysis", missing, "NotFound", "an analysis check names a Service that does not exist",
-                          0.0)
-    ctx.progress(f"analysing {', '.join(deployments)} for {step.bake:.0f}s every {policy.interval:.0f}s: rollout, pods"
-                 + (f", {len(policy.http)} HTTP check(s) against the stable" if policy.http else "")
-                 + (f", {len(policy.prometheus)} Prometheus quer(y/ies)" if policy.prometheus else "")
-                 + (f", users' traffic through the gateway ({policy.traffic.provider})" if policy.traffic else "")
-                 + (f"; undecided at the end, on up to {policy.max_bake:.0f}s" if policy.max_bake else ""))
-    watch = WatchOptions(release_id=state.release.id, analysis=checks if checks else None, interval=policy.interval,
-                         max_bake=policy.max_bake, progress=ctx.progress, clock=ctx.clock)
-    return wait_healthy(ctx.cluster(env), env.namespace, deployments, replace(env.gates, bake=step.bake), watch)
 
 
 def _hold(ctx: Context, target: Environment, states: list[CanaryState], result: CanaryResult) -> CanaryResult:
@@ -275,6 +260,9 @@ def _finish(ctx: Context, env: Environment, states: list[CanaryState], result: C
         if len(pairs) == 1:
             raise rollback.after_failed_gate(ctx, apps[0], env, pairs[0][1], failed[apps[0].name])
         raise rollback.after_failed_unit(ctx, env, pairs, gates)
+    # before the canaries go
+    handover.route_to_stable(ctx, env, [(a, s, ctx.workspace.base_of(a, Slot(env, a.name), s.release)[0])
+                                        for a, s in zip(apps, states, strict=True)])
     title = f"promote({env.name}): {_refs(states)} after canary {steps_text(states[0].steps)} passed"
     plans = [(Slot(env, app.name), _promoted_plan(ctx, app, Slot(env, app.name), s)) for app, s in zip(apps, states, strict=True)]
     check_held(env.namespace)

@@ -1,10 +1,12 @@
 """Where a gateway counts users' requests, and how two readings of its counters make a tally. Pure.
 
-    traefik     traefik_service_requests_total by code, traefik_service_request_duration_seconds_bucket
-                by le, for the Traefik service of the backend. Traefik's Gateway API provider names the
-                service of an HTTPRoute's backendRef NAMESPACE-NAME-http-PORT (v3.6,
+    traefik     traefik_service_requests_total by code, and
+                traefik_service_request_duration_seconds_bucket by le, for the Traefik service of
+                the backend. Traefik's Gateway API provider names the service of an HTTPRoute's
+                backendRef NAMESPACE-NAME-http-PORT (v3.6,
                 pkg/provider/kubernetes/gateway/httproute.go loadHTTPService; NAMESPACE-NAME-PORT in
-                earlier v3 releases, so both match), and its metrics add the provider: `@kubernetesgateway`
+                earlier v3 releases, so both match), and its metrics add the provider
+                `@kubernetesgateway`
     nginx       ingress-nginx's nginx_ingress_controller_requests by status, and
                 nginx_ingress_controller_request_duration_seconds_bucket, by namespace and service
     prometheus  the user's own counters: `requests` and `errors` (PromQL instant vectors with
@@ -35,9 +37,11 @@ class Selectors:
     """The PromQL instant vectors that count one track's requests."""
 
     requests: str  # counters of every request
-    errors: str | None = None  # counters of failed requests; None: the 5xx of `requests` by `code_label`
+    # counters of failed requests; None: the 5xx of `requests` by `code_label`
+    errors: str | None = None
     code_label: str = "code"
-    buckets: str | None = None  # a latency histogram's _bucket counters, by le (seconds); None: none
+    # a latency histogram's _bucket counters, by le (seconds); None: none
+    buckets: str | None = None
 
 
 def selectors(traffic: TrafficInput, track: Mapping[str, str]) -> Selectors:
@@ -76,7 +80,8 @@ def series(body: Mapping) -> dict[Series, float]:
 
 def increase(before: Mapping[Series, float], after: Mapping[Series, float]) -> dict[Series, int]:
     """How much each series of `after` grew since `before`: a series that went down was reset and
-    counts from zero; one not in `before` counts whole (the gateway makes it at its first request)."""
+    counts from zero; one not in `before` counts whole (the gateway makes it at its first
+    request)."""
     grown = {}
     for labels, value in after.items():
         old = before.get(labels, 0.0)

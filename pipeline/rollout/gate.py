@@ -18,7 +18,7 @@ I/O: watch.py feeds it from the API server, tests feed it fixture sequences.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol
 
 from pipeline import names
@@ -26,9 +26,15 @@ from pipeline.config import GateOptions
 from pipeline.kube import health
 
 DEADLINE_SLACK = 15.0  # the controller reports ProgressDeadlineExceeded a little after the deadline
+# A failed image pull is retried by the kubelet after 10 s, then 20 s more. The first attempt of a
+# new pod can fail for a moment's reason: the API server's node authorizer may not yet link the
+# node to the pod's pull secret, so the kubelet pulls without it ("pull access denied"). A pull
+# failure therefore fails the gate only once it outlasts two retries.
+IMAGE_PULL_TOLERANCE = 35.0
+IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GateResult:
     """What a gate decided, about which object, and why."""
 
@@ -67,6 +73,7 @@ class Measured:
     """An event: one round of analysis measurements; `final` for the round that ends the bake."""
 
     measurements: tuple[Measurement, ...]
+    _: KW_ONLY
     final: bool = False
 
 
@@ -76,10 +83,12 @@ class Gate:
     deployments: dict[str, dict[str, Any]]  # name -> the Deployment as last seen
     options: GateOptions
     start: float
+    _: KW_ONLY
     release_id: str | None = None  # its pods are judged too
     analysis: bool = False  # whether analysis rounds are part of this gate
     interval: float = 5.0  # seconds between analysis rounds
-    max_bake: float | None = None  # an analysis still undecided at the end of the bake goes on up to this
+    # an analysis still undecided at the end of the bake goes on up to this
+    max_bake: float | None = None
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
     bad_since: dict[str, float] = field(default_factory=dict)
     healthy_at: float | None = None
@@ -106,8 +115,8 @@ class Gate:
         absent = [d for d in wanted if d not in self.deployments]
         if not absent:
             return None
-        return GateResult(False, "rollout", f"Deployment/{self.namespace}/{absent[0]}", "NotFound",
-                          "the Deployment does not exist", 0.0)
+        return GateResult(passed=False, gate="rollout", subject=f"Deployment/{self.namespace}/{absent[0]}", reason="NotFound",
+                          message="the Deployment does not exist", elapsed=0.0)
 
     def observe(self, kind: str, etype: str, obj: dict[str, Any]) -> None:
         name = obj.get("metadata", {}).get("name", "")
@@ -120,7 +129,8 @@ class Gate:
                 self.pods[name] = obj
 
     def wants_measurement(self, now: float) -> Measured | None:
-        """Whether an analysis round is due now: a Measured template (empty) with its `final` flag."""
+        """Whether an analysis round is due now: a Measured template (empty) with its `final`
+        flag."""
         if not self.analysis or self.healthy_at is None or self.final_round_done:
             return None
         if now - self.healthy_at >= self.longest_bake:
@@ -159,8 +169,8 @@ class Gate:
         if now - self.healthy_at < self.options.bake or (self.analysis and not self.final_round_done):
             return None
         first = next(iter(self.deployments.values()))
-        return GateResult(True, "bake" if self.options.bake else "rollout", health.subject(first), "",
-                          rollouts[0].message, now - self.start)
+        return GateResult(passed=True, gate="bake" if self.options.bake else "rollout", subject=health.subject(first),
+                          reason="", message=rollouts[0].message, elapsed=now - self.start)
 
     def _measured(self, event: Measured, now: float) -> GateResult | None:
         self.last_round = now
@@ -184,7 +194,8 @@ class Gate:
         self.final_round_done = True
         if undecided is not None:
             return self._fail("analysis", undecided.check, "Inconclusive",
-                              f"not enough data to decide during the {self.longest_bake:.0f}s bake ({undecided.summary})",
+                              "not enough data to decide during the "
+                              f"{self.longest_bake:.0f}s bake ({undecided.summary})",
                               now)
         return self.step(None, now)
 
@@ -207,7 +218,10 @@ class Gate:
                 continue
             if h.reason == "Restarts":
                 return h, "pods"
-            if self.options.fail_fast and now - self.bad_since.setdefault(name, now) >= self.options.tolerance:
+            tolerance = self.options.tolerance
+            if h.reason in IMAGE_PULL_REASONS:
+                tolerance = max(tolerance, IMAGE_PULL_TOLERANCE)
+            if self.options.fail_fast and now - self.bad_since.setdefault(name, now) >= tolerance:
                 return h, "pods"
         return None
 
@@ -222,7 +236,7 @@ class Gate:
         return any(owner == f"{dep}-{template_hash}" for owner in owners for dep in self.deployments)
 
     def _fail(self, gate: str, subject: str, reason: str, message: str, now: float) -> GateResult:
-        return GateResult(False, gate, subject, reason, message, now - self.start)
+        return GateResult(passed=False, gate=gate, subject=subject, reason=reason, message=message, elapsed=now - self.start)
 
     def _say(self, line: str) -> None:
         if line != self._said:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.clock import Clock
-from pipeline.kube import health
+from pipeline.kube import health, ownership
 from pipeline.kube import plan as planning
 from pipeline.kube.api import ClusterApi
 from pipeline.progress import Progress, quiet
@@ -30,10 +30,13 @@ DEADLINE_SLACK = 15.0  # the Job controller marks DeadlineExceeded a little afte
 
 @dataclass(frozen=True)
 class HookOptions:
-    """How long a hook may take and how often to look."""
+    """How long a hook may take, how often to look, and where to say what happens."""
 
-    timeout: float | None = None  # seconds per Job; None: its activeDeadlineSeconds + slack, else DEFAULT_TIMEOUT
+    # seconds per Job; None: its activeDeadlineSeconds + slack, else DEFAULT_TIMEOUT
+    timeout: float | None = None
     interval: float = 1.0  # seconds between looks at a running Job
+    progress: Progress = quiet  # where each hook's start and end are told
+    clock: Clock | None = None  # None: the real clock
 
 
 def timeout_for(job: dict[str, Any], options: HookOptions) -> float:
@@ -44,13 +47,13 @@ def timeout_for(job: dict[str, Any], options: HookOptions) -> float:
 
 
 def run_hooks(cluster: ClusterApi, env: str, namespace: str, jobs: Sequence[dict[str, Any]],
-              options: HookOptions = HookOptions(), progress: Progress = quiet,
-              clock: Clock | None = None) -> GateResult | None:
-    """Run `jobs` one after another in `namespace`; the first failure as a failed GateResult, or None."""
-    clock = clock or Clock()
+              options: HookOptions = HookOptions()) -> GateResult | None:
+    """Run `jobs` one after another in `namespace`; the first failure as a failed GateResult, or
+    None."""
+    clock, progress = options.clock or Clock(), options.progress
     start = clock.monotonic()
     for job in jobs:
-        owned = planning.with_ownership({**job, "metadata": {**job["metadata"], "namespace": namespace}}, env)
+        owned = ownership.with_ownership({**job, "metadata": {**job["metadata"], "namespace": namespace}}, env)
         name = owned["metadata"]["name"]
         live = cluster.get("batch/v1", "Job", name, namespace)
         if live is not None and health.assess_job(live).ok:
@@ -62,27 +65,31 @@ def run_hooks(cluster: ClusterApi, env: str, namespace: str, jobs: Sequence[dict
         verdict = _wait(cluster, live, timeout_for(owned, options), options.interval, clock)
         if not verdict.ok:
             reason = "Timeout" if verdict.code is not health.HealthCode.DEGRADED else (verdict.reason or "Failed")
-            return GateResult(False, "hook", verdict.subject, reason, verdict.message, clock.monotonic() - start)
+            return GateResult(passed=False, gate="hook", subject=verdict.subject, reason=reason, message=verdict.message,
+                              elapsed=clock.monotonic() - start)
         progress(f"hook {verdict.subject}: {verdict.message}")
     return None
 
 
-# Gated by their own health rules (kube/health) after the Deployments' gate; hooks are not among them.
+# Gated by their own health rules (kube/health) after the Deployments' gate; hooks are not among
+# them.
 GATED_KINDS = ("StatefulSet", "DaemonSet", "Job", "CronJob")
 
 
 def gate_workloads(cluster: ClusterApi, objects: Sequence[dict[str, Any]], timeout: float,
-                   options: HookOptions = HookOptions(), clock: Clock | None = None) -> GateResult | None:
+                   options: HookOptions = HookOptions()) -> GateResult | None:
     """Wait for each of `objects` (as a sync applied them) to be healthy by its kind's rule: the
-    first Degraded one, or one still not healthy after `timeout`, as a failed GateResult; else None."""
-    clock = clock or Clock()
+    first Degraded one, or one still not healthy after `timeout`, as a failed GateResult; else
+    None."""
+    clock = options.clock or Clock()
     start = clock.monotonic()
     for obj in objects:
         left = max(timeout - (clock.monotonic() - start), 0.0)
         verdict = _wait(cluster, obj, left, options.interval, clock)
         if not verdict.ok:
             reason = "Timeout" if verdict.code is not health.HealthCode.DEGRADED else (verdict.reason or "Degraded")
-            return GateResult(False, "rollout", verdict.subject, reason, verdict.message, clock.monotonic() - start)
+            return GateResult(passed=False, gate="rollout", subject=verdict.subject, reason=reason, message=verdict.message,
+                              elapsed=clock.monotonic() - start)
     return None
 
 

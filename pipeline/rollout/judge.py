@@ -43,11 +43,11 @@ canaries: a pass on evidence needs more requests than a pass on silence.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 from statistics import NormalDist
-from collections.abc import Iterable
 
 REQUESTS_PER_ROUND = 40  # per track and round: what the default policy needs over a 30 s bake
 SLOW_SHARE = 0.05  # p95 ≤ limit ⟺ at most this share of requests is slower than the limit
@@ -97,7 +97,8 @@ class Tally:
 class JudgePolicy:
     """What the canary must show, and how sure the judge must be. See `http_policy`."""
 
-    max_error_rate: float = 0.05  # 1 - success_ratio; above it the canary fails, whatever the stable does
+    # 1 - success_ratio; above it the canary fails, whatever the stable does
+    max_error_rate: float = 0.05
     margin: float = 0.025  # how much worse than the stable's upper bound the canary may be
     max_latency_ms: float | None = None  # p95 limit; None: latency is not judged
     alpha: float = 0.01  # chance of aborting a canary at half the tolerated rate
@@ -143,14 +144,15 @@ def requests_to_pass(policy: JudgePolicy) -> int:
     return needed if policy.max_latency_ms is None else max(needed, policy.min_latency_samples)
 
 
-def decide(canary: Tally, stable: Tally, policy: JudgePolicy, final: bool = False) -> Verdict:
-    """Judge the tallies summed over the bake so far; `final` at the bake's end (no INCONCLUSIVE)."""
-    checks = [_errors(canary, stable, policy, final)]
+def decide(canary: Tally, stable: Tally, policy: JudgePolicy, *, final: bool = False) -> Verdict:
+    """Judge the tallies summed over the bake so far; `final` at the bake's end (no
+    INCONCLUSIVE)."""
+    checks = [_errors(canary, stable, policy, final=final)]
     if policy.max_latency_ms is not None:
-        checks.append(_latency(canary, stable, policy, final))
+        checks.append(_latency(canary, stable, policy, final=final))
     failed = [c for c in checks if c.decision is Decision.FAIL]
     open_ = [c for c in checks if c.decision is Decision.INCONCLUSIVE]
-    deciding = failed[0] if failed else open_[0] if open_ else min(checks, key=lambda c: c.confidence)
+    deciding = (failed or open_ or [min(checks, key=lambda c: c.confidence)])[0]
     summary = "; ".join(c.text for c in checks) + f" [{deciding.decision.name}]"
     return Verdict(deciding.decision, deciding.confidence, summary)
 
@@ -162,7 +164,7 @@ class _Check:
     text: str
 
 
-def _errors(canary: Tally, stable: Tally, policy: JudgePolicy, final: bool) -> _Check:
+def _errors(canary: Tally, stable: Tally, policy: JudgePolicy, *, final: bool) -> _Check:
     if canary.requests == 0:
         if final:
             return _Check(Decision.FAIL, 0.5, "no data: the canary answered no requests in the whole bake")
@@ -175,7 +177,7 @@ def _errors(canary: Tally, stable: Tally, policy: JudgePolicy, final: bool) -> _
     return _sequential(head, bad, _llr(canary.errors, canary.requests, tolerated), policy, final=final)
 
 
-def _latency(canary: Tally, stable: Tally, policy: JudgePolicy, final: bool) -> _Check:
+def _latency(canary: Tally, stable: Tally, policy: JudgePolicy, *, final: bool) -> _Check:
     limit = policy.max_latency_ms or 0.0  # only called with a limit
     n, slow, p95 = _timed(canary, limit)
     if n < policy.min_latency_samples:
@@ -199,8 +201,9 @@ def _timed(tally: Tally, limit: float) -> tuple[int, int, str]:
     if not tally.buckets:
         samples = tally.latencies_ms
         return len(samples), sum(1 for ms in samples if ms > limit), f"{_p95(samples):.0f}ms"
+    # single latencies (a top-up) go into the histogram's buckets
     buckets = (tally + Tally(buckets=bucketed(tally.latencies_ms, tuple(le for le, _ in tally.buckets)))).buckets \
-        if tally.latencies_ms else tally.buckets  # single latencies (a top-up) go into the histogram's buckets
+        if tally.latencies_ms else tally.buckets
     n = buckets[-1][1]
     under = max((count for le, count in buckets if le <= limit), default=0)
     p95 = next((le for le, count in buckets if count >= 0.95 * n), math.inf)

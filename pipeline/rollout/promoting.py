@@ -31,7 +31,8 @@ from pipeline.rollout.unit import Results
 class PromoteOptions:
     """How `ship promote` runs; every field has a default."""
 
-    independent: bool = False  # each app on its own (commit, sync, gate, rollback) instead of one unit
+    # each app on its own (commit, sync, gate, rollback) instead of one unit
+    independent: bool = False
     sync: bool = True  # sync and gate TO once committed (False: the commit alone, and no canary)
     push: bool = True  # push the commits (False: they stay in the local clone)
     canary_weight: int | None = None  # one canary step at this weight instead of TO's canary policy
@@ -57,14 +58,18 @@ def promote(ctx: Context, source: Environment, target: Environment, app_names: l
         return continue_canary(ctx, target, states, override, hold=False)
     apps = promotion.apps_to_promote(ctx, source, target, app_names)
     if not apps:
-        return unit.Results(empty=f"nothing to promote: every app released in {source.name} is already in {target.name}")
-    rels = {name: promotion.healthy_release(ctx, Slot(source, name)) for name in apps}  # every app, before writing
+        return unit.Results(empty="nothing to promote: every app released in "
+                                  f"{source.name} is already in {target.name}")
+    # every app, before writing
+    rels = {name: promotion.healthy_release(ctx, Slot(source, name)) for name in apps}
     if states:
         if {s.release.app: s.release.id for s in states} != {n: r.id for n, r in rels.items()}:
-            raise PromotionError(f"{target.name} has {', '.join(s.describe() for s in states)} in progress; finish it "
+            raise PromotionError(f"{target.name} has {', '.join(s.describe() for s in states)} "
+                                 "in progress; finish it "
                                  f"with `ship promote {states[0].source} {target.name} --resume` or remove it with "
                                  f"`ship abort {target.name}`")
-        ctx.progress(f"{', '.join(s.describe() for s in states)} is already in progress in {target.name}; continuing it")
+        ctx.progress(f"{', '.join(s.describe() for s in states)} is "
+                     f"already in progress in {target.name}; continuing it")
         return continue_canary(ctx, target, states, override, hold=options.hold)
     promoted = [promotion.promoted_release(ctx, source, target, rel, ctx.workspace.git.author()) for rel in rels.values()]
     clearance = Clearance(override, guard.signed(ctx, target, [ImageRef.parse(r.image) for r in promoted]))
@@ -110,7 +115,8 @@ class Promotion:
         if wants_canary and options.sync and first and len(first) < len(promoted):
             # Apps new to TO have no stable to run a canary beside: they go first, directly (as
             # their own unit), then the others' canaries run.
-            ctx.progress(f"{', '.join(r.app for r in first)}: no stable release in {target.name} yet: promoted "
+            ctx.progress(f"{', '.join(r.app for r in first)}: no stable "
+                         f"release in {target.name} yet: promoted "
                          "directly first; the other apps run their canaries after")
             direct = self.run(first)
             beside = self.run([r for r in promoted if stables[r.app] is not None])
@@ -122,7 +128,8 @@ class Promotion:
             states = [canary.start_state(ctx, self.source, target, r, steps) for r in promoted]
             return canary.run_canary(ctx, target, states, hold=options.hold, clearance=self.clearance)
         if wants_canary and options.sync:
-            ctx.progress(f"{', '.join(r.app for r in first)} in {target.name} has no stable release yet: promoting "
+            ctx.progress(f"{', '.join(r.app for r in first)} in "
+                         f"{target.name} has no stable release yet: promoting "
                          "directly, without a canary")
         ctx.progress(f"promoting {refs} from {self.source.name} to {target.name}")
         releases = [(ctx.config.app(r.app), r) for r in promoted]

@@ -84,7 +84,8 @@ def promoted_release(ctx: Context, source: Environment, target: Environment, rel
     app = ctx.config.app(rel.app)
     data = ctx.workspace.config_data(app, target)
     chart, digest = (None, None)
-    if app.chart is not None:  # the chart FROM runs (promotion never rebuilds), with TO's own values
+    # the chart FROM runs (promotion never rebuilds), with TO's own values
+    if app.chart is not None:
         ran = Slot(source, app.name).overlay / folder_of(rel.chart, rel.chart_digest) / app.chart.name \
             if rel.chart and rel.chart_digest else None
         found = ran if ran and (ctx.workspace.root / ran / "Chart.yaml").is_file() else None
@@ -95,7 +96,8 @@ def promoted_release(ctx: Context, source: Environment, target: Environment, rel
 
 
 def canary_steps(policy: CanaryPolicy, weight: int | None) -> tuple[CanaryStep, ...]:
-    """The policy's steps, or one step at `weight` (`--canary 10`) baking as long as the first step."""
+    """The policy's steps, or one step at `weight` (`--canary 10`) baking as long as the first
+    step."""
     if weight is None:
         return policy.steps
     if not 0 < weight <= 100:

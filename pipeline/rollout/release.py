@@ -26,8 +26,8 @@ from pipeline.gitops.records import Release, release_id
 from pipeline.image import chartrepo, charts
 from pipeline.image.registry import Registry
 from pipeline.imageref import ImageRef
-from pipeline.names import REVISION_LABEL
 from pipeline.kube.apply import SyncResult
+from pipeline.names import REVISION_LABEL
 from pipeline.rollout.gate import GateResult
 
 LedgerChange = Callable[[Ledger, Release], Ledger]
@@ -39,13 +39,17 @@ class WriteOptions:
 
     push: bool = True  # push the commit (False: it stays in the local clone)
     action: str = "release"  # the commit's type: release, promote, rollback
-    title: str | None = None  # the commit's title; None: `ACTION(ENV): APP@ID`, or `ACTION(ENV): N apps: …`
-    always: bool = False  # write a release even when it is the current one already (a rollback does)
+    # the commit's title; None: `ACTION(ENV): APP@ID`, or `ACTION(ENV): N apps: …`
+    title: str | None = None
+    # write a release even when it is the current one already (a rollback does)
+    always: bool = False
     # New releases: their ids are settled against the ledger they are written into, so two runs
     # racing to release different images of one commit get different ids.
     new_id: bool = False
-    ledger_change: LedgerChange | None = None  # how each ledger changes; None: the release added as pending
-    override: str = ""  # the control a pending release went through (a freeze override), noted in its entry
+    # how each ledger changes; None: the release added as pending
+    ledger_change: LedgerChange | None = None
+    # the control a pending release went through (a freeze override), noted in its entry
+    override: str = ""
     extra: dict[str, str | None] = field(default_factory=dict)  # more commit trailers
 
 
@@ -109,7 +113,7 @@ def image_source(ctx: Context, ref: ImageRef) -> Commit:
     return found
 
 
-def refuse_older(ctx: Context, slot: Slot, built_from: Commit, image: str, allow_older: bool) -> None:
+def refuse_older(ctx: Context, slot: Slot, built_from: Commit, image: str, *, allow_older: bool) -> None:
     """Runs can finish out of order: an image built from a commit older than the one ENV's current
     release's image was built from is refused."""
     current = ctx.workspace.current_release(slot)
@@ -117,8 +121,10 @@ def refuse_older(ctx: Context, slot: Slot, built_from: Commit, image: str, allow
         return
     theirs = current.image_commit or current.commit
     if ctx.workspace.git.is_older(built_from.sha, theirs):
-        raise PromotionError(f"{image} was built from {built_from.short}, older than the image of {slot.env.name}'s current "
-                             f"release {current.id} (built from {theirs[:7]}); pass --allow-older to release it anyway")
+        raise PromotionError(f"{image} was built from {built_from.short}, older "
+                             f"than the image of {slot.env.name}'s current "
+                             f"release {current.id} (built from {theirs[:7]}); "
+                             "pass --allow-older to release it anyway")
 
 
 def new_release(ctx: Context, slot: Slot, image: str, source: Commit, author: str,
@@ -129,7 +135,8 @@ def new_release(ctx: Context, slot: Slot, image: str, source: Commit, author: st
     data = ctx.workspace.config_data(app, slot.env)
     chart, digest, pinned = chart_fields(ctx, app, slot)
     # Another image, config or chart base from the same commit is another release: same id, a
-    # suffix. The id is settled again when it is written (write_releases), against the ledger as pushed.
+    # suffix. The id is settled again when it is written (write_releases), against the ledger as
+    # pushed.
     rid = ctx.workspace.ledger(slot).id_for(release_id(source.time, source.short), image, data, digest)
     by = names.check_text(os.environ.get("SHIP_ACTOR") or author, "the actor ($SHIP_ACTOR or git's user)")
     return Release(id=rid, app=app.name, environment=slot.env.name, commit=source.sha, image=image, config="",
@@ -149,8 +156,8 @@ def chart_fields(ctx: Context, app: App, slot: Slot) -> tuple[str | None, str | 
 
 
 def fetch_chart(ctx: Context, app: App) -> str | None:
-    """A remote chart's pinned reference, once it is in the repository's chart cache (image/charts.py);
-    None for a chart in the repository."""
+    """A remote chart's pinned reference, once it is in the repository's chart cache
+    (image/charts.py); None for a chart in the repository."""
     if app.chart is None or app.chart.repo is None:
         return None
     ref = charts.fetch(chartrepo.archives_for(app.chart.repo, ctx.registry, ctx.http), app.chart, ctx.config.root)
@@ -158,7 +165,7 @@ def fetch_chart(ctx: Context, app: App) -> str | None:
     return str(ref)
 
 
-def refuse_rejected(ctx: Context, slot: Slot, release: Release, allow_rejected: bool) -> None:
+def refuse_rejected(ctx: Context, slot: Slot, release: Release, *, allow_rejected: bool) -> None:
     entry = ctx.workspace.ledger(slot).find(release.id)
     if entry is not None and entry.outcome is Outcome.REJECTED and not allow_rejected:
         raise PromotionError(f"release {release.id} was rejected in {slot.env.name} ({entry.reason}); "

@@ -42,10 +42,11 @@ class RetireResult:
         return "\n".join(lines + self.removed)
 
 
-def retire(ctx: Context, env: Environment, app: str, reason: str, sync: bool = True) -> RetireResult:
+def retire(ctx: Context, env: Environment, app: str, reason: str, *, sync: bool = True) -> RetireResult:
     """APP's folder out of ENV's overlay in one commit, then (with `sync`) its objects pruned."""
     if app not in ctx.workspace.apps_in(env):
-        raise PromotionError(f"{app} is not in {env.name} (apps there: {', '.join(ctx.workspace.apps_in(env)) or 'none'})")
+        raise PromotionError(f"{app} is not in {env.name} (apps there: "
+                             f"{', '.join(ctx.workspace.apps_in(env)) or 'none'})")
     slot = Slot(env, app)
     current = ctx.workspace.current_release(slot)
 

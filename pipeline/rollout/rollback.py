@@ -69,7 +69,8 @@ def choose_target(ledger: Ledger, current: Release | None, to: str | None) -> En
 
 @dataclass(frozen=True)
 class Move:
-    """One app of an environment going back to `target`, replacing `replaced` (then `replaced_outcome`)."""
+    """One app of an environment going back to `target`, replacing `replaced` (then
+    `replaced_outcome`)."""
 
     app: App
     target: Entry
@@ -89,7 +90,8 @@ def roll_back(ctx: Context, env: Environment, move: Move, reason: str) -> Rollba
 
 def roll_back_many(ctx: Context, env: Environment, moves: list[Move], reason: str) -> list[RollbackResult]:
     """Apply every move's target from the working tree, sync once, gate each app, then record in
-    git, in one commit, what the cluster runs. GateFailed when any app's rollback failed its gate."""
+    git, in one commit, what the cluster runs. GateFailed when any app's rollback failed its
+    gate."""
     apps = [m.app for m in moves]
     ctx.workspace.guard_secrets(env, apps)  # before anything is written or applied
     arrows = ", ".join(m.arrow for m in moves)
@@ -100,7 +102,8 @@ def roll_back_many(ctx: Context, env: Environment, moves: list[Move], reason: st
         files = ctx.workspace.slot_files(slot)
         base = overlay.AppBase(base_objects, base_rel)
         ctx.workspace.write_slot(slot, overlay.plan_release(files, m.app, slot, m.target.release, base))
-    result = sync_environment(ctx, env)  # a rehearsal (--dry-run) only dry-runs it, and gates nothing
+    # a rehearsal (--dry-run) only dry-runs it, and gates nothing
+    result = sync_environment(ctx, env)
     gates = {m.app.name: None if ctx.rehearsal else gate_synced(ctx, Slot(env, m.app.name), result, m.target.release.id)
              for m in moves}
     outcomes = {name: Outcome.ROLLED_BACK_TO if g is None or g.passed else Outcome.ROLLBACK_FAILED
@@ -114,15 +117,18 @@ def roll_back_many(ctx: Context, env: Environment, moves: list[Move], reason: st
         return ledger.record(rel, outcomes[rel.app], reason, ctx.clock.iso())
 
     one = moves[0]
-    extra = ({"Replaced": one.replaced.id if one.replaced else None, "Outcome": outcomes[one.app.name].value,
-              "Replaced-Outcome": one.replaced_outcome.value if one.replaced else None} if len(moves) == 1 else {})
+    extra: dict[str, str | None] = {}
+    if len(moves) == 1:
+        extra = {"Replaced": one.replaced.id if one.replaced else None, "Outcome": outcomes[one.app.name].value,
+                 "Replaced-Outcome": one.replaced_outcome.value if one.replaced else None}
     options = releasing.WriteOptions(action="rollback", title=f"rollback({env.name}): {arrows}: {reason}", always=True,
                                      ledger_change=change, extra=extra)
     written = releasing.write_releases(ctx, env, [(m.app, m.target.release) for m in moves], options)
     failed = [m for m in moves if outcomes[m.app.name] is Outcome.ROLLBACK_FAILED]
     if failed:
         gate = gates[failed[0].app.name]
-        raise GateFailed(f"{env.name}: the rollback to {failed[0].target.release.id} failed its gate too ({gate}); "
+        raise GateFailed(f"{env.name}: the rollback to {failed[0].target.release.id} "
+                         f"failed its gate too ({gate}); "
                          "stopped without rolling back further: fix it by hand or roll back to another release", gate)
     results = []
     for m, w in zip(moves, written, strict=True):
@@ -230,9 +236,11 @@ def manual_all(ctx: Context, env: Environment, reason: str, app_name: str | None
         current = ctx.workspace.current_release(slot)
         entry = ctx.workspace.ledger(slot).last_runnable(excluding=current.id if current else None)
         if entry is None:
-            ctx.progress(f"{slot.label}: no earlier healthy release; it stays on {current.id if current else '-'}")
+            ctx.progress(f"{slot.label}: no earlier healthy release; "
+                         f"it stays on {current.id if current else '-'}")
             continue
         moves.append(Move(ctx.config.app(name), entry, current, Outcome.ROLLED_BACK))
     if not moves:
-        raise PromotionError(f"no app in {env.name} has an earlier healthy release to roll back to (see ship history)")
+        raise PromotionError(f"no app in {env.name} has an earlier healthy "
+                             "release to roll back to (see ship history)")
     return roll_back_many(ctx, env, moves, reason)

@@ -8,16 +8,15 @@ same path with a server-side dry-run and prints a unified diff per object, secre
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from pipeline import names, yamlsafe
 from pipeline.config import Environment, Slot
 from pipeline.context import Context
 from pipeline.gitops.inputs import refuse_rendered_secrets
-from pipeline.kube import apply, hooks
+from pipeline.kube import apply, hooks, normalize, ownership
 from pipeline.kube import lock as lock_mod
 from pipeline.kube import plan as planning
 from pipeline.kube.api import ClusterApi
@@ -30,7 +29,7 @@ from pipeline.state.desired import apps_in, desired_objects, namespace_exists
 def ensure_namespace(cluster: ClusterApi, env: Environment) -> None:
     """The lock lives in ENV's namespace, so it must exist before anything else."""
     if not namespace_exists(cluster, env):
-        ns = planning.with_ownership({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        ns = ownership.with_ownership({"apiVersion": "v1", "kind": "Namespace", "metadata": {
             "name": env.namespace, "labels": names.pod_security_labels(env.pod_security)}}, env.name)
         cluster.apply(ns, force=True)
 
@@ -45,8 +44,10 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
     known = {*cfg.apps, *ctx.workspace.ledger_apps(env)}
     options = replace(options, takeover=cfg.takeover_managers, pod_security=env.pod_security,
                       secret_names=tuple(sorted(names.secret_name(app) for app in known)))
-    ctx.workspace.guard_secrets(env, apps_in(cfg, env))  # a Secret with data in git is never applied
-    rendered = ctx.workspace.render_overlay(env)  # a bad overlay fails before the lock
+    # a Secret with data in git is never applied
+    ctx.workspace.guard_secrets(env, apps_in(cfg, env))
+    # a bad overlay fails before the lock
+    rendered = ctx.workspace.render_overlay(env)
     refuse_rendered_secrets(rendered, str(env.folder))
     images.admit(ctx, env, rendered)  # every image that will run: pinned, and signed where ENV asks
     if ctx.rehearsal:
@@ -65,14 +66,15 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
 
 
 def _pre_hooks(ctx: Context, env: Environment, desired: hooks.HookPlan) -> tuple[str, GateResult] | None:
-    """Apply the pre hooks' own objects, then run each pre hook Job: (its app, the failure), or None."""
+    """Apply the pre hooks' own objects, then run each pre hook Job: (its app, the failure), or
+    None."""
     cluster = ctx.cluster(env)
     for obj in desired.pre_objects:
-        cluster.apply(planning.with_ownership({**obj, "metadata": {**obj["metadata"], "namespace": env.namespace}},
+        cluster.apply(ownership.with_ownership({**obj, "metadata": {**obj["metadata"], "namespace": env.namespace}},
                                               env.name), force=True)
     for job in desired.pre:
-        failed = hookjobs.run_hooks(cluster, env.name, env.namespace, [job], hookjobs.HookOptions(env.gates.timeout),
-                                    ctx.progress, ctx.clock)
+        options = hookjobs.HookOptions(env.gates.timeout, progress=ctx.progress, clock=ctx.clock)
+        failed = hookjobs.run_hooks(cluster, env.name, env.namespace, [job], options)
         if failed is not None:
             return hooks.app_of(job), failed
     return None
@@ -109,15 +111,15 @@ def _diff(ctx: Context, env: Environment, mine: Callable[[dict], bool]) -> list[
         k = planning.key(obj)
         live = result.live.get(k)
         after = result.applied.get(k, obj)
-        before_text = yamlsafe.dumps(planning.normalized(live), sort_keys=True) if live else ""
-        after_text = yamlsafe.dumps(_changed_values_marked(planning.normalized(after), live, after), sort_keys=True)
+        before_text = yamlsafe.dumps(normalize.normalized(live), sort_keys=True) if live else ""
+        after_text = yamlsafe.dumps(_changed_values_marked(normalize.normalized(after), live, after), sort_keys=True)
         if before_text == after_text:
             continue
         out.append(ObjectDiff(planning.subject(obj), "configured" if live else "created",
                               _unified(planning.subject(obj), before_text, after_text)))
     for obj in filter(mine, result.plan.prune):
         out.append(ObjectDiff(planning.subject(obj), "pruned",
-                              _unified(planning.subject(obj), yamlsafe.dumps(planning.normalized(obj), sort_keys=True), "")))
+                              _unified(planning.subject(obj), yamlsafe.dumps(normalize.normalized(obj), sort_keys=True), "")))
     return out
 
 
@@ -129,7 +131,7 @@ def _changed_values_marked(redacted: dict, live: dict | None, after: dict) -> di
     before_data, after_data = live.get("data") or {}, after.get("data") or {}
     for key in redacted.get("data") or {}:
         if after_data.get(key) != before_data.get(key):
-            redacted["data"][key] = f"{planning.REDACTED} (changed)"
+            redacted["data"][key] = f"{normalize.REDACTED} (changed)"
     return redacted
 
 

@@ -42,14 +42,18 @@ class Results:
 class UnitOptions:
     """How `write_and_gate` writes, syncs and gates a set of releases; every field has a default."""
 
-    together: bool = False  # one unit: one failure sends every app back; else each app is rolled back on its own
+    # one unit: one failure sends every app back; else each app is rolled back on its own
+    together: bool = False
     sync: bool = True  # sync and gate once committed (False: the commit alone)
     push: bool = True  # push the commit (False: it stays in the local clone)
     action: str = "release"  # the commit's type: release or promote
-    source: Environment | None = None  # a promotion's FROM: named in the commit's title and the results
-    clearance: Clearance = Clearance()  # the guards the releases went through (trailers, ledger note)
+    # a promotion's FROM: named in the commit's title and the results
+    source: Environment | None = None
+    # the guards the releases went through (trailers, ledger note)
+    clearance: Clearance = Clearance()
     extra: dict[str, str | None] = field(default_factory=dict)  # more commit trailers
-    new_id: bool = False  # new releases: ids settled against the ledger as pushed (release.WriteOptions)
+    # new releases: ids settled against the ledger as pushed (release.WriteOptions)
+    new_id: bool = False
 
 
 def write_and_gate(ctx: Context, env: Environment, releases: list[tuple[App, Release]],

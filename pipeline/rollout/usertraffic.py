@@ -8,7 +8,8 @@ counters stand. Silence never passes:
     too few requests        the judge stays undecided; at the end of the bake (and of max_bake)
                             the step fails, naming the counts and how many a pass needs
     top_up                  a round in which users sent the canary fewer than top_up_requests is
-                            topped up with GETs of the top_up URL, both tracks alike, said in the verdict
+                            topped up with GETs of the top_up URL, both tracks alike, said in the
+                            verdict
     Prometheus silent       (no answer, an error) the round is undecided; the next reading counts
                             the gap, and if Prometheus is still silent at the end, the step fails
     no series               (a wrong provider, metrics not scraped, no request yet) undecided, named
@@ -26,7 +27,8 @@ from pipeline.rollout import counters, judge
 from pipeline.rollout.counters import Reading
 
 SAYS = "users' traffic through the gateway"
-Get = Callable[..., tuple[int | None, bytes]]  # Analysis.get: (url, timeout, params) -> (status, body)
+# Analysis.get: (url, timeout, params) -> (status, body)
+Get = Callable[..., tuple[int | None, bytes]]
 
 
 def prometheus_answer(body: bytes) -> dict[str, Any]:
@@ -44,8 +46,8 @@ class UserTraffic:
 
     def __init__(self, traffic: TrafficInput, tracks: dict[str, dict[str, str]], get: Get,
                  fill: Callable[[str, dict[str, str]], str], now: Callable[[], float] = time.time):
-        """`tracks`: placeholder values (and the Service's port) for "canary" and "stable"; `get` and
-        `fill` are the analysis's (cluster Services through the API server's proxy)."""
+        """`tracks`: placeholder values (and the Service's port) for "canary" and "stable"; `get`
+        and `fill` are the analysis's (cluster Services through the API server's proxy)."""
         self.traffic, self.get, self.now = traffic, get, now
         self.selectors = {t: counters.selectors(traffic, tracks[t]) for t in ("canary", "stable")}
         self.prometheus = fill(traffic.prometheus, tracks["canary"]).rstrip("/") + "/api/v1/query"
@@ -58,10 +60,11 @@ class UserTraffic:
         whose = "your" if traffic.provider == "prometheus" else traffic.provider
         self.name = f"{SAYS} ({whose} counters in Prometheus)"
 
-    def measure(self, final: bool) -> tuple[bool | None, str]:
+    def measure(self, *, final: bool) -> tuple[bool | None, str]:
         """(passed, summary) after one round; None: undecided."""
         readings = self._read()
-        if isinstance(readings, str):  # Prometheus is silent: undecided, and the next reading counts the gap
+        # Prometheus is silent: undecided, and the next reading counts the gap
+        if isinstance(readings, str):
             return None, f"{readings}; {self._so_far()}"
         if self.last is None:
             self.last, self.seen = readings, {t for t in readings if readings[t].seen}
@@ -74,29 +77,34 @@ class UserTraffic:
         for t in rounds:
             self.tallies[t] += rounds[t]
         canary, stable = self.tallies["canary"], self.tallies["stable"]
-        verdict = judge.decide(canary, stable, self.policy, final)
+        verdict = judge.decide(canary, stable, self.policy, final=final)
         passed = {judge.Decision.PASS: True, judge.Decision.FAIL: False}.get(verdict.decision)
         if judge.decide(canary, stable, self.policy).decision is judge.Decision.INCONCLUSIVE:
-            note += self._why_undecided(readings, gone, final)
-        cut = verdict.summary.rfind(" [")  # the notes go before the verdict's [PASS]/[FAIL]/[INCONCLUSIVE]
+            note += self._why_undecided(readings, gone, final=final)
+        # the notes go before the verdict's [PASS]/[FAIL]/[INCONCLUSIVE]
+        cut = verdict.summary.rfind(" [")
         return passed, verdict.summary[:cut] + note + verdict.summary[cut:]
 
-    def _why_undecided(self, readings: dict[str, Reading], gone: list[str], final: bool) -> str:
-        """What keeps the evidence short: vanished or missing series, too few requests at the end."""
+    def _why_undecided(self, readings: dict[str, Reading], gone: list[str], *, final: bool) -> str:
+        """What keeps the evidence short: vanished or missing series, too few requests at the
+        end."""
         unseen = [t for t in ("canary", "stable") if not readings[t].seen]
         note = ""
         if gone:
-            note = (f"; the gateway's series for the {' and the '.join(gone)} are gone (the gateway stopped, or its "
+            note = (f"; the gateway's series for the {' and the '.join(gone)} "
+                    "are gone (the gateway stopped, or its "
                     "metrics are no longer scraped)")
         elif unseen:
             note = f"; no series for the {' and the '.join(unseen)} yet: {self._unseen(unseen[0])}"
         needed, sent = judge.requests_to_pass(self.policy), self.tallies["canary"].requests
         if (final or unseen) and sent < needed:
-            note += f"; too few requests: the canary was sent {sent} (a pass needs at least {needed} without an error)"
+            note += (f"; too few requests: the canary was sent {sent} "
+                     f"(a pass needs at least {needed} without an error)")
         return note
 
     def _read(self) -> dict[str, Reading] | str:
-        """Both tracks' counters at one instant (the same window for both), or why Prometheus is silent."""
+        """Both tracks' counters at one instant (the same window for both), or why Prometheus is
+        silent."""
         at = f"{self.now():.3f}"
         readings = {}
         for track, s in self.selectors.items():
@@ -126,7 +134,8 @@ class UserTraffic:
                 start = time.monotonic()
                 statuses.append(self.get(url, 2.0, None)[0])
                 latencies.append((time.monotonic() - start) * 1000)
-            rounds[t] = rounds[t] + judge.Tally.of(statuses, latencies)  # the judge puts them in the histogram
+            # the judge puts them in the histogram
+            rounds[t] = rounds[t] + judge.Tally.of(statuses, latencies)
         self.topped += short
         return f" (topped up with {short} synthetic GETs per track this round, {self.topped} in all)"
 
@@ -135,7 +144,8 @@ class UserTraffic:
         return f"series for {' and '.join(seen)}" if seen else f"no series yet: {self._unseen('stable')}"
 
     def _unseen(self, track: str) -> str:
-        return (f"{self.selectors[track].requests} has no series (no request through the gateway yet, the "
+        return (f"{self.selectors[track].requests} has no "
+                "series (no request through the gateway yet, the "
                 f"wrong provider, or the gateway's metrics are not scraped)")
 
     def _so_far(self) -> str:

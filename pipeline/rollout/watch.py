@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
-from collections.abc import Sequence
 
 from pipeline import names
 from pipeline.clock import Clock
@@ -22,8 +22,8 @@ from pipeline.context import Context
 from pipeline.errors import ClusterError
 from pipeline.kube import health, hooks
 from pipeline.kube import plan as planning
+from pipeline.kube.api import ApiRequest, ClusterApi, WatchQuery
 from pipeline.kube.apply import SyncResult
-from pipeline.kube.api import ClusterApi
 from pipeline.progress import Progress, quiet
 from pipeline.rollout import hookjobs
 from pipeline.rollout.gate import Gate, GateResult, Measured, Measurement
@@ -32,7 +32,7 @@ from pipeline.rollout.gate import Gate, GateResult, Measured, Measurement
 class Analysis(Protocol):
     """What the gate needs of an analysis: one round of measurements (analysis.Analysis)."""
 
-    def round(self, final: bool = False) -> Sequence[Measurement]: ...
+    def round(self, *, final: bool = False) -> Sequence[Measurement]: ...
 
 
 class _Watcher:
@@ -50,7 +50,7 @@ class _Watcher:
         cluster, api_version, kind, namespace = self.args
         while not self.stop.is_set():
             try:
-                for etype, obj in cluster.watch(api_version, kind, namespace, resource_version=self.rv, timeout=2):
+                for etype, obj in cluster.watch(api_version, kind, namespace, WatchQuery(resource_version=self.rv, timeout=2)):
                     if etype == "ERROR":
                         self.rv = None  # expired resourceVersion: start over from now
                         break
@@ -72,10 +72,12 @@ def _close_after(watchers: list[_Watcher], client: ClusterApi) -> None:
 class WatchOptions:
     """What one watch goes by beside the environment's GateOptions; every field has a default."""
 
-    release_id: str | None = None  # the release whose pods are judged (None: every pod of the Deployments)
+    # the release whose pods are judged (None: every pod of the Deployments)
+    release_id: str | None = None
     analysis: Analysis | None = None  # canary analysis, a round whenever the gate asks for one
     interval: float = 5.0  # seconds between analysis rounds
-    max_bake: float | None = None  # how long an analysis still undecided at the end of the bake may go on
+    # how long an analysis still undecided at the end of the bake may go on
+    max_bake: float | None = None
     progress: Progress = quiet  # where the gate's notes are printed
     clock: Clock | None = None  # None: the real clock
 
@@ -87,11 +89,13 @@ def wait_healthy(cluster: ClusterApi, namespace: str, deployments: list[str], op
     release_id, analysis, interval, max_bake, progress = (watch.release_id, watch.analysis, watch.interval,
                                                           watch.max_bake, watch.progress)
     clock = watch.clock or Clock()
-    deps_list = cluster.request("GET", cluster.info("apps/v1", "Deployment").path(namespace), what="list Deployments")
-    pods_list = cluster.request("GET", cluster.info("v1", "Pod").path(namespace), what="list Pods")
+    deps_list = cluster.request(ApiRequest("GET", cluster.info("apps/v1", "Deployment").path(namespace),
+                                           what="list Deployments"))
+    pods_list = cluster.request(ApiRequest("GET", cluster.info("v1", "Pod").path(namespace), what="list Pods"))
     gate = Gate(namespace, {d["metadata"]["name"]: {**d, "kind": "Deployment", "apiVersion": "apps/v1"}
                             for d in deps_list.get("items", []) if d["metadata"]["name"] in deployments},
-                options, clock.monotonic(), release_id, analysis is not None, interval, max_bake,
+                options, clock.monotonic(), release_id=release_id, analysis=analysis is not None, interval=interval,
+                max_bake=max_bake,
                 pods={p["metadata"]["name"]: {**p, "kind": "Pod", "apiVersion": "v1"} for p in pods_list.get("items", [])})
     missing = gate.missing(deployments)
     if missing is not None:
@@ -117,7 +121,7 @@ def wait_healthy(cluster: ClusterApi, namespace: str, deployments: list[str], op
                 return verdict
             due = gate.wants_measurement(clock.monotonic())
             if due is not None and analysis is not None:
-                event = Measured(tuple(analysis.round(final=due.final)), due.final)
+                event = Measured(tuple(analysis.round(final=due.final)), final=due.final)
                 continue
             try:
                 event = events.get(timeout=0.2)
@@ -164,14 +168,15 @@ def _gate(ctx: Context, env: Environment, result: SyncResult, release_id: str | 
     others = [result.applied.get(planning.key(o), o) for o in result.plan.to_apply + result.plan.unchanged
               if o.get("kind") in hookjobs.GATED_KINDS and (app is None or hooks.app_of(o) == app)]
     if others:  # StatefulSets, DaemonSets, Jobs, CronJobs: each by its own health rule
-        failed = hookjobs.gate_workloads(ctx.cluster(env), others, _timeout(env), clock=ctx.clock)
+        failed = hookjobs.gate_workloads(ctx.cluster(env), others, _timeout(env), hookjobs.HookOptions(clock=ctx.clock))
         if failed is not None:
             return failed
-        gate = gate or GateResult(True, "rollout", health.subject(others[0]), "", "healthy", 0.0)
+        gate = gate or GateResult(passed=True, gate="rollout", subject=health.subject(others[0]), reason="", message="healthy",
+                                  elapsed=0.0)
     post = [job for job in result.post_hooks if app is None or hooks.app_of(job) == app]
     if post:  # after the gate passed: a post hook that fails fails the release like the gate would
-        failed = hookjobs.run_hooks(ctx.cluster(env), env.name, env.namespace, post,
-                                    hookjobs.HookOptions(env.gates.timeout), ctx.progress, ctx.clock)
+        options = hookjobs.HookOptions(env.gates.timeout, progress=ctx.progress, clock=ctx.clock)
+        failed = hookjobs.run_hooks(ctx.cluster(env), env.name, env.namespace, post, options)
         return failed or gate
     return gate
 

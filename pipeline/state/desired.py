@@ -28,10 +28,13 @@ def desired_objects(cfg: ShipConfig, env: Environment, cluster: ClusterApi, rend
                     credentials: Credentials | None = None) -> list[dict]:
     """ENV's objects as git renders them, plus the apps' Secrets and, with ENV's `pull_secret`,
     the image pull secret made from `credentials` (default: a lookup of this run's)."""
-    objects = rendered if rendered is not None else render(cfg.root / env.folder, str(env.folder))  # diff, status
-    objects = hooks.prepare(objects)  # each release's hook Jobs under names of their own (kube/hooks.py)
+    # diff, status
+    objects = rendered if rendered is not None else render(cfg.root / env.folder, str(env.folder))
+    # each release's hook Jobs under names of their own (kube/hooks.py)
+    objects = hooks.prepare(objects)
     exists = namespace_exists(cluster, env)
-    refuse_rendered_secrets(objects, str(env.folder))  # before ship adds the Secrets it builds itself
+    # before ship adds the Secrets it builds itself
+    refuse_rendered_secrets(objects, str(env.folder))
     for app in apps_in(cfg, env):
         if app.secrets:
             live = cluster.get("v1", "Secret", app.secret_name, env.namespace) if exists else None

@@ -31,7 +31,8 @@ class BuildResult:
     image: ImageRef
     commit: str
     built: bool  # False when the tag was already in the registry
-    signed: bool = False  # signed with cosign by this run (a signing key was given, and this run built it)
+    # signed with cosign by this run (a signing key was given, and this run built it)
+    signed: bool = False
     warning: str = ""  # why it was not signed, when an environment requires signatures
 
     def to_json(self) -> dict:
@@ -51,7 +52,8 @@ def sign(ctx: Context, result: BuildResult, key: str | None) -> BuildResult:
     found = signing_key(key)
     if found is None:
         strict = [e.name for e in ctx.config.environments.values() if e.policy.require_signature]
-        warning = (f"not signed: no signing key (--key or ${names.SIGNING_KEY_VARIABLE}); {', '.join(strict)} "
+        warning = ("not signed: no signing key (--key or "
+                   f"${names.SIGNING_KEY_VARIABLE}); {', '.join(strict)} "
                    "refuse unsigned images") if strict else ""
         return replace(result, warning=warning)
     ctx.progress(f"signing {result.image} with cosign")
@@ -68,26 +70,32 @@ def _reuse(ctx: Context, existing: ImageRef, sha: str, key: str | None) -> Build
     revision = _built_from(ctx.registry(), existing)
     if revision != sha:
         raise BuildError(f"{existing.repository}:{existing.tag} is already in the registry but its "
-                         f"{names.REVISION_LABEL} is {revision or 'missing'}, not {sha}: not reusing or signing an image "
+                         f"{names.REVISION_LABEL} is {revision or 'missing'}, "
+                         f"not {sha}: not reusing or signing an image "
                          "this run did not build; delete the tag from the registry to build it again")
-    ctx.progress(f"{existing.repository}:{existing.tag} is already in the registry (built from {sha[:7]}); not rebuilding")
+    ctx.progress(f"{existing.repository}:{existing.tag} is already in "
+                 f"the registry (built from {sha[:7]}); not rebuilding")
     note = ("not signed: only an image this run built is signed; this one was found in the registry "
             "(ship verify ENV checks its signature)")
     return BuildResult(existing, sha, built=False, warning=note if signing_key(key) else "")
 
 
 def _pin_pushed(ctx: Context, repository: str, tag: str, reported: str | None, sha: str) -> ImageRef:
-    """The digest the push reported, once the registry serves it under the tag and its config says `sha`."""
+    """The digest the push reported, once the registry serves it under the tag and its config says
+    `sha`."""
     if not reported:
-        raise BuildError(f"pushed {repository}:{tag} but the build engine reported no digest; nothing is signed or pinned")
+        raise BuildError(f"pushed {repository}:{tag} but the build engine "
+                         "reported no digest; nothing is signed or pinned")
     pinned = ctx.registry().resolve(repository, tag)
     if pinned is None:
         raise BuildError(f"pushed {repository}:{tag} but the registry does not have it")
     if reported != pinned.digest:
-        raise BuildError(f"digest mismatch for {repository}:{tag}: engine pushed {reported}, registry serves {pinned.digest}")
+        raise BuildError(f"digest mismatch for {repository}:{tag}: engine "
+                         f"pushed {reported}, registry serves {pinned.digest}")
     revision = _built_from(ctx.registry(), pinned)
     if revision != sha:
-        raise BuildError(f"{repository}@{reported}: its {names.REVISION_LABEL} is {revision or 'missing'}, not {sha}")
+        raise BuildError(f"{repository}@{reported}: its {names.REVISION_LABEL} "
+                         f"is {revision or 'missing'}, not {sha}")
     return pinned
 
 
@@ -95,7 +103,7 @@ def build_app(ctx: Context, app: App, *, allow_dirty: bool = False, key: str | N
     """APP's image for its last source commit: found in the registry (built from that very commit),
     or built, pushed and pinned, then signed when there is a signing key."""
     cfg, progress = ctx.config, ctx.progress
-    dirty = ctx.workspace.git.require_clean(allow_dirty)
+    dirty = ctx.workspace.git.require_clean(allow_dirty=allow_dirty)
     head = ctx.workspace.git.last_change(app.sources, cfg.ignore)
     # A pinned tag never moves: a build of uncommitted changes gets a tag of its own.
     tag = image_tag(head.sha, ctx.workspace.git.changes_digest(str(app.path)) if dirty else "")

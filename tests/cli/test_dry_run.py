@@ -7,9 +7,9 @@ import subprocess
 
 from typer.testing import CliRunner
 
-from pipeline.config import Slot
 from pipeline.cli import app
 from pipeline.commands import deploy, dryrun
+from pipeline.config import Slot
 from tests.fakes import GOOD, fake_context, fake_project
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from pipeline.config import Slot
 from pipeline.commands import deploy
+from pipeline.config import Slot
 from pipeline.errors import ConfigError, GateFailed, PromotionError, ValidationError
 from pipeline.gitops.ledger import Outcome
 from pipeline.rollout.canary import CanaryOutcome, CanaryResult
@@ -133,6 +133,24 @@ def test_canary_steps_then_promotes_and_removes_the_canary(flow):
     assert [b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]] == [100]
     assert outcomes(ctx, "prod")[-1] == (result.release.id, "healthy")
     assert ctx.workspace.canary_state(Slot(ctx.config.env("prod"), "hellok8s")) is None
+
+
+def test_a_canary_that_never_gets_ready_is_aborted_before_it_gets_any_traffic(flow):
+    """The canary warms up at weight 0 (rollout/handover.py): never ready, it is aborted with no
+    step committed, and the abort commits cleanly though the canary's files never reached git."""
+    ctx, cluster, _ = flow
+    stable = to_prod(ctx).release
+    cluster.never_ready.add("hellok8s-canary")
+    with pytest.raises(GateFailed, match="canary 10% failed: Deployment/hk-prod/hellok8s-canary ProgressDeadlineExceeded"):
+        to_prod(ctx, "second edition")
+    subjects = ctx.workspace.git.repo.git.log("-3", "--format=%s").splitlines()
+    assert subjects[0].startswith("abort(prod): ") and not any(s.startswith("canary(prod)") for s in subjects)
+    assert ctx.workspace.git.repo.git.status("--porcelain") == ""
+    assert "hellok8s-canary" not in cluster.names("Deployment", "hk-prod")
+    route = cluster.get("gateway.networking.k8s.io/v1", "HTTPRoute", "hellok8s", "hk-prod")
+    assert [b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]] == [100]
+    assert ctx.workspace.current_release(Slot(ctx.config.env("prod"), "hellok8s")).id == stable.id
+    assert outcomes(ctx, "prod")[-1][1] == Outcome.REJECTED.value
 
 
 def test_held_canary_then_abort_leaves_the_stable_and_rejects_the_release(flow):

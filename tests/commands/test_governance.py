@@ -12,13 +12,14 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.config import Slot
 from pipeline import config
 from pipeline.cli import app
 from pipeline.commands import deploy, govern, inspect
+from pipeline.config import Slot
 from pipeline.errors import BuildError, FrozenError, SignatureError
-from pipeline.supply.build import build_app
 from pipeline.rollout.canary import CanaryResult
+from pipeline.supply.build import build_app
+from pipeline.supply.verify import VerifiedPin
 from tests.fakes import DIGEST_GOOD, GOOD, OTHER, SHIP_YAML, fake_context, fake_project
 
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -241,7 +242,7 @@ def test_a_signed_image_passes_from_dev_to_prod(project):
     assert isinstance(result, CanaryResult) and result.outcome.value == "promoted"
     assert ctx.signer().verified.count(GOOD) >= 6  # dev, uat and prod, twice each
     assert log(ctx, "-1", "--format=%B").count("Ship-Signature: cosign, key keys/a.pub") == 1
-    assert [r.text() for r in inspect.verify(ctx, "prod").images] == [f"ok  {GOOD}  (signed with keys/a.pub)"]
+    assert [r.text() for r in inspect.verify(ctx, "prod").pins] == [f"ok  {GOOD}  (signed with keys/a.pub)"]
 
 
 def test_sync_and_verify_refuse_what_lost_its_signature(project):
@@ -299,3 +300,15 @@ def test_a_policy_that_allows_older_images_lets_one_in_without_the_flag(project)
     assert older.image_commit != newer.image_commit and ctx.workspace.current_release(Slot(ctx.config.env("dev"), "hellok8s")).id == older.id
     assert "Ship-Allow-Older" not in log(ctx, "-3", "--format=%B")  # the policy, in git, is the record
     assert {r.rule: r.now for r in govern.policy(ctx, "dev").view.rules}["older images"] == "allowed"
+
+
+def test_verify_json_lists_each_pin_image_or_chart_by_its_ref():
+    chart = "oci://127.0.0.1:5000/charts/podinfo:6.9.2@sha256:" + "c" * 64
+    result = inspect.VerifyResult("dev", [VerifiedPin(ref=GOOD, ok=True, signature="signed with keys/a.pub"),
+                                  VerifiedPin(ref=chart, ok=False, problem="version 6.9.2 now is archive sha256:d")])
+    assert result.to_json() == {"environment": "dev", "ok": False, "pins": [
+        {"ref": GOOD, "ok": True, "problem": "", "signature": "signed with keys/a.pub", "unsigned": False},
+        {"ref": chart, "ok": False, "problem": "version 6.9.2 now is archive sha256:d", "signature": "", "unsigned": False}]}
+    assert str(result.failure) == f"dev: {chart}: version 6.9.2 now is archive sha256:d"
+    assert result.text().splitlines() == [f"ok  {GOOD}  (signed with keys/a.pub)",
+                                          f"MOVED  {chart}  (version 6.9.2 now is archive sha256:d)"]

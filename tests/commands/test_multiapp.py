@@ -9,13 +9,13 @@ import shutil
 import git
 import pytest
 
-from pipeline.config import Slot
+from pipeline import yamlsafe
 from pipeline.commands import deploy, inspect
 from pipeline.commands.context import open_context
+from pipeline.config import Slot
 from pipeline.errors import ConfigError, GateFailed, PromotionError
-from pipeline.rollout.canary import CanaryOutcome
-from pipeline import yamlsafe
 from pipeline.gitops.render import render
+from pipeline.rollout.canary import CanaryOutcome
 from tests.fakes import GOOD, NEVER_READY, fake_context, fake_project
 
 

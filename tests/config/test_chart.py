@@ -4,10 +4,16 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config
+from pipeline import config, yamlsafe
 from pipeline.errors import ConfigError
-from pipeline import yamlsafe
-from pipeline.gitops.chart import chart_files, digest_of, folder_of, image_name, merge_values, wiring
+from pipeline.gitops.chart import (
+    chart_files,
+    digest_of,
+    folder_of,
+    image_name,
+    merge_values,
+    wiring,
+)
 
 APP = """\
 registry: 127.0.0.1:5000

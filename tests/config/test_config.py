@@ -4,10 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import config, yamlsafe
 from pipeline.config import Slot
-from pipeline import config
 from pipeline.errors import ConfigError
-from pipeline import yamlsafe
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = """\
@@ -183,6 +182,9 @@ TRAFFIC = GOOD + """\
 def test_a_traffic_input_loads_and_says_what_the_canary_is_judged_on():
     canary = parse(TRAFFIC).env("prod").canary
     assert canary.max_bake == 300
+    assert canary.scale_down_delay == 5.0  # the default drain (rollout/handover.py)
+    assert parse(TRAFFIC.replace("max_bake: 5m", "max_bake: 5m\n      scale_down_delay: 30s")).env("prod").canary \
+        .scale_down_delay == 30
     assert canary.traffic == config.TrafficInput("traefik", "http://prometheus.monitoring.svc:9090",
                                                  top_up="http://{service}.{namespace}.svc:3000/")
     assert canary.inputs() == ["users' traffic through the gateway (traefik metrics in Prometheus, topped up by "
@@ -201,6 +203,7 @@ def test_a_traffic_input_loads_and_says_what_the_canary_is_judged_on():
     ("provider: traefik", "provider: traefik\n        requests: 'x'",
      "environments.prod.canary.traffic.requests: only for provider prometheus (your own counters); traefik's are built in"),
     ("max_bake: 5m", "max_bake: 10s", "environments.prod.canary.max_bake: expected at least the longest step's bake (60s)"),
+    ("max_bake: 5m", "max_bake: 5m\n      scale_down_delay: soon", "environments.prod.canary.scale_down_delay: "),
     ("top_up: 'http://{service}", "top_up: 'http://{pod}", "canary.traffic.top_up: expected a URL whose placeholders"),
     ("provider: traefik", "provider: prometheus\n        requests: 'r{pod=\"{pod}\"}'\n        errors: 'e'",
      "canary.traffic.requests: expected PromQL whose placeholders are among {namespace}, {app}, {service}, {track} "

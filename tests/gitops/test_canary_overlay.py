@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 
+from pipeline import yamlsafe
 from pipeline.config import CanaryPolicy, CanaryStep, Environment, Slot
 from pipeline.errors import ConfigError
 from pipeline.gitops import canary_overlay as canary
 from pipeline.gitops import overlay, routing
-from pipeline import yamlsafe
 from tests.gitops.test_overlay import APP, BASE, apply_files, release
 
 POLICY = CanaryPolicy(router="gateway", host="shop.example.com", gateway="infra/edge")

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 
-import yaml
-
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from pipeline import config, scaffold
 from pipeline.cli import app as cli
 from pipeline.commands import deploy
 from pipeline.errors import ConfigError
-from pipeline.supply.build import BuildResult, Builds
 from pipeline.gitops.changed import first_environment, is_changed, released_commit
+from pipeline.supply.build import BuildResult, Builds
 from tests.fakes import DIGEST_GOOD, GOOD, fake_context, fake_project
 
 ANCESTRY = {("a", "b")}  # a comes before b

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import yamlsafe
 from pipeline.config import App, ChartSource
 from pipeline.errors import RenderError
-from pipeline import yamlsafe
 from pipeline.gitops.chart import chart_files
 from pipeline.gitops.render import helm_command, render
 

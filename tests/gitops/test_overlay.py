@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import yamlsafe
 from pipeline.config import App, Environment, Slot
 from pipeline.errors import ValidationError
 from pipeline.gitops import configmaps, overlay
-from pipeline import yamlsafe
 from pipeline.gitops.records import Release
 
 APP = App(name="hellok8s", path=Path("apps/hellok8s"), image="hellok8s", secrets=("DB_PASSWORD",), keep_configs=3)

@@ -9,8 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline import config
-from pipeline import yamlsafe
+from pipeline import config, yamlsafe
 from pipeline.errors import ConfigError, RegistryError
 from pipeline.image.auth import Challenge, parse_challenge, repository_of
 from pipeline.image.credentials import Credential, Lookup

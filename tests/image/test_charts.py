@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config
+from pipeline import config, yamlsafe
 from pipeline.errors import ConfigError, RegistryError
-from pipeline import yamlsafe
 from pipeline.image import chartrepo, charts
 from pipeline.image.charts import ChartRef
 

@@ -15,10 +15,10 @@ import yaml
 
 from pipeline.config.model import ChartSource, remote_chart_path
 from pipeline.errors import RegistryError
+from pipeline.gitops.render import helm_command
 from pipeline.image import charts
 from pipeline.image.credentials import Credential, Lookup
 from pipeline.image.registry import Access, Registry
-from pipeline.gitops.render import helm_command
 from tests.conftest import ROOT
 from tests.image.test_private_registry_live import login, private  # noqa: F401 (a fixture)
 
@@ -56,7 +56,7 @@ def test_a_pushed_chart_is_pulled_pinned_to_its_archive_and_unpacked(private, pu
     reg = registry(private)
     try:
         source = ChartSource(path=remote_chart_path(repo, "6.9.2"), repo=repo, version="6.9.2")
-        ref = charts.fetch(reg, source, tmp_path)
+        ref = charts.fetch(charts.OciCharts(reg), source, tmp_path)
         assert ref.digest == "sha256:" + hashlib.sha256(archive).hexdigest()  # the .tgz helm packaged
         assert str(ref) == f"{repo}:6.9.2@{ref.digest}"
         chart = tmp_path / source.path
@@ -66,7 +66,7 @@ def test_a_pushed_chart_is_pulled_pinned_to_its_archive_and_unpacked(private, pu
         assert packaged == {k: v for k, v in ours.items() if k != "engine"}
         assert (chart / "templates/deployment.yaml").read_text() == (original / "templates/deployment.yaml").read_text()
         assert (tmp_path / ".ship/.gitignore").read_text().endswith("*\n")
-        assert charts.fetch(reg, source, tmp_path) == ref  # the cache holds that archive: not pulled again
+        assert charts.fetch(charts.OciCharts(reg), source, tmp_path) == ref  # the cache holds that archive: not pulled again
         assert charts.resolve(reg, repo, "6.9.2") == ref  # what `ship verify` asks again
         with pytest.raises(RegistryError, match=rf"^{repo}:9.9.9: no such chart version in the registry$"):
             charts.resolve(reg, repo, "9.9.9")

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from pipeline.errors import ApiError, ClusterError, ProxyError
+from pipeline.kube.api import ApiRequest, WatchQuery
 from pipeline.kube.client import Cluster
 from pipeline.retry import RetryPolicy
 
@@ -93,8 +94,8 @@ def test_json_patch_and_merge_patch_carry_their_content_types(cluster):
     c, server = cluster(echo)
     ops = [{"op": "replace", "path": "/metadata/managedFields", "value": [{}]}]
     c.json_patch(DEPLOYMENT, ops)
-    c.request("PATCH", "/apis/apps/v1/namespaces/dev/deployments/web", what="Deployment/dev/web",
-              body={"spec": {"replicas": 2}}, content_type="application/merge-patch+json")
+    c.request(ApiRequest("PATCH", "/apis/apps/v1/namespaces/dev/deployments/web", what="Deployment/dev/web",
+                         body={"spec": {"replicas": 2}}, content_type="application/merge-patch+json"))
     jp, mp = server.sent()
     assert (jp.method, jp.url.path, jp.headers["Content-Type"]) == (
         "PATCH", "/apis/apps/v1/namespaces/dev/deployments/web", "application/json-patch+json")
@@ -184,8 +185,8 @@ def test_idempotent_requests_are_retried_after_a_5xx_and_every_attempt_is_counte
 def test_a_merge_patch_or_create_is_not_sent_twice_after_a_5xx_but_any_request_is_after_a_429(cluster):
     c, server = cluster(flaky(2))
     with pytest.raises(ApiError, match=r"^Deployment/dev/web: ServiceUnavailable \(503\): etcd leader changed$"):
-        c.request("PATCH", "/apis/apps/v1/namespaces/dev/deployments/web", what="Deployment/dev/web", body={},
-                  content_type="application/merge-patch+json")
+        c.request(ApiRequest("PATCH", "/apis/apps/v1/namespaces/dev/deployments/web", what="Deployment/dev/web", body={},
+                             content_type="application/merge-patch+json"))
     with pytest.raises(ApiError, match=r"\(503\)"):
         c.create(DEPLOYMENT)
     assert len(server.sent()) == 2
@@ -227,7 +228,7 @@ def test_watch_opens_with_its_query_retries_like_a_get_and_yields_typed_events(c
         return httpx.Response(200, content=body.encode())
 
     c, server = cluster(answer)
-    got = list(c.watch("apps/v1", "Deployment", "dev", selector="a=b", resource_version="6", timeout=30))
+    got = list(c.watch("apps/v1", "Deployment", "dev", WatchQuery(selector="a=b", resource_version="6", timeout=30)))
     assert [(t, o["kind"], o["apiVersion"], o["metadata"]["resourceVersion"]) for t, o in got] == [
         ("ADDED", "Deployment", "apps/v1", "7"), ("MODIFIED", "Deployment", "apps/v1", "8")]
     opened = server.sent()[-1]

@@ -8,7 +8,12 @@ import os
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.kube.credentials import choose_context, kubeconfig_paths, load_kubeconfig, read_kubeconfigs
+from pipeline.kube.credentials import (
+    choose_context,
+    kubeconfig_paths,
+    load_kubeconfig,
+    read_kubeconfigs,
+)
 
 ONE = """apiVersion: v1
 kind: Config

@@ -101,12 +101,13 @@ def test_split_of_objects_without_hooks_is_the_objects():
 
 
 def test_a_sync_never_prunes_the_hook_jobs_that_ran():
+    from pipeline.kube import ownership
     from pipeline.kube import plan as planning
 
-    ran = planning.with_ownership({**hooks.prepare([deployment("web", "r1"), job("migrate", {names.HOOK: "pre-release"})])[1],
+    ran = ownership.with_ownership({**hooks.prepare([deployment("web", "r1"), job("migrate", {names.HOOK: "pre-release"})])[1],
                                    "metadata": {"name": "migrate-r1", "namespace": "ns",
                                                 "annotations": {names.HOOK: "pre-release"}}}, "dev")
-    plain = planning.with_ownership({**job("old-batch"), "metadata": {"name": "old-batch", "namespace": "ns"}}, "dev")
+    plain = ownership.with_ownership({**job("old-batch"), "metadata": {"name": "old-batch", "namespace": "ns"}}, "dev")
     live = {planning.key(o): o for o in (ran, plain)}
     made = planning.make_plan([], live, "dev")
     assert [o["metadata"]["name"] for o in made.prune] == ["old-batch"]

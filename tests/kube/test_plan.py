@@ -13,27 +13,27 @@ from pipeline.config import App, Environment
 from pipeline.errors import SecretError
 from pipeline.gitops.secrets import secret_for
 from pipeline.kube import plan
-from pipeline.kube.plan import (
-    DEFAULT_RANK,
+from pipeline.kube.normalize import REDACTED, normalized, redact
+from pipeline.kube.ownership import (
     ENV_LABEL,
     HASH_ANNOTATION,
     MANAGED_BY,
-    PlanOptions,
-    REDACTED,
-    Action,
-    ChangeSetEntry,
     drifted,
     is_subset,
+    with_ownership,
+)
+from pipeline.kube.plan import (
+    DEFAULT_RANK,
+    Action,
+    ChangeSetEntry,
+    PlanOptions,
     key,
     kubectl_ref,
     make_plan,
-    normalized,
-    redact,
     referenced_configmaps,
     stage_of,
     subject,
     validate,
-    with_ownership,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plan"

@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 
 from pipeline.config.model import CanaryPolicy, Environment, Policy, TrafficInput
+from pipeline.config.windows import make_window
 from pipeline.errors import ConfigError
 from pipeline.policy import rules
 from pipeline.policy.freeze import ManualFreeze, holding, parse_until
-from pipeline.config.windows import make_window
 
 NOW = dt.datetime(2026, 11, 27, 15, 30, tzinfo=dt.UTC)  # a Friday, 16:30 in Berlin
 WEEKEND = make_window("weekend", "Fri 16:00", "Mon 08:00", "Europe/Berlin")

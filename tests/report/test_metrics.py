@@ -3,11 +3,10 @@ and the replay rules on hand-made events."""
 
 from __future__ import annotations
 
-import pytest
-
 import datetime as dt
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from pipeline.commands import observe

@@ -9,8 +9,14 @@ import pytest
 
 from pipeline.config import CanaryPolicy, HttpCheck, PrometheusCheck
 from pipeline.errors import ConfigError
-from pipeline.rollout.analysis import (Analysis, fill, judge_prometheus, missing_services, prometheus_value,
-                                       service_of)
+from pipeline.rollout.analysis import (
+    Analysis,
+    fill,
+    judge_prometheus,
+    missing_services,
+    prometheus_value,
+    service_of,
+)
 
 TRACKS = {"canary": {"namespace": "prod", "app": "hellok8s", "service": "hellok8s-canary", "track": "canary"},
           "stable": {"namespace": "prod", "app": "hellok8s", "service": "hellok8s", "track": "stable"}}

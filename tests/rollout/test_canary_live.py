@@ -279,7 +279,9 @@ def test_prometheus_analysis_against_a_real_prometheus(prod_stable, hellok8s_bin
         assert stable_release(namespaces["prod"]) == r2
     else:
         assert out.exit_code != 0
-        assert re.search(r"prometheus .*: (0\.9\d*|1) vs ≤ 0.05 \[FAILED\]", out.stderr), out.stderr
+        # Most answers are 500s; the rest (Prometheus's own scrapes of /metrics count too) keep it
+        # a little under 1 (0.895 was seen), far over the 0.05 limit either way.
+        assert re.search(r"prometheus .*: (0\.[5-9]\d*|1) vs ≤ 0.05 \[FAILED\]", out.stderr), out.stderr
         assert stable_release(namespaces["prod"]) == r1
 
 

@@ -20,8 +20,19 @@ import yaml
 from pipeline.config import TrafficInput
 from pipeline.rollout import counters
 from tests.conftest import ROOT, commit_all, free_port, wait_http
-from tests.test_real_node import (SECRET_VAR, delete_namespaces, host_for, kubectl_json, new_repo, prometheus_query, set_canary,
-                                  set_config, ship, through_gateway, wait_routed)
+from tests.test_real_node import (
+    SECRET_VAR,
+    delete_namespaces,
+    host_for,
+    kubectl_json,
+    new_repo,
+    prometheus_query,
+    set_canary,
+    set_config,
+    ship,
+    through_gateway,
+    wait_routed,
+)
 from tests.users import Users
 
 pytestmark = [pytest.mark.realnode, pytest.mark.cluster, pytest.mark.registry, pytest.mark.engine]

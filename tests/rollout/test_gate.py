@@ -42,7 +42,7 @@ class M:
 
 
 def gate(options: GateOptions = GateOptions(timeout=60), analysis: bool = False, start: str = "deployment-updating") -> Gate:
-    return Gate("prod", {"hellok8s": fx(start)}, options, 0.0, "r1", analysis=analysis, interval=5.0)
+    return Gate("prod", {"hellok8s": fx(start)}, options, 0.0, release_id="r1", analysis=analysis, interval=5.0)
 
 
 def run(g: Gate, events: list[tuple[object, float]]):
@@ -68,10 +68,14 @@ CASES = [
      (True, "bake", "")),
     ("degraded while baking", GateOptions(timeout=60, bake=10),
      [(dep("deployment-healthy"), 1.0), (dep("deployment-unavailable"), 3.0)], (False, "bake", "NotAvailable")),
-    ("image pull fails fast after the tolerance", GateOptions(timeout=60, tolerance=10),
-     [(pod("pod-imagepull"), 1.0), (None, 5.0), (None, 11.0)], (False, "pods", "ImagePullBackOff")),
-    ("a bad pod within the tolerance is not yet a failure", GateOptions(timeout=60, tolerance=10),
-     [(pod("pod-imagepull"), 1.0), (None, 10.9)], None),
+    ("image pull fails after two kubelet retries", GateOptions(timeout=60, tolerance=10),
+     [(pod("pod-imagepull"), 1.0), (None, 11.0), (None, 36.0)], (False, "pods", "ImagePullBackOff")),
+    ("an image pull failing within the kubelet's retries is not yet a failure", GateOptions(timeout=60, tolerance=10),
+     [(pod("pod-imagepull"), 1.0), (None, 35.9)], None),
+    ("a crash loop fails fast after the tolerance", GateOptions(timeout=60, tolerance=10, max_restarts=99),
+     [(pod("pod-crashloop"), 1.0), (None, 5.0), (None, 11.0)], (False, "pods", "CrashLoopBackOff")),
+    ("a bad pod within the tolerance is not yet a failure", GateOptions(timeout=60, tolerance=10, max_restarts=99),
+     [(pod("pod-crashloop"), 1.0), (None, 10.9)], None),
     ("a pod that recovers resets the tolerance", GateOptions(timeout=60, tolerance=10),
      [(pod("pod-imagepull", as_pod="p"), 1.0), (pod("pod-ready", as_pod="p"), 5.0), (pod("pod-imagepull", as_pod="p"), 8.0),
       (None, 17.0)], None),

@@ -55,7 +55,7 @@ class JobController(FakeCluster):
 
 def test_hooks_run_in_order_and_all_pass():
     cluster = JobController()
-    assert hookjobs.run_hooks(cluster, "dev", "ns", [job("a-r1"), job("b-r1")], clock=ManualClock()) is None
+    assert hookjobs.run_hooks(cluster, "dev", "ns", [job("a-r1"), job("b-r1")], HookOptions(clock=ManualClock())) is None
     assert cluster.applied == ["a-r1", "b-r1"]
     live = cluster.get("batch/v1", "Job", "a-r1", "ns")
     assert live["metadata"]["labels"]["ship.dev/environment"] == "dev"
@@ -63,15 +63,15 @@ def test_hooks_run_in_order_and_all_pass():
 
 def test_a_hook_that_already_ran_for_the_release_is_not_run_again():
     cluster = JobController()
-    hookjobs.run_hooks(cluster, "dev", "ns", [job("a-r1")], clock=ManualClock())
+    hookjobs.run_hooks(cluster, "dev", "ns", [job("a-r1")], HookOptions(clock=ManualClock()))
     lines = []
-    assert hookjobs.run_hooks(cluster, "dev", "ns", [job("a-r1")], progress=lines.append, clock=ManualClock()) is None
+    assert hookjobs.run_hooks(cluster, "dev", "ns", [job("a-r1")], HookOptions(progress=lines.append, clock=ManualClock())) is None
     assert cluster.applied == ["a-r1"] and lines == ["hook Job/ns/a-r1 already ran for this release"]
 
 
 def test_a_failed_hook_stops_the_hooks_after_it_and_names_the_job():
     cluster = JobController(failing={"a-r1"})
-    result = hookjobs.run_hooks(cluster, "dev", "ns", [job("a-r1"), job("b-r1")], clock=ManualClock())
+    result = hookjobs.run_hooks(cluster, "dev", "ns", [job("a-r1"), job("b-r1")], HookOptions(clock=ManualClock()))
     assert not result.passed and result.gate == "hook"
     assert str(result) == "Job/ns/a-r1 BackoffLimitExceeded: job failed: Job has reached the specified backoff limit"
     assert cluster.applied == ["a-r1"]
@@ -80,7 +80,7 @@ def test_a_failed_hook_stops_the_hooks_after_it_and_names_the_job():
 def test_a_hook_that_never_finishes_times_out_at_its_deadline_plus_slack():
     cluster = JobController(stuck={"a-r1"})
     clock = ManualClock()
-    result = hookjobs.run_hooks(cluster, "dev", "ns", [job("a-r1", deadline=30)], clock=clock)
+    result = hookjobs.run_hooks(cluster, "dev", "ns", [job("a-r1", deadline=30)], HookOptions(clock=clock))
     assert (result.reason, result.subject) == ("Timeout", "Job/ns/a-r1")
     assert result.message.startswith("not healthy after 45s") and result.elapsed == 45
     assert hookjobs.timeout_for(job("x"), HookOptions()) == hookjobs.DEFAULT_TIMEOUT
@@ -92,8 +92,8 @@ def test_other_workloads_are_gated_by_their_own_rules():
     sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "ns", "generation": 1},
            "spec": {"replicas": 1}, "status": {"observedGeneration": 1, "replicas": 1, "readyReplicas": 0}}
     cluster.objects[("apps/v1", "StatefulSet", "ns", "db")] = sts
-    result = hookjobs.gate_workloads(cluster, [sts], timeout=20, clock=ManualClock())
+    result = hookjobs.gate_workloads(cluster, [sts], timeout=20, options=HookOptions(clock=ManualClock()))
     assert (result.passed, result.subject, result.reason) == (False, "StatefulSet/ns/db", "Timeout")
     cron = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly", "namespace": "ns"},
             "spec": {"schedule": "0 3 * * *"}}
-    assert hookjobs.gate_workloads(cluster, [cron], timeout=20, clock=ManualClock()) is None
+    assert hookjobs.gate_workloads(cluster, [cron], timeout=20, options=HookOptions(clock=ManualClock())) is None

@@ -208,3 +208,44 @@ def test_a_statefulset_the_base_brings_is_gated_by_its_own_rule(env_repo, hellok
     assert bad.stderr.strip().splitlines()[-1].startswith(f"GateFailed: dev: the rollback to {r1} failed its gate too")
     history = json.loads(ship(work, minted, "history", "dev", "hellok8s", "--output", "json").stdout)
     assert "rejected" in json.dumps(history) and f"StatefulSet/{ns}/hellok8s-db Timeout" in json.dumps(history)
+
+
+
+def test_a_pre_release_job_runs_once_before_a_prod_canary_routed_by_the_real_gateway(
+        env_repo, hellok8s_image, local_parts, tmp_path):
+    """prod promotes through a canary routed by the real gateway (warmed up at weight 0, drained
+    before it goes): the release's migration runs once, before the canary has a pod, and not again
+    when the canary passes and the stable moves. (A failing pre hook aborting a canary is
+    test_canary.py's, on the in-memory cluster: KWOK completes every Job's pods, and hellok8s
+    on the real node serves rather than exits.)"""
+    from tests.test_real_node import host_for, set_canary
+
+    work, _, namespaces = env_repo
+    prod = namespaces["prod"]
+    minted = tmp_path / "deployer.kubeconfig"
+    minted.write_text(deployer_kubeconfig(SHIP, work, local_parts["KUBECONFIG"], namespaces))
+    set_canary(work, f"router: gateway\ngateway: {local_parts['SHIP_GATEWAY']}\nhost: {host_for(prod)}\n"
+                     "interval: 1s\nscale_down_delay: 1s\nsteps:\n  - {weight: 10, bake: 3s}")
+    write_migration(work)
+    commit_all(work, "prod: a canary; a migration before each release")
+    promote = [["release", "dev", "--image", hellok8s_image], ["promote", "dev", "uat"], ["promote", "uat", "prod"]]
+    for step in promote:
+        out = ship(work, minted, *step)
+        assert out.returncode == 0, (step, out.stderr)
+    r1 = kubectl_json("-n", prod, "get", "deployment", "hellok8s")["metadata"]["annotations"][names.RELEASE]
+
+    set_config(work, "second")
+    commit_all(work, "dev: the next release")
+    for step in promote:
+        out = ship(work, minted, *step)
+        assert out.returncode == 0, (step, out.stderr)
+    assert "warming up" in out.stderr and "draining" in out.stderr, out.stderr
+    r2 = kubectl_json("-n", prod, "get", "deployment", "hellok8s")["metadata"]["annotations"][names.RELEASE]
+    assert r2 != r1 and f"hook Job/{prod}/hellok8s-migrate-{r2}: running" in out.stderr
+    jobs = {n: j for n, j in hook_jobs(prod).items() if n.startswith("hellok8s-migrate-")}
+    assert sorted(jobs) == sorted([f"hellok8s-migrate-{r1}", f"hellok8s-migrate-{r2}"])  # once per release
+    events = kubectl_json("-n", prod, "get", "events", "--field-selector", "reason=ScalingReplicaSet")["items"]
+    canary_up = min(e.get("firstTimestamp") or e.get("eventTime") for e in events
+                    if e["involvedObject"]["name"] == "hellok8s-canary")
+    assert jobs[f"hellok8s-migrate-{r2}"]["status"]["completionTime"] <= canary_up  # done before any canary pod
+    assert not kubectl_json("-n", prod, "get", "deployments", "-l", f"{names.TRACK}={names.CANARY}")["items"]

@@ -54,7 +54,7 @@ DECISIONS = {
 @pytest.mark.parametrize("name", DECISIONS)
 def test_decision(name):
     canary, stable, policy, final, expected = DECISIONS[name]
-    assert judge.decide(canary, stable, policy, final).decision is expected
+    assert judge.decide(canary, stable, policy, final=final).decision is expected
 
 
 # name: (canary, stable, policy, final, summary)
@@ -87,7 +87,7 @@ SUMMARIES = {
 @pytest.mark.parametrize("name", SUMMARIES)
 def test_summary(name):
     canary, stable, policy, final, expected = SUMMARIES[name]
-    assert str(judge.decide(canary, stable, policy, final)) == expected
+    assert str(judge.decide(canary, stable, policy, final=final)) == expected
 
 
 def test_confidence_is_that_of_the_deciding_check():

@@ -330,6 +330,7 @@ def test_killing_sync_at_any_point_then_syncing_again_converges(released, delay)
 
 def test_sync_diff_and_status_work_under_the_least_privilege_role(released, tmp_path, monkeypatch):
     from pipeline.kube import rbac
+    from pipeline.kube.api import ApiRequest
     from pipeline.kube.client import Cluster
 
     work, _, ns, _ = released
@@ -337,8 +338,8 @@ def test_sync_diff_and_status_work_under_the_least_privilege_role(released, tmp_
     admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, force=True)
     for obj in rbac.deployer_objects(ns, environment="dev", secrets=["hellok8s-secrets"]):
         admin.apply(obj, force=True)
-    token = admin.request("POST", f"/api/v1/namespaces/{ns}/serviceaccounts/ship-deployer/token",
-                          body={"spec": {"expirationSeconds": 3600}}, what="token")["status"]["token"]
+    token = admin.request(ApiRequest("POST", f"/api/v1/namespaces/{ns}/serviceaccounts/ship-deployer/token",
+                                     body={"spec": {"expirationSeconds": 3600}}, what="token"))["status"]["token"]
     host = admin.host
     admin.close()
     config = tmp_path / "deployer.kubeconfig"

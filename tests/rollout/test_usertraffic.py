@@ -112,11 +112,11 @@ def test_the_first_round_only_reads_where_the_counters_stand():
 def test_a_canary_failing_for_users_fails_naming_the_numbers():
     prom, verdicts = FakePrometheus(), []
     t = user_traffic(prom)
-    t.measure(False)
+    t.measure(final=False)
     for _ in range(6):
         prom.serve(CANARY, 44, 6)
         prom.serve(STABLE, 490, 10)
-        verdicts.append(t.measure(False))
+        verdicts.append(t.measure(final=False))
     failed = next(s for p, s in verdicts if p is False)
     assert t.name == "users' traffic through the gateway (traefik counters in Prometheus)"
     assert re.match(r"canary \d+/\d+ errors \(12\.0%\) vs stable \d+/\d+ \(2\.0%\)", failed), failed
@@ -126,12 +126,12 @@ def test_a_canary_failing_for_users_fails_naming_the_numbers():
 def test_a_slow_canary_fails_on_the_gateways_histogram():
     prom = FakePrometheus()
     t = user_traffic(prom)
-    t.measure(False)
+    t.measure(final=False)
     verdicts = []
     for _ in range(4):
         prom.serve(CANARY, 50, seconds=2.0)
         prom.serve(STABLE, 500)
-        verdicts.append(t.measure(False))
+        verdicts.append(t.measure(final=False))
     passed, summary = verdicts[-1]
     assert passed is False and "p95 ≤ 2500ms vs ≤ 1000ms (stable p95 ≤ 100ms)" in summary and "too slow" in summary
 
@@ -139,24 +139,24 @@ def test_a_slow_canary_fails_on_the_gateways_histogram():
 def test_a_healthy_canary_passes_on_users_evidence():
     prom = FakePrometheus()
     t = user_traffic(prom)
-    t.measure(False)
+    t.measure(final=False)
     for _ in range(6):
         prom.serve(CANARY, 50)
         prom.serve(STABLE, 450, 5)
-    passed, summary = t.measure(True)
+    passed, summary = t.measure(final=True)
     assert passed is True and summary.startswith("canary 0/300 errors (0.0%) vs stable 30/2730 (1.1%)"), summary
 
 
 def test_too_few_requests_never_pass_and_say_the_counts():
     prom = FakePrometheus()
     t = user_traffic(prom)
-    t.measure(False)
+    t.measure(final=False)
     for _ in range(6):
         prom.serve(CANARY, 1)
         prom.serve(STABLE, 9)
-        passed, summary = t.measure(False)
+        passed, summary = t.measure(final=False)
         assert passed is None
-    passed, summary = t.measure(True)
+    passed, summary = t.measure(final=True)
     assert passed is False and "canary 0/6 errors" in summary
     assert "too few requests: the canary was sent 6 (a pass needs at least" in summary
 
@@ -164,47 +164,47 @@ def test_too_few_requests_never_pass_and_say_the_counts():
 def test_a_missing_series_is_undecided_and_named():
     prom = FakePrometheus()  # nothing counted: a wrong provider, or Traefik not scraped
     t = user_traffic(prom)
-    t.measure(False)
-    passed, summary = t.measure(False)
+    t.measure(final=False)
+    passed, summary = t.measure(final=False)
     assert passed is None
     assert f"no series for the canary and the stable yet: traefik_service_requests_total{{{CANARY_MATCH}}} has no " \
            "series (no request through the gateway yet, the wrong provider, or the gateway's metrics are not " \
            "scraped)" in summary
-    assert t.measure(True)[0] is False
+    assert t.measure(final=True)[0] is False
 
 
 def test_a_silent_prometheus_is_undecided_and_the_next_reading_counts_the_gap():
     prom = FakePrometheus()
     t = user_traffic(prom)
-    t.measure(False)
+    t.measure(final=False)
     prom.serve(CANARY, 40)
     prom.serve(STABLE, 400)
-    t.measure(False)
+    t.measure(final=False)
     prom.up = False
     prom.serve(CANARY, 40)
-    passed, summary = t.measure(False)
+    passed, summary = t.measure(final=False)
     assert passed is None
     assert summary == ("Prometheus at http://prometheus:9090 did not answer (no answer); so far canary 0/40 errors, "
                        "stable 0/400")
-    assert t.measure(True)[0] is None  # still silent at the end: undecided, so the gate fails the step
+    assert t.measure(final=True)[0] is None  # still silent at the end: undecided, so the gate fails the step
     prom.up = True
-    assert "canary 0/80 errors" in t.measure(False)[1]
+    assert "canary 0/80 errors" in t.measure(final=False)[1]
 
 
 def test_a_stopped_gateway_leaves_no_canary_samples_undecided_then_failed():
     prom = FakePrometheus()
     t = user_traffic(prom)
-    t.measure(False)
+    t.measure(final=False)
     prom.serve(CANARY, 5)
     prom.serve(STABLE, 45)
-    assert t.measure(False)[0] is None
+    assert t.measure(final=False)[0] is None
     prom.requests.clear()  # Traefik is gone: its series go stale, Prometheus answers with none
     prom.buckets.clear()
-    passed, summary = t.measure(False)
+    passed, summary = t.measure(final=False)
     assert passed is None and "canary 0/5 errors" in summary
     assert "the gateway's series for the canary and the stable are gone (the gateway stopped, or its metrics are no " \
            "longer scraped)" in summary
-    passed, summary = t.measure(True)
+    passed, summary = t.measure(final=True)
     assert passed is False and "too few requests: the canary was sent 5" in summary
     assert "the gateway's series for the canary and the stable are gone" in summary
 
@@ -221,10 +221,10 @@ def test_few_users_are_topped_up_with_synthetic_gets_saying_so():
     traffic = TrafficInput("traefik", "http://prometheus:9090", top_up="http://{service}.{namespace}.svc:3000/",
                            top_up_requests=30)
     t = UserTraffic(traffic, TRACKS, get, fill)
-    t.measure(False)
+    t.measure(final=False)
     prom.serve(CANARY, 10)
     prom.serve(STABLE, 90)
-    passed, summary = t.measure(False)
+    passed, summary = t.measure(final=False)
     assert summary.startswith("canary 0/30 errors") and "vs stable 0/110" in summary
     assert "(topped up with 20 synthetic GETs per track this round, 20 in all)" in summary
     assert got.count("http://hellok8s-canary.prod.svc:3000/") == 20 and got.count("http://hellok8s.prod.svc:3000/") == 20
@@ -267,7 +267,7 @@ def bake(rng: random.Random, canary_rate: float, stable_rate: float, rounds: int
     prom = FakePrometheus()
     prom.serve(STABLE, 5000, 100)  # the stable's counters did not start at zero
     t = user_traffic(prom)
-    t.measure(False)
+    t.measure(final=False)
     for r in range(1, max_rounds):
         seconds = 0.0 if rng.random() < 1 / 6 else rng.uniform(2, 8)
         for service, share, rate in ((CANARY, 0.1, canary_rate), (STABLE, 0.9, stable_rate)):

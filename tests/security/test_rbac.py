@@ -3,9 +3,8 @@ labels on the Namespace ship writes (issue 27, item 5). Pure, and one sync on th
 
 from __future__ import annotations
 
-from pipeline import names
+from pipeline import names, yamlsafe
 from pipeline.commands import deploy, inspect
-from pipeline import yamlsafe
 from pipeline.kube import rbac
 from pipeline.kube.services import proxied_services
 from tests.fakes import GOOD, fake_context, fake_project

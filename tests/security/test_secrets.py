@@ -60,9 +60,8 @@ def test_diff_shows_a_secret_whose_value_changed_without_showing_the_value(relea
 
 def test_two_apps_whose_secrets_share_a_variable_are_refused(tmp_path):
     """Reproduction: web + ADMIN_TOKEN and web-admin + TOKEN are both SHIP_SECRET_WEB_ADMIN_TOKEN."""
-    from pipeline import config
+    from pipeline import config, yamlsafe
     from pipeline.errors import ConfigError
-    from pipeline import yamlsafe
 
     text = ("registry: r.example.com\napps:\n  web: {path: apps/web, image: web, secrets: [ADMIN_TOKEN]}\n"
             "  web-admin: {path: apps/web-admin, image: web-admin, secrets: [TOKEN]}\n"

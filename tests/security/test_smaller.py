@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.config import Slot
 from pipeline import names
 from pipeline.cli import app
 from pipeline.commands import deploy
+from pipeline.config import Slot
 from pipeline.errors import RegistryError
 from pipeline.kube.health import pods
 from tests.fakes import DIGEST_GOOD, fake_context, fake_project

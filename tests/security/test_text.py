@@ -104,6 +104,6 @@ def test_the_dashboard_escapes_reasons_and_commit_titles(flow):
     ctx.workspace.git.repo.git.commit("-qam", "dev config <img src=x onerror=alert(1)>")
     deploy.release(ctx, "dev", None, deploy.ReleaseOptions(images=(GOOD,)))
     deploy.rollback(ctx, "dev", None, None, "<script>alert(1)</script>")
-    html = page.render(model.gather(ctx, False, "30d"))
+    html = page.render(model.gather(ctx, live=False, since="30d"))
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x" not in html

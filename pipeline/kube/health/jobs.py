@@ -1,4 +1,5 @@
-"""Health of Jobs and CronJobs (gitops-engine pkg/health/health_job.go, and Argo CD's CronJob check). Pure.
+"""Health of Jobs and CronJobs (gitops-engine pkg/health/health_job.go, and Argo CD's CronJob
+check). Pure.
 
 A Job is done when the Job controller says so: its Complete condition is Healthy, its Failed
 condition (backoffLimit or activeDeadlineSeconds exhausted) or FailureTarget (the controller has
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline import names
-from pipeline.kube.health.model import Health, HealthCode, _condition, _int, subject
+from pipeline.kube.health.model import Health, HealthCode, _condition, _int, subject, verdicts_on
 
 
 def _true(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
@@ -24,14 +25,12 @@ def assess_job(obj: dict[str, Any]) -> Health:
     """Complete → Healthy; Failed or FailureTarget → Degraded (the controller's reason and
     message); Suspended → Suspended; else Progressing with the pod counts."""
     status = obj.get("status") or {}
-
-    def health(code: HealthCode, message: str, reason: str = "") -> Health:
-        return Health(code, message, subject(obj), reason)
-
+    health = verdicts_on(obj)
     for failed in ("Failed", "FailureTarget"):
         cond = _true(obj, failed)
         if cond is not None:
-            reason = cond.get("reason") or "Failed"  # BackoffLimitExceeded, DeadlineExceeded, PodFailurePolicy
+            # BackoffLimitExceeded, DeadlineExceeded, PodFailurePolicy
+            reason = cond.get("reason") or "Failed"
             return health(HealthCode.DEGRADED, f"job failed: {names.one_line(cond.get('message') or reason)}", reason)
     if _true(obj, "Complete") is not None:
         return health(HealthCode.HEALTHY, f"job completed ({_int(status.get('succeeded'))} succeeded)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -70,3 +70,13 @@ def _observed(obj: dict[str, Any]) -> bool:
 
 def _counts(updated: int, ready: int, desired: int) -> str:
     return f"{updated}/{desired} updated, {ready}/{desired} ready"
+
+
+def verdicts_on(obj: dict[str, Any]) -> Callable[..., Health]:
+    """`verdict(code, message, reason="")`: a Health about OBJ (a health rule's one way to
+    answer)."""
+
+    def verdict(code: HealthCode, message: str, reason: str = "") -> Health:
+        return Health(code, message, subject(obj), reason)
+
+    return verdict

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline import names
-from pipeline.kube.health.model import Health, HealthCode, _condition, _int, subject
+from pipeline.kube.health.model import Health, HealthCode, _condition, _int, subject, verdicts_on
 
 # Waiting reasons from which a container does not recover without a change to the pod spec,
 # the image or the registry. The kubelet reports them as waiting, not failed, so without this
@@ -41,10 +41,7 @@ def assess_pod(obj: dict[str, Any], max_restarts: int = 3) -> Health:
     meta, status = obj.get("metadata") or {}, obj.get("status") or {}
     phase = status.get("phase") or ""
     containers = _container_statuses(status)
-
-    def health(code: HealthCode, message: str, reason: str = "") -> Health:
-        return Health(code, message, subject(obj), reason)
-
+    health = verdicts_on(obj)
     # A pod on its way out (an old replica during a rollout, say) is not the rollout's
     # problem, whatever its containers are doing; judging it would fail gates spuriously.
     if meta.get("deletionTimestamp"):

@@ -1,12 +1,13 @@
 """Health of workloads by `kubectl rollout status` rules: Deployments, ReplicaSets, StatefulSets,
-DaemonSets (k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go, with Argo CD's additions). Pure.
+DaemonSets (k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go, with Argo CD's additions).
+Pure.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pipeline.kube.health.model import Health, HealthCode, _condition, _counts, _int, _observed, subject
+from pipeline.kube.health.model import Health, HealthCode, _condition, _counts, _int, _observed, verdicts_on
 
 
 def assess_deployment(obj: dict[str, Any]) -> Health:
@@ -19,10 +20,7 @@ def assess_deployment(obj: dict[str, Any]) -> Health:
     available = _int(status.get("availableReplicas"))
     total = _int(status.get("replicas"))
     counts = _counts(updated, ready, desired)
-
-    def health(code: HealthCode, message: str, reason: str = "") -> Health:
-        return Health(code, message, subject(obj), reason)
-
+    health = verdicts_on(obj)
     if spec.get("paused"):
         return health(HealthCode.SUSPENDED, f'deployment "{name}" is paused ({counts})', "Paused")
     # Until the controller has seen the current spec, every count below describes the old one.
@@ -69,10 +67,7 @@ def assess_replicaset(obj: dict[str, Any]) -> Health:
     ready = _int(status.get("readyReplicas"))
     available = _int(status.get("availableReplicas"))
     counts = f"{ready}/{desired} ready, {available}/{desired} available"
-
-    def health(code: HealthCode, message: str, reason: str = "") -> Health:
-        return Health(code, message, subject(obj), reason)
-
+    health = verdicts_on(obj)
     if not _observed(obj):
         return health(
             HealthCode.PROGRESSING, f"waiting for rollout to be observed ({counts})", "NotObserved"
@@ -104,10 +99,7 @@ def assess_statefulset(obj: dict[str, Any]) -> Health:
     counts = _counts(updated, ready, desired)
     strategy = spec.get("updateStrategy") or {}
     kind = strategy.get("type") or "RollingUpdate"  # the API server's default
-
-    def health(code: HealthCode, message: str, reason: str = "") -> Health:
-        return Health(code, message, subject(obj), reason)
-
+    health = verdicts_on(obj)
     # kubectl also treats observedGeneration 0 as unobserved: a new StatefulSet reports it
     # before its controller has run once.
     if _int(status.get("observedGeneration")) == 0 or not _observed(obj):
@@ -155,10 +147,7 @@ def assess_daemonset(obj: dict[str, Any]) -> Health:
     available = _int(status.get("numberAvailable"))
     counts = _counts(updated, ready, desired)
     kind = (spec.get("updateStrategy") or {}).get("type") or "RollingUpdate"
-
-    def health(code: HealthCode, message: str, reason: str = "") -> Health:
-        return Health(code, message, subject(obj), reason)
-
+    health = verdicts_on(obj)
     if not _observed(obj):
         return health(
             HealthCode.PROGRESSING, f"waiting for rollout to be observed ({counts})", "NotObserved"

@@ -47,7 +47,7 @@ class Row:
     changed: Event | None = None  # the newest commit about this environment
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Canary:
     environment: str
     app: str
@@ -62,7 +62,7 @@ class Canary:
     live: bool
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Board:
     title: str
     generated: dt.datetime
@@ -102,23 +102,25 @@ class Board:
             for s in self.series]}
 
 
-def gather(ctx: Context, live: bool, since: str, title: str = "ship", commit_url: str = "") -> Board:
+def gather(ctx: Context, *, live: bool, since: str, title: str = "ship", commit_url: str = "") -> Board:
     cfg, git = ctx.config, ctx.workspace.git
     events = read_events(git.repo, cfg)
     history = replay(events)
     win = dora.window(since, ctx.clock.now())
     head = git.head() if git.repo.head.is_valid() else None
-    board = Board(title, ctx.clock.now(), head.sha if head else "", git.branch(), win, live,
-                  "" if live else "health as git records it (the cluster was not asked; --live asks it)",
+    board = Board(title=title, generated=ctx.clock.now(), head=head.sha if head else "", branch=git.branch(), window=win,
+                  live=live,
+                  cluster_note="" if live else "health as git records it (the cluster was not asked; --live asks it)",
                   timeline=list(reversed(events)), commit_url=commit_url, buckets=dora.buckets(win))
     unreachable = []
     for env in cfg.environments.values():
-        here: list[Slot | None] = [*ctx.workspace.slots(env)] or [None]  # None: nothing released in ENV yet
+        # None: nothing released in ENV yet
+        here: list[Slot | None] = [*ctx.workspace.slots(env)] or [None]
         for slot in here:
             app = slot.app if slot else None
             last = next((e for e in board.timeline if e.environment == env.name
                          and getattr(e, "app", app) in (app, None, "")), None)
-            row, canary, error = _environment(ctx, env, slot, last, live)
+            row, canary, error = _environment(ctx, env, slot, last, live=live)
             board.rows.append(row)
             board.canaries += [canary] if canary else []
             unreachable += [f"{env.name}: {error}"] if error and f"{env.name}: {error}" not in unreachable else []
@@ -131,16 +133,20 @@ def gather(ctx: Context, live: bool, since: str, title: str = "ship", commit_url
 
 
 def _environment(ctx: Context, env: Environment, slot: Slot | None, last: Event | None,
-                 live: bool) -> tuple[Row, Canary | None, str]:
-    """The row of SLOT in ENV (of ENV alone, None, while nothing is released there), and its canary."""
+                 *, live: bool) -> tuple[Row, Canary | None, str]:
+    """The row of SLOT in ENV (of ENV alone, None, while nothing is released there), and its
+    canary."""
     rel = ctx.workspace.current_release(slot) if slot else None
     state = ctx.workspace.canary_state(slot) if slot else None
     entry = ctx.workspace.ledger(slot).find(rel.id) if slot and rel else None
     digest = rel.image.split("@sha256:")[-1][:12] if rel and "@sha256:" in rel.image else ""
+    outcome = "" if rel is None else Outcome.PENDING.value  # released, not yet judged
+    if entry:
+        outcome = entry.outcome.value
     base: dict[str, Any] = dict(
         environment=env.name, namespace=env.namespace, app=rel.app if rel else "", release=rel.id if rel else "",
         image=rel.image if rel else "", digest=digest, config=rel.config if rel else "",
-        outcome=entry.outcome.value if entry else ("" if rel is None else Outcome.PENDING.value),
+        outcome=outcome,
         canary=state.describe() if state else "", changed=last)
     health, message, drift, error, weights = "", "", None, "", {}
     if live:
@@ -155,9 +161,11 @@ def _environment(ctx: Context, env: Environment, slot: Slot | None, last: Event 
     if state is None:
         return row, None, error
     stable = rel.app if rel else state.release.app
-    canary = Canary(env.name, state.release.app, state.release.id, state.source, state.step + 1,
-                    tuple(s.weight for s in state.steps), state.weight, state.status.value == "held", state.started_at,
-                    weights or {stable: 100 - state.weight, names.canary_name(stable): state.weight}, bool(weights))
+    canary = Canary(environment=env.name, app=state.release.app, release=state.release.id, source=state.source,
+                    step=state.step + 1, steps=tuple(s.weight for s in state.steps), weight=state.weight,
+                    held=state.status.value == "held", started=state.started_at,
+                    weights=weights or {stable: 100 - state.weight, names.canary_name(stable): state.weight},
+                    live=bool(weights))
     return row, canary, error
 
 

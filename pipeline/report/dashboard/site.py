@@ -38,10 +38,10 @@ def site_files() -> list[str]:
     return ["index.html", "data.json", ".nojekyll", *[f"assets/{name}" for name in FILES]]
 
 
-def write(out: Path, board: Board, force: bool = False) -> list[Path]:
+def write(out: Path, board: Board, *, force: bool = False) -> list[Path]:
     """Write the site into `out` (created if needed; ship's files in it are replaced). Refused when
     `out` is a symlink or holds one, or holds files ship did not write (unless `force`)."""
-    paths.output_folder(out, site_files(), force)
+    paths.output_folder(out, site_files(), force=force)
     (out / "assets").mkdir(parents=True, exist_ok=True)
     written = [out / "index.html", out / "data.json", out / ".nojekyll"]
     written[0].write_text(render(board))

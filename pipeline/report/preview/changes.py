@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline import yamlsafe
+from pipeline.kube import normalize
 from pipeline.kube import plan as planning
 
 MAX_DIFF_LINES = 120  # per object: a preview is read in a pull request, not scrolled for ever
@@ -52,7 +53,8 @@ class _Side:
 
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     config: dict[str, dict[str, str]] = field(default_factory=dict)
-    secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> key -> sha256 of the value
+    # name -> key -> sha256 of the value
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _index(objects: list[dict[str, Any]]) -> _Side:
@@ -110,7 +112,8 @@ def _read_config(obj: dict[str, Any], side: _Side) -> dict[str, str]:
     """The values a workload reads from ConfigMaps (every key of each one it references); a
     ConfigMap's own data."""
     if obj.get("kind") == "ConfigMap":
-        # Its own values; a versioned ConfigMap that is added or removed shows them where a workload reads it.
+        # Its own values; a versioned ConfigMap that is added or removed shows them where a workload
+        # reads it.
         return side.config.get(obj.get("metadata", {}).get("name", ""), {})
     merged: dict[str, str] = {}
     for name in sorted(planning.referenced_configmaps([obj])):
@@ -153,8 +156,8 @@ def _key_changes(before: dict[str, str], after: dict[str, str]) -> tuple[tuple[s
 
 
 def _diff(subject: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
-    old = yamlsafe.dumps(planning.redact(before), sort_keys=True).splitlines(keepends=True) if before else []
-    new = yamlsafe.dumps(planning.redact(after), sort_keys=True).splitlines(keepends=True) if after else []
+    old = yamlsafe.dumps(normalize.redact(before), sort_keys=True).splitlines(keepends=True) if before else []
+    new = yamlsafe.dumps(normalize.redact(after), sort_keys=True).splitlines(keepends=True) if after else []
     lines = list(difflib.unified_diff(old, new, fromfile=f"base/{subject}", tofile=f"head/{subject}", n=2))
     if len(lines) > MAX_DIFF_LINES:
         lines = [*lines[:MAX_DIFF_LINES], f"… {len(lines) - MAX_DIFF_LINES} more lines\n"]
@@ -163,7 +166,7 @@ def _diff(subject: str, before: dict[str, Any] | None, after: dict[str, Any] | N
 
 def env_changes(before: dict[str, str], after: dict[str, str], secret_keys: set[str]) -> tuple[Change, ...]:
     """Config values (a dotenv file) that change; a key that is a secret shows no value."""
-    hidden = {k: planning.REDACTED for k in secret_keys}
+    hidden = {k: normalize.REDACTED for k in secret_keys}
     changes = _changed(before, after)
     return tuple((k, hidden.get(k, b) if b else "", hidden.get(k, a) if a else "") for k, b, a in changes)
 
@@ -176,6 +179,7 @@ def flat_values(values: Any, prefix: str = "") -> dict[str, str]:
 
 
 def chart_changes(before: dict[str, str], after: dict[str, str]) -> tuple[Change, ...]:
-    """An app from a chart: its chart version and each value that changes (chart_inputs in gather.py)."""
+    """An app from a chart: its chart version and each value that changes (chart_inputs in
+    gather.py)."""
     return tuple((k, before.get(k, ""), after.get(k, "")) for k in sorted(set(before) | set(after))
                  if before.get(k) != after.get(k))

@@ -15,10 +15,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from pipeline import config, names, paths
+from pipeline import config, names, paths, yamlsafe
 from pipeline.config import App, ShipConfig
 from pipeline.errors import ConfigError, GitError, RenderError, ShipError
-from pipeline import yamlsafe
 from pipeline.gitops import chart
 from pipeline.gitops.records import parse_env_file
 from pipeline.gitops.render import render
@@ -106,7 +105,8 @@ def gather(cfg: ShipConfig, base: str = "main", progress: Progress = quiet) -> P
     ref, sha = resolve_base(top, base)
     result = Preview(ref, sha, "working tree")
     with tempfile.TemporaryDirectory(prefix="ship-preview-") as tmp:
-        progress(f"exporting {ref} at {sha[:7]} (the merge base with HEAD) and rendering every overlay in both")
+        progress(f"exporting {ref} at {sha[:7]} (the merge base "
+                 "with HEAD) and rendering every overlay in both")
         export(top, sha, Path(tmp))
         old_root = Path(tmp) / prefix
         old: ShipConfig | None = None
@@ -144,14 +144,17 @@ def _environment(cfg: ShipConfig, old: ShipConfig | None, old_root: Path, name: 
                                  _chart_inputs(cfg.root, new_app, name, warnings))
         leaked = sorted(secret & set(_env_file(cfg.root, new_app, name)))
         if leaked and new_app:
-            warnings.append(f"{new_app.path / new_app.config}/{name}.env: {', '.join(leaked)} is a secret of {app_name}: "
+            warnings.append(f"{new_app.path / new_app.config}/{name}.env: "
+                            f"{', '.join(leaked)} is a secret of {app_name}: "
                             "its value is not shown here, and ship refuses to release it from a config file")
         if changes:
             next_release[app_name] = changes
     for obj in after:
         if obj.get("kind") == "Secret" and (obj.get("data") or obj.get("stringData")):
-            warnings.append(f"{folder}: Secret/{obj['metadata'].get('name')} has data in git; its values are not shown "
-                            "here, and ship refuses to release it (secrets come from SHIP_SECRET_* at sync time)")
+            warnings.append(f"{folder}: Secret/{obj['metadata'].get('name')} "
+                            "has data in git; its values are not shown "
+                            "here, and ship refuses to release it "
+                            "(secrets come from SHIP_SECRET_* at sync time)")
     return EnvironmentPreview(name, folder, compare(before, after), next_release, error)
 
 

@@ -70,12 +70,14 @@ def _environment(e: EnvironmentPreview, p: Preview) -> list[str]:
     if e.error:
         out += ["", f"**{code(e.overlay)} does not render** in the {p.head}: {mdtext.text(e.error)}"]
     if e.objects:
-        out += ["", f"**Overlay {code(e.overlay)}**: what `ship sync {e.environment}` would apply differently", ""]
+        out += ["", f"**Overlay {code(e.overlay)}**: what `ship "
+                    f"sync {e.environment}` would apply differently", ""]
         for o in e.objects:
             out += _object_lines(o)
         diffs = "".join(o.diff for o in e.objects if o.diff)
         if diffs:
-            out += ["", f"<details><summary>Rendered diff ({_plural(len(e.objects), 'object')}, secrets redacted)"
+            out += ["", "<details><summary>Rendered diff "
+                        f"({_plural(len(e.objects), 'object')}, secrets redacted)"
                     "</summary>", "", "```diff", diffs.rstrip("\n").replace("```", "ˋˋˋ"), "```", "", "</details>"]
     for app, changes in e.next_release.items():
         out += ["", f"**Next release of {app} to {e.environment}**: its config changes", "", *_values_table(changes)]
@@ -86,7 +88,8 @@ def _app(a: AppPreview) -> list[str]:
     out = ["", f"#### App {a.app}", ""]
     if a.source:
         shown = ", ".join(code(f) for f in a.source[:5]) + (", …" if len(a.source) > 5 else "")
-        out.append(f"- source: {_plural(len(a.source), 'file')} changed ({shown}): the next `ship build` makes a new image")
+        out.append(f"- source: {_plural(len(a.source), 'file')} changed "
+                   f"({shown}): the next `ship build` makes a new image")
     for key, what in a.secret_keys:
         where = f"its value comes from {code(names.secret_variable(a.app, key))} at sync time" if what == "added" else \
             "no longer set"
@@ -96,8 +99,10 @@ def _app(a: AppPreview) -> list[str]:
 
 def markdown(p: Preview, title: str = "ship preview") -> str:
     out = [f"### {mdtext.text(title)}: {code(p.base)} → {p.head}", "",
-           f"Every environment overlay rendered with kustomize at {code(p.base_sha[:7])} (the merge base with "
-           f"{code(p.base)}) and in the {p.head}; no cluster was asked. Secret values are never shown."]
+           "Every environment overlay rendered with kustomize "
+           f"at {code(p.base_sha[:7])} (the merge base with "
+           f"{code(p.base)}) and in the {p.head}; no "
+           "cluster was asked. Secret values are never shown."]
     out += [f"> **Warning**: {mdtext.text(w)}" for w in p.warnings]
     if not p.changed:
         return "\n".join([*out, "", "**No change** to any environment or app."]) + "\n"

@@ -13,7 +13,8 @@ class EnvironmentPreview:
     environment: str
     overlay: str  # its folder
     objects: list[ObjectChange]  # what `ship sync ENV` would apply differently
-    next_release: dict[str, tuple[Change, ...]]  # app -> config values its next release here carries differently
+    # app -> config values its next release here carries differently
+    next_release: dict[str, tuple[Change, ...]]
     error: str = ""  # the head's overlay does not render: kustomize's message
 
     @property
