@@ -272,11 +272,29 @@ OTHER = f"127.0.0.1:15000/hellok8s-other:1111111@{DIGEST_OTHER}"  # another buil
 
 
 def fake_project(root: Path) -> None:
-    """A git repository holding ship.yaml (with SHIP_YAML), apps/hellok8s and empty overlays."""
+    """A git repository holding ship.yaml (with SHIP_YAML), apps/hellok8s and empty overlays: a
+    copy of one made once per test process, so every copy has the same first commit."""
     import shutil
+
+    shutil.copytree(_project_template(), root, symlinks=True, dirs_exist_ok=True)
+
+
+_TEMPLATE: list[Path] = []  # the one made by this process
+
+
+def _project_template() -> Path:
+    """The repository fake_project copies, made on first use and removed when the process ends.
+    A copy of a folder costs a fraction of a git init, add and commit."""
+    import atexit
+    import shutil
+    import tempfile
 
     import git
 
+    if _TEMPLATE:
+        return _TEMPLATE[0]
+    root = Path(tempfile.mkdtemp(prefix="ship-fake-project-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     here = Path(__file__).resolve().parents[1]
     shutil.copytree(here / "apps/hellok8s", root / "apps/hellok8s", ignore=shutil.ignore_patterns("bin"))
     (root / "ship.yaml").write_text(SHIP_YAML)
@@ -290,6 +308,12 @@ def fake_project(root: Path) -> None:
         cw.set_value("user", "email", "ship-test@example.com")
     repo.git.add("--all")
     repo.git.commit("-m", "initial")
+    repo.close()
+    # a quarter of the files every copy would take
+    for sample in (root / ".git/hooks").glob("*.sample"):
+        sample.unlink()
+    _TEMPLATE.append(root)
+    return root
 
 
 def fake_context(root: Path, lines: list[str] | None = None) -> tuple[Context, FakeCluster, FakeRegistry]:

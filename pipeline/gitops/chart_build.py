@@ -50,7 +50,7 @@ class ChartBases:
     root: Path
     _charts: dict[str, ChartBase]  # built this run, by the digest of their inputs
 
-    render: Callable[[Path, list[Path]], list[dict]]  # Workspace.render
+    render: Callable[[Path], list[dict]]  # Workspace.render
 
     def chart_base(self, app: App, slot: Slot, release: Release | None = None,
                    source: Path | None = None) -> ChartBase:
@@ -60,7 +60,7 @@ class ChartBases:
         if release is not None and release.chart and release.chart_digest:
             folder = slot.overlay / folder_of(release.chart, release.chart_digest)
             if (self.root / folder / KUSTOMIZATION).is_file():
-                return ChartBase(release.chart, release.chart_digest, self.render(folder, [folder]))
+                return ChartBase(release.chart, release.chart_digest, self.render(folder))
             if (found := next((b for b in self._charts.values() if b.digest == release.chart_digest), None)):
                 return found  # a promotion's: the chart its source environment runs (promotion.py)
         assert app.chart is not None

@@ -4,17 +4,15 @@ ship never re-implements kustomize: it runs `kustomize build` (the pinned binary
 or one on PATH), falling back to `kubectl kustomize`. Read-only. When a helm is found ($SHIP_HELM,
 PATH, or the pinned one make installs), kustomize may inflate `helmCharts` with it (chart.py).
 
-Rendering is a pure function of the repository's files, and kustomize grows worse than
-linearly (20 s for 3,000 objects here), so results are cached, like Argo CD's repo-server
-caches manifests by revision: keyed by the git tree of HEAD, the folder, the kustomize command
-and the kustomize and helm binaries it runs, used only when the working tree is clean (no edits,
-no untracked files), kept in `.git/ship/render-cache/`. SHIP_RENDER_CACHE=off turns it off.
+Rendering is a pure function of the files kustomize reads and of the binaries it runs, and
+kustomize grows worse than linearly (20 s for 3,000 objects here), so results are cached, like
+Argo CD's repo-server caches manifests, keyed by the content of those files, the kustomize
+command and the kustomize and helm binaries (render_cache.py): in the clone's
+`.git/ship/render-cache/` and in the process's memory. SHIP_RENDER_CACHE=off turns it off.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import shutil
@@ -23,6 +21,7 @@ from pathlib import Path
 
 from pipeline import yamlsafe
 from pipeline.errors import ConfigError, RenderError
+from pipeline.gitops import render_cache
 
 _BIN = Path(os.environ.get("SHIP_CACHE", Path.home() / ".cache/ship")) / "bin"
 _CACHED = _BIN / "kustomize"
@@ -53,12 +52,10 @@ def render(folder: Path, display: str | None = None) -> list[dict]:
     if not (folder / "kustomization.yaml").is_file() and not (folder / "kustomization.yml").is_file():
         raise RenderError(f"{name}: no kustomization.yaml")
     command = kustomize_command()
-    cache = _cache_file(folder, command)
-    if cache is not None and cache.is_file():
-        try:
-            return json.loads(cache.read_text())
-        except (OSError, ValueError):
-            pass  # a damaged entry is rendered again
+    key = render_cache.key(folder, command, _stamps(command)) if render_cache.enabled() else None
+    cached = render_cache.lookup(folder, key) if key else None
+    if cached is not None:
+        return cached
     proc = subprocess.run([*command, str(folder)], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RenderError(f"{name}: kustomize cannot render it: {failure_reason(proc.stderr, proc.returncode)}")
@@ -66,8 +63,8 @@ def render(folder: Path, display: str | None = None) -> list[dict]:
         objects = [doc for doc in yamlsafe.loads_all_generated(proc.stdout, f"{name} (rendered)") if doc]
     except ConfigError as exc:
         raise RenderError(str(exc)) from exc
-    if cache is not None:
-        _store(cache, objects)
+    if key:
+        render_cache.store(folder, key, objects)
     return objects
 
 
@@ -85,29 +82,10 @@ def failure_reason(stderr: str, code: int) -> str:
     return reason.removeprefix("Error: ")
 
 
-CACHE_ENTRIES = 32  # per clone; the oldest go first
-
-
-def _git(folder: Path, *args: str) -> str | None:
-    proc = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True)
-    return proc.stdout.strip() if proc.returncode == 0 else None
-
-
-def _cache_file(folder: Path, command: list[str]) -> Path | None:
-    """Where the rendering of `folder` at the current clean HEAD is cached, or None (no cache)."""
-    if os.environ.get("SHIP_RENDER_CACHE", "on").lower() in ("off", "0", "no", "false"):
-        return None
-    facts = _git(folder, "rev-parse", "--show-toplevel", "--absolute-git-dir", "HEAD^{tree}")
-    status = _git(folder, "status", "--porcelain", "--untracked-files=normal")
-    if facts is None or status is None or status:
-        return None  # not in git, or edited: render what is on disk
-    top, git_dir, tree = facts.splitlines()
+def _stamps(command: list[str]) -> list:
+    """kustomize's binary and helm's (another helm renders a chart otherwise), each by path and stamp."""
     binary = shutil.which(command[0]) or command[0]
-    # kustomize's binary and helm's (another helm renders a chart otherwise): each by path and stamp
-    stamps = [_stamp(b) for b in (binary, helm_command())]
-    key = hashlib.sha256(json.dumps([tree, os.path.relpath(folder.resolve(), top), command, binary, stamps])
-                         .encode()).hexdigest()[:32]
-    return Path(git_dir) / "ship/render-cache" / f"{key}.json"
+    return [_stamp(b) for b in (binary, helm_command())]
 
 
 def _stamp(binary: str | None) -> list:
@@ -119,16 +97,3 @@ def _stamp(binary: str | None) -> list:
     except OSError:
         return [binary]
     return [binary, st.st_size, st.st_mtime_ns]
-
-
-def _store(cache: Path, objects: list[dict]) -> None:
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(objects))
-        tmp.replace(cache)
-        entries = sorted(cache.parent.glob("*.json"), key=lambda p: p.stat().st_mtime)
-        for old in entries[:-CACHE_ENTRIES]:
-            old.unlink(missing_ok=True)
-    except OSError:
-        pass  # a cache that cannot be written only costs time

@@ -11,8 +11,6 @@ canary_overlay.py; this module only performs them. Never talks to a cluster.
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -42,27 +40,17 @@ class Workspace(AppInputs, ChartBases):
 
     def __init__(self, root: Path, git: GitRepo, clock: Clock | None = None):
         self.root, self.git, self.clock = root, git, clock or Clock()
-        self._rendered: dict[str, list[dict]] = {}  # by the digest of the files that went in
         self._charts: dict[str, ChartBase] = {}  # built this run, by the digest of their inputs
 
-    def render(self, folder: Path, inputs: list[Path]) -> list[dict]:
-        """`folder` rendered by kustomize, remembered for this run by the content of `inputs`
-        (the folders it may read): a publish checks an overlay, the sync after it applies the
-        same files, and kustomize runs once for both."""
-        digest = hashlib.sha256(str(folder).encode())
-        for base in inputs:
-            for path in paths.regular_files(self.root, base, strict=False):
-                digest.update(str(path).encode() + b"\0")
-                paths.hash_into(digest, self.root, path)
-                digest.update(b"\0")
-        key = digest.hexdigest()
-        if key not in self._rendered:
-            self._rendered[key] = render(self.root / folder, str(folder))
-        return copy.deepcopy(self._rendered[key])
+    def render(self, folder: Path) -> list[dict]:
+        """`folder` (relative to the root) rendered by kustomize; render.py remembers the result
+        by the content of what kustomize reads, so a publish's check and the sync after it
+        run kustomize once between them."""
+        return render(self.root / folder, str(folder))
 
-    def render_overlay(self, env: Environment, apps: list[App]) -> list[dict]:
-        """ENV's overlay as kustomize renders it (its inputs: the overlay and the apps' folders)."""
-        return self.render(env.folder, [env.folder, *[a.path for a in apps]])
+    def render_overlay(self, env: Environment) -> list[dict]:
+        """ENV's overlay as kustomize renders it."""
+        return self.render(env.folder)
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────
 
@@ -121,7 +109,7 @@ class Workspace(AppInputs, ChartBases):
             base = self.chart_base(app, slot, release)
             return base.objects, base.folder
         base_folder = self.root / app.path / app.base
-        return self.render(app.path / app.base, [app.path]), os.path.relpath(base_folder, self.root / slot.overlay)
+        return self.render(app.path / app.base), os.path.relpath(base_folder, self.root / slot.overlay)
 
     # ── writing ──────────────────────────────────────────────────────────────────────────────
 
@@ -218,7 +206,7 @@ class Workspace(AppInputs, ChartBases):
                 if not messages:
                     return None
                 self.guard_secrets(env, apps)
-                refuse_rendered_secrets(self.render_overlay(env, apps), str(env.folder))
+                refuse_rendered_secrets(self.render_overlay(env), str(env.folder))
             except ShipError:
                 self.restore(env, before)
                 raise

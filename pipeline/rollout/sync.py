@@ -47,7 +47,7 @@ def sync_environment(ctx: Context, env: Environment, options: apply.SyncOptions 
     # a Secret with data in git is never applied
     ctx.workspace.guard_secrets(env, apps_in(cfg, env))
     # a bad overlay fails before the lock
-    rendered = ctx.workspace.render_overlay(env, list(cfg.apps.values()))
+    rendered = ctx.workspace.render_overlay(env)
     refuse_rendered_secrets(rendered, str(env.folder))
     images.admit(ctx, env, rendered)  # every image that will run: pinned, and signed where ENV asks
     if ctx.rehearsal:

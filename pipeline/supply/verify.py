@@ -76,7 +76,7 @@ def other_images(ctx: Context, env: Environment, pinned: list[ImageRef]) -> list
     from pipeline.policy.images import digest_ref, running_images
 
     known = {ref.digest for ref in pinned}
-    rendered = ctx.workspace.render_overlay(env, list(ctx.config.apps.values()))
+    rendered = ctx.workspace.render_overlay(env)
     results: list[VerifiedPin] = []
     for found in running_images(rendered):
         ref = digest_ref(found.image)

@@ -1,5 +1,6 @@
-"""Rendering with the real kustomize, and its cache: used for a clean working tree at the same
-HEAD, never for edited or untracked files, and off with SHIP_RENDER_CACHE=off."""
+"""Rendering with the real kustomize, and its cache in the clone: used again while the files
+kustomize reads are unchanged, never after one was edited (committed or not), and off with
+SHIP_RENDER_CACHE=off. The key itself: test_render_cache.py."""
 
 from __future__ import annotations
 
