@@ -43,6 +43,7 @@ cluster-down:
 
 lint: venv
 	@.venv/bin/ruff check pipeline tests bench
+	@.venv/bin/ruff format --check -q pipeline bench  # formatted at line length 100 (pyproject.toml)
 	@.venv/bin/mypy pipeline tests/fakes.py
 	@.venv/bin/lint-imports --no-cache --no-logo >/dev/null || .venv/bin/lint-imports --no-cache --no-logo  # the layers (pyproject.toml)
 

@@ -38,8 +38,13 @@ def apps20_copy(tmp: Path) -> tuple[Path, dict[str, str]]:
     cfg = yaml.safe_load((ROOT / "ship.yaml").read_text())
     template = cfg["apps"]["hellok8s"]
     for app in APPS20:
-        cfg["apps"][app] = {"path": f"apps/{app}", "image": app, "base": template.get("base", "base"),
-                            "config": template.get("config", "config"), "secrets": template.get("secrets", [])}
+        cfg["apps"][app] = {
+            "path": f"apps/{app}",
+            "image": app,
+            "base": template.get("base", "base"),
+            "config": template.get("config", "config"),
+            "secrets": template.get("secrets", []),
+        }
         for key in template.get("secrets", []):
             os.environ[f"SHIP_SECRET_{app.upper()}_{key}"] = "bench"
     envs = {}
@@ -63,7 +68,13 @@ def new_configs(work: Path, message: str) -> None:
 
 def to_uat(work: Path, image: str) -> None:
     """Every app through dev and into uat, in one release and one promotion."""
-    ship_json(work, "release", "dev", *APPS20, *[a for app in APPS20 for a in ("--image", f"{app}={image}")])
+    ship_json(
+        work,
+        "release",
+        "dev",
+        *APPS20,
+        *[a for app in APPS20 for a in ("--image", f"{app}={image}")],
+    )
     ship_json(work, "promote", "dev", "uat", *APPS20)
 
 
@@ -73,9 +84,13 @@ def gate_seconds(data: dict, apps: int) -> float:
     results = data.get("results", [data])
     promoted = [r for r in results if r.get("outcome") == "promoted" and r.get("changed")]
     if len(promoted) != apps:
-        raise SystemExit(f"bench: expected {apps} promoted apps, got "
-                         f"{len(promoted)}:\n{json.dumps(data)[-2000:]}")
-    return max((r["gate"]["elapsed"] for r in results if isinstance(r.get("gate"), dict)), default=0.0)
+        raise SystemExit(
+            f"bench: expected {apps} promoted apps, got "
+            f"{len(promoted)}:\n{json.dumps(data)[-2000:]}"
+        )
+    return max(
+        (r["gate"]["elapsed"] for r in results if isinstance(r.get("gate"), dict)), default=0.0
+    )
 
 
 def many_apps(tmp: Path) -> dict:
@@ -108,13 +123,24 @@ def many_apps(tmp: Path) -> dict:
 
     with open_context(root=work) as ctx:
         lone = breakdown(lambda: deploy.promote(ctx, "uat", "prod", ["app01"]))
-    return {"breakdown_lone_promote": {"start-up": round(startup_seconds(), 3), **lone},
-            "apps": len(APPS20), "environments": len(envs), "edge": "uat → prod", "replicas": 1,
-            "canary": False, "bake_s": 0,
-            "unit_command": "ship promote uat prod app01 … app20",
-            "separate_command": "ship promote uat prod APP (× 20, one after another)",
-            "unit_s": round(unit_s, 3), "separate_s": round(separate_s, 3),
-            "speedup": round(separate_s / unit_s, 2),
-            "unit_gate_s": round(gate_seconds(unit, len(APPS20)), 3), "separate_gates_s": round(gates, 3),
-            "separate_each_s": {"min": round(min(each), 3), "median": round(sorted(each)[len(each) // 2], 3),
-                                "max": round(max(each), 3)}}
+    return {
+        "breakdown_lone_promote": {"start-up": round(startup_seconds(), 3), **lone},
+        "apps": len(APPS20),
+        "environments": len(envs),
+        "edge": "uat → prod",
+        "replicas": 1,
+        "canary": False,
+        "bake_s": 0,
+        "unit_command": "ship promote uat prod app01 … app20",
+        "separate_command": "ship promote uat prod APP (× 20, one after another)",
+        "unit_s": round(unit_s, 3),
+        "separate_s": round(separate_s, 3),
+        "speedup": round(separate_s / unit_s, 2),
+        "unit_gate_s": round(gate_seconds(unit, len(APPS20)), 3),
+        "separate_gates_s": round(gates, 3),
+        "separate_each_s": {
+            "min": round(min(each), 3),
+            "median": round(sorted(each)[len(each) // 2], 3),
+            "max": round(max(each), 3),
+        },
+    }

@@ -66,6 +66,7 @@ def breakdown(run: Callable[[], Any]) -> dict[str, float]:
                 own[phase] += elapsed - inner
                 if stack:
                     stack[-1] += elapsed
+
         return wrapper
 
     for phase, targets in PHASES.items():
@@ -73,9 +74,14 @@ def breakdown(run: Callable[[], Any]) -> dict[str, float]:
             fn = getattr(owner, name)
             wrapped = timed(phase, fn)
             # also where it was imported by name (from module import name)
-            holders = [owner] + [m for m in list(sys.modules.values())
-                                 if m is not None and getattr(m, "__name__", "").startswith("pipeline")
-                                 and getattr(m, name, None) is fn and m is not owner]
+            holders = [owner] + [
+                m
+                for m in list(sys.modules.values())
+                if m is not None
+                and getattr(m, "__name__", "").startswith("pipeline")
+                and getattr(m, name, None) is fn
+                and m is not owner
+            ]
             for holder in holders:
                 originals.append((holder, name, fn))
                 setattr(holder, name, wrapped)

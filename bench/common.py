@@ -24,16 +24,24 @@ def timed(cmd: list[str], cwd: Path | None = None) -> float:
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(cmd[:6])} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+        raise SystemExit(
+            f"bench: {' '.join(cmd[:6])} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}"
+        )
     return elapsed
 
 
 def git(work: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@ship.dev", *args], cwd=work, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=bench", "-c", "user.email=bench@ship.dev", *args],
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
 
 
-def publish(work: Path, ship_yaml: str, envs: dict[str, str], message: str) -> tuple[Path, dict[str, str]]:
+def publish(
+    work: Path, ship_yaml: str, envs: dict[str, str], message: str
+) -> tuple[Path, dict[str, str]]:
     """A bench project's first commit, pushed to its bare remote and tracked: `ship_yaml` and an
     empty folder per environment. `envs` (environment -> namespace) are deleted when the bench
     ends."""
@@ -51,7 +59,9 @@ def publish(work: Path, ship_yaml: str, envs: dict[str, str], message: str) -> t
 
 def ship_json(work: Path, *args: str) -> tuple[float, dict]:
     start = time.perf_counter()
-    proc = subprocess.run([*SHIP, *args, "--output", "json"], cwd=work, capture_output=True, text=True)
+    proc = subprocess.run(
+        [*SHIP, *args, "--output", "json"], cwd=work, capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise SystemExit(f"bench: ship {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
     return time.perf_counter() - start, json.loads(proc.stdout)

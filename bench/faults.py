@@ -26,8 +26,12 @@ sys.path.insert(0, str(ROOT))
 from tests.faults import trials  # noqa: E402
 from tests.faults.lab import Lab, Result  # noqa: E402
 
-GROUPS = {"api": trials.api_trials, "git": trials.git_trials, "registry": trials.registry_trials,
-          "kill": trials.kill_trials}
+GROUPS = {
+    "api": trials.api_trials,
+    "git": trials.git_trials,
+    "registry": trials.registry_trials,
+    "kill": trials.kill_trials,
+}
 
 
 def say(message: str) -> None:
@@ -35,13 +39,17 @@ def say(message: str) -> None:
 
 
 def table(results: list[Result]) -> str:
-    rows = ["| # | group | trial | fault | ship under the fault | next command | outcome | time |",
-            "|---:|---|---|---|---|---|---|---:|"]
+    rows = [
+        "| # | group | trial | fault | ship under the fault | next command | outcome | time |",
+        "|---:|---|---|---|---|---|---|---:|",
+    ]
     for i, r in enumerate(results, 1):
         first = r.first + (f"; {'; '.join(r.notes)}" if r.notes else "")
         outcome = "converged" if r.ok else "**FAILED**: " + "; ".join(r.problems)
-        rows.append(f"| {i} | {r.group} | {r.name} | {r.fault} | {_cell(first)} | {_cell(r.then) or '—'} | "
-                    f"{_cell(outcome)} | {r.seconds:.0f} s |")
+        rows.append(
+            f"| {i} | {r.group} | {r.name} | {r.fault} | {_cell(first)} | {_cell(r.then) or '—'} | "
+            f"{_cell(outcome)} | {r.seconds:.0f} s |"
+        )
     return "\n".join(rows)
 
 
@@ -54,8 +62,10 @@ def main() -> int:
     start = time.monotonic()
     lab = Lab()
     was_running = lab.running()
-    say(f"starting the lab's parts ({lab.settings['SHIP_CLUSTER']} "
-        f"on 127.0.0.1:{lab.settings['SHIP_KUBE_PORT']})")
+    say(
+        f"starting the lab's parts ({lab.settings['SHIP_CLUSTER']} "
+        f"on 127.0.0.1:{lab.settings['SHIP_KUBE_PORT']})"
+    )
     results: list[Result] = []
     try:
         lab.up()
@@ -64,16 +74,22 @@ def main() -> int:
             say(f"{group}: trials in {story.work}")
             try:
                 for result in GROUPS[group](lab, story):
-                    say(f"{'ok    ' if result.ok else 'FAILED'} "
+                    say(
+                        f"{'ok    ' if result.ok else 'FAILED'} "
                         f"{group}: {result.name} ({result.seconds:.0f}s)"
-                        + ("" if result.ok else f": {'; '.join(result.problems)}"))
+                        + ("" if result.ok else f": {'; '.join(result.problems)}")
+                    )
                     results.append(result)
                     if not result.ok:
                         story.repair()
             except Exception as exc:
                 # the harness's own setup failed: say so as a failed trial, go on
                 say(f"FAILED {group}: the harness stopped: {exc}")
-                results.append(Result(group, "(harness)", "-", "", "", [f"{type(exc).__name__}: {exc}"[:300]], 0.0))
+                results.append(
+                    Result(
+                        group, "(harness)", "-", "", "", [f"{type(exc).__name__}: {exc}"[:300]], 0.0
+                    )
+                )
             finally:
                 story.cleanup()
     finally:
@@ -84,10 +100,19 @@ def main() -> int:
     print(text)
     passed = sum(r.ok for r in results)
     print(f"\n{passed} of {len(results)} trials converged in {seconds / 60:.1f} min")
-    (ROOT / "bench/faults.json").write_text(json.dumps({
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "seconds": round(seconds),
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
-        "passed": passed, "trials": [r.to_json() for r in results]}, indent=2) + "\n")
+    (ROOT / "bench/faults.json").write_text(
+        json.dumps(
+            {
+                "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "seconds": round(seconds),
+                "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
+                "passed": passed,
+                "trials": [r.to_json() for r in results],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return 0 if passed == len(results) else 1
 
 

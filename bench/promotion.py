@@ -22,16 +22,25 @@ def project_copy(tmp: Path) -> tuple[Path, dict[str, str]]:
     subprocess.run(["git", "clone", "-q", str(bare), str(work)], check=True, capture_output=True)
     for name in ("ship.yaml", "apps", ".gitignore"):
         src = ROOT / name
-        (shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("bin")) if src.is_dir()
-         else shutil.copy(src, work / name))
+        (
+            shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("bin"))
+            if src.is_dir()
+            else shutil.copy(src, work / name)
+        )
     text = (work / "ship.yaml").read_text()
     envs = {}
     for env in ("dev", "uat", "prod"):
         envs[env] = f"bench-{env}-{RUN}"
         text = text.replace(f"namespace: hellok8s-{env}\n", f"namespace: {envs[env]}\n")
-    text = text.replace("bake: 30s", "bake: 3s").replace("bake: 10s", "bake: 0s").replace("bake: 5s", "bake: 0s")
+    text = (
+        text.replace("bake: 30s", "bake: 3s")
+        .replace("bake: 10s", "bake: 0s")
+        .replace("bake: 5s", "bake: 0s")
+    )
     dep = work / "apps/hellok8s/base/deployment.yaml"
-    dep.write_text(dep.read_text().replace("progressDeadlineSeconds: 60", "progressDeadlineSeconds: 5"))
+    dep.write_text(
+        dep.read_text().replace("progressDeadlineSeconds: 60", "progressDeadlineSeconds: 5")
+    )
     return publish(work, text, envs, "bench project")
 
 
@@ -91,8 +100,13 @@ def failure_and_promotion(tmp: Path) -> tuple[dict, dict]:
     watcher = threading.Thread(target=watch_deadline, args=(envs["dev"], seen, stop), daemon=True)
     watcher.start()
     lines: queue.Queue = queue.Queue()
-    proc = subprocess.Popen([*SHIP, "release", "dev", "--image", broken], cwd=work, stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [*SHIP, "release", "dev", "--image", broken],
+        cwd=work,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
     for line in proc.stderr:
         now = time.perf_counter()
         if "gate failed:" in line and "failed" not in seen:
@@ -105,22 +119,41 @@ def failure_and_promotion(tmp: Path) -> tuple[dict, dict]:
     proc.wait()
     stop.set()
     if not {"deadline", "failed", "healthy"} <= set(seen):
-        raise SystemExit(f"bench: failure detection incomplete ({sorted(seen)}):\n{''.join(lines.queue)[-2000:]}")
-    failure = {"deadline_to_reported_s": round(seen["failed"] - seen["deadline"], 3),
-               "reported_to_previous_healthy_s": round(seen["healthy"] - seen["failed"], 3),
-               "target_deadline_to_reported_s": 1.0}
+        raise SystemExit(
+            f"bench: failure detection incomplete ({sorted(seen)}):\n{''.join(lines.queue)[-2000:]}"
+        )
+    failure = {
+        "deadline_to_reported_s": round(seen["failed"] - seen["deadline"], 3),
+        "reported_to_previous_healthy_s": round(seen["healthy"] - seen["failed"], 3),
+        "target_deadline_to_reported_s": 1.0,
+    }
     say("promotion: r3 through dev → uat → prod canary (10%, 3s bake) → prod")
     new_config(work, "a good third release")
     stages = []
     start = time.perf_counter()
-    for args in (("release", "dev", "--image", image), ("promote", "dev", "uat"), ("promote", "uat", "prod", "--canary", "10")):
+    for args in (
+        ("release", "dev", "--image", image),
+        ("promote", "dev", "uat"),
+        ("promote", "uat", "prod", "--canary", "10"),
+    ):
         elapsed, data = ship_json(work, *args)
-        gates = [s["gate"]["elapsed"] for s in data.get("steps", [])] + ([data["gate"]["elapsed"]] if data.get("gate") else [])
-        stages.append({"command": "ship " + " ".join(args), "wall_s": round(elapsed, 3),
-                       "waiting_on_cluster_s": round(sum(gates), 3)})
+        gates = [s["gate"]["elapsed"] for s in data.get("steps", [])] + (
+            [data["gate"]["elapsed"]] if data.get("gate") else []
+        )
+        stages.append(
+            {
+                "command": "ship " + " ".join(args),
+                "wall_s": round(elapsed, 3),
+                "waiting_on_cluster_s": round(sum(gates), 3),
+            }
+        )
     total = time.perf_counter() - start
     waiting = sum(s["waiting_on_cluster_s"] for s in stages)
-    promotion = {"wall_s": round(total, 3), "waiting_on_cluster_s": round(waiting, 3),
-                 "ship_s": round(total - waiting, 3), "ship_share": round((total - waiting) / total, 3),
-                 "stages": stages}
+    promotion = {
+        "wall_s": round(total, 3),
+        "waiting_on_cluster_s": round(waiting, 3),
+        "ship_s": round(total - waiting, 3),
+        "ship_share": round((total - waiting) / total, 3),
+        "stages": stages,
+    }
     return failure, promotion

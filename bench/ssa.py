@@ -17,24 +17,35 @@ import httpx
 
 from pipeline.kube.credentials import KubeAuth, load_kubeconfig, ssl_context
 
-PATHS = {("v1", "ConfigMap"): "/api/v1/namespaces/{ns}/configmaps/{name}",
-         ("v1", "Service"): "/api/v1/namespaces/{ns}/services/{name}",
-         ("apps/v1", "Deployment"): "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
-         ("v1", "Namespace"): "/api/v1/namespaces/{name}"}
+PATHS = {
+    ("v1", "ConfigMap"): "/api/v1/namespaces/{ns}/configmaps/{name}",
+    ("v1", "Service"): "/api/v1/namespaces/{ns}/services/{name}",
+    ("apps/v1", "Deployment"): "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
+    ("v1", "Namespace"): "/api/v1/namespaces/{name}",
+}
 
 
 def bare_apply(objects: list[dict], namespace: str, workers: int = 32) -> float:
     """Seconds to server-side apply `objects` into `namespace` (created first, not timed)."""
     conf = load_kubeconfig(None, None)
-    client = httpx.Client(base_url=conf.host, verify=ssl_context(conf), auth=KubeAuth(conf, lambda: conf),
-                          timeout=60, limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers))
+    client = httpx.Client(
+        base_url=conf.host,
+        verify=ssl_context(conf),
+        auth=KubeAuth(conf, lambda: conf),
+        timeout=60,
+        limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers),
+    )
     params = {"fieldManager": "bench-bare", "force": "true"}
 
     def apply(obj: dict, ns: str | None = namespace) -> None:
         obj = {**obj, "metadata": {**obj["metadata"], **({"namespace": ns} if ns else {})}}
         path = PATHS[(obj["apiVersion"], obj["kind"])].format(ns=ns, name=obj["metadata"]["name"])
-        resp = client.patch(path, params=params, content=json.dumps(obj),
-                            headers={"Content-Type": "application/apply-patch+yaml"})
+        resp = client.patch(
+            path,
+            params=params,
+            content=json.dumps(obj),
+            headers={"Content-Type": "application/apply-patch+yaml"},
+        )
         resp.raise_for_status()
 
     try:

@@ -26,7 +26,11 @@ def seconds(cmd: list[str], runs: int) -> dict:
         started = time.perf_counter()
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times.append(time.perf_counter() - started)
-    return {"median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4), "runs": runs}
+    return {
+        "median_s": round(statistics.median(times), 4),
+        "min_s": round(min(times), 4),
+        "runs": runs,
+    }
 
 
 def ship_command() -> list[str]:
@@ -37,9 +41,11 @@ def ship_command() -> list[str]:
 
 def startup(runs: int = 20) -> dict:
     ship = ship_command()
-    out = {"python_pass": seconds([sys.executable, "-c", "pass"], runs),
-           "ship_version": seconds([*ship, "version"], runs),
-           "ship_help": seconds([*ship, "--help"], runs)}
+    out = {
+        "python_pass": seconds([sys.executable, "-c", "pass"], runs),
+        "ship_version": seconds([*ship, "version"], runs),
+        "ship_help": seconds([*ship, "--help"], runs),
+    }
     if shutil.which("kubectl"):
         out["kubectl_version_client"] = seconds(["kubectl", "version", "--client"], runs)
     out["targets_s"] = TARGETS
@@ -48,13 +54,18 @@ def startup(runs: int = 20) -> dict:
 
 
 def line(s: dict) -> str:
-    kubectl = f", kubectl version --client {s['kubectl_version_client']['median_s']:.3f}s" \
-        if "kubectl_version_client" in s else ""
-    return (f"start-up, warm, median of {s['python_pass']['runs']}: "
-            f"python -c pass {s['python_pass']['median_s']:.3f}s"
-            f"{kubectl}; ship version {s['ship_version']['median_s']:.3f}s "
-            f"(target ≤ {TARGETS['ship_version']}s), "
-            f"ship --help {s['ship_help']['median_s']:.3f}s (target ≤ {TARGETS['ship_help']}s)")
+    kubectl = (
+        f", kubectl version --client {s['kubectl_version_client']['median_s']:.3f}s"
+        if "kubectl_version_client" in s
+        else ""
+    )
+    return (
+        f"start-up, warm, median of {s['python_pass']['runs']}: "
+        f"python -c pass {s['python_pass']['median_s']:.3f}s"
+        f"{kubectl}; ship version {s['ship_version']['median_s']:.3f}s "
+        f"(target ≤ {TARGETS['ship_version']}s), "
+        f"ship --help {s['ship_help']['median_s']:.3f}s (target ≤ {TARGETS['ship_help']}s)"
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ __version__ = "0.1.0"
 # rich and pygments: a fifth of a second at every start of a command that talks to a cluster,
 # for a CLI ship never runs. A stand-in is registered before httpx is first imported.
 if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
-    _stand_in = types.ModuleType("httpx._main", "httpx's command line, not loaded by ship (see pipeline/__init__.py)")
+    _stand_in = types.ModuleType(
+        "httpx._main", "httpx's command line, not loaded by ship (see pipeline/__init__.py)"
+    )
     # Short enough to stay one line when formatted, so the ignore stays on the line mypy reports.
     _unavailable = "httpx's command line is not available inside ship"
     _stand_in.main = lambda *args, **kwargs: sys.exit(_unavailable)  # type: ignore[attr-defined]

@@ -33,7 +33,9 @@ def pick_dockerfile(folder: Path, app: str) -> Dockerfile | None:
     if (folder / "Dockerfile").exists():
         return None
     if (folder / "go.mod").exists():
-        return Dockerfile("go", "go.mod", (f'CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/{app} .',))
+        return Dockerfile(
+            "go", "go.mod", (f'CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/{app} .',)
+        )
     if (folder / "package.json").exists():
         return Dockerfile("node", "package.json")
     for name in ("pyproject.toml", "requirements.txt"):
@@ -46,9 +48,11 @@ def no_dockerfile_note(folder: Path, path: str) -> str | None:
     """What init says when it wrote no Dockerfile and the app has none."""
     if (folder / "Dockerfile").exists() or pick_dockerfile(folder, "x") is not None:
         return None
-    return (f"no Dockerfile written: {path} has none and no go.mod, "
-            "package.json, pyproject.toml or requirements.txt "
-            f"to pick one by; write {path}/Dockerfile before the first build")
+    return (
+        f"no Dockerfile written: {path} has none and no go.mod, "
+        "package.json, pyproject.toml or requirements.txt "
+        f"to pick one by; write {path}/Dockerfile before the first build"
+    )
 
 
 def github_owner(root: Path) -> str | None:
@@ -57,7 +61,9 @@ def github_owner(root: Path) -> str | None:
     repository = os.environ.get("GITHUB_REPOSITORY", "")
     if "/" in repository:
         return repository.split("/")[0].lower()
-    proc = subprocess.run(["git", "remote", "get-url", "origin"], cwd=root, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["git", "remote", "get-url", "origin"], cwd=root, capture_output=True, text=True
+    )
     match = _GITHUB.search(proc.stdout) if proc.returncode == 0 else None
     return match.group("owner").lower() if match else None
 
@@ -66,7 +72,9 @@ def default_registry(root: Path) -> str:
     """ghcr.io/OWNER for a repository on GitHub; otherwise the user must say (--registry)."""
     owner = github_owner(root)
     if owner is None:
-        raise ConfigError("--registry is required: this repository's "
-                          "origin is not on GitHub (and $GITHUB_REPOSITORY "
-                          "is unset), so there is no ghcr.io/OWNER to default to; nothing written")
+        raise ConfigError(
+            "--registry is required: this repository's "
+            "origin is not on GitHub (and $GITHUB_REPOSITORY "
+            "is unset), so there is no ghcr.io/OWNER to default to; nothing written"
+        )
     return f"ghcr.io/{owner}"

@@ -35,7 +35,9 @@ class Context:
     open_registry: Callable[[str], Registry] = Registry  # a client for a registry host
     open_engine: Callable[[], Any] | None = None  # a Docker SDK client for builds
     # an HTTP client for the canary analysis
-    open_http: Callable[[], httpx.Client] = lambda: httpx.Client(timeout=10.0, follow_redirects=False)
+    open_http: Callable[[], httpx.Client] = lambda: httpx.Client(
+        timeout=10.0, follow_redirects=False
+    )
     open_signer: Callable[[], Cosign] = Cosign  # signs and verifies image digests
     clock: Clock = field(default_factory=Clock)
     # registry logins: push, pull secrets, cosign

@@ -94,7 +94,9 @@ class ProxyError(ApiError):
             return "forbidden"
         if self.status == 404:
             return "not found"
-        return "no endpoint answered" if self.status == 503 else self.reason or f"HTTP {self.status}"
+        return (
+            "no endpoint answered" if self.status == 503 else self.reason or f"HTTP {self.status}"
+        )
 
 
 class DryRunError(ClusterError):

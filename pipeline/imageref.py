@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 from pipeline.errors import RegistryError
 
-_PINNED = re.compile(r"^(?P<repo>[^@\s]+?):(?P<tag>[\w][\w.-]{0,127})@(?P<digest>sha256:[0-9a-f]{64})$")
+_PINNED = re.compile(
+    r"^(?P<repo>[^@\s]+?):(?P<tag>[\w][\w.-]{0,127})@(?P<digest>sha256:[0-9a-f]{64})$"
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,11 @@ class ImageRef:
     def parse(cls, text: str) -> ImageRef:
         match = _PINNED.match(text.strip())
         if not match:
-            raise RegistryError(f"{text!r} is not a pinned image reference (repo:tag@sha256:<64 hex>)")
+            raise RegistryError(
+                f"{text!r} is not a pinned image reference (repo:tag@sha256:<64 hex>)"
+            )
         if "/" not in match["repo"]:
-            raise RegistryError(f"{text!r} names no registry host (expected host[:port]/repo:tag@sha256:<64 hex>)")
+            raise RegistryError(
+                f"{text!r} names no registry host (expected host[:port]/repo:tag@sha256:<64 hex>)"
+            )
         return cls(match["repo"], match["tag"], match["digest"])

@@ -31,8 +31,17 @@ REVISION_LABEL = "org.opencontainers.image.revision"
 # kubectl's field managers, and "before-first-apply" (fields set before any server-side apply):
 # a sync takes their fields over and removes those git does not set (kube/fields.py); ship.yaml's
 # `takeover_managers` defaults to them.
-TAKEOVER_MANAGERS = ("kubectl", "kubectl-edit", "kubectl-client-side-apply", "kubectl-set", "kubectl-patch",
-                     "kubectl-label", "kubectl-annotate", "kubectl-scale", "before-first-apply")
+TAKEOVER_MANAGERS = (
+    "kubectl",
+    "kubectl-edit",
+    "kubectl-client-side-apply",
+    "kubectl-set",
+    "kubectl-patch",
+    "kubectl-label",
+    "kubectl-annotate",
+    "kubectl-scale",
+    "before-first-apply",
+)
 
 POD_SECURITY = "pod-security.kubernetes.io"  # Pod Security admission's labels on a Namespace
 # none: ship sets no such labels
@@ -44,7 +53,8 @@ def pod_security_labels(level: str) -> dict[str, str]:
     if level in ("", "none"):
         return {}
     return {f"{POD_SECURITY}/{mode}": level for mode in ("enforce", "warn", "audit")} | {
-        f"{POD_SECURITY}/enforce-version": "latest"}
+        f"{POD_SECURITY}/enforce-version": "latest"
+    }
 
 
 STABLE, CANARY = "stable", "canary"
@@ -117,7 +127,9 @@ def inside_repository(path: str) -> bool:
 
 
 PATH_RULE = "a relative path inside the repository"
-_HOST = re.compile(r"^(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?)(?:\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(?::\d{1,5})?$|^\[::1\](?::\d{1,5})?$")
+_HOST = re.compile(
+    r"^(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?)(?:\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(?::\d{1,5})?$|^\[::1\](?::\d{1,5})?$"
+)
 _PATH_PART = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 
 
@@ -170,7 +182,7 @@ def one_line(value: object, limit: int = TEXT_MAX) -> str:
     CI log: one line, no control characters, no `::` or `##[` a runner would read as a workflow
     command (`::add-mask::`, `::error::`), cut to `limit` characters."""
     text = _CONTROL.sub(" ", str(value)).replace("::", ": :").replace("##[", "# #[")
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def check_text(value: str, what: str, limit: int = TEXT_MAX) -> str:
@@ -191,8 +203,10 @@ def commit_message(title: str, action: str, fields: Mapping[str, str | None]) ->
     lines = [f"{TRAILER_PREFIX}Action: {action}"]
     for key, value in fields.items():
         if value:
-            lines.append(f"{TRAILER_PREFIX}{key}: "
-                         f"{check_text(str(value), f'{TRAILER_PREFIX}{key}', 2 * TEXT_MAX)}")
+            lines.append(
+                f"{TRAILER_PREFIX}{key}: "
+                f"{check_text(str(value), f'{TRAILER_PREFIX}{key}', 2 * TEXT_MAX)}"
+            )
     return f"{title}\n\n" + "\n".join(lines) + "\n"
 
 
@@ -213,7 +227,7 @@ def trailers(message: str) -> dict[str, str]:
             return {}
         key = match["key"]
         if key.startswith(TRAILER_PREFIX):
-            if key[len(TRAILER_PREFIX):] in out:
+            if key[len(TRAILER_PREFIX) :] in out:
                 return {}
-            out[key[len(TRAILER_PREFIX):]] = match["value"].strip()
+            out[key[len(TRAILER_PREFIX) :]] = match["value"].strip()
     return out

@@ -116,7 +116,11 @@ def regular_files(root: Path, folder: Path | str, *, strict: bool = True) -> lis
         if (stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))) and not strict:
             continue
         if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            kind = f"a symlink (to {os.readlink(path)})" if stat.S_ISLNK(mode) else "not a regular file"
+            kind = (
+                f"a symlink (to {os.readlink(path)})"
+                if stat.S_ISLNK(mode)
+                else "not a regular file"
+            )
             raise ConfigError(f"{_display(Path(os.path.realpath(root)), path)}: {kind}; {RULE}")
         if stat.S_ISREG(mode):
             found.append(path)
@@ -128,7 +132,9 @@ def writable(root: Path, path: Path | str) -> Path:
     file."""
     full = contained(root, path)
     if full.exists() and not (full.is_file() or full.is_dir()):
-        raise ConfigError(f"{_display(Path(os.path.realpath(root)), full)}: not a regular file; {RULE}")
+        raise ConfigError(
+            f"{_display(Path(os.path.realpath(root)), full)}: not a regular file; {RULE}"
+        )
     return full
 
 
@@ -137,7 +143,9 @@ def output_folder(out: Path, ours: Iterable[str], *, force: bool = False) -> Pat
     symlink, holds a symlink, or holds other files, unless `force`; `ours` themselves are never
     followed."""
     if out.is_symlink():
-        raise ConfigError(f"{out}: a symlink; refusing to write through it (remove it, or pick another folder)")
+        raise ConfigError(
+            f"{out}: a symlink; refusing to write through it (remove it, or pick another folder)"
+        )
     mine = {os.path.normpath(p) for p in ours}
     if out.is_dir():
         for path in sorted(out.rglob("*")):
@@ -145,8 +153,10 @@ def output_folder(out: Path, ours: Iterable[str], *, force: bool = False) -> Pat
             if path.is_symlink():
                 raise ConfigError(f"{out}/{rel}: a symlink; refusing to write through it")
             if path.is_file() and rel not in mine and not force:
-                raise ConfigError(f"{out}: holds {rel}, which ship did not "
-                                  "write; pick an empty folder, or pass --force")
+                raise ConfigError(
+                    f"{out}: holds {rel}, which ship did not "
+                    "write; pick an empty folder, or pass --force"
+                )
     elif out.exists():
         raise ConfigError(f"{out}: not a folder")
     try:  # now, so that a path that cannot be a folder fails before any (slow) gathering

@@ -17,7 +17,11 @@ def subject(obj: dict[str, Any]) -> str:
     """`Kind/namespace/name`, or `Kind/name` for a cluster-scoped object (as kubectl's errors
     read)."""
     meta = obj.get("metadata") or {}
-    kind, namespace, name = obj.get("kind") or "", meta.get("namespace") or "", meta.get("name") or ""
+    kind, namespace, name = (
+        obj.get("kind") or "",
+        meta.get("namespace") or "",
+        meta.get("name") or "",
+    )
     return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
 
 

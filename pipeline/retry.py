@@ -63,13 +63,17 @@ class Outcome:
 
     def describe(self) -> str:
         if self.status is not None:
-            return f"HTTP {self.status}" + (f", Retry-After {self.retry_after:g}s" if self.retry_after is not None else "")
+            return f"HTTP {self.status}" + (
+                f", Retry-After {self.retry_after:g}s" if self.retry_after is not None else ""
+            )
         return "no connection" if not self.sent else "connection lost"
 
 
 def idempotent(method: str, content_type: str | None = None) -> bool:
     """Repeating the request leaves the server as one success would have."""
-    return method.upper() in IDEMPOTENT or (method.upper() == "PATCH" and content_type == APPLY_PATCH)
+    return method.upper() in IDEMPOTENT or (
+        method.upper() == "PATCH" and content_type == APPLY_PATCH
+    )
 
 
 def retryable(outcome: Outcome, *, is_idempotent: bool) -> bool:
@@ -86,8 +90,15 @@ def backoff(policy: RetryPolicy, attempts: int, rand: float) -> float:
     return full * (1 - policy.jitter) + full * policy.jitter * rand
 
 
-def decide(policy: RetryPolicy, outcome: Outcome, attempts: int, elapsed: float, rand: float, *,
-           is_idempotent: bool) -> float | None:
+def decide(
+    policy: RetryPolicy,
+    outcome: Outcome,
+    attempts: int,
+    elapsed: float,
+    rand: float,
+    *,
+    is_idempotent: bool,
+) -> float | None:
     """Seconds to wait before attempt `attempts + 1`, or None to give up.
 
     `elapsed`: seconds since the first attempt began; `rand`: a number in [0, 1) for the jitter.
@@ -130,7 +141,9 @@ def unreachable(exc: BaseException | None) -> bool:
     return False
 
 
-def http_failure(value: httpx.Response | httpx.HTTPError, *, fail_fast: bool = False) -> Outcome | None:
+def http_failure(
+    value: httpx.Response | httpx.HTTPError, *, fail_fast: bool = False
+) -> Outcome | None:
     """How an httpx request failed, for `decide`; None for an answer to hand back as it is.
     `fail_fast`: a refused connection or unknown host is final (see the module docstring)."""
     if fail_fast and isinstance(value, httpx.ConnectError) and unreachable(value):
@@ -140,8 +153,12 @@ def http_failure(value: httpx.Response | httpx.HTTPError, *, fail_fast: bool = F
         unsent = isinstance(value, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
         return Outcome(None, sent=not unsent)
     if value.status_code in NOT_ACTED or value.status_code in SERVER_ERRORS:
-        return Outcome(value.status_code, retry_after=parse_retry_after(value.headers.get("Retry-After"),
-                                                                        dt.datetime.now(dt.UTC)))
+        return Outcome(
+            value.status_code,
+            retry_after=parse_retry_after(
+                value.headers.get("Retry-After"), dt.datetime.now(dt.UTC)
+            ),
+        )
     return None
 
 
@@ -168,7 +185,11 @@ class Sent:
 
     def note(self, before: str = " (", after: str = ")") -> str:
         """`after N attempts in Ts`, between `before` and `after`; "" after one attempt."""
-        return f"{before}after {self.attempts} attempts in {self.elapsed:.1f}s{after}" if self.attempts > 1 else ""
+        return (
+            f"{before}after {self.attempts} attempts in {self.elapsed:.1f}s{after}"
+            if self.attempts > 1
+            else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -181,8 +202,15 @@ class Waiting:
     rand: Callable[[], float] = random.random  # a number in [0, 1) for the jitter
 
 
-def send(attempt: Callable[[], T], failure: Callable[[T], Outcome | None], policy: RetryPolicy, *, is_idempotent: bool,
-         on_retry: Callable[[Outcome, int, float], None] | None = None, waiting: Waiting = Waiting()) -> tuple[T, Sent]:
+def send(
+    attempt: Callable[[], T],
+    failure: Callable[[T], Outcome | None],
+    policy: RetryPolicy,
+    *,
+    is_idempotent: bool,
+    on_retry: Callable[[Outcome, int, float], None] | None = None,
+    waiting: Waiting = Waiting(),
+) -> tuple[T, Sent]:
     """Call `attempt` again while `failure` says it failed and the policy says to retry.
 
     `failure(value)`: None when the value is final (a success, or an answer no retry changes),
@@ -197,7 +225,14 @@ def send(attempt: Callable[[], T], failure: Callable[[T], Outcome | None], polic
         outcome = failure(value)
         if outcome is None:
             return value, Sent(attempts, monotonic() - start, None)
-        wait = decide(policy, outcome, attempts, monotonic() - start, waiting.rand(), is_idempotent=is_idempotent)
+        wait = decide(
+            policy,
+            outcome,
+            attempts,
+            monotonic() - start,
+            waiting.rand(),
+            is_idempotent=is_idempotent,
+        )
         if wait is None:
             return value, Sent(attempts, monotonic() - start, outcome)
         if on_retry is not None:

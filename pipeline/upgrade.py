@@ -47,6 +47,12 @@ def upgrade(root: Path) -> Upgrade:
     if (root / _OLD_COPY).exists():
         shutil.rmtree(root / _OLD_COPY)
         written.append(_OLD_COPY + "/ (removed)")
-    wanted = scaffold.workflow_files({app.name: tuple(app.secrets) for app in cfg.apps.values()}, cfg.ignore)
-    differs = [name for name, text in wanted.items() if not (root / name).exists() or (root / name).read_text() != text]
+    wanted = scaffold.workflow_files(
+        {app.name: tuple(app.secrets) for app in cfg.apps.values()}, cfg.ignore
+    )
+    differs = [
+        name
+        for name, text in wanted.items()
+        if not (root / name).exists() or (root / name).read_text() != text
+    ]
     return Upgrade(written, differs)

@@ -56,10 +56,15 @@ def _construct_mapping(loader: _Loader, node: MappingNode) -> Iterator[Mapping]:
         try:
             hash(key)
         except TypeError as exc:
-            raise ConstructorError(None, None, "found an unhashable key", key_node.start_mark) from exc
+            raise ConstructorError(
+                None, None, "found an unhashable key", key_node.start_mark
+            ) from exc
         if key in data:
             raise ConstructorError(
-                None, None, f"duplicate key {key!r} (first at line {data.key_lines[key]})", key_node.start_mark
+                None,
+                None,
+                f"duplicate key {key!r} (first at line {data.key_lines[key]})",
+                key_node.start_mark,
             )
         data[key] = loader.construct_object(value_node, deep=True)
         data.key_lines[key] = key_node.start_mark.line + 1
@@ -81,7 +86,8 @@ def _expanded_size(node: Node, memo: dict[int, int], depth: int = 0) -> int:
         size = 1 + sum(_expanded_size(child, memo, depth + 1) for child in node.value)
     else:
         size = 1 + sum(
-            _expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1) for k, v in node.value
+            _expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1)
+            for k, v in node.value
         )
     memo[key] = size
     return size
@@ -101,7 +107,9 @@ _parsed: OrderedDict[str, list[Any]] = OrderedDict()  # text -> its documents, n
 def loads_all(text: str, source: str = "<string>") -> list[Any]:
     """Every document of a YAML stream, or ConfigError naming the source and line."""
     if len(text.encode()) > MAX_BYTES:
-        raise ConfigError(f"{source}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to load it")
+        raise ConfigError(
+            f"{source}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to load it"
+        )
     docs = _parsed.get(text)
     if docs is not None:
         _parsed.move_to_end(text)
@@ -124,7 +132,9 @@ def _parse(text: str, source: str) -> list[Any]:
             if node is None:
                 continue
             if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
-                raise ConfigError(f"{source}: too many nodes after expanding aliases (an alias bomb?)")
+                raise ConfigError(
+                    f"{source}: too many nodes after expanding aliases (an alias bomb?)"
+                )
             docs.append(loader.construct_document(node))
         return docs
     except yaml.MarkedYAMLError as exc:
@@ -169,7 +179,9 @@ def loads_all_generated(text: str, source: str = "<string>") -> list[Any]:
     when present, several times faster; no duplicate-key or line checks, which only people's
     files need. Still capped in size: a base can hold anything."""
     if len(text.encode()) > MAX_BYTES:
-        raise ConfigError(f"{source}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to load it")
+        raise ConfigError(
+            f"{source}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to load it"
+        )
     try:
         return list(yaml.load_all(text, Loader=_FastLoader))
     except yaml.YAMLError as exc:
@@ -193,15 +205,20 @@ def load_file(path: Path | str, display: str | None = None, root: Path | None = 
     name = display or str(path)
     try:
         # A regular file, not a symlink (to /proc/self/environ …), read with a cap, not stat'ed.
-        text = (paths.read_bytes(root, path, cap=MAX_BYTES) if root is not None else
-                paths.read_bytes(path.parent, path.name, cap=MAX_BYTES)).decode()
+        text = (
+            paths.read_bytes(root, path, cap=MAX_BYTES)
+            if root is not None
+            else paths.read_bytes(path.parent, path.name, cap=MAX_BYTES)
+        ).decode()
     except FileNotFoundError as exc:
         raise ConfigError(f"{name}: file not found") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{name}: not UTF-8 text") from exc
     except ConfigError as exc:
         if "larger than" in str(exc):
-            raise ConfigError(f"{name}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to load it") from None
+            raise ConfigError(
+                f"{name}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to load it"
+            ) from None
         raise ConfigError(f"{name}: {str(exc).split(': ', 1)[-1]}") from None
     except OSError as exc:  # a folder, no permission, an I/O error
         raise ConfigError(f"{name}: cannot be read: {exc.strerror or exc}") from exc
@@ -214,8 +231,10 @@ class _Dumper(yaml.SafeDumper):
 
 # Numbers under YAML 1.2's core schema, which PyYAML (YAML 1.1) would write unquoted: a short
 # sha such as 0279160 must stay a string for kustomize, which reads it as the number 279160.
-_YAML12_NUMBER = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-                            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+_YAML12_NUMBER = re.compile(
+    r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
 
 
 def _str(dumper: yaml.SafeDumper, value: str):
@@ -233,11 +252,19 @@ _Dumper.add_representer(str, _str)
 def dumps(data: Any, *, sort_keys: bool = False) -> str:
     """Plain block YAML with keys in the order given (or sorted, for diffs), for files ship
     writes."""
-    return yaml.dump(_plain(data), Dumper=_Dumper, sort_keys=sort_keys, default_flow_style=False, width=1000)
+    return yaml.dump(
+        _plain(data), Dumper=_Dumper, sort_keys=sort_keys, default_flow_style=False, width=1000
+    )
 
 
 def dumps_all(docs: list[Any]) -> str:
-    return yaml.dump_all([_plain(d) for d in docs], Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
+    return yaml.dump_all(
+        [_plain(d) for d in docs],
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        width=1000,
+    )
 
 
 def _plain(data: Any) -> Any:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 EXIT_CODES = {
     0: "ok",
     1: "failed: a one-line reason on stderr (a refused "
-       "request, a failed gate, an unreachable cluster)",
+    "request, a failed gate, an unreachable cluster)",
     2: "usage: an unknown command or option, or a value out of range",
     3: "drift: `ship diff` found a difference between git and the cluster",
     75: "frozen: the environment is frozen; try again later or --override-freeze --reason",
@@ -80,12 +80,25 @@ class Output(str, Enum):
     yaml = "yaml"
 
 
-OutputOpt = typer.Option(Output.text, "--output", "-o", help="text for people; json or yaml for scripts.")
-DryRunOpt = typer.Option(False, "--dry-run", help="Print the commit that would be written and what a sync would "
-                                                  "apply; write, push and apply nothing.")
-NoWaitOpt = typer.Option(False, "--no-wait", help="Fail at once if another run holds the environment's lock.")
-LockTimeoutOpt = typer.Option(120.0, "--lock-timeout", min=0, metavar="SECONDS",
-                              help="How long to wait for the environment's lock.")
+OutputOpt = typer.Option(
+    Output.text, "--output", "-o", help="text for people; json or yaml for scripts."
+)
+DryRunOpt = typer.Option(
+    False,
+    "--dry-run",
+    help="Print the commit that would be written and what a sync would "
+    "apply; write, push and apply nothing.",
+)
+NoWaitOpt = typer.Option(
+    False, "--no-wait", help="Fail at once if another run holds the environment's lock."
+)
+LockTimeoutOpt = typer.Option(
+    120.0,
+    "--lock-timeout",
+    min=0,
+    metavar="SECONDS",
+    help="How long to wait for the environment's lock.",
+)
 
 
 @dataclass
@@ -136,7 +149,9 @@ def interrupted() -> NoReturn:
 def to_yaml(data: Any) -> str:
     import yaml
 
-    return yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False, allow_unicode=True)
+    return yaml.safe_dump(
+        json.loads(json.dumps(data, default=str)), sort_keys=False, allow_unicode=True
+    )
 
 
 def show(result: Any, output: Output) -> None:
@@ -171,27 +186,42 @@ def guarded(call: Callable[[], Any]) -> Any:
         interrupted()
 
 
-def run(command: Callable[[Context], Any], output: Output = Output.text, *, lock_wait: float | None = None) -> None:
+def run(
+    command: Callable[[Context], Any],
+    output: Output = Output.text,
+    *,
+    lock_wait: float | None = None,
+) -> None:
     """Open a context, run one command in it, show its result. `lock_wait`: seconds to wait for
     an environment's lock (0: fail at once), for commands that take it."""
+
     def call() -> Any:
         from pipeline.commands.context import open_context
 
-        with open_context(progress, kubeconfig=GLOBALS.kubeconfig, kube_context=GLOBALS.context,
-                          lock_wait=lock_wait) as ctx:
+        with open_context(
+            progress,
+            kubeconfig=GLOBALS.kubeconfig,
+            kube_context=GLOBALS.context,
+            lock_wait=lock_wait,
+        ) as ctx:
             return command(ctx)
 
     show(guarded(call), output)
 
 
-def rehearse(env_names: list[str], command: Callable[..., Any], output: Output = Output.text) -> None:
+def rehearse(
+    env_names: list[str], command: Callable[..., Any], output: Output = Output.text
+) -> None:
     """`--dry-run`: run `command(ctx, rehearsal=True)` on a throwaway clone of the repository,
     then show the commits it wrote there and what a sync of each of `env_names` would apply."""
+
     def call() -> Any:
         from pipeline.commands import dryrun
         from pipeline.commands.context import open_context
 
-        with open_context(progress, kubeconfig=GLOBALS.kubeconfig, kube_context=GLOBALS.context) as ctx:
+        with open_context(
+            progress, kubeconfig=GLOBALS.kubeconfig, kube_context=GLOBALS.context
+        ) as ctx:
             return dryrun.rehearse(ctx, env_names, lambda clone: command(clone, rehearsal=True))
 
     show(guarded(call), output)
@@ -209,14 +239,22 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
-                                 help="Print ship's version and exit."),
-    kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", metavar="PATH",
-                                             help="kubeconfig file(s), as KUBECONFIG (default: $KUBECONFIG, "
-                                                  "then ~/.kube/config)."),
-    context: Optional[str] = typer.Option(None, "--context", metavar="NAME",
-                                          help="kube context for environments whose ship.yaml entry names none "
-                                               "(default: the kubeconfig's current context)."),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_version, help="Print ship's version and exit."
+    ),
+    kubeconfig: Optional[str] = typer.Option(
+        None,
+        "--kubeconfig",
+        metavar="PATH",
+        help="kubeconfig file(s), as KUBECONFIG (default: $KUBECONFIG, then ~/.kube/config).",
+    ),
+    context: Optional[str] = typer.Option(
+        None,
+        "--context",
+        metavar="NAME",
+        help="kube context for environments whose ship.yaml entry names none "
+        "(default: the kubeconfig's current context).",
+    ),
 ) -> None:
     """GitOps release pipeline: build, release, sync, gate, promote and roll back.
 

@@ -22,8 +22,12 @@ def _seconds(text: str) -> int:
 @app.command()
 def kubeconfig(
     env_name: str = typer.Argument(..., metavar="ENV"),
-    service_account: str = typer.Option("ship-deployer", "--service-account", help="The deployer's ServiceAccount."),
-    duration: str = typer.Option("8760h", "--duration", help="How long the token lives (the API server may cap it)."),
+    service_account: str = typer.Option(
+        "ship-deployer", "--service-account", help="The deployer's ServiceAccount."
+    ),
+    duration: str = typer.Option(
+        "8760h", "--duration", help="How long the token lives (the API server may cap it)."
+    ),
     output: Output = OutputOpt,
 ) -> None:
     """Mint a kubeconfig for ENV's deployer (a TokenRequest), for the KUBECONFIG secret of CI.

@@ -7,19 +7,41 @@ from typing import Optional
 
 import typer
 
-from pipeline.cli import DryRunOpt, LockTimeoutOpt, NoWaitOpt, Output, OutputOpt, app, lock_wait, rehearse, run
+from pipeline.cli import (
+    DryRunOpt,
+    LockTimeoutOpt,
+    NoWaitOpt,
+    Output,
+    OutputOpt,
+    app,
+    lock_wait,
+    rehearse,
+    run,
+)
 
 
 @app.command()
 def build(
-    app_names: Optional[list[str]] = typer.Argument(None, metavar="APP",
-                                                    help="Apps from ship.yaml (default: every app)."),
-    changed: bool = typer.Option(False, "--changed",
-                                 help="Only the apps whose path changed since their release in the first environment."),
-    list_only: bool = typer.Option(False, "--list", help='Print the apps as a CI matrix, {"app": [...]}, and build none.'),
-    allow_dirty: bool = typer.Option(False, "--allow-dirty", help="Build even with uncommitted changes."),
-    key: Optional[str] = typer.Option(None, "--key", metavar="PATH",
-                                      help="cosign private key to sign the digest with (default: $SHIP_COSIGN_KEY)."),
+    app_names: Optional[list[str]] = typer.Argument(
+        None, metavar="APP", help="Apps from ship.yaml (default: every app)."
+    ),
+    changed: bool = typer.Option(
+        False,
+        "--changed",
+        help="Only the apps whose path changed since their release in the first environment.",
+    ),
+    list_only: bool = typer.Option(
+        False, "--list", help='Print the apps as a CI matrix, {"app": [...]}, and build none.'
+    ),
+    allow_dirty: bool = typer.Option(
+        False, "--allow-dirty", help="Build even with uncommitted changes."
+    ),
+    key: Optional[str] = typer.Option(
+        None,
+        "--key",
+        metavar="PATH",
+        help="cosign private key to sign the digest with (default: $SHIP_COSIGN_KEY).",
+    ),
     output: Output = OutputOpt,
 ) -> None:
     """Build each APP's image, push it, sign it (with a key) and print the digest-pinned reference.
@@ -30,36 +52,61 @@ def build(
     """
     from pipeline.commands import deploy
 
-    run(lambda ctx: deploy.build(ctx, app_names, allow_dirty=allow_dirty, key=key, changed=changed, list_only=list_only), output)
+    run(
+        lambda ctx: deploy.build(
+            ctx, app_names, allow_dirty=allow_dirty, key=key, changed=changed, list_only=list_only
+        ),
+        output,
+    )
 
 
-OverrideFreezeOpt = typer.Option(False, "--override-freeze", help="Go through a freeze; needs --reason (recorded).")
-ReasonOpt = typer.Option(None, "--reason", help="Why the freeze is overridden; recorded in git and the ledger.")
+OverrideFreezeOpt = typer.Option(
+    False, "--override-freeze", help="Go through a freeze; needs --reason (recorded)."
+)
+ReasonOpt = typer.Option(
+    None, "--reason", help="Why the freeze is overridden; recorded in git and the ledger."
+)
 
 
 def override_reason(reason: Optional[str], *, override_freeze: bool) -> Optional[str]:
     """The reason an override goes through with; an override needs one."""
     if override_freeze and not (reason or "").strip():
-        raise typer.BadParameter("--override-freeze needs --reason TEXT: the reason is recorded in git",
-                                 param_hint="--reason")
+        raise typer.BadParameter(
+            "--override-freeze needs --reason TEXT: the reason is recorded in git",
+            param_hint="--reason",
+        )
     return reason.strip() if override_freeze and reason else None
 
 
 @app.command()
 def release(
     env_name: str = typer.Argument(..., metavar="ENV"),
-    app_names: Optional[list[str]] = typer.Argument(None, metavar="[APP]...",
-                                                    help="Apps to release (default: the only app)."),
-    image: Optional[list[str]] = typer.Option(None, "--image", help="A pinned image from `ship build` (default: build "
-                                              "HEAD); with several apps, APP=IMAGE, once per app."),
-    no_sync: bool = typer.Option(False, "--no-sync", help="Only write, commit and push the overlay."),
+    app_names: Optional[list[str]] = typer.Argument(
+        None, metavar="[APP]...", help="Apps to release (default: the only app)."
+    ),
+    image: Optional[list[str]] = typer.Option(
+        None,
+        "--image",
+        help="A pinned image from `ship build` (default: build "
+        "HEAD); with several apps, APP=IMAGE, once per app.",
+    ),
+    no_sync: bool = typer.Option(
+        False, "--no-sync", help="Only write, commit and push the overlay."
+    ),
     no_push: bool = typer.Option(False, "--no-push", help="Commit locally without pushing."),
-    allow_dirty: bool = typer.Option(False, "--allow-dirty", help="Release even with uncommitted changes."),
-    allow_rejected: bool = typer.Option(False, "--allow-rejected", help="Release a release that was rejected before."),
+    allow_dirty: bool = typer.Option(
+        False, "--allow-dirty", help="Release even with uncommitted changes."
+    ),
+    allow_rejected: bool = typer.Option(
+        False, "--allow-rejected", help="Release a release that was rejected before."
+    ),
     override_freeze: bool = OverrideFreezeOpt,
     reason: Optional[str] = ReasonOpt,
-    allow_older: bool = typer.Option(False, "--allow-older",
-                                     help="Release an image built from a commit older than ENV's current release."),
+    allow_older: bool = typer.Option(
+        False,
+        "--allow-older",
+        help="Release an image built from a commit older than ENV's current release.",
+    ),
     dry_run: bool = DryRunOpt,
     no_wait: bool = NoWaitOpt,
     lock_timeout: float = LockTimeoutOpt,
@@ -77,12 +124,20 @@ def release(
 
     why = override_reason(reason, override_freeze=override_freeze)
     if dry_run and not image:
-        raise typer.BadParameter("a dry run builds nothing: give the image with --image", param_hint="--dry-run")
+        raise typer.BadParameter(
+            "a dry run builds nothing: give the image with --image", param_hint="--dry-run"
+        )
 
     def release_(ctx, *, rehearsal: bool = False):
-        options = deploy.ReleaseOptions(images=tuple(image or []), sync=not (no_sync or rehearsal),
-                                        push=not (no_push or rehearsal), allow_dirty=allow_dirty,
-                                        allow_rejected=allow_rejected, override_freeze=why, allow_older=allow_older)
+        options = deploy.ReleaseOptions(
+            images=tuple(image or []),
+            sync=not (no_sync or rehearsal),
+            push=not (no_push or rehearsal),
+            allow_dirty=allow_dirty,
+            allow_rejected=allow_rejected,
+            override_freeze=why,
+            allow_older=allow_older,
+        )
         return deploy.release(ctx, env_name, app_names or [], options)
 
     wait = lock_wait(lock_timeout, no_wait=no_wait)
@@ -92,12 +147,20 @@ def release(
 @app.command()
 def sync(
     env_name: str = typer.Argument(..., metavar="ENV"),
-    prune: bool = typer.Option(True, "--prune/--no-prune", help="Delete ship's objects that git no longer renders."),
-    adopt: bool = typer.Option(False, "--adopt", help="Take over same-named objects ship does not manage yet."),
-    force_conflicts: bool = typer.Option(False, "--force-conflicts", help="Take fields other field managers own."),
+    prune: bool = typer.Option(
+        True, "--prune/--no-prune", help="Delete ship's objects that git no longer renders."
+    ),
+    adopt: bool = typer.Option(
+        False, "--adopt", help="Take over same-named objects ship does not manage yet."
+    ),
+    force_conflicts: bool = typer.Option(
+        False, "--force-conflicts", help="Take fields other field managers own."
+    ),
     no_wait: bool = NoWaitOpt,
     lock_timeout: float = LockTimeoutOpt,
-    no_gate: bool = typer.Option(False, "--no-gate", help="Apply and prune only; do not wait on the rollout."),
+    no_gate: bool = typer.Option(
+        False, "--no-gate", help="Apply and prune only; do not wait on the rollout."
+    ),
     output: Output = OutputOpt,
 ) -> None:
     """Make ENV's namespace match git: server-side apply in stages, then prune, then gate.
@@ -116,16 +179,37 @@ def sync(
 def promote(
     from_env: str = typer.Argument(..., metavar="FROM"),
     to_env: str = typer.Argument(..., metavar="TO"),
-    app_names: Optional[list[str]] = typer.Argument(None, metavar="[APP]...", help="Apps to promote (default: every "
-                                                    "app whose healthy release in FROM differs from TO's)."),
-    independent: bool = typer.Option(False, "--independent",
-                                     help="Promote, gate and roll back each app on its own, not as one unit."),
-    canary: Optional[int] = typer.Option(None, "--canary", metavar="PERCENT", min=1, max=100,
-                                         help="Run a one-step canary at this share of traffic (1-100) first."),
-    no_canary: bool = typer.Option(False, "--no-canary", help="Skip TO's configured canary; promote directly."),
-    hold: bool = typer.Option(False, "--hold", help="Stop after the canary's analysis for a person to decide."),
-    resume: bool = typer.Option(False, "--resume", help="Continue a held or interrupted canary in TO."),
-    no_sync: bool = typer.Option(False, "--no-sync", help="Only write, commit and push TO's overlay (no canary)."),
+    app_names: Optional[list[str]] = typer.Argument(
+        None,
+        metavar="[APP]...",
+        help="Apps to promote (default: every "
+        "app whose healthy release in FROM differs from TO's).",
+    ),
+    independent: bool = typer.Option(
+        False,
+        "--independent",
+        help="Promote, gate and roll back each app on its own, not as one unit.",
+    ),
+    canary: Optional[int] = typer.Option(
+        None,
+        "--canary",
+        metavar="PERCENT",
+        min=1,
+        max=100,
+        help="Run a one-step canary at this share of traffic (1-100) first.",
+    ),
+    no_canary: bool = typer.Option(
+        False, "--no-canary", help="Skip TO's configured canary; promote directly."
+    ),
+    hold: bool = typer.Option(
+        False, "--hold", help="Stop after the canary's analysis for a person to decide."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue a held or interrupted canary in TO."
+    ),
+    no_sync: bool = typer.Option(
+        False, "--no-sync", help="Only write, commit and push TO's overlay (no canary)."
+    ),
     override_freeze: bool = OverrideFreezeOpt,
     reason: Optional[str] = ReasonOpt,
     dry_run: bool = DryRunOpt,
@@ -146,19 +230,32 @@ def promote(
     why = override_reason(reason, override_freeze=override_freeze)
 
     def promote_(ctx, *, rehearsal: bool = False):
-        options = deploy.PromoteOptions(independent=independent, sync=not (no_sync or rehearsal), push=not rehearsal,
-                                        canary_weight=canary, no_canary=no_canary, hold=hold, resume=resume,
-                                        override_freeze=why)
+        options = deploy.PromoteOptions(
+            independent=independent,
+            sync=not (no_sync or rehearsal),
+            push=not rehearsal,
+            canary_weight=canary,
+            no_canary=no_canary,
+            hold=hold,
+            resume=resume,
+            override_freeze=why,
+        )
         return deploy.promote(ctx, from_env, to_env, app_names or [], options)
 
-    rehearse([to_env], promote_, output) if dry_run else run(promote_, output, lock_wait=lock_wait(lock_timeout, no_wait=no_wait))
+    rehearse([to_env], promote_, output) if dry_run else run(
+        promote_, output, lock_wait=lock_wait(lock_timeout, no_wait=no_wait)
+    )
 
 
 @app.command()
 def abort(
     env_name: str = typer.Argument(..., metavar="ENV"),
-    app_name: Optional[str] = typer.Argument(None, metavar="[APP]", help="Only this app's canary (default: all)."),
-    reason: str = typer.Option("aborted by hand", "--reason", help="Why; recorded in git and the ledger."),
+    app_name: Optional[str] = typer.Argument(
+        None, metavar="[APP]", help="Only this app's canary (default: all)."
+    ),
+    reason: str = typer.Option(
+        "aborted by hand", "--reason", help="Why; recorded in git and the ledger."
+    ),
     no_wait: bool = NoWaitOpt,
     lock_timeout: float = LockTimeoutOpt,
     output: Output = OutputOpt,
@@ -171,17 +268,28 @@ def abort(
     """
     from pipeline.commands import deploy
 
-    run(lambda ctx: deploy.abort(ctx, env_name, reason, app_name), output, lock_wait=lock_wait(lock_timeout, no_wait=no_wait))
+    run(
+        lambda ctx: deploy.abort(ctx, env_name, reason, app_name),
+        output,
+        lock_wait=lock_wait(lock_timeout, no_wait=no_wait),
+    )
 
 
 @app.command()
 def rollback(
     env_name: str = typer.Argument(..., metavar="ENV"),
-    app_name: Optional[str] = typer.Argument(None, metavar="[APP]", help="The app to roll back (default: the only one)."),
-    to: Optional[str] = typer.Option(None, "--to", help="Release to return to, ID or APP@ID (default: the previous "
-                                     "healthy one)."),
-    every: bool = typer.Option(False, "--all", help="Every app of ENV back to its previous healthy release, in one commit."),
-    reason: str = typer.Option("manual rollback", "--reason", help="Why; recorded in git and the ledger."),
+    app_name: Optional[str] = typer.Argument(
+        None, metavar="[APP]", help="The app to roll back (default: the only one)."
+    ),
+    to: Optional[str] = typer.Option(
+        None, "--to", help="Release to return to, ID or APP@ID (default: the previous healthy one)."
+    ),
+    every: bool = typer.Option(
+        False, "--all", help="Every app of ENV back to its previous healthy release, in one commit."
+    ),
+    reason: str = typer.Option(
+        "manual rollback", "--reason", help="Why; recorded in git and the ledger."
+    ),
     dry_run: bool = DryRunOpt,
     no_wait: bool = NoWaitOpt,
     lock_timeout: float = LockTimeoutOpt,
@@ -206,7 +314,9 @@ def retire(
     env_name: str = typer.Argument(..., metavar="ENV"),
     app_name: str = typer.Argument(..., metavar="APP"),
     reason: str = typer.Option("retired by hand", "--reason", help="Why; recorded in git."),
-    no_sync: bool = typer.Option(False, "--no-sync", help="Only commit; the next sync removes the objects."),
+    no_sync: bool = typer.Option(
+        False, "--no-sync", help="Only commit; the next sync removes the objects."
+    ),
     dry_run: bool = DryRunOpt,
     no_wait: bool = NoWaitOpt,
     lock_timeout: float = LockTimeoutOpt,
@@ -222,4 +332,6 @@ def retire(
     def retire_(ctx, *, rehearsal: bool = False):
         return deploy.retire(ctx, env_name, app_name, reason, sync=not (no_sync or rehearsal))
 
-    rehearse([env_name], retire_, output) if dry_run else run(retire_, output, lock_wait=lock_wait(lock_timeout, no_wait=no_wait))
+    rehearse([env_name], retire_, output) if dry_run else run(
+        retire_, output, lock_wait=lock_wait(lock_timeout, no_wait=no_wait)
+    )

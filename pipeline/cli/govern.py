@@ -12,9 +12,15 @@ from pipeline.cli import DryRunOpt, Output, OutputOpt, app, rehearse, run
 @app.command()
 def freeze(
     env_name: str = typer.Argument(..., metavar="ENV"),
-    reason: str = typer.Option(..., "--reason", help="Why; recorded in git and named when a release is refused."),
-    until: Optional[str] = typer.Option(None, "--until", metavar="TIME",
-                                        help="Lift it by itself then: 2026-12-01T08:00+01:00 (no offset: UTC), or 4h, 2d."),
+    reason: str = typer.Option(
+        ..., "--reason", help="Why; recorded in git and named when a release is refused."
+    ),
+    until: Optional[str] = typer.Option(
+        None,
+        "--until",
+        metavar="TIME",
+        help="Lift it by itself then: 2026-12-01T08:00+01:00 (no offset: UTC), or 4h, 2d.",
+    ),
     dry_run: bool = DryRunOpt,
     output: Output = OutputOpt,
 ) -> None:

@@ -37,12 +37,18 @@ def first_sentence(doc: str) -> str:
     """What a command's row in the list says: its first paragraph up to the first full stop."""
     first = (paragraphs(doc) or [""])[0]
     end = first.find(". ")
-    return first if end < 0 else first[:end + 1]
+    return first if end < 0 else first[: end + 1]
 
 
 def _wrap(text: str, indent: int, width: int = WIDTH) -> list[str]:
-    return textwrap.wrap(text, width=width, initial_indent=" " * indent, subsequent_indent=" " * indent,
-                         break_on_hyphens=False, break_long_words=False) or [""]
+    return textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=" " * indent,
+        subsequent_indent=" " * indent,
+        break_on_hyphens=False,
+        break_long_words=False,
+    ) or [""]
 
 
 def rows(pairs: list[tuple[str, str]]) -> list[str]:
@@ -113,8 +119,14 @@ def command_help(ctx: Any, command: Any) -> str:
     params = [p for p in command.get_params(ctx) if not getattr(p, "hidden", False)]
     arguments = [p for p in params if p.param_type_name == "argument"]
     options = [p for p in params if p.param_type_name == "option"]
-    usage = " ".join(["Usage:", ctx.command_path, "[OPTIONS]" if options else "",
-                      *(argument_name(a) for a in arguments)])
+    usage = " ".join(
+        [
+            "Usage:",
+            ctx.command_path,
+            "[OPTIONS]" if options else "",
+            *(argument_name(a) for a in arguments),
+        ]
+    )
     if hasattr(command, "list_commands"):
         usage += " COMMAND [ARGS]..."
     lines = [" ".join(usage.split()), ""]
@@ -125,11 +137,28 @@ def command_help(ctx: Any, command: Any) -> str:
         lines += [f"  {para}"] if para.startswith("Example:") else _wrap(para, 2)
         lines.append("")
     if arguments:
-        lines += ["Arguments:", *rows([(argument_name(a), getattr(a, "help", "") or "") for a in arguments]), ""]
+        lines += [
+            "Arguments:",
+            *rows([(argument_name(a), getattr(a, "help", "") or "") for a in arguments]),
+            "",
+        ]
     if options:
-        lines += ["Options:", *rows([(option_name(o), (o.help or "") + _default(o)) for o in options]), ""]
+        lines += [
+            "Options:",
+            *rows([(option_name(o), (o.help or "") + _default(o)) for o in options]),
+            "",
+        ]
     if hasattr(command, "list_commands"):
         listed = [(name, command.get_command(ctx, name)) for name in command.list_commands(ctx)]
-        lines += ["Commands:", *rows([(name, first_sentence(c.help or "")) for name, c in listed
-                                      if c is not None and not c.hidden]), ""]
+        lines += [
+            "Commands:",
+            *rows(
+                [
+                    (name, first_sentence(c.help or ""))
+                    for name, c in listed
+                    if c is not None and not c.hidden
+                ]
+            ),
+            "",
+        ]
     return "\n".join(line.rstrip() for line in lines).rstrip("\n") + "\n"

@@ -20,9 +20,13 @@ def version() -> None:
 
 
 @app.command()
-def diff(env_name: str = typer.Argument(..., metavar="ENV"),
-         app_name: Optional[str] = typer.Argument(None, metavar="[APP]", help="Only this app's objects."),
-         output: Output = OutputOpt) -> None:
+def diff(
+    env_name: str = typer.Argument(..., metavar="ENV"),
+    app_name: Optional[str] = typer.Argument(
+        None, metavar="[APP]", help="Only this app's objects."
+    ),
+    output: Output = OutputOpt,
+) -> None:
     """Show what `ship sync ENV` would change (exit 0 in sync, 3 drift, 1 error).
 
     Example: ship diff prod
@@ -33,7 +37,9 @@ def diff(env_name: str = typer.Argument(..., metavar="ENV"),
 
 
 @app.command()
-def status(env_name: Optional[str] = typer.Argument(None, metavar="[ENV]"), output: Output = OutputOpt) -> None:
+def status(
+    env_name: Optional[str] = typer.Argument(None, metavar="[ENV]"), output: Output = OutputOpt
+) -> None:
     """What runs where: release, image, config, health, drift and canary per environment.
 
     Example: ship status
@@ -44,9 +50,13 @@ def status(env_name: Optional[str] = typer.Argument(None, metavar="[ENV]"), outp
 
 
 @app.command()
-def history(env_name: str = typer.Argument(..., metavar="ENV"),
-            app_name: Optional[str] = typer.Argument(None, metavar="[APP]", help="Only this app's releases."),
-            output: Output = OutputOpt) -> None:
+def history(
+    env_name: str = typer.Argument(..., metavar="ENV"),
+    app_name: Optional[str] = typer.Argument(
+        None, metavar="[APP]", help="Only this app's releases."
+    ),
+    output: Output = OutputOpt,
+) -> None:
     """ENV's ledger: every release, its image, config, outcome and reason, newest first.
 
     Example: ship history prod
@@ -73,9 +83,14 @@ def verify(env_name: str = typer.Argument(..., metavar="ENV"), output: Output = 
 @app.command()
 def rbac(
     env_name: str = typer.Argument(..., metavar="ENV"),
-    service_account: str = typer.Option("ship-deployer", "--service-account", help="The deployer's ServiceAccount."),
-    sa_namespace: Optional[str] = typer.Option(None, "--service-account-namespace",
-                                               help="Where the ServiceAccount lives (default: ENV's namespace)."),
+    service_account: str = typer.Option(
+        "ship-deployer", "--service-account", help="The deployer's ServiceAccount."
+    ),
+    sa_namespace: Optional[str] = typer.Option(
+        None,
+        "--service-account-namespace",
+        help="Where the ServiceAccount lives (default: ENV's namespace).",
+    ),
     output: Output = OutputOpt,
 ) -> None:
     """Print the least-privilege ServiceAccount, Role and RoleBinding for deploying to ENV.
@@ -92,8 +107,10 @@ def rbac(
 
 
 @app.command()
-def summary(title: str = typer.Option("ship", "--title", help="The summary's heading."),
-            output: Output = OutputOpt) -> None:
+def summary(
+    title: str = typer.Option("ship", "--title", help="The summary's heading."),
+    output: Output = OutputOpt,
+) -> None:
     """Markdown for a GitHub job summary: what runs where, last outcomes, a Mermaid diagram.
 
     Example: ship summary >> "$GITHUB_STEP_SUMMARY"
@@ -106,16 +123,31 @@ def summary(title: str = typer.Option("ship", "--title", help="The summary's hea
 @app.command()
 def init(
     app_name: str = typer.Argument(..., metavar="APP", help="Your app's name (a DNS label)."),
-    path: Optional[str] = typer.Option(None, "--path", help="The app's folder (default: apps/APP)."),
-    port: int = typer.Option(8080, "--port", min=1, max=65535, help="The port your app listens on (for a new base)."),
-    registry: Optional[str] = typer.Option(None, "--registry",
-                                           help="Where images are pushed (default: ghcr.io/OWNER of a GitHub repository)."),
+    path: Optional[str] = typer.Option(
+        None, "--path", help="The app's folder (default: apps/APP)."
+    ),
+    port: int = typer.Option(
+        8080, "--port", min=1, max=65535, help="The port your app listens on (for a new base)."
+    ),
+    registry: Optional[str] = typer.Option(
+        None,
+        "--registry",
+        help="Where images are pushed (default: ghcr.io/OWNER of a GitHub repository).",
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite files that already exist."),
-    chart: Optional[str] = typer.Option(None, "--chart", metavar="PATH|oci://HOST/PATH/NAME:VERSION",
-                                        help="The app's base is this Helm chart (a folder with Chart.yaml, or a chart in "
-                                             "an OCI registry, pinned at VERSION), used as it is; writes values files "
-                                             "instead of a kustomize base."),
-    upgrade: bool = typer.Option(False, "--upgrade", help="Only move the workflows to this ship's action, keeping your edits."),
+    chart: Optional[str] = typer.Option(
+        None,
+        "--chart",
+        metavar="PATH|oci://HOST/PATH/NAME:VERSION",
+        help="The app's base is this Helm chart (a folder with Chart.yaml, or a chart in "
+        "an OCI registry, pinned at VERSION), used as it is; writes values files "
+        "instead of a kustomize base.",
+    ),
+    upgrade: bool = typer.Option(
+        False,
+        "--upgrade",
+        help="Only move the workflows to this ship's action, keeping your edits.",
+    ),
     output: Output = OutputOpt,
 ) -> None:
     """Scaffold ship into this repository: ship.yaml, overlays, a kustomize base, RBAC, workflows.
@@ -128,7 +160,16 @@ def init(
     from pipeline.scaffold import InitOptions
 
     options = InitOptions(path=path, port=port, registry=registry, force=force, chart=chart)
-    show(guarded(lambda: inspect.upgrade(Path.cwd()) if upgrade else inspect.init(Path.cwd(), app_name, options)), output)
+    show(
+        guarded(
+            lambda: (
+                inspect.upgrade(Path.cwd())
+                if upgrade
+                else inspect.init(Path.cwd(), app_name, options)
+            )
+        ),
+        output,
+    )
 
 
 class Shell(str, Enum):
@@ -138,7 +179,9 @@ class Shell(str, Enum):
 
 
 @app.command()
-def completion(shell: Shell = typer.Argument(..., metavar="SHELL", help="bash, zsh or fish.")) -> None:
+def completion(
+    shell: Shell = typer.Argument(..., metavar="SHELL", help="bash, zsh or fish."),
+) -> None:
     """Print the shell's completion script for ship: commands, options, and values where known.
 
     Example: ship completion bash > ~/.bash_completion.d/ship
@@ -147,4 +190,6 @@ def completion(shell: Shell = typer.Argument(..., metavar="SHELL", help="bash, z
     """
     from typer._completion_shared import get_completion_script
 
-    typer.echo(get_completion_script(prog_name="ship", complete_var="_SHIP_COMPLETE", shell=shell.value))
+    typer.echo(
+        get_completion_script(prog_name="ship", complete_var="_SHIP_COMPLETE", shell=shell.value)
+    )

@@ -9,7 +9,9 @@ import typer
 
 from pipeline.cli import Output, OutputOpt, app, run
 
-SinceOpt = typer.Option("30d", "--since", help="The window: a span (30d, 12w, 48h) or a date (2026-10-01), up to now.")
+SinceOpt = typer.Option(
+    "30d", "--since", help="The window: a span (30d, 12w, 48h) or a date (2026-10-01), up to now."
+)
 
 
 @app.command()
@@ -30,7 +32,9 @@ def metrics(
 
 @app.command()
 def preview(
-    base: str = typer.Option("main", "--base", help="Compare with this branch or commit (its merge base with HEAD)."),
+    base: str = typer.Option(
+        "main", "--base", help="Compare with this branch or commit (its merge base with HEAD)."
+    ),
     title: str = typer.Option("ship preview", "--title", help="The Markdown's heading."),
     output: Output = OutputOpt,
 ) -> None:
@@ -45,17 +49,29 @@ def preview(
     run(lambda ctx: observe.preview(ctx, base, title), output)
 
 
-CommitUrlOpt = typer.Option(None, "--commit-url", help="Commit links, e.g. https://github.com/ORG/REPO/commit/{sha} "
-                                                      "(default: from GitHub Actions or origin).")
+CommitUrlOpt = typer.Option(
+    None,
+    "--commit-url",
+    help="Commit links, e.g. https://github.com/ORG/REPO/commit/{sha} "
+    "(default: from GitHub Actions or origin).",
+)
 
 
 @app.command()
 def dashboard(
-    out: Path = typer.Option(..., "--out", help="The folder to write the site into (created if needed)."),
-    live: bool = typer.Option(False, "--live", help="Also ask the cluster for health and live canary weights."),
-    since: str = typer.Option("90d", "--since", help="The metrics' window: a span (90d, 12w) or a date."),
+    out: Path = typer.Option(
+        ..., "--out", help="The folder to write the site into (created if needed)."
+    ),
+    live: bool = typer.Option(
+        False, "--live", help="Also ask the cluster for health and live canary weights."
+    ),
+    since: str = typer.Option(
+        "90d", "--since", help="The metrics' window: a span (90d, 12w) or a date."
+    ),
     commit_url: Optional[str] = CommitUrlOpt,
-    force: bool = typer.Option(False, "--force", help="Write into a folder holding files ship did not write."),
+    force: bool = typer.Option(
+        False, "--force", help="Write into a folder holding files ship did not write."
+    ),
     output: Output = OutputOpt,
 ) -> None:
     """Write a static dashboard from git: environments × apps, canaries, a timeline, DORA charts.
@@ -65,15 +81,28 @@ def dashboard(
     """
     from pipeline.commands import observe
 
-    run(lambda ctx: observe.dashboard(ctx, out, live=live, since=since, commit_url=commit_url, force=force), output)
+    run(
+        lambda ctx: observe.dashboard(
+            ctx, out, live=live, since=since, commit_url=commit_url, force=force
+        ),
+        output,
+    )
 
 
 @app.command()
 def serve(
-    port: int = typer.Option(8765, "--port", min=0, max=65535, help="The port on 127.0.0.1 (0: any free one)."),
-    interval: float = typer.Option(10.0, "--interval", min=1.0, help="Seconds between rebuilds (and page reloads)."),
-    git_only: bool = typer.Option(False, "--git-only", help="Do not ask the cluster; show what git knows."),
-    since: str = typer.Option("90d", "--since", help="The metrics' window: a span (90d, 12w) or a date."),
+    port: int = typer.Option(
+        8765, "--port", min=0, max=65535, help="The port on 127.0.0.1 (0: any free one)."
+    ),
+    interval: float = typer.Option(
+        10.0, "--interval", min=1.0, help="Seconds between rebuilds (and page reloads)."
+    ),
+    git_only: bool = typer.Option(
+        False, "--git-only", help="Do not ask the cluster; show what git knows."
+    ),
+    since: str = typer.Option(
+        "90d", "--since", help="The metrics' window: a span (90d, 12w) or a date."
+    ),
     commit_url: Optional[str] = CommitUrlOpt,
     output: Output = OutputOpt,
 ) -> None:
@@ -83,4 +112,9 @@ def serve(
     """
     from pipeline.commands import observe
 
-    run(lambda ctx: observe.serve(ctx, port, interval, live=not git_only, since=since, commit_url=commit_url), output)
+    run(
+        lambda ctx: observe.serve(
+            ctx, port, interval, live=not git_only, since=since, commit_url=commit_url
+        ),
+        output,
+    )

@@ -22,7 +22,11 @@ def kubeconfig(ctx: Context, env_name: str, service_account: str, seconds: int) 
     ca = Path(conf.ssl_ca_cert).read_bytes() if getattr(conf, "ssl_ca_cert", None) else None
     name = f"ship-{env.name}"
     server = access.Server(conf.host, ca, getattr(conf, "tls_server_name", None))
-    body = access.kubeconfig(name, server, env.namespace, f"{service_account}@{env.namespace}", token)
-    ctx.progress(f"minted a token of ServiceAccount/{env.namespace}/{service_account} "
-                 f"valid for {granted // 3600}h")
+    body = access.kubeconfig(
+        name, server, env.namespace, f"{service_account}@{env.namespace}", token
+    )
+    ctx.progress(
+        f"minted a token of ServiceAccount/{env.namespace}/{service_account} "
+        f"valid for {granted // 3600}h"
+    )
     return Text(yamlsafe.dumps(body).rstrip("\n"))

@@ -21,8 +21,12 @@ from pipeline.kube.lock import LockOptions
 from pipeline.progress import Progress, quiet
 
 
-def connect(env: Environment, progress: Progress = quiet, kubeconfig: str | None = None,
-            kube_context: str | None = None) -> Cluster:
+def connect(
+    env: Environment,
+    progress: Progress = quiet,
+    kubeconfig: str | None = None,
+    kube_context: str | None = None,
+) -> Cluster:
     """A client for ENV's kube context (ship.yaml's, else --context, else SHIP_KUBE_CONTEXT, else
     kubeconfig's current one), checked with one request so an unreachable cluster, like a context
     kubeconfig lacks, fails here in one line naming the environment. `kubeconfig`: --kubeconfig
@@ -48,8 +52,14 @@ def docker_engine():
     return docker_client()
 
 
-def open_context(progress: Progress = quiet, root: Path | None = None, *, kubeconfig: str | None = None,
-                 kube_context: str | None = None, lock_wait: float | None = None) -> Context:
+def open_context(
+    progress: Progress = quiet,
+    root: Path | None = None,
+    *,
+    kubeconfig: str | None = None,
+    kube_context: str | None = None,
+    lock_wait: float | None = None,
+) -> Context:
     """ship.yaml from the repository around `root` (default: the working directory), the working
     clone as git has it, and lazy connections to everything else (`kubeconfig`, `kube_context`:
     the global --kubeconfig and --context). `lock_wait`: seconds to wait for an environment's
@@ -61,16 +71,32 @@ def open_context(progress: Progress = quiet, root: Path | None = None, *, kubeco
     workspace.recover(progress)
     # Overlays in the one-app layout move to one folder per app, in one local commit (the next
     # publish pushes it): every command reads the new layout only.
-    if (moved := layout.migrate(workspace, list(cfg.environments.values()), push=False)) is not None:
+    if (
+        moved := layout.migrate(workspace, list(cfg.environments.values()), push=False)
+    ) is not None:
         progress(f"commit {moved.short} {moved.subject}")
     # one lookup per host, for every part that needs it
     credentials = Credentials(cfg.registry_host)
 
     def open_registry(host: str) -> Registry:
-        return Registry(host, progress=progress, lookup=lambda: credentials.lookup(host), access=access_for(cfg, host))
+        return Registry(
+            host,
+            progress=progress,
+            lookup=lambda: credentials.lookup(host),
+            access=access_for(cfg, host),
+        )
 
-    return Context(config=cfg, workspace=workspace,
-                   connect=lambda env: connect(env, progress, kubeconfig, kube_context), open_registry=open_registry,
-                   open_signer=lambda: Cosign(credentials=credentials, access=lambda host: access_for(cfg, host)),
-                   open_engine=docker_engine, clock=clock, progress=progress, credentials=credentials,
-                   lock=LockOptions() if lock_wait is None else LockOptions(wait=lock_wait))
+    return Context(
+        config=cfg,
+        workspace=workspace,
+        connect=lambda env: connect(env, progress, kubeconfig, kube_context),
+        open_registry=open_registry,
+        open_signer=lambda: Cosign(
+            credentials=credentials, access=lambda host: access_for(cfg, host)
+        ),
+        open_engine=docker_engine,
+        clock=clock,
+        progress=progress,
+        credentials=credentials,
+        lock=LockOptions() if lock_wait is None else LockOptions(wait=lock_wait),
+    )

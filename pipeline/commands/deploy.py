@@ -25,7 +25,14 @@ from pipeline.rollout.abort import AbortResult
 from pipeline.rollout.abort import abort as abort_canary
 from pipeline.rollout.canary import CanaryResult
 from pipeline.rollout.promoting import PromoteOptions
-from pipeline.rollout.release import ReleaseResult, check_image, image_source, new_release, refuse_older, refuse_rejected
+from pipeline.rollout.release import (
+    ReleaseResult,
+    check_image,
+    image_source,
+    new_release,
+    refuse_older,
+    refuse_rejected,
+)
 from pipeline.rollout.retire import RetireResult
 from pipeline.rollout.rollback import RollbackResult
 from pipeline.rollout.sync import sync_environment
@@ -33,14 +40,25 @@ from pipeline.rollout.unit import Results
 from pipeline.supply.build import BuildResult, Builds, build_app
 
 
-def build(ctx: Context, app_names: list[str] | None = None, *, allow_dirty: bool = False, key: str | None = None,
-          changed: bool = False, list_only: bool = False) -> BuildResult | Builds | Matrix:
+def build(
+    ctx: Context,
+    app_names: list[str] | None = None,
+    *,
+    allow_dirty: bool = False,
+    key: str | None = None,
+    changed: bool = False,
+    list_only: bool = False,
+) -> BuildResult | Builds | Matrix:
     """Build the named apps (none named: every app). One app, named or the only one, and not
     --changed: its BuildResult, printed as the pinned image alone. `changed`: only the apps changed
     since their last release in the first environment; `list_only`: the apps as a matrix,
     unbuilt."""
     cfg = ctx.config
-    apps = [cfg.app(name) for name in dict.fromkeys(app_names)] if app_names else list(cfg.apps.values())
+    apps = (
+        [cfg.app(name) for name in dict.fromkeys(app_names)]
+        if app_names
+        else list(cfg.apps.values())
+    )
     if changed:
         apps = changed_apps(cfg, ctx.workspace.git, apps)
     if list_only:
@@ -54,7 +72,11 @@ def build(ctx: Context, app_names: list[str] | None = None, *, allow_dirty: bool
 
 def _apps(ctx: Context, app_names: list[str]) -> list[App]:
     """The named apps (none: the only one; ship.yaml with several refuses and names them)."""
-    return [ctx.config.app(n) for n in dict.fromkeys(app_names)] if app_names else [ctx.config.app(None)]
+    return (
+        [ctx.config.app(n) for n in dict.fromkeys(app_names)]
+        if app_names
+        else [ctx.config.app(None)]
+    )
 
 
 def _images(apps: list[App], images: list[str]) -> dict[str, str]:
@@ -67,8 +89,10 @@ def _images(apps: list[App], images: list[str]) -> dict[str, str]:
                 raise ConfigError(f"--image {given}: with several apps, write --image APP=IMAGE")
             name, image = apps[0].name, given
         if name not in {a.name for a in apps}:
-            raise ConfigError(f"--image {given}: {name} is not one of the apps being released "
-                              f"({', '.join(a.name for a in apps)})")
+            raise ConfigError(
+                f"--image {given}: {name} is not one of the apps being released "
+                f"({', '.join(a.name for a in apps)})"
+            )
         out[name] = image
     return out
 
@@ -87,8 +111,12 @@ class ReleaseOptions:
     allow_older: bool = False  # release an image built before ENV's current release's commit
 
 
-def release(ctx: Context, env_name: str, app_names: list[str] | str | None = None,
-            options: ReleaseOptions = ReleaseOptions()) -> ReleaseResult | Results:
+def release(
+    ctx: Context,
+    env_name: str,
+    app_names: list[str] | str | None = None,
+    options: ReleaseOptions = ReleaseOptions(),
+) -> ReleaseResult | Results:
     """Checked in this order, for every app before anything is written: the tree is clean, ENV is
     not frozen (or `override_freeze` gives the reason to go through), the image is pinned and
     signed as ENV requires, it was not built before ENV's current release (or ENV's policy or
@@ -100,22 +128,38 @@ def release(ctx: Context, env_name: str, app_names: list[str] | str | None = Non
     git = ctx.workspace.git
     git.require_clean(allow_dirty=options.allow_dirty)
     override = guard.unfrozen(ctx, env, options.override_freeze)
-    checked = [(app, *_image_for(ctx, app, given.get(app.name), allow_dirty=options.allow_dirty)) for app in apps]
+    checked = [
+        (app, *_image_for(ctx, app, given.get(app.name), allow_dirty=options.allow_dirty))
+        for app in apps
+    ]
     clearance = Clearance(override, guard.signed(ctx, env, [ref for _, ref, _, _ in checked]))
     releases = []
     for app, ref, built_from, source in checked:
         slot = Slot(env, app.name)
-        refuse_older(ctx, slot, built_from, str(ref), allow_older=options.allow_older or env.policy.allow_older)
+        refuse_older(
+            ctx,
+            slot,
+            built_from,
+            str(ref),
+            allow_older=options.allow_older or env.policy.allow_older,
+        )
         rel = new_release(ctx, slot, str(ref), source, git.author(), image_commit=built_from.sha)
         refuse_rejected(ctx, slot, rel, allow_rejected=options.allow_rejected)
         releases.append((app, rel))
-    written_as = unit.UnitOptions(sync=options.sync, push=options.push, clearance=clearance, new_id=True,
-                                  extra={names.ALLOW_OLDER: "yes" if options.allow_older else None})
+    written_as = unit.UnitOptions(
+        sync=options.sync,
+        push=options.push,
+        clearance=clearance,
+        new_id=True,
+        extra={names.ALLOW_OLDER: "yes" if options.allow_older else None},
+    )
     results = unit.write_and_gate(ctx, env, releases, written_as)
     return results[0] if len(results) == 1 else unit.Results(list(results))
 
 
-def _image_for(ctx: Context, app: App, image: str | None, *, allow_dirty: bool) -> tuple[ImageRef, Commit, Commit]:
+def _image_for(
+    ctx: Context, app: App, image: str | None, *, allow_dirty: bool
+) -> tuple[ImageRef, Commit, Commit]:
     """(the pinned image, the commit it was built from, the app's last change)."""
     # the app's code, base and config as released
     source = ctx.workspace.git.last_change(app.sources, ctx.config.ignore)
@@ -124,16 +168,20 @@ def _image_for(ctx: Context, app: App, image: str | None, *, allow_dirty: bool) 
         if not ref.repository.startswith(ctx.config.registry.rstrip("/") + "/"):
             # Checked against ship's registry, the digest would say nothing of what the cluster
             # pulls.
-            raise RegistryError(f"--image {image}: not in ship's registry "
-                                f"{ctx.config.registry}; ship releases only "
-                                "images from the registry in ship.yaml (or $SHIP_REGISTRY)")
+            raise RegistryError(
+                f"--image {image}: not in ship's registry "
+                f"{ctx.config.registry}; ship releases only "
+                "images from the registry in ship.yaml (or $SHIP_REGISTRY)"
+            )
         ref = check_image(ctx.registry(), image)
         # built from its own commit, not whatever HEAD is now
         return ref, image_source(ctx, ref), source
     return build_app(ctx, app, allow_dirty=allow_dirty).image, source, source
 
 
-def sync(ctx: Context, env_name: str, options: SyncOptions = SyncOptions(), *, gate: bool = True) -> SyncResult:
+def sync(
+    ctx: Context, env_name: str, options: SyncOptions = SyncOptions(), *, gate: bool = True
+) -> SyncResult:
     """Apply ENV from git; then gate every app's current release (each rolled back on its own)."""
     env = ctx.config.env(env_name)
     if not options.dry_run:
@@ -147,10 +195,17 @@ def sync(ctx: Context, env_name: str, options: SyncOptions = SyncOptions(), *, g
     return result
 
 
-def promote(ctx: Context, from_name: str, to_name: str, app_names: list[str] | None = None,
-            options: PromoteOptions = PromoteOptions()) -> ReleaseResult | CanaryResult | Results:
+def promote(
+    ctx: Context,
+    from_name: str,
+    to_name: str,
+    app_names: list[str] | None = None,
+    options: PromoteOptions = PromoteOptions(),
+) -> ReleaseResult | CanaryResult | Results:
     """FROM's healthy releases into TO (rollout/promoting.py decides which apps, and how)."""
-    return promoting.promote(ctx, ctx.config.env(from_name), ctx.config.env(to_name), list(app_names or []), options)
+    return promoting.promote(
+        ctx, ctx.config.env(from_name), ctx.config.env(to_name), list(app_names or []), options
+    )
 
 
 def abort(ctx: Context, env_name: str, reason: str, app_name: str | None = None) -> AbortResult:
@@ -158,8 +213,15 @@ def abort(ctx: Context, env_name: str, reason: str, app_name: str | None = None)
     return abort_canary(ctx, ctx.config.env(env_name), reason, app_name)
 
 
-def rollback(ctx: Context, env_name: str, app_name: str | None, to: str | None, reason: str,
-             *, every: bool = False) -> RollbackResult | Results:
+def rollback(
+    ctx: Context,
+    env_name: str,
+    app_name: str | None,
+    to: str | None,
+    reason: str,
+    *,
+    every: bool = False,
+) -> RollbackResult | Results:
     """APP (named, or the only app of ENV) back on `to` (`ID` or `APP@ID`) or its previous healthy
     release; `every`: all of ENV's apps, in one commit (rollout/rollback.py decides which)."""
     names.check_text(reason, "--reason")
@@ -171,6 +233,8 @@ def rollback(ctx: Context, env_name: str, app_name: str | None, to: str | None, 
     return rolling_back.manual(ctx, app, env, to, reason)
 
 
-def retire(ctx: Context, env_name: str, app_name: str, reason: str, *, sync: bool = True) -> RetireResult:
+def retire(
+    ctx: Context, env_name: str, app_name: str, reason: str, *, sync: bool = True
+) -> RetireResult:
     names.check_text(reason, "--reason")
     return retiring.retire(ctx, ctx.config.env(env_name), app_name, reason, sync=sync)

@@ -42,16 +42,22 @@ class DryRunResult:
     applies: dict[str, list[ObjectDiff]]  # what a sync would change, by environment
 
     def to_json(self) -> dict:
-        return {"dry_run": True, "commits": [c.to_json() for c in self.commits],
-                "sync": {env: [d.to_json() for d in diffs] for env, diffs in self.applies.items()}}
+        return {
+            "dry_run": True,
+            "commits": [c.to_json() for c in self.commits],
+            "sync": {env: [d.to_json() for d in diffs] for env, diffs in self.applies.items()},
+        }
 
     def text(self) -> str:
         lines = [] if self.commits else ["would commit nothing"]
         for c in self.commits:
             lines += [f"would commit: {c.subject}", *(f"  {f}" for f in c.files)]
         for env, diffs in self.applies.items():
-            lines += [f"a sync of {env} would apply:", *(f"  {d.subject} {d.action}" for d in diffs)] if diffs else \
-                [f"a sync of {env} would change nothing"]
+            lines += (
+                [f"a sync of {env} would apply:", *(f"  {d.subject} {d.action}" for d in diffs)]
+                if diffs
+                else [f"a sync of {env} would change nothing"]
+            )
         return "\n".join(lines)
 
     def notes(self) -> list[str]:
@@ -60,15 +66,21 @@ class DryRunResult:
 
 def _git(cwd: Path, *args: str) -> str:
     try:
-        return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+        return subprocess.run(
+            ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+        ).stdout
     except subprocess.CalledProcessError as exc:
-        raise GitError(f"dry run: git {args[0]} failed: {(exc.stderr or '').strip().splitlines()[-1:]}") from exc
+        raise GitError(
+            f"dry run: git {args[0]} failed: {(exc.stderr or '').strip().splitlines()[-1:]}"
+        ) from exc
 
 
 def _identity(top: Path, clone: Path) -> None:
     """The clone commits as the user would (git's identity, repository or global)."""
     for key in ("user.name", "user.email"):
-        value = subprocess.run(["git", "config", "--get", key], cwd=top, capture_output=True, text=True).stdout.strip()
+        value = subprocess.run(
+            ["git", "config", "--get", key], cwd=top, capture_output=True, text=True
+        ).stdout.strip()
         if value:
             _git(clone, "config", key, value)
 
@@ -94,9 +106,13 @@ def rehearse(ctx: Context, env_names: list[str], act: Callable[[Context], Any]) 
         _identity(top, clone)
         root = clone / where
         workspace = Workspace(root, GitRepo(root), ctx.clock)
-        rehearsal = dataclasses.replace(ctx, config=config.load(root), workspace=workspace, rehearsal=True)
+        rehearsal = dataclasses.replace(
+            ctx, config=config.load(root), workspace=workspace, rehearsal=True
+        )
         before = _git(clone, "rev-parse", "HEAD").strip()
         act(rehearsal)
         commits = _commits(clone, before)
-        applies = {name: diff_environment(rehearsal, rehearsal.config.env(name)) for name in env_names}
+        applies = {
+            name: diff_environment(rehearsal, rehearsal.config.env(name)) for name in env_names
+        }
     return DryRunResult(commits, applies)

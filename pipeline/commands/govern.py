@@ -28,14 +28,23 @@ class FreezeResult:
     still: list[str]  # freezes that still hold after an unfreeze (windows)
 
     def to_json(self) -> dict:
-        return {"environment": self.environment, "frozen": self.frozen, "commit": self.commit.sha if self.commit else None,
-                "freeze": self.freeze.__dict__ if self.freeze else None, "still_frozen_by": self.still}
+        return {
+            "environment": self.environment,
+            "frozen": self.frozen,
+            "commit": self.commit.sha if self.commit else None,
+            "freeze": self.freeze.__dict__ if self.freeze else None,
+            "still_frozen_by": self.still,
+        }
 
     def text(self) -> str:
         env, f = self.environment, self.freeze
         if self.frozen and f is not None:
             until = f" until {f.until}" if f.until else f" until `ship unfreeze {env}`"
-            done = f"froze {env}{until}: {f.reason}" if self.commit else f"{env} is already frozen{until}: {f.reason}"
+            done = (
+                f"froze {env}{until}: {f.reason}"
+                if self.commit
+                else f"{env} is already frozen{until}: {f.reason}"
+            )
             return done + (f" (commit {self.commit.short})" if self.commit else "")
         if f is None:
             return f"{env} was not frozen by hand; nothing to do"
@@ -58,13 +67,25 @@ def freeze(ctx: Context, env_name: str, reason: str, until: str | None = None) -
     state = ManualFreeze(reason.strip(), guard.actor(ctx), ctx.clock.iso(), ends)
     current, _ = guard.manual_freeze(ctx, env)
     if current is not None and (current.reason, current.until) == (state.reason, state.until):
-        return FreezeResult(environment=env.name, frozen=True, freeze=current, commit=None, still=[])
+        return FreezeResult(
+            environment=env.name, frozen=True, freeze=current, commit=None, still=[]
+        )
     title = f"freeze({env.name}): {state.reason}" + (f" (until {ends})" if ends else "")
-    message = names.commit_message(title, "freeze", {"Environment": env.name, names.FREEZE_REASON: state.reason,
-                                                     names.FREEZE_UNTIL: ends, "By": state.by})
+    message = names.commit_message(
+        title,
+        "freeze",
+        {
+            "Environment": env.name,
+            names.FREEZE_REASON: state.reason,
+            names.FREEZE_UNTIL: ends,
+            "By": state.by,
+        },
+    )
     commit = ctx.workspace.publish_state(env, {FREEZE_FILE: state.dumps()}, message)
-    ctx.progress(f"{env.name} is frozen: ship release and ship "
-                 "promote into it refuse (exit 75) until it is lifted")
+    ctx.progress(
+        f"{env.name} is frozen: ship release and ship "
+        "promote into it refuse (exit 75) until it is lifted"
+    )
     return FreezeResult(environment=env.name, frozen=True, freeze=state, commit=commit, still=[])
 
 
@@ -76,10 +97,23 @@ def unfreeze(ctx: Context, env_name: str, reason: str = "") -> FreezeResult:
     commit = None
     if current is not None:
         title = f"unfreeze({env.name})" + (f": {reason}" if reason else "")
-        commit = ctx.workspace.publish_state(env, {FREEZE_FILE: None}, names.commit_message(
-            title, "unfreeze", {"Environment": env.name, names.FREEZE_REASON: reason or None, "By": guard.actor(ctx)}))
+        commit = ctx.workspace.publish_state(
+            env,
+            {FREEZE_FILE: None},
+            names.commit_message(
+                title,
+                "unfreeze",
+                {
+                    "Environment": env.name,
+                    names.FREEZE_REASON: reason or None,
+                    "By": guard.actor(ctx),
+                },
+            ),
+        )
     still = [f.source for f in guard.freezes(ctx, env)]
-    return FreezeResult(environment=env.name, frozen=False, freeze=current, commit=commit, still=still)
+    return FreezeResult(
+        environment=env.name, frozen=False, freeze=current, commit=commit, still=still
+    )
 
 
 @dataclass
@@ -88,10 +122,20 @@ class PolicyReport:
 
     def to_json(self) -> dict:
         v = self.view
-        return {"environment": v.environment, "at": utc_text(v.at), "frozen": bool(v.freezes),
-                "frozen_by": [{"source": f.source, "reason": f.reason, "until": utc_text(f.until) if f.until else None}
-                              for f in v.freezes],
-                "rules": [r.to_json() for r in v.rules]}
+        return {
+            "environment": v.environment,
+            "at": utc_text(v.at),
+            "frozen": bool(v.freezes),
+            "frozen_by": [
+                {
+                    "source": f.source,
+                    "reason": f.reason,
+                    "until": utc_text(f.until) if f.until else None,
+                }
+                for f in v.freezes
+            ],
+            "rules": [r.to_json() for r in v.rules],
+        }
 
     def text(self) -> str:
         rows = [(r.rule, r.now, r.why) for r in self.view.rules]

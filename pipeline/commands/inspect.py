@@ -20,7 +20,13 @@ from pipeline.kube.access import namespace_object
 from pipeline.kube.rbac import admission_objects, deployer_objects, proxy_objects, secret_names
 from pipeline.kube.services import proxied_services
 from pipeline.report import summary as summary_report
-from pipeline.report.status import UNREACHABLE, EnvironmentStatus, git_status, live_status, summary_line
+from pipeline.report.status import (
+    UNREACHABLE,
+    EnvironmentStatus,
+    git_status,
+    live_status,
+    summary_line,
+)
 from pipeline.rollout.sync import ObjectDiff, diff_environment, diff_slot
 from pipeline.supply.verify import VerifiedPin, verify_pins
 from pipeline.upgrade import Upgrade
@@ -39,11 +45,17 @@ class DiffResult:
         return DRIFT if self.diffs else 0
 
     def to_json(self) -> dict:
-        return {"environment": self.environment, "in_sync": not self.diffs, "objects": [d.to_json() for d in self.diffs]}
+        return {
+            "environment": self.environment,
+            "in_sync": not self.diffs,
+            "objects": [d.to_json() for d in self.diffs],
+        }
 
     def text(self) -> str:
-        return "".join(d.diff if d.action != "pruned" else f"# {d.subject} would be pruned\n{d.diff}"
-                       for d in self.diffs).rstrip("\n")
+        return "".join(
+            d.diff if d.action != "pruned" else f"# {d.subject} would be pruned\n{d.diff}"
+            for d in self.diffs
+        ).rstrip("\n")
 
     def notes(self) -> list[str]:
         """Lines for stderr: say so when there is nothing to show."""
@@ -65,13 +77,40 @@ class StatusReport:
         return {"environments": [r.to_json() for r in self.rows]}  # a row per environment and app
 
     def text(self) -> str:
-        rows = [(r.environment, r.app or "-", r.release or "-", r.digest or "-", r.config or "-",
-                 f"{r.health} {r.health_message}".strip(), {None: "?", True: "yes", False: "no"}[r.drift],
-                 r.canary or "-", r.last_change or "-") for r in self.rows]
-        lines = [table_text(("ENV", "APP", "RELEASE", "DIGEST", "CONFIG", "HEALTH", "DRIFT", "CANARY", "LAST CHANGE"),
-                            rows)]
+        rows = [
+            (
+                r.environment,
+                r.app or "-",
+                r.release or "-",
+                r.digest or "-",
+                r.config or "-",
+                f"{r.health} {r.health_message}".strip(),
+                {None: "?", True: "yes", False: "no"}[r.drift],
+                r.canary or "-",
+                r.last_change or "-",
+            )
+            for r in self.rows
+        ]
+        lines = [
+            table_text(
+                (
+                    "ENV",
+                    "APP",
+                    "RELEASE",
+                    "DIGEST",
+                    "CONFIG",
+                    "HEALTH",
+                    "DRIFT",
+                    "CANARY",
+                    "LAST CHANGE",
+                ),
+                rows,
+            )
+        ]
         per_env = [r.environment for r in self.rows]
-        lines += [summary_line(r, alone=per_env.count(r.environment) == 1) for r in self.rows if r.canary]
+        lines += [
+            summary_line(r, alone=per_env.count(r.environment) == 1) for r in self.rows if r.canary
+        ]
         lines += [f"{r.freeze}: releases and promotions are held" for r in self.rows if r.freeze]
         return "\n".join(dict.fromkeys(lines))  # a freeze holds the environment: said once
 
@@ -108,17 +147,41 @@ class History:
     entries: list[Entry]  # newest first
 
     def to_json(self) -> dict:
-        return {"environment": self.environment, "releases": [
-            {k: v for k, v in e.to_record().items() if k != "config_data"} for e in self.entries]}
+        return {
+            "environment": self.environment,
+            "releases": [
+                {k: v for k, v in e.to_record().items() if k != "config_data"} for e in self.entries
+            ],
+        }
 
     def text(self) -> str:
         # a CHART column once an app from a chart is here
         charts = any(e.release.chart for e in self.entries)
-        rows = [(e.release.app, e.release.id, e.release.created_at, e.release.commit[:7],
-                 e.release.image.split("@sha256:")[-1][:12], *([e.release.chart or "-"] if charts else []),
-                 e.release.config, e.outcome.value, "; ".join(filter(None, (e.reason, e.override))) or "-")
-                for e in self.entries]
-        heads = ("APP", "RELEASE", "TIME", "COMMIT", "DIGEST", *(["CHART"] if charts else []), "CONFIG", "OUTCOME", "REASON")
+        rows = [
+            (
+                e.release.app,
+                e.release.id,
+                e.release.created_at,
+                e.release.commit[:7],
+                e.release.image.split("@sha256:")[-1][:12],
+                *([e.release.chart or "-"] if charts else []),
+                e.release.config,
+                e.outcome.value,
+                "; ".join(filter(None, (e.reason, e.override))) or "-",
+            )
+            for e in self.entries
+        ]
+        heads = (
+            "APP",
+            "RELEASE",
+            "TIME",
+            "COMMIT",
+            "DIGEST",
+            *(["CHART"] if charts else []),
+            "CONFIG",
+            "OUTCOME",
+            "REASON",
+        )
         return table_text(heads, rows, width=220)
 
 
@@ -128,7 +191,11 @@ def history(ctx: Context, env_name: str, app_name: str | None = None) -> History
     if app_name is not None and app_name not in ctx.workspace.ledger_apps(env):
         # an unknown app names ship.yaml's; a known one simply has no releases here
         ctx.config.app(app_name)
-    ledger = ctx.workspace.environment_ledger(env) if app_name is None else ctx.workspace.ledger(Slot(env, app_name))
+    ledger = (
+        ctx.workspace.environment_ledger(env)
+        if app_name is None
+        else ctx.workspace.ledger(Slot(env, app_name))
+    )
     return History(env.name, list(reversed(ledger.entries)))
 
 
@@ -143,8 +210,11 @@ class VerifyResult:
         return bad.error(self.environment) if bad else None
 
     def to_json(self) -> dict:
-        return {"environment": self.environment, "pins": [r.__dict__ for r in self.pins],
-                "ok": all(r.ok for r in self.pins)}
+        return {
+            "environment": self.environment,
+            "pins": [r.__dict__ for r in self.pins],
+            "ok": all(r.ok for r in self.pins),
+        }
 
     def text(self) -> str:
         return "\n".join(r.text() for r in self.pins)
@@ -159,18 +229,31 @@ def summary(ctx: Context, title: str) -> Text:
     return Text(summary_report.markdown(ctx.config, ctx.workspace, title))
 
 
-def rbac(ctx: Context, env_name: str, service_account: str, subject_namespace: str | None = None) -> Text:
+def rbac(
+    ctx: Context, env_name: str, service_account: str, subject_namespace: str | None = None
+) -> Text:
     """The deployer's ServiceAccount, Role, RoleBinding, the admission policies holding it, and a
     Role where the canary analysis reads a Service of another namespace (Prometheus) through the
     proxy."""
     env = ctx.config.env(env_name)
     apps = ctx.config.apps.values()
-    objects = deployer_objects(env.namespace, service_account, subject_namespace, environment=env.name,
-                               secrets=secret_names((a.name, bool(a.secrets)) for a in apps))
-    policies = admission_objects(env.namespace, service_account, subject_namespace, accounts=[a.name for a in apps])
+    objects = deployer_objects(
+        env.namespace,
+        service_account,
+        subject_namespace,
+        environment=env.name,
+        secrets=secret_names((a.name, bool(a.secrets)) for a in apps),
+    )
+    policies = admission_objects(
+        env.namespace, service_account, subject_namespace, accounts=[a.name for a in apps]
+    )
     proxied = proxied_services(env.canary.urls() if env.canary else [], env.namespace)
     elsewhere = proxy_objects(proxied, env.namespace, service_account, subject_namespace)
-    return Text(yamlsafe.dumps_all([namespace_object(env.namespace, env.pod_security), *objects, *policies, *elsewhere]))
+    return Text(
+        yamlsafe.dumps_all(
+            [namespace_object(env.namespace, env.pod_security), *objects, *policies, *elsewhere]
+        )
+    )
 
 
 @dataclass
@@ -183,9 +266,14 @@ class InitResult:
         return {"app": self.app, "written": self.written, "note": self.note}
 
     def text(self) -> str:
-        return "\n".join([*(f"wrote {name}" for name in self.written), *([f"note: {self.note}"] if self.note else []),
-                          "next: commit and push these files; README: "
-                          "Quickstart says what to set up in GitHub"])
+        return "\n".join(
+            [
+                *(f"wrote {name}" for name in self.written),
+                *([f"note: {self.note}"] if self.note else []),
+                "next: commit and push these files; README: "
+                "Quickstart says what to set up in GitHub",
+            ]
+        )
 
 
 @dataclass
@@ -194,12 +282,24 @@ class UpgradeResult:
     upgrade: Upgrade
 
     def to_json(self) -> dict:
-        return {"action": self.action, "written": self.upgrade.written, "differs": self.upgrade.differs}
+        return {
+            "action": self.action,
+            "written": self.upgrade.written,
+            "differs": self.upgrade.differs,
+        }
 
     def text(self) -> str:
-        lines = [f"upgraded {name} to {self.action}" for name in self.upgrade.written] or [f"already on {self.action}"]
-        return "\n".join(lines + [f"{name} differs from what {self.action} writes beyond the version: merge by hand "
-                                   "(`ship init` in an empty repository writes it to compare)" for name in self.upgrade.differs])
+        lines = [f"upgraded {name} to {self.action}" for name in self.upgrade.written] or [
+            f"already on {self.action}"
+        ]
+        return "\n".join(
+            lines
+            + [
+                f"{name} differs from what {self.action} writes beyond the version: merge by hand "
+                "(`ship init` in an empty repository writes it to compare)"
+                for name in self.upgrade.differs
+            ]
+        )
 
 
 def upgrade(root: Path) -> UpgradeResult:
@@ -207,7 +307,9 @@ def upgrade(root: Path) -> UpgradeResult:
     return UpgradeResult(scaffold.action_ref(), upgrade_workflows(root))
 
 
-def init(root: Path, app_name: str, options: scaffold.InitOptions = scaffold.InitOptions()) -> InitResult:
+def init(
+    root: Path, app_name: str, options: scaffold.InitOptions = scaffold.InitOptions()
+) -> InitResult:
     """Scaffold ship into the repository at `root` (needs no ship.yaml, so no context)."""
     folder = options.folder(app_name)
     written = scaffold.init(root, app_name, options)

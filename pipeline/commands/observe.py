@@ -42,8 +42,12 @@ class MetricsReport:
                 entry["apps"][app] = fig.to_json()
             else:
                 entry.update(fig.to_json())
-        return {"since": iso(self.window.start), "until": iso(self.window.end), "days": round(self.window.days, 2),
-                "environments": list(envs.values())}
+        return {
+            "since": iso(self.window.start),
+            "until": iso(self.window.end),
+            "days": round(self.window.days, 2),
+            "environments": list(envs.values()),
+        }
 
     def text(self) -> str:
         rows = []
@@ -52,20 +56,46 @@ class MetricsReport:
             if not app and apps[env] == 1:
                 continue  # one app: its row says it all
             lead, restore = list(f.lead_times), list(f.restore_times)
-            rows.append((env, app or "(all)", str(f.deployments), dora.frequency_text(f),
-                         dora.duration_text(dora.median(lead)), dora.duration_text(dora.percentile(lead, 90)),
-                         dora.rate_text(f), dora.duration_text(dora.median(restore)),
-                         dora.duration_text(dora.percentile(restore, 90))))
-        head = (f"DORA metrics from git, {self.window.start:%Y-%m-%d %H:%M} "
-                f"→ {self.window.end:%Y-%m-%d %H:%M} UTC "
-                f"({self.window.days:.0f} days)")
-        table = table_text(("ENV", "APP", "DEPLOYS", "FREQUENCY", "LEAD TIME", "LEAD P90", "CHANGE FAILURE",
-                            "RESTORE", "RESTORE P90"), rows)
+            rows.append(
+                (
+                    env,
+                    app or "(all)",
+                    str(f.deployments),
+                    dora.frequency_text(f),
+                    dora.duration_text(dora.median(lead)),
+                    dora.duration_text(dora.percentile(lead, 90)),
+                    dora.rate_text(f),
+                    dora.duration_text(dora.median(restore)),
+                    dora.duration_text(dora.percentile(restore, 90)),
+                )
+            )
+        head = (
+            f"DORA metrics from git, {self.window.start:%Y-%m-%d %H:%M} "
+            f"→ {self.window.end:%Y-%m-%d %H:%M} UTC "
+            f"({self.window.days:.0f} days)"
+        )
+        table = table_text(
+            (
+                "ENV",
+                "APP",
+                "DEPLOYS",
+                "FREQUENCY",
+                "LEAD TIME",
+                "LEAD P90",
+                "CHANGE FAILURE",
+                "RESTORE",
+                "RESTORE P90",
+            ),
+            rows,
+        )
         return f"{head}\n{table}"
 
     def notes(self) -> list[str]:
-        return [f"{env}/{app}: failing since {iso(f.failing_since)}, not restored yet"
-                for env, app, f in self.rows if f.failing_since and app]
+        return [
+            f"{env}/{app}: failing since {iso(f.failing_since)}, not restored yet"
+            for env, app, f in self.rows
+            if f.failing_since and app
+        ]
 
 
 def metrics(ctx: Context, env_name: str | None, since: str) -> MetricsReport:
@@ -92,7 +122,9 @@ class PreviewResult:
         return preview_markdown.markdown(self.preview, self.title)
 
     def notes(self) -> list[str]:
-        broken = [f"{e.overlay} does not render: {e.error}" for e in self.preview.environments if e.error]
+        broken = [
+            f"{e.overlay} does not render: {e.error}" for e in self.preview.environments if e.error
+        ]
         return broken or ([] if self.preview.changed else ["no change to any environment or app"])
 
     @property
@@ -121,22 +153,36 @@ class DashboardResult:
     files: list[Path] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {"out": str(self.out), "index": str(self.out / "index.html"), "files": [str(f) for f in self.files],
-                "live": self.board.live, "cluster": self.board.cluster_note}
+        return {
+            "out": str(self.out),
+            "index": str(self.out / "index.html"),
+            "files": [str(f) for f in self.files],
+            "live": self.board.live,
+            "cluster": self.board.cluster_note,
+        }
 
     def text(self) -> str:
         b = self.board
         canaries = f"{len(b.canaries)} canar{'y' if len(b.canaries) == 1 else 'ies'} in progress"
-        return (f"wrote {self.out / 'index.html'}: {len(b.rows)} "
-                f"environments, {canaries}, {len(b.timeline)} events; "
-                f"health: {b.cluster_note}")
+        return (
+            f"wrote {self.out / 'index.html'}: {len(b.rows)} "
+            f"environments, {canaries}, {len(b.timeline)} events; "
+            f"health: {b.cluster_note}"
+        )
 
     def notes(self) -> list[str]:
         return [f"open {(self.out / 'index.html').resolve().as_uri()}"]
 
 
-def dashboard(ctx: Context, out: Path, *, live: bool, since: str, commit_url: str | None = None,
-              force: bool = False) -> DashboardResult:
+def dashboard(
+    ctx: Context,
+    out: Path,
+    *,
+    live: bool,
+    since: str,
+    commit_url: str | None = None,
+    force: bool = False,
+) -> DashboardResult:
     paths.output_folder(out, site.site_files(), force=force)  # before gathering anything
     board = board_model.gather(ctx, live=live, since=since, commit_url=_commit_url(ctx, commit_url))
     return DashboardResult(out, board, site.write(out, board, force=force))
@@ -153,19 +199,32 @@ class ServeResult:
         return f"stopped serving {self.url}" if self.url else ""
 
 
-def serve(ctx: Context, port: int, interval: float, *, live: bool, since: str,
-          commit_url: str | None = None) -> ServeResult:
+def serve(
+    ctx: Context,
+    port: int,
+    interval: float,
+    *,
+    live: bool,
+    since: str,
+    commit_url: str | None = None,
+) -> ServeResult:
     """Serve the dashboard on 127.0.0.1:PORT, built again from git (and the cluster) as it
     changes."""
     url = _commit_url(ctx, commit_url)
-    page = site.Live(lambda: board_model.gather(ctx, live=live, since=since, commit_url=url), ctx.config.root, interval,
-                     ctx.progress)
+    page = site.Live(
+        lambda: board_model.gather(ctx, live=live, since=since, commit_url=url),
+        ctx.config.root,
+        interval,
+        ctx.progress,
+    )
     served: list[str] = []
 
     def ready(address: str) -> None:
         served.append(address)
-        ctx.progress(f"serving {address} (refreshed from git{' and the cluster' if live else ''} every "
-                     f"{interval:.0f}s or when HEAD moves; Ctrl-C stops)")
+        ctx.progress(
+            f"serving {address} (refreshed from git{' and the cluster' if live else ''} every "
+            f"{interval:.0f}s or when HEAD moves; Ctrl-C stops)"
+        )
 
     site.serve(page, port, ready)
     return ServeResult(served[0] if served else "")

@@ -38,9 +38,30 @@ from pipeline.config.model import (
 from pipeline.config.schema import parse
 from pipeline.errors import ConfigError
 
-__all__ = ["CONFIG_FILE", "REQUESTS_PER_ROUND", "ROUTERS", "URL_PLACEHOLDERS", "App", "CanaryPolicy", "CanaryStep",
-           "ChartSource", "Environment", "GateOptions", "HttpCheck", "Policy", "PrometheusCheck", "ShipConfig", "Slot",
-           "TRAFFIC_PROVIDERS", "TrafficInput", "find_root", "load", "parse", "parse_duration", "unknown_placeholders"]
+__all__ = [
+    "CONFIG_FILE",
+    "REQUESTS_PER_ROUND",
+    "ROUTERS",
+    "URL_PLACEHOLDERS",
+    "App",
+    "CanaryPolicy",
+    "CanaryStep",
+    "ChartSource",
+    "Environment",
+    "GateOptions",
+    "HttpCheck",
+    "Policy",
+    "PrometheusCheck",
+    "ShipConfig",
+    "Slot",
+    "TRAFFIC_PROVIDERS",
+    "TrafficInput",
+    "find_root",
+    "load",
+    "parse",
+    "parse_duration",
+    "unknown_placeholders",
+]
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -50,7 +71,9 @@ def find_root(start: Path | None = None) -> Path:
         # a ship.yaml that cannot be read is said so, not passed by
         if (folder / CONFIG_FILE).exists():
             return folder
-    raise ConfigError(f"no {CONFIG_FILE} in {here} or any folder above it (run ship from your repository)")
+    raise ConfigError(
+        f"no {CONFIG_FILE} in {here} or any folder above it (run ship from your repository)"
+    )
 
 
 def load(root: Path | None = None, environ: dict[str, str] | None = None) -> ShipConfig:

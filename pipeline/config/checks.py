@@ -56,18 +56,22 @@ def inside(value: str) -> str:
 def template(value: str) -> str:
     unknown = unknown_placeholders(value)
     if unknown:
-        raise ValueError("a URL whose placeholders are among "
-                         f"{', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)} "
-                         f"(not {{{unknown[0]}}})")
+        raise ValueError(
+            "a URL whose placeholders are among "
+            f"{', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)} "
+            f"(not {{{unknown[0]}}})"
+        )
     return value
 
 
 def promql(value: str) -> str:
     unknown = [p for p in promql_placeholders(value) if p not in URL_PLACEHOLDERS]
     if unknown:
-        raise ValueError("PromQL whose placeholders are among "
-                         f"{', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)} "
-                         f"(not {{{unknown[0]}}})")
+        raise ValueError(
+            "PromQL whose placeholders are among "
+            f"{', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)} "
+            f"(not {{{unknown[0]}}})"
+        )
     return value
 
 

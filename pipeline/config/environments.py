@@ -52,7 +52,9 @@ def _canary(r: _Reader | None) -> CanaryPolicy | None:
         weight = s.get("weight", int)
         if not 0 < weight <= 100:
             s.fail("expected a percentage between 1 and 100", "weight")
-        steps.append(CanaryStep(weight, s.get("bake", (str, int, float), 30.0, checks.parse_duration)))
+        steps.append(
+            CanaryStep(weight, s.get("bake", (str, int, float), 30.0, checks.parse_duration))
+        )
         s.done()
     http_checks: list[HttpCheck] = []
     for i, raw in enumerate(r.get("http", list, [])):
@@ -71,8 +73,12 @@ def _canary(r: _Reader | None) -> CanaryPolicy | None:
     for i, raw in enumerate(r.get("prometheus", list, [])):
         p = _Reader(raw, r.source, f"{r.path}.prometheus[{i}]", r.data.line_of("prometheus"))
         queries.append(
-            PrometheusCheck(url=p.get("url", str, check=checks.template), query=p.get("query", str),
-                            max=p.get("max", (int, float), None), min=p.get("min", (int, float), None))
+            PrometheusCheck(
+                url=p.get("url", str, check=checks.template),
+                query=p.get("query", str),
+                max=p.get("max", (int, float), None),
+                min=p.get("min", (int, float), None),
+            )
         )
         p.done()
     policy = CanaryPolicy(
@@ -87,7 +93,9 @@ def _canary(r: _Reader | None) -> CanaryPolicy | None:
         prometheus=tuple(queries),
         traffic=_traffic(r.child("traffic", None)),
         max_bake=r.get("max_bake", (str, int, float), None, checks.parse_duration),
-        scale_down_delay=r.get("scale_down_delay", (str, int, float), default.scale_down_delay, checks.parse_duration),
+        scale_down_delay=r.get(
+            "scale_down_delay", (str, int, float), default.scale_down_delay, checks.parse_duration
+        ),
     )
     bakes = [s.bake for s in policy.steps]
     if policy.max_bake is not None and policy.max_bake < max(bakes):
@@ -117,9 +125,14 @@ def _traffic(t: _Reader | None) -> TrafficInput | None:
         t.fail("expected a ratio between 0 (exclusive) and 1", "success_ratio")
     for key in ("requests", "errors"):
         if not own and key in t.data:
-            t.fail(f"only for provider prometheus (your own counters); {provider}'s are built in", key)
+            t.fail(
+                f"only for provider prometheus (your own counters); {provider}'s are built in", key
+            )
     if own and "max_latency_ms" in t.data:
-        t.fail("provider prometheus counts requests and errors only: no latency histogram to judge", "max_latency_ms")
+        t.fail(
+            "provider prometheus counts requests and errors only: no latency histogram to judge",
+            "max_latency_ms",
+        )
     t.done()
     return traffic
 
@@ -139,11 +152,17 @@ def _policy(r: _Reader | None) -> Policy:
             freeze.append(windows.make_window(name, start, end, timezone))
         except ValueError as exc:
             w.fail(f"expected {exc}", "to")
-    policy = Policy(require_signature=r.get("require_signature", bool, False),
-                    public_key=r.get("public_key", str, None), allow_older=r.get("allow_older", bool, False),
-                    freeze=tuple(freeze))
+    policy = Policy(
+        require_signature=r.get("require_signature", bool, False),
+        public_key=r.get("public_key", str, None),
+        allow_older=r.get("allow_older", bool, False),
+        freeze=tuple(freeze),
+    )
     if policy.require_signature and not policy.public_key:
-        r.fail("require_signature needs public_key: the cosign public key to verify with", "require_signature")
+        r.fail(
+            "require_signature needs public_key: the cosign public key to verify with",
+            "require_signature",
+        )
     r.done()
     return policy
 
@@ -171,6 +190,8 @@ def environment(name: str, e: _Reader) -> Environment:
         gates=_gates(e.child("gates", None)),
         canary=_canary(e.child("canary", None)),
         policy=_policy(e.child("policy", None)),
-        pod_security=e.get("pod_security", str, "restricted", checks.one_of(names.POD_SECURITY_LEVELS)),
+        pod_security=e.get(
+            "pod_security", str, "restricted", checks.one_of(names.POD_SECURITY_LEVELS)
+        ),
         pull_secret=e.get("pull_secret", bool, True),
     )

@@ -121,15 +121,19 @@ class CanaryPolicy:
 
     def urls(self) -> list[str]:
         """The Prometheus URL templates the analysis queries once per round (not per track)."""
-        return [q.url for q in self.prometheus] + ([self.traffic.prometheus] if self.traffic else [])
+        return [q.url for q in self.prometheus] + (
+            [self.traffic.prometheus] if self.traffic else []
+        )
 
     def inputs(self) -> list[str]:
         """What a canary here is judged on, in words (for ship policy and ship status)."""
         said = []
         if self.traffic:
             top_up = ", topped up by synthetic GETs" if self.traffic.top_up else ""
-            said.append("users' traffic through the gateway "
-                        f"({self.traffic.provider} metrics in Prometheus{top_up})")
+            said.append(
+                "users' traffic through the gateway "
+                f"({self.traffic.provider} metrics in Prometheus{top_up})"
+            )
         said += [f"synthetic HTTP GETs of {c.url}" for c in self.http]
         said += [f"Prometheus query {q.query}" for q in self.prometheus]
         return said or ["rollout and pod health only: no analysis"]
@@ -209,7 +213,11 @@ class App:
     def sources(self) -> tuple[str, ...]:
         """Where the app's source commit (its last change: code, base, config) is looked for: its
         folder, and its chart's when that lies elsewhere (a chart is its base)."""
-        chart = (str(self.chart.path),) if self.chart and not self.chart.path.is_relative_to(self.path) else ()
+        chart = (
+            (str(self.chart.path),)
+            if self.chart and not self.chart.path.is_relative_to(self.path)
+            else ()
+        )
         return (str(self.path), *chart)
 
     @property
@@ -313,7 +321,9 @@ class ShipConfig:
         try:
             return self.apps[name]
         except KeyError:
-            raise ConfigError(f"unknown app {name!r} (ship.yaml has: {', '.join(self.apps)})") from None
+            raise ConfigError(
+                f"unknown app {name!r} (ship.yaml has: {', '.join(self.apps)})"
+            ) from None
 
     def env(self, name: str) -> Environment:
         try:

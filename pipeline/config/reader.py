@@ -26,7 +26,11 @@ class Reader:
         self.missing: list[str] = []
 
     def where(self, key: str | None = None) -> str:
-        line = self.data.line_of(key) if key is not None and hasattr(self.data, "line_of") else self.line
+        line = (
+            self.data.line_of(key)
+            if key is not None and hasattr(self.data, "line_of")
+            else self.line
+        )
         dotted = f"{self.path}.{key}" if key and self.path else (key or self.path or "(top level)")
         return f"{self.source}:{line}: {dotted}"
 
@@ -35,7 +39,13 @@ class Reader:
             raise ConfigError(f"{self.source}:{self.line}: {self.path or '(top level)'}: {message}")
         raise ConfigError(f"{self.where(key)}: {message}")
 
-    def get(self, key: str, kind: type | tuple, default: Any = ..., check: Callable[[Any], Any] | None = None):
+    def get(
+        self,
+        key: str,
+        kind: type | tuple,
+        default: Any = ...,
+        check: Callable[[Any], Any] | None = None,
+    ):
         self.used.add(key)
         if key not in self.data or self.data[key] is None:
             if default is ...:
@@ -62,7 +72,12 @@ class Reader:
             if default is ...:
                 self.fail(f"missing required section {key!r}")
             return None
-        return Reader(self.data[key], self.source, f"{self.path}.{key}" if self.path else key, self.data.line_of(key))
+        return Reader(
+            self.data[key],
+            self.source,
+            f"{self.path}.{key}" if self.path else key,
+            self.data.line_of(key),
+        )
 
     def items(self):
         for key, value in self.data.items():
@@ -74,17 +89,31 @@ class Reader:
                 close = difflib.get_close_matches(str(key), sorted(self.used), n=1)
                 self.fail("unknown key" + (f" (did you mean {close[0]!r}?)" if close else ""), key)
         for key in self.missing:
-            raise ConfigError(f"{self.source}:{self.line}: {self.path}.{key}: missing required field")
+            raise ConfigError(
+                f"{self.source}:{self.line}: {self.path}.{key}: missing required field"
+            )
 
 
 def _type_name(value: Any) -> str:
     if value is None:
         return "nothing"
-    return {dict: "a mapping", list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
-        type(value), "a mapping" if isinstance(value, dict) else type(value).__name__
-    )
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+    }.get(type(value), "a mapping" if isinstance(value, dict) else type(value).__name__)
 
 
 def _kind_names(kinds: tuple) -> str:
-    names = {str: "a string", int: "a number", float: "a number", bool: "true or false", list: "a list", dict: "a mapping"}
+    names = {
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a mapping",
+    }
     return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))

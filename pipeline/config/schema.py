@@ -16,7 +16,14 @@ from typing import Any
 
 from pipeline import names
 from pipeline.config import checks, environments
-from pipeline.config.model import CONFIG_FILE, App, ChartSource, RegistryOptions, ShipConfig, remote_chart_path
+from pipeline.config.model import (
+    CONFIG_FILE,
+    App,
+    ChartSource,
+    RegistryOptions,
+    ShipConfig,
+    remote_chart_path,
+)
 from pipeline.config.reader import Reader as _Reader
 from pipeline.errors import ConfigError
 
@@ -56,8 +63,11 @@ def _app(name: str, a: _Reader) -> App:
     if app.keep_configs < 1:
         a.fail("expected at least 1", "keep_configs")
     if app.chart is not None and "base" in a.data:
-        a.fail("an app from a chart has no kustomize base of "
-               "its own (the chart is its base); remove base", "base")
+        a.fail(
+            "an app from a chart has no kustomize base of "
+            "its own (the chart is its base); remove base",
+            "base",
+        )
     if app.chart is None and "values" in a.data:
         a.fail("values are the inputs of a chart: set chart too, or remove values", "values")
     return app
@@ -85,14 +95,23 @@ def _chart(r: _Reader | None) -> ChartSource | None:
     r.done()
     if repo.startswith(("https://", "http://")):
         if not _CHART_INDEX.match(repo):
-            r.fail(f"{repo!r} is not https://HOST[:PORT]/PATH (a chart repository with an index.yaml)", "repo")
+            r.fail(
+                f"{repo!r} is not https://HOST[:PORT]/PATH (a chart repository with an index.yaml)",
+                "repo",
+            )
         if name is None or not _CHART_NAME.match(name):
-            r.fail("a chart of an https repository needs its name "
-                   "(the chart's name in the repository's index)", "name")
+            r.fail(
+                "a chart of an https repository needs its name "
+                "(the chart's name in the repository's index)",
+                "name",
+            )
         repo = f"{repo.rstrip('/')}/{name}"
     elif not _CHART_REPO.match(repo):
-        r.fail(f"{repo!r} is not oci://HOST[:PORT]/PATH/NAME (a "
-               "chart in an OCI registry) or an https repository", "repo")
+        r.fail(
+            f"{repo!r} is not oci://HOST[:PORT]/PATH/NAME (a "
+            "chart in an OCI registry) or an https repository",
+            "repo",
+        )
     if not _CHART_VERSION.match(version):
         r.fail(f"{version!r} is not a chart version", "version")
     return ChartSource(path=remote_chart_path(repo, version), repo=repo, version=version)
@@ -111,10 +130,16 @@ def _registry(top: _Reader, env_vars: Mapping[str, str]) -> tuple[str, RegistryO
         r = top.child("registry")
         assert r is not None
         url = r.get("url", str, check=_registry_url)
-        options = RegistryOptions(insecure=r.get("insecure", bool, False), ca_file=r.get("ca_file", str, None))
+        options = RegistryOptions(
+            insecure=r.get("insecure", bool, False), ca_file=r.get("ca_file", str, None)
+        )
         r.done()
     else:
-        url = top.get("registry", str, ..., _registry_url) if not env_vars.get("SHIP_REGISTRY") else ""
+        url = (
+            top.get("registry", str, ..., _registry_url)
+            if not env_vars.get("SHIP_REGISTRY")
+            else ""
+        )
         options = RegistryOptions()
     override = env_vars.get("SHIP_REGISTRY")
     if override:
@@ -138,7 +163,9 @@ def _distinct_secret_variables(top: _Reader, apps: dict[str, App]) -> None:
                 _Reader(top.data["apps"][app.name], top.source, f"apps.{app.name}").fail(
                     f"{key} is read from {variable}, as secret "
                     f"{seen[variable].split('/')[1]} of app "
-                    f"{seen[variable].split('/')[0]} is: rename one of them", "secrets")
+                    f"{seen[variable].split('/')[0]} is: rename one of them",
+                    "secrets",
+                )
             seen[variable] = f"{app.name}/{key}"
 
 
@@ -151,31 +178,57 @@ def promotion_cycle(envs: Mapping[str, Any], start: str) -> list[str] | None:
     return [*path, current] if current == start else None
 
 
-def parse(data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, str] | None = None) -> ShipConfig:
+def parse(
+    data: Any, root: Path, source: str = CONFIG_FILE, environ: dict[str, str] | None = None
+) -> ShipConfig:
     """A ShipConfig from loaded YAML; pure apart from reading SHIP_REGISTRY from `environ`."""
     env_vars: Mapping[str, str] = os.environ if environ is None else environ
     top = _Reader(data, source, "")
     registry, registry_options = _registry(top, env_vars)
     apps = {name: _app(name, a) for name, a in _entries(top, "apps", "app")}
-    envs = {name: environments.environment(name, e) for name, e in _entries(top, "environments", "environment")}
+    envs = {
+        name: environments.environment(name, e)
+        for name, e in _entries(top, "environments", "environment")
+    }
     _distinct_secret_variables(top, apps)
     for env in envs.values():
         if env.promotes_from is not None and env.promotes_from not in envs:
             _Reader(top.data["environments"][env.name], source, f"environments.{env.name}").fail(
-                f"unknown environment {env.promotes_from!r}", "promotes_from")
+                f"unknown environment {env.promotes_from!r}", "promotes_from"
+            )
         if (cycle := promotion_cycle(envs, env.name)) is not None:
             _Reader(top.data["environments"][env.name], source, f"environments.{env.name}").fail(
                 f"promotes_from makes a cycle ({' → '.join(cycle)}): "
                 "promotions must lead from a first "
-                "environment that promotes from none", "promotes_from")
-        if len(apps) > 1 and env.canary and env.canary.router != "replicas" and "{app}" not in env.canary.host:
-            _Reader(top.data["environments"][env.name]["canary"], source, f"environments.{env.name}.canary").fail(
+                "environment that promotes from none",
+                "promotes_from",
+            )
+        if (
+            len(apps) > 1
+            and env.canary
+            and env.canary.router != "replicas"
+            and "{app}" not in env.canary.host
+        ):
+            _Reader(
+                top.data["environments"][env.name]["canary"],
+                source,
+                f"environments.{env.name}.canary",
+            ).fail(
                 f"{env.canary.host!r} would route every app's "
                 f"traffic to one host; with several apps put {{app}} "
-                "in it (e.g. {app}.example.com)", "host")
+                "in it (e.g. {app}.example.com)",
+                "host",
+            )
     takeover = top.get("takeover_managers", list, names.TAKEOVER_MANAGERS, checks.strings)
     ignore = top.get("ignore", list, [], checks.strings)
     top.done()
-    return ShipConfig(root=root, registry=registry, apps=apps, environments=envs, source=source,
-                      takeover_managers=tuple(takeover), registry_options=registry_options,
-                      ignore=tuple(ignore))
+    return ShipConfig(
+        root=root,
+        registry=registry,
+        apps=apps,
+        environments=envs,
+        source=source,
+        takeover_managers=tuple(takeover),
+        registry_options=registry_options,
+        ignore=tuple(ignore),
+    )

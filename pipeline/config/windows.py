@@ -86,7 +86,9 @@ def parse_bound(value: object, *, is_end: bool) -> WeekTime | dt.datetime:
             raise ValueError("a time without an offset (give the zone as `timezone:`)")
         return value
     if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time()) + (dt.timedelta(days=1) if is_end else dt.timedelta())
+        return dt.datetime.combine(value, dt.time()) + (
+            dt.timedelta(days=1) if is_end else dt.timedelta()
+        )
     text = str(value).strip()
     weekly = _WEEKLY.match(text)
     if weekly:
@@ -104,7 +106,9 @@ def parse_bound(value: object, *, is_end: bool) -> WeekTime | dt.datetime:
             return day_start.replace(hour=int(dated.group(2)), minute=int(dated.group(3)))
         except ValueError:
             raise ValueError(f"a real date and time (not {text!r})") from None
-    raise ValueError(f"a weekday and time such as 'Fri 16:00', or a date such as 2026-12-20 (not {text!r})")
+    raise ValueError(
+        f"a weekday and time such as 'Fri 16:00', or a date such as 2026-12-20 (not {text!r})"
+    )
 
 
 def make_window(name: str, start: object, end: object, timezone: str = "UTC") -> FreezeWindow:
@@ -112,7 +116,9 @@ def make_window(name: str, start: object, end: object, timezone: str = "UTC") ->
     zone(timezone)
     first, last = parse_bound(start, is_end=False), parse_bound(end, is_end=True)
     if isinstance(first, WeekTime) != isinstance(last, WeekTime):
-        raise ValueError("both bounds weekly ('Fri 16:00') or both dated (2026-12-20), not one of each")
+        raise ValueError(
+            "both bounds weekly ('Fri 16:00') or both dated (2026-12-20), not one of each"
+        )
     if isinstance(first, WeekTime) and first == last:
         raise ValueError("a weekly window whose start and end differ")
     if isinstance(first, dt.datetime) and isinstance(last, dt.datetime) and first >= last:
@@ -148,7 +154,9 @@ def instant(wall: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     return dt.datetime.fromtimestamp(hi, dt.UTC)
 
 
-def _week_walls(window: FreezeWindow, now: dt.datetime, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+def _week_walls(
+    window: FreezeWindow, now: dt.datetime, tz: ZoneInfo
+) -> tuple[dt.datetime, dt.datetime]:
     """The wall-clock start and end of a weekly window's latest start at or before `now`."""
     assert isinstance(window.start, WeekTime) and isinstance(window.end, WeekTime)
     wall = _wall(now, tz).replace(microsecond=0)
@@ -176,7 +184,9 @@ def next_start(window: FreezeWindow, now: dt.datetime) -> dt.datetime | None:
     return instant(start + dt.timedelta(days=7), tz)
 
 
-def active(windows: tuple[FreezeWindow, ...] | list[FreezeWindow], now: dt.datetime) -> list[Occurrence]:
+def active(
+    windows: tuple[FreezeWindow, ...] | list[FreezeWindow], now: dt.datetime
+) -> list[Occurrence]:
     """The windows holding at `now`, the one that lasts longest first."""
     held = [o for o in (occurrence(w, now) for w in windows) if o.holds(now)]
     return sorted(held, key=lambda o: o.until, reverse=True)

@@ -52,8 +52,10 @@ class Phase(str, Enum):
     HELD = "held"
 
 
-STATE_HEADER = ("# Written by ship: a canary in progress. `ship abort "
-                "ENV` removes it; `ship promote --resume` continues it.\n")
+STATE_HEADER = (
+    "# Written by ship: a canary in progress. `ship abort "
+    "ENV` removes it; `ship promote --resume` continues it.\n"
+)
 
 
 @dataclass(frozen=True)
@@ -74,14 +76,22 @@ class CanaryState:
 
     def describe(self) -> str:
         held = ", held for a decision" if self.status is Phase.HELD else ""
-        return (f"{self.release.id} canary {self.weight}% "
-                f"(step {self.step + 1}/{len(self.steps)}{held})")
+        return (
+            f"{self.release.id} canary {self.weight}% "
+            f"(step {self.step + 1}/{len(self.steps)}{held})"
+        )
 
     def dumps(self) -> str:
-        data = {"release": self.release.record(), "source": self.source,
-                "steps": [{"weight": s.weight, "bake": s.bake} for s in self.steps], "step": self.step,
-                "weight": self.weight, "status": self.status.value, "started_at": self.started_at,
-                "updated_at": self.updated_at}
+        data = {
+            "release": self.release.record(),
+            "source": self.source,
+            "steps": [{"weight": s.weight, "bake": s.bake} for s in self.steps],
+            "step": self.step,
+            "weight": self.weight,
+            "status": self.status.value,
+            "started_at": self.started_at,
+            "updated_at": self.updated_at,
+        }
         return STATE_HEADER + yamlsafe.dumps(data)
 
     @classmethod
@@ -91,12 +101,21 @@ class CanaryState:
         data = yamlsafe.loads(text, source)
         try:
             steps = tuple(CanaryStep(int(s["weight"]), float(s["bake"])) for s in data["steps"])
-            state = cls(Release.from_record(data["release"]), data["source"], steps, int(data["step"]),
-                        Phase(data["status"]), data.get("started_at", ""), data.get("updated_at", ""))
+            state = cls(
+                Release.from_record(data["release"]),
+                data["source"],
+                steps,
+                int(data["step"]),
+                Phase(data["status"]),
+                data.get("started_at", ""),
+                data.get("updated_at", ""),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{source}: not a canary state written by ship ({exc})") from exc
         if not 0 <= state.step < len(steps):
-            raise ConfigError(f"{source}: step {state.step} or status {state.status!r} is out of range")
+            raise ConfigError(
+                f"{source}: step {state.step} or status {state.status!r} is out of range"
+            )
         return state
 
 
@@ -109,18 +128,27 @@ def canary_replicas(weight: int, stable_replicas: int) -> int:
     return max(1, math.ceil(weight * stable_replicas / 100))
 
 
-def canary_kustomization(app: App, slot: Slot, state: CanaryState, base_objects: list[dict],
-                         base_rel: str) -> dict:
+def canary_kustomization(
+    app: App, slot: Slot, state: CanaryState, base_objects: list[dict], base_rel: str
+) -> dict:
     """canary/kustomization.yaml: the base once more as `<name>-canary`, on the canary's release."""
     rel = state.release
     patches = []
     services = set()
     for w in patched_workloads(app, base_objects):
         replicas = canary_replicas(state.weight, int(w["spec"].get("replicas", 1)))
-        ops = workload_ops(w, rel, app.config_name) + routing.track_ops(names.CANARY, selector=True) + [
-            {"op": "add", "path": "/spec/replicas", "value": replicas},
-            {"op": "add", "path": pointer("metadata", "annotations", names.CANARY_WEIGHT),
-             "value": str(state.weight)}]
+        ops = (
+            workload_ops(w, rel, app.config_name)
+            + routing.track_ops(names.CANARY, selector=True)
+            + [
+                {"op": "add", "path": "/spec/replicas", "value": replicas},
+                {
+                    "op": "add",
+                    "path": pointer("metadata", "annotations", names.CANARY_WEIGHT),
+                    "value": str(state.weight),
+                },
+            ]
+        )
         patches.append({"target": patch_target(w), "patch": yamlsafe.dumps(ops)})
         if (svc := routing.service_for(base_objects, w)) is not None:
             services.add(svc[0])
@@ -141,7 +169,9 @@ def canary_kustomization(app: App, slot: Slot, state: CanaryState, base_objects:
 def _kustomization(current: dict[str, str | None], slot: Slot) -> dict:
     text = current.get(KUSTOMIZATION)
     if not text:
-        raise ConfigError(f"{slot.overlay}/{KUSTOMIZATION}: no stable release to run a canary beside")
+        raise ConfigError(
+            f"{slot.overlay}/{KUSTOMIZATION}: no stable release to run a canary beside"
+        )
     return dict(yamlsafe.loads(text, f"{slot.overlay}/{KUSTOMIZATION}"))
 
 
@@ -151,7 +181,9 @@ def _with_resources(kz: dict, add: list[str], remove: list[str]) -> dict:
     return {**kz, "resources": resources}
 
 
-def plan_canary(current: dict[str, str | None], app: App, slot: Slot, state: CanaryState, base: AppBase) -> OverlayFiles:
+def plan_canary(
+    current: dict[str, str | None], app: App, slot: Slot, state: CanaryState, base: AppBase
+) -> OverlayFiles:
     """The slot's files with the canary at `state`'s step, beside the stable release (and its
     chart base's files, for an app from a chart)."""
     base_objects, base_rel, base_files = base.objects, base.path, base.files
@@ -159,29 +191,43 @@ def plan_canary(current: dict[str, str | None], app: App, slot: Slot, state: Can
     config_file = f"{CONFIG_DIR}/{state.release.config}.yaml"
     routes = routing_files(slot, base_objects, patched_workloads(app, base_objects), state.weight)
     files: dict[str, str | None] = {
-        f"{CANARY_DIR}/{KUSTOMIZATION}": HEADER + yamlsafe.dumps(
-            canary_kustomization(app, slot, state, base_objects, os.path.normpath(base_rel))),
+        f"{CANARY_DIR}/{KUSTOMIZATION}": HEADER
+        + yamlsafe.dumps(
+            canary_kustomization(app, slot, state, base_objects, os.path.normpath(base_rel))
+        ),
         CANARY_STATE_FILE: state.dumps(),
         **routes,
     }
     if current.get(config_file) is None:
         files[config_file] = HEADER + yamlsafe.dumps(config_map(app, state.release))
-    files.update({path: text for path, text in (base_files or {}).items() if current.get(path) != text})
+    files.update(
+        {path: text for path, text in (base_files or {}).items() if current.get(path) != text}
+    )
     add = [config_file, *[p for p, t in routes.items() if t is not None], CANARY_DIR]
     remove = [p for p, t in routes.items() if t is None]
     files[KUSTOMIZATION] = HEADER + yamlsafe.dumps(_with_resources(kz, add, remove))
     return OverlayFiles(files)
 
 
-def plan_weight_zero(current: dict[str, str | None], app: App, slot: Slot, state: CanaryState,
-                     base_objects: list[dict]) -> OverlayFiles:
+def plan_weight_zero(
+    current: dict[str, str | None],
+    app: App,
+    slot: Slot,
+    state: CanaryState,
+    base_objects: list[dict],
+) -> OverlayFiles:
     """Routing back to 100% stable with the canary still in place: the first move of an abort."""
     routes = routing_files(slot, base_objects, patched_workloads(app, base_objects), 0)
     return OverlayFiles({**routes, CANARY_STATE_FILE: current.get(CANARY_STATE_FILE)})
 
 
-def plan_removed(current: dict[str, str | None], app: App, slot: Slot, base_objects: list[dict],
-                 stable_config: str | None) -> OverlayFiles:
+def plan_removed(
+    current: dict[str, str | None],
+    app: App,
+    slot: Slot,
+    base_objects: list[dict],
+    stable_config: str | None,
+) -> OverlayFiles:
     """The overlay without the canary: its kustomization, state and routing weights gone."""
     kz = _kustomization(current, slot)
     state = read_state(current, slot)
@@ -197,5 +243,6 @@ def plan_removed(current: dict[str, str | None], app: App, slot: Slot, base_obje
     if canary_chart and canary_chart != chart_folder(current_release(current, slot)):
         files.update({p: None for p in current if p.startswith(f"{canary_chart}/")})
     files[KUSTOMIZATION] = HEADER + yamlsafe.dumps(
-        _with_resources(kz, [p for p, t in routes.items() if t is not None], remove))
+        _with_resources(kz, [p for p, t in routes.items() if t is not None], remove)
+    )
     return OverlayFiles(files)

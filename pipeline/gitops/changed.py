@@ -55,20 +55,29 @@ def released_commit(root: Path, env: Environment, app: str) -> str | None:
 
 def git_is_ancestor(repo: GitRepo) -> Callable[[str, str], bool]:
     """`is_ancestor` for `is_changed`, asking git; a commit this clone lacks is no ancestor."""
+
     def is_ancestor(a: str, b: str) -> bool:
         try:
             repo.repo.git.merge_base("--is-ancestor", a, b)
             return True
         except gitpython.GitCommandError:
             return False
+
     return is_ancestor
 
 
 def changed_apps(cfg: ShipConfig, repo: GitRepo, apps: Iterable[App]) -> list[App]:
     """Those of `apps` that changed since their last release in the first environment."""
     env, is_ancestor = first_environment(cfg), git_is_ancestor(repo)
-    return [app for app in apps
-            if is_changed(repo.last_change(app.sources, cfg.ignore).sha, released_commit(cfg.root, env, app.name), is_ancestor)]
+    return [
+        app
+        for app in apps
+        if is_changed(
+            repo.last_change(app.sources, cfg.ignore).sha,
+            released_commit(cfg.root, env, app.name),
+            is_ancestor,
+        )
+    ]
 
 
 @dataclass(frozen=True)

@@ -80,29 +80,54 @@ def chart_id(app: App, root: Path, source: Path | None = None) -> str:
     assert app.chart is not None
     where = (source or app.chart.path) / "Chart.yaml"
     if not (root / where).is_file():
-        raise ConfigError(f"{where.parent}: no Chart.yaml (apps.{app.name}.chart.path names no Helm chart)")
+        raise ConfigError(
+            f"{where.parent}: no Chart.yaml (apps.{app.name}.chart.path names no Helm chart)"
+        )
     meta = yamlsafe.load_file(root / where, str(where), root)
     if not isinstance(meta, dict) or not meta.get("name") or not meta.get("version"):
         raise ConfigError(f"{where}: a chart needs a name and a version")
     return f"{meta['name']}-{meta['version']}"
 
 
-def base_files(app: App, env: str, namespace: str, root: Path, wired: dict | None = None,
-               source: Path | None = None) -> dict[str, str]:
+def base_files(
+    app: App,
+    env: str,
+    namespace: str,
+    root: Path,
+    wired: dict | None = None,
+    source: Path | None = None,
+) -> dict[str, str]:
     """The chart base's files by path in its folder: kustomization.yaml (with `wired`, the
     wiring's images and patches), values.yaml, and the chart's own files (from `source`, by
     default the app's chart) under its name."""
     assert app.chart is not None
     chart_id(app, root, source)
     folder = paths.contained(root, source or app.chart.path)
-    files = {f"{app.chart.name}/{p.relative_to(folder)}": paths.read_text(root, p)
-             for p in paths.regular_files(root, source or app.chart.path)}
+    files = {
+        f"{app.chart.name}/{p.relative_to(folder)}": paths.read_text(root, p)
+        for p in paths.regular_files(root, source or app.chart.path)
+    }
     values = merged_values(app, env, root)
-    entry = {"name": app.chart.name, "releaseName": app.name, "namespace": namespace, "includeCRDs": True,
-             "skipTests": True, "valuesFile": VALUES_FILE}
-    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                     "helmGlobals": {"chartHome": "."}, "helmCharts": [entry], **(wired or {})}
-    return {**files, "kustomization.yaml": yamlsafe.dumps(kustomization), VALUES_FILE: yamlsafe.dumps(values)}
+    entry = {
+        "name": app.chart.name,
+        "releaseName": app.name,
+        "namespace": namespace,
+        "includeCRDs": True,
+        "skipTests": True,
+        "valuesFile": VALUES_FILE,
+    }
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "helmGlobals": {"chartHome": "."},
+        "helmCharts": [entry],
+        **(wired or {}),
+    }
+    return {
+        **files,
+        "kustomization.yaml": yamlsafe.dumps(kustomization),
+        VALUES_FILE: yamlsafe.dumps(values),
+    }
 
 
 def image_name(image: str) -> str:
@@ -123,7 +148,9 @@ def wiring(app: App, objects: list[dict], where: str) -> dict:
     for obj in objects:
         if obj.get("kind") not in WORKLOAD_KINDS:
             continue
-        containers = ((((obj.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or [])
+        containers = (((obj.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+            "containers"
+        ) or []
         ops: list[dict] = []
         for i, c in enumerate(containers):
             name = image_name(str(c.get("image", "")))
@@ -134,16 +161,29 @@ def wiring(app: App, objects: list[dict], where: str) -> dict:
             sources = [{"configMapRef": {"name": app.config_name}}]
             sources += [{"secretRef": {"name": app.secret_name}}] if app.secrets else []
             pointer = f"/spec/template/spec/containers/{i}/envFrom"
-            ops += ([{"op": "add", "path": f"{pointer}/-", "value": s} for s in sources] if c.get("envFrom")
-                    else [{"op": "add", "path": pointer, "value": sources}])
+            ops += (
+                [{"op": "add", "path": f"{pointer}/-", "value": s} for s in sources]
+                if c.get("envFrom")
+                else [{"op": "add", "path": pointer, "value": sources}]
+            )
         if ops:
             group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
-            target = {"group": group, "version": version, "kind": obj["kind"], "name": obj["metadata"]["name"]}
+            target = {
+                "group": group,
+                "version": version,
+                "kind": obj["kind"],
+                "name": obj["metadata"]["name"],
+            }
             patches.append({"target": target, "patch": yamlsafe.dumps(ops)})
     if not patches:
-        raise ConfigError(f"{where}: no Deployment, StatefulSet or DaemonSet of the chart runs an image named "
-                          f"{want} (apps.{app.name}.image); ship pins and configures the containers that do")
-    return {"images": [{"name": n, "newName": app.image} for n in sorted(renamed)], "patches": patches}
+        raise ConfigError(
+            f"{where}: no Deployment, StatefulSet or DaemonSet of the chart runs an image named "
+            f"{want} (apps.{app.name}.image); ship pins and configures the containers that do"
+        )
+    return {
+        "images": [{"name": n, "newName": app.image} for n in sorted(renamed)],
+        "patches": patches,
+    }
 
 
 def merged_values(app: App, env: str, root: Path) -> dict:
@@ -166,10 +206,17 @@ def chart_files(app: App, env: str, namespace: str, folder: Path, root: Path) ->
         raise ConfigError(f"app {app.name}: no chart to render")
     chart = root / app.chart.path
     if not (chart / "Chart.yaml").is_file():
-        raise ConfigError(f"{app.chart.path}: no Chart.yaml (apps.{app.name}.chart.path names no Helm chart)")
+        raise ConfigError(
+            f"{app.chart.path}: no Chart.yaml (apps.{app.name}.chart.path names no Helm chart)"
+        )
     values = merged_values(app, env, root)
-    entry = {"name": app.chart.name, "releaseName": app.name, "namespace": namespace, "includeCRDs": True,
-             "valuesFile": VALUES_FILE}
+    entry = {
+        "name": app.chart.name,
+        "releaseName": app.name,
+        "namespace": namespace,
+        "includeCRDs": True,
+        "valuesFile": VALUES_FILE,
+    }
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
@@ -187,25 +234,42 @@ def merge_values(base: dict, override: dict) -> dict:
         if value is None:
             merged.pop(key, None)
         elif isinstance(value, dict):
-            merged[key] = merge_values(merged[key] if isinstance(merged.get(key), dict) else {}, value)
+            merged[key] = merge_values(
+                merged[key] if isinstance(merged.get(key), dict) else {}, value
+            )
         else:
             merged[key] = value
     return merged
 
 
 def chart_folder(release: Release | None) -> str | None:
-    return folder_of(release.chart, release.chart_digest) if release and release.chart and release.chart_digest else None
+    return (
+        folder_of(release.chart, release.chart_digest)
+        if release and release.chart and release.chart_digest
+        else None
+    )
 
 
-def dropped_chart_files(current: dict[str, str | None], slot: Slot, release: Release,
-                        keep: int, canary_file: str) -> dict[str, None]:
+def dropped_chart_files(
+    current: dict[str, str | None], slot: Slot, release: Release, keep: int, canary_file: str
+) -> dict[str, None]:
     """Chart bases no longer kept once `release` is written: all but its own, a running canary's
     and those of the newest `keep` releases in the ledger (what a rollback may return to)."""
     ledger = Ledger.parse(current.get(LEDGER_FILE), str(slot.overlay / LEDGER_FILE))
     state = current.get(canary_file)
     canary = yamlsafe.loads(state, canary_file) if state else None
-    canary_release = Release.from_record(canary["release"]) if isinstance(canary, dict) and canary.get("release") else None
-    kept = {chart_folder(release), chart_folder(canary_release),
-            *[chart_folder(e.release) for e in ledger.entries[-keep:]]}
-    return {path: None for path in current
-            if path.startswith(f"{CHARTS_DIR}/") and "/".join(path.split("/")[:2]) not in kept}
+    canary_release = (
+        Release.from_record(canary["release"])
+        if isinstance(canary, dict) and canary.get("release")
+        else None
+    )
+    kept = {
+        chart_folder(release),
+        chart_folder(canary_release),
+        *[chart_folder(e.release) for e in ledger.entries[-keep:]],
+    }
+    return {
+        path: None
+        for path in current
+        if path.startswith(f"{CHARTS_DIR}/") and "/".join(path.split("/")[:2]) not in kept
+    }

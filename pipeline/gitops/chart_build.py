@@ -30,7 +30,9 @@ def build(app: App, env: Environment, root: Path, source: Path | None = None) ->
     chart_id = chart.chart_id(app, root, source)  # a missing chart is named before anything renders
     display = f"{source} (values for {env.name}: {', '.join(map(str, app.values_files(env.name)))})"
     plain = _rendered(chart.base_files(app, env.name, env.namespace, root, source=source), display)
-    files = chart.base_files(app, env.name, env.namespace, root, chart.wiring(app, plain, str(source)), source)
+    files = chart.base_files(
+        app, env.name, env.namespace, root, chart.wiring(app, plain, str(source)), source
+    )
     return ChartBase(chart_id, chart.digest_of(files), _rendered(files, display), files)
 
 
@@ -52,8 +54,9 @@ class ChartBases:
 
     render: Callable[[Path], list[dict]]  # Workspace.render
 
-    def chart_base(self, app: App, slot: Slot, release: Release | None = None,
-                   source: Path | None = None) -> ChartBase:
+    def chart_base(
+        self, app: App, slot: Slot, release: Release | None = None, source: Path | None = None
+    ) -> ChartBase:
         """APP's chart base in ENV (a slot): `release`'s, as the overlay holds it (no files to
         write) or as this run built it, or else the chart (at `source`, by default the app's own)
         with the working tree's values, built once per run."""
@@ -61,7 +64,9 @@ class ChartBases:
             folder = slot.overlay / folder_of(release.chart, release.chart_digest)
             if (self.root / folder / KUSTOMIZATION).is_file():
                 return ChartBase(release.chart, release.chart_digest, self.render(folder))
-            if (found := next((b for b in self._charts.values() if b.digest == release.chart_digest), None)):
+            if found := next(
+                (b for b in self._charts.values() if b.digest == release.chart_digest), None
+            ):
                 return found  # a promotion's: the chart its source environment runs (promotion.py)
         assert app.chart is not None
         source = source or app.chart.path
@@ -76,9 +81,11 @@ class ChartBases:
             self._charts[key] = build(app, slot.env, self.root, source)
         built = self._charts[key]
         if release is not None and release.chart_digest and release.chart_digest != built.digest:
-            raise ConfigError(f"{slot.overlay}/{folder_of(str(release.chart), release.chart_digest)}: release "
-                              f"{release.id}'s chart base is no longer in the overlay (ship keeps the newest "
-                              f"{app.keep_configs}); roll back to a newer release, or release it again")
+            raise ConfigError(
+                f"{slot.overlay}/{folder_of(str(release.chart), release.chart_digest)}: release "
+                f"{release.id}'s chart base is no longer in the overlay (ship keeps the newest "
+                f"{app.keep_configs}); roll back to a newer release, or release it again"
+            )
         return built
 
     def _files_of(self, folder: Path) -> list[Path]:

@@ -21,7 +21,11 @@ def config_map(app: App, release: Release) -> dict:
         "kind": "ConfigMap",
         "metadata": {
             "name": release.config,
-            "labels": {names.APP_NAME: app.name, names.PART_OF: app.name, names.CONFIG_OF: app.name},
+            "labels": {
+                names.APP_NAME: app.name,
+                names.PART_OF: app.name,
+                names.CONFIG_OF: app.name,
+            },
             "annotations": {names.RELEASE: release.id},
         },
         "immutable": True,
@@ -42,11 +46,13 @@ def kept_configs(existing: list[str], new: str, keep: int) -> tuple[list[str], l
     names = sorted(set(existing) | {new}, key=_release_order)
     kept = names[-keep:]
     if new not in kept:  # re-releasing an older release keeps its config in any case
-        kept = [*names[-(keep - 1):], new] if keep > 1 else [new]
+        kept = [*names[-(keep - 1) :], new] if keep > 1 else [new]
     return kept, [n for n in names if n not in kept]
 
 
-def config_name_for(app: App, release_id: str, data: dict[str, str], current: dict[str, str | None]) -> str:
+def config_name_for(
+    app: App, release_id: str, data: dict[str, str], current: dict[str, str | None]
+) -> str:
     """The versioned ConfigMap name; a second, different config for the same release gets a suffix,
     since a ConfigMap marked immutable can never change."""
     name = f"{app.config_name}-{release_id}"

@@ -49,18 +49,24 @@ class GitRepo:
             c = self.repo.head.commit
         except ValueError as exc:
             raise GitError(f"{self.root}: the repository has no commits yet") from exc
-        return Commit(c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.UTC), str(c.summary))
+        return Commit(
+            c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.UTC), str(c.summary)
+        )
 
     def last_change(self, path: str | tuple[str, ...], ignore: tuple[str, ...] = ()) -> Commit:
         """The newest commit that changed `path` (or any of several: App.sources), but for files
         matching an `ignore` glob: an app's source commit, which ship's own overlay commits never
         move, so building again after a release gives the same tag."""
         given = (path,) if isinstance(path, str) else path
-        sha = self.repo.git.rev_list("-1", "HEAD", "--", *given, *(f":(exclude,glob){glob}" for glob in ignore))
+        sha = self.repo.git.rev_list(
+            "-1", "HEAD", "--", *given, *(f":(exclude,glob){glob}" for glob in ignore)
+        )
         if not sha:
             raise GitError(f"{', '.join(given)}: not in any commit; commit it first")
         c = self.repo.commit(sha)
-        return Commit(c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.UTC), str(c.summary))
+        return Commit(
+            c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.UTC), str(c.summary)
+        )
 
     def resolve(self, rev: str) -> Commit | None:
         """The commit `rev` (a sha, short sha or ref) names in this repository, or None."""
@@ -68,7 +74,9 @@ class GitRepo:
             c = self.repo.commit(rev)
         except (ValueError, git.BadName, git.GitCommandError):
             return None
-        return Commit(c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.UTC), str(c.summary))
+        return Commit(
+            c.hexsha, c.hexsha[:7], c.committed_datetime.astimezone(dt.UTC), str(c.summary)
+        )
 
     def is_older(self, sha: str, than: str) -> bool:
         """Whether commit `sha` comes before `than`: its ancestor, or, when neither descends from
@@ -108,9 +116,11 @@ class GitRepo:
         dirty = self.dirty_paths()
         if dirty and not allow_dirty:
             more = "…" if len(dirty) > 3 else ""
-            raise GitError("working tree has uncommitted changes "
-                           f"({', '.join(dirty[:3])}{more}); a release must "
-                           "be traceable to a commit: commit them, or pass --allow-dirty")
+            raise GitError(
+                "working tree has uncommitted changes "
+                f"({', '.join(dirty[:3])}{more}); a release must "
+                "be traceable to a commit: commit them, or pass --allow-dirty"
+            )
         return dirty
 
     def branch(self) -> str:
@@ -118,7 +128,11 @@ class GitRepo:
         try:
             return self.repo.active_branch.name
         except TypeError:  # detached HEAD, as in some CI checkouts
-            return os.environ.get("SHIP_BRANCH") or os.environ.get("GITHUB_REF_NAME") or "HEAD (detached)"
+            return (
+                os.environ.get("SHIP_BRANCH")
+                or os.environ.get("GITHUB_REF_NAME")
+                or "HEAD (detached)"
+            )
 
     def author(self) -> str:
         try:
@@ -136,13 +150,17 @@ class GitRepo:
             self.repo.git.var("GIT_COMMITTER_IDENT")
             self._identity_checked = True
         except git.GitCommandError as exc:
-            raise GitError("git has no identity to commit with: set it with git config user.name NAME and "
-                           f"git config user.email EMAIL ({_last_line(exc.stderr)})") from exc
+            raise GitError(
+                "git has no identity to commit with: set it with git config user.name NAME and "
+                f"git config user.email EMAIL ({_last_line(exc.stderr)})"
+            ) from exc
 
     def _has_remote(self) -> bool:
         return self.remote in [r.name for r in self.repo.remotes]
 
-    def publish(self, write: Callable[[], tuple[list[str], str] | None], *, push: bool = True) -> Commit | None:
+    def publish(
+        self, write: Callable[[], tuple[list[str], str] | None], *, push: bool = True
+    ) -> Commit | None:
         """Call `write()` to change files, commit what it returns, push; retry on a moved remote.
 
         `write` returns (paths to add or remove, commit message), or None when there is nothing
@@ -166,12 +184,18 @@ class GitRepo:
                 self._push(branch)
                 return self.head()
             except git.GitCommandError as exc:
-                if "rejected" not in exc.stderr and "fetch first" not in exc.stderr and "non-fast-forward" not in exc.stderr:
+                if (
+                    "rejected" not in exc.stderr
+                    and "fetch first" not in exc.stderr
+                    and "non-fast-forward" not in exc.stderr
+                ):
                     if self._remote_has_head(branch):
                         # the connection dropped after the remote took the commit
                         return self.head()
                     self._drop_own_commit()
-                    raise GitError(f"git push to {self.remote}/{branch} failed: {_last_line(exc.stderr)}") from exc
+                    raise GitError(
+                        f"git push to {self.remote}/{branch} failed: {_last_line(exc.stderr)}"
+                    ) from exc
             # The remote moved on: replay our commit on top of it, or redo the change there.
             if not self._rebase_onto_remote(branch):
                 self._drop_own_commit()
@@ -183,8 +207,10 @@ class GitRepo:
             except git.GitCommandError:
                 self._drop_own_commit()
                 self._sync_with_remote(branch)
-        raise GitError(f"git push to {self.remote}/{branch}: the remote "
-                       f"kept moving; gave up after {PUSH_ATTEMPTS} attempts")
+        raise GitError(
+            f"git push to {self.remote}/{branch}: the remote "
+            f"kept moving; gave up after {PUSH_ATTEMPTS} attempts"
+        )
 
     def _push(self, branch: str) -> None:
         """Push HEAD, once every commit it would send is ship's own, in a line on the remote's
@@ -212,8 +238,10 @@ class GitRepo:
         try:
             self._push(branch)
         except git.GitCommandError as exc:
-            raise GitError(f"git push of local commits to {self.remote}/{branch} "
-                           f"failed: {_last_line(exc.stderr)}") from exc
+            raise GitError(
+                f"git push of local commits to {self.remote}/{branch} "
+                f"failed: {_last_line(exc.stderr)}"
+            ) from exc
 
     def discard(self, path: str) -> None:
         """Put `path` back as HEAD has it: staged, changed and untracked files alike."""
@@ -223,7 +251,9 @@ class GitRepo:
                 self.repo.git.checkout("HEAD", "--", path)
             self.repo.git.clean("-fdq", "--", path)
         except git.GitCommandError as exc:
-            raise GitError(f"{path}: could not put it back as git has it: {_last_line(exc.stderr)}") from exc
+            raise GitError(
+                f"{path}: could not put it back as git has it: {_last_line(exc.stderr)}"
+            ) from exc
 
     def _commit(self, paths: list[str], message: str) -> None:
         try:
@@ -231,23 +261,35 @@ class GitRepo:
             # is neither on disk nor in git: `git add` refuses such a pathspec, so it is left out.
             tracked = self.repo.git.ls_files("--", *paths).splitlines() if paths else []
             top = Path(str(self.repo.working_tree_dir))
-            paths = [p for p in paths if (top / p).exists()
-                     or any(t == p or t.startswith(p.rstrip("/") + "/") for t in tracked)]
+            paths = [
+                p
+                for p in paths
+                if (top / p).exists()
+                or any(t == p or t.startswith(p.rstrip("/") + "/") for t in tracked)
+            ]
             if paths:
                 self.repo.git.add("--all", "--", *paths)
             staged = self.repo.git.diff("--cached", "--name-only").splitlines()
             if not staged:
                 raise GitError("nothing to commit: the change is already in git")
-            others = [f for f in staged if not any(f == p or f.startswith(p.rstrip("/") + "/") for p in paths)]
+            others = [
+                f
+                for f in staged
+                if not any(f == p or f.startswith(p.rstrip("/") + "/") for p in paths)
+            ]
             if others:
                 self.repo.git.reset("-q", "--", *paths)
-                raise GitError(f"{others[0]} is staged, and ship commits only the files it wrote: unstage it "
-                               "(git restore --staged) first; nothing committed")
+                raise GitError(
+                    f"{others[0]} is staged, and ship commits only the files it wrote: unstage it "
+                    "(git restore --staged) first; nothing committed"
+                )
             outgoing.intend(self.repo, message)
             self.repo.git.commit("-m", message, "--no-verify")
             outgoing.remember(self.repo, self.repo.head.commit.hexsha)
         except git.GitCommandError as exc:
-            if "nothing to commit" in str(exc.stdout) or "nothing added to commit" in str(exc.stdout):
+            if "nothing to commit" in str(exc.stdout) or "nothing added to commit" in str(
+                exc.stdout
+            ):
                 raise GitError("nothing to commit: the change is already in git") from exc
             raise GitError(f"git commit failed: {_last_line(exc.stderr)}") from exc
 
@@ -255,10 +297,14 @@ class GitRepo:
         try:
             self.repo.git.fetch(self.remote, branch)
         except git.GitCommandError as exc:
-            raise GitError(f"git fetch {self.remote} {branch} failed: {_last_line(exc.stderr)}") from exc
+            raise GitError(
+                f"git fetch {self.remote} {branch} failed: {_last_line(exc.stderr)}"
+            ) from exc
         upstream = f"{self.remote}/{branch}"
         try:
-            self.repo.git.merge("--ff-only", "--autostash", upstream) if _behind(self.repo, upstream) else None
+            self.repo.git.merge("--ff-only", "--autostash", upstream) if _behind(
+                self.repo, upstream
+            ) else None
         except git.GitCommandError as exc:
             raise GitError(
                 f"local {branch} has diverged from {upstream}; "
@@ -297,7 +343,7 @@ def _last_line(text: str) -> str:
     last."""
     text = (text or "").strip()
     if text.startswith("stderr: '"):  # GitPython quotes the captured stderr
-        text = text[len("stderr: '"):].rstrip("'")
+        text = text[len("stderr: '") :].rstrip("'")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     said = [line for line in lines if line.startswith(("fatal:", "error:"))]
     if said:

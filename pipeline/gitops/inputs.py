@@ -17,11 +17,17 @@ def refuse_rendered_secrets(objects: list[dict], where: str) -> None:
     secretGenerator's literals or files, or a patch. ship adds its own Secrets, built from
     SHIP_SECRET_* variables, after this check."""
     for obj in objects:
-        if isinstance(obj, dict) and obj.get("kind") == "Secret" and (obj.get("data") or obj.get("stringData")):
+        if (
+            isinstance(obj, dict)
+            and obj.get("kind") == "Secret"
+            and (obj.get("data") or obj.get("stringData"))
+        ):
             meta = obj.get("metadata") or {}
-            raise ValidationError(f"{where}: Secret/{meta.get('namespace', '-')}/{meta.get('name', '?')} renders "
-                                  "with data (from a file, a secretGenerator or a patch); a Secret's values never "
-                                  "come from git: ship supplies them at sync time from SHIP_SECRET_* variables")
+            raise ValidationError(
+                f"{where}: Secret/{meta.get('namespace', '-')}/{meta.get('name', '?')} renders "
+                "with data (from a file, a secretGenerator or a patch); a Secret's values never "
+                "come from git: ship supplies them at sync time from SHIP_SECRET_* variables"
+            )
 
 
 class AppInputs:
@@ -43,13 +49,17 @@ class AppInputs:
         except ConfigError as exc:
             if "larger than" not in str(exc):
                 raise
-            raise ConfigError(f"{path}: more than {names.MAX_CONFIG_BYTES:,} bytes; a ConfigMap holds at most "
-                              f"{names.MAX_CONFIG_BYTES:,} bytes (keep large data out of config)") from None
+            raise ConfigError(
+                f"{path}: more than {names.MAX_CONFIG_BYTES:,} bytes; a ConfigMap holds at most "
+                f"{names.MAX_CONFIG_BYTES:,} bytes (keep large data out of config)"
+            ) from None
         data = parse_env_file(text, str(path))
         for key in data:
             if key in app.secrets:
-                raise ValidationError(f"{path}: {key} is one of {app.name}'s secrets; it must never be in git "
-                                      f"(set {names.secret_variable(app.name, key)} at sync time instead)")
+                raise ValidationError(
+                    f"{path}: {key} is one of {app.name}'s secrets; it must never be in git "
+                    f"(set {names.secret_variable(app.name, key)} at sync time instead)"
+                )
         return data
 
     def secrets_with_data(self, folders: list[Path]) -> list[str]:
@@ -70,14 +80,19 @@ class AppInputs:
                     docs = yamlsafe.loads_all(text, str(path.relative_to(top)))
                 except (ConfigError, UnicodeDecodeError):
                     continue  # not a manifest; kustomize reports it if it matters
-                if any(isinstance(d, dict) and d.get("kind") == "Secret" and (d.get("data") or d.get("stringData"))
-                       for d in docs):
+                if any(
+                    isinstance(d, dict)
+                    and d.get("kind") == "Secret"
+                    and (d.get("data") or d.get("stringData"))
+                    for d in docs
+                ):
                     offending.append(str(path.relative_to(top)))
         return offending
 
     def guard_secrets(self, env: Environment, apps: list[App]) -> None:
         offending = self.secrets_with_data([env.folder, *[a.path / a.base for a in apps]])
         if offending:
-            raise ValidationError(f"{offending[0]}: a Secret with data must never be committed; remove it "
-                                  "(ship supplies secret values at sync time from SHIP_SECRET_* variables)")
-
+            raise ValidationError(
+                f"{offending[0]}: a Secret with data must never be committed; remove it "
+                "(ship supplies secret values at sync time from SHIP_SECRET_* variables)"
+            )

@@ -35,13 +35,19 @@ class Journal:
         path.parent.mkdir(exist_ok=True)
         # Written whole or not at all (a kill can land mid-write too): a temporary file, renamed.
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"overlay": str(env.folder), "host": socket.gethostname(), "pid": os.getpid()}))
+        tmp.write_text(
+            json.dumps(
+                {"overlay": str(env.folder), "host": socket.gethostname(), "pid": os.getpid()}
+            )
+        )
         os.replace(tmp, path)
 
     def done(self, env: Environment) -> None:
         self.path(env).unlink(missing_ok=True)
 
-    def published(self, env: Environment, write: Callable[[], tuple[list[str], str] | None], *, push: bool) -> Commit | None:
+    def published(
+        self, env: Environment, write: Callable[[], tuple[list[str], str] | None], *, push: bool
+    ) -> Commit | None:
         """`git.publish(write)`; whatever stops it (an error, Ctrl-C) puts ENV's overlay back at
         once."""
         try:

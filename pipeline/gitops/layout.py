@@ -37,12 +37,21 @@ def _deeper(kz_text: str, source: str, app: str) -> str:
     kz = yamlsafe.loads(kz_text, source)
     if not isinstance(kz, dict):
         raise ConfigError(f"{source}: expected a mapping")
-    resources = [f"../{r}" if isinstance(r, str) and r.startswith("../") else r
-                 for r in kz.get("resources", []) if r != overlay.NAMESPACE_FILE]
-    labels = [{**entry, "pairs": {**entry["pairs"], names.APP_LABEL: app}}
-              if isinstance(entry, dict) and (entry.get("pairs") or {}).get(names.MANAGED_BY) == names.MANAGER
-              else entry for entry in kz.get("labels", [])]
-    return overlay.HEADER + yamlsafe.dumps({**kz, "resources": resources, **({"labels": labels} if labels else {})})
+    resources = [
+        f"../{r}" if isinstance(r, str) and r.startswith("../") else r
+        for r in kz.get("resources", [])
+        if r != overlay.NAMESPACE_FILE
+    ]
+    labels = [
+        {**entry, "pairs": {**entry["pairs"], names.APP_LABEL: app}}
+        if isinstance(entry, dict)
+        and (entry.get("pairs") or {}).get(names.MANAGED_BY) == names.MANAGER
+        else entry
+        for entry in kz.get("labels", [])
+    ]
+    return overlay.HEADER + yamlsafe.dumps(
+        {**kz, "resources": resources, **({"labels": labels} if labels else {})}
+    )
 
 
 def migrated(files: dict[str, str | None], env: Environment) -> dict[str, str | None]:
@@ -52,7 +61,9 @@ def migrated(files: dict[str, str | None], env: Environment) -> dict[str, str | 
         return {}
     release = overlay.read_release(files, env.folder)
     if release is None:
-        raise ConfigError(f"{env.folder}/{overlay.RELEASE_FILE}: no release id; cannot tell which app it holds")
+        raise ConfigError(
+            f"{env.folder}/{overlay.RELEASE_FILE}: no release id; cannot tell which app it holds"
+        )
     app = release.app
     out: dict[str, str | None] = {}
     for rel, text in files.items():
@@ -75,17 +86,20 @@ def migrated(files: dict[str, str | None], env: Environment) -> dict[str, str | 
 
 def migrate(workspace: Workspace, envs: list[Environment], *, push: bool = True) -> Commit | None:
     """Move overlays in the one-app layout to one folder per app, all in one commit (layout.py)."""
+
     def write() -> tuple[list[str], str] | None:
         moves = [(env, migrated(workspace.files(env), env)) for env in envs]
         moves = [(env, files) for env, files in moves if files]
         if not moves:
             return None
-        paths = [p for env, files in moves for p in workspace.write(env, overlay.OverlayFiles(files))]
+        paths = [
+            p for env, files in moves for p in workspace.write(env, overlay.OverlayFiles(files))
+        ]
         for env, _files in moves:
             workspace.journal.done(env)
         moved = ", ".join(env.name for env, _files in moves)
-        return paths, names.commit_message(f"migrate({moved}): one overlay folder per app", "migrate",
-                                           {"Environment": moved})
+        return paths, names.commit_message(
+            f"migrate({moved}): one overlay folder per app", "migrate", {"Environment": moved}
+        )
 
     return workspace.git.publish(write, push=push)
-

@@ -20,7 +20,9 @@ from pipeline.errors import ConfigError
 from pipeline.gitops.records import Release
 
 LEDGER_FILE = "ledger.yaml"
-HEADER = "# Written by ship: every release of this environment and what became of it, oldest first.\n"
+HEADER = (
+    "# Written by ship: every release of this environment and what became of it, oldest first.\n"
+)
 
 
 class Outcome(str, Enum):
@@ -73,15 +75,23 @@ class Ledger:
         entries = []
         for rec in data.get("releases", []):
             rec = dict(rec)
-            outcome, reason, updated = rec.pop("outcome", "pending"), rec.pop("reason", ""), rec.pop("updated_at", "")
+            outcome, reason, updated = (
+                rec.pop("outcome", "pending"),
+                rec.pop("reason", ""),
+                rec.pop("updated_at", ""),
+            )
             override = rec.pop("override", "")
             try:
                 outcome = Outcome(outcome)
             except ValueError:
-                raise ConfigError(f"{source}: release {rec.get('id')}: unknown outcome {outcome!r}") from None
+                raise ConfigError(
+                    f"{source}: release {rec.get('id')}: unknown outcome {outcome!r}"
+                ) from None
             release = Release.from_record(rec)
             release = replace(release, config_data=dict(rec.get("config_data") or {}))
-            entries.append(Entry(release, outcome, reason or "", updated or "", str(override or "")))
+            entries.append(
+                Entry(release, outcome, reason or "", updated or "", str(override or ""))
+            )
         return cls(tuple(entries))
 
     def dumps(self) -> str:
@@ -93,26 +103,38 @@ class Ledger:
                 return e
         return None
 
-    def record(self, release: Release, outcome: Outcome, reason: str, at: str, override: str | None = None) -> Ledger:
+    def record(
+        self, release: Release, outcome: Outcome, reason: str, at: str, override: str | None = None
+    ) -> Ledger:
         """The ledger with `release` set to `outcome` (added when new, else updated in place);
         `override` (None: as it was) notes a control it went through."""
         entries = list(self.entries)
         for i in range(len(entries) - 1, -1, -1):
             if entries[i].release.id == release.id:
-                entries[i] = Entry(copy.copy(release) if release.config_data else
-                                   replace(release, config_data=entries[i].release.config_data), outcome, reason, at,
-                                   entries[i].override if override is None else override)
+                entries[i] = Entry(
+                    copy.copy(release)
+                    if release.config_data
+                    else replace(release, config_data=entries[i].release.config_data),
+                    outcome,
+                    reason,
+                    at,
+                    entries[i].override if override is None else override,
+                )
                 return Ledger(tuple(entries))
         return Ledger((*entries, Entry(release, outcome, reason, at, override or "")))
 
-    def id_for(self, base_id: str, image: str, config_data: dict[str, str], chart_digest: str | None = None) -> str:
+    def id_for(
+        self, base_id: str, image: str, config_data: dict[str, str], chart_digest: str | None = None
+    ) -> str:
         """The id a new release of `image` with `config_data` (and chart base) gets: `base_id`, or
         `base_id.N` when the ledger already holds another image, config or chart base under it
         (same commit, another release)."""
         rid, n = base_id, 1
-        while (entry := self.find(rid)) is not None and (entry.release.image != image
-                                                          or dict(entry.release.config_data) != config_data
-                                                          or entry.release.chart_digest != chart_digest):
+        while (entry := self.find(rid)) is not None and (
+            entry.release.image != image
+            or dict(entry.release.config_data) != config_data
+            or entry.release.chart_digest != chart_digest
+        ):
             n += 1
             rid = f"{base_id}.{n}"
         return rid

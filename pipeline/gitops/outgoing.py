@@ -35,9 +35,11 @@ def push_branch(repo: git.Repo) -> str:
         for variable in BRANCH_VARIABLES:
             if os.environ.get(variable, "").strip():
                 return os.environ[variable].strip()
-    raise GitError("HEAD is detached and no branch is named: check "
-                   "a branch out, or set SHIP_BRANCH to the branch "
-                   "ship should push to; nothing written")
+    raise GitError(
+        "HEAD is detached and no branch is named: check "
+        "a branch out, or set SHIP_BRANCH to the branch "
+        "ship should push to; nothing written"
+    )
 
 
 def _own_path(repo: git.Repo) -> Path:
@@ -70,8 +72,11 @@ def _intended(repo: git.Repo, commit: git.Commit) -> bool:
     path = Path(repo.git_dir) / f"{OWN_FILE}.pending"
     parent, _, digest = (path.read_text().strip() if path.is_file() else "").partition(" ")
     message = commit.message if isinstance(commit.message, str) else commit.message.decode()
-    return bool(digest) and [p.hexsha for p in commit.parents] == [parent] and \
-        hashlib.sha256(message.strip().encode()).hexdigest() == digest
+    return (
+        bool(digest)
+        and [p.hexsha for p in commit.parents] == [parent]
+        and hashlib.sha256(message.strip().encode()).hexdigest() == digest
+    )
 
 
 def remember(repo: git.Repo, *shas: str) -> None:
@@ -98,14 +103,18 @@ def check(repo: git.Repo, upstream: str) -> list[str]:
         if sha not in own and _intended(repo, commit):
             remember(repo, sha)
         elif sha not in own:
-            raise GitError(f"HEAD holds commit {sha[:7]} ({commit.summary!s}) that ship did not make and "
-                           f"{upstream} does not have; ship pushes only "
-                           "its own commits: push it yourself, or drop "
-                           "it, first; nothing pushed")
+            raise GitError(
+                f"HEAD holds commit {sha[:7]} ({commit.summary!s}) that ship did not make and "
+                f"{upstream} does not have; ship pushes only "
+                "its own commits: push it yourself, or drop "
+                "it, first; nothing pushed"
+            )
         if [p.hexsha for p in commit.parents] != [parent]:
-            raise GitError(f"ship's commit {sha[:7]} is not the child "
-                           f"of {parent[:7]}, the commit before it on "
-                           f"{upstream}; nothing pushed")
+            raise GitError(
+                f"ship's commit {sha[:7]} is not the child "
+                f"of {parent[:7]}, the commit before it on "
+                f"{upstream}; nothing pushed"
+            )
         parent = sha
     return sending
 

@@ -40,8 +40,15 @@ def _pod_specs(objects: list[dict]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for obj in objects:
         if obj.get("kind") == "CronJob":
-            out.append(((((obj.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}).get("template") or {})
-                       .get("spec") or {})
+            out.append(
+                (
+                    (((obj.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}).get(
+                        "template"
+                    )
+                    or {}
+                ).get("spec")
+                or {}
+            )
         elif obj.get("kind") in WORKLOADS:
             out.append(pod_spec_of(obj))
     return out
@@ -49,19 +56,33 @@ def _pod_specs(objects: list[dict]) -> list[dict[str, Any]]:
 
 def registry_hosts(objects: list[dict]) -> list[str]:
     """Every registry host the pod specs of `objects` pull from, sorted."""
-    hosts = {image_host(str(c["image"])) for spec in _pod_specs(objects)
-             for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])] if c.get("image")}
+    hosts = {
+        image_host(str(c["image"]))
+        for spec in _pod_specs(objects)
+        for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+        if c.get("image")
+    }
     return sorted(hosts)
 
 
 def secret_object(namespace: str, auths: dict[str, dict[str, str]]) -> dict:
     config = json.dumps({"auths": auths}, sort_keys=True)
-    return {"apiVersion": "v1", "kind": "Secret", "type": TYPE,
-            "metadata": {"name": names.PULL_SECRET, "namespace": namespace, "labels": {names.PART_OF: names.MANAGER}},
-            "data": {KEY: base64.b64encode(config.encode()).decode()}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": TYPE,
+        "metadata": {
+            "name": names.PULL_SECRET,
+            "namespace": namespace,
+            "labels": {names.PART_OF: names.MANAGER},
+        },
+        "data": {KEY: base64.b64encode(config.encode()).decode()},
+    }
 
 
-def pull_secret(namespace: str, objects: list[dict], lookup: Callable[[str], Lookup], live: dict | None) -> dict | None:
+def pull_secret(
+    namespace: str, objects: list[dict], lookup: Callable[[str], Lookup], live: dict | None
+) -> dict | None:
     """Secret ship-registry as this sync should apply it: from the credentials found for the
     registries `objects` pull from, else the live one's data; None when there is neither."""
     auths = {}

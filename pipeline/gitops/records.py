@@ -47,10 +47,17 @@ class Release:
 
     def trailers(self) -> dict[str, str | None]:
         """The fields every commit about this release carries (names.commit_message)."""
-        return {"Release": self.id, "App": self.app, "Environment": self.environment, "Commit": self.commit,
-                "Image-Commit": self.image_commit,
-                "Image": self.image, "Config": self.config, "Chart": self.chart,
-                "Chart-Source": self.chart_source}
+        return {
+            "Release": self.id,
+            "App": self.app,
+            "Environment": self.environment,
+            "Commit": self.commit,
+            "Image-Commit": self.image_commit,
+            "Image": self.image,
+            "Config": self.config,
+            "Chart": self.chart,
+            "Chart-Source": self.chart_source,
+        }
 
     def record(self) -> dict[str, Any]:
         out = asdict(self)
@@ -62,7 +69,9 @@ class Release:
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> Release:
-        known: dict[str, Any] = {k: data.get(k) for k in cls.__dataclass_fields__ if k != "config_data" and k in data}
+        known: dict[str, Any] = {
+            k: data.get(k) for k in cls.__dataclass_fields__ if k != "config_data" and k in data
+        }
         return cls(**known)
 
 

@@ -29,7 +29,11 @@ _CACHED = _BIN / "kustomize"
 
 def helm_command() -> str | None:
     """The helm kustomize inflates charts with, or None (a chart base then cannot render)."""
-    return os.environ.get("SHIP_HELM") or shutil.which("helm") or (str(_BIN / "helm") if (_BIN / "helm").exists() else None)
+    return (
+        os.environ.get("SHIP_HELM")
+        or shutil.which("helm")
+        or (str(_BIN / "helm") if (_BIN / "helm").exists() else None)
+    )
 
 
 def kustomize_command() -> list[str]:
@@ -43,13 +47,18 @@ def kustomize_command() -> list[str]:
         return [found, "build", *charts]
     if shutil.which("kubectl"):
         return ["kubectl", "kustomize", *charts]
-    raise RenderError("neither kustomize nor kubectl is installed; run `make binaries` or install kustomize")
+    raise RenderError(
+        "neither kustomize nor kubectl is installed; run `make binaries` or install kustomize"
+    )
 
 
 def render(folder: Path, display: str | None = None) -> list[dict]:
     """Every object the kustomization in `folder` renders, in kustomize's order."""
     name = display or str(folder)
-    if not (folder / "kustomization.yaml").is_file() and not (folder / "kustomization.yml").is_file():
+    if (
+        not (folder / "kustomization.yaml").is_file()
+        and not (folder / "kustomization.yml").is_file()
+    ):
         raise RenderError(f"{name}: no kustomization.yaml")
     command = kustomize_command()
     key = render_cache.key(folder, command, _stamps(command)) if render_cache.enabled() else None
@@ -58,9 +67,13 @@ def render(folder: Path, display: str | None = None) -> list[dict]:
         return cached
     proc = subprocess.run([*command, str(folder)], capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RenderError(f"{name}: kustomize cannot render it: {failure_reason(proc.stderr, proc.returncode)}")
+        raise RenderError(
+            f"{name}: kustomize cannot render it: {failure_reason(proc.stderr, proc.returncode)}"
+        )
     try:
-        objects = [doc for doc in yamlsafe.loads_all_generated(proc.stdout, f"{name} (rendered)") if doc]
+        objects = [
+            doc for doc in yamlsafe.loads_all_generated(proc.stdout, f"{name} (rendered)") if doc
+        ]
     except ConfigError as exc:
         raise RenderError(str(exc)) from exc
     if key:
@@ -73,8 +86,9 @@ def failure_reason(stderr: str, code: int) -> str:
     error, a kubeVersion refused), which kustomize buries before its `unable to run` line."""
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     # the second: an error of the chart's kustomization itself
-    helm = (re.search(r"recursed accumulation of path '[^']*': Error: (.+)$", stderr, re.MULTILINE)
-            or re.search(r"^Error: Error: (.+)$", stderr, re.MULTILINE))
+    helm = re.search(
+        r"recursed accumulation of path '[^']*': Error: (.+)$", stderr, re.MULTILINE
+    ) or re.search(r"^Error: Error: (.+)$", stderr, re.MULTILINE)
     if helm and "unable to run" in stderr:
         return f"helm: {helm.group(1)}"
     reason = lines[-1] if lines else f"exit {code}"
@@ -83,7 +97,8 @@ def failure_reason(stderr: str, code: int) -> str:
 
 
 def _stamps(command: list[str]) -> list:
-    """kustomize's binary and helm's (another helm renders a chart otherwise), each by path and stamp."""
+    """kustomize's binary and helm's (another helm renders a chart otherwise), each by path and
+    stamp."""
     binary = shutil.which(command[0]) or command[0]
     return [_stamp(b) for b in (binary, helm_command())]
 

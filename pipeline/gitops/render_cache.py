@@ -167,6 +167,7 @@ def _strings(data: Any, field: str = "") -> list[tuple[str, str]]:
 
 # ── the two layers ───────────────────────────────────────────────────────────────────────────
 
+
 def lookup(folder: Path, key: str) -> list[dict] | None:
     """The rendering cached under `key`: the clone's entry first, else this process's."""
     entry = _entry(folder, key)

@@ -26,7 +26,9 @@ NGINX_CANARY = "nginx.ingress.kubernetes.io/canary"
 NGINX_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 
 
-def service_for(base_objects: list[dict[str, Any]], workload: dict[str, Any]) -> tuple[str, int] | None:
+def service_for(
+    base_objects: list[dict[str, Any]], workload: dict[str, Any]
+) -> tuple[str, int] | None:
     """(name, port) of the base's Service that selects `workload`'s pods, if any."""
     labels = workload.get("spec", {}).get("template", {}).get("metadata", {}).get("labels") or {}
     for obj in base_objects:
@@ -44,9 +46,17 @@ def _parent_ref(gateway: str) -> dict[str, Any]:
     return {"name": name, **({"namespace": namespace} if namespace else {})}
 
 
-def http_route(policy: CanaryPolicy, service: str, port: int, canary_weight: int | None) -> dict[str, Any]:
+def http_route(
+    policy: CanaryPolicy, service: str, port: int, canary_weight: int | None
+) -> dict[str, Any]:
     """The HTTPRoute: all traffic to stable, or split `100 - w` / `w` while a canary runs."""
-    backends = [{"name": service, "port": port, "weight": 100 if canary_weight is None else 100 - canary_weight}]
+    backends = [
+        {
+            "name": service,
+            "port": port,
+            "weight": 100 if canary_weight is None else 100 - canary_weight,
+        }
+    ]
     if canary_weight is not None:
         backends.append({"name": names.canary_name(service), "port": port, "weight": canary_weight})
     return {
@@ -56,12 +66,19 @@ def http_route(policy: CanaryPolicy, service: str, port: int, canary_weight: int
         "spec": {
             "parentRefs": [_parent_ref(policy.gateway)],
             "hostnames": [policy.host],
-            "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": policy.path}}], "backendRefs": backends}],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": policy.path}}],
+                    "backendRefs": backends,
+                }
+            ],
         },
     }
 
 
-def ingress(policy: CanaryPolicy, service: str, port: int, canary_weight: int | None = None) -> dict[str, Any]:
+def ingress(
+    policy: CanaryPolicy, service: str, port: int, canary_weight: int | None = None
+) -> dict[str, Any]:
     """The stable Ingress, or (with a weight) the canary Ingress for the same host and path."""
     name = service if canary_weight is None else names.canary_name(service)
     meta: dict[str, Any] = {"name": name}
@@ -73,20 +90,35 @@ def ingress(policy: CanaryPolicy, service: str, port: int, canary_weight: int | 
         "metadata": meta,
         "spec": {
             "ingressClassName": policy.ingress_class,
-            "rules": [{"host": policy.host, "http": {"paths": [{
-                "path": policy.path, "pathType": "Prefix",
-                "backend": {"service": {"name": name, "port": {"number": port}}}}]}}],
+            "rules": [
+                {
+                    "host": policy.host,
+                    "http": {
+                        "paths": [
+                            {
+                                "path": policy.path,
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": name, "port": {"number": port}}},
+                            }
+                        ]
+                    },
+                }
+            ],
         },
     }
 
 
-def routing_objects(policy: CanaryPolicy, service: str, port: int, canary_weight: int | None) -> dict[str, dict[str, Any] | None]:
+def routing_objects(
+    policy: CanaryPolicy, service: str, port: int, canary_weight: int | None
+) -> dict[str, dict[str, Any] | None]:
     """The overlay's routing files (None: the file is removed) for a canary weight, or None for no
     canary."""
     if policy.router == "gateway":
         return {ROUTE_FILE: http_route(policy, service, port, canary_weight)}
     if policy.router == "nginx":
-        canary = ingress(policy, service, port, canary_weight) if canary_weight is not None else None
+        canary = (
+            ingress(policy, service, port, canary_weight) if canary_weight is not None else None
+        )
         return {INGRESS_FILE: ingress(policy, service, port), CANARY_INGRESS_FILE: canary}
     return {}
 
@@ -94,15 +126,29 @@ def routing_objects(policy: CanaryPolicy, service: str, port: int, canary_weight
 def track_ops(track: str, *, selector: bool) -> list[dict[str, Any]]:
     """JSON6902 ops labelling a workload's pods with their track (and its selector, for the
     canary)."""
-    ops = [{"op": "add", "path": pointer("spec", "template", "metadata", "labels", names.TRACK), "value": track}]
+    ops = [
+        {
+            "op": "add",
+            "path": pointer("spec", "template", "metadata", "labels", names.TRACK),
+            "value": track,
+        }
+    ]
     if selector:
-        ops.append({"op": "add", "path": pointer("spec", "selector", "matchLabels", names.TRACK), "value": track})
+        ops.append(
+            {
+                "op": "add",
+                "path": pointer("spec", "selector", "matchLabels", names.TRACK),
+                "value": track,
+            }
+        )
     return ops
 
 
 def service_track_patch(service: str, track: str) -> dict[str, Any]:
-    return {"target": {"version": "v1", "kind": "Service", "name": service},
-            "patch": [{"op": "add", "path": pointer("spec", "selector", names.TRACK), "value": track}]}
+    return {
+        "target": {"version": "v1", "kind": "Service", "name": service},
+        "patch": [{"op": "add", "path": pointer("spec", "selector", names.TRACK), "value": track}],
+    }
 
 
 def live_weights(route_or_ingresses: list[dict[str, Any]]) -> dict[str, int]:
@@ -116,7 +162,9 @@ def live_weights(route_or_ingresses: list[dict[str, Any]]) -> dict[str, int]:
         elif obj.get("kind") == "Ingress":
             notes = obj.get("metadata", {}).get("annotations") or {}
             name = obj["metadata"]["name"]
-            weights[name] = int(notes.get(NGINX_WEIGHT, 0)) if notes.get(NGINX_CANARY) == "true" else -1
+            weights[name] = (
+                int(notes.get(NGINX_WEIGHT, 0)) if notes.get(NGINX_CANARY) == "true" else -1
+            )
     # nginx: the stable Ingress takes what the canary does not
     if any(w == -1 for w in weights.values()):
         canary = sum(w for w in weights.values() if w >= 0)

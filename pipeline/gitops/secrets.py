@@ -21,7 +21,9 @@ def variable(app: App, key: str) -> str:
     return names.secret_variable(app.name, key)
 
 
-def secret_for(app: App, env: Environment, live: dict | None, environ: dict[str, str] | None = None) -> dict | None:
+def secret_for(
+    app: App, env: Environment, live: dict | None, environ: dict[str, str] | None = None
+) -> dict | None:
     """Secret `<app>-secrets` as ship should apply it, or SecretError naming what to set."""
     if not app.secrets:
         return None
@@ -37,8 +39,10 @@ def secret_for(app: App, env: Environment, live: dict | None, environ: dict[str,
             try:
                 values[key] = base64.b64decode(live_data[key], validate=True).decode()
             except (ValueError, UnicodeDecodeError):
-                raise SecretError(f"{env.name}: the cluster's {app.secret_name}/{key} is not UTF-8 text; "
-                                  f"set {name} to replace it") from None
+                raise SecretError(
+                    f"{env.name}: the cluster's {app.secret_name}/{key} is not UTF-8 text; "
+                    f"set {name} to replace it"
+                ) from None
         else:
             missing.append(name)
     if missing:
@@ -50,9 +54,13 @@ def secret_for(app: App, env: Environment, live: dict | None, environ: dict[str,
     return secret_object(app.secret_name, env.namespace, values, {names.APP_NAME: app.name})
 
 
-def secret_object(name: str, namespace: str, values: dict[str, str], labels: dict[str, str]) -> dict:
+def secret_object(
+    name: str, namespace: str, values: dict[str, str], labels: dict[str, str]
+) -> dict:
     return {
-        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
         "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in sorted(values.items())},
     }

@@ -64,7 +64,10 @@ class Workspace(AppInputs, ChartBases):
 
     def _files(self, where: Path) -> OverlayText:
         folder = paths.contained(self.root, where)
-        return {str(p.relative_to(folder)): paths.read_text(self.root, p) for p in paths.regular_files(self.root, folder)}
+        return {
+            str(p.relative_to(folder)): paths.read_text(self.root, p)
+            for p in paths.regular_files(self.root, folder)
+        }
 
     def apps_in(self, env: Environment) -> list[str]:
         """The apps with a folder in ENV's overlay (released there at least once), by name."""
@@ -100,16 +103,24 @@ class Workspace(AppInputs, ChartBases):
     def ledger_apps(self, env: Environment) -> list[str]:
         """Apps with a ledger in ENV (a retired app's stays, for its history)."""
         folder = self.root / env.folder
-        return sorted(p.parent.name for p in folder.glob(f"*/{LEDGER_FILE}")) if folder.is_dir() else []
+        return (
+            sorted(p.parent.name for p in folder.glob(f"*/{LEDGER_FILE}"))
+            if folder.is_dir()
+            else []
+        )
 
-    def base_of(self, app: App, slot: Slot, release: Release | None = None) -> tuple[list[dict], str]:
+    def base_of(
+        self, app: App, slot: Slot, release: Release | None = None
+    ) -> tuple[list[dict], str]:
         """The app's base as kustomize renders it, and its folder relative to the slot's folder;
         for an app from a chart, `release`'s chart base (chart_build.ChartBases)."""
         if app.chart is not None:
             base = self.chart_base(app, slot, release)
             return base.objects, base.folder
         base_folder = self.root / app.path / app.base
-        return self.render(app.path / app.base), os.path.relpath(base_folder, self.root / slot.overlay)
+        return self.render(app.path / app.base), os.path.relpath(
+            base_folder, self.root / slot.overlay
+        )
 
     # ── writing ──────────────────────────────────────────────────────────────────────────────
 
@@ -133,7 +144,9 @@ class Workspace(AppInputs, ChartBases):
         if key in out:
             apps = apps | {app} if out[key] is not None else apps - {app}
         top = self.root / env.folder / overlay.KUSTOMIZATION
-        out.update(overlay.environment_files(env, sorted(apps), top.read_text() if top.is_file() else None))
+        out.update(
+            overlay.environment_files(env, sorted(apps), top.read_text() if top.is_file() else None)
+        )
         return overlay.OverlayFiles(out)
 
     def write_slot(self, slot: Slot, files: overlay.OverlayFiles) -> list[str]:
@@ -180,7 +193,9 @@ class Workspace(AppInputs, ChartBases):
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text or "")
 
-    def publish(self, slot: Slot, apps: list[App], plan: OverlayPlan, *, push: bool = True) -> Commit | None:
+    def publish(
+        self, slot: Slot, apps: list[App], plan: OverlayPlan, *, push: bool = True
+    ) -> Commit | None:
         """Write the files `plan` returns for an app's folder as it is, check them, commit, push.
 
         `plan` runs again on the remote's state when a push is rejected. Nothing is committed
@@ -188,11 +203,19 @@ class Workspace(AppInputs, ChartBases):
         """
         return self.publish_many(slot.env, apps, [(slot, plan)], push=push)
 
-    def publish_many(self, env: Environment, apps: list[App], plans: list[tuple[Slot, OverlayPlan]],
-                     message: Callable[[], str] | None = None, *, push: bool = True) -> Commit | None:
+    def publish_many(
+        self,
+        env: Environment,
+        apps: list[App],
+        plans: list[tuple[Slot, OverlayPlan]],
+        message: Callable[[], str] | None = None,
+        *,
+        push: bool = True,
+    ) -> Commit | None:
         """Several slots of ENV changed in one commit: each plan sees its slot as it is; the commit
         message is `message()` once they ran, else the first plan's. Nothing is committed when every
         plan returns None."""
+
         def write() -> tuple[list[str], str] | None:
             before = self.files(env)
             staged: list[str] = []
@@ -215,11 +238,13 @@ class Workspace(AppInputs, ChartBases):
         self.guard_secrets(env, apps)
         return self.journal.published(env, write, push=push)
 
-    def publish_state(self, env: Environment, files: dict[str, str | None], message: str,
-                      *, push: bool = True) -> Commit | None:
+    def publish_state(
+        self, env: Environment, files: dict[str, str | None], message: str, *, push: bool = True
+    ) -> Commit | None:
         """Commit state files of ENV's overlay that kustomize never reads (a freeze by hand): no
         render check, so an environment nothing was released to yet can hold them too. None
         when they are already as given."""
+
         def write() -> tuple[list[str], str] | None:
             current = self.files(env)
             if all(current.get(rel) == text for rel, text in files.items()):
@@ -232,15 +257,24 @@ class Workspace(AppInputs, ChartBases):
 
         return self.journal.published(env, write, push=push)
 
-    def record_outcome(self, env: Environment, release: Release, outcome: Outcome, reason: str = "",
-                       *, push: bool = True) -> Commit | None:
+    def record_outcome(
+        self,
+        env: Environment,
+        release: Release,
+        outcome: Outcome,
+        reason: str = "",
+        *,
+        push: bool = True,
+    ) -> Commit | None:
         """Commit a new outcome for `release` in its app's ledger in ENV (no commit when it already
         has it)."""
         return self.record_outcomes(env, [(release, outcome, reason)], push=push)
 
-    def record_outcomes(self, env: Environment, outcomes: list[tuple[Release, Outcome, str]],
-                        *, push: bool = True) -> Commit | None:
+    def record_outcomes(
+        self, env: Environment, outcomes: list[tuple[Release, Outcome, str]], *, push: bool = True
+    ) -> Commit | None:
         """New outcomes for releases of ENV's apps, in their ledgers, in one commit."""
+
         def write() -> tuple[list[str], str] | None:
             staged, said = [], []
             for release, outcome, reason in outcomes:
@@ -252,8 +286,11 @@ class Workspace(AppInputs, ChartBases):
                 self.journal.begin(env)
                 path = paths.writable(self.root, slot.overlay / LEDGER_FILE)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(ledger.record(entry.release if entry else release, outcome, reason,
-                                              self.clock.iso()).dumps())
+                path.write_text(
+                    ledger.record(
+                        entry.release if entry else release, outcome, reason, self.clock.iso()
+                    ).dumps()
+                )
                 staged.append(str(slot.overlay / LEDGER_FILE))
                 said.append(f"{release.ref} {outcome.value}" + (f": {reason}" if reason else ""))
             if not staged:
@@ -262,10 +299,20 @@ class Workspace(AppInputs, ChartBases):
             same = {o for _, o, _ in outcomes} == {outcome}
             fields: dict[str, str | None]
             if len(outcomes) == 1:
-                fields = {"Release": release.id, "App": release.app, "Environment": env.name, "Outcome": outcome.value}
+                fields = {
+                    "Release": release.id,
+                    "App": release.app,
+                    "Environment": env.name,
+                    "Outcome": outcome.value,
+                }
             else:
-                fields = {"Apps": ", ".join(r.ref for r, _, _ in outcomes), "Environment": env.name,
-                          "Outcome": outcome.value if same else None}
-            return staged, names.commit_message(f"record({env.name}): {', '.join(said)}", "record", fields)
+                fields = {
+                    "Apps": ", ".join(r.ref for r, _, _ in outcomes),
+                    "Environment": env.name,
+                    "Outcome": outcome.value if same else None,
+                }
+            return staged, names.commit_message(
+                f"record({env.name}): {', '.join(said)}", "record", fields
+            )
 
         return self.journal.published(env, write, push=push)

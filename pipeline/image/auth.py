@@ -54,8 +54,13 @@ def parse_challenge(header: str) -> Challenge | None:
     scheme, _, rest = header.strip().partition(" ")
     if scheme.lower() not in ("basic", "bearer"):
         return None
-    params = {m[1].lower(): (m[2].replace('\\"', '"') if m[2] or not m[3] else m[3]) for m in _PARAM.finditer(rest)}
-    return Challenge(scheme.lower(), params.get("realm", ""), params.get("service", ""), params.get("scope", ""))
+    params = {
+        m[1].lower(): (m[2].replace('\\"', '"') if m[2] or not m[3] else m[3])
+        for m in _PARAM.finditer(rest)
+    }
+    return Challenge(
+        scheme.lower(), params.get("realm", ""), params.get("service", ""), params.get("scope", "")
+    )
 
 
 def repository_of(path: str) -> str:
@@ -66,13 +71,20 @@ def repository_of(path: str) -> str:
 
 
 def basic_header(credential: Credential) -> str:
-    return "Basic " + base64.b64encode(f"{credential.username}:{credential.password}".encode()).decode()
+    return (
+        "Basic "
+        + base64.b64encode(f"{credential.username}:{credential.password}".encode()).decode()
+    )
 
 
-def refused(host: str, status: int, repository: str, lookup: Lookup, what: str = "") -> RegistryError:
+def refused(
+    host: str, status: int, repository: str, lookup: Lookup, what: str = ""
+) -> RegistryError:
     """The one line for credentials a registry or its token service refused."""
     subject = f"repository {repository}" if repository else "its API"
-    return RegistryError(f"{host}: {status} for {subject}{what} ({lookup.describe()}; {lookup.hint()})")
+    return RegistryError(
+        f"{host}: {status} for {subject}{what} ({lookup.describe()}; {lookup.hint()})"
+    )
 
 
 class RegistryAuth(httpx.Auth):
@@ -81,7 +93,9 @@ class RegistryAuth(httpx.Auth):
 
     requires_response_body = True  # the token service's answer is read inside the flow
 
-    def __init__(self, host: str, lookup: Callable[[], Lookup], clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, host: str, lookup: Callable[[], Lookup], clock: Callable[[], float] = time.monotonic
+    ):
         self.host = host
         self._lookup = lookup
         self._clock = clock
@@ -109,7 +123,11 @@ class RegistryAuth(httpx.Auth):
             return
         lookup = self.found()
         if challenge.scheme == "basic":
-            if lookup.credential is None or lookup.credential.identity_token or (ahead or "").startswith("Basic "):
+            if (
+                lookup.credential is None
+                or lookup.credential.identity_token
+                or (ahead or "").startswith("Basic ")
+            ):
                 return  # nothing (else) to send: the 401 stands
             self._basic = True
             request.headers["Authorization"] = basic_header(lookup.credential)
@@ -129,7 +147,9 @@ class RegistryAuth(httpx.Auth):
     def _ahead(self, repository: str) -> str | None:
         if self._basic:
             credential = self.found().credential
-            return basic_header(credential) if credential and not credential.identity_token else None
+            return (
+                basic_header(credential) if credential and not credential.identity_token else None
+            )
         key = self._scopes.get(repository)
         if key and key in self._tokens:
             token, expiry = self._tokens[key]
@@ -137,31 +157,47 @@ class RegistryAuth(httpx.Auth):
                 return f"Bearer {token}"
         return None
 
-    def _fetch(self, challenge: Challenge, lookup: Lookup,
-               repository: str) -> Generator[httpx.Request, httpx.Response, tuple[str, float]]:
+    def _fetch(
+        self, challenge: Challenge, lookup: Lookup, repository: str
+    ) -> Generator[httpx.Request, httpx.Response, tuple[str, float]]:
         if not challenge.realm.startswith(("https://", "http://")):
-            raise RegistryError(f"{self.host}: its token service realm {challenge.realm!r} is not a URL")
+            raise RegistryError(
+                f"{self.host}: its token service realm {challenge.realm!r} is not a URL"
+            )
         credential = lookup.credential
         scopes = challenge.scope.split(" ") if challenge.scope else []
         if credential is not None and credential.identity_token:
-            form = {"grant_type": "refresh_token", "refresh_token": credential.identity_token,
-                    "service": challenge.service, "scope": " ".join(scopes), "client_id": "ship"}
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": credential.identity_token,
+                "service": challenge.service,
+                "scope": " ".join(scopes),
+                "client_id": "ship",
+            }
             token_request = httpx.Request("POST", challenge.realm, data=form)
         else:
-            pairs: list[tuple[str, str | int | float | bool | None]] = [("service", challenge.service)]
+            pairs: list[tuple[str, str | int | float | bool | None]] = [
+                ("service", challenge.service)
+            ]
             params = httpx.QueryParams(pairs + [("scope", s) for s in scopes])
             headers = {"Authorization": basic_header(credential)} if credential is not None else {}
             token_request = httpx.Request("GET", challenge.realm, params=params, headers=headers)
         answer = yield token_request
         if answer.status_code in (401, 403):
-            raise refused(self.host, answer.status_code, repository, lookup, " at its token service")
+            raise refused(
+                self.host, answer.status_code, repository, lookup, " at its token service"
+            )
         if answer.status_code != 200:
-            raise RegistryError(f"{self.host}: its token service answered {answer.status_code} for "
-                                f"repository {repository or '(none)'} ({lookup.describe()})")
+            raise RegistryError(
+                f"{self.host}: its token service answered {answer.status_code} for "
+                f"repository {repository or '(none)'} ({lookup.describe()})"
+            )
         try:
             body = answer.json()
             token = str(body.get("token") or body["access_token"])
             expires_in = float(body.get("expires_in") or DEFAULT_EXPIRES_IN)
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise RegistryError(f"{self.host}: its token service answered without a token") from None
+            raise RegistryError(
+                f"{self.host}: its token service answered without a token"
+            ) from None
         return token, self._clock() + expires_in

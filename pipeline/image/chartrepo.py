@@ -38,7 +38,9 @@ def index_entry(index: Any, name: str, version: str, where: str) -> tuple[str, s
         if isinstance(entry, dict) and str(entry.get("version")) == version:
             urls, digest = entry.get("urls") or [], str(entry.get("digest") or "")
             if not urls or len(digest) != 64:
-                raise RegistryError(f"{where}: the repository's index gives no archive URL or sha256 for it")
+                raise RegistryError(
+                    f"{where}: the repository's index gives no archive URL or sha256 for it"
+                )
             return str(urls[0]), f"sha256:{digest}"
     raise RegistryError(f"{where}: no such chart version in the repository's index.yaml")
 
@@ -51,7 +53,9 @@ class IndexCharts:
 
     def _get(self, url: str, where: str) -> bytes:
         parts = urlsplit(url)
-        if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
+        if parts.scheme != "https" and not (
+            parts.scheme == "http" and is_loopback(parts.hostname or "")
+        ):
             raise RegistryError(f"{where}: {url}: a chart repository is read over https")
         try:
             resp = self.http.get(url, follow_redirects=True, timeout=60.0)
@@ -64,7 +68,9 @@ class IndexCharts:
     def _located(self, repo: str, version: str) -> tuple[ChartRef, str]:
         base, name = split(repo)
         where = f"{repo}:{version}"
-        index = yamlsafe.loads(self._get(f"{base}/index.yaml", where).decode(), f"{base}/index.yaml")
+        index = yamlsafe.loads(
+            self._get(f"{base}/index.yaml", where).decode(), f"{base}/index.yaml"
+        )
         url, digest = index_entry(index, name, version, where)
         return ChartRef(repo, version, digest), urljoin(f"{base}/", url)
 
@@ -75,12 +81,16 @@ class IndexCharts:
         _, url = self._located(ref.repo, ref.version)
         data = self._get(url, f"{ref.repo}:{ref.version}")
         if "sha256:" + hashlib.sha256(data).hexdigest() != ref.digest:
-            raise RegistryError(f"{ref.repo}:{ref.version}: {url} does not "
-                                f"hash to {ref.digest} (the index's sha256)")
+            raise RegistryError(
+                f"{ref.repo}:{ref.version}: {url} does not "
+                f"hash to {ref.digest} (the index's sha256)"
+            )
         return data
 
 
-def archives_for(repo: str, registry: Callable[[str], Registry], http: Callable[[], httpx.Client]) -> Archives:
+def archives_for(
+    repo: str, registry: Callable[[str], Registry], http: Callable[[], httpx.Client]
+) -> Archives:
     """Where `repo`'s archives come from: its OCI registry (with the registry's credentials), or
     its https repository."""
     if repo.startswith("oci://"):

@@ -27,7 +27,9 @@ from pipeline.image.registry import Registry
 CHART_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 DIGEST_FILE = ".digest"  # beside the unpacked chart in its cache folder: the archive it came from
-_PINNED = re.compile(r"^(?P<repo>(?:oci|https?)://\S+?):(?P<version>[^:@/\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
+_PINNED = re.compile(
+    r"^(?P<repo>(?:oci|https?)://\S+?):(?P<version>[^:@/\s]+)@(?P<digest>sha256:[0-9a-f]{64})$"
+)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,9 @@ class ChartRef:
     def parse(cls, text: str) -> ChartRef:
         match = _PINNED.match(text)
         if not match:
-            raise RegistryError(f"{text!r} is not a pinned chart (oci|https://HOST/PATH/NAME:VERSION@sha256:…)")
+            raise RegistryError(
+                f"{text!r} is not a pinned chart (oci|https://HOST/PATH/NAME:VERSION@sha256:…)"
+            )
         return cls(match["repo"], match["version"], match["digest"])
 
     @property
@@ -73,9 +77,13 @@ def chart_layer(manifest: dict, where: str) -> str:
     """The digest of the chart archive in a Helm chart's OCI manifest."""
     if (manifest.get("config") or {}).get("mediaType") != CHART_CONFIG:
         raise RegistryError(f"{where} is not a Helm chart (its config is not {CHART_CONFIG})")
-    layers = [layer for layer in manifest.get("layers") or [] if layer.get("mediaType") == CHART_LAYER]
+    layers = [
+        layer for layer in manifest.get("layers") or [] if layer.get("mediaType") == CHART_LAYER
+    ]
     if len(layers) != 1:
-        raise RegistryError(f"{where}: expected one chart archive layer ({CHART_LAYER}), found {len(layers)}")
+        raise RegistryError(
+            f"{where}: expected one chart archive layer ({CHART_LAYER}), found {len(layers)}"
+        )
     return str(layers[0]["digest"])
 
 
@@ -103,10 +111,17 @@ def unpack(archive: bytes, dest: Path, name: str, where: str) -> None:
             members = tar.getmembers()
             for member in members:
                 parts = Path(member.name).parts
-                if not parts or parts[0] != name or ".." in parts or Path(member.name).is_absolute() \
-                        or not (member.isfile() or member.isdir()):
-                    raise RegistryError(f"{where}: the chart archive holds "
-                                        f"{member.name!r}, outside {name}/ or not a file")
+                if (
+                    not parts
+                    or parts[0] != name
+                    or ".." in parts
+                    or Path(member.name).is_absolute()
+                    or not (member.isfile() or member.isdir())
+                ):
+                    raise RegistryError(
+                        f"{where}: the chart archive holds "
+                        f"{member.name!r}, outside {name}/ or not a file"
+                    )
             tar.extractall(staging, members=members, filter="data")
     except (tarfile.TarError, OSError) as exc:
         shutil.rmtree(staging, ignore_errors=True)
@@ -149,7 +164,11 @@ def fetch(found: Archives, source: ChartSource, root: Path) -> ChartRef:
     folder = root / source.path.parent  # .ship/charts/NAME-VERSION
     ref = found.resolve(source.repo, source.version)
     stamp = folder / DIGEST_FILE
-    if stamp.is_file() and stamp.read_text().strip() == ref.digest and (root / source.path / "Chart.yaml").is_file():
+    if (
+        stamp.is_file()
+        and stamp.read_text().strip() == ref.digest
+        and (root / source.path / "Chart.yaml").is_file()
+    ):
         return ref
     folder.parent.mkdir(parents=True, exist_ok=True)
     # .ship/.gitignore: a cache git never sees

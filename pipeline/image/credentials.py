@@ -94,7 +94,7 @@ def docker_config_path(environ: Mapping[str, str]) -> Path:
 
 def _shown(path: Path) -> str:
     home = str(Path.home())
-    return "~" + str(path)[len(home):] if str(path).startswith(home + os.sep) else str(path)
+    return "~" + str(path)[len(home) :] if str(path).startswith(home + os.sep) else str(path)
 
 
 def _entry(auths: Mapping[str, object], host: str) -> dict | None:
@@ -112,7 +112,9 @@ def from_entry(entry: Mapping[str, object], source: str) -> Credential | None:
         return Credential(source, user, identity_token=str(entry["identitytoken"]))
     if entry.get("auth"):
         try:
-            user, sep, password = base64.b64decode(str(entry["auth"]), validate=True).decode().partition(":")
+            user, sep, password = (
+                base64.b64decode(str(entry["auth"]), validate=True).decode().partition(":")
+            )
         except (ValueError, UnicodeDecodeError):
             raise RegistryError(f"{source}: its `auth` is not base64 of user:password") from None
         return Credential(source, user, password) if sep else None
@@ -124,15 +126,23 @@ def from_entry(entry: Mapping[str, object], source: str) -> Credential | None:
 Runner = Callable[..., subprocess.CompletedProcess]
 
 
-def from_helper(helper: str, host: str, source: str, run: Runner = subprocess.run) -> Credential | None:
+def from_helper(
+    helper: str, host: str, source: str, run: Runner = subprocess.run
+) -> Credential | None:
     """Ask `docker-credential-HELPER get` for HOST; None when it has nothing for it."""
     binary = f"docker-credential-{helper}"
     try:
-        proc = run([binary, "get"], input=host, capture_output=True, text=True, timeout=HELPER_TIMEOUT)
+        proc = run(
+            [binary, "get"], input=host, capture_output=True, text=True, timeout=HELPER_TIMEOUT
+        )
     except FileNotFoundError:
-        raise RegistryError(f"{host}: {source} names credential helper {binary}, which is not on PATH") from None
+        raise RegistryError(
+            f"{host}: {source} names credential helper {binary}, which is not on PATH"
+        ) from None
     except subprocess.TimeoutExpired:
-        raise RegistryError(f"{host}: credential helper {binary} did not answer within {HELPER_TIMEOUT:.0f}s") from None
+        raise RegistryError(
+            f"{host}: credential helper {binary} did not answer within {HELPER_TIMEOUT:.0f}s"
+        ) from None
     if proc.returncode != 0:
         if "credentials not found" in (proc.stdout + proc.stderr).lower():
             return None
@@ -142,13 +152,17 @@ def from_helper(helper: str, host: str, source: str, run: Runner = subprocess.ru
         answer = json.loads(proc.stdout)
         user, secret = str(answer.get("Username") or ""), str(answer["Secret"])
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise RegistryError(f"{host}: credential helper {binary} answered something other than its JSON") from None
+        raise RegistryError(
+            f"{host}: credential helper {binary} answered something other than its JSON"
+        ) from None
     if user == _TOKEN_USER:
         return Credential(f"{binary} ({source})", identity_token=secret)
     return Credential(f"{binary} ({source})", user, secret)
 
 
-def from_docker_config(host: str, environ: Mapping[str, str], run: Runner = subprocess.run) -> Credential | None:
+def from_docker_config(
+    host: str, environ: Mapping[str, str], run: Runner = subprocess.run
+) -> Credential | None:
     path = docker_config_path(environ)
     if not path.is_file():
         return None
@@ -156,7 +170,9 @@ def from_docker_config(host: str, environ: Mapping[str, str], run: Runner = subp
     try:
         config = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise RegistryError(f"{shown}: not a readable docker config: {exc.__class__.__name__}") from None
+        raise RegistryError(
+            f"{shown}: not a readable docker config: {exc.__class__.__name__}"
+        ) from None
     if not isinstance(config, dict):
         raise RegistryError(f"{shown}: not a docker config (a JSON object)")
     helpers = {canonical_host(k): v for k, v in (config.get("credHelpers") or {}).items()}
@@ -174,7 +190,12 @@ class Credentials:
     """The credential of each registry host, looked up once per run. `own_host` is ship's registry
     (ship.yaml's `registry:` host), the only one $SHIP_REGISTRY_USERNAME/PASSWORD are sent to."""
 
-    def __init__(self, own_host: str | None = None, environ: Mapping[str, str] | None = None, run: Runner = subprocess.run):
+    def __init__(
+        self,
+        own_host: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        run: Runner = subprocess.run,
+    ):
         self.own_host = own_host
         self._environ = environ
         self._run = run
@@ -196,13 +217,23 @@ class Credentials:
             searched.append(f"${USERNAME_VARIABLE}/{PASSWORD_VARIABLE}")
             if env.get(USERNAME_VARIABLE) or env.get(PASSWORD_VARIABLE):
                 if not (env.get(USERNAME_VARIABLE) and env.get(PASSWORD_VARIABLE)):
-                    raise RegistryError(f"{host}: set both {USERNAME_VARIABLE} and {PASSWORD_VARIABLE}, or neither")
+                    raise RegistryError(
+                        f"{host}: set both {USERNAME_VARIABLE} and {PASSWORD_VARIABLE}, or neither"
+                    )
                 source = f"${USERNAME_VARIABLE}/{PASSWORD_VARIABLE}"
-                return Lookup(host, Credential(source, env[USERNAME_VARIABLE], env[PASSWORD_VARIABLE]), tuple(searched))
+                return Lookup(
+                    host,
+                    Credential(source, env[USERNAME_VARIABLE], env[PASSWORD_VARIABLE]),
+                    tuple(searched),
+                )
         searched.append(_shown(docker_config_path(env)))
         found = from_docker_config(host, env, self._run)
         if found is None and canonical_host(host) == GITHUB_REGISTRY:
             searched.append(f"${GITHUB_TOKEN}")
             if env.get(GITHUB_TOKEN):
-                found = Credential(f"${GITHUB_TOKEN}", env.get("GITHUB_ACTOR") or "github-actions", env[GITHUB_TOKEN])
+                found = Credential(
+                    f"${GITHUB_TOKEN}",
+                    env.get("GITHUB_ACTOR") or "github-actions",
+                    env[GITHUB_TOKEN],
+                )
         return Lookup(host, found, tuple(searched))

@@ -27,8 +27,24 @@ def _tail(text: str, lines: int = LOG_TAIL) -> str:
 
 # The only variables an app's build steps see: a toolchain's, never a secret, a token or a key.
 # Build steps are the app's own code, and whoever can change the app can change them.
-STEP_VARIABLES = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TERM", "SOURCE_DATE_EPOCH",
-                  "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+STEP_VARIABLES = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "TERM",
+    "SOURCE_DATE_EPOCH",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
 STEP_PREFIXES = ("GO", "CGO_")  # GOPATH, GOCACHE, GOMODCACHE, GOPROXY, GOFLAGS, CGO_ENABLED …
 
 
@@ -56,11 +72,20 @@ def run_build_steps(app: App, root: Path, tag: str, progress: Progress) -> None:
     for step in app.build:
         progress(f"build step: {step}")
         # shell=True: a step is a line of shell in ship.yaml; it runs without ship's secrets.
-        proc = subprocess.run(step, shell=True, cwd=context, capture_output=True, text=True,
-                              env=step_environment(environ, tag), stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            step,
+            shell=True,
+            cwd=context,
+            capture_output=True,
+            text=True,
+            env=step_environment(environ, tag),
+            stdin=subprocess.DEVNULL,
+        )
         if proc.returncode != 0:
             tail = redact(_tail(proc.stdout + proc.stderr), environ)
-            raise BuildError(f"{app.name}: build step failed (exit {proc.returncode}): {step}: {tail}")
+            raise BuildError(
+                f"{app.name}: build step failed (exit {proc.returncode}): {step}: {tail}"
+            )
 
 
 def docker_client():
@@ -74,7 +99,9 @@ def docker_client():
         raise BuildError(f"build engine at {host} unreachable: {exc}") from exc
 
 
-def build_image(engine, app: App, root: Path, reference: str, progress: Progress, revision: str = "") -> None:
+def build_image(
+    engine, app: App, root: Path, reference: str, progress: Progress, revision: str = ""
+) -> None:
     import docker
 
     context = root / app.path
@@ -82,12 +109,20 @@ def build_image(engine, app: App, root: Path, reference: str, progress: Progress
         raise BuildError(f"{app.name}: {app.path / app.dockerfile}: Dockerfile not found")
     log: list[str] = []
     try:
-        for chunk in engine.api.build(path=str(context), dockerfile=app.dockerfile, tag=reference, rm=True,
-                                      forcerm=True, decode=True,
-                                      labels={"org.opencontainers.image.source": app.name, names.REVISION_LABEL: revision}):
+        for chunk in engine.api.build(
+            path=str(context),
+            dockerfile=app.dockerfile,
+            tag=reference,
+            rm=True,
+            forcerm=True,
+            decode=True,
+            labels={"org.opencontainers.image.source": app.name, names.REVISION_LABEL: revision},
+        ):
             if "error" in chunk:
-                raise BuildError(f"{app.name}: image build failed: "
-                                 f"{chunk['error'].strip()} | {_tail(''.join(log), 5)}")
+                raise BuildError(
+                    f"{app.name}: image build failed: "
+                    f"{chunk['error'].strip()} | {_tail(''.join(log), 5)}"
+                )
             text = chunk.get("stream", "")
             if text.strip():
                 log.append(text)
@@ -99,7 +134,9 @@ def build_image(engine, app: App, root: Path, reference: str, progress: Progress
         raise BuildError(f"{app.name}: build engine failed: {exc}") from exc
 
 
-def push_image(engine, repository: str, tag: str, progress: Progress, login: Lookup | None = None) -> str | None:
+def push_image(
+    engine, repository: str, tag: str, progress: Progress, login: Lookup | None = None
+) -> str | None:
     """Push with the registry credential ship found (the engine's own login when none) and return
     the digest the engine reports (a hint, checked against the registry)."""
     import docker
@@ -110,7 +147,9 @@ def push_image(engine, repository: str, tag: str, progress: Progress, login: Loo
         for chunk in engine.api.push(repository, tag=tag, stream=True, decode=True, **auth):
             if "error" in chunk:
                 how = f" ({login.describe()}; {login.hint()})" if login else ""
-                raise BuildError(f"push of {repository}:{tag} refused: {chunk['error'].strip()}{how}")
+                raise BuildError(
+                    f"push of {repository}:{tag} refused: {chunk['error'].strip()}{how}"
+                )
             status = chunk.get("status", "")
             if "digest:" in status:
                 reported = status.split("digest:")[1].split()[0]

@@ -41,7 +41,9 @@ TIMEOUT = 30.0  # seconds per request; a slower answer is retried like a lost on
 
 
 def is_loopback(host: str) -> bool:
-    return host.rsplit(":", 1)[0] in LOOPBACK if not host.startswith("[") else host.startswith("[::1]")
+    return (
+        host.rsplit(":", 1)[0] in LOOPBACK if not host.startswith("[") else host.startswith("[::1]")
+    )
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,10 @@ class Access:
             try:
                 context.load_verify_locations(cafile=self.ca_file)
             except (OSError, ssl.SSLError) as exc:
-                raise RegistryError(f"ca_file {self.ca_file}: not a readable PEM certificate "
-                                    f"({exc.__class__.__name__})") from None
+                raise RegistryError(
+                    f"ca_file {self.ca_file}: not a readable PEM certificate "
+                    f"({exc.__class__.__name__})"
+                ) from None
         return context
 
 
@@ -78,20 +82,31 @@ def access_for(cfg: ShipConfig, host: str, environ: Mapping[str, str] | None = N
     ca_file = cfg.registry_options.ca_file if own else None
     if ca_file and not os.path.isabs(ca_file):
         ca_file = str(cfg.root / ca_file)
-    return Access(insecure=host in listed or (own and cfg.registry_options.insecure), ca_file=ca_file)
+    return Access(
+        insecure=host in listed or (own and cfg.registry_options.insecure), ca_file=ca_file
+    )
 
 
 def _untrusted(exc: BaseException) -> bool:
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or isinstance(exc.__context__ or exc.__cause__, ssl.SSLCertVerificationError)
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or isinstance(
+        exc.__context__ or exc.__cause__, ssl.SSLCertVerificationError
+    )
 
 
 class Registry:
     """A registry host, over HTTPS (HTTP only on loopback or when marked insecure), authenticated
     with the credential `lookup` gives (anonymous by default)."""
 
-    def __init__(self, host: str, *, transport: httpx.BaseTransport | None = None,
-                 retry_policy: retry.RetryPolicy | None = None, progress: Progress = quiet,
-                 lookup: Callable[[], Lookup] | None = None, access: Access = Access()):
+    def __init__(
+        self,
+        host: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry_policy: retry.RetryPolicy | None = None,
+        progress: Progress = quiet,
+        lookup: Callable[[], Lookup] | None = None,
+        access: Access = Access(),
+    ):
         """`transport`: where requests go instead of the network (httpx.MockTransport in unit
         tests)."""
         self.host = host
@@ -100,7 +115,9 @@ class Registry:
         self.access = access
         self.lookup = lookup or (lambda: Credentials(host).lookup(host))
         self._auth = RegistryAuth(host, self.lookup)
-        self._http = httpx.Client(transport=transport, timeout=TIMEOUT, verify=access.verify(), auth=self._auth)
+        self._http = httpx.Client(
+            transport=transport, timeout=TIMEOUT, verify=access.verify(), auth=self._auth
+        )
         self._base: str | None = None
         if access.insecure:
             progress(f"warning: registry {host} is marked insecure: plain HTTP or unverified TLS")
@@ -127,7 +144,8 @@ class Registry:
                     raise RegistryError(
                         f"registry {self.host}: its TLS certificate is "
                         "not trusted; give its CA with `ca_file:` under "
-                        "`registry:` in ship.yaml or $SSL_CERT_FILE (or mark it insecure)") from None
+                        "`registry:` in ship.yaml or $SSL_CERT_FILE (or mark it insecure)"
+                    ) from None
                 if not plain_ok:
                     return f"https://{self.host}"  # unreachable: the request itself reports it
                 refused_outright = "refused" in str(exc).lower()
@@ -139,7 +157,11 @@ class Registry:
         return self._base
 
     def _refused(self, status: int, url: str) -> RegistryError:
-        what = ": it refused the token its token service gave (expired?)" if self._auth.token_refused else ""
+        what = (
+            ": it refused the token its token service gave (expired?)"
+            if self._auth.token_refused
+            else ""
+        )
         return refused(self.host, status, repository_of(url), self.lookup(), what)
 
     def manifest_digest(self, path: str, reference: str) -> str | None:
@@ -148,15 +170,21 @@ class Registry:
 
         def attempt() -> httpx.Response | httpx.HTTPError:
             try:
-                return self._http.get(self.base + url, headers={"Accept": ", ".join(MANIFEST_TYPES)})
+                return self._http.get(
+                    self.base + url, headers={"Accept": ", ".join(MANIFEST_TYPES)}
+                )
             except httpx.HTTPError as exc:
                 return exc
 
         def told(outcome: retry.Outcome, attempts: int, wait: float) -> None:
-            self.progress(f"registry {self.host}: GET {url}: {outcome.describe()}; retrying in {wait:.1f}s "
-                          f"(attempt {attempts + 1})")
+            self.progress(
+                f"registry {self.host}: GET {url}: {outcome.describe()}; retrying in {wait:.1f}s "
+                f"(attempt {attempts + 1})"
+            )
 
-        resp, sent = retry.send(attempt, retry.http_failure, self.retry, is_idempotent=True, on_retry=told)
+        resp, sent = retry.send(
+            attempt, retry.http_failure, self.retry, is_idempotent=True, on_retry=told
+        )
         if isinstance(resp, httpx.HTTPError):
             raise RegistryError(f"registry {self.host} unreachable{sent.note()}: {resp}") from resp
         if resp.status_code == 404:
@@ -164,8 +192,10 @@ class Registry:
         if resp.status_code in (401, 403):
             raise self._refused(resp.status_code, url)
         if resp.status_code != 200:
-            raise RegistryError(f"registry {self.host}: GET {url} answered {resp.status_code}{sent.note()}: "
-                                f"{resp.text[:200]}")
+            raise RegistryError(
+                f"registry {self.host}: GET {url} answered {resp.status_code}{sent.note()}: "
+                f"{resp.text[:200]}"
+            )
         digest = "sha256:" + hashlib.sha256(resp.content).hexdigest()
         hint = resp.headers.get("Docker-Content-Digest")
         if hint and hint != digest:
@@ -191,14 +221,21 @@ class Registry:
 
     def _json(self, url: str, accept: str, digest: str) -> dict:
         try:
-            resp = self._http.get(self.base + url, headers={"Accept": accept}, follow_redirects=True)
+            resp = self._http.get(
+                self.base + url, headers={"Accept": accept}, follow_redirects=True
+            )
             if resp.status_code in (401, 403):
                 raise self._refused(resp.status_code, url)
             resp.raise_for_status()
         except httpx.HTTPError as exc:
             raise RegistryError(f"registry {self.host}: GET {url}: {exc}") from exc
-        if not digest.startswith("sha256:") or "sha256:" + hashlib.sha256(resp.content).hexdigest() != digest:
-            raise RegistryError(f"registry {self.host}: GET {url}: the content does not hash to {digest}")
+        if (
+            not digest.startswith("sha256:")
+            or "sha256:" + hashlib.sha256(resp.content).hexdigest() != digest
+        ):
+            raise RegistryError(
+                f"registry {self.host}: GET {url}: the content does not hash to {digest}"
+            )
         try:
             return dict(resp.json())
         except ValueError as exc:
@@ -209,7 +246,9 @@ class Registry:
         digest = self.manifest_digest(path, reference)
         if digest is None:
             return None
-        return digest, self._json(f"/v2/{path}/manifests/{digest}", ", ".join(MANIFEST_TYPES), digest)
+        return digest, self._json(
+            f"/v2/{path}/manifests/{digest}", ", ".join(MANIFEST_TYPES), digest
+        )
 
     def blob(self, path: str, digest: str) -> bytes:
         """The blob `digest` of `path`, checked against its digest."""
@@ -222,7 +261,9 @@ class Registry:
         except httpx.HTTPError as exc:
             raise RegistryError(f"registry {self.host}: GET {url}: {exc}") from exc
         if "sha256:" + hashlib.sha256(resp.content).hexdigest() != digest:
-            raise RegistryError(f"registry {self.host}: GET {url}: the content does not hash to {digest}")
+            raise RegistryError(
+                f"registry {self.host}: GET {url}: the content does not hash to {digest}"
+            )
         return resp.content
 
     def resolve(self, repository: str, tag: str) -> ImageRef | None:

@@ -33,7 +33,11 @@ TIMEOUT = 120.0
 
 
 def cosign_binary() -> str:
-    found = os.environ.get("SHIP_COSIGN") or shutil.which("cosign") or (str(_CACHED) if _CACHED.exists() else None)
+    found = (
+        os.environ.get("SHIP_COSIGN")
+        or shutil.which("cosign")
+        or (str(_CACHED) if _CACHED.exists() else None)
+    )
     if not found:
         raise SignatureError("cosign is not installed: run `make binaries`, or put cosign on PATH")
     return found
@@ -69,8 +73,13 @@ def _problem(output: str) -> str:
 class Cosign:
     """cosign as ship uses it: sign a digest with a key; verify a digest against a public key."""
 
-    def __init__(self, binary: str | None = None, run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
-                 credentials: Credentials | None = None, access: Callable[[str], Access] = lambda host: Access()):
+    def __init__(
+        self,
+        binary: str | None = None,
+        run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+        credentials: Credentials | None = None,
+        access: Callable[[str], Access] = lambda host: Access(),
+    ):
         self._binary, self._run = binary, run
         self._credentials, self._access = credentials, access
 
@@ -95,7 +104,11 @@ class Cosign:
                 env["DOCKER_CONFIG"] = folder
             if ca_file:
                 # Go's SSL_CERT_FILE replaces the system's CAs: hand it both.
-                trusted = [p for p in (os.environ.get("SSL_CERT_FILE"), *SYSTEM_CAS) if p and os.path.isfile(p)][:1]
+                trusted = [
+                    p
+                    for p in (os.environ.get("SSL_CERT_FILE"), *SYSTEM_CAS)
+                    if p and os.path.isfile(p)
+                ][:1]
                 bundle = Path(folder) / "ca.pem"
                 bundle.write_text("".join(Path(p).read_text() + "\n" for p in [*trusted, ca_file]))
                 env["SSL_CERT_FILE"] = str(bundle)
@@ -105,22 +118,46 @@ class Cosign:
         flags = _transport_flags(ref, self._access(ref.registry))
         with self._environment(ref) as env:
             try:
-                return self._run([self._binary or cosign_binary(), *args[:1], *flags, *args[1:]], capture_output=True,
-                                 text=True, env=env, stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+                return self._run(
+                    [self._binary or cosign_binary(), *args[:1], *flags, *args[1:]],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    timeout=TIMEOUT,
+                )
             except subprocess.TimeoutExpired as exc:
-                raise SignatureError(f"cosign {args[0]} did not finish within {TIMEOUT:.0f}s") from exc
+                raise SignatureError(
+                    f"cosign {args[0]} did not finish within {TIMEOUT:.0f}s"
+                ) from exc
 
     def sign(self, ref: ImageRef, key: str) -> None:
         """Sign `ref`'s digest; the signature goes to the registry beside it."""
-        proc = self._cosign(ref, "sign", "--yes", "--key", key, "--tlog-upload=false", f"{ref.repository}@{ref.digest}")
+        proc = self._cosign(
+            ref,
+            "sign",
+            "--yes",
+            "--key",
+            key,
+            "--tlog-upload=false",
+            f"{ref.repository}@{ref.digest}",
+        )
         if proc.returncode != 0:
-            raise SignatureError(f"{ref}: cosign could not sign it: {_problem(proc.stderr + proc.stdout)}")
+            raise SignatureError(
+                f"{ref}: cosign could not sign it: {_problem(proc.stderr + proc.stdout)}"
+            )
 
     def verify(self, ref: ImageRef, public_key: Path) -> str | None:
         """None when `ref`'s digest carries a signature made with the key of `public_key`; else why
         not."""
         if not public_key.is_file():
             raise SignatureError(f"{public_key}: public key not found")
-        proc = self._cosign(ref, "verify", "--key", str(public_key), "--insecure-ignore-tlog",
-                            f"{ref.repository}@{ref.digest}")
+        proc = self._cosign(
+            ref,
+            "verify",
+            "--key",
+            str(public_key),
+            "--insecure-ignore-tlog",
+            f"{ref.repository}@{ref.digest}",
+        )
         return None if proc.returncode == 0 else _problem(proc.stderr + proc.stdout)

@@ -24,7 +24,11 @@ def namespace_object(namespace: str, pod_security: str = "restricted") -> dict:
     Security labels of ENV's level (the deployer may not change a Namespace; sync would write
     them)."""
     labels = {names.PART_OF: names.MANAGER, **names.pod_security_labels(pod_security)}
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": namespace, "labels": labels},
+    }
 
 
 @dataclass(frozen=True)
@@ -43,25 +47,47 @@ def kubeconfig(name: str, server: Server, namespace: str, user: str, token: str)
         cluster["certificate-authority-data"] = base64.b64encode(server.ca_data).decode()
     if server.tls_server_name:
         cluster["tls-server-name"] = server.tls_server_name
-    return {"apiVersion": "v1", "kind": "Config", "current-context": name,
-            "clusters": [{"name": name, "cluster": cluster}],
-            "users": [{"name": user, "user": {"token": token}}],
-            "contexts": [{"name": name, "context": {"cluster": name, "user": user, "namespace": namespace}}]}
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": name,
+        "clusters": [{"name": name, "cluster": cluster}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [
+            {"name": name, "context": {"cluster": name, "user": user, "namespace": namespace}}
+        ],
+    }
 
 
-def mint(cluster: ClusterApi, namespace: str, service_account: str, seconds: int) -> tuple[str, int]:
+def mint(
+    cluster: ClusterApi, namespace: str, service_account: str, seconds: int
+) -> tuple[str, int]:
     """A bound token of `service_account` in `namespace` (TokenRequest), and the lifetime
     granted."""
-    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}}
+    body = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {"expirationSeconds": seconds},
+    }
     try:
-        answer = cluster.request(ApiRequest("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token",
-                                            what=f"ServiceAccount/{namespace}/{service_account}", body=body))
+        answer = cluster.request(
+            ApiRequest(
+                "POST",
+                f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token",
+                what=f"ServiceAccount/{namespace}/{service_account}",
+                body=body,
+            )
+        )
     except ApiError as exc:
         if exc.status == 404:
-            raise ConfigError(f"ServiceAccount/{namespace}/{service_account}: not found; create it first with "
-                              f"`ship rbac ENV --service-account {service_account} | kubectl apply -f -`") from exc
+            raise ConfigError(
+                f"ServiceAccount/{namespace}/{service_account}: not found; create it first with "
+                f"`ship rbac ENV --service-account {service_account} | kubectl apply -f -`"
+            ) from exc
         raise
     token = answer.get("status", {}).get("token")
     if not token:
-        raise ClusterError(f"ServiceAccount/{namespace}/{service_account}: the TokenRequest answer holds no token")
+        raise ClusterError(
+            f"ServiceAccount/{namespace}/{service_account}: the TokenRequest answer holds no token"
+        )
     return token, int(answer.get("spec", {}).get("expirationSeconds") or seconds)

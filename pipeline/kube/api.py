@@ -24,7 +24,9 @@ class ResourceInfo:
     namespaced: bool
 
     def path(self, namespace: str | None = None, name: str | None = None) -> str:
-        prefix = f"/apis/{self.api_version}" if "/" in self.api_version else f"/api/{self.api_version}"
+        prefix = (
+            f"/apis/{self.api_version}" if "/" in self.api_version else f"/api/{self.api_version}"
+        )
         ns = f"/namespaces/{namespace}" if self.namespaced and namespace else ""
         return f"{prefix}{ns}/{self.plural}" + (f"/{name}" if name else "")
 
@@ -81,14 +83,19 @@ class ClusterApi(Protocol):
 
     def info_for(self, obj: dict) -> ResourceInfo: ...
 
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict | None:
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict | None:
         """The object, or None when it does not exist."""
         ...
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None,
-             selector: str | None = None) -> list[dict]: ...
+    def list(
+        self, api_version: str, kind: str, namespace: str | None = None, selector: str | None = None
+    ) -> list[dict]: ...
 
-    def apply(self, obj: dict, *, dry_run: bool = False, force: bool = False, manager: str = names.MANAGER) -> dict:
+    def apply(
+        self, obj: dict, *, dry_run: bool = False, force: bool = False, manager: str = names.MANAGER
+    ) -> dict:
         """Server-side apply (create or update) as `manager`."""
         ...
 
@@ -98,16 +105,31 @@ class ClusterApi(Protocol):
 
     def replace(self, obj: dict) -> dict: ...
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
-               propagation: str = "Background") -> bool:
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        propagation: str = "Background",
+    ) -> bool:
         """True when it was deleted, False when it did not exist."""
         ...
 
-    def watch(self, api_version: str, kind: str, namespace: str | None,
-              query: WatchQuery = WatchQuery()) -> Iterator[tuple[str, dict]]: ...
+    def watch(
+        self, api_version: str, kind: str, namespace: str | None, query: WatchQuery = WatchQuery()
+    ) -> Iterator[tuple[str, dict]]: ...
 
-    def proxy_get(self, namespace: str, service: str, port: str, path: str, *, params: dict[str, str] | None = None,
-                  timeout: float = 10.0) -> tuple[int, bytes]:
+    def proxy_get(
+        self,
+        namespace: str,
+        service: str,
+        port: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> tuple[int, bytes]:
         """(status, body) as the Service answered; a ProxyError when the API server answered for
         it."""
         ...

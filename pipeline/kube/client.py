@@ -47,9 +47,16 @@ def _is_status(resp: httpx.Response) -> bool:
 class Cluster:
     """One cluster, reached through a kubeconfig context."""
 
-    def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, max_connections: int = 32,
-                 retry_policy: retry.RetryPolicy | None = None, progress: Progress = quiet,
-                 transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        *,
+        max_connections: int = 32,
+        retry_policy: retry.RetryPolicy | None = None,
+        progress: Progress = quiet,
+        transport: httpx.BaseTransport | None = None,
+    ):
         """`transport`: where requests go instead of the network (httpx.MockTransport in unit
         tests)."""
         self._args = (kubeconfig, context, max_connections, transport)
@@ -59,12 +66,21 @@ class Cluster:
         self.host = conf.host
         self.context = context
         # tls-server-name: the name the server's certificate is checked against (and sent as SNI).
-        self._extensions = {"sni_hostname": conf.tls_server_name} if getattr(conf, "tls_server_name", None) else {}
-        self._http = httpx.Client(base_url=conf.host, headers={"User-Agent": "ship", "Accept": "application/json"},
-                                  auth=KubeAuth(conf, lambda: load_kubeconfig(kubeconfig, context)),
-                                  verify=ssl_context(conf), timeout=TIMEOUT, proxy=getattr(conf, "proxy", None) or None,
-                                  limits=httpx.Limits(max_connections=max_connections,
-                                                      max_keepalive_connections=max_connections), transport=transport)
+        self._extensions = (
+            {"sni_hostname": conf.tls_server_name} if getattr(conf, "tls_server_name", None) else {}
+        )
+        self._http = httpx.Client(
+            base_url=conf.host,
+            headers={"User-Agent": "ship", "Accept": "application/json"},
+            auth=KubeAuth(conf, lambda: load_kubeconfig(kubeconfig, context)),
+            verify=ssl_context(conf),
+            timeout=TIMEOUT,
+            proxy=getattr(conf, "proxy", None) or None,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+        )
         self._discovery: dict[str, list[ResourceInfo]] = {}
         self._lock = threading.Lock()
         self._answered = False  # until the server first answers, a refused connection fails at once
@@ -73,8 +89,14 @@ class Cluster:
     def fork(self) -> Cluster:
         """A second client to the same cluster, with connections of its own."""
         kubeconfig, context, max_connections, transport = self._args
-        twin = Cluster(kubeconfig, context, max_connections=max_connections, retry_policy=self.retry, progress=self.progress,
-                       transport=transport)
+        twin = Cluster(
+            kubeconfig,
+            context,
+            max_connections=max_connections,
+            retry_policy=self.retry,
+            progress=self.progress,
+            transport=transport,
+        )
         # the server is known to be there: a refused connection is a restart
         twin._answered = self._answered
         return twin
@@ -91,14 +113,32 @@ class Cluster:
         body = req.body
         data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
         headers = {"Content-Type": req.content_type} if body is not None else None
-        request = self._http.build_request(req.method, req.path, params=req.params, content=data, headers=headers,
-                                           timeout=req.timeout or TIMEOUT, extensions=self._extensions)
-        is_idempotent = retry.idempotent(req.method, req.content_type) if req.idempotent is None else req.idempotent
+        request = self._http.build_request(
+            req.method,
+            req.path,
+            params=req.params,
+            content=data,
+            headers=headers,
+            timeout=req.timeout or TIMEOUT,
+            extensions=self._extensions,
+        )
+        is_idempotent = (
+            retry.idempotent(req.method, req.content_type)
+            if req.idempotent is None
+            else req.idempotent
+        )
         resp = self._send(request, req.what, is_idempotent=is_idempotent)
         return resp.json() if resp.content else {}
 
-    def _send(self, request: httpx.Request, what: str, *, is_idempotent: bool, stream: bool = False,
-              answer: Callable[[httpx.Response], bool] = lambda _: False) -> httpx.Response:
+    def _send(
+        self,
+        request: httpx.Request,
+        what: str,
+        *,
+        is_idempotent: bool,
+        stream: bool = False,
+        answer: Callable[[httpx.Response], bool] = lambda _: False,
+    ) -> httpx.Response:
         """The one path every request takes: counted, retried as pipeline/retry.py decides, and a
         failure raised as one line naming `what`, the status and the attempts. `answer(response)`:
         an error status that is the caller's to read (a proxied Service's own answer), not a
@@ -123,13 +163,19 @@ class Cluster:
             return retry.http_failure(value, fail_fast=not self._answered)
 
         def told(outcome: retry.Outcome, attempts: int, wait: float) -> None:
-            self.progress(f"{what}: {request.method} {outcome.describe()} "
-                          f"from {self.host}; retrying in {wait:.1f}s "
-                          f"(attempt {attempts + 1})")
+            self.progress(
+                f"{what}: {request.method} {outcome.describe()} "
+                f"from {self.host}; retrying in {wait:.1f}s "
+                f"(attempt {attempts + 1})"
+            )
 
-        resp, sent = retry.send(attempt, failure, self.retry, is_idempotent=is_idempotent, on_retry=told)
+        resp, sent = retry.send(
+            attempt, failure, self.retry, is_idempotent=is_idempotent, on_retry=told
+        )
         if isinstance(resp, httpx.HTTPError):
-            raise ClusterError(f"cluster {self.host} unreachable{sent.note()}: {resp.__class__.__name__}: {resp}") from resp
+            raise ClusterError(
+                f"cluster {self.host} unreachable{sent.note()}: {resp.__class__.__name__}: {resp}"
+            ) from resp
         if resp.status_code >= 400 and not answer(resp):
             raise self._error(resp, what, sent.note(", ", ""))
         return resp
@@ -145,7 +191,9 @@ class Cluster:
         if resp.status_code == 403:
             # The server's message names the user, verb, resource and namespace.
             return ApiError(f"{what}: forbidden: {message}", resp.status_code, body)
-        return ApiError(f"{what}: {reason} ({resp.status_code}{note}): {message}", resp.status_code, body)
+        return ApiError(
+            f"{what}: {reason} ({resp.status_code}{note}): {message}", resp.status_code, body
+        )
 
     # --- discovery ------------------------------------------------------------------------------
 
@@ -158,10 +206,20 @@ class Cluster:
             listing = self.request(ApiRequest("GET", path, what=f"API {api_version}"))
         except ApiError as exc:
             if exc.status == 404:
-                raise ClusterError(f"the cluster does not serve API {api_version} (is its CRD installed?)") from exc
+                raise ClusterError(
+                    f"the cluster does not serve API {api_version} (is its CRD installed?)"
+                ) from exc
             raise
-        infos = [ResourceInfo(api_version=api_version, kind=r["kind"], plural=r["name"], namespaced=r["namespaced"])
-                 for r in listing.get("resources", []) if "/" not in r["name"]]
+        infos = [
+            ResourceInfo(
+                api_version=api_version,
+                kind=r["kind"],
+                plural=r["name"],
+                namespaced=r["namespaced"],
+            )
+            for r in listing.get("resources", [])
+            if "/" not in r["name"]
+        ]
         with self._lock:
             self._discovery[api_version] = infos
         return infos
@@ -179,28 +237,45 @@ class Cluster:
 
     # --- objects ----------------------------------------------------------------------------------
 
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict | None:
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict | None:
         info = self.info(api_version, kind)
         try:
-            return self.request(ApiRequest("GET", info.path(namespace, name),
-                                           what=f"{kind}/{namespace + '/' if namespace else ''}{name}"))
+            return self.request(
+                ApiRequest(
+                    "GET",
+                    info.path(namespace, name),
+                    what=f"{kind}/{namespace + '/' if namespace else ''}{name}",
+                )
+            )
         except ApiError as exc:
             if exc.status == 404:
                 return None
             raise
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None, selector: str | None = None) -> list[dict]:
+    def list(
+        self, api_version: str, kind: str, namespace: str | None = None, selector: str | None = None
+    ) -> list[dict]:
         info = self.info(api_version, kind)
         params = {"labelSelector": selector} if selector else None
-        out = self.request(ApiRequest("GET", info.path(namespace), params=params,
-                                      what=f"list {kind} in {namespace or 'cluster'}"))
+        out = self.request(
+            ApiRequest(
+                "GET",
+                info.path(namespace),
+                params=params,
+                what=f"list {kind} in {namespace or 'cluster'}",
+            )
+        )
         items = out.get("items", [])
         for item in items:  # list items come without apiVersion and kind
             item.setdefault("apiVersion", api_version)
             item.setdefault("kind", kind)
         return items
 
-    def apply(self, obj: dict, *, dry_run: bool = False, force: bool = False, manager: str = FIELD_MANAGER) -> dict:
+    def apply(
+        self, obj: dict, *, dry_run: bool = False, force: bool = False, manager: str = FIELD_MANAGER
+    ) -> dict:
         """Server-side apply of `obj` (create or update), as `manager`."""
         info = self.info_for(obj)
         meta = obj["metadata"]
@@ -209,55 +284,105 @@ class Cluster:
             params["force"] = "true"
         if dry_run:
             params["dryRun"] = "All"
-        return self.request(ApiRequest("PATCH", info.path(meta.get("namespace"), meta["name"]), params=params, body=obj,
-                                       content_type=retry.APPLY_PATCH, what=subject(obj)))
+        return self.request(
+            ApiRequest(
+                "PATCH",
+                info.path(meta.get("namespace"), meta["name"]),
+                params=params,
+                body=obj,
+                content_type=retry.APPLY_PATCH,
+                what=subject(obj),
+            )
+        )
 
     def json_patch(self, obj: dict, ops: Sequence[dict]) -> dict:
         """A JSON patch (RFC 6902) of `obj` as it is stored, e.g. to rewrite its managedFields."""
         meta = obj["metadata"]
         path = self.info_for(obj).path(meta.get("namespace"), meta["name"])
-        return self.request(ApiRequest("PATCH", path, body=ops, content_type="application/json-patch+json", what=subject(obj)))
+        return self.request(
+            ApiRequest(
+                "PATCH",
+                path,
+                body=ops,
+                content_type="application/json-patch+json",
+                what=subject(obj),
+            )
+        )
 
     def create(self, obj: dict, *, retry_lost: bool = False) -> dict:
         """POST `obj`. `retry_lost`: send it again when the answer was lost, for a caller that
         takes a 409 AlreadyExists as possibly its own first attempt (and checks)."""
         info = self.info_for(obj)
-        return self.request(ApiRequest("POST", info.path(obj["metadata"].get("namespace")), body=obj, what=subject(obj),
-                                       idempotent=retry_lost or None))
+        return self.request(
+            ApiRequest(
+                "POST",
+                info.path(obj["metadata"].get("namespace")),
+                body=obj,
+                what=subject(obj),
+                idempotent=retry_lost or None,
+            )
+        )
 
     def replace(self, obj: dict) -> dict:
         info = self.info_for(obj)
         meta = obj["metadata"]
-        return self.request(ApiRequest("PUT", info.path(meta.get("namespace"), meta["name"]), body=obj, what=subject(obj)))
+        return self.request(
+            ApiRequest(
+                "PUT", info.path(meta.get("namespace"), meta["name"]), body=obj, what=subject(obj)
+            )
+        )
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
-               propagation: str = "Background") -> bool:
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        propagation: str = "Background",
+    ) -> bool:
         info = self.info(api_version, kind)
         try:
-            self.request(ApiRequest("DELETE", info.path(namespace, name), body={"propagationPolicy": propagation},
-                                    what=f"{kind}/{namespace + '/' if namespace else ''}{name}"))
+            self.request(
+                ApiRequest(
+                    "DELETE",
+                    info.path(namespace, name),
+                    body={"propagationPolicy": propagation},
+                    what=f"{kind}/{namespace + '/' if namespace else ''}{name}",
+                )
+            )
             return True
         except ApiError as exc:
             if exc.status == 404:
                 return False
             raise
 
-    def watch(self, api_version: str, kind: str, namespace: str | None,
-              query: WatchQuery = WatchQuery()) -> Iterator[tuple[str, dict]]:
+    def watch(
+        self, api_version: str, kind: str, namespace: str | None, query: WatchQuery = WatchQuery()
+    ) -> Iterator[tuple[str, dict]]:
         """(event type, object) from a watch, until `query.timeout` seconds pass. Opening the watch
         is retried like any GET; a connection lost mid-stream ends it with a ClusterError."""
         info = self.info(api_version, kind)
-        params: dict[str, Any] = {"watch": "true", "timeoutSeconds": max(1, int(query.timeout)),
-                                  "allowWatchBookmarks": "false"}
+        params: dict[str, Any] = {
+            "watch": "true",
+            "timeoutSeconds": max(1, int(query.timeout)),
+            "allowWatchBookmarks": "false",
+        }
         if query.field_selector:
             params["fieldSelector"] = query.field_selector
         if query.selector:
             params["labelSelector"] = query.selector
         if query.resource_version:
             params["resourceVersion"] = query.resource_version
-        request = self._http.build_request("GET", info.path(namespace), params=params,
-                                           timeout=httpx.Timeout(query.timeout + 10), extensions=self._extensions)
-        resp = self._send(request, f"watch {kind} in {namespace or 'cluster'}", is_idempotent=True, stream=True)
+        request = self._http.build_request(
+            "GET",
+            info.path(namespace),
+            params=params,
+            timeout=httpx.Timeout(query.timeout + 10),
+            extensions=self._extensions,
+        )
+        resp = self._send(
+            request, f"watch {kind} in {namespace or 'cluster'}", is_idempotent=True, stream=True
+        )
         try:
             for line in resp.iter_lines():
                 if not line:
@@ -272,19 +397,35 @@ class Cluster:
         finally:
             resp.close()
 
-    def proxy_get(self, namespace: str, service: str, port: str, path: str, *, params: dict[str, str] | None = None,
-                  timeout: float = 10.0) -> tuple[int, bytes]:
+    def proxy_get(
+        self,
+        namespace: str,
+        service: str,
+        port: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> tuple[int, bytes]:
         """GET PATH of a Service through the API server's service proxy: (status, body) as the
         Service answered. Needs `get` on `services/proxy`. When the API server answers for the
         Service (a kind: Status), it is a ProxyError whose `reason` says why: the Service or its
         port not found, ship forbidden, no ready endpoint, the pod unreachable. An unreachable
         API server is retried like any GET, then a ClusterError."""
         url = f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/{path.lstrip('/')}"
-        request = self._http.build_request("GET", url, params=params, timeout=timeout, extensions=self._extensions)
+        request = self._http.build_request(
+            "GET", url, params=params, timeout=timeout, extensions=self._extensions
+        )
         what = f"Service/{namespace}/{service}:{port}"
         try:
-            resp = self._send(request, what, is_idempotent=True,
-                              answer=lambda r: r.status_code < 400 or (r.status_code != 429 and not _is_status(r)))
+            resp = self._send(
+                request,
+                what,
+                is_idempotent=True,
+                answer=lambda r: (
+                    r.status_code < 400 or (r.status_code != 429 and not _is_status(r))
+                ),
+            )
         except ApiError as exc:
             raise ProxyError(str(exc), exc.status, exc.body) from exc
         return resp.status_code, resp.content

@@ -47,17 +47,25 @@ def parse_kubeconfig(path: str, text: str) -> dict | None:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"kubeconfig {path}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+        raise ConfigError(
+            f"kubeconfig {path}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}"
+        ) from None
     if data is None:
         return None
     if not isinstance(data, dict):
-        raise ConfigError(f"kubeconfig {path}: not a kubeconfig: a YAML "
-                          "mapping with clusters, contexts and users "
-                          f"was expected, not a {type(data).__name__}")
+        raise ConfigError(
+            f"kubeconfig {path}: not a kubeconfig: a YAML "
+            "mapping with clusters, contexts and users "
+            f"was expected, not a {type(data).__name__}"
+        )
     for section in SECTIONS:
         items = data.get(section) or []
-        if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in items):
-            raise ConfigError(f"kubeconfig {path}: {section} must be a list of entries, each with a name")
+        if not isinstance(items, list) or not all(
+            isinstance(i, dict) and isinstance(i.get("name"), str) for i in items
+        ):
+            raise ConfigError(
+                f"kubeconfig {path}: {section} must be a list of entries, each with a name"
+            )
     return data
 
 
@@ -71,12 +79,16 @@ def read_kubeconfigs(paths: list[str]) -> list[tuple[str, dict]]:
             with open(path, encoding="utf-8") as f:
                 text = f.read()
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"kubeconfig {path}: cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+            raise ConfigError(
+                f"kubeconfig {path}: cannot be read: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
         data = parse_kubeconfig(path, text)
         if data is not None:
             out.append((path, data))
     if not out:
-        raise ConfigError(f"kubeconfig {os.pathsep.join(paths)}: file not found (set KUBECONFIG or --kubeconfig)")
+        raise ConfigError(
+            f"kubeconfig {os.pathsep.join(paths)}: file not found (set KUBECONFIG or --kubeconfig)"
+        )
     return out
 
 
@@ -84,13 +96,17 @@ def choose_context(files: list[tuple[str, dict]], context: str | None) -> str:
     """The context to use: the one asked for, else the first current-context set (kubectl's
     rule)."""
     where = os.pathsep.join(p for p, _ in files)
-    chosen = context or next((d["current-context"] for _, d in files if d.get("current-context")), None)
+    chosen = context or next(
+        (d["current-context"] for _, d in files if d.get("current-context")), None
+    )
     if not chosen:
         raise ConfigError(f"kubeconfig {where}: no current context; name one with --context")
     known = list(dict.fromkeys(c["name"] for _, d in files for c in d.get("contexts") or []))
     if chosen not in known:
-        raise ConfigError(f"kubeconfig {where}: context {chosen!r} cannot be used: no such context "
-                          f"(it has: {', '.join(known) or 'none'})")
+        raise ConfigError(
+            f"kubeconfig {where}: context {chosen!r} cannot be used: no such context "
+            f"(it has: {', '.join(known) or 'none'})"
+        )
     return chosen
 
 
@@ -140,12 +156,25 @@ def _load_with_kubernetes(files: list[tuple[str, dict]], chosen: str) -> Any:
         with _logged_errors() as errors:
             merger = kube_config.KubeConfigMerger(where)
             merger.config.value["current-context"] = chosen
-            kube_config.KubeConfigLoader(config_dict=merger.config, active_context=chosen, config_base_path=None,
-                                         config_persister=merger.save_changes).load_and_set(conf)
-    except (kube_config.ConfigException, OSError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            kube_config.KubeConfigLoader(
+                config_dict=merger.config,
+                active_context=chosen,
+                config_base_path=None,
+                config_persister=merger.save_changes,
+            ).load_and_set(conf)
+    except (
+        kube_config.ConfigException,
+        OSError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+    ) as exc:
         raise ConfigError(f"kubeconfig {where}: context {chosen!r} cannot be used: {exc}") from exc
     if errors:
-        raise ConfigError(f"kubeconfig {where}: context {chosen!r}: credentials failed: {errors[-1]}")
+        raise ConfigError(
+            f"kubeconfig {where}: context {chosen!r}: credentials failed: {errors[-1]}"
+        )
     return conf
 
 
@@ -164,8 +193,9 @@ class KubeAuth(httpx.Auth):
             key = self.conf.bearer()
         else:
             with self._lock:  # the hook may run a plugin; one at a time
-                key = (self.conf.get_api_key_with_prefix("BearerToken")
-                       or self.conf.get_api_key_with_prefix("authorization"))
+                key = self.conf.get_api_key_with_prefix(
+                    "BearerToken"
+                ) or self.conf.get_api_key_with_prefix("authorization")
         if not key:
             return None
         return str(key) if str(key).startswith("Bearer ") else f"Bearer {key}"
@@ -190,8 +220,11 @@ def ssl_context(conf: Any) -> ssl.SSLContext | bool:
     if not conf.host.startswith("https"):
         return False
     ca_data = getattr(conf, "ca_data", None)
-    ctx = (ssl.create_default_context(cafile=conf.ssl_ca_cert, cadata=ca_data) if conf.verify_ssl
-           else ssl._create_unverified_context())
+    ctx = (
+        ssl.create_default_context(cafile=conf.ssl_ca_cert, cadata=ca_data)
+        if conf.verify_ssl
+        else ssl._create_unverified_context()
+    )
     cert_data, key_data = getattr(conf, "cert_data", None), getattr(conf, "key_data", None)
     if cert_data:
         with tempfile.TemporaryDirectory(prefix="ship-tls-") as tmp:

@@ -36,18 +36,36 @@ def foreign_fields(obj: dict[str, Any], managers: tuple[str, ...]) -> Fields:
 def merge(a: Fields, b: Fields) -> Fields:
     out = copy.deepcopy(a)
     for k, v in b.items():
-        out[k] = merge(out[k], v) if k in out and isinstance(out[k], dict) and isinstance(v, dict) else copy.deepcopy(v)
+        out[k] = (
+            merge(out[k], v)
+            if k in out and isinstance(out[k], dict) and isinstance(v, dict)
+            else copy.deepcopy(v)
+        )
     return out
 
 
-def taken_over(obj: dict[str, Any], managers: tuple[str, ...], manager: str) -> list[dict[str, Any]]:
+def taken_over(
+    obj: dict[str, Any], managers: tuple[str, ...], manager: str
+) -> list[dict[str, Any]]:
     """obj's managedFields with the entries of `managers` folded into `manager`'s Apply entry."""
     entries = obj.get("metadata", {}).get("managedFields") or []
     keep = [e for e in entries if e.get("manager") not in managers]
-    mine = next((e for e in keep if e.get("manager") == manager and e.get("operation") == "Apply"), None)
+    mine = next(
+        (e for e in keep if e.get("manager") == manager and e.get("operation") == "Apply"), None
+    )
     fields = merge((mine or {}).get("fieldsV1") or {}, foreign_fields(obj, managers))
-    entry = {**(mine or {"manager": manager, "operation": "Apply", "apiVersion": obj.get("apiVersion"),
-                         "fieldsType": "FieldsV1"}), "fieldsV1": fields}
+    entry = {
+        **(
+            mine
+            or {
+                "manager": manager,
+                "operation": "Apply",
+                "apiVersion": obj.get("apiVersion"),
+                "fieldsType": "FieldsV1",
+            }
+        ),
+        "fieldsV1": fields,
+    }
     return [entry if e is mine else e for e in keep] + ([] if mine else [entry])
 
 

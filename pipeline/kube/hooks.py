@@ -45,10 +45,23 @@ class Phase(str, Enum):
     POST = "post-release"
 
 
-_HELM_PHASES = {"pre-install": Phase.PRE, "pre-upgrade": Phase.PRE,
-                "post-install": Phase.POST, "post-upgrade": Phase.POST}
-_HELM_OTHERS = frozenset({"pre-delete", "post-delete", "pre-rollback", "post-rollback", "test", "test-success",
-                          "test-failure"})
+_HELM_PHASES = {
+    "pre-install": Phase.PRE,
+    "pre-upgrade": Phase.PRE,
+    "post-install": Phase.POST,
+    "post-upgrade": Phase.POST,
+}
+_HELM_OTHERS = frozenset(
+    {
+        "pre-delete",
+        "post-delete",
+        "pre-rollback",
+        "post-rollback",
+        "test",
+        "test-success",
+        "test-failure",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -79,15 +92,19 @@ def phase_of(obj: dict[str, Any]) -> Phase | None | bool:
         try:
             return Phase(ours)
         except ValueError:
-            raise ValidationError(f"{subject(obj)}: annotation {names.HOOK}: {ours!r} is not "
-                                  f"{Phase.PRE.value} or {Phase.POST.value}") from None
+            raise ValidationError(
+                f"{subject(obj)}: annotation {names.HOOK}: {ours!r} is not "
+                f"{Phase.PRE.value} or {Phase.POST.value}"
+            ) from None
     helm = notes.get(HELM_HOOK)
     if helm is None:
         return None
     kinds = [k.strip() for k in helm.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in _HELM_PHASES and k not in _HELM_OTHERS]
     if unknown:
-        raise ValidationError(f"{subject(obj)}: annotation {HELM_HOOK}: unknown hook {unknown[0]!r}")
+        raise ValidationError(
+            f"{subject(obj)}: annotation {HELM_HOOK}: unknown hook {unknown[0]!r}"
+        )
     phases = {_HELM_PHASES[k] for k in kinds if k in _HELM_PHASES}
     if not phases:
         return False
@@ -102,7 +119,9 @@ def weight(obj: dict[str, Any]) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ValidationError(f"{subject(obj)}: annotation {HELM_WEIGHT}: {raw!r} is not an integer") from None
+        raise ValidationError(
+            f"{subject(obj)}: annotation {HELM_WEIGHT}: {raw!r} is not an integer"
+        ) from None
 
 
 def order(hooks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -113,12 +132,14 @@ def order(hooks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def job_name(name: str, release_id: str) -> str:
     """`NAME-RELEASEID`, cut to fit a label value: what the release's hook Job is called."""
     suffix = release_id.replace(".", "-").lower()
-    return f"{name[:NAME_MAX - len(suffix) - 1].rstrip('-')}-{suffix}"
+    return f"{name[: NAME_MAX - len(suffix) - 1].rstrip('-')}-{suffix}"
 
 
 def content_id(obj: dict[str, Any]) -> str:
     """For a hook of no known release: a short hash of its spec, so it runs once per content."""
-    return "h" + hashlib.sha256(json.dumps(obj.get("spec"), sort_keys=True).encode()).hexdigest()[:10]
+    return (
+        "h" + hashlib.sha256(json.dumps(obj.get("spec"), sort_keys=True).encode()).hexdigest()[:10]
+    )
 
 
 def renamed(job: dict[str, Any], release_id: str | None) -> dict[str, Any]:
@@ -138,7 +159,9 @@ def release_ids(objects: list[dict[str, Any]]) -> dict[str, str]:
     """Each app's release as the rendered workloads say (their `ship.dev/release` annotation);
     during a canary the canary's, the release on its way in."""
     found: dict[str, str] = {}
-    for obj in sorted(objects, key=lambda o: names.is_canary((o.get("metadata") or {}).get("name", ""))):
+    for obj in sorted(
+        objects, key=lambda o: names.is_canary((o.get("metadata") or {}).get("name", ""))
+    ):
         rid = _annotations(obj).get(names.RELEASE)
         if obj.get("kind") in WORKLOAD_KINDS and rid and app_of(obj):
             found[app_of(obj)] = rid  # canaries sort last, so theirs wins
@@ -159,7 +182,11 @@ def prepare(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         if phase is not None:
             weight(obj)  # a bad weight is refused here, naming the object, whatever the order needs
-        out.append(renamed(obj, ids.get(app_of(obj))) if phase is not None and obj.get("kind") == "Job" else obj)
+        out.append(
+            renamed(obj, ids.get(app_of(obj)))
+            if phase is not None and obj.get("kind") == "Job"
+            else obj
+        )
     return out
 
 

@@ -32,7 +32,9 @@ def _entry(files: list[tuple[str, dict]], section: str, name: str | None) -> tup
             if item.get("name") == name:
                 key = section[:-1]  # clusters → cluster
                 return os.path.dirname(os.path.abspath(path)), dict(item.get(key) or {})
-    raise ConfigError(f"kubeconfig {os.pathsep.join(p for p, _ in files)}: no {section[:-1]} {name!r}")
+    raise ConfigError(
+        f"kubeconfig {os.pathsep.join(p for p, _ in files)}: no {section[:-1]} {name!r}"
+    )
 
 
 def _pem(entry: dict, key: str, base: str) -> tuple[str | None, str | None]:
@@ -81,30 +83,52 @@ class KubeConfig:
                     with open(os.path.join(self.base, self.token_file), encoding="utf-8") as f:
                         return f.read().strip()
                 except OSError as exc:
-                    raise ConfigError(f"kubeconfig {self.where}: tokenFile {self.token_file}: {exc.strerror}") from None
+                    raise ConfigError(
+                        f"kubeconfig {self.where}: tokenFile {self.token_file}: {exc.strerror}"
+                    ) from None
             return self.token
 
     def _expiring(self) -> bool:
-        return self._expires is not None and dt.datetime.now(dt.UTC) >= self._expires - REFRESH_BEFORE
+        return (
+            self._expires is not None and dt.datetime.now(dt.UTC) >= self._expires - REFRESH_BEFORE
+        )
 
     def _run_exec(self) -> None:
         spec = self.exec or {}
         command = str(spec.get("command") or "")
         if "/" in command and not os.path.isabs(command):
             command = os.path.join(self.base, command)
-        env = {**os.environ, **{e["name"]: str(e["value"]) for e in spec.get("env") or [] if "name" in e},
-               "KUBERNETES_EXEC_INFO": json.dumps({"apiVersion": spec.get("apiVersion"), "kind": "ExecCredential",
-                                                   "spec": {"interactive": False}})}
-        failed = (f"kubeconfig {self.where}: context {self.context!r}: "
-                  f"credentials failed: exec plugin {command}")
+        env = {
+            **os.environ,
+            **{e["name"]: str(e["value"]) for e in spec.get("env") or [] if "name" in e},
+            "KUBERNETES_EXEC_INFO": json.dumps(
+                {
+                    "apiVersion": spec.get("apiVersion"),
+                    "kind": "ExecCredential",
+                    "spec": {"interactive": False},
+                }
+            ),
+        }
+        failed = (
+            f"kubeconfig {self.where}: context {self.context!r}: "
+            f"credentials failed: exec plugin {command}"
+        )
         try:
-            done = subprocess.run([command, *[str(a) for a in spec.get("args") or []]], env=env, capture_output=True,
-                                  text=True, stdin=subprocess.DEVNULL, timeout=120)
+            done = subprocess.run(
+                [command, *[str(a) for a in spec.get("args") or []]],
+                env=env,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+                timeout=120,
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ConfigError(f"{failed}: {getattr(exc, 'strerror', None) or exc}") from None
         if done.returncode != 0:
-            raise ConfigError(f"{failed}: exit {done.returncode}: "
-                              f"{(done.stderr.strip().splitlines() or [''])[-1]}")
+            raise ConfigError(
+                f"{failed}: exit {done.returncode}: "
+                f"{(done.stderr.strip().splitlines() or [''])[-1]}"
+            )
         try:
             status = json.loads(done.stdout)["status"]
             self.token = status["token"]
@@ -131,8 +155,21 @@ def native(files: list[tuple[str, dict]], context: str) -> KubeConfig | None:
         key_file, key_data = _pem(user, "client-key", user_base)
     except ConfigError as exc:
         raise ConfigError(f"kubeconfig {where}: context {context!r}: {exc}") from None
-    return KubeConfig(where, context, str(cluster["server"]).rstrip("/"),
-                      verify_ssl=not cluster.get("insecure-skip-tls-verify", False), ssl_ca_cert=ca_file, ca_data=ca_data,
-                      cert_file=cert_file, key_file=key_file, cert_data=cert_data, key_data=key_data,
-                      tls_server_name=cluster.get("tls-server-name"), proxy=cluster.get("proxy-url"),
-                      token=user.get("token"), token_file=user.get("tokenFile"), exec=user.get("exec"), base=user_base)
+    return KubeConfig(
+        where,
+        context,
+        str(cluster["server"]).rstrip("/"),
+        verify_ssl=not cluster.get("insecure-skip-tls-verify", False),
+        ssl_ca_cert=ca_file,
+        ca_data=ca_data,
+        cert_file=cert_file,
+        key_file=key_file,
+        cert_data=cert_data,
+        key_data=key_data,
+        tls_server_name=cluster.get("tls-server-name"),
+        proxy=cluster.get("proxy-url"),
+        token=user.get("token"),
+        token_file=user.get("tokenFile"),
+        exec=user.get("exec"),
+        base=user_base,
+    )

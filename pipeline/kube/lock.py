@@ -55,7 +55,9 @@ def expired(lease: dict, now: dt.datetime) -> bool:
     if not spec.get("holderIdentity"):
         return True
     renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
-    return renewed is None or now > renewed + dt.timedelta(seconds=spec.get("leaseDurationSeconds", 15))
+    return renewed is None or now > renewed + dt.timedelta(
+        seconds=spec.get("leaseDurationSeconds", 15)
+    )
 
 
 def holder_is_dead_here(holder: str) -> bool:
@@ -67,8 +69,14 @@ def holder_is_dead_here(holder: str) -> bool:
 class EnvironmentLock:
     """`with EnvironmentLock(cluster, "dev", namespace):` holds dev's lease for the block."""
 
-    def __init__(self, cluster: ClusterApi, env: str, namespace: str, options: LockOptions = LockOptions(),
-                 progress: Progress = quiet):
+    def __init__(
+        self,
+        cluster: ClusterApi,
+        env: str,
+        namespace: str,
+        options: LockOptions = LockOptions(),
+        progress: Progress = quiet,
+    ):
         self.cluster, self.env, self.namespace, self.options = cluster, env, namespace, options
         self.name = names.LEASE_PREFIX + env
         self.holder = identity()
@@ -80,14 +88,26 @@ class EnvironmentLock:
 
     def _body(self, resource_version: str | None = None, *, acquire: bool = True) -> dict:
         now = _fmt(_now())
-        spec = {"holderIdentity": self.holder, "leaseDurationSeconds": self.options.duration, "renewTime": now}
+        spec = {
+            "holderIdentity": self.holder,
+            "leaseDurationSeconds": self.options.duration,
+            "renewTime": now,
+        }
         if acquire:
             spec["acquireTime"] = now
-        meta = {"name": self.name, "namespace": self.namespace,
-                "labels": {names.MANAGED_BY: names.MANAGER, names.LOCK_LABEL: self.env}}
+        meta = {
+            "name": self.name,
+            "namespace": self.namespace,
+            "labels": {names.MANAGED_BY: names.MANAGER, names.LOCK_LABEL: self.env},
+        }
         if resource_version:
             meta["resourceVersion"] = resource_version
-        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": meta,
+            "spec": spec,
+        }
 
     def _try_acquire(self) -> tuple[bool, str]:
         lease = self.cluster.get("coordination.k8s.io/v1", "Lease", self.name, self.namespace)
@@ -98,10 +118,14 @@ class EnvironmentLock:
             holder = lease.get("spec", {}).get("holderIdentity") or ""
             if expired(lease, _now()) or holder_is_dead_here(holder):
                 body = self._body(lease["metadata"]["resourceVersion"])
-                body["spec"]["leaseTransitions"] = lease.get("spec", {}).get("leaseTransitions", 0) + 1
+                body["spec"]["leaseTransitions"] = (
+                    lease.get("spec", {}).get("leaseTransitions", 0) + 1
+                )
                 self.cluster.replace(body)
                 if holder:
-                    self.progress(f"took over {self.env}'s lock from {holder}, which stopped renewing it")
+                    self.progress(
+                        f"took over {self.env}'s lock from {holder}, which stopped renewing it"
+                    )
                 return True, ""
             return False, holder
         except ApiError as exc:
@@ -121,11 +145,15 @@ class EnvironmentLock:
             if ok:
                 break
             if self.options.wait <= 0:
-                raise LockError(f"{self.env} is locked by {holder} (Lease {self.namespace}/{self.name}); "
-                                "try again later, or wait without --no-wait")
+                raise LockError(
+                    f"{self.env} is locked by {holder} (Lease {self.namespace}/{self.name}); "
+                    "try again later, or wait without --no-wait"
+                )
             if time.monotonic() >= deadline:
-                raise LockError(f"{self.env} is still locked by {holder} after {self.options.wait:.0f}s "
-                                f"(Lease {self.namespace}/{self.name})")
+                raise LockError(
+                    f"{self.env} is still locked by {holder} after {self.options.wait:.0f}s "
+                    f"(Lease {self.namespace}/{self.name})"
+                )
             if holder != told:
                 self.progress(f"waiting for {self.env}'s lock, held by {holder}")
                 told = holder
@@ -136,10 +164,14 @@ class EnvironmentLock:
     def _renew(self) -> None:
         while not self._stop.wait(self.options.renew_every):
             try:
-                lease = self.cluster.get("coordination.k8s.io/v1", "Lease", self.name, self.namespace)
+                lease = self.cluster.get(
+                    "coordination.k8s.io/v1", "Lease", self.name, self.namespace
+                )
                 holder = (lease or {}).get("spec", {}).get("holderIdentity")
                 if lease is None or holder != self.holder:
-                    self.lost = f"Lease {self.namespace}/{self.name} is now held by {holder or 'nobody'}"
+                    self.lost = (
+                        f"Lease {self.namespace}/{self.name} is now held by {holder or 'nobody'}"
+                    )
                     return
                 lease["spec"]["renewTime"] = _fmt(_now())
                 self.cluster.replace(lease)
@@ -147,16 +179,20 @@ class EnvironmentLock:
             except Exception as exc:
                 # a missed renewal is retried until the lease would have expired
                 if time.monotonic() - self._renewed >= self.options.duration:
-                    self.lost = (f"Lease {self.namespace}/{self.name} not "
-                                 f"renewed for {self.options.duration}s ({exc})")
+                    self.lost = (
+                        f"Lease {self.namespace}/{self.name} not "
+                        f"renewed for {self.options.duration}s ({exc})"
+                    )
                     return
 
     def check(self) -> None:
         """Raise LockError when the lock was lost: another run may be changing the environment."""
         if self.lost:
-            raise LockError(f"{self.env}: lost the environment's lock "
-                            f"({self.lost}); stopped before the next change: "
-                            "check `ship status`, then run the command again")
+            raise LockError(
+                f"{self.env}: lost the environment's lock "
+                f"({self.lost}); stopped before the next change: "
+                "check `ship status`, then run the command again"
+            )
 
     def release(self) -> None:
         self._stop.set()
@@ -205,4 +241,6 @@ def check_held(namespace: str) -> None:
         locks = [lock for (ns, _), lock in _LOCKS.items() if ns == namespace]
     for lock in locks:
         lock.check()
+
+
 _HELD_GUARD = threading.Lock()

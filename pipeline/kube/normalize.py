@@ -10,8 +10,16 @@ from typing import Any
 
 REDACTED = "<redacted>"
 # Fields the API server owns: never compared, never shown in a diff.
-SERVER_FIELDS = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink",
-                 "deletionTimestamp", "deletionGracePeriodSeconds")
+SERVER_FIELDS = (
+    "managedFields",
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
 
 
 def normalized(obj: dict[str, Any], *, redacted: bool = True) -> dict[str, Any]:

@@ -30,9 +30,13 @@ def content_hash(obj: dict[str, Any]) -> str:
     body = {k: v for k, v in obj.items() if k != "status"}
     if obj.get("kind") == "Secret":
         # Never a hash of secret values in an annotation: keys only; values are compared live.
-        body = {k: ({kk: "" for kk in v} if k in ("data", "stringData") and isinstance(v, dict) else v)
-                for k, v in body.items()}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:20]
+        body = {
+            k: ({kk: "" for kk in v} if k in ("data", "stringData") and isinstance(v, dict) else v)
+            for k, v in body.items()
+        }
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()[:20]
 
 
 def with_ownership(obj: dict[str, Any], env: str) -> dict[str, Any]:
@@ -41,7 +45,12 @@ def with_ownership(obj: dict[str, Any], env: str) -> dict[str, Any]:
     if out.get("kind") == "Secret" and isinstance(out.get("stringData"), dict):
         # The server folds stringData into data; comparing data is what finds a changed value.
         data = out.setdefault("data", {}) or {}
-        data.update({k: base64.b64encode(str(v).encode()).decode() for k, v in out.pop("stringData").items()})
+        data.update(
+            {
+                k: base64.b64encode(str(v).encode()).decode()
+                for k, v in out.pop("stringData").items()
+            }
+        )
         out["data"] = data
     meta = out.setdefault("metadata", {})
     meta.setdefault("labels", {}).update({MANAGED_BY: names.MANAGER, ENV_LABEL: env})
@@ -57,16 +66,29 @@ def is_subset(want: Any, have: Any) -> bool:
         # The server leaves out zero values (Go's omitempty): `minReadySeconds: 0` reads back as
         # absent.
         return isinstance(have, dict) and all(
-            is_subset(v, have[k]) if k in have else _is_zero(v) for k, v in want.items())
+            is_subset(v, have[k]) if k in have else _is_zero(v) for k, v in want.items()
+        )
     if isinstance(want, list):
-        return isinstance(have, list) and len(want) == len(have) and all(is_subset(w, h) for w, h in zip(want, have))
-    if isinstance(want, (int, float)) and isinstance(have, (int, float)) and not isinstance(want, bool):
+        return (
+            isinstance(have, list)
+            and len(want) == len(have)
+            and all(is_subset(w, h) for w, h in zip(want, have))
+        )
+    if (
+        isinstance(want, (int, float))
+        and isinstance(have, (int, float))
+        and not isinstance(want, bool)
+    ):
         return want == have
     return want == have or (isinstance(want, str) and str(have) == want)
 
 
 def _is_zero(value: Any) -> bool:
-    return value is None or (not isinstance(value, bool) and value in (0, "", [], {})) or value is False
+    return (
+        value is None
+        or (not isinstance(value, bool) and value in (0, "", [], {}))
+        or value is False
+    )
 
 
 def drifted(desired: dict[str, Any], live: dict[str, Any]) -> bool:

@@ -23,8 +23,10 @@ def configmap_refs(pod_spec: dict[str, Any], base: str = POD_SPEC) -> list[tuple
             for j, source in enumerate(container.get("envFrom") or []):
                 add(f"{base}/{group}/{i}/envFrom/{j}/configMapRef/name", source.get("configMapRef"))
             for j, var in enumerate(container.get("env") or []):
-                add(f"{base}/{group}/{i}/env/{j}/valueFrom/configMapKeyRef/name",
-                    (var.get("valueFrom") or {}).get("configMapKeyRef"))
+                add(
+                    f"{base}/{group}/{i}/env/{j}/valueFrom/configMapKeyRef/name",
+                    (var.get("valueFrom") or {}).get("configMapKeyRef"),
+                )
     for i, volume in enumerate(pod_spec.get("volumes") or []):
         add(f"{base}/volumes/{i}/configMap/name", volume.get("configMap"))
         for j, source in enumerate((volume.get("projected") or {}).get("sources") or []):

@@ -10,7 +10,9 @@ import re
 
 import httpx
 
-_SERVICE_HOST = re.compile(r"^(?P<name>[a-z0-9-]+)\.(?P<namespace>[a-z0-9-]+)\.svc(\.cluster\.local)?$")
+_SERVICE_HOST = re.compile(
+    r"^(?P<name>[a-z0-9-]+)\.(?P<namespace>[a-z0-9-]+)\.svc(\.cluster\.local)?$"
+)
 
 
 def service_of(url: str) -> tuple[str, str, str, str] | None:

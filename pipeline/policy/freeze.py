@@ -15,8 +15,10 @@ from pipeline import yamlsafe
 from pipeline.config import windows
 from pipeline.errors import ConfigError
 
-HEADER = ("# Written by `ship freeze`: this environment refuses "
-          "releases and promotions. `ship unfreeze` lifts it.\n")
+HEADER = (
+    "# Written by `ship freeze`: this environment refuses "
+    "releases and promotions. `ship unfreeze` lifts it.\n"
+)
 _AFTER = re.compile(r"^(\d+)\s*(m|h|d)$")
 
 
@@ -70,14 +72,21 @@ class ManualFreeze:
             return None
         data = yamlsafe.loads(text, source)
         if not isinstance(data, dict) or not isinstance(data.get("reason"), str):
-            raise ConfigError(f"{source}: expected a mapping with a reason (written by ship freeze)")
+            raise ConfigError(
+                f"{source}: expected a mapping with a reason (written by ship freeze)"
+            )
         try:
             until = data.get("until")
             if until is not None:
                 parse_moment(str(until))
         except ValueError as exc:
             raise ConfigError(f"{source}: until: {exc}") from None
-        return cls(data["reason"], str(data.get("by", "")), str(data.get("at", "")), None if until is None else str(until))
+        return cls(
+            data["reason"],
+            str(data.get("by", "")),
+            str(data.get("at", "")),
+            None if until is None else str(until),
+        )
 
 
 @dataclass(frozen=True)
@@ -102,13 +111,21 @@ def manual_source(freeze: ManualFreeze, commit: str | None) -> str:
     return f"freeze commit {commit or '(not committed)'} ({freeze.by}, {freeze.at})"
 
 
-def holding(environment: str, frozen_windows: tuple[windows.FreezeWindow, ...], manual: ManualFreeze | None,
-            commit: str | None, now: dt.datetime) -> list[Freeze]:
+def holding(
+    environment: str,
+    frozen_windows: tuple[windows.FreezeWindow, ...],
+    manual: ManualFreeze | None,
+    commit: str | None,
+    now: dt.datetime,
+) -> list[Freeze]:
     """Every freeze holding `environment` at `now`: the freeze by hand first, then windows, the
     longest-lasting first."""
     held: list[Freeze] = []
     if manual is not None and manual.holds(now):
         until = parse_moment(manual.until) if manual.until else None
         held.append(Freeze(environment, manual_source(manual, commit), manual.reason, until))
-    held += [Freeze(environment, o.window.describe(), o.window.name, o.until) for o in windows.active(frozen_windows, now)]
+    held += [
+        Freeze(environment, o.window.describe(), o.window.name, o.until)
+        for o in windows.active(frozen_windows, now)
+    ]
     return held

@@ -44,8 +44,13 @@ class Clearance:
     def trailers(self) -> dict[str, str | None]:
         out: dict[str, str | None] = {names.SIGNATURE: self.signature}
         if self.override:
-            out.update({names.OVERRIDE_FREEZE: self.override.freeze, names.OVERRIDE_REASON: self.override.reason,
-                        names.OVERRIDE_BY: self.override.by})
+            out.update(
+                {
+                    names.OVERRIDE_FREEZE: self.override.freeze,
+                    names.OVERRIDE_REASON: self.override.reason,
+                    names.OVERRIDE_BY: self.override.by,
+                }
+            )
         return out
 
     @property
@@ -59,7 +64,11 @@ def actor(ctx: Context) -> str:
     """Who is acting: $SHIP_ACTOR (CI sets it), else git's user; refused when it could break out of
     its line."""
     given = os.environ.get("SHIP_ACTOR")
-    return names.check_text(given, "$SHIP_ACTOR") if given else names.check_text(ctx.workspace.git.author(), "git's user")
+    return (
+        names.check_text(given, "$SHIP_ACTOR")
+        if given
+        else names.check_text(ctx.workspace.git.author(), "git's user")
+    )
 
 
 def manual_freeze(ctx: Context, env: Environment) -> tuple[ManualFreeze | None, str | None]:
@@ -90,12 +99,16 @@ def unfrozen(ctx: Context, env: Environment, override_reason: str | None) -> Ove
     held = freezes(ctx, env)
     if not held:
         if override_reason is not None:
-            ctx.progress(f"{env.name} is not frozen: --override-freeze "
-                         "has nothing to override, and nothing is recorded")
+            ctx.progress(
+                f"{env.name} is not frozen: --override-freeze "
+                "has nothing to override, and nothing is recorded"
+            )
         return None
     if override_reason is None:
-        raise FrozenError(f"{held[0].line()}; nothing was written (rollbacks and aborts still go through; "
-                          "--override-freeze --reason TEXT goes through and is recorded)")
+        raise FrozenError(
+            f"{held[0].line()}; nothing was written (rollbacks and aborts still go through; "
+            "--override-freeze --reason TEXT goes through and is recorded)"
+        )
     override = Override("; ".join(f.source for f in held), override_reason, actor(ctx))
     ctx.progress(f"{held[0].line()}; overridden by {override.by}: {override_reason}")
     return override
@@ -112,7 +125,9 @@ def signed(ctx: Context, env: Environment, images: Iterable[ImageRef]) -> str | 
         ctx.progress(f"verifying the signature of {ref} with {policy.public_key}")
         problem = ctx.signer().verify(ref, key)
         if problem:
-            raise SignatureError(f"{ref}: not signed with {policy.public_key}, "
-                                 f"which {env.name} requires ({problem}); "
-                                 "nothing was written")
+            raise SignatureError(
+                f"{ref}: not signed with {policy.public_key}, "
+                f"which {env.name} requires ({problem}); "
+                "nothing was written"
+            )
     return f"cosign, key {policy.public_key}"

@@ -61,8 +61,10 @@ def admit(ctx: Context, env: Environment, objects: list[dict]) -> list[RunningIm
     images = running_images(objects)
     for found in images:
         if digest_ref(found.image) is None:
-            raise ValidationError(f"{env.name}: {found.line()}: not pinned by digest (@sha256:…); every image "
-                                  "that runs must be, so what runs is what was verified; nothing applied")
+            raise ValidationError(
+                f"{env.name}: {found.line()}: not pinned by digest (@sha256:…); every image "
+                "that runs must be, so what runs is what was verified; nothing applied"
+            )
     policy = env.policy
     if policy.require_signature and policy.public_key is not None:
         seen: set[str] = set()
@@ -74,7 +76,9 @@ def admit(ctx: Context, env: Environment, objects: list[dict]) -> list[RunningIm
             ctx.progress(f"verifying the signature of {found.image} with {policy.public_key}")
             problem = ctx.signer().verify(ref, ctx.config.root / policy.public_key)
             if problem:
-                raise SignatureError(f"{found.line()}: not signed with "
-                                     f"{policy.public_key}, which {env.name} requires "
-                                     f"({problem}); nothing applied")
+                raise SignatureError(
+                    f"{found.line()}: not signed with "
+                    f"{policy.public_key}, which {env.name} requires "
+                    f"({problem}); nothing applied"
+                )
     return images

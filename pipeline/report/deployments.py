@@ -66,10 +66,17 @@ class Deployment:
         return self.failure or ("healthy" if self.healthy_at else "in progress")
 
     def to_json(self) -> dict[str, object]:
-        return {"environment": self.environment, "app": self.app, "release": self.release, "commit": self.sha,
-                "started": iso(self.started), "result": self.result, "lead_time": self.lead_time,
-                "healthy_at": iso(self.healthy_at) if self.healthy_at else None,
-                "failed_at": iso(self.failed_at) if self.failed_at else None}
+        return {
+            "environment": self.environment,
+            "app": self.app,
+            "release": self.release,
+            "commit": self.sha,
+            "started": iso(self.started),
+            "result": self.result,
+            "lead_time": self.lead_time,
+            "healthy_at": iso(self.healthy_at) if self.healthy_at else None,
+            "failed_at": iso(self.failed_at) if self.failed_at else None,
+        }
 
 
 @dataclass
@@ -84,12 +91,23 @@ class Recovery:
 
     @property
     def duration(self) -> float | None:
-        return None if self.restored is None else max(0.0, (self.restored - self.started).total_seconds())
+        return (
+            None
+            if self.restored is None
+            else max(0.0, (self.restored - self.started).total_seconds())
+        )
 
     def to_json(self) -> dict[str, object]:
-        return {"environment": self.environment, "app": self.app, "release": self.release, "failure": self.failure,
-                "started": iso(self.started), "restored": iso(self.restored) if self.restored else None,
-                "duration": self.duration, "commit": self.sha or None}
+        return {
+            "environment": self.environment,
+            "app": self.app,
+            "release": self.release,
+            "failure": self.failure,
+            "started": iso(self.started),
+            "restored": iso(self.restored) if self.restored else None,
+            "duration": self.duration,
+            "commit": self.sha or None,
+        }
 
 
 @dataclass
@@ -126,14 +144,32 @@ def replay(events: list[Event]) -> History:
         elif e.action == "record" and e.outcome == Outcome.HEALTHY.value:
             _healthy(lane, lane.open.pop(e.release, None), e)
         elif e.action == "record" and e.outcome == Outcome.REJECTED.value:
-            _fail(lane, lane.open.pop(e.release, None) or lane.last.get(e.release), REJECTED, e, history)
+            _fail(
+                lane,
+                lane.open.pop(e.release, None) or lane.last.get(e.release),
+                REJECTED,
+                e,
+                history,
+            )
         elif e.action == "abort":
-            _fail(lane, lane.open.pop(e.release, None) or lane.last.get(e.release), ABORTED, e, history)
+            _fail(
+                lane,
+                lane.open.pop(e.release, None) or lane.last.get(e.release),
+                ABORTED,
+                e,
+                history,
+            )
             _restore(lane, e)  # the stable release ran all along
         elif e.action == "rollback":
             if e.replaced:
                 kind = REJECTED if e.replaced_outcome == Outcome.REJECTED.value else ROLLED_BACK
-                _fail(lane, lane.open.pop(e.replaced, None) or lane.last.get(e.replaced), kind, e, history)
+                _fail(
+                    lane,
+                    lane.open.pop(e.replaced, None) or lane.last.get(e.replaced),
+                    kind,
+                    e,
+                    history,
+                )
             if e.outcome != Outcome.ROLLBACK_FAILED.value:
                 _restore(lane, e)
     return history
@@ -147,8 +183,16 @@ def _went_out(lane: _Lane, e: Event, history: History) -> None:
         else:
             current.changed = e.time
         return
-    d = Deployment(e.environment, e.app, e.release, e.sha, commit_time(e.release), e.time, e.time,
-                   canary=e.action == "canary")
+    d = Deployment(
+        e.environment,
+        e.app,
+        e.release,
+        e.sha,
+        commit_time(e.release),
+        e.time,
+        e.time,
+        canary=e.action == "canary",
+    )
     lane.open[e.release] = lane.last[e.release] = d
     history.deployments.append(d)
 

@@ -45,9 +45,17 @@ class Event:
     image: str = ""
 
     def to_json(self) -> dict[str, str]:
-        return {"sha": self.sha, "time": iso(self.time), "action": self.action, "environment": self.environment,
-                "app": self.app, "release": self.release, "title": self.title, "outcome": self.outcome,
-                "replaced": self.replaced}
+        return {
+            "sha": self.sha,
+            "time": iso(self.time),
+            "action": self.action,
+            "environment": self.environment,
+            "app": self.app,
+            "release": self.release,
+            "title": self.title,
+            "outcome": self.outcome,
+            "replaced": self.replaced,
+        }
 
 
 def iso(time: dt.datetime) -> str:
@@ -75,11 +83,22 @@ def parse_log(text: str) -> list[Event]:
         if action == "abort":
             outcome = Outcome.REJECTED.value
         for app, _, release in refs:
-            events.append(Event(sha=sha, time=dt.datetime.fromtimestamp(int(stamp), dt.UTC), action=action,
-                                environment=fields["Environment"], app=app, release=release,
-                                title=body.split("\n", 1)[0].strip(), outcome=outcome,
-                                replaced=fields.get("Replaced", ""), replaced_outcome=fields.get("Replaced-Outcome", ""),
-                                source=fields.get("Commit", ""), image=fields.get("Image", "")))
+            events.append(
+                Event(
+                    sha=sha,
+                    time=dt.datetime.fromtimestamp(int(stamp), dt.UTC),
+                    action=action,
+                    environment=fields["Environment"],
+                    app=app,
+                    release=release,
+                    title=body.split("\n", 1)[0].strip(),
+                    outcome=outcome,
+                    replaced=fields.get("Replaced", ""),
+                    replaced_outcome=fields.get("Replaced-Outcome", ""),
+                    source=fields.get("Commit", ""),
+                    image=fields.get("Image", ""),
+                )
+            )
     return events
 
 
@@ -96,8 +115,12 @@ def complete_rollbacks(events: list[Event], ledger_at: LedgerAt) -> list[Event]:
             ledger = ledger_at(e.sha, e.environment, e.app)
             target = ledger.find(e.release) if ledger else None
             old = ledger.find(e.replaced) if ledger and e.replaced else None
-            e = replace(e, outcome=e.outcome or (target.outcome.value if target else Outcome.ROLLED_BACK_TO.value),
-                        replaced_outcome=e.replaced_outcome or (old.outcome.value if old else ""))
+            e = replace(
+                e,
+                outcome=e.outcome
+                or (target.outcome.value if target else Outcome.ROLLED_BACK_TO.value),
+                replaced_outcome=e.replaced_outcome or (old.outcome.value if old else ""),
+            )
         out.append(e)
     return out
 
@@ -105,13 +128,19 @@ def complete_rollbacks(events: list[Event], ledger_at: LedgerAt) -> list[Event]:
 def read_events(repo: git.Repo, cfg: ShipConfig) -> list[Event]:
     """Every event in the history of HEAD, oldest first (parents before children)."""
     try:
-        text = repo.git.log("--date-order", "--reverse", f"--format={LOG_FORMAT}", "--grep=^Ship-Action: ")
+        text = repo.git.log(
+            "--date-order", "--reverse", f"--format={LOG_FORMAT}", "--grep=^Ship-Action: "
+        )
     except git.GitCommandError as exc:
         if "does not have any commits" in (exc.stderr or ""):
             return []
         raise GitError(f"git log failed: {exc.stderr.strip() if exc.stderr else exc}") from exc
     top = Path(repo.working_tree_dir or cfg.root)
-    prefix = cfg.root.resolve().relative_to(top.resolve()) if cfg.root.resolve() != top.resolve() else Path()
+    prefix = (
+        cfg.root.resolve().relative_to(top.resolve())
+        if cfg.root.resolve() != top.resolve()
+        else Path()
+    )
 
     def ledger_at(sha: str, env_name: str, app: str) -> Ledger | None:
         env = cfg.environments.get(env_name)

@@ -29,7 +29,7 @@ def code(value: object, limit: int = 0) -> str:
     pipes escaped; cut to `limit` characters when given."""
     flat = _CONTROL.sub(" ", str(value))
     if limit and len(flat) > limit:
-        flat = flat[:limit - 1] + "…"
+        flat = flat[: limit - 1] + "…"
     longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if longest or flat.startswith(" ") or flat.endswith(" ") else ""

@@ -52,8 +52,10 @@ def window(since: str, now: dt.datetime) -> Window:
     try:
         start = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"--since {since!r}: expected a span such as "
-                          "30d, 12w or 48h, or a date such as 2026-10-01") from None
+        raise ConfigError(
+            f"--since {since!r}: expected a span such as "
+            "30d, 12w or 48h, or a date such as 2026-10-01"
+        ) from None
     return Window(start if start.tzinfo else start.replace(tzinfo=dt.UTC), now)
 
 
@@ -91,32 +93,58 @@ class Figures:
 
     def to_json(self) -> dict[str, object]:
         lead, restore = list(self.lead_times), list(self.restore_times)
-        return {"deployments": self.deployments, "per_day": round(self.per_day, 3),
-                "per_week": round(self.per_day * 7, 2),
-                "lead_time": {"median": median(lead), "p90": percentile(lead, 90), "count": len(lead)},
-                "change_failure_rate": None if self.change_failure_rate is None else round(self.change_failure_rate, 4),
-                "failed": self.failed, "decided": self.decided,
-                "time_to_restore": {"median": median(restore), "p90": percentile(restore, 90), "count": len(restore)},
-                "failing_since": self.failing_since.strftime("%Y-%m-%dT%H:%M:%SZ") if self.failing_since else None}
+        return {
+            "deployments": self.deployments,
+            "per_day": round(self.per_day, 3),
+            "per_week": round(self.per_day * 7, 2),
+            "lead_time": {"median": median(lead), "p90": percentile(lead, 90), "count": len(lead)},
+            "change_failure_rate": None
+            if self.change_failure_rate is None
+            else round(self.change_failure_rate, 4),
+            "failed": self.failed,
+            "decided": self.decided,
+            "time_to_restore": {
+                "median": median(restore),
+                "p90": percentile(restore, 90),
+                "count": len(restore),
+            },
+            "failing_since": self.failing_since.strftime("%Y-%m-%dT%H:%M:%SZ")
+            if self.failing_since
+            else None,
+        }
 
 
-def figures(history: History, win: Window, environment: str | None = None, app: str | None = None) -> Figures:
+def figures(
+    history: History, win: Window, environment: str | None = None, app: str | None = None
+) -> Figures:
     deps = [d for d in _select(history.deployments, environment, app) if win.holds(d.decided)]
     recs = _select(history.recoveries, environment, app)
     healthy = [d for d in deps if d.healthy_at is not None]
-    open_at_end = [r for r in recs if r.started <= win.end and (r.restored is None or r.restored > win.end)]
+    open_at_end = [
+        r for r in recs if r.started <= win.end and (r.restored is None or r.restored > win.end)
+    ]
     return Figures(
-        deployments=len(healthy), decided=len(deps), failed=sum(1 for d in deps if d.failure), days=win.days,
+        deployments=len(healthy),
+        decided=len(deps),
+        failed=sum(1 for d in deps if d.failure),
+        days=win.days,
         lead_times=tuple(t for d in healthy if (t := d.lead_time) is not None),
-        restore_times=tuple(t for r in recs if win.holds(r.restored) and (t := r.duration) is not None),
-        failing_since=min((r.started for r in open_at_end), default=None))
+        restore_times=tuple(
+            t for r in recs if win.holds(r.restored) and (t := r.duration) is not None
+        ),
+        failing_since=min((r.started for r in open_at_end), default=None),
+    )
 
 
 _T = TypeVar("_T", Deployment, Recovery)
 
 
 def _select(items: Iterable[_T], environment: str | None, app: str | None) -> list[_T]:
-    return [i for i in items if (environment is None or i.environment == environment) and (app is None or i.app == app)]
+    return [
+        i
+        for i in items
+        if (environment is None or i.environment == environment) and (app is None or i.app == app)
+    ]
 
 
 def buckets(win: Window) -> list[Window]:
@@ -142,14 +170,21 @@ class Series:
 
 def series(history: History, win: Window, environment: str) -> Series:
     cuts = [figures(history, b, environment) for b in _half_open(buckets(win))]
-    return Series(environment, [f.deployments for f in cuts], [median(list(f.lead_times)) for f in cuts],
-                  [f.change_failure_rate for f in cuts], [median(list(f.restore_times)) for f in cuts])
+    return Series(
+        environment,
+        [f.deployments for f in cuts],
+        [median(list(f.lead_times)) for f in cuts],
+        [f.change_failure_rate for f in cuts],
+        [median(list(f.restore_times)) for f in cuts],
+    )
 
 
 def _half_open(cuts: list[Window]) -> list[Window]:
     # Window.holds is inclusive at both ends; a moment on a boundary belongs to the later bucket.
     tick = dt.timedelta(microseconds=1)
-    return [Window(c.start, c.end - tick if i < len(cuts) - 1 else c.end) for i, c in enumerate(cuts)]
+    return [
+        Window(c.start, c.end - tick if i < len(cuts) - 1 else c.end) for i, c in enumerate(cuts)
+    ]
 
 
 def duration_text(seconds: float | None) -> str:
@@ -183,7 +218,9 @@ def headline(f: Figures) -> str:
     lead, restore = list(f.lead_times), list(f.restore_times)
     parts = [f"{f.deployments} deployment{'s' if f.deployments != 1 else ''} ({frequency_text(f)})"]
     if lead:
-        parts.append(f"lead time {duration_text(median(lead))} (p90 {duration_text(percentile(lead, 90))})")
+        parts.append(
+            f"lead time {duration_text(median(lead))} (p90 {duration_text(percentile(lead, 90))})"
+        )
     if f.decided:
         parts.append(f"{rate_text(f)} failed")
     if restore:

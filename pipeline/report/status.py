@@ -40,8 +40,6 @@ class EnvironmentStatus:
         return asdict(self)
 
 
-
-
 UNREACHABLE = "cluster unreachable"
 
 
@@ -52,7 +50,9 @@ def environment_status(ctx: Context, env: Environment) -> list[EnvironmentStatus
 
 def git_status(ctx: Context, env: Environment) -> list[dict[str, Any]]:
     """What git says of each app of ENV (git is read one environment at a time)."""
-    return [_from_git(ctx, slot) for slot in ctx.workspace.slots(env)] or [_nothing_released(ctx, env)]
+    return [_from_git(ctx, slot) for slot in ctx.workspace.slots(env)] or [
+        _nothing_released(ctx, env)
+    ]
 
 
 def slot_status(ctx: Context, slot: Slot) -> EnvironmentStatus:
@@ -60,20 +60,33 @@ def slot_status(ctx: Context, slot: Slot) -> EnvironmentStatus:
     return live_status(ctx, slot.env, [_from_git(ctx, slot)])[0]
 
 
-def live_status(ctx: Context, env: Environment, rows: list[dict[str, Any]]) -> list[EnvironmentStatus]:
+def live_status(
+    ctx: Context, env: Environment, rows: list[dict[str, Any]]
+) -> list[EnvironmentStatus]:
     """The rows `git_status` made, with what ENV's cluster says (safe to run for several
     environments at once: it reads files and asks the cluster, never git)."""
     try:
         cluster = ctx.cluster(env)
     except ShipError as exc:
-        return [EnvironmentStatus(**base, health="Unknown", health_message=UNREACHABLE, drift=None,
-                                  error=str(exc)) for base in rows]
+        return [
+            EnvironmentStatus(
+                **base, health="Unknown", health_message=UNREACHABLE, drift=None, error=str(exc)
+            )
+            for base in rows
+        ]
     if all(base["release"] is None for base in rows):
-        return [EnvironmentStatus(**base, health="not released", health_message="", drift=None) for base in rows]
-    workloads = cluster.list("apps/v1", "Deployment", env.namespace, selector=names.env_selector(env.name))
+        return [
+            EnvironmentStatus(**base, health="not released", health_message="", drift=None)
+            for base in rows
+        ]
+    workloads = cluster.list(
+        "apps/v1", "Deployment", env.namespace, selector=names.env_selector(env.name)
+    )
     try:
         desired = desired_objects(ctx.config, env, cluster, credentials=ctx.credentials)
-        result = apply.reconcile(cluster, env.name, env.namespace, desired, apply.SyncOptions(dry_run=True))
+        result = apply.reconcile(
+            cluster, env.name, env.namespace, desired, apply.SyncOptions(dry_run=True)
+        )
         changed: list[dict] | None = result.plan.to_apply + result.plan.prune
         error = None
     except ShipError as exc:
@@ -89,27 +102,57 @@ def _from_git(ctx: Context, slot: Slot) -> dict[str, Any]:
     files = ctx.workspace.slot_files(slot)
     rel = overlay.current_release(files, slot)
     state = canary.read_state(files, slot)
-    return dict(environment=slot.env.name, namespace=slot.env.namespace, app=slot.app, release=rel.id if rel else None,
-                image=rel.image if rel else None, digest=rel.image.split("@sha256:")[1][:12] if rel else None,
-                config=rel.config if rel else None, canary=state.describe() if state else None,
-                last_change=rel.created_at if rel else None, freeze=_freeze(ctx, slot.env))
+    return dict(
+        environment=slot.env.name,
+        namespace=slot.env.namespace,
+        app=slot.app,
+        release=rel.id if rel else None,
+        image=rel.image if rel else None,
+        digest=rel.image.split("@sha256:")[1][:12] if rel else None,
+        config=rel.config if rel else None,
+        canary=state.describe() if state else None,
+        last_change=rel.created_at if rel else None,
+        freeze=_freeze(ctx, slot.env),
+    )
 
 
 def _nothing_released(ctx: Context, env: Environment) -> dict[str, Any]:
     """ENV's one row while no app is released there."""
-    return dict(environment=env.name, namespace=env.namespace, app=None, release=None, image=None, digest=None,
-                config=None, canary=None, last_change=None, freeze=_freeze(ctx, env))
+    return dict(
+        environment=env.name,
+        namespace=env.namespace,
+        app=None,
+        release=None,
+        image=None,
+        digest=None,
+        config=None,
+        canary=None,
+        last_change=None,
+        freeze=_freeze(ctx, env),
+    )
 
 
-def _live_row(ctx: Context, env: Environment, base: dict[str, Any], workloads: list[dict],
-              changed: list[dict] | None, error: str | None) -> EnvironmentStatus:
+def _live_row(
+    ctx: Context,
+    env: Environment,
+    base: dict[str, Any],
+    workloads: list[dict],
+    changed: list[dict] | None,
+    error: str | None,
+) -> EnvironmentStatus:
     app = base["app"]
     mine = [w for w in workloads if _of_app(w, app)]
     state = ctx.workspace.canary_state(Slot(env, app)) if app else None
-    base = {**base, "canary": canary_text(state, [w for w in mine if names.is_canary(w["metadata"]["name"])])}
+    base = {
+        **base,
+        "canary": canary_text(state, [w for w in mine if names.is_canary(w["metadata"]["name"])]),
+    }
     assessed = [health.assess(w) for w in mine if not names.is_canary(w["metadata"]["name"])]
     worst = health.worst([h for h in assessed if h]) if assessed else None
-    verdict = dict(health=worst.code.value if worst else "not deployed", health_message=worst.message if worst else "")
+    verdict = dict(
+        health=worst.code.value if worst else "not deployed",
+        health_message=worst.message if worst else "",
+    )
     drift = None if changed is None else any(_of_app(o, app) for o in changed)
     return EnvironmentStatus(**base, **verdict, drift=drift, error=error)
 

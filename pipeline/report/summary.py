@@ -37,9 +37,16 @@ def gather(workspace: Workspace, slot: Slot) -> EnvironmentLine:
     state = workspace.canary_state(slot)
     entries = workspace.ledger(slot).entries
     last = entries[-1] if entries else None
-    return EnvironmentLine(slot.env.name, rel.ref if rel else None, rel.image if rel else None,
-                           state.describe() if state else None, last.release.ref if last else None,
-                           last.outcome if last else None, last.reason if last else "", slot.app)
+    return EnvironmentLine(
+        slot.env.name,
+        rel.ref if rel else None,
+        rel.image if rel else None,
+        state.describe() if state else None,
+        last.release.ref if last else None,
+        last.outcome if last else None,
+        last.reason if last else "",
+        slot.app,
+    )
 
 
 def gather_all(workspace: Workspace, env: Environment) -> list[EnvironmentLine]:
@@ -51,8 +58,15 @@ def gather_all(workspace: Workspace, env: Environment) -> list[EnvironmentLine]:
 def merged(lines: list[EnvironmentLine]) -> EnvironmentLine:
     """An environment's apps as one node: its releases, canaries and the worst last outcome."""
     worst = next((x for x in lines if x.outcome is not None and x.outcome.failed), lines[-1])
-    return EnvironmentLine(lines[0].environment, "<br/>".join(x.release for x in lines if x.release) or None, None,
-                           "; ".join(x.canary for x in lines if x.canary) or None, worst.last, worst.outcome, worst.reason)
+    return EnvironmentLine(
+        lines[0].environment,
+        "<br/>".join(x.release for x in lines if x.release) or None,
+        None,
+        "; ".join(x.canary for x in lines if x.canary) or None,
+        worst.last,
+        worst.outcome,
+        worst.reason,
+    )
 
 
 def _node_class(line: EnvironmentLine) -> str:
@@ -80,10 +94,12 @@ def mermaid(cfg: ShipConfig, lines: list[EnvironmentLine]) -> str:
     for env in cfg.environments.values():
         if env.promotes_from and env.promotes_from in by_name and env.name in by_name:
             out.append(f"  {env.promotes_from} --> {env.name}")
-    out += ["  classDef healthy fill:#dcfce7,stroke:#15803d",
-            "  classDef progressing fill:#fef9c3,stroke:#a16207",
-            "  classDef failed fill:#fee2e2,stroke:#b91c1c",
-            "  classDef empty fill:#f3f4f6,stroke:#6b7280"]
+    out += [
+        "  classDef healthy fill:#dcfce7,stroke:#15803d",
+        "  classDef progressing fill:#fef9c3,stroke:#a16207",
+        "  classDef failed fill:#fee2e2,stroke:#b91c1c",
+        "  classDef empty fill:#f3f4f6,stroke:#6b7280",
+    ]
     for cls in ("healthy", "progressing", "failed", "empty"):
         members = [line.environment for line in lines if _node_class(line) == cls]
         if members:
@@ -98,18 +114,34 @@ def markdown(cfg: ShipConfig, workspace: Workspace, title: str = "ship") -> str:
         # Reasons come from people and canary notes from git: literal text, never Markdown.
         outcome = "-"
         if line.outcome:
-            outcome = mdtext.text(f"{line.last} {line.outcome.value}" + (f": {line.reason}" if line.reason else ""))
-        rows.append(f"| {line.environment} | {mdtext.text(line.release or '-')} "
-                    f"| {mdtext.code(line.image or '-')} "
-                    f"| {mdtext.text(line.canary or '-')} | {outcome} |")
+            outcome = mdtext.text(
+                f"{line.last} {line.outcome.value}" + (f": {line.reason}" if line.reason else "")
+            )
+        rows.append(
+            f"| {line.environment} | {mdtext.text(line.release or '-')} "
+            f"| {mdtext.code(line.image or '-')} "
+            f"| {mdtext.text(line.canary or '-')} | {outcome} |"
+        )
     graph = mermaid(cfg, [merged(group) for group in by_env])
-    return (f"### {mdtext.text(title)}\n\n" + "\n".join(rows) + "\n\n```mermaid\n" + graph + "\n```\n\n"
-            + delivery(cfg, workspace))
+    return (
+        f"### {mdtext.text(title)}\n\n"
+        + "\n".join(rows)
+        + "\n\n```mermaid\n"
+        + graph
+        + "\n```\n\n"
+        + delivery(cfg, workspace)
+    )
 
 
 def delivery(cfg: ShipConfig, workspace: Workspace, since: str = "30d") -> str:
     """The four keys' headline per environment, as Markdown lines."""
     history = replay(read_events(workspace.git.repo, cfg))
     win = dora.window(since, workspace.clock.now())
-    lines = [f"- {env}: {dora.headline(dora.figures(history, win, env))}" for env in cfg.environments]
-    return f"**Delivery, last {since}** (DORA metrics; `ship metrics` has more):\n\n" + "\n".join(lines) + "\n"
+    lines = [
+        f"- {env}: {dora.headline(dora.figures(history, win, env))}" for env in cfg.environments
+    ]
+    return (
+        f"**Delivery, last {since}** (DORA metrics; `ship metrics` has more):\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )

@@ -28,7 +28,13 @@ from dataclasses import dataclass
 import httpx
 
 from pipeline import names
-from pipeline.config import URL_PLACEHOLDERS, CanaryPolicy, HttpCheck, PrometheusCheck, unknown_placeholders
+from pipeline.config import (
+    URL_PLACEHOLDERS,
+    CanaryPolicy,
+    HttpCheck,
+    PrometheusCheck,
+    unknown_placeholders,
+)
 from pipeline.errors import ClusterError, ConfigError, ProxyError
 from pipeline.kube.api import ClusterApi
 from pipeline.kube.services import service_of
@@ -54,16 +60,25 @@ def fill(template: str, context: dict[str, str]) -> str:
     """The template with its placeholders filled; an unknown placeholder is a ConfigError."""
     unknown = unknown_placeholders(template)
     if unknown:
-        raise ConfigError(f"analysis URL {template!r}: unknown placeholder {{{unknown[0]}}} "
-                          f"(known: {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)})")
+        raise ConfigError(
+            f"analysis URL {template!r}: unknown placeholder {{{unknown[0]}}} "
+            f"(known: {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)})"
+        )
     return template.format(**context)
 
 
 def track_values(namespace: str, app: str, service: str, port: int) -> dict[str, dict[str, str]]:
     """The placeholder values of each track (and the Service's port, for a gateway's metrics)."""
-    return {track: {"namespace": namespace, "app": app, "track": track, "port": str(port),
-                    "service": names.canary_name(service) if track == names.CANARY else service}
-            for track in (names.CANARY, names.STABLE)}
+    return {
+        track: {
+            "namespace": namespace,
+            "app": app,
+            "track": track,
+            "port": str(port),
+            "service": names.canary_name(service) if track == names.CANARY else service,
+        }
+        for track in (names.CANARY, names.STABLE)
+    }
 
 
 def missing_services(cluster: ClusterApi, urls: list[str]) -> str | None:
@@ -87,7 +102,9 @@ def judge_prometheus(check: PrometheusCheck, value: float | None) -> Measurement
     if check.min is not None:
         bounds.append(f"≥ {check.min:g}")
         passed = passed and value >= check.min
-    return Measurement(check=name, passed=passed, summary=f"{value:.4g} vs {' and '.join(bounds) or 'no bound'}")
+    return Measurement(
+        check=name, passed=passed, summary=f"{value:.4g} vs {' and '.join(bounds) or 'no bound'}"
+    )
 
 
 def prometheus_value(body: dict) -> float | None:
@@ -104,8 +121,14 @@ def prometheus_value(body: dict) -> float | None:
 class Analysis:
     """Runs every check of a canary policy once per `round()`, keeping the HTTP tallies."""
 
-    def __init__(self, policy: CanaryPolicy, tracks: dict[str, dict[str, str]], client: httpx.Client,
-                 cluster: ClusterApi | None = None, progress: Progress = quiet):
+    def __init__(
+        self,
+        policy: CanaryPolicy,
+        tracks: dict[str, dict[str, str]],
+        client: httpx.Client,
+        cluster: ClusterApi | None = None,
+        progress: Progress = quiet,
+    ):
         """`policy`: its `http`, `prometheus` and `traffic` checks are run; `tracks`: the
         placeholder values for "canary" and "stable" (and the Service's port)."""
         http, prometheus, traffic = policy.http, policy.prometheus, policy.traffic
@@ -125,7 +148,9 @@ class Analysis:
     def __bool__(self) -> bool:
         return bool(self.http or self.prometheus or self.traffic)
 
-    def get(self, url: str, timeout: float, params: dict[str, str] | None = None) -> tuple[int | None, bytes]:
+    def get(
+        self, url: str, timeout: float, params: dict[str, str] | None = None
+    ) -> tuple[int | None, bytes]:
         """(status, body) of a GET, through the service proxy for a cluster Service; None: no
         answer. Why a Service did not answer (forbidden, not found, no endpoint, the API server
         unreachable) is told once per reason, and named by a Prometheus check that needed it."""
@@ -158,11 +183,21 @@ class Analysis:
 
     def _http(self, i: int, check: HttpCheck, *, final: bool) -> Measurement:
         for track in ("canary", "stable"):
-            self.tallies[(i, track)] = self.tallies.get((i, track), judge.Tally()) + self._tally(check, track)
-        verdict = judge.decide(self.tallies[(i, "canary")], self.tallies[(i, "stable")],
-                               judge.http_policy(check.success_ratio, check.max_latency_ms), final=final)
+            self.tallies[(i, track)] = self.tallies.get((i, track), judge.Tally()) + self._tally(
+                check, track
+            )
+        verdict = judge.decide(
+            self.tallies[(i, "canary")],
+            self.tallies[(i, "stable")],
+            judge.http_policy(check.success_ratio, check.max_latency_ms),
+            final=final,
+        )
         passed = {judge.Decision.PASS: True, judge.Decision.FAIL: False}.get(verdict.decision)
-        return Measurement(check=f"http GET {fill(check.url, self.tracks['canary'])}", passed=passed, summary=verdict.summary)
+        return Measurement(
+            check=f"http GET {fill(check.url, self.tracks['canary'])}",
+            passed=passed,
+            summary=verdict.summary,
+        )
 
     def _prometheus(self, check: PrometheusCheck) -> Measurement:
         url = fill(check.url, self.tracks["canary"]).rstrip("/") + "/api/v1/query"
@@ -171,8 +206,14 @@ class Analysis:
         name = f"prometheus {check.query}"
         parsed = prometheus_answer(body)
         if status != 200 or parsed.get("status") != "success":
-            why = unanswered if status is None else f"HTTP {status} {parsed.get('error', '')}".strip()
-            return Measurement(check=name, passed=None, summary=f"Prometheus at {check.url} did not answer the query ({why})")
+            why = (
+                unanswered if status is None else f"HTTP {status} {parsed.get('error', '')}".strip()
+            )
+            return Measurement(
+                check=name,
+                passed=None,
+                summary=f"Prometheus at {check.url} did not answer the query ({why})",
+            )
         return judge_prometheus(check, prometheus_value(parsed))
 
     def round(self, *, final: bool = False) -> Sequence[Measurement]:
@@ -180,7 +221,9 @@ class Analysis:
         with no data now stands on its last answer, so only one that never answered stays
         undecided."""
         self.rounds += 1
-        taken = [self._http(i, c, final=final) for i, c in enumerate(self.http)] + [self._prometheus(c) for c in self.prometheus]
+        taken = [self._http(i, c, final=final) for i, c in enumerate(self.http)] + [
+            self._prometheus(c) for c in self.prometheus
+        ]
         if self.traffic is not None:
             passed, summary = self.traffic.measure(final=final)
             taken.append(Measurement(check=self.traffic.name, passed=passed, summary=summary))

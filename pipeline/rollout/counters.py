@@ -49,13 +49,24 @@ def selectors(traffic: TrafficInput, track: Mapping[str, str]) -> Selectors:
     ns, svc = track["namespace"], track["service"]
     if traffic.provider == "traefik":
         label = f'service=~"{ns}-{svc}(-http)?-{track["port"]}@kubernetesgateway"'
-        return Selectors(f"traefik_service_requests_total{{{label}}}", None, "code",
-                         f"traefik_service_request_duration_seconds_bucket{{{label}}}")
+        return Selectors(
+            f"traefik_service_requests_total{{{label}}}",
+            None,
+            "code",
+            f"traefik_service_request_duration_seconds_bucket{{{label}}}",
+        )
     if traffic.provider == "nginx":
         label = f'namespace="{ns}",service="{svc}"'
-        return Selectors(f"nginx_ingress_controller_requests{{{label}}}", None, "status",
-                         f"nginx_ingress_controller_request_duration_seconds_bucket{{{label}}}")
-    return Selectors(fill_promql(traffic.requests or "", dict(track)), fill_promql(traffic.errors or "", dict(track)))
+        return Selectors(
+            f"nginx_ingress_controller_requests{{{label}}}",
+            None,
+            "status",
+            f"nginx_ingress_controller_request_duration_seconds_bucket{{{label}}}",
+        )
+    return Selectors(
+        fill_promql(traffic.requests or "", dict(track)),
+        fill_promql(traffic.errors or "", dict(track)),
+    )
 
 
 @dataclass(frozen=True)
@@ -94,7 +105,11 @@ def tally(before: Reading, after: Reading, selector: Selectors) -> Tally:
     requests = increase(before.requests, after.requests)
     total = sum(requests.values())
     if selector.errors is None:
-        errors = sum(n for labels, n in requests.items() if dict(labels).get(selector.code_label, "").startswith("5"))
+        errors = sum(
+            n
+            for labels, n in requests.items()
+            if dict(labels).get(selector.code_label, "").startswith("5")
+        )
     else:  # another query, a moment apart: never more errors than requests
         errors = min(total, sum(increase(before.errors, after.errors).values()))
     return Tally(total, errors, buckets=histogram(increase(before.buckets, after.buckets)))
@@ -109,4 +124,3 @@ def histogram(grown: Mapping[Series, int]) -> tuple[tuple[float, int], ...]:
             bound = math.inf if le == "+Inf" else float(le) * 1000
             by_bound[bound] = by_bound.get(bound, 0) + n
     return tuple(sorted(by_bound.items())) if by_bound.get(math.inf) else ()
-

@@ -51,8 +51,14 @@ class GateResult:
         return f"{self.subject} {self.reason}: {self.message}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "gate": self.gate, "subject": self.subject, "reason": self.reason,
-                "message": self.message, "elapsed": round(self.elapsed, 3)}
+        return {
+            "passed": self.passed,
+            "gate": self.gate,
+            "subject": self.subject,
+            "reason": self.reason,
+            "message": self.message,
+            "elapsed": round(self.elapsed, 3),
+        }
 
 
 class Measurement(Protocol):
@@ -102,8 +108,13 @@ class Gate:
     def timeout(self) -> float:
         if self.options.timeout is not None:
             return self.options.timeout
-        deadline = max((d.get("spec", {}).get("progressDeadlineSeconds", 600) for d in self.deployments.values()),
-                       default=600)
+        deadline = max(
+            (
+                d.get("spec", {}).get("progressDeadlineSeconds", 600)
+                for d in self.deployments.values()
+            ),
+            default=600,
+        )
         return deadline + DEADLINE_SLACK
 
     @property
@@ -115,8 +126,14 @@ class Gate:
         absent = [d for d in wanted if d not in self.deployments]
         if not absent:
             return None
-        return GateResult(passed=False, gate="rollout", subject=f"Deployment/{self.namespace}/{absent[0]}", reason="NotFound",
-                          message="the Deployment does not exist", elapsed=0.0)
+        return GateResult(
+            passed=False,
+            gate="rollout",
+            subject=f"Deployment/{self.namespace}/{absent[0]}",
+            reason="NotFound",
+            message="the Deployment does not exist",
+            elapsed=0.0,
+        )
 
     def observe(self, kind: str, etype: str, obj: dict[str, Any]) -> None:
         name = obj.get("metadata", {}).get("name", "")
@@ -139,7 +156,9 @@ class Gate:
             return Measured(())
         return None
 
-    def step(self, event: Measured | tuple[str, str, dict[str, Any]] | None, now: float) -> GateResult | None:
+    def step(
+        self, event: Measured | tuple[str, str, dict[str, Any]] | None, now: float
+    ) -> GateResult | None:
         """Take one event (or none: time passed) and decide, if the gate can decide now."""
         if isinstance(event, Measured):
             return self._measured(event, now)
@@ -148,17 +167,31 @@ class Gate:
         failure = self._failure(now)
         if failure is not None:
             h, gate = failure
-            return self._fail("bake" if self.healthy_at is not None else gate, h.subject, h.reason, h.message, now)
+            return self._fail(
+                "bake" if self.healthy_at is not None else gate, h.subject, h.reason, h.message, now
+            )
         rollouts = [health.assess_deployment(d) for d in self.deployments.values()]
         self._say(", ".join(f"{n}: {h.message}" for n, h in zip(self.deployments, rollouts)))
         if all(h.ok for h in rollouts):
             return self._healthy(rollouts, now)
         if self.healthy_at is not None and self.options.bake > 0:
             h = next(h for h in rollouts if not h.ok)
-            return self._fail("bake", h.subject, h.reason or "Degraded", f"degraded while baking: {h.message}", now)
+            return self._fail(
+                "bake",
+                h.subject,
+                h.reason or "Degraded",
+                f"degraded while baking: {h.message}",
+                now,
+            )
         if now - self.start >= self.timeout:
             h = next((h for h in rollouts if not h.ok), rollouts[0])
-            return self._fail("timeout", h.subject, "Timeout", f"not healthy after {self.timeout:.0f}s ({h.message})", now)
+            return self._fail(
+                "timeout",
+                h.subject,
+                "Timeout",
+                f"not healthy after {self.timeout:.0f}s ({h.message})",
+                now,
+            )
         return None
 
     def _healthy(self, rollouts: list[health.Health], now: float) -> GateResult | None:
@@ -166,11 +199,19 @@ class Gate:
             self.healthy_at = now
             if self.options.bake > 0:
                 self.notes.append(f"healthy; baking for {self.options.bake:.0f}s")
-        if now - self.healthy_at < self.options.bake or (self.analysis and not self.final_round_done):
+        if now - self.healthy_at < self.options.bake or (
+            self.analysis and not self.final_round_done
+        ):
             return None
         first = next(iter(self.deployments.values()))
-        return GateResult(passed=True, gate="bake" if self.options.bake else "rollout", subject=health.subject(first),
-                          reason="", message=rollouts[0].message, elapsed=now - self.start)
+        return GateResult(
+            passed=True,
+            gate="bake" if self.options.bake else "rollout",
+            subject=health.subject(first),
+            reason="",
+            message=rollouts[0].message,
+            elapsed=now - self.start,
+        )
 
     def _measured(self, event: Measured, now: float) -> GateResult | None:
         self.last_round = now
@@ -179,8 +220,11 @@ class Gate:
             return self._fail("analysis", failed.check, "AnalysisFailed", failed.summary, now)
         undecided = next((m for m in event.measurements if m.passed is None), None)
         if not event.final:
-            extending = self.max_bake is not None and self.healthy_at is not None \
+            extending = (
+                self.max_bake is not None
+                and self.healthy_at is not None
                 and now - self.healthy_at >= self.options.bake
+            )
             if not extending:
                 return None
             if undecided is None:  # extended, and now decided: passed
@@ -188,15 +232,21 @@ class Gate:
                 return self.step(None, now)
             if not self._extended:
                 self._extended = True
-                self.notes.append(f"bake of {self.options.bake:.0f}s over and {undecided.check} still undecided: "
-                                  f"analysing on, up to {self.longest_bake:.0f}s")
+                self.notes.append(
+                    f"bake of {self.options.bake:.0f}s over and {undecided.check} still undecided: "
+                    f"analysing on, up to {self.longest_bake:.0f}s"
+                )
             return None
         self.final_round_done = True
         if undecided is not None:
-            return self._fail("analysis", undecided.check, "Inconclusive",
-                              "not enough data to decide during the "
-                              f"{self.longest_bake:.0f}s bake ({undecided.summary})",
-                              now)
+            return self._fail(
+                "analysis",
+                undecided.check,
+                "Inconclusive",
+                "not enough data to decide during the "
+                f"{self.longest_bake:.0f}s bake ({undecided.summary})",
+                now,
+            )
         return self.step(None, now)
 
     def _failure(self, now: float) -> tuple[health.Health, str] | None:
@@ -208,7 +258,9 @@ class Gate:
         if self.release_id is None:
             return None
         for name, pod in self.pods.items():
-            if (pod.get("metadata", {}).get("annotations") or {}).get(names.RELEASE) != self.release_id:
+            if (pod.get("metadata", {}).get("annotations") or {}).get(
+                names.RELEASE
+            ) != self.release_id:
                 continue
             if not self._gated_pod(pod):
                 continue  # another app's pod on a release of the same id
@@ -229,14 +281,27 @@ class Gate:
         """Whether a pod belongs to one of the gated Deployments (through a ReplicaSet named
         DEPLOYMENT-HASH); a pod whose owner is unknown counts."""
         meta = pod.get("metadata", {})
-        owners = [o.get("name", "") for o in meta.get("ownerReferences") or [] if o.get("kind") == "ReplicaSet"]
+        owners = [
+            o.get("name", "")
+            for o in meta.get("ownerReferences") or []
+            if o.get("kind") == "ReplicaSet"
+        ]
         template_hash = (meta.get("labels") or {}).get("pod-template-hash")
         if not owners or not template_hash:
             return True
-        return any(owner == f"{dep}-{template_hash}" for owner in owners for dep in self.deployments)
+        return any(
+            owner == f"{dep}-{template_hash}" for owner in owners for dep in self.deployments
+        )
 
     def _fail(self, gate: str, subject: str, reason: str, message: str, now: float) -> GateResult:
-        return GateResult(passed=False, gate=gate, subject=subject, reason=reason, message=message, elapsed=now - self.start)
+        return GateResult(
+            passed=False,
+            gate=gate,
+            subject=subject,
+            reason=reason,
+            message=message,
+            elapsed=now - self.start,
+        )
 
     def _say(self, line: str) -> None:
         if line != self._said:

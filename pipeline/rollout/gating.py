@@ -59,30 +59,44 @@ def failures(gates: dict[str, GateResult | None]) -> dict[str, GateResult]:
     return {name: g for name, g in gates.items() if g is not None and not g.passed}
 
 
-def verdicts(ctx: Context, env: Environment, result: SyncResult, releases: AppReleases) -> dict[str, GateResult | None]:
+def verdicts(
+    ctx: Context, env: Environment, result: SyncResult, releases: AppReleases
+) -> dict[str, GateResult | None]:
     """Each app's gate after one sync of ENV, all taken before anything is rolled back."""
-    return {app.name: gate_synced(ctx, Slot(env, app.name), result, rel.id) for app, rel in releases}
+    return {
+        app.name: gate_synced(ctx, Slot(env, app.name), result, rel.id) for app, rel in releases
+    }
 
 
 def gate_current(ctx: Context, env: Environment, result: SyncResult) -> GateOutcome:
     """After `ship sync`: gate every app's current release in ENV, each rolled back on its own;
     with no app released there, every Deployment the sync applied."""
-    current = [(ctx.config.apps[n], rel) for n in ctx.workspace.apps_in(env) if n in ctx.config.apps
-               and (rel := ctx.workspace.current_release(Slot(env, n))) is not None]
+    current = [
+        (ctx.config.apps[n], rel)
+        for n in ctx.workspace.apps_in(env)
+        if n in ctx.config.apps and (rel := ctx.workspace.current_release(Slot(env, n))) is not None
+    ]
     if not current:
         return GateOutcome(environment=gate_environment(ctx, env, result))
     return gate_apps(ctx, env, result, current, together=False)
 
 
-def gate_apps(ctx: Context, env: Environment, result: SyncResult, releases: AppReleases, *,
-              together: bool) -> GateOutcome:
+def gate_apps(
+    ctx: Context, env: Environment, result: SyncResult, releases: AppReleases, *, together: bool
+) -> GateOutcome:
     """Gate each app a sync applied. `together`: they were promoted as one unit, so one failure
     sends them all back (rollback.after_failed_unit); else each app is rolled back on its own,
     and the outcome carries the first failure once every app was gated."""
-    return _gate_unit(ctx, env, result, releases) if together else _gate_each(ctx, env, result, releases)
+    return (
+        _gate_unit(ctx, env, result, releases)
+        if together
+        else _gate_each(ctx, env, result, releases)
+    )
 
 
-def _gate_each(ctx: Context, env: Environment, result: SyncResult, releases: AppReleases) -> GateOutcome:
+def _gate_each(
+    ctx: Context, env: Environment, result: SyncResult, releases: AppReleases
+) -> GateOutcome:
     gates: dict[str, GateResult | None] = {}
     failure: GateFailed | None = None
     healthy = []
@@ -102,7 +116,9 @@ def _gate_each(ctx: Context, env: Environment, result: SyncResult, releases: App
     return GateOutcome(gates, failure)
 
 
-def _gate_unit(ctx: Context, env: Environment, result: SyncResult, releases: AppReleases) -> GateOutcome:
+def _gate_unit(
+    ctx: Context, env: Environment, result: SyncResult, releases: AppReleases
+) -> GateOutcome:
     gates = verdicts(ctx, env, result, releases)
     for name, gate in gates.items():
         ctx.progress(f"{name}: {gate}" if gate else f"{name}: nothing to gate")
@@ -112,7 +128,9 @@ def _gate_unit(ctx: Context, env: Environment, result: SyncResult, releases: App
     return GateOutcome(gates)
 
 
-def canary_verdict(ctx: Context, app: App, env: Environment, state: CanaryState, policy: CanaryPolicy) -> GateResult:
+def canary_verdict(
+    ctx: Context, app: App, env: Environment, state: CanaryState, policy: CanaryPolicy
+) -> GateResult:
     """The canary's rollout and pod gates, with HTTP and Prometheus analysis while it bakes."""
     step = state.steps[state.step]
     base_objects, _ = ctx.workspace.base_of(app, Slot(env, app.name))
@@ -120,17 +138,40 @@ def canary_verdict(ctx: Context, app: App, env: Environment, state: CanaryState,
     service = routing.service_for(base_objects, overlay.patched_workloads(app, base_objects)[0])
     tracks = track_values(env.namespace, app.name, *(service or (app.name, 80)))
     checks = Analysis(policy, tracks, ctx.http(), ctx.cluster(env), ctx.progress)
-    missing = missing_services(ctx.cluster(env), [fill(c.url, t) for c in policy.http for t in tracks.values()]
-                               + [fill(u, tracks[names.CANARY]) for u in policy.urls()])
+    missing = missing_services(
+        ctx.cluster(env),
+        [fill(c.url, t) for c in policy.http for t in tracks.values()]
+        + [fill(u, tracks[names.CANARY]) for u in policy.urls()],
+    )
     if missing:
-        return GateResult(passed=False, gate="analysis", subject=missing, reason="NotFound",
-                          message="an analysis check names a Service that does not exist", elapsed=0.0)
-    ctx.progress(f"analysing {', '.join(deployments)} for {step.bake:.0f}s "
-                 f"every {policy.interval:.0f}s: rollout, pods"
-                 + (f", {len(policy.http)} HTTP check(s) against the stable" if policy.http else "")
-                 + (f", {len(policy.prometheus)} Prometheus quer(y/ies)" if policy.prometheus else "")
-                 + (f", users' traffic through the gateway ({policy.traffic.provider})" if policy.traffic else "")
-                 + (f"; undecided at the end, on up to {policy.max_bake:.0f}s" if policy.max_bake else ""))
-    watch = WatchOptions(release_id=state.release.id, analysis=checks if checks else None, interval=policy.interval,
-                         max_bake=policy.max_bake, progress=ctx.progress, clock=ctx.clock)
-    return wait_healthy(ctx.cluster(env), env.namespace, deployments, replace(env.gates, bake=step.bake), watch)
+        return GateResult(
+            passed=False,
+            gate="analysis",
+            subject=missing,
+            reason="NotFound",
+            message="an analysis check names a Service that does not exist",
+            elapsed=0.0,
+        )
+    ctx.progress(
+        f"analysing {', '.join(deployments)} for {step.bake:.0f}s "
+        f"every {policy.interval:.0f}s: rollout, pods"
+        + (f", {len(policy.http)} HTTP check(s) against the stable" if policy.http else "")
+        + (f", {len(policy.prometheus)} Prometheus quer(y/ies)" if policy.prometheus else "")
+        + (
+            f", users' traffic through the gateway ({policy.traffic.provider})"
+            if policy.traffic
+            else ""
+        )
+        + (f"; undecided at the end, on up to {policy.max_bake:.0f}s" if policy.max_bake else "")
+    )
+    watch = WatchOptions(
+        release_id=state.release.id,
+        analysis=checks if checks else None,
+        interval=policy.interval,
+        max_bake=policy.max_bake,
+        progress=ctx.progress,
+        clock=ctx.clock,
+    )
+    return wait_healthy(
+        ctx.cluster(env), env.namespace, deployments, replace(env.gates, bake=step.bake), watch
+    )

@@ -39,8 +39,9 @@ ACCEPT_TIMEOUT = 30.0  # seconds to wait for a gateway to report a route's new g
 POLL = 0.5
 
 
-def warm_up_step(ctx: Context, env: Environment,
-                 canaries: list[tuple[App, CanaryState, OverlayPlan]]) -> list[GateResult] | None:
+def warm_up_step(
+    ctx: Context, env: Environment, canaries: list[tuple[App, CanaryState, OverlayPlan]]
+) -> list[GateResult] | None:
     """Before a canary's first step is committed: warm_up with each (app, canary, the step's overlay
     plan)'s files. None when there is nothing to warm up: a later step, the replicas router (no
     weight to hold back), or a step already in git (a re-run after a crash)."""
@@ -49,10 +50,16 @@ def warm_up_step(ctx: Context, env: Environment,
     planned = [plan(ctx.workspace.slot_files(Slot(env, app.name))) for app, _, plan in canaries]
     if not all(planned):
         return None
-    return warm_up(ctx, env, [(app, state, p[0]) for (app, state, _), p in zip(canaries, planned, strict=True) if p])
+    return warm_up(
+        ctx,
+        env,
+        [(app, state, p[0]) for (app, state, _), p in zip(canaries, planned, strict=True) if p],
+    )
 
 
-def warm_up(ctx: Context, env: Environment, canaries: list[tuple[App, CanaryState, overlay.OverlayFiles]]) -> list[GateResult]:
+def warm_up(
+    ctx: Context, env: Environment, canaries: list[tuple[App, CanaryState, overlay.OverlayFiles]]
+) -> list[GateResult]:
     """Apply each (app, canary, its step's planned files) with the canary at weight 0, and wait for
     the canaries' Deployments to be healthy: each app's verdict. Nothing is committed (the step is,
     next); a failed verdict leaves the canary for an abort to take down."""
@@ -60,7 +67,10 @@ def warm_up(ctx: Context, env: Environment, canaries: list[tuple[App, CanaryStat
     for app, state, planned in canaries:
         slot = Slot(env, app.name)
         base_objects, _ = ctx.workspace.base_of(app, slot)
-        unrouted = {**planned.files, **canary_overlay.plan_weight_zero(planned.files, app, slot, state, base_objects).files}
+        unrouted = {
+            **planned.files,
+            **canary_overlay.plan_weight_zero(planned.files, app, slot, state, base_objects).files,
+        }
         unrouted.pop(LEDGER_FILE, None)  # the step's commit records it, once
         now = ctx.workspace.slot_files(slot)
         before.append((slot, {p: now.get(p) for p in unrouted}))
@@ -69,10 +79,16 @@ def warm_up(ctx: Context, env: Environment, canaries: list[tuple[App, CanaryStat
     if synced.hook is not None:  # a pre hook failed (kube/hooks.py): the canaries were not applied
         return [synced.hook[1]] * len(canaries)
     ctx.progress("warming up: the canary's pods start at weight 0 and get users only once ready")
-    verdicts = [wait_healthy(ctx.cluster(env), env.namespace, canary_deployments(ctx, app, Slot(env, app.name)),
-                             replace(env.gates, bake=0.0),
-                             WatchOptions(release_id=state.release.id, progress=ctx.progress, clock=ctx.clock))
-                for app, state, _ in canaries]
+    verdicts = [
+        wait_healthy(
+            ctx.cluster(env),
+            env.namespace,
+            canary_deployments(ctx, app, Slot(env, app.name)),
+            replace(env.gates, bake=0.0),
+            WatchOptions(release_id=state.release.id, progress=ctx.progress, clock=ctx.clock),
+        )
+        for app, state, _ in canaries
+    ]
     # the tree as git has it again: the step's commit writes it whole
     if all(v.passed for v in verdicts):
         for slot, files in before:
@@ -82,16 +98,23 @@ def warm_up(ctx: Context, env: Environment, canaries: list[tuple[App, CanaryStat
 
 def canary_deployments(ctx: Context, app: App, slot: Slot) -> list[str]:
     base_objects, _ = ctx.workspace.base_of(app, slot)
-    return [names.canary_name(w["metadata"]["name"]) for w in overlay.patched_workloads(app, base_objects)]
+    return [
+        names.canary_name(w["metadata"]["name"])
+        for w in overlay.patched_workloads(app, base_objects)
+    ]
 
 
-def route_to_stable(ctx: Context, env: Environment, canaries: list[tuple[App, CanaryState, list[dict]]]) -> None:
+def route_to_stable(
+    ctx: Context, env: Environment, canaries: list[tuple[App, CanaryState, list[dict]]]
+) -> None:
     """Weight 0 for each (app, canary, the base objects whose Services route), synced; then
     drain."""
     for app, state, base_objects in canaries:
         slot = Slot(env, app.name)
         files = ctx.workspace.slot_files(slot)
-        ctx.workspace.write_slot(slot, canary_overlay.plan_weight_zero(files, app, slot, state, base_objects))
+        ctx.workspace.write_slot(
+            slot, canary_overlay.plan_weight_zero(files, app, slot, state, base_objects)
+        )
     sync_environment(ctx, env)
     ctx.progress(f"weight 0: live weights: {weights_text(live_weights(ctx.cluster(env), env))}")
     drain(ctx, env)
@@ -108,14 +131,19 @@ def drain(ctx: Context, env: Environment) -> None:
     if policy.router == "gateway":
         _await_accepted(ctx, env, routes)
     if policy.scale_down_delay > 0:
-        ctx.progress(f"draining: the canary keeps serving {policy.scale_down_delay:g}s more while the "
-                     f"{policy.router} router catches up (canary.scale_down_delay)")
+        ctx.progress(
+            f"draining: the canary keeps serving {policy.scale_down_delay:g}s more while the "
+            f"{policy.router} router catches up (canary.scale_down_delay)"
+        )
         ctx.clock.sleep(policy.scale_down_delay)
 
 
 def _routes(ctx: Context, env: Environment, router: str) -> list[dict[str, Any]]:
-    api, kind = ("gateway.networking.k8s.io/v1", "HTTPRoute") if router == "gateway" \
+    api, kind = (
+        ("gateway.networking.k8s.io/v1", "HTTPRoute")
+        if router == "gateway"
         else ("networking.k8s.io/v1", "Ingress")
+    )
     return ctx.cluster(env).list(api, kind, env.namespace, selector=names.env_selector(env.name))
 
 
@@ -131,8 +159,10 @@ def _await_accepted(ctx: Context, env: Environment, routes: list[dict[str, Any]]
         if not behind:
             return
         if ctx.clock.monotonic() >= deadline:
-            ctx.progress(f"warning: the gateway has not reported HTTPRoute {', '.join(behind)} at its new "
-                         f"generation within {ACCEPT_TIMEOUT:g}s; removing the canary after the delay anyway")
+            ctx.progress(
+                f"warning: the gateway has not reported HTTPRoute {', '.join(behind)} at its new "
+                f"generation within {ACCEPT_TIMEOUT:g}s; removing the canary after the delay anyway"
+            )
             return
         ctx.clock.sleep(POLL)
         routes = _routes(ctx, env, "gateway")

@@ -46,14 +46,21 @@ def timeout_for(job: dict[str, Any], options: HookOptions) -> float:
     return float(deadline) + DEADLINE_SLACK if deadline else DEFAULT_TIMEOUT
 
 
-def run_hooks(cluster: ClusterApi, env: str, namespace: str, jobs: Sequence[dict[str, Any]],
-              options: HookOptions = HookOptions()) -> GateResult | None:
+def run_hooks(
+    cluster: ClusterApi,
+    env: str,
+    namespace: str,
+    jobs: Sequence[dict[str, Any]],
+    options: HookOptions = HookOptions(),
+) -> GateResult | None:
     """Run `jobs` one after another in `namespace`; the first failure as a failed GateResult, or
     None."""
     clock, progress = options.clock or Clock(), options.progress
     start = clock.monotonic()
     for job in jobs:
-        owned = ownership.with_ownership({**job, "metadata": {**job["metadata"], "namespace": namespace}}, env)
+        owned = ownership.with_ownership(
+            {**job, "metadata": {**job["metadata"], "namespace": namespace}}, env
+        )
         name = owned["metadata"]["name"]
         live = cluster.get("batch/v1", "Job", name, namespace)
         if live is not None and health.assess_job(live).ok:
@@ -64,9 +71,19 @@ def run_hooks(cluster: ClusterApi, env: str, namespace: str, jobs: Sequence[dict
             live = cluster.apply(owned, force=True)
         verdict = _wait(cluster, live, timeout_for(owned, options), options.interval, clock)
         if not verdict.ok:
-            reason = "Timeout" if verdict.code is not health.HealthCode.DEGRADED else (verdict.reason or "Failed")
-            return GateResult(passed=False, gate="hook", subject=verdict.subject, reason=reason, message=verdict.message,
-                              elapsed=clock.monotonic() - start)
+            reason = (
+                "Timeout"
+                if verdict.code is not health.HealthCode.DEGRADED
+                else (verdict.reason or "Failed")
+            )
+            return GateResult(
+                passed=False,
+                gate="hook",
+                subject=verdict.subject,
+                reason=reason,
+                message=verdict.message,
+                elapsed=clock.monotonic() - start,
+            )
         progress(f"hook {verdict.subject}: {verdict.message}")
     return None
 
@@ -76,8 +93,12 @@ def run_hooks(cluster: ClusterApi, env: str, namespace: str, jobs: Sequence[dict
 GATED_KINDS = ("StatefulSet", "DaemonSet", "Job", "CronJob")
 
 
-def gate_workloads(cluster: ClusterApi, objects: Sequence[dict[str, Any]], timeout: float,
-                   options: HookOptions = HookOptions()) -> GateResult | None:
+def gate_workloads(
+    cluster: ClusterApi,
+    objects: Sequence[dict[str, Any]],
+    timeout: float,
+    options: HookOptions = HookOptions(),
+) -> GateResult | None:
     """Wait for each of `objects` (as a sync applied them) to be healthy by its kind's rule: the
     first Degraded one, or one still not healthy after `timeout`, as a failed GateResult; else
     None."""
@@ -87,22 +108,40 @@ def gate_workloads(cluster: ClusterApi, objects: Sequence[dict[str, Any]], timeo
         left = max(timeout - (clock.monotonic() - start), 0.0)
         verdict = _wait(cluster, obj, left, options.interval, clock)
         if not verdict.ok:
-            reason = "Timeout" if verdict.code is not health.HealthCode.DEGRADED else (verdict.reason or "Degraded")
-            return GateResult(passed=False, gate="rollout", subject=verdict.subject, reason=reason, message=verdict.message,
-                              elapsed=clock.monotonic() - start)
+            reason = (
+                "Timeout"
+                if verdict.code is not health.HealthCode.DEGRADED
+                else (verdict.reason or "Degraded")
+            )
+            return GateResult(
+                passed=False,
+                gate="rollout",
+                subject=verdict.subject,
+                reason=reason,
+                message=verdict.message,
+                elapsed=clock.monotonic() - start,
+            )
     return None
 
 
-def _wait(cluster: ClusterApi, obj: dict[str, Any], timeout: float, interval: float, clock: Clock) -> health.Health:
+def _wait(
+    cluster: ClusterApi, obj: dict[str, Any], timeout: float, interval: float, clock: Clock
+) -> health.Health:
     """The object's Health once Healthy or Degraded, or its last Health when `timeout` ran out."""
     meta = obj["metadata"]
     began = clock.monotonic()
     while True:
-        verdict = health.assess(obj) or health.Health(health.HealthCode.HEALTHY, "no health rule", health.subject(obj))
+        verdict = health.assess(obj) or health.Health(
+            health.HealthCode.HEALTHY, "no health rule", health.subject(obj)
+        )
         if verdict.code in (health.HealthCode.HEALTHY, health.HealthCode.DEGRADED):
             return verdict
         if clock.monotonic() - began >= timeout:
-            return health.Health(verdict.code, f"not healthy after {timeout:.0f}s ({verdict.message})",
-                                 verdict.subject, "Timeout")
+            return health.Health(
+                verdict.code,
+                f"not healthy after {timeout:.0f}s ({verdict.message})",
+                verdict.subject,
+                "Timeout",
+            )
         clock.sleep(interval)
         obj = cluster.get(obj["apiVersion"], obj["kind"], meta["name"], meta["namespace"]) or obj

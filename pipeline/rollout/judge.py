@@ -72,21 +72,33 @@ class Tally:
 
     def __post_init__(self) -> None:
         if not 0 <= self.errors <= self.requests:
-            raise ValueError(f"a tally of {self.requests} requests cannot have {self.errors} errors")
+            raise ValueError(
+                f"a tally of {self.requests} requests cannot have {self.errors} errors"
+            )
 
     def __add__(self, other: Tally) -> Tally:
         merged: dict[float, int] = {}
         for le, n in self.buckets + other.buckets:
             merged[le] = merged.get(le, 0) + n
-        return Tally(self.requests + other.requests, self.errors + other.errors,
-                     self.latencies_ms + other.latencies_ms, tuple(sorted(merged.items())))
+        return Tally(
+            self.requests + other.requests,
+            self.errors + other.errors,
+            self.latencies_ms + other.latencies_ms,
+            tuple(sorted(merged.items())),
+        )
 
     @classmethod
-    def of(cls, statuses: Iterable[int | None], latencies_ms: Iterable[float] = (),
-           expect_status: int = 200) -> Tally:
+    def of(
+        cls,
+        statuses: Iterable[int | None],
+        latencies_ms: Iterable[float] = (),
+        expect_status: int = 200,
+    ) -> Tally:
         """One round of an HTTP check: a status per request, None for a connection error."""
         statuses = list(statuses)
-        return cls(len(statuses), sum(1 for s in statuses if s != expect_status), tuple(latencies_ms))
+        return cls(
+            len(statuses), sum(1 for s in statuses if s != expect_status), tuple(latencies_ms)
+        )
 
     @property
     def rate(self) -> float:
@@ -107,7 +119,9 @@ class JudgePolicy:
 
     def __post_init__(self) -> None:
         if not 0 < self.max_error_rate < 1:
-            raise ValueError(f"max_error_rate {self.max_error_rate} must be between 0 and 1 (exclusive)")
+            raise ValueError(
+                f"max_error_rate {self.max_error_rate} must be between 0 and 1 (exclusive)"
+            )
         if not (0 < self.alpha < 0.5 and 0 < self.beta < 0.5):
             raise ValueError(f"alpha {self.alpha} and beta {self.beta} must be between 0 and 0.5")
         if self.margin < 0:
@@ -127,13 +141,22 @@ class Verdict:
         return self.summary
 
 
-def http_policy(success_ratio: float = 0.95, max_latency_ms: float | None = 1000.0,
-                alpha: float = 0.01, beta: float = 0.05) -> JudgePolicy:
+def http_policy(
+    success_ratio: float = 0.95,
+    max_latency_ms: float | None = 1000.0,
+    alpha: float = 0.01,
+    beta: float = 0.05,
+) -> JudgePolicy:
     """The policy for an HTTP check's numbers (config.HttpCheck), without importing config."""
     # "Never an error" cannot be shown by sampling; success_ratio 1.0 is read as 99.9%.
     limit = max(1.0 - success_ratio, 0.001)
-    return JudgePolicy(max_error_rate=limit, margin=limit / 2, max_latency_ms=max_latency_ms,
-                       alpha=alpha, beta=beta)
+    return JudgePolicy(
+        max_error_rate=limit,
+        margin=limit / 2,
+        max_latency_ms=max_latency_ms,
+        alpha=alpha,
+        beta=beta,
+    )
 
 
 def requests_to_pass(policy: JudgePolicy) -> int:
@@ -167,14 +190,21 @@ class _Check:
 def _errors(canary: Tally, stable: Tally, policy: JudgePolicy, *, final: bool) -> _Check:
     if canary.requests == 0:
         if final:
-            return _Check(Decision.FAIL, 0.5, "no data: the canary answered no requests in the whole bake")
+            return _Check(
+                Decision.FAIL, 0.5, "no data: the canary answered no requests in the whole bake"
+            )
         return _Check(Decision.INCONCLUSIVE, 0.5, "canary: no requests yet")
-    vs = (f"stable {stable.errors}/{stable.requests} ({stable.rate:.1%})" if stable.requests
-          else "stable: no requests")
+    vs = (
+        f"stable {stable.errors}/{stable.requests} ({stable.rate:.1%})"
+        if stable.requests
+        else "stable: no requests"
+    )
     tolerated, why = _tolerated(stable, policy)
     bad = "worse than the stable" if tolerated < policy.max_error_rate else "over the limit"
     head = f"canary {canary.errors}/{canary.requests} errors ({canary.rate:.1%}) vs {vs}, {why}"
-    return _sequential(head, bad, _llr(canary.errors, canary.requests, tolerated), policy, final=final)
+    return _sequential(
+        head, bad, _llr(canary.errors, canary.requests, tolerated), policy, final=final
+    )
 
 
 def _latency(canary: Tally, stable: Tally, policy: JudgePolicy, *, final: bool) -> _Check:
@@ -182,14 +212,23 @@ def _latency(canary: Tally, stable: Tally, policy: JudgePolicy, *, final: bool) 
     n, slow, p95 = _timed(canary, limit)
     if n < policy.min_latency_samples:
         if final:
-            return _Check(Decision.FAIL, 0.5, f"p95 not shown: {n} latencies in the whole bake "
-                                              f"({policy.min_latency_samples} needed)")
-        return _Check(Decision.INCONCLUSIVE, 0.5,
-                      f"p95 not judged yet: {n} latencies ({policy.min_latency_samples} needed)")
+            return _Check(
+                Decision.FAIL,
+                0.5,
+                f"p95 not shown: {n} latencies in the whole bake "
+                f"({policy.min_latency_samples} needed)",
+            )
+        return _Check(
+            Decision.INCONCLUSIVE,
+            0.5,
+            f"p95 not judged yet: {n} latencies ({policy.min_latency_samples} needed)",
+        )
     stable_n, _, stable_p95 = _timed(stable, limit)
     context = f" (stable p95 {stable_p95})" if stable_n else ""
-    head = (f"p95 {p95} vs ≤ {limit:.0f}ms{context}, "
-            f"{slow}/{n} slower ({slow / n:.1%}, ≤ {SLOW_SHARE:.0%} tolerated)")
+    head = (
+        f"p95 {p95} vs ≤ {limit:.0f}ms{context}, "
+        f"{slow}/{n} slower ({slow / n:.1%}, ≤ {SLOW_SHARE:.0%} tolerated)"
+    )
     return _sequential(head, "too slow", _llr(slow, n, SLOW_SHARE), policy, final=final)
 
 
@@ -202,8 +241,14 @@ def _timed(tally: Tally, limit: float) -> tuple[int, int, str]:
         samples = tally.latencies_ms
         return len(samples), sum(1 for ms in samples if ms > limit), f"{_p95(samples):.0f}ms"
     # single latencies (a top-up) go into the histogram's buckets
-    buckets = (tally + Tally(buckets=bucketed(tally.latencies_ms, tuple(le for le, _ in tally.buckets)))).buckets \
-        if tally.latencies_ms else tally.buckets
+    buckets = (
+        (
+            tally
+            + Tally(buckets=bucketed(tally.latencies_ms, tuple(le for le, _ in tally.buckets)))
+        ).buckets
+        if tally.latencies_ms
+        else tally.buckets
+    )
     n = buckets[-1][1]
     under = max((count for le, count in buckets if le <= limit), default=0)
     p95 = next((le for le, count in buckets if count >= 0.95 * n), math.inf)
@@ -213,7 +258,9 @@ def _timed(tally: Tally, limit: float) -> tuple[int, int, str]:
     return n, n - under, f"> {finite[-1]:.0f}ms" if finite else "unknown"
 
 
-def bucketed(latencies_ms: tuple[float, ...], bounds: tuple[float, ...]) -> tuple[tuple[float, int], ...]:
+def bucketed(
+    latencies_ms: tuple[float, ...], bounds: tuple[float, ...]
+) -> tuple[tuple[float, int], ...]:
     """Single latencies as a cumulative histogram with `bounds`."""
     return tuple((b, sum(1 for ms in latencies_ms if ms <= b)) for b in bounds)
 
@@ -230,13 +277,21 @@ def _sequential(head: str, bad: str, llr: float, policy: JudgePolicy, *, final: 
     if llr >= math.log((1 - policy.beta) / policy.alpha):
         return _Check(Decision.FAIL, p_bad, f"{head}: {bad} with {_conf(p_bad)} confidence")
     if llr <= _pass_bound(policy):
-        return _Check(Decision.PASS, 1 - p_bad, f"{head}: acceptable with {_conf(1 - p_bad)} confidence")
+        return _Check(
+            Decision.PASS, 1 - p_bad, f"{head}: acceptable with {_conf(1 - p_bad)} confidence"
+        )
     lean, conf = (bad, p_bad) if p_bad >= 0.5 else ("acceptable", 1 - p_bad)
     if final:
         needed = _conf(1 - _logistic(_pass_bound(policy)))
-        return _Check(Decision.FAIL, conf, f"{head}: not shown acceptable in the bake "
-                                           f"(leaning {lean} at {_conf(conf)}; a pass needs {needed})")
-    return _Check(Decision.INCONCLUSIVE, conf, f"{head}: undecided, leaning {lean} at {_conf(conf)}")
+        return _Check(
+            Decision.FAIL,
+            conf,
+            f"{head}: not shown acceptable in the bake "
+            f"(leaning {lean} at {_conf(conf)}; a pass needs {needed})",
+        )
+    return _Check(
+        Decision.INCONCLUSIVE, conf, f"{head}: undecided, leaning {lean} at {_conf(conf)}"
+    )
 
 
 def _tolerated(stable: Tally, policy: JudgePolicy) -> tuple[float, str]:

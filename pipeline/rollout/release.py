@@ -64,11 +64,14 @@ class ReleaseResult:
     show_sync: bool = True  # False for all but one of the apps a sync applied together: said once
 
     def to_json(self) -> dict:
-        return {"release": self.release.record(), **({"outcome": "promoted"} if self.source else {}),
-                "changed": self.changed,
-                "commit": self.commit.sha if self.commit else None,
-                "changes": [c.to_json() for c in self.sync.changes] if self.sync else [],
-                "gate": self.gate.to_json() if self.gate else None}
+        return {
+            "release": self.release.record(),
+            **({"outcome": "promoted"} if self.source else {}),
+            "changed": self.changed,
+            "commit": self.commit.sha if self.commit else None,
+            "changes": [c.to_json() for c in self.sync.changes] if self.sync else [],
+            "gate": self.gate.to_json() if self.gate else None,
+        }
 
     def lines(self, done: str, already: str) -> list[str]:
         """`done`/`already`: the first line when something changed, or when nothing had to."""
@@ -79,13 +82,19 @@ class ReleaseResult:
     def text(self) -> str:
         rel = self.release
         if self.source:
-            return "\n".join(self.lines(
-                f"promoted {rel.ref} from {self.source} to {rel.environment}: {rel.image}",
-                f"{rel.ref} is already in {rel.environment}; nothing to promote"))
-        return "\n".join(self.lines(
-            f"released {rel.ref} to {rel.environment}: {rel.image} "
-            f"(commit {self.commit.short if self.commit else '-'})",
-            f"{rel.ref} is already released to {rel.environment}; nothing to do"))
+            return "\n".join(
+                self.lines(
+                    f"promoted {rel.ref} from {self.source} to {rel.environment}: {rel.image}",
+                    f"{rel.ref} is already in {rel.environment}; nothing to promote",
+                )
+            )
+        return "\n".join(
+            self.lines(
+                f"released {rel.ref} to {rel.environment}: {rel.image} "
+                f"(commit {self.commit.short if self.commit else '-'})",
+                f"{rel.ref} is already released to {rel.environment}; nothing to do",
+            )
+        )
 
 
 def check_image(registry: Registry, image: str) -> ImageRef:
@@ -108,12 +117,16 @@ def image_source(ctx: Context, ref: ImageRef) -> Commit:
         revision = ctx.registry(ref.registry).labels(ref.path, ref.digest).get(REVISION_LABEL, "")
         found = git.resolve(revision) if revision else None
     if found is None:
-        raise PromotionError(f"{ref}: cannot tell which commit it was built from: its tag {ref.tag} is not a commit "
-                             f"of this repository and it has no {REVISION_LABEL} label naming one")
+        raise PromotionError(
+            f"{ref}: cannot tell which commit it was built from: its tag {ref.tag} is not a commit "
+            f"of this repository and it has no {REVISION_LABEL} label naming one"
+        )
     return found
 
 
-def refuse_older(ctx: Context, slot: Slot, built_from: Commit, image: str, *, allow_older: bool) -> None:
+def refuse_older(
+    ctx: Context, slot: Slot, built_from: Commit, image: str, *, allow_older: bool
+) -> None:
     """Runs can finish out of order: an image built from a commit older than the one ENV's current
     release's image was built from is refused."""
     current = ctx.workspace.current_release(slot)
@@ -121,14 +134,22 @@ def refuse_older(ctx: Context, slot: Slot, built_from: Commit, image: str, *, al
         return
     theirs = current.image_commit or current.commit
     if ctx.workspace.git.is_older(built_from.sha, theirs):
-        raise PromotionError(f"{image} was built from {built_from.short}, older "
-                             f"than the image of {slot.env.name}'s current "
-                             f"release {current.id} (built from {theirs[:7]}); "
-                             "pass --allow-older to release it anyway")
+        raise PromotionError(
+            f"{image} was built from {built_from.short}, older "
+            f"than the image of {slot.env.name}'s current "
+            f"release {current.id} (built from {theirs[:7]}); "
+            "pass --allow-older to release it anyway"
+        )
 
 
-def new_release(ctx: Context, slot: Slot, image: str, source: Commit, author: str,
-                image_commit: str | None = None) -> Release:
+def new_release(
+    ctx: Context,
+    slot: Slot,
+    image: str,
+    source: Commit,
+    author: str,
+    image_commit: str | None = None,
+) -> Release:
     """The release record of `image` with the environment's config for the slot's app at `source`
     (the app's last change)."""
     app = ctx.config.app(slot.app)
@@ -137,12 +158,27 @@ def new_release(ctx: Context, slot: Slot, image: str, source: Commit, author: st
     # Another image, config or chart base from the same commit is another release: same id, a
     # suffix. The id is settled again when it is written (write_releases), against the ledger as
     # pushed.
-    rid = ctx.workspace.ledger(slot).id_for(release_id(source.time, source.short), image, data, digest)
-    by = names.check_text(os.environ.get("SHIP_ACTOR") or author, "the actor ($SHIP_ACTOR or git's user)")
-    return Release(id=rid, app=app.name, environment=slot.env.name, commit=source.sha, image=image, config="",
-                   created_at=ctx.clock.iso(), created_by=by,
-                   image_commit=image_commit or source.sha, chart=chart, chart_digest=digest,
-                   chart_source=pinned, config_data=data)
+    rid = ctx.workspace.ledger(slot).id_for(
+        release_id(source.time, source.short), image, data, digest
+    )
+    by = names.check_text(
+        os.environ.get("SHIP_ACTOR") or author, "the actor ($SHIP_ACTOR or git's user)"
+    )
+    return Release(
+        id=rid,
+        app=app.name,
+        environment=slot.env.name,
+        commit=source.sha,
+        image=image,
+        config="",
+        created_at=ctx.clock.iso(),
+        created_by=by,
+        image_commit=image_commit or source.sha,
+        chart=chart,
+        chart_digest=digest,
+        chart_source=pinned,
+        config_data=data,
+    )
 
 
 def chart_fields(ctx: Context, app: App, slot: Slot) -> tuple[str | None, str | None, str | None]:
@@ -160,7 +196,9 @@ def fetch_chart(ctx: Context, app: App) -> str | None:
     (image/charts.py); None for a chart in the repository."""
     if app.chart is None or app.chart.repo is None:
         return None
-    ref = charts.fetch(chartrepo.archives_for(app.chart.repo, ctx.registry, ctx.http), app.chart, ctx.config.root)
+    ref = charts.fetch(
+        chartrepo.archives_for(app.chart.repo, ctx.registry, ctx.http), app.chart, ctx.config.root
+    )
     ctx.progress(f"chart {ref}")
     return str(ref)
 
@@ -168,35 +206,60 @@ def fetch_chart(ctx: Context, app: App) -> str | None:
 def refuse_rejected(ctx: Context, slot: Slot, release: Release, *, allow_rejected: bool) -> None:
     entry = ctx.workspace.ledger(slot).find(release.id)
     if entry is not None and entry.outcome is Outcome.REJECTED and not allow_rejected:
-        raise PromotionError(f"release {release.id} was rejected in {slot.env.name} ({entry.reason}); "
-                             "pass --allow-rejected to release it again")
+        raise PromotionError(
+            f"release {release.id} was rejected in {slot.env.name} ({entry.reason}); "
+            "pass --allow-rejected to release it again"
+        )
 
 
-def write_releases(ctx: Context, env: Environment, releases: list[tuple[App, Release]],
-                   options: WriteOptions = WriteOptions()) -> list[ReleaseResult]:
+def write_releases(
+    ctx: Context,
+    env: Environment,
+    releases: list[tuple[App, Release]],
+    options: WriteOptions = WriteOptions(),
+) -> list[ReleaseResult]:
     """Several apps' releases written into their slots of ENV (overlays and ledgers), checked to
     render, in one commit (WriteOptions says how)."""
     action, push = options.action, options.push
     written: dict[str, Release] = {app.name: rel for app, rel in releases}
-    plans = [(Slot(env, app.name), _plan(ctx, app, Slot(env, app.name), rel, written, options)) for app, rel in releases]
+    plans = [
+        (Slot(env, app.name), _plan(ctx, app, Slot(env, app.name), rel, written, options))
+        for app, rel in releases
+    ]
 
     def message() -> str:  # once the plans ran: a new release's id is settled then
         ids = ", ".join(f"{rel.app}@{rel.id}" for rel in written.values())
         first = written[releases[0][0].name]
-        default = (f"{action}({env.name}): {first.app}@{first.id}" if len(releases) == 1
-                   else f"{action}({env.name}): {len(releases)} apps: {ids}")
-        trailers = first.trailers() if len(releases) == 1 else {"Apps": ids, "Environment": env.name}
+        default = (
+            f"{action}({env.name}): {first.app}@{first.id}"
+            if len(releases) == 1
+            else f"{action}({env.name}): {len(releases)} apps: {ids}"
+        )
+        trailers = (
+            first.trailers() if len(releases) == 1 else {"Apps": ids, "Environment": env.name}
+        )
         return names.commit_message(options.title or default, action, {**trailers, **options.extra})
 
     commit = ctx.workspace.publish_many(env, [a for a, _ in releases], plans, message, push=push)
-    return [ReleaseResult(written[app.name], commit, changed=commit is not None) for app, _ in releases]
+    return [
+        ReleaseResult(written[app.name], commit, changed=commit is not None) for app, _ in releases
+    ]
 
 
-def _plan(ctx: Context, app: App, slot: Slot, release: Release, written: dict[str, Release],
-          options: WriteOptions) -> Callable[[dict[str, str | None]], tuple[overlay.OverlayFiles, str] | None]:
+def _plan(
+    ctx: Context,
+    app: App,
+    slot: Slot,
+    release: Release,
+    written: dict[str, Release],
+    options: WriteOptions,
+) -> Callable[[dict[str, str | None]], tuple[overlay.OverlayFiles, str] | None]:
     always, new_id = options.always, options.new_id
     change = options.ledger_change or (
-        lambda ledger, rel: ledger.record(rel, Outcome.PENDING, "", ctx.clock.iso(), options.override))
+        lambda ledger, rel: ledger.record(
+            rel, Outcome.PENDING, "", ctx.clock.iso(), options.override
+        )
+    )
     base_objects, base_rel = ctx.workspace.base_of(app, slot, release)
     base_files = ctx.workspace.base_files(app, slot, release)
 
@@ -205,15 +268,32 @@ def _plan(ctx: Context, app: App, slot: Slot, release: Release, written: dict[st
         ledger = Ledger.parse(current.get(LEDGER_FILE), str(slot.overlay / LEDGER_FILE))
         rel = release
         if new_id:
-            rel = replace(rel, id=ledger.id_for(release.id.split(".")[0], release.image, dict(release.config_data),
-                                                release.chart_digest))
+            rel = replace(
+                rel,
+                id=ledger.id_for(
+                    release.id.split(".")[0],
+                    release.image,
+                    dict(release.config_data),
+                    release.chart_digest,
+                ),
+            )
         if not always:
-            rel = replace(rel, config=configmaps.config_name_for(app, rel.id, rel.config_data, current))
+            rel = replace(
+                rel, config=configmaps.config_name_for(app, rel.id, rel.config_data, current)
+            )
         written[app.name] = rel
-        if (not always and now and now.id == rel.id and now.image == rel.image and now.config == rel.config
-                and now.chart_digest == rel.chart_digest):
+        if (
+            not always
+            and now
+            and now.id == rel.id
+            and now.image == rel.image
+            and now.config == rel.config
+            and now.chart_digest == rel.chart_digest
+        ):
             return None  # the same commit, image, config and chart base are already released here
-        files = overlay.plan_release(current, app, slot, rel, overlay.AppBase(base_objects, base_rel, base_files))
+        files = overlay.plan_release(
+            current, app, slot, rel, overlay.AppBase(base_objects, base_rel, base_files)
+        )
         files.files[LEDGER_FILE] = change(ledger, rel).dumps()
         ctx.progress(f"wrote {slot.overlay}: {rel.image}, ConfigMap {rel.config}")
         return files, ""

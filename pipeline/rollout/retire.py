@@ -34,19 +34,30 @@ class RetireResult:
         return [str(c) for c in self.sync.changes if c.action is Action.PRUNED] if self.sync else []
 
     def to_json(self) -> dict:
-        return {"environment": self.environment, "app": self.app, "commit": self.commit.sha if self.commit else None,
-                "removed": self.removed}
+        return {
+            "environment": self.environment,
+            "app": self.app,
+            "commit": self.commit.sha if self.commit else None,
+            "removed": self.removed,
+        }
 
     def text(self) -> str:
-        lines = [f"retired {self.app} from {self.environment}" + (f" (commit {self.commit.short})" if self.commit else "")]
+        lines = [
+            f"retired {self.app} from {self.environment}"
+            + (f" (commit {self.commit.short})" if self.commit else "")
+        ]
         return "\n".join(lines + self.removed)
 
 
-def retire(ctx: Context, env: Environment, app: str, reason: str, *, sync: bool = True) -> RetireResult:
+def retire(
+    ctx: Context, env: Environment, app: str, reason: str, *, sync: bool = True
+) -> RetireResult:
     """APP's folder out of ENV's overlay in one commit, then (with `sync`) its objects pruned."""
     if app not in ctx.workspace.apps_in(env):
-        raise PromotionError(f"{app} is not in {env.name} (apps there: "
-                             f"{', '.join(ctx.workspace.apps_in(env)) or 'none'})")
+        raise PromotionError(
+            f"{app} is not in {env.name} (apps there: "
+            f"{', '.join(ctx.workspace.apps_in(env)) or 'none'})"
+        )
     slot = Slot(env, app)
     current = ctx.workspace.current_release(slot)
 
@@ -54,7 +65,10 @@ def retire(ctx: Context, env: Environment, app: str, reason: str, *, sync: bool 
         gone: dict[str, str | None] = {rel: None for rel in files if rel != LEDGER_FILE}
         title = f"retire({env.name}): {app}: {reason}"
         return overlay.OverlayFiles(gone), names.commit_message(
-            title, "retire", {"App": app, "Environment": env.name, "Release": current.id if current else None})
+            title,
+            "retire",
+            {"App": app, "Environment": env.name, "Release": current.id if current else None},
+        )
 
     ctx.progress(f"retiring {app} from {env.name}: {reason}")
     commit = ctx.workspace.publish(slot, [], plan)
@@ -66,5 +80,8 @@ def retire(ctx: Context, env: Environment, app: str, reason: str, *, sync: bool 
 
 def retire_removed(ctx: Context, env: Environment) -> list[RetireResult]:
     """Retire from ENV (without syncing) the apps it holds that ship.yaml no longer lists."""
-    return [retire(ctx, env, name, "removed from ship.yaml", sync=False)
-            for name in ctx.workspace.apps_in(env) if name not in ctx.config.apps]
+    return [
+        retire(ctx, env, name, "removed from ship.yaml", sync=False)
+        for name in ctx.workspace.apps_in(env)
+        if name not in ctx.config.apps
+    ]

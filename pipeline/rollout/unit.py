@@ -34,8 +34,11 @@ class Results:
         return "\n".join(r.text() for r in self.results) or self.empty
 
     def to_json(self) -> dict:
-        return {"results": [r.to_json() for r in self.results], "message": self.empty if not self.results else None,
-                "error": str(self.failure) if self.failure else None}
+        return {
+            "results": [r.to_json() for r in self.results],
+            "message": self.empty if not self.results else None,
+            "error": str(self.failure) if self.failure else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,12 @@ class UnitOptions:
     new_id: bool = False
 
 
-def write_and_gate(ctx: Context, env: Environment, releases: list[tuple[App, Release]],
-                   options: UnitOptions = UnitOptions()) -> list[ReleaseResult]:
+def write_and_gate(
+    ctx: Context,
+    env: Environment,
+    releases: list[tuple[App, Release]],
+    options: UnitOptions = UnitOptions(),
+) -> list[ReleaseResult]:
     """Write the releases in one commit, then (with `sync`) one sync and a gate per app; together:
     one failure sends the whole unit back (gating.gate_apps)."""
     source, clearance = options.source, options.clearance
@@ -65,9 +72,15 @@ def write_and_gate(ctx: Context, env: Environment, releases: list[tuple[App, Rel
         ctx.cluster(env)  # ENV's cluster is reachable before anything is committed
     refs = ", ".join(f"{app.name}@{rel.id}" for app, rel in releases)
     count = f"{len(releases)} apps: " if len(releases) > 1 else ""
-    title = (f"promote({env.name}): {count}{refs} from {source.name}" if source else None)
-    written_as = WriteOptions(push=options.push, action=options.action, title=title, new_id=options.new_id,
-                              extra={**clearance.trailers(), **options.extra}, override=clearance.note)
+    title = f"promote({env.name}): {count}{refs} from {source.name}" if source else None
+    written_as = WriteOptions(
+        push=options.push,
+        action=options.action,
+        title=title,
+        new_id=options.new_id,
+        extra={**clearance.trailers(), **options.extra},
+        override=clearance.note,
+    )
     results = write_releases(ctx, env, releases, written_as)
     for r in results:
         r.source = source.name if source else None

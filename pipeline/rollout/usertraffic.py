@@ -44,8 +44,14 @@ def prometheus_answer(body: bytes) -> dict[str, Any]:
 class UserTraffic:
     """One analysis check: the canary against the stable on users' requests, round by round."""
 
-    def __init__(self, traffic: TrafficInput, tracks: dict[str, dict[str, str]], get: Get,
-                 fill: Callable[[str, dict[str, str]], str], now: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        traffic: TrafficInput,
+        tracks: dict[str, dict[str, str]],
+        get: Get,
+        fill: Callable[[str, dict[str, str]], str],
+        now: Callable[[], float] = time.time,
+    ):
         """`tracks`: placeholder values (and the Service's port) for "canary" and "stable"; `get`
         and `fill` are the analysis's (cluster Services through the API server's proxy)."""
         self.traffic, self.get, self.now = traffic, get, now
@@ -91,15 +97,19 @@ class UserTraffic:
         unseen = [t for t in ("canary", "stable") if not readings[t].seen]
         note = ""
         if gone:
-            note = (f"; the gateway's series for the {' and the '.join(gone)} "
-                    "are gone (the gateway stopped, or its "
-                    "metrics are no longer scraped)")
+            note = (
+                f"; the gateway's series for the {' and the '.join(gone)} "
+                "are gone (the gateway stopped, or its "
+                "metrics are no longer scraped)"
+            )
         elif unseen:
             note = f"; no series for the {' and the '.join(unseen)} yet: {self._unseen(unseen[0])}"
         needed, sent = judge.requests_to_pass(self.policy), self.tallies["canary"].requests
         if (final or unseen) and sent < needed:
-            note += (f"; too few requests: the canary was sent {sent} "
-                     f"(a pass needs at least {needed} without an error)")
+            note += (
+                f"; too few requests: the canary was sent {sent} "
+                f"(a pass needs at least {needed} without an error)"
+            )
         return note
 
     def _read(self) -> dict[str, Reading] | str:
@@ -119,7 +129,11 @@ class UserTraffic:
         status, body = self.get(self.prometheus, 10.0, {"query": promql, "time": at})
         parsed = prometheus_answer(body)
         if status != 200 or parsed.get("status") != "success":
-            why = "no answer" if status is None else f"HTTP {status} {parsed.get('error', '')}".strip()
+            why = (
+                "no answer"
+                if status is None
+                else f"HTTP {status} {parsed.get('error', '')}".strip()
+            )
             return f"Prometheus at {self.traffic.prometheus} did not answer ({why})"
         return counters.series(parsed)
 
@@ -137,16 +151,24 @@ class UserTraffic:
             # the judge puts them in the histogram
             rounds[t] = rounds[t] + judge.Tally.of(statuses, latencies)
         self.topped += short
-        return f" (topped up with {short} synthetic GETs per track this round, {self.topped} in all)"
+        return (
+            f" (topped up with {short} synthetic GETs per track this round, {self.topped} in all)"
+        )
 
     def _counted(self, readings: dict[str, Reading]) -> str:
         seen = [t for t in readings if readings[t].seen]
-        return f"series for {' and '.join(seen)}" if seen else f"no series yet: {self._unseen('stable')}"
+        return (
+            f"series for {' and '.join(seen)}"
+            if seen
+            else f"no series yet: {self._unseen('stable')}"
+        )
 
     def _unseen(self, track: str) -> str:
-        return (f"{self.selectors[track].requests} has no "
-                "series (no request through the gateway yet, the "
-                f"wrong provider, or the gateway's metrics are not scraped)")
+        return (
+            f"{self.selectors[track].requests} has no "
+            "series (no request through the gateway yet, the "
+            f"wrong provider, or the gateway's metrics are not scraped)"
+        )
 
     def _so_far(self) -> str:
         c, s = self.tallies["canary"], self.tallies["stable"]

@@ -38,8 +38,15 @@ class Analysis(Protocol):
 class _Watcher:
     """Feeds (kind, type, object) events of one kind in one namespace into a queue."""
 
-    def __init__(self, cluster: ClusterApi, what: tuple[str, str], namespace: str, events: queue.Queue,
-                 stop: threading.Event, resource_version: str | None):
+    def __init__(
+        self,
+        cluster: ClusterApi,
+        what: tuple[str, str],
+        namespace: str,
+        events: queue.Queue,
+        stop: threading.Event,
+        resource_version: str | None,
+    ):
         """`what`: (apiVersion, kind) of the objects watched."""
         api_version, kind = what
         self.args = (cluster, api_version, kind, namespace)
@@ -50,7 +57,9 @@ class _Watcher:
         cluster, api_version, kind, namespace = self.args
         while not self.stop.is_set():
             try:
-                for etype, obj in cluster.watch(api_version, kind, namespace, WatchQuery(resource_version=self.rv, timeout=2)):
+                for etype, obj in cluster.watch(
+                    api_version, kind, namespace, WatchQuery(resource_version=self.rv, timeout=2)
+                ):
                     if etype == "ERROR":
                         self.rv = None  # expired resourceVersion: start over from now
                         break
@@ -82,21 +91,49 @@ class WatchOptions:
     clock: Clock | None = None  # None: the real clock
 
 
-def wait_healthy(cluster: ClusterApi, namespace: str, deployments: list[str], options: GateOptions,
-                 watch: WatchOptions = WatchOptions()) -> GateResult:
+def wait_healthy(
+    cluster: ClusterApi,
+    namespace: str,
+    deployments: list[str],
+    options: GateOptions,
+    watch: WatchOptions = WatchOptions(),
+) -> GateResult:
     """Watch `deployments` in `namespace` (and the pods of `watch.release_id`) until healthy,
     failed or timed out."""
-    release_id, analysis, interval, max_bake, progress = (watch.release_id, watch.analysis, watch.interval,
-                                                          watch.max_bake, watch.progress)
+    release_id, analysis, interval, max_bake, progress = (
+        watch.release_id,
+        watch.analysis,
+        watch.interval,
+        watch.max_bake,
+        watch.progress,
+    )
     clock = watch.clock or Clock()
-    deps_list = cluster.request(ApiRequest("GET", cluster.info("apps/v1", "Deployment").path(namespace),
-                                           what="list Deployments"))
-    pods_list = cluster.request(ApiRequest("GET", cluster.info("v1", "Pod").path(namespace), what="list Pods"))
-    gate = Gate(namespace, {d["metadata"]["name"]: {**d, "kind": "Deployment", "apiVersion": "apps/v1"}
-                            for d in deps_list.get("items", []) if d["metadata"]["name"] in deployments},
-                options, clock.monotonic(), release_id=release_id, analysis=analysis is not None, interval=interval,
-                max_bake=max_bake,
-                pods={p["metadata"]["name"]: {**p, "kind": "Pod", "apiVersion": "v1"} for p in pods_list.get("items", [])})
+    deps_list = cluster.request(
+        ApiRequest(
+            "GET", cluster.info("apps/v1", "Deployment").path(namespace), what="list Deployments"
+        )
+    )
+    pods_list = cluster.request(
+        ApiRequest("GET", cluster.info("v1", "Pod").path(namespace), what="list Pods")
+    )
+    gate = Gate(
+        namespace,
+        {
+            d["metadata"]["name"]: {**d, "kind": "Deployment", "apiVersion": "apps/v1"}
+            for d in deps_list.get("items", [])
+            if d["metadata"]["name"] in deployments
+        },
+        options,
+        clock.monotonic(),
+        release_id=release_id,
+        analysis=analysis is not None,
+        interval=interval,
+        max_bake=max_bake,
+        pods={
+            p["metadata"]["name"]: {**p, "kind": "Pod", "apiVersion": "v1"}
+            for p in pods_list.get("items", [])
+        },
+    )
     missing = gate.missing(deployments)
     if missing is not None:
         return missing
@@ -105,9 +142,24 @@ def wait_healthy(cluster: ClusterApi, namespace: str, deployments: list[str], op
     # Watches get a client of their own, closed only after their threads end: closing a socket
     # under a thread still reading it lets a new connection reuse the fd and garble TLS.
     watch_client = cluster.fork()
-    watchers = [_Watcher(watch_client, ("apps/v1", "Deployment"), namespace, events, stop,
-                         deps_list["metadata"].get("resourceVersion")),
-                _Watcher(watch_client, ("v1", "Pod"), namespace, events, stop, pods_list["metadata"].get("resourceVersion"))]
+    watchers = [
+        _Watcher(
+            watch_client,
+            ("apps/v1", "Deployment"),
+            namespace,
+            events,
+            stop,
+            deps_list["metadata"].get("resourceVersion"),
+        ),
+        _Watcher(
+            watch_client,
+            ("v1", "Pod"),
+            namespace,
+            events,
+            stop,
+            pods_list["metadata"].get("resourceVersion"),
+        ),
+    ]
     for w in watchers:
         w.thread.start()
     try:
@@ -135,12 +187,20 @@ def wait_healthy(cluster: ClusterApi, namespace: str, deployments: list[str], op
 def gated_deployments(result: SyncResult, app: str | None = None) -> list[str]:
     """The stable Deployments a sync left in place (applied or unchanged), APP's only when given:
     the ones to gate."""
-    return sorted({o["metadata"]["name"] for o in result.plan.to_apply + result.plan.unchanged
-                   if o.get("kind") == "Deployment" and not names.is_canary(o["metadata"]["name"])
-                   and (app is None or (o["metadata"].get("labels") or {}).get(names.APP_LABEL) == app)})
+    return sorted(
+        {
+            o["metadata"]["name"]
+            for o in result.plan.to_apply + result.plan.unchanged
+            if o.get("kind") == "Deployment"
+            and not names.is_canary(o["metadata"]["name"])
+            and (app is None or (o["metadata"].get("labels") or {}).get(names.APP_LABEL) == app)
+        }
+    )
 
 
-def gate_synced(ctx: Context, slot: Slot, result: SyncResult, release_id: str | None) -> GateResult | None:
+def gate_synced(
+    ctx: Context, slot: Slot, result: SyncResult, release_id: str | None
+) -> GateResult | None:
     """Gate the slot's app's Deployments a sync left in place, then run the app's post hooks; a
     pre hook of the app that failed is the gate's verdict. None when there is nothing to gate."""
     return _gate(ctx, slot.env, result, release_id, slot.app)
@@ -152,8 +212,9 @@ def gate_environment(ctx: Context, env: Environment, result: SyncResult) -> Gate
     return _gate(ctx, env, result, None, None)
 
 
-def _gate(ctx: Context, env: Environment, result: SyncResult, release_id: str | None,
-          app: str | None) -> GateResult | None:
+def _gate(
+    ctx: Context, env: Environment, result: SyncResult, release_id: str | None, app: str | None
+) -> GateResult | None:
     """gate_synced for APP's objects only, or (None) for every app's."""
     mine = app is None or (result.hook is not None and result.hook[0] == app)
     if result.hook is not None and mine:
@@ -165,14 +226,25 @@ def _gate(ctx: Context, env: Environment, result: SyncResult, release_id: str | 
         gate = wait_healthy(ctx.cluster(env), env.namespace, deployments, env.gates, watch)
     if gate is not None and not gate.passed:
         return gate
-    others = [result.applied.get(planning.key(o), o) for o in result.plan.to_apply + result.plan.unchanged
-              if o.get("kind") in hookjobs.GATED_KINDS and (app is None or hooks.app_of(o) == app)]
+    others = [
+        result.applied.get(planning.key(o), o)
+        for o in result.plan.to_apply + result.plan.unchanged
+        if o.get("kind") in hookjobs.GATED_KINDS and (app is None or hooks.app_of(o) == app)
+    ]
     if others:  # StatefulSets, DaemonSets, Jobs, CronJobs: each by its own health rule
-        failed = hookjobs.gate_workloads(ctx.cluster(env), others, _timeout(env), hookjobs.HookOptions(clock=ctx.clock))
+        failed = hookjobs.gate_workloads(
+            ctx.cluster(env), others, _timeout(env), hookjobs.HookOptions(clock=ctx.clock)
+        )
         if failed is not None:
             return failed
-        gate = gate or GateResult(passed=True, gate="rollout", subject=health.subject(others[0]), reason="", message="healthy",
-                                  elapsed=0.0)
+        gate = gate or GateResult(
+            passed=True,
+            gate="rollout",
+            subject=health.subject(others[0]),
+            reason="",
+            message="healthy",
+            elapsed=0.0,
+        )
     post = [job for job in result.post_hooks if app is None or hooks.app_of(job) == app]
     if post:  # after the gate passed: a post hook that fails fails the release like the gate would
         options = hookjobs.HookOptions(env.gates.timeout, progress=ctx.progress, clock=ctx.clock)

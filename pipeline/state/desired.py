@@ -24,8 +24,13 @@ def apps_in(cfg: ShipConfig, env: Environment) -> list[App]:
     return [a for a in cfg.apps.values() if (folder / a.name / KUSTOMIZATION).is_file()]
 
 
-def desired_objects(cfg: ShipConfig, env: Environment, cluster: ClusterApi, rendered: list[dict] | None = None,
-                    credentials: Credentials | None = None) -> list[dict]:
+def desired_objects(
+    cfg: ShipConfig,
+    env: Environment,
+    cluster: ClusterApi,
+    rendered: list[dict] | None = None,
+    credentials: Credentials | None = None,
+) -> list[dict]:
     """ENV's objects as git renders them, plus the apps' Secrets and, with ENV's `pull_secret`,
     the image pull secret made from `credentials` (default: a lookup of this run's)."""
     # diff, status

@@ -17,10 +17,15 @@ def live_weights(cluster: ClusterApi, env: Environment) -> dict[str, int]:
     policy = env.canary or CanaryPolicy()
     selector = names.env_selector(env.name)
     if policy.router == "gateway":
-        return routing.live_weights(cluster.list("gateway.networking.k8s.io/v1", "HTTPRoute", env.namespace,
-                                                 selector=selector))
+        return routing.live_weights(
+            cluster.list(
+                "gateway.networking.k8s.io/v1", "HTTPRoute", env.namespace, selector=selector
+            )
+        )
     if policy.router == "nginx":
-        return routing.live_weights(cluster.list("networking.k8s.io/v1", "Ingress", env.namespace, selector=selector))
+        return routing.live_weights(
+            cluster.list("networking.k8s.io/v1", "Ingress", env.namespace, selector=selector)
+        )
     return replica_weights(cluster.list("apps/v1", "Deployment", env.namespace, selector=selector))
 
 

@@ -36,8 +36,14 @@ class BuildResult:
     warning: str = ""  # why it was not signed, when an environment requires signatures
 
     def to_json(self) -> dict:
-        return {"image": str(self.image), "tag": self.image.tag, "digest": self.image.digest, "commit": self.commit,
-                "built": self.built, "signed": self.signed}
+        return {
+            "image": str(self.image),
+            "tag": self.image.tag,
+            "digest": self.image.digest,
+            "commit": self.commit,
+            "built": self.built,
+            "signed": self.signed,
+        }
 
     def text(self) -> str:
         return str(self.image)
@@ -52,9 +58,15 @@ def sign(ctx: Context, result: BuildResult, key: str | None) -> BuildResult:
     found = signing_key(key)
     if found is None:
         strict = [e.name for e in ctx.config.environments.values() if e.policy.require_signature]
-        warning = ("not signed: no signing key (--key or "
-                   f"${names.SIGNING_KEY_VARIABLE}); {', '.join(strict)} "
-                   "refuse unsigned images") if strict else ""
+        warning = (
+            (
+                "not signed: no signing key (--key or "
+                f"${names.SIGNING_KEY_VARIABLE}); {', '.join(strict)} "
+                "refuse unsigned images"
+            )
+            if strict
+            else ""
+        )
         return replace(result, warning=warning)
     ctx.progress(f"signing {result.image} with cosign")
     ctx.signer().sign(result.image, found)
@@ -69,37 +81,53 @@ def _reuse(ctx: Context, existing: ImageRef, sha: str, key: str | None) -> Build
     """The found tag, when its config says it was built from `sha`; never signed by this run."""
     revision = _built_from(ctx.registry(), existing)
     if revision != sha:
-        raise BuildError(f"{existing.repository}:{existing.tag} is already in the registry but its "
-                         f"{names.REVISION_LABEL} is {revision or 'missing'}, "
-                         f"not {sha}: not reusing or signing an image "
-                         "this run did not build; delete the tag from the registry to build it again")
-    ctx.progress(f"{existing.repository}:{existing.tag} is already in "
-                 f"the registry (built from {sha[:7]}); not rebuilding")
-    note = ("not signed: only an image this run built is signed; this one was found in the registry "
-            "(ship verify ENV checks its signature)")
+        raise BuildError(
+            f"{existing.repository}:{existing.tag} is already in the registry but its "
+            f"{names.REVISION_LABEL} is {revision or 'missing'}, "
+            f"not {sha}: not reusing or signing an image "
+            "this run did not build; delete the tag from the registry to build it again"
+        )
+    ctx.progress(
+        f"{existing.repository}:{existing.tag} is already in "
+        f"the registry (built from {sha[:7]}); not rebuilding"
+    )
+    note = (
+        "not signed: only an image this run built is signed; this one was found in the registry "
+        "(ship verify ENV checks its signature)"
+    )
     return BuildResult(existing, sha, built=False, warning=note if signing_key(key) else "")
 
 
-def _pin_pushed(ctx: Context, repository: str, tag: str, reported: str | None, sha: str) -> ImageRef:
+def _pin_pushed(
+    ctx: Context, repository: str, tag: str, reported: str | None, sha: str
+) -> ImageRef:
     """The digest the push reported, once the registry serves it under the tag and its config says
     `sha`."""
     if not reported:
-        raise BuildError(f"pushed {repository}:{tag} but the build engine "
-                         "reported no digest; nothing is signed or pinned")
+        raise BuildError(
+            f"pushed {repository}:{tag} but the build engine "
+            "reported no digest; nothing is signed or pinned"
+        )
     pinned = ctx.registry().resolve(repository, tag)
     if pinned is None:
         raise BuildError(f"pushed {repository}:{tag} but the registry does not have it")
     if reported != pinned.digest:
-        raise BuildError(f"digest mismatch for {repository}:{tag}: engine "
-                         f"pushed {reported}, registry serves {pinned.digest}")
+        raise BuildError(
+            f"digest mismatch for {repository}:{tag}: engine "
+            f"pushed {reported}, registry serves {pinned.digest}"
+        )
     revision = _built_from(ctx.registry(), pinned)
     if revision != sha:
-        raise BuildError(f"{repository}@{reported}: its {names.REVISION_LABEL} "
-                         f"is {revision or 'missing'}, not {sha}")
+        raise BuildError(
+            f"{repository}@{reported}: its {names.REVISION_LABEL} "
+            f"is {revision or 'missing'}, not {sha}"
+        )
     return pinned
 
 
-def build_app(ctx: Context, app: App, *, allow_dirty: bool = False, key: str | None = None) -> BuildResult:
+def build_app(
+    ctx: Context, app: App, *, allow_dirty: bool = False, key: str | None = None
+) -> BuildResult:
     """APP's image for its last source commit: found in the registry (built from that very commit),
     or built, pushed and pinned, then signed when there is a signing key."""
     cfg, progress = ctx.config, ctx.progress
@@ -116,8 +144,14 @@ def build_app(ctx: Context, app: App, *, allow_dirty: bool = False, key: str | N
     progress(f"building {repository}:{tag}")
     build_image(engine, app, cfg.root, f"{repository}:{tag}", progress, revision=head.sha)
     progress(f"pushing {repository}:{tag}")
-    reported = push_image(engine, repository, tag, progress, ctx.credentials.lookup(cfg.registry_host))
-    return sign(ctx, BuildResult(_pin_pushed(ctx, repository, tag, reported, head.sha), head.sha, built=True), key)
+    reported = push_image(
+        engine, repository, tag, progress, ctx.credentials.lookup(cfg.registry_host)
+    )
+    return sign(
+        ctx,
+        BuildResult(_pin_pushed(ctx, repository, tag, reported, head.sha), head.sha, built=True),
+        key,
+    )
 
 
 @dataclass(frozen=True)

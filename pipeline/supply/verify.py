@@ -47,15 +47,23 @@ def pinned_images(ctx: Context, env: Environment) -> list[ImageRef]:
     canary's."""
     path = ctx.config.root / env.folder / KUSTOMIZATION
     if not path.is_file():
-        raise ConfigError(f"{env.folder}/{KUSTOMIZATION}: not found; nothing has been released to {env.name}")
+        raise ConfigError(
+            f"{env.folder}/{KUSTOMIZATION}: not found; nothing has been released to {env.name}"
+        )
     refs: list[ImageRef] = []
     slots = [Slot(env, app).overlay for app in ctx.workspace.apps_in(env)]
     for folder in [f for slot in slots for f in (slot, slot / CANARY_DIR)]:
         kz_path = ctx.config.root / folder / KUSTOMIZATION
-        kz = (yamlsafe.load_file(kz_path, f"{folder}/{KUSTOMIZATION}", ctx.config.root) or {}) if kz_path.is_file() else {}
+        kz = (
+            (yamlsafe.load_file(kz_path, f"{folder}/{KUSTOMIZATION}", ctx.config.root) or {})
+            if kz_path.is_file()
+            else {}
+        )
         for entry in kz.get("images", []):
             if entry.get("digest") and entry.get("newTag"):
-                ref = ImageRef(entry.get("newName", entry["name"]), entry["newTag"], entry["digest"])
+                ref = ImageRef(
+                    entry.get("newName", entry["name"]), entry["newTag"], entry["digest"]
+                )
                 refs += [] if ref in refs else [ref]
     return refs
 
@@ -66,7 +74,9 @@ def _signature(ctx: Context, env: Environment, ref: ImageRef) -> VerifiedPin:
         return VerifiedPin(ref=str(ref), ok=True)
     problem = ctx.signer().verify(ref, ctx.config.root / key)
     if problem:
-        return VerifiedPin(ref=str(ref), ok=False, problem=f"not signed with {key}: {problem}", unsigned=True)
+        return VerifiedPin(
+            ref=str(ref), ok=False, problem=f"not signed with {key}: {problem}", unsigned=True
+        )
     return VerifiedPin(ref=str(ref), ok=True, signature=f"signed with {key}")
 
 
@@ -100,7 +110,9 @@ def verify_charts(ctx: Context, env: Environment) -> list[VerifiedPin]:
             continue
         ref = charts.ChartRef.parse(current.chart_source)
         try:
-            live = chartrepo.archives_for(ref.repo, ctx.registry, ctx.http).resolve(ref.repo, ref.version)
+            live = chartrepo.archives_for(ref.repo, ctx.registry, ctx.http).resolve(
+                ref.repo, ref.version
+            )
         except RegistryError as exc:
             results.append(VerifiedPin(ref=str(ref), ok=False, problem=str(exc)))
             continue
@@ -121,9 +133,13 @@ def verify_pins(ctx: Context, env: Environment) -> list[VerifiedPin]:
             results.append(VerifiedPin(ref=str(ref), ok=False, problem=str(exc)))
             continue
         if live is None:
-            results.append(VerifiedPin(ref=str(ref), ok=False, problem=f"tag {ref.tag} no longer exists"))
+            results.append(
+                VerifiedPin(ref=str(ref), ok=False, problem=f"tag {ref.tag} no longer exists")
+            )
         elif live != ref.digest:
-            results.append(VerifiedPin(ref=str(ref), ok=False, problem=f"tag {ref.tag} now points at {live}"))
+            results.append(
+                VerifiedPin(ref=str(ref), ok=False, problem=f"tag {ref.tag} now points at {live}")
+            )
         else:
             results.append(_signature(ctx, env, ref))
     return results + verify_charts(ctx, env) + other_images(ctx, env, pinned)

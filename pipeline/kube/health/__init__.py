@@ -18,10 +18,28 @@ from typing import Any
 from pipeline.kube.health.jobs import assess_cronjob, assess_job
 from pipeline.kube.health.model import Health, HealthCode, subject, worst
 from pipeline.kube.health.pods import assess_namespace, assess_pod
-from pipeline.kube.health.workloads import assess_daemonset, assess_deployment, assess_replicaset, assess_statefulset
+from pipeline.kube.health.workloads import (
+    assess_daemonset,
+    assess_deployment,
+    assess_replicaset,
+    assess_statefulset,
+)
 
-__all__ = ["Health", "HealthCode", "assess", "assess_cronjob", "assess_daemonset", "assess_deployment", "assess_job",
-           "assess_namespace", "assess_pod", "assess_replicaset", "assess_statefulset", "subject", "worst"]
+__all__ = [
+    "Health",
+    "HealthCode",
+    "assess",
+    "assess_cronjob",
+    "assess_daemonset",
+    "assess_deployment",
+    "assess_job",
+    "assess_namespace",
+    "assess_pod",
+    "assess_replicaset",
+    "assess_statefulset",
+    "subject",
+    "worst",
+]
 
 
 def _no_checks(obj: dict[str, Any]) -> Health:

@@ -31,13 +31,21 @@ def assess_job(obj: dict[str, Any]) -> Health:
         if cond is not None:
             # BackoffLimitExceeded, DeadlineExceeded, PodFailurePolicy
             reason = cond.get("reason") or "Failed"
-            return health(HealthCode.DEGRADED, f"job failed: {names.one_line(cond.get('message') or reason)}", reason)
+            return health(
+                HealthCode.DEGRADED,
+                f"job failed: {names.one_line(cond.get('message') or reason)}",
+                reason,
+            )
     if _true(obj, "Complete") is not None:
-        return health(HealthCode.HEALTHY, f"job completed ({_int(status.get('succeeded'))} succeeded)")
+        return health(
+            HealthCode.HEALTHY, f"job completed ({_int(status.get('succeeded'))} succeeded)"
+        )
     if _true(obj, "Suspended") is not None:
         return health(HealthCode.SUSPENDED, "job is suspended", "Suspended")
-    counts = f"{_int(status.get('active'))} active, {_int(status.get('succeeded'))} succeeded, " \
-             f"{_int(status.get('failed'))} failed"
+    counts = (
+        f"{_int(status.get('active'))} active, {_int(status.get('succeeded'))} succeeded, "
+        f"{_int(status.get('failed'))} failed"
+    )
     return health(HealthCode.PROGRESSING, f"job is running ({counts})", "Running")
 
 
@@ -50,5 +58,10 @@ def assess_cronjob(obj: dict[str, Any]) -> Health:
     last, ok = status.get("lastScheduleTime"), status.get("lastSuccessfulTime")
     # RFC 3339 UTC timestamps from the API server compare correctly as strings.
     if last and not status.get("active") and (ok is None or ok < last):
-        return Health(HealthCode.DEGRADED, f"the run scheduled at {last} did not succeed", subject(obj), "LastRunFailed")
+        return Health(
+            HealthCode.DEGRADED,
+            f"the run scheduled at {last} did not succeed",
+            subject(obj),
+            "LastRunFailed",
+        )
     return Health(HealthCode.HEALTHY, f"scheduled, last run {last or 'not yet'}", subject(obj))

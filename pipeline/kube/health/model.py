@@ -42,6 +42,7 @@ _SEVERITY = {
     HealthCode.DEGRADED: 4,
 }
 
+
 def worst(healths: Iterable[Health]) -> Health | None:
     """The most severe Health (the first one of that severity), or None if there are none."""
     found: Health | None = None

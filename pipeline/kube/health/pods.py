@@ -24,7 +24,6 @@ _FATAL_WAITING = frozenset(
 )
 
 
-
 def _container_statuses(status: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     # Init containers first: they run first, so their failure is the root cause.
     return [("init container", s) for s in status.get("initContainerStatuses") or []] + [

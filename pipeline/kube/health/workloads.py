@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.kube.health.model import Health, HealthCode, _condition, _counts, _int, _observed, verdicts_on
+from pipeline.kube.health.model import (
+    Health,
+    HealthCode,
+    _condition,
+    _counts,
+    _int,
+    _observed,
+    verdicts_on,
+)
 
 
 def assess_deployment(obj: dict[str, Any]) -> Health:

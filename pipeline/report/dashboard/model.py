@@ -83,57 +83,109 @@ class Board:
         return self.commit_url.replace("{sha}", sha) if self.commit_url else ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"title": self.title, "generated": iso(self.generated), "head": self.head, "branch": self.branch,
-                "since": iso(self.window.start), "until": iso(self.window.end), "live": self.live,
-                "cluster": self.cluster_note,
-                "environments": [{**{k: v for k, v in r.__dict__.items() if k != "changed"},
-                                  "changed": r.changed.to_json() if r.changed else None} for r in self.rows],
-                "canaries": [c.__dict__ for c in self.canaries],
-                "metrics": {env: f.to_json() for env, f in self.figures.items()},
-                "series": self.chart_data(), "timeline": [e.to_json() for e in self.timeline]}
+        return {
+            "title": self.title,
+            "generated": iso(self.generated),
+            "head": self.head,
+            "branch": self.branch,
+            "since": iso(self.window.start),
+            "until": iso(self.window.end),
+            "live": self.live,
+            "cluster": self.cluster_note,
+            "environments": [
+                {
+                    **{k: v for k, v in r.__dict__.items() if k != "changed"},
+                    "changed": r.changed.to_json() if r.changed else None,
+                }
+                for r in self.rows
+            ],
+            "canaries": [c.__dict__ for c in self.canaries],
+            "metrics": {env: f.to_json() for env, f in self.figures.items()},
+            "series": self.chart_data(),
+            "timeline": [e.to_json() for e in self.timeline],
+        }
 
     def chart_data(self) -> dict[str, Any]:
         """What dashboard.js draws: bucket labels and per environment the four keys per bucket."""
-        daily = len(self.buckets) < 2 or (self.buckets[1].start - self.buckets[0].start) <= dt.timedelta(days=1)
+        daily = len(self.buckets) < 2 or (
+            self.buckets[1].start - self.buckets[0].start
+        ) <= dt.timedelta(days=1)
         labels = [f"{b.start:%b %d}" if daily else f"week of {b.start:%b %d}" for b in self.buckets]
-        return {"labels": labels, "environments": [
-            {"environment": s.environment, "deployments": s.deployments, "lead_time": s.lead_time,
-             "change_failure_rate": s.change_failure_rate, "time_to_restore": s.time_to_restore}
-            for s in self.series]}
+        return {
+            "labels": labels,
+            "environments": [
+                {
+                    "environment": s.environment,
+                    "deployments": s.deployments,
+                    "lead_time": s.lead_time,
+                    "change_failure_rate": s.change_failure_rate,
+                    "time_to_restore": s.time_to_restore,
+                }
+                for s in self.series
+            ],
+        }
 
 
-def gather(ctx: Context, *, live: bool, since: str, title: str = "ship", commit_url: str = "") -> Board:
+def gather(
+    ctx: Context, *, live: bool, since: str, title: str = "ship", commit_url: str = ""
+) -> Board:
     cfg, git = ctx.config, ctx.workspace.git
     events = read_events(git.repo, cfg)
     history = replay(events)
     win = dora.window(since, ctx.clock.now())
     head = git.head() if git.repo.head.is_valid() else None
-    board = Board(title=title, generated=ctx.clock.now(), head=head.sha if head else "", branch=git.branch(), window=win,
-                  live=live,
-                  cluster_note="" if live else "health as git records it (the cluster was not asked; --live asks it)",
-                  timeline=list(reversed(events)), commit_url=commit_url, buckets=dora.buckets(win))
+    board = Board(
+        title=title,
+        generated=ctx.clock.now(),
+        head=head.sha if head else "",
+        branch=git.branch(),
+        window=win,
+        live=live,
+        cluster_note=""
+        if live
+        else "health as git records it (the cluster was not asked; --live asks it)",
+        timeline=list(reversed(events)),
+        commit_url=commit_url,
+        buckets=dora.buckets(win),
+    )
     unreachable = []
     for env in cfg.environments.values():
         # None: nothing released in ENV yet
         here: list[Slot | None] = [*ctx.workspace.slots(env)] or [None]
         for slot in here:
             app = slot.app if slot else None
-            last = next((e for e in board.timeline if e.environment == env.name
-                         and getattr(e, "app", app) in (app, None, "")), None)
+            last = next(
+                (
+                    e
+                    for e in board.timeline
+                    if e.environment == env.name and getattr(e, "app", app) in (app, None, "")
+                ),
+                None,
+            )
             row, canary, error = _environment(ctx, env, slot, last, live=live)
             board.rows.append(row)
             board.canaries += [canary] if canary else []
-            unreachable += [f"{env.name}: {error}"] if error and f"{env.name}: {error}" not in unreachable else []
+            unreachable += (
+                [f"{env.name}: {error}"]
+                if error and f"{env.name}: {error}" not in unreachable
+                else []
+            )
         board.figures[env.name] = dora.figures(history, win, env.name)
         board.series.append(dora.series(history, win, env.name))
     if live:
-        board.cluster_note = ("health from the cluster" if not unreachable else
-                              "cluster unreachable, so health is as git records it (" + "; ".join(unreachable) + ")")
+        board.cluster_note = (
+            "health from the cluster"
+            if not unreachable
+            else "cluster unreachable, so health is as git records it ("
+            + "; ".join(unreachable)
+            + ")"
+        )
     return board
 
 
-def _environment(ctx: Context, env: Environment, slot: Slot | None, last: Event | None,
-                 *, live: bool) -> tuple[Row, Canary | None, str]:
+def _environment(
+    ctx: Context, env: Environment, slot: Slot | None, last: Event | None, *, live: bool
+) -> tuple[Row, Canary | None, str]:
     """The row of SLOT in ENV (of ENV alone, None, while nothing is released there), and its
     canary."""
     rel = ctx.workspace.current_release(slot) if slot else None
@@ -144,10 +196,17 @@ def _environment(ctx: Context, env: Environment, slot: Slot | None, last: Event 
     if entry:
         outcome = entry.outcome.value
     base: dict[str, Any] = dict(
-        environment=env.name, namespace=env.namespace, app=rel.app if rel else "", release=rel.id if rel else "",
-        image=rel.image if rel else "", digest=digest, config=rel.config if rel else "",
+        environment=env.name,
+        namespace=env.namespace,
+        app=rel.app if rel else "",
+        release=rel.id if rel else "",
+        image=rel.image if rel else "",
+        digest=digest,
+        config=rel.config if rel else "",
         outcome=outcome,
-        canary=state.describe() if state else "", changed=last)
+        canary=state.describe() if state else "",
+        changed=last,
+    )
     health, message, drift, error, weights = "", "", None, "", {}
     if live:
         status = slot_status(ctx, slot) if slot else environment_status(ctx, env)[0]
@@ -161,11 +220,19 @@ def _environment(ctx: Context, env: Environment, slot: Slot | None, last: Event 
     if state is None:
         return row, None, error
     stable = rel.app if rel else state.release.app
-    canary = Canary(environment=env.name, app=state.release.app, release=state.release.id, source=state.source,
-                    step=state.step + 1, steps=tuple(s.weight for s in state.steps), weight=state.weight,
-                    held=state.status.value == "held", started=state.started_at,
-                    weights=weights or {stable: 100 - state.weight, names.canary_name(stable): state.weight},
-                    live=bool(weights))
+    canary = Canary(
+        environment=env.name,
+        app=state.release.app,
+        release=state.release.id,
+        source=state.source,
+        step=state.step + 1,
+        steps=tuple(s.weight for s in state.steps),
+        weight=state.weight,
+        held=state.status.value == "held",
+        started=state.started_at,
+        weights=weights or {stable: 100 - state.weight, names.canary_name(stable): state.weight},
+        live=bool(weights),
+    )
     return row, canary, error
 
 
@@ -185,5 +252,5 @@ def commit_url(remote: str, environ: dict[str, str]) -> str:
     for host, path in (("github.com", "/commit/{sha}"), ("gitlab.com", "/-/commit/{sha}")):
         for prefix in (f"git@{host}:", f"https://{host}/", f"ssh://git@{host}/"):
             if url.startswith(prefix):
-                return f"https://{host}/{url[len(prefix):]}{path}"
+                return f"https://{host}/{url[len(prefix) :]}{path}"
     return ""

@@ -26,8 +26,13 @@ from pipeline.report.dashboard.page import ASSETS, render
 
 CHART_JS_VERSION = "4.6.1"
 FILES = (*ASSETS, "chart.js.LICENSE.md")
-TYPES = {".js": "text/javascript", ".css": "text/css", ".md": "text/markdown; charset=utf-8",
-         ".html": "text/html; charset=utf-8", ".json": "application/json"}
+TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".md": "text/markdown; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+}
 
 
 def asset(name: str) -> bytes:
@@ -56,12 +61,16 @@ def write(out: Path, board: Board, *, force: bool = False) -> list[Path]:
 class Live:
     """The page and its data, built again when HEAD moved or `interval` seconds passed."""
 
-    def __init__(self, build: Callable[[], Board], root: Path, interval: float, progress: Progress = quiet):
+    def __init__(
+        self, build: Callable[[], Board], root: Path, interval: float, progress: Progress = quiet
+    ):
         self.build, self.root, self.interval, self.progress = build, root, interval, progress
         self.page, self.data, self.head, self.built = b"", b"", "", 0.0
 
     def _head(self) -> str:
-        proc = subprocess.run(["git", "-C", str(self.root), "rev-parse", "HEAD"], capture_output=True, text=True)
+        proc = subprocess.run(
+            ["git", "-C", str(self.root), "rev-parse", "HEAD"], capture_output=True, text=True
+        )
         return proc.stdout.strip()
 
     def refresh(self) -> None:
@@ -98,9 +107,13 @@ def handler(live: Live) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?", 1)[0]
             if path in ("/", "/index.html", "/data.json"):
                 live.refresh()
-                body, kind = (live.data, TYPES[".json"]) if path == "/data.json" else (live.page, TYPES[".html"])
-            elif path.startswith("/assets/") and path[len("/assets/"):] in FILES:
-                name = path[len("/assets/"):]
+                body, kind = (
+                    (live.data, TYPES[".json"])
+                    if path == "/data.json"
+                    else (live.page, TYPES[".html"])
+                )
+            elif path.startswith("/assets/") and path[len("/assets/") :] in FILES:
+                name = path[len("/assets/") :]
                 body, kind = asset(name), TYPES[Path(name).suffix]
             else:
                 body, kind = b"not found\n", "text/plain"
@@ -124,7 +137,9 @@ def serve(live: Live, port: int, ready: Callable[[str], None] = quiet) -> None:
     try:
         server = HTTPServer(("127.0.0.1", port), handler(live))
     except OSError as exc:
-        raise ConfigError(f"--port {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror})") from exc
+        raise ConfigError(
+            f"--port {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror})"
+        ) from exc
     live.refresh()
     ready(f"http://127.0.0.1:{server.server_address[1]}/")
     try:

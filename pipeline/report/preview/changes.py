@@ -41,10 +41,14 @@ class ObjectChange:
         return self.subject.split("/", 1)[0]
 
     def to_json(self) -> dict[str, Any]:
-        return {"subject": self.subject, "action": self.action,
-                "images": [{"container": c, "before": b, "after": a} for c, b, a in self.images],
-                "config": [{"key": k, "before": b, "after": a} for k, b, a in self.config],
-                "secrets": [{"key": k, "change": c} for k, c in self.secrets], "diff": self.diff}
+        return {
+            "subject": self.subject,
+            "action": self.action,
+            "images": [{"container": c, "before": b, "after": a} for c, b, a in self.images],
+            "config": [{"key": k, "before": b, "after": a} for k, b, a in self.config],
+            "secrets": [{"key": k, "change": c} for k, c in self.secrets],
+            "diff": self.diff,
+        }
 
 
 @dataclass
@@ -66,7 +70,9 @@ def _index(objects: list[dict[str, Any]]) -> _Side:
             side.config[name] = {k: str(v) for k, v in (obj.get("data") or {}).items()}
         elif obj.get("kind") == "Secret":
             values = {**(obj.get("data") or {}), **(obj.get("stringData") or {})}
-            side.secrets[name] = {k: hashlib.sha256(str(v).encode()).hexdigest() for k, v in values.items()}
+            side.secrets[name] = {
+                k: hashlib.sha256(str(v).encode()).hexdigest() for k, v in values.items()
+            }
     return side
 
 
@@ -80,18 +86,37 @@ def compare(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[O
             out.append(_change(subject, "added", None, obj, old, new))
         elif yamlsafe.dumps(prior, sort_keys=True) != yamlsafe.dumps(obj, sort_keys=True):
             out.append(_change(subject, "changed", prior, obj, old, new))
-    out += [_change(s, "removed", o, None, old, new) for s, o in old.objects.items() if s not in new.objects]
+    out += [
+        _change(s, "removed", o, None, old, new)
+        for s, o in old.objects.items()
+        if s not in new.objects
+    ]
     return out
 
 
-def _change(subject: str, action: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
-            old: _Side, new: _Side) -> ObjectChange:
+def _change(
+    subject: str,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    old: _Side,
+    new: _Side,
+) -> ObjectChange:
     b, a = before or {}, after or {}
     secrets = _key_changes(_secret_hashes(b, old), _secret_hashes(a, new))
-    config = () if action != "changed" and b.get("kind", a.get("kind")) == "ConfigMap" else \
-        _changed(_read_config(b, old), _read_config(a, new))
-    return ObjectChange(subject, action, images=_changed(_images(b), _images(a)), config=config, secrets=secrets,
-                        diff=_diff(subject, before, after))
+    config = (
+        ()
+        if action != "changed" and b.get("kind", a.get("kind")) == "ConfigMap"
+        else _changed(_read_config(b, old), _read_config(a, new))
+    )
+    return ObjectChange(
+        subject,
+        action,
+        images=_changed(_images(b), _images(a)),
+        config=config,
+        secrets=secrets,
+        diff=_diff(subject, before, after),
+    )
 
 
 def _pod(obj: dict[str, Any]) -> dict[str, Any]:
@@ -122,9 +147,16 @@ def _read_config(obj: dict[str, Any], side: _Side) -> dict[str, str]:
 
 
 def _secret_names(obj: dict[str, Any]) -> set[str]:
-    names = {(s.get("secretRef") or {}).get("name") for c in _containers(obj) for s in c.get("envFrom") or []}
-    names |= {((v.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name")
-              for c in _containers(obj) for v in c.get("env") or []}
+    names = {
+        (s.get("secretRef") or {}).get("name")
+        for c in _containers(obj)
+        for s in c.get("envFrom") or []
+    }
+    names |= {
+        ((v.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name")
+        for c in _containers(obj)
+        for v in c.get("env") or []
+    }
     names |= {(v.get("secret") or {}).get("secretName") for v in _pod(obj).get("volumes") or []}
     return {n for n in names if n}
 
@@ -140,7 +172,9 @@ def _secret_hashes(obj: dict[str, Any], side: _Side) -> dict[str, str]:
 
 def _changed(before: dict[str, str], after: dict[str, str]) -> tuple[Change, ...]:
     keys = sorted(set(before) | set(after))
-    return tuple((k, before.get(k, ""), after.get(k, "")) for k in keys if before.get(k) != after.get(k))
+    return tuple(
+        (k, before.get(k, ""), after.get(k, "")) for k in keys if before.get(k) != after.get(k)
+    )
 
 
 def _key_changes(before: dict[str, str], after: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -156,30 +190,51 @@ def _key_changes(before: dict[str, str], after: dict[str, str]) -> tuple[tuple[s
 
 
 def _diff(subject: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
-    old = yamlsafe.dumps(normalize.redact(before), sort_keys=True).splitlines(keepends=True) if before else []
-    new = yamlsafe.dumps(normalize.redact(after), sort_keys=True).splitlines(keepends=True) if after else []
-    lines = list(difflib.unified_diff(old, new, fromfile=f"base/{subject}", tofile=f"head/{subject}", n=2))
+    old = (
+        yamlsafe.dumps(normalize.redact(before), sort_keys=True).splitlines(keepends=True)
+        if before
+        else []
+    )
+    new = (
+        yamlsafe.dumps(normalize.redact(after), sort_keys=True).splitlines(keepends=True)
+        if after
+        else []
+    )
+    lines = list(
+        difflib.unified_diff(old, new, fromfile=f"base/{subject}", tofile=f"head/{subject}", n=2)
+    )
     if len(lines) > MAX_DIFF_LINES:
         lines = [*lines[:MAX_DIFF_LINES], f"… {len(lines) - MAX_DIFF_LINES} more lines\n"]
     return "".join(lines)
 
 
-def env_changes(before: dict[str, str], after: dict[str, str], secret_keys: set[str]) -> tuple[Change, ...]:
+def env_changes(
+    before: dict[str, str], after: dict[str, str], secret_keys: set[str]
+) -> tuple[Change, ...]:
     """Config values (a dotenv file) that change; a key that is a secret shows no value."""
     hidden = {k: normalize.REDACTED for k in secret_keys}
     changes = _changed(before, after)
-    return tuple((k, hidden.get(k, b) if b else "", hidden.get(k, a) if a else "") for k, b, a in changes)
+    return tuple(
+        (k, hidden.get(k, b) if b else "", hidden.get(k, a) if a else "") for k, b, a in changes
+    )
 
 
 def flat_values(values: Any, prefix: str = "") -> dict[str, str]:
     """Chart values as `a.b.c` keys and their YAML text: what a reviewer compares line by line."""
     if isinstance(values, dict) and values:
-        return {k: v for key, value in values.items() for k, v in flat_values(value, f"{prefix}{key}.").items()}
+        return {
+            k: v
+            for key, value in values.items()
+            for k, v in flat_values(value, f"{prefix}{key}.").items()
+        }
     return {prefix.rstrip("."): yamlsafe.dumps(values).strip().removesuffix("...").strip()}
 
 
 def chart_changes(before: dict[str, str], after: dict[str, str]) -> tuple[Change, ...]:
     """An app from a chart: its chart version and each value that changes (chart_inputs in
     gather.py)."""
-    return tuple((k, before.get(k, ""), after.get(k, "")) for k in sorted(set(before) | set(after))
-                 if before.get(k) != after.get(k))
+    return tuple(
+        (k, before.get(k, ""), after.get(k, ""))
+        for k in sorted(set(before) | set(after))
+        if before.get(k) != after.get(k)
+    )

@@ -22,10 +22,16 @@ class EnvironmentPreview:
         return bool(self.objects or any(self.next_release.values()) or self.error)
 
     def to_json(self) -> dict[str, Any]:
-        return {"environment": self.environment, "overlay": self.overlay, "error": self.error or None,
-                "objects": [o.to_json() for o in self.objects],
-                "next_release": {app: [{"key": k, "before": b, "after": a} for k, b, a in changes]
-                                 for app, changes in self.next_release.items()}}
+        return {
+            "environment": self.environment,
+            "overlay": self.overlay,
+            "error": self.error or None,
+            "objects": [o.to_json() for o in self.objects],
+            "next_release": {
+                app: [{"key": k, "before": b, "after": a} for k, b, a in changes]
+                for app, changes in self.next_release.items()
+            },
+        }
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,12 @@ class AppPreview:
         return bool(self.source or self.secret_keys)
 
     def to_json(self) -> dict[str, Any]:
-        return {"app": self.app, "path": self.path, "source": self.source,
-                "secret_keys": [{"key": k, "change": c} for k, c in self.secret_keys]}
+        return {
+            "app": self.app,
+            "path": self.path,
+            "source": self.source,
+            "secret_keys": [{"key": k, "change": c} for k, c in self.secret_keys],
+        }
 
 
 @dataclass
@@ -58,6 +68,12 @@ class Preview:
         return any(e.changed for e in self.environments) or any(a.changed for a in self.apps)
 
     def to_json(self) -> dict[str, Any]:
-        return {"base": self.base, "base_commit": self.base_sha, "head": self.head, "changed": self.changed,
-                "environments": [e.to_json() for e in self.environments], "apps": [a.to_json() for a in self.apps],
-                "warnings": self.warnings}
+        return {
+            "base": self.base,
+            "base_commit": self.base_sha,
+            "head": self.head,
+            "changed": self.changed,
+            "environments": [e.to_json() for e in self.environments],
+            "apps": [a.to_json() for a in self.apps],
+            "warnings": self.warnings,
+        }
